@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of moesim from Debian 12 packages (run as root).
+# Installs only what is missing, so it is fast on a machine that already has everything.
+# CUDA and NCCL are not Debian packages: they are expected under /usr/local/cuda and optional.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ git pkg-config
+  libboost-graph-dev     # Boost.Graph (header-only): routing in sim/network
+  libfmt-dev             # fmt
+  nlohmann-json3-dev     # JSON input and output
+  libcli11-dev           # the command line
+  googletest libgtest-dev libgmock-dev
+  libbenchmark-dev       # Google Benchmark
+  clang-format           # the format check in scripts/test.sh
+  libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing packages and not root; run as root: apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "all dependencies present"
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every test on a fresh Debian 12 machine: install what is missing, check formatting, build,
+# run all tests. GPU tests skip themselves where no GPU is usable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+bash scripts/check-format.sh
+bash scripts/build.sh
+ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600

@@ -1,0 +1,28 @@
+// FixedRateComputeModel: a kernel takes max(flops / peak, bytes / bandwidth) + launch overhead,
+// times a fixed slowdown while communication runs beside it. The simplest roofline; the
+// reference for hand-computed tests.
+#pragma once
+
+#include "sim/compute/compute_model.hpp"
+#include "sim/core/units.hpp"
+
+namespace moesim::compute {
+
+struct FixedRateParams {
+  FlopRate flop_rate = FlopRate::from_tflops(100.0);
+  Bandwidth memory = Bandwidth::from_gbps(1000.0);
+  SimTime launch_overhead = SimTime::zero();
+  double overlap_slowdown = 1.0;  ///< multiplier when concurrent_comm_ops > 0
+};
+
+class FixedRateComputeModel final : public ComputeModel {
+ public:
+  explicit FixedRateComputeModel(FixedRateParams params) : params_(params) {}
+  std::string_view name() const override { return "fixed-rate"; }
+  SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
+
+ private:
+  FixedRateParams params_;
+};
+
+}  // namespace moesim::compute

@@ -1,0 +1,106 @@
+// TaskGraph: every kernel and every communication of every rank for one training iteration, with
+// the stream each runs on and the dependencies between them. It is the contract between the
+// strategies that build it and the executors (simulated and hardware) that run it.
+//
+// Semantics (those of CUDA streams and events):
+//  - a stream of a rank runs its tasks one at a time, in the order they were added;
+//  - depend(a, b) makes b wait for a's end, across streams and ranks (a CUDA event);
+//  - the member tasks of one CommOp start together once all members are ready, and end together.
+// Names and stream names are interned: the same op on 1024 ranks stores its name once.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "sim/core/ids.hpp"
+#include "sim/workload/comm_op.hpp"
+#include "sim/workload/task.hpp"
+
+namespace moesim {
+
+struct Task {
+  std::uint32_t name = 0;  ///< index into TaskGraph::names()
+  RankId rank;
+  StreamId stream;
+  Phase phase = Phase::other;
+  std::int32_t layer = -1;  ///< transformer layer, -1 if none
+  TaskBody body;
+};
+
+struct CommRecord {
+  std::uint32_t name = 0;
+  CommOp op;
+  std::vector<TaskId> members;  ///< one per rank of op.ranks, same order
+};
+
+/// Optional fields of a new task.
+struct TaskInfo {
+  Phase phase = Phase::other;
+  std::int32_t layer = -1;
+};
+
+class TaskGraph {
+ public:
+  explicit TaskGraph(std::uint32_t rank_count = 0) : rank_count_(rank_count) {}
+
+  std::uint32_t rank_count() const { return rank_count_; }
+  void set_rank_count(std::uint32_t n) { rank_count_ = n; }
+
+  /// Interns a stream name ("compute", "comm.inter", ...).
+  StreamId stream(std::string_view name);
+  std::optional<StreamId> find_stream(std::string_view name) const;
+
+  TaskId add_compute(std::string_view name, RankId rank, StreamId stream, const ComputeTask& task,
+                     TaskInfo info = {});
+  TaskId add_delay(std::string_view name, RankId rank, StreamId stream, SimTime duration,
+                   TaskInfo info = {});
+  /// Declares a communication operation; its member tasks are added with add_comm_member().
+  CommId add_comm(std::string_view name, CommOp op);
+  /// Adds `rank`'s part in `comm` on `stream`. Each rank of the op must be added exactly once.
+  TaskId add_comm_member(CommId comm, RankId rank, StreamId stream, TaskInfo info = {});
+  /// Declares `op` and adds every member on the same-named stream; returns the member tasks in
+  /// the order of op.ranks.
+  std::vector<TaskId> add_collective(std::string_view name, CommOp op, StreamId stream,
+                                     TaskInfo info = {});
+
+  /// `after` starts only once `before` has ended.
+  void depend(TaskId before, TaskId after);
+
+  std::size_t task_count() const { return tasks_.size(); }
+  std::size_t comm_count() const { return comms_.size(); }
+  const Task& task(TaskId id) const { return tasks_[id.index()]; }
+  const std::vector<Task>& tasks() const { return tasks_; }
+  const CommRecord& comm(CommId id) const { return comms_[id.index()]; }
+  const std::vector<CommRecord>& comms() const { return comms_; }
+  const std::vector<std::pair<TaskId, TaskId>>& edges() const { return edges_; }
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<std::string>& stream_names() const { return stream_names_; }
+  std::string_view name_of(TaskId id) const { return names_[tasks_[id.index()].name]; }
+  std::string_view stream_name(StreamId id) const { return stream_names_[id.index()]; }
+
+  /// Bytes and flops a task accounts for (for a comm member: the op's size).
+  Bytes bytes_of(TaskId id) const;
+  Flops flops_of(TaskId id) const;
+
+  /// Checks structural validity: ranks in range, every comm complete (one member per rank of its
+  /// group, no duplicates), matrices sized to the group. Throws InputError naming the task.
+  void validate() const;
+
+ private:
+  std::uint32_t intern_name(std::string_view name);
+  TaskId push(std::uint32_t name, RankId rank, StreamId stream, TaskInfo info, TaskBody body);
+
+  std::uint32_t rank_count_ = 0;
+  std::vector<Task> tasks_;
+  std::vector<CommRecord> comms_;
+  std::vector<std::pair<TaskId, TaskId>> edges_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, std::uint32_t> name_index_;
+  std::vector<std::string> stream_names_;
+};
+
+}  // namespace moesim
