@@ -4,19 +4,57 @@
 
 namespace moesim {
 namespace {
-// std::push_heap builds a max-heap, so "later" compares as "less" to keep the earliest on top.
-struct Later {
-  bool operator()(const Event& a, const Event& b) const {
-    if (a.time != b.time) return a.time > b.time;
-    return a.sequence > b.sequence;
+
+bool earlier(const Event& a, const Event& b) {
+  if (a.time != b.time) return a.time < b.time;
+  return a.sequence < b.sequence;
+}
+
+// A 4-ary min-heap: half the depth of a binary heap, and the four children of a node share two
+// cache lines, which matters once the queue outgrows the cache (1e6 pending events).
+constexpr std::size_t kArity = 4;
+
+void sift_up(std::vector<Event>& heap, std::size_t i) {
+  Event moving = heap[i];
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / kArity;
+    if (!earlier(moving, heap[parent])) break;
+    heap[i] = heap[parent];
+    i = parent;
   }
-};
+  heap[i] = moving;
+}
+
+void sift_down(std::vector<Event>& heap, std::size_t i) {
+  const std::size_t n = heap.size();
+  Event moving = heap[i];
+  for (;;) {
+    const std::size_t first = i * kArity + 1;
+    if (first >= n) break;
+    std::size_t best = first;
+    const std::size_t last = std::min(first + kArity, n);
+    for (std::size_t c = first + 1; c < last; ++c) {
+      if (earlier(heap[c], heap[best])) best = c;
+    }
+    if (!earlier(heap[best], moving)) break;
+    heap[i] = heap[best];
+    i = best;
+  }
+  heap[i] = moving;
+}
+
+void pop_top(std::vector<Event>& heap) {
+  heap.front() = heap.back();
+  heap.pop_back();
+  if (!heap.empty()) sift_down(heap, 0);
+}
+
 }  // namespace
 
 EventId EventQueue::push(SimTime time, EventHandler* handler, std::uint64_t tag) {
   const std::uint64_t sequence = next_sequence_++;
   heap_.push_back(Event{time, sequence, handler, tag});
-  std::push_heap(heap_.begin(), heap_.end(), Later{});
+  sift_up(heap_, heap_.size() - 1);
   return EventId{sequence};
 }
 
@@ -35,8 +73,7 @@ void EventQueue::drop_cancelled_top() {
     auto it = cancelled_.find(heap_.front().sequence);
     if (it == cancelled_.end()) return;
     cancelled_.erase(it);
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    heap_.pop_back();
+    pop_top(heap_);
   }
 }
 
@@ -49,9 +86,8 @@ std::optional<SimTime> EventQueue::next_time() {
 std::optional<Event> EventQueue::pop() {
   drop_cancelled_top();
   if (heap_.empty()) return std::nullopt;
-  std::pop_heap(heap_.begin(), heap_.end(), Later{});
-  Event e = heap_.back();
-  heap_.pop_back();
+  const Event e = heap_.front();
+  pop_top(heap_);
   return e;
 }
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <limits>
-#include <map>
 #include <variant>
 
 #include "sim/core/engine.hpp"
@@ -58,15 +57,17 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     const std::size_t n = graph_.task_count();
     waiting_.assign(n, 0);
     stream_next_.assign(n, kNone);
-    std::map<std::pair<std::uint32_t, std::uint32_t>, std::uint32_t> last_on_stream;
+    // Last task seen on each (rank, stream), indexed rank * streams + stream.
+    const std::size_t streams = graph_.stream_names().size();
+    std::vector<std::uint32_t> last_on_stream(graph_.rank_count() * streams, kNone);
     for (std::uint32_t i = 0; i < n; ++i) {
       const Task& t = graph_.tasks()[i];
-      auto [it, fresh] = last_on_stream.try_emplace({t.rank.value, t.stream.value}, i);
-      if (!fresh) {
-        stream_next_[it->second] = i;
-        it->second = i;
+      std::uint32_t& last = last_on_stream[t.rank.index() * streams + t.stream.index()];
+      if (last != kNone) {
+        stream_next_[last] = i;
         ++waiting_[i];
       }
+      last = i;
     }
     // Successor lists in compressed form (offsets + flat array).
     succ_offset_.assign(n + 1, 0);
