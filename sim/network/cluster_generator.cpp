@@ -38,14 +38,15 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     if (node.devices()[i].kind == DeviceKind::nic) nics.push_back(static_cast<DeviceIndex>(i));
   }
   if (nics.empty()) {
-    throw input_error("", "--node", "node has no NIC to cable", node.name(), "a device of kind nic");
+    throw input_error("", "--node", "node has no NIC to cable", node.name(),
+                      "a device of kind nic");
   }
   std::vector<double> port_gbit(nics.size());
   for (std::size_t i = 0; i < nics.size(); ++i) {
     port_gbit[i] = spec.nic_gbit_per_s.value_or(node.devices()[nics[i]].port_gbit_per_s);
     if (!(port_gbit[i] > 0)) {
-      throw input_error("", "--nic-gbps", "NIC port rate unknown",
-                        node.devices()[nics[i]].name, "port_gbit_per_s in the node file or --nic-gbps");
+      throw input_error("", "--nic-gbps", "NIC port rate unknown", node.devices()[nics[i]].name,
+                        "port_gbit_per_s in the node file or --nic-gbps");
     }
   }
 
@@ -58,8 +59,9 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
                  "NIC i of every node to leaf i of its scalable unit (32 nodes/SU), leaves to "
                  "all spines, spines = leaves/2: NVIDIA DGX SuperPOD reference architecture "
                  "(hardware.md 1.4)");
-  out.add_source("fabric.latency", "600 ns per network link: HDR switch latency, stas00 "
-                                   "ml-engineering network/README.md (hardware.md 1.4)");
+  out.add_source("fabric.latency",
+                 "600 ns per network link: HDR switch latency, stas00 "
+                 "ml-engineering network/README.md (hardware.md 1.4)");
   out.add_source("fabric.efficiency",
                  "0.97 = 48.5 of 50 GB/s per NDR NIC, NVIDIA in nccl-tests#267 (hardware.md 1.3)");
 

@@ -45,8 +45,8 @@ std::uint64_t splitmix64(std::uint64_t x) {
 struct EdgeProps {
   std::int64_t weight = 0;
 };
-using Graph =
-    boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property, EdgeProps>;
+using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property,
+                                    EdgeProps>;
 
 // Search from the destination outwards (weights are symmetric, links full duplex): a vertex that
 // is a GPU other than the destination is reached but never expanded, so no route passes through
@@ -203,10 +203,10 @@ void Topology::finalize(std::string_view origin) {
   for (DeviceIndex g : gpus_) ++per_node[devices_[g].node];
   node_count_ = per_node.size();
   if (per_node.rbegin()->first != static_cast<int>(node_count_) - 1) {
-    throw input_error(origin, "/devices", "node numbers are not dense",
-                      fmt::format("{} nodes numbered up to {}", node_count_,
-                                  per_node.rbegin()->first),
-                      fmt::format("nodes 0..{}", node_count_ - 1));
+    throw input_error(
+        origin, "/devices", "node numbers are not dense",
+        fmt::format("{} nodes numbered up to {}", node_count_, per_node.rbegin()->first),
+        fmt::format("nodes 0..{}", node_count_ - 1));
   }
   const std::size_t per = per_node.begin()->second;
   for (const auto& [node, count] : per_node) {
@@ -246,12 +246,11 @@ void Topology::finalize(std::string_view origin) {
     NoGpuTransit keep{&is_gpu, dst};
     boost::filtered_graph<Graph, NoGpuTransit> fg(g, keep);
     std::fill(dist.begin(), dist.end(), kInf);
-    boost::dijkstra_shortest_paths(
-        fg, dst,
-        boost::weight_map(boost::get(&EdgeProps::weight, g))
-            .distance_map(
-                boost::make_iterator_property_map(dist.begin(), boost::get(boost::vertex_index, g)))
-            .distance_inf(kInf));
+    boost::dijkstra_shortest_paths(fg, dst,
+                                   boost::weight_map(boost::get(&EdgeProps::weight, g))
+                                       .distance_map(boost::make_iterator_property_map(
+                                           dist.begin(), boost::get(boost::vertex_index, g)))
+                                       .distance_inf(kInf));
     for (std::size_t src_rank = 0; src_rank < gpus_.size(); ++src_rank) {
       if (dist[gpus_[src_rank]] == kInf) {
         throw input_error(origin, fmt::format("/devices/{}", gpus_[src_rank]),
@@ -344,10 +343,10 @@ Bandwidth Topology::bisection_bandwidth() const {
   using Traits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
   using FlowGraph = boost::adjacency_list<
       boost::vecS, boost::vecS, boost::directedS, boost::no_property,
-      boost::property<boost::edge_capacity_t, std::int64_t,
-                      boost::property<boost::edge_residual_capacity_t, std::int64_t,
-                                      boost::property<boost::edge_reverse_t,
-                                                      Traits::edge_descriptor>>>>;
+      boost::property<
+          boost::edge_capacity_t, std::int64_t,
+          boost::property<boost::edge_residual_capacity_t, std::int64_t,
+                          boost::property<boost::edge_reverse_t, Traits::edge_descriptor>>>>;
   const std::size_t n = devices_.size();
   FlowGraph fg(n + 2);
   auto cap = boost::get(boost::edge_capacity, fg);

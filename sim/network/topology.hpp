@@ -63,9 +63,9 @@ struct Device {
 
 struct LinkSpec {
   LinkKind kind = LinkKind::nvlink;
-  Bandwidth bandwidth;       ///< per direction, line rate
-  double efficiency = 1.0;   ///< achievable payload fraction, (0, 1]
-  SimTime latency;           ///< one-way, per traversal
+  Bandwidth bandwidth;      ///< per direction, line rate
+  double efficiency = 1.0;  ///< achievable payload fraction, (0, 1]
+  SimTime latency;          ///< one-way, per traversal
   Bandwidth effective() const { return {bandwidth.bytes_per_s * efficiency}; }
 };
 
