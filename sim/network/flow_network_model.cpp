@@ -120,9 +120,8 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
 void FlowNetworkModel::stage_done(std::uint32_t slot) {
   OpState& op = ops_[slot];
   ++op.stage;
-  const SimTime next = op.stage < op.plan.stages.size()
-                           ? op.arrival + op.plan.stages[op.stage].latency
-                           : op.arrival;
+  const SimTime next =
+      op.stage < op.plan.stages.size() ? op.arrival + op.plan.stages[op.stage].latency : op.arrival;
   timers_.push(Timer{next, next_seq_++, slot});
 }
 

@@ -124,9 +124,9 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     return b;
   };
   auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {
-    const double intra = bw.nodes > 1 ? std::max(t.hw(bw.intra_class, Algorithm::ring, p),
-                                                 t.net_overhead(p))
-                                      : t.hw(bw.intra_class, Algorithm::ring, p);
+    const double intra = bw.nodes > 1
+                             ? std::max(t.hw(bw.intra_class, Algorithm::ring, p), t.net_overhead(p))
+                             : t.hw(bw.intra_class, Algorithm::ring, p);
     return t.base(Algorithm::ring, p) + static_cast<double>(steps - inter_steps) * intra +
            static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
   };
@@ -139,7 +139,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
       const double bytes = (ar ? 2.0 : 1.0) * (nd - 1) / nd * s;
       for (Protocol p : protocols) {
-        add(Algorithm::ring, p, ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
+        add(Algorithm::ring, p,
+            ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
@@ -161,7 +162,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     case CommKind::broadcast:
     case CommKind::reduce:
       for (Protocol p : protocols) {
-        add(Algorithm::ring, p, ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, ring_bps) * 1e6);
+        add(Algorithm::ring, p,
+            ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, ring_bps) * 1e6);
       }
       break;
     case CommKind::send_recv: {
@@ -201,7 +203,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
               inter_stage = topo.node_of(RankId{f.src}) != topo.node_of(RankId{f.dst});
             }
             double worst = 0;
-            for (std::size_t r = 0; r < out_b.size(); ++r) worst = std::max({worst, out_b[r], in_b[r]});
+            for (std::size_t r = 0; r < out_b.size(); ++r)
+              worst = std::max({worst, out_b[r], in_b[r]});
             us += st.latency.us() + worst / (inter_stage ? bw.gpu_net_bps : bw.intra_bps) * 1e6;
           }
           add(Algorithm::hierarchical, Protocol::simple, us);

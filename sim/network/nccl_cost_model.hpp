@@ -5,8 +5,8 @@
 //   NIC); per-GPU network = node network / GPUs per node (NIC affinity: "Alltoall cannot aggregate
 //   the bandwidth of multiple NICs", sjeaugey, nccl-tests#267).
 // Times, bytes per algorithm (S = nccl-tests size, n ranks, B = bottleneck, f = protocol factor):
-//   ring all-reduce  lat + 2(n-1)/n S / (f B);  all-gather / reduce-scatter  lat + (n-1)/n S / (f B)
-//   tree all-reduce  lat + S / (0.46 f B);      NVLS  25 us + (n+1)/n S / (0.85 B_nvlink)
+//   ring all-reduce  lat + 2(n-1)/n S / (f B);  all-gather / reduce-scatter  lat + (n-1)/n S / (f
+//   B) tree all-reduce  lat + S / (0.46 f B);      NVLS  25 us + (n+1)/n S / (0.85 B_nvlink)
 //   broadcast/reduce lat + S / (f B_chain);     send_recv  step + S / B_route
 //   all-to-all(-v)   step + max over ranks of max(intra bytes / B_intra, inter bytes / B_gpu_net)
 //   hierarchical all-to-all: intra stage + inter stage, each as above.

@@ -40,7 +40,7 @@ struct NcclTuning {
   double nvls_latency_us = 25.0;  // hwLat[NVLink][NVLS][Simple]
   /// CPU cost of posting a network operation, Intel host; x3 for Simple (tuning.cc).
   double net_overhead_us = 1.0;
-  double ll_bandwidth_factor = 0.5;     // LL: 8-byte stores carry 4 bytes of data
+  double ll_bandwidth_factor = 0.5;      // LL: 8-byte stores carry 4 bytes of data
   double ll128_bandwidth_factor = 0.92;  // ring LL128: min(0.92 * busBw, ...)
   double nvls_efficiency = 0.85;         // Hopper nvlsEfficiency
   /// Tree all-reduce payload rate relative to the link: NCCL converts tree busBw to algbw with

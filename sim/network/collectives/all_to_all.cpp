@@ -31,7 +31,8 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   if (!crosses_nodes) {
     has_pci = link_class(topo, op.ranks[0].value, op.ranks[1].value) == LinkClass::pci;
   }
-  const LinkClass c = crosses_nodes ? LinkClass::net : (has_pci ? LinkClass::pci : LinkClass::nvlink);
+  const LinkClass c =
+      crosses_nodes ? LinkClass::net : (has_pci ? LinkClass::pci : LinkClass::nvlink);
   stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple));
   plan.stages.push_back(std::move(stage));
   return plan;

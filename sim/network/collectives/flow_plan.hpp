@@ -68,10 +68,9 @@ LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst)
 // picks latencies.
 FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                     Protocol protocol);
-FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op,
-                               const CollectiveConfig& cfg, Protocol protocol);
-FlowPlan lower_nvls_all_reduce(const Topology& topo, const CommOp& op,
-                               const CollectiveConfig& cfg);
+FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
+                               Protocol protocol);
+FlowPlan lower_nvls_all_reduce(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
 FlowPlan lower_broadcast(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                          Protocol protocol);
 FlowPlan lower_reduce(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,

@@ -42,8 +42,8 @@ FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
         double sum = 0;
         for (std::size_t b = 0; b < nodes; ++b) sum += bytes(pos(a, i), pos(b, j));
         if (sum > 0) {
-          intra.flows.push_back(FlowSpec{layout.ranks[pos(a, i)], layout.ranks[pos(a, j)], sum,
-                                         Segment::full});
+          intra.flows.push_back(
+              FlowSpec{layout.ranks[pos(a, i)], layout.ranks[pos(a, j)], sum, Segment::full});
         }
       }
     }
@@ -56,8 +56,8 @@ FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
         double sum = 0;
         for (std::size_t i = 0; i < g; ++i) sum += bytes(pos(a, i), pos(b, j));
         if (sum > 0) {
-          inter.flows.push_back(FlowSpec{layout.ranks[pos(a, j)], layout.ranks[pos(b, j)], sum,
-                                         Segment::full});
+          inter.flows.push_back(
+              FlowSpec{layout.ranks[pos(a, j)], layout.ranks[pos(b, j)], sum, Segment::full});
         }
       }
     }

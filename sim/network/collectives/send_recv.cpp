@@ -12,8 +12,8 @@ FlowPlan lower_send_recv(const Topology& topo, const CommOp& op, const Collectiv
   const std::uint32_t a = op.ranks[0].value;
   const std::uint32_t b = op.ranks[1].value;
   Stage stage;
-  stage.latency = SimTime::from_us(cfg.tuning.hw(link_class(topo, a, b), Algorithm::ring,
-                                                 Protocol::simple));
+  stage.latency =
+      SimTime::from_us(cfg.tuning.hw(link_class(topo, a, b), Algorithm::ring, Protocol::simple));
   stage.flows.push_back(FlowSpec{a, b, op.bytes.as_double(), Segment::full});
   plan.stages.push_back(std::move(stage));
   return plan;

@@ -7,8 +7,8 @@
 
 namespace moesim::network {
 
-FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op,
-                               const CollectiveConfig& cfg, Protocol protocol) {
+FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
+                               Protocol protocol) {
   FlowPlan plan;
   plan.algorithm = Algorithm::tree;
   plan.protocol = protocol;
@@ -34,9 +34,9 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op,
   std::size_t depth = 0;
   for (std::size_t k = layout.nodes.size(); k > 1; k = (k + 1) / 2) ++depth;
   const double intra = t.hw(LinkClass::nvlink, Algorithm::tree, protocol);
-  const double phase_us = static_cast<double>(layout.per_node_max() - 1) * intra +
-                          static_cast<double>(depth) * t.hw(LinkClass::net, Algorithm::tree,
-                                                            protocol);
+  const double phase_us =
+      static_cast<double>(layout.per_node_max() - 1) * intra +
+      static_cast<double>(depth) * t.hw(LinkClass::net, Algorithm::tree, protocol);
   Stage reduce;
   reduce.latency = SimTime::from_us(t.base(Algorithm::tree, protocol) + phase_us);
   Stage bcast;
