@@ -35,13 +35,6 @@ std::int64_t link_weight(const LinkSpec& s, bool touches_cpu) {
   return kHop + (touches_cpu ? kHop / 2 : 0) + slow + lat_ns;
 }
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 struct EdgeProps {
   std::int64_t weight = 0;
 };
@@ -285,13 +278,16 @@ void Topology::route(RankId src, RankId dst, std::vector<DirectedLinkId>& out) c
   const auto& next = routes_->next[dst.index()];
   const DeviceIndex target = gpus_[dst.index()];
   DeviceIndex u = gpus_[src.index()];
-  const std::uint64_t pair_hash = splitmix64((std::uint64_t{src.value} << 32) | dst.value);
+  // Destination-based choice among equal next hops (InfiniBand fat-tree "D-mod-K" routing, as
+  // OpenSM's ftree engine programs the forwarding tables): the key is node + local rank of the
+  // destination, so an all-to-all spreads evenly over the spines at every cluster size.
+  const std::uint32_t dest_key =
+      static_cast<std::uint32_t>(devices_[target].node) + local_rank_[dst.index()];
   while (u != target) {
     const std::uint32_t begin = offsets[u];
     const std::uint32_t count = offsets[u + 1] - begin;
     MOESIM_CHECK(count > 0, "no next hop from {} to {}", devices_[u].name, devices_[target].name);
-    const std::uint32_t pick =
-        count == 1 ? 0 : static_cast<std::uint32_t>(splitmix64(pair_hash ^ u) % count);
+    const std::uint32_t pick = count == 1 ? 0 : dest_key % count;
     const DirectedLinkId d = next[begin + pick];
     out.push_back(d);
     u = head_of(d);

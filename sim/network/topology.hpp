@@ -13,8 +13,9 @@
 //  - Routes are computed once by finalize(): shortest paths by weight (hops first, then a penalty
 //    for slower links, then latency; see topology.cpp), never passing THROUGH a GPU (GPUs are
 //    endpoints, as NCCL's P2P paths). Where several next hops tie (equal-cost spines), the one
-//    taken is picked by a hash of (source GPU, destination GPU, current device): deterministic
-//    ECMP, the same on every run and machine.
+//    taken is (destination node + destination local rank) mod the number of ties: deterministic,
+//    destination-based ECMP as InfiniBand fat trees route (OpenSM ftree "D-mod-K"), the same on
+//    every run and machine and balanced for all-to-all traffic.
 // Boost.Graph is used inside topology.cpp only.
 #pragma once
 
