@@ -9,5 +9,7 @@
 namespace moesim::app {
 
 void register_simulate_command(CLI::App& root);
+void register_topology_command(CLI::App& root);
+void register_collective_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -1,0 +1,223 @@
+// moesim collective: an nccl-tests style sweep of one collective over a simulated topology,
+// printing the same columns (size, count, type, time, algbw, busbw) with nccl-tests' busbw
+// formulas (sim/report/bandwidth_metrics.hpp), so simulated and measured rows can be diffed.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "sim/app/command.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/io/output_file.hpp"
+#include "sim/io/topology_json.hpp"
+#include "sim/network/nccl_cost_model.hpp"
+#include "sim/network/network_model_factory.hpp"
+#include "sim/report/bandwidth_metrics.hpp"
+
+namespace moesim::app {
+namespace {
+
+struct CollectiveOptions {
+  std::string topology;
+  std::string op = "all_reduce";
+  std::string ranks;
+  std::string min_bytes = "8";
+  std::string max_bytes = "128M";
+  double factor = 2.0;
+  std::string model = "flow";
+  std::string algo = "auto";
+  std::string dtype = "fp32";
+  std::string json_file;
+};
+
+std::int64_t parse_size(const std::string& text, const std::string& flag) {
+  // nccl-tests style: 8, 64K, 8M, 8G (powers of two).
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  double scale = 1;
+  const std::string rest = text.substr(used);
+  if (rest == "K" || rest == "k") scale = 1024.0;
+  if (rest == "M" || rest == "m") scale = 1024.0 * 1024;
+  if (rest == "G" || rest == "g") scale = 1024.0 * 1024 * 1024;
+  if (used == 0 || !(v > 0) || (!rest.empty() && scale == 1)) {
+    throw input_error("", flag, "not a size", text, "bytes, optionally with K, M or G (e.g. 8G)");
+  }
+  return static_cast<std::int64_t>(v * scale);
+}
+
+std::vector<RankId> parse_ranks(const std::string& text, std::size_t gpus) {
+  std::vector<RankId> out;
+  if (text.empty()) {
+    for (std::uint32_t r = 0; r < gpus; ++r) out.push_back(RankId{r});
+    return out;
+  }
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item = text.substr(pos, comma - pos);
+    const std::size_t dash = item.find('-');
+    try {
+      std::size_t a_used = 0, b_used = 0;
+      const long a = std::stol(item.substr(0, dash), &a_used);
+      const long b = dash == std::string::npos ? a : std::stol(item.substr(dash + 1), &b_used);
+      if (a < 0 || b < a || (dash == std::string::npos ? a_used != item.size() : false)) throw 0;
+      for (long r = a; r <= b; ++r) {
+        if (static_cast<std::size_t>(r) >= gpus) {
+          throw input_error("", "--ranks", "rank outside the topology", std::to_string(r),
+                            fmt::format("0..{}", gpus - 1));
+        }
+        out.push_back(RankId{static_cast<std::uint32_t>(r)});
+      }
+    } catch (const InputError&) {
+      throw;
+    } catch (...) {
+      throw input_error("", "--ranks", "not a rank list", text, "e.g. 0-63 or 0,8,16");
+    }
+    pos = comma + 1;
+  }
+  std::vector<RankId> sorted = out;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    throw input_error("", "--ranks", "rank listed twice", text, "distinct ranks");
+  }
+  if (out.size() < 2) throw input_error("", "--ranks", "too few ranks", text, "at least 2");
+  return out;
+}
+
+network::CollectiveConfig::Choice parse_algo(const std::string& a) {
+  using C = network::CollectiveConfig::Choice;
+  if (a == "auto") return C::automatic;
+  if (a == "ring") return C::ring;
+  if (a == "tree") return C::tree;
+  if (a == "nvls") return C::nvls;
+  if (a == "direct") return C::direct;
+  if (a == "hierarchical") return C::hierarchical;
+  throw input_error("", "--algo", "unknown algorithm", a,
+                    "auto, ring, tree, nvls, direct or hierarchical");
+}
+
+void run_collective(const CollectiveOptions& o) {
+  io::check_output_path(o.json_file, "--json");
+  const bool sendrecv = o.op == "sendrecv" || o.op == "send_recv";
+  const std::optional<CommKind> parsed =
+      sendrecv ? std::optional<CommKind>(CommKind::send_recv) : parse_comm_kind(o.op);
+  if (!parsed || *parsed == CommKind::all_to_all_v) {
+    throw input_error("", "--op", "unknown operation", o.op,
+                      "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce or "
+                      "sendrecv");
+  }
+  const CommKind kind = *parsed;
+  const auto model_kind = network::parse_network_model_kind(o.model);
+  if (!model_kind) throw input_error("", "--model", "unknown model", o.model, "flow or analytical");
+  const auto dtype = parse_dtype(o.dtype);
+  if (!dtype) throw input_error("", "--dtype", "unknown type", o.dtype, "fp32, fp16, bf16, fp8");
+  const std::int64_t lo = parse_size(o.min_bytes, "-b");
+  const std::int64_t hi = parse_size(o.max_bytes, "-e");
+  if (hi < lo) throw input_error("", "-e", "smaller than -b", o.max_bytes, ">= " + o.min_bytes);
+  if (!(o.factor > 1.0)) {
+    throw input_error("", "-f", "out of range", fmt::format("{}", o.factor), "> 1");
+  }
+  network::AnalyticalParams params;
+  params.collective.algorithm = parse_algo(o.algo);
+
+  const network::Topology topo = io::load_topology(o.topology);
+  const std::vector<RankId> ranks = parse_ranks(o.ranks, topo.gpu_count());
+  const std::size_t n = ranks.size();
+  const auto model = network::make_communication_model(topo, *model_kind, params);
+
+  const std::int64_t type_bytes = dtype_bytes(*dtype);
+  const bool per_peer = kind == CommKind::all_gather || kind == CommKind::reduce_scatter ||
+                        kind == CommKind::all_to_all;
+  const std::int64_t align = type_bytes * (per_peer ? static_cast<std::int64_t>(n) : 1);
+
+  fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
+             o.model, o.algo);
+  fmt::print("# {:>12} {:>12} {:>6} {:>14} {:>8} {:>8}  {}\n", "size(B)", "count", "type",
+             "time(us)", "algbw", "busbw", "algorithm");
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (double s = static_cast<double>(lo); s <= static_cast<double>(hi) * (1 + 1e-12);
+       s *= o.factor) {
+    const std::int64_t size = static_cast<std::int64_t>(s) / align * align;
+    if (size <= 0) continue;
+    CommOp op;
+    op.kind = kind;
+    op.dtype = *dtype;
+    op.bytes = Bytes{size};
+    op.ranks = ranks;
+    op.root = ranks.front();
+    if (kind == CommKind::send_recv && n > 2) {
+      // nccl-tests sendrecv: every rank sends to the next and receives from the previous.
+      auto m = std::make_shared<ByteMatrix>(n);
+      for (std::size_t i = 0; i < n; ++i) m->set(i, (i + 1) % n, size);
+      op.kind = CommKind::all_to_all_v;
+      op.matrix = m;
+    }
+    const SimTime t = model->estimate(op);
+    const double algbw = report::algbw_gbps(op.bytes, t);
+    const double busbw = report::busbw_gbps(kind, n, op.bytes, t);
+    const auto best = network::nccl_best(topo, op, params.collective);
+    const std::string algo =
+        fmt::format("{}/{}", network::to_string(best.algorithm), network::to_string(best.protocol));
+    const std::int64_t count = size / type_bytes / (kind == CommKind::all_gather ? n : 1);
+    fmt::print("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
+               to_string(*dtype), t.us(), algbw, busbw, algo);
+    nlohmann::ordered_json row;
+    row["size_bytes"] = size;
+    row["count"] = count;
+    row["type"] = std::string(to_string(*dtype));
+    row["time_us"] = t.us();
+    row["algbw_gbps"] = algbw;
+    row["busbw_gbps"] = busbw;
+    row["algorithm"] = algo;
+    rows.push_back(std::move(row));
+  }
+  if (!o.json_file.empty()) {
+    nlohmann::ordered_json j;
+    j["topology"] = topo.name();
+    j["op"] = o.op;
+    j["ranks"] = n;
+    j["model"] = o.model;
+    j["rows"] = std::move(rows);
+    io::write_file_atomically(o.json_file, j.dump(2) + "\n");
+  }
+}
+
+}  // namespace
+
+void register_collective_command(CLI::App& root) {
+  auto o = std::make_shared<CollectiveOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "collective",
+      "Sweep one collective over sizes on a simulated topology; prints nccl-tests' table\n"
+      "(size, count, type, time, algbw, busbw with nccl-tests' busbw factors).\n"
+      "The flow model shares links max-min fairly among the operation's flows; the analytical\n"
+      "model is NCCL's tuning model (alpha-beta, no contention).\n"
+      "Example: moesim collective --topology dgx-h100 --op all_reduce -b 8 -e 8G -f 2\n"
+      "         moesim collective --topology cluster.json --op all_to_all --ranks 0-63 \\\n"
+      "             -b 1M -e 1G --model analytical --json a2a.json");
+  cmd->add_option("--topology,-t", o->topology, "Topology preset or JSON file")->required();
+  cmd->add_option("--op", o->op,
+                  "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, "
+                  "sendrecv")
+      ->capture_default_str();
+  cmd->add_option("--ranks", o->ranks, "Ranks, e.g. 0-63 or 0,8,16 (default: every GPU)");
+  cmd->add_option("-b,--minbytes", o->min_bytes, "Smallest size (nccl-tests size)")
+      ->capture_default_str();
+  cmd->add_option("-e,--maxbytes", o->max_bytes, "Largest size")->capture_default_str();
+  cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
+      ->capture_default_str();
+  cmd->add_option("--model", o->model, "flow or analytical")->capture_default_str();
+  cmd->add_option("--algo", o->algo, "auto, ring, tree, nvls, direct, hierarchical")
+      ->capture_default_str();
+  cmd->add_option("--dtype,-d", o->dtype, "fp32, fp16, bf16, fp8")->capture_default_str();
+  cmd->add_option("--json", o->json_file, "Also write the rows as JSON here ('-' = stdout)");
+  cmd->callback([o]() { run_collective(*o); });
+}
+
+}  // namespace moesim::app

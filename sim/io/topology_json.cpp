@@ -1,0 +1,185 @@
+#include "sim/io/topology_json.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "sim/io/json_reader.hpp"
+
+#ifndef MOESIM_TOPOLOGY_DIR
+#define MOESIM_TOPOLOGY_DIR "topologies"
+#endif
+
+namespace moesim::io {
+
+using network::Device;
+using network::DeviceKind;
+using network::LinkSpec;
+using network::Topology;
+
+namespace {
+
+std::string kinds_list() {
+  return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch";
+}
+
+Topology read_topology(const nlohmann::json& root, const std::string& file) {
+  const JsonReader r(root, file);
+  r.expect_object({"name", "gpu_model", "description", "sources", "devices", "links"});
+  Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
+  topo.set_description(r.string_or("description", ""));
+  if (auto sources = r.find("sources")) {
+    for (const auto& [key, value] : sources->members()) topo.add_source(key, value.as_string());
+  }
+  std::map<std::string, network::DeviceIndex, std::less<>> by_name;
+  const JsonReader devices = r.at("devices");
+  for (const JsonReader& d : devices.elements()) {
+    d.expect_object({"name", "kind", "node", "port_gbit_per_s"});
+    const JsonReader name_field = d.at("name");
+    std::string name = name_field.as_string();
+    if (name.empty()) name_field.fail("empty device name", "a non-empty name");
+    if (by_name.count(name) != 0) name_field.fail("duplicate device name", "a name used once");
+    const JsonReader kind_field = d.at("kind");
+    const auto kind = network::parse_device_kind(kind_field.as_string());
+    if (!kind) kind_field.fail("unknown device kind", "one of: " + kinds_list());
+    const bool fabric = *kind == DeviceKind::leaf_switch || *kind == DeviceKind::spine_switch;
+    int node = fabric ? -1 : 0;
+    if (auto n = d.find("node")) {
+      if (fabric) n->fail("fabric switches belong to no node", "no \"node\" field");
+      node = static_cast<int>(n->as_int_at_least(0));
+    }
+    double port = 0.0;
+    if (auto p = d.find("port_gbit_per_s")) {
+      if (*kind != DeviceKind::nic) p->fail("only NICs have a port rate", "no port_gbit_per_s");
+      port = p->as_positive();
+    }
+    by_name.emplace(name, topo.add_device(Device{name, *kind, node, port}));
+  }
+  const JsonReader links = r.at("links");
+  for (const JsonReader& l : links.elements()) {
+    l.expect_object({"a", "b", "type", "bandwidth_gbps", "efficiency", "latency_ns", "note"});
+    auto end = [&](std::string_view key) {
+      const JsonReader f = l.at(key);
+      const std::string name = f.as_string();
+      auto it = by_name.find(name);
+      if (it == by_name.end()) f.fail("unknown device", "a device name from /devices");
+      return it->second;
+    };
+    const auto a = end("a");
+    const auto b = end("b");
+    if (a == b) l.at("b").fail("link from a device to itself", "two different devices");
+    LinkSpec spec;
+    const JsonReader type_field = l.at("type");
+    const auto kind = network::parse_link_kind(type_field.as_string());
+    if (!kind) type_field.fail("unknown link type", "one of: nvlink, pcie, cpu, network");
+    spec.kind = *kind;
+    spec.bandwidth = Bandwidth::from_gbps(l.at("bandwidth_gbps").as_positive());
+    if (auto e = l.find("efficiency")) {
+      spec.efficiency = e->as_positive();
+      if (spec.efficiency > 1.0) e->fail("out of range", "0 < efficiency <= 1");
+    }
+    if (auto lat = l.find("latency_ns")) {
+      spec.latency = SimTime::from_ns(lat->as_double_at_least(0.0));
+    }
+    if (auto note = l.find("note")) note->as_string();
+    topo.add_link(a, b, spec);
+  }
+  topo.finalize(file);
+  return topo;
+}
+
+bool looks_like_path(const std::string& s) {
+  return s.find('/') != std::string::npos ||
+         (s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0);
+}
+
+}  // namespace
+
+std::string topology_dir() {
+  if (const char* env = std::getenv("MOESIM_TOPOLOGY_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return MOESIM_TOPOLOGY_DIR;
+}
+
+std::vector<std::string> topology_presets() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(topology_dir(), ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") {
+      out.push_back(entry.path().stem().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Topology topology_from_json_text(const std::string& text, const std::string& origin) {
+  return read_topology(parse_json_text(text, origin), origin);
+}
+
+Topology load_topology(const std::string& path_or_preset) {
+  if (looks_like_path(path_or_preset) || std::filesystem::is_regular_file(path_or_preset)) {
+    return read_topology(parse_json_file(path_or_preset), path_or_preset);
+  }
+  const std::string file = topology_dir() + "/" + path_or_preset + ".json";
+  if (!std::filesystem::is_regular_file(file)) {
+    std::string known;
+    for (const auto& p : topology_presets()) known += (known.empty() ? "" : ", ") + p;
+    throw input_error("", "--topology", "unknown topology preset",
+                      fmt::format("\"{}\"", path_or_preset),
+                      fmt::format("a .json file or one of: {}", known));
+  }
+  return read_topology(parse_json_file(file), file);
+}
+
+std::string topology_to_json(const Topology& t) {
+  // One device or link per line: generated clusters stay readable and diffable.
+  using Json = nlohmann::ordered_json;
+  std::string out = "{\n";
+  out += fmt::format(" \"name\": {},\n", Json(t.name()).dump());
+  out += fmt::format(" \"gpu_model\": {},\n", Json(t.gpu_model()).dump());
+  if (!t.description().empty()) {
+    out += fmt::format(" \"description\": {},\n", Json(t.description()).dump());
+  }
+  // Sources sorted by key, as they read back (JsonReader::members is sorted).
+  auto sources = t.sources();
+  std::stable_sort(sources.begin(), sources.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  out += " \"sources\": {";
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    out += fmt::format("{}\n  {}: {}", i == 0 ? "" : ",", Json(sources[i].first).dump(),
+                       Json(sources[i].second).dump());
+  }
+  out += sources.empty() ? "},\n" : "\n },\n";
+  out += " \"devices\": [";
+  for (std::size_t i = 0; i < t.devices().size(); ++i) {
+    const Device& d = t.devices()[i];
+    Json e;
+    e["name"] = d.name;
+    e["kind"] = std::string(network::to_string(d.kind));
+    if (d.node >= 0) e["node"] = d.node;
+    if (d.port_gbit_per_s > 0) e["port_gbit_per_s"] = d.port_gbit_per_s;
+    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", e.dump());
+  }
+  out += "\n ],\n \"links\": [";
+  for (std::size_t i = 0; i < t.links().size(); ++i) {
+    const network::Link& l = t.links()[i];
+    Json e;
+    e["a"] = t.devices()[l.a].name;
+    e["b"] = t.devices()[l.b].name;
+    e["type"] = std::string(network::to_string(l.spec.kind));
+    e["bandwidth_gbps"] = l.spec.bandwidth.bytes_per_s / 1e9;  // divide: 31.5 stays 31.5
+    if (l.spec.efficiency != 1.0) e["efficiency"] = l.spec.efficiency;
+    e["latency_ns"] = l.spec.latency.ns();
+    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", e.dump());
+  }
+  out += "\n ]\n}\n";
+  return out;
+}
+
+}  // namespace moesim::io

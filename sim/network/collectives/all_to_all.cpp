@@ -1,0 +1,41 @@
+// All-to-all and all-to-all-v as NCCL runs them (ncclSend/ncclRecv in a group): every pair's
+// transfer is a concurrent point-to-point flow; they share links max-min fairly. all_to_all:
+// S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
+// bytes. Latency: one Simple step of the slowest link class any pair crosses.
+#include "sim/network/collectives/flow_plan.hpp"
+
+namespace moesim::network {
+
+FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg) {
+  FlowPlan plan;
+  plan.algorithm = Algorithm::direct;
+  plan.protocol = Protocol::simple;
+  const std::size_t n = op.ranks.size();
+  if (n < 2) return plan;
+  const bool v = op.kind == CommKind::all_to_all_v;
+  const double each = op.bytes.as_double() / static_cast<double>(n);
+  Stage stage;
+  stage.flows.reserve(n * (n - 1));
+  bool crosses_nodes = false;
+  bool has_pci = false;
+  const int node0 = topo.node_of(op.ranks[0]);
+  for (std::size_t i = 0; i < n; ++i) {
+    crosses_nodes = crosses_nodes || topo.node_of(op.ranks[i]) != node0;
+    for (std::size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      const double bytes = v ? static_cast<double>(op.matrix->at(i, j)) : each;
+      if (bytes <= 0) continue;
+      stage.flows.push_back(FlowSpec{op.ranks[i].value, op.ranks[j].value, bytes, Segment::full});
+    }
+  }
+  if (!crosses_nodes) {
+    has_pci = link_class(topo, op.ranks[0].value, op.ranks[1].value) == LinkClass::pci;
+  }
+  const LinkClass c =
+      crosses_nodes ? LinkClass::net : (has_pci ? LinkClass::pci : LinkClass::nvlink);
+  stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple));
+  plan.stages.push_back(std::move(stage));
+  return plan;
+}
+
+}  // namespace moesim::network

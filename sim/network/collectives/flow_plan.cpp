@@ -1,0 +1,61 @@
+#include "sim/network/collectives/flow_plan.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace moesim::network {
+
+std::size_t FlowPlan::flow_count() const {
+  std::size_t n = 0;
+  for (const Stage& s : stages) n += s.flows.size();
+  return n;
+}
+
+std::size_t GroupLayout::per_node_max() const {
+  std::size_t m = 0;
+  for (const auto& n : nodes) m = std::max(m, n.size());
+  return m;
+}
+
+GroupLayout make_layout(const Topology& topo, const CommOp& op) {
+  GroupLayout layout;
+  layout.ranks.reserve(op.ranks.size());
+  std::map<int, std::size_t> node_slot;  // node -> index in layout.nodes, by first appearance
+  for (std::size_t i = 0; i < op.ranks.size(); ++i) {
+    const std::uint32_t r = op.ranks[i].value;
+    layout.ranks.push_back(r);
+    const int node = topo.node_of(RankId{r});
+    auto [it, inserted] = node_slot.emplace(node, layout.nodes.size());
+    if (inserted) layout.nodes.emplace_back();
+    layout.nodes[it->second].push_back(static_cast<std::uint32_t>(i));
+  }
+  return layout;
+}
+
+LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
+  LinkClass c = LinkClass::nvlink;
+  for (DirectedLinkId d : topo.route(RankId{src}, RankId{dst})) {
+    switch (topo.link_of(d).spec.kind) {
+      case LinkKind::network:
+        return LinkClass::net;
+      case LinkKind::pcie:
+      case LinkKind::cpu:
+        c = LinkClass::pci;
+        break;
+      case LinkKind::nvlink:
+        break;
+    }
+  }
+  return c;
+}
+
+bool nvls_available(const Topology& topo, const CommOp& op) {
+  if (op.ranks.size() < 2) return false;
+  const int node = topo.node_of(op.ranks.front());
+  for (RankId r : op.ranks) {
+    if (topo.node_of(r) != node) return false;
+  }
+  return topo.node_has_nvswitch(node);
+}
+
+}  // namespace moesim::network

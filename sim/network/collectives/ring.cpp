@@ -1,0 +1,78 @@
+// Ring all-reduce, all-gather and reduce-scatter, as NCCL's ring algorithm runs them.
+//
+// NCCL builds `channels` rings; each visits the GPUs of one node, then crosses to the next node.
+// Channel c rotates the order inside every node by c, so that different channels leave a node
+// from different GPUs (and so through different NICs), as NCCL's ring search spreads channels
+// over NICs. Every step, each rank sends one chunk to its successor: all-reduce takes 2(n-1)
+// steps (reduce-scatter then all-gather) of S/n per rank, all-gather and reduce-scatter n-1 steps
+// of S/n; the chunk is split evenly over the channels.
+#include <algorithm>
+
+#include "sim/network/collectives/flow_plan.hpp"
+
+namespace moesim::network {
+
+namespace {
+
+int default_channels(const Topology& topo, const GroupLayout& layout) {
+  if (layout.nodes_spanned() <= 1) return 1;
+  std::size_t nics = 0;
+  for (const Device& d : topo.devices()) {
+    if (d.kind == DeviceKind::nic && d.node == 0) ++nics;
+  }
+  return static_cast<int>(std::max<std::size_t>(1, std::min(nics, layout.per_node_max())));
+}
+
+}  // namespace
+
+FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
+                    Protocol protocol) {
+  FlowPlan plan;
+  plan.algorithm = Algorithm::ring;
+  plan.protocol = protocol;
+  const GroupLayout layout = make_layout(topo, op);
+  const std::size_t n = layout.ranks.size();
+  if (n < 2) return plan;
+  const int channels = cfg.channels > 0 ? cfg.channels : default_channels(topo, layout);
+  const std::size_t steps = op.kind == CommKind::all_reduce ? 2 * (n - 1) : n - 1;
+  const double wire = op.bytes.as_double() / static_cast<double>(n) /
+                      static_cast<double>(channels) / cfg.tuning.bandwidth_factor(protocol);
+
+  // successor[c][i]: next position after position i in channel c's ring.
+  std::vector<std::vector<std::uint32_t>> order(channels);
+  for (int c = 0; c < channels; ++c) {
+    for (const auto& node : layout.nodes) {
+      const std::size_t k = node.size();
+      for (std::size_t j = 0; j < k; ++j) order[c].push_back(node[(j + c) % k]);
+    }
+  }
+  const std::size_t nodes = layout.nodes_spanned();
+  const NcclTuning& t = cfg.tuning;
+  // A step's latency: NET if the ring crosses nodes (the slowest hop gates the step), else the
+  // intra-node class; multi-node intra hops cost at least the network post overhead.
+  LinkClass intra = LinkClass::nvlink;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t a = layout.ranks[order[0][i]];
+    const std::uint32_t b = layout.ranks[order[0][(i + 1) % n]];
+    if (topo.node_of(RankId{a}) == topo.node_of(RankId{b})) {
+      intra = std::max(intra, link_class(topo, a, b));
+    }
+  }
+  const double step_us = nodes > 1 ? t.hw(LinkClass::net, Algorithm::ring, protocol)
+                                   : t.hw(intra, Algorithm::ring, protocol);
+  for (std::size_t s = 0; s < steps; ++s) {
+    Stage stage;
+    stage.latency = SimTime::from_us(step_us + (s == 0 ? t.base(Algorithm::ring, protocol) : 0));
+    stage.flows.reserve(n * channels);
+    for (int c = 0; c < channels; ++c) {
+      for (std::size_t i = 0; i < n; ++i) {
+        stage.flows.push_back(FlowSpec{layout.ranks[order[c][i]],
+                                       layout.ranks[order[c][(i + 1) % n]], wire, Segment::full});
+      }
+    }
+    plan.stages.push_back(std::move(stage));
+  }
+  return plan;
+}
+
+}  // namespace moesim::network

@@ -1,0 +1,244 @@
+#include "sim/network/flow_network_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sim/core/errors.hpp"
+#include "sim/network/nccl_cost_model.hpp"
+
+namespace moesim::network {
+
+namespace {
+
+constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+
+// ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
+std::int64_t ceil_ps(double x) {
+  const double r = std::round(x);
+  if (std::fabs(x - r) <= std::max(1e-6, std::fabs(x) * 1e-9)) return static_cast<std::int64_t>(r);
+  return static_cast<std::int64_t>(std::ceil(x));
+}
+
+class NullListener final : public CommCompletionListener {
+ public:
+  void on_comm_complete(CommId, SimTime at) override { last = at; }
+  SimTime last;
+};
+
+}  // namespace
+
+FlowNetworkModel::FlowNetworkModel(const Topology& topology, CollectiveConfig config)
+    : topo_(&topology), config_(std::move(config)) {
+  MOESIM_CHECK(topology.finalized(), "topology not finalized");
+  capacity_per_ps_.resize(topology.directed_link_count());
+  link_latency_.resize(topology.directed_link_count());
+  for (DirectedLinkId d = 0; d < topology.directed_link_count(); ++d) {
+    capacity_per_ps_[d] = topology.capacity(d) * 1e-12;
+    link_latency_[d] = topology.link_of(d).spec.latency;
+  }
+}
+
+void FlowNetworkModel::start(CommId id, const CommOp& op, SimTime now,
+                             CommCompletionListener& listener) {
+  for (RankId r : op.ranks) {
+    if (r.index() >= topo_->gpu_count()) {
+      throw SimulationError(fmt::format("rank {} outside topology {} ({} GPUs)", r.value,
+                                        topo_->name(), topo_->gpu_count()));
+    }
+  }
+  start_plan(id, lower_collective(*topo_, op, config_), now, listener);
+}
+
+void FlowNetworkModel::start_plan(CommId id, FlowPlan plan, SimTime now,
+                                  CommCompletionListener& listener) {
+  sync(now);
+  std::uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(ops_.size());
+    ops_.emplace_back();
+  }
+  OpState& op = ops_[slot];
+  op = OpState{id, &listener, std::move(plan), 0, 0, now, true};
+  const SimTime first = op.plan.stages.empty() ? SimTime::zero() : op.plan.stages[0].latency;
+  timers_.push(Timer{now + first, next_seq_++, slot});
+}
+
+// A timer fires either the start of ops_[slot].stage or, past the last stage, the completion.
+void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
+  OpState& op = ops_[slot];
+  if (op.stage >= op.plan.stages.size()) {
+    done_.emplace_back(op.listener, op.id);
+    op = OpState{};
+    free_slots_.push_back(slot);
+    return;
+  }
+  Stage& stage = op.plan.stages[op.stage];
+  op.arrival = now;
+  op.pending = 0;
+  for (const FlowSpec& f : stage.flows) {
+    const std::size_t begin = pool_.size();
+    if (f.segment == Segment::full) {
+      topo_->route(RankId{f.src}, RankId{f.dst}, pool_);
+    } else {
+      scratch_.clear();
+      topo_->route(RankId{f.src}, RankId{f.dst}, scratch_);
+      if (!scratch_.empty()) {
+        pool_.push_back(f.segment == Segment::first_hop ? scratch_.front() : scratch_.back());
+      }
+    }
+    const std::size_t len = pool_.size() - begin;
+    std::int64_t lat = 0;
+    for (std::size_t k = begin; k < pool_.size(); ++k) lat += link_latency_[pool_[k]].ps();
+    bytes_started_ += f.bytes;
+    if (len == 0 || f.bytes <= 0) {
+      // Nothing to transmit: arrives after the route latency.
+      bytes_delivered_ += f.bytes;
+      op.arrival = std::max(op.arrival, now + SimTime::from_ps(lat));
+      pool_.resize(begin);
+      continue;
+    }
+    remaining_.push_back(f.bytes);
+    rate_.push_back(0.0);
+    finish_ps_.push_back(kNever);
+    route_begin_.push_back(static_cast<std::uint32_t>(begin));
+    route_len_.push_back(static_cast<std::uint16_t>(len));
+    latency_ps_.push_back(lat);
+    owner_.push_back(slot);
+    live_pool_ += len;
+    ++op.pending;
+  }
+  stage.flows.clear();
+  stage.flows.shrink_to_fit();
+  dirty_ = true;
+  if (op.pending == 0) stage_done(slot);
+}
+
+void FlowNetworkModel::stage_done(std::uint32_t slot) {
+  OpState& op = ops_[slot];
+  ++op.stage;
+  const SimTime next =
+      op.stage < op.plan.stages.size() ? op.arrival + op.plan.stages[op.stage].latency : op.arrival;
+  timers_.push(Timer{next, next_seq_++, slot});
+}
+
+void FlowNetworkModel::sync(SimTime t) {
+  if (t <= synced_) return;
+  if (dirty_) recompute();  // rates valid from synced_ on
+  const double dt = static_cast<double>((t - synced_).ps());
+  for (std::size_t i = 0; i < remaining_.size(); ++i) {
+    const double sent = std::min(remaining_[i], rate_[i] * dt);
+    bytes_delivered_ += sent;
+    remaining_[i] -= sent;
+  }
+  synced_ = t;
+}
+
+void FlowNetworkModel::recompute() const {
+  ++recomputations_;
+  solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
+  earliest_finish_ps_ = kNever;
+  for (std::size_t i = 0; i < remaining_.size(); ++i) {
+    const double ps = remaining_[i] / rate_[i];
+    finish_ps_[i] = synced_.ps() + ceil_ps(ps);
+    earliest_finish_ps_ = std::min(earliest_finish_ps_, finish_ps_[i]);
+  }
+  dirty_ = false;
+}
+
+std::optional<SimTime> FlowNetworkModel::next_completion(SimTime /*now*/) const {
+  if (dirty_) recompute();
+  std::optional<SimTime> best;
+  if (!remaining_.empty()) best = SimTime::from_ps(earliest_finish_ps_);
+  if (!timers_.empty() && (!best || timers_.top().at < *best)) best = timers_.top().at;
+  return best;
+}
+
+void FlowNetworkModel::remove_flow(std::size_t i) {
+  live_pool_ -= route_len_[i];
+  const std::size_t last = remaining_.size() - 1;
+  if (i != last) {
+    remaining_[i] = remaining_[last];
+    rate_[i] = rate_[last];
+    finish_ps_[i] = finish_ps_[last];
+    route_begin_[i] = route_begin_[last];
+    route_len_[i] = route_len_[last];
+    latency_ps_[i] = latency_ps_[last];
+    owner_[i] = owner_[last];
+  }
+  remaining_.pop_back();
+  rate_.pop_back();
+  finish_ps_.pop_back();
+  route_begin_.pop_back();
+  route_len_.pop_back();
+  latency_ps_.pop_back();
+  owner_.pop_back();
+}
+
+void FlowNetworkModel::compact_routes() {
+  std::vector<std::uint32_t> pool;
+  pool.reserve(live_pool_);
+  for (std::size_t i = 0; i < route_begin_.size(); ++i) {
+    const std::uint32_t begin = route_begin_[i];
+    route_begin_[i] = static_cast<std::uint32_t>(pool.size());
+    pool.insert(pool.end(), pool_.begin() + begin, pool_.begin() + begin + route_len_[i]);
+  }
+  pool_ = std::move(pool);
+}
+
+void FlowNetworkModel::advance(SimTime from, SimTime to) {
+  MOESIM_CHECK(from <= to, "advance backwards");
+  sync(from);
+  sync(to);  // rates of [from, to) are those computed at `from`
+  for (;;) {
+    if (dirty_) recompute();
+    bool progressed = false;
+    if (!remaining_.empty() && earliest_finish_ps_ <= to.ps()) {
+      // Flows finishing by `to` (never earlier: advance stops at next_completion).
+      std::vector<std::uint32_t> finished_slots;
+      for (std::size_t i = 0; i < remaining_.size();) {
+        if (finish_ps_[i] <= to.ps()) {
+          OpState& op = ops_[owner_[i]];
+          op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + latency_ps_[i]));
+          bytes_delivered_ += remaining_[i];  // the rounding residue
+          if (--op.pending == 0) finished_slots.push_back(owner_[i]);
+          remove_flow(i);
+        } else {
+          ++i;
+        }
+      }
+      dirty_ = true;
+      for (std::uint32_t slot : finished_slots) stage_done(slot);
+      progressed = true;
+    }
+    while (!timers_.empty() && timers_.top().at <= to) {
+      const Timer t = timers_.top();
+      timers_.pop();
+      start_stage(t.slot, t.at);
+      progressed = true;
+    }
+    if (!progressed) break;
+  }
+  if (pool_.size() > 2 * live_pool_ + (1u << 20)) compact_routes();
+  // Report after the state is consistent: listeners may start new operations.
+  std::vector<std::pair<CommCompletionListener*, CommId>> done;
+  done.swap(done_);
+  for (const auto& [listener, id] : done) listener->on_comm_complete(id, to);
+}
+
+SimTime FlowNetworkModel::estimate(const CommOp& op) const {
+  FlowNetworkModel copy(*topo_, config_);
+  NullListener listener;
+  copy.start(CommId{0}, op, SimTime::zero(), listener);
+  SimTime now = SimTime::zero();
+  while (auto t = copy.next_completion(now)) {
+    copy.advance(now, *t);
+    now = *t;
+  }
+  return listener.last;
+}
+
+}  // namespace moesim::network

@@ -1,0 +1,283 @@
+#include "sim/network/nccl_cost_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "sim/core/errors.hpp"
+
+namespace moesim::network {
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double network_of_node(const Topology& topo, int node) {
+  double total = 0;
+  for (const Link& l : topo.links()) {
+    if (l.spec.kind != LinkKind::network) continue;
+    for (DeviceIndex end : {l.a, l.b}) {
+      const Device& d = topo.devices()[end];
+      if (d.kind == DeviceKind::nic && d.node == node) total += l.spec.effective().bytes_per_s;
+    }
+  }
+  return total;
+}
+
+using Choice = CollectiveConfig::Choice;
+
+bool allowed(Choice forced, Algorithm a) {
+  switch (forced) {
+    case Choice::automatic:
+      return true;
+    case Choice::ring:
+      return a == Algorithm::ring;
+    case Choice::tree:
+      return a == Algorithm::tree;
+    case Choice::nvls:
+      return a == Algorithm::nvls;
+    case Choice::direct:
+      return a == Algorithm::direct;
+    case Choice::hierarchical:
+      return a == Algorithm::hierarchical;
+  }
+  return false;
+}
+
+// Contention-free time of a direct all-to-all(-v) exchange of `bytes(i, j)` over the layout.
+template <class BytesFn>
+double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupBandwidth& bw,
+                   BytesFn bytes) {
+  const std::size_t n = layout.ranks.size();
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    double intra_out = 0, intra_in = 0, inter_out = 0, inter_in = 0;
+    const int ni = topo.node_of(RankId{layout.ranks[i]});
+    for (std::size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      const bool same = topo.node_of(RankId{layout.ranks[j]}) == ni;
+      (same ? intra_out : inter_out) += bytes(i, j);
+      (same ? intra_in : inter_in) += bytes(j, i);
+    }
+    const double intra = std::max(intra_out, intra_in);
+    const double inter = std::max(inter_out, inter_in);
+    double t = 0;
+    if (intra > 0) t = std::max(t, intra / bw.intra_bps);
+    if (inter > 0) t = std::max(t, inter / bw.gpu_net_bps);
+    worst = std::max(worst, t);
+  }
+  return worst * 1e6;
+}
+
+}  // namespace
+
+GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) {
+  GroupBandwidth bw;
+  bw.n = layout.ranks.size();
+  bw.nodes = layout.nodes_spanned();
+  bw.ppn = layout.per_node_max();
+  double intra = kInf;
+  for (const auto& node : layout.nodes) {
+    for (std::size_t j = 0; j < node.size() && node.size() > 1; ++j) {
+      const RankId a{layout.ranks[node[j]]};
+      const RankId b{layout.ranks[node[(j + 1) % node.size()]]};
+      intra = std::min(intra, topo.route_bandwidth(a, b).bytes_per_s);
+      bw.intra_class = std::max(bw.intra_class, link_class(topo, a.value, b.value));
+    }
+  }
+  bw.intra_bps = intra == kInf ? 0 : intra;
+  if (bw.nodes > 1) {
+    double net = kInf;
+    for (const auto& node : layout.nodes) {
+      net = std::min(net, network_of_node(topo, topo.node_of(RankId{layout.ranks[node[0]]})));
+    }
+    bw.node_net_bps = net;
+    bw.gpu_net_bps = net / static_cast<double>(topo.gpus_per_node());
+  }
+  return bw;
+}
+
+std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
+                                      const CollectiveConfig& cfg) {
+  const NcclTuning& t = cfg.tuning;
+  const GroupLayout layout = make_layout(topo, op);
+  const GroupBandwidth bw = group_bandwidth(topo, layout);
+  const std::size_t n = bw.n;
+  const double s = op.bytes.as_double();
+  std::vector<AlgoTime> out;
+  auto add = [&](Algorithm a, Protocol p, double us) {
+    if (allowed(cfg.algorithm, a)) out.push_back(AlgoTime{a, p, us});
+  };
+  if (n < 2) {
+    out.push_back(AlgoTime{Algorithm::direct, Protocol::simple, 0.0});
+    return out;
+  }
+  // Ring bottleneck: the slower of the intra-node links and the node's network ports.
+  double ring_bps = kInf;
+  if (bw.ppn > 1) ring_bps = std::min(ring_bps, bw.intra_bps);
+  if (bw.nodes > 1) ring_bps = std::min(ring_bps, bw.node_net_bps);
+  const double nd = static_cast<double>(n);
+  const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
+  auto proto_bps = [&](Protocol p, double base_bps) {
+    double b = base_bps * t.bandwidth_factor(p);
+    if (p == Protocol::ll) b = std::min(b, (bw.nodes > 1 ? 39.0 : t.ll_max_gbps) * 1e9);
+    return b;
+  };
+  auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {
+    const double intra = bw.nodes > 1
+                             ? std::max(t.hw(bw.intra_class, Algorithm::ring, p), t.net_overhead(p))
+                             : t.hw(bw.intra_class, Algorithm::ring, p);
+    return t.base(Algorithm::ring, p) + static_cast<double>(steps - inter_steps) * intra +
+           static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
+  };
+  switch (op.kind) {
+    case CommKind::all_reduce:
+    case CommKind::all_gather:
+    case CommKind::reduce_scatter: {
+      const bool ar = op.kind == CommKind::all_reduce;
+      const std::size_t steps = ar ? 2 * (n - 1) : n - 1;
+      const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
+      const double bytes = (ar ? 2.0 : 1.0) * (nd - 1) / nd * s;
+      for (Protocol p : protocols) {
+        add(Algorithm::ring, p,
+            ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
+      }
+      if (ar) {
+        const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
+        for (Protocol p : protocols) {
+          const double lat =
+              t.base(Algorithm::tree, p) +
+              2.0 * (static_cast<double>(bw.ppn - 1) * t.hw(bw.intra_class, Algorithm::tree, p) +
+                     depth * t.hw(LinkClass::net, Algorithm::tree, p));
+          add(Algorithm::tree, p,
+              lat + s / (proto_bps(p, ring_bps) * t.tree_bandwidth_factor) * 1e6);
+        }
+        if (nvls_available(topo, op)) {
+          add(Algorithm::nvls, Protocol::simple,
+              t.nvls_latency_us + s * (nd + 1) / nd / (bw.intra_bps * t.nvls_efficiency) * 1e6);
+        }
+      }
+      break;
+    }
+    case CommKind::broadcast:
+    case CommKind::reduce:
+      for (Protocol p : protocols) {
+        add(Algorithm::ring, p,
+            ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, ring_bps) * 1e6);
+      }
+      break;
+    case CommKind::send_recv: {
+      const RankId a = op.ranks[0];
+      const RankId b = op.ranks[1];
+      if (a == b) {
+        add(Algorithm::direct, Protocol::simple, 0.0);
+      } else {
+        add(Algorithm::direct, Protocol::simple,
+            t.hw(link_class(topo, a.value, b.value), Algorithm::ring, Protocol::simple) +
+                s / topo.route_bandwidth(a, b).bytes_per_s * 1e6);
+      }
+      break;
+    }
+    case CommKind::all_to_all:
+    case CommKind::all_to_all_v: {
+      const bool v = op.kind == CommKind::all_to_all_v;
+      const double each = s / nd;
+      auto bytes = [&](std::size_t i, std::size_t j) {
+        return v ? static_cast<double>(op.matrix->at(i, j)) : each;
+      };
+      const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
+      add(Algorithm::direct, Protocol::simple,
+          t.hw(c, Algorithm::ring, Protocol::simple) + exchange_us(topo, layout, bw, bytes));
+      if (bw.nodes > 1 && bw.ppn > 1) {
+        // Stage 1 moves, per GPU, everything not for its own local rank: intra links; stage 2
+        // moves, per GPU, the aggregated blocks for other nodes: its NIC.
+        const FlowPlan plan = lower_hierarchical_all_to_all(topo, op, cfg);
+        if (plan.algorithm == Algorithm::hierarchical) {
+          double us = 0;
+          for (const Stage& st : plan.stages) {
+            std::vector<double> out_b(topo.gpu_count(), 0), in_b(topo.gpu_count(), 0);
+            bool inter_stage = false;
+            for (const FlowSpec& f : st.flows) {
+              out_b[f.src] += f.bytes;
+              in_b[f.dst] += f.bytes;
+              inter_stage = topo.node_of(RankId{f.src}) != topo.node_of(RankId{f.dst});
+            }
+            double worst = 0;
+            for (std::size_t r = 0; r < out_b.size(); ++r)
+              worst = std::max({worst, out_b[r], in_b[r]});
+            us += st.latency.us() + worst / (inter_stage ? bw.gpu_net_bps : bw.intra_bps) * 1e6;
+          }
+          add(Algorithm::hierarchical, Protocol::simple, us);
+        }
+      }
+      break;
+    }
+  }
+  if (out.empty()) {
+    throw input_error("", "--algo", "algorithm not available for this operation",
+                      std::string(to_string(op.kind)), "auto or one the operation supports");
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const AlgoTime& a, const AlgoTime& b) { return a.time_us < b.time_us; });
+  return out;
+}
+
+AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg) {
+  return nccl_candidates(topo, op, cfg).front();
+}
+
+FlowPlan lower_collective(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg) {
+  const AlgoTime best = nccl_best(topo, op, cfg);
+  switch (op.kind) {
+    case CommKind::all_reduce:
+      if (best.algorithm == Algorithm::nvls) return lower_nvls_all_reduce(topo, op, cfg);
+      if (best.algorithm == Algorithm::tree)
+        return lower_tree_all_reduce(topo, op, cfg, best.protocol);
+      return lower_ring(topo, op, cfg, best.protocol);
+    case CommKind::all_gather:
+    case CommKind::reduce_scatter:
+      return lower_ring(topo, op, cfg, best.protocol);
+    case CommKind::broadcast:
+      return lower_broadcast(topo, op, cfg, best.protocol);
+    case CommKind::reduce:
+      return lower_reduce(topo, op, cfg, best.protocol);
+    case CommKind::send_recv:
+      return lower_send_recv(topo, op, cfg);
+    case CommKind::all_to_all:
+    case CommKind::all_to_all_v:
+      if (best.algorithm == Algorithm::hierarchical)
+        return lower_hierarchical_all_to_all(topo, op, cfg);
+      return lower_all_to_all(topo, op, cfg);
+  }
+  return {};
+}
+
+std::string_view to_string(Algorithm a) {
+  switch (a) {
+    case Algorithm::ring:
+      return "ring";
+    case Algorithm::tree:
+      return "tree";
+    case Algorithm::nvls:
+      return "nvls";
+    case Algorithm::direct:
+      return "direct";
+    case Algorithm::hierarchical:
+      return "hierarchical";
+  }
+  return "?";
+}
+
+std::string_view to_string(Protocol p) {
+  switch (p) {
+    case Protocol::ll:
+      return "LL";
+    case Protocol::ll128:
+      return "LL128";
+    case Protocol::simple:
+      return "Simple";
+  }
+  return "?";
+}
+
+}  // namespace moesim::network

@@ -1,0 +1,48 @@
+// NcclCostModel: contention-free time of a collective per (algorithm, protocol), NCCL's tuning
+// model (nccl_tuning.hpp) with bandwidths taken from the topology's bottlenecks:
+//   intra = slowest effective link between consecutive group members inside a node;
+//   node network = sum of a node's effective network ports (a ring uses them all, one channel per
+//   NIC); per-GPU network = node network / GPUs per node (NIC affinity: "Alltoall cannot aggregate
+//   the bandwidth of multiple NICs", sjeaugey, nccl-tests#267).
+// Times, bytes per algorithm (S = nccl-tests size, n ranks, B = bottleneck, f = protocol factor):
+//   ring all-reduce  lat + 2(n-1)/n S / (f B);  all-gather / reduce-scatter  lat + (n-1)/n S / (f
+//   B) tree all-reduce  lat + S / (0.46 f B);      NVLS  25 us + (n+1)/n S / (0.85 B_nvlink)
+//   broadcast/reduce lat + S / (f B_chain);     send_recv  step + S / B_route
+//   all-to-all(-v)   step + max over ranks of max(intra bytes / B_intra, inter bytes / B_gpu_net)
+//   hierarchical all-to-all: intra stage + inter stage, each as above.
+// LL is also capped at ll_max_gbps (NCCL llMaxBw).
+#pragma once
+
+#include <vector>
+
+#include "sim/network/collectives/flow_plan.hpp"
+
+namespace moesim::network {
+
+struct GroupBandwidth {
+  double intra_bps = 0;     ///< 0 if no two members share a node
+  double node_net_bps = 0;  ///< 0 if the group is inside one node
+  double gpu_net_bps = 0;
+  std::size_t n = 0;
+  std::size_t nodes = 0;
+  std::size_t ppn = 0;
+  LinkClass intra_class = LinkClass::nvlink;
+};
+GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout);
+
+struct AlgoTime {
+  Algorithm algorithm = Algorithm::ring;
+  Protocol protocol = Protocol::simple;
+  double time_us = 0;
+};
+
+/// Every (algorithm, protocol) NCCL would consider for `op` (restricted to `forced` unless
+/// automatic), with its time; the first entry is the fastest (NCCL's argmin).
+std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
+                                      const CollectiveConfig& cfg);
+AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
+
+/// Lowers `op` with the algorithm and protocol NCCL would pick (or the forced one).
+FlowPlan lower_collective(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
+
+}  // namespace moesim::network

@@ -1,0 +1,157 @@
+// Topology: the devices of a machine or cluster (GPUs, NVSwitches, PCIe switches, CPUs, NICs, leaf
+// and spine switches) and the full-duplex links between them, with routes between every pair of
+// GPUs.
+//
+// Units and invariants:
+//  - A link is full duplex: `bandwidth` is the line rate of EACH direction (GB/s = 1e9 B/s, as
+//    nccl-tests). `efficiency` in (0, 1] is the fraction of it that payload achieves (protocol
+//    headers, encoding); models use effective_bandwidth() = bandwidth * efficiency.
+//  - Directed link ids: link i carries a->b as directed link 2i and b->a as 2i+1.
+//  - Ranks: rank r is the r-th GPU in device order (file order). Every GPU belongs to a node
+//    (`node` >= 0); fabric switches (leaf, spine) belong to none (-1). Nodes are numbered densely
+//    from 0 and all hold the same number of GPUs.
+//  - Routes are computed once by finalize(): shortest paths by weight (hops first, then a penalty
+//    for slower links, then latency; see topology.cpp), never passing THROUGH a GPU (GPUs are
+//    endpoints, as NCCL's P2P paths). Where several next hops tie (equal-cost spines), the one
+//    taken is (destination node + destination local rank) mod the number of ties: deterministic,
+//    destination-based ECMP as InfiniBand fat trees route (OpenSM ftree "D-mod-K"), the same on
+//    every run and machine and balanced for all-to-all traffic.
+// Boost.Graph is used inside topology.cpp only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sim/core/ids.hpp"
+#include "sim/core/sim_time.hpp"
+#include "sim/core/units.hpp"
+
+namespace moesim::network {
+
+enum class DeviceKind : std::uint8_t {
+  gpu,
+  nvswitch,
+  pcie_switch,
+  cpu,
+  nic,
+  leaf_switch,
+  spine_switch,
+};
+std::string_view to_string(DeviceKind kind);
+std::optional<DeviceKind> parse_device_kind(std::string_view name);
+
+/// What a link is made of; decides which NCCL latency class applies to it (NVLink, PCI, NET).
+enum class LinkKind : std::uint8_t { nvlink, pcie, cpu, network };
+std::string_view to_string(LinkKind kind);
+std::optional<LinkKind> parse_link_kind(std::string_view name);
+
+using DeviceIndex = std::uint32_t;
+using LinkIndex = std::uint32_t;
+using DirectedLinkId = std::uint32_t;
+
+struct Device {
+  std::string name;
+  DeviceKind kind = DeviceKind::gpu;
+  int node = -1;  ///< node index, -1 for fabric switches
+  /// NICs only: line rate of the network port (Gb/s, gigabits, network convention: NDR = 400),
+  /// used when a cluster generator cables the NIC to a switch. 0 = none.
+  double port_gbit_per_s = 0.0;
+};
+
+struct LinkSpec {
+  LinkKind kind = LinkKind::nvlink;
+  Bandwidth bandwidth;      ///< per direction, line rate
+  double efficiency = 1.0;  ///< achievable payload fraction, (0, 1]
+  SimTime latency;          ///< one-way, per traversal
+  Bandwidth effective() const { return {bandwidth.bytes_per_s * efficiency}; }
+};
+
+struct Link {
+  DeviceIndex a = 0;
+  DeviceIndex b = 0;
+  LinkSpec spec;
+};
+
+class Topology {
+ public:
+  Topology(std::string name, std::string gpu_model);
+  ~Topology();
+  Topology(Topology&&) noexcept;
+  Topology& operator=(Topology&&) noexcept;
+  Topology(const Topology&);
+  Topology& operator=(const Topology&);
+
+  // --- building (before finalize) ---
+  DeviceIndex add_device(Device device);
+  LinkIndex add_link(DeviceIndex a, DeviceIndex b, LinkSpec spec);
+  /// Free-form provenance notes ("what number came from where"), kept and written back.
+  void add_source(std::string key, std::string text);
+  void set_description(std::string text) { description_ = std::move(text); }
+  /// Validates (GPUs present, node numbering, same GPU count per node, every GPU reaching every
+  /// other) and computes the routes. Errors are InputErrors naming `origin` (the file) and the
+  /// JSON path of the offending device, e.g. "/devices/3".
+  void finalize(std::string_view origin = "topology");
+  bool finalized() const { return routes_ != nullptr; }
+
+  // --- queries ---
+  const std::string& name() const { return name_; }
+  const std::string& gpu_model() const { return gpu_model_; }
+  const std::string& description() const { return description_; }
+  const std::vector<std::pair<std::string, std::string>>& sources() const { return sources_; }
+  const std::vector<Device>& devices() const { return devices_; }
+  const std::vector<Link>& links() const { return links_; }
+  std::optional<DeviceIndex> find_device(std::string_view name) const;
+
+  std::size_t gpu_count() const { return gpus_.size(); }
+  std::size_t node_count() const { return node_count_; }
+  std::size_t gpus_per_node() const { return node_count_ == 0 ? 0 : gpus_.size() / node_count_; }
+  int node_of(RankId rank) const { return devices_[gpu_device(rank)].node; }
+  /// Position of the rank's GPU inside its node (0 .. gpus_per_node-1).
+  std::size_t local_rank(RankId rank) const { return local_rank_[rank.index()]; }
+  DeviceIndex gpu_device(RankId rank) const { return gpus_[rank.index()]; }
+  /// True if the node's GPUs meet at an NVSwitch (NVLS is possible there).
+  bool node_has_nvswitch(int node) const;
+
+  std::size_t directed_link_count() const { return links_.size() * 2; }
+  const Link& link_of(DirectedLinkId d) const { return links_[d / 2]; }
+  DeviceIndex head_of(DirectedLinkId d) const;  ///< device the directed link enters
+  DeviceIndex tail_of(DirectedLinkId d) const;  ///< device the directed link leaves
+  /// Effective capacity of one direction, bytes/s.
+  double capacity(DirectedLinkId d) const { return links_[d / 2].spec.effective().bytes_per_s; }
+
+  /// Appends the directed links from `src` to `dst` (empty when src == dst).
+  void route(RankId src, RankId dst, std::vector<DirectedLinkId>& out) const;
+  std::vector<DirectedLinkId> route(RankId src, RankId dst) const;
+  /// Sum of link latencies along the route.
+  SimTime route_latency(RankId src, RankId dst) const;
+  /// Slowest effective link on the route (the contention-free bottleneck), bytes/s.
+  Bandwidth route_bandwidth(RankId src, RankId dst) const;
+
+  /// Sum of the GPU's own links (NVLink + PCIe), per direction, line rate.
+  Bandwidth gpu_injection(RankId rank) const;
+  /// Network ports of the GPU's node divided by its GPUs, per direction, line rate; zero for a
+  /// single node without cabled NICs.
+  Bandwidth gpu_network_injection(RankId rank) const;
+  /// Max flow (one direction, line rate) from the first half of the GPUs (rank order) to the
+  /// second half, the standard bisection of the rank space.
+  Bandwidth bisection_bandwidth() const;
+
+ private:
+  struct Routes;
+  std::string name_;
+  std::string gpu_model_;
+  std::string description_;
+  std::vector<std::pair<std::string, std::string>> sources_;
+  std::vector<Device> devices_;
+  std::vector<Link> links_;
+  std::vector<DeviceIndex> gpus_;
+  std::vector<std::uint32_t> local_rank_;
+  std::size_t node_count_ = 0;
+  std::unique_ptr<Routes> routes_;
+};
+
+}  // namespace moesim::network
