@@ -132,8 +132,8 @@ void run_collective(const CollectiveOptions& o) {
   const auto model = network::make_communication_model(topo, *model_kind, params);
 
   const std::int64_t type_bytes = dtype_bytes(*dtype);
-  const bool per_peer =
-      kind == CommKind::all_gather || kind == CommKind::reduce_scatter || kind == CommKind::all_to_all;
+  const bool per_peer = kind == CommKind::all_gather || kind == CommKind::reduce_scatter ||
+                        kind == CommKind::all_to_all;
   const std::int64_t align = type_bytes * (per_peer ? static_cast<std::int64_t>(n) : 1);
 
   fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
@@ -162,8 +162,8 @@ void run_collective(const CollectiveOptions& o) {
     const double algbw = report::algbw_gbps(op.bytes, t);
     const double busbw = report::busbw_gbps(kind, n, op.bytes, t);
     const auto best = network::nccl_best(topo, op, params.collective);
-    const std::string algo = fmt::format("{}/{}", network::to_string(best.algorithm),
-                                         network::to_string(best.protocol));
+    const std::string algo =
+        fmt::format("{}/{}", network::to_string(best.algorithm), network::to_string(best.protocol));
     const std::int64_t count = size / type_bytes / (kind == CommKind::all_gather ? n : 1);
     fmt::print("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
                to_string(*dtype), t.us(), algbw, busbw, algo);

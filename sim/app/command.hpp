@@ -11,5 +11,6 @@ namespace moesim::app {
 void register_simulate_command(CLI::App& root);
 void register_topology_command(CLI::App& root);
 void register_collective_command(CLI::App& root);
+void register_run_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   moesim::app::register_simulate_command(app);
   moesim::app::register_topology_command(app);
   moesim::app::register_collective_command(app);
+  moesim::app::register_run_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -43,7 +43,8 @@ void run_generate(const GenerateOptions& o) {
   io::check_output_path(o.output, "-o");
   const auto fabric = network::parse_fabric(o.fabric);
   if (!fabric) {
-    throw input_error("", "--fabric", "unknown fabric", o.fabric, "rail-optimized or single-switch");
+    throw input_error("", "--fabric", "unknown fabric", o.fabric,
+                      "rail-optimized or single-switch");
   }
   network::ClusterSpec spec;
   spec.nodes = o.nodes;
@@ -70,7 +71,8 @@ void run_show(const std::string& what) {
   std::map<std::string, std::size_t> kinds;
   for (const auto& d : t.devices()) ++kinds[std::string(network::to_string(d.kind))];
   std::string k;
-  for (const auto& [name, count] : kinds) k += fmt::format("{}{} {}", k.empty() ? "" : ", ", count, name);
+  for (const auto& [name, count] : kinds)
+    k += fmt::format("{}{} {}", k.empty() ? "" : ", ", count, name);
   fmt::print("devices       {}\n", k);
   // Links grouped by (type, line rate, efficiency).
   std::map<std::tuple<std::string, double, double>, std::size_t> groups;
@@ -89,9 +91,10 @@ void run_show(const std::string& what) {
              t.gpu_injection(r0).gbps());
   fmt::print("per-GPU network     {:.1f} GB/s per direction (node's NIC ports / GPUs)\n",
              t.gpu_network_injection(r0).gbps());
-  fmt::print("bisection           {:.1f} GB/s per direction (max flow, first half of ranks to "
-             "second half)\n",
-             t.bisection_bandwidth().gbps());
+  fmt::print(
+      "bisection           {:.1f} GB/s per direction (max flow, first half of ranks to "
+      "second half)\n",
+      t.bisection_bandwidth().gbps());
   if (!t.sources().empty()) {
     fmt::print("sources\n");
     for (const auto& [key, text] : t.sources()) fmt::print("  {}: {}\n", key, text);
