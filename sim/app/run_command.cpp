@@ -112,8 +112,8 @@ struct Cluster {
 
 Cluster make_cluster(const RunOptions& o) {
   const auto kind = network::parse_network_model_kind(o.network);
-  if (!kind) throw input_error("", "--network", "unknown network model", o.network,
-                               "flow or analytical");
+  if (!kind)
+    throw input_error("", "--network", "unknown network model", o.network, "flow or analytical");
   network::Topology t = io::load_topology(o.topology);
   if (o.nodes > 1) {
     if (t.node_count() != 1) {
@@ -147,7 +147,8 @@ void print_run(const StrategyRun& r, double tokens, double model_flops, double p
   for (const auto& [k, v] : r.last.decisions) fmt::print("  decision  {:<32} {}\n", k, v);
   if (r.iteration_us.size() > 1) {
     std::string list;
-    for (double t : r.iteration_us) list += fmt::format("{}{:.3f}", list.empty() ? "" : ", ", t / 1e3);
+    for (double t : r.iteration_us)
+      list += fmt::format("{}{:.3f}", list.empty() ? "" : ", ", t / 1e3);
     fmt::print("iteration times      {} ms\n", list);
   }
   fmt::print("iteration time       {:>12.3f} ms{}\n", mean / 1e3,
@@ -198,8 +199,8 @@ void run(const RunOptions& o) {
     pos = comma + 1;
   }
   if (chosen.size() > 1 && (!o.trace_file.empty() || !o.json_file.empty())) {
-    throw input_error("", "--strategy", "--trace and --json need a single strategy",
-                      o.strategy, "one name");
+    throw input_error("", "--strategy", "--trace and --json need a single strategy", o.strategy,
+                      "one name");
   }
   ModelSpec model = io::load_model(o.model);
   if (!o.overrides.empty()) apply_overrides(model, o.overrides, "--set");
@@ -214,8 +215,8 @@ void run(const RunOptions& o) {
   const compute::GpuSpec gpu = io::load_gpu_spec(o.gpu.empty() ? topo.gpu_model() : o.gpu);
   const auto peak = gpu.peak(model.dtype);
   if (!peak) {
-    throw input_error("", "--gpu", fmt::format("{} has no {} tensor path", gpu.name,
-                                               to_string(model.dtype)),
+    throw input_error("", "--gpu",
+                      fmt::format("{} has no {} tensor path", gpu.name, to_string(model.dtype)),
                       gpu.name, "a GPU listing the model's dtype, or --set dtype=fp16");
   }
   ClusterShape shape;
@@ -231,8 +232,8 @@ void run(const RunOptions& o) {
   const TrainingJob first = make_training_job(model, layout, shape, *routing, 0);
   const double tokens = static_cast<double>(first.layout.dp * first.layout.micro_batches *
                                             model.tokens_per_micro_batch());
-  fmt::print("model      {} ({} layers, {} MoE, M={}, E={}, k={}, {})\n", model.name,
-             model.layers, model.moe_layer_count(), model.hidden, model.experts, model.top_k,
+  fmt::print("model      {} ({} layers, {} MoE, M={}, E={}, k={}, {})\n", model.name, model.layers,
+             model.moe_layer_count(), model.hidden, model.experts, model.top_k,
              model.dropless ? "dropless" : fmt::format("f={}", model.capacity_factor));
   fmt::print("cluster    {}: {} nodes x {} GPUs ({}), network model {}\n", topo.name(),
              topo.node_count(), topo.gpus_per_node(), gpu.name, network::to_string(cluster.kind));
@@ -245,8 +246,7 @@ void run(const RunOptions& o) {
     StrategyRun r;
     r.name = std::string(strategy->name());
     for (std::int64_t i = 0; i < o.iterations; ++i) {
-      const TrainingJob job =
-          i == 0 ? first : make_training_job(model, layout, shape, *routing, i);
+      const TrainingJob job = i == 0 ? first : make_training_job(model, layout, shape, *routing, i);
       const auto network = network::make_communication_model(topo, cluster.kind);
       const strategies::CostModels costs{compute, *network};
       strategies::BuildResult built = strategy->build_iteration(job, costs);
@@ -267,8 +267,7 @@ void run(const RunOptions& o) {
     runs.push_back(std::move(r));
   }
   if (runs.size() > 1) {
-    fmt::print("\n{:<16} {:>14} {:>14} {:>8}\n", "strategy", "iteration ms", "tokens/s",
-               "speedup");
+    fmt::print("\n{:<16} {:>14} {:>14} {:>8}\n", "strategy", "iteration ms", "tokens/s", "speedup");
     const double base = runs.front().iteration_us.back();
     for (const auto& r : runs) {
       double mean = 0.0;
@@ -345,8 +344,7 @@ void register_run_command(CLI::App& root) {
   cmd->add_option("--expert-order", o->expert_order,
                   "Expert grid order, innermost first: esp,edp,ep (EP across nodes) or esp,ep,edp")
       ->capture_default_str();
-  cmd->add_option("--strategy,-s", o->strategy,
-                  "Strategy, a comma list, or 'all': " + names)
+  cmd->add_option("--strategy,-s", o->strategy, "Strategy, a comma list, or 'all': " + names)
       ->capture_default_str();
   cmd->add_option("--routing", o->routing,
                   "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")

@@ -17,10 +17,9 @@ namespace {
 
 ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader r(doc, origin);
-  r.expect_object({"name", "source", "layers", "hidden", "ffn_hidden", "expert_ffn_hidden",
-                   "heads", "kv_heads", "seq_len", "micro_batch", "experts", "top_k",
-                   "capacity_factor", "dropless", "moe_layers", "expert_ffn", "dtype",
-                   "shared_experts", "note"});
+  r.expect_object({"name", "source", "layers", "hidden", "ffn_hidden", "expert_ffn_hidden", "heads",
+                   "kv_heads", "seq_len", "micro_batch", "experts", "top_k", "capacity_factor",
+                   "dropless", "moe_layers", "expert_ffn", "dtype", "shared_experts", "note"});
   ModelSpec m;
   m.name = r.at("name").as_string();
   m.source = r.at("source").as_string();
@@ -40,8 +39,9 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   if (!m.dropless) {
     m.capacity_factor = r.at("capacity_factor").as_double_at_least(0.0, true);
   } else if (r.has("capacity_factor")) {
-    r.at("capacity_factor").fail("capacity_factor given for a dropless model",
-                                 "no capacity_factor with \"dropless\": true");
+    r.at("capacity_factor")
+        .fail("capacity_factor given for a dropless model",
+              "no capacity_factor with \"dropless\": true");
   }
   if (auto v = r.find("moe_layers")) {
     const auto p = parse_moe_layers(v->as_string());

@@ -62,6 +62,9 @@ class IterationBuilder {
   struct Options {
     /// Capacity-padded dispatch (DeepSpeed, Tutel). Dropless models pad to the largest count.
     bool pad_to_capacity = true;
+    /// Drop tokens over the model's capacity factor (GShard gating). False: every routed token
+    /// is dispatched (FastMoE), whatever the model's capacity_factor.
+    bool apply_capacity = true;
     /// DeepSpeed drop_tokens/gather_tokens: with tp > 1 and unsharded experts, each tp rank
     /// dispatches 1/tp of the slots and an all-gather over tp restores them after the combine.
     bool split_tokens_over_tp = false;
@@ -112,9 +115,8 @@ class IterationBuilder {
                             std::string_view name, StreamId stream, std::int64_t chunk = 0,
                             std::int64_t chunks = 1);
   /// ESP all-gather (gather = true) or reduce-scatter of the dispatched buffer.
-  void emit_esp_collective(const Step& s, const MoeLayerPlan& p, bool gather,
-                           std::string_view name, StreamId stream, std::int64_t chunk = 0,
-                           std::int64_t chunks = 1);
+  void emit_esp_collective(const Step& s, const MoeLayerPlan& p, bool gather, std::string_view name,
+                           StreamId stream, std::int64_t chunk = 0, std::int64_t chunks = 1);
 
   // --- primitives ---
   /// A kernel on `r` after its frontier; it becomes the frontier.
@@ -139,7 +141,7 @@ class IterationBuilder {
 
   /// Groups of `kind` whose ranks are in `stage`.
   const std::vector<const std::vector<RankId>*>& stage_groups(GroupKind kind,
-                                                               std::int64_t stage) const;
+                                                              std::int64_t stage) const;
   /// Index of `r`'s EP group in RankMapping::groups(ep).
   std::size_t ep_group_index(RankId r) const { return ep_group_index_[r.index()]; }
 

@@ -17,6 +17,7 @@ struct Entry {
 constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe},
     Entry{"tutel", &make_tutel},
+    Entry{"fastermoe", &make_fastermoe},
 };
 
 }  // namespace

@@ -10,9 +10,7 @@
 
 namespace moesim {
 
-std::string_view to_string(MoeLayers v) {
-  return v == MoeLayers::every ? "every" : "every_other";
-}
+std::string_view to_string(MoeLayers v) { return v == MoeLayers::every ? "every" : "every_other"; }
 std::optional<MoeLayers> parse_moe_layers(std::string_view s) {
   if (s == "every") return MoeLayers::every;
   if (s == "every_other") return MoeLayers::every_other;
@@ -36,9 +34,7 @@ std::int64_t ModelSpec::attention_params() const {
   return hidden * (hidden + 2 * kv) + hidden * hidden;
 }
 
-std::int64_t ModelSpec::dense_ffn_params() const {
-  return expert_gemms() * hidden * ffn_hidden;
-}
+std::int64_t ModelSpec::dense_ffn_params() const { return expert_gemms() * hidden * ffn_hidden; }
 
 double ModelSpec::training_flops_per_token() const {
   const double m = static_cast<double>(hidden);
@@ -46,8 +42,8 @@ double ModelSpec::training_flops_per_token() const {
       2.0 * static_cast<double>(attention_params()) + 4.0 * static_cast<double>(seq_len) * m;
   const double dense = 2.0 * static_cast<double>(dense_ffn_params());
   const double expert = 2.0 * static_cast<double>(expert_params());
-  const double moe = 2.0 * m * static_cast<double>(experts) +
-                     static_cast<double>(top_k + shared_experts) * expert;
+  const double moe =
+      2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
   double forward = 0.0;
   for (std::int64_t l = 0; l < layers; ++l) forward += attention + (is_moe_layer(l) ? moe : dense);
   return 3.0 * forward;
@@ -88,8 +84,8 @@ void ModelSpec::validate(std::string_view origin) const {
                       fmt::format("top_k={}, experts={}", top_k, experts), "top_k <= experts");
   }
   if (!dropless && !(capacity_factor > 0.0)) {
-    throw input_error(origin, "/capacity_factor", "out of range", fmt::format("{}", capacity_factor),
-                      "> 0, or \"dropless\": true");
+    throw input_error(origin, "/capacity_factor", "out of range",
+                      fmt::format("{}", capacity_factor), "> 0, or \"dropless\": true");
   }
 }
 
@@ -123,19 +119,32 @@ bool parse_bool(std::string_view flag, std::string_view key, std::string_view te
 
 void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::string_view value) {
   const auto i = [&] { return parse_int(flag, key, value); };
-  if (key == "layers") s.layers = i();
-  else if (key == "hidden") s.hidden = i();
-  else if (key == "ffn_hidden") s.ffn_hidden = i();
-  else if (key == "expert_ffn_hidden") s.expert_ffn_hidden = i();
-  else if (key == "heads") s.heads = i();
-  else if (key == "kv_heads") s.kv_heads = i();
-  else if (key == "seq_len") s.seq_len = i();
-  else if (key == "micro_batch") s.micro_batch = i();
-  else if (key == "experts") s.experts = i();
-  else if (key == "top_k") s.top_k = i();
-  else if (key == "shared_experts") s.shared_experts = i();
-  else if (key == "capacity_factor") s.capacity_factor = parse_double(flag, key, value);
-  else if (key == "dropless") s.dropless = parse_bool(flag, key, value);
+  if (key == "layers")
+    s.layers = i();
+  else if (key == "hidden")
+    s.hidden = i();
+  else if (key == "ffn_hidden")
+    s.ffn_hidden = i();
+  else if (key == "expert_ffn_hidden")
+    s.expert_ffn_hidden = i();
+  else if (key == "heads")
+    s.heads = i();
+  else if (key == "kv_heads")
+    s.kv_heads = i();
+  else if (key == "seq_len")
+    s.seq_len = i();
+  else if (key == "micro_batch")
+    s.micro_batch = i();
+  else if (key == "experts")
+    s.experts = i();
+  else if (key == "top_k")
+    s.top_k = i();
+  else if (key == "shared_experts")
+    s.shared_experts = i();
+  else if (key == "capacity_factor")
+    s.capacity_factor = parse_double(flag, key, value);
+  else if (key == "dropless")
+    s.dropless = parse_bool(flag, key, value);
   else if (key == "moe_layers") {
     const auto v = parse_moe_layers(value);
     if (!v) throw input_error("", flag, "moe_layers: unknown value", value, "every or every_other");

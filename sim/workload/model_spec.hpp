@@ -34,8 +34,8 @@ struct ModelSpec {
   std::int64_t ffn_hidden = 4;         ///< dense FFN width
   std::int64_t expert_ffn_hidden = 4;  ///< H of one expert (fine-grained experts: < ffn_hidden)
   std::int64_t heads = 1;
-  std::int64_t kv_heads = 1;  ///< grouped-query attention; = heads for multi-head attention
-  std::int64_t seq_len = 1;   ///< L
+  std::int64_t kv_heads = 1;     ///< grouped-query attention; = heads for multi-head attention
+  std::int64_t seq_len = 1;      ///< L
   std::int64_t micro_batch = 1;  ///< B, samples per micro-batch per data-parallel replica
   std::int64_t experts = 1;      ///< E
   std::int64_t top_k = 1;        ///< k

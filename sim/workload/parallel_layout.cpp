@@ -82,12 +82,18 @@ ParallelLayout parse_parallel_layout(std::string_view text, std::string_view fla
     if (ec != std::errc() || end != value.data() + value.size() || v < 1) {
       throw input_error("", flag, fmt::format("{}: not a positive integer", key), value, ">= 1");
     }
-    if (key == "dp") layout.dp = v;
-    else if (key == "tp") layout.tp = v;
-    else if (key == "ep") layout.ep = v;
-    else if (key == "esp") layout.esp = v;
-    else if (key == "pp") layout.pp = v;
-    else if (key == "mb") layout.micro_batches = v;
+    if (key == "dp")
+      layout.dp = v;
+    else if (key == "tp")
+      layout.tp = v;
+    else if (key == "ep")
+      layout.ep = v;
+    else if (key == "esp")
+      layout.esp = v;
+    else if (key == "pp")
+      layout.pp = v;
+    else if (key == "mb")
+      layout.micro_batches = v;
     else {
       throw input_error("", flag, "unknown parallel dimension", key,
                         "dp, tp, ep, esp, pp, mb or schedule");
@@ -132,10 +138,10 @@ void ParallelLayout::resolve(const ModelSpec& model, std::int64_t gpu_count,
                       fmt::format("pp={}, layers={}", pp, model.layers), "pp dividing layers");
   }
   if (model.heads % tp != 0 || model.ffn_hidden % tp != 0) {
-    throw input_error("", flag, "tp must divide heads and ffn_hidden",
-                      fmt::format("tp={}, heads={}, ffn_hidden={}", tp, model.heads,
-                                  model.ffn_hidden),
-                      "tp dividing both");
+    throw input_error(
+        "", flag, "tp must divide heads and ffn_hidden",
+        fmt::format("tp={}, heads={}, ffn_hidden={}", tp, model.heads, model.ffn_hidden),
+        "tp dividing both");
   }
   if (model.expert_ffn_hidden % esp != 0) {
     throw input_error("", flag, "esp must divide expert_ffn_hidden",

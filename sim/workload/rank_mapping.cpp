@@ -42,12 +42,10 @@ RankMapping::RankMapping(const ParallelLayout& layout) : layout_(layout) {
   const std::map<std::string, std::int64_t> size{{"tp", layout.tp}, {"dp", layout.dp},
                                                  {"pp", layout.pp}, {"esp", layout.esp},
                                                  {"ep", layout.ep}, {"edp", layout.edp}};
-  const std::array<std::int64_t, 3> world_radix{size.at(world_tokens[0]),
-                                                size.at(world_tokens[1]),
+  const std::array<std::int64_t, 3> world_radix{size.at(world_tokens[0]), size.at(world_tokens[1]),
                                                 size.at(world_tokens[2])};
-  const std::array<std::int64_t, 3> expert_radix{size.at(expert_tokens[0]),
-                                                 size.at(expert_tokens[1]),
-                                                 size.at(expert_tokens[2])};
+  const std::array<std::int64_t, 3> expert_radix{
+      size.at(expert_tokens[0]), size.at(expert_tokens[1]), size.at(expert_tokens[2])};
   for (std::int64_t r = 0; r < world; ++r) {
     std::map<std::string, std::int64_t> c;
     const auto w = digits(r, world_radix);
@@ -74,12 +72,30 @@ RankMapping::RankMapping(const ParallelLayout& layout) : layout_(layout) {
       std::array<std::int32_t, 5> key{};
       std::int32_t pos = 0;
       switch (static_cast<GroupKind>(kind)) {
-        case GroupKind::tp: key = {c.dp, c.pp, 0, 0, 0}; pos = c.tp; break;
-        case GroupKind::dp: key = {c.tp, c.pp, 0, 0, 0}; pos = c.dp; break;
-        case GroupKind::pp: key = {c.tp, c.dp, 0, 0, 0}; pos = c.pp; break;
-        case GroupKind::esp: key = {c.edp, c.ep, c.pp, 0, 0}; pos = c.esp; break;
-        case GroupKind::ep: key = {c.esp, c.edp, c.pp, 0, 0}; pos = c.ep; break;
-        case GroupKind::edp: key = {c.esp, c.ep, c.pp, 0, 0}; pos = c.edp; break;
+        case GroupKind::tp:
+          key = {c.dp, c.pp, 0, 0, 0};
+          pos = c.tp;
+          break;
+        case GroupKind::dp:
+          key = {c.tp, c.pp, 0, 0, 0};
+          pos = c.dp;
+          break;
+        case GroupKind::pp:
+          key = {c.tp, c.dp, 0, 0, 0};
+          pos = c.pp;
+          break;
+        case GroupKind::esp:
+          key = {c.edp, c.ep, c.pp, 0, 0};
+          pos = c.esp;
+          break;
+        case GroupKind::ep:
+          key = {c.esp, c.edp, c.pp, 0, 0};
+          pos = c.ep;
+          break;
+        case GroupKind::edp:
+          key = {c.esp, c.ep, c.pp, 0, 0};
+          pos = c.edp;
+          break;
       }
       auto [it, fresh] = index.try_emplace(key, static_cast<std::uint32_t>(groups_[kind].size()));
       if (fresh) groups_[kind].emplace_back();
@@ -114,9 +130,10 @@ std::vector<RankId> RankMapping::stage_ranks(std::int64_t stage) const {
 }
 
 RankId RankMapping::rank_at(std::int64_t tp, std::int64_t dp, std::int64_t pp) const {
-  return group(GroupKind::tp, group(GroupKind::dp, group(GroupKind::pp, RankId{0})
-                                                       [static_cast<std::size_t>(pp)])
-                                  [static_cast<std::size_t>(dp)])[static_cast<std::size_t>(tp)];
+  return group(
+      GroupKind::tp,
+      group(GroupKind::dp, group(GroupKind::pp, RankId{0})[static_cast<std::size_t>(
+                               pp)])[static_cast<std::size_t>(dp)])[static_cast<std::size_t>(tp)];
 }
 
 }  // namespace moesim

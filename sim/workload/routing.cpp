@@ -218,10 +218,14 @@ std::unique_ptr<RoutingModel> parse_routing_generator(std::string_view text, std
   if (colon == std::string_view::npos) return nullptr;
   const std::string_view kind = text.substr(0, colon);
   RoutingDistribution d;
-  if (kind == "zipf") d = RoutingDistribution::zipf;
-  else if (kind == "dirichlet") d = RoutingDistribution::dirichlet;
-  else if (kind == "drift") d = RoutingDistribution::drift;
-  else return nullptr;
+  if (kind == "zipf")
+    d = RoutingDistribution::zipf;
+  else if (kind == "dirichlet")
+    d = RoutingDistribution::dirichlet;
+  else if (kind == "drift")
+    d = RoutingDistribution::drift;
+  else
+    return nullptr;
   const std::string value(text.substr(colon + 1));
   double v = 0.0;
   try {
