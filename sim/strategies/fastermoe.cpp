@@ -63,8 +63,7 @@ class FasterMoeBuilder final : public IterationBuilder {
     const ModelSpec& m = job_.model;
     const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
     const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    return costs_.duration(gemm(tokens, up, m.hidden)) +
-           costs_.duration(gemm(tokens, m.hidden, h));
+    return costs_.duration(gemm(tokens, up, m.hidden)) + costs_.duration(gemm(tokens, m.hidden, h));
   }
 
   std::vector<bool> shadow_policy(const MoeLayerPlan& p) {
@@ -95,10 +94,12 @@ class FasterMoeBuilder final : public IterationBuilder {
     const auto feat = [&](std::int64_t b) {
       return SimTime::from_seconds(static_cast<double>(b * m.hidden * elem_bytes()) / bw);
     };
-    const SimTime send_model = costs_.estimate(
-        op(CommKind::broadcast, CommGroup::ep, group,
-           Bytes{m.expert_params() / job_.layout.esp * elem_bytes()}));
-    const auto lat = [&](std::int64_t b) { return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0); };
+    const SimTime send_model =
+        costs_.estimate(op(CommKind::broadcast, CommGroup::ep, group,
+                           Bytes{m.expert_params() / job_.layout.esp * elem_bytes()}));
+    const auto lat = [&](std::int64_t b) {
+      return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0);
+    };
     SimTime best = lat(load[static_cast<std::size_t>(order[0])]);
     SimTime shadow_time = SimTime::zero();
     for (std::size_t i = 0; i + 1 < order.size(); ++i) {
@@ -126,7 +127,8 @@ class FasterMoeBuilder final : public IterationBuilder {
     f.step_tokens.assign(world, std::vector<std::vector<std::int64_t>>(
                                     static_cast<std::size_t>(f.steps),
                                     std::vector<std::int64_t>(static_cast<std::size_t>(local), 0)));
-    f.shadow_tokens.assign(world, std::vector<std::int64_t>(static_cast<std::size_t>(m.experts), 0));
+    f.shadow_tokens.assign(world,
+                           std::vector<std::int64_t>(static_cast<std::size_t>(m.experts), 0));
     for (const auto& g : groups) {
       auto& disp = f.step_dispatch.emplace_back();
       auto& comb = f.step_combine.emplace_back();
@@ -139,7 +141,8 @@ class FasterMoeBuilder final : public IterationBuilder {
         for (std::int64_t e = 0; e < m.experts; ++e) {
           const std::int64_t t = kept[static_cast<std::size_t>(e)];
           if (f.shadowed[static_cast<std::size_t>(e)]) {
-            f.shadow_tokens[g[static_cast<std::size_t>(i)].index()][static_cast<std::size_t>(e)] = t;
+            f.shadow_tokens[g[static_cast<std::size_t>(i)].index()][static_cast<std::size_t>(e)] =
+                t;
             continue;
           }
           const std::int64_t j = e / local;
@@ -163,10 +166,12 @@ class FasterMoeBuilder final : public IterationBuilder {
     }
     std::string list;
     for (std::int64_t e = 0; e < m.experts; ++e) {
-      if (f.shadowed[static_cast<std::size_t>(e)]) list += fmt::format("{}{}", list.empty() ? "" : ",", e);
+      if (f.shadowed[static_cast<std::size_t>(e)])
+        list += fmt::format("{}{}", list.empty() ? "" : ",", e);
     }
     if (!list.empty()) decisions_[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] = list;
-    shadowed_total_ += static_cast<std::int64_t>(std::count(f.shadowed.begin(), f.shadowed.end(), true));
+    shadowed_total_ +=
+        static_cast<std::int64_t>(std::count(f.shadowed.begin(), f.shadowed.end(), true));
     decisions_["fastermoe.shadowed_experts"] =
         fmt::format("{} (summed over MoE layers; per layer where any)", shadowed_total_);
     decisions_["fastermoe.steps"] = std::to_string(f.steps);
@@ -234,8 +239,8 @@ class FasterMoeBuilder final : public IterationBuilder {
     // Smart schedule: D0; then per step s: D(s+1), experts(s), C(s).
     const std::string_view d_name = forward ? "ep.dispatch" : "ep.combine.bwd";
     const std::string_view c_name = forward ? "ep.combine" : "ep.dispatch.bwd";
-    std::vector<std::vector<std::vector<TaskId>>> arrived(
-        static_cast<std::size_t>(f.steps), std::vector<std::vector<TaskId>>(world));
+    std::vector<std::vector<std::vector<TaskId>>> arrived(static_cast<std::size_t>(f.steps),
+                                                          std::vector<std::vector<TaskId>>(world));
     const auto dispatch_step = [&](std::int64_t st) {
       for (RankId r : *s.ranks) frontier(r) = start[r.index()];
       exchange(s, f, false, st, d_name);

@@ -1,7 +1,8 @@
 // RooflineComputeModel: roofline bounds, shape efficiency, contention, and GPU spec files.
+#include "sim/compute/roofline_compute_model.hpp"
+
 #include <gtest/gtest.h>
 
-#include "sim/compute/roofline_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 
@@ -25,7 +26,8 @@ TEST(Roofline, LargeGemmRunsNearMamf) {
   // -> 1466.6 us + 1 us launch.
   const RooflineComputeModel model(h100());
   const SimTime t = model.duration(gemm(8192, 8192, 8192), {});
-  EXPECT_NEAR(t.us(), 1.0995116e12 / (989e12 * 0.8 * (2048.0 / 2112.0) * (8192.0 / 8384.0)) * 1e6 + 1.0,
+  EXPECT_NEAR(t.us(),
+              1.0995116e12 / (989e12 * 0.8 * (2048.0 / 2112.0) * (8192.0 / 8384.0)) * 1e6 + 1.0,
               0.5);
 }
 

@@ -1,5 +1,7 @@
 // IterationBuilder and the baseline strategies: a hand-computed iteration, token conservation,
 // collective sizes against strategies.md, pipeline schedules.
+#include "sim/strategies/iteration_builder.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -8,7 +10,6 @@
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
 #include "sim/network/ideal_network_model.hpp"
-#include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::strategies {
@@ -42,8 +43,8 @@ ClusterShape shape_of(std::int64_t nodes, std::int64_t per_node) {
 struct Fixture {
   compute::FixedRateComputeModel compute{[] {
     compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e9};         // 1 GFLOP/s: 1 flop = 1 ns
-    p.memory = Bandwidth{1e30};          // memory never binds
+    p.flop_rate = FlopRate{1e9};  // 1 GFLOP/s: 1 flop = 1 ns
+    p.memory = Bandwidth{1e30};   // memory never binds
     p.launch_overhead = SimTime::zero();
     return p;
   }()};
@@ -64,9 +65,9 @@ TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
   // 304*4 = 1216 B moves 2*(1/2)*1216 = 1216 ns; expert-DP group has one rank: none.
   // Everything is serial and symmetric: 20264 + 256 + 1216 = 21736 ns.
   Fixture f;
-  const TrainingJob job = make_training_job(tiny_model(), parse_parallel_layout("ep=2", "-p"),
-                                            shape_of(1, 2),
-                                            GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
+  const TrainingJob job =
+      make_training_job(tiny_model(), parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
+                        GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
   const BuildResult built = make_strategy("deepspeed-moe")->build_iteration(job, f.costs);
   built.graph.validate();
   SimulatedExecutor exec(f.compute, f.network);
@@ -92,9 +93,9 @@ TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
   Fixture f;
   ModelSpec m = tiny_model();
   m.heads = m.kv_heads = 2;  // tp must divide heads
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("tp=2,ep=2,esp=2", "-p"), shape_of(1, 8),
-      GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
+  const TrainingJob job =
+      make_training_job(m, parse_parallel_layout("tp=2,ep=2,esp=2", "-p"), shape_of(1, 8),
+                        GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
   const BuildResult built = make_strategy("deepspeed-moe")->build_iteration(job, f.costs);
   built.graph.validate();
   const auto by = comms_by_name(built.graph);
@@ -125,9 +126,9 @@ TEST(IterationBuilder, DeepSpeedDropsDuplicateTokensWhenExpertsAreNotSharded) {
   Fixture f;
   ModelSpec m = tiny_model();
   m.heads = m.kv_heads = 2;
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("tp=2,ep=2", "-p"), shape_of(1, 4),
-      GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
+  const TrainingJob job =
+      make_training_job(m, parse_parallel_layout("tp=2,ep=2", "-p"), shape_of(1, 4),
+                        GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
   const BuildResult built = make_strategy("deepspeed-moe")->build_iteration(job, f.costs);
   const auto by = comms_by_name(built.graph);
   EXPECT_EQ(by.at("ep.dispatch").front()->op.bytes.count, 64);
@@ -145,9 +146,8 @@ TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
   m.top_k = 2;
   m.dropless = true;
   m.seq_len = 64;
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
-      GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
+  const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
+                                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
   IterationBuilder::Options o;
   o.pad_to_capacity = false;
   IterationBuilder builder(job, f.costs, o);
@@ -192,9 +192,8 @@ TEST(IterationBuilder, CapacityDropsTokens) {
   ModelSpec m = tiny_model();
   m.experts = 8;
   m.seq_len = 256;
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
-      GeneratedRouting(RoutingDistribution::zipf, 1.5, 3), 0);
+  const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
+                                            GeneratedRouting(RoutingDistribution::zipf, 1.5, 3), 0);
   IterationBuilder builder(job, f.costs, {});
   const MoeLayerPlan& p = builder.plan(0);
   EXPECT_EQ(p.capacity, 32);  // ceil(1 * 1 * 256 / 8)
@@ -209,7 +208,8 @@ TEST(PipelineOrder, OneFOneBAndGpipeRespectDependencies) {
   const auto order = pipeline_order(2, 3, PipelineSchedule::one_f_one_b);
   std::vector<std::string> s0, s1;
   for (const auto& it : order) {
-    (it.stage == 0 ? s0 : s1).push_back(fmt::format("{}{}", it.forward ? 'F' : 'B', it.micro_batch));
+    (it.stage == 0 ? s0 : s1)
+        .push_back(fmt::format("{}{}", it.forward ? 'F' : 'B', it.micro_batch));
   }
   EXPECT_EQ(s0, (std::vector<std::string>{"F0", "F1", "B0", "F2", "B1", "B2"}));
   EXPECT_EQ(s1, (std::vector<std::string>{"F0", "B0", "F1", "B1", "F2", "B2"}));
@@ -224,9 +224,9 @@ TEST(Strategies, EveryStrategyBuildsValidGraphsWithPipelineAndTp) {
   m.experts = 4;
   m.top_k = 2;
   m.moe_layers = MoeLayers::every_other;
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=3", "-p"), shape_of(2, 4),
-      GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
+  const TrainingJob job =
+      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=3", "-p"), shape_of(2, 4),
+                        GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
   for (auto name : strategy_names()) {
     const BuildResult built = make_strategy(name)->build_iteration(job, f.costs);
     built.graph.validate();
@@ -242,9 +242,9 @@ TEST(Strategies, TutelChoosesItsDegreeFromCosts) {
   Fixture f;
   ModelSpec m = tiny_model();
   m.seq_len = 512;
-  const TrainingJob job = make_training_job(
-      m, parse_parallel_layout("ep=2", "-p"), shape_of(2, 1),
-      GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
+  const TrainingJob job =
+      make_training_job(m, parse_parallel_layout("ep=2", "-p"), shape_of(2, 1),
+                        GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
   const BuildResult built = make_strategy("tutel")->build_iteration(job, f.costs);
   ASSERT_TRUE(built.decisions.count("tutel.degree"));
   EXPECT_TRUE(built.decisions.count("tutel.estimate.linear.d8"));

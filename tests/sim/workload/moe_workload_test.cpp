@@ -75,22 +75,20 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             }),
             "m.json: /capacity_factor: out of range (got 0, expected > 0)");
   EXPECT_EQ(message_of([&] {
-              io::model_from_json_text("{" + base + R"(, "dropless": true, "hiddn": 3})",
-                                       "m.json");
+              io::model_from_json_text("{" + base + R"(, "dropless": true, "hiddn": 3})", "m.json");
             }),
             "m.json: /hiddn: unknown field (got \"hiddn\", expected one of: name, source, layers, "
             "hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, seq_len, micro_batch, "
             "experts, top_k, capacity_factor, dropless, moe_layers, expert_ffn, dtype, "
             "shared_experts, note)");
   EXPECT_EQ(message_of([&] {
-              io::model_from_json_text(
-                  "{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})", "m.json");
+              io::model_from_json_text("{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})",
+                                       "m.json");
             }),
             "m.json: /expert_ffn: unknown value (got \"geglu\", expected \"two_gemm\" or "
             "\"swiglu\")");
   EXPECT_EQ(message_of([&] {
-              io::model_from_json_text("{" + base + R"(, "dropless": true, "heads": 3})",
-                                       "m.json");
+              io::model_from_json_text("{" + base + R"(, "dropless": true, "heads": 3})", "m.json");
             }),
             "m.json: /heads: hidden is not divisible by heads (got hidden=8, heads=3, expected "
             "heads dividing hidden)");
@@ -128,8 +126,7 @@ TEST(ParallelLayout, BadLayoutsNameTheFlagAndValues) {
             "--parallel: pp must divide the number of layers (got pp=3, layers=4, expected pp "
             "dividing layers)");
   EXPECT_EQ(resolve("tp=4,tp=2", 8), "--parallel: key given twice (got tp, expected each once)");
-  EXPECT_EQ(resolve("tp=0", 8),
-            "--parallel: tp: not a positive integer (got 0, expected >= 1)");
+  EXPECT_EQ(resolve("tp=0", 8), "--parallel: tp: not a positive integer (got 0, expected >= 1)");
   EXPECT_EQ(resolve("xp=2", 8),
             "--parallel: unknown parallel dimension (got xp, expected dp, tp, ep, esp, pp, mb or "
             "schedule)");
@@ -222,7 +219,9 @@ TEST(RoutingTrace, JsonAndCsvLoadAndRescale) {
                                                "t.json");
             }),
             "t.json: /iterations/0/0/0: wrong number of experts (got 2, expected 3)");
-  EXPECT_EQ(message_of([&] { routing.counts(0, RoutingShape{1, 1, 4, 8, 1}); }),
+  EXPECT_EQ(message_of([&] {
+              routing.counts(0, RoutingShape{1, 1, 4, 8, 1});
+            }),
             "t.json: /experts: routing trace is for another expert count (got 2, expected 4)");
   EXPECT_NO_THROW(io::load_routing_trace(std::string(MOESIM_SOURCE_DIR) +
                                          "/traces/routing/sample-8experts.json"));
