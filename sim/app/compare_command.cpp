@@ -31,17 +31,22 @@ void compare(const CompareOptions& o) {
     results.push_back(simulate_strategy(p, *s));
   }
   const double base = results.front().mean_iteration_us();
-  fmt::print("\n{:<16} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", "iteration ms",
-             "speedup", "exposed ms", "tokens/s", "MFU %");
+  fmt::print("\n{:<16} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", "iteration ms", "speedup",
+             "exposed ms", "tokens/s", "MFU %");
   for (const StrategyResult& r : results) {
     fmt::print("{:<16} {:>13.3f} {:>7.2f}x {:>13.3f} {:>13.0f} {:>7.1f}\n", r.name,
-               r.mean_iteration_us() / 1e3, base / r.mean_iteration_us(),
-               r.exposed_comm_us() / 1e3, r.tokens_per_s(p.tokens_per_iteration),
-               100.0 * r.mfu(p));
+               r.mean_iteration_us() / 1e3, base / r.mean_iteration_us(), r.exposed_comm_us() / 1e3,
+               r.tokens_per_s(p.tokens_per_iteration), 100.0 * r.mfu(p));
   }
   fmt::print("\nplanner decisions (speedup is over {})\n", results.front().name);
   for (const StrategyResult& r : results) {
-    fmt::print("  {:<16} {}\n", r.name, r.last.decisions.empty() ? "-" : r.decisions_text());
+    // Console: the choices only; the planners' cost estimates behind them go to --json/--csv.
+    std::string shown;
+    for (const auto& [k, v] : r.last.decisions) {
+      if (k.find(".estimate") != std::string::npos) continue;
+      shown += fmt::format("{}{}={}", shown.empty() ? "" : "; ", k, v);
+    }
+    fmt::print("  {:<16} {}\n", r.name, shown.empty() ? "-" : shown);
   }
   if (p.iterations > 1) {
     fmt::print("\niteration times (ms)\n");
@@ -64,8 +69,8 @@ void compare(const CompareOptions& o) {
     io::write_file_atomically(o.json_file, j.dump(2) + "\n");
   }
   if (!o.csv_file.empty()) {
-    io::CsvTable csv({"strategy", "mean_iteration_us", "speedup", "exposed_comm_us",
-                      "tokens_per_s", "mfu", "decisions"});
+    io::CsvTable csv({"strategy", "mean_iteration_us", "speedup", "exposed_comm_us", "tokens_per_s",
+                      "mfu", "decisions"});
     for (const StrategyResult& r : results) {
       csv.add_row({r.name, fmt::format("{:.3f}", r.mean_iteration_us()),
                    fmt::format("{:.4f}", base / r.mean_iteration_us()),

@@ -43,8 +43,7 @@ void add_job_options(CLI::App& cmd, JobOptions& o) {
 namespace {
 
 std::shared_ptr<const network::Topology> load_cluster(
-    const JobOptions& o,
-    std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
+    const JobOptions& o, std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
   const std::string key = fmt::format("{}#{}", o.topology, o.nodes);
   if (cache) {
     if (auto it = cache->find(key); it != cache->end()) return it->second;
@@ -100,8 +99,7 @@ PreparedJob prepare_job(const JobOptions& o,
   const auto peak = p.gpu.peak(p.model.dtype);
   if (!peak) {
     throw input_error("", "--gpu",
-                      fmt::format("{} has no {} tensor path", p.gpu.name,
-                                  to_string(p.model.dtype)),
+                      fmt::format("{} has no {} tensor path", p.gpu.name, to_string(p.model.dtype)),
                       p.gpu.name, "a GPU listing the model's dtype, or --set dtype=fp16");
   }
   p.peak_flops_per_s = peak->flops_per_s;
@@ -155,7 +153,8 @@ double StrategyResult::exposed_comm_us() const { return summary.mean_exposed_com
 
 std::string StrategyResult::decisions_text() const {
   std::string out;
-  for (const auto& [k, v] : last.decisions) out += fmt::format("{}{}={}", out.empty() ? "" : "; ", k, v);
+  for (const auto& [k, v] : last.decisions)
+    out += fmt::format("{}{}={}", out.empty() ? "" : "; ", k, v);
   return out;
 }
 

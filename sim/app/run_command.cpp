@@ -76,8 +76,7 @@ void run(const RunOptions& o) {
     print_run(runs.back(), p);
   }
   if (runs.size() > 1) {
-    fmt::print("\n{:<16} {:>14} {:>14} {:>8}\n", "strategy", "iteration ms", "tokens/s",
-               "speedup");
+    fmt::print("\n{:<16} {:>14} {:>14} {:>8}\n", "strategy", "iteration ms", "tokens/s", "speedup");
     const double base = runs.front().mean_iteration_us();
     for (const auto& r : runs) {
       fmt::print("{:<16} {:>14.3f} {:>14.0f} {:>7.2f}x\n", r.name, r.mean_iteration_us() / 1e3,

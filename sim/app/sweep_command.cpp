@@ -238,9 +238,8 @@ void sweep(const SweepOptions& o) {
 
   // Summary on stderr when the CSV goes to stdout, so the CSV stays clean.
   std::FILE* out = o.output == "-" ? stderr : stdout;
-  const std::size_t skipped =
-      static_cast<std::size_t>(std::count_if(invalid.begin(), invalid.end(),
-                                             [](const std::string& e) { return !e.empty(); }));
+  const std::size_t skipped = static_cast<std::size_t>(std::count_if(
+      invalid.begin(), invalid.end(), [](const std::string& e) { return !e.empty(); }));
   fmt::print(out, "\n{} configurations ({} skipped as invalid); speedup over {}:\n",
              grid.cases.size(), skipped, chosen.front()->name());
   fmt::print(out, "{:<18} {:>8} {:>8} {:>8} {:>8}\n", "strategy", "cases", "mean", "min", "max");
@@ -255,7 +254,8 @@ void sweep(const SweepOptions& o) {
   }
   if (!o.baseline.empty()) {
     const report::RegressionReport r = report::check_regressions(baseline, current, tolerance);
-    fmt::print(out, "\nregression check against {} (tolerance {:.2f}%): {} compared, {} slower, "
+    fmt::print(out,
+               "\nregression check against {} (tolerance {:.2f}%): {} compared, {} slower, "
                "{} faster, {} new, {} missing\n",
                o.baseline, tolerance * 100, r.compared, r.slower.size(), r.faster.size(),
                r.not_in_baseline.size(), r.missing_now.size());
@@ -263,7 +263,8 @@ void sweep(const SweepOptions& o) {
       fmt::print(out, "  SLOWER {:+.2f}%  {} [{}]  {:.3f} -> {:.3f} us\n", 100 * s.slowdown(),
                  s.key.first, s.key.second, s.baseline_us, s.current_us);
     }
-    if (!r.slower.empty()) throw CommandExit(1, fmt::format("{} case(s) got slower", r.slower.size()));
+    if (!r.slower.empty())
+      throw CommandExit(1, fmt::format("{} case(s) got slower", r.slower.size()));
   }
 }
 
@@ -285,7 +286,9 @@ void register_sweep_command(CLI::App& root) {
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o results.csv\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o new.csv \\\n"
       "      --baseline results.csv --tolerance 1%");
-  cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--strategies,-s", o->strategies, "Comma list or 'all': " + names)
       ->capture_default_str();
   cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)");

@@ -24,8 +24,8 @@ std::string escape(const std::string& field) {
 
 void CsvTable::add_row(std::vector<std::string> fields) {
   if (fields.size() != header_.size()) {
-    throw std::logic_error(fmt::format("CSV row of {} fields for a header of {}", fields.size(),
-                                       header_.size()));
+    throw std::logic_error(
+        fmt::format("CSV row of {} fields for a header of {}", fields.size(), header_.size()));
   }
   rows_.push_back(std::move(fields));
 }

@@ -71,26 +71,54 @@ SweepGrid load_sweep_grid(const std::string& path) {
   if (!base.values.count("model")) base_node.at("model");  // throws "missing required field"
   if (!base.values.count("parallel")) base_node.at("parallel");
 
-  std::vector<std::pair<std::string, std::vector<std::string>>> axes;
+  // An axis is one field with a list of values, or several comma-joined fields ("a,b") with a
+  // list of value tuples, for fields that must vary together (H = N_hscale * M, say).
+  struct Axis {
+    std::vector<std::string> fields;
+    std::vector<std::vector<std::string>> values;  ///< one tuple per point
+  };
+  std::vector<Axis> axes;
   if (auto axes_node = doc.find("axes")) {
     for (const auto& [key, values] : axes_node->members()) {
-      std::vector<std::string> list;
-      for (const JsonReader& v : values.elements()) list.push_back(scalar_text(v));
-      if (list.empty()) values.fail("empty axis", "at least one value");
-      axes.emplace_back(key, std::move(list));
-      grid.axis_keys.push_back(key);
+      Axis axis;
+      for (std::size_t pos = 0; pos <= key.size();) {
+        const std::size_t comma = std::min(key.find(',', pos), key.size());
+        axis.fields.push_back(key.substr(pos, comma - pos));
+        pos = comma + 1;
+      }
+      for (const JsonReader& v : values.elements()) {
+        if (axis.fields.size() == 1) {
+          axis.values.push_back({scalar_text(v)});
+          continue;
+        }
+        const auto tuple = v.elements();
+        if (tuple.size() != axis.fields.size()) {
+          v.fail_got("wrong number of values for the fields of this axis",
+                     std::to_string(tuple.size()), std::to_string(axis.fields.size()));
+        }
+        std::vector<std::string> point;
+        for (const JsonReader& x : tuple) point.push_back(scalar_text(x));
+        axis.values.push_back(std::move(point));
+      }
+      if (axis.values.empty()) values.fail("empty axis", "at least one value");
+      for (const std::string& f : axis.fields) grid.axis_keys.push_back(f);
+      axes.push_back(std::move(axis));
     }
   }
   if (!axes.empty()) {
     std::vector<std::size_t> index(axes.size(), 0);
     for (;;) {
       Assignment varied;
-      for (std::size_t a = 0; a < axes.size(); ++a) varied.set(axes[a].first, axes[a].second[index[a]]);
+      for (std::size_t a = 0; a < axes.size(); ++a) {
+        for (std::size_t f = 0; f < axes[a].fields.size(); ++f) {
+          varied.set(axes[a].fields[f], axes[a].values[index[a]][f]);
+        }
+      }
       grid.cases.push_back(make_case(base, varied));
       // Odometer: the last axis varies fastest.
       bool done = true;
       for (std::size_t a = axes.size(); a-- > 0;) {
-        if (++index[a] < axes[a].second.size()) {
+        if (++index[a] < axes[a].values.size()) {
           done = false;
           break;
         }

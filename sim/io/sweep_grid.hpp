@@ -8,6 +8,8 @@
 //   "cases": [{"label": "x", "seq_len": 512}]          // optional, instead of / besides axes
 // }
 //
+// An axis key may join several fields ("hidden,expert_ffn_hidden") whose values are tuples
+// ([[1024, 2048], [2048, 4096]]): fields that must vary together.
 // The configurations are the cartesian product of the axes (keys in sorted order, the last key
 // varying fastest) applied on top of "base", followed by the explicit "cases". A key is a job
 // setting (model, topology, nodes, network, gpu, parallel, order, expert_order, routing, seed,
@@ -22,8 +24,8 @@ namespace moesim::io {
 
 /// Job settings that are not model fields.
 inline constexpr const char* kJobSettingKeys[] = {
-    "model",       "topology", "nodes",  "network", "gpu",       "parallel",
-    "order",       "expert_order", "routing", "seed", "iterations"};
+    "model", "topology",     "nodes",   "network", "gpu",       "parallel",
+    "order", "expert_order", "routing", "seed",    "iterations"};
 
 struct SweepCase {
   /// Stable identity of the case: "key=value;key=value" over the axis (and case) values; used

@@ -5,8 +5,7 @@
 namespace moesim::report {
 
 RegressionReport check_regressions(const std::map<SweepKey, double>& baseline_us,
-                                   const std::map<SweepKey, double>& current_us,
-                                   double tolerance) {
+                                   const std::map<SweepKey, double>& current_us, double tolerance) {
   RegressionReport r;
   for (const auto& [key, now] : current_us) {
     auto it = baseline_us.find(key);
@@ -25,10 +24,12 @@ RegressionReport check_regressions(const std::map<SweepKey, double>& baseline_us
   for (const auto& [key, before] : baseline_us) {
     if (!current_us.count(key)) r.missing_now.push_back(key);
   }
-  std::stable_sort(r.slower.begin(), r.slower.end(),
-                   [](const Regression& a, const Regression& b) { return a.slowdown() > b.slowdown(); });
-  std::stable_sort(r.faster.begin(), r.faster.end(),
-                   [](const Regression& a, const Regression& b) { return a.slowdown() < b.slowdown(); });
+  std::stable_sort(r.slower.begin(), r.slower.end(), [](const Regression& a, const Regression& b) {
+    return a.slowdown() > b.slowdown();
+  });
+  std::stable_sort(r.faster.begin(), r.faster.end(), [](const Regression& a, const Regression& b) {
+    return a.slowdown() < b.slowdown();
+  });
   return r;
 }
 

@@ -19,8 +19,8 @@ struct Regression {
 };
 
 struct RegressionReport {
-  std::vector<Regression> slower;    ///< beyond tolerance, worst first
-  std::vector<Regression> faster;    ///< beyond tolerance, best first
+  std::vector<Regression> slower;  ///< beyond tolerance, worst first
+  std::vector<Regression> faster;  ///< beyond tolerance, best first
   std::vector<SweepKey> not_in_baseline;
   std::vector<SweepKey> missing_now;  ///< in the baseline but not in this sweep
   std::size_t compared = 0;

@@ -223,12 +223,12 @@ TEST(Collectives, EveryOpCompletesAndConservesBytesOnATwoNodeCluster) {
   ClusterSpec spec;
   spec.nodes = 2;
   const Topology t = generate_cluster(preset("dgx-a100"), spec);
-  for (CommKind kind : {CommKind::all_reduce, CommKind::all_gather, CommKind::reduce_scatter,
-                        CommKind::all_to_all, CommKind::broadcast, CommKind::reduce,
-                        CommKind::send_recv}) {
+  for (CommKind kind :
+       {CommKind::all_reduce, CommKind::all_gather, CommKind::reduce_scatter, CommKind::all_to_all,
+        CommKind::broadcast, CommKind::reduce, CommKind::send_recv}) {
     SCOPED_TRACE(std::string(to_string(kind)));
-    const CommOp op = kind == CommKind::send_recv ? op_of(kind, 3, 2, mib(64))
-                                                  : op_of(kind, 0, 16, mib(64));
+    const CommOp op =
+        kind == CommKind::send_recv ? op_of(kind, 3, 2, mib(64)) : op_of(kind, 0, 16, mib(64));
     FlowNetworkModel m(t);
     Recorder rec;
     m.start(CommId{1}, op, SimTime::zero(), rec);
