@@ -5,11 +5,27 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <stdexcept>
+#include <string>
 
 namespace moesim::app {
+
+/// Ends a command with a specific exit code and a message that is not an error of the input or
+/// the model, e.g. `moesim sweep --baseline` finding regressions (exit 1).
+class CommandExit : public std::runtime_error {
+ public:
+  CommandExit(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  int code() const { return code_; }
+
+ private:
+  int code_;
+};
 
 void register_simulate_command(CLI::App& root);
 void register_topology_command(CLI::App& root);
 void register_collective_command(CLI::App& root);
+void register_run_command(CLI::App& root);
+void register_compare_command(CLI::App& root);
+void register_sweep_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -26,11 +26,17 @@ int main(int argc, char** argv) {
   moesim::app::register_simulate_command(app);
   moesim::app::register_topology_command(app);
   moesim::app::register_collective_command(app);
+  moesim::app::register_run_command(app);
+  moesim::app::register_compare_command(app);
+  moesim::app::register_sweep_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);  // prints help, version or the parse error
     return code == 0 ? 0 : 2;
+  } catch (const moesim::app::CommandExit& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return e.code();
   } catch (const moesim::InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 2;

@@ -1,0 +1,185 @@
+#include "sim/app/job_runner.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/compute/roofline_compute_model.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/exec/simulated_executor.hpp"
+#include "sim/io/gpu_spec_json.hpp"
+#include "sim/io/model_json.hpp"
+#include "sim/io/routing_trace.hpp"
+#include "sim/io/topology_json.hpp"
+#include "sim/network/cluster_generator.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::app {
+
+void add_job_options(CLI::App& cmd, JobOptions& o) {
+  cmd.add_option("--model,-m", o.model, "Model preset (traces/models) or JSON file")->required();
+  cmd.add_option("--set", o.overrides, "Override model fields: key=value[,key=value]");
+  cmd.add_option("--topology,-t", o.topology, "Topology preset or JSON file")
+      ->capture_default_str();
+  cmd.add_option("--nodes", o.nodes,
+                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)");
+  cmd.add_option("--network", o.network, "Network model: flow or analytical")
+      ->capture_default_str();
+  cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
+  cmd.add_option("--parallel,-p", o.parallel,
+                 "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b)")
+      ->required();
+  cmd.add_option("--order", o.order, "Rank order of tp,dp,pp, innermost first")
+      ->capture_default_str();
+  cmd.add_option("--expert-order", o.expert_order,
+                 "Expert grid order, innermost first: esp,edp,ep (EP across nodes) or esp,ep,edp")
+      ->capture_default_str();
+  cmd.add_option("--routing", o.routing,
+                 "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")
+      ->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Seed of the routing generators")->capture_default_str();
+  cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
+      ->capture_default_str();
+}
+
+namespace {
+
+std::shared_ptr<const network::Topology> load_cluster(
+    const JobOptions& o, std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
+  const std::string key = fmt::format("{}#{}", o.topology, o.nodes);
+  if (cache) {
+    if (auto it = cache->find(key); it != cache->end()) return it->second;
+  }
+  network::Topology t = io::load_topology(o.topology);
+  if (o.nodes > 1) {
+    if (t.node_count() != 1) {
+      throw input_error("", "--nodes", "--nodes replicates a one-node topology",
+                        fmt::format("{} has {} nodes", o.topology, t.node_count()),
+                        "a single-node preset such as dgx-h100");
+    }
+    network::ClusterSpec spec;
+    spec.nodes = o.nodes;
+    t = network::generate_cluster(t, spec);
+  }
+  auto shared = std::make_shared<const network::Topology>(std::move(t));
+  if (cache) cache->emplace(key, shared);
+  return shared;
+}
+
+}  // namespace
+
+TrainingJob PreparedJob::job(std::int64_t iteration) const {
+  if (iteration == 0) return *first;
+  return make_training_job(model, layout, shape, *routing, iteration);
+}
+
+PreparedJob prepare_job(const JobOptions& o,
+                        std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
+  if (o.iterations < 1) {
+    throw input_error("", "--iterations", "out of range", std::to_string(o.iterations), ">= 1");
+  }
+  if (o.parallel.empty()) {
+    throw input_error("", "--parallel", "missing", "", "e.g. --parallel dp=4,tp=4,ep=8");
+  }
+  const auto kind = network::parse_network_model_kind(o.network);
+  if (!kind) {
+    throw input_error("", "--network", "unknown network model", o.network, "flow or analytical");
+  }
+  PreparedJob p;
+  p.network_kind = *kind;
+  p.iterations = o.iterations;
+  p.model = io::load_model(o.model);
+  if (!o.overrides.empty()) apply_overrides(p.model, o.overrides, "--set");
+  p.layout = parse_parallel_layout(o.parallel, "--parallel");
+  p.layout.order = o.order;
+  p.layout.expert_order = o.expert_order;
+  p.routing = parse_routing_generator(o.routing, o.seed, "--routing");
+  if (!p.routing) p.routing = std::make_unique<TraceRouting>(io::load_routing_trace(o.routing));
+  p.topology = load_cluster(o, cache);
+  const network::Topology& topo = *p.topology;
+  p.gpu = io::load_gpu_spec(o.gpu.empty() ? topo.gpu_model() : o.gpu);
+  const auto peak = p.gpu.peak(p.model.dtype);
+  if (!peak) {
+    throw input_error("", "--gpu",
+                      fmt::format("{} has no {} tensor path", p.gpu.name, to_string(p.model.dtype)),
+                      p.gpu.name, "a GPU listing the model's dtype, or --set dtype=fp16");
+  }
+  p.peak_flops_per_s = peak->flops_per_s;
+  p.shape.nodes = static_cast<std::int64_t>(topo.node_count());
+  p.shape.gpus_per_node = static_cast<std::int64_t>(topo.gpus_per_node());
+  p.shape.gpu_model = p.gpu.name;
+  for (std::size_t r = 0; r < topo.gpu_count(); ++r) {
+    p.shape.node_of_rank.push_back(topo.node_of(RankId{static_cast<std::uint32_t>(r)}));
+  }
+  p.compute = std::make_unique<compute::RooflineComputeModel>(p.gpu);
+  p.first = make_training_job(p.model, p.layout, p.shape, *p.routing, 0);
+  p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
+                                               p.model.tokens_per_micro_batch());
+  return p;
+}
+
+std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
+                                                                    const std::string& flag) {
+  std::vector<std::unique_ptr<strategies::Strategy>> chosen;
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    const std::size_t comma = std::min(list.find(',', pos), list.size());
+    const std::string name = list.substr(pos, comma - pos);
+    if (name == "all") {
+      for (auto n : strategies::strategy_names()) chosen.push_back(strategies::make_strategy(n));
+    } else {
+      chosen.push_back(strategies::make_strategy(name, flag));
+    }
+    pos = comma + 1;
+  }
+  return chosen;
+}
+
+double StrategyResult::mean_iteration_us() const {
+  double sum = 0.0;
+  for (double t : iteration_us) sum += t;
+  return iteration_us.empty() ? 0.0 : sum / static_cast<double>(iteration_us.size());
+}
+
+double StrategyResult::tokens_per_s(double tokens_per_iteration) const {
+  return tokens_per_iteration / (mean_iteration_us() * 1e-6);
+}
+
+double StrategyResult::mfu(const PreparedJob& job) const {
+  return job.model.training_flops_per_token() * job.tokens_per_iteration /
+         (mean_iteration_us() * 1e-6 * job.peak_flops_per_s *
+          static_cast<double>(job.topology->gpu_count()));
+}
+
+double StrategyResult::exposed_comm_us() const { return summary.mean_exposed_comm().us(); }
+
+std::string StrategyResult::decisions_text() const {
+  std::string out;
+  for (const auto& [k, v] : last.decisions)
+    out += fmt::format("{}{}={}", out.empty() ? "" : "; ", k, v);
+  return out;
+}
+
+StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy) {
+  StrategyResult r;
+  r.name = std::string(strategy.name());
+  for (std::int64_t i = 0; i < job.iterations; ++i) {
+    const TrainingJob training = job.job(i);
+    // Planners see an idle network of the same model; the executor gets a fresh one.
+    const auto planner_network = network::make_communication_model(*job.topology, job.network_kind);
+    const strategies::CostModels costs{*job.compute, *planner_network};
+    strategies::BuildResult built = strategy.build_iteration(training, costs);
+    built.graph.validate();
+    const auto network = network::make_communication_model(*job.topology, job.network_kind);
+    SimulatedExecutor executor(*job.compute, *network);
+    ExecutionRecord record = executor.run(built.graph);
+    r.iteration_us.push_back(record.makespan().us());
+    if (i + 1 == job.iterations) {
+      r.summary = report::summarize(built.graph, record);
+      r.groups = report::comm_breakdown(built.graph, record);
+      r.record = std::move(record);
+      r.last = std::move(built);
+    }
+  }
+  return r;
+}
+
+}  // namespace moesim::app

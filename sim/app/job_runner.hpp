@@ -1,0 +1,97 @@
+// The one path from job flags to simulated iterations, shared by `moesim run`, `compare`,
+// `sweep` (and the hardware side's `execute`/`validate`): the same flags mean the same thing
+// everywhere, and a job is assembled (model, layout, routing, topology, compute model) and
+// simulated in exactly one place.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/compute/compute_model.hpp"
+#include "sim/compute/gpu_spec.hpp"
+#include "sim/exec/execution_record.hpp"
+#include "sim/network/network_model_factory.hpp"
+#include "sim/network/topology.hpp"
+#include "sim/report/comm_breakdown.hpp"
+#include "sim/report/iteration_summary.hpp"
+#include "sim/strategies/strategy.hpp"
+#include "sim/workload/training_job.hpp"
+
+namespace moesim::app {
+
+/// The job flags, as typed by the user.
+struct JobOptions {
+  std::string model;
+  std::string overrides;  ///< --set key=value,...
+  std::string topology = "dgx-h100";
+  std::size_t nodes = 0;
+  std::string network = "flow";
+  std::string gpu;
+  std::string parallel;
+  std::string order = "tp,dp,pp";
+  std::string expert_order = "esp,edp,ep";
+  std::string routing = "uniform";
+  std::uint64_t seed = 1;
+  std::int64_t iterations = 1;
+};
+
+/// Adds the job flags to a subcommand (--model, --set, --topology, --nodes, --network, --gpu,
+/// --parallel, --order, --expert-order, --routing, --seed, --iterations).
+void add_job_options(CLI::App& cmd, JobOptions& options);
+
+/// A job resolved against its files: everything needed to build and simulate iterations.
+struct PreparedJob {
+  ModelSpec model;
+  ParallelLayout layout;  ///< as parsed (resolved per iteration by make_training_job)
+  std::unique_ptr<RoutingModel> routing;
+  std::shared_ptr<const network::Topology> topology;
+  network::NetworkModelKind network_kind = network::NetworkModelKind::flow;
+  compute::GpuSpec gpu;
+  double peak_flops_per_s = 0.0;  ///< dense peak of the model's dtype on one GPU
+  ClusterShape shape;
+  std::unique_ptr<compute::ComputeModel> compute;
+  std::optional<TrainingJob> first;  ///< iteration 0, resolved (layout errors surface here)
+  std::int64_t iterations = 1;
+  double tokens_per_iteration = 0.0;
+
+  TrainingJob job(std::int64_t iteration) const;
+};
+
+/// Loads and validates everything; throws InputError naming the flag or file at fault.
+/// `topology_cache` (optional) shares topologies already loaded by name.
+PreparedJob prepare_job(
+    const JobOptions& options,
+    std::map<std::string, std::shared_ptr<const network::Topology>>* topology_cache = nullptr);
+
+/// Parses "a,b,c" or "all" into strategies (InputError on an unknown name).
+std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
+                                                                    const std::string& flag);
+
+/// One strategy's simulated iterations.
+struct StrategyResult {
+  std::string name;
+  std::vector<double> iteration_us;
+  strategies::BuildResult last;  ///< the last iteration's graph and decisions
+  ExecutionRecord record;        ///< the last iteration's record
+  report::IterationSummary summary;
+  std::map<std::string, report::GroupCommTime> groups;
+
+  double mean_iteration_us() const;
+  double tokens_per_s(double tokens_per_iteration) const;
+  double mfu(const PreparedJob& job) const;
+  /// Exposed communication (mean over ranks) of the last iteration.
+  double exposed_comm_us() const;
+  /// Decisions as one "key=value; ..." string.
+  std::string decisions_text() const;
+};
+
+/// Builds and simulates every iteration of `job` with `strategy`. Thread-safe for distinct
+/// strategies and jobs: models are created per call, the topology is only read.
+StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy);
+
+}  // namespace moesim::app

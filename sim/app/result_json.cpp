@@ -1,0 +1,58 @@
+#include "sim/app/result_json.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/io/summary_json.hpp"
+
+namespace moesim::app {
+
+void print_job(const PreparedJob& p) {
+  const ModelSpec& model = p.model;
+  const network::Topology& topo = *p.topology;
+  fmt::print("model      {} ({} layers, {} MoE, M={}, E={}, k={}, {})\n", model.name, model.layers,
+             model.moe_layer_count(), model.hidden, model.experts, model.top_k,
+             model.dropless ? "dropless" : fmt::format("f={}", model.capacity_factor));
+  fmt::print("cluster    {}: {} nodes x {} GPUs ({}), network model {}\n", topo.name(),
+             topo.node_count(), topo.gpus_per_node(), p.gpu.name,
+             network::to_string(p.network_kind));
+  fmt::print("layout     {}\n", p.first->layout.describe());
+  fmt::print("routing    {}, {} iteration(s), {} tokens per iteration\n", p.routing->describe(),
+             p.iterations, p.tokens_per_iteration);
+}
+
+nlohmann::ordered_json job_json(const PreparedJob& p) {
+  nlohmann::ordered_json j;
+  j["model"] = p.model.name;
+  j["topology"] = p.topology->name();
+  j["gpus"] = p.topology->gpu_count();
+  j["gpu"] = p.gpu.name;
+  j["network_model"] = network::to_string(p.network_kind);
+  j["layout"] = p.first->layout.describe();
+  j["routing"] = p.routing->describe();
+  j["iterations"] = p.iterations;
+  j["tokens_per_iteration"] = p.tokens_per_iteration;
+  return j;
+}
+
+nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const StrategyResult& r) {
+  nlohmann::ordered_json j = job_json(p);
+  j["strategy"] = r.name;
+  j["iteration_us"] = r.iteration_us;
+  j["mean_iteration_us"] = r.mean_iteration_us();
+  j["tokens_per_s"] = r.tokens_per_s(p.tokens_per_iteration);
+  j["mfu"] = r.mfu(p);
+  j["exposed_comm_us"] = r.exposed_comm_us();
+  auto& d = j["decisions"] = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : r.last.decisions) d[k] = v;
+  auto& g = j["comm_groups"] = nlohmann::ordered_json::object();
+  for (const auto& [name, t] : r.groups) {
+    g[name] = {{"exposed_us", t.exposed_us},
+               {"overlapped_us", t.overlapped_us},
+               {"operations", t.operations},
+               {"bytes", t.bytes}};
+  }
+  j["last_iteration"] = io::summary_to_json(r.summary);
+  return j;
+}
+
+}  // namespace moesim::app

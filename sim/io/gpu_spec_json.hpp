@@ -1,0 +1,16 @@
+// GPU spec files (topologies/gpus/<name>.json): reading, strict, through JsonReader.
+// Schema: topologies/gpus/README.md. A name ("h100") resolves to <topology_dir()>/gpus/<name>.json.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "sim/compute/gpu_spec.hpp"
+
+namespace moesim::io {
+
+compute::GpuSpec load_gpu_spec(const std::string& path_or_name);
+compute::GpuSpec gpu_spec_from_json_text(const std::string& text, const std::string& origin);
+std::vector<std::string> gpu_spec_names();
+
+}  // namespace moesim::io

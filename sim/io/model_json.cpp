@@ -1,0 +1,110 @@
+#include "sim/io/model_json.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+#include "sim/io/json_reader.hpp"
+
+#ifndef MOESIM_MODEL_DIR
+#define MOESIM_MODEL_DIR "traces/models"
+#endif
+
+namespace moesim::io {
+namespace {
+
+ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
+  const JsonReader r(doc, origin);
+  r.expect_object({"name", "source", "layers", "hidden", "ffn_hidden", "expert_ffn_hidden", "heads",
+                   "kv_heads", "seq_len", "micro_batch", "experts", "top_k", "capacity_factor",
+                   "dropless", "moe_layers", "expert_ffn", "dtype", "shared_experts", "note"});
+  ModelSpec m;
+  m.name = r.at("name").as_string();
+  m.source = r.at("source").as_string();
+  if (m.source.empty()) r.at("source").fail("empty source", "where the numbers come from");
+  m.layers = r.at("layers").as_int_at_least(1);
+  m.hidden = r.at("hidden").as_int_at_least(1);
+  m.ffn_hidden = r.at("ffn_hidden").as_int_at_least(1);
+  m.expert_ffn_hidden =
+      r.has("expert_ffn_hidden") ? r.at("expert_ffn_hidden").as_int_at_least(1) : m.ffn_hidden;
+  m.heads = r.at("heads").as_int_at_least(1);
+  m.kv_heads = r.has("kv_heads") ? r.at("kv_heads").as_int_at_least(1) : m.heads;
+  m.seq_len = r.at("seq_len").as_int_at_least(1);
+  m.micro_batch = r.at("micro_batch").as_int_at_least(1);
+  m.experts = r.at("experts").as_int_at_least(1);
+  m.top_k = r.at("top_k").as_int_at_least(1);
+  m.dropless = r.bool_or("dropless", false);
+  if (!m.dropless) {
+    m.capacity_factor = r.at("capacity_factor").as_double_at_least(0.0, true);
+  } else if (r.has("capacity_factor")) {
+    r.at("capacity_factor")
+        .fail("capacity_factor given for a dropless model",
+              "no capacity_factor with \"dropless\": true");
+  }
+  if (auto v = r.find("moe_layers")) {
+    const auto p = parse_moe_layers(v->as_string());
+    if (!p) v->fail("unknown value", "\"every\" or \"every_other\"");
+    m.moe_layers = *p;
+  }
+  if (auto v = r.find("expert_ffn")) {
+    const auto p = parse_expert_ffn(v->as_string());
+    if (!p) v->fail("unknown value", "\"two_gemm\" or \"swiglu\"");
+    m.expert_ffn = *p;
+  }
+  if (auto v = r.find("dtype")) {
+    const auto p = parse_dtype(v->as_string());
+    if (!p) v->fail("unknown value", "\"fp32\", \"fp16\", \"bf16\" or \"fp8\"");
+    m.dtype = *p;
+  }
+  m.shared_experts = r.has("shared_experts") ? r.at("shared_experts").as_int_at_least(0) : 0;
+  m.validate(origin);
+  return m;
+}
+
+bool looks_like_path(const std::string& s) {
+  return s.find('/') != std::string::npos ||
+         (s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0);
+}
+
+}  // namespace
+
+std::string model_dir() {
+  if (const char* env = std::getenv("MOESIM_MODEL_DIR"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  return MOESIM_MODEL_DIR;
+}
+
+std::vector<std::string> model_presets() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(model_dir(), ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") {
+      out.push_back(entry.path().stem().string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+ModelSpec model_from_json_text(const std::string& text, const std::string& origin) {
+  return read_model(parse_json_text(text, origin), origin);
+}
+
+ModelSpec load_model(const std::string& path_or_preset) {
+  if (looks_like_path(path_or_preset) || std::filesystem::is_regular_file(path_or_preset)) {
+    return read_model(parse_json_file(path_or_preset), path_or_preset);
+  }
+  const std::string file = model_dir() + "/" + path_or_preset + ".json";
+  if (!std::filesystem::is_regular_file(file)) {
+    std::string known;
+    for (const auto& p : model_presets()) known += (known.empty() ? "" : ", ") + p;
+    throw input_error("", "--model", "unknown model preset", fmt::format("\"{}\"", path_or_preset),
+                      fmt::format("a .json file or one of: {}", known));
+  }
+  return read_model(parse_json_file(file), file);
+}
+
+}  // namespace moesim::io

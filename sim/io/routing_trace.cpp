@@ -1,0 +1,134 @@
+#include "sim/io/routing_trace.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "sim/core/errors.hpp"
+#include "sim/io/json_reader.hpp"
+
+namespace moesim::io {
+namespace {
+
+RoutingTrace read_json(const nlohmann::json& doc, const std::string& origin) {
+  const JsonReader r(doc, origin);
+  r.expect_object({"experts", "iterations", "source", "note"});
+  RoutingTrace t;
+  t.origin = origin;
+  t.experts = r.at("experts").as_int_at_least(1);
+  const auto iterations = r.at("iterations").elements();
+  if (iterations.empty()) r.at("iterations").fail("no iterations", "at least one");
+  for (const JsonReader& it : iterations) {
+    auto& layers = t.counts.emplace_back();
+    const auto ls = it.elements();
+    if (ls.empty()) it.fail("no layers", "at least one MoE layer");
+    for (const JsonReader& l : ls) {
+      auto& sources = layers.emplace_back();
+      const auto ss = l.elements();
+      if (ss.empty()) l.fail("no sources", "at least one source");
+      for (const JsonReader& s : ss) {
+        auto& row = sources.emplace_back();
+        const auto es = s.elements();
+        if (static_cast<std::int64_t>(es.size()) != t.experts) {
+          s.fail_got("wrong number of experts", std::to_string(es.size()),
+                     std::to_string(t.experts));
+        }
+        for (const JsonReader& e : es) row.push_back(e.as_int_at_least(0));
+      }
+    }
+  }
+  return t;
+}
+
+std::int64_t field(std::string_view text, const std::string& origin, std::size_t line,
+                   std::string_view name) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
+    throw input_error(origin, fmt::format("line {}", line), fmt::format("bad {}", name), text,
+                      "an integer >= 0");
+  }
+  return v;
+}
+
+}  // namespace
+
+RoutingTrace routing_trace_from_json_text(const std::string& text, const std::string& origin) {
+  return read_json(parse_json_text(text, origin), origin);
+}
+
+RoutingTrace routing_trace_from_csv_text(const std::string& text, const std::string& origin) {
+  static constexpr std::string_view kHeader = "iteration,layer,source,expert,tokens";
+  std::istringstream in(text);
+  std::string line;
+  std::size_t number = 0;
+  std::map<std::array<std::int64_t, 4>, std::int64_t> cells;
+  std::array<std::int64_t, 4> extent{0, 0, 0, 0};
+  bool header = false;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    if (!header) {
+      if (line != kHeader) {
+        throw input_error(origin, fmt::format("line {}", number), "bad header", line, kHeader);
+      }
+      header = true;
+      continue;
+    }
+    std::array<std::string_view, 5> parts;
+    std::size_t pos = 0;
+    const std::string_view view(line);
+    for (std::size_t i = 0; i < 5; ++i) {
+      const std::size_t comma = view.find(',', pos);
+      if ((i < 4) != (comma != std::string_view::npos)) {
+        throw input_error(origin, fmt::format("line {}", number), "wrong number of columns", line,
+                          "5 columns: " + std::string(kHeader));
+      }
+      parts[i] = view.substr(pos, comma == std::string_view::npos ? view.npos : comma - pos);
+      pos = comma + 1;
+    }
+    static constexpr std::array<std::string_view, 5> kNames{"iteration", "layer", "source",
+                                                            "expert", "tokens"};
+    std::array<std::int64_t, 4> key{};
+    for (std::size_t i = 0; i < 4; ++i) {
+      key[i] = field(parts[i], origin, number, kNames[i]);
+      extent[i] = std::max(extent[i], key[i] + 1);
+    }
+    if (!cells.emplace(key, field(parts[4], origin, number, "tokens")).second) {
+      throw input_error(origin, fmt::format("line {}", number), "repeated cell", line,
+                        "each (iteration, layer, source, expert) once");
+    }
+  }
+  if (cells.empty()) throw input_error(origin, "", "no data rows", "", kHeader);
+  RoutingTrace t;
+  t.origin = origin;
+  t.experts = extent[3];
+  t.counts.assign(static_cast<std::size_t>(extent[0]),
+                  std::vector<std::vector<std::vector<std::int64_t>>>(
+                      static_cast<std::size_t>(extent[1]),
+                      std::vector<std::vector<std::int64_t>>(
+                          static_cast<std::size_t>(extent[2]),
+                          std::vector<std::int64_t>(static_cast<std::size_t>(extent[3]), 0))));
+  for (const auto& [k, v] : cells) {
+    t.counts[static_cast<std::size_t>(k[0])][static_cast<std::size_t>(k[1])]
+            [static_cast<std::size_t>(k[2])][static_cast<std::size_t>(k[3])] = v;
+  }
+  return t;
+}
+
+RoutingTrace load_routing_trace(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw input_error(path, "", "cannot open routing trace");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {
+    return routing_trace_from_csv_text(ss.str(), path);
+  }
+  return routing_trace_from_json_text(ss.str(), path);
+}
+
+}  // namespace moesim::io

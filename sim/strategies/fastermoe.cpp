@@ -1,0 +1,296 @@
+// fastermoe: FasterMoE's schedule (He et al., PPoPP 2022; strategies.md 6.5).
+//  - Dropless dispatch with real counts: an all-gather of per-expert counts over the EP group,
+//    then all-to-all-v exchanges.
+//  - Dynamic expert shadowing, per MoE layer and iteration, with FasterMoE's latency-model policy
+//    (shadow_policy.global_policy): experts sorted by global token count B desc; baseline
+//    lat = 3 comp(B_max) + 4 feat(B_max); shadow expert i while
+//    3 comp(B_(i+1)) + 4 feat(B_(i+1)) + i * send_model < best so far. Here comp(B) is the
+//    CostModels duration of the expert FFN on B tokens, feat(B) = B*M*bytes / (network bandwidth
+//    estimated from a 64 MiB send_recv across the EP group), send_model the estimated broadcast of
+//    the expert's parameters over the EP group. A shadowed expert's parameters are broadcast from
+//    its owner, every rank computes its own tokens for it, and its gradients are reduced back.
+//  - Smart scheduling: the EP group is split into groups of G = 4 ranks (FMOE_FASTER_GROUP_SIZE
+//    default); step s exchanges tokens with group (g + s) mod n_groups (step 0 = own group), so
+//    the exchange of step s+1 overlaps the experts of step s; outputs return per step. Backward
+//    mirrors it.
+// Expert sharding (esp > 1) is not part of FasterMoE: rejected with an InputError. Tokens in a TP
+// group are treated like DeepSpeed (split over tp when esp = 1 and tp > 1).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "sim/core/errors.hpp"
+#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+constexpr std::int64_t kGroupSize = 4;  // FMOE_FASTER_GROUP_SIZE default (strategies.md 6.5)
+
+struct FasterPlan {
+  std::vector<bool> shadowed;  ///< per expert
+  std::int64_t steps = 1;
+  /// [ep group][step] -> matrix of that step's exchange (shadowed experts excluded).
+  std::vector<std::vector<std::shared_ptr<const ByteMatrix>>> step_dispatch;
+  std::vector<std::vector<std::shared_ptr<const ByteMatrix>>> step_combine;
+  /// [rank][step][local expert] -> tokens computed at that step.
+  std::vector<std::vector<std::vector<std::int64_t>>> step_tokens;
+  /// [rank][expert] -> own tokens of each shadowed expert (0 for others).
+  std::vector<std::vector<std::int64_t>> shadow_tokens;
+};
+
+class FasterMoeBuilder final : public IterationBuilder {
+ public:
+  using IterationBuilder::IterationBuilder;
+
+ protected:
+  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
+    emit_core(s, p, Phase::forward);
+  }
+  void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override {
+    emit_core(s, p, Phase::backward);
+  }
+
+ private:
+  std::int64_t step_of(std::int64_t from, std::int64_t to, std::int64_t steps) const {
+    return ((to / kGroupSize - from / kGroupSize) % steps + steps) % steps;
+  }
+
+  SimTime expert_cost(std::int64_t tokens) const {
+    if (tokens <= 0) return SimTime::zero();
+    const ModelSpec& m = job_.model;
+    const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
+    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
+    return costs_.duration(gemm(tokens, up, m.hidden)) + costs_.duration(gemm(tokens, m.hidden, h));
+  }
+
+  std::vector<bool> shadow_policy(const MoeLayerPlan& p) {
+    const ModelSpec& m = job_.model;
+    const std::int64_t experts = m.experts;
+    std::vector<bool> shadowed(static_cast<std::size_t>(experts), false);
+    const auto& group = job_.mapping.groups(GroupKind::ep).front();
+    if (group.size() <= 1) return shadowed;
+    // Global load per expert: every rank's kept tokens (duplicates across tp split already).
+    std::vector<std::int64_t> load(static_cast<std::size_t>(experts), 0);
+    for (const auto& row : p.kept) {
+      for (std::int64_t e = 0; e < experts; ++e) {
+        load[static_cast<std::size_t>(e)] += row[static_cast<std::size_t>(e)];
+      }
+    }
+    // Loads are per EP group: divide by the number of EP groups that share the experts.
+    const auto groups = static_cast<std::int64_t>(job_.mapping.groups(GroupKind::ep).size());
+    for (auto& l : load) l /= groups;
+    std::vector<std::int64_t> order(static_cast<std::size_t>(experts));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+      return load[static_cast<std::size_t>(a)] > load[static_cast<std::size_t>(b)];
+    });
+    const std::int64_t probe = 64LL << 20;
+    const SimTime probe_time = costs_.estimate(
+        op(CommKind::send_recv, CommGroup::ep, {group.front(), group.back()}, Bytes{probe}));
+    const double bw = static_cast<double>(probe) / std::max(1e-12, probe_time.seconds());
+    const auto feat = [&](std::int64_t b) {
+      return SimTime::from_seconds(static_cast<double>(b * m.hidden * elem_bytes()) / bw);
+    };
+    const SimTime send_model =
+        costs_.estimate(op(CommKind::broadcast, CommGroup::ep, group,
+                           Bytes{m.expert_params() / job_.layout.esp * elem_bytes()}));
+    const auto lat = [&](std::int64_t b) {
+      return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0);
+    };
+    SimTime best = lat(load[static_cast<std::size_t>(order[0])]);
+    SimTime shadow_time = SimTime::zero();
+    for (std::size_t i = 0; i + 1 < order.size(); ++i) {
+      shadow_time += send_model;
+      const SimTime next = lat(load[static_cast<std::size_t>(order[i + 1])]) + shadow_time;
+      if (!(next < best)) break;
+      best = next;
+      shadowed[static_cast<std::size_t>(order[i])] = true;
+    }
+    return shadowed;
+  }
+
+  const FasterPlan& faster_plan(const MoeLayerPlan& p) {
+    auto it = plans_.find(p.moe_index);
+    if (it != plans_.end()) return it->second;
+    const ModelSpec& m = job_.model;
+    const std::int64_t local = local_experts();
+    const std::int64_t token_bytes = m.hidden * elem_bytes();
+    FasterPlan f;
+    f.shadowed = shadow_policy(p);
+    const auto& groups = job_.mapping.groups(GroupKind::ep);
+    const auto n = static_cast<std::int64_t>(groups.front().size());
+    f.steps = (n + kGroupSize - 1) / kGroupSize;
+    const auto world = static_cast<std::size_t>(job_.layout.world());
+    f.step_tokens.assign(world, std::vector<std::vector<std::int64_t>>(
+                                    static_cast<std::size_t>(f.steps),
+                                    std::vector<std::int64_t>(static_cast<std::size_t>(local), 0)));
+    f.shadow_tokens.assign(world,
+                           std::vector<std::int64_t>(static_cast<std::size_t>(m.experts), 0));
+    for (const auto& g : groups) {
+      auto& disp = f.step_dispatch.emplace_back();
+      auto& comb = f.step_combine.emplace_back();
+      std::vector<std::shared_ptr<ByteMatrix>> d(static_cast<std::size_t>(f.steps));
+      std::vector<std::shared_ptr<ByteMatrix>> c(static_cast<std::size_t>(f.steps));
+      for (auto& x : d) x = std::make_shared<ByteMatrix>(g.size());
+      for (auto& x : c) x = std::make_shared<ByteMatrix>(g.size());
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto& kept = p.kept[g[static_cast<std::size_t>(i)].index()];
+        for (std::int64_t e = 0; e < m.experts; ++e) {
+          const std::int64_t t = kept[static_cast<std::size_t>(e)];
+          if (f.shadowed[static_cast<std::size_t>(e)]) {
+            f.shadow_tokens[g[static_cast<std::size_t>(i)].index()][static_cast<std::size_t>(e)] =
+                t;
+            continue;
+          }
+          const std::int64_t j = e / local;
+          const std::int64_t s = step_of(i, j, f.steps);
+          auto& dm = *d[static_cast<std::size_t>(s)];
+          dm.set(static_cast<std::size_t>(i), static_cast<std::size_t>(j),
+                 dm.at(static_cast<std::size_t>(i), static_cast<std::size_t>(j)) + t * token_bytes);
+          f.step_tokens[g[static_cast<std::size_t>(j)].index()][static_cast<std::size_t>(s)]
+                       [static_cast<std::size_t>(e % local)] += t;
+        }
+      }
+      for (std::int64_t s = 0; s < f.steps; ++s) {
+        for (std::size_t i = 0; i < g.size(); ++i) {
+          for (std::size_t j = 0; j < g.size(); ++j) {
+            c[static_cast<std::size_t>(s)]->set(j, i, d[static_cast<std::size_t>(s)]->at(i, j));
+          }
+        }
+        disp.push_back(d[static_cast<std::size_t>(s)]);
+        comb.push_back(c[static_cast<std::size_t>(s)]);
+      }
+    }
+    std::string list;
+    for (std::int64_t e = 0; e < m.experts; ++e) {
+      if (f.shadowed[static_cast<std::size_t>(e)])
+        list += fmt::format("{}{}", list.empty() ? "" : ",", e);
+    }
+    if (!list.empty()) decisions_[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] = list;
+    shadowed_total_ +=
+        static_cast<std::int64_t>(std::count(f.shadowed.begin(), f.shadowed.end(), true));
+    decisions_["fastermoe.shadowed_experts"] =
+        fmt::format("{} (summed over MoE layers; per layer where any)", shadowed_total_);
+    decisions_["fastermoe.steps"] = std::to_string(f.steps);
+    return plans_.emplace(p.moe_index, std::move(f)).first->second;
+  }
+
+  void exchange(const Step& s, const FasterPlan& f, bool combine, std::int64_t step,
+                std::string_view name) {
+    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+      if (g->size() <= 1) continue;
+      const std::size_t gi = ep_group_index(g->front());
+      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
+      o.matrix = (combine ? f.step_combine : f.step_dispatch)[gi][static_cast<std::size_t>(step)];
+      o.bytes = all_to_all_v_size(*o.matrix);
+      collective(name, std::move(o), comm_);
+    }
+  }
+
+  void emit_core(const Step& s, const MoeLayerPlan& p, Phase phase) {
+    const ModelSpec& m = job_.model;
+    const FasterPlan& f = faster_plan(p);
+    const bool forward = phase == Phase::forward;
+    const std::int64_t param_bytes = m.expert_params() / job_.layout.esp * elem_bytes();
+    const std::int64_t local = local_experts();
+    if (forward) {
+      // Counts for the all-to-all-v splits and the shadowing decision.
+      group_collective(s, GroupKind::ep, "ep.counts", CommKind::all_gather, CommGroup::ep,
+                       Bytes{job_.layout.ep * m.experts * 8});
+    }
+    const auto world = static_cast<std::size_t>(job_.layout.world());
+    std::vector<std::vector<TaskId>> start(world);
+    for (RankId r : *s.ranks) start[r.index()] = frontier(r);
+
+    // Shadowed experts: parameters from the owner (forward), local compute on own tokens.
+    std::vector<std::vector<TaskId>> shadow_ready(world);
+    for (std::int64_t e = 0; e < m.experts; ++e) {
+      if (!f.shadowed[static_cast<std::size_t>(e)]) continue;
+      for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+        if (!forward || g->size() <= 1) continue;
+        CommOp o = op(CommKind::broadcast, CommGroup::ep, *g, Bytes{param_bytes});
+        o.root = (*g)[static_cast<std::size_t>(e / local)];
+        collective("shadow.broadcast", std::move(o), comm_);
+      }
+      for (RankId r : *s.ranks) {
+        const std::int64_t t = f.shadow_tokens[r.index()][static_cast<std::size_t>(e)];
+        emit_experts(r, {t}, phase, compute_);
+        shadow_ready[r.index()] = frontier(r);
+        frontier(r) = start[r.index()];
+      }
+      if (!forward) {
+        for (RankId r : *s.ranks) frontier(r) = shadow_ready[r.index()];
+        for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+          if (g->size() <= 1) continue;
+          CommOp o = op(CommKind::reduce, CommGroup::ep, *g, Bytes{param_bytes});
+          o.root = (*g)[static_cast<std::size_t>(e / local)];
+          collective("shadow.grad.reduce", std::move(o), comm_);
+        }
+        for (RankId r : *s.ranks) {
+          shadow_ready[r.index()] = frontier(r);
+          frontier(r) = start[r.index()];
+        }
+      }
+    }
+
+    // Smart schedule: D0; then per step s: D(s+1), experts(s), C(s).
+    const std::string_view d_name = forward ? "ep.dispatch" : "ep.combine.bwd";
+    const std::string_view c_name = forward ? "ep.combine" : "ep.dispatch.bwd";
+    std::vector<std::vector<std::vector<TaskId>>> arrived(static_cast<std::size_t>(f.steps),
+                                                          std::vector<std::vector<TaskId>>(world));
+    const auto dispatch_step = [&](std::int64_t st) {
+      for (RankId r : *s.ranks) frontier(r) = start[r.index()];
+      exchange(s, f, false, st, d_name);
+      for (RankId r : *s.ranks) arrived[static_cast<std::size_t>(st)][r.index()] = frontier(r);
+    };
+    dispatch_step(0);
+    std::vector<std::vector<TaskId>> last_combine(world);
+    for (std::int64_t st = 0; st < f.steps; ++st) {
+      if (st + 1 < f.steps) dispatch_step(st + 1);
+      for (RankId r : *s.ranks) {
+        frontier(r) = arrived[static_cast<std::size_t>(st)][r.index()];
+        emit_experts(r, f.step_tokens[r.index()][static_cast<std::size_t>(st)], phase, compute_);
+      }
+      exchange(s, f, true, st, c_name);
+      for (RankId r : *s.ranks) last_combine[r.index()] = frontier(r);
+    }
+    for (RankId r : *s.ranks) {
+      auto& fr = frontier(r);
+      fr = last_combine[r.index()];
+      for (TaskId t : shadow_ready[r.index()]) fr.push_back(t);
+    }
+  }
+
+  std::map<std::int64_t, FasterPlan> plans_;
+  std::int64_t shadowed_total_ = 0;
+};
+
+class FasterMoe final : public Strategy {
+ public:
+  std::string_view name() const override { return "fastermoe"; }
+  std::string_view summary() const override {
+    return "FasterMoE: group-wise smart scheduling of dropless all-to-all-v + dynamic expert "
+           "shadowing by its latency model";
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    if (job.layout.esp != 1) {
+      throw input_error("", "--parallel", "fastermoe does not shard experts",
+                        fmt::format("esp={}", job.layout.esp), "esp=1");
+    }
+    IterationBuilder::Options options;
+    options.pad_to_capacity = false;
+    options.apply_capacity = false;  // FastMoE has no capacity: every routed token is computed
+    options.split_tokens_over_tp = job.layout.tp > 1;
+    FasterMoeBuilder builder(job, costs, options);
+    return builder.build();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_fastermoe() { return std::make_unique<FasterMoe>(); }
+
+}  // namespace moesim::strategies

@@ -1,0 +1,185 @@
+#include "sim/workload/model_spec.hpp"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <string>
+#include <vector>
+
+#include "sim/core/errors.hpp"
+
+namespace moesim {
+
+std::string_view to_string(MoeLayers v) { return v == MoeLayers::every ? "every" : "every_other"; }
+std::optional<MoeLayers> parse_moe_layers(std::string_view s) {
+  if (s == "every") return MoeLayers::every;
+  if (s == "every_other") return MoeLayers::every_other;
+  return std::nullopt;
+}
+std::string_view to_string(ExpertFfn v) { return v == ExpertFfn::swiglu ? "swiglu" : "two_gemm"; }
+std::optional<ExpertFfn> parse_expert_ffn(std::string_view s) {
+  if (s == "two_gemm") return ExpertFfn::two_gemm;
+  if (s == "swiglu") return ExpertFfn::swiglu;
+  return std::nullopt;
+}
+
+std::int64_t ModelSpec::moe_layer_count() const {
+  std::int64_t n = 0;
+  for (std::int64_t l = 0; l < layers; ++l) n += is_moe_layer(l) ? 1 : 0;
+  return n;
+}
+
+std::int64_t ModelSpec::attention_params() const {
+  const std::int64_t kv = hidden / heads * kv_heads;
+  return hidden * (hidden + 2 * kv) + hidden * hidden;
+}
+
+std::int64_t ModelSpec::dense_ffn_params() const { return expert_gemms() * hidden * ffn_hidden; }
+
+double ModelSpec::training_flops_per_token() const {
+  const double m = static_cast<double>(hidden);
+  const double attention =
+      2.0 * static_cast<double>(attention_params()) + 4.0 * static_cast<double>(seq_len) * m;
+  const double dense = 2.0 * static_cast<double>(dense_ffn_params());
+  const double expert = 2.0 * static_cast<double>(expert_params());
+  const double moe =
+      2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
+  double forward = 0.0;
+  for (std::int64_t l = 0; l < layers; ++l) forward += attention + (is_moe_layer(l) ? moe : dense);
+  return 3.0 * forward;
+}
+
+void ModelSpec::validate(std::string_view origin) const {
+  const auto positive = [&](std::string_view field, std::int64_t v) {
+    if (v <= 0) {
+      throw input_error(origin, fmt::format("/{}", field), "out of range", std::to_string(v),
+                        "> 0");
+    }
+  };
+  positive("layers", layers);
+  positive("hidden", hidden);
+  positive("ffn_hidden", ffn_hidden);
+  positive("expert_ffn_hidden", expert_ffn_hidden);
+  positive("heads", heads);
+  positive("kv_heads", kv_heads);
+  positive("seq_len", seq_len);
+  positive("micro_batch", micro_batch);
+  positive("experts", experts);
+  positive("top_k", top_k);
+  if (shared_experts < 0) {
+    throw input_error(origin, "/shared_experts", "out of range", std::to_string(shared_experts),
+                      ">= 0");
+  }
+  if (hidden % heads != 0) {
+    throw input_error(origin, "/heads", "hidden is not divisible by heads",
+                      fmt::format("hidden={}, heads={}", hidden, heads), "heads dividing hidden");
+  }
+  if (heads % kv_heads != 0) {
+    throw input_error(origin, "/kv_heads", "heads is not divisible by kv_heads",
+                      fmt::format("heads={}, kv_heads={}", heads, kv_heads),
+                      "kv_heads dividing heads");
+  }
+  if (top_k > experts) {
+    throw input_error(origin, "/top_k", "more experts per token than experts",
+                      fmt::format("top_k={}, experts={}", top_k, experts), "top_k <= experts");
+  }
+  if (!dropless && !(capacity_factor > 0.0)) {
+    throw input_error(origin, "/capacity_factor", "out of range",
+                      fmt::format("{}", capacity_factor), "> 0, or \"dropless\": true");
+  }
+}
+
+namespace {
+
+std::int64_t parse_int(std::string_view flag, std::string_view key, std::string_view text) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    throw input_error("", flag, fmt::format("{}: not an integer", key), text, "an integer");
+  }
+  return v;
+}
+
+double parse_double(std::string_view flag, std::string_view key, std::string_view text) {
+  try {
+    std::size_t used = 0;
+    const std::string s(text);
+    const double v = std::stod(s, &used);
+    if (used == s.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw input_error("", flag, fmt::format("{}: not a number", key), text, "a number");
+}
+
+bool parse_bool(std::string_view flag, std::string_view key, std::string_view text) {
+  if (text == "true" || text == "1") return true;
+  if (text == "false" || text == "0") return false;
+  throw input_error("", flag, fmt::format("{}: not a boolean", key), text, "true or false");
+}
+
+void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::string_view value) {
+  const auto i = [&] { return parse_int(flag, key, value); };
+  if (key == "layers")
+    s.layers = i();
+  else if (key == "hidden")
+    s.hidden = i();
+  else if (key == "ffn_hidden")
+    s.ffn_hidden = i();
+  else if (key == "expert_ffn_hidden")
+    s.expert_ffn_hidden = i();
+  else if (key == "heads")
+    s.heads = i();
+  else if (key == "kv_heads")
+    s.kv_heads = i();
+  else if (key == "seq_len")
+    s.seq_len = i();
+  else if (key == "micro_batch")
+    s.micro_batch = i();
+  else if (key == "experts")
+    s.experts = i();
+  else if (key == "top_k")
+    s.top_k = i();
+  else if (key == "shared_experts")
+    s.shared_experts = i();
+  else if (key == "capacity_factor")
+    s.capacity_factor = parse_double(flag, key, value);
+  else if (key == "dropless")
+    s.dropless = parse_bool(flag, key, value);
+  else if (key == "moe_layers") {
+    const auto v = parse_moe_layers(value);
+    if (!v) throw input_error("", flag, "moe_layers: unknown value", value, "every or every_other");
+    s.moe_layers = *v;
+  } else if (key == "expert_ffn") {
+    const auto v = parse_expert_ffn(value);
+    if (!v) throw input_error("", flag, "expert_ffn: unknown value", value, "two_gemm or swiglu");
+    s.expert_ffn = *v;
+  } else if (key == "dtype") {
+    const auto v = parse_dtype(value);
+    if (!v) throw input_error("", flag, "dtype: unknown value", value, "fp32, fp16, bf16 or fp8");
+    s.dtype = *v;
+  } else {
+    throw input_error("", flag, "unknown model field", key,
+                      "one of layers, hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, "
+                      "seq_len, micro_batch, experts, top_k, capacity_factor, dropless, "
+                      "moe_layers, expert_ffn, dtype, shared_experts");
+  }
+}
+
+}  // namespace
+
+void apply_overrides(ModelSpec& spec, std::string_view overrides, std::string_view flag) {
+  std::size_t pos = 0;
+  while (pos <= overrides.size()) {
+    const std::size_t comma = std::min(overrides.find(',', pos), overrides.size());
+    const std::string_view item = overrides.substr(pos, comma - pos);
+    const std::size_t eq = item.find('=');
+    if (item.empty() || eq == std::string_view::npos || eq == 0) {
+      throw input_error("", flag, "not a key=value pair", item, "key=value[,key=value...]");
+    }
+    set_field(spec, flag, item.substr(0, eq), item.substr(eq + 1));
+    pos = comma + 1;
+  }
+  spec.validate(fmt::format("{} (after {})", spec.name, flag));
+}
+
+}  // namespace moesim

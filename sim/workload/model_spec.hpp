@@ -1,0 +1,74 @@
+// ModelSpec: the shape of a transformer MoE model, as read from traces/models/<name>.json.
+//
+// Units: sizes are element counts (hidden = M, ffn_hidden = dense FFN width, expert_ffn_hidden =
+// H per expert), seq_len and micro_batch are tokens and samples per micro-batch per data-parallel
+// replica. Invariants (checked by validate(), messages name the field): every size > 0,
+// hidden % heads == 0, heads % kv_heads == 0, 1 <= top_k <= experts, capacity_factor > 0 unless
+// dropless.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sim/workload/dtype.hpp"
+
+namespace moesim {
+
+/// Which transformer layers carry an MoE block instead of a dense FFN.
+enum class MoeLayers : std::uint8_t { every, every_other };
+/// Expert FFN: two GEMMs (M x H, act, H x M) or SwiGLU (gate and up M x H, down H x M).
+enum class ExpertFfn : std::uint8_t { two_gemm, swiglu };
+
+std::string_view to_string(MoeLayers v);
+std::optional<MoeLayers> parse_moe_layers(std::string_view s);
+std::string_view to_string(ExpertFfn v);
+std::optional<ExpertFfn> parse_expert_ffn(std::string_view s);
+
+struct ModelSpec {
+  std::string name;
+  std::string source;  ///< where the numbers come from (paper, config file)
+  std::int64_t layers = 1;
+  std::int64_t hidden = 1;             ///< M
+  std::int64_t ffn_hidden = 4;         ///< dense FFN width
+  std::int64_t expert_ffn_hidden = 4;  ///< H of one expert (fine-grained experts: < ffn_hidden)
+  std::int64_t heads = 1;
+  std::int64_t kv_heads = 1;     ///< grouped-query attention; = heads for multi-head attention
+  std::int64_t seq_len = 1;      ///< L
+  std::int64_t micro_batch = 1;  ///< B, samples per micro-batch per data-parallel replica
+  std::int64_t experts = 1;      ///< E
+  std::int64_t top_k = 1;        ///< k
+  double capacity_factor = 1.0;  ///< f; ignored when dropless
+  bool dropless = false;
+  MoeLayers moe_layers = MoeLayers::every;
+  ExpertFfn expert_ffn = ExpertFfn::two_gemm;
+  DType dtype = DType::bf16;
+  std::int64_t shared_experts = 0;  ///< always-active experts of width expert_ffn_hidden
+
+  bool is_moe_layer(std::int64_t layer) const {
+    return moe_layers == MoeLayers::every || layer % 2 == 1;
+  }
+  std::int64_t moe_layer_count() const;
+  std::int64_t head_dim() const { return hidden / heads; }
+  std::int64_t tokens_per_micro_batch() const { return micro_batch * seq_len; }
+  /// GEMMs of one expert FFN (2 or 3).
+  int expert_gemms() const { return expert_ffn == ExpertFfn::swiglu ? 3 : 2; }
+  /// Parameters of one expert (all its matrices).
+  std::int64_t expert_params() const { return expert_gemms() * hidden * expert_ffn_hidden; }
+  /// Parameters of attention (Q, K, V, O) and the dense FFN of one layer.
+  std::int64_t attention_params() const;
+  std::int64_t dense_ffn_params() const;
+  /// Useful training FLOPs per token (forward + backward = 3x forward; no padding, no
+  /// duplicates, no recomputation): the numerator of MFU.
+  double training_flops_per_token() const;
+
+  /// Throws InputError("<origin>: /<field>: ...") on the first violated invariant.
+  void validate(std::string_view origin) const;
+};
+
+/// Applies "key=value[,key=value...]" overrides (the CLI's --set). Keys are the JSON field names.
+/// Throws InputError naming `flag` on an unknown key or a bad value; re-validates the result.
+void apply_overrides(ModelSpec& spec, std::string_view overrides, std::string_view flag);
+
+}  // namespace moesim

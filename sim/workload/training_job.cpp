@@ -1,0 +1,24 @@
+#include "sim/workload/training_job.hpp"
+
+namespace moesim {
+
+RoutingShape TrainingJob::routing_shape(const ModelSpec& model, const ParallelLayout& layout) {
+  RoutingShape shape;
+  shape.moe_layers = model.moe_layer_count();
+  shape.sources = layout.dp;
+  shape.experts = model.experts;
+  shape.tokens_per_source = model.tokens_per_micro_batch();
+  shape.top_k = model.top_k;
+  return shape;
+}
+
+TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
+                              const ClusterShape& cluster, const RoutingModel& routing,
+                              std::int64_t iteration, std::string_view flag) {
+  layout.resolve(model, cluster.gpu_count(), cluster.gpus_per_node, flag);
+  RankMapping mapping(layout);
+  RoutingCounts counts = routing.counts(iteration, TrainingJob::routing_shape(model, layout));
+  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts)};
+}
+
+}  // namespace moesim

@@ -1,0 +1,51 @@
+// TrainingJob: everything a strategy needs to build one iteration's task graph: the model, the
+// resolved parallel layout and its rank mapping, the cluster shape, and the token routing of this
+// iteration. Built once per iteration by make_training_job(); strategies read it, never change
+// it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/core/ids.hpp"
+#include "sim/workload/model_spec.hpp"
+#include "sim/workload/parallel_layout.hpp"
+#include "sim/workload/rank_mapping.hpp"
+#include "sim/workload/routing.hpp"
+
+namespace moesim {
+
+/// The cluster as the workload sees it: which node each rank sits on.
+struct ClusterShape {
+  std::int64_t nodes = 1;
+  std::int64_t gpus_per_node = 1;
+  std::string gpu_model;
+  std::vector<std::int32_t> node_of_rank;  ///< empty = rank / gpus_per_node
+
+  std::int64_t gpu_count() const { return nodes * gpus_per_node; }
+  std::int32_t node_of(RankId r) const {
+    return node_of_rank.empty() ? static_cast<std::int32_t>(r.value / gpus_per_node)
+                                : node_of_rank[r.index()];
+  }
+};
+
+struct TrainingJob {
+  ModelSpec model;
+  ParallelLayout layout;  ///< resolved
+  RankMapping mapping;
+  ClusterShape cluster;
+  std::int64_t iteration = 0;
+  RoutingCounts routing;  ///< this iteration's counts; sources = layout.dp
+
+  /// Routing shape of a job (sources = dp replicas, T = micro_batch * seq_len).
+  static RoutingShape routing_shape(const ModelSpec& model, const ParallelLayout& layout);
+};
+
+/// Resolves `layout` against the model and cluster (InputError naming `flag`) and draws the
+/// routing of `iteration`.
+TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
+                              const ClusterShape& cluster, const RoutingModel& routing,
+                              std::int64_t iteration, std::string_view flag = "--parallel");
+
+}  // namespace moesim

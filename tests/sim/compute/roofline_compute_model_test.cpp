@@ -1,0 +1,79 @@
+// RooflineComputeModel: roofline bounds, shape efficiency, contention, and GPU spec files.
+#include "sim/compute/roofline_compute_model.hpp"
+
+#include <gtest/gtest.h>
+
+#include "sim/core/errors.hpp"
+#include "sim/io/gpu_spec_json.hpp"
+
+namespace moesim::compute {
+namespace {
+
+GpuSpec h100() { return io::load_gpu_spec("h100"); }
+
+ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
+  ComputeTask t;
+  t.kind = KernelKind::gemm;
+  t.shape = {m, n, k, 1};
+  t.flops = Flops{2.0 * m * n * k};
+  t.bytes = Bytes{2 * (m * k + k * n + m * n)};
+  return t;
+}
+
+TEST(Roofline, LargeGemmRunsNearMamf) {
+  // 8192^3 bf16: 1.0995e12 flops. tiles = 64*32 = 2048 over 132 SMs -> 16 waves, 2048/2112 =
+  // 0.970; m-efficiency 8192/(8192+192) = 0.977; eff = 0.8*0.970*0.977 = 0.758 of 989 TF/s
+  // -> 1466.6 us + 1 us launch.
+  const RooflineComputeModel model(h100());
+  const SimTime t = model.duration(gemm(8192, 8192, 8192), {});
+  EXPECT_NEAR(t.us(),
+              1.0995116e12 / (989e12 * 0.8 * (2048.0 / 2112.0) * (8192.0 / 8384.0)) * 1e6 + 1.0,
+              0.5);
+}
+
+TEST(Roofline, SmallMIsLessEfficientAndMemoryBoundKernelsUseHbm) {
+  const RooflineComputeModel model(h100());
+  const double big = model.gemm_shape_efficiency({4096, 4096, 4096, 1});
+  const double small = model.gemm_shape_efficiency({256, 4096, 4096, 1});
+  EXPECT_LT(small, big);
+  // The measured H100 row M=256,N=K=4096 runs at 412 TF/s = 0.42 of peak (hardware.md 3.1).
+  EXPECT_NEAR(0.8 * small, 0.42, 0.08);
+  ComputeTask copy;
+  copy.kind = KernelKind::elementwise;
+  copy.bytes = Bytes{2'914'500'000};  // 1 ms at 3350 GB/s * 0.87
+  EXPECT_NEAR(model.duration(copy, {}).us(), 1001.0, 1.0);
+}
+
+TEST(Roofline, OverlapSlowsKernelsBy18_9Percent) {
+  const RooflineComputeModel model(h100());
+  const ComputeTask t = gemm(4096, 4096, 4096);
+  const SimTime alone = model.duration(t, {RankId{0}, 0});
+  const SimTime shared = model.duration(t, {RankId{0}, 2});
+  EXPECT_NEAR(static_cast<double>(shared.ps()) / static_cast<double>(alone.ps()), 1.189, 1e-6);
+}
+
+TEST(GpuSpecJson, AllSpecsLoadAndBadFilesAreRejected) {
+  for (const auto& name : {"v100", "a100", "h100", "h200", "rtx2080ti", "rtx-a6000", "rtx3090"}) {
+    EXPECT_NO_THROW(io::load_gpu_spec(name)) << name;
+  }
+  EXPECT_FALSE(io::load_gpu_spec("v100").peak(DType::bf16).has_value());
+  try {
+    io::gpu_spec_from_json_text(
+        R"({"name": "x", "sm_count": 1, "peak_tflops": {"bf17": 1}, "hbm_gbps": 1})", "g.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "g.json: /peak_tflops/bf17: unknown dtype (got \"bf17\", expected fp32, fp16, "
+                 "bf16 or fp8)");
+  }
+  try {
+    io::gpu_spec_from_json_text(
+        R"({"name": "x", "sm_count": 1, "peak_tflops": {"bf16": 1}, "hbm_gbps": 0})", "g.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(), "g.json: /hbm_gbps: out of range (got 0, expected > 0)");
+  }
+}
+
+}  // namespace
+}  // namespace moesim::compute
