@@ -59,8 +59,7 @@ std::vector<PipelineItem> pipeline_order(std::int64_t stages, std::int64_t micro
   return order;
 }
 
-IterationBuilder::IterationBuilder(const TrainingJob& job, const CostModels& costs,
-                                   Options options)
+IterationBuilder::IterationBuilder(const TrainingJob& job, const CostModels& costs, Options options)
     : job_(job), costs_(costs), options_(options) {
   const auto world = static_cast<std::uint32_t>(job.layout.world());
   graph_.set_rank_count(world);
@@ -115,8 +114,7 @@ TaskId IterationBuilder::kernel_after(RankId r, std::string_view name, const Com
   return id;
 }
 
-std::vector<TaskId> IterationBuilder::collective(std::string_view name, CommOp o,
-                                                 StreamId stream) {
+std::vector<TaskId> IterationBuilder::collective(std::string_view name, CommOp o, StreamId stream) {
   std::vector<std::vector<TaskId>> deps;
   deps.reserve(o.ranks.size());
   for (RankId r : o.ranks) deps.push_back(frontier_[r.index()]);
@@ -126,9 +124,9 @@ std::vector<TaskId> IterationBuilder::collective(std::string_view name, CommOp o
   return members;
 }
 
-std::vector<TaskId> IterationBuilder::collective_after(std::string_view name, CommOp o,
-                                                       StreamId stream,
-                                                       const std::vector<std::vector<TaskId>>& deps) {
+std::vector<TaskId> IterationBuilder::collective_after(
+    std::string_view name, CommOp o, StreamId stream,
+    const std::vector<std::vector<TaskId>>& deps) {
   const std::vector<RankId> ranks = o.ranks;
   const CommId comm = graph_.add_comm(name, std::move(o));
   std::vector<TaskId> members;
@@ -245,8 +243,8 @@ MoeLayerPlan IterationBuilder::make_plan(std::int64_t moe_index) const {
   }
   p.capacity = p.split_over_tp ? (capacity + tp - 1) / tp : capacity;
 
-  p.kept.assign(static_cast<std::size_t>(world), std::vector<std::int64_t>(
-                                                     static_cast<std::size_t>(experts), 0));
+  p.kept.assign(static_cast<std::size_t>(world),
+                std::vector<std::int64_t>(static_cast<std::size_t>(experts), 0));
   for (std::int64_t r = 0; r < world; ++r) {
     const RankCoords& c = map.coords(RankId{static_cast<std::uint32_t>(r)});
     for (std::int64_t e = 0; e < experts; ++e) {
@@ -260,14 +258,12 @@ MoeLayerPlan IterationBuilder::make_plan(std::int64_t moe_index) const {
   // Tokens each EP group delivers to each expert, then each rank's shards (ESP gather).
   const std::int64_t local = experts / layout.ep;
   const auto& ep_groups = map.groups(GroupKind::ep);
-  std::vector<std::vector<std::int64_t>> received(ep_groups.size(),
-                                                  std::vector<std::int64_t>(
-                                                      static_cast<std::size_t>(experts), 0));
+  std::vector<std::vector<std::int64_t>> received(
+      ep_groups.size(), std::vector<std::int64_t>(static_cast<std::size_t>(experts), 0));
   for (std::size_t g = 0; g < ep_groups.size(); ++g) {
     for (RankId r : ep_groups[g]) {
       for (std::int64_t e = 0; e < experts; ++e) {
-        received[g][static_cast<std::size_t>(e)] +=
-            p.kept[r.index()][static_cast<std::size_t>(e)];
+        received[g][static_cast<std::size_t>(e)] += p.kept[r.index()][static_cast<std::size_t>(e)];
       }
     }
   }
@@ -296,9 +292,8 @@ MoeLayerPlan IterationBuilder::make_plan(std::int64_t moe_index) const {
         for (std::size_t j = 0; j < n; ++j) {
           std::int64_t sum = 0;
           for (std::int64_t e = 0; e < local; ++e) {
-            sum += p.kept[g[i].index()][static_cast<std::size_t>(static_cast<std::int64_t>(j) *
-                                                                     local +
-                                                                 e)];
+            sum += p.kept[g[i].index()]
+                         [static_cast<std::size_t>(static_cast<std::int64_t>(j) * local + e)];
           }
           d->set(i, j, sum * token_bytes);
           c->set(j, i, sum * token_bytes);
@@ -342,7 +337,6 @@ void IterationBuilder::emit_attention_forward(const Step& s) {
   }
 }
 
-
 void IterationBuilder::emit_attention_backward(const Step& s) {
   const ModelSpec& m = job_.model;
   const std::int64_t tp = job_.layout.tp;
@@ -381,8 +375,9 @@ void IterationBuilder::emit_dense_ffn_forward(const Step& s) {
   const std::int64_t b = elem_bytes();
   for (RankId r : *s.ranks) {
     kernel(r, "ffn1", gemm(x, up, m.hidden));
-    kernel(r, "ffn.act", memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b,
-                                       4.0 * static_cast<double>(x * f)));
+    kernel(r, "ffn.act",
+           memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b,
+                         4.0 * static_cast<double>(x * f)));
     kernel(r, "ffn2", gemm(x, m.hidden, f));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
@@ -398,8 +393,9 @@ void IterationBuilder::emit_dense_ffn_backward(const Step& s) {
   for (RankId r : *s.ranks) {
     kernel(r, "ffn2.dX", gemm(x, f, m.hidden));
     kernel(r, "ffn2.dW", gemm(f, m.hidden, x));
-    kernel(r, "ffn.act.bwd", memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b,
-                                           8.0 * static_cast<double>(x * f)));
+    kernel(r, "ffn.act.bwd",
+           memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b,
+                         8.0 * static_cast<double>(x * f)));
     kernel(r, "ffn1.dX", gemm(x, m.hidden, up));
     kernel(r, "ffn1.dW", gemm(m.hidden, up, x));
   }
@@ -486,15 +482,16 @@ void IterationBuilder::emit_expert_exchange(const Step& s, const MoeLayerPlan& p
     if (g->size() <= 1) continue;
     if (p.padded) {
       const std::int64_t full = dispatch_bytes(p, g->front());
-      collective(name,
-                 op(CommKind::all_to_all, CommGroup::ep, *g, Bytes{split_share(full, chunks, chunk)}),
-                 stream);
+      collective(
+          name,
+          op(CommKind::all_to_all, CommGroup::ep, *g, Bytes{split_share(full, chunks, chunk)}),
+          stream);
     } else {
       const std::size_t gi = ep_group_index(g->front());
       const ByteMatrix& full = combine ? *p.combine[gi] : *p.dispatch[gi];
       CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
-      o.matrix = chunks == 1 ? (combine ? p.combine[gi] : p.dispatch[gi])
-                             : chunk_of(full, chunk, chunks);
+      o.matrix =
+          chunks == 1 ? (combine ? p.combine[gi] : p.dispatch[gi]) : chunk_of(full, chunk, chunks);
       o.bytes = all_to_all_v_size(*o.matrix);
       collective(name, std::move(o), stream);
     }
@@ -515,13 +512,13 @@ void IterationBuilder::emit_esp_collective(const Step& s, const MoeLayerPlan& p,
         received = dispatch_bytes(p, r);
       } else {
         const auto& matrix = *p.dispatch[ep_group_index(r)];
-        received = matrix.received_by(
-            static_cast<std::size_t>(job_.mapping.index_in(GroupKind::ep, r)));
+        received =
+            matrix.received_by(static_cast<std::size_t>(job_.mapping.index_in(GroupKind::ep, r)));
       }
       largest = std::max(largest, received);
     }
-    const std::int64_t total = split_share(largest, chunks, chunk) *
-                               static_cast<std::int64_t>(g->size());
+    const std::int64_t total =
+        split_share(largest, chunks, chunk) * static_cast<std::int64_t>(g->size());
     collective(name,
                op(gather ? CommKind::all_gather : CommKind::reduce_scatter, CommGroup::esp, *g,
                   Bytes{total}),
@@ -552,9 +549,9 @@ void IterationBuilder::emit_moe_forward(const Step& s) {
                      Bytes{slots * m.hidden * b});
   }
   for (RankId r : *s.ranks) {
-    kernel(r, "unpermute", memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden,
-                                         (x + slots) * m.hidden * b,
-                                         2.0 * static_cast<double>(x * m.top_k * m.hidden)));
+    kernel(r, "unpermute",
+           memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b,
+                         2.0 * static_cast<double>(x * m.top_k * m.hidden)));
   }
   emit_shared_experts_forward(s);
 }
@@ -575,14 +572,15 @@ void IterationBuilder::emit_moe_backward(const Step& s) {
   const std::int64_t slots = permuted_slots(p);
   emit_shared_experts_backward(s);
   for (RankId r : *s.ranks) {
-    kernel(r, "unpermute.bwd", memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden,
-                                             (x + slots) * m.hidden * b));
+    kernel(r, "unpermute.bwd",
+           memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
   }
   if (p.split_over_tp) {
     // Backward of gather_tokens is drop_tokens: a local slice, no communication.
     for (RankId r : *s.ranks) {
-      kernel(r, "drop_tokens", memory_kernel(KernelKind::memcpy, slots / job_.layout.tp, m.hidden,
-                                             2 * slots / job_.layout.tp * m.hidden * b));
+      kernel(r, "drop_tokens",
+             memory_kernel(KernelKind::memcpy, slots / job_.layout.tp, m.hidden,
+                           2 * slots / job_.layout.tp * m.hidden * b));
     }
   }
   emit_moe_core_backward(s, p);
@@ -594,8 +592,7 @@ void IterationBuilder::emit_moe_backward(const Step& s) {
   for (RankId r : *s.ranks) {
     kernel(r, "permute.bwd",
            memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
-    kernel(r, "gate.topk.bwd",
-           memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts));
+    kernel(r, "gate.topk.bwd", memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts));
     kernel(r, "gate.dX", gemm(x, m.hidden, m.experts));
     kernel(r, "gate.dW", gemm(m.hidden, m.experts, x));
   }
@@ -687,9 +684,8 @@ void IterationBuilder::emit_pipeline() {
         const RankCoords& c = job_.mapping.coords(r);
         const RankId peer = job_.mapping.rank_at(c.tp, c.dp, to);
         CommOp o = op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
-        const auto members =
-            collective_after(item.forward ? "pp.send.act" : "pp.send.grad", std::move(o), pp_,
-                             {frontier_[r.index()], {}});
+        const auto members = collective_after(item.forward ? "pp.send.act" : "pp.send.grad",
+                                              std::move(o), pp_, {frontier_[r.index()], {}});
         (item.forward ? inbox_fwd : inbox_bwd)[mb][peer.index()] = members[1];
       }
     }
@@ -716,8 +712,7 @@ void IterationBuilder::emit_gradient_sync() {
       std::int64_t dense = m.attention_params() / lay.tp + 4 * m.hidden;
       std::int64_t expert = 0;
       if (m.is_moe_layer(layer)) {
-        dense += m.hidden * m.experts +
-                 m.shared_experts * m.expert_params() / lay.tp;
+        dense += m.hidden * m.experts + m.shared_experts * m.expert_params() / lay.tp;
         expert = local_experts() * m.expert_params() / lay.esp;
       } else {
         dense += m.dense_ffn_params() / lay.tp;
@@ -734,8 +729,9 @@ void IterationBuilder::emit_gradient_sync() {
     // Adam, mixed precision, per parameter: read bf16 grad (2), read+write fp32 master, m and v
     // (24), write bf16 weights (2) = 28 bytes; ~10 flops [R].
     for (RankId r : ranks) {
-      kernel(r, "optimizer", memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
-                                           10.0 * static_cast<double>(params)));
+      kernel(r, "optimizer",
+             memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
+                           10.0 * static_cast<double>(params)));
     }
   }
 }
@@ -757,10 +753,9 @@ BuildResult IterationBuilder::build() {
         job_.layout.tp == 1 ? "n/a (tp=1)"
                             : (p0.split_over_tp ? "split (drop_tokens/gather_tokens)"
                                                 : "duplicated on every tp rank");
-    decisions_["moe.dropped_tokens"] =
-        fmt::format("{} of {} ({:.2f}%)", dropped, routed,
-                    routed ? 100.0 * static_cast<double>(dropped) / static_cast<double>(routed)
-                           : 0.0);
+    decisions_["moe.dropped_tokens"] = fmt::format(
+        "{} of {} ({:.2f}%)", dropped, routed,
+        routed ? 100.0 * static_cast<double>(dropped) / static_cast<double>(routed) : 0.0);
   }
   return BuildResult{std::move(graph_), std::move(decisions_)};
 }

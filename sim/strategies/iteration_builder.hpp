@@ -112,9 +112,8 @@ class IterationBuilder {
                             std::string_view name, StreamId stream, std::int64_t chunk = 0,
                             std::int64_t chunks = 1);
   /// ESP all-gather (gather = true) or reduce-scatter of the dispatched buffer.
-  void emit_esp_collective(const Step& s, const MoeLayerPlan& p, bool gather,
-                           std::string_view name, StreamId stream, std::int64_t chunk = 0,
-                           std::int64_t chunks = 1);
+  void emit_esp_collective(const Step& s, const MoeLayerPlan& p, bool gather, std::string_view name,
+                           StreamId stream, std::int64_t chunk = 0, std::int64_t chunks = 1);
 
   // --- primitives ---
   /// A kernel on `r` after its frontier; it becomes the frontier.
@@ -139,7 +138,7 @@ class IterationBuilder {
 
   /// Groups of `kind` whose ranks are in `stage`.
   const std::vector<const std::vector<RankId>*>& stage_groups(GroupKind kind,
-                                                               std::int64_t stage) const;
+                                                              std::int64_t stage) const;
   /// Index of `r`'s EP group in RankMapping::groups(ep).
   std::size_t ep_group_index(RankId r) const { return ep_group_index_[r.index()]; }
 

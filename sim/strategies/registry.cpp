@@ -17,6 +17,9 @@ struct Entry {
 constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe},
     Entry{"tutel", &make_tutel},
+    Entry{"fsmoe", &make_fsmoe},
+    Entry{"fsmoe-no-iio", &make_fsmoe_no_iio},
+    Entry{"tutel-improved", &make_tutel_improved},
 };
 
 }  // namespace

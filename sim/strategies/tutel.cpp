@@ -48,7 +48,8 @@ class TutelBuilder final : public IterationBuilder {
       for (std::int64_t d : {1, 2, 4, 8}) {
         const SimTime t = evaluate(p, d, dh);
         decisions_[fmt::format("tutel.estimate.{}.d{}", dh ? "2dh" : "linear", d)] =
-            fmt::format("{:.1f} us (a2a {:.1f} expert {:.1f})", t.us(), exchange_time(p, d, dh).us(), expert_time(p, d, Phase::forward).us());
+            fmt::format("{:.1f} us (a2a {:.1f} expert {:.1f})", t.us(),
+                        exchange_time(p, d, dh).us(), expert_time(p, d, Phase::forward).us());
         if (t < best) {
           best = t;
           degree_ = d;
@@ -124,8 +125,8 @@ class TutelBuilder final : public IterationBuilder {
       const int gemms = phase == Phase::backward ? 2 : 1;
       t += (costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)))
                .scaled(gemms) +
-           costs_.duration(memory_kernel(KernelKind::elementwise, c, h,
-                                         (c * up + c * h) * elem_bytes()));
+           costs_.duration(
+               memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * elem_bytes()));
     }
     return t;
   }
@@ -165,14 +166,14 @@ class TutelBuilder final : public IterationBuilder {
       const Bytes bytes{split_share(dispatch_bytes(p, g->front()), degree_, chunk)};
       const auto intra = [&] {
         for (const auto& i : sub.intra) {
-          collective(fmt::format("{}.intra", name), op(CommKind::all_to_all, CommGroup::ep, i, bytes),
-                     comm_);
+          collective(fmt::format("{}.intra", name),
+                     op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
         }
       };
       const auto inter = [&] {
         for (const auto& i : sub.inter) {
-          collective(fmt::format("{}.inter", name), op(CommKind::all_to_all, CommGroup::ep, i, bytes),
-                     comm_);
+          collective(fmt::format("{}.inter", name),
+                     op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
         }
       };
       // Dispatch aggregates inside the node first; the combine undoes it in reverse order.
@@ -190,8 +191,8 @@ class TutelBuilder final : public IterationBuilder {
     const auto world = static_cast<std::size_t>(job_.layout.world());
     std::vector<std::vector<TaskId>> start(world);
     for (RankId r : *s.ranks) start[r.index()] = frontier(r);
-    std::vector<std::vector<std::vector<TaskId>>> dispatched(static_cast<std::size_t>(degree_),
-                                                             std::vector<std::vector<TaskId>>(world));
+    std::vector<std::vector<std::vector<TaskId>>> dispatched(
+        static_cast<std::size_t>(degree_), std::vector<std::vector<TaskId>>(world));
     for (std::int64_t c = 0; c < degree_; ++c) {
       for (RankId r : *s.ranks) frontier(r) = start[r.index()];
       emit_exchange(s, p, false, c);
