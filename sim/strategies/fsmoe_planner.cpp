@@ -173,8 +173,8 @@ struct Piece {
 };
 }  // namespace
 
-GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers,
-                                 const LinearCost& ar, int quanta) {
+GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, const LinearCost& ar,
+                                 int quanta) {
   const std::size_t n = layers.size();
   GradientPlan plan;
   plan.in_moe_bytes.assign(n, 0.0);

@@ -72,10 +72,10 @@ double overlappable_moe_ms(const PipelineCosts& c, int r);
 /// One generalized layer (a MoE layer and the dense ops after it up to the next MoE layer, seen
 /// in backward order: the dense ops run before the MoE layer's backward).
 struct GeneralizedLayer {
-  PipelineCosts backward;          ///< the MoE layer's backward costs
-  double ready_before_bytes = 0;   ///< gradients that become ready before its MoE backward
-  double ready_after_bytes = 0;    ///< gradients its MoE backward produces (gate...)
-  double dense_overlap_ms = 0;     ///< backward compute after its MoE block (attention ...)
+  PipelineCosts backward;         ///< the MoE layer's backward costs
+  double ready_before_bytes = 0;  ///< gradients that become ready before its MoE backward
+  double ready_after_bytes = 0;   ///< gradients its MoE backward produces (gate...)
+  double dense_overlap_ms = 0;    ///< backward compute after its MoE block (attention ...)
 };
 
 struct GradientPlan {

@@ -33,8 +33,7 @@ std::string degree_histogram(const std::vector<int>& degrees) {
 
 }  // namespace
 
-FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs,
-                             FsmoeVariant variant)
+FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs, FsmoeVariant variant)
     : IterationBuilder(job, costs, fsmoe_options(job)), variant_(variant) {
   if (variant_ == FsmoeVariant::fsmoe) {
     inter_ = graph_.stream("comm.inter");
@@ -68,8 +67,8 @@ double FsmoeSchedule::expert_ms(const MoeLayerPlan& p, std::int64_t parts) const
     const std::int64_t c = split_share(tokens, parts, 0);
     if (c == 0) continue;
     t += costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)) +
-         costs_.duration(memory_kernel(KernelKind::elementwise, c, h,
-                                       (c * up + c * h) * elem_bytes()));
+         costs_.duration(
+             memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * elem_bytes()));
   }
   return t.ms();
 }
@@ -127,8 +126,8 @@ double FsmoeSchedule::attention_backward_ms() const {
   attn.kind = KernelKind::attention;
   attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
   attn.dtype = m.dtype;
-  attn.flops = Flops{8.0 * static_cast<double>(x) * static_cast<double>(m.seq_len) *
-                     static_cast<double>(q)};
+  attn.flops =
+      Flops{8.0 * static_cast<double>(x) * static_cast<double>(m.seq_len) * static_cast<double>(q)};
   attn.bytes = Bytes{2 * (x * (q + 2 * kv) + x * q) * b};
   const ComputeTask ln = memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b);
   const SimTime t = costs_.duration(ln).scaled(2) + costs_.duration(gemm(x, q, hid)) +
@@ -227,9 +226,8 @@ void FsmoeSchedule::plan_gradients() {
   const fsmoe::DegreeChoice fwd = fsmoe::find_optimal_degree(planner, 0.0);
   degree_fwd_ = fwd.degree;
   decisions_["fsmoe.degree.forward"] = std::to_string(fwd.degree);
-  decisions_["fsmoe.case.forward"] =
-      fmt::format("case {} (continuous r {:.2f}, model {:.3f} ms)", fwd.model_case,
-                  fwd.r_continuous, fwd.time_ms);
+  decisions_["fsmoe.case.forward"] = fmt::format("case {} (continuous r {:.2f}, model {:.3f} ms)",
+                                                 fwd.model_case, fwd.r_continuous, fwd.time_ms);
 
   const std::int64_t per_stage = m.layers / job_.layout.pp;
   const double attn_ms = attention_backward_ms();
@@ -330,10 +328,9 @@ void FsmoeSchedule::plan_schedule() {
     const std::int64_t base = layer_grad_bytes(job_.model.layers - 1);
     for (const std::int64_t k : {1, 2, 4, 8, 16}) {
       const std::int64_t bytes = base * k / 4;
-      samples.emplace_back(static_cast<double>(bytes),
-                           costs_.estimate(op(CommKind::all_reduce, CommGroup::dp, dp,
-                                              Bytes{bytes}))
-                               .ms());
+      samples.emplace_back(
+          static_cast<double>(bytes),
+          costs_.estimate(op(CommKind::all_reduce, CommGroup::dp, dp, Bytes{bytes})).ms());
     }
     allreduce_ = fsmoe::fit_linear(samples);
   }
@@ -364,9 +361,8 @@ void FsmoeSchedule::emit_grad_allreduce(const Step& s, double bytes, std::string
     if (g->size() <= 1) continue;
     std::vector<std::vector<TaskId>> deps;
     for (RankId r : *g) deps.push_back(frontier(r));
-    const auto members = collective_after(name, op(CommKind::all_reduce, CommGroup::dp, *g,
-                                                   Bytes{n}),
-                                          stream, deps);
+    const auto members =
+        collective_after(name, op(CommKind::all_reduce, CommGroup::dp, *g, Bytes{n}), stream, deps);
     for (std::size_t i = 0; i < g->size(); ++i) {
       grad_sent_[(*g)[i].index()].push_back(members[i]);
     }
@@ -488,8 +484,9 @@ void FsmoeSchedule::emit_gradient_sync() {
       auto& f = frontier(r);
       const auto& sent = grad_sent_[r.index()];
       f.insert(f.end(), sent.begin(), sent.end());
-      kernel(r, "optimizer", memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
-                                           10.0 * static_cast<double>(params)));
+      kernel(r, "optimizer",
+             memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
+                           10.0 * static_cast<double>(params)));
     }
   }
 }
