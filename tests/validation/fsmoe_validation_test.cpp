@@ -4,8 +4,8 @@
 // generator; DP+MP+EP+ESP with N_MP = N_ESP = GPUs per node, N_EP = nodes, E = N_EP.
 // The grid is a deterministic sample of traces/grids/fsmoe-1458*.json (index j*487 mod 1458,
 // 487 coprime to 1458). Averages are printed (and recorded as test properties).
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
@@ -132,13 +132,51 @@ TEST(FsmoeValidation, BeatsTutelOnRealModels) {
     Averages avg;
     // GPT2-XL-MoE (heads 25 -> 32 so N_MP divides them) and a Mixtral-style model, E = N_EP,
     // B = 1, k = 2, f = 1.2, truncated to 4 layers to keep the test short.
-    avg.add(simulate(*tb, "gpt2-xl-moe",
-                     fmt::format("layers=4,heads=32,kv_heads=32,experts={},seq_len={}", tb->nodes,
-                                 seq)));
+    avg.add(simulate(
+        *tb, "gpt2-xl-moe",
+        fmt::format("layers=4,heads=32,kv_heads=32,experts={},seq_len={}", tb->nodes, seq)));
     avg.add(simulate(*tb, "mixtral-8x7b",
                      fmt::format("layers=4,experts={},seq_len={},dtype=fp16", tb->nodes, seq)));
     avg.print(tb->name + " real models");
     EXPECT_GT(avg.mean("fsmoe vs tutel"), 1.0) << tb->name;
+  }
+}
+
+TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {
+  // fsmoe: every EP all-to-all on "comm.inter", every ESP all-gather/reduce-scatter on
+  // "comm.intra"; fsmoe-no-iio: both on "comm". Testbed-B, one 2-layer grid case.
+  ModelSpec model = io::load_model("gpt2-xl-moe");
+  apply_overrides(model, grid_case(kB, 0), "--set");
+  network::ClusterSpec spec;
+  spec.nodes = kB.nodes;
+  const network::Topology topo = network::generate_cluster(io::load_topology(kB.node), spec);
+  const compute::RooflineComputeModel compute(io::load_gpu_spec(kB.gpu));
+  ClusterShape shape;
+  shape.nodes = 8;
+  shape.gpus_per_node = 4;
+  const auto routing = parse_routing_generator("uniform", 1, "--routing");
+  const TrainingJob job = make_training_job(
+      model, parse_parallel_layout("tp=4,ep=8,esp=4", "--parallel"), shape, *routing, 0);
+  const auto net = network::make_communication_model(topo, network::NetworkModelKind::flow);
+  const strategies::CostModels costs{compute, *net};
+  for (const std::string s : {"fsmoe", "fsmoe-no-iio"}) {
+    const auto built = strategies::make_strategy(s)->build_iteration(job, costs);
+    ASSERT_TRUE(built.decisions.count("fsmoe.degree.forward"));
+    ASSERT_TRUE(built.decisions.count("fsmoe.degree.backward"));
+    int ep = 0, esp = 0;
+    for (const CommRecord& c : built.graph.comms()) {
+      const std::string_view stream =
+          built.graph.stream_name(built.graph.task(c.members.front()).stream);
+      if (c.op.group == CommGroup::ep) {
+        ++ep;
+        EXPECT_EQ(stream, s == "fsmoe" ? "comm.inter" : "comm");
+      } else if (c.op.group == CommGroup::esp) {
+        ++esp;
+        EXPECT_EQ(stream, s == "fsmoe" ? "comm.intra" : "comm");
+      }
+    }
+    EXPECT_GT(ep, 0);
+    EXPECT_GT(esp, 0);
   }
 }
 
