@@ -18,6 +18,9 @@ constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe},
     Entry{"tutel", &make_tutel},
     Entry{"fastermoe", &make_fastermoe},
+    Entry{"fsmoe", &make_fsmoe},
+    Entry{"fsmoe-no-iio", &make_fsmoe_no_iio},
+    Entry{"tutel-improved", &make_tutel_improved},
 };
 
 }  // namespace

@@ -20,5 +20,8 @@ std::unique_ptr<Strategy> make_strategy(std::string_view name,
 std::unique_ptr<Strategy> make_deepspeed_moe();
 std::unique_ptr<Strategy> make_tutel();
 std::unique_ptr<Strategy> make_fastermoe();
+std::unique_ptr<Strategy> make_fsmoe();
+std::unique_ptr<Strategy> make_fsmoe_no_iio();
+std::unique_ptr<Strategy> make_tutel_improved();
 
 }  // namespace moesim::strategies

@@ -1,0 +1,105 @@
+// FSMoE's planner (strategies.md 4.4, 4.5): the four-case performance model of one pipelined MoE
+// layer, Algorithm 1 (the pipeline degree) and adaptive gradient partitioning. Pure arithmetic on
+// linear alpha-beta models, so tests can drive it with FSMoE's published fits (4.6) as well as
+// with fits made from CostModels.
+//
+// Units: every time is in milliseconds (FSMoE's fits read as ms); sizes n are whatever unit the
+// matching LinearCost was fitted in (bytes for collectives, tokens for the expert). A per-chunk
+// time of r chunks is alpha + (n / r) * beta.
+//
+// Algorithm 1 differs from the paper in one documented way: instead of SLSQP on each case's
+// closed form, each case is minimised by a bounded 1-D search over continuous r in [1, 16] (a
+// grid of step 1/64 refined by golden section around the best grid point), keeping only r at
+// which that case's predicates hold. The continuous optimum is then rounded to a power of two
+// <= 8 as FSMoE's tools/optim.py does with its lookup tables ([1,1.5) -> 1, [1.5,3) -> 2,
+// [3,6) -> 4, else 8), and r = 1 when the un-chunked all-to-all takes < 1 ms.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace moesim::strategies::fsmoe {
+
+/// t(n) = alpha_ms + n * beta_ms (per unit of n).
+struct LinearCost {
+  double alpha_ms = 0.0;
+  double beta_ms = 0.0;
+  double at(double n) const { return alpha_ms + n * beta_ms; }
+  /// g^-1(t): the size whose time is t (0 for t <= alpha).
+  double inverse(double t_ms) const;
+};
+
+/// Least-squares line through (n, t_ms) samples (>= 2 distinct n). Negative intercepts are
+/// clamped to 0 (startup cannot be negative) and the slope refitted through the origin.
+LinearCost fit_linear(const std::vector<std::pair<double, double>>& samples);
+
+/// The four operators of one MoE layer direction and their whole (un-chunked) workloads.
+struct PipelineCosts {
+  LinearCost a2a, ag, rs, exp;
+  double n_a2a = 0.0, n_ag = 0.0, n_rs = 0.0, n_exp = 0.0;
+  /// Backward: expert alpha and beta doubled (dX + dW), FSMoE 4.2.
+  PipelineCosts backward() const;
+};
+
+/// Per-chunk times at (continuous) degree r.
+struct ChunkTimes {
+  double a2a = 0.0, ag = 0.0, rs = 0.0, exp = 0.0;
+};
+ChunkTimes chunk_times(const PipelineCosts& c, double r);
+
+/// Which of the four cases holds at r (predicates Q1-Q7), 1..4.
+int model_case(const PipelineCosts& c, double r, double t_gar_ms);
+/// Closed form of case `which` at r.
+double case_time(int which, const PipelineCosts& c, double r, double t_gar_ms);
+/// The layer's time at r: the closed form of the case that holds there.
+double layer_time(const PipelineCosts& c, double r, double t_gar_ms);
+
+struct DegreeChoice {
+  double r_continuous = 1.0;  ///< the bounded 1-D optimum
+  int degree = 1;             ///< rounded to {1, 2, 4, 8}
+  int model_case = 0;         ///< case at the rounded degree
+  double time_ms = 0.0;       ///< layer_time at the rounded degree
+};
+/// Algorithm 1 (FindOptimalPipelineDegree).
+DegreeChoice find_optimal_degree(const PipelineCosts& c, double t_gar_ms);
+/// FSMoE's rounding of a continuous degree to a power of two <= 8.
+int round_degree(double r);
+
+/// Overlappable time of a MoE layer at degree r with t_gar = 0 (4.5; 0 in case 1).
+double overlappable_moe_ms(const PipelineCosts& c, int r);
+
+/// One generalized layer (a MoE layer and the dense ops after it up to the next MoE layer, seen
+/// in backward order: the dense ops run before the MoE layer's backward).
+struct GeneralizedLayer {
+  PipelineCosts backward;         ///< the MoE layer's backward costs
+  double ready_before_bytes = 0;  ///< gradients that become ready before its MoE backward
+  double ready_after_bytes = 0;   ///< gradients its MoE backward produces (gate...)
+  double dense_overlap_ms = 0;    ///< backward compute after its MoE block (attention ...)
+};
+
+struct GradientPlan {
+  /// Per generalized layer (backward order): bytes all-reduced inside the MoE backward pipeline
+  /// (after the last chunk's dispatch) and in the dense slot after the MoE block.
+  std::vector<double> in_moe_bytes;
+  std::vector<double> dense_bytes;
+  /// Bytes all-reduced after the whole backward (exposed).
+  double tail_bytes = 0;
+  /// Bytes moved by step 2 from the tail into MoE pipelines.
+  double step2_moved_bytes = 0;
+  /// Backward degree per generalized layer (Algorithm 1 with its t_gar).
+  std::vector<int> backward_degree;
+  std::vector<int> backward_case;
+  /// Planner's estimate of sum_i f_moe^i(t_gar_i) + t_ar(tail).
+  double estimate_ms = 0;
+};
+
+/// Adaptive gradient partitioning (4.5). Step 1: walk the slots (MoE_0, dense_0, MoE_1, ...) in
+/// backward order and fill each slot's overlappable time with the oldest ready gradients. Step
+/// 2 (instead of differential evolution): a deterministic greedy local search that moves the
+/// tail in 1/`quanta` pieces, one at a time, into the MoE slot (at or after the piece's ready
+/// point) whose f_moe^i grows least, while that growth is below the tail time it saves.
+GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers,
+                                 const LinearCost& allreduce, int quanta = 32);
+
+}  // namespace moesim::strategies::fsmoe

@@ -1,0 +1,91 @@
+// FsmoeSchedule: the IterationBuilder shared by `fsmoe`, `fsmoe-no-iio` and `tutel-improved`
+// (strategies.md 4.3-4.5, 6.3). All three run FSMoE's DP+MP+EP+ESP block with MP paused inside
+// the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the tokens
+// after the combine) and the capacity-chunked pipeline
+//   per chunk i: dispatch A2A_i -> ESP all-gather_i -> experts_i -> ESP reduce-scatter_i ->
+//   combine A2A_i,
+// issued as in FSMoE's MoELayer.forward: all dispatches and all-gathers first, then per chunk
+// experts, reduce-scatter, combine. They differ in
+//  - streams: fsmoe puts the A2As on "comm.inter" and the ESP collectives on "comm.intra"
+//    (three-stream IIO); fsmoe-no-iio and tutel-improved put both on the one "comm" stream;
+//  - degrees: fsmoe and fsmoe-no-iio use Algorithm 1 separately for forward and backward (per
+//    layer in backward, with the layer's gradient all-reduce time); tutel-improved uses
+//    PipeMoE's degree (6.3): one integer r in 1..8 for both directions minimising
+//    max(compute-bound, comm-bound) forward + backward;
+//  - gradients: fsmoe(-no-iio) partitions the data-parallel gradients (fsmoe_planner.hpp): a
+//    share goes on the inter-node stream right after the last chunk's dispatch of a MoE
+//    backward (Fig. 3d), a share right after the MoE block (overlapping the dense backward),
+//    the rest after the backward; tutel-improved all-reduces what is ready after each MoE
+//    block (overlapping only the non-MoE backward) and the rest at the end.
+// Cost fits: per-chunk alpha-beta lines for A2A, all-gather, reduce-scatter and the expert FFN
+// are fitted from CostModels estimates at the full size and 1/2, 1/4, 1/8 of it (FSMoE fits
+// its profiled modules the same way); the gradient all-reduce line from 1/4..4x one layer's
+// gradients. Expert-DP gradients (edp > 1) are all-reduced after the backward.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/strategies/fsmoe_planner.hpp"
+#include "sim/strategies/iteration_builder.hpp"
+
+namespace moesim::strategies {
+
+enum class FsmoeVariant : std::uint8_t { fsmoe, fsmoe_no_iio, tutel_improved };
+
+class FsmoeSchedule final : public IterationBuilder {
+ public:
+  FsmoeSchedule(const TrainingJob& job, const CostModels& costs, FsmoeVariant variant);
+
+  /// Runs the planner and records its decisions; call before build().
+  void plan_schedule();
+
+  /// Fitted per-chunk costs of MoE layer 0's forward (for tests and decisions).
+  const fsmoe::PipelineCosts& forward_costs() const { return forward_; }
+  int forward_degree() const { return degree_fwd_; }
+  /// Backward degree of the MoE layer with `moe_index`.
+  int backward_degree(std::int64_t moe_index) const;
+  const fsmoe::GradientPlan& gradient_plan(std::int64_t stage) const;
+
+ protected:
+  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override;
+  void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override;
+  void emit_moe_backward(const Step& s) override;
+  void emit_gradient_sync() override;
+
+ private:
+  fsmoe::PipelineCosts fit_costs(const MoeLayerPlan& p) const;
+  double expert_ms(const MoeLayerPlan& p, std::int64_t parts) const;
+  double attention_backward_ms() const;
+  double dense_ffn_backward_ms() const;
+  std::int64_t attention_grad_bytes() const;
+  std::int64_t layer_grad_bytes(std::int64_t layer) const;
+  std::int64_t gate_grad_bytes() const;
+  void plan_gradients();
+  int pipemoe_degree() const;
+  /// Generalized-layer index (backward order within its stage) of a MoE layer.
+  std::size_t generalized_index(std::int64_t layer) const;
+  bool last_micro_batch(const Step& s) const {
+    return s.micro_batch == job_.layout.micro_batches - 1;
+  }
+  void emit_grad_allreduce(const Step& s, double bytes, std::string_view name, StreamId stream);
+  void emit_chunked(const Step& s, const MoeLayerPlan& p, Phase phase, std::int64_t degree,
+                    double gar_bytes);
+
+  FsmoeVariant variant_;
+  StreamId inter_;
+  StreamId intra_;
+  fsmoe::PipelineCosts forward_;
+  fsmoe::LinearCost allreduce_;
+  int degree_fwd_ = 1;
+  int degree_tutel_ = 1;
+  /// Per stage: the gradient plan over its MoE layers in backward order, and those layers.
+  std::vector<fsmoe::GradientPlan> grad_plans_;
+  std::vector<std::vector<std::int64_t>> stage_moe_layers_;
+  /// Per stage: data-parallel gradient bytes (per rank) already all-reduced during backward.
+  std::vector<std::int64_t> assigned_;
+  /// Per rank: the gradient all-reduces issued during backward (the optimizer waits for them).
+  std::vector<std::vector<TaskId>> grad_sent_;
+};
+
+}  // namespace moesim::strategies

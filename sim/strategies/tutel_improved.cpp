@@ -1,0 +1,32 @@
+// tutel-improved: FSMoE's "Tutel-Improved" baseline (strategies.md 4.3 (b), 6.3): Tutel's
+// capacity-chunked A2A/expert pipeline with PipeMoE's optimal degree (one integer r in 1..8 for
+// forward and backward, minimising max(compute-bound, comm-bound)), all communication of the MoE
+// block on one "comm" stream, and the gradient all-reduce overlapped with the non-MoE backward
+// only: what is ready after each MoE block's backward is all-reduced while the dense backward
+// runs; the rest after the backward. Same token layout as fsmoe (MP paused inside the MoE block)
+// so a comparison isolates the schedule. Schedule code shared with fsmoe (fsmoe_schedule.hpp).
+#include "sim/strategies/fsmoe_schedule.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+class TutelImproved final : public Strategy {
+ public:
+  std::string_view name() const override { return "tutel-improved"; }
+  std::string_view summary() const override {
+    return "Tutel-Improved: Tutel pipeline with PipeMoE's optimal degree, gradient all-reduce "
+           "overlapped with non-MoE backward";
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    FsmoeSchedule builder(job, costs, FsmoeVariant::tutel_improved);
+    builder.plan_schedule();
+    return builder.build();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_tutel_improved() { return std::make_unique<TutelImproved>(); }
+
+}  // namespace moesim::strategies

@@ -1,0 +1,131 @@
+// FSMoE planner and schedule: hand-checked properties (strategies.md 4.4, 4.5).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "sim/strategies/fsmoe_planner.hpp"
+
+namespace moesim::strategies::fsmoe {
+namespace {
+
+// FSMoE's published Testbed-B fits (4.6): alpha ms, beta ms per unit. A simple FFN has two
+// identical GEMMs: alpha_exp = 2 alpha_gemm, beta_exp = 2 beta_gemm.
+PipelineCosts testbed_b(double n_a2a, double n_ag, double n_exp) {
+  PipelineCosts c;
+  c.a2a = {1.75e-1, 3.06e-7};
+  c.ag = {3.20e-2, 1.68e-7};
+  c.rs = {3.91e-2, 1.67e-7};
+  c.exp = {2 * 9.24e-2, 2 * 4.42e-11};
+  c.n_a2a = n_a2a;
+  c.n_ag = c.n_rs = n_ag;
+  c.n_exp = n_exp;
+  return c;
+}
+
+TEST(FsmoePlanner, FitLinearRecoversALine) {
+  // t = 0.5 + 2n at n = 1, 2, 4: exact.
+  const LinearCost f = fit_linear({{1, 2.5}, {2, 4.5}, {4, 8.5}});
+  EXPECT_NEAR(f.alpha_ms, 0.5, 1e-12);
+  EXPECT_NEAR(f.beta_ms, 2.0, 1e-12);
+  EXPECT_NEAR(f.inverse(8.5), 4.0, 1e-12);
+}
+
+TEST(FsmoePlanner, ComputeBoundForwardAndBackwardDegreesDiffer) {
+  // No ESP collective, A2A n*beta = 2^24 * 3.06e-7 = 5.134 ms, expert n*beta = 100 ms.
+  // Case 2: t2 = 2 alpha_a2a + 2 n beta_a2a / r + r alpha_exp + n_exp beta_exp, minimised at
+  // r* = sqrt(2 n beta_a2a / alpha_exp) = sqrt(10.267 / 0.1848) = 7.45 -> rounds to 8.
+  // Backward doubles alpha_exp: r* = sqrt(10.267 / 0.3696) = 5.27 -> rounds to 4.
+  const double n = 16777216.0;
+  const PipelineCosts fwd = testbed_b(n, 0.0, 100.0 / 8.84e-11);
+  const DegreeChoice f = find_optimal_degree(fwd, 0.0);
+  EXPECT_NEAR(f.r_continuous, 7.45, 0.02);
+  EXPECT_EQ(f.degree, 8);
+  EXPECT_EQ(f.model_case, 2);
+  const DegreeChoice b = find_optimal_degree(fwd.backward(), 0.0);
+  EXPECT_NEAR(b.r_continuous, 5.27, 0.02);
+  EXPECT_EQ(b.degree, 4);
+  // The closed form at r = 8: 2*0.175 + 2*5.134/8 + 8*0.1848 + 100 = 103.112 ms.
+  EXPECT_NEAR(f.time_ms, 0.35 + 10.2677 / 8 + 8 * 0.1848 + 100.0, 1e-3);
+}
+
+TEST(FsmoePlanner, CommBoundPicksOneChunk) {
+  // Tiny expert work, no ESP: case 3, t3 = 2 r alpha_a2a + 2 n beta_a2a grows with r -> r = 1.
+  const PipelineCosts c = testbed_b(16777216.0, 0.0, 1000.0);
+  EXPECT_EQ(model_case(c, 2.0, 0.0), 3);
+  const DegreeChoice d = find_optimal_degree(c, 0.0);
+  EXPECT_EQ(d.degree, 1);
+  EXPECT_NEAR(d.time_ms, case_time(d.model_case, c, 1.0, 0.0), 1e-12);
+}
+
+TEST(FsmoePlanner, SmallAllToAllUsesOneChunk) {
+  // Un-chunked A2A 0.175 + 1e6 * 3.06e-7 = 0.481 ms < 1 ms -> r = 1 whatever the expert.
+  const PipelineCosts c = testbed_b(1e6, 0.0, 100.0 / 8.84e-11);
+  EXPECT_EQ(find_optimal_degree(c, 0.0).degree, 1);
+}
+
+TEST(FsmoePlanner, DegreeMatchesBruteForceOfClosedFormsWithPublishedFits) {
+  // For a few Testbed-A and -B shapes: the planner's continuous optimum equals a dense scan of
+  // the piecewise closed form (the case holding at each r), and its degree is that rounded.
+  for (const double n_a2a : {4e6, 16e6, 64e6}) {
+    for (const double ratio : {0.5, 2.0, 8.0}) {
+      for (const double gar : {0.0, 5.0}) {
+        const PipelineCosts c = testbed_b(n_a2a, ratio * n_a2a, ratio * 5e11 * n_a2a / 16e6);
+        double best = 1e300;
+        for (double r = 1; r <= 16; r += 1.0 / 1024) {
+          const double t = layer_time(c, r, gar);
+          best = std::min(best, t);
+        }
+        const DegreeChoice d = find_optimal_degree(c, gar);
+        EXPECT_NEAR(layer_time(c, d.r_continuous, gar), best, 1e-3 * best)
+            << n_a2a << " " << ratio << " " << gar;
+        EXPECT_EQ(d.degree, round_degree(d.r_continuous));
+      }
+    }
+  }
+}
+
+TEST(FsmoePlanner, CasesPartitionThePredicateSpace) {
+  // Case 1 needs t_gar large: with t_gar = 1000 ms any configuration is case 1 and costs
+  // 2 r t_a2a + t_gar.
+  const PipelineCosts c = testbed_b(16e6, 32e6, 1e12);
+  EXPECT_EQ(model_case(c, 4.0, 1000.0), 1);
+  const ChunkTimes t = chunk_times(c, 4.0);
+  EXPECT_NEAR(layer_time(c, 4.0, 1000.0), 8 * t.a2a + 1000.0, 1e-9);
+}
+
+TEST(FsmoePlanner, GreedyFillThenTail) {
+  // One layer, all-reduce 1 ms + 1e-6 ms/byte. Dense slot overlaps 3 ms -> g^-1(3) = 2e6 bytes.
+  // The MoE layer: case 3 with AG+RS time = overlappable. 5e6 bytes ready after the MoE block:
+  // dense slot takes 2e6, 3e6 remain; step 2 may move pieces into... no MoE slot after them,
+  // so the tail stays 3e6.
+  GeneralizedLayer g;
+  g.backward = testbed_b(16e6, 0.0, 1000.0);
+  g.ready_after_bytes = 5e6;
+  g.dense_overlap_ms = 3.0;
+  const LinearCost ar{1.0, 1e-6};
+  const GradientPlan p = partition_gradients({g}, ar);
+  EXPECT_NEAR(p.in_moe_bytes[0], 0.0, 1e-6);
+  EXPECT_NEAR(p.dense_bytes[0], 2e6, 1e-3);
+  EXPECT_NEAR(p.tail_bytes, 3e6, 1e-3);
+}
+
+TEST(FsmoePlanner, StepTwoMovesTailIntoMoePipelineWhenCheaper) {
+  // Layer 0 produces 10e6 bytes of gradient (ready after its MoE), no dense overlap; layer 1's
+  // MoE backward is compute-bound (case 2 at r=4 with ~100 ms expert) so its inter-node stream
+  // idles for most of the layer: step 1 fills its overlappable time. Everything fits: no tail.
+  GeneralizedLayer a;
+  a.backward = testbed_b(16777216.0, 0.0, 1000.0);
+  a.ready_after_bytes = 10e6;
+  GeneralizedLayer b;
+  b.backward = testbed_b(16777216.0, 0.0, 50.0 / 8.84e-11);
+  const LinearCost ar{0.5, 1e-6};
+  const GradientPlan p = partition_gradients({a, b}, ar);
+  EXPECT_NEAR(p.in_moe_bytes[1], 10e6, 1e-3);
+  EXPECT_NEAR(p.tail_bytes, 0.0, 1e-6);
+  // t_gar = 0.5 + 10 = 10.5 ms < overlappable -> layer 1 still case 2, degree unchanged.
+  EXPECT_EQ(p.backward_case[1], 2);
+}
+
+}  // namespace
+}  // namespace moesim::strategies::fsmoe
