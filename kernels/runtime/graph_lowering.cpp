@@ -512,3 +512,84 @@ ExecutionPlan lower_graph(const TaskGraph& graph) {
 }
 
 }  // namespace moesim::runtime
+
+namespace moesim::runtime {
+
+std::string plan_to_text(const TaskGraph& graph, const ExecutionPlan& plan) {
+  std::string out = fmt::format(
+      "execution plan: {} ranks, {} communicators, {} event waits ({} cross-rank), {} explicit "
+      "edges implied by stream order or earlier waits\n",
+      plan.ranks.size(), plan.groups.size(), plan.event_waits, plan.cross_rank_waits,
+      plan.implied_edges);
+  for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+    std::string ranks;
+    for (RankId r : plan.groups[g].ranks)
+      ranks += fmt::format("{}{}", ranks.empty() ? "" : ",", r.value);
+    out += fmt::format("communicator {}: ranks [{}]\n", g, ranks);
+  }
+  for (const RankPlan& rank : plan.ranks) {
+    out += fmt::format("rank {}: inputs {} bytes\n", rank.rank.value, rank.input_bytes);
+    for (const StreamBuffers& s : rank.streams) {
+      out += fmt::format("  stream {}: outputs {} bytes, send {} bytes, recv {} bytes\n",
+                         graph.stream_name(s.stream), s.output_bytes, s.send_bytes, s.recv_bytes);
+    }
+    for (const Launch& l : rank.launches) {
+      out += fmt::format("  {} on {}", graph.name_of(l.task), graph.stream_name(l.stream));
+      if (!l.waits.empty()) {
+        out += " after";
+        for (TaskId a : l.waits) {
+          const Task& p = graph.task(a);
+          out +=
+              fmt::format(" {}@{}/{}", graph.name_of(a), p.rank.value, graph.stream_name(p.stream));
+        }
+      }
+      out += ": ";
+      if (l.compute) {
+        const DeviceCall& d = *l.compute;
+        switch (d.op) {
+          case DeviceOp::gemm:
+            out += fmt::format("gemm m={} n={} k={} batch={}", d.m, d.n, d.k, d.batch);
+            break;
+          case DeviceOp::attention:
+            out += fmt::format("attention heads={} seq={} dim={}", d.batch, d.n, d.k);
+            break;
+          case DeviceOp::softmax_topk:
+            out += fmt::format("softmax_topk tokens={} experts={} top_k={}", d.tokens, d.experts,
+                               d.top_k);
+            break;
+          case DeviceOp::route_permute:
+          case DeviceOp::unpermute_combine:
+            out += fmt::format("{} tokens={} top_k={} experts={} hidden={}", to_string(d.op),
+                               d.tokens, d.top_k, d.experts, d.hidden);
+            break;
+          case DeviceOp::copy:
+            out += fmt::format("copy {} bytes", d.copy_bytes);
+            break;
+          case DeviceOp::delay:
+            out += fmt::format("delay {} us", d.delay.us());
+            break;
+          default:
+            out += fmt::format("{} rows={} cols={}", to_string(d.op), d.m, d.n);
+            break;
+        }
+      } else if (l.comm) {
+        const CommCall& c = *l.comm;
+        out += fmt::format("communicator {} as rank {}:", c.group, c.nccl_rank);
+        if (c.calls.empty()) out += " (no bytes)";
+        for (const NcclCall& call : c.calls) {
+          out += fmt::format(" {}", to_string(call.kind));
+          if (call.kind == NcclCallKind::send || call.kind == NcclCallKind::recv ||
+              call.kind == NcclCallKind::broadcast || call.kind == NcclCallKind::reduce) {
+            out += fmt::format("({})", call.peer);
+          }
+          out += fmt::format(" {}x{}B", call.count, wire_bytes(call.type));
+        }
+        if (c.grouped) out += " [grouped]";
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace moesim::runtime

@@ -27,6 +27,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "kernels/runtime/execution_plan.hpp"
 #include "sim/workload/task_graph.hpp"
@@ -45,5 +46,13 @@ inline constexpr std::int32_t kDefaultExperts = 8;
 /// tasks on a dependency cycle, InputError for a task no kernel can run (naming it and the
 /// limit).
 ExecutionPlan lower_graph(const TaskGraph& graph);
+
+}  // namespace moesim::runtime
+
+namespace moesim::runtime {
+
+/// A readable listing of `plan` (what `moesim execute --plan` prints): communicators, then per
+/// rank its buffers and every launch with its waits, kernel shape or NCCL calls.
+std::string plan_to_text(const TaskGraph& graph, const ExecutionPlan& plan);
 
 }  // namespace moesim::runtime

@@ -9,5 +9,7 @@
 namespace moesim::app {
 
 void register_simulate_command(CLI::App& root);
+void register_execute_command(CLI::App& root);
+void register_validate_command(CLI::App& root);
 
 }  // namespace moesim::app
