@@ -28,7 +28,7 @@ void run_execute(const ExecuteOptions& o) {
   io::check_output_path(o.trace_file, "--trace");
   io::check_output_path(o.json_file, "--json");
   const TaskGraph graph = build_job_graph(o.job);
-  const runtime::ExecutionPlan plan = runtime::lower_graph(graph);
+  const runtime::ExecutionPlan plan = plan_job(o.job, graph);
   if (o.plan_only) {
     fmt::print("{}", runtime::plan_to_text(graph, plan));
     return;

@@ -1,5 +1,6 @@
 #include "sim/app/hardware_job.hpp"
 
+#include "kernels/runtime/graph_lowering.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/task_graph_json.hpp"
 
@@ -29,6 +30,14 @@ TaskGraph build_job_graph(const HardwareJobOptions& o) {
   TaskGraph graph = io::load_task_graph(o.graph_file);
   graph.validate();
   return graph;
+}
+
+runtime::ExecutionPlan plan_job(const HardwareJobOptions& o, const TaskGraph& graph) {
+  try {
+    return runtime::lower_graph(graph);
+  } catch (const InputError& e) {
+    throw InputError(o.graph_file.empty() ? std::string(e.what()) : o.graph_file + ": " + e.what());
+  }
 }
 
 runtime::HardwareRunOptions run_options(const HardwareJobOptions& o) {

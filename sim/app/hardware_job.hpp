@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "kernels/runtime/execution_plan.hpp"
 #include "kernels/runtime/hardware_runner.hpp"
 #include "sim/workload/task_graph.hpp"
 
@@ -31,6 +32,9 @@ void add_job_options(CLI::App* cmd, HardwareJobOptions& options);
 
 /// The validated TaskGraph of the job. Throws InputError for a bad file or missing job.
 TaskGraph build_job_graph(const HardwareJobOptions& options);
+
+/// lower_graph() of the job's graph; a task no kernel can run is an InputError naming the file.
+runtime::ExecutionPlan plan_job(const HardwareJobOptions& options, const TaskGraph& graph);
 
 runtime::HardwareRunOptions run_options(const HardwareJobOptions& options);
 

@@ -92,7 +92,7 @@ void run_validate(const ValidateOptions& o) {
   io::check_output_path(o.trace_file, "--trace");
   io::check_output_path(o.json_file, "--json");
   const TaskGraph graph = build_job_graph(o.job);
-  (void)runtime::lower_graph(graph);  // a graph the GPUs cannot run fails before simulating
+  (void)plan_job(o.job, graph);  // a graph the GPUs cannot run fails before simulating
   Models models = make_models(o);
   SimulatedExecutor simulator(*models.compute, *models.network);
   const ExecutionRecord predicted = simulator.run(graph);
