@@ -1,0 +1,63 @@
+#include "sim/app/hardware_job.hpp"
+
+#include "kernels/runtime/graph_lowering.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/io/task_graph_json.hpp"
+
+namespace moesim::app {
+
+void add_job_options(CLI::App* cmd, HardwareJobOptions& o) {
+  cmd->add_option("--graph", o.graph_file, "Task graph JSON file (docs/task-graph.md)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--iterations", o.iterations, "Timed iterations (per-task median)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "Warm-up iterations, not timed")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
+  cmd->add_option("--launch-headroom-us", o.launch_headroom_us,
+                  "GPU-side wait before each iteration so the host enqueues ahead")
+      ->check(CLI::Range(0.0, 1e6))
+      ->capture_default_str();
+}
+
+TaskGraph build_job_graph(const HardwareJobOptions& o) {
+  // The job flags of `moesim run` (model, layout, strategy, routing) plug in here.
+  if (o.graph_file.empty()) {
+    throw input_error("", "--graph", "no job given: pass a task graph file", "nothing",
+                      "--graph FILE");
+  }
+  TaskGraph graph = io::load_task_graph(o.graph_file);
+  graph.validate();
+  return graph;
+}
+
+runtime::ExecutionPlan plan_job(const HardwareJobOptions& o, const TaskGraph& graph) {
+  try {
+    return runtime::lower_graph(graph);
+  } catch (const InputError& e) {
+    throw InputError(o.graph_file.empty() ? std::string(e.what()) : o.graph_file + ": " + e.what());
+  }
+}
+
+runtime::HardwareRunOptions run_options(const HardwareJobOptions& o) {
+  runtime::HardwareRunOptions r;
+  r.iterations = o.iterations;
+  r.warmup = o.warmup;
+  r.launch_headroom_us = o.launch_headroom_us;
+  return r;
+}
+
+std::unique_ptr<runtime::HardwareRunner> acquire_hardware_runner() {
+#ifdef MOESIM_HAS_CUDA
+  runtime::HardwareAvailability a = runtime::make_hardware_runner();
+  if (!a.runner) throw InputError(a.reason);
+  return std::move(a.runner);
+#else
+  throw InputError(
+      "this moesim was built without CUDA (no nvcc or NCCL at configure time, or "
+      "-DMOESIM_CUDA=OFF); rebuild with CUDA to run task graphs on GPUs");
+#endif
+}
+
+}  // namespace moesim::app
