@@ -9,5 +9,6 @@
 namespace moesim::app {
 
 void register_simulate_command(CLI::App& root);
+void register_calibrate_command(CLI::App& root);
 
 }  // namespace moesim::app
