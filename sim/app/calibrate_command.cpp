@@ -39,10 +39,10 @@ void print_profile(const calibration::CalibrationProfile& p) {
     fmt::print("kernel table {:<10} {:<5} batch {:<4} {:>5} shapes\n", to_string(t.kind()),
                to_string(t.dtype()), t.batch(), t.points().size());
   }
-  fmt::print("roofline fallback: {:.1f} TFLOP/s, {:.1f} GB/s (highest measured)\n",
-             p.roofline.peak_tflops, p.roofline.memory_gbps);
-  fmt::print("contention: GEMM slowdown {:.3f} from {} overlap rows\n",
-             p.contention.gemm_slowdown, p.contention.rows);
+  fmt::print("roofline fallback: {:.1f} TFLOP/s, {:.1f} GB/s, floor {:.3f} us (from the data)\n",
+             p.roofline.peak_tflops, p.roofline.memory_gbps, p.roofline.floor_us);
+  fmt::print("contention: GEMM slowdown {:.3f} from {} overlap rows\n", p.contention.gemm_slowdown,
+             p.contention.rows);
   for (const auto& f : p.collectives) {
     fmt::print(
         "collective {:<14} {:>3} ranks {:>2} nodes ({}): alpha {:.2f} us, busbw {:.2f} GB/s, "
@@ -65,9 +65,10 @@ void print_check(const calibration::HoldoutReport& r, const CalibrateOptions& o)
   }
   fmt::print("interpolated from tables: {} rows, MAPE {:.2f}%, max error {:.2f}%\n", r.covered(),
              100.0 * r.mape_covered(), 100.0 * r.max_error_covered());
-  fmt::print("all held-out rows (outside the measured range -> roofline fallback): {} rows, MAPE "
-             "{:.2f}%, max error {:.2f}%\n",
-             r.rows.size(), 100.0 * r.mape_all(), 100.0 * r.max_error_all());
+  fmt::print(
+      "all held-out rows (outside the measured range -> roofline fallback): {} rows, MAPE "
+      "{:.2f}%, max error {:.2f}%\n",
+      r.rows.size(), 100.0 * r.mape_all(), 100.0 * r.max_error_all());
 }
 
 void run_calibrate(const CalibrateOptions& o) {

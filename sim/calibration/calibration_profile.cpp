@@ -41,6 +41,10 @@ void fit_kernels(std::span<const TaggedKernel> rows, CalibrationProfile& p) {
         p.roofline.peak_source = t.source;
       }
     }
+    if (p.roofline.floor_us == 0.0 || r.time_us < p.roofline.floor_us) {
+      p.roofline.floor_us = r.time_us;
+      p.roofline.floor_source = t.source;
+    }
     const double gbps = kernel_bytes(r.kind, r.dtype, r.shape) / (r.time_us * 1e3);
     if (gbps > p.roofline.memory_gbps) {
       p.roofline.memory_gbps = gbps;
@@ -82,7 +86,7 @@ double roofline_time_us(const RooflineFallback& roofline, KernelKind kind, DType
   if (roofline.memory_gbps > 0.0) {
     t = std::max(t, kernel_bytes(kind, dtype, shape) / (roofline.memory_gbps * 1e3));
   }
-  return t;
+  return std::max(t, roofline.floor_us);
 }
 
 const KernelCostTable* CalibrationProfile::find_table(KernelKind kind, DType dtype,
@@ -132,7 +136,8 @@ CalibrationProfile fit_profile(std::span<const MeasurementSet> sets) {
     if (used) p.contention.sources.push_back(source);
   }
   fit_kernels(kernels, p);
-  for (const auto& [key, rows] : groups) p.collectives.push_back(fit_collective(rows, std::get<3>(key)));
+  for (const auto& [key, rows] : groups)
+    p.collectives.push_back(fit_collective(rows, std::get<3>(key)));
   if (!slowdowns.empty()) {
     std::sort(slowdowns.begin(), slowdowns.end());
     const std::size_t n = slowdowns.size();
@@ -180,7 +185,8 @@ HoldoutReport check_holdout(std::span<const MeasurementSet> sets, double holdout
   std::vector<TaggedKernel> all;
   for (std::size_t s = 0; s < sets.size(); ++s) {
     for (const auto& r : sets[s].kernels) {
-      if (r.verified != Verification::fail && r.time_us > 0.0) all.push_back({r, static_cast<int>(s)});
+      if (r.verified != Verification::fail && r.time_us > 0.0)
+        all.push_back({r, static_cast<int>(s)});
     }
   }
   // Fisher-Yates with our own index draw: std::shuffle's output differs between standard
@@ -189,7 +195,8 @@ HoldoutReport check_holdout(std::span<const MeasurementSet> sets, double holdout
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::mt19937_64 rng(seed);
   for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
-  const auto held = static_cast<std::size_t>(std::llround(holdout * static_cast<double>(all.size())));
+  const auto held =
+      static_cast<std::size_t>(std::llround(holdout * static_cast<double>(all.size())));
   std::vector<bool> is_held(all.size(), false);
   for (std::size_t i = 0; i < held; ++i) is_held[order[i]] = true;
 

@@ -19,14 +19,17 @@
 
 namespace moesim::calibration {
 
-/// Roofline used where no table covers a shape: peak = the highest GEMM rate measured, memory =
-/// the highest effective bandwidth measured (bytes / time with the bytes of kernel_bytes()). A
-/// bound from the data itself, so it is optimistic (never slower than a measured kernel).
+/// Roofline used where no table covers a shape: time = max(work / peak, bytes / memory, floor)
+/// with peak = the highest GEMM rate measured, memory = the highest effective bandwidth measured
+/// (bytes / time with the bytes of kernel_bytes()) and floor = the shortest kernel time measured
+/// (launch and latency cost no kernel beats). A bound from the data itself, so it is optimistic.
 struct RooflineFallback {
-  double peak_tflops = 0.0;   ///< 0 = no GEMM measured
-  double memory_gbps = 0.0;   ///< 0 = nothing measured
-  int peak_source = -1;       ///< source of the row that set it
+  double peak_tflops = 0.0;  ///< 0 = no GEMM measured
+  double memory_gbps = 0.0;  ///< 0 = nothing measured
+  double floor_us = 0.0;     ///< 0 = nothing measured
+  int peak_source = -1;      ///< source of the row that set it
   int memory_source = -1;
+  int floor_source = -1;
 };
 
 /// Slowdown of a kernel while communication runs beside it: the median of concurrent / alone
@@ -52,9 +55,8 @@ struct CalibrationProfile {
                                          const KernelShape& shape) const;
 };
 
-/// HBM traffic the roofline assumes: GEMM dtype*(mk + kn + mn)*batch, attention
-/// dtype*(3mk + nk... ) approximated as dtype*4*m*k*batch + dtype*m*n*batch, others read + write
-/// of m*n elements.
+/// HBM traffic the roofline assumes: GEMM dtype*(mk + kn + mn)*batch; attention
+/// dtype*(4mk + mn)*batch (Q, K, V, O and the scores); other kinds read + write of m*n elements.
 double kernel_bytes(KernelKind kind, DType dtype, const KernelShape& shape);
 
 /// Fits a profile from measurement sets. Kernel rows whose verification failed are left out;

@@ -9,7 +9,7 @@
 namespace moesim::calibration {
 namespace {
 
-constexpr std::int64_t kLatencyBoundBytes = 64 * 1024;              // hardware.md 4.2/4.3
+constexpr std::int64_t kLatencyBoundBytes = 64 * 1024;             // hardware.md 4.2/4.3
 constexpr std::int64_t kBandwidthBoundBytes = 64LL * 1024 * 1024;  // hardware.md 4.2/4.3
 
 double median(std::vector<double> v) {

@@ -30,7 +30,7 @@ struct CollectiveFit {
   TopologyLevel level = TopologyLevel::intra_node;
   double alpha_us = 0.0;
   double busbw_gbps = 0.0;
-  double bus_factor = 1.0;  ///< busbw / algbw of the rows (2(n-1)/n for all_reduce, ...)
+  double bus_factor = 1.0;          ///< busbw / algbw of the rows (2(n-1)/n for all_reduce, ...)
   std::int64_t min_size_bytes = 0;  ///< measured size range
   std::int64_t max_size_bytes = 0;
   int rows = 0;

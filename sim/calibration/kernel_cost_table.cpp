@@ -20,7 +20,8 @@ std::optional<double> interpolate_log(const Samples& s, std::int64_t x) {
   if (hi->first == x) return hi->second;
   const auto lo = std::prev(hi);
   if (lo->first <= 0) {  // log undefined: plain linear interpolation
-    const double t = static_cast<double>(x - lo->first) / static_cast<double>(hi->first - lo->first);
+    const double t =
+        static_cast<double>(x - lo->first) / static_cast<double>(hi->first - lo->first);
     return lo->second + t * (hi->second - lo->second);
   }
   const double t = std::log(static_cast<double>(x) / static_cast<double>(lo->first)) /

@@ -58,10 +58,10 @@ struct CollectiveMeasurement {
 
 /// A kernel timed alone and while `aggressor` runs beside it on the same GPU.
 struct ContentionMeasurement {
-  std::string victim;     ///< "gemm", or a collective name when the collective is the victim
-  std::string aggressor;  ///< collective name, "memcpy" or "gemm"
-  KernelShape shape;      ///< victim GEMM shape (empty for a collective victim)
-  std::int64_t bytes = 0; ///< collective / copy size
+  std::string victim;      ///< "gemm", or a collective name when the collective is the victim
+  std::string aggressor;   ///< collective name, "memcpy" or "gemm"
+  KernelShape shape;       ///< victim GEMM shape (empty for a collective victim)
+  std::int64_t bytes = 0;  ///< collective / copy size
   double alone_us = 0.0;
   double concurrent_us = 0.0;
   double slowdown() const { return alone_us > 0.0 ? concurrent_us / alone_us : 1.0; }

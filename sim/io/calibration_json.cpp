@@ -10,10 +10,10 @@ namespace {
 using namespace moesim::calibration;
 
 nlohmann::json provenance_json(const Provenance& p) {
-  return {{"file", p.file},     {"source", p.source}, {"gpu", p.gpu},
+  return {{"file", p.file},         {"source", p.source}, {"gpu", p.gpu},
           {"sm_count", p.sm_count}, {"driver", p.driver}, {"cuda", p.cuda},
-          {"cublas", p.cublas}, {"nccl", p.nccl},     {"git_sha", p.git_sha},
-          {"date", p.date},     {"notes", p.notes}};
+          {"cublas", p.cublas},     {"nccl", p.nccl},     {"git_sha", p.git_sha},
+          {"date", p.date},         {"notes", p.notes}};
 }
 
 int read_source(const JsonReader& r, std::size_t sources, bool allow_none = false) {
@@ -36,7 +36,8 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
   for (const KernelCostTable& t : profile.kernel_tables) {
     nlohmann::json points = nlohmann::json::array();
     for (const KernelPoint& p : t.points()) {
-      points.push_back({{"m", p.m}, {"n", p.n}, {"k", p.k}, {"time_us", p.time_us}, {"source", p.source}});
+      points.push_back(
+          {{"m", p.m}, {"n", p.n}, {"k", p.k}, {"time_us", p.time_us}, {"source", p.source}});
     }
     tables.push_back({{"kind", to_string(t.kind())},
                       {"dtype", to_string(t.dtype())},
@@ -53,32 +54,36 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
       {"peak_source", r.peak_source},
       {"memory_gbps", r.memory_gbps},
       {"memory_source", r.memory_source},
+      {"floor_us", r.floor_us},
+      {"floor_source", r.floor_source},
       {"derived_from",
-       "highest GEMM TFLOP/s and highest effective bandwidth among the measured kernel rows"},
+       "highest GEMM TFLOP/s, highest effective bandwidth and shortest time among the measured "
+       "kernel rows; time = max(work/peak, bytes/bandwidth, floor)"},
       {"used_for", "kernels outside every measured range (reported as 'fallback')"}};
-  doc["contention"] = {{"gemm_slowdown", profile.contention.gemm_slowdown},
-                       {"rows", profile.contention.rows},
-                       {"sources", profile.contention.sources},
-                       {"derived_from",
-                        profile.contention.rows > 0
-                            ? "median of concurrent_us / alone_us over GEMM-victim overlap rows"
-                            : "no overlap measurement: no contention modelled"}};
+  doc["contention"] = {
+      {"gemm_slowdown", profile.contention.gemm_slowdown},
+      {"rows", profile.contention.rows},
+      {"sources", profile.contention.sources},
+      {"derived_from", profile.contention.rows > 0
+                           ? "median of concurrent_us / alone_us over GEMM-victim overlap rows"
+                           : "no overlap measurement: no contention modelled"}};
   nlohmann::json colls = nlohmann::json::array();
   for (const CollectiveFit& f : profile.collectives) {
-    colls.push_back({{"op", to_string(f.op)},
-                     {"ranks", f.ranks},
-                     {"nodes", f.nodes},
-                     {"level", to_string(f.level)},
-                     {"alpha_us", f.alpha_us},
-                     {"busbw_gbps", f.busbw_gbps},
-                     {"bus_factor", f.bus_factor},
-                     {"min_size_bytes", f.min_size_bytes},
-                     {"max_size_bytes", f.max_size_bytes},
-                     {"rows", f.rows},
-                     {"fit_mape", f.mape},
-                     {"fit_max_error", f.max_error},
-                     {"source", f.source},
-                     {"model", "time_us = alpha_us + size_bytes * bus_factor / (busbw_gbps * 1e3)"}});
+    colls.push_back(
+        {{"op", to_string(f.op)},
+         {"ranks", f.ranks},
+         {"nodes", f.nodes},
+         {"level", to_string(f.level)},
+         {"alpha_us", f.alpha_us},
+         {"busbw_gbps", f.busbw_gbps},
+         {"bus_factor", f.bus_factor},
+         {"min_size_bytes", f.min_size_bytes},
+         {"max_size_bytes", f.max_size_bytes},
+         {"rows", f.rows},
+         {"fit_mape", f.mape},
+         {"fit_max_error", f.max_error},
+         {"source", f.source},
+         {"model", "time_us = alpha_us + size_bytes * bus_factor / (busbw_gbps * 1e3)"}});
   }
   doc["collectives"] = colls;
   return doc;
@@ -86,8 +91,8 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
 
 CalibrationProfile profile_from_json(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader root(doc, origin);
-  root.expect_object({"schema", "sources", "kernel_tables", "roofline_fallback", "contention",
-                      "collectives"});
+  root.expect_object(
+      {"schema", "sources", "kernel_tables", "roofline_fallback", "contention", "collectives"});
   const JsonReader schema = root.at("schema");
   if (schema.as_string() != kProfileSchema) schema.fail("unsupported schema", kProfileSchema);
   CalibrationProfile p;
@@ -126,12 +131,14 @@ CalibrationProfile profile_from_json(const nlohmann::json& doc, const std::strin
     p.kernel_tables.push_back(std::move(table));
   }
   const JsonReader r = root.at("roofline_fallback");
-  r.expect_object({"peak_tflops", "peak_source", "memory_gbps", "memory_source", "derived_from",
-                   "used_for"});
+  r.expect_object({"peak_tflops", "peak_source", "memory_gbps", "memory_source", "floor_us",
+                   "floor_source", "derived_from", "used_for"});
   p.roofline.peak_tflops = r.at("peak_tflops").as_double_at_least(0.0);
   p.roofline.peak_source = read_source(r.at("peak_source"), n_sources, true);
   p.roofline.memory_gbps = r.at("memory_gbps").as_double_at_least(0.0);
   p.roofline.memory_source = read_source(r.at("memory_source"), n_sources, true);
+  p.roofline.floor_us = r.at("floor_us").as_double_at_least(0.0);
+  p.roofline.floor_source = read_source(r.at("floor_source"), n_sources, true);
   const JsonReader c = root.at("contention");
   c.expect_object({"gemm_slowdown", "rows", "sources", "derived_from"});
   p.contention.gemm_slowdown = c.at("gemm_slowdown").as_positive();

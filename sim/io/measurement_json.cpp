@@ -80,7 +80,8 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
   const JsonReader root(doc, origin);
   root.expect_object({"schema", "provenance", "kernels", "collectives", "contention"});
   const JsonReader schema = root.at("schema");
-  if (schema.as_string() != kMeasurementSchema) schema.fail("unsupported schema", kMeasurementSchema);
+  if (schema.as_string() != kMeasurementSchema)
+    schema.fail("unsupported schema", kMeasurementSchema);
   calibration::MeasurementSet set;
   set.provenance = read_provenance(root.at("provenance"));
   set.provenance.file = origin;
@@ -105,8 +106,8 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
   }
   if (const auto colls = root.find("collectives")) {
     for (const JsonReader& r : colls->elements()) {
-      r.expect_object({"op", "ranks", "nodes", "size_bytes", "time_us", "algbw_gbps",
-                       "busbw_gbps", "wrong"});
+      r.expect_object(
+          {"op", "ranks", "nodes", "size_bytes", "time_us", "algbw_gbps", "busbw_gbps", "wrong"});
       calibration::CollectiveMeasurement c;
       c.op = read_comm_kind(r.at("op"));
       c.ranks = static_cast<int>(r.at("ranks").as_int_at_least(1));
@@ -121,8 +122,8 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
   }
   if (const auto cont = root.find("contention")) {
     for (const JsonReader& r : cont->elements()) {
-      r.expect_object({"victim", "aggressor", "m", "n", "k", "bytes", "alone_us", "concurrent_us",
-                       "slowdown"});
+      r.expect_object(
+          {"victim", "aggressor", "m", "n", "k", "bytes", "alone_us", "concurrent_us", "slowdown"});
       calibration::ContentionMeasurement c;
       c.victim = r.at("victim").as_string();
       c.aggressor = r.at("aggressor").as_string();
@@ -147,8 +148,8 @@ nlohmann::json measurements_to_json(const calibration::MeasurementSet& set) {
   const calibration::Provenance& p = set.provenance;
   nlohmann::json doc = nlohmann::json::object();
   doc["schema"] = kMeasurementSchema;
-  doc["provenance"] = {{"source", p.source}, {"gpu", p.gpu},       {"sm_count", p.sm_count},
-                       {"driver", p.driver}, {"cuda", p.cuda},     {"cublas", p.cublas},
+  doc["provenance"] = {{"source", p.source}, {"gpu", p.gpu},         {"sm_count", p.sm_count},
+                       {"driver", p.driver}, {"cuda", p.cuda},       {"cublas", p.cublas},
                        {"nccl", p.nccl},     {"git_sha", p.git_sha}, {"date", p.date},
                        {"notes", p.notes}};
   nlohmann::json kernels = nlohmann::json::array();

@@ -57,8 +57,8 @@ void set_provenance_field(calibration::Provenance& p, const std::string& key,
   } else if (key == "notes") {
     p.notes = value;
   } else {
-    throw input_error(origin, fmt::format("line {}", line), "unknown moesim-provenance key",
-                      key, "one of source, gpu, date, driver, cuda, nccl, notes");
+    throw input_error(origin, fmt::format("line {}", line), "unknown moesim-provenance key", key,
+                      "one of source, gpu, date, driver, cuda, nccl, notes");
   }
 }
 
@@ -125,7 +125,8 @@ calibration::MeasurementSet parse_nccl_tests_text(const std::string& text,
       } else if (body.rfind("nThread", 0) == 0) {
         const auto tok = split_ws(body);
         if (tok.size() >= 4) {
-          threads_times_gpus = static_cast<int>(to_number(tok[1]).value_or(0) * to_number(tok[3]).value_or(0));
+          threads_times_gpus =
+              static_cast<int>(to_number(tok[1]).value_or(0) * to_number(tok[3]).value_or(0));
         }
       } else if (const auto pos = body.find("nccl-library="); pos != std::string::npos) {
         if (set.provenance.nccl == "unknown") {
@@ -174,8 +175,8 @@ calibration::MeasurementSet parse_nccl_tests_text(const std::string& text,
                       "'#  Rank' lines or a '# nThread N nGpus G' line");
   }
   for (const Row& r : rows) {
-    set.collectives.push_back({*op, ranks, std::max<int>(1, static_cast<int>(hosts.size())),
-                               r.size, r.time_us, r.algbw, r.busbw, r.wrong});
+    set.collectives.push_back({*op, ranks, std::max<int>(1, static_cast<int>(hosts.size())), r.size,
+                               r.time_us, r.algbw, r.busbw, r.wrong});
   }
   return set;
 }
@@ -190,8 +191,10 @@ calibration::MeasurementSet parse_nccl_tests_json(const nlohmann::json& doc,
   if (args.empty()) root.at("args").fail("empty", "the benchmark's command line");
   const auto op = nccl_tests_op(args.front().as_string());
   if (!op) args.front().fail("cannot tell which collective this is", "a path ending in <op>_perf");
-  if (const auto v = root.find("nccl_version")) set.provenance.nccl = nccl_version_string(static_cast<long>(v->as_int()));
-  if (const auto start = root.find("start_time")) set.provenance.date = start->as_string().substr(0, 10);
+  if (const auto v = root.find("nccl_version"))
+    set.provenance.nccl = nccl_version_string(static_cast<long>(v->as_int()));
+  if (const auto start = root.find("start_time"))
+    set.provenance.date = start->as_string().substr(0, 10);
   const JsonReader config = root.at("config");
   const auto threads = config.at("nthreads").as_int_at_least(1);
   const auto gpus = config.at("ngpus").as_int_at_least(1);
