@@ -59,11 +59,11 @@ void fill_random(kernels::ElementType type, void* device, std::int64_t count, st
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((count + 255) / 256, 4096));
   if (count <= 0) return;
   if (type == kernels::ElementType::bf16) {
-    fill_kernel<__nv_bfloat16><<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(device),
-                                                           count, seed, scale);
+    fill_kernel<__nv_bfloat16>
+        <<<blocks, 256, 0, stream>>>(static_cast<__nv_bfloat16*>(device), count, seed, scale);
   } else {
-    fill_kernel<__half><<<blocks, 256, 0, stream>>>(static_cast<__half*>(device), count, seed,
-                                                    scale);
+    fill_kernel<__half>
+        <<<blocks, 256, 0, stream>>>(static_cast<__half*>(device), count, seed, scale);
   }
   cuda_check(cudaGetLastError(), "fill_random");
 }
@@ -96,7 +96,9 @@ EventTimer::~EventTimer() {
   (void)cudaEventDestroy(start_);
   (void)cudaEventDestroy(stop_);
 }
-void EventTimer::start(cudaStream_t stream) { cuda_check(cudaEventRecord(start_, stream), "cudaEventRecord"); }
+void EventTimer::start(cudaStream_t stream) {
+  cuda_check(cudaEventRecord(start_, stream), "cudaEventRecord");
+}
 double EventTimer::stop_us(cudaStream_t stream) {
   cuda_check(cudaEventRecord(stop_, stream), "cudaEventRecord");
   cuda_check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
@@ -124,9 +126,8 @@ calibration::Provenance device_provenance(const std::string& source, int device)
   (void)cudaRuntimeGetVersion(&runtime);
   (void)cudaDriverGetVersion(&driver);
   p.cuda = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
-  p.driver = env_or("MOESIM_DRIVER_VERSION",
-                    "CUDA driver API " + std::to_string(driver / 1000) + "." +
-                        std::to_string((driver % 1000) / 10));
+  p.driver = env_or("MOESIM_DRIVER_VERSION", "CUDA driver API " + std::to_string(driver / 1000) +
+                                                 "." + std::to_string((driver % 1000) / 10));
   int cublas = 0;
   cublasHandle_t h = nullptr;
   if (cublasCreate(&h) == CUBLAS_STATUS_SUCCESS) {

@@ -46,7 +46,8 @@ const char* name_of(ElementType t) { return t == ElementType::bf16 ? "bf16" : "f
 int rotations_for(std::size_t bytes_per_set) {
   const double min_total = 128.0 * 1024 * 1024;
   const double max_total = 1024.0 * 1024 * 1024;
-  int r = static_cast<int>(std::ceil(min_total / std::max<double>(1.0, static_cast<double>(bytes_per_set))));
+  int r = static_cast<int>(
+      std::ceil(min_total / std::max<double>(1.0, static_cast<double>(bytes_per_set))));
   r = std::clamp(r, 2, 64);
   while (r > 1 && static_cast<double>(r) * static_cast<double>(bytes_per_set) > max_total) --r;
   return r;
@@ -77,8 +78,8 @@ Verification verdict(const std::vector<double>& out, const std::vector<double>& 
                                                            : Verification::fail;
 }
 
-void record(Context& ctx, benchmark::State& state, KernelKind kind, KernelShape shape, ElementType t,
-            double time_us, Verification v, const char* variant) {
+void record(Context& ctx, benchmark::State& state, KernelKind kind, KernelShape shape,
+            ElementType t, double time_us, Verification v, const char* variant) {
   ctx.rows.push_back({kind, shape, dtype_of(t), time_us, v, variant});
   state.counters["verified"] = v == Verification::pass ? 1.0 : 0.0;
   if (kind == KernelKind::gemm || kind == KernelKind::attention) {
@@ -91,7 +92,8 @@ void record(Context& ctx, benchmark::State& state, KernelKind kind, KernelShape 
 
 // ---- GEMM (batch 1: cublasGemmEx; batch E: strided batched, the capacity-layout expert GEMM) --
 
-void bench_gemm(benchmark::State& state, Context& ctx, ElementType t, int batch, int m, int n, int k) {
+void bench_gemm(benchmark::State& state, Context& ctx, ElementType t, int batch, int m, int n,
+                int k) {
   const std::int64_t a_el = static_cast<std::int64_t>(batch) * m * k;
   const std::int64_t b_el = static_cast<std::int64_t>(batch) * k * n;
   const std::int64_t c_el = static_cast<std::int64_t>(batch) * m * n;
@@ -108,10 +110,9 @@ void bench_gemm(benchmark::State& state, Context& ctx, ElementType t, int batch,
     if (batch == 1) {
       kernels::gemm(*ctx.blas, t, m, n, k, a[r]->get(), b[r]->get(), c.get(), ctx.stream);
     } else {
-      kernels::gemm_strided_batched(*ctx.blas, t, m, n, k, batch, a[r]->get(),
-                                    static_cast<std::int64_t>(m) * k, b[r]->get(),
-                                    static_cast<std::int64_t>(k) * n, c.get(),
-                                    static_cast<std::int64_t>(m) * n, ctx.stream);
+      kernels::gemm_strided_batched(
+          *ctx.blas, t, m, n, k, batch, a[r]->get(), static_cast<std::int64_t>(m) * k, b[r]->get(),
+          static_cast<std::int64_t>(k) * n, c.get(), static_cast<std::int64_t>(m) * n, ctx.stream);
     }
   };
   const double us = run_timed(state, ctx.stream, rot, enqueue);
@@ -124,11 +125,19 @@ void bench_gemm(benchmark::State& state, Context& ctx, ElementType t, int batch,
       for (const int j : {0, n / 3, n - 1}) {
         double sum = 0.0;
         for (int p = 0; p < k; ++p) {
-          sum += static_cast<double>(host_element(t, 100, static_cast<std::int64_t>(bi) * m * k + static_cast<std::int64_t>(i) * k + p, 1.0F)) *
-                 host_element(t, 101, static_cast<std::int64_t>(bi) * k * n + static_cast<std::int64_t>(p) * n + j, 1.0F);
+          sum += static_cast<double>(host_element(
+                     t, 100,
+                     static_cast<std::int64_t>(bi) * m * k + static_cast<std::int64_t>(i) * k + p,
+                     1.0F)) *
+                 host_element(
+                     t, 101,
+                     static_cast<std::int64_t>(bi) * k * n + static_cast<std::int64_t>(p) * n + j,
+                     1.0F);
         }
         ref.push_back(sum);
-        got.push_back(device_element(t, c.get(), static_cast<std::int64_t>(bi) * m * n + static_cast<std::int64_t>(i) * n + j));
+        got.push_back(device_element(
+            t, c.get(),
+            static_cast<std::int64_t>(bi) * m * n + static_cast<std::int64_t>(i) * n + j));
       }
     }
   }
@@ -164,11 +173,13 @@ void bench_gate(benchmark::State& state, Context& ctx, ElementType t, int tokens
   for (const int tok : {0, tokens - 1}) {
     std::vector<float> row(static_cast<std::size_t>(experts));
     cuda_check(cudaMemcpy(row.data(), logits.as<float>() + static_cast<std::int64_t>(tok) * experts,
-                          sizeof(float) * experts, cudaMemcpyDeviceToHost), "cudaMemcpy");
+                          sizeof(float) * experts, cudaMemcpyDeviceToHost),
+               "cudaMemcpy");
     for (int e = 0; e < experts; ++e) {
       double sum = 0.0;
       for (int p = 0; p < hidden; ++p) {
-        sum += static_cast<double>(host_element(t, 200, static_cast<std::int64_t>(tok) * hidden + p, 1.0F)) *
+        sum += static_cast<double>(
+                   host_element(t, 200, static_cast<std::int64_t>(tok) * hidden + p, 1.0F)) *
                host_element(t, 299, static_cast<std::int64_t>(p) * experts + e, 0.05F);
       }
       ref.push_back(sum);
@@ -178,7 +189,8 @@ void bench_gate(benchmark::State& state, Context& ctx, ElementType t, int tokens
     const auto expect = reference::softmax_topk(row_d, 1, experts, top_k, true);
     std::vector<int> gpu_idx(static_cast<std::size_t>(top_k));
     cuda_check(cudaMemcpy(gpu_idx.data(), idx.as<int>() + static_cast<std::int64_t>(tok) * top_k,
-                          sizeof(int) * top_k, cudaMemcpyDeviceToHost), "cudaMemcpy");
+                          sizeof(int) * top_k, cudaMemcpyDeviceToHost),
+               "cudaMemcpy");
     ok = ok && gpu_idx == expect.expert;
   }
   const Verification v = ok ? verdict(got, ref) : Verification::fail;
@@ -204,10 +216,13 @@ void bench_permute(benchmark::State& state, Context& ctx, ElementType t, int tok
   const auto routing = reference::route(choices, tokens, top_k, experts, 0);
   DeviceBuffer dest(sizeof(int) * assignments), prob(sizeof(float) * assignments);
   cuda_check(cudaMemcpy(dest.get(), routing.dest_row.data(), sizeof(int) * assignments,
-                        cudaMemcpyHostToDevice), "cudaMemcpy");
+                        cudaMemcpyHostToDevice),
+             "cudaMemcpy");
   std::vector<float> p(static_cast<std::size_t>(assignments));
-  for (int a = 0; a < assignments; ++a) p[static_cast<std::size_t>(a)] = 0.5F + 0.5F * hashed_uniform(7, static_cast<std::uint64_t>(a));
-  cuda_check(cudaMemcpy(prob.get(), p.data(), sizeof(float) * assignments, cudaMemcpyHostToDevice), "cudaMemcpy");
+  for (int a = 0; a < assignments; ++a)
+    p[static_cast<std::size_t>(a)] = 0.5F + 0.5F * hashed_uniform(7, static_cast<std::uint64_t>(a));
+  cuda_check(cudaMemcpy(prob.get(), p.data(), sizeof(float) * assignments, cudaMemcpyHostToDevice),
+             "cudaMemcpy");
   const std::int64_t in_el = static_cast<std::int64_t>(unpermute ? assignments : tokens) * hidden;
   const std::int64_t out_el = static_cast<std::int64_t>(unpermute ? tokens : assignments) * hidden;
   const int rot = rotations_for(static_cast<std::size_t>(2 * in_el));
@@ -237,7 +252,12 @@ void bench_permute(benchmark::State& state, Context& ctx, ElementType t, int tok
         for (int j = 0; j < top_k; ++j) {
           const int a = tok * top_k + j;
           sum += static_cast<double>(p[static_cast<std::size_t>(a)]) *
-                 host_element(t, 300, static_cast<std::int64_t>(routing.dest_row[static_cast<std::size_t>(a)]) * hidden + c, 1.0F);
+                 host_element(
+                     t, 300,
+                     static_cast<std::int64_t>(routing.dest_row[static_cast<std::size_t>(a)]) *
+                             hidden +
+                         c,
+                     1.0F);
         }
         ref.push_back(sum);
         got.push_back(device_element(t, out.get(), static_cast<std::int64_t>(tok) * hidden + c));
@@ -272,7 +292,8 @@ void bench_rows(benchmark::State& state, Context& ctx, ElementType t, KernelKind
   fill_random(t, beta.get(), cols, 499, 1.0F, ctx.stream);
   auto enqueue = [&](int r) {
     if (kind == KernelKind::layernorm) {
-      kernels::layernorm(t, x[r]->get(), gamma.get(), beta.get(), y.get(), rows, cols, 1e-5F, ctx.stream);
+      kernels::layernorm(t, x[r]->get(), gamma.get(), beta.get(), y.get(), rows, cols, 1e-5F,
+                         ctx.stream);
     } else {
       kernels::softmax_rows(t, x[r]->get(), y.get(), rows, cols, 1.0F, false, 1, ctx.stream);
     }
@@ -284,7 +305,8 @@ void bench_rows(benchmark::State& state, Context& ctx, ElementType t, KernelKind
   for (const int row : {0, rows - 1}) {
     std::vector<float> xr(static_cast<std::size_t>(cols)), g(xr.size()), b(xr.size());
     for (int c = 0; c < cols; ++c) {
-      xr[static_cast<std::size_t>(c)] = host_element(t, 400, static_cast<std::int64_t>(row) * cols + c, 2.0F);
+      xr[static_cast<std::size_t>(c)] =
+          host_element(t, 400, static_cast<std::int64_t>(row) * cols + c, 2.0F);
       g[static_cast<std::size_t>(c)] = host_element(t, 498, c, 1.0F);
       b[static_cast<std::size_t>(c)] = host_element(t, 499, c, 1.0F);
     }
@@ -292,15 +314,16 @@ void bench_rows(benchmark::State& state, Context& ctx, ElementType t, KernelKind
                                       ? reference::layernorm(xr, g, b, 1, cols, 1e-5)
                                       : reference::softmax_rows(xr, 1, cols, 1.0, false, 1);
     ref.insert(ref.end(), r.begin(), r.end());
-    for (int c = 0; c < cols; ++c) got.push_back(device_element(t, y.get(), static_cast<std::int64_t>(row) * cols + c));
+    for (int c = 0; c < cols; ++c)
+      got.push_back(device_element(t, y.get(), static_cast<std::int64_t>(row) * cols + c));
   }
   record(ctx, state, kind, {rows, cols, 0, 1}, t, us, verdict(got, ref), "moesim");
 }
 
 // ---- Attention (QK^T GEMM, softmax, PV GEMM) ----------------------------------------------------
 
-void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int heads, int seq, int d,
-                     bool causal) {
+void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int heads, int seq,
+                     int d, bool causal) {
   const std::int64_t el = static_cast<std::int64_t>(heads) * seq * d;
   DeviceBuffer q(2 * el), k(2 * el), v(2 * el), o(2 * el),
       scores(2 * static_cast<std::size_t>(heads) * seq * seq);
@@ -309,8 +332,8 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
   fill_random(t, v.get(), el, 502, 1.0F, ctx.stream);
   const float scale = 1.0F / std::sqrt(static_cast<float>(d));
   auto enqueue = [&](int) {
-    kernels::attention_forward(*ctx.blas, t, heads, seq, d, q.get(), k.get(), v.get(),
-                               scores.get(), o.get(), scale, causal, ctx.stream);
+    kernels::attention_forward(*ctx.blas, t, heads, seq, d, q.get(), k.get(), v.get(), scores.get(),
+                               o.get(), scale, causal, ctx.stream);
   };
   // The scores tensor alone (heads * seq^2) exceeds L2 for every swept shape, so one input set.
   const double us = run_timed(state, ctx.stream, 1, enqueue);
@@ -326,7 +349,8 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
       for (int j = 0; j <= last; ++j) {
         double dot = 0.0;
         for (int c = 0; c < d; ++c) {
-          dot += static_cast<double>(host_element(t, 500, base + static_cast<std::int64_t>(i) * d + c, 1.0F)) *
+          dot += static_cast<double>(
+                     host_element(t, 500, base + static_cast<std::int64_t>(i) * d + c, 1.0F)) *
                  host_element(t, 501, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
         }
         s[static_cast<std::size_t>(j)] = scale * dot;
@@ -337,7 +361,8 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
       for (int c = 0; c < d; ++c) {
         double acc = 0.0;
         for (int j = 0; j <= last; ++j) {
-          acc += s[static_cast<std::size_t>(j)] / sum * host_element(t, 502, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
+          acc += s[static_cast<std::size_t>(j)] / sum *
+                 host_element(t, 502, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
         }
         ref.push_back(acc);
         got.push_back(device_element(t, o.get(), base + static_cast<std::int64_t>(i) * d + c));
@@ -357,53 +382,79 @@ void register_all(Context& ctx, bool quick) {
         ->Unit(benchmark::kMicrosecond)
         ->MinTime(0.2);
   };
-  const std::vector<ElementType> types = quick ? std::vector<ElementType>{ElementType::bf16}
-                                               : std::vector<ElementType>{ElementType::bf16, ElementType::fp16};
+  const std::vector<ElementType> types =
+      quick ? std::vector<ElementType>{ElementType::bf16}
+            : std::vector<ElementType>{ElementType::bf16, ElementType::fp16};
   // Expert and dense GEMM shapes (n, k) of the model presets: GPT-style 768/3072, Mixtral
   // 4096/14336, 6144/16384, DeepSeek-V3 expert 7168/2048, both layer directions.
-  const std::vector<std::pair<int, int>> nk = quick ? std::vector<std::pair<int, int>>{{14336, 4096}}
-      : std::vector<std::pair<int, int>>{{3072, 768}, {768, 3072}, {14336, 4096}, {4096, 14336},
-                                         {16384, 6144}, {6144, 16384}, {2048, 7168}, {7168, 2048}};
+  const std::vector<std::pair<int, int>> nk =
+      quick ? std::vector<std::pair<int, int>>{{14336, 4096}}
+            : std::vector<std::pair<int, int>>{{3072, 768},   {768, 3072},   {14336, 4096},
+                                               {4096, 14336}, {16384, 6144}, {6144, 16384},
+                                               {2048, 7168},  {7168, 2048}};
   std::vector<int> ms;
   for (int m = 1; m <= 16384; m *= quick ? 64 : 2) ms.push_back(m);
   for (const ElementType t : types) {
     for (const auto& [n, k] : nk) {
       for (const int m : ms) {
-        add("gemm/" + std::string(name_of(t)) + "/m" + std::to_string(m) + "_n" + std::to_string(n) + "_k" + std::to_string(k),
+        add("gemm/" + std::string(name_of(t)) + "/m" + std::to_string(m) + "_n" +
+                std::to_string(n) + "_k" + std::to_string(k),
             [&ctx, t, m, n = n, k = k](benchmark::State& s) { bench_gemm(s, ctx, t, 1, m, n, k); });
       }
       for (const int experts : {8, 64}) {
         for (const int m : {16, 128, 1024, 4096}) {
-          const double bytes = 2.0 * experts * (static_cast<double>(m) * k + static_cast<double>(k) * n + static_cast<double>(m) * n);
+          const double bytes = 2.0 * experts *
+                               (static_cast<double>(m) * k + static_cast<double>(k) * n +
+                                static_cast<double>(m) * n);
           if (bytes > 24e9 || (quick && experts > 8)) continue;  // fits an 80 GB GPU with rotation
-          add("gemm_batched/" + std::string(name_of(t)) + "/e" + std::to_string(experts) + "_m" + std::to_string(m) + "_n" + std::to_string(n) + "_k" + std::to_string(k),
-              [&ctx, t, experts, m, n = n, k = k](benchmark::State& s) { bench_gemm(s, ctx, t, experts, m, n, k); });
+          add("gemm_batched/" + std::string(name_of(t)) + "/e" + std::to_string(experts) + "_m" +
+                  std::to_string(m) + "_n" + std::to_string(n) + "_k" + std::to_string(k),
+              [&ctx, t, experts, m, n = n, k = k](benchmark::State& s) {
+                bench_gemm(s, ctx, t, experts, m, n, k);
+              });
         }
       }
     }
-    for (const int tokens : quick ? std::vector<int>{4096} : std::vector<int>{256, 1024, 4096, 16384}) {
+    for (const int tokens :
+         quick ? std::vector<int>{4096} : std::vector<int>{256, 1024, 4096, 16384}) {
       for (const int hidden : {4096, 7168}) {
-        for (const auto& [experts, top_k] : std::vector<std::pair<int, int>>{{8, 2}, {64, 8}, {256, 8}}) {
-          add("gate/" + std::string(name_of(t)) + "/t" + std::to_string(tokens) + "_h" + std::to_string(hidden) + "_e" + std::to_string(experts) + "_k" + std::to_string(top_k),
-              [&ctx, t, tokens, hidden, e = experts, kk = top_k](benchmark::State& s) { bench_gate(s, ctx, t, tokens, hidden, e, kk); });
+        for (const auto& [experts, top_k] :
+             std::vector<std::pair<int, int>>{{8, 2}, {64, 8}, {256, 8}}) {
+          add("gate/" + std::string(name_of(t)) + "/t" + std::to_string(tokens) + "_h" +
+                  std::to_string(hidden) + "_e" + std::to_string(experts) + "_k" +
+                  std::to_string(top_k),
+              [&ctx, t, tokens, hidden, e = experts, kk = top_k](benchmark::State& s) {
+                bench_gate(s, ctx, t, tokens, hidden, e, kk);
+              });
         }
         for (const int top_k : {2, 8}) {
           for (const bool un : {false, true}) {
-            add(std::string(un ? "unpermute/" : "permute/") + name_of(t) + "/t" + std::to_string(tokens) + "_h" + std::to_string(hidden) + "_k" + std::to_string(top_k),
-                [&ctx, t, tokens, hidden, top_k, un](benchmark::State& s) { bench_permute(s, ctx, t, tokens, hidden, top_k, un); });
+            add(std::string(un ? "unpermute/" : "permute/") + name_of(t) + "/t" +
+                    std::to_string(tokens) + "_h" + std::to_string(hidden) + "_k" +
+                    std::to_string(top_k),
+                [&ctx, t, tokens, hidden, top_k, un](benchmark::State& s) {
+                  bench_permute(s, ctx, t, tokens, hidden, top_k, un);
+                });
           }
         }
         for (const KernelKind kind : {KernelKind::layernorm, KernelKind::softmax}) {
-          add(std::string(to_string(kind)) + "/" + name_of(t) + "/r" + std::to_string(tokens) + "_c" + std::to_string(hidden),
-              [&ctx, t, kind, tokens, hidden](benchmark::State& s) { bench_rows(s, ctx, t, kind, tokens, hidden); });
+          add(std::string(to_string(kind)) + "/" + name_of(t) + "/r" + std::to_string(tokens) +
+                  "_c" + std::to_string(hidden),
+              [&ctx, t, kind, tokens, hidden](benchmark::State& s) {
+                bench_rows(s, ctx, t, kind, tokens, hidden);
+              });
         }
       }
     }
-    for (const auto& [heads, seq] : std::vector<std::pair<int, int>>{{32, 1024}, {32, 4096}, {64, 2048}}) {
+    for (const auto& [heads, seq] :
+         std::vector<std::pair<int, int>>{{32, 1024}, {32, 4096}, {64, 2048}}) {
       if (quick && seq > 1024) continue;
       for (const bool causal : {false, true}) {
-        add("attention/" + std::string(name_of(t)) + "/h" + std::to_string(heads) + "_s" + std::to_string(seq) + "_d128" + (causal ? "_causal" : ""),
-            [&ctx, t, heads = heads, seq = seq, causal](benchmark::State& s) { bench_attention(s, ctx, t, heads, seq, 128, causal); });
+        add("attention/" + std::string(name_of(t)) + "/h" + std::to_string(heads) + "_s" +
+                std::to_string(seq) + "_d128" + (causal ? "_causal" : ""),
+            [&ctx, t, heads = heads, seq = seq, causal](benchmark::State& s) {
+              bench_attention(s, ctx, t, heads, seq, 128, causal);
+            });
       }
     }
   }
@@ -436,7 +487,8 @@ int main(int argc, char** argv) {
   }
   try {
     bench::Context ctx;
-    bench::cuda_check(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    bench::cuda_check(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking),
+                      "cudaStreamCreate");
     ctx.blas = std::make_unique<kernels::BlasHandle>();
     bench::register_all(ctx, quick);
     benchmark::RunSpecifiedBenchmarks();

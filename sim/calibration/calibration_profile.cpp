@@ -128,7 +128,10 @@ CalibrationProfile fit_profile(std::span<const MeasurementSet> sets) {
     }
     bool used = false;
     for (const auto& c : sets[s].contention) {
-      if (c.victim == "gemm" && c.alone_us > 0.0) {
+      // Only communication aggressors: the compute model's context counts communication ops; a
+      // device copy beside a GEMM is recorded but not folded in.
+      if (c.victim == "gemm" && c.aggressor != "memcpy" && c.aggressor != "gemm" &&
+          c.alone_us > 0.0) {
         slowdowns.push_back(c.slowdown());
         used = true;
       }

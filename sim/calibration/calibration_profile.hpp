@@ -33,7 +33,8 @@ struct RooflineFallback {
 };
 
 /// Slowdown of a kernel while communication runs beside it: the median of concurrent / alone
-/// over the GEMM-victim rows of the overlap benchmark; 1 with `rows` = 0 when none was measured.
+/// over the GEMM-victim rows of the overlap benchmark whose aggressor is a collective; 1 with
+/// `rows` = 0 when none was measured.
 struct ContentionFactor {
   double gemm_slowdown = 1.0;
   int rows = 0;

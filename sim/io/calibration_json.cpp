@@ -64,9 +64,10 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
       {"gemm_slowdown", profile.contention.gemm_slowdown},
       {"rows", profile.contention.rows},
       {"sources", profile.contention.sources},
-      {"derived_from", profile.contention.rows > 0
-                           ? "median of concurrent_us / alone_us over GEMM-victim overlap rows"
-                           : "no overlap measurement: no contention modelled"}};
+      {"derived_from",
+       profile.contention.rows > 0
+           ? "median of concurrent_us / alone_us over overlap rows of a GEMM beside a collective"
+           : "no overlap measurement: no contention modelled"}};
   nlohmann::json colls = nlohmann::json::array();
   for (const CollectiveFit& f : profile.collectives) {
     colls.push_back(

@@ -58,8 +58,9 @@ TEST(MeasurementJson, BadInputMessages) {
             "m.json: /kernels/0/time_us: out of range (got -1, expected > 0)");
   doc = minimal_measurements();
   doc["kernels"][0]["kind"] = "matmul";
-  EXPECT_NE(error_of([&] { measurements_from_json(doc, "m.json"); })
-                .find("m.json: /kernels/0/kind: unknown kernel kind (got \"matmul\""),
+  EXPECT_NE(error_of([&] {
+              measurements_from_json(doc, "m.json");
+            }).find("m.json: /kernels/0/kind: unknown kernel kind (got \"matmul\""),
             std::string::npos);
   doc = minimal_measurements();
   doc["kernels"][0]["verified"] = "yes";
@@ -73,13 +74,15 @@ TEST(MeasurementJson, BadInputMessages) {
             "m.json: /schema: unsupported schema (got \"v0\", expected moesim-measurements-v1)");
   doc = minimal_measurements();
   doc["provenance"]["gpu_name"] = "x";
-  EXPECT_NE(error_of([&] { measurements_from_json(doc, "m.json"); })
-                .find("m.json: /provenance/gpu_name: unknown field"),
+  EXPECT_NE(error_of([&] {
+              measurements_from_json(doc, "m.json");
+            }).find("m.json: /provenance/gpu_name: unknown field"),
             std::string::npos);
   doc = minimal_measurements();
   doc["collectives"][0]["op"] = "allreduce";
-  EXPECT_NE(error_of([&] { measurements_from_json(doc, "m.json"); })
-                .find("/collectives/0/op: unknown collective (got \"allreduce\""),
+  EXPECT_NE(error_of([&] {
+              measurements_from_json(doc, "m.json");
+            }).find("/collectives/0/op: unknown collective (got \"allreduce\""),
             std::string::npos);
 }
 
@@ -116,14 +119,17 @@ TEST(NcclTestsParser, TextOutput) {
 
 TEST(NcclTestsParser, OpFromFileNameAndErrors) {
   std::string text = kNcclText;
-  text.erase(text.find("# Collective test starting"), std::string("# Collective test starting: alltoall_perf\n").size());
+  text.erase(text.find("# Collective test starting"),
+             std::string("# Collective test starting: alltoall_perf\n").size());
   EXPECT_EQ(parse_nccl_tests_text(text, "logs/reduce_scatter_perf.txt").collectives[0].op,
             CommKind::reduce_scatter);
   EXPECT_EQ(error_of([&] { parse_nccl_tests_text(text, "run.log"); }),
             "run.log: cannot tell which collective this is (expected a '# Collective test "
             "starting: <op>_perf' line or the op name (all_reduce, alltoall, ...) in the file "
             "name)");
-  EXPECT_EQ(error_of([&] { parse_nccl_tests_text("# Collective test starting: all_reduce_perf\n12 x\n", "a.txt"); }),
+  EXPECT_EQ(error_of([&] {
+              parse_nccl_tests_text("# Collective test starting: all_reduce_perf\n12 x\n", "a.txt");
+            }),
             "a.txt: line 2: not an nccl-tests result row (got 12 x, expected size count type ... "
             "time algbw busbw #wrong time algbw busbw #wrong)");
   EXPECT_EQ(error_of([&] { parse_nccl_tests_text("# moesim-provenance: colour=red\n", "a.txt"); }),
