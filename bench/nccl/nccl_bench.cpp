@@ -131,25 +131,35 @@ class Bench {
       float* recv = in_place ? r.send : r.recv;
       switch (kind_) {
         case CommKind::all_reduce:
-          nccl_check(ncclAllReduce(send, recv, static_cast<std::size_t>(count), ncclFloat, ncclSum, r.comm, r.stream), "ncclAllReduce");
+          nccl_check(ncclAllReduce(send, recv, static_cast<std::size_t>(count), ncclFloat, ncclSum,
+                                   r.comm, r.stream),
+                     "ncclAllReduce");
           break;
         case CommKind::all_gather: {
           const std::int64_t part = count / n_;
           const float* src = in_place ? recv + part * i : send;
-          nccl_check(ncclAllGather(src, recv, static_cast<std::size_t>(part), ncclFloat, r.comm, r.stream), "ncclAllGather");
+          nccl_check(
+              ncclAllGather(src, recv, static_cast<std::size_t>(part), ncclFloat, r.comm, r.stream),
+              "ncclAllGather");
           break;
         }
         case CommKind::reduce_scatter: {
           const std::int64_t part = count / n_;
           float* dst = in_place ? send + part * i : recv;
-          nccl_check(ncclReduceScatter(send, dst, static_cast<std::size_t>(part), ncclFloat, ncclSum, r.comm, r.stream), "ncclReduceScatter");
+          nccl_check(ncclReduceScatter(send, dst, static_cast<std::size_t>(part), ncclFloat,
+                                       ncclSum, r.comm, r.stream),
+                     "ncclReduceScatter");
           break;
         }
         case CommKind::all_to_all: {
           const std::int64_t part = count / n_;
           for (int j = 0; j < n_; ++j) {
-            nccl_check(ncclSend(send + part * j, static_cast<std::size_t>(part), ncclFloat, j, r.comm, r.stream), "ncclSend");
-            nccl_check(ncclRecv(r.recv + part * j, static_cast<std::size_t>(part), ncclFloat, j, r.comm, r.stream), "ncclRecv");
+            nccl_check(ncclSend(send + part * j, static_cast<std::size_t>(part), ncclFloat, j,
+                                r.comm, r.stream),
+                       "ncclSend");
+            nccl_check(ncclRecv(r.recv + part * j, static_cast<std::size_t>(part), ncclFloat, j,
+                                r.comm, r.stream),
+                       "ncclRecv");
           }
           break;
         }
@@ -160,16 +170,24 @@ class Bench {
           for (int j = 0; j < n_; ++j) {
             const std::int64_t out = unit * v_units(i, j, n_);
             const std::int64_t in = unit * v_units(j, i, n_);
-            nccl_check(ncclSend(send + send_off, static_cast<std::size_t>(out), ncclFloat, j, r.comm, r.stream), "ncclSend");
-            nccl_check(ncclRecv(r.recv + recv_off, static_cast<std::size_t>(in), ncclFloat, j, r.comm, r.stream), "ncclRecv");
+            nccl_check(ncclSend(send + send_off, static_cast<std::size_t>(out), ncclFloat, j,
+                                r.comm, r.stream),
+                       "ncclSend");
+            nccl_check(ncclRecv(r.recv + recv_off, static_cast<std::size_t>(in), ncclFloat, j,
+                                r.comm, r.stream),
+                       "ncclRecv");
             send_off += out;
             recv_off += in;
           }
           break;
         }
         default: {  // send_recv: a ring, i -> i+1
-          nccl_check(ncclSend(send, static_cast<std::size_t>(count), ncclFloat, (i + 1) % n_, r.comm, r.stream), "ncclSend");
-          nccl_check(ncclRecv(r.recv, static_cast<std::size_t>(count), ncclFloat, (i + n_ - 1) % n_, r.comm, r.stream), "ncclRecv");
+          nccl_check(ncclSend(send, static_cast<std::size_t>(count), ncclFloat, (i + 1) % n_,
+                              r.comm, r.stream),
+                     "ncclSend");
+          nccl_check(ncclRecv(r.recv, static_cast<std::size_t>(count), ncclFloat, (i + n_ - 1) % n_,
+                              r.comm, r.stream),
+                     "ncclRecv");
           break;
         }
       }
@@ -195,19 +213,25 @@ class Bench {
       cuda_check(fill_floats(r.send, count + 16, static_cast<float>(i + 1), r.stream), "fill");
       if (kind_ == CommKind::all_to_all) {
         const std::int64_t part = count / n_;
-        for (int j = 0; j < n_; ++j) cuda_check(fill_floats(r.send + part * j, part, static_cast<float>(i * n_ + j + 1), r.stream), "fill");
+        for (int j = 0; j < n_; ++j)
+          cuda_check(
+              fill_floats(r.send + part * j, part, static_cast<float>(i * n_ + j + 1), r.stream),
+              "fill");
       }
       if (kind_ == CommKind::all_to_all_v) {
         const std::int64_t unit = count / v_total_units(n_);
         std::int64_t off = 0;
         for (int j = 0; j < n_; ++j) {
-          cuda_check(fill_floats(r.send + off, unit * v_units(i, j, n_), static_cast<float>(i * n_ + j + 1), r.stream), "fill");
+          cuda_check(fill_floats(r.send + off, unit * v_units(i, j, n_),
+                                 static_cast<float>(i * n_ + j + 1), r.stream),
+                     "fill");
           off += unit * v_units(i, j, n_);
         }
       }
       if (kind_ == CommKind::all_gather && in_place) {
         const std::int64_t part = count / n_;
-        cuda_check(fill_floats(r.send + part * i, part, static_cast<float>(i + 1), r.stream), "fill");
+        cuda_check(fill_floats(r.send + part * i, part, static_cast<float>(i + 1), r.stream),
+                   "fill");
       }
       cuda_check(cudaMemsetAsync(r.wrong, 0, sizeof(unsigned long long), r.stream), "cudaMemset");
     }
@@ -225,29 +249,42 @@ class Bench {
           cuda_check(count_wrong(out, count, total, r.wrong, r.stream), "check");
           break;
         case CommKind::all_gather:
-          for (int j = 0; j < n_; ++j) cuda_check(count_wrong(out + part * j, part, static_cast<float>(j + 1), r.wrong, r.stream), "check");
+          for (int j = 0; j < n_; ++j)
+            cuda_check(
+                count_wrong(out + part * j, part, static_cast<float>(j + 1), r.wrong, r.stream),
+                "check");
           break;
         case CommKind::reduce_scatter:
-          cuda_check(count_wrong(in_place ? r.send + part * i : r.recv, part, total, r.wrong, r.stream), "check");
+          cuda_check(
+              count_wrong(in_place ? r.send + part * i : r.recv, part, total, r.wrong, r.stream),
+              "check");
           break;
         case CommKind::all_to_all:
-          for (int j = 0; j < n_; ++j) cuda_check(count_wrong(r.recv + part * j, part, static_cast<float>(j * n_ + i + 1), r.wrong, r.stream), "check");
+          for (int j = 0; j < n_; ++j)
+            cuda_check(count_wrong(r.recv + part * j, part, static_cast<float>(j * n_ + i + 1),
+                                   r.wrong, r.stream),
+                       "check");
           break;
         case CommKind::all_to_all_v: {
           const std::int64_t unit = count / v_total_units(n_);
           std::int64_t off = 0;
           for (int j = 0; j < n_; ++j) {
-            cuda_check(count_wrong(r.recv + off, unit * v_units(j, i, n_), static_cast<float>(j * n_ + i + 1), r.wrong, r.stream), "check");
+            cuda_check(count_wrong(r.recv + off, unit * v_units(j, i, n_),
+                                   static_cast<float>(j * n_ + i + 1), r.wrong, r.stream),
+                       "check");
             off += unit * v_units(j, i, n_);
           }
           break;
         }
         default:
-          cuda_check(count_wrong(r.recv, count, static_cast<float>((i + n_ - 1) % n_ + 1), r.wrong, r.stream), "check");
+          cuda_check(count_wrong(r.recv, count, static_cast<float>((i + n_ - 1) % n_ + 1), r.wrong,
+                                 r.stream),
+                     "check");
           break;
       }
       unsigned long long w = 0;
-      cuda_check(cudaMemcpyAsync(&w, r.wrong, sizeof(w), cudaMemcpyDeviceToHost, r.stream), "cudaMemcpy");
+      cuda_check(cudaMemcpyAsync(&w, r.wrong, sizeof(w), cudaMemcpyDeviceToHost, r.stream),
+                 "cudaMemcpy");
       cuda_check(cudaStreamSynchronize(r.stream), "cudaStreamSynchronize");
       wrong += static_cast<std::int64_t>(w);
     }
@@ -282,7 +319,9 @@ class Bench {
 /// Smallest size >= s that every rank can split evenly (float elements, n chunks, alltoallv units).
 std::int64_t aligned(std::int64_t s, CommKind kind, int n) {
   std::int64_t unit = 4;
-  if (kind == CommKind::all_gather || kind == CommKind::reduce_scatter || kind == CommKind::all_to_all) unit = 4LL * n;
+  if (kind == CommKind::all_gather || kind == CommKind::reduce_scatter ||
+      kind == CommKind::all_to_all)
+    unit = 4LL * n;
   if (kind == CommKind::all_to_all_v) unit = 4 * v_total_units(n);
   return (s + unit - 1) / unit * unit;
 }
@@ -294,9 +333,11 @@ int run(const Options& o) {
   (void)gethostname(host, sizeof(host) - 1);
   std::printf("# moesim_bench_nccl: nccl-tests columns and formulas, one process\n");
   std::printf("# Collective test starting: %s_perf\n", o.op.c_str());
-  std::printf("# nThread 1 nGpus %d minBytes %lld maxBytes %lld step: %lld(factor) warmup iters: %d iters: %d agg iters: 1 validation: %d graph: 0\n",
-              o.gpus, static_cast<long long>(o.min_bytes), static_cast<long long>(o.max_bytes),
-              static_cast<long long>(o.factor), o.warmup, o.iters, o.check ? 1 : 0);
+  std::printf(
+      "# nThread 1 nGpus %d minBytes %lld maxBytes %lld step: %lld(factor) warmup iters: %d iters: "
+      "%d agg iters: 1 validation: %d graph: 0\n",
+      o.gpus, static_cast<long long>(o.min_bytes), static_cast<long long>(o.max_bytes),
+      static_cast<long long>(o.factor), o.warmup, o.iters, o.check ? 1 : 0);
   std::printf("#\n# Using devices\n");
   for (int i = 0; i < o.gpus; ++i) {
     cudaDeviceProp prop{};
@@ -306,10 +347,11 @@ int run(const Options& o) {
                 prop.pciDeviceID, prop.name);
   }
   std::printf("#\n#%12s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "size",
-              "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time",
-              "algbw", "busbw", "#wrong");
+              "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time", "algbw",
+              "busbw", "#wrong");
   std::printf("#%12s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s\n", "(B)",
-              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)", "");
+              "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)", "(GB/s)",
+              "");
   calibration::MeasurementSet set;
   const bool reduce = kind == CommKind::all_reduce || kind == CommKind::reduce_scatter;
   std::int64_t total_wrong = 0;
@@ -329,7 +371,8 @@ int run(const Options& o) {
       const double bus = report::busbw_gbps(kind, static_cast<std::size_t>(o.gpus), Bytes{size}, t);
       char buf[128];
       if (wrong >= 0) {
-        std::snprintf(buf, sizeof(buf), "  %7.2f  %6.2f  %6.2f  %6lld", us, alg, bus, static_cast<long long>(wrong));
+        std::snprintf(buf, sizeof(buf), "  %7.2f  %6.2f  %6.2f  %6lld", us, alg, bus,
+                      static_cast<long long>(wrong));
       } else {
         std::snprintf(buf, sizeof(buf), "  %7.2f  %6.2f  %6.2f     N/A", us, alg, bus);
       }
@@ -364,9 +407,11 @@ int main(int argc, char** argv) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
     if (a == "-h" || a == "--help") {
-      std::printf("usage: moesim_bench_nccl OP [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS] [-g GPUS] [-c 0|1] [--json FILE]\n"
-                  "OP: all_reduce all_gather reduce_scatter alltoall alltoallv sendrecv\n"
-                  "example: moesim_bench_nccl all_reduce -b 8 -e 8G -f 2 -g 8 > all_reduce_perf.txt\n");
+      std::printf(
+          "usage: moesim_bench_nccl OP [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS] [-g "
+          "GPUS] [-c 0|1] [--json FILE]\n"
+          "OP: all_reduce all_gather reduce_scatter alltoall alltoallv sendrecv\n"
+          "example: moesim_bench_nccl all_reduce -b 8 -e 8G -f 2 -g 8 > all_reduce_perf.txt\n");
       return 0;
     } else if (a == "-b" && has_value) {
       o.min_bytes = parse_size(argv[++i]);

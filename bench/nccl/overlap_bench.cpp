@@ -29,7 +29,8 @@ namespace moesim::bench {
 namespace {
 
 void nccl_check(ncclResult_t r, const char* what) {
-  if (r != ncclSuccess) throw kernels::DeviceError(std::string(what) + ": " + ncclGetErrorString(r));
+  if (r != ncclSuccess)
+    throw kernels::DeviceError(std::string(what) + ": " + ncclGetErrorString(r));
 }
 
 struct Gpu {
@@ -52,7 +53,8 @@ class Overlap {
       g.device = i;
       g.comm = comms[static_cast<std::size_t>(i)];
       cuda_check(cudaSetDevice(i), "cudaSetDevice");
-      cuda_check(cudaStreamCreateWithFlags(&g.comm_stream, cudaStreamNonBlocking), "cudaStreamCreate");
+      cuda_check(cudaStreamCreateWithFlags(&g.comm_stream, cudaStreamNonBlocking),
+                 "cudaStreamCreate");
       cuda_check(cudaMalloc(&g.send, static_cast<std::size_t>(bytes)), "cudaMalloc");
       cuda_check(cudaMalloc(&g.recv, static_cast<std::size_t>(bytes)), "cudaMalloc");
       gpus_.push_back(g);
@@ -78,7 +80,8 @@ class Overlap {
   void aggressor(const std::string& op) {
     if (op == "memcpy") {
       cuda_check(cudaMemcpyAsync(gpus_[0].recv, gpus_[0].send, static_cast<std::size_t>(bytes_),
-                                 cudaMemcpyDeviceToDevice, gpus_[0].comm_stream), "cudaMemcpyAsync");
+                                 cudaMemcpyDeviceToDevice, gpus_[0].comm_stream),
+                 "cudaMemcpyAsync");
       return;
     }
     const int n = static_cast<int>(gpus_.size());
@@ -87,14 +90,22 @@ class Overlap {
     for (int i = 0; i < n; ++i) {
       Gpu& g = gpus_[static_cast<std::size_t>(i)];
       if (op == "all_reduce") {
-        nccl_check(ncclAllReduce(g.send, g.recv, count, ncclBfloat16, ncclSum, g.comm, g.comm_stream), "ncclAllReduce");
+        nccl_check(
+            ncclAllReduce(g.send, g.recv, count, ncclBfloat16, ncclSum, g.comm, g.comm_stream),
+            "ncclAllReduce");
       } else if (op == "all_gather") {
-        nccl_check(ncclAllGather(g.send, g.recv, count / static_cast<std::size_t>(n), ncclBfloat16, g.comm, g.comm_stream), "ncclAllGather");
+        nccl_check(ncclAllGather(g.send, g.recv, count / static_cast<std::size_t>(n), ncclBfloat16,
+                                 g.comm, g.comm_stream),
+                   "ncclAllGather");
       } else {  // alltoall
         const std::size_t part = count / static_cast<std::size_t>(n);
         for (int j = 0; j < n; ++j) {
-          nccl_check(ncclSend(static_cast<char*>(g.send) + 2 * part * static_cast<std::size_t>(j), part, ncclBfloat16, j, g.comm, g.comm_stream), "ncclSend");
-          nccl_check(ncclRecv(static_cast<char*>(g.recv) + 2 * part * static_cast<std::size_t>(j), part, ncclBfloat16, j, g.comm, g.comm_stream), "ncclRecv");
+          nccl_check(ncclSend(static_cast<char*>(g.send) + 2 * part * static_cast<std::size_t>(j),
+                              part, ncclBfloat16, j, g.comm, g.comm_stream),
+                     "ncclSend");
+          nccl_check(ncclRecv(static_cast<char*>(g.recv) + 2 * part * static_cast<std::size_t>(j),
+                              part, ncclBfloat16, j, g.comm, g.comm_stream),
+                     "ncclRecv");
         }
       }
     }
@@ -119,7 +130,8 @@ class Overlap {
       const auto t0 = std::chrono::steady_clock::now();
       aggressor(op);
       sync_all();
-      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      t.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     return median(t);
   }
@@ -146,17 +158,20 @@ class Overlap {
                                  const void* b, void* c, int reps, double gemm_alone_us,
                                  double agg_alone_us) {
     std::vector<double> t;
-    const int gemms = static_cast<int>(std::ceil(2.0 * agg_alone_us / std::max(gemm_alone_us, 1.0))) + 1;
+    const int gemms =
+        static_cast<int>(std::ceil(2.0 * agg_alone_us / std::max(gemm_alone_us, 1.0))) + 1;
     for (int r = 0; r < reps; ++r) {
       cuda_check(cudaSetDevice(0), "cudaSetDevice");
-      for (int i = 0; i < gemms; ++i) kernels::gemm(*blas_, kernels::ElementType::bf16, m, n, k, a, b, c, compute_);
+      for (int i = 0; i < gemms; ++i)
+        kernels::gemm(*blas_, kernels::ElementType::bf16, m, n, k, a, b, c, compute_);
       const auto t0 = std::chrono::steady_clock::now();
       aggressor(op);
       for (Gpu& g : gpus_) {
         cuda_check(cudaSetDevice(g.device), "cudaSetDevice");
         cuda_check(cudaStreamSynchronize(g.comm_stream), "cudaStreamSynchronize");
       }
-      t.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      t.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
       sync_all();
     }
     return median(t);
@@ -177,27 +192,35 @@ int run(int gpus, int reps, std::int64_t bytes, const std::string& json) {
   if (o.gpus() >= 2) ops.insert(ops.end(), {"all_reduce", "all_gather", "alltoall"});
   // Victim GEMMs (m, n, k): a DeepSeek-V3 expert, a Mixtral expert, square, and a small-M expert
   // GEMM of one wave.
-  const std::vector<std::array<int, 3>> shapes{{4096, 2048, 7168}, {2048, 14336, 4096}, {4096, 4096, 4096}, {256, 4096, 4096}};
+  const std::vector<std::array<int, 3>> shapes{
+      {4096, 2048, 7168}, {2048, 14336, 4096}, {4096, 4096, 4096}, {256, 4096, 4096}};
   calibration::MeasurementSet set;
-  std::printf("%-10s %-22s %12s %14s %9s\n", "victim", "aggressor", "alone us", "concurrent us", "slowdown");
+  std::printf("%-10s %-22s %12s %14s %9s\n", "victim", "aggressor", "alone us", "concurrent us",
+              "slowdown");
   for (const auto& s : shapes) {
     const int m = s[0], n = s[1], k = s[2];
     DeviceBuffer a(2 * static_cast<std::size_t>(m) * k), b(2 * static_cast<std::size_t>(k) * n),
         c(2 * static_cast<std::size_t>(m) * n);
-    fill_random(kernels::ElementType::bf16, a.get(), static_cast<std::int64_t>(m) * k, 1, 1.0F, nullptr);
-    fill_random(kernels::ElementType::bf16, b.get(), static_cast<std::int64_t>(k) * n, 2, 1.0F, nullptr);
+    fill_random(kernels::ElementType::bf16, a.get(), static_cast<std::int64_t>(m) * k, 1, 1.0F,
+                nullptr);
+    fill_random(kernels::ElementType::bf16, b.get(), static_cast<std::int64_t>(k) * n, 2, 1.0F,
+                nullptr);
     cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
     (void)o.gemm_us(m, n, k, a.get(), b.get(), c.get(), 3, "", 0);  // warm-up
     const double alone = o.gemm_us(m, n, k, a.get(), b.get(), c.get(), reps, "", 0);
     for (const std::string& op : ops) {
       const double agg_alone = o.aggressor_alone_us(op, 5);
-      const int agg_ops = static_cast<int>(std::ceil(2.0 * reps * alone / std::max(agg_alone, 1.0))) + 1;
+      const int agg_ops =
+          static_cast<int>(std::ceil(2.0 * reps * alone / std::max(agg_alone, 1.0))) + 1;
       const double concurrent = o.gemm_us(m, n, k, a.get(), b.get(), c.get(), reps, op, agg_ops);
       const std::string name = op + " " + std::to_string(bytes >> 20) + " MiB";
-      std::printf("gemm %dx%dx%d  %-16s %12.2f %14.2f %9.3f\n", m, n, k, name.c_str(), alone, concurrent, concurrent / alone);
+      std::printf("gemm %dx%dx%d  %-16s %12.2f %14.2f %9.3f\n", m, n, k, name.c_str(), alone,
+                  concurrent, concurrent / alone);
       set.contention.push_back({"gemm", op, {m, n, k, 1}, bytes, alone, concurrent});
-      const double agg_under = o.aggressor_under_gemm_us(op, m, n, k, a.get(), b.get(), c.get(), 5, alone, agg_alone);
-      std::printf("%-10s gemm %dx%dx%d %12.2f %14.2f %9.3f\n", op.c_str(), m, n, k, agg_alone, agg_under, agg_under / agg_alone);
+      const double agg_under =
+          o.aggressor_under_gemm_us(op, m, n, k, a.get(), b.get(), c.get(), 5, alone, agg_alone);
+      std::printf("%-10s gemm %dx%dx%d %12.2f %14.2f %9.3f\n", op.c_str(), m, n, k, agg_alone,
+                  agg_under, agg_under / agg_alone);
       set.contention.push_back({op, "gemm", {m, n, k, 1}, bytes, agg_alone, agg_under});
     }
   }
@@ -222,8 +245,9 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "-h" || a == "--help") {
-      std::printf("usage: moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes N] [--json FILE]\n"
-                  "example: moesim_bench_overlap -g 8 --json overlap.json\n");
+      std::printf(
+          "usage: moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes N] [--json FILE]\n"
+          "example: moesim_bench_overlap -g 8 --json overlap.json\n");
       return 0;
     } else if (a == "-g" && i + 1 < argc) {
       gpus = std::max(1, std::atoi(argv[++i]));
