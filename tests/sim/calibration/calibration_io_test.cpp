@@ -157,6 +157,34 @@ TEST(NcclTestsParser, JsonOutput) {
   EXPECT_EQ(set.provenance.gpu, "NVIDIA H200");
 }
 
+TEST(NcclTestsParser, OwnBenchmarkOutputWithInPlaceNotMeasured) {
+  // moesim_bench_nccl prints N/A for in-place columns of alltoall/alltoallv/sendrecv.
+  const auto set = parse_nccl_tests_text(
+      "# Collective test starting: sendrecv_perf\n"
+      "#  Rank  0 Group  0 Pid 1 on h device  0 [0000:18:00] NVIDIA H100 80GB HBM3\n"
+      "#  Rank  1 Group  0 Pid 1 on h device  1 [0000:2a:00] NVIDIA H100 80GB HBM3\n"
+      "         1024           256     float    none      -1     9.50    0.11    0.11       0"
+      "      N/A     N/A     N/A     N/A\n",
+      "sr.txt");
+  ASSERT_EQ(set.collectives.size(), 1U);
+  EXPECT_EQ(set.collectives[0].op, CommKind::send_recv);
+  EXPECT_EQ(set.collectives[0].ranks, 2);
+  EXPECT_EQ(set.collectives[0].time_us, 9.5);
+  EXPECT_EQ(set.collectives[0].wrong, 0);
+}
+
+TEST(NcclTestsParser, JsonBadInput) {
+  const auto no_op = nlohmann::json::parse(R"({"args": ["./mystery"], "config": {"nthreads": 1,
+      "ngpus": 1}, "results": []})");
+  EXPECT_EQ(error_of([&] { parse_nccl_tests_json(no_op, "x.json"); }),
+            "x.json: /args/0: cannot tell which collective this is (got \"./mystery\", expected a "
+            "path ending in <op>_perf)");
+  const auto no_rows = nlohmann::json::parse(R"({"args": ["./all_reduce_perf"], "config":
+      {"nthreads": 1, "ngpus": 1}, "results": []})");
+  EXPECT_EQ(error_of([&] { parse_nccl_tests_json(no_rows, "x.json"); }),
+            "x.json: /results: no result rows (got [], expected at least one row)");
+}
+
 TEST(ProfileJson, RoundTripAndBadSourceIndex) {
   const std::vector<calibration::MeasurementSet> sets{
       measurements_from_json(minimal_measurements(), "m.json")};
@@ -172,6 +200,16 @@ TEST(ProfileJson, RoundTripAndBadSourceIndex) {
   EXPECT_EQ(error_of([&] { profile_from_json(bad, "p.json"); }),
             "p.json: /kernel_tables/0/points/0/source: source index out of range (got 5, "
             "expected < 1 (the number of sources))");
+  bad = doc;
+  bad["schema"] = "moesim-profile-v0";
+  EXPECT_EQ(error_of([&] { profile_from_json(bad, "p.json"); }),
+            "p.json: /schema: unsupported schema (got \"moesim-profile-v0\", expected "
+            "moesim-profile-v1)");
+  bad = doc;
+  bad["collectives"][0]["level"] = "inter_node";
+  EXPECT_EQ(error_of([&] { profile_from_json(bad, "p.json"); }),
+            "p.json: /collectives/0/level: level disagrees with nodes (got \"inter_node\", "
+            "expected intra_node)");
 }
 
 TEST(PublishedSample, CalibratedModelReturnsMeasuredTimes) {
