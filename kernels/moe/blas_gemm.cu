@@ -1,9 +1,9 @@
 // cuBLAS handle, GEMMs (row-major on top of column-major cuBLAS) and device detection.
 #include <string>
 
+#include "kernels/moe/blas_handle_impl.hpp"
 #include "kernels/moe/device_check.hpp"
 #include "kernels/moe/moe_kernels.hpp"
-#include "kernels/moe/blas_handle_impl.hpp"
 
 namespace moesim::kernels {
 namespace detail {

@@ -40,10 +40,12 @@ __global__ void softmax_rows_kernel(const T* in, T* out, std::int64_t rows, int 
     const int last = causal ? min(cols - 1, static_cast<int>(r % rows_per_batch)) : cols - 1;
     const T* row = in + r * cols;
     float max = -FLT_MAX;
-    for (int c = static_cast<int>(threadIdx.x); c <= last; c += kRowThreads) max = fmaxf(max, scale * E::to_float(row[c]));
+    for (int c = static_cast<int>(threadIdx.x); c <= last; c += kRowThreads)
+      max = fmaxf(max, scale * E::to_float(row[c]));
     max = block_reduce<true>(max);
     float sum = 0.0F;
-    for (int c = static_cast<int>(threadIdx.x); c <= last; c += kRowThreads) sum += __expf(scale * E::to_float(row[c]) - max);
+    for (int c = static_cast<int>(threadIdx.x); c <= last; c += kRowThreads)
+      sum += __expf(scale * E::to_float(row[c]) - max);
     sum = block_reduce<false>(sum);
     const float inv = 1.0F / sum;
     T* o = out + r * cols;
@@ -61,7 +63,8 @@ __global__ void layernorm_kernel(const T* __restrict__ x, const T* __restrict__ 
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = x + r * cols;
     float sum = 0.0F;
-    for (int c = static_cast<int>(threadIdx.x); c < cols; c += kRowThreads) sum += E::to_float(row[c]);
+    for (int c = static_cast<int>(threadIdx.x); c < cols; c += kRowThreads)
+      sum += E::to_float(row[c]);
     const float mean = block_reduce<false>(sum) / static_cast<float>(cols);
     float sq = 0.0F;  // two passes: no catastrophic cancellation for large means
     for (int c = static_cast<int>(threadIdx.x); c < cols; c += kRowThreads) {
@@ -80,12 +83,12 @@ __global__ void layernorm_kernel(const T* __restrict__ x, const T* __restrict__ 
 
 void softmax_rows(ElementType type, const void* in, void* out, std::int64_t rows, int cols,
                   float scale, bool causal, int rows_per_batch, cudaStream_t stream) {
-  MOESIM_KERNEL_REQUIRE(cols >= 1 && rows_per_batch >= 1, "softmax_rows: cols, rows_per_batch >= 1");
+  MOESIM_KERNEL_REQUIRE(cols >= 1 && rows_per_batch >= 1,
+                        "softmax_rows: cols, rows_per_batch >= 1");
   if (rows <= 0) return;
   MOESIM_DISPATCH_ELEMENT(type, T, {
     softmax_rows_kernel<T><<<detail::grid_for(rows, 1), kRowThreads, 0, stream>>>(
-        static_cast<const T*>(in), static_cast<T*>(out), rows, cols, scale, causal,
-        rows_per_batch);
+        static_cast<const T*>(in), static_cast<T*>(out), rows, cols, scale, causal, rows_per_batch);
   });
   MOESIM_CUDA_CHECK(cudaGetLastError());
 }
@@ -95,8 +98,8 @@ void attention_forward(BlasHandle& blas, ElementType type, int batch, int seq, i
                        float scale, bool causal, cudaStream_t stream) {
   const std::int64_t qkv_stride = static_cast<std::int64_t>(seq) * head_dim;
   const std::int64_t s_stride = static_cast<std::int64_t>(seq) * seq;
-  gemm_strided_batched(blas, type, seq, seq, head_dim, batch, q, qkv_stride, k, qkv_stride,
-                       scores, s_stride, stream, /*b_transposed=*/true);
+  gemm_strided_batched(blas, type, seq, seq, head_dim, batch, q, qkv_stride, k, qkv_stride, scores,
+                       s_stride, stream, /*b_transposed=*/true);
   softmax_rows(type, scores, scores, static_cast<std::int64_t>(batch) * seq, seq, scale, causal,
                seq, stream);
   gemm_strided_batched(blas, type, seq, head_dim, seq, batch, scores, s_stride, v, qkv_stride, o,

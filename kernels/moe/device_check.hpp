@@ -20,26 +20,26 @@ const char* cublas_status_name(cublasStatus_t status);
 
 }  // namespace moesim::kernels::detail
 
-#define MOESIM_CUDA_CHECK(expr)                                                            \
-  do {                                                                                     \
-    const cudaError_t moesim_err_ = (expr);                                                \
-    if (moesim_err_ != cudaSuccess) {                                                      \
-      ::moesim::kernels::detail::throw_device_error(#expr, __FILE__, __LINE__,             \
-                                                    cudaGetErrorString(moesim_err_));      \
-    }                                                                                      \
+#define MOESIM_CUDA_CHECK(expr)                                                       \
+  do {                                                                                \
+    const cudaError_t moesim_err_ = (expr);                                           \
+    if (moesim_err_ != cudaSuccess) {                                                 \
+      ::moesim::kernels::detail::throw_device_error(#expr, __FILE__, __LINE__,        \
+                                                    cudaGetErrorString(moesim_err_)); \
+    }                                                                                 \
   } while (false)
 
-#define MOESIM_CUBLAS_CHECK(expr)                                                          \
-  do {                                                                                     \
-    const cublasStatus_t moesim_st_ = (expr);                                              \
-    if (moesim_st_ != CUBLAS_STATUS_SUCCESS) {                                             \
-      ::moesim::kernels::detail::throw_device_error(                                       \
+#define MOESIM_CUBLAS_CHECK(expr)                                                                \
+  do {                                                                                           \
+    const cublasStatus_t moesim_st_ = (expr);                                                    \
+    if (moesim_st_ != CUBLAS_STATUS_SUCCESS) {                                                   \
+      ::moesim::kernels::detail::throw_device_error(                                             \
           #expr, __FILE__, __LINE__, ::moesim::kernels::detail::cublas_status_name(moesim_st_)); \
-    }                                                                                      \
+    }                                                                                            \
   } while (false)
 
-#define MOESIM_KERNEL_REQUIRE(cond, what)                                                  \
-  do {                                                                                     \
+#define MOESIM_KERNEL_REQUIRE(cond, what)                                                        \
+  do {                                                                                           \
     if (!(cond)) ::moesim::kernels::detail::throw_device_error(#cond, __FILE__, __LINE__, what); \
   } while (false)
 
@@ -82,13 +82,13 @@ inline unsigned grid_for(std::int64_t n, int block) {
 }  // namespace moesim::kernels::detail
 
 /// Calls `body` with T = the CUDA type of `type` (a generic lambda taking a type tag).
-#define MOESIM_DISPATCH_ELEMENT(type, T, ...)               \
-  do {                                                      \
-    if ((type) == ::moesim::kernels::ElementType::bf16) {   \
-      using T = __nv_bfloat16;                              \
-      __VA_ARGS__;                                          \
-    } else {                                                \
-      using T = __half;                                     \
-      __VA_ARGS__;                                          \
-    }                                                       \
+#define MOESIM_DISPATCH_ELEMENT(type, T, ...)             \
+  do {                                                    \
+    if ((type) == ::moesim::kernels::ElementType::bf16) { \
+      using T = __nv_bfloat16;                            \
+      __VA_ARGS__;                                        \
+    } else {                                              \
+      using T = __half;                                   \
+      __VA_ARGS__;                                        \
+    }                                                     \
   } while (false)

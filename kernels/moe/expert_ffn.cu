@@ -9,13 +9,13 @@ namespace moesim::kernels {
 namespace {
 
 template <typename T>
-__global__ void activation_kernel(const T* __restrict__ h1, std::int64_t rows, int ffn,
-                                  bool swiglu, T* __restrict__ act) {
+__global__ void activation_kernel(const T* __restrict__ h1, std::int64_t rows, int ffn, bool swiglu,
+                                  T* __restrict__ act) {
   using E = detail::Element<T>;
   const std::int64_t total = rows * ffn;
   const int width = swiglu ? 2 * ffn : ffn;
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t r = i / ffn;
     const int c = static_cast<int>(i % ffn);
     const float g = E::to_float(h1[r * width + c]);
@@ -74,8 +74,8 @@ void grouped_layer(BlasHandle& blas, ElementType type, const std::vector<Group>&
     host_ptrs[2 * static_cast<std::size_t>(count) + u] =
         detail::offset(static_cast<const void*>(c), gr.first_row * n);
   }
-  auto** dev = static_cast<const void**>(
-      blas.impl().pointer_scratch(sizeof(void*) * host_ptrs.size()));
+  auto** dev =
+      static_cast<const void**>(blas.impl().pointer_scratch(sizeof(void*) * host_ptrs.size()));
   // Pageable host -> device: the source is staged before the call returns, so host_ptrs may die.
   MOESIM_CUDA_CHECK(cudaMemcpyAsync(dev, host_ptrs.data(), sizeof(void*) * host_ptrs.size(),
                                     cudaMemcpyHostToDevice, stream));
@@ -83,16 +83,16 @@ void grouped_layer(BlasHandle& blas, ElementType type, const std::vector<Group>&
   MOESIM_CUBLAS_CHECK(cublasSetStream(h, stream));
   const cudaDataType_t t = detail::cuda_data_type(type);
   MOESIM_CUBLAS_CHECK(cublasGemmGroupedBatchedEx(
-      h, op.data(), op.data(), m_array.data(), n_array.data(), k_array.data(), alpha.data(), dev,
-      t, ld_w.data(), dev + count, t, ld_a.data(), beta.data(),
+      h, op.data(), op.data(), m_array.data(), n_array.data(), k_array.data(), alpha.data(), dev, t,
+      ld_w.data(), dev + count, t, ld_a.data(), beta.data(),
       const_cast<void* const*>(reinterpret_cast<const void* const*>(dev + 2 * count)), t,
       ld_c.data(), count, group_size.data(), CUBLAS_COMPUTE_32F));
 }
 
 }  // namespace
 
-void activation_forward(ElementType type, Activation activation, const void* h1,
-                        std::int64_t rows, int ffn, void* act, cudaStream_t stream) {
+void activation_forward(ElementType type, Activation activation, const void* h1, std::int64_t rows,
+                        int ffn, void* act, cudaStream_t stream) {
   if (rows <= 0) return;
   MOESIM_DISPATCH_ELEMENT(type, T, {
     activation_kernel<T><<<detail::grid_for(rows * ffn, 256), 256, 0, stream>>>(

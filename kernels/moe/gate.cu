@@ -75,7 +75,8 @@ __global__ void softmax_topk_kernel(const float* __restrict__ logits, int tokens
 
 void softmax_topk(const float* logits, int tokens, int experts, int top_k, int* topk_expert,
                   float* topk_prob, bool normalize, cudaStream_t stream) {
-  MOESIM_KERNEL_REQUIRE(experts >= 1 && experts <= kMaxExperts, "softmax_topk: experts in [1, 1024]");
+  MOESIM_KERNEL_REQUIRE(experts >= 1 && experts <= kMaxExperts,
+                        "softmax_topk: experts in [1, 1024]");
   MOESIM_KERNEL_REQUIRE(top_k >= 1 && top_k <= experts && top_k <= kMaxTopK,
                         "softmax_topk: top_k in [1, min(experts, 32)]");
   if (tokens <= 0) return;

@@ -88,9 +88,9 @@ std::size_t route_workspace_bytes(int assignments, int experts);
 ///  capacity <= 0: dropless; dest_row = expert_offset[e] + rank, expert_offset = exclusive
 ///                prefix sum of the per-expert counts.
 /// Outputs: dest_row [tokens * top_k], expert_count [experts] (kept), expert_offset [experts+1].
-void route(const int* topk_expert, int tokens, int top_k, int experts, int capacity,
-           int* dest_row, int* expert_count, int* expert_offset, void* workspace,
-           std::size_t workspace_bytes, cudaStream_t stream);
+void route(const int* topk_expert, int tokens, int top_k, int experts, int capacity, int* dest_row,
+           int* expert_count, int* expert_offset, void* workspace, std::size_t workspace_bytes,
+           cudaStream_t stream);
 
 /// out[dest_row[a]] = x[a / top_k]; out (out_rows x hidden) is zeroed first, so capacity slots
 /// nobody fills are 0.
@@ -126,8 +126,8 @@ void expert_ffn(BlasHandle& blas, ElementType type, Activation activation, GemmF
                 cudaStream_t stream);
 
 /// act[rows x ffn] = gelu(h1) or silu(h1[:, :ffn]) * h1[:, ffn:].
-void activation_forward(ElementType type, Activation activation, const void* h1,
-                        std::int64_t rows, int ffn, void* act, cudaStream_t stream);
+void activation_forward(ElementType type, Activation activation, const void* h1, std::int64_t rows,
+                        int ffn, void* act, cudaStream_t stream);
 
 // ---- Dense parts ----------------------------------------------------------------------------
 

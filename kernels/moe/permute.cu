@@ -23,7 +23,8 @@ __global__ void chunk_counts_kernel(const int* __restrict__ expert, int assignme
 // One block; thread e scans expert e's counts over chunks in place (count -> chunk base), then
 // thread 0 writes the per-expert offsets.
 __global__ void scan_chunks_kernel(int* __restrict__ counts, int chunks, int experts, int capacity,
-                                   int* __restrict__ expert_count, int* __restrict__ expert_offset) {
+                                   int* __restrict__ expert_count,
+                                   int* __restrict__ expert_offset) {
   extern __shared__ int totals[];
   for (int e = static_cast<int>(threadIdx.x); e < experts; e += static_cast<int>(blockDim.x)) {
     int running = 0;
@@ -49,7 +50,8 @@ __global__ void scan_chunks_kernel(int* __restrict__ counts, int chunks, int exp
 
 __global__ void assign_rows_kernel(const int* __restrict__ expert, int assignments, int experts,
                                    int capacity, const int* __restrict__ chunk_base,
-                                   const int* __restrict__ expert_offset, int* __restrict__ dest_row) {
+                                   const int* __restrict__ expert_offset,
+                                   int* __restrict__ dest_row) {
   __shared__ int chunk_expert[kChunk];
   const int i = static_cast<int>(threadIdx.x);
   const int a = static_cast<int>(blockIdx.x) * kChunk + i;
@@ -78,9 +80,11 @@ __global__ void permute_kernel(const unsigned short* __restrict__ x, int top_k, 
     if constexpr (kVector) {  // 8 elements (16 bytes) per thread and step
       const uint4* s = reinterpret_cast<const uint4*>(x + src);
       uint4* d = reinterpret_cast<uint4*>(out + dst);
-      for (int c = static_cast<int>(threadIdx.x); c < hidden / 8; c += static_cast<int>(blockDim.x)) d[c] = s[c];
+      for (int c = static_cast<int>(threadIdx.x); c < hidden / 8; c += static_cast<int>(blockDim.x))
+        d[c] = s[c];
     } else {
-      for (int c = static_cast<int>(threadIdx.x); c < hidden; c += static_cast<int>(blockDim.x)) out[dst + c] = x[src + c];
+      for (int c = static_cast<int>(threadIdx.x); c < hidden; c += static_cast<int>(blockDim.x))
+        out[dst + c] = x[src + c];
     }
   }
 }
@@ -97,7 +101,8 @@ __global__ void unpermute_combine_kernel(const T* __restrict__ expert_out,
       for (int j = 0; j < top_k; ++j) {
         const int a = t * top_k + j;
         const int row = dest_row[a];
-        if (row >= 0) acc += prob[a] * E::to_float(expert_out[static_cast<std::int64_t>(row) * hidden + c]);
+        if (row >= 0)
+          acc += prob[a] * E::to_float(expert_out[static_cast<std::int64_t>(row) * hidden + c]);
       }
       y[static_cast<std::int64_t>(t) * hidden + c] = E::from_float(acc);
     }
@@ -113,9 +118,9 @@ std::size_t route_workspace_bytes(int assignments, int experts) {
          static_cast<std::size_t>(experts);
 }
 
-void route(const int* topk_expert, int tokens, int top_k, int experts, int capacity,
-           int* dest_row, int* expert_count, int* expert_offset, void* workspace,
-           std::size_t workspace_bytes, cudaStream_t stream) {
+void route(const int* topk_expert, int tokens, int top_k, int experts, int capacity, int* dest_row,
+           int* expert_count, int* expert_offset, void* workspace, std::size_t workspace_bytes,
+           cudaStream_t stream) {
   MOESIM_KERNEL_REQUIRE(experts >= 1 && experts <= 1024 * 8, "route: experts in [1, 8192]");
   const int assignments = tokens * top_k;
   MOESIM_KERNEL_REQUIRE(workspace_bytes >= route_workspace_bytes(assignments, experts),
@@ -141,10 +146,10 @@ void route(const int* topk_expert, int tokens, int top_k, int experts, int capac
 void permute(ElementType type, const void* x, int tokens, int top_k, int hidden,
              const int* dest_row, void* out, int out_rows, cudaStream_t stream) {
   (void)type;  // a 16-bit copy: bf16 and fp16 move the same bits
-  MOESIM_CUDA_CHECK(cudaMemsetAsync(out, 0,
-                                    static_cast<std::size_t>(out_rows) *
-                                        static_cast<std::size_t>(hidden) * element_bytes(type),
-                                    stream));
+  MOESIM_CUDA_CHECK(cudaMemsetAsync(
+      out, 0,
+      static_cast<std::size_t>(out_rows) * static_cast<std::size_t>(hidden) * element_bytes(type),
+      stream));
   const int assignments = tokens * top_k;
   if (assignments <= 0) return;
   const unsigned blocks = detail::grid_for(assignments, 1);
@@ -153,9 +158,11 @@ void permute(ElementType type, const void* x, int tokens, int top_k, int hidden,
   const bool aligned = hidden % 8 == 0 && reinterpret_cast<std::uintptr_t>(x) % 16 == 0 &&
                        reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
   if (aligned) {
-    permute_kernel<true><<<blocks, 128, 0, stream>>>(src, top_k, hidden, dest_row, dst, assignments);
+    permute_kernel<true>
+        <<<blocks, 128, 0, stream>>>(src, top_k, hidden, dest_row, dst, assignments);
   } else {
-    permute_kernel<false><<<blocks, 256, 0, stream>>>(src, top_k, hidden, dest_row, dst, assignments);
+    permute_kernel<false>
+        <<<blocks, 256, 0, stream>>>(src, top_k, hidden, dest_row, dst, assignments);
   }
   MOESIM_CUDA_CHECK(cudaGetLastError());
 }

@@ -58,7 +58,8 @@ TopK softmax_topk(std::span<const double> logits, int tokens, int experts, int t
     const auto row = logits.subspan(idx(t, experts, 0), static_cast<std::size_t>(experts));
     const double max = *std::max_element(row.begin(), row.end());
     double sum = 0.0;
-    for (int e = 0; e < experts; ++e) sum += p[static_cast<std::size_t>(e)] = std::exp(row[static_cast<std::size_t>(e)] - max);
+    for (int e = 0; e < experts; ++e)
+      sum += p[static_cast<std::size_t>(e)] = std::exp(row[static_cast<std::size_t>(e)] - max);
     for (double& v : p) v /= sum;
     std::iota(order.begin(), order.end(), 0);
     // Larger probability first; ties to the lower expert index (stable sort keeps index order).
@@ -66,7 +67,8 @@ TopK softmax_topk(std::span<const double> logits, int tokens, int experts, int t
       return p[static_cast<std::size_t>(x)] > p[static_cast<std::size_t>(y)];
     });
     double kept = 0.0;
-    for (int j = 0; j < top_k; ++j) kept += p[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])];
+    for (int j = 0; j < top_k; ++j)
+      kept += p[static_cast<std::size_t>(order[static_cast<std::size_t>(j)])];
     for (int j = 0; j < top_k; ++j) {
       const int e = order[static_cast<std::size_t>(j)];
       out.expert[idx(t, top_k, j)] = e;
@@ -82,8 +84,7 @@ TopK gate(std::span<const float> x, std::span<const float> w_gate, int tokens, i
   return softmax_topk(logits, tokens, experts, top_k, normalize);
 }
 
-Routing route(std::span<const int> topk_expert, int tokens, int top_k, int experts,
-              int capacity) {
+Routing route(std::span<const int> topk_expert, int tokens, int top_k, int experts, int capacity) {
   require(topk_expert.size() == idx(tokens, top_k, 0), "route: topk_expert size");
   Routing r;
   r.dest_row.assign(topk_expert.size(), -1);
@@ -100,8 +101,7 @@ Routing route(std::span<const int> topk_expert, int tokens, int top_k, int exper
     const int total = seen[static_cast<std::size_t>(e)];
     r.expert_count[static_cast<std::size_t>(e)] = capacity > 0 ? std::min(total, capacity) : total;
     r.expert_offset[static_cast<std::size_t>(e) + 1] =
-        capacity > 0 ? (e + 1) * capacity
-                     : r.expert_offset[static_cast<std::size_t>(e)] + total;
+        capacity > 0 ? (e + 1) * capacity : r.expert_offset[static_cast<std::size_t>(e)] + total;
   }
   for (std::size_t a = 0; a < topk_expert.size(); ++a) {
     const auto e = static_cast<std::size_t>(topk_expert[a]);
@@ -173,7 +173,8 @@ std::vector<double> expert_ffn(std::span<const float> x, std::span<const std::in
       std::fill(h.begin(), h.end(), 0.0);
       for (int p = 0; p < hidden; ++p) {
         const double xv = x[idx(r, hidden, p)];
-        for (std::int64_t j = 0; j < f1; ++j) h[static_cast<std::size_t>(j)] += xv * w1e[p * f1 + j];
+        for (std::int64_t j = 0; j < f1; ++j)
+          h[static_cast<std::size_t>(j)] += xv * w1e[p * f1 + j];
       }
       for (int j = 0; j < ffn; ++j) {
         const auto u = static_cast<std::size_t>(j);
@@ -199,7 +200,8 @@ std::vector<double> softmax_rows(std::span<const float> in, int rows, int cols, 
     double max = -std::numeric_limits<double>::infinity();
     for (int c = 0; c <= last; ++c) max = std::max(max, scale * in[idx(r, cols, c)]);
     double sum = 0.0;
-    for (int c = 0; c <= last; ++c) sum += out[idx(r, cols, c)] = std::exp(scale * in[idx(r, cols, c)] - max);
+    for (int c = 0; c <= last; ++c)
+      sum += out[idx(r, cols, c)] = std::exp(scale * in[idx(r, cols, c)] - max);
     for (int c = 0; c <= last; ++c) out[idx(r, cols, c)] /= sum;
   }
   return out;
@@ -223,7 +225,8 @@ std::vector<double> attention(std::span<const float> q, std::span<const float> k
       for (int j = 0; j < seq; ++j) {
         const double pij = p[idx(i, seq, j)];
         if (pij == 0.0) continue;
-        for (int d = 0; d < head_dim; ++d) out[off + idx(i, head_dim, d)] += pij * v[off + idx(j, head_dim, d)];
+        for (int d = 0; d < head_dim; ++d)
+          out[off + idx(i, head_dim, d)] += pij * v[off + idx(j, head_dim, d)];
       }
     }
   }

@@ -39,9 +39,9 @@ TopK gate(std::span<const float> x, std::span<const float> w_gate, int tokens, i
           int experts, int top_k, bool normalize);
 
 struct Routing {
-  std::vector<int> dest_row;        ///< tokens x top_k: row in the permuted buffer, -1 if dropped
-  std::vector<int> expert_count;    ///< experts: assignments kept per expert
-  std::vector<int> expert_offset;   ///< experts + 1: first row of each expert (dropless), or e*C
+  std::vector<int> dest_row;       ///< tokens x top_k: row in the permuted buffer, -1 if dropped
+  std::vector<int> expert_count;   ///< experts: assignments kept per expert
+  std::vector<int> expert_offset;  ///< experts + 1: first row of each expert (dropless), or e*C
 };
 
 /// Positions of every assignment in the expert-ordered buffer.

@@ -6,8 +6,10 @@
 #include <memory>
 
 #include "sim/app/command.hpp"
+#include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/exec/simulated_executor.hpp"
+#include "sim/io/calibration_json.hpp"
 #include "sim/io/chrome_trace.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/io/summary_json.hpp"
@@ -28,6 +30,7 @@ struct SimulateOptions {
   std::string trace_file;
   std::string json_file;
   std::string export_file;
+  std::string calibration_file;
 };
 
 void print_summary(const report::IterationSummary& s) {
@@ -52,7 +55,14 @@ void run_simulate(const SimulateOptions& o) {
   compute_params.flop_rate = FlopRate::from_tflops(o.tflops);
   compute_params.memory = Bandwidth::from_gbps(o.hbm_gbps);
   compute_params.overlap_slowdown = o.overlap_slowdown;
-  const compute::FixedRateComputeModel compute(compute_params);
+  const compute::FixedRateComputeModel roofline(compute_params);
+  // With a calibration profile, measured/interpolated kernel times replace the roofline wherever
+  // the profile covers a kernel's shape; the roofline stays the fallback.
+  calibration::CalibrationProfile profile;
+  if (!o.calibration_file.empty()) profile = io::load_profile(o.calibration_file);
+  const compute::CalibratedComputeModel calibrated(profile, roofline);
+  const compute::ComputeModel& compute =
+      o.calibration_file.empty() ? static_cast<const compute::ComputeModel&>(roofline) : calibrated;
   network::IdealNetworkModel network(Bandwidth::from_gbps(o.link_gbps),
                                      SimTime::from_us(o.latency_us));
   SimulatedExecutor executor(compute, network);
@@ -97,6 +107,10 @@ void register_simulate_command(CLI::App& root) {
                   "Kernel slowdown factor while communication runs on the same GPU")
       ->check(CLI::Range(1.0, 10.0))
       ->capture_default_str();
+  cmd->add_option("--calibration", options->calibration_file,
+                  "Calibration profile from 'moesim calibrate': measured kernel times where it "
+                  "covers a shape, the roofline elsewhere")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--trace", options->trace_file, "Write a Chrome/Perfetto trace JSON here");
   cmd->add_option("--json", options->json_file, "Write the summary JSON here ('-' = stdout)");
   cmd->add_option("--export", options->export_file, "Write the task graph itself as JSON here");

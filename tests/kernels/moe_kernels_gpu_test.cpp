@@ -29,13 +29,16 @@ void check(cudaError_t err) { ASSERT_EQ(err, cudaSuccess) << cudaGetErrorString(
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(std::size_t bytes) {
-    if (bytes > 0 && cudaMalloc(&ptr_, bytes) != cudaSuccess) throw DeviceError("cudaMalloc failed");
+    if (bytes > 0 && cudaMalloc(&ptr_, bytes) != cudaSuccess)
+      throw DeviceError("cudaMalloc failed");
   }
   ~DeviceBuffer() { (void)cudaFree(ptr_); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   template <typename T = void>
-  T* get() const { return static_cast<T*>(ptr_); }
+  T* get() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   void* ptr_ = nullptr;
@@ -100,13 +103,14 @@ TEST_P(MoeKernelsGpu, Gemm) {
   DeviceBuffer c(m * n * 2);
   gemm(*blas_, type(), m, n, k, a.ptr(), b.ptr(), c.get(), nullptr);
   check(cudaDeviceSynchronize());
-  EXPECT_LE(ref::relative_error(download(type(), c.get(), m * n), ref::gemm(m, n, k, a.host, b.host)),
-            kTolerance);
+  EXPECT_LE(
+      ref::relative_error(download(type(), c.get(), m * n), ref::gemm(m, n, k, a.host, b.host)),
+      kTolerance);
   gemm(*blas_, type(), m, n, k, a.ptr(), bt.ptr(), c.get(), nullptr, /*b_transposed=*/true);
   check(cudaDeviceSynchronize());
-  EXPECT_LE(ref::relative_error(download(type(), c.get(), m * n),
-                                ref::gemm_bt(m, n, k, a.host, bt.host)),
-            kTolerance);
+  EXPECT_LE(
+      ref::relative_error(download(type(), c.get(), m * n), ref::gemm_bt(m, n, k, a.host, bt.host)),
+      kTolerance);
 }
 
 TEST_P(MoeKernelsGpu, GateSoftmaxTopK) {
@@ -167,8 +171,8 @@ void run_route_permute_combine(ElementType type, std::mt19937& rng, int capacity
   permute(type, x.ptr(), tokens, top_k, hidden, dest.get<int>(), permuted.get(), out_rows, nullptr);
   check(cudaDeviceSynchronize());
   const std::vector<double> got = download(type, permuted.get(), out_rows * hidden);
-  EXPECT_LE(ref::relative_error(got, ref::permute(x.host, tokens, top_k, hidden, expect.dest_row,
-                                                  out_rows)),
+  EXPECT_LE(ref::relative_error(
+                got, ref::permute(x.host, tokens, top_k, hidden, expect.dest_row, out_rows)),
             kTolerance);
 
   // Combine: expert outputs are fresh random rows, probabilities random in (0, 1).
@@ -205,10 +209,12 @@ void run_expert_ffn(BlasHandle& blas, ElementType type, std::mt19937& rng, Activ
   expert_ffn(blas, type, act, form, x.ptr(), offsets, hidden, ffn, w1.ptr(), w2.ptr(), h1.get(),
              a.get(), out.get(), nullptr);
   check(cudaDeviceSynchronize());
-  const ref::Activation ref_act = act == Activation::gelu ? ref::Activation::gelu : ref::Activation::swiglu;
-  EXPECT_LE(ref::relative_error(download(type, out.get(), rows * hidden),
-                                ref::expert_ffn(x.host, offsets, hidden, ffn, w1.host, w2.host, ref_act)),
-            kTolerance);
+  const ref::Activation ref_act =
+      act == Activation::gelu ? ref::Activation::gelu : ref::Activation::swiglu;
+  EXPECT_LE(
+      ref::relative_error(download(type, out.get(), rows * hidden),
+                          ref::expert_ffn(x.host, offsets, hidden, ffn, w1.host, w2.host, ref_act)),
+      kTolerance);
 }
 
 TEST_P(MoeKernelsGpu, ExpertFfnGeluPerExpert) {
@@ -234,9 +240,10 @@ TEST_P(MoeKernelsGpu, AttentionCausalAndFull) {
     attention_forward(*blas_, type(), batch, seq, d, q.ptr(), k.ptr(), v.ptr(), scores.get(),
                       o.get(), scale, causal, nullptr);
     check(cudaDeviceSynchronize());
-    EXPECT_LE(ref::relative_error(download(type(), o.get(), batch * seq * d),
-                                  ref::attention(q.host, k.host, v.host, batch, seq, d, scale, causal)),
-              kTolerance)
+    EXPECT_LE(
+        ref::relative_error(download(type(), o.get(), batch * seq * d),
+                            ref::attention(q.host, k.host, v.host, batch, seq, d, scale, causal)),
+        kTolerance)
         << "causal=" << causal;
   }
 }

@@ -87,8 +87,7 @@ TEST(ReferencePermute, DroplessAndCapacity) {
             (std::vector<double>{1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 5, 6}));
   // Capacity 1 (E=3, C=1): rows 0<-t0, 1<-t0, 2<-t2; an extra unused 4th row stays 0.
   const std::vector<int> capacity{0, 1, -1, -1, -1, 2};
-  EXPECT_EQ(permute(x, 3, 2, 2, capacity, 4),
-            (std::vector<double>{1, 2, 1, 2, 5, 6, 0, 0}));
+  EXPECT_EQ(permute(x, 3, 2, 2, capacity, 4), (std::vector<double>{1, 2, 1, 2, 5, 6, 0, 0}));
 }
 
 TEST(ReferenceUnpermute, WeightedCombineSkipsDropped) {
@@ -97,8 +96,7 @@ TEST(ReferenceUnpermute, WeightedCombineSkipsDropped) {
   const std::vector<float> out{1, 1, 2, 2, 4, 4};
   const std::vector<int> dest{0, 1, -1, -1, 2, -1};
   const std::vector<float> prob{0.5F, 0.25F, 0.5F, 0.5F, 1.0F, 0.7F};
-  EXPECT_EQ(unpermute_combine(out, dest, prob, 3, 2, 2),
-            (std::vector<double>{1, 1, 0, 0, 4, 4}));
+  EXPECT_EQ(unpermute_combine(out, dest, prob, 3, 2, 2), (std::vector<double>{1, 1, 0, 0, 4, 4}));
 }
 
 TEST(ReferenceActivations, KnownValues) {

@@ -1,0 +1,275 @@
+// moesim_bench_overlap: how much a GEMM slows while a collective or a large device copy runs
+// beside it on the same GPU, and how much the collective / copy slows while GEMMs run beside it
+// (hardware.md 3.5, 7.5). Writes contention rows for `moesim calibrate`.
+//
+//   moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes SIZE] [--json FILE]
+// Aggressors: memcpy (device-to-device copy of SIZE on GPU 0) always; all_reduce, all_gather and
+// alltoall of SIZE over GPUS GPUs (one NCCL communicator per GPU, one process) when GPUS >= 2.
+// Victim GEMM: bf16 cuBLAS, shapes of the model presets. Method: time REPS GEMMs alone (CUDA
+// events, median); then enqueue enough aggressor operations on their own streams to outlast the
+// REPS GEMMs (sized from the measured alone times x 2) and time the GEMMs again; the median ratio
+// is the slowdown. The reverse times the aggressor alone and under a continuous GEMM stream.
+// Without a usable GPU it says so and exits 0.
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/kernels/bench_support.hpp"
+
+namespace moesim::bench {
+namespace {
+
+void nccl_check(ncclResult_t r, const char* what) {
+  if (r != ncclSuccess)
+    throw kernels::DeviceError(std::string(what) + ": " + ncclGetErrorString(r));
+}
+
+struct Gpu {
+  int device = 0;
+  ncclComm_t comm = nullptr;
+  cudaStream_t comm_stream = nullptr;
+  void* send = nullptr;
+  void* recv = nullptr;
+};
+
+class Overlap {
+ public:
+  Overlap(int gpus, std::int64_t bytes) : bytes_(bytes) {
+    std::vector<int> devs(static_cast<std::size_t>(gpus));
+    for (int i = 0; i < gpus; ++i) devs[static_cast<std::size_t>(i)] = i;
+    std::vector<ncclComm_t> comms(static_cast<std::size_t>(gpus), nullptr);
+    if (gpus >= 2) nccl_check(ncclCommInitAll(comms.data(), gpus, devs.data()), "ncclCommInitAll");
+    for (int i = 0; i < gpus; ++i) {
+      Gpu g;
+      g.device = i;
+      g.comm = comms[static_cast<std::size_t>(i)];
+      cuda_check(cudaSetDevice(i), "cudaSetDevice");
+      cuda_check(cudaStreamCreateWithFlags(&g.comm_stream, cudaStreamNonBlocking),
+                 "cudaStreamCreate");
+      cuda_check(cudaMalloc(&g.send, static_cast<std::size_t>(bytes)), "cudaMalloc");
+      cuda_check(cudaMalloc(&g.recv, static_cast<std::size_t>(bytes)), "cudaMalloc");
+      gpus_.push_back(g);
+    }
+    cuda_check(cudaSetDevice(0), "cudaSetDevice");
+    cuda_check(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking), "cudaStreamCreate");
+    blas_ = std::make_unique<kernels::BlasHandle>();
+  }
+  ~Overlap() {
+    for (Gpu& g : gpus_) {
+      (void)cudaSetDevice(g.device);
+      (void)cudaFree(g.send);
+      (void)cudaFree(g.recv);
+      (void)cudaStreamDestroy(g.comm_stream);
+      if (g.comm != nullptr) (void)ncclCommDestroy(g.comm);
+    }
+    (void)cudaStreamDestroy(compute_);
+  }
+  Overlap(const Overlap&) = delete;
+  Overlap& operator=(const Overlap&) = delete;
+
+  /// Enqueues one aggressor operation (on every GPU for collectives).
+  void aggressor(const std::string& op) {
+    if (op == "memcpy") {
+      cuda_check(cudaMemcpyAsync(gpus_[0].recv, gpus_[0].send, static_cast<std::size_t>(bytes_),
+                                 cudaMemcpyDeviceToDevice, gpus_[0].comm_stream),
+                 "cudaMemcpyAsync");
+      return;
+    }
+    const int n = static_cast<int>(gpus_.size());
+    const std::size_t count = static_cast<std::size_t>(bytes_ / 2);  // bf16 elements
+    nccl_check(ncclGroupStart(), "ncclGroupStart");
+    for (int i = 0; i < n; ++i) {
+      Gpu& g = gpus_[static_cast<std::size_t>(i)];
+      if (op == "all_reduce") {
+        nccl_check(
+            ncclAllReduce(g.send, g.recv, count, ncclBfloat16, ncclSum, g.comm, g.comm_stream),
+            "ncclAllReduce");
+      } else if (op == "all_gather") {
+        nccl_check(ncclAllGather(g.send, g.recv, count / static_cast<std::size_t>(n), ncclBfloat16,
+                                 g.comm, g.comm_stream),
+                   "ncclAllGather");
+      } else {  // alltoall
+        const std::size_t part = count / static_cast<std::size_t>(n);
+        for (int j = 0; j < n; ++j) {
+          nccl_check(ncclSend(static_cast<char*>(g.send) + 2 * part * static_cast<std::size_t>(j),
+                              part, ncclBfloat16, j, g.comm, g.comm_stream),
+                     "ncclSend");
+          nccl_check(ncclRecv(static_cast<char*>(g.recv) + 2 * part * static_cast<std::size_t>(j),
+                              part, ncclBfloat16, j, g.comm, g.comm_stream),
+                     "ncclRecv");
+        }
+      }
+    }
+    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+  }
+
+  void sync_all() {
+    for (Gpu& g : gpus_) {
+      cuda_check(cudaSetDevice(g.device), "cudaSetDevice");
+      cuda_check(cudaStreamSynchronize(g.comm_stream), "cudaStreamSynchronize");
+    }
+    cuda_check(cudaSetDevice(0), "cudaSetDevice");
+    cuda_check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
+  }
+
+  /// Median aggressor time over `reps` (wall clock of each op after syncing; us).
+  double aggressor_alone_us(const std::string& op, int reps) {
+    aggressor(op);
+    sync_all();
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      aggressor(op);
+      sync_all();
+      t.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return median(t);
+  }
+
+  /// Median of `reps` event-timed GEMMs on GPU 0, optionally with `ops` aggressor ops enqueued
+  /// first on their own streams.
+  double gemm_us(int m, int n, int k, const void* a, const void* b, void* c, int reps,
+                 const std::string& op, int ops) {
+    for (int i = 0; i < ops; ++i) aggressor(op);
+    cuda_check(cudaSetDevice(0), "cudaSetDevice");
+    EventTimer timer;
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+      timer.start(compute_);
+      kernels::gemm(*blas_, kernels::ElementType::bf16, m, n, k, a, b, c, compute_);
+      t.push_back(timer.stop_us(compute_));
+    }
+    sync_all();
+    return median(t);
+  }
+
+  /// Aggressor time while GEMMs run continuously beside it on GPU 0.
+  double aggressor_under_gemm_us(const std::string& op, int m, int n, int k, const void* a,
+                                 const void* b, void* c, int reps, double gemm_alone_us,
+                                 double agg_alone_us) {
+    std::vector<double> t;
+    const int gemms =
+        static_cast<int>(std::ceil(2.0 * agg_alone_us / std::max(gemm_alone_us, 1.0))) + 1;
+    for (int r = 0; r < reps; ++r) {
+      cuda_check(cudaSetDevice(0), "cudaSetDevice");
+      for (int i = 0; i < gemms; ++i)
+        kernels::gemm(*blas_, kernels::ElementType::bf16, m, n, k, a, b, c, compute_);
+      const auto t0 = std::chrono::steady_clock::now();
+      aggressor(op);
+      for (Gpu& g : gpus_) {
+        cuda_check(cudaSetDevice(g.device), "cudaSetDevice");
+        cuda_check(cudaStreamSynchronize(g.comm_stream), "cudaStreamSynchronize");
+      }
+      t.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+      sync_all();
+    }
+    return median(t);
+  }
+
+  int gpus() const { return static_cast<int>(gpus_.size()); }
+
+ private:
+  std::int64_t bytes_;
+  std::vector<Gpu> gpus_;
+  cudaStream_t compute_ = nullptr;
+  std::unique_ptr<kernels::BlasHandle> blas_;
+};
+
+int run(int gpus, int reps, std::int64_t bytes, const std::string& json) {
+  Overlap o(gpus, bytes);
+  std::vector<std::string> ops{"memcpy"};
+  if (o.gpus() >= 2) ops.insert(ops.end(), {"all_reduce", "all_gather", "alltoall"});
+  // Victim GEMMs (m, n, k): a DeepSeek-V3 expert, a Mixtral expert, square, and a small-M expert
+  // GEMM of one wave.
+  const std::vector<std::array<int, 3>> shapes{
+      {4096, 2048, 7168}, {2048, 14336, 4096}, {4096, 4096, 4096}, {256, 4096, 4096}};
+  calibration::MeasurementSet set;
+  std::printf("%-10s %-22s %12s %14s %9s\n", "victim", "aggressor", "alone us", "concurrent us",
+              "slowdown");
+  for (const auto& s : shapes) {
+    const int m = s[0], n = s[1], k = s[2];
+    DeviceBuffer a(2 * static_cast<std::size_t>(m) * k), b(2 * static_cast<std::size_t>(k) * n),
+        c(2 * static_cast<std::size_t>(m) * n);
+    fill_random(kernels::ElementType::bf16, a.get(), static_cast<std::int64_t>(m) * k, 1, 1.0F,
+                nullptr);
+    fill_random(kernels::ElementType::bf16, b.get(), static_cast<std::int64_t>(k) * n, 2, 1.0F,
+                nullptr);
+    cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    (void)o.gemm_us(m, n, k, a.get(), b.get(), c.get(), 3, "", 0);  // warm-up
+    const double alone = o.gemm_us(m, n, k, a.get(), b.get(), c.get(), reps, "", 0);
+    for (const std::string& op : ops) {
+      const double agg_alone = o.aggressor_alone_us(op, 5);
+      const int agg_ops =
+          static_cast<int>(std::ceil(2.0 * reps * alone / std::max(agg_alone, 1.0))) + 1;
+      const double concurrent = o.gemm_us(m, n, k, a.get(), b.get(), c.get(), reps, op, agg_ops);
+      const std::string name = op + " " + std::to_string(bytes >> 20) + " MiB";
+      std::printf("gemm %dx%dx%d  %-16s %12.2f %14.2f %9.3f\n", m, n, k, name.c_str(), alone,
+                  concurrent, concurrent / alone);
+      set.contention.push_back({"gemm", op, {m, n, k, 1}, bytes, alone, concurrent});
+      const double agg_under =
+          o.aggressor_under_gemm_us(op, m, n, k, a.get(), b.get(), c.get(), 5, alone, agg_alone);
+      std::printf("%-10s gemm %dx%dx%d %12.2f %14.2f %9.3f\n", op.c_str(), m, n, k, agg_alone,
+                  agg_under, agg_under / agg_alone);
+      set.contention.push_back({op, "gemm", {m, n, k, 1}, bytes, agg_alone, agg_under});
+    }
+  }
+  if (!json.empty()) {
+    set.provenance = device_provenance("moesim_bench_overlap", 0);
+    set.provenance.notes = std::to_string(o.gpus()) + " GPUs, one process; GEMM medians of " +
+                           std::to_string(reps) + " CUDA-event-timed runs; aggressor size " +
+                           std::to_string(bytes) + " bytes";
+    write_measurements(set, json);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace moesim::bench
+
+int main(int argc, char** argv) {
+  int gpus = 1;
+  int reps = 20;
+  std::int64_t bytes = 256LL << 20;
+  std::string json;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::printf(
+          "usage: moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes N] [--json FILE]\n"
+          "example: moesim_bench_overlap -g 8 --json overlap.json\n");
+      return 0;
+    } else if (a == "-g" && i + 1 < argc) {
+      gpus = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "-r" && i + 1 < argc) {
+      reps = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--bytes" && i + 1 < argc) {
+      bytes = std::max<std::int64_t>(1 << 20, std::atoll(argv[++i]));
+    } else if (a == "--json" && i + 1 < argc) {
+      json = argv[++i];
+    } else {
+      std::fprintf(stderr, "error: unknown or incomplete argument %s (see --help)\n", a.c_str());
+      return 2;
+    }
+  }
+  if (!moesim::kernels::cuda_device_available()) {
+    std::fprintf(stderr, "moesim_bench_overlap: no usable CUDA device; nothing measured\n");
+    return 0;
+  }
+  try {
+    return moesim::bench::run(gpus, reps, bytes, json);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "moesim_bench_overlap: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,130 @@
+// moesim calibrate: fits measurement files (kernel/NCCL/overlap benchmarks, nccl-tests output)
+// into a calibration profile, or checks the compute model on held-out measured shapes.
+#include <fmt/format.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sim/app/command.hpp"
+#include "sim/calibration/calibration_profile.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/io/calibration_json.hpp"
+#include "sim/io/measurement_json.hpp"
+#include "sim/io/output_file.hpp"
+
+namespace moesim::app {
+namespace {
+
+struct CalibrateOptions {
+  std::vector<std::string> inputs;
+  std::string output;
+  bool check = false;
+  double holdout = 0.2;
+  std::uint64_t seed = 1;
+};
+
+std::string shape_text(const KernelShape& s) {
+  return s.batch > 1 ? fmt::format("{}x{}x{} b{}", s.m, s.n, s.k, s.batch)
+                     : fmt::format("{}x{}x{}", s.m, s.n, s.k);
+}
+
+void print_profile(const calibration::CalibrationProfile& p) {
+  fmt::print("sources: {}\n", p.sources.size());
+  for (std::size_t i = 0; i < p.sources.size(); ++i) {
+    const auto& s = p.sources[i];
+    fmt::print("  [{}] {} ({}; {}; {})\n", i, s.file, s.source, s.gpu, s.date);
+  }
+  for (const auto& t : p.kernel_tables) {
+    fmt::print("kernel table {:<10} {:<5} batch {:<4} {:>5} shapes\n", to_string(t.kind()),
+               to_string(t.dtype()), t.batch(), t.points().size());
+  }
+  fmt::print("roofline fallback: {:.1f} TFLOP/s, {:.1f} GB/s, floor {:.3f} us (from the data)\n",
+             p.roofline.peak_tflops, p.roofline.memory_gbps, p.roofline.floor_us);
+  fmt::print("contention: GEMM slowdown {:.3f} from {} overlap rows\n", p.contention.gemm_slowdown,
+             p.contention.rows);
+  for (const auto& f : p.collectives) {
+    fmt::print(
+        "collective {:<14} {:>3} ranks {:>2} nodes ({}): alpha {:.2f} us, busbw {:.2f} GB/s, "
+        "fit MAPE {:.1f}% (max {:.1f}%) over {} sizes\n",
+        to_string(f.op), f.ranks, f.nodes, to_string(f.level), f.alpha_us, f.busbw_gbps,
+        100.0 * f.mape, 100.0 * f.max_error, f.rows);
+  }
+}
+
+void print_check(const calibration::HoldoutReport& r, const CalibrateOptions& o) {
+  fmt::print("held-out check: {} of {} kernel rows held out (holdout {}, seed {}), fitted on {}\n",
+             r.rows.size(), r.rows.size() + static_cast<std::size_t>(r.fitted_rows), o.holdout,
+             o.seed, r.fitted_rows);
+  fmt::print("{:<10} {:<5} {:>20} {:>12} {:>12} {:>8}  {}\n", "kind", "dtype", "shape (m x n x k)",
+             "measured us", "predicted us", "error", "from");
+  for (const auto& h : r.rows) {
+    fmt::print("{:<10} {:<5} {:>20} {:>12.3f} {:>12.3f} {:>7.1f}%  {}\n", to_string(h.row.kind),
+               to_string(h.row.dtype), shape_text(h.row.shape), h.row.time_us, h.predicted_us,
+               100.0 * h.error(), to_string(h.source));
+  }
+  fmt::print("interpolated from tables: {} rows, MAPE {:.2f}%, max error {:.2f}%\n", r.covered(),
+             100.0 * r.mape_covered(), 100.0 * r.max_error_covered());
+  fmt::print(
+      "all held-out rows (outside the measured range -> roofline fallback): {} rows, MAPE "
+      "{:.2f}%, max error {:.2f}%\n",
+      r.rows.size(), 100.0 * r.mape_all(), 100.0 * r.max_error_all());
+}
+
+void run_calibrate(const CalibrateOptions& o) {
+  if (!o.check && o.output.empty()) {
+    throw input_error("", "-o", "missing output file", {}, "-o profile.json (or --check)");
+  }
+  io::check_output_path(o.output, "-o");
+  std::vector<calibration::MeasurementSet> sets;
+  for (const std::string& path : o.inputs) sets.push_back(io::load_any_measurements(path));
+  if (o.check) {
+    const auto report = calibration::check_holdout(sets, o.holdout, o.seed);
+    if (report.rows.empty()) {
+      throw input_error("", "MEASUREMENTS", "no kernel rows to hold out",
+                        fmt::format("{} rows", report.fitted_rows),
+                        "kernel measurements (at least a few)");
+    }
+    print_check(report, o);
+  }
+  const calibration::CalibrationProfile profile = calibration::fit_profile(sets);
+  if (!o.check) print_profile(profile);
+  if (!o.output.empty()) {
+    io::write_file_atomically(o.output, io::profile_to_json(profile).dump(2) + "\n");
+  }
+}
+
+}  // namespace
+
+void register_calibrate_command(CLI::App& root) {
+  auto options = std::make_shared<CalibrateOptions>();
+  CLI::App* cmd = root.add_subcommand(
+      "calibrate",
+      "Fit measurement files into a calibration profile for the simulator.\n"
+      "MEASUREMENTS are moesim measurement JSON files (bench/kernels, bench/nccl, the overlap\n"
+      "benchmark; schema in traces/measured/README.md), nccl-tests text output, or nccl-tests\n"
+      "-J JSON output. The profile holds kernel cost tables interpolated by shape (a roofline\n"
+      "bound from the data outside the measured range), alpha-beta fits per collective and\n"
+      "topology level, and the GEMM slowdown under concurrent communication; every number\n"
+      "names the file, GPU and date it came from.\n"
+      "--check holds out a fraction of the kernel rows, fits the rest and reports the compute\n"
+      "model's error (MAPE, max) on the held-out shapes.\n"
+      "Examples:\n"
+      "  moesim calibrate traces/measured/h100-published/*.json \\\n"
+      "      traces/measured/h100-published/*.txt -o profile.json\n"
+      "  moesim calibrate --check traces/measured/h100-published/*.json --holdout 0.2 --seed 1");
+  cmd->add_option("MEASUREMENTS", options->inputs, "Measurement files")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("-o,--output", options->output, "Write the profile JSON here ('-' = stdout)");
+  cmd->add_flag("--check", options->check,
+                "Report the compute model's error on held-out measured shapes");
+  cmd->add_option("--holdout", options->holdout, "Fraction of kernel rows held out by --check")
+      ->check(CLI::Range(0.01, 0.99))
+      ->capture_default_str();
+  cmd->add_option("--seed", options->seed, "Seed choosing the held-out rows")
+      ->capture_default_str();
+  cmd->callback([options]() { run_calibrate(*options); });
+}
+
+}  // namespace moesim::app

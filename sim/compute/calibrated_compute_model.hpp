@@ -1,0 +1,34 @@
+// CalibratedComputeModel: kernel durations from a calibration profile (measured tables,
+// interpolated by shape), falling back to another ComputeModel (a roofline) for any kernel whose
+// shape the tables do not cover.
+//
+// A measured shape returns its measured time exactly; an interpolated one the table's estimate
+// (sim/calibration/kernel_cost_table.hpp). While communication runs on the same GPU
+// (concurrent_comm_ops > 0) a table time is multiplied by the profile's measured GEMM contention
+// slowdown (1 when the profile has no overlap measurement); the fallback applies its own.
+// The profile and the fallback must outlive the model.
+#pragma once
+
+#include "sim/calibration/calibration_profile.hpp"
+#include "sim/compute/compute_model.hpp"
+
+namespace moesim::compute {
+
+class CalibratedComputeModel final : public ComputeModel {
+ public:
+  CalibratedComputeModel(const calibration::CalibrationProfile& profile,
+                         const ComputeModel& fallback)
+      : profile_(&profile), fallback_(&fallback) {}
+
+  std::string_view name() const override { return "calibrated"; }
+  SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
+
+  /// Where duration() takes its number from for this task: measured, interpolated or fallback.
+  calibration::EstimateSource source_of(const ComputeTask& task) const;
+
+ private:
+  const calibration::CalibrationProfile* profile_;
+  const ComputeModel* fallback_;
+};
+
+}  // namespace moesim::compute
