@@ -245,8 +245,11 @@ void run(const RunOptions& o) {
   for (const auto& strategy : chosen) {
     StrategyRun r;
     r.name = std::string(strategy->name());
+    std::vector<RoutingCounts> history;  // routing of the iterations before i (FlexMoE)
     for (std::int64_t i = 0; i < o.iterations; ++i) {
-      const TrainingJob job = i == 0 ? first : make_training_job(model, layout, shape, *routing, i);
+      TrainingJob job = i == 0 ? first : make_training_job(model, layout, shape, *routing, i);
+      job.routing_history = std::make_shared<const std::vector<RoutingCounts>>(history);
+      history.push_back(job.routing);
       const auto network = network::make_communication_model(topo, cluster.kind);
       const strategies::CostModels costs{compute, *network};
       strategies::BuildResult built = strategy->build_iteration(job, costs);

@@ -18,6 +18,8 @@ constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe},
     Entry{"tutel", &make_tutel},
     Entry{"fastermoe", &make_fastermoe},
+    Entry{"lancet", &make_lancet},
+    Entry{"flexmoe", &make_flexmoe},
 };
 
 }  // namespace

@@ -20,5 +20,7 @@ std::unique_ptr<Strategy> make_strategy(std::string_view name,
 std::unique_ptr<Strategy> make_deepspeed_moe();
 std::unique_ptr<Strategy> make_tutel();
 std::unique_ptr<Strategy> make_fastermoe();
+std::unique_ptr<Strategy> make_lancet();
+std::unique_ptr<Strategy> make_flexmoe();
 
 }  // namespace moesim::strategies
