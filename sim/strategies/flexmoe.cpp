@@ -35,9 +35,9 @@
 namespace moesim::strategies {
 namespace {
 
-constexpr double kBalanceThreshold = 1.2;   // [R] trigger: max/mean load above this
-constexpr double kAmortizeIterations = 10;  // [R] SYMI's shortest re-balancing period (§5.1)
-constexpr std::int64_t kSlotFactor = 2;     // [R] slots per GPU = 2 x static share
+constexpr double kBalanceThreshold = 1.2;     // [R] trigger: max/mean load above this
+constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period (§5.1)
+constexpr std::int64_t kSlotFactor = 2;       // [R] slots per GPU = 2 x static share
 constexpr std::int64_t kOptimizerFactor = 6;  // Hecate: Adam mixed-precision state >= 6x params
 constexpr std::int64_t kCountBytes = 8;
 
@@ -68,9 +68,9 @@ class FlexMoeBuilder final : public IterationBuilder {
     }
     const auto moe_layers = static_cast<std::int64_t>(layer_of.size());
     placement_.resize(static_cast<std::size_t>(moe_layers));
-    move_deps_.assign(static_cast<std::size_t>(moe_layers),
-                      std::vector<std::vector<TaskId>>(
-                          static_cast<std::size_t>(job_.layout.world())));
+    move_deps_.assign(
+        static_cast<std::size_t>(moe_layers),
+        std::vector<std::vector<TaskId>>(static_cast<std::size_t>(job_.layout.world())));
     for (std::int64_t l = 0; l < moe_layers; ++l) {
       flexmoe::Placement placement = flexmoe::Placement::initial(m.experts, gpus, slots);
       std::vector<flexmoe::Move> charged;
@@ -97,8 +97,8 @@ class FlexMoeBuilder final : public IterationBuilder {
           const RankId src = (*g)[static_cast<std::size_t>(mv.from)];
           const RankId dst = (*g)[static_cast<std::size_t>(mv.to)];
           const auto members = collective_after(
-              "flex.move", op(CommKind::send_recv, CommGroup::other, {src, dst},
-                              Bytes{params_.move_bytes}),
+              "flex.move",
+              op(CommKind::send_recv, CommGroup::other, {src, dst}, Bytes{params_.move_bytes}),
               move_stream_, {{}, {}});
           move_deps_[static_cast<std::size_t>(l)][src.index()].push_back(members[0]);
           move_deps_[static_cast<std::size_t>(l)][dst.index()].push_back(members[1]);
@@ -108,27 +108,26 @@ class FlexMoeBuilder final : public IterationBuilder {
       std::string replicas;
       for (std::size_t e = 0; e < placement.replicas.size(); ++e) {
         if (placement.replicas[e].size() < 2) continue;
-        replicas += fmt::format("{}e{}x{}", replicas.empty() ? "" : " ", e,
-                                placement.replicas[e].size());
+        replicas +=
+            fmt::format("{}e{}x{}", replicas.empty() ? "" : " ", e, placement.replicas[e].size());
       }
       decisions_[fmt::format("flexmoe.replicas.L{}", layer)] =
           replicas.empty() ? "none (static placement)" : replicas;
       const auto now = demand_of(job_.routing, l);
-      decisions_[fmt::format("flexmoe.balance.L{}", layer)] = fmt::format(
-          "{:.2f} (static placement {:.2f})",
-          flexmoe::balance_ratio(flexmoe::route(now, placement, node_of_)),
-          flexmoe::balance_ratio(flexmoe::route(
-              now, flexmoe::Placement::initial(m.experts, gpus, slots), node_of_)));
+      decisions_[fmt::format("flexmoe.balance.L{}", layer)] =
+          fmt::format("{:.2f} (static placement {:.2f})",
+                      flexmoe::balance_ratio(flexmoe::route(now, placement, node_of_)),
+                      flexmoe::balance_ratio(flexmoe::route(
+                          now, flexmoe::Placement::initial(m.experts, gpus, slots), node_of_)));
     }
     decisions_["flexmoe.slots_per_gpu"] =
         fmt::format("{} ({} x {} static experts)", slots, kSlotFactor, local_experts());
-    decisions_["flexmoe.trigger"] =
-        fmt::format("balance ratio max/mean > {} on the previous iteration's routing",
-                    kBalanceThreshold);
+    decisions_["flexmoe.trigger"] = fmt::format(
+        "balance ratio max/mean > {} on the previous iteration's routing", kBalanceThreshold);
     decisions_["flexmoe.history"] = fmt::format("{} earlier iteration(s)", known);
-    decisions_["flexmoe.moves"] = fmt::format(
-        "expand {}, shrink {}, migrate {} ({:.1f} MiB moved, all EP groups)", counts[0],
-        counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20));
+    decisions_["flexmoe.moves"] =
+        fmt::format("expand {}, shrink {}, migrate {} ({:.1f} MiB moved, all EP groups)", counts[0],
+                    counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20));
   }
 
  protected:
@@ -193,10 +192,10 @@ class FlexMoeBuilder final : public IterationBuilder {
           }
           std::sort(holders.begin(), holders.end());
           if (holders.size() < 2) continue;
-          collective("grad.allreduce.expert",
-                     op(CommKind::all_reduce, CommGroup::expert_dp, holders,
-                        Bytes{m.expert_params() * b}),
-                     comm_);
+          collective(
+              "grad.allreduce.expert",
+              op(CommKind::all_reduce, CommGroup::expert_dp, holders, Bytes{m.expert_params() * b}),
+              comm_);
         }
       }
       s.phase = Phase::optimizer;
@@ -216,14 +215,11 @@ class FlexMoeBuilder final : public IterationBuilder {
     const ModelSpec& m = job_.model;
     const std::int64_t h = m.expert_ffn_hidden, hid = m.hidden, b = elem_bytes();
     const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    return {gemm(t, up, hid),
-            memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
-            gemm(t, hid, h),
-            gemm(t, h, hid),
-            gemm(h, hid, t),
-            memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b),
-            gemm(t, hid, up),
-            gemm(hid, up, t)};
+    return {
+        gemm(t, up, hid), memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
+        gemm(t, hid, h),  gemm(t, h, hid),
+        gemm(h, hid, t),  memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b),
+        gemm(t, hid, up), gemm(hid, up, t)};
   }
 
   flexmoe::CostParams cost_params() const {
@@ -231,9 +227,8 @@ class FlexMoeBuilder final : public IterationBuilder {
     flexmoe::CostParams c;
     c.node_of = node_of_;
     const auto& g0 = job_.mapping.groups(GroupKind::ep).front();
-    const std::int64_t ref =
-        std::max<std::int64_t>(1, m.top_k * tokens() * static_cast<std::int64_t>(g0.size()) /
-                                      m.experts);
+    const std::int64_t ref = std::max<std::int64_t>(
+        1, m.top_k * tokens() * static_cast<std::int64_t>(g0.size()) / m.experts);
     SimTime t = SimTime::zero();
     for (const ComputeTask& task : expert_tasks(ref)) t += costs_.duration(task);
     c.per_token = t.scaled(1.0 / static_cast<double>(ref));
@@ -335,10 +330,10 @@ class FlexMoe final : public Strategy {
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     if (job.layout.tp != 1 || job.layout.esp != 1) {
-      throw input_error("", "--parallel", "flexmoe places whole experts over data + expert "
+      throw input_error("", "--parallel",
+                        "flexmoe places whole experts over data + expert "
                         "parallel ranks (strategies.md 5)",
-                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp),
-                        "tp=1,esp=1");
+                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp), "tp=1,esp=1");
     }
     IterationBuilder::Options options;
     options.pad_to_capacity = false;

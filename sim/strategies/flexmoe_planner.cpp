@@ -7,8 +7,7 @@
 
 namespace moesim::strategies::flexmoe {
 
-Placement Placement::initial(std::int64_t experts, std::int64_t gpus,
-                             std::int64_t slots_per_gpu) {
+Placement Placement::initial(std::int64_t experts, std::int64_t gpus, std::int64_t slots_per_gpu) {
   MOESIM_CHECK(experts % gpus == 0 && slots_per_gpu >= experts / gpus, "bad placement {} {} {}",
                experts, gpus, slots_per_gpu);
   Placement p;
@@ -86,9 +85,7 @@ Routed route(const std::vector<std::vector<std::int64_t>>& demand, const Placeme
       for (std::size_t s = 0; s < g; ++s) {
         for (std::size_t j = 0; j < reps.size(); ++j) {
           const auto dst = static_cast<std::size_t>(reps[j]);
-          const bool ok = pass == 0   ? dst == s
-                          : pass == 1 ? node_of[dst] == node_of[s]
-                                      : true;
+          const bool ok = pass == 0 ? dst == s : pass == 1 ? node_of[dst] == node_of[s] : true;
           if (ok) give(s, j);
         }
       }
@@ -190,14 +187,14 @@ struct Candidate {
 }  // namespace
 
 PolicyResult make_scheduling_plan(const std::vector<std::vector<std::int64_t>>& demand,
-                                  const Placement& start, const CostParams& params,
-                                  int max_steps) {
+                                  const Placement& start, const CostParams& params, int max_steps) {
   PolicyResult out{start, {}};
   const std::int64_t gpus = start.gpus;
   const auto experts = static_cast<std::int64_t>(start.replicas.size());
   std::vector<std::int64_t> total(static_cast<std::size_t>(experts), 0);
   for (const auto& row : demand) {
-    for (std::int64_t e = 0; e < experts; ++e) total[static_cast<std::size_t>(e)] += row[static_cast<std::size_t>(e)];
+    for (std::int64_t e = 0; e < experts; ++e)
+      total[static_cast<std::size_t>(e)] += row[static_cast<std::size_t>(e)];
   }
   SimTime current = iteration_cost(demand, out.placement, params).total();
   for (int step = 0; step < max_steps; ++step) {
@@ -217,7 +214,8 @@ PolicyResult make_scheduling_plan(const std::vector<std::vector<std::int64_t>>& 
     // Expand the hottest expert (by load per replica).
     std::int64_t hot = -1;
     for (std::int64_t e = 0; e < experts; ++e) {
-      if (static_cast<std::int64_t>(p.replicas[static_cast<std::size_t>(e)].size()) >= gpus) continue;
+      if (static_cast<std::int64_t>(p.replicas[static_cast<std::size_t>(e)].size()) >= gpus)
+        continue;
       if (hot < 0 || per_replica(e) > per_replica(hot)) hot = e;
     }
     if (hot >= 0 && total[static_cast<std::size_t>(hot)] > 0) {
@@ -284,8 +282,7 @@ PolicyResult make_scheduling_plan(const std::vector<std::vector<std::int64_t>>& 
     SimTime best_plain = current;
     for (const Candidate& c : candidates) {
       const SimTime plain = iteration_cost(demand, c.placement, params).total();
-      const SimTime t =
-          plain + move_time(c.moves, params).scaled(1.0 / params.amortize_iterations);
+      const SimTime t = plain + move_time(c.moves, params).scaled(1.0 / params.amortize_iterations);
       if (t < best_time) {
         best = &c;
         best_time = t;

@@ -171,16 +171,14 @@ class LancetBuilder final : public IterationBuilder {
                                           5.0 * static_cast<double>(x * e));
                    }});
     ops.push_back({"permute", OpKind::kernel, layer, true, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::permute, x * k, hid,
-                                          (x + k * x) * hid * b);
+                     return memory_kernel(KernelKind::permute, x * k, hid, (x + k * x) * hid * b);
                    }});
     ops.push_back({"ep.sizes", OpKind::sizes, layer, true, {}});
     ops.push_back({"ep.dispatch", OpKind::dispatch, layer, true, {}});
     ops.push_back({"experts", OpKind::experts, layer, true, {}});
     ops.push_back({"ep.combine", OpKind::combine, layer, true, {}});
     ops.push_back({"unpermute", OpKind::kernel, layer, true, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::unpermute, x * k, hid,
-                                          (x + k * x) * hid * b,
+                     return memory_kernel(KernelKind::unpermute, x * k, hid, (x + k * x) * hid * b,
                                           2.0 * static_cast<double>(x * k * hid));
                    }});
     if (m.shared_experts > 0) {
@@ -201,8 +199,7 @@ class LancetBuilder final : public IterationBuilder {
     const std::int64_t h = m.expert_ffn_hidden, hid = m.hidden, b = elem_bytes();
     const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
     if (!backward) {
-      return {gemm(t, up, hid),
-              memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
+      return {gemm(t, up, hid), memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
               gemm(t, hid, h)};
     }
     return {gemm(t, h, hid), gemm(h, hid, t),
@@ -284,10 +281,10 @@ class LancetBuilder final : public IterationBuilder {
     for (const FwdOp& o : region.ops) {
       lancet::PipeInstr in;
       in.name = o.name;
-      in.comm = o.kind == OpKind::sizes || o.kind == OpKind::dispatch ||
-                o.kind == OpKind::combine;
+      in.comm = o.kind == OpKind::sizes || o.kind == OpKind::dispatch || o.kind == OpKind::combine;
       in.moe = o.moe;
-      for (int k = 1; k <= lancet::kMaxPartitions; ++k) in.part_time.push_back(part_time(s, p, o, k));
+      for (int k = 1; k <= lancet::kMaxPartitions; ++k)
+        in.part_time.push_back(part_time(s, p, o, k));
       if (!o.moe) non_moe += in.part_time.front();
       instrs.push_back(std::move(in));
     }
@@ -429,7 +426,8 @@ class LancetBuilder final : public IterationBuilder {
         add(layer, moe, "unpermute.bwd",
             memory_kernel(KernelKind::unpermute, x * k, hid, (x + k * x) * hid * b));
         const bool exchange = job_.layout.ep > 1;
-        if (exchange) out.push_back(BwdOp{"ep.combine.bwd", OpKind::combine, layer, moe, false, {}});
+        if (exchange)
+          out.push_back(BwdOp{"ep.combine.bwd", OpKind::combine, layer, moe, false, {}});
         const MoeLayerPlan& p = plan(moe);
         static constexpr const char* kNames[] = {"expert2.dX", "expert2.dW", "expert.act.bwd",
                                                  "expert1.dX", "expert1.dW"};
@@ -498,7 +496,8 @@ class LancetBuilder final : public IterationBuilder {
     const std::size_t gi = ep_group_index(r);
     for (std::size_t a : a2as) {
       const MoeLayerPlan& p = plan(prog[a].moe_index);
-      a2a_time.push_back(costs_.estimate(exchange_op(p, gi, prog[a].kind == OpKind::dispatch, 0, 1)));
+      a2a_time.push_back(
+          costs_.estimate(exchange_op(p, gi, prog[a].kind == OpKind::dispatch, 0, 1)));
       const std::vector<bool> free = lancet::unrelated_to(succ, a);
       std::vector<bool> row;
       for (std::size_t w : dws) row.push_back(free[w]);
@@ -547,8 +546,8 @@ class LancetBuilder final : public IterationBuilder {
         const BwdOp& o = prog[order[i]];
         info.layer = o.layer;
         set_info(info);
-        const TaskId id = kernel_after(r, o.name, o.task, compute_, o.dw ? std::vector<TaskId>{}
-                                                                          : chain[r.index()]);
+        const TaskId id = kernel_after(r, o.name, o.task, compute_,
+                                       o.dw ? std::vector<TaskId>{} : chain[r.index()]);
         if (!o.dw) chain[r.index()] = {id};
         ++i;
       }
@@ -599,8 +598,7 @@ class Lancet final : public Strategy {
     if (job.layout.tp != 1 || job.layout.esp != 1) {
       throw input_error("", "--parallel",
                         "lancet uses data + expert parallelism only (strategies.md 2.1)",
-                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp),
-                        "tp=1,esp=1");
+                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp), "tp=1,esp=1");
     }
     IterationBuilder::Options options;
     options.pad_to_capacity = false;

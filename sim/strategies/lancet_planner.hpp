@@ -65,8 +65,7 @@ PartitionPlan plan_partitions(const std::vector<PipeInstr>& instrs,
 
 /// Nodes of a DAG (succ[v] = successors of v) with no directed path to or from `node` (the node
 /// itself excluded).
-std::vector<bool> unrelated_to(const std::vector<std::vector<std::size_t>>& succ,
-                               std::size_t node);
+std::vector<bool> unrelated_to(const std::vector<std::vector<std::size_t>>& succ, std::size_t node);
 
 /// Alg. 1, best-fit greedy. eligible[a][w]: dW w may overlap all-to-all a. Returns, per dW, the
 /// index of its all-to-all or -1.
