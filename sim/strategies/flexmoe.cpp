@@ -22,7 +22,8 @@
 //    sender's own GPU, then its node; each vExpert computes its share; the combine mirrors it.
 //  - Gradients: dense all-reduce over dp as usual; per expert, one all-reduce over every rank
 //    holding a replica of it (its replicas in every EP group), the replica synchronisation.
-// TP and expert sharding are not part of FlexMoE here: tp > 1 or esp > 1 is an InputError.
+// Expert sharding is not part of FlexMoE: esp > 1 is an InputError. With tp > 1 the tp ranks of
+// a replica route the same tokens (duplicated, as DeepSpeed does with sharded experts).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -169,11 +170,12 @@ class FlexMoeBuilder final : public IterationBuilder {
         const std::int64_t layer = stage * per_stage + i;
         s.layer = layer;
         set_info(s);
-        std::int64_t dense = m.attention_params() + 4 * m.hidden;
+        // Non-expert parameters as the IterationBuilder counts them (TP-sharded parts / tp).
+        std::int64_t dense = m.attention_params() / lay.tp + 4 * m.hidden;
         if (m.is_moe_layer(layer)) {
-          dense += m.hidden * m.experts + m.shared_experts * m.expert_params();
+          dense += m.hidden * m.experts + m.shared_experts * m.expert_params() / lay.tp;
         } else {
-          dense += m.dense_ffn_params();
+          dense += m.dense_ffn_params() / lay.tp;
         }
         for (RankId r : ranks) params[r.index()] += dense;
         group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce, CommGroup::dp,
@@ -329,11 +331,10 @@ class FlexMoe final : public Strategy {
            "iterations' routing, cost-model greedy policy, moves charged when made";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    if (job.layout.tp != 1 || job.layout.esp != 1) {
+    if (job.layout.esp != 1) {
       throw input_error("", "--parallel",
-                        "flexmoe places whole experts over data + expert "
-                        "parallel ranks (strategies.md 5)",
-                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp), "tp=1,esp=1");
+                        "flexmoe places whole experts (no expert sharding, strategies.md 5)",
+                        fmt::format("esp={}", job.layout.esp), "esp=1");
     }
     IterationBuilder::Options options;
     options.pad_to_capacity = false;

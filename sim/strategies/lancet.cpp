@@ -1,7 +1,8 @@
 // lancet: Lancet's whole-graph computation-communication overlapping (Jiang et al., MLSys 2024;
 // strategies.md §2). Layout as in §2.1: data parallelism for the non-MoE parts and expert
-// parallelism over the EP group (the paper: all GPUs, two experts each); no TP or expert
-// sharding (rejected with an InputError).
+// parallelism over the EP group (the paper: all GPUs, two experts each). With TP or expert
+// sharding the passes are off (decision "lancet.passes") and only the all-to-all-v dispatch
+// remains, so `--strategy all` still runs on such layouts.
 //
 //  - Irregular all-to-all (Fig. 10): per exchange, a small all-to-all of the per-expert counts
 //    (E int64 per rank, "ep.sizes"), then an all-to-all-v moving only the routed tokens after
@@ -76,7 +77,17 @@ class LancetBuilder final : public IterationBuilder {
  public:
   using IterationBuilder::IterationBuilder;
 
+  /// Lancet's passes are defined for data + expert parallelism (strategies.md 2.1); with TP or
+  /// expert sharding the iteration is the IterationBuilder's with the all-to-all-v dispatch only.
+  bool passes_enabled() const { return job_.layout.tp == 1 && job_.layout.esp == 1; }
+
   void finish_decisions(std::map<std::string, std::string>& decisions) const {
+    decisions["lancet.passes"] = passes_enabled()
+                                     ? "dW scheduling + forward partitioning"
+                                     : fmt::format(
+                                           "off (tp={}, esp={}: Lancet is data + expert parallel, "
+                                           "strategies.md 2.1)",
+                                           job_.layout.tp, job_.layout.esp);
     decisions["lancet.range"] =
         kGateAllowsBefore ? "switch gate: before+after the MoE layer" : "after the MoE layer";
     decisions["lancet.a2a"] = "irregular: sizes all_to_all + all_to_all_v (routed tokens only)";
@@ -88,6 +99,10 @@ class LancetBuilder final : public IterationBuilder {
 
  protected:
   void emit_layer(const Step& s) override {
+    if (!passes_enabled()) {
+      IterationBuilder::emit_layer(s);
+      return;
+    }
     if (s.phase == Phase::forward) {
       if (s.layer == skip_forward_layer_) {
         skip_forward_layer_ = -1;
@@ -595,11 +610,6 @@ class Lancet final : public Strategy {
            "experts chosen by its DP, backward dW ops scheduled into A2A gaps";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    if (job.layout.tp != 1 || job.layout.esp != 1) {
-      throw input_error("", "--parallel",
-                        "lancet uses data + expert parallelism only (strategies.md 2.1)",
-                        fmt::format("tp={},esp={}", job.layout.tp, job.layout.esp), "tp=1,esp=1");
-    }
     IterationBuilder::Options options;
     options.pad_to_capacity = false;
     options.split_tokens_over_tp = false;

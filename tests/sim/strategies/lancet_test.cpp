@@ -155,15 +155,27 @@ TEST(Lancet, WeightGradientsRunDuringBackwardAllToAlls) {
   EXPECT_NE(built.decisions.at("lancet.dw_overlapped").rfind("0.0 dW", 0), 0u);
 }
 
-TEST(Lancet, RejectsTensorParallelism) {
+TEST(Lancet, PassesOffWithTensorParallelism) {
+  // Lancet is defined for data + expert parallelism; with tp = 2 it still builds a valid graph
+  // and says its passes are off.
+  Fixture f;
+  const BuildResult built =
+      make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
+  built.graph.validate();
+  EXPECT_EQ(built.decisions.at("lancet.passes"),
+            "off (tp=2, esp=1: Lancet is data + expert parallel, strategies.md 2.1)");
+  EXPECT_EQ(built.decisions.at("lancet.dw_overlapped"), "0.0 dW ops, 0.000 ms per rank");
+}
+
+TEST(FlexMoe, RejectsExpertSharding) {
   Fixture f;
   try {
-    make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
+    make_strategy("flexmoe")->build_iteration(small_job("ep=2,esp=2"), f.costs);
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "--parallel: lancet uses data + expert parallelism only (strategies.md 2.1) "
-              "(got tp=2,esp=1, expected tp=1,esp=1)");
+              "--parallel: flexmoe places whole experts (no expert sharding, strategies.md 5) "
+              "(got esp=2, expected esp=1)");
   }
 }
 
