@@ -23,7 +23,7 @@
 //  - Gradients: dense all-reduce over dp as usual; per expert, one all-reduce over every rank
 //    holding a replica of it (its replicas in every EP group), the replica synchronisation.
 // Expert sharding is not part of FlexMoE: esp > 1 is an InputError. With tp > 1 the tp ranks of
-// a replica route the same tokens (duplicated, as DeepSpeed does with sharded experts).
+// a replica each dispatch 1/tp of its tokens (DeepSpeed drop_tokens/gather_tokens).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -338,7 +338,8 @@ class FlexMoe final : public Strategy {
     }
     IterationBuilder::Options options;
     options.pad_to_capacity = false;
-    options.split_tokens_over_tp = false;
+    // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
+    options.split_tokens_over_tp = job.layout.tp > 1;
     FlexMoeBuilder builder(job, costs, options);
     builder.prepare();
     return builder.build();

@@ -612,7 +612,8 @@ class Lancet final : public Strategy {
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     IterationBuilder::Options options;
     options.pad_to_capacity = false;
-    options.split_tokens_over_tp = false;
+    // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
+    options.split_tokens_over_tp = job.layout.tp > 1 && job.layout.esp == 1;
     LancetBuilder builder(job, costs, options);
     BuildResult out = builder.build();
     builder.finish_decisions(out.decisions);
