@@ -161,8 +161,13 @@ std::string StrategyResult::decisions_text() const {
 StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy) {
   StrategyResult r;
   r.name = std::string(strategy.name());
+  // Routing of the iterations before i: strategies that adapt across iterations (FlexMoE)
+  // replay their policy over it, so each iteration stays a pure function of the job.
+  std::vector<RoutingCounts> history;
   for (std::int64_t i = 0; i < job.iterations; ++i) {
-    const TrainingJob training = job.job(i);
+    TrainingJob training = job.job(i);
+    training.routing_history = std::make_shared<const std::vector<RoutingCounts>>(history);
+    history.push_back(training.routing);
     // Planners see an idle network of the same model; the executor gets a fresh one.
     const auto planner_network = network::make_communication_model(*job.topology, job.network_kind);
     const strategies::CostModels costs{*job.compute, *planner_network};

@@ -98,6 +98,9 @@ class IterationBuilder {
   virtual void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p);
   virtual void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p);
   virtual void emit_gradient_sync();
+  /// One layer of one step (attention + dense FFN or MoE block, or their backward); Lancet
+  /// overrides it to emit a partitioned forward range and a reordered backward.
+  virtual void emit_layer(const Step& s);
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);
@@ -169,7 +172,6 @@ class IterationBuilder {
   StreamId pp_;
 
  private:
-  void emit_layer(const Step& s);
   void emit_pipeline();
   MoeLayerPlan make_plan(std::int64_t moe_index) const;
 

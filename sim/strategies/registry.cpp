@@ -21,6 +21,8 @@ constexpr std::array kStrategies{
     Entry{"fsmoe", &make_fsmoe},
     Entry{"fsmoe-no-iio", &make_fsmoe_no_iio},
     Entry{"tutel-improved", &make_tutel_improved},
+    Entry{"lancet", &make_lancet},
+    Entry{"flexmoe", &make_flexmoe},
 };
 
 }  // namespace

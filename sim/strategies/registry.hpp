@@ -23,5 +23,7 @@ std::unique_ptr<Strategy> make_fastermoe();
 std::unique_ptr<Strategy> make_fsmoe();
 std::unique_ptr<Strategy> make_fsmoe_no_iio();
 std::unique_ptr<Strategy> make_tutel_improved();
+std::unique_ptr<Strategy> make_lancet();
+std::unique_ptr<Strategy> make_flexmoe();
 
 }  // namespace moesim::strategies

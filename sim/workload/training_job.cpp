@@ -18,7 +18,7 @@ TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
   layout.resolve(model, cluster.gpu_count(), cluster.gpus_per_node, flag);
   RankMapping mapping(layout);
   RoutingCounts counts = routing.counts(iteration, TrainingJob::routing_shape(model, layout));
-  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts)};
+  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts), {}};
 }
 
 }  // namespace moesim

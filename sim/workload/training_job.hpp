@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct TrainingJob {
   ClusterShape cluster;
   std::int64_t iteration = 0;
   RoutingCounts routing;  ///< this iteration's counts; sources = layout.dp
+  /// Counts of iterations 0..iteration-1 when the caller keeps them (moesim run does), for
+  /// strategies that adapt to routing statistics (FlexMoE); null or shorter when unknown.
+  std::shared_ptr<const std::vector<RoutingCounts>> routing_history;
 
   /// Routing shape of a job (sources = dp replicas, T = micro_batch * seq_len).
   static RoutingShape routing_shape(const ModelSpec& model, const ParallelLayout& layout);

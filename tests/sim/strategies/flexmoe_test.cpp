@@ -1,0 +1,125 @@
+// FlexMoE: replica routing, balance ratio, the policy maker on hand-computed cases, and the graph
+// (moves charged with parameters + optimizer state, replica all-reduces, purity).
+#include <gtest/gtest.h>
+
+#include "sim/compute/fixed_rate_compute_model.hpp"
+#include "sim/network/ideal_network_model.hpp"
+#include "sim/strategies/flexmoe_planner.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+using namespace flexmoe;
+
+TEST(FlexMoePlanner, RoutesEvenlyOverReplicasPreferringOwnGpu) {
+  // GPUs 0, 1 on different nodes; expert 0 on {0, 1}, expert 1 on {1}. Demand: GPU 0 sends 6 to
+  // e0; GPU 1 sends 2 to e0 and 4 to e1. e0's 8 tokens -> quotas 4 + 4: GPU 0 keeps 4 of its own,
+  // GPU 1 keeps its 2, GPU 0's other 2 go to GPU 1. Loads: GPU 0 = 4, GPU 1 = 4 + 4 = 8.
+  Placement p = Placement::initial(2, 2, 2);
+  p.replicas[0] = {0, 1};
+  const Routed r = route({{6, 0}, {2, 4}}, p, {0, 1});
+  EXPECT_EQ(r.sent[0][0], 4);
+  EXPECT_EQ(r.sent[0][1], 2);
+  EXPECT_EQ(r.sent[1][1], 6);
+  EXPECT_EQ(r.load, (std::vector<std::int64_t>{4, 8}));
+  // Balance ratio max/mean = 8 / 6.
+  EXPECT_DOUBLE_EQ(balance_ratio(r), 8.0 / 6.0);
+}
+
+TEST(FlexMoePlanner, ExpandsTheHotExpertWhenItPays) {
+  // 2 GPUs (one node), 2 slots each; e0 gets 20 tokens, e1 2. 1 us per token, 1 GB/s, 1-byte
+  // tokens, free sync; a move of 20 kB costs 20 us, amortised over 10 iterations = 2 us.
+  // Static: loads 20 / 2 -> T ~ 20 us. Expand e0 onto GPU 1: 10 / 12 -> 12 + 2 = 14 < 20: taken.
+  // Next, expanding e1 onto GPU 0: 11 / 11 -> 11 + 2 = 13 > 12: rejected, stop.
+  CostParams c;
+  c.per_token = SimTime::from_us(1);
+  c.intra_bytes_per_s = c.inter_bytes_per_s = 1e9;
+  c.token_bytes = 1;
+  c.expert_bytes = 0;
+  c.move_bytes = 20000;
+  c.amortize_iterations = 10;
+  c.node_of = {0, 0};
+  const PolicyResult r = make_scheduling_plan({{10, 1}, {10, 1}}, Placement::initial(2, 2, 2), c);
+  EXPECT_EQ(r.placement.replicas[0], (std::vector<std::int64_t>{0, 1}));
+  EXPECT_EQ(r.placement.replicas[1], (std::vector<std::int64_t>{1}));
+  ASSERT_EQ(r.moves.size(), 1u);
+  EXPECT_EQ(r.moves[0].kind, MoveKind::expand);
+  EXPECT_EQ(r.moves[0].from, 0);
+  EXPECT_EQ(r.moves[0].to, 1);
+}
+
+struct Fixture {
+  compute::FixedRateComputeModel compute{[] {
+    compute::FixedRateParams p;
+    p.flop_rate = FlopRate{1e12};
+    p.memory = Bandwidth{1e12};
+    p.launch_overhead = SimTime::zero();
+    return p;
+  }()};
+  network::IdealNetworkModel network{Bandwidth::from_gbps(10.0), SimTime::from_us(5)};
+  CostModels costs{compute, network};
+};
+
+TrainingJob job_at(std::int64_t iteration, std::vector<RoutingCounts>* history) {
+  ModelSpec m;
+  m.name = "small";
+  m.layers = 2;
+  m.hidden = 256;
+  m.ffn_hidden = 1024;
+  m.expert_ffn_hidden = 1024;
+  m.heads = 4;
+  m.kv_heads = 4;
+  m.seq_len = 256;
+  m.micro_batch = 4;
+  m.experts = 8;
+  m.top_k = 1;
+  m.dropless = true;
+  m.moe_layers = MoeLayers::every_other;
+  m.dtype = DType::fp16;
+  ClusterShape c;
+  c.nodes = 1;
+  c.gpus_per_node = 4;
+  TrainingJob job =
+      make_training_job(m, parse_parallel_layout("ep=4", "-p"), c,
+                        GeneratedRouting(RoutingDistribution::zipf, 1.5, 5), iteration);
+  if (history != nullptr) {
+    job.routing_history = std::make_shared<const std::vector<RoutingCounts>>(*history);
+  }
+  return job;
+}
+
+TEST(FlexMoe, StaticWithoutHistoryThenMovesChargedWithOptimizerState) {
+  Fixture f;
+  const auto strategy = make_strategy("flexmoe");
+  std::vector<RoutingCounts> history;
+  const TrainingJob j0 = job_at(0, &history);
+  const BuildResult b0 = strategy->build_iteration(j0, f.costs);
+  b0.graph.validate();
+  EXPECT_EQ(b0.decisions.at("flexmoe.replicas.L1"), "none (static placement)");
+  history.push_back(j0.routing);
+  const TrainingJob j1 = job_at(1, &history);
+  const BuildResult b1 = strategy->build_iteration(j1, f.costs);
+  b1.graph.validate();
+  EXPECT_NE(b1.decisions.at("flexmoe.replicas.L1"), "none (static placement)");
+  // Each move: parameters (2 x 256 x 1024) + 6x optimizer state, fp16: 7 x 524288 x 2 bytes.
+  std::int64_t moves = 0, replica_allreduces = 0;
+  for (const CommRecord& c : b1.graph.comms()) {
+    const std::string& name = b1.graph.names()[c.name];
+    if (name == "flex.move") {
+      EXPECT_EQ(c.op.kind, CommKind::send_recv);
+      EXPECT_EQ(c.op.bytes.count, 7 * 524288 * 2);
+      ++moves;
+    } else if (name == "grad.allreduce.expert") {
+      EXPECT_EQ(c.op.bytes.count, 524288 * 2);
+      ++replica_allreduces;
+    }
+  }
+  EXPECT_GT(moves, 0);
+  EXPECT_GT(replica_allreduces, 0);
+  // Pure: the same job gives the same decisions.
+  EXPECT_EQ(strategy->build_iteration(j1, f.costs).decisions, b1.decisions);
+}
+
+}  // namespace
+}  // namespace moesim::strategies

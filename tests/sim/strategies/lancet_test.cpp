@@ -1,0 +1,183 @@
+// Lancet: its planner on hand-computed cases, and the graph it builds (irregular all-to-all sizes,
+// dW ops overlapping the backward all-to-alls, layout check).
+#include <gtest/gtest.h>
+
+#include "sim/compute/fixed_rate_compute_model.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/exec/simulated_executor.hpp"
+#include "sim/network/ideal_network_model.hpp"
+#include "sim/strategies/lancet_planner.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+using lancet::PipeInstr;
+
+SimTime us(double v) { return SimTime::from_us(v); }
+
+// A (compute 4 us), B (comm 6 us, the MoE), C (compute 4 us); split in 2, each part takes half.
+std::vector<PipeInstr> abc() {
+  return {PipeInstr{"A", false, false, {us(4), us(2)}}, PipeInstr{"B", true, true, {us(6), us(3)}},
+          PipeInstr{"C", false, false, {us(4), us(2)}}};
+}
+
+TEST(LancetPlanner, PipelineSchedulerRule) {
+  // k=1: 4 + 6 + 4 = 14. k=2: A0 [0,2] A1 [2,4]; B0 [2,5] B1 [5,8] (after B0 on the comm queue);
+  // C0 starts at max(B0 end 5, A1 end 4) = 5 -> 7; C1 at max(8, 7) = 8 -> 10.
+  EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 1), us(14));
+  EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 2), us(10));
+}
+
+TEST(LancetPlanner, DynamicProgramPicksRangeAndCount) {
+  // Best: one range [A, C] in 2 parts = 10 us (any split of the MoE out of it is worse).
+  const auto plan = lancet::plan_partitions(abc(), {0, 1, 2, 3}, 2, true);
+  ASSERT_EQ(plan.ranges.size(), 1u);
+  EXPECT_EQ(plan.ranges[0].partitions, 2);
+  EXPECT_EQ(plan.time, us(10));
+  // Batch-prioritized gate: no partition before the MoE. A alone (4) + [B, C] in 2: B0 [0,3]
+  // B1 [3,6], C0 [3,5], C1 [6,8] -> 4 + 8 = 12.
+  const auto after_only = lancet::plan_partitions(abc(), {0, 1, 2, 3}, 2, false);
+  ASSERT_EQ(after_only.ranges.size(), 2u);
+  EXPECT_EQ(after_only.ranges[1].begin, 1u);
+  EXPECT_EQ(after_only.ranges[1].partitions, 2);
+  EXPECT_EQ(after_only.time, us(12));
+}
+
+TEST(LancetPlanner, NoPathMeansEligible) {
+  // Chain 0 -> 1 -> 2 (1 is an all-to-all), dW 3 reads the input of op 1 (edge 0 -> 3).
+  const std::vector<std::vector<std::size_t>> succ = {{1, 3}, {2}, {}, {}};
+  EXPECT_TRUE(lancet::unrelated_to(succ, 1)[3]);
+  EXPECT_TRUE(lancet::unrelated_to(succ, 2)[3]);
+  EXPECT_FALSE(lancet::unrelated_to(succ, 0)[3]);
+  EXPECT_FALSE(lancet::unrelated_to(succ, 1)[2]);
+}
+
+TEST(LancetPlanner, BestFitGreedy) {
+  // Gap 10: |10-9| = 1 is best -> 9, left 1; then |1-3| = 2 < |1-7| = 6 -> 3, left -2: stop.
+  // A second all-to-all of 7 with only the 7 eligible takes it.
+  const auto a = lancet::best_fit_assign({us(10), us(7)}, {us(3), us(7), us(9)},
+                                         {{true, true, true}, {false, true, false}});
+  EXPECT_EQ(a, (std::vector<int>{0, 1, 0}));
+}
+
+struct Fixture {
+  compute::FixedRateComputeModel compute{[] {
+    compute::FixedRateParams p;
+    p.flop_rate = FlopRate{1e12};
+    p.memory = Bandwidth{1e12};
+    p.launch_overhead = SimTime::zero();
+    return p;
+  }()};
+  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::from_us(5)};
+  CostModels costs{compute, network};
+};
+
+ModelSpec small_model() {
+  ModelSpec m;
+  m.name = "small";
+  m.layers = 4;
+  m.hidden = 64;
+  m.ffn_hidden = 256;
+  m.expert_ffn_hidden = 256;
+  m.heads = 4;
+  m.kv_heads = 4;
+  m.seq_len = 32;
+  m.micro_batch = 4;
+  m.experts = 8;
+  m.top_k = 1;
+  m.capacity_factor = 1.0;
+  m.moe_layers = MoeLayers::every_other;
+  m.dtype = DType::fp16;
+  return m;
+}
+
+TrainingJob small_job(const std::string& parallel = "ep=4") {
+  ClusterShape c;
+  c.nodes = 1;
+  c.gpus_per_node = 4;
+  return make_training_job(small_model(), parse_parallel_layout(parallel, "-p"), c,
+                           GeneratedRouting(RoutingDistribution::zipf, 1.0, 3), 0);
+}
+
+TEST(Lancet, IrregularAllToAllSendsOnlyKeptTokens) {
+  // Every forward dispatch is an all-to-all-v; over a layer's partitions the matrices add up to
+  // the kept tokens x M x 2 bytes (no padding); each is preceded by a sizes all-to-all of E x 8.
+  Fixture f;
+  const TrainingJob job = small_job();
+  const BuildResult built = make_strategy("lancet")->build_iteration(job, f.costs);
+  built.graph.validate();
+  const auto cap = expert_capacity(job.model.tokens_per_micro_batch(), 1, 1.0, 8);
+  std::int64_t kept = 0;
+  for (std::int64_t l = 0; l < 2; ++l) {
+    for (std::int64_t r = 0; r < 4; ++r) {
+      for (std::int64_t e = 0; e < 8; ++e) kept += std::min(job.routing.at(l, r, e), cap);
+    }
+  }
+  std::int64_t dispatched = 0, sizes = 0, dispatches = 0;
+  for (const CommRecord& c : built.graph.comms()) {
+    const std::string& name = built.graph.names()[c.name];
+    if (name == "ep.dispatch") {
+      EXPECT_EQ(c.op.kind, CommKind::all_to_all_v);
+      dispatched += c.op.matrix->total();
+      ++dispatches;
+    } else if (name == "ep.sizes") {
+      EXPECT_EQ(c.op.bytes.count, 8 * 8);
+      ++sizes;
+    }
+  }
+  EXPECT_EQ(dispatched, kept * 64 * 2);
+  EXPECT_EQ(sizes, dispatches);
+  EXPECT_EQ(built.decisions.count("lancet.partitions.L1"), 1u);
+  EXPECT_EQ(built.decisions.count("lancet.partitions.L3"), 1u);
+}
+
+TEST(Lancet, WeightGradientsRunDuringBackwardAllToAlls) {
+  // Some dW kernel on rank 0 starts before a backward all-to-all of rank 0 ends and after it
+  // starts: the dW scheduling pass placed it into the gap.
+  Fixture f;
+  const BuildResult built = make_strategy("lancet")->build_iteration(small_job(), f.costs);
+  SimulatedExecutor exec(f.compute, f.network);
+  const ExecutionRecord rec = exec.run(built.graph);
+  bool overlapped = false;
+  for (const CommRecord& c : built.graph.comms()) {
+    const std::string& name = built.graph.names()[c.name];
+    if (name != "ep.combine.bwd" && name != "ep.dispatch.bwd") continue;
+    const TaskRecord& a = rec.tasks[c.members[0].index()];
+    for (std::size_t i = 0; i < built.graph.task_count(); ++i) {
+      const std::string_view n = built.graph.name_of(TaskId{static_cast<std::uint32_t>(i)});
+      if (n.size() < 3 || n.substr(n.size() - 3) != ".dW") continue;
+      const TaskRecord& t = rec.tasks[i];
+      if (t.rank == a.rank && t.start >= a.start && t.start < a.end) overlapped = true;
+    }
+  }
+  EXPECT_TRUE(overlapped);
+  EXPECT_NE(built.decisions.at("lancet.dw_overlapped").rfind("0.0 dW", 0), 0u);
+}
+
+TEST(Lancet, PassesOffWithTensorParallelism) {
+  // Lancet is defined for data + expert parallelism; with tp = 2 it still builds a valid graph
+  // and says its passes are off.
+  Fixture f;
+  const BuildResult built =
+      make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
+  built.graph.validate();
+  EXPECT_EQ(built.decisions.at("lancet.passes"),
+            "off (tp=2, esp=1: Lancet is data + expert parallel, strategies.md 2.1)");
+  EXPECT_EQ(built.decisions.at("lancet.dw_overlapped"), "0.0 dW ops, 0.000 ms per rank");
+}
+
+TEST(FlexMoe, RejectsExpertSharding) {
+  Fixture f;
+  try {
+    make_strategy("flexmoe")->build_iteration(small_job("ep=2,esp=2"), f.costs);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--parallel: flexmoe places whole experts (no expert sharding, strategies.md 5) "
+              "(got esp=2, expected esp=1)");
+  }
+}
+
+}  // namespace
+}  // namespace moesim::strategies
