@@ -27,7 +27,8 @@ struct ExecuteOptions {
 void run_execute(const ExecuteOptions& o) {
   io::check_output_path(o.trace_file, "--trace");
   io::check_output_path(o.json_file, "--json");
-  const TaskGraph graph = build_job_graph(o.job);
+  const HardwareJob job = build_hardware_job(o.job);
+  const TaskGraph& graph = job.graph;
   const runtime::ExecutionPlan plan = plan_job(o.job, graph);
   if (o.plan_only) {
     fmt::print("{}", runtime::plan_to_text(graph, plan));
@@ -71,8 +72,12 @@ void register_execute_command(CLI::App& root) {
       "iterations, each task's start and end are the median over --iterations timed ones,\n"
       "relative to its rank's iteration start. Without a usable GPU it exits 2.\n"
       "--plan prints the lowering (streams, events, communicators, NCCL calls) without a GPU.\n"
-      "Example: moesim execute --graph graph.json --iterations 20 --trace measured.json");
-  add_job_options(cmd, options->job);
+      "The graph is a task graph file (--graph) or a job's iteration 0 built by --strategy from\n"
+      "the same job flags as `moesim run`. Examples:\n"
+      "  moesim execute --graph graph.json --iterations 20 --trace measured.json\n"
+      "  moesim execute --model gpt2-s-moe --topology dgx-h100 --parallel ep=1 --set layers=2 \\\n"
+      "      --strategy tutel --plan");
+  add_hardware_job_options(cmd, options->job);
   cmd->add_flag("--plan", options->plan_only, "Print the execution plan and exit (no GPU needed)");
   cmd->add_option("--trace", options->trace_file, "Write the measured Chrome/Perfetto trace here");
   cmd->add_option("--json", options->json_file, "Write the measured summary JSON here");

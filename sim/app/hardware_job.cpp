@@ -6,9 +6,12 @@
 
 namespace moesim::app {
 
-void add_job_options(CLI::App* cmd, HardwareJobOptions& o) {
+void add_hardware_job_options(CLI::App* cmd, HardwareJobOptions& o) {
   cmd->add_option("--graph", o.graph_file, "Task graph JSON file (docs/task-graph.md)")
       ->check(CLI::ExistingFile);
+  add_job_options(*cmd, o.job, JobFlags{.required = false, .iterations = false});
+  cmd->add_option("--strategy,-s", o.strategy, "Strategy building the graph (with --model)")
+      ->capture_default_str();
   cmd->add_option("--iterations", o.iterations, "Timed iterations (per-task median)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
@@ -21,15 +24,29 @@ void add_job_options(CLI::App* cmd, HardwareJobOptions& o) {
       ->capture_default_str();
 }
 
-TaskGraph build_job_graph(const HardwareJobOptions& o) {
-  // The job flags of `moesim run` (model, layout, strategy, routing) plug in here.
-  if (o.graph_file.empty()) {
-    throw input_error("", "--graph", "no job given: pass a task graph file", "nothing",
-                      "--graph FILE");
+HardwareJob build_hardware_job(const HardwareJobOptions& o) {
+  HardwareJob job;
+  if (!o.graph_file.empty() && !o.job.model.empty()) {
+    throw input_error("", "--graph", "give a task graph file or a job (--model ...), not both",
+                      o.graph_file, "one of them");
   }
-  TaskGraph graph = io::load_task_graph(o.graph_file);
-  graph.validate();
-  return graph;
+  if (!o.job.model.empty()) {
+    const auto strategies = parse_strategies(o.strategy, "--strategy");
+    if (strategies.size() != 1) {
+      throw input_error("", "--strategy", "one strategy is executed at a time", o.strategy,
+                        "one name");
+    }
+    job.prepared = std::make_unique<PreparedJob>(prepare_job(o.job));
+    job.graph = build_graph(*job.prepared, *strategies.front(), *job.prepared->first).graph;
+    return job;
+  }
+  if (o.graph_file.empty()) {
+    throw input_error("", "--graph", "no job given", "nothing",
+                      "--graph FILE, or --model M --parallel ... --strategy S");
+  }
+  job.graph = io::load_task_graph(o.graph_file);
+  job.graph.validate();
+  return job;
 }
 
 runtime::ExecutionPlan plan_job(const HardwareJobOptions& o, const TaskGraph& graph) {

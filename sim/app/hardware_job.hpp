@@ -1,9 +1,8 @@
 // What `moesim execute` and `moesim validate` run, and the GPU they run it on.
 //
-// HardwareJobOptions + build_job_graph() are the one place that turns flags into the TaskGraph
-// both commands use: today `--graph FILE`; the job flags of `moesim run` (model, layout,
-// strategy, routing) plug in here by adding their fields, registering them in
-// add_job_options() and building the strategy's graph in build_job_graph().
+// HardwareJobOptions + build_hardware_job() are the one place that turns flags into the TaskGraph
+// both commands use: `--graph FILE`, or the job flags of `moesim run` (model, layout, strategy,
+// routing; sim/app/job_runner.hpp), whose strategy builds the graph exactly as the simulator's.
 //
 // acquire_hardware_runner() never includes a CUDA header: in a CUDA build (MOESIM_HAS_CUDA) it
 // calls kernels/runtime's make_hardware_runner(); otherwise it reports that moesim was built
@@ -16,22 +15,33 @@
 
 #include "kernels/runtime/execution_plan.hpp"
 #include "kernels/runtime/hardware_runner.hpp"
+#include "sim/app/job_runner.hpp"
 #include "sim/workload/task_graph.hpp"
 
 namespace moesim::app {
 
 struct HardwareJobOptions {
   std::string graph_file;
+  JobOptions job;  ///< used when --model is given instead of --graph
+  std::string strategy = "deepspeed-moe";
   int iterations = 10;
   int warmup = 3;
   double launch_headroom_us = 200.0;
 };
 
-/// Registers --graph, --iterations, --warmup and --launch-headroom-us on `cmd`.
-void add_job_options(CLI::App* cmd, HardwareJobOptions& options);
+/// Registers --graph, the job flags (--model ... --strategy), --iterations, --warmup and
+/// --launch-headroom-us on `cmd`.
+void add_hardware_job_options(CLI::App* cmd, HardwareJobOptions& options);
 
-/// The validated TaskGraph of the job. Throws InputError for a bad file or missing job.
-TaskGraph build_job_graph(const HardwareJobOptions& options);
+struct HardwareJob {
+  TaskGraph graph;
+  /// The resolved job when given by job flags (its models make the prediction); null for --graph.
+  std::unique_ptr<PreparedJob> prepared;
+};
+
+/// The validated TaskGraph of the job (iteration 0 of the strategy, or the file). Throws
+/// InputError for a bad file, a bad job, both or neither given.
+HardwareJob build_hardware_job(const HardwareJobOptions& options);
 
 /// lower_graph() of the job's graph; a task no kernel can run is an InputError naming the file.
 runtime::ExecutionPlan plan_job(const HardwareJobOptions& options, const TaskGraph& graph);

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
+#include "sim/io/calibration_json.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
 #include "sim/io/routing_trace.hpp"
@@ -14,8 +16,10 @@
 
 namespace moesim::app {
 
-void add_job_options(CLI::App& cmd, JobOptions& o) {
-  cmd.add_option("--model,-m", o.model, "Model preset (traces/models) or JSON file")->required();
+void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
+  CLI::Option* model =
+      cmd.add_option("--model,-m", o.model, "Model preset (traces/models) or JSON file");
+  if (flags.required) model->required();
   cmd.add_option("--set", o.overrides, "Override model fields: key=value[,key=value]");
   cmd.add_option("--topology,-t", o.topology, "Topology preset or JSON file")
       ->capture_default_str();
@@ -24,9 +28,10 @@ void add_job_options(CLI::App& cmd, JobOptions& o) {
   cmd.add_option("--network", o.network, "Network model: flow or analytical")
       ->capture_default_str();
   cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
-  cmd.add_option("--parallel,-p", o.parallel,
-                 "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b)")
-      ->required();
+  CLI::Option* parallel = cmd.add_option(
+      "--parallel,-p", o.parallel,
+      "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b)");
+  if (flags.required) parallel->required();
   cmd.add_option("--order", o.order, "Rank order of tp,dp,pp, innermost first")
       ->capture_default_str();
   cmd.add_option("--expert-order", o.expert_order,
@@ -36,8 +41,15 @@ void add_job_options(CLI::App& cmd, JobOptions& o) {
                  "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")
       ->capture_default_str();
   cmd.add_option("--seed", o.seed, "Seed of the routing generators")->capture_default_str();
-  cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
-      ->capture_default_str();
+  if (flags.iterations) {
+    cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
+        ->capture_default_str();
+  }
+  cmd.add_option("--calibration", o.calibration,
+                 "Calibration profile (moesim calibrate): measured kernel times replace the "
+                 "roofline where they cover a shape; collective fits override the analytical "
+                 "network model")
+      ->check(CLI::ExistingFile);
 }
 
 namespace {
@@ -65,6 +77,24 @@ std::shared_ptr<const network::Topology> load_cluster(
 }
 
 }  // namespace
+
+network::AnalyticalParams analytical_params_from(const calibration::CalibrationProfile& profile) {
+  network::AnalyticalParams params;
+  // One fit per (collective, level): the profile may hold several group sizes; the one measured
+  // over the most ranks is the closest to training-scale groups.
+  std::map<std::pair<CommKind, network::Level>, int> ranks_of;
+  for (const calibration::CollectiveFit& fit : profile.collectives) {
+    const network::Level level = fit.level == calibration::TopologyLevel::intra_node
+                                     ? network::Level::intra_node
+                                     : network::Level::inter_node;
+    const auto key = std::make_pair(fit.op, level);
+    auto it = ranks_of.find(key);
+    if (it != ranks_of.end() && it->second >= fit.ranks) continue;
+    ranks_of[key] = fit.ranks;
+    params.calibrated[key] = network::AlphaBeta{fit.alpha_us, fit.busbw_gbps};
+  }
+  return params;
+}
 
 TrainingJob PreparedJob::job(std::int64_t iteration) const {
   if (iteration == 0) return *first;
@@ -109,7 +139,15 @@ PreparedJob prepare_job(const JobOptions& o,
   for (std::size_t r = 0; r < topo.gpu_count(); ++r) {
     p.shape.node_of_rank.push_back(topo.node_of(RankId{static_cast<std::uint32_t>(r)}));
   }
-  p.compute = std::make_unique<compute::RooflineComputeModel>(p.gpu);
+  p.roofline = std::make_unique<compute::RooflineComputeModel>(p.gpu);
+  if (!o.calibration.empty()) {
+    p.profile =
+        std::make_shared<const calibration::CalibrationProfile>(io::load_profile(o.calibration));
+    p.compute = std::make_unique<compute::CalibratedComputeModel>(*p.profile, *p.roofline);
+    p.analytical = analytical_params_from(*p.profile);
+  } else {
+    p.compute = std::make_unique<compute::RooflineComputeModel>(p.gpu);
+  }
   p.first = make_training_job(p.model, p.layout, p.shape, *p.routing, 0);
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
@@ -158,6 +196,24 @@ std::string StrategyResult::decisions_text() const {
   return out;
 }
 
+strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
+                                    const TrainingJob& training) {
+  // Planners see an idle network of the same model as the executor.
+  const auto planner_network =
+      network::make_communication_model(*job.topology, job.network_kind, job.analytical);
+  const strategies::CostModels costs{*job.compute, *planner_network};
+  strategies::BuildResult built = strategy.build_iteration(training, costs);
+  built.graph.validate();
+  return built;
+}
+
+ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph) {
+  const auto network =
+      network::make_communication_model(*job.topology, job.network_kind, job.analytical);
+  SimulatedExecutor executor(*job.compute, *network);
+  return executor.run(graph);
+}
+
 StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy) {
   StrategyResult r;
   r.name = std::string(strategy.name());
@@ -168,14 +224,8 @@ StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strat
     TrainingJob training = job.job(i);
     training.routing_history = std::make_shared<const std::vector<RoutingCounts>>(history);
     history.push_back(training.routing);
-    // Planners see an idle network of the same model; the executor gets a fresh one.
-    const auto planner_network = network::make_communication_model(*job.topology, job.network_kind);
-    const strategies::CostModels costs{*job.compute, *planner_network};
-    strategies::BuildResult built = strategy.build_iteration(training, costs);
-    built.graph.validate();
-    const auto network = network::make_communication_model(*job.topology, job.network_kind);
-    SimulatedExecutor executor(*job.compute, *network);
-    ExecutionRecord record = executor.run(built.graph);
+    strategies::BuildResult built = build_graph(job, strategy, training);
+    ExecutionRecord record = simulate_graph(job, built.graph);
     r.iteration_us.push_back(record.makespan().us());
     if (i + 1 == job.iterations) {
       r.summary = report::summarize(built.graph, record);

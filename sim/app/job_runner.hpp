@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/calibration/calibration_profile.hpp"
 #include "sim/compute/compute_model.hpp"
 #include "sim/compute/gpu_spec.hpp"
 #include "sim/exec/execution_record.hpp"
@@ -38,11 +39,19 @@ struct JobOptions {
   std::string routing = "uniform";
   std::uint64_t seed = 1;
   std::int64_t iterations = 1;
+  std::string calibration;  ///< profile JSON from `moesim calibrate`
+};
+
+/// Which job flags a subcommand takes. `execute`/`validate` accept either a graph file or a job,
+/// so nothing is required there, and they time iterations themselves (no --iterations).
+struct JobFlags {
+  bool required = true;
+  bool iterations = true;
 };
 
 /// Adds the job flags to a subcommand (--model, --set, --topology, --nodes, --network, --gpu,
-/// --parallel, --order, --expert-order, --routing, --seed, --iterations).
-void add_job_options(CLI::App& cmd, JobOptions& options);
+/// --parallel, --order, --expert-order, --routing, --seed, --iterations, --calibration).
+void add_job_options(CLI::App& cmd, JobOptions& options, JobFlags flags = {});
 
 /// A job resolved against its files: everything needed to build and simulate iterations.
 struct PreparedJob {
@@ -54,7 +63,13 @@ struct PreparedJob {
   compute::GpuSpec gpu;
   double peak_flops_per_s = 0.0;  ///< dense peak of the model's dtype on one GPU
   ClusterShape shape;
+  /// The roofline from the GPU spec; with a calibration profile, the fallback of `compute`.
+  std::unique_ptr<compute::ComputeModel> roofline;
+  std::shared_ptr<const calibration::CalibrationProfile> profile;  ///< null without --calibration
+  /// What kernels cost: the calibrated model when a profile is given, else the roofline.
   std::unique_ptr<compute::ComputeModel> compute;
+  /// Analytical network parameters, with the profile's collective fits as overrides.
+  network::AnalyticalParams analytical;
   std::optional<TrainingJob> first;  ///< iteration 0, resolved (layout errors surface here)
   std::int64_t iterations = 1;
   double tokens_per_iteration = 0.0;
@@ -67,6 +82,9 @@ struct PreparedJob {
 PreparedJob prepare_job(
     const JobOptions& options,
     std::map<std::string, std::shared_ptr<const network::Topology>>* topology_cache = nullptr);
+
+/// The profile's collective alpha-beta fits as overrides of the analytical network model.
+network::AnalyticalParams analytical_params_from(const calibration::CalibrationProfile& profile);
 
 /// Parses "a,b,c" or "all" into strategies (InputError on an unknown name).
 std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
@@ -89,6 +107,13 @@ struct StrategyResult {
   /// Decisions as one "key=value; ..." string.
   std::string decisions_text() const;
 };
+
+/// The strategy's task graph (and decisions) for one iteration, planned with the job's models.
+strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
+                                    const TrainingJob& training);
+
+/// Runs `graph` through the simulated executor with the job's compute and network models.
+ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph);
 
 /// Builds and simulates every iteration of `job` with `strategy`. Thread-safe for distinct
 /// strategies and jobs: models are created per call, the topology is only read.

@@ -91,11 +91,18 @@ std::string merged_trace(const TaskGraph& graph, const ExecutionRecord& predicte
 void run_validate(const ValidateOptions& o) {
   io::check_output_path(o.trace_file, "--trace");
   io::check_output_path(o.json_file, "--json");
-  const TaskGraph graph = build_job_graph(o.job);
+  const HardwareJob job = build_hardware_job(o.job);
+  const TaskGraph& graph = job.graph;
   (void)plan_job(o.job, graph);  // a graph the GPUs cannot run fails before simulating
-  Models models = make_models(o);
-  SimulatedExecutor simulator(*models.compute, *models.network);
-  const ExecutionRecord predicted = simulator.run(graph);
+  ExecutionRecord predicted;
+  if (job.prepared) {
+    // A job: predict with its own models (topology network, roofline or calibrated compute).
+    predicted = simulate_graph(*job.prepared, graph);
+  } else {
+    Models models = make_models(o);
+    SimulatedExecutor simulator(*models.compute, *models.network);
+    predicted = simulator.run(graph);
+  }
   const std::unique_ptr<runtime::HardwareRunner> runner = acquire_hardware_runner();
   const ExecutionRecord measured = runner->run(graph, run_options(o.job));
   if (!runner->writes_output()) return;
@@ -135,11 +142,15 @@ void register_validate_command(CLI::App& root) {
       "Prints predicted vs measured time per task kind and per stream (summed over ranks),\n"
       "the end-to-end iteration error and the exposed-communication error; error =\n"
       "(predicted - measured) / measured. --trace writes both runs into one Perfetto file:\n"
-      "processes 'predicted rank N' and 'measured rank N'. The prediction uses the roofline\n"
-      "compute model and the ideal network of `moesim simulate`. Without a GPU it exits 2.\n"
-      "Example: moesim validate --graph graph.json --tflops 700 --hbm-gbps 3000 \\\n"
-      "           --trace side_by_side.json --json comparison.json");
-  add_job_options(cmd, options->job);
+      "processes 'predicted rank N' and 'measured rank N'. With job flags (--model ...\n"
+      "--strategy S) the prediction uses the job's models: the topology's network model and the\n"
+      "roofline, or --calibration's measured kernel times. With --graph FILE it uses the plain\n"
+      "roofline (--tflops, --hbm-gbps) and ideal network of `moesim simulate`. Without a GPU it\n"
+      "exits 2. Examples:\n"
+      "  moesim validate --model gpt2-s-moe --topology dgx-h100 --parallel ep=1 --set layers=2 \\\n"
+      "      --strategy tutel --calibration profile.json --trace side_by_side.json\n"
+      "  moesim validate --graph graph.json --tflops 700 --hbm-gbps 3000 --json comparison.json");
+  add_hardware_job_options(cmd, options->job);
   cmd->add_option("--link-gbps", options->link_gbps, "Ideal network link bandwidth, GB/s")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -76,11 +76,13 @@ TEST(SweepGrid, ExplicitCasesAndBadInput) {
   ASSERT_EQ(z.cases.size(), 4u);  // 2 tuples x 2 values
   EXPECT_EQ(z.cases[0].id, "b=7;ffn=2;hidden=1");
   EXPECT_EQ(z.cases[3].id, "b=8;ffn=6;hidden=3");
-  const std::string bad_tuple = write_temp("bt.json", R"({"base": {"model": "m", "parallel": "ep=2"},
+  const std::string bad_tuple =
+      write_temp("bt.json", R"({"base": {"model": "m", "parallel": "ep=2"},
       "axes": {"a,b": [[1]]}})");
   EXPECT_EQ(error_of([&] { io::load_sweep_grid(bad_tuple); }),
-            bad_tuple + ": /axes/a,b/0: wrong number of values for the fields of this axis (got 1, "
-                        "expected 2)");
+            bad_tuple +
+                ": /axes/a,b/0: wrong number of values for the fields of this axis (got 1, "
+                "expected 2)");
   const std::string no_parallel = write_temp("np.json", R"({"base": {"model": "m"}})");
   EXPECT_EQ(error_of([&] { io::load_sweep_grid(no_parallel); }),
             no_parallel + ": /base/parallel: missing required field");
@@ -96,10 +98,8 @@ TEST(SweepGrid, ExplicitCasesAndBadInput) {
 
 TEST(RegressionCheck, ListsCasesBeyondTolerance) {
   // Tolerance 1%: 100 -> 100.9 passes, 100 -> 102 is slower (+2%), 100 -> 95 is faster.
-  const std::map<report::SweepKey, double> before{{{"a", "s"}, 100.0},
-                                                  {{"b", "s"}, 100.0},
-                                                  {{"c", "s"}, 100.0},
-                                                  {{"gone", "s"}, 1.0}};
+  const std::map<report::SweepKey, double> before{
+      {{"a", "s"}, 100.0}, {{"b", "s"}, 100.0}, {{"c", "s"}, 100.0}, {{"gone", "s"}, 1.0}};
   const std::map<report::SweepKey, double> now{
       {{"a", "s"}, 100.9}, {{"b", "s"}, 102.0}, {{"c", "s"}, 95.0}, {{"new", "s"}, 1.0}};
   const report::RegressionReport r = report::check_regressions(before, now, 0.01);
