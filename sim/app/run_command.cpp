@@ -344,7 +344,11 @@ void register_run_command(CLI::App& root) {
   cmd->add_option("--expert-order", o->expert_order,
                   "Expert grid order, innermost first: esp,edp,ep (EP across nodes) or esp,ep,edp")
       ->capture_default_str();
-  cmd->add_option("--strategy,-s", o->strategy, "Strategy, a comma list, or 'all': " + names)
+  cmd->add_option("--strategy,-s", o->strategy,
+                  "Strategy, a comma list, or 'all': " + names +
+                      ". Options follow the name, ':'-separated, e.g. "
+                      "deepspeed-ted:dtd=on:cac=off" +
+                      strategies::strategy_options_help())
       ->capture_default_str();
   cmd->add_option("--routing", o->routing,
                   "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")

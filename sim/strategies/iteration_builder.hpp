@@ -98,6 +98,9 @@ class IterationBuilder {
   virtual void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p);
   virtual void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p);
   virtual void emit_gradient_sync();
+  /// Activation checkpointing: called at the start of every layer's backward, before its
+  /// gradient kernels, to re-emit what the layer recomputes (default: nothing is recomputed).
+  virtual void emit_recompute(const Step& s) { (void)s; }
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);
