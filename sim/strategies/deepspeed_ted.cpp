@@ -5,9 +5,10 @@
 // token code were read; the op sequence and message sizes follow strategies.md 3.2.
 //
 // Layout: TP groups of consecutive ranks inside a node (--parallel tp=T), the experts sharded
-// over the same TP group (esp = T, required), EP carved out of DP: an EP group holds the ranks
-// with the same TP shard index across data-parallel replicas. Non-experts are Megatron TP x DP.
-// MoE block, forward (x = B*L tokens replicated on the T ranks of a TP group, S = E*C*M*b):
+// over the same TP group (esp = T; esp = 1 also runs, below), EP carved out of DP: an EP group
+// holds the ranks with the same TP shard index across data-parallel replicas. Non-experts are
+// Megatron TP x DP. MoE block, forward (x = B*L tokens replicated on the T ranks of a TP group, S =
+// E*C*M*b):
 //   base:  gate (replicated) -> order -> A2A(S) over EP (every TP rank ships the same payload)
 //          -> expert GEMM1 column-parallel (M x H/T) -> act -> GEMM2 row-parallel (H/T x M)
 //          -> TP all-reduce of the expert output (S) -> A2A(S) -> I-order.
@@ -21,6 +22,8 @@
 // then the dense FFN or the MoE block, TP all-reduces included). Communication-aware activation
 // checkpointing (cac) keeps the all-to-alls' outputs from the forward, so the recomputed MoE
 // block issues no all-to-all (its TP collectives still run).
+// With esp = 1 (experts not sharded, TED's non-expert TP only) the MoE block is DeepSpeed-MoE's:
+// DTD is DeepSpeed's drop_tokens -> A2A -> experts -> A2A -> gather_tokens.
 // Options (name:key=value:...): dtd, cac, ac = on|off. deepspeed-ted = all on;
 // deepspeed-ted-base = TED without its communication optimisations (dtd=off, cac=off, ac=on).
 // Decisions: ted.dtd, ted.cac, ted.activation_checkpointing.
@@ -42,7 +45,9 @@ struct TedOptions {
 class TedBuilder final : public IterationBuilder {
  public:
   TedBuilder(const TrainingJob& job, const CostModels& costs, TedOptions ted)
-      : IterationBuilder(job, costs, options(job, ted)), ted_(ted) {
+      : IterationBuilder(job, costs, options(job, ted)),
+        ted_(ted),
+        sharded_(job.layout.tp > 1 && job.layout.esp == job.layout.tp) {
     decisions_["ted.dtd"] = ted.dtd ? (job.layout.tp > 1 ? "on" : "on (no effect, tp=1)") : "off";
     decisions_["ted.activation_checkpointing"] = ted.ac ? "on" : "off";
     decisions_["ted.cac"] = ted.cac ? (ted.ac ? "on" : "on (no effect, ac=off)") : "off";
@@ -68,7 +73,20 @@ class TedBuilder final : public IterationBuilder {
     recomputing_ = false;
   }
 
+  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
+    // Unsharded experts (esp = 1) take DeepSpeed's path; CAC skips its all-to-alls on recompute.
+    if (!(recomputing_ && ted_.cac)) {
+      IterationBuilder::emit_moe_core_forward(s, p);
+      return;
+    }
+    for (RankId r : *s.ranks) emit_experts(r, p.expert_tokens[r.index()], Phase::forward, compute_);
+  }
+
   void emit_moe_forward(const Step& s) override {
+    if (!sharded_) {
+      IterationBuilder::emit_moe_forward(s);
+      return;
+    }
     const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
     const std::int64_t x = tokens();
@@ -95,8 +113,7 @@ class TedBuilder final : public IterationBuilder {
                      Bytes{expert_output_bytes(p)});
     drop(s, p);
     if (a2a) {
-      emit_expert_exchange(s, p, true, recomputing_ ? "ep.combine.recompute" : "ep.combine",
-                           comm_);
+      emit_expert_exchange(s, p, true, recomputing_ ? "ep.combine.recompute" : "ep.combine", comm_);
     }
     gather(s, p);
     for (RankId r : *s.ranks) {
@@ -108,6 +125,10 @@ class TedBuilder final : public IterationBuilder {
   }
 
   void emit_moe_backward(const Step& s) override {
+    if (!sharded_) {
+      IterationBuilder::emit_moe_backward(s);
+      return;
+    }
     const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
     const std::int64_t x = tokens();
@@ -115,8 +136,9 @@ class TedBuilder final : public IterationBuilder {
     const std::int64_t slots = permuted_slots(p);
     emit_shared_experts_backward(s);
     for (RankId r : *s.ranks) {
-      kernel(r, "unpermute.bwd",
-             memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
+      kernel(
+          r, "unpermute.bwd",
+          memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
     }
     drop(s, p);  // backward of the combine's all-gather
     emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
@@ -175,6 +197,7 @@ class TedBuilder final : public IterationBuilder {
   }
 
   TedOptions ted_;
+  bool sharded_;  ///< experts TP-sharded over the TP group (esp = tp > 1)
   bool recomputing_ = false;
 };
 
@@ -189,12 +212,13 @@ class DeepSpeedTed final : public Strategy {
                : "DeepSpeed-TED without its communication optimisations (TP x EP x DP)";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    if (job.layout.esp != job.layout.tp) {
+    if (job.layout.esp != job.layout.tp && job.layout.esp != 1) {
       throw input_error("", "--parallel",
-                        fmt::format("{} shards every expert over the TP group: esp must equal tp",
+                        fmt::format("{} shards every expert over the TP group (esp = tp) or not "
+                                    "at all (esp = 1)",
                                     name_),
                         fmt::format("tp={} esp={}", job.layout.tp, job.layout.esp),
-                        fmt::format("esp={}", job.layout.tp));
+                        fmt::format("esp={} or esp=1", job.layout.tp));
     }
     TedBuilder builder(job, costs, options_);
     return builder.build();

@@ -14,7 +14,7 @@
 //       reduce-scatter -> EP all-to-all -> I-order -> MP-AllGather (x*M*b). Backward mirrors it;
 //       the MP-AllGather's backward is a slice and the MP-Split's backward an MP-AllGather of the
 //       input gradient.
-//   S2: PauseMP + one unified collective: a single all-to-all(-v) over the EP x ESP group sends
+//   S2: PauseMP + one unified collective: a single all-to-all over the EP x ESP group sends
 //       each token to all g shard holders of its expert (intra- and inter-node flows of one
 //       operation progress concurrently), experts, and one all-to-all back whose g partial
 //       outputs per token are summed locally (a reduction kernel). S2 moves g times the
@@ -79,7 +79,9 @@ class ParmBuilder final : public IterationBuilder {
 
   static Options options() {
     Options o;
-    o.pad_to_capacity = true;  // Parm builds on DeepSpeed-MoE's capacity-padded dispatch
+    // Parm builds on DeepSpeed-MoE's capacity-padded dispatch (dropless models: padded to the
+    // largest count), so every exchange is a uniform all-to-all.
+    o.pad_to_capacity = true;
     o.split_tokens_over_tp = true;  // PauseMP: each MP rank routes only its 1/g of the tokens
     return o;
   }
@@ -87,8 +89,8 @@ class ParmBuilder final : public IterationBuilder {
   void plan_schedules() {
     const std::int64_t layers = job_.model.moe_layer_count();
     schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
-    decisions_["parm.policy"] = policy_ == Policy::alpha_beta ? "alpha-beta model (min of S1, S2)"
-                                                              : "forced";
+    decisions_["parm.policy"] =
+        policy_ == Policy::alpha_beta ? "alpha-beta model (min of S1, S2)" : "forced";
     std::int64_t s2_layers = 0;
     for (std::int64_t l = 0; l < layers; ++l) {
       const MoeLayerPlan& p = plan(l);
@@ -102,9 +104,9 @@ class ParmBuilder final : public IterationBuilder {
       if (pick == Schedule::s2) ++s2_layers;
       if (l == 0) {
         for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
-          decisions_[fmt::format("parm.estimate.{}", name)] = fmt::format(
-              "{:.1f} us (exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute {:.1f})",
-              e.total().us(), e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us());
+          decisions_[fmt::format("parm.estimate.{}", name)] =
+              fmt::format("{:.1f} us (exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute {:.1f})",
+                          e.total().us(), e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us());
         }
       }
     }
@@ -139,18 +141,18 @@ class ParmBuilder final : public IterationBuilder {
       kernel(r, "gate.topk",
              memory_kernel(KernelKind::gate, xs, m.experts, 4 * xs * m.experts + 8 * xs * m.top_k,
                            5.0 * static_cast<double>(xs * m.experts)));
-      kernel(r, "permute",
-             memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden,
-                           (xs + slots) * m.hidden * b));
+      kernel(
+          r, "permute",
+          memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden, (xs + slots) * m.hidden * b));
     }
     if (schedule_of(s.moe_index) == Schedule::s1) {
       emit_moe_core_forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
     } else {
-      emit_unified(s, p, false, "parm.dispatch");
+      emit_unified(s, p, "parm.dispatch");
       for (RankId r : *s.ranks) {
         emit_experts(r, p.expert_tokens[r.index()], Phase::forward, compute_);
       }
-      emit_unified(s, p, true, "parm.combine");
+      emit_unified(s, p, "parm.combine");
       for (RankId r : *s.ranks) kernel(r, "parm.combine.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
@@ -181,11 +183,11 @@ class ParmBuilder final : public IterationBuilder {
     } else {
       // Output gradients go to every shard holder (dispatch-shaped); the input gradients come
       // back as g partial sums per token (combine-shaped) and are reduced locally.
-      emit_unified(s, p, false, "parm.combine.bwd");
+      emit_unified(s, p, "parm.combine.bwd");
       for (RankId r : *s.ranks) {
         emit_experts(r, p.expert_tokens[r.index()], Phase::backward, compute_);
       }
-      emit_unified(s, p, true, "parm.dispatch.bwd");
+      emit_unified(s, p, "parm.dispatch.bwd");
       for (RankId r : *s.ranks) kernel(r, "parm.dispatch.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
@@ -193,7 +195,8 @@ class ParmBuilder final : public IterationBuilder {
       kernel(r, "permute.bwd",
              memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden,
                            (xs + rank_slots(p, r)) * m.hidden * b));
-      kernel(r, "gate.topk.bwd", memory_kernel(KernelKind::gate, xs, m.experts, 8 * xs * m.experts));
+      kernel(r, "gate.topk.bwd",
+             memory_kernel(KernelKind::gate, xs, m.experts, 8 * xs * m.experts));
       kernel(r, "gate.dX", gemm(xs, m.hidden, m.experts));
       kernel(r, "gate.dW", gemm(m.hidden, m.experts, xs));
     }
@@ -215,10 +218,8 @@ class ParmBuilder final : public IterationBuilder {
 
   /// Slots the rank's order kernel produces (and its dispatch sends).
   std::int64_t rank_slots(const MoeLayerPlan& p, RankId r) const {
-    if (p.padded) return job_.model.experts * p.capacity;
-    std::int64_t n = 0;
-    for (std::int64_t t : p.kept[r.index()]) n += t;
-    return n;
+    (void)r;  // capacity-padded: the same on every rank
+    return job_.model.experts * p.capacity;
   }
 
   /// S2's local sum of the esp partial outputs of each of the rank's slots.
@@ -226,7 +227,8 @@ class ParmBuilder final : public IterationBuilder {
     const std::int64_t esp = job_.layout.esp;
     const std::int64_t slots = rank_slots(p, r);
     const std::int64_t hid = job_.model.hidden;
-    return memory_kernel(KernelKind::elementwise, slots, hid, (esp + 1) * slots * hid * elem_bytes(),
+    return memory_kernel(KernelKind::elementwise, slots, hid,
+                         (esp + 1) * slots * hid * elem_bytes(),
                          static_cast<double>((esp - 1) * slots * hid));
   }
 
@@ -246,7 +248,7 @@ class ParmBuilder final : public IterationBuilder {
         if (same_esp_only && from.esp != to.esp) continue;
         std::int64_t slots = 0;
         for (std::int64_t e = to.ep * local; e < (to.ep + 1) * local; ++e) {
-          slots += p.padded ? p.capacity : p.kept[g[i].index()][static_cast<std::size_t>(e)];
+          slots += p.capacity;  // capacity-padded
         }
         out.set(i, j, slots * token_bytes);
       }
@@ -262,24 +264,17 @@ class ParmBuilder final : public IterationBuilder {
     return t;
   }
 
-  void emit_unified(const Step& s, const MoeLayerPlan& p, bool combine, std::string_view name) {
+  void emit_unified(const Step& s, const MoeLayerPlan& p, std::string_view name) {
     for (std::size_t gi : stage_unified_[static_cast<std::size_t>(s.stage)]) {
       const std::vector<RankId>& g = unified_[gi];
       if (g.size() <= 1) continue;
-      if (p.padded) {
-        // Uniform: local * C' slots to every member (itself included).
-        const std::int64_t per_peer = local_experts() * p.capacity * job_.model.hidden * elem_bytes();
-        collective(name,
-                   op(CommKind::all_to_all, CommGroup::ep, g,
-                      Bytes{per_peer * static_cast<std::int64_t>(g.size())}),
-                   comm_);
-      } else {
-        const ByteMatrix d = exchange_matrix(p, g, false);
-        CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g, Bytes{});
-        o.matrix = std::make_shared<ByteMatrix>(combine ? transposed(d) : d);
-        o.bytes = all_to_all_v_size(*o.matrix);
-        collective(name, std::move(o), comm_);
-      }
+      // Capacity-padded, so uniform: local * C' slots to every member (itself included); the
+      // combine has the same shape.
+      const std::int64_t per_peer = local_experts() * p.capacity * job_.model.hidden * elem_bytes();
+      collective(name,
+                 op(CommKind::all_to_all, CommGroup::ep, g,
+                    Bytes{per_peer * static_cast<std::int64_t>(g.size())}),
+                 comm_);
     }
   }
 
@@ -341,13 +336,12 @@ class ParmBuilder final : public IterationBuilder {
       if (c <= 0) continue;
       if (phase == Phase::forward) {
         t += costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)) +
-             costs_.duration(
-                 memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * b));
+             costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * b));
       } else {
-        t += costs_.duration(gemm(c, h, m.hidden)) + costs_.duration(gemm(h, m.hidden, c)) +
-             costs_.duration(gemm(c, m.hidden, up)) + costs_.duration(gemm(m.hidden, up, c)) +
-             costs_.duration(
-                 memory_kernel(KernelKind::elementwise, c, h, (2 * c * up + c * h) * b));
+        t +=
+            costs_.duration(gemm(c, h, m.hidden)) + costs_.duration(gemm(h, m.hidden, c)) +
+            costs_.duration(gemm(c, m.hidden, up)) + costs_.duration(gemm(m.hidden, up, c)) +
+            costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (2 * c * up + c * h) * b));
       }
     }
     return t;
@@ -359,21 +353,22 @@ class ParmBuilder final : public IterationBuilder {
     // Experts: the slowest rank (routing may be uneven); identical for S1 and S2.
     for (RankId r : ranks) {
       const auto& t = p.expert_tokens[r.index()];
-      e.compute = std::max(e.compute, expert_estimate(t, Phase::forward) +
-                                          expert_estimate(t, Phase::backward));
+      e.compute = std::max(
+          e.compute, expert_estimate(t, Phase::forward) + expert_estimate(t, Phase::backward));
     }
     const RankId first = ranks.front();
     const auto& tp_group = job_.mapping.group(GroupKind::tp, first);
     if (tp_group.size() > 1) {
-      e.mp = costs_.estimate(op(CommKind::all_gather, CommGroup::tp, tp_group,
-                                Bytes{mp_gather_bytes()}))
-                 .scaled(2);
+      e.mp =
+          costs_
+              .estimate(op(CommKind::all_gather, CommGroup::tp, tp_group, Bytes{mp_gather_bytes()}))
+              .scaled(2);
     }
     const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
     const ByteMatrix d = exchange_matrix(p, g, sched == Schedule::s1);
     // Forward: dispatch-shaped then combine-shaped; backward the same pair again.
-    e.exchange = (estimate_exchange(d, g).total() + estimate_exchange(transposed(d), g).total())
-                     .scaled(2);
+    e.exchange =
+        (estimate_exchange(d, g).total() + estimate_exchange(transposed(d), g).total()).scaled(2);
     if (sched == Schedule::s1) {
       const auto& esp_group = job_.mapping.group(GroupKind::esp, first);
       if (esp_group.size() > 1) {
