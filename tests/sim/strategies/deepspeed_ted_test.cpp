@@ -137,7 +137,8 @@ TEST(DeepSpeedTed, OptionsPickEachOptimisationAlone) {
   EXPECT_EQ(s->name(), "deepspeed-ted:dtd=on:cac=off");
   auto by = comms_by_name(s->build_iteration(job, f.costs).graph);
   EXPECT_EQ(by.at("ep.dispatch.recompute").front()->op.bytes.count, 64);
-  by = comms_by_name(make_strategy("deepspeed-ted-base:ac=off")->build_iteration(job, f.costs).graph);
+  by = comms_by_name(
+      make_strategy("deepspeed-ted-base:ac=off")->build_iteration(job, f.costs).graph);
   EXPECT_FALSE(by.count("ep.dispatch.recompute"));
   EXPECT_EQ(by.at("ep.dispatch").front()->op.bytes.count, 256);
   // CAC only removes work. DTD trades all-to-all bytes for TP all-gathers: on this flat 1 B/ns
@@ -179,16 +180,18 @@ TEST(StrategyOptions, ParsesValidatesAndRejectsUnknownKeys) {
     }
     return std::string("no error");
   };
-  EXPECT_EQ(message("deepspeed-ted:dtd=maybe"),
-            "--strategy: deepspeed-ted: option dtd is not a switch (got maybe, expected on or off)");
+  EXPECT_EQ(
+      message("deepspeed-ted:dtd=maybe"),
+      "--strategy: deepspeed-ted: option dtd is not a switch (got maybe, expected on or off)");
   EXPECT_EQ(message("deepspeed-ted:dtd"),
             "--strategy: deepspeed-ted: option is not key=value (got dtd, expected "
             "deepspeed-ted:key=value[:key=value...])");
   EXPECT_EQ(message("deepspeed-ted:dtd=on:dtd=off"),
             "--strategy: deepspeed-ted: option given twice (got dtd, expected each option once)");
-  EXPECT_EQ(message("deepspeed-ted:dtdd=on").rfind(
-                "--strategy: deepspeed-ted: unknown option (got dtdd, expected dtd=on|off", 0),
-            0u);
+  EXPECT_EQ(
+      message("deepspeed-ted:dtdd=on")
+          .rfind("--strategy: deepspeed-ted: unknown option (got dtdd, expected dtd=on|off", 0),
+      0u);
   EXPECT_EQ(message("parm:x=1"), "--strategy: parm takes no options (got parm:x=1, expected parm)");
   EXPECT_EQ(message("deepspeed-ted:cac=no:ac=yes:dtd=0"), "no error");
   StrategyOptions o("s", "n=3:flag=on", "--strategy");

@@ -119,8 +119,8 @@ TEST(Parm, S2SendsEveryTokenToAllShardHoldersInOneCollective) {
   const auto by = comms_by_name(s2.graph);
   EXPECT_FALSE(by.count("esp.allgather"));
   EXPECT_FALSE(by.count("ep.dispatch"));
-  for (const char* name : {"parm.dispatch", "parm.combine", "parm.combine.bwd",
-                           "parm.dispatch.bwd"}) {
+  for (const char* name :
+       {"parm.dispatch", "parm.combine", "parm.combine.bwd", "parm.dispatch.bwd"}) {
     ASSERT_TRUE(by.count(name)) << name;
     ASSERT_EQ(by.at(name).size(), 1u) << name;
     const CommOp& o = by.at(name).front()->op;
@@ -190,8 +190,8 @@ class TwoTierNetwork final : public network::CommunicationModel {
           double in = 0, out = 0;
           for (std::size_t j = 0; j < n; ++j) {
             if (i == j) continue;
-            const double b = op.kind == CommKind::all_to_all ? s / static_cast<double>(n)
-                                                              : op.matrix->at(i, j);
+            const double b =
+                op.kind == CommKind::all_to_all ? s / static_cast<double>(n) : op.matrix->at(i, j);
             (node(i) == node(j) ? in : out) += b;
           }
           ns = std::max({ns, in / intra_, out / inter_});
@@ -225,15 +225,15 @@ TEST(Parm, PlannerPicksS2WhenIntraNodeLinksAreTheBottleneck) {
     TwoTierNetwork net(1.0, 1000.0);
     const CostModels costs{compute, net};
     const BuildResult b = make_strategy("parm")->build_iteration(job, costs);
-    EXPECT_EQ(b.decisions.at("parm.schedule"), "S2") << b.decisions.at("parm.estimate.S1") << " / "
-                                                     << b.decisions.at("parm.estimate.S2");
+    EXPECT_EQ(b.decisions.at("parm.schedule"), "S2")
+        << b.decisions.at("parm.estimate.S1") << " / " << b.decisions.at("parm.estimate.S2");
   }
   {
     TwoTierNetwork net(1000.0, 0.01);
     const CostModels costs{compute, net};
     const BuildResult b = make_strategy("parm")->build_iteration(job, costs);
-    EXPECT_EQ(b.decisions.at("parm.schedule"), "S1") << b.decisions.at("parm.estimate.S1") << " / "
-                                                     << b.decisions.at("parm.estimate.S2");
+    EXPECT_EQ(b.decisions.at("parm.schedule"), "S1")
+        << b.decisions.at("parm.estimate.S1") << " / " << b.decisions.at("parm.estimate.S2");
     // S1's exchange estimate: 4 passes (dispatch + combine, forward + backward) of 32 B at
     // 0.01 B/ns = 4 * 3200 ns = 12.8 us.
     EXPECT_NE(b.decisions.at("parm.estimate.S1").find("exchange 12.8"), std::string::npos)
