@@ -15,8 +15,8 @@ namespace moesim::validation {
 namespace {
 
 struct GridResult {
-  SpeedupStats parm;       // parm over deepspeed-moe
-  SpeedupStats s1, s2;     // forced schedules over deepspeed-moe
+  SpeedupStats parm;    // parm over deepspeed-moe
+  SpeedupStats s1, s2;  // forced schedules over deepspeed-moe
   std::size_t s2_picked = 0;
   std::size_t configs = 0;
   std::size_t close_to_best = 0;  // parm within 2% of min(S1, S2)

@@ -44,10 +44,13 @@ class Testbed {
   };
 
   Result run(const TrainingJob& job, const std::string& strategy) const {
-    const auto planning = network::make_communication_model(topology_, network::NetworkModelKind::flow);
+    const auto planning =
+        network::make_communication_model(topology_, network::NetworkModelKind::flow);
     const strategies::CostModels costs{compute_, *planning};
-    strategies::BuildResult built = strategies::make_strategy(strategy)->build_iteration(job, costs);
-    const auto network = network::make_communication_model(topology_, network::NetworkModelKind::flow);
+    strategies::BuildResult built =
+        strategies::make_strategy(strategy)->build_iteration(job, costs);
+    const auto network =
+        network::make_communication_model(topology_, network::NetworkModelKind::flow);
     SimulatedExecutor executor(compute_, *network);
     return Result{executor.run(built.graph).makespan().us(), std::move(built.decisions)};
   }
