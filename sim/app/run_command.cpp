@@ -110,7 +110,11 @@ void register_run_command(CLI::App& root) {
       "  moesim run --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategy tutel --routing zipf:1.2 --trace trace.json");
   add_job_options(*cmd, o->job);
-  cmd->add_option("--strategy,-s", o->strategy, "Strategy, a comma list, or 'all': " + names)
+  cmd->add_option("--strategy,-s", o->strategy,
+                  "Strategy, a comma list, or 'all': " + names +
+                      ". Options follow the name, ':'-separated, e.g. "
+                      "deepspeed-ted:dtd=on:cac=off" +
+                      strategies::strategy_options_help())
       ->capture_default_str();
   cmd->add_option("--trace", o->trace_file, "Write the last iteration's Chrome/Perfetto trace");
   cmd->add_option("--json", o->json_file, "Write the summary JSON here ('-' = stdout)");

@@ -623,6 +623,7 @@ void IterationBuilder::emit_layer(const Step& s) {
       emit_dense_ffn_forward(s);
     }
   } else {
+    emit_recompute(s);
     if (s.moe_index >= 0) {
       emit_moe_backward(s);
     } else {

@@ -101,6 +101,9 @@ class IterationBuilder {
   /// One layer of one step (attention + dense FFN or MoE block, or their backward); Lancet
   /// overrides it to emit a partitioned forward range and a reordered backward.
   virtual void emit_layer(const Step& s);
+  /// Activation checkpointing: called at the start of every layer's backward, before its
+  /// gradient kernels, to re-emit what the layer recomputes (default: nothing is recomputed).
+  virtual void emit_recompute(const Step& s) { (void)s; }
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);

@@ -1,5 +1,7 @@
 #include "sim/strategies/registry.hpp"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <string>
 
@@ -11,6 +13,10 @@ namespace {
 struct Entry {
   std::string_view name;
   std::unique_ptr<Strategy> (*make)();
+  /// For strategies that take "name:key=value" options: builds one from them (nullptr: none).
+  std::unique_ptr<Strategy> (*configure)(StrategyOptions&) = nullptr;
+  /// The options it accepts, for --help and error messages.
+  std::string_view options = {};
 };
 
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
@@ -23,6 +29,14 @@ constexpr std::array kStrategies{
     Entry{"tutel-improved", &make_tutel_improved},
     Entry{"lancet", &make_lancet},
     Entry{"flexmoe", &make_flexmoe},
+    Entry{"parm", &make_parm},
+    Entry{"parm-s1", &make_parm_s1},
+    Entry{"parm-s2", &make_parm_s2},
+    Entry{"deepspeed-ted", &make_deepspeed_ted, &configure_deepspeed_ted,
+          "dtd=on|off (duplicate token dropping), cac=on|off (communication-aware activation "
+          "checkpointing), ac=on|off (activation checkpointing); default all on"},
+    Entry{"deepspeed-ted-base", &make_deepspeed_ted_base, &configure_deepspeed_ted_base,
+          "as deepspeed-ted; default dtd=off, cac=off, ac=on"},
 };
 
 }  // namespace
@@ -33,10 +47,29 @@ std::vector<std::string_view> strategy_names() {
   return names;
 }
 
-std::unique_ptr<Strategy> make_strategy(std::string_view name, std::string_view flag) {
+std::string strategy_options_help() {
+  std::string out;
+  for (const Entry& e : kStrategies) {
+    if (e.configure != nullptr) out += fmt::format("\n  {}: {}", e.name, e.options);
+  }
+  return out;
+}
+
+std::unique_ptr<Strategy> make_strategy(std::string_view spec, std::string_view flag) {
+  const auto [name, text] = split_strategy_spec(spec);
   std::string names;
   for (const Entry& e : kStrategies) {
-    if (e.name == name) return e.make();
+    if (e.name == name) {
+      if (text.empty() && spec.find(':') == std::string_view::npos) return e.make();
+      if (e.configure == nullptr) {
+        throw input_error("", flag, fmt::format("{} takes no options", name), spec,
+                          std::string(name));
+      }
+      StrategyOptions options(name, text, flag);
+      std::unique_ptr<Strategy> s = e.configure(options);
+      options.finish(e.options);
+      return s;
+    }
     names += (names.empty() ? "" : ", ") + std::string(e.name);
   }
   throw input_error("", flag, "unknown strategy", name, names);

@@ -2,19 +2,24 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "sim/strategies/strategy.hpp"
+#include "sim/strategies/strategy_options.hpp"
 
 namespace moesim::strategies {
 
 /// Names of all strategies, in the registry's order.
 std::vector<std::string_view> strategy_names();
-/// A new instance of the strategy called `name`; InputError naming `flag` and listing the known
-/// names otherwise.
-std::unique_ptr<Strategy> make_strategy(std::string_view name,
+/// A new instance of the strategy `spec` = "name" or "name:key=value[:key=value...]" (options,
+/// for strategies that take them); InputError naming `flag` and listing the known names or
+/// options otherwise.
+std::unique_ptr<Strategy> make_strategy(std::string_view spec,
                                         std::string_view flag = "--strategy");
+/// One line per strategy that takes options: "\n  name: the options" (for --help).
+std::string strategy_options_help();
 
 // Factories, one per strategy file.
 std::unique_ptr<Strategy> make_deepspeed_moe();
@@ -25,5 +30,12 @@ std::unique_ptr<Strategy> make_fsmoe_no_iio();
 std::unique_ptr<Strategy> make_tutel_improved();
 std::unique_ptr<Strategy> make_lancet();
 std::unique_ptr<Strategy> make_flexmoe();
+std::unique_ptr<Strategy> make_parm();
+std::unique_ptr<Strategy> make_parm_s1();
+std::unique_ptr<Strategy> make_parm_s2();
+std::unique_ptr<Strategy> make_deepspeed_ted();
+std::unique_ptr<Strategy> make_deepspeed_ted_base();
+std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
 
 }  // namespace moesim::strategies

@@ -1,0 +1,441 @@
+// parm, parm-s1, parm-s2: Parm's dedicated schedules for MP+EP+ESP training (strategies.md 1;
+// Pan et al., "Efficient Training of Large Sparsely-Activated Models with Dedicated Schedules",
+// INFOCOM 2024, arXiv 2407.00599).
+//
+// Reconstruction (strategies.md 1.3 [R]): the paper's method section was not readable; the op
+// placement of S1 and S2 and the alpha-beta selection rule follow strategies.md 1.3.
+//
+// Layout: N_MP = N_ESP = g (the tp group is the esp group, inside a node), EP across nodes. The
+// DeepSpeed-MoE baseline keeps the tokens duplicated in the MP group: every MP rank dispatches the
+// same tokens and the ESP all-gather hands each expert shard g copies (deepspeed_moe.cpp). Parm
+// pauses MP inside the MoE block ("PauseMP"):
+//   S1: MP-Split (each tp rank keeps its 1/g of the tokens; a local slice) -> gate/order on x/g
+//       tokens -> EP all-to-all (S_disp/g) -> ESP all-gather -> experts (no duplicates) -> ESP
+//       reduce-scatter -> EP all-to-all -> I-order -> MP-AllGather (x*M*b). Backward mirrors it;
+//       the MP-AllGather's backward is a slice and the MP-Split's backward an MP-AllGather of the
+//       input gradient.
+//   S2: PauseMP + one unified collective: a single all-to-all over the EP x ESP group sends
+//       each token to all g shard holders of its expert (intra- and inter-node flows of one
+//       operation progress concurrently), experts, and one all-to-all back whose g partial
+//       outputs per token are summed locally (a reduction kernel). S2 moves g times the
+//       inter-node bytes of S1 but replaces two dependent collectives by one, so it wins when the
+//       intra-node part or per-operation latency dominates.
+//   parm: per MoE layer, the schedule with the smaller alpha-beta estimate. Each collective is
+//       costed with CostModels (the simulator's own models); an exchange over the EP x ESP group
+//       is split into its intra-node part (each node's members alone) and its inter-node part
+//       (the cross-node entries alone), which overlap, so it costs max(intra, inter). Expert
+//       compute, the reduction and the MP-AllGathers come from the same models.
+// Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
+// first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+enum class Schedule : std::uint8_t { s1, s2 };
+enum class Policy : std::uint8_t { s1, s2, alpha_beta };
+
+std::string_view to_string(Schedule s) { return s == Schedule::s1 ? "S1" : "S2"; }
+
+/// Estimated time of an exchange whose intra- and inter-node parts overlap.
+struct ExchangeEstimate {
+  SimTime intra = SimTime::zero();
+  SimTime inter = SimTime::zero();
+  SimTime total() const { return std::max(intra, inter); }
+};
+
+/// The planner's estimate of one schedule for one MoE layer (forward + backward).
+struct ScheduleEstimate {
+  SimTime exchange = SimTime::zero();  ///< EP / unified exchanges
+  SimTime esp = SimTime::zero();       ///< ESP all-gathers and reduce-scatters (S1)
+  SimTime mp = SimTime::zero();        ///< MP-AllGathers
+  SimTime compute = SimTime::zero();   ///< experts (+ S2's reductions)
+  SimTime total() const { return exchange + esp + mp + compute; }
+};
+
+class ParmBuilder final : public IterationBuilder {
+ public:
+  ParmBuilder(const TrainingJob& job, const CostModels& costs, Policy policy)
+      : IterationBuilder(job, costs, options()), policy_(policy) {
+    // EP x ESP groups: the ranks of a stage with the same edp index, in rank order.
+    std::map<std::pair<std::int32_t, std::int32_t>, std::size_t> index;
+    stage_unified_.resize(static_cast<std::size_t>(job.layout.pp));
+    for (std::uint32_t r = 0; r < job.mapping.rank_count(); ++r) {
+      const RankCoords& c = job.mapping.coords(RankId{r});
+      auto [it, fresh] = index.try_emplace({c.pp, c.edp}, unified_.size());
+      if (fresh) {
+        unified_.emplace_back();
+        stage_unified_[static_cast<std::size_t>(c.pp)].push_back(it->second);
+      }
+      unified_[it->second].push_back(RankId{r});
+    }
+  }
+
+  static Options options() {
+    Options o;
+    // Parm builds on DeepSpeed-MoE's capacity-padded dispatch (dropless models: padded to the
+    // largest count), so every exchange is a uniform all-to-all.
+    o.pad_to_capacity = true;
+    o.split_tokens_over_tp = true;  // PauseMP: each MP rank routes only its 1/g of the tokens
+    return o;
+  }
+
+  void plan_schedules() {
+    const std::int64_t layers = job_.model.moe_layer_count();
+    schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
+    decisions_["parm.policy"] =
+        policy_ == Policy::alpha_beta ? "alpha-beta model (min of S1, S2)" : "forced";
+    std::int64_t s2_layers = 0;
+    for (std::int64_t l = 0; l < layers; ++l) {
+      const MoeLayerPlan& p = plan(l);
+      const ScheduleEstimate s1 = estimate(p, Schedule::s1);
+      const ScheduleEstimate s2 = estimate(p, Schedule::s2);
+      Schedule pick = Schedule::s1;
+      if (policy_ == Policy::s2 || (policy_ == Policy::alpha_beta && s2.total() < s1.total())) {
+        pick = Schedule::s2;
+      }
+      schedule_[static_cast<std::size_t>(l)] = pick;
+      if (pick == Schedule::s2) ++s2_layers;
+      if (l == 0) {
+        for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
+          decisions_[fmt::format("parm.estimate.{}", name)] =
+              fmt::format("{:.1f} us (exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute {:.1f})",
+                          e.total().us(), e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us());
+        }
+      }
+    }
+    if (layers == 0) {
+      decisions_["parm.schedule"] = "n/a (no MoE layer)";
+    } else if (s2_layers == 0 || s2_layers == layers) {
+      decisions_["parm.schedule"] = std::string(to_string(schedule_.front()));
+    } else {
+      decisions_["parm.schedule"] =
+          fmt::format("mixed: S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers);
+      for (std::int64_t l = 0; l < layers; ++l) {
+        decisions_[fmt::format("parm.schedule.moe{}", l)] =
+            std::string(to_string(schedule_[static_cast<std::size_t>(l)]));
+      }
+    }
+  }
+
+  Schedule schedule_of(std::int64_t moe_index) const {
+    return schedule_[static_cast<std::size_t>(moe_index)];
+  }
+
+ protected:
+  void emit_moe_forward(const Step& s) override {
+    const ModelSpec& m = job_.model;
+    const MoeLayerPlan& p = plan(s.moe_index);
+    const std::int64_t b = elem_bytes();
+    // MP-Split is a view of the rank's slice: no kernel, no communication.
+    for (RankId r : *s.ranks) {
+      const std::int64_t xs = split_tokens(r);
+      const std::int64_t slots = rank_slots(p, r);
+      kernel(r, "gate", gemm(xs, m.experts, m.hidden));
+      kernel(r, "gate.topk",
+             memory_kernel(KernelKind::gate, xs, m.experts, 4 * xs * m.experts + 8 * xs * m.top_k,
+                           5.0 * static_cast<double>(xs * m.experts)));
+      kernel(
+          r, "permute",
+          memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden, (xs + slots) * m.hidden * b));
+    }
+    if (schedule_of(s.moe_index) == Schedule::s1) {
+      emit_moe_core_forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
+    } else {
+      emit_unified(s, p, "parm.dispatch");
+      for (RankId r : *s.ranks) {
+        emit_experts(r, p.expert_tokens[r.index()], Phase::forward, compute_);
+      }
+      emit_unified(s, p, "parm.combine");
+      for (RankId r : *s.ranks) kernel(r, "parm.combine.reduce", reduce_kernel(p, r));
+    }
+    for (RankId r : *s.ranks) {
+      const std::int64_t xs = split_tokens(r);
+      kernel(r, "unpermute",
+             memory_kernel(KernelKind::unpermute, xs * m.top_k, m.hidden,
+                           (xs + rank_slots(p, r)) * m.hidden * b,
+                           2.0 * static_cast<double>(xs * m.top_k * m.hidden)));
+    }
+    group_collective(s, GroupKind::tp, "mp.allgather", CommKind::all_gather, CommGroup::tp,
+                     Bytes{mp_gather_bytes()});
+    emit_shared_experts_forward(s);
+  }
+
+  void emit_moe_backward(const Step& s) override {
+    const ModelSpec& m = job_.model;
+    const MoeLayerPlan& p = plan(s.moe_index);
+    const std::int64_t b = elem_bytes();
+    emit_shared_experts_backward(s);
+    // The MP-AllGather's backward takes the rank's slice of the (replicated) output gradient.
+    for (RankId r : *s.ranks) {
+      kernel(r, "unpermute.bwd",
+             memory_kernel(KernelKind::unpermute, split_tokens(r) * m.top_k, m.hidden,
+                           (split_tokens(r) + rank_slots(p, r)) * m.hidden * b));
+    }
+    if (schedule_of(s.moe_index) == Schedule::s1) {
+      emit_moe_core_backward(s, p);
+    } else {
+      // Output gradients go to every shard holder (dispatch-shaped); the input gradients come
+      // back as g partial sums per token (combine-shaped) and are reduced locally.
+      emit_unified(s, p, "parm.combine.bwd");
+      for (RankId r : *s.ranks) {
+        emit_experts(r, p.expert_tokens[r.index()], Phase::backward, compute_);
+      }
+      emit_unified(s, p, "parm.dispatch.bwd");
+      for (RankId r : *s.ranks) kernel(r, "parm.dispatch.reduce", reduce_kernel(p, r));
+    }
+    for (RankId r : *s.ranks) {
+      const std::int64_t xs = split_tokens(r);
+      kernel(r, "permute.bwd",
+             memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden,
+                           (xs + rank_slots(p, r)) * m.hidden * b));
+      kernel(r, "gate.topk.bwd",
+             memory_kernel(KernelKind::gate, xs, m.experts, 8 * xs * m.experts));
+      kernel(r, "gate.dX", gemm(xs, m.hidden, m.experts));
+      kernel(r, "gate.dW", gemm(m.hidden, m.experts, xs));
+    }
+    // The MP-Split's backward: all-gather the input gradient so every MP rank holds all of it.
+    group_collective(s, GroupKind::tp, "mp.allgather.bwd", CommKind::all_gather, CommGroup::tp,
+                     Bytes{mp_gather_bytes()});
+  }
+
+ private:
+  std::int64_t split_tokens(RankId r) const {
+    return split_share(tokens(), job_.layout.tp, job_.mapping.coords(r).tp);
+  }
+
+  /// MP-AllGather output per rank: NCCL needs equal parts, the largest slice sets them.
+  std::int64_t mp_gather_bytes() const {
+    const std::int64_t tp = job_.layout.tp;
+    return (tokens() + tp - 1) / tp * tp * job_.model.hidden * elem_bytes();
+  }
+
+  /// Slots the rank's order kernel produces (and its dispatch sends).
+  std::int64_t rank_slots(const MoeLayerPlan& p, RankId r) const {
+    (void)r;  // capacity-padded: the same on every rank
+    return job_.model.experts * p.capacity;
+  }
+
+  /// S2's local sum of the esp partial outputs of each of the rank's slots.
+  ComputeTask reduce_kernel(const MoeLayerPlan& p, RankId r) const {
+    const std::int64_t esp = job_.layout.esp;
+    const std::int64_t slots = rank_slots(p, r);
+    const std::int64_t hid = job_.model.hidden;
+    return memory_kernel(KernelKind::elementwise, slots, hid,
+                         (esp + 1) * slots * hid * elem_bytes(),
+                         static_cast<double>((esp - 1) * slots * hid));
+  }
+
+  /// Bytes ranks g[i] sends to g[j] over the EP x ESP group `g`: the unified dispatch (every
+  /// member of the destination's node-group gets the tokens of its experts) or, with
+  /// `same_esp_only`, S1's EP all-to-alls (only between members with the same esp index).
+  ByteMatrix exchange_matrix(const MoeLayerPlan& p, const std::vector<RankId>& g,
+                             bool same_esp_only) const {
+    const std::size_t n = g.size();
+    const std::int64_t local = local_experts();
+    const std::int64_t token_bytes = job_.model.hidden * elem_bytes();
+    ByteMatrix out(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const RankCoords& from = job_.mapping.coords(g[i]);
+      for (std::size_t j = 0; j < n; ++j) {
+        const RankCoords& to = job_.mapping.coords(g[j]);
+        if (same_esp_only && from.esp != to.esp) continue;
+        std::int64_t slots = 0;
+        for (std::int64_t e = to.ep * local; e < (to.ep + 1) * local; ++e) {
+          slots += p.capacity;  // capacity-padded
+        }
+        out.set(i, j, slots * token_bytes);
+      }
+    }
+    return out;
+  }
+
+  static ByteMatrix transposed(const ByteMatrix& m) {
+    ByteMatrix t(m.size());
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      for (std::size_t j = 0; j < m.size(); ++j) t.set(j, i, m.at(i, j));
+    }
+    return t;
+  }
+
+  void emit_unified(const Step& s, const MoeLayerPlan& p, std::string_view name) {
+    for (std::size_t gi : stage_unified_[static_cast<std::size_t>(s.stage)]) {
+      const std::vector<RankId>& g = unified_[gi];
+      if (g.size() <= 1) continue;
+      // Capacity-padded, so uniform: local * C' slots to every member (itself included); the
+      // combine has the same shape.
+      const std::int64_t per_peer = local_experts() * p.capacity * job_.model.hidden * elem_bytes();
+      collective(name,
+                 op(CommKind::all_to_all, CommGroup::ep, g,
+                    Bytes{per_peer * static_cast<std::int64_t>(g.size())}),
+                 comm_);
+    }
+  }
+
+  // --- the alpha-beta model ---
+
+  SimTime exchange_estimate_part(const ByteMatrix& m, const std::vector<RankId>& ranks,
+                                 const std::vector<std::size_t>& members) const {
+    // The all-to-all-v over `members` (indices into `ranks`) with their entries of `m`.
+    const std::size_t n = members.size();
+    if (n < 2) return SimTime::zero();
+    auto sub = std::make_shared<ByteMatrix>(n);
+    std::vector<RankId> sub_ranks;
+    std::int64_t total = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      sub_ranks.push_back(ranks[members[i]]);
+      for (std::size_t j = 0; j < n; ++j) {
+        if (i == j) continue;
+        sub->set(i, j, m.at(members[i], members[j]));
+        total += m.at(members[i], members[j]);
+      }
+    }
+    if (total == 0) return SimTime::zero();
+    CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, sub_ranks, Bytes{});
+    o.bytes = all_to_all_v_size(*sub);
+    o.matrix = std::move(sub);
+    return costs_.estimate(o);
+  }
+
+  ExchangeEstimate estimate_exchange(const ByteMatrix& m, const std::vector<RankId>& g) const {
+    ExchangeEstimate e;
+    // Intra: each node's members exchange among themselves; nodes are independent.
+    std::map<std::int32_t, std::vector<std::size_t>> by_node;
+    for (std::size_t i = 0; i < g.size(); ++i) by_node[job_.cluster.node_of(g[i])].push_back(i);
+    for (const auto& [node, members] : by_node) {
+      e.intra = std::max(e.intra, exchange_estimate_part(m, g, members));
+    }
+    // Inter: the cross-node entries, all at once (they share the NICs).
+    if (by_node.size() > 1) {
+      ByteMatrix cross(g.size());
+      for (std::size_t i = 0; i < g.size(); ++i) {
+        for (std::size_t j = 0; j < g.size(); ++j) {
+          if (job_.cluster.node_of(g[i]) != job_.cluster.node_of(g[j])) cross.set(i, j, m.at(i, j));
+        }
+      }
+      std::vector<std::size_t> all(g.size());
+      for (std::size_t i = 0; i < g.size(); ++i) all[i] = i;
+      e.inter = exchange_estimate_part(cross, g, all);
+    }
+    return e;
+  }
+
+  SimTime expert_estimate(const std::vector<std::int64_t>& tokens_per_expert, Phase phase) const {
+    const ModelSpec& m = job_.model;
+    const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
+    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
+    const std::int64_t b = elem_bytes();
+    SimTime t = SimTime::zero();
+    for (std::int64_t c : tokens_per_expert) {
+      if (c <= 0) continue;
+      if (phase == Phase::forward) {
+        t += costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)) +
+             costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * b));
+      } else {
+        t +=
+            costs_.duration(gemm(c, h, m.hidden)) + costs_.duration(gemm(h, m.hidden, c)) +
+            costs_.duration(gemm(c, m.hidden, up)) + costs_.duration(gemm(m.hidden, up, c)) +
+            costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (2 * c * up + c * h) * b));
+      }
+    }
+    return t;
+  }
+
+  ScheduleEstimate estimate(const MoeLayerPlan& p, Schedule sched) const {
+    ScheduleEstimate e;
+    const auto& ranks = job_.mapping.stage_ranks(0);
+    // Experts: the slowest rank (routing may be uneven); identical for S1 and S2.
+    for (RankId r : ranks) {
+      const auto& t = p.expert_tokens[r.index()];
+      e.compute = std::max(
+          e.compute, expert_estimate(t, Phase::forward) + expert_estimate(t, Phase::backward));
+    }
+    const RankId first = ranks.front();
+    const auto& tp_group = job_.mapping.group(GroupKind::tp, first);
+    if (tp_group.size() > 1) {
+      e.mp =
+          costs_
+              .estimate(op(CommKind::all_gather, CommGroup::tp, tp_group, Bytes{mp_gather_bytes()}))
+              .scaled(2);
+    }
+    const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
+    const ByteMatrix d = exchange_matrix(p, g, sched == Schedule::s1);
+    // Forward: dispatch-shaped then combine-shaped; backward the same pair again.
+    e.exchange =
+        (estimate_exchange(d, g).total() + estimate_exchange(transposed(d), g).total()).scaled(2);
+    if (sched == Schedule::s1) {
+      const auto& esp_group = job_.mapping.group(GroupKind::esp, first);
+      if (esp_group.size() > 1) {
+        std::int64_t largest = 0;
+        for (std::size_t j = 0; j < g.size(); ++j) largest = std::max(largest, d.received_by(j));
+        const Bytes bytes{largest * static_cast<std::int64_t>(esp_group.size())};
+        e.esp = (costs_.estimate(op(CommKind::all_gather, CommGroup::esp, esp_group, bytes)) +
+                 costs_.estimate(op(CommKind::reduce_scatter, CommGroup::esp, esp_group, bytes)))
+                    .scaled(2);
+      }
+    } else if (job_.layout.esp > 1) {
+      SimTime reduce = SimTime::zero();
+      for (RankId r : ranks) reduce = std::max(reduce, costs_.duration(reduce_kernel(p, r)));
+      e.compute += reduce.scaled(2);
+    }
+    return e;
+  }
+
+  Policy policy_;
+  std::vector<std::vector<RankId>> unified_;             // EP x ESP groups
+  std::vector<std::vector<std::size_t>> stage_unified_;  // [stage] -> indices into unified_
+  std::vector<Schedule> schedule_;                       // [moe index]
+};
+
+class Parm final : public Strategy {
+ public:
+  explicit Parm(Policy policy) : policy_(policy) {}
+  std::string_view name() const override {
+    switch (policy_) {
+      case Policy::s1:
+        return "parm-s1";
+      case Policy::s2:
+        return "parm-s2";
+      case Policy::alpha_beta:
+        break;
+    }
+    return "parm";
+  }
+  std::string_view summary() const override {
+    switch (policy_) {
+      case Policy::s1:
+        return "Parm S1: PauseMP (MP-Split/MP-AllGather) around EP A2A + ESP AG/RS, no duplicates";
+      case Policy::s2:
+        return "Parm S2: PauseMP + one unified EP x ESP all-to-all (intra/inter concurrent)";
+      case Policy::alpha_beta:
+        break;
+    }
+    return "Parm: S1 or S2 per MoE layer by its alpha-beta model (MP+EP+ESP)";
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    ParmBuilder builder(job, costs, policy_);
+    builder.plan_schedules();
+    BuildResult out = builder.build();
+    if (job.layout.tp > 1) {
+      out.decisions["moe.tokens_in_tp_group"] = "split (PauseMP: MP-Split, MP-AllGather)";
+    }
+    return out;
+  }
+
+ private:
+  Policy policy_;
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_parm() { return std::make_unique<Parm>(Policy::alpha_beta); }
+std::unique_ptr<Strategy> make_parm_s1() { return std::make_unique<Parm>(Policy::s1); }
+std::unique_ptr<Strategy> make_parm_s2() { return std::make_unique<Parm>(Policy::s2); }
+
+}  // namespace moesim::strategies

@@ -1,0 +1,207 @@
+// DeepSpeed-TED (deepspeed-ted, deepspeed-ted-base and their options): collective sizes against
+// strategies.md 3.2, duplicate token dropping, (communication-aware) activation checkpointing.
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "sim/compute/fixed_rate_compute_model.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/exec/simulated_executor.hpp"
+#include "sim/network/ideal_network_model.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+// 8 GPUs = 2 nodes x 4: tp = esp = 4 (a node), ep = 2 -> dp = 2, edp = 1; an EP group is the two
+// ranks with the same tp index. One MoE layer, M = 8, T = 8 tokens, E = 2, k = 1, f = 1 -> C = 4,
+// fp32: S = E*C*M*b = 256 B.
+ModelSpec tiny_model() {
+  ModelSpec m;
+  m.name = "tiny";
+  m.layers = 1;
+  m.hidden = 8;
+  m.ffn_hidden = 16;
+  m.expert_ffn_hidden = 16;
+  m.heads = 4;
+  m.kv_heads = 4;
+  m.seq_len = 8;
+  m.micro_batch = 1;
+  m.experts = 2;
+  m.top_k = 1;
+  m.capacity_factor = 1.0;
+  m.dtype = DType::fp32;
+  return m;
+}
+
+TrainingJob job_for(std::string_view parallel) {
+  ClusterShape c;
+  c.nodes = 2;
+  c.gpus_per_node = 4;
+  return make_training_job(tiny_model(), parse_parallel_layout(parallel, "-p"), c,
+                           GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
+}
+
+struct Fixture {
+  compute::FixedRateComputeModel compute{[] {
+    compute::FixedRateParams p;
+    p.flop_rate = FlopRate{1e9};
+    p.memory = Bandwidth{1e30};
+    p.launch_overhead = SimTime::zero();
+    return p;
+  }()};
+  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::zero()};
+  CostModels costs{compute, network};
+};
+
+std::map<std::string, std::vector<const CommRecord*>> comms_by_name(const TaskGraph& g) {
+  std::map<std::string, std::vector<const CommRecord*>> out;
+  for (const CommRecord& c : g.comms()) out[g.names()[c.name]].push_back(&c);
+  return out;
+}
+
+std::int64_t expert1_tokens(const TaskGraph& g, RankId r) {
+  std::int64_t n = 0;
+  for (const Task& t : g.tasks()) {
+    if (t.rank == r && g.names()[t.name] == "expert1") n += std::get<ComputeTask>(t.body).shape.m;
+  }
+  return n;
+}
+
+TEST(DeepSpeedTed, BaseShipsDuplicatedTokensAndAllReducesExpertOutput) {
+  // No DTD: A2A(S) = 256 B over each EP group (4 groups, one per tp index), every tp rank the same
+  // payload; each expert shard computes the ep*C = 8 tokens of its EP group once per forward
+  // (and once more in the recomputation); TP all-reduce of the expert output 8*M*b = 256 B = S.
+  // Activation checkpointing without CAC re-issues both all-to-alls: per EP group forward 2 +
+  // recompute 2 + backward 2 = 6, x 4 groups = 24 all-to-alls.
+  Fixture f;
+  const BuildResult b =
+      make_strategy("deepspeed-ted-base")->build_iteration(job_for("tp=4,esp=4,ep=2"), f.costs);
+  b.graph.validate();
+  const auto by = comms_by_name(b.graph);
+  for (const CommRecord* c : by.at("ep.dispatch")) {
+    EXPECT_EQ(c->op.bytes.count, 256);
+    EXPECT_EQ(c->op.ranks.size(), 2u);
+  }
+  for (const CommRecord* c : by.at("tp.expert.allreduce")) {
+    EXPECT_EQ(c->op.kind, CommKind::all_reduce);
+    EXPECT_EQ(c->op.bytes.count, 256);
+    EXPECT_EQ(c->op.ranks.size(), 4u);
+  }
+  EXPECT_FALSE(by.count("tp.gather_tokens"));
+  std::size_t a2a = 0;
+  for (const auto& [name, ops] : by) {
+    if (name.rfind("ep.", 0) == 0) a2a += ops.size();
+  }
+  EXPECT_EQ(a2a, 24u);
+  EXPECT_EQ(by.at("ep.dispatch.recompute").size(), 4u);
+  EXPECT_EQ(expert1_tokens(b.graph, RankId{0}), 2 * 8);  // forward + recompute
+  EXPECT_EQ(b.decisions.at("ted.dtd"), "off");
+  EXPECT_EQ(b.decisions.at("ted.cac"), "off");
+}
+
+TEST(DeepSpeedTed, DuplicateTokenDroppingDividesTheAllToAllByTp) {
+  // DTD: each tp rank keeps C/T = 1 slot per expert -> A2A(S/T) = E*1*M*b = 64 B, then a TP
+  // all-gather back to S = 256 B (output), on both sides of the experts and in the backward.
+  // CAC: the recomputation issues no all-to-all: 4 per EP group (forward 2, backward 2) = 16.
+  Fixture f;
+  const BuildResult b =
+      make_strategy("deepspeed-ted")->build_iteration(job_for("tp=4,esp=4,ep=2"), f.costs);
+  b.graph.validate();
+  const auto by = comms_by_name(b.graph);
+  for (const char* name : {"ep.dispatch", "ep.combine", "ep.dispatch.bwd", "ep.combine.bwd"}) {
+    ASSERT_TRUE(by.count(name)) << name;
+    for (const CommRecord* c : by.at(name)) EXPECT_EQ(c->op.bytes.count, 64) << name;
+  }
+  EXPECT_FALSE(by.count("ep.dispatch.recompute"));
+  std::size_t a2a = 0;
+  for (const auto& [name, ops] : by) {
+    if (name.rfind("ep.", 0) == 0) a2a += ops.size();
+  }
+  EXPECT_EQ(a2a, 16u);
+  // TP all-gathers: forward 2 + recompute 2 + backward 2 per tp group, 2 tp groups.
+  ASSERT_EQ(by.at("tp.gather_tokens").size(), 12u);
+  for (const CommRecord* c : by.at("tp.gather_tokens")) {
+    EXPECT_EQ(c->op.kind, CommKind::all_gather);
+    EXPECT_EQ(c->op.bytes.count, 256);
+  }
+  // The experts still see all 8 tokens of their EP group (no duplicates, nothing lost).
+  EXPECT_EQ(expert1_tokens(b.graph, RankId{0}), 2 * 8);
+}
+
+TEST(DeepSpeedTed, OptionsPickEachOptimisationAlone) {
+  // dtd on, cac off: 64 B all-to-alls, re-issued in the recompute; ac off: no recompute at all.
+  Fixture f;
+  const TrainingJob job = job_for("tp=4,esp=4,ep=2");
+  const auto s = make_strategy("deepspeed-ted:dtd=on:cac=off");
+  EXPECT_EQ(s->name(), "deepspeed-ted:dtd=on:cac=off");
+  auto by = comms_by_name(s->build_iteration(job, f.costs).graph);
+  EXPECT_EQ(by.at("ep.dispatch.recompute").front()->op.bytes.count, 64);
+  by = comms_by_name(
+      make_strategy("deepspeed-ted-base:ac=off")->build_iteration(job, f.costs).graph);
+  EXPECT_FALSE(by.count("ep.dispatch.recompute"));
+  EXPECT_EQ(by.at("ep.dispatch").front()->op.bytes.count, 256);
+  // CAC only removes work. DTD trades all-to-all bytes for TP all-gathers: on this flat 1 B/ns
+  // network it moves 4 x (256*3/4 - (256-64)/2) = 384 B more per rank per pass and loses; it pays
+  // where inter-node links are slower than intra-node ones (tests/validation).
+  const auto time = [&](std::string_view name) {
+    const BuildResult b = make_strategy(name)->build_iteration(job, f.costs);
+    SimulatedExecutor exec(f.compute, f.network);
+    return exec.run(b.graph).makespan();
+  };
+  EXPECT_LT(time("deepspeed-ted-base:cac=on"), time("deepspeed-ted-base"));
+  EXPECT_GT(time("deepspeed-ted-base:dtd=on"), time("deepspeed-ted-base"));
+}
+
+TEST(DeepSpeedTed, RejectsExpertShardingOtherThanTheTpGroup) {
+  Fixture f;
+  ModelSpec m = tiny_model();
+  try {
+    make_strategy("deepspeed-ted")->build_iteration(job_for("tp=4,esp=2,ep=2"), f.costs);
+    FAIL() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "--parallel: deepspeed-ted shards every expert over the TP group (esp = tp) or "
+                 "not at all (esp = 1) (got tp=4 esp=2, expected esp=4 or esp=1)");
+  }
+  // esp = 1: DeepSpeed's path (drop_tokens -> A2A -> experts -> A2A -> gather_tokens).
+  const BuildResult b =
+      make_strategy("deepspeed-ted")->build_iteration(job_for("tp=4,ep=2"), f.costs);
+  b.graph.validate();
+  EXPECT_TRUE(comms_by_name(b.graph).count("tp.gather_tokens"));
+}
+
+TEST(StrategyOptions, ParsesValidatesAndRejectsUnknownKeys) {
+  const auto message = [](std::string_view spec) {
+    try {
+      make_strategy(spec);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(
+      message("deepspeed-ted:dtd=maybe"),
+      "--strategy: deepspeed-ted: option dtd is not a switch (got maybe, expected on or off)");
+  EXPECT_EQ(message("deepspeed-ted:dtd"),
+            "--strategy: deepspeed-ted: option is not key=value (got dtd, expected "
+            "deepspeed-ted:key=value[:key=value...])");
+  EXPECT_EQ(message("deepspeed-ted:dtd=on:dtd=off"),
+            "--strategy: deepspeed-ted: option given twice (got dtd, expected each option once)");
+  EXPECT_EQ(
+      message("deepspeed-ted:dtdd=on")
+          .rfind("--strategy: deepspeed-ted: unknown option (got dtdd, expected dtd=on|off", 0),
+      0u);
+  EXPECT_EQ(message("parm:x=1"), "--strategy: parm takes no options (got parm:x=1, expected parm)");
+  EXPECT_EQ(message("deepspeed-ted:cac=no:ac=yes:dtd=0"), "no error");
+  StrategyOptions o("s", "n=3:flag=on", "--strategy");
+  EXPECT_EQ(o.get_int("n", 1), 3);
+  EXPECT_EQ(o.get_int("absent", 7), 7);
+  EXPECT_TRUE(o.get_bool("flag", false));
+  EXPECT_NO_THROW(o.finish("n, flag"));
+  StrategyOptions bad("s", "n=0", "--strategy");
+  EXPECT_THROW(bad.get_int("n", 1), InputError);
+}
+
+}  // namespace
+}  // namespace moesim::strategies
