@@ -10,6 +10,8 @@
 //     wave_efficiency = work tiles / (waves * SMs) (the last wave runs partly idle);
 //   - m_efficiency = m / (m + small_m_half): small-M GEMMs lose to tile padding and poor operand
 //     reuse (the measured H100 row M=256, N=K=4096 reaches 412 TF/s, 42% of peak: hardware.md 3.1).
+//   - a GEMM of m rows can always run as a larger zero-padded problem, so its time is the lower
+//     envelope min over m' >= m (whole 128-row tiles, next 16): monotone in m by construction.
 // Other kernels: attention uses attention_efficiency; everything else is memory-bound. Kernels
 // in dtypes the GPU has no tensor path for (bf16 on V100) run at the fp16 rate if present, else
 // fp32. This is a prior: a calibration profile replaces it where it has measurements.
@@ -47,6 +49,8 @@ class RooflineComputeModel final : public ComputeModel {
   std::string_view name() const override { return "roofline"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
 
+  /// Compute-bound seconds of a GEMM task (see the tile-padding cap above).
+  double gemm_compute_seconds(const ComputeTask& task) const;
   /// The GEMM efficiency factor (without gemm_efficiency), exposed for tests.
   double gemm_shape_efficiency(const KernelShape& shape) const;
   const GpuSpec& gpu() const { return gpu_; }

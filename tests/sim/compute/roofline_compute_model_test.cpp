@@ -77,3 +77,29 @@ TEST(GpuSpecJson, AllSpecsLoadAndBadFilesAreRejected) {
 
 }  // namespace
 }  // namespace moesim::compute
+
+namespace moesim::compute {
+
+TEST(RooflineComputeModel, GemmTimeNeverDecreasesWithMoreRows) {
+  // Expert GEMMs with few tokens: within one 128-row tile a GEMM of m rows can run as the padded
+  // 128-row problem, so m = 40 must not cost more than m = 160 (found with Parm's small layers).
+  GpuSpec gpu;
+  gpu.name = "test";
+  gpu.sm_count = 132;
+  gpu.peak_tflops[DType::bf16] = 989.0;
+  gpu.hbm_gbps = 3350.0;
+  const RooflineComputeModel model(gpu);
+  SimTime previous = SimTime::zero();
+  for (std::int64_t m = 1; m <= 2048; m += 13) {
+    ComputeTask t;
+    t.kind = KernelKind::gemm;
+    t.shape = {m, 14336, 4096, 1};
+    t.flops.count = 2.0 * static_cast<double>(m) * 14336.0 * 4096.0;
+    t.bytes.count = 2 * (m * 4096 + 4096 * 14336 + m * 14336);
+    const SimTime now = model.duration(t, {});
+    EXPECT_GE(now, previous) << "m = " << m;
+    previous = now;
+  }
+}
+
+}  // namespace moesim::compute
