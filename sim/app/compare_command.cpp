@@ -2,9 +2,12 @@
 // strategy, exposed communication, MFU and each planner's decisions. Writes JSON and CSV.
 #include <fmt/format.h>
 
+#include <cctype>
+
 #include "sim/app/command.hpp"
 #include "sim/app/job_runner.hpp"
 #include "sim/app/result_json.hpp"
+#include "sim/core/errors.hpp"
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/strategies/registry.hpp"
@@ -19,11 +22,67 @@ struct CompareOptions {
   std::string csv_file;
 };
 
+// The built-in default job (`moesim compare` with no job flags): GPT2-S-MoE with 16 experts on
+// two DGX-H100 nodes, tp=2 x ep=8, skewed routing, two iterations. Every strategy runs on it,
+// and it takes about a second.
+JobOptions default_job() {
+  JobOptions j;
+  j.model = "gpt2-s-moe";
+  j.overrides = "experts=16";
+  j.topology = "dgx-h100";
+  j.nodes = 2;
+  j.parallel = "tp=2,ep=8";
+  j.routing = "zipf:1.2";
+  j.iterations = 2;
+  return j;
+}
+
+// One line of a planner's main choices: the common "moe.*" facts, cost fits and per-layer
+// details stay in --json/--csv.
+std::string headline_decisions(const StrategyResult& r) {
+  std::string shown;
+  for (const auto& [k, v] : r.last.decisions) {
+    if (k.rfind("moe.", 0) == 0 || k.find(".estimate") != std::string::npos ||
+        k.find(".fit") != std::string::npos || k.find(".per_layer") != std::string::npos) {
+      continue;
+    }
+    // Per-layer keys (".L3", ".moe2") are summarised by their strategy-wide counterparts.
+    const auto dot = k.rfind('.');
+    const std::string last = k.substr(dot + 1);
+    if ((last.size() > 1 && last[0] == 'L' && std::isdigit(static_cast<unsigned char>(last[1]))) ||
+        (last.rfind("moe", 0) == 0 && last.size() > 3 &&
+         std::isdigit(static_cast<unsigned char>(last[3])))) {
+      continue;
+    }
+    std::string value = v.size() > 60 ? v.substr(0, 57) + "..." : v;
+    shown += fmt::format("{}{}={}", shown.empty() ? "" : "; ", k, value);
+  }
+  return shown.empty() ? "-" : shown;
+}
+
 void compare(const CompareOptions& o) {
   io::check_output_path(o.json_file, "--json");
   io::check_output_path(o.csv_file, "--csv");
   const auto chosen = parse_strategies(o.strategies, "--strategies");
-  const PreparedJob p = prepare_job(o.job);
+  if (o.job.model.empty() != o.job.parallel.empty()) {
+    throw input_error("", o.job.model.empty() ? "--model" : "--parallel",
+                      "give both --model and --parallel, or neither for the built-in default job",
+                      "only one", "both or neither");
+  }
+  const bool builtin = o.job.model.empty();
+  JobOptions job = o.job;
+  if (builtin) {
+    const JobOptions d = default_job();
+    job.model = d.model;
+    job.overrides = job.overrides.empty() ? d.overrides : d.overrides + "," + job.overrides;
+    job.topology = d.topology;
+    job.nodes = d.nodes;
+    job.parallel = d.parallel;
+    job.routing = d.routing;
+    job.iterations = d.iterations;
+    fmt::print("built-in default job (give --model and --parallel for your own)\n");
+  }
+  const PreparedJob p = prepare_job(job);
   print_job(p);
   std::vector<StrategyResult> results;
   for (const auto& s : chosen) {
@@ -31,29 +90,23 @@ void compare(const CompareOptions& o) {
     results.push_back(simulate_strategy(p, *s));
   }
   const double base = results.front().mean_iteration_us();
-  fmt::print("\n{:<16} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", "iteration ms", "speedup",
+  fmt::print("\n{:<20} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", "iteration ms", "speedup",
              "exposed ms", "tokens/s", "MFU %");
   for (const StrategyResult& r : results) {
-    fmt::print("{:<16} {:>13.3f} {:>7.2f}x {:>13.3f} {:>13.0f} {:>7.1f}\n", r.name,
+    fmt::print("{:<20} {:>13.3f} {:>7.2f}x {:>13.3f} {:>13.0f} {:>7.1f}\n", r.name,
                r.mean_iteration_us() / 1e3, base / r.mean_iteration_us(), r.exposed_comm_us() / 1e3,
                r.tokens_per_s(p.tokens_per_iteration), 100.0 * r.mfu(p));
   }
   fmt::print("\nplanner decisions (speedup is over {})\n", results.front().name);
   for (const StrategyResult& r : results) {
-    // Console: the choices only; the planners' cost estimates behind them go to --json/--csv.
-    std::string shown;
-    for (const auto& [k, v] : r.last.decisions) {
-      if (k.find(".estimate") != std::string::npos) continue;
-      shown += fmt::format("{}{}={}", shown.empty() ? "" : "; ", k, v);
-    }
-    fmt::print("  {:<16} {}\n", r.name, shown.empty() ? "-" : shown);
+    fmt::print("  {:<20} {}\n", r.name, headline_decisions(r));
   }
   if (p.iterations > 1) {
     fmt::print("\niteration times (ms)\n");
     for (const StrategyResult& r : results) {
       std::string list;
       for (double t : r.iteration_us) list += fmt::format(" {:9.3f}", t / 1e3);
-      fmt::print("  {:<16}{}\n", r.name, list);
+      fmt::print("  {:<20}{}\n", r.name, list);
     }
   }
   if (!o.json_file.empty()) {
@@ -95,10 +148,13 @@ void register_compare_command(CLI::App& root) {
       "and cost models; the table shows iteration time, speedup over the FIRST strategy listed,\n"
       "exposed (non-overlapped) communication, tokens/s, MFU, and what each planner decided\n"
       "(Parm schedule, Tutel degree, FSMoE degrees, Lancet partitions, FlexMoE replicas).\n"
-      "Example:\n"
+      "Without --model/--parallel it runs a built-in default: GPT2-S-MoE (16 experts) on 2\n"
+      "DGX-H100 nodes, tp=2 x ep=8, zipf:1.2 routing, 2 iterations, every strategy.\n"
+      "Examples:\n"
+      "  moesim compare\n"
       "  moesim compare --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategies deepspeed-moe,tutel,fastermoe --csv cmp.csv");
-  add_job_options(*cmd, o->job);
+  add_job_options(*cmd, o->job, JobFlags{.required = false, .iterations = true});
   cmd->add_option("--strategies,-s", o->strategies, "Comma list or 'all' (default): " + names)
       ->capture_default_str();
   cmd->add_option("--json", o->json_file, "Write the comparison as JSON ('-' = stdout)");
