@@ -3,8 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "sim/core/errors.hpp"
 #include "sim/io/gpu_spec_json.hpp"
+#include "sim/io/topology_json.hpp"
+#include "tests/testdata.hpp"
 
 namespace moesim::compute {
 namespace {
@@ -100,6 +104,24 @@ TEST(RooflineComputeModel, GemmTimeNeverDecreasesWithMoreRows) {
     EXPECT_GE(now, previous) << "m = " << m;
     previous = now;
   }
+}
+
+}  // namespace moesim::compute
+
+namespace moesim::compute {
+
+TEST(GpuSpecs, EveryTopologyPresetNamesALoadableGpuSpec) {
+  // `moesim run --topology X` takes its GPU from the topology: each preset's gpu_model must be
+  // the name of a spec in topologies/gpus/ (a6000-8gpu once said "a6000" for "rtx-a6000").
+  int presets = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(testing::source_path("topologies"))) {
+    if (entry.path().extension() != ".json") continue;
+    const network::Topology topo = io::load_topology(entry.path().string());
+    EXPECT_NO_THROW(io::load_gpu_spec(topo.gpu_model())) << entry.path();
+    ++presets;
+  }
+  EXPECT_GE(presets, 9);
 }
 
 }  // namespace moesim::compute
