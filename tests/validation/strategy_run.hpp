@@ -16,6 +16,7 @@
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/network_model_factory.hpp"
+#include "sim/report/comm_breakdown.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::testing_support {
@@ -26,35 +27,6 @@ struct StrategyRun {
   double exposed_ep_ms = 0.0;  ///< exposed all-to-all time of the last iteration, mean per rank
   strategies::BuildResult last;
 };
-
-inline double exposed_ms(const TaskGraph& graph, const ExecutionRecord& record, CommGroup group) {
-  using Interval = std::pair<std::int64_t, std::int64_t>;
-  std::vector<std::vector<Interval>> busy(graph.rank_count());
-  for (std::size_t i = 0; i < graph.task_count(); ++i) {
-    if (!std::holds_alternative<ComputeTask>(graph.tasks()[i].body)) continue;
-    const TaskRecord& t = record.tasks[i];
-    busy[t.rank.index()].emplace_back(t.start.ps(), t.end.ps());
-  }
-  for (auto& v : busy) std::sort(v.begin(), v.end());
-  double exposed_ps = 0.0;
-  for (const CommRecord& c : graph.comms()) {
-    if (c.op.group != group) continue;
-    for (TaskId m : c.members) {
-      const TaskRecord& t = record.tasks[m.index()];
-      // Walk the rank's kernels and subtract their (merged) coverage of [a, b).
-      std::int64_t a = t.start.ps(), covered_to = a, covered = 0;
-      const std::int64_t b = t.end.ps();
-      for (const Interval& k : busy[t.rank.index()]) {
-        if (k.first >= b) break;
-        const std::int64_t lo = std::max(k.first, covered_to), hi = std::min(k.second, b);
-        if (hi > lo) covered += hi - lo;
-        covered_to = std::max(covered_to, std::min(k.second, b));
-      }
-      exposed_ps += static_cast<double>(b - a - covered);
-    }
-  }
-  return exposed_ps * 1e-9 / graph.rank_count();
-}
 
 inline StrategyRun run_strategy(const std::string& strategy, ModelSpec model,
                                 const std::string& node_preset, std::size_t nodes,
@@ -88,7 +60,9 @@ inline StrategyRun run_strategy(const std::string& strategy, ModelSpec model,
     const ExecutionRecord record = exec.run(built.graph);
     out.iteration_ms.push_back(record.makespan().ms());
     if (i + 1 == iterations) {
-      out.exposed_ep_ms = exposed_ms(built.graph, record, CommGroup::ep);
+      const auto groups = report::comm_breakdown(built.graph, record);
+      if (auto ep = groups.find("ep"); ep != groups.end())
+        out.exposed_ep_ms = ep->second.exposed_us * 1e-3;
       out.last = std::move(built);
     }
   }

@@ -10,19 +10,14 @@
 #include "sim/io/json_reader.hpp"
 #include "sim/io/measurement_json.hpp"
 #include "sim/io/nccl_tests_parser.hpp"
+#include "tests/input_error_text.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::io {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using moesim::testing::input_error_text;
+const auto& error_of = input_error_text;
 
 nlohmann::json minimal_measurements() {
   return nlohmann::json::parse(R"({

@@ -2,17 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/input_error_text.hpp"
+
 namespace moesim::io {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using moesim::testing::input_error_text;
+const auto& error_of = input_error_text;
 
 }  // namespace
 

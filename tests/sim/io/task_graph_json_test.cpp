@@ -3,17 +3,14 @@
 #include <gtest/gtest.h>
 
 #include "sim/io/json_reader.hpp"
+#include "tests/input_error_text.hpp"
 
 namespace moesim::io {
 namespace {
 
 std::string error_of(const std::string& text) {
-  try {
-    parse_task_graph(nlohmann::json::parse(text), "g.json");
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
+  return moesim::testing::input_error_text(
+      [&] { parse_task_graph(nlohmann::json::parse(text), "g.json"); });
 }
 
 }  // namespace

@@ -7,19 +7,14 @@
 #include "sim/core/errors.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "tests/input_error_text.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::network {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using moesim::testing::input_error_text;
+const auto& error_of = input_error_text;
 
 Topology load_preset(const std::string& name) {
   return io::load_topology(testing::source_path("topologies/" + name + ".json"));

@@ -6,6 +6,7 @@
 #include "sim/io/csv.hpp"
 #include "sim/io/sweep_grid.hpp"
 #include "sim/report/regression_check.hpp"
+#include "tests/input_error_text.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim {
@@ -17,14 +18,8 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using moesim::testing::input_error_text;
+const auto& error_of = input_error_text;
 
 }  // namespace
 
