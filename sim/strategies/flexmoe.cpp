@@ -10,7 +10,9 @@
 //    trigger on iteration j-1's routing statistics (balance ratio max/mean of the GPUs' token
 //    loads under the placement of j-1 > 1.2 [R]) and, when it fires, the policy maker
 //    (flexmoe_planner.hpp: greedy Expand/Shrink/Migrate under T = T_compute + T_A2A + T_sync,
-//    a step accepted only if it lowers T + its transfer time / 10 iterations [R]). Nothing is
+//    a step accepted only if it lowers T + its transfer time / 10 iterations [R]). T_A2A's
+//    bandwidths are those of an all-to-all (CostModels estimate of every GPU sending to the other
+//    nodes' / its node's GPUs at once), moves and T_sync use a lone transfer's. Nothing is
 //    cached between iterations: the strategy stays const and pure.
 //  - The moves decided at iteration i are charged to iteration i: each Expand/Migrate is a
 //    send_recv of the expert's parameters + Adam mixed-precision optimizer state (1 + 6 = 7 x the
@@ -125,6 +127,11 @@ class FlexMoeBuilder final : public IterationBuilder {
         fmt::format("{} ({} x {} static experts)", slots, kSlotFactor, local_experts());
     decisions_["flexmoe.trigger"] = fmt::format(
         "balance ratio max/mean > {} on the previous iteration's routing", kBalanceThreshold);
+    decisions_["flexmoe.bandwidth"] = fmt::format(
+        "T_A2A per GPU in an all-to-all: intra {:.2f} GB/s, inter {:.2f} GB/s; one transfer "
+        "alone (moves, replica sync): intra {:.2f} GB/s, inter {:.2f} GB/s",
+        params_.a2a_intra_bytes_per_s / 1e9, params_.a2a_inter_bytes_per_s / 1e9,
+        params_.intra_bytes_per_s / 1e9, params_.inter_bytes_per_s / 1e9);
     decisions_["flexmoe.history"] = fmt::format("{} earlier iteration(s)", known);
     decisions_["flexmoe.moves"] =
         fmt::format("expand {}, shrink {}, migrate {} ({:.1f} MiB moved, all EP groups)", counts[0],
@@ -248,6 +255,35 @@ class FlexMoeBuilder final : public IterationBuilder {
     c.inter_bytes_per_s = bandwidth(false);
     if (c.intra_bytes_per_s <= 0.0) c.intra_bytes_per_s = std::max(1.0, c.inter_bytes_per_s);
     if (c.inter_bytes_per_s <= 0.0) c.inter_bytes_per_s = c.intra_bytes_per_s;
+    // T_A2A's bandwidths, as profiled under an all-to-all: every GPU sends `probe / peers` to each
+    // GPU of the other nodes (resp. of its own node) at once; per-GPU bytes / estimated time.
+    // Shared NICs, PCIe switches and the fabric's routing all show here (on p4de about half the
+    // lone-transfer inter-node figure: 2 GPUs per NIC).
+    const auto a2a_bandwidth = [&](bool intra) {
+      auto matrix = std::make_shared<ByteMatrix>(g0.size());
+      std::int64_t per_gpu_max = 0;
+      for (std::size_t i = 0; i < g0.size(); ++i) {
+        std::int64_t peers = 0;
+        for (std::size_t j = 0; j < g0.size(); ++j) {
+          peers += j != i && (node_of_[i] == node_of_[j]) == intra ? 1 : 0;
+        }
+        if (peers == 0) continue;
+        for (std::size_t j = 0; j < g0.size(); ++j) {
+          if (j != i && (node_of_[i] == node_of_[j]) == intra) matrix->set(i, j, probe / peers);
+        }
+        per_gpu_max = std::max(per_gpu_max, probe / peers * peers);
+      }
+      if (per_gpu_max == 0) return 0.0;
+      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g0, Bytes{});
+      o.bytes = all_to_all_v_size(*matrix);
+      o.matrix = std::move(matrix);
+      const SimTime time = costs_.estimate(o);
+      return static_cast<double>(per_gpu_max) / std::max(1e-12, time.seconds());
+    };
+    c.a2a_intra_bytes_per_s = a2a_bandwidth(true);
+    c.a2a_inter_bytes_per_s = a2a_bandwidth(false);
+    if (c.a2a_intra_bytes_per_s <= 0.0) c.a2a_intra_bytes_per_s = c.intra_bytes_per_s;
+    if (c.a2a_inter_bytes_per_s <= 0.0) c.a2a_inter_bytes_per_s = c.inter_bytes_per_s;
     c.token_bytes = m.hidden * elem_bytes();
     c.expert_bytes = m.expert_params() * elem_bytes();
     c.move_bytes = (1 + kOptimizerFactor) * m.expert_params() * elem_bytes();

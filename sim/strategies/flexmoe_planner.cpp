@@ -51,6 +51,32 @@ std::string_view to_string(MoveKind k) {
   return "?";
 }
 
+namespace {
+
+// `total` split in proportion to `weights` (sum > 0 unless total == 0), largest remainders
+// first (ties: lower index), so the shares sum to `total` exactly.
+std::vector<std::int64_t> apportion(std::int64_t total, const std::vector<std::int64_t>& weights) {
+  std::vector<std::int64_t> out(weights.size(), 0);
+  std::int64_t sum = 0;
+  for (std::int64_t w : weights) sum += w;
+  if (total <= 0 || sum <= 0) return out;
+  MOESIM_CHECK(total <= sum, "apportion {} over weights summing to {}", total, sum);
+  std::vector<std::pair<std::int64_t, std::size_t>> rest;
+  std::int64_t given = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const std::int64_t exact = weights[i] * total;  // token counts: products far below 2^63
+    out[i] = exact / sum;
+    given += out[i];
+    rest.emplace_back(exact % sum, i);
+  }
+  std::stable_sort(rest.begin(), rest.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (std::size_t i = 0; given < total; ++i, ++given) ++out[rest[i].second];
+  return out;
+}
+
+}  // namespace
+
 Routed route(const std::vector<std::vector<std::int64_t>>& demand, const Placement& placement,
              const std::vector<std::int32_t>& node_of) {
   const auto g = static_cast<std::size_t>(placement.gpus);
@@ -70,8 +96,7 @@ Routed route(const std::vector<std::vector<std::int64_t>>& demand, const Placeme
     }
     std::vector<std::int64_t> left(g);
     for (std::size_t s = 0; s < g; ++s) left[s] = demand[s][e];
-    const auto give = [&](std::size_t s, std::size_t j) {
-      const std::int64_t t = std::min(left[s], quota[j]);
+    const auto give = [&](std::size_t s, std::size_t j, std::int64_t t) {
       if (t <= 0) return;
       left[s] -= t;
       quota[j] -= t;
@@ -80,16 +105,49 @@ Routed route(const std::vector<std::vector<std::int64_t>>& demand, const Placeme
       out.computed[dst][e] += t;
       out.load[dst] += t;
     };
-    // Own GPU, then same node, then anywhere.
-    for (int pass = 0; pass < 3; ++pass) {
-      for (std::size_t s = 0; s < g; ++s) {
-        for (std::size_t j = 0; j < reps.size(); ++j) {
-          const auto dst = static_cast<std::size_t>(reps[j]);
-          const bool ok = pass == 0 ? dst == s : pass == 1 ? node_of[dst] == node_of[s] : true;
-          if (ok) give(s, j);
-        }
-      }
+    // Own GPU first.
+    for (std::size_t j = 0; j < reps.size(); ++j) {
+      const auto own = static_cast<std::size_t>(reps[j]);
+      give(own, j, std::min(left[own], quota[j]));
     }
+    // Then same node, then anywhere. Each pass moves min(what the eligible senders have left,
+    // what the eligible replicas still need); the replicas take it in proportion to their open
+    // quotas and each takes from the senders in proportion to what they have left. So a node's
+    // import is spread over its replicas and its export over its senders, instead of the last
+    // replica in position order receiving all of it (which made that GPU's NIC the all-to-all's
+    // bottleneck and expanding a hot expert look, and be, slower).
+    const auto pass = [&](const std::vector<std::size_t>& senders,
+                          const std::vector<std::size_t>& targets) {
+      std::vector<std::int64_t> open(targets.size());
+      std::int64_t have = 0, need = 0;
+      for (std::size_t s : senders) have += left[s];
+      for (std::size_t i = 0; i < targets.size(); ++i) need += open[i] = quota[targets[i]];
+      const std::vector<std::int64_t> takes = apportion(std::min(have, need), open);
+      for (std::size_t i = 0; i < targets.size(); ++i) {
+        std::vector<std::int64_t> avail;
+        for (std::size_t s : senders) avail.push_back(left[s]);
+        const std::vector<std::int64_t> from = apportion(takes[i], avail);
+        for (std::size_t k = 0; k < senders.size(); ++k) give(senders[k], targets[i], from[k]);
+      }
+    };
+    std::vector<std::int32_t> nodes(node_of.begin(),
+                                    node_of.begin() + static_cast<std::ptrdiff_t>(g));
+    std::sort(nodes.begin(), nodes.end());
+    nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+    for (std::int32_t node : nodes) {
+      std::vector<std::size_t> senders, targets;
+      for (std::size_t s = 0; s < g; ++s) {
+        if (node_of[s] == node) senders.push_back(s);
+      }
+      for (std::size_t j = 0; j < reps.size(); ++j) {
+        if (node_of[static_cast<std::size_t>(reps[j])] == node) targets.push_back(j);
+      }
+      pass(senders, targets);
+    }
+    std::vector<std::size_t> all(g), every(reps.size());
+    for (std::size_t s = 0; s < g; ++s) all[s] = s;
+    for (std::size_t j = 0; j < reps.size(); ++j) every[j] = j;
+    pass(all, every);
   }
   return out;
 }
@@ -124,8 +182,8 @@ CostBreakdown iteration_cost(const std::vector<std::vector<std::int64_t>>& deman
     }
     const double bytes = static_cast<double>(params.token_bytes);
     const double t =
-        static_cast<double>(std::max(out_intra, in_intra)) * bytes / params.intra_bytes_per_s +
-        static_cast<double>(std::max(out_inter, in_inter)) * bytes / params.inter_bytes_per_s;
+        static_cast<double>(std::max(out_intra, in_intra)) * bytes / params.a2a_intra_bytes_per_s +
+        static_cast<double>(std::max(out_inter, in_inter)) * bytes / params.a2a_inter_bytes_per_s;
     worst = std::max(worst, t);
   }
   c.a2a = SimTime::from_seconds(4.0 * worst);

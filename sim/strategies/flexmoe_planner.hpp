@@ -4,12 +4,17 @@
 // Positions 0..G-1 are the GPUs of one EP group (the same placement is used in every EP group).
 // Each GPU has `slots_per_gpu` vExpert slots; expert e owns n_e >= 1 replicas on distinct GPUs.
 // route(): each expert's tokens I_e are split evenly over its replicas (quota split_share(I_e,
-// n_e, j)), filled first from the replica's own GPU, then from GPUs of its node, then in
-// position order (prefer intra-node).
+// n_e, j)), filled first from the replica's own GPU, then from GPUs of its node, then from
+// anywhere (prefer intra-node); in the last two steps the transfer is spread in proportion over
+// the replicas' open quotas and the senders' remaining tokens, so no single GPU receives a node's
+// whole import or sends its whole export.
 // Cost model (T = T_compute + T_A2A + T_sync, per iteration, §5.1):
 //   T_compute = max_g tokens_g * per_token            (per_token = 1/TPS of a vExpert, fwd+bwd)
-//   T_A2A     = 4 * max_g [max(out, in)_intra / bw_intra + max(out, in)_inter / bw_inter]
-//               (dispatch + combine, forward + backward; tokens * token_bytes)
+//   T_A2A     = 4 * max_g [max(out, in)_intra / a2a_bw_intra + max(out, in)_inter / a2a_bw_inter]
+//               (dispatch + combine, forward + backward; tokens * token_bytes). The a2a
+//               bandwidths are per GPU while every GPU exchanges at once (FlexMoE profiles them on
+//               the cluster), not one link's: on p4de two GPUs share each 100 Gb/s NIC, so a GPU
+//               gets about half the NIC in an all-to-all but all of it in a lone transfer.
 //   T_sync    = sum over experts with n_e > 1 of 2 (n_e - 1) / n_e * |theta_e| / bw
 //               (bw = inter-node if the replicas span nodes; Hecate Eq. 2)
 // Balance ratio (the trigger): max_g tokens_g / mean_g tokens_g (max/mean, one of the two
@@ -66,9 +71,11 @@ Routed route(const std::vector<std::vector<std::int64_t>>& demand, const Placeme
 double balance_ratio(const Routed& routed);
 
 struct CostParams {
-  SimTime per_token;  ///< vExpert compute time per token, forward + backward
-  double intra_bytes_per_s = 1.0;
+  SimTime per_token;               ///< vExpert compute time per token, forward + backward
+  double intra_bytes_per_s = 1.0;  ///< one transfer alone (moves, replica all-reduce)
   double inter_bytes_per_s = 1.0;
+  double a2a_intra_bytes_per_s = 1.0;  ///< per GPU, all GPUs of the group exchanging (T_A2A)
+  double a2a_inter_bytes_per_s = 1.0;
   std::int64_t token_bytes = 1;
   std::int64_t expert_bytes = 1;  ///< |theta_e| in bytes (gradient all-reduce)
   std::int64_t move_bytes = 1;    ///< parameters + optimizer state moved by expand / migrate

@@ -2,12 +2,22 @@
 // iterations, dynamic placement beats DeepSpeed-MoE (paper: 1.70x average) and FasterMoE (1.30x).
 // Checked qualitatively: GPT2-S-MoE, dropless (no token is dropped by any strategy, so all do the
 // same work; DeepSpeed-MoE then pads every expert to the largest count), 32 experts on 2 x p4de
-// (16 A100), routing drift:1.2 (Zipf 1.2 whose ranking drifts each iteration), 6 iterations;
+// (16 A100), routing drift:1.2 (Zipf 1.2 whose ranking drifts each iteration), 20 iterations;
 // FlexMoE's placement for iteration i comes from iterations < i and its moves are charged.
+// Why 20 iterations (it was 6): FlexMoE pays up front -- iteration 0 has no statistics and runs the
+// static placement (about 1.5x FasterMoE here), the next few carry the Expand/Migrate transfers
+// (parameters + Adam state, 66 MB each over a 100 Gb/s NIC) -- and wins them back over the
+// following iterations: its planner accepts a move only if it pays back within 10 iterations
+// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (strategies.md 5.1). A 6-
+// iteration mean is mostly that warm-up (FlexMoE 45.6 ms vs FasterMoE 44.2 ms although every
+// re-balanced iteration from the 4th on is faster); 20 iterations is the shortest run in which
+// the amortisation the planner assumes has happened, and still runs in about a second.
 // Expectation: FlexMoE's mean iteration time is below both; the speedups are printed.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "tests/validation/strategy_run.hpp"
 
@@ -22,9 +32,12 @@ TEST(FlexMoeValidation, BeatsDeepSpeedAndFasterMoeUnderDriftingSkew) {
   model.dropless = true;
   model.layers = 4;  // 2 MoE layers keep the test short; every layer is alike
   const GeneratedRouting routing(RoutingDistribution::drift, 1.2, 11);
-  const auto ds = run_strategy("deepspeed-moe", model, "aws-p4de", 2, "ep=16", routing, 6);
-  const auto faster = run_strategy("fastermoe", model, "aws-p4de", 2, "ep=16", routing, 6);
-  const auto flex = run_strategy("flexmoe", model, "aws-p4de", 2, "ep=16", routing, 6);
+  constexpr std::int64_t kIterations = 20;
+  const auto ds =
+      run_strategy("deepspeed-moe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
+  const auto faster =
+      run_strategy("fastermoe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
+  const auto flex = run_strategy("flexmoe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
   std::cout << "mean iteration ms: deepspeed-moe " << ds.mean_ms << ", fastermoe " << faster.mean_ms
             << ", flexmoe " << flex.mean_ms << " (speedup " << ds.mean_ms / flex.mean_ms
             << "x vs deepspeed-moe, " << faster.mean_ms / flex.mean_ms
@@ -39,6 +52,33 @@ TEST(FlexMoeValidation, BeatsDeepSpeedAndFasterMoeUnderDriftingSkew) {
   EXPECT_LT(flex.mean_ms, faster.mean_ms);
   // Iteration 0 has no statistics (static placement); later ones are re-balanced.
   EXPECT_LT(flex.iteration_ms.back(), flex.iteration_ms.front());
+}
+
+TEST(FlexMoeValidation, AllToAllCostUsesTheNicBoundBandwidth) {
+  // p4de: 4 x 100 Gb/s EFA per 8 GPUs, two GPUs behind each NIC. One inter-node transfer alone
+  // gets a whole NIC (12.5 GB/s line rate, less the path's overheads); in an all-to-all every GPU
+  // sends across at once, so each gets half of its NIC. FlexMoE's T_A2A must use the latter
+  // (it once used the former and under-valued balancing the all-to-all by 2x):
+  // expect a2a inter / lone inter within [0.45, 0.55] and a2a inter <= 6.25 GB/s.
+  ModelSpec model = io::load_model("gpt2-s-moe");
+  model.experts = 32;
+  model.dropless = true;
+  model.layers = 2;
+  const GeneratedRouting routing(RoutingDistribution::zipf, 1.2, 11);
+  const auto flex = run_strategy("flexmoe", model, "aws-p4de", 2, "ep=16", routing, 1);
+  const std::string& text = flex.last.decisions.at("flexmoe.bandwidth");
+  double a2a_intra = 0, a2a_inter = 0, lone_intra = 0, lone_inter = 0;
+  ASSERT_EQ(std::sscanf(text.c_str(),
+                        "T_A2A per GPU in an all-to-all: intra %lf GB/s, inter %lf GB/s; one "
+                        "transfer alone (moves, replica sync): intra %lf GB/s, inter %lf GB/s",
+                        &a2a_intra, &a2a_inter, &lone_intra, &lone_inter),
+            4)
+      << text;
+  std::cout << text << '\n';
+  EXPECT_GE(a2a_inter / lone_inter, 0.45);
+  EXPECT_LE(a2a_inter / lone_inter, 0.55);
+  EXPECT_LE(a2a_inter, 6.25);
+  EXPECT_GT(a2a_intra, 10 * a2a_inter);  // NVSwitch inside the node
 }
 
 }  // namespace

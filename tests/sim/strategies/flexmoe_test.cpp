@@ -27,6 +27,49 @@ TEST(FlexMoePlanner, RoutesEvenlyOverReplicasPreferringOwnGpu) {
   EXPECT_DOUBLE_EQ(balance_ratio(r), 8.0 / 6.0);
 }
 
+TEST(FlexMoePlanner, SpreadsANodesImportOverItsReplicasAndItsExportOverSenders) {
+  // 6 GPUs, nodes {0,0,0,1,1,1}; expert 0 on GPUs {0, 3, 4}. Demand: GPUs 0, 1, 2 send 4 each,
+  // GPU 5 sends 6: 18 tokens, quota 6 per replica.
+  //  own GPU:  GPU 0 keeps its 4 (GPU 0 still needs 2);
+  //  node 0:   GPUs 1, 2 (4 + 4 left) give GPU 0 its 2 in proportion: 1 + 1 (3 + 3 left);
+  //  node 1:   GPU 5's 6 over GPUs 3 and 4 (open 6 + 6): 3 + 3;
+  //  anywhere: GPUs 3, 4 need 3 + 3 of GPUs 1, 2's 3 + 3: GPU 3 takes 3 of {3, 3} = 2 + 1
+  //            (largest remainder, lower index first), GPU 4 the rest {1, 2}.
+  // Each of GPUs 3, 4 receives 3 across nodes and GPUs 1, 2 send 3 each. (Filling in position
+  // order put all 6 cross-node tokens into GPU 4 and 4 of them out of GPU 2: twice the busiest
+  // NIC's all-to-all time.)
+  Placement p = Placement::initial(6, 6, 2);
+  p.replicas[0] = {0, 3, 4};
+  std::vector<std::vector<std::int64_t>> demand(6, std::vector<std::int64_t>(6, 0));
+  demand[0][0] = demand[1][0] = demand[2][0] = 4;
+  demand[5][0] = 6;
+  const Routed r = route(demand, p, {0, 0, 0, 1, 1, 1});
+  EXPECT_EQ(r.sent[0][0], 4);
+  EXPECT_EQ(r.sent[1][0], 1);
+  EXPECT_EQ(r.sent[2][0], 1);
+  EXPECT_EQ(r.sent[5][3], 3);
+  EXPECT_EQ(r.sent[5][4], 3);
+  EXPECT_EQ(r.sent[1][3], 2);
+  EXPECT_EQ(r.sent[2][3], 1);
+  EXPECT_EQ(r.sent[1][4], 1);
+  EXPECT_EQ(r.sent[2][4], 2);
+  EXPECT_EQ(r.load, (std::vector<std::int64_t>{6, 0, 0, 6, 6, 0}));
+}
+
+TEST(FlexMoePlanner, AllToAllTimeUsesTheAllToAllBandwidthNotALoneTransfers) {
+  // 2 GPUs on 2 nodes, one expert each; GPU 0 sends 1000 one-byte tokens to e1 on GPU 1.
+  // Lone transfer 2 GB/s, all-to-all 1 GB/s per GPU (two GPUs per NIC):
+  // T_A2A = 4 x 1000 B / 1 GB/s = 4 us (not 2 us).
+  CostParams c;
+  c.per_token = SimTime::zero();
+  c.intra_bytes_per_s = c.inter_bytes_per_s = 2e9;
+  c.a2a_intra_bytes_per_s = c.a2a_inter_bytes_per_s = 1e9;
+  c.token_bytes = 1;
+  c.node_of = {0, 1};
+  const CostBreakdown b = iteration_cost({{0, 1000}, {0, 0}}, Placement::initial(2, 2, 1), c);
+  EXPECT_EQ(b.a2a, SimTime::from_us(4));
+}
+
 TEST(FlexMoePlanner, ExpandsTheHotExpertWhenItPays) {
   // 2 GPUs (one node), 2 slots each; e0 gets 20 tokens, e1 2. 1 us per token, 1 GB/s, 1-byte
   // tokens, free sync; a move of 20 kB costs 20 us, amortised over 10 iterations = 2 us.
@@ -35,6 +78,7 @@ TEST(FlexMoePlanner, ExpandsTheHotExpertWhenItPays) {
   CostParams c;
   c.per_token = SimTime::from_us(1);
   c.intra_bytes_per_s = c.inter_bytes_per_s = 1e9;
+  c.a2a_intra_bytes_per_s = c.a2a_inter_bytes_per_s = 1e9;
   c.token_bytes = 1;
   c.expert_bytes = 0;
   c.move_bytes = 20000;
