@@ -1,17 +1,14 @@
 // Speed of a full training iteration: Mixtral-8x7B, all 32 layers forward and backward, on
 // generated DGX-H100 clusters of 32, 256 and 1024 GPUs (tp=4, ep=8), per baseline strategy:
-// graph build + simulated execution with the analytical network model. Target: < 10 s at 1024
+// graph build (planner included) + simulated execution, with the analytical and the flow
+// network model, through the same job runner as `moesim run`. Target: < 10 s at 1024
 // GPUs (issue 4).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "sim/compute/roofline_compute_model.hpp"
-#include "sim/exec/simulated_executor.hpp"
+#include "sim/app/job_runner.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
-#include "sim/io/topology_json.hpp"
-#include "sim/network/cluster_generator.hpp"
-#include "sim/network/network_model_factory.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace {
@@ -20,28 +17,21 @@ using namespace moesim;
 
 void run_iteration(benchmark::State& state, const char* strategy_name, const char* network_kind) {
   const auto nodes = static_cast<std::size_t>(state.range(0) / 8);
-  network::ClusterSpec spec;
-  spec.nodes = nodes;
-  const network::Topology topo = network::generate_cluster(io::load_topology("dgx-h100"), spec);
-  const ModelSpec model = io::load_model("mixtral-8x7b");
-  const compute::RooflineComputeModel compute(io::load_gpu_spec("h100"));
-  ClusterShape shape;
-  shape.nodes = static_cast<std::int64_t>(nodes);
-  shape.gpus_per_node = 8;
-  const GeneratedRouting routing(RoutingDistribution::zipf, 1.2, 1);
-  const TrainingJob job =
-      make_training_job(model, parse_parallel_layout("tp=4,ep=8", "--parallel"), shape, routing, 0);
-  const auto kind = *network::parse_network_model_kind(network_kind);
+  app::JobParts parts;
+  parts.model = io::load_model("mixtral-8x7b");
+  parts.layout = parse_parallel_layout("tp=4,ep=8", "--parallel");
+  parts.routing = std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 1.2, 1);
+  parts.topology =
+      std::make_shared<const network::Topology>(app::load_cluster_topology("dgx-h100", nodes));
+  parts.gpu = io::load_gpu_spec("h100");
+  parts.network_kind = *network::parse_network_model_kind(network_kind);
+  const app::PreparedJob job = app::assemble_job(std::move(parts));
   const auto strategy = strategies::make_strategy(strategy_name);
   std::size_t tasks = 0;
   double makespan_ms = 0.0;
   for (auto _ : state) {
-    const auto planner_net = network::make_communication_model(topo, kind);
-    const strategies::CostModels costs{compute, *planner_net};
-    const strategies::BuildResult built = strategy->build_iteration(job, costs);
-    const auto net = network::make_communication_model(topo, kind);
-    SimulatedExecutor exec(compute, *net);
-    const ExecutionRecord record = exec.run(built.graph);
+    const strategies::BuildResult built = app::build_graph(job, *strategy, *job.first);
+    const ExecutionRecord record = app::simulate_graph(job, built.graph);
     tasks = built.graph.task_count();
     makespan_ms = record.makespan().ms();
     benchmark::DoNotOptimize(makespan_ms);

@@ -52,6 +52,19 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
       ->check(CLI::ExistingFile);
 }
 
+network::Topology load_cluster_topology(const std::string& topology, std::size_t nodes) {
+  network::Topology t = io::load_topology(topology);
+  if (nodes <= 1) return t;
+  if (t.node_count() != 1) {
+    throw input_error("", "--nodes", "--nodes replicates a one-node topology",
+                      fmt::format("{} has {} nodes", topology, t.node_count()),
+                      "a single-node preset such as dgx-h100");
+  }
+  network::ClusterSpec spec;
+  spec.nodes = nodes;
+  return network::generate_cluster(t, spec);
+}
+
 namespace {
 
 std::shared_ptr<const network::Topology> load_cluster(
@@ -60,18 +73,8 @@ std::shared_ptr<const network::Topology> load_cluster(
   if (cache) {
     if (auto it = cache->find(key); it != cache->end()) return it->second;
   }
-  network::Topology t = io::load_topology(o.topology);
-  if (o.nodes > 1) {
-    if (t.node_count() != 1) {
-      throw input_error("", "--nodes", "--nodes replicates a one-node topology",
-                        fmt::format("{} has {} nodes", o.topology, t.node_count()),
-                        "a single-node preset such as dgx-h100");
-    }
-    network::ClusterSpec spec;
-    spec.nodes = o.nodes;
-    t = network::generate_cluster(t, spec);
-  }
-  auto shared = std::make_shared<const network::Topology>(std::move(t));
+  auto shared =
+      std::make_shared<const network::Topology>(load_cluster_topology(o.topology, o.nodes));
   if (cache) cache->emplace(key, shared);
   return shared;
 }
@@ -101,31 +104,17 @@ TrainingJob PreparedJob::job(std::int64_t iteration) const {
   return make_training_job(model, layout, shape, *routing, iteration);
 }
 
-PreparedJob prepare_job(const JobOptions& o,
-                        std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
-  if (o.iterations < 1) {
-    throw input_error("", "--iterations", "out of range", std::to_string(o.iterations), ">= 1");
-  }
-  if (o.parallel.empty()) {
-    throw input_error("", "--parallel", "missing", "", "e.g. --parallel dp=4,tp=4,ep=8");
-  }
-  const auto kind = network::parse_network_model_kind(o.network);
-  if (!kind) {
-    throw input_error("", "--network", "unknown network model", o.network, "flow or analytical");
-  }
+PreparedJob assemble_job(JobParts parts) {
   PreparedJob p;
-  p.network_kind = *kind;
-  p.iterations = o.iterations;
-  p.model = io::load_model(o.model);
-  if (!o.overrides.empty()) apply_overrides(p.model, o.overrides, "--set");
-  p.layout = parse_parallel_layout(o.parallel, "--parallel");
-  p.layout.order = o.order;
-  p.layout.expert_order = o.expert_order;
-  p.routing = parse_routing_generator(o.routing, o.seed, "--routing");
-  if (!p.routing) p.routing = std::make_unique<TraceRouting>(io::load_routing_trace(o.routing));
-  p.topology = load_cluster(o, cache);
+  p.model = std::move(parts.model);
+  p.layout = std::move(parts.layout);
+  p.routing = std::move(parts.routing);
+  p.topology = std::move(parts.topology);
+  p.network_kind = parts.network_kind;
+  p.iterations = parts.iterations;
+  p.gpu = std::move(parts.gpu);
+  p.profile = std::move(parts.profile);
   const network::Topology& topo = *p.topology;
-  p.gpu = io::load_gpu_spec(o.gpu.empty() ? topo.gpu_model() : o.gpu);
   const auto peak = p.gpu.peak(p.model.dtype);
   if (!peak) {
     throw input_error("", "--gpu",
@@ -140,9 +129,7 @@ PreparedJob prepare_job(const JobOptions& o,
     p.shape.node_of_rank.push_back(topo.node_of(RankId{static_cast<std::uint32_t>(r)}));
   }
   p.roofline = std::make_unique<compute::RooflineComputeModel>(p.gpu);
-  if (!o.calibration.empty()) {
-    p.profile =
-        std::make_shared<const calibration::CalibrationProfile>(io::load_profile(o.calibration));
+  if (p.profile) {
     p.compute = std::make_unique<compute::CalibratedComputeModel>(*p.profile, *p.roofline);
     p.analytical = analytical_params_from(*p.profile);
   } else {
@@ -152,6 +139,40 @@ PreparedJob prepare_job(const JobOptions& o,
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
   return p;
+}
+
+PreparedJob prepare_job(const JobOptions& o,
+                        std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
+  if (o.iterations < 1) {
+    throw input_error("", "--iterations", "out of range", std::to_string(o.iterations), ">= 1");
+  }
+  if (o.parallel.empty()) {
+    throw input_error("", "--parallel", "missing", "", "e.g. --parallel dp=4,tp=4,ep=8");
+  }
+  const auto kind = network::parse_network_model_kind(o.network);
+  if (!kind) {
+    throw input_error("", "--network", "unknown network model", o.network, "flow or analytical");
+  }
+  JobParts parts;
+  parts.network_kind = *kind;
+  parts.iterations = o.iterations;
+  parts.model = io::load_model(o.model);
+  if (!o.overrides.empty()) apply_overrides(parts.model, o.overrides, "--set");
+  parts.layout = parse_parallel_layout(o.parallel, "--parallel");
+  parts.layout.order = o.order;
+  parts.layout.expert_order = o.expert_order;
+  std::shared_ptr<const RoutingModel> generated =
+      parse_routing_generator(o.routing, o.seed, "--routing");
+  parts.routing = generated
+                      ? std::move(generated)
+                      : std::make_shared<const TraceRouting>(io::load_routing_trace(o.routing));
+  parts.topology = load_cluster(o, cache);
+  parts.gpu = io::load_gpu_spec(o.gpu.empty() ? parts.topology->gpu_model() : o.gpu);
+  if (!o.calibration.empty()) {
+    parts.profile =
+        std::make_shared<const calibration::CalibrationProfile>(io::load_profile(o.calibration));
+  }
+  return assemble_job(std::move(parts));
 }
 
 std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,

@@ -57,7 +57,7 @@ void add_job_options(CLI::App& cmd, JobOptions& options, JobFlags flags = {});
 struct PreparedJob {
   ModelSpec model;
   ParallelLayout layout;  ///< as parsed (resolved per iteration by make_training_job)
-  std::unique_ptr<RoutingModel> routing;
+  std::shared_ptr<const RoutingModel> routing;
   std::shared_ptr<const network::Topology> topology;
   network::NetworkModelKind network_kind = network::NetworkModelKind::flow;
   compute::GpuSpec gpu;
@@ -76,6 +76,28 @@ struct PreparedJob {
 
   TrainingJob job(std::int64_t iteration) const;
 };
+
+/// A job's parts once files are loaded and flags parsed. prepare_job fills one from the flags;
+/// tests and benches fill one in memory. Either way assemble_job makes the PreparedJob, so a job
+/// means the same thing whoever builds it.
+struct JobParts {
+  ModelSpec model;
+  ParallelLayout layout;
+  std::shared_ptr<const RoutingModel> routing;
+  std::shared_ptr<const network::Topology> topology;
+  compute::GpuSpec gpu;
+  network::NetworkModelKind network_kind = network::NetworkModelKind::flow;
+  std::int64_t iterations = 1;
+  std::shared_ptr<const calibration::CalibrationProfile> profile;  ///< optional
+};
+
+/// Resolves the parts into a job (compute models, cluster shape, iteration 0); throws InputError
+/// when the GPU lacks the model's dtype or the layout does not fit the cluster.
+PreparedJob assemble_job(JobParts parts);
+
+/// A topology preset or file; with `nodes` > 1, a one-node topology replicated over that many
+/// nodes on a generated rail-optimized fabric (InputError if the topology is not one node).
+network::Topology load_cluster_topology(const std::string& topology, std::size_t nodes);
 
 /// Loads and validates everything; throws InputError naming the flag or file at fault.
 /// `topology_cache` (optional) shares topologies already loaded by name.

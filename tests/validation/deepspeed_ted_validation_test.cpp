@@ -44,12 +44,12 @@ Stats run(const Testbed& bed, const std::vector<std::string>& layouts) {
     for (std::int64_t hidden : {1024, 2048}) {
       for (std::int64_t seq : {512, 1024}) {
         for (std::int64_t batch : {2, 8}) {
-          const TrainingJob job = bed.job(ted_model(hidden, seq, batch, 16), layout);
-          const double base = bed.run(job, "deepspeed-ted-base").iteration_us;
-          const double full = bed.run(job, "deepspeed-ted").iteration_us;
+          const app::PreparedJob job = bed.job(ted_model(hidden, seq, batch, 16), layout);
+          const double base = bed.run(job, "deepspeed-ted-base").mean_iteration_us();
+          const double full = bed.run(job, "deepspeed-ted").mean_iteration_us();
           s.full.add(base / full);
-          s.dtd.add(base / bed.run(job, "deepspeed-ted-base:dtd=on").iteration_us);
-          s.cac.add(base / bed.run(job, "deepspeed-ted-base:cac=on").iteration_us);
+          s.dtd.add(base / bed.run(job, "deepspeed-ted-base:dtd=on").mean_iteration_us());
+          s.cac.add(base / bed.run(job, "deepspeed-ted-base:cac=on").mean_iteration_us());
         }
       }
     }

@@ -19,39 +19,37 @@
 #include <iostream>
 #include <string>
 
-#include "tests/validation/strategy_run.hpp"
+#include "tests/validation/validation_testbed.hpp"
 
-namespace moesim {
+namespace moesim::validation {
 namespace {
-
-using testing_support::run_strategy;
 
 TEST(FlexMoeValidation, BeatsDeepSpeedAndFasterMoeUnderDriftingSkew) {
   ModelSpec model = io::load_model("gpt2-s-moe");
   model.experts = 32;
   model.dropless = true;
   model.layers = 4;  // 2 MoE layers keep the test short; every layer is alike
-  const GeneratedRouting routing(RoutingDistribution::drift, 1.2, 11);
   constexpr std::int64_t kIterations = 20;
-  const auto ds =
-      run_strategy("deepspeed-moe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
-  const auto faster =
-      run_strategy("fastermoe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
-  const auto flex = run_strategy("flexmoe", model, "aws-p4de", 2, "ep=16", routing, kIterations);
-  std::cout << "mean iteration ms: deepspeed-moe " << ds.mean_ms << ", fastermoe " << faster.mean_ms
-            << ", flexmoe " << flex.mean_ms << " (speedup " << ds.mean_ms / flex.mean_ms
-            << "x vs deepspeed-moe, " << faster.mean_ms / flex.mean_ms
+  const app::PreparedJob job =
+      Testbed("aws-p4de", 2)
+          .job(model, "ep=16",
+               std::make_shared<const GeneratedRouting>(RoutingDistribution::drift, 1.2, 11),
+               kIterations);
+  const double ds = Testbed::run(job, "deepspeed-moe").mean_iteration_us();
+  const double faster = Testbed::run(job, "fastermoe").mean_iteration_us();
+  const app::StrategyResult flex = Testbed::run(job, "flexmoe");
+  const double flex_us = flex.mean_iteration_us();
+  std::cout << "mean iteration us: deepspeed-moe " << ds << ", fastermoe " << faster << ", flexmoe "
+            << flex_us << " (speedup " << ds / flex_us << "x vs deepspeed-moe, " << faster / flex_us
             << "x vs fastermoe)\nflexmoe per iteration:";
-  for (double t : flex.iteration_ms) std::cout << ' ' << t;
-  std::cout << " ms\n";
-  ::testing::Test::RecordProperty("speedup_vs_deepspeed",
-                                  std::to_string(ds.mean_ms / flex.mean_ms));
-  ::testing::Test::RecordProperty("speedup_vs_fastermoe",
-                                  std::to_string(faster.mean_ms / flex.mean_ms));
-  EXPECT_LT(flex.mean_ms, ds.mean_ms);
-  EXPECT_LT(flex.mean_ms, faster.mean_ms);
+  for (double t : flex.iteration_us) std::cout << ' ' << t;
+  std::cout << " us\n";
+  ::testing::Test::RecordProperty("speedup_vs_deepspeed", std::to_string(ds / flex_us));
+  ::testing::Test::RecordProperty("speedup_vs_fastermoe", std::to_string(faster / flex_us));
+  EXPECT_LT(flex_us, ds);
+  EXPECT_LT(flex_us, faster);
   // Iteration 0 has no statistics (static placement); later ones are re-balanced.
-  EXPECT_LT(flex.iteration_ms.back(), flex.iteration_ms.front());
+  EXPECT_LT(flex.iteration_us.back(), flex.iteration_us.front());
 }
 
 TEST(FlexMoeValidation, AllToAllCostUsesTheNicBoundBandwidth) {
@@ -64,8 +62,11 @@ TEST(FlexMoeValidation, AllToAllCostUsesTheNicBoundBandwidth) {
   model.experts = 32;
   model.dropless = true;
   model.layers = 2;
-  const GeneratedRouting routing(RoutingDistribution::zipf, 1.2, 11);
-  const auto flex = run_strategy("flexmoe", model, "aws-p4de", 2, "ep=16", routing, 1);
+  const auto flex = Testbed::run(
+      Testbed("aws-p4de", 2)
+          .job(model, "ep=16",
+               std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 1.2, 11)),
+      "flexmoe");
   const std::string& text = flex.last.decisions.at("flexmoe.bandwidth");
   double a2a_intra = 0, a2a_inter = 0, lone_intra = 0, lone_inter = 0;
   ASSERT_EQ(std::sscanf(text.c_str(),
@@ -82,4 +83,4 @@ TEST(FlexMoeValidation, AllToAllCostUsesTheNicBoundBandwidth) {
 }
 
 }  // namespace
-}  // namespace moesim
+}  // namespace moesim::validation

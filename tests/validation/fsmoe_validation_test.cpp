@@ -12,56 +12,33 @@
 #include <string>
 #include <vector>
 
-#include "sim/compute/roofline_compute_model.hpp"
-#include "sim/exec/simulated_executor.hpp"
-#include "sim/io/gpu_spec_json.hpp"
-#include "sim/io/model_json.hpp"
-#include "sim/io/topology_json.hpp"
-#include "sim/network/cluster_generator.hpp"
-#include "sim/network/network_model_factory.hpp"
-#include "sim/strategies/registry.hpp"
-#include "sim/workload/training_job.hpp"
+#include "tests/validation/validation_testbed.hpp"
 
-namespace moesim {
+namespace moesim::validation {
 namespace {
 
-struct Testbed {
+struct FsmoeTestbed {
   std::string name, node, gpu;
   std::size_t nodes;
   std::int64_t per_node;
   std::vector<std::int64_t> seq;
 };
 
-const Testbed kA{"Testbed-A", "a6000-8gpu", "rtx-a6000", 6, 8, {512, 1024, 2048}};
-const Testbed kB{"Testbed-B", "pcie3-4gpu-100g", "rtx2080ti", 8, 4, {256, 512, 1024}};
+const FsmoeTestbed kA{"Testbed-A", "a6000-8gpu", "rtx-a6000", 6, 8, {512, 1024, 2048}};
+const FsmoeTestbed kB{"Testbed-B", "pcie3-4gpu-100g", "rtx2080ti", 8, 4, {256, 512, 1024}};
 const std::vector<std::string> kStrategies = {"deepspeed-moe", "tutel", "tutel-improved",
                                               "fsmoe-no-iio", "fsmoe"};
 
 // Iteration time (us) of every strategy on one job.
-std::map<std::string, double> simulate(const Testbed& tb, const std::string& model_name,
+std::map<std::string, double> simulate(const FsmoeTestbed& tb, const std::string& model_name,
                                        const std::string& overrides) {
   ModelSpec model = io::load_model(model_name);
   apply_overrides(model, overrides, "--set");
-  network::ClusterSpec spec;
-  spec.nodes = tb.nodes;
-  const network::Topology topo = network::generate_cluster(io::load_topology(tb.node), spec);
-  const compute::RooflineComputeModel compute(io::load_gpu_spec(tb.gpu));
-  ClusterShape shape;
-  shape.nodes = static_cast<std::int64_t>(topo.node_count());
-  shape.gpus_per_node = static_cast<std::int64_t>(topo.gpus_per_node());
-  ParallelLayout layout = parse_parallel_layout(
-      fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes), "--parallel");
-  const auto routing = parse_routing_generator("uniform", 1, "--routing");
-  const TrainingJob job = make_training_job(model, layout, shape, *routing, 0);
+  const app::PreparedJob job =
+      Testbed(tb.node, tb.nodes, tb.gpu)
+          .job(model, fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes));
   std::map<std::string, double> out;
-  for (const std::string& s : kStrategies) {
-    const auto net = network::make_communication_model(topo, network::NetworkModelKind::flow);
-    const strategies::CostModels costs{compute, *net};
-    const auto built = strategies::make_strategy(s)->build_iteration(job, costs);
-    const auto sim_net = network::make_communication_model(topo, network::NetworkModelKind::flow);
-    SimulatedExecutor exec(compute, *sim_net);
-    out[s] = exec.run(built.graph).makespan().us();
-  }
+  for (const std::string& s : kStrategies) out[s] = Testbed::run(job, s).mean_iteration_us();
   return out;
 }
 
@@ -86,7 +63,7 @@ struct Averages {
   }
 };
 
-std::string grid_case(const Testbed& tb, int index) {
+std::string grid_case(const FsmoeTestbed& tb, int index) {
   // Axis order of traces/grids/fsmoe-1458.json, last axis fastest.
   const int ffn = index % 2;
   index /= 2;
@@ -111,7 +88,7 @@ std::string grid_case(const Testbed& tb, int index) {
 }
 
 TEST(FsmoeValidation, BeatsTutelOnAverageOverTheConfiguredLayerGrid) {
-  for (const Testbed* tb : {&kA, &kB}) {
+  for (const FsmoeTestbed* tb : {&kA, &kB}) {
     Averages avg;
     for (int j = 0; j < 24; ++j) {
       const std::string set = grid_case(*tb, (j * 487) % 1458);
@@ -127,7 +104,7 @@ TEST(FsmoeValidation, BeatsTutelOnAverageOverTheConfiguredLayerGrid) {
 }
 
 TEST(FsmoeValidation, BeatsTutelOnRealModels) {
-  for (const Testbed* tb : {&kA, &kB}) {
+  for (const FsmoeTestbed* tb : {&kA, &kB}) {
     const std::int64_t seq = tb == &kA ? 1024 : 256;
     Averages avg;
     // GPT2-XL-MoE (heads 25 -> 32 so N_MP divides them) and a Mixtral-style model, E = N_EP,
@@ -147,20 +124,9 @@ TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {
   // "comm.intra"; fsmoe-no-iio: both on "comm". Testbed-B, one 2-layer grid case.
   ModelSpec model = io::load_model("gpt2-xl-moe");
   apply_overrides(model, grid_case(kB, 0), "--set");
-  network::ClusterSpec spec;
-  spec.nodes = kB.nodes;
-  const network::Topology topo = network::generate_cluster(io::load_topology(kB.node), spec);
-  const compute::RooflineComputeModel compute(io::load_gpu_spec(kB.gpu));
-  ClusterShape shape;
-  shape.nodes = 8;
-  shape.gpus_per_node = 4;
-  const auto routing = parse_routing_generator("uniform", 1, "--routing");
-  const TrainingJob job = make_training_job(
-      model, parse_parallel_layout("tp=4,ep=8,esp=4", "--parallel"), shape, *routing, 0);
-  const auto net = network::make_communication_model(topo, network::NetworkModelKind::flow);
-  const strategies::CostModels costs{compute, *net};
+  const app::PreparedJob job = Testbed(kB.node, kB.nodes, kB.gpu).job(model, "tp=4,ep=8,esp=4");
   for (const std::string s : {"fsmoe", "fsmoe-no-iio"}) {
-    const auto built = strategies::make_strategy(s)->build_iteration(job, costs);
+    const auto built = app::build_graph(job, *strategies::make_strategy(s), *job.first);
     ASSERT_TRUE(built.decisions.count("fsmoe.degree.forward"));
     ASSERT_TRUE(built.decisions.count("fsmoe.degree.backward"));
     int ep = 0, esp = 0;
@@ -181,4 +147,4 @@ TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {
 }
 
 }  // namespace
-}  // namespace moesim
+}  // namespace moesim::validation

@@ -9,41 +9,41 @@
 
 #include <iostream>
 
-#include "tests/validation/strategy_run.hpp"
+#include "tests/validation/validation_testbed.hpp"
 
-namespace moesim {
+namespace moesim::validation {
 namespace {
-
-using testing_support::run_strategy;
 
 void check(const std::string& model_name, std::int64_t batch, const std::string& node) {
   ModelSpec model = io::load_model(model_name);
   model.experts = 32;  // 2 per GPU on 16 GPUs
   model.micro_batch = batch;
-  const GeneratedRouting routing(RoutingDistribution::zipf, 0.5, 7);
-  const auto ds = run_strategy("deepspeed-moe", model, node, 2, "ep=16", routing, 1);
-  const auto tutel = run_strategy("tutel", model, node, 2, "ep=16", routing, 1);
-  const auto lancet = run_strategy("lancet", model, node, 2, "ep=16", routing, 1);
-  const double vs_ds = 100.0 * (1.0 - lancet.exposed_ep_ms / ds.exposed_ep_ms);
-  const double vs_tutel = 100.0 * (1.0 - lancet.exposed_ep_ms / tutel.exposed_ep_ms);
+  const app::PreparedJob job = Testbed(node, 2).job(
+      model, "ep=16", std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 0.5, 7));
+  const auto ds = Testbed::run(job, "deepspeed-moe");
+  const auto tutel = Testbed::run(job, "tutel");
+  const auto lancet = Testbed::run(job, "lancet");
+  const double vs_ds = 100.0 * (1.0 - exposed_ep_ms(lancet) / exposed_ep_ms(ds));
+  const double vs_tutel = 100.0 * (1.0 - exposed_ep_ms(lancet) / exposed_ep_ms(tutel));
   std::cout << model_name << " on 2x" << node << ": exposed all-to-all ms deepspeed-moe "
-            << ds.exposed_ep_ms << ", tutel " << tutel.exposed_ep_ms << ", lancet "
-            << lancet.exposed_ep_ms << " (-" << vs_ds << "% vs deepspeed-moe, -" << vs_tutel
-            << "% vs tutel); iteration ms " << ds.mean_ms << " / " << tutel.mean_ms << " / "
-            << lancet.mean_ms << " (speedup " << ds.mean_ms / lancet.mean_ms << "x, "
-            << tutel.mean_ms / lancet.mean_ms << "x)\n";
+            << exposed_ep_ms(ds) << ", tutel " << exposed_ep_ms(tutel) << ", lancet "
+            << exposed_ep_ms(lancet) << " (-" << vs_ds << "% vs deepspeed-moe, -" << vs_tutel
+            << "% vs tutel); iteration us " << ds.mean_iteration_us() << " / "
+            << tutel.mean_iteration_us() << " / " << lancet.mean_iteration_us() << " (speedup "
+            << ds.mean_iteration_us() / lancet.mean_iteration_us() << "x, "
+            << tutel.mean_iteration_us() / lancet.mean_iteration_us() << "x)\n";
   ::testing::Test::RecordProperty(model_name + "_exposed_reduction_vs_deepspeed_pct",
                                   std::to_string(vs_ds));
   ::testing::Test::RecordProperty(model_name + "_exposed_reduction_vs_tutel_pct",
                                   std::to_string(vs_tutel));
-  EXPECT_LT(lancet.exposed_ep_ms, ds.exposed_ep_ms);
-  EXPECT_LT(lancet.exposed_ep_ms, tutel.exposed_ep_ms);
-  EXPECT_LE(lancet.mean_ms, ds.mean_ms);
-  EXPECT_LE(lancet.mean_ms, tutel.mean_ms);
+  EXPECT_LT(exposed_ep_ms(lancet), exposed_ep_ms(ds));
+  EXPECT_LT(exposed_ep_ms(lancet), exposed_ep_ms(tutel));
+  EXPECT_LE(lancet.mean_iteration_us(), ds.mean_iteration_us());
+  EXPECT_LE(lancet.mean_iteration_us(), tutel.mean_iteration_us());
 }
 
 TEST(LancetValidation, Gpt2SmallOnP4deHidesAllToAll) { check("gpt2-s-moe", 24, "aws-p4de"); }
 TEST(LancetValidation, Gpt2LargeOnP3dnHidesAllToAll) { check("gpt2-l-moe", 8, "aws-p3dn"); }
 
 }  // namespace
-}  // namespace moesim
+}  // namespace moesim::validation

@@ -54,19 +54,19 @@ GridResult run_grid(const Testbed& bed, const std::string& parallel) {
           for (std::int64_t e : {8, 16}) {
             for (std::int64_t k : {1, 2}) {
               for (double f : {1.2, 2.4}) {
-                const TrainingJob job = bed.job(layer(b, l, m, hm * m, e, k, f), parallel);
-                const double ds = bed.run(job, "deepspeed-moe").iteration_us;
-                const double s1 = bed.run(job, "parm-s1").iteration_us;
-                const double s2 = bed.run(job, "parm-s2").iteration_us;
-                const Testbed::Result parm = bed.run(job, "parm");
-                g.parm.add(ds / parm.iteration_us);
+                const app::PreparedJob job = bed.job(layer(b, l, m, hm * m, e, k, f), parallel);
+                const double ds = bed.run(job, "deepspeed-moe").mean_iteration_us();
+                const double s1 = bed.run(job, "parm-s1").mean_iteration_us();
+                const double s2 = bed.run(job, "parm-s2").mean_iteration_us();
+                const app::StrategyResult parm = bed.run(job, "parm");
+                g.parm.add(ds / parm.mean_iteration_us());
                 g.s1.add(ds / s1);
                 g.s2.add(ds / s2);
-                g.s2_picked += parm.decisions.at("parm.schedule") == "S2";
+                g.s2_picked += parm.last.decisions.at("parm.schedule") == "S2";
                 ++g.configs;
                 const double best = std::min(s1, s2);
-                g.close_to_best += parm.iteration_us <= 1.02 * best;
-                g.parm_total_us += parm.iteration_us;
+                g.close_to_best += parm.mean_iteration_us() <= 1.02 * best;
+                g.parm_total_us += parm.mean_iteration_us();
                 g.best_total_us += best;
               }
             }
@@ -124,15 +124,15 @@ TEST(ParmValidation, PicksS2WhereOperationLatencyDominates) {
   // A small layer (B=1, L=128, M=256) on the A6000 node: S2's single collective beats S1's three
   // (EP all-to-all, ESP all-gather, reduce-scatter) and the alpha-beta model sees it.
   const Testbed bed("a6000-8gpu", 1, "rtx-a6000");
-  const TrainingJob job = bed.job(layer(1, 128, 256, 512, 8, 1, 1.0), "tp=4,esp=4,ep=2");
-  const Testbed::Result parm = bed.run(job, "parm");
-  const double s1 = bed.run(job, "parm-s1").iteration_us;
-  const double s2 = bed.run(job, "parm-s2").iteration_us;
+  const app::PreparedJob job = bed.job(layer(1, 128, 256, 512, 8, 1, 1.0), "tp=4,esp=4,ep=2");
+  const app::StrategyResult parm = bed.run(job, "parm");
+  const double s1 = bed.run(job, "parm-s1").mean_iteration_us();
+  const double s2 = bed.run(job, "parm-s2").mean_iteration_us();
   std::cout << "small layer: parm-s1 " << s1 << " us, parm-s2 " << s2 << " us, parm chose "
-            << parm.decisions.at("parm.schedule") << "\n";
-  EXPECT_EQ(parm.decisions.at("parm.schedule"), "S2");
+            << parm.last.decisions.at("parm.schedule") << "\n";
+  EXPECT_EQ(parm.last.decisions.at("parm.schedule"), "S2");
   EXPECT_LT(s2, s1);
-  EXPECT_DOUBLE_EQ(parm.iteration_us, s2);
+  EXPECT_DOUBLE_EQ(parm.mean_iteration_us(), s2);
 }
 
 }  // namespace
