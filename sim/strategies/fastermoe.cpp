@@ -13,6 +13,12 @@
 //    default); step s exchanges tokens with group (g + s) mod n_groups (step 0 = own group), so
 //    the exchange of step s+1 overlaps the experts of step s; outputs return per step. Backward
 //    mirrors it.
+// Option shadow=on|off (default on): off keeps every expert at its owner, to ablate shadowing.
+// The policy is FasterMoE's own, and like it prices one parameter broadcast per shadowed expert
+// on an idle network; it ignores the gradient reduce in backward and that the broadcast sits in
+// front of the first exchange on the communication stream. With large experts (Mixtral: 352 MB
+// per expert in bf16) and skewed routing it can shadow where that costs more than it saves, as
+// FasterMoE itself would; compare with fastermoe:shadow=off.
 // Expert sharding (esp > 1) is not part of FasterMoE: rejected with an InputError. Tokens in a TP
 // group are treated like DeepSpeed (split over tp when esp = 1 and tp > 1).
 #include <fmt/format.h>
@@ -43,7 +49,9 @@ struct FasterPlan {
 
 class FasterMoeBuilder final : public IterationBuilder {
  public:
-  using IterationBuilder::IterationBuilder;
+  FasterMoeBuilder(const TrainingJob& job, const CostModels& costs, const Options& options,
+                   bool shadowing)
+      : IterationBuilder(job, costs, options), shadowing_(shadowing) {}
 
  protected:
   void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
@@ -71,7 +79,7 @@ class FasterMoeBuilder final : public IterationBuilder {
     const std::int64_t experts = m.experts;
     std::vector<bool> shadowed(static_cast<std::size_t>(experts), false);
     const auto& group = job_.mapping.groups(GroupKind::ep).front();
-    if (group.size() <= 1) return shadowed;
+    if (!shadowing_ || group.size() <= 1) return shadowed;
     // Global load per expert: every rank's kept tokens (duplicates across tp split already).
     std::vector<std::int64_t> load(static_cast<std::size_t>(experts), 0);
     for (const auto& row : p.kept) {
@@ -264,13 +272,15 @@ class FasterMoeBuilder final : public IterationBuilder {
     }
   }
 
+  bool shadowing_ = true;
   std::map<std::int64_t, FasterPlan> plans_;
   std::int64_t shadowed_total_ = 0;
 };
 
 class FasterMoe final : public Strategy {
  public:
-  std::string_view name() const override { return "fastermoe"; }
+  FasterMoe(std::string name, bool shadowing) : name_(std::move(name)), shadowing_(shadowing) {}
+  std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "FasterMoE: group-wise smart scheduling of dropless all-to-all-v + dynamic expert "
            "shadowing by its latency model";
@@ -284,13 +294,26 @@ class FasterMoe final : public Strategy {
     options.pad_to_capacity = false;
     options.apply_capacity = false;  // FastMoE has no capacity: every routed token is computed
     options.split_tokens_over_tp = job.layout.tp > 1;
-    FasterMoeBuilder builder(job, costs, options);
+    FasterMoeBuilder builder(job, costs, options, shadowing_);
     return builder.build();
   }
+
+ private:
+  std::string name_;
+  bool shadowing_ = true;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_fastermoe() { return std::make_unique<FasterMoe>(); }
+std::unique_ptr<Strategy> make_fastermoe() {
+  return std::make_unique<FasterMoe>("fastermoe", true);
+}
+
+std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options) {
+  const bool shadowing = options.get_bool("shadow", true);
+  std::string name = "fastermoe";
+  if (!options.empty()) name += ":" + options.text();
+  return std::make_unique<FasterMoe>(std::move(name), shadowing);
+}
 
 }  // namespace moesim::strategies

@@ -23,7 +23,8 @@ struct Entry {
 constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe},
     Entry{"tutel", &make_tutel},
-    Entry{"fastermoe", &make_fastermoe},
+    Entry{"fastermoe", &make_fastermoe, &configure_fastermoe,
+          "shadow=on|off (dynamic expert shadowing by its latency model); default on"},
     Entry{"fsmoe", &make_fsmoe},
     Entry{"fsmoe-no-iio", &make_fsmoe_no_iio},
     Entry{"tutel-improved", &make_tutel_improved},

@@ -186,6 +186,31 @@ TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
   EXPECT_LE(dispatched, routed * 8 * 4);
 }
 
+TEST(Strategies, FasterMoeWithoutShadowingExchangesEveryRoutedToken) {
+  Fixture f;
+  ModelSpec m = tiny_model();
+  m.experts = 8;
+  m.top_k = 2;
+  m.dropless = true;
+  m.seq_len = 64;
+  const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
+                                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
+  const auto strategy = make_strategy("fastermoe:shadow=off");
+  EXPECT_EQ(strategy->name(), "fastermoe:shadow=off");
+  const BuildResult built = strategy->build_iteration(job, f.costs);
+  built.graph.validate();
+  std::int64_t dispatched = 0;
+  for (const CommRecord& c : built.graph.comms()) {
+    const std::string name = built.graph.names()[c.name];
+    EXPECT_NE(name, "shadow.broadcast");
+    EXPECT_NE(name, "shadow.grad.reduce");
+    if (name == "ep.dispatch") dispatched += c.op.matrix->total();
+  }
+  EXPECT_EQ(dispatched, 8 * 2 * 64 * 8 * 4);  // every routed token, M * 4 bytes each
+  EXPECT_EQ(built.decisions.at("fastermoe.shadowed_experts").substr(0, 2), "0 ");
+  EXPECT_THROW(make_strategy("fastermoe:shadows=off"), InputError);
+}
+
 TEST(IterationBuilder, CapacityDropsTokens) {
   // zipf routing with f = 1: popular experts overflow C and their excess is dropped.
   Fixture f;
