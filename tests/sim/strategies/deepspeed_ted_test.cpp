@@ -4,68 +4,25 @@
 
 #include <map>
 
-#include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
-#include "sim/network/ideal_network_model.hpp"
 #include "sim/strategies/registry.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
 namespace {
 
+using namespace test_support;
+using Fixture = FixedCosts;
+
 // 8 GPUs = 2 nodes x 4: tp = esp = 4 (a node), ep = 2 -> dp = 2, edp = 1; an EP group is the two
 // ranks with the same tp index. One MoE layer, M = 8, T = 8 tokens, E = 2, k = 1, f = 1 -> C = 4,
 // fp32: S = E*C*M*b = 256 B.
-ModelSpec tiny_model() {
-  ModelSpec m;
-  m.name = "tiny";
-  m.layers = 1;
-  m.hidden = 8;
-  m.ffn_hidden = 16;
-  m.expert_ffn_hidden = 16;
-  m.heads = 4;
-  m.kv_heads = 4;
-  m.seq_len = 8;
-  m.micro_batch = 1;
-  m.experts = 2;
-  m.top_k = 1;
-  m.capacity_factor = 1.0;
-  m.dtype = DType::fp32;
-  return m;
-}
+ModelSpec tiny_model() { return test_support::tiny_model(4, 8); }
 
 TrainingJob job_for(std::string_view parallel) {
-  ClusterShape c;
-  c.nodes = 2;
-  c.gpus_per_node = 4;
-  return make_training_job(tiny_model(), parse_parallel_layout(parallel, "-p"), c,
+  return make_training_job(tiny_model(), parse_parallel_layout(parallel, "-p"), shape_of(2, 4),
                            GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
-}
-
-struct Fixture {
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e9};
-    p.memory = Bandwidth{1e30};
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
-  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::zero()};
-  CostModels costs{compute, network};
-};
-
-std::map<std::string, std::vector<const CommRecord*>> comms_by_name(const TaskGraph& g) {
-  std::map<std::string, std::vector<const CommRecord*>> out;
-  for (const CommRecord& c : g.comms()) out[g.names()[c.name]].push_back(&c);
-  return out;
-}
-
-std::int64_t expert1_tokens(const TaskGraph& g, RankId r) {
-  std::int64_t n = 0;
-  for (const Task& t : g.tasks()) {
-    if (t.rank == r && g.names()[t.name] == "expert1") n += std::get<ComputeTask>(t.body).shape.m;
-  }
-  return n;
 }
 
 TEST(DeepSpeedTed, BaseShipsDuplicatedTokensAndAllReducesExpertOutput) {

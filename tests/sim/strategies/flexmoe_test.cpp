@@ -2,13 +2,17 @@
 // (moves charged with parameters + optimizer state, replica all-reduces, purity).
 #include <gtest/gtest.h>
 
-#include "sim/compute/fixed_rate_compute_model.hpp"
-#include "sim/network/ideal_network_model.hpp"
 #include "sim/strategies/flexmoe_planner.hpp"
 #include "sim/strategies/registry.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
 namespace {
+
+// 1 TFLOP/s, 1 TB/s memory, a 10.0 GB/s network with 5 us per step.
+struct Fixture : test_support::FixedCosts {
+  Fixture() : FixedCosts(1e12, 1e12, 10.0, SimTime::from_us(5)) {}
+};
 
 using namespace flexmoe;
 
@@ -92,18 +96,6 @@ TEST(FlexMoePlanner, ExpandsTheHotExpertWhenItPays) {
   EXPECT_EQ(r.moves[0].from, 0);
   EXPECT_EQ(r.moves[0].to, 1);
 }
-
-struct Fixture {
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e12};
-    p.memory = Bandwidth{1e12};
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
-  network::IdealNetworkModel network{Bandwidth::from_gbps(10.0), SimTime::from_us(5)};
-  CostModels costs{compute, network};
-};
 
 TrainingJob job_at(std::int64_t iteration, std::vector<RoutingCounts>* history) {
   ModelSpec m;

@@ -6,51 +6,29 @@
 
 #include <map>
 
-#include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
-#include "sim/network/ideal_network_model.hpp"
 #include "sim/strategies/registry.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
 namespace {
 
-ModelSpec tiny_model() {
-  ModelSpec m;
-  m.name = "tiny";
-  m.layers = 1;
-  m.hidden = 8;
-  m.ffn_hidden = 16;
-  m.expert_ffn_hidden = 16;
-  m.heads = 1;
-  m.kv_heads = 1;
-  m.seq_len = 4;
-  m.micro_batch = 1;
-  m.experts = 2;
-  m.top_k = 1;
-  m.capacity_factor = 1.0;
-  m.dtype = DType::fp32;
-  return m;
-}
+using namespace test_support;
+using Fixture = FixedCosts;
 
-ClusterShape shape_of(std::int64_t nodes, std::int64_t per_node) {
-  ClusterShape c;
-  c.nodes = nodes;
-  c.gpus_per_node = per_node;
-  return c;
-}
+ModelSpec tiny_model() { return test_support::tiny_model(1, 4); }
 
-struct Fixture {
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e9};  // 1 GFLOP/s: 1 flop = 1 ns
-    p.memory = Bandwidth{1e30};   // memory never binds
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
-  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::zero()};  // 1 B = 1 ns
-  CostModels costs{compute, network};
-};
+// Dropless, zipf routing, 8 experts top-2, 8 GPUs with ep=4 (dp=8): 8 * 2 * 64 routed tokens.
+TrainingJob dropless_zipf_job() {
+  ModelSpec m = tiny_model();
+  m.experts = 8;
+  m.top_k = 2;
+  m.dropless = true;
+  m.seq_len = 64;
+  return make_training_job(m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
+                           GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
+}
 
 TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
   // 2 GPUs, dp=2, ep=2; 1 MoE layer, M=8, T=4 tokens, E=2, k=1, f=1 -> C = ceil(4/2) = 2; uniform
@@ -73,12 +51,6 @@ TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
   SimulatedExecutor exec(f.compute, f.network);
   const ExecutionRecord record = exec.run(built.graph);
   EXPECT_EQ(record.makespan(), SimTime::from_ns(21736));
-}
-
-std::map<std::string, std::vector<const CommRecord*>> comms_by_name(const TaskGraph& g) {
-  std::map<std::string, std::vector<const CommRecord*>> out;
-  for (const CommRecord& c : g.comms()) out[g.names()[c.name]].push_back(&c);
-  return out;
 }
 
 TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
@@ -141,13 +113,7 @@ TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
   // shard and comes back: matrix totals = tokens*M*b, combine = transpose, expert loads sum to
   // all routed tokens.
   Fixture f;
-  ModelSpec m = tiny_model();
-  m.experts = 8;
-  m.top_k = 2;
-  m.dropless = true;
-  m.seq_len = 64;
-  const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
-                                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
+  const TrainingJob job = dropless_zipf_job();
   IterationBuilder::Options o;
   o.pad_to_capacity = false;
   IterationBuilder builder(job, f.costs, o);
@@ -188,13 +154,7 @@ TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
 
 TEST(Strategies, FasterMoeWithoutShadowingExchangesEveryRoutedToken) {
   Fixture f;
-  ModelSpec m = tiny_model();
-  m.experts = 8;
-  m.top_k = 2;
-  m.dropless = true;
-  m.seq_len = 64;
-  const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=4", "-p"), shape_of(1, 8),
-                                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
+  const TrainingJob job = dropless_zipf_job();
   const auto strategy = make_strategy("fastermoe:shadow=off");
   EXPECT_EQ(strategy->name(), "fastermoe:shadow=off");
   const BuildResult built = strategy->build_iteration(job, f.costs);

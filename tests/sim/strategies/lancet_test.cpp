@@ -2,15 +2,19 @@
 // dW ops overlapping the backward all-to-alls, layout check).
 #include <gtest/gtest.h>
 
-#include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
-#include "sim/network/ideal_network_model.hpp"
 #include "sim/strategies/lancet_planner.hpp"
 #include "sim/strategies/registry.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
 namespace {
+
+// 1 TFLOP/s, 1 TB/s memory, a 1.0 GB/s network with 5 us per step.
+struct Fixture : test_support::FixedCosts {
+  Fixture() : FixedCosts(1e12, 1e12, 1.0, SimTime::from_us(5)) {}
+};
 
 using lancet::PipeInstr;
 
@@ -60,18 +64,6 @@ TEST(LancetPlanner, BestFitGreedy) {
                                          {{true, true, true}, {false, true, false}});
   EXPECT_EQ(a, (std::vector<int>{0, 1, 0}));
 }
-
-struct Fixture {
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e12};
-    p.memory = Bandwidth{1e12};
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
-  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::from_us(5)};
-  CostModels costs{compute, network};
-};
 
 ModelSpec small_model() {
   ModelSpec m;

@@ -5,73 +5,24 @@
 #include <map>
 #include <queue>
 
-#include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
-#include "sim/network/ideal_network_model.hpp"
 #include "sim/strategies/registry.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
 namespace {
 
+using namespace test_support;
+using Fixture = FixedCosts;
+
 // 8 GPUs = 2 nodes x 4, tp = esp = 4 (a node), ep = 2 (across nodes) -> dp = 2, edp = 1.
 // One MoE layer, M = 8, T = B*L = 8 tokens per replica, E = 2, k = 1, f = 1 -> C = 4; fp32.
-ModelSpec tiny_model() {
-  ModelSpec m;
-  m.name = "tiny";
-  m.layers = 1;
-  m.hidden = 8;
-  m.ffn_hidden = 16;
-  m.expert_ffn_hidden = 16;
-  m.heads = 4;
-  m.kv_heads = 4;
-  m.seq_len = 8;
-  m.micro_batch = 1;
-  m.experts = 2;
-  m.top_k = 1;
-  m.capacity_factor = 1.0;
-  m.dtype = DType::fp32;
-  return m;
-}
-
-ClusterShape two_nodes_of_four() {
-  ClusterShape c;
-  c.nodes = 2;
-  c.gpus_per_node = 4;
-  return c;
-}
+ModelSpec tiny_model() { return test_support::tiny_model(4, 8); }
 
 TrainingJob tiny_job(ModelSpec m = tiny_model()) {
-  return make_training_job(m, parse_parallel_layout("tp=4,esp=4,ep=2", "-p"), two_nodes_of_four(),
+  return make_training_job(m, parse_parallel_layout("tp=4,esp=4,ep=2", "-p"), shape_of(2, 4),
                            GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
-}
-
-struct Fixture {
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e9};
-    p.memory = Bandwidth{1e30};
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
-  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::zero()};
-  CostModels costs{compute, network};
-};
-
-std::map<std::string, std::vector<const CommRecord*>> comms_by_name(const TaskGraph& g) {
-  std::map<std::string, std::vector<const CommRecord*>> out;
-  for (const CommRecord& c : g.comms()) out[g.names()[c.name]].push_back(&c);
-  return out;
-}
-
-// Expert GEMM1 forward tokens per rank: the m of every "expert1" kernel.
-std::int64_t expert1_tokens(const TaskGraph& g, RankId r) {
-  std::int64_t n = 0;
-  for (const Task& t : g.tasks()) {
-    if (t.rank != r || g.names()[t.name] != "expert1") continue;
-    n += std::get<ComputeTask>(t.body).shape.m;
-  }
-  return n;
 }
 
 TEST(Parm, S1SizesFollowStrategiesMd) {
@@ -142,7 +93,7 @@ TEST(Parm, DroplessModelsArePaddedToTheLargestCount) {
   m.dropless = true;
   m.seq_len = 64;
   const TrainingJob job =
-      make_training_job(m, parse_parallel_layout("tp=4,esp=4,ep=2", "-p"), two_nodes_of_four(),
+      make_training_job(m, parse_parallel_layout("tp=4,esp=4,ep=2", "-p"), shape_of(2, 4),
                         GeneratedRouting(RoutingDistribution::zipf, 1.2, 5), 0);
   std::int64_t largest = 0;
   for (std::int64_t src = 0; src < 2; ++src) {
@@ -213,13 +164,8 @@ TEST(Parm, PlannerPicksS2WhenIntraNodeLinksAreTheBottleneck) {
   //   S2: unified all-to-all, 3*32 = 96 B intra beside 4*32 = 128 B inter (overlapped)
   // Intra 1 B/ns, inter 1000 B/ns: S1 ~ 192+192 = 384 ns vs S2 ~ 96 ns per pass -> S2.
   // Intra 1000 B/ns, inter 0.01 B/ns: S1 ~ 2 * 3200 ns vs S2 ~ 2 * 12800 ns per pass -> S1.
-  compute::FixedRateComputeModel compute{[] {
-    compute::FixedRateParams p;
-    p.flop_rate = FlopRate{1e12};
-    p.memory = Bandwidth{1e30};
-    p.launch_overhead = SimTime::zero();
-    return p;
-  }()};
+  const FixedCosts fixed(1e12);
+  const compute::FixedRateComputeModel& compute = fixed.compute;
   const TrainingJob job = tiny_job();
   {
     TwoTierNetwork net(1.0, 1000.0);
@@ -250,7 +196,7 @@ TEST(Parm, RunsOnAnyLayoutAndPipeline) {
   m.experts = 4;
   m.top_k = 2;
   const TrainingJob job =
-      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=2", "-p"), two_nodes_of_four(),
+      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=2", "-p"), shape_of(2, 4),
                         GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
   for (const char* name : {"parm", "parm-s1", "parm-s2"}) {
     const BuildResult b = make_strategy(name)->build_iteration(job, f.costs);
