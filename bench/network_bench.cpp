@@ -1,7 +1,8 @@
 // Flow-model speed (Google Benchmark): a full all-to-all (every GPU to every other, 1 MiB each)
 // on generated rail-optimized DGX-H100 clusters of 8, 64, 256 and 1024 GPUs (1,047,552
 // concurrent flows at 1024), lowered into flows and run to completion with exact max-min sharing.
-// The timed part is lowering + routing + simulation; generating the topology is set-up.
+// The timed part is lowering + routing + simulation; generating the topology is set-up, timed
+// on its own by BM_GenerateCluster.
 // Counters: flows, completion_us (the simulated all-to-all time), recomputations, and peak_rss_mb
 // (getrusage ru_maxrss of the process so far: sizes run in ascending order, so each row's value is
 // that size's peak). Run one size alone, e.g. --benchmark_filter=/1024, for its own peak.
@@ -53,6 +54,16 @@ void BM_FlowAllToAll(benchmark::State& state) {
   state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
 BENCHMARK(BM_FlowAllToAll)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+
+// The set-up left out above: generating the cluster and its route tables (Boost.Graph shortest
+// paths from every GPU, ECMP next hops).
+void BM_GenerateCluster(benchmark::State& state) {
+  const network::Topology node = io::load_topology("dgx-h100");
+  ClusterSpec spec;
+  spec.nodes = static_cast<std::size_t>(state.range(0) / 8);
+  for (auto _ : state) benchmark::DoNotOptimize(generate_cluster(node, spec).gpu_count());
+}
+BENCHMARK(BM_GenerateCluster)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace moesim::network

@@ -79,6 +79,19 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   Stage& stage = op.plan.stages[op.stage];
   op.arrival = now;
   op.pending = 0;
+  // Grow once per stage rather than per flow (an all-to-all at 1024 GPUs starts a million flows
+  // here), geometrically so that many small stages stay amortised O(1).
+  const std::size_t flows = remaining_.size() + stage.flows.size();
+  const auto grow = [flows](auto& v) {
+    if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
+  };
+  grow(remaining_);
+  grow(rate_);
+  grow(finish_ps_);
+  grow(route_begin_);
+  grow(route_len_);
+  grow(latency_ps_);
+  grow(owner_);
   for (const FlowSpec& f : stage.flows) {
     const std::size_t begin = pool_.size();
     if (f.segment == Segment::full) {
