@@ -10,6 +10,7 @@
 # Needs nvcc (CUDA >= 12), NCCL, cuBLAS and the Debian packages of scripts/install-deps.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/gpu/common.sh
 
 quick=0
 gpus=""
@@ -29,7 +30,7 @@ command -v nvidia-smi >/dev/null || { echo "error: nvidia-smi not found: no GPU 
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 visible=$(nvidia-smi --query-gpu=name --format=csv,noheader | wc -l)
 gpus=${gpus:-$visible}
-slug=$(echo "$gpu_name" | tr 'A-Z' 'a-z' | sed -e 's/nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')
+slug=$(gpu_slug)
 date=$(date -u +%Y-%m-%d)
 out=${out:-traces/measured/$slug/$date}
 mkdir -p "$out"
