@@ -58,7 +58,7 @@ BENCHMARK(BM_FlowAllToAll)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark
 // The set-up left out above: generating the cluster and its route tables (Boost.Graph shortest
 // paths from every GPU, ECMP next hops).
 void BM_GenerateCluster(benchmark::State& state) {
-  const network::Topology node = io::load_topology("dgx-h100");
+  const Topology node = io::load_topology("dgx-h100");
   ClusterSpec spec;
   spec.nodes = static_cast<std::size_t>(state.range(0) / 8);
   for (auto _ : state) benchmark::DoNotOptimize(generate_cluster(node, spec).gpu_count());

@@ -106,14 +106,7 @@ TrainingJob PreparedJob::job(std::int64_t iteration) const {
 
 PreparedJob assemble_job(JobParts parts) {
   PreparedJob p;
-  p.model = std::move(parts.model);
-  p.layout = std::move(parts.layout);
-  p.routing = std::move(parts.routing);
-  p.topology = std::move(parts.topology);
-  p.network_kind = parts.network_kind;
-  p.iterations = parts.iterations;
-  p.gpu = std::move(parts.gpu);
-  p.profile = std::move(parts.profile);
+  static_cast<JobParts&>(p) = std::move(parts);
   const network::Topology& topo = *p.topology;
   const auto peak = p.gpu.peak(p.model.dtype);
   if (!peak) {

@@ -53,42 +53,35 @@ struct JobFlags {
 /// --parallel, --order, --expert-order, --routing, --seed, --iterations, --calibration).
 void add_job_options(CLI::App& cmd, JobOptions& options, JobFlags flags = {});
 
-/// A job resolved against its files: everything needed to build and simulate iterations.
-struct PreparedJob {
-  ModelSpec model;
-  ParallelLayout layout;  ///< as parsed (resolved per iteration by make_training_job)
-  std::shared_ptr<const RoutingModel> routing;
-  std::shared_ptr<const network::Topology> topology;
-  network::NetworkModelKind network_kind = network::NetworkModelKind::flow;
-  compute::GpuSpec gpu;
-  double peak_flops_per_s = 0.0;  ///< dense peak of the model's dtype on one GPU
-  ClusterShape shape;
-  /// The roofline from the GPU spec; with a calibration profile, the fallback of `compute`.
-  std::unique_ptr<compute::ComputeModel> roofline;
-  std::shared_ptr<const calibration::CalibrationProfile> profile;  ///< null without --calibration
-  /// What kernels cost: the calibrated model when a profile is given, else the roofline.
-  std::unique_ptr<compute::ComputeModel> compute;
-  /// Analytical network parameters, with the profile's collective fits as overrides.
-  network::AnalyticalParams analytical;
-  std::optional<TrainingJob> first;  ///< iteration 0, resolved (layout errors surface here)
-  std::int64_t iterations = 1;
-  double tokens_per_iteration = 0.0;
-
-  TrainingJob job(std::int64_t iteration) const;
-};
-
 /// A job's parts once files are loaded and flags parsed. prepare_job fills one from the flags;
 /// tests and benches fill one in memory. Either way assemble_job makes the PreparedJob, so a job
 /// means the same thing whoever builds it.
 struct JobParts {
   ModelSpec model;
-  ParallelLayout layout;
+  ParallelLayout layout;  ///< as parsed (resolved per iteration by make_training_job)
   std::shared_ptr<const RoutingModel> routing;
   std::shared_ptr<const network::Topology> topology;
   compute::GpuSpec gpu;
   network::NetworkModelKind network_kind = network::NetworkModelKind::flow;
   std::int64_t iterations = 1;
-  std::shared_ptr<const calibration::CalibrationProfile> profile;  ///< optional
+  std::shared_ptr<const calibration::CalibrationProfile> profile;  ///< null without --calibration
+};
+
+/// A job resolved against its files: its parts and what follows from them, everything needed to
+/// build and simulate iterations.
+struct PreparedJob : JobParts {
+  double peak_flops_per_s = 0.0;  ///< dense peak of the model's dtype on one GPU
+  ClusterShape shape;
+  /// The roofline from the GPU spec; with a calibration profile, the fallback of `compute`.
+  std::unique_ptr<compute::ComputeModel> roofline;
+  /// What kernels cost: the calibrated model when a profile is given, else the roofline.
+  std::unique_ptr<compute::ComputeModel> compute;
+  /// Analytical network parameters, with the profile's collective fits as overrides.
+  network::AnalyticalParams analytical;
+  std::optional<TrainingJob> first;  ///< iteration 0, resolved (layout errors surface here)
+  double tokens_per_iteration = 0.0;
+
+  TrainingJob job(std::int64_t iteration) const;
 };
 
 /// Resolves the parts into a job (compute models, cluster shape, iteration 0); throws InputError

@@ -35,8 +35,8 @@ std::unique_ptr<Strategy> make_parm_s1();
 std::unique_ptr<Strategy> make_parm_s2();
 std::unique_ptr<Strategy> make_deepspeed_ted();
 std::unique_ptr<Strategy> make_deepspeed_ted_base();
-std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
 
 }  // namespace moesim::strategies

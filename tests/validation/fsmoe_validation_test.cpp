@@ -29,14 +29,16 @@ const FsmoeTestbed kB{"Testbed-B", "pcie3-4gpu-100g", "rtx2080ti", 8, 4, {256, 5
 const std::vector<std::string> kStrategies = {"deepspeed-moe", "tutel", "tutel-improved",
                                               "fsmoe-no-iio", "fsmoe"};
 
-// Iteration time (us) of every strategy on one job.
-std::map<std::string, double> simulate(const FsmoeTestbed& tb, const std::string& model_name,
+Testbed testbed(const FsmoeTestbed& tb) { return Testbed(tb.node, tb.nodes, tb.gpu); }
+
+// Iteration time (us) of every strategy on one job on `bed` (= testbed(tb)).
+std::map<std::string, double> simulate(const FsmoeTestbed& tb, const Testbed& bed,
+                                       const std::string& model_name,
                                        const std::string& overrides) {
   ModelSpec model = io::load_model(model_name);
   apply_overrides(model, overrides, "--set");
   const app::PreparedJob job =
-      Testbed(tb.node, tb.nodes, tb.gpu)
-          .job(model, fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes));
+      bed.job(model, fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes));
   std::map<std::string, double> out;
   for (const std::string& s : kStrategies) out[s] = Testbed::run(job, s).mean_iteration_us();
   return out;
@@ -89,10 +91,11 @@ std::string grid_case(const FsmoeTestbed& tb, int index) {
 
 TEST(FsmoeValidation, BeatsTutelOnAverageOverTheConfiguredLayerGrid) {
   for (const FsmoeTestbed* tb : {&kA, &kB}) {
+    const Testbed bed = testbed(*tb);
     Averages avg;
     for (int j = 0; j < 24; ++j) {
       const std::string set = grid_case(*tb, (j * 487) % 1458);
-      const auto t = simulate(*tb, "gpt2-xl-moe", set);
+      const auto t = simulate(*tb, bed, "gpt2-xl-moe", set);
       avg.add(t);
     }
     avg.print(tb->name + " grid");
@@ -105,14 +108,15 @@ TEST(FsmoeValidation, BeatsTutelOnAverageOverTheConfiguredLayerGrid) {
 
 TEST(FsmoeValidation, BeatsTutelOnRealModels) {
   for (const FsmoeTestbed* tb : {&kA, &kB}) {
+    const Testbed bed = testbed(*tb);
     const std::int64_t seq = tb == &kA ? 1024 : 256;
     Averages avg;
     // GPT2-XL-MoE (heads 25 -> 32 so N_MP divides them) and a Mixtral-style model, E = N_EP,
     // B = 1, k = 2, f = 1.2, truncated to 4 layers to keep the test short.
     avg.add(simulate(
-        *tb, "gpt2-xl-moe",
+        *tb, bed, "gpt2-xl-moe",
         fmt::format("layers=4,heads=32,kv_heads=32,experts={},seq_len={}", tb->nodes, seq)));
-    avg.add(simulate(*tb, "mixtral-8x7b",
+    avg.add(simulate(*tb, bed, "mixtral-8x7b",
                      fmt::format("layers=4,experts={},seq_len={},dtype=fp16", tb->nodes, seq)));
     avg.print(tb->name + " real models");
     EXPECT_GT(avg.mean("fsmoe vs tutel"), 1.0) << tb->name;
@@ -124,7 +128,7 @@ TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {
   // "comm.intra"; fsmoe-no-iio: both on "comm". Testbed-B, one 2-layer grid case.
   ModelSpec model = io::load_model("gpt2-xl-moe");
   apply_overrides(model, grid_case(kB, 0), "--set");
-  const app::PreparedJob job = Testbed(kB.node, kB.nodes, kB.gpu).job(model, "tp=4,ep=8,esp=4");
+  const app::PreparedJob job = testbed(kB).job(model, "tp=4,ep=8,esp=4");
   for (const std::string s : {"fsmoe", "fsmoe-no-iio"}) {
     const auto built = app::build_graph(job, *strategies::make_strategy(s), *job.first);
     ASSERT_TRUE(built.decisions.count("fsmoe.degree.forward"));
