@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "sim/workload/comm_op.hpp"
+#include "sim/workload/compute_op.hpp"
 #include "sim/workload/dtype.hpp"
 #include "sim/workload/task.hpp"
 
@@ -43,6 +44,19 @@ constexpr NameTable<KernelKind, 11> kKernelKinds{{{KernelKind::gemm, "gemm"},
                                                   {KernelKind::optimizer, "optimizer"},
                                                   {KernelKind::memcpy, "memcpy"},
                                                   {KernelKind::other, "other"}}};
+
+constexpr NameTable<GemmRole, 4> kGemmRoles{{{GemmRole::none, "none"},
+                                             {GemmRole::forward, "forward"},
+                                             {GemmRole::input_gradient, "input_gradient"},
+                                             {GemmRole::weight_gradient, "weight_gradient"}}};
+
+constexpr NameTable<OpDirection, 2> kOpDirections{
+    {{OpDirection::forward, "forward"}, {OpDirection::backward, "backward"}}};
+
+constexpr NameTable<ActivationKind, 4> kActivationKinds{{{ActivationKind::none, "none"},
+                                                         {ActivationKind::gelu, "gelu"},
+                                                         {ActivationKind::relu, "relu"},
+                                                         {ActivationKind::swiglu, "swiglu"}}};
 
 constexpr NameTable<CommKind, 8> kCommKinds{{{CommKind::all_reduce, "all_reduce"},
                                              {CommKind::all_gather, "all_gather"},
@@ -85,5 +99,18 @@ std::optional<CommGroup> parse_comm_group(std::string_view name) {
 }
 std::string_view to_string(Phase p) { return name_in(kPhases, p); }
 std::optional<Phase> parse_phase(std::string_view name) { return parse_in(kPhases, name); }
+
+std::string_view to_string(GemmRole r) { return name_in(kGemmRoles, r); }
+std::optional<GemmRole> parse_gemm_role(std::string_view name) {
+  return parse_in(kGemmRoles, name);
+}
+std::string_view to_string(OpDirection d) { return name_in(kOpDirections, d); }
+std::optional<OpDirection> parse_op_direction(std::string_view name) {
+  return parse_in(kOpDirections, name);
+}
+std::string_view to_string(ActivationKind k) { return name_in(kActivationKinds, k); }
+std::optional<ActivationKind> parse_activation_kind(std::string_view name) {
+  return parse_in(kActivationKinds, name);
+}
 
 }  // namespace moesim

@@ -10,6 +10,7 @@
 #include "sim/core/ids.hpp"
 #include "sim/core/sim_time.hpp"
 #include "sim/core/units.hpp"
+#include "sim/workload/compute_op.hpp"
 #include "sim/workload/dtype.hpp"
 
 namespace moesim {
@@ -49,6 +50,9 @@ struct ComputeTask {
   DType dtype = DType::bf16;
   Flops flops;  ///< arithmetic work, 2*m*n*k*batch for a GEMM
   Bytes bytes;  ///< HBM traffic, inputs + outputs
+  /// What the kernel computes (GEMM role, direction, activation, routing counts...): set by
+  /// the strategy layer for the hardware lowering; the simulated cost ignores it.
+  ComputeOp op;
 };
 
 /// This rank's participation in communication operation `comm` (see comm_op.hpp). All member

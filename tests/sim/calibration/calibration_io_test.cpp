@@ -223,7 +223,8 @@ TEST(PublishedSample, CalibratedModelReturnsMeasuredTimes) {
     if (k.shape == KernelShape{256, 4096, 4096, 1}) measured_us = k.time_us;
   }
   ASSERT_NEAR(measured_us, 2.0 * 256 * 4096 * 4096 / 412026793553338.0 * 1e6, 1e-6);
-  const ComputeTask task{KernelKind::gemm, {256, 4096, 4096, 1}, DType::bf16, Flops{0}, Bytes{0}};
+  const ComputeTask task{KernelKind::gemm, {256, 4096, 4096, 1}, DType::bf16, Flops{0},
+                         Bytes{0},         ComputeOp{}};
   EXPECT_EQ(model.duration(task, {}), SimTime::from_us(measured_us));
   EXPECT_EQ(model.source_of(task), calibration::EstimateSource::measured);
   // The all_reduce fit: 8 ranks, one node, busbw = the 8 GiB row's 478.87 GB/s.

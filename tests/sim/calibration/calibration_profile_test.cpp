@@ -84,8 +84,8 @@ TEST(CalibratedComputeModel, MeasuredExactInterpolatedFallbackAndContention) {
   const compute::FixedRateComputeModel fallback(
       {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0});
   const compute::CalibratedComputeModel model(p, fallback);
-  ComputeTask t{
-      KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, Flops{2.0 * 256 * 256 * 256}, Bytes{0}};
+  ComputeTask t{KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, Flops{2.0 * 256 * 256 * 256},
+                Bytes{0},         ComputeOp{}};
   // Measured shape: exactly 1 us; with communication beside it 1.2 us.
   EXPECT_EQ(model.duration(t, {RankId{0}, 0}), SimTime::from_us(1.0));
   EXPECT_EQ(model.duration(t, {RankId{0}, 1}), SimTime::from_us(1.2));
