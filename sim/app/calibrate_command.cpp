@@ -8,8 +8,11 @@
 
 #include "sim/app/command.hpp"
 #include "sim/calibration/calibration_profile.hpp"
+#include "sim/calibration/holdout_summary.hpp"
+#include "sim/compute/kernel_model_fit.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/calibration_json.hpp"
+#include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/measurement_json.hpp"
 #include "sim/io/output_file.hpp"
 
@@ -22,6 +25,9 @@ struct CalibrateOptions {
   bool check = false;
   double holdout = 0.2;
   std::uint64_t seed = 1;
+  int seeds = 5;
+  std::string gpu;      ///< fit this GPU's tile model to the GEMM rows
+  std::string gpu_out;  ///< write the GPU spec with the fitted tile model here
 };
 
 std::string shape_text(const KernelShape& s) {
@@ -71,22 +77,75 @@ void print_check(const calibration::HoldoutReport& r, const CalibrateOptions& o)
       r.rows.size(), 100.0 * r.mape_all(), 100.0 * r.max_error_all());
 }
 
+void print_seeds(const calibration::HoldoutSummary& s) {
+  fmt::print("held-out MAPE over {} seeds ({}..{}):\n", s.reports.size(), s.first_seed,
+             s.first_seed + s.reports.size() - 1);
+  fmt::print("{:>6} {:>14} {:>14} {:>10}\n", "seed", "interpolated", "all held out", "rows");
+  for (std::size_t i = 0; i < s.reports.size(); ++i) {
+    const auto& r = s.reports[i];
+    fmt::print("{:>6} {:>13.2f}% {:>13.2f}% {:>10}\n", s.first_seed + i, 100.0 * r.mape_covered(),
+               100.0 * r.mape_all(), r.rows.size());
+  }
+  const auto c = s.mape_covered();
+  const auto a = s.mape_all();
+  fmt::print("interpolated from tables: MAPE {:.2f}% +- {:.2f}% (mean +- sd over seeds)\n",
+             100.0 * c.mean, 100.0 * c.sd);
+  fmt::print("all held-out rows: MAPE {:.2f}% +- {:.2f}% (mean +- sd over seeds)\n", 100.0 * a.mean,
+             100.0 * a.sd);
+}
+
+void fit_gpu(const std::vector<calibration::MeasurementSet>& sets, const CalibrateOptions& o) {
+  compute::GpuSpec gpu = io::load_gpu_spec(o.gpu);
+  std::vector<calibration::KernelMeasurement> rows;
+  for (const auto& s : sets) {
+    for (const auto& k : s.kernels) {
+      if (k.verified != calibration::Verification::fail) rows.push_back(k);
+    }
+  }
+  const compute::KernelModelFit before = compute::evaluate_kernel_model(gpu, rows);
+  const compute::KernelModelFit fit = compute::fit_kernel_model(gpu, rows);
+  const auto& k = fit.spec;
+  fmt::print(
+      "tile model of {} over {} GEMM rows: spec MAPE {:.2f}% (max {:.1f}%) -> fitted {:.2f}% "
+      "(max {:.1f}%): mma_efficiency {:.2f}, tile_overhead_us {:.1f}, tile_128x128 {:.2f}, "
+      "tile_64x128 {:.2f}, launch_us {:.1f}\n",
+      gpu.name, fit.rows, 100.0 * before.mape, 100.0 * before.max_error, 100.0 * fit.mape,
+      100.0 * fit.max_error, k.mma_efficiency, k.tile_overhead_us, k.tile_128x128_efficiency,
+      k.tile_64x128_efficiency, k.launch_us);
+  if (!o.gpu_out.empty()) {
+    std::string files;
+    for (const auto& s : sets) files += (files.empty() ? "" : ", ") + s.provenance.file;
+    gpu.kernel_model = fit.spec;
+    gpu.kernel_model.source += fmt::format(" (measurements: {})", files);
+    io::write_file_atomically(o.gpu_out, io::gpu_spec_to_json(gpu).dump(1) + "\n");
+  }
+}
+
 void run_calibrate(const CalibrateOptions& o) {
-  if (!o.check && o.output.empty()) {
-    throw input_error("", "-o", "missing output file", {}, "-o profile.json (or --check)");
+  if (!o.gpu_out.empty() && o.gpu.empty()) {
+    throw input_error("", "--gpu-out", "needs --gpu: the spec whose tile model is fitted",
+                      o.gpu_out, "--gpu NAME --gpu-out FILE");
+  }
+  if (!o.check && o.output.empty() && o.gpu_out.empty()) {
+    throw input_error("", "-o", "missing output file", {},
+                      "-o profile.json, --gpu-out spec.json, or --check");
   }
   io::check_output_path(o.output, "-o");
+  io::check_output_path(o.gpu_out, "--gpu-out");
   std::vector<calibration::MeasurementSet> sets;
   for (const std::string& path : o.inputs) sets.push_back(io::load_any_measurements(path));
   if (o.check) {
-    const auto report = calibration::check_holdout(sets, o.holdout, o.seed);
+    const auto summary = calibration::check_holdout_seeds(sets, o.holdout, o.seed, o.seeds);
+    const auto& report = summary.reports.front();
     if (report.rows.empty()) {
       throw input_error("", "MEASUREMENTS", "no kernel rows to hold out",
                         fmt::format("{} rows", report.fitted_rows),
                         "kernel measurements (at least a few)");
     }
     print_check(report, o);
+    print_seeds(summary);
   }
+  if (!o.gpu.empty()) fit_gpu(sets, o);
   const calibration::CalibrationProfile profile = calibration::fit_profile(sets);
   if (!o.check) print_profile(profile);
   if (!o.output.empty()) {
@@ -108,11 +167,14 @@ void register_calibrate_command(CLI::App& root) {
       "topology level, and the GEMM slowdown under concurrent communication; every number\n"
       "names the file, GPU and date it came from.\n"
       "--check holds out a fraction of the kernel rows, fits the rest and reports the compute\n"
-      "model's error (MAPE, max) on the held-out shapes.\n"
+      "model's error (MAPE, max) on the held-out shapes: every row for --seed, then the MAPE\n"
+      "for each of --seeds consecutive seeds and its mean +- sd.\n"
       "Examples:\n"
       "  moesim calibrate traces/measured/h100-published/*.json \\\n"
       "      traces/measured/h100-published/*.txt -o profile.json\n"
-      "  moesim calibrate --check traces/measured/h100-published/*.json --holdout 0.2 --seed 1");
+      "  moesim calibrate --check traces/measured/h100-published/*.json --holdout 0.2 --seed 1\n"
+      "  moesim calibrate traces/measured/h100-published/xla_matmul_sm90_bf16.json --gpu h100 \\\n"
+      "      --gpu-out h100-fitted.json     # then: moesim run --gpu h100-fitted.json ...");
   cmd->add_option("MEASUREMENTS", options->inputs, "Measurement files")
       ->required()
       ->check(CLI::ExistingFile);
@@ -122,7 +184,16 @@ void register_calibrate_command(CLI::App& root) {
   cmd->add_option("--holdout", options->holdout, "Fraction of kernel rows held out by --check")
       ->check(CLI::Range(0.01, 0.99))
       ->capture_default_str();
-  cmd->add_option("--seed", options->seed, "Seed choosing the held-out rows")
+  cmd->add_option("--seed", options->seed, "Seed choosing the held-out rows (the first seed)")
+      ->capture_default_str();
+  cmd->add_option("--gpu", options->gpu,
+                  "Also fit this GPU's tile model (topologies/gpus name or file) to the GEMM rows "
+                  "and print it");
+  cmd->add_option("--gpu-out", options->gpu_out,
+                  "Write the --gpu spec with the fitted tile model here (use it with --gpu FILE)");
+  cmd->add_option("--seeds", options->seeds,
+                  "Number of consecutive seeds --check repeats the hold-out over (mean +- sd)")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   cmd->callback([options]() { run_calibrate(*options); });
 }

@@ -47,8 +47,8 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   }
   cmd.add_option("--calibration", o.calibration,
                  "Calibration profile (moesim calibrate): measured kernel times replace the "
-                 "roofline where they cover a shape; collective fits override the analytical "
-                 "network model")
+                 "roofline where they cover a shape; collective fits replace the prior of the "
+                 "flow and analytical network models")
       ->check(CLI::ExistingFile);
 }
 
@@ -91,6 +91,10 @@ network::AnalyticalParams analytical_params_from(const calibration::CalibrationP
                                      ? network::Level::intra_node
                                      : network::Level::inter_node;
     const auto key = std::make_pair(fit.op, level);
+    // Exact group size: both network models use it for groups of that size.
+    params.collective
+        .calibrated[network::FitKey{fit.op, level, static_cast<std::size_t>(fit.ranks)}] =
+        network::AlphaBeta{fit.alpha_us, fit.busbw_gbps};
     auto it = ranks_of.find(key);
     if (it != ranks_of.end() && it->second >= fit.ranks) continue;
     ranks_of[key] = fit.ranks;

@@ -13,6 +13,18 @@
 
 namespace moesim::compute {
 
+/// Constants of the tile model of GEMM time (roofline_compute_model.hpp) for one GPU, with where
+/// they come from; the defaults are the H100 fit (topologies/gpus/h100.json).
+struct KernelModelSpec {
+  double mma_efficiency = 0.86;           ///< tensor rate per SM on a full 128x256 tile / peak
+  double tile_overhead_us = 2.5;          ///< fixed cost per output tile (prologue, epilogue)
+  double tile_128x128_efficiency = 0.95;  ///< MMA rate of a 128x128 tile / 128x256
+  double tile_64x128_efficiency = 0.70;   ///< MMA rate of a 64x128 tile / 128x256
+  double hbm_efficiency = 0.87;           ///< achievable HBM fraction (STREAM-like copy / spec)
+  double launch_us = 3.0;                 ///< per-kernel launch and tail
+  std::string source;                     ///< provenance of every number above
+};
+
 struct GpuSpec {
   std::string name;
   std::string description;
@@ -20,6 +32,7 @@ struct GpuSpec {
   std::map<DType, double> peak_tflops;  ///< dense tensor-core peak per dtype
   double hbm_gbps = 1.0;
   std::map<std::string, std::string> sources;
+  KernelModelSpec kernel_model;
 
   /// Peak for `dtype`, or nullopt if the GPU has no such tensor path (e.g. bf16 on V100).
   std::optional<FlopRate> peak(DType dtype) const {

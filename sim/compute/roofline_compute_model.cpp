@@ -1,10 +1,14 @@
 #include "sim/compute/roofline_compute_model.hpp"
 
 #include <algorithm>
-#include <cmath>
+#include <array>
 #include <limits>
 
 namespace moesim::compute {
+
+namespace {
+double ceil_div(std::int64_t a, std::int64_t b) { return static_cast<double>((a + b - 1) / b); }
+}  // namespace
 
 FlopRate RooflineComputeModel::peak_for(DType dtype) const {
   if (auto p = gpu_.peak(dtype)) return *p;
@@ -13,64 +17,84 @@ FlopRate RooflineComputeModel::peak_for(DType dtype) const {
   return FlopRate::from_tflops(gpu_.peak_tflops.begin()->second);
 }
 
-double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
-  if (s.m <= 0 || s.n <= 0 || s.k <= 0) return 1.0;
-  const auto ceil_div = [](std::int64_t a, std::int64_t b) { return (a + b - 1) / b; };
-  const std::int64_t sms = std::max(1, gpu_.sm_count);
-  std::int64_t tiles = ceil_div(s.m, 128) * ceil_div(s.n, 256) * std::max<std::int64_t>(1, s.batch);
-  if (tiles < sms) {
-    const std::int64_t splits = std::clamp<std::int64_t>(s.k / 512, 1, sms / tiles);
-    tiles *= splits;
-  }
-  const std::int64_t waves = ceil_div(tiles, sms);
-  const double wave = static_cast<double>(tiles) / static_cast<double>(waves * sms);
-  const double m = static_cast<double>(std::min(s.m, s.n));
-  return wave * m / (m + params_.small_m_half);
+double RooflineComputeModel::vector_flops_per_s() const {
+  if (auto p = gpu_.peak(DType::fp32)) return p->flops_per_s;
+  return peak_for(DType::fp32).flops_per_s;
 }
 
-double RooflineComputeModel::gemm_compute_seconds(const ComputeTask& task) const {
-  const double peak = peak_for(task.dtype).flops_per_s;
-  const auto raw = [&](const KernelShape& shape, double flops) {
-    return flops / (peak * params_.gemm_efficiency * gemm_shape_efficiency(shape));
+double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double peak) const {
+  const KernelModelSpec& km = gpu_.kernel_model;
+  const std::int64_t sms = std::max(1, gpu_.sm_count);
+  const double per_sm = peak / static_cast<double>(sms) * km.mma_efficiency;
+  const double hbm = gpu_.hbm().bytes_per_s * km.hbm_efficiency;
+  const std::int64_t batch = std::max<std::int64_t>(1, s.batch);
+  struct Tile {
+    std::int64_t rows, cols;
+    double efficiency;
   };
-  if (task.shape.m <= 0) return raw(task.shape, task.flops.count);
+  const std::array<Tile, 3> tiles{Tile{128, 256, 1.0}, Tile{128, 128, km.tile_128x128_efficiency},
+                                  Tile{64, 128, km.tile_64x128_efficiency}};
   double best = std::numeric_limits<double>::infinity();
-  // A tile-based kernel computes whole 128-row tiles, so m rows cost the work of the padded
-  // problem; and it can always run as a larger zero-padded problem, so its time is the lower
-  // envelope over m' >= m (next 16 whole-tile sizes, beyond which time only grows). This keeps
-  // time monotone in m: without it, m_efficiency and wave quantization would charge 40 rows
-  // more than 128, or 3 tile rows more than 4.
-  const std::int64_t first_tile_rows = (task.shape.m + 127) / 128;
-  for (std::int64_t rows = first_tile_rows; rows < first_tile_rows + 16; ++rows) {
-    KernelShape padded = task.shape;
-    padded.m = rows * 128;
-    const double flops =
-        task.flops.count * static_cast<double>(padded.m) / static_cast<double>(task.shape.m);
-    best = std::min(best, raw(padded, flops));
+  for (const Tile& tile : tiles) {
+    for (std::int64_t split = 1; split <= 8; split *= 2) {
+      if (split > 1 && s.k / split < 256) break;
+      const double count =
+          ceil_div(s.m, tile.rows) * ceil_div(s.n, tile.cols) * static_cast<double>(batch * split);
+      const double waves = std::ceil(count / static_cast<double>(sms));
+      const double tile_s =
+          km.tile_overhead_us * 1e-6 + 2.0 * static_cast<double>(tile.rows * tile.cols) *
+                                           (static_cast<double>(s.k) / static_cast<double>(split)) /
+                                           (per_sm * tile.efficiency);
+      double t = waves * tile_s;
+      // Split-K writes fp32 partial tiles and reduces them: 4 bytes written and read per split.
+      if (split > 1) t += 4.0 * static_cast<double>(s.m * s.n * batch * split) / hbm;
+      best = std::min(best, t);
+    }
   }
   return best;
 }
 
+double RooflineComputeModel::gemm_compute_seconds(const ComputeTask& task) const {
+  const double peak = peak_for(task.dtype).flops_per_s;
+  const KernelShape& s = task.shape;
+  if (s.m <= 0 || s.n <= 0 || s.k <= 0) {
+    return task.flops.count / (peak * gpu_.kernel_model.mma_efficiency);
+  }
+  const double shape_flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                             static_cast<double>(s.k) *
+                             static_cast<double>(std::max<std::int64_t>(1, s.batch));
+  // The shape sets the efficiency; the task's flops (the strategy's count of the work) the total.
+  const double scale = task.flops.count > 0 ? task.flops.count / shape_flops : 1.0;
+  return tile_model_seconds(s, peak) * scale;
+}
+
+double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
+  if (s.m <= 0 || s.n <= 0 || s.k <= 0) return gpu_.kernel_model.mma_efficiency;
+  const double peak = peak_for(DType::bf16).flops_per_s;
+  const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
+                       static_cast<double>(s.k) *
+                       static_cast<double>(std::max<std::int64_t>(1, s.batch));
+  return flops / (tile_model_seconds(s, peak) * peak);
+}
+
 SimTime RooflineComputeModel::duration(const ComputeTask& task,
                                        const ComputeContext& context) const {
-  double eff = 1.0;
+  const KernelModelSpec& km = gpu_.kernel_model;
+  double compute_s = 0;
   switch (task.kind) {
     case KernelKind::gemm:
-      eff = params_.gemm_efficiency * gemm_shape_efficiency(task.shape);
+      compute_s = gemm_compute_seconds(task);
       break;
     case KernelKind::attention:
-      eff = params_.attention_efficiency;
+      compute_s =
+          task.flops.count / (peak_for(task.dtype).flops_per_s * params_.attention_efficiency);
       break;
     default:
-      eff = params_.gemm_efficiency;
+      compute_s = task.flops.count / vector_flops_per_s();
       break;
   }
-  const double compute_s = task.kind == KernelKind::gemm
-                               ? gemm_compute_seconds(task)
-                               : task.flops.count / (peak_for(task.dtype).flops_per_s * eff);
-  const double memory_s =
-      task.bytes.as_double() / (gpu_.hbm().bytes_per_s * params_.hbm_efficiency);
-  SimTime t = SimTime::from_seconds(std::max(compute_s, memory_s)) + params_.launch_overhead;
+  const double memory_s = task.bytes.as_double() / (gpu_.hbm().bytes_per_s * km.hbm_efficiency);
+  SimTime t = SimTime::from_seconds(std::max(compute_s, memory_s)) + SimTime::from_us(km.launch_us);
   if (context.concurrent_comm_ops > 0) t = t.scaled(params_.overlap_slowdown);
   return t;
 }

@@ -1,20 +1,23 @@
-// RooflineComputeModel: kernel time from a GPU's datasheet when no calibration covers the kernel.
+// RooflineComputeModel: kernel time from a GPU's datasheet and its tile-model constants
+// (GpuSpec::kernel_model, topologies/gpus/<gpu>.json) when no calibration covers the kernel.
 //
-//   time = max(flops / (peak(dtype) * eff), bytes / (hbm * hbm_efficiency)) + launch_overhead
-//   (x overlap_slowdown while communication runs on the same GPU)
-//
-// eff for GEMMs is shape-dependent (hardware.md 3.2):
-//   eff = gemm_efficiency * wave_efficiency * m_efficiency
-//   - tiles = ceil(m/128) * ceil(n/256) * batch (128x256 CTA tiles, one per SM per wave); when
-//     there are fewer tiles than SMs, split-K over up to k/512 slices fills more SMs (cuBLAS);
-//     wave_efficiency = work tiles / (waves * SMs) (the last wave runs partly idle);
-//   - m_efficiency = m / (m + small_m_half): small-M GEMMs lose to tile padding and poor operand
-//     reuse (the measured H100 row M=256, N=K=4096 reaches 412 TF/s, 42% of peak: hardware.md 3.1).
-//   - a GEMM of m rows can always run as a larger zero-padded problem, so its time is the lower
-//     envelope min over m' >= m (whole 128-row tiles, next 16): monotone in m by construction.
-// Other kernels: attention uses attention_efficiency; everything else is memory-bound. Kernels
-// in dtypes the GPU has no tensor path for (bf16 on V100) run at the fp16 rate if present, else
-// fp32. This is a prior: a calibration profile replaces it where it has measurements.
+// GEMMs (C[m x n] = A[m x k] B[k x n], `batch` products) run as waves of output tiles, one CTA
+// per SM, the way cuBLAS kernels do (hardware.md 3.2; NVIDIA "Matrix Multiplication Background"
+// guide, tile and wave quantization):
+//   tiles = ceil(m / BM) * ceil(n / BN) * batch * split_k
+//   tile  = tile_overhead + 2 BM BN (k / split_k) / (peak / SMs * mma_efficiency * tile_eff)
+//   compute = ceil(tiles / SMs) * tile   (+ split-K partials: 4 m n batch split_k bytes at HBM)
+// minimised over BM x BN in {128x256, 128x128, 64x128} and split_k in {1, 2, 4, 8} (k / split_k
+// >= 256): the heuristic picks the fastest configuration, so time never decreases with m or n.
+// The tile overhead (prologue and epilogue of a tile) is what makes short-K GEMMs slow; the
+// wave count is what makes a few-tile GEMM waste SMs.
+//   time = max(compute, bytes / (hbm * hbm_efficiency)) + launch
+// Attention: flops at attention_efficiency of the tensor peak. Every other kernel (softmax,
+// layernorm, elementwise, routing, permute, optimizer, copies) is memory-bound: its flops run on
+// the CUDA cores (the fp32 rate, not the tensor peak) and its bytes at the achievable HBM rate.
+// Kernels in dtypes the GPU has no tensor path for (bf16 on V100) run at the fp16 rate if
+// present, else fp32. While communication runs on the GPU, x overlap_slowdown. This is a prior:
+// a calibration profile replaces it where it has measurements.
 #pragma once
 
 #include "sim/compute/compute_model.hpp"
@@ -23,20 +26,9 @@
 namespace moesim::compute {
 
 struct RooflineParams {
-  /// Best achievable GEMM fraction of peak: H100 BF16 MAMF 794.5 / 989 TF/s = 0.80 (stas00,
-  /// hardware.md 1.1; A100 271.2/312 = 0.87).
-  double gemm_efficiency = 0.80;
   /// FlashAttention-class fused attention, fraction of peak. Assumption [R]: no measured anchor in
   /// hardware.md; the calibration profile is expected to replace it.
   double attention_efficiency = 0.50;
-  /// Achievable HBM fraction: H100 STREAM copy 2.90 / 3.35 TB/s = 0.87 (Azure ND H100 v5,
-  /// hardware.md 1.1).
-  double hbm_efficiency = 0.87;
-  /// Tokens at which a GEMM reaches half of its large-M efficiency. Fitted by hand to the H100
-  /// XLA row M=256,N=K=4096 (412 TF/s, hardware.md 3.1): 0.8 * 0.97 * 256/(256+192) = 0.44.
-  double small_m_half = 192.0;
-  /// Per-kernel launch cost: "per-kernel launch ~1 us (XLA constant)" (hardware.md 3.4).
-  SimTime launch_overhead = SimTime::from_us(1.0);
   /// Compute slowdown while communication runs on the GPU: average 18.9% (max 40.0%) measured by
   /// Lee et al. 2025, arXiv 2507.03114 (hardware.md 3.5).
   double overlap_slowdown = 1.189;
@@ -49,15 +41,17 @@ class RooflineComputeModel final : public ComputeModel {
   std::string_view name() const override { return "roofline"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
 
-  /// Compute-bound seconds of a GEMM task (see the tile-padding cap above).
+  /// Compute-bound seconds of a GEMM task (the tile model above, without launch and HBM bound).
   double gemm_compute_seconds(const ComputeTask& task) const;
-  /// The GEMM efficiency factor (without gemm_efficiency), exposed for tests.
+  /// Achieved fraction of the tensor peak of a GEMM of `shape` (compute part only).
   double gemm_shape_efficiency(const KernelShape& shape) const;
   const GpuSpec& gpu() const { return gpu_; }
   const RooflineParams& params() const { return params_; }
 
  private:
   FlopRate peak_for(DType dtype) const;
+  double vector_flops_per_s() const;
+  double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s) const;
   GpuSpec gpu_;
   RooflineParams params_;
 };

@@ -13,7 +13,8 @@ namespace {
 
 compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader r(doc, origin);
-  r.expect_object({"name", "description", "sm_count", "peak_tflops", "hbm_gbps", "sources"});
+  r.expect_object(
+      {"name", "description", "sm_count", "peak_tflops", "hbm_gbps", "sources", "kernel_model"});
   compute::GpuSpec g;
   g.name = r.at("name").as_string();
   g.description = r.string_or("description", "");
@@ -32,6 +33,24 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   if (auto s = r.find("sources")) {
     for (const auto& [key, value] : s->members()) g.sources[key] = value.as_string();
   }
+  if (auto km = r.find("kernel_model")) {
+    km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
+                       "tile_64x128_efficiency", "hbm_efficiency", "launch_us", "source"});
+    compute::KernelModelSpec& k = g.kernel_model;
+    const auto fraction = [&](const char* key, double& out) {
+      if (auto v = km->find(key)) {
+        out = v->as_positive();
+        if (out > 1.0) v->fail("out of range", "a fraction in (0, 1]");
+      }
+    };
+    fraction("mma_efficiency", k.mma_efficiency);
+    fraction("tile_128x128_efficiency", k.tile_128x128_efficiency);
+    fraction("tile_64x128_efficiency", k.tile_64x128_efficiency);
+    fraction("hbm_efficiency", k.hbm_efficiency);
+    if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
+    if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
+    k.source = km->at("source").as_string();
+  }
   return g;
 }
 
@@ -49,6 +68,25 @@ std::vector<std::string> gpu_spec_names() {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
+  nlohmann::ordered_json j;
+  j["name"] = gpu.name;
+  if (!gpu.description.empty()) j["description"] = gpu.description;
+  j["sm_count"] = gpu.sm_count;
+  for (const auto& [dtype, tflops] : gpu.peak_tflops) j["peak_tflops"][to_string(dtype)] = tflops;
+  j["hbm_gbps"] = gpu.hbm_gbps;
+  for (const auto& [key, value] : gpu.sources) j["sources"][key] = value;
+  const compute::KernelModelSpec& k = gpu.kernel_model;
+  j["kernel_model"] = {{"mma_efficiency", k.mma_efficiency},
+                       {"tile_overhead_us", k.tile_overhead_us},
+                       {"tile_128x128_efficiency", k.tile_128x128_efficiency},
+                       {"tile_64x128_efficiency", k.tile_64x128_efficiency},
+                       {"hbm_efficiency", k.hbm_efficiency},
+                       {"launch_us", k.launch_us},
+                       {"source", k.source.empty() ? std::string("defaults") : k.source}};
+  return nlohmann::json::parse(j.dump());
 }
 
 compute::GpuSpec gpu_spec_from_json_text(const std::string& text, const std::string& origin) {

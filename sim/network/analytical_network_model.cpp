@@ -5,39 +5,21 @@
 
 namespace moesim::network {
 
-namespace {
-// busbw / algbw (nccl-tests; the same table as sim/report/bandwidth_metrics).
-double bus_factor(CommKind kind, std::size_t n) {
-  const double nd = static_cast<double>(n);
-  switch (kind) {
-    case CommKind::all_reduce:
-      return 2.0 * (nd - 1) / nd;
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v:
-      return (nd - 1) / nd;
-    case CommKind::broadcast:
-    case CommKind::reduce:
-    case CommKind::send_recv:
-      return 1.0;
-  }
-  return 1.0;
-}
-}  // namespace
-
 AnalyticalNetworkModel::AnalyticalNetworkModel(const Topology& topology, AnalyticalParams params)
-    : topo_(&topology), params_(std::move(params)) {
+    : topo_(&topology), params_(std::move(params)), config_(params_.merged_collective()) {
   MOESIM_CHECK(topology.finalized(), "topology not finalized");
 }
 
-Level AnalyticalNetworkModel::level_of(const CommOp& op) const {
-  if (op.ranks.empty()) return Level::intra_node;
-  const int node = topo_->node_of(op.ranks.front());
-  for (RankId r : op.ranks) {
-    if (topo_->node_of(r) != node) return Level::inter_node;
+CollectiveConfig AnalyticalParams::merged_collective() const {
+  CollectiveConfig merged = collective;
+  for (const auto& [key, fit] : calibrated) {
+    merged.calibrated.emplace(FitKey{key.first, key.second, 0}, fit);  // keeps existing entries
   }
-  return Level::intra_node;
+  return merged;
+}
+
+Level AnalyticalNetworkModel::level_of(const CommOp& op) const {
+  return network::level_of(*topo_, op);
 }
 
 SimTime AnalyticalNetworkModel::estimate(const CommOp& op) const {
@@ -48,13 +30,10 @@ SimTime AnalyticalNetworkModel::estimate(const CommOp& op) const {
     }
   }
   if (op.ranks.size() < 2) return SimTime::zero();
-  auto it = params_.calibrated.find({op.kind, level_of(op)});
-  if (it != params_.calibrated.end()) {
-    const double bus_bytes = op.bytes.as_double() * bus_factor(op.kind, op.ranks.size());
-    return SimTime::from_us(it->second.alpha_us) +
-           SimTime::from_seconds(bus_bytes / (it->second.beta_gbps * 1e9));
+  if (const AlphaBeta* fit = config_.find_fit(op.kind, level_of(op), op.ranks.size())) {
+    return SimTime::from_us(fit_time_us(*fit, op));
   }
-  return SimTime::from_us(nccl_best(*topo_, op, params_.collective).time_us);
+  return SimTime::from_us(nccl_best(*topo_, op, config_).time_us);
 }
 
 void AnalyticalNetworkModel::start(CommId id, const CommOp& op, SimTime now,

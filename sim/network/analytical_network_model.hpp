@@ -20,17 +20,14 @@
 
 namespace moesim::network {
 
-enum class Level : std::uint8_t { intra_node, inter_node };
-
-struct AlphaBeta {
-  double alpha_us = 0.0;
-  double beta_gbps = 0.0;  ///< busbw, GB/s (1e9 B/s), > 0
-};
-
 struct AnalyticalParams {
-  CollectiveConfig collective;  ///< NCCL tuning constants and forced algorithm
-  /// Calibrated overrides; missing entries use the NCCL prior.
+  /// NCCL tuning constants, forced algorithm, and calibrated fits per level and group size.
+  CollectiveConfig collective;
+  /// Calibrated fits per level for any group size (the same as collective.calibrated entries
+  /// with ranks = 0); missing entries use the NCCL prior. Both network models use them.
   std::map<std::pair<CommKind, Level>, AlphaBeta> calibrated;
+  /// collective, with `calibrated` merged in as any-size fits (exact-size fits win).
+  CollectiveConfig merged_collective() const;
 };
 
 class AnalyticalNetworkModel final : public CommunicationModel {
@@ -57,6 +54,7 @@ class AnalyticalNetworkModel final : public CommunicationModel {
   };
   const Topology* topo_;
   AnalyticalParams params_;
+  CollectiveConfig config_;  ///< params_.merged_collective()
   std::uint64_t next_sequence_ = 0;
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
 };

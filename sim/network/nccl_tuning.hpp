@@ -10,11 +10,23 @@
 //     steps_inter = 2(nodes-1) for all-reduce, nodes-1 otherwise
 //   tree all-reduce: base + 2 * ((ppn-1) * intra_hw + log2(nodes) * inter_hw)
 //   NVLS all-reduce (one node): intra_hw(NVLS) = 25 us
+// On top of NCCL's table moesim charges what it leaves out, with constants fitted on published
+// sweeps (never on the rows they are tested against; traces/reference/README.md):
+//   - a start-up per collective (kernel launch, host enqueue), every algorithm;
+//   - NVLS pipelining: each of the channels x heads concurrent NVLS operations moves its share in
+//     chunks whose size NCCL grows with the message (enqueue.cc, NVLS branch: 128 KiB, halved
+//     while bytes < 64 / 8 / 2 x concurrentOps x chunk, down to 16 KiB); every chunk costs a
+//     fixed synchronisation overhead, so mid-size messages (many small chunks) run slower:
+//       time = startup + 25 us + chunks_per_op * (chunk / (0.85 B / ops) + chunk_overhead)
+//     (ops = channels x n; the last chunk of each pipeline counts whole; S (n+1)/n per link)
 // Bandwidth factors relative to Simple: LL 0.5, LL128 0.92; NVLS moves data at 0.85 of the NVLink
 // rate on Hopper (nvlsEfficiency). All latencies in microseconds.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -38,6 +50,21 @@ struct NcclTuning {
       {{{5.0, 8.5, 14.0}, {2.7, 4.0, 14.0}}},
   }};
   double nvls_latency_us = 25.0;  // hwLat[NVLink][NVLS][Simple]
+  /// Start-up of every collective beyond NCCL's latency table (launch, enqueue, first
+  /// synchronisation). Fitted with nvls_chunk_overhead_us (least squares on the relative time
+  /// error, 12 rows 1 KiB - 8 GiB) on the 8x H200 NVLS sweep,
+  /// traces/reference/nd_h200_v5_all_reduce.csv: alpha = 27.0 us = 25 (NVLS hw latency) + 2.0.
+  /// Held out: the 8x H100 sweep (tests/validation/network_accuracy_test.cpp).
+  double startup_us = 2.0;
+  /// NVLS channels (CTAs) on SM90: NVLS_NCHANNELS_SM90 16 (NVIDIA/nccl src/transport/nvls.cc).
+  int nvls_channels = 16;
+  /// Largest NVLS chunk, bytes: maxChunkSize 131072 (NVIDIA/nccl src/enqueue.cc, NVLS branch).
+  double nvls_max_chunk_bytes = 131072.0;
+  /// Smallest NVLS chunk NCCL halves down to: 16384 bytes (same branch).
+  double nvls_min_chunk_bytes = 16384.0;
+  /// Fixed cost of one NVLS chunk per (channel, head) pipeline, us. Fitted with startup_us on the
+  /// 8x H200 sweep (see startup_us).
+  double nvls_chunk_overhead_us = 3.5;
   /// CPU cost of posting a network operation, Intel host; x3 for Simple (tuning.cc).
   double net_overhead_us = 1.0;
   double ll_bandwidth_factor = 0.5;      // LL: 8-byte stores carry 4 bytes of data
@@ -58,6 +85,41 @@ struct NcclTuning {
   double bandwidth_factor(Protocol p) const {
     return p == Protocol::ll ? ll_bandwidth_factor
                              : (p == Protocol::ll128 ? ll128_bandwidth_factor : 1.0);
+  }
+  /// NVLS chunk size for a `bytes` all-reduce over `concurrent_ops` = channels x heads
+  /// (enqueue.cc: halve 128 KiB while bytes < 64, 8, 2 x concurrent_ops x chunk).
+  double nvls_chunk_bytes(double bytes, double concurrent_ops) const {
+    double chunk = nvls_max_chunk_bytes;
+    for (double factor : {64.0, 8.0, 2.0}) {
+      if (chunk > nvls_min_chunk_bytes && bytes < factor * concurrent_ops * chunk) chunk /= 2.0;
+    }
+    return chunk;
+  }
+  /// Chunks each (channel, head) pipeline of an n-GPU NVLS all-reduce of `bytes` moves (>= 1):
+  /// every GPU link carries bytes (n+1)/n, split over channels x n heads.
+  double nvls_chunks_per_op(double bytes, std::size_t n) const {
+    const double ops = static_cast<double>(nvls_channels) * static_cast<double>(n);
+    const double per_op = nvls_link_payload(bytes, n) / ops;
+    return std::max(1.0, std::ceil(per_op / nvls_chunk_bytes(bytes, ops)));
+  }
+  /// Payload per GPU link and direction of an n-GPU NVLS all-reduce: bytes (n+1)/n.
+  static double nvls_link_payload(double bytes, std::size_t n) {
+    const double nd = static_cast<double>(n);
+    return bytes * (nd + 1.0) / nd;
+  }
+  /// What a GPU link carries, in whole chunk steps: the pipelines advance in lockstep steps of
+  /// one chunk, so the last, partial chunk of each costs a whole step (the quantisation the
+  /// constants were fitted with).
+  double nvls_link_bytes(double bytes, std::size_t n) const {
+    const double ops = static_cast<double>(nvls_channels) * static_cast<double>(n);
+    const double per_op = nvls_link_payload(bytes, n) / ops;
+    const double step = std::min(per_op, nvls_chunk_bytes(bytes, ops));
+    return nvls_chunks_per_op(bytes, n) * step * ops;
+  }
+  /// Latency part of an NVLS all-reduce (everything but link bytes / bandwidth), without
+  /// startup_us.
+  double nvls_fixed_us(double bytes, std::size_t n) const {
+    return nvls_latency_us + nvls_chunks_per_op(bytes, n) * nvls_chunk_overhead_us;
   }
   double net_overhead(Protocol p) const {
     return p == Protocol::simple ? 3.0 * net_overhead_us : net_overhead_us;

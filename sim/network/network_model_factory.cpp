@@ -18,7 +18,7 @@ std::unique_ptr<CommunicationModel> make_communication_model(const Topology& top
                                                              NetworkModelKind kind,
                                                              const AnalyticalParams& params) {
   if (kind == NetworkModelKind::flow) {
-    return std::make_unique<FlowNetworkModel>(topology, params.collective);
+    return std::make_unique<FlowNetworkModel>(topology, params.merged_collective());
   }
   return std::make_unique<AnalyticalNetworkModel>(topology, params);
 }

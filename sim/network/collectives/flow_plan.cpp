@@ -59,3 +59,50 @@ bool nvls_available(const Topology& topo, const CommOp& op) {
 }
 
 }  // namespace moesim::network
+
+namespace moesim::network {
+
+Level level_of(const Topology& topo, const CommOp& op) {
+  if (op.ranks.empty()) return Level::intra_node;
+  const int node = topo.node_of(op.ranks.front());
+  for (RankId r : op.ranks) {
+    if (topo.node_of(r) != node) return Level::inter_node;
+  }
+  return Level::intra_node;
+}
+
+const AlphaBeta* CollectiveConfig::find_fit(CommKind kind, Level level, std::size_t ranks) const {
+  if (calibrated.empty()) return nullptr;
+  if (auto it = calibrated.find(FitKey{kind, level, ranks}); it != calibrated.end()) {
+    return &it->second;
+  }
+  if (auto it = calibrated.find(FitKey{kind, level, 0}); it != calibrated.end()) {
+    return &it->second;
+  }
+  return nullptr;
+}
+
+double busbw_factor(CommKind kind, std::size_t n) {
+  const double nd = static_cast<double>(n);
+  switch (kind) {
+    case CommKind::all_reduce:
+      return 2.0 * (nd - 1) / nd;
+    case CommKind::all_gather:
+    case CommKind::reduce_scatter:
+    case CommKind::all_to_all:
+    case CommKind::all_to_all_v:
+      return (nd - 1) / nd;
+    case CommKind::broadcast:
+    case CommKind::reduce:
+    case CommKind::send_recv:
+      return 1.0;
+  }
+  return 1.0;
+}
+
+double fit_time_us(const AlphaBeta& fit, const CommOp& op) {
+  const double bus_bytes = op.bytes.as_double() * busbw_factor(op.kind, op.ranks.size());
+  return fit.alpha_us + bus_bytes / (fit.beta_gbps * 1e9) * 1e6;
+}
+
+}  // namespace moesim::network

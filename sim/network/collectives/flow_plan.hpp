@@ -10,7 +10,9 @@
 // pipeline every link carries the whole buffer at once.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +45,24 @@ struct FlowPlan {
   std::size_t flow_count() const;
 };
 
+enum class Level : std::uint8_t { intra_node, inter_node };
+
+/// A measured alpha-beta fit of one collective (sim/calibration/collective_fit.hpp):
+///   time = alpha_us + size * busbw_factor(op, n) / beta      (beta = busbw, GB/s)
+struct AlphaBeta {
+  double alpha_us = 0.0;
+  double beta_gbps = 0.0;  ///< busbw, GB/s (1e9 B/s), > 0
+};
+
+/// Which operations a fit applies to: one collective at one level; `ranks` = the group size it
+/// was measured at, or 0 for any group size of that level.
+struct FitKey {
+  CommKind kind = CommKind::all_reduce;
+  Level level = Level::intra_node;
+  std::size_t ranks = 0;
+  auto operator<=>(const FitKey&) const = default;
+};
+
 /// Choices a caller may force; `automatic` lets the NCCL model choose (argmin of its time).
 struct CollectiveConfig {
   enum class Choice : std::uint8_t { automatic, ring, tree, nvls, direct, hierarchical };
@@ -50,7 +70,16 @@ struct CollectiveConfig {
   /// Ring/tree channels; 0 = one per NIC of a node when the group spans nodes, else 1.
   int channels = 0;
   NcclTuning tuning;
+  /// Calibrated fits (moesim calibrate). The analytical model charges them directly; the flow
+  /// model turns them into size-dependent latency and bandwidth factors of the lowered plan
+  /// (calibrated_plan.cpp), so contention still applies. Lookup: the exact group size first,
+  /// then the level's any-size fit.
+  std::map<FitKey, AlphaBeta> calibrated;
+  const AlphaBeta* find_fit(CommKind kind, Level level, std::size_t ranks) const;
 };
+
+/// intra_node if every rank of `op` is on one node.
+Level level_of(const Topology& topo, const CommOp& op);
 
 /// Group geometry shared by the lowerings.
 struct GroupLayout {
@@ -79,6 +108,22 @@ FlowPlan lower_send_recv(const Topology& topo, const CommOp& op, const Collectiv
 FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
 FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
                                        const CollectiveConfig& cfg);
+
+/// busbw / algbw of nccl-tests for `kind` over n ranks (2(n-1)/n all-reduce, (n-1)/n
+/// all-gather, reduce-scatter, all-to-all; 1 otherwise).
+double busbw_factor(CommKind kind, std::size_t n);
+
+/// Time of `op` by a calibrated fit: alpha + size * busbw_factor / beta, in us.
+double fit_time_us(const AlphaBeta& fit, const CommOp& op);
+
+/// SimGrid-style network factors from a calibrated fit: rescales `plan` (lowered for `op`, whose
+/// contention-free model time is `model_us`) so that, alone on an idle network, it takes the
+/// fit's time: every flow's bytes x bandwidth factor = fit transfer / model transfer, and the
+/// stage latencies shifted (or scaled down) so that they sum to the fit's alpha. Both factors
+/// depend on the size, as SimGrid's piecewise factors do; under contention the flows still share
+/// links. Returns false (plan unchanged) when no fit applies.
+bool apply_calibration(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
+                       double model_us, FlowPlan& plan);
 
 /// True if NVLS all-reduce applies: the whole group inside one node that has an NVSwitch.
 bool nvls_available(const Topology& topo, const CommOp& op);

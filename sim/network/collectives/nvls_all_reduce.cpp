@@ -2,8 +2,11 @@
 // Reduce-scatter: each GPU's multimem.ld_reduce of its 1/n shard makes the switch read that shard
 // from every GPU, so each GPU sends S up and receives S/n; all-gather: each GPU multimem-stores its
 // reduced S/n shard, which the switch replicates to all, so each GPU sends S/n and receives S.
-// Per GPU link and direction: S (n+1)/n, moved at nvls_efficiency (0.85 on Hopper, NCCL
-// tuning.cc nvlsEfficiency) of the link rate. Latency: NCCL's NVLS hw latency, 25 us.
+// Per GPU link and direction: S (n+1)/n in whole chunk steps (NcclTuning::nvls_link_bytes), moved
+// at nvls_efficiency (0.85 on Hopper, NCCL
+// tuning.cc nvlsEfficiency) of the link rate. Latency: NCCL's NVLS hw latency, 25 us, plus the
+// fixed cost of every chunk of the per-(channel, head) pipelines (NcclTuning::nvls_fixed_us),
+// charged before the data moves: while chunks synchronise, the links are not busy with this op.
 #include "sim/network/collectives/flow_plan.hpp"
 
 namespace moesim::network {
@@ -16,10 +19,10 @@ FlowPlan lower_nvls_all_reduce(const Topology& topo, const CommOp& op,
   const GroupLayout layout = make_layout(topo, op);
   const std::size_t n = layout.ranks.size();
   if (n < 2) return plan;
-  const double wire = op.bytes.as_double() * static_cast<double>(n + 1) / static_cast<double>(n) /
-                      cfg.tuning.nvls_efficiency;
+  const double wire =
+      cfg.tuning.nvls_link_bytes(op.bytes.as_double(), n) / cfg.tuning.nvls_efficiency;
   Stage stage;
-  stage.latency = SimTime::from_us(cfg.tuning.nvls_latency_us);
+  stage.latency = SimTime::from_us(cfg.tuning.nvls_fixed_us(op.bytes.as_double(), n));
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t me = layout.ranks[i];
     const std::uint32_t other = layout.ranks[(i + 1) % n];
