@@ -17,6 +17,53 @@ std::size_t GroupLayout::per_node_max() const {
   return m;
 }
 
+namespace {
+
+// NCCL's ring search inside a node (src/graph/search.cpp): it orders a node's GPUs so that the
+// ring follows the fastest links rather than the rank order, which on a DGX-1 hybrid cube-mesh
+// finds the cycle of doubled NVLinks (0-3-2-1-5-6-7-4) where rank order would cross the
+// QPI-linked 3 -> 4 pair. Here: the order of `members` (positions in `ranks`) whose slowest
+// consecutive route is fastest, over all orders starting at the first member (up to 8 members;
+// ties keep the rank order, so uniform nodes such as NVSwitch ones are left as they are).
+void search_ring(const Topology& topo, const std::vector<std::uint32_t>& ranks,
+                 std::vector<std::uint32_t>& members) {
+  const std::size_t k = members.size();
+  if (k < 4 || k > 8) return;
+  std::vector<std::vector<double>> bw(k, std::vector<double>(k, 0.0));
+  double fastest = 0;
+  for (std::size_t i = 0; i < k; ++i) {
+    for (std::size_t j = 0; j < k; ++j) {
+      if (i == j) continue;
+      bw[i][j] =
+          topo.route_bandwidth(RankId{ranks[members[i]]}, RankId{ranks[members[j]]}).bytes_per_s;
+      fastest = std::max(fastest, bw[i][j]);
+    }
+  }
+  std::vector<std::size_t> order(k);
+  for (std::size_t i = 0; i < k; ++i) order[i] = i;
+  const auto bottleneck = [&](const std::vector<std::size_t>& o) {
+    double b = bw[o[k - 1]][o[0]];
+    for (std::size_t i = 0; i + 1 < k; ++i) b = std::min(b, bw[o[i]][o[i + 1]]);
+    return b;
+  };
+  std::vector<std::size_t> best = order;
+  double best_bw = bottleneck(order);
+  if (best_bw >= fastest) return;  // the rank order already runs at the fastest link
+  while (std::next_permutation(order.begin() + 1, order.end())) {
+    const double b = bottleneck(order);
+    if (b > best_bw) {
+      best_bw = b;
+      best = order;
+      if (b >= fastest) break;
+    }
+  }
+  std::vector<std::uint32_t> reordered(k);
+  for (std::size_t i = 0; i < k; ++i) reordered[i] = members[best[i]];
+  members = std::move(reordered);
+}
+
+}  // namespace
+
 GroupLayout make_layout(const Topology& topo, const CommOp& op) {
   GroupLayout layout;
   layout.ranks.reserve(op.ranks.size());
@@ -29,6 +76,7 @@ GroupLayout make_layout(const Topology& topo, const CommOp& op) {
     if (inserted) layout.nodes.emplace_back();
     layout.nodes[it->second].push_back(static_cast<std::uint32_t>(i));
   }
+  for (auto& members : layout.nodes) search_ring(topo, layout.ranks, members);
   return layout;
 }
 

@@ -83,8 +83,10 @@ Level level_of(const Topology& topo, const CommOp& op);
 
 /// Group geometry shared by the lowerings.
 struct GroupLayout {
-  std::vector<std::uint32_t> ranks;               ///< global ranks, op order
-  std::vector<std::vector<std::uint32_t>> nodes;  ///< positions in `ranks` per node, op order
+  std::vector<std::uint32_t> ranks;  ///< global ranks, op order
+  /// Positions in `ranks` per node, nodes by first appearance; inside a node in the ring order
+  /// NCCL's search would pick (fastest slowest hop, flow_plan.cpp), else op order.
+  std::vector<std::vector<std::uint32_t>> nodes;
   std::size_t nodes_spanned() const { return nodes.size(); }
   std::size_t per_node_max() const;
 };
