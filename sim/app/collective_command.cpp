@@ -14,6 +14,7 @@
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::app {
 namespace {
@@ -107,7 +108,7 @@ void run_collective(const CollectiveOptions& o) {
   const bool sendrecv = o.op == "sendrecv" || o.op == "send_recv";
   const std::optional<CommKind> parsed =
       sendrecv ? std::optional<CommKind>(CommKind::send_recv) : parse_comm_kind(o.op);
-  if (!parsed || *parsed == CommKind::all_to_all_v) {
+  if (!parsed || !traits_of(*parsed).cli_operation) {
     throw input_error("", "--op", "unknown operation", o.op,
                       "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce or "
                       "sendrecv");
@@ -132,9 +133,9 @@ void run_collective(const CollectiveOptions& o) {
   const auto model = network::make_communication_model(topo, *model_kind, params);
 
   const std::int64_t type_bytes = dtype_bytes(*dtype);
-  const bool per_peer = kind == CommKind::all_gather || kind == CommKind::reduce_scatter ||
-                        kind == CommKind::all_to_all;
-  const std::int64_t align = type_bytes * (per_peer ? static_cast<std::int64_t>(n) : 1);
+  const CollectiveTraits& traits = traits_of(kind);
+  const std::int64_t align =
+      type_bytes * (traits.per_rank_chunks() ? static_cast<std::int64_t>(n) : 1);
 
   fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
              o.model, o.algo);
@@ -164,7 +165,9 @@ void run_collective(const CollectiveOptions& o) {
     const auto best = network::nccl_best(topo, op, params.collective);
     const std::string algo =
         fmt::format("{}/{}", network::to_string(best.algorithm), network::to_string(best.protocol));
-    const std::int64_t count = size / type_bytes / (kind == CommKind::all_gather ? n : 1);
+    // nccl-tests' count column: elements per rank's input (all_gather: its contribution).
+    const std::int64_t count =
+        size / type_bytes / (traits.size == SizeConvention::gathered_output ? n : 1);
     fmt::print("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
                to_string(*dtype), t.us(), algbw, busbw, algo);
     nlohmann::ordered_json row;

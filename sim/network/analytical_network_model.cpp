@@ -2,29 +2,9 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
-
-namespace {
-// busbw / algbw (nccl-tests; the same table as sim/report/bandwidth_metrics).
-double bus_factor(CommKind kind, std::size_t n) {
-  const double nd = static_cast<double>(n);
-  switch (kind) {
-    case CommKind::all_reduce:
-      return 2.0 * (nd - 1) / nd;
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v:
-      return (nd - 1) / nd;
-    case CommKind::broadcast:
-    case CommKind::reduce:
-    case CommKind::send_recv:
-      return 1.0;
-  }
-  return 1.0;
-}
-}  // namespace
 
 AnalyticalNetworkModel::AnalyticalNetworkModel(const Topology& topology, AnalyticalParams params)
     : topo_(&topology), params_(std::move(params)) {
@@ -50,7 +30,7 @@ SimTime AnalyticalNetworkModel::estimate(const CommOp& op) const {
   if (op.ranks.size() < 2) return SimTime::zero();
   auto it = params_.calibrated.find({op.kind, level_of(op)});
   if (it != params_.calibrated.end()) {
-    const double bus_bytes = op.bytes.as_double() * bus_factor(op.kind, op.ranks.size());
+    const double bus_bytes = op.bytes.as_double() * traits_of(op.kind).bus_factor(op.ranks.size());
     return SimTime::from_us(it->second.alpha_us) +
            SimTime::from_seconds(bus_bytes / (it->second.beta_gbps * 1e9));
   }

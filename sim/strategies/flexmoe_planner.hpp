@@ -1,4 +1,4 @@
-// FlexMoE's placement machinery (Nie et al., SIGMOD 2023; strategies.md §5), free of any task
+// FlexMoE's placement machinery (Nie et al., SIGMOD 2023, arXiv 2304.03946), free of any task
 // graph. Reconstruction [R]: the paper's full text was not available; this follows §5.1/§5.3.
 //
 // Positions 0..G-1 are the GPUs of one EP group (the same placement is used in every EP group).
@@ -18,7 +18,7 @@
 //   T_sync    = sum over experts with n_e > 1 of 2 (n_e - 1) / n_e * |theta_e| / bw
 //               (bw = inter-node if the replicas span nodes; Hecate Eq. 2)
 // Balance ratio (the trigger): max_g tokens_g / mean_g tokens_g (max/mean, one of the two
-// definitions in re-implementations; strategies.md §5.1).
+// definitions in re-implementations of its Algorithms 1-2).
 // Policy maker (Alg. 2, "rob the rich to help the poor"): repeatedly evaluate
 //   Expand  the expert with the largest per-replica load onto the least loaded GPU with a free
 //           slot (Shrink first: free the coldest replicated expert's replica when no slot is free),

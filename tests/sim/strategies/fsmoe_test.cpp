@@ -1,4 +1,4 @@
-// FSMoE planner and schedule: hand-checked properties (strategies.md 4.4, 4.5).
+// FSMoE planner and schedule: hand-checked properties (FSMoE Sec. 4-5).
 #include <gtest/gtest.h>
 
 #include <algorithm>
