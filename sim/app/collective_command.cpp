@@ -152,7 +152,7 @@ void run_collective(const CollectiveOptions& o) {
     op.bytes = Bytes{size};
     op.ranks = ranks;
     op.root = ranks.front();
-    if (kind == CommKind::send_recv && n > 2) {
+    if (traits.two_ranks && n > 2) {
       // nccl-tests sendrecv: every rank sends to the next and receives from the previous.
       auto m = std::make_shared<ByteMatrix>(n);
       for (std::size_t i = 0; i < n; ++i) m->set(i, (i + 1) % n, size);
