@@ -103,15 +103,28 @@ network::CollectiveConfig::Choice parse_algo(const std::string& a) {
                     "auto, ring, tree, nvls, direct or hierarchical");
 }
 
+/// The operations --op offers: the traits rows marked cli_operation, as "a, b, c".
+std::string cli_operations() {
+  std::string out;
+  for (const CollectiveTraits& t : all_collective_traits()) {
+    if (t.cli_operation) out += (out.empty() ? "" : ", ") + std::string(t.name);
+  }
+  return out;
+}
+
+/// --op by moesim's name or nccl-tests' ("sendrecv", "alltoall").
+std::optional<CommKind> parse_operation(const std::string& op) {
+  for (const CollectiveTraits& t : all_collective_traits()) {
+    if (t.cli_operation && (t.name == op || t.nccl_tests_name == op)) return t.kind;
+  }
+  return std::nullopt;
+}
+
 void run_collective(const CollectiveOptions& o) {
   io::check_output_path(o.json_file, "--json");
-  const bool sendrecv = o.op == "sendrecv" || o.op == "send_recv";
-  const std::optional<CommKind> parsed =
-      sendrecv ? std::optional<CommKind>(CommKind::send_recv) : parse_comm_kind(o.op);
-  if (!parsed || !traits_of(*parsed).cli_operation) {
-    throw input_error("", "--op", "unknown operation", o.op,
-                      "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce or "
-                      "sendrecv");
+  const std::optional<CommKind> parsed = parse_operation(o.op);
+  if (!parsed) {
+    throw input_error("", "--op", "unknown operation", o.op, "one of " + cli_operations());
   }
   const CommKind kind = *parsed;
   const auto model_kind = network::parse_network_model_kind(o.model);
@@ -205,9 +218,7 @@ void register_collective_command(CLI::App& root) {
       "         moesim collective --topology cluster.json --op all_to_all --ranks 0-63 \\\n"
       "             -b 1M -e 1G --model analytical --json a2a.json");
   cmd->add_option("--topology,-t", o->topology, "Topology preset or JSON file")->required();
-  cmd->add_option("--op", o->op,
-                  "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, "
-                  "sendrecv")
+  cmd->add_option("--op", o->op, cli_operations() + " (or nccl-tests' names: sendrecv, alltoall)")
       ->capture_default_str();
   cmd->add_option("--ranks", o->ranks, "Ranks, e.g. 0-63 or 0,8,16 (default: every GPU)");
   cmd->add_option("-b,--minbytes", o->min_bytes, "Smallest size (nccl-tests size)")
