@@ -57,9 +57,7 @@ CommOp read_comm(const JsonReader& t, std::uint32_t rank_count) {
   const JsonReader kind_node = t.at("comm");
   const auto kind = parse_comm_kind(kind_node.as_string());
   if (!kind) {
-    kind_node.fail("unknown communication kind",
-                   "all_reduce, all_gather, reduce_scatter, all_to_all, all_to_all_v, broadcast, "
-                   "reduce or send_recv");
+    kind_node.fail("unknown communication kind", comm_kind_names());
   }
   op.kind = *kind;
   for (const JsonReader& r : t.at("ranks").elements()) {

@@ -72,6 +72,12 @@ std::optional<CommKind> comm_kind_from_nccl_tests_name(std::string_view name) {
   return best->kind;
 }
 
+std::string comm_kind_names() {
+  std::string out;
+  for (const CollectiveTraits& t : kTraits) out += (out.empty() ? "" : ", ") + std::string(t.name);
+  return out;
+}
+
 std::string_view to_string(CommKind kind) { return traits_of(kind).name; }
 
 std::optional<CommKind> parse_comm_kind(std::string_view name) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "sim/workload/comm_op.hpp"
@@ -67,6 +68,8 @@ struct CollectiveTraits {
 const CollectiveTraits& traits_of(CommKind kind);
 /// Every row, in CommKind order.
 std::span<const CollectiveTraits> all_collective_traits();
+/// Every kind's name, "all_reduce, all_gather, ..." (for messages listing what is accepted).
+std::string comm_kind_names();
 /// The kind whose nccl-tests name appears in `name` (a binary or output file name, path allowed;
 /// the longest match wins, so "alltoallv" is not "alltoall" and "all_reduce" is not "reduce").
 std::optional<CommKind> comm_kind_from_nccl_tests_name(std::string_view name);
