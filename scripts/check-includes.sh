@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Enforces the module graph of the architecture (sim/README.md): a file in sim/<module>/ may
 # include only its own module and the modules listed for it below; nothing under sim/ includes a
-# CUDA, NCCL or MPI header; kernels/ includes from sim/ only core, workload and exec. Fails
-# listing every include that breaks the direction, as file:line: include (module may use: ...).
+# CUDA, NCCL or MPI header; kernels/ includes from sim/ only core, workload and exec; tests and
+# bench never include sim/app (they link the job library). Fails listing every include that
+# breaks the direction, as file:line: include (what the module may use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,6 +70,12 @@ while IFS=: read -r file line text; do
     fail "${file}:${line}: ${target} (kernels/ may use from sim/: ${kernels_allowed})"
 done < <(git ls-files kernels | grep -E '\.(cpp|hpp|cu|cuh)$' |
   xargs -r grep -nE '^#include "sim/' || true)
+
+# Tests and benchmarks use the job library, never the CLI's (the CLI tests run the binary).
+while IFS=: read -r file line text; do
+  fail "${file}:${line}: ${text#*#include } (tests and bench use sim/job, not sim/app)"
+done < <(git ls-files tests bench | grep -E '\.(cpp|hpp|cu|cuh)$' |
+  xargs -r grep -nE '^#include "sim/app/' || true)
 
 if ((status == 0)); then echo "includes: module graph respected"; fi
 exit "$status"
