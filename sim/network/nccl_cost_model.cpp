@@ -136,9 +136,9 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     case CollectiveLowering::reduction:
     case CollectiveLowering::ring: {
       const bool ar = traits.lowering == CollectiveLowering::reduction;
-      const std::size_t steps = ar ? 2 * (n - 1) : n - 1;
+      const auto steps = static_cast<std::size_t>(traits.steps(n));
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
-      const double bytes = (ar ? 2.0 : 1.0) * (nd - 1) / nd * s;
+      const double bytes = traits.bus_factor(n) * s;
       for (Protocol p : protocols) {
         add(Algorithm::ring, p,
             ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
