@@ -2,8 +2,7 @@
 // (Singh et al., ICS 2023, arXiv 2303.06318).
 //
 // Reconstruction [R]: only the abstract and DeepSpeed's drop/gather
-// token code (deepspeed/moe/sharded_moe.py, mappings.py) were read; the op sequence and message
-// sizes are reconstructed from them.
+// token code were read; the op sequence and message sizes are reconstructed from them.
 //
 // Layout: TP groups of consecutive ranks inside a node (--parallel tp=T), the experts sharded
 // over the same TP group (esp = T; esp = 1 also runs, below), EP carved out of DP: an EP group

@@ -1,6 +1,6 @@
 // flexmoe: FlexMoE's dynamic device placement (Nie et al., SIGMOD 2023, arXiv 2304.03946).
-// Reconstruction [R]: the paper's full text was not available; this implements §5.1 and §5.3 as
-// written there, with the choices below marked [R].
+// Reconstruction [R]: the paper's full text was not available; this implements the mechanism of
+// its abstract and re-implementations (docs/sources.md), with the choices below marked [R].
 //
 //  - vExpert slots: every GPU of an EP group has 2 x (E / ep) expert slots [R: the paper's slot
 //    count is a memory budget; twice the static share]; the same placement is used in every EP
@@ -39,7 +39,7 @@ namespace moesim::strategies {
 namespace {
 
 constexpr double kBalanceThreshold = 1.2;     // [R] trigger: max/mean load above this
-constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period (§5.1)
+constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period
 constexpr std::int64_t kSlotFactor = 2;       // [R] slots per GPU = 2 x static share
 constexpr std::int64_t kOptimizerFactor = 6;  // Hecate: Adam mixed-precision state >= 6x params
 constexpr std::int64_t kCountBytes = 8;

@@ -1,6 +1,6 @@
 // FsmoeSchedule: the IterationBuilder shared by `fsmoe`, `fsmoe-no-iio` and `tutel-improved`
-// (FSMoE Sec. 3-5; PipeMoE, INFOCOM 2023). All three run FSMoE's DP+MP+EP+ESP block with MP paused
-// inside the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the tokens
+// (FSMoE Sec. 3-5; PipeMoE). All three run FSMoE's DP+MP+EP+ESP block with MP paused inside
+// the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the tokens
 // after the combine) and the capacity-chunked pipeline
 //   per chunk i: dispatch A2A_i -> ESP all-gather_i -> experts_i -> ESP reduce-scatter_i ->
 //   combine A2A_i,

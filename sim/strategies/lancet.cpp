@@ -1,8 +1,8 @@
 // lancet: Lancet's whole-graph computation-communication overlapping (Jiang et al., MLSys 2024;
-// MLSys 2024, arXiv 2404.19429). Layout as in its evaluation: data parallelism for the non-MoE
-// parts and expert parallelism over the EP group (the paper: all GPUs, two experts each). With TP
-// or expert sharding the passes are off (decision "lancet.passes") and only the all-to-all-v
-// dispatch remains, so `--strategy all` still runs on such layouts.
+// arXiv 2404.19429). Layout as in its evaluation: data parallelism for the non-MoE parts and expert
+// parallelism over the EP group (the paper: all GPUs, two experts each). With TP or expert
+// sharding the passes are off (decision "lancet.passes") and only the all-to-all-v dispatch
+// remains, so `--strategy all` still runs on such layouts.
 //
 //  - Irregular all-to-all (Fig. 10): per exchange, a small all-to-all of the per-expert counts
 //    (E int64 per rank, "ep.sizes"), then an all-to-all-v moving only the routed tokens after
