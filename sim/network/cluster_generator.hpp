@@ -2,8 +2,7 @@
 // hypothetical clusters (`moesim topology generate`).
 //
 // Fabrics:
-//  - rail_optimized (NVIDIA DGX SuperPOD reference architecture): nodes are grouped into scalable
-//  units of
+//  - rail_optimized (NVIDIA DGX SuperPOD): nodes are grouped into scalable units of
 //    `nodes_per_unit` (32 DGX per SU in the DGX H100 SuperPOD reference architecture); NIC i of
 //    every node in a unit is cabled to that unit's leaf i ("rail" i). Every leaf connects to every
 //    spine; spines = max(1, leaves / 2), as the SuperPOD tables (32 leaves -> 16 spines for 128
