@@ -8,10 +8,10 @@
 // static placement (about 1.5x FasterMoE here), the next few carry the Expand/Migrate transfers
 // (parameters + Adam state, 66 MB each over a 100 Gb/s NIC) -- and wins them back over the
 // following iterations: its planner accepts a move only if it pays back within 10 iterations
-// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (as SYMI, arXiv 2504.19925,
-// re-ran it). A 6- iteration mean is mostly that warm-up (FlexMoE 45.6 ms vs FasterMoE 44.2 ms
-// although every re-balanced iteration from the 4th on is faster); 20 iterations is the shortest
-// run in which the amortisation the planner assumes has happened, and still runs in about a second.
+// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (as SYMI re-ran it). A 6-
+// iteration mean is mostly that warm-up (FlexMoE 45.6 ms vs FasterMoE 44.2 ms although every
+// re-balanced iteration from the 4th on is faster); 20 iterations is the shortest run in which
+// the amortisation the planner assumes has happened, and still runs in about a second.
 // Expectation: FlexMoE's mean iteration time is below both; the speedups are printed.
 #include <gtest/gtest.h>
 
