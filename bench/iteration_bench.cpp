@@ -6,9 +6,9 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
-#include "sim/app/job_runner.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
+#include "sim/job/job_runner.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace {
@@ -17,21 +17,21 @@ using namespace moesim;
 
 void run_iteration(benchmark::State& state, const char* strategy_name, const char* network_kind) {
   const auto nodes = static_cast<std::size_t>(state.range(0) / 8);
-  app::JobParts parts;
+  job::JobParts parts;
   parts.model = io::load_model("mixtral-8x7b");
   parts.layout = parse_parallel_layout("tp=4,ep=8", "--parallel");
   parts.routing = std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 1.2, 1);
   parts.topology =
-      std::make_shared<const network::Topology>(app::load_cluster_topology("dgx-h100", nodes));
+      std::make_shared<const network::Topology>(job::load_cluster_topology("dgx-h100", nodes));
   parts.gpu = io::load_gpu_spec("h100");
   parts.network_kind = *network::parse_network_model_kind(network_kind);
-  const app::PreparedJob job = app::assemble_job(std::move(parts));
+  const job::PreparedJob job = job::assemble_job(std::move(parts));
   const auto strategy = strategies::make_strategy(strategy_name);
   std::size_t tasks = 0;
   double makespan_ms = 0.0;
   for (auto _ : state) {
-    const strategies::BuildResult built = app::build_graph(job, *strategy, *job.first);
-    const ExecutionRecord record = app::simulate_graph(job, built.graph);
+    const strategies::BuildResult built = job::build_graph(job, *strategy, *job.first);
+    const ExecutionRecord record = job::simulate_graph(job, built.graph);
     tasks = built.graph.task_count();
     makespan_ms = record.makespan().ms();
     benchmark::DoNotOptimize(makespan_ms);

@@ -9,9 +9,9 @@
 #
 #   bash bench/gpu/validate.sh [--iterations N] [--warmup N] [--no-strategies] [GRAPH.json ...]
 #
-# The prediction's roofline uses the GPU's datasheet peaks (shared/reference/hardware.md:
+# The prediction's roofline uses the GPU's datasheet peaks (stas00/ml-engineering compute/accelerator/README.md, docs/sources.md:
 # H100 SXM 989 TFLOP/s dense bf16, 3.35 TB/s HBM3; H200 SXM 989 TFLOP/s, 4.8 TB/s HBM3e
-# [doc stas00]); other GPUs fall back to the H100 numbers unless MOESIM_TFLOPS / MOESIM_HBM_GBPS
+# [doc]); other GPUs fall back to the H100 numbers unless MOESIM_TFLOPS / MOESIM_HBM_GBPS
 # are set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

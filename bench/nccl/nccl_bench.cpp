@@ -1,5 +1,6 @@
 // moesim_bench_nccl: an nccl-tests-style collective benchmark for one or more GPUs of one process
-// (NVIDIA/nccl-tests flags, size conventions, columns and formulas; hardware.md 2.1).
+// (NVIDIA/nccl-tests flags, size conventions, columns and formulas: doc/PERFORMANCE.md,
+// src/common.cu).
 //
 //   moesim_bench_nccl OP [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS] [-g GPUS] [-c 0|1]
 //                     [--json FILE]

@@ -1,6 +1,7 @@
 // moesim_bench_overlap: how much a GEMM slows while a collective or a large device copy runs
 // beside it on the same GPU, and how much the collective / copy slows while GEMMs run beside it
-// (hardware.md 3.5, 7.5). Writes contention rows for `moesim calibrate`.
+// (Lee et al. 2025, arXiv 2507.03114; wave tail effect, NVIDIA developer forum). Writes contention
+// rows for `moesim calibrate`.
 //
 //   moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes SIZE] [--json FILE]
 // Aggressors: memcpy (device-to-device copy of SIZE on GPU 0) always; all_reduce, all_gather and

@@ -14,6 +14,7 @@
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::app {
 namespace {
@@ -102,15 +103,28 @@ network::CollectiveConfig::Choice parse_algo(const std::string& a) {
                     "auto, ring, tree, nvls, direct or hierarchical");
 }
 
+/// The operations --op offers: the traits rows marked cli_operation, as "a, b, c".
+std::string cli_operations() {
+  std::string out;
+  for (const CollectiveTraits& t : all_collective_traits()) {
+    if (t.cli_operation) out += (out.empty() ? "" : ", ") + std::string(t.name);
+  }
+  return out;
+}
+
+/// --op by moesim's name or nccl-tests' ("sendrecv", "alltoall").
+std::optional<CommKind> parse_operation(const std::string& op) {
+  for (const CollectiveTraits& t : all_collective_traits()) {
+    if (t.cli_operation && (t.name == op || t.nccl_tests_name == op)) return t.kind;
+  }
+  return std::nullopt;
+}
+
 void run_collective(const CollectiveOptions& o) {
   io::check_output_path(o.json_file, "--json");
-  const bool sendrecv = o.op == "sendrecv" || o.op == "send_recv";
-  const std::optional<CommKind> parsed =
-      sendrecv ? std::optional<CommKind>(CommKind::send_recv) : parse_comm_kind(o.op);
-  if (!parsed || *parsed == CommKind::all_to_all_v) {
-    throw input_error("", "--op", "unknown operation", o.op,
-                      "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce or "
-                      "sendrecv");
+  const std::optional<CommKind> parsed = parse_operation(o.op);
+  if (!parsed) {
+    throw input_error("", "--op", "unknown operation", o.op, "one of " + cli_operations());
   }
   const CommKind kind = *parsed;
   const auto model_kind = network::parse_network_model_kind(o.model);
@@ -132,9 +146,9 @@ void run_collective(const CollectiveOptions& o) {
   const auto model = network::make_communication_model(topo, *model_kind, params);
 
   const std::int64_t type_bytes = dtype_bytes(*dtype);
-  const bool per_peer = kind == CommKind::all_gather || kind == CommKind::reduce_scatter ||
-                        kind == CommKind::all_to_all;
-  const std::int64_t align = type_bytes * (per_peer ? static_cast<std::int64_t>(n) : 1);
+  const CollectiveTraits& traits = traits_of(kind);
+  const std::int64_t align =
+      type_bytes * (traits.per_rank_chunks() ? static_cast<std::int64_t>(n) : 1);
 
   fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
              o.model, o.algo);
@@ -151,7 +165,7 @@ void run_collective(const CollectiveOptions& o) {
     op.bytes = Bytes{size};
     op.ranks = ranks;
     op.root = ranks.front();
-    if (kind == CommKind::send_recv && n > 2) {
+    if (traits.two_ranks && n > 2) {
       // nccl-tests sendrecv: every rank sends to the next and receives from the previous.
       auto m = std::make_shared<ByteMatrix>(n);
       for (std::size_t i = 0; i < n; ++i) m->set(i, (i + 1) % n, size);
@@ -164,7 +178,9 @@ void run_collective(const CollectiveOptions& o) {
     const auto best = network::nccl_best(topo, op, params.collective);
     const std::string algo =
         fmt::format("{}/{}", network::to_string(best.algorithm), network::to_string(best.protocol));
-    const std::int64_t count = size / type_bytes / (kind == CommKind::all_gather ? n : 1);
+    // nccl-tests' count column: elements per rank's input (all_gather: its contribution).
+    const std::int64_t count =
+        size / type_bytes / (traits.size == SizeConvention::gathered_output ? n : 1);
     fmt::print("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
                to_string(*dtype), t.us(), algbw, busbw, algo);
     nlohmann::ordered_json row;
@@ -202,9 +218,7 @@ void register_collective_command(CLI::App& root) {
       "         moesim collective --topology cluster.json --op all_to_all --ranks 0-63 \\\n"
       "             -b 1M -e 1G --model analytical --json a2a.json");
   cmd->add_option("--topology,-t", o->topology, "Topology preset or JSON file")->required();
-  cmd->add_option("--op", o->op,
-                  "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce, "
-                  "sendrecv")
+  cmd->add_option("--op", o->op, cli_operations() + " (or nccl-tests' names: sendrecv, alltoall)")
       ->capture_default_str();
   cmd->add_option("--ranks", o->ranks, "Ranks, e.g. 0-63 or 0,8,16 (default: every GPU)");
   cmd->add_option("-b,--minbytes", o->min_bytes, "Smallest size (nccl-tests size)")

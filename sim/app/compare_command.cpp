@@ -5,7 +5,7 @@
 #include <cctype>
 
 #include "sim/app/command.hpp"
-#include "sim/app/job_runner.hpp"
+#include "sim/app/job_flags.hpp"
 #include "sim/app/result_json.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/csv.hpp"

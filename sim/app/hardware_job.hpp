@@ -15,7 +15,7 @@
 
 #include "kernels/runtime/execution_plan.hpp"
 #include "kernels/runtime/hardware_runner.hpp"
-#include "sim/app/job_runner.hpp"
+#include "sim/app/job_flags.hpp"
 #include "sim/workload/task_graph.hpp"
 
 namespace moesim::app {

@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "sim/app/job_runner.hpp"
+#include "sim/app/job_flags.hpp"
 
 namespace moesim::app {
 

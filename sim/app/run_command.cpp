@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "sim/app/command.hpp"
-#include "sim/app/job_runner.hpp"
+#include "sim/app/job_flags.hpp"
 #include "sim/app/result_json.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/chrome_trace.hpp"

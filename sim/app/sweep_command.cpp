@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "sim/app/command.hpp"
-#include "sim/app/job_runner.hpp"
+#include "sim/app/job_flags.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"

@@ -9,8 +9,10 @@
 namespace moesim::calibration {
 namespace {
 
-constexpr std::int64_t kLatencyBoundBytes = 64 * 1024;             // hardware.md 4.2/4.3
-constexpr std::int64_t kBandwidthBoundBytes = 64LL * 1024 * 1024;  // hardware.md 4.2/4.3
+constexpr std::int64_t kLatencyBoundBytes =
+    64 * 1024;  // size buckets of vTrain/Lumos/SimAI-style validation
+constexpr std::int64_t kBandwidthBoundBytes =
+    64LL * 1024 * 1024;  // size buckets of vTrain/Lumos/SimAI-style validation
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

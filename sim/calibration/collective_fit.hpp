@@ -1,5 +1,5 @@
 // CollectiveFit: an alpha-beta (Hockney) model of one collective at one (ranks, nodes) point,
-// fitted from nccl-tests rows (hardware.md 4.3):
+// fitted from nccl-tests rows (Hockney alpha-beta, fitted in busbw space):
 //   t(S) = alpha + S * factor(op, ranks) / busbw
 // with factor the nccl-tests busbw factor, so busbw carries the hardware bottleneck rate and the
 // factor the ranks-dependence. The factor is read from the rows themselves (busbw / algbw of the

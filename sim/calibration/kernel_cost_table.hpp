@@ -6,7 +6,7 @@
 //  1. returns the measured time itself when (m, n, k) was measured (median of repeats);
 //  2. otherwise interpolates the rate linearly in log space, nested: over m along each measured
 //     (k, n) curve, then over n among the curves that cover m, then over k (the scheme of XLA's
-//     matmul_interpolator, hardware.md 4.1), and returns work / rate;
+//     matmul_interpolator), and returns work / rate;
 //  3. returns nothing when any of m, n, k lies outside the measured points that bracket it: the
 //     caller falls back to a roofline (CalibratedComputeModel) and says so.
 // Interpolating the rate rather than the time keeps the O(mnk) growth exact and leaves only the

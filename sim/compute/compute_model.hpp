@@ -2,7 +2,7 @@
 //
 // The executor asks once, when the kernel starts, passing how many communication operations the
 // same GPU is running at that instant: communication kernels take SMs and HBM bandwidth, so a
-// calibrated model slows the kernel down (hardware.md 3.5).
+// calibrated model slows the kernel down (Lee et al. 2025, arXiv 2507.03114).
 #pragma once
 
 #include <string_view>

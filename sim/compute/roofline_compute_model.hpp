@@ -2,7 +2,7 @@
 // (GpuSpec::kernel_model, topologies/gpus/<gpu>.json) when no calibration covers the kernel.
 //
 // GEMMs (C[m x n] = A[m x k] B[k x n], `batch` products) run as waves of output tiles, one CTA
-// per SM, the way cuBLAS kernels do (hardware.md 3.2; NVIDIA "Matrix Multiplication Background"
+// per SM, the way cuBLAS kernels do (NVIDIA "Matrix Multiplication Background"
 // guide, tile and wave quantization):
 //   tiles = ceil(m / BM) * ceil(n / BN) * batch * split_k
 //   tile  = tile_overhead + 2 BM BN (k / split_k) / (peak / SMs * mma_efficiency * tile_eff)
@@ -27,10 +27,10 @@ namespace moesim::compute {
 
 struct RooflineParams {
   /// FlashAttention-class fused attention, fraction of peak. Assumption [R]: no measured anchor in
-  /// hardware.md; the calibration profile is expected to replace it.
+  /// the sources; the calibration profile is expected to replace it.
   double attention_efficiency = 0.50;
   /// Compute slowdown while communication runs on the GPU: average 18.9% (max 40.0%) measured by
-  /// Lee et al. 2025, arXiv 2507.03114 (hardware.md 3.5).
+  /// Lee et al. 2025, arXiv 2507.03114.
   double overlap_slowdown = 1.189;
 };
 

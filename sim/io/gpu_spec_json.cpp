@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "sim/io/json_reader.hpp"
-#include "sim/io/topology_json.hpp"
+#include "sim/io/preset_resolver.hpp"
 
 namespace moesim::io {
 namespace {
@@ -54,21 +54,9 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   return g;
 }
 
-std::string gpu_dir() { return topology_dir() + "/gpus"; }
-
 }  // namespace
 
-std::vector<std::string> gpu_spec_names() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(gpu_dir(), ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") {
-      out.push_back(entry.path().stem().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::string> gpu_spec_names() { return preset_names(gpu_presets_dir()); }
 
 nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
   nlohmann::ordered_json j;
@@ -94,16 +82,7 @@ compute::GpuSpec gpu_spec_from_json_text(const std::string& text, const std::str
 }
 
 compute::GpuSpec load_gpu_spec(const std::string& path_or_name) {
-  if (path_or_name.find('/') != std::string::npos) {
-    return read_gpu(parse_json_file(path_or_name), path_or_name);
-  }
-  const std::string file = gpu_dir() + "/" + path_or_name + ".json";
-  if (!std::filesystem::is_regular_file(file)) {
-    std::string known;
-    for (const auto& p : gpu_spec_names()) known += (known.empty() ? "" : ", ") + p;
-    throw input_error("", "--gpu", "unknown GPU", fmt::format("\"{}\"", path_or_name),
-                      fmt::format("a .json file or one of: {}", known));
-  }
+  const std::string file = resolve_preset(gpu_presets_dir(), path_or_name);
   return read_gpu(parse_json_file(file), file);
 }
 

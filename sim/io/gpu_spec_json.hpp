@@ -1,5 +1,7 @@
 // GPU spec files (topologies/gpus/<name>.json): reading, strict, through JsonReader.
-// Schema: topologies/gpus/README.md. A name ("h100") resolves to <topology_dir()>/gpus/<name>.json.
+// Schema: topologies/gpus/README.md. A name ("h100") resolves to <topology_dir()>/gpus/<name>.json
+// and a path (my.json, a/b) is read as given, by the rule every preset follows
+// (preset_resolver.hpp).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -7,6 +7,7 @@
 
 #include "sim/io/json_reader.hpp"
 #include "sim/io/nccl_tests_parser.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::io {
 namespace {
@@ -66,9 +67,7 @@ Verification read_verified(const JsonReader& r) {
 CommKind read_comm_kind(const JsonReader& r) {
   const auto k = parse_comm_kind(r.as_string());
   if (!k) {
-    r.fail("unknown collective",
-           "one of all_reduce, all_gather, reduce_scatter, all_to_all, all_to_all_v, broadcast, "
-           "reduce, send_recv");
+    r.fail("unknown collective", "one of " + comm_kind_names());
   }
   return *k;
 }

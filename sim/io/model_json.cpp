@@ -7,10 +7,7 @@
 #include <filesystem>
 
 #include "sim/io/json_reader.hpp"
-
-#ifndef MOESIM_MODEL_DIR
-#define MOESIM_MODEL_DIR "traces/models"
-#endif
+#include "sim/io/preset_resolver.hpp"
 
 namespace moesim::io {
 namespace {
@@ -63,47 +60,18 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   return m;
 }
 
-bool looks_like_path(const std::string& s) {
-  return s.find('/') != std::string::npos ||
-         (s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0);
-}
-
 }  // namespace
 
-std::string model_dir() {
-  if (const char* env = std::getenv("MOESIM_MODEL_DIR"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  return MOESIM_MODEL_DIR;
-}
+std::string model_dir() { return model_presets_dir().dir; }
 
-std::vector<std::string> model_presets() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(model_dir(), ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") {
-      out.push_back(entry.path().stem().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::string> model_presets() { return preset_names(model_presets_dir()); }
 
 ModelSpec model_from_json_text(const std::string& text, const std::string& origin) {
   return read_model(parse_json_text(text, origin), origin);
 }
 
 ModelSpec load_model(const std::string& path_or_preset) {
-  if (looks_like_path(path_or_preset) || std::filesystem::is_regular_file(path_or_preset)) {
-    return read_model(parse_json_file(path_or_preset), path_or_preset);
-  }
-  const std::string file = model_dir() + "/" + path_or_preset + ".json";
-  if (!std::filesystem::is_regular_file(file)) {
-    std::string known;
-    for (const auto& p : model_presets()) known += (known.empty() ? "" : ", ") + p;
-    throw input_error("", "--model", "unknown model preset", fmt::format("\"{}\"", path_or_preset),
-                      fmt::format("a .json file or one of: {}", known));
-  }
+  const std::string file = resolve_preset(model_presets_dir(), path_or_preset);
   return read_model(parse_json_file(file), file);
 }
 

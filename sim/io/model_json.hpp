@@ -1,6 +1,7 @@
 // Model preset files (traces/models/<name>.json): reading, strict, through JsonReader.
 // Schema: traces/models/README.md. A preset name ("mixtral-8x7b") resolves to
-// <dir>/<name>.json, <dir> = $MOESIM_MODEL_DIR or the source tree's traces/models.
+// <dir>/<name>.json, <dir> = $MOESIM_MODEL_DIR or the source tree's traces/models, by the rule
+// every preset follows (preset_resolver.hpp).
 #pragma once
 
 #include <string>

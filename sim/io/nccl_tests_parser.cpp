@@ -10,6 +10,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/io/json_reader.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::io {
 namespace {
@@ -65,18 +66,7 @@ void set_provenance_field(calibration::Provenance& p, const std::string& key,
 }  // namespace
 
 std::optional<CommKind> nccl_tests_op(std::string_view name) {
-  // Longest names first: "alltoallv" contains "alltoall", "all_reduce" contains "reduce".
-  static constexpr std::pair<std::string_view, CommKind> kNames[] = {
-      {"reduce_scatter", CommKind::reduce_scatter}, {"all_reduce", CommKind::all_reduce},
-      {"all_gather", CommKind::all_gather},         {"alltoallv", CommKind::all_to_all_v},
-      {"alltoall", CommKind::all_to_all},           {"sendrecv", CommKind::send_recv},
-      {"broadcast", CommKind::broadcast},           {"reduce", CommKind::reduce}};
-  const auto slash = name.find_last_of('/');
-  const std::string_view base = slash == std::string_view::npos ? name : name.substr(slash + 1);
-  for (const auto& [text, kind] : kNames) {
-    if (base.find(text) != std::string_view::npos) return kind;
-  }
-  return std::nullopt;
+  return comm_kind_from_nccl_tests_name(name);
 }
 
 calibration::MeasurementSet parse_nccl_tests_text(const std::string& text,

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/io/json_reader.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::io {
 namespace {
@@ -56,9 +57,7 @@ CommOp read_comm(const JsonReader& t, std::uint32_t rank_count) {
   const JsonReader kind_node = t.at("comm");
   const auto kind = parse_comm_kind(kind_node.as_string());
   if (!kind) {
-    kind_node.fail("unknown communication kind",
-                   "all_reduce, all_gather, reduce_scatter, all_to_all, all_to_all_v, broadcast, "
-                   "reduce or send_recv");
+    kind_node.fail("unknown communication kind", comm_kind_names());
   }
   op.kind = *kind;
   for (const JsonReader& r : t.at("ranks").elements()) {
@@ -79,7 +78,8 @@ CommOp read_comm(const JsonReader& t, std::uint32_t rank_count) {
     if (!dtype) d->fail("unknown dtype", "fp32, fp16, bf16 or fp8");
     op.dtype = *dtype;
   }
-  if (op.kind == CommKind::all_to_all_v) {
+  const CollectiveTraits& traits = traits_of(op.kind);
+  if (traits.size == SizeConvention::matrix) {
     const JsonReader rows = t.at("matrix");
     auto matrix = std::make_shared<ByteMatrix>(op.ranks.size());
     const auto row_nodes = rows.elements();
@@ -100,10 +100,10 @@ CommOp read_comm(const JsonReader& t, std::uint32_t rank_count) {
   } else {
     op.bytes.count = t.at("bytes").as_int_at_least(1);
   }
-  if (op.kind == CommKind::send_recv && op.ranks.size() != 2) {
+  if (traits.two_ranks && op.ranks.size() != 2) {
     t.at("ranks").fail("send_recv needs exactly two ranks", "[sender, receiver]");
   }
-  if (op.kind == CommKind::broadcast || op.kind == CommKind::reduce) {
+  if (traits.rooted) {
     const std::int64_t root = t.int_or("root", op.ranks.front().value);
     op.root = RankId{static_cast<std::uint32_t>(root)};
   }
@@ -271,7 +271,7 @@ std::string task_graph_to_json(const TaskGraph& graph) {
       j["dtype"] = to_string(c.op.dtype);
       auto& ranks = j["ranks"] = nlohmann::ordered_json::array();
       for (RankId r : c.op.ranks) ranks.push_back(r.value);
-      if (c.op.kind == CommKind::all_to_all_v) {
+      if (traits_of(c.op.kind).size == SizeConvention::matrix) {
         auto& rows = j["matrix"] = nlohmann::ordered_json::array();
         for (std::size_t a = 0; a < c.op.matrix->size(); ++a) {
           auto& row = rows.emplace_back(nlohmann::ordered_json::array());
@@ -281,7 +281,7 @@ std::string task_graph_to_json(const TaskGraph& graph) {
       } else {
         j["bytes"] = c.op.bytes.count;
       }
-      if (c.op.kind == CommKind::broadcast || c.op.kind == CommKind::reduce) {
+      if (traits_of(c.op.kind).rooted) {
         j["root"] = c.op.root.value;
       }
       bool any = false;

@@ -9,10 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sim/io/json_reader.hpp"
-
-#ifndef MOESIM_TOPOLOGY_DIR
-#define MOESIM_TOPOLOGY_DIR "topologies"
-#endif
+#include "sim/io/preset_resolver.hpp"
 
 namespace moesim::io {
 
@@ -92,48 +89,18 @@ Topology read_topology(const nlohmann::json& root, const std::string& file) {
   return topo;
 }
 
-bool looks_like_path(const std::string& s) {
-  return s.find('/') != std::string::npos ||
-         (s.size() > 5 && s.compare(s.size() - 5, 5, ".json") == 0);
-}
-
 }  // namespace
 
-std::string topology_dir() {
-  if (const char* env = std::getenv("MOESIM_TOPOLOGY_DIR"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  return MOESIM_TOPOLOGY_DIR;
-}
+std::string topology_dir() { return topology_presets_dir().dir; }
 
-std::vector<std::string> topology_presets() {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(topology_dir(), ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") {
-      out.push_back(entry.path().stem().string());
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+std::vector<std::string> topology_presets() { return preset_names(topology_presets_dir()); }
 
 Topology topology_from_json_text(const std::string& text, const std::string& origin) {
   return read_topology(parse_json_text(text, origin), origin);
 }
 
 Topology load_topology(const std::string& path_or_preset) {
-  if (looks_like_path(path_or_preset) || std::filesystem::is_regular_file(path_or_preset)) {
-    return read_topology(parse_json_file(path_or_preset), path_or_preset);
-  }
-  const std::string file = topology_dir() + "/" + path_or_preset + ".json";
-  if (!std::filesystem::is_regular_file(file)) {
-    std::string known;
-    for (const auto& p : topology_presets()) known += (known.empty() ? "" : ", ") + p;
-    throw input_error("", "--topology", "unknown topology preset",
-                      fmt::format("\"{}\"", path_or_preset),
-                      fmt::format("a .json file or one of: {}", known));
-  }
+  const std::string file = resolve_preset(topology_presets_dir(), path_or_preset);
   return read_topology(parse_json_file(file), file);
 }
 

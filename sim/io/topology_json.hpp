@@ -1,7 +1,7 @@
 // Topology files: reading (strict, through JsonReader), writing, and preset lookup.
 // Schema: topologies/README.md. A preset name ("dgx-h100") resolves to <dir>/<name>.json where
-// <dir> is $MOESIM_TOPOLOGY_DIR if set, else the source tree's topologies/ (compile definition
-// MOESIM_TOPOLOGY_DIR).
+// <dir> is $MOESIM_TOPOLOGY_DIR if set, else the source tree's topologies/, by the rule every
+// preset follows (preset_resolver.hpp).
 #pragma once
 
 #include <string>

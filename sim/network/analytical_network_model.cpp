@@ -2,6 +2,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 

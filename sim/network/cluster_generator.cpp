@@ -58,12 +58,12 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
   out.add_source("fabric.rail_optimized",
                  "NIC i of every node to leaf i of its scalable unit (32 nodes/SU), leaves to "
                  "all spines, spines = leaves/2: NVIDIA DGX SuperPOD reference architecture "
-                 "(hardware.md 1.4)");
+                 "(NVIDIA DGX SuperPOD reference architecture)");
   out.add_source("fabric.latency",
                  "600 ns per network link: HDR switch latency, stas00 "
-                 "ml-engineering network/README.md (hardware.md 1.4)");
+                 "ml-engineering network/README.md (NVIDIA DGX SuperPOD reference architecture)");
   out.add_source("fabric.efficiency",
-                 "0.97 = 48.5 of 50 GB/s per NDR NIC, NVIDIA in nccl-tests#267 (hardware.md 1.3)");
+                 "0.97 = 48.5 of 50 GB/s per NDR NIC, NVIDIA in NVIDIA/nccl-tests#267");
 
   // Copy the node k times.
   std::vector<std::vector<DeviceIndex>> nic_of_node(spec.nodes);

@@ -2,7 +2,7 @@
 // hypothetical clusters (`moesim topology generate`).
 //
 // Fabrics:
-//  - rail_optimized (NVIDIA SuperPOD, hardware.md 1.4): nodes are grouped into scalable units of
+//  - rail_optimized (NVIDIA DGX SuperPOD): nodes are grouped into scalable units of
 //    `nodes_per_unit` (32 DGX per SU in the DGX H100 SuperPOD reference architecture); NIC i of
 //    every node in a unit is cabled to that unit's leaf i ("rail" i). Every leaf connects to every
 //    spine; spines = max(1, leaves / 2), as the SuperPOD tables (32 leaves -> 16 spines for 128
@@ -35,10 +35,10 @@ struct ClusterSpec {
   std::optional<double> nic_gbit_per_s;
   std::size_t nodes_per_unit = 32;
   /// Per network link traversal: InfiniBand switch latency, HDR 600 ns (stas00 ml-engineering
-  /// network/README.md latency table, hardware.md 1.4; NDR unpublished, same value assumed).
+  /// network/README.md latency table; NDR unpublished, same value assumed).
   SimTime link_latency = SimTime::from_ns(600);
   /// Achievable payload fraction of a port: "up to 48-49GB/s per NIC" on 400 Gb/s NDR (50 GB/s)
-  /// (NVIDIA, nccl-tests#267; hardware.md 1.3) -> 48.5 / 50 = 0.97.
+  /// (NVIDIA, NVIDIA/nccl-tests#267) -> 48.5 / 50 = 0.97.
   double link_efficiency = 0.97;
 };
 

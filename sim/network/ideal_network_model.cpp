@@ -2,43 +2,27 @@
 
 #include <algorithm>
 
+#include "sim/workload/collective_traits.hpp"
+
 namespace moesim::network {
 
 SimTime IdealNetworkModel::estimate(const CommOp& op) const {
   const auto n = static_cast<std::int64_t>(op.ranks.size());
   if (n <= 1) return SimTime::zero();
   const double s = op.bytes.as_double();
-  const double share = static_cast<double>(n - 1) / static_cast<double>(n);
-  double bytes_on_link = 0.0;
-  std::int64_t steps = 0;
-  switch (op.kind) {
-    case CommKind::all_reduce:
-      bytes_on_link = 2.0 * share * s;
-      steps = 2 * (n - 1);
-      break;
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
-    case CommKind::all_to_all:
-      bytes_on_link = share * s;
-      steps = n - 1;
-      break;
-    case CommKind::all_to_all_v: {
-      std::int64_t worst = 0;
-      for (std::size_t i = 0; i < op.matrix->size(); ++i) {
-        // Self-traffic stays on the GPU.
-        worst = std::max({worst, op.matrix->sent_by(i) - op.matrix->at(i, i),
-                          op.matrix->received_by(i) - op.matrix->at(i, i)});
-      }
-      bytes_on_link = static_cast<double>(worst);
-      steps = n - 1;
-      break;
+  // Every rank's share of the data crosses its link once per ring pass (the busbw factor);
+  // an all-to-all-v moves what its busiest rank sends or receives, self-traffic excluded.
+  const CollectiveTraits& traits = traits_of(op.kind);
+  double bytes_on_link = traits.bus_factor(op.ranks.size()) * s;
+  const std::int64_t steps = traits.steps(op.ranks.size());
+  if (traits.size == SizeConvention::matrix) {
+    std::int64_t worst = 0;
+    for (std::size_t i = 0; i < op.matrix->size(); ++i) {
+      // Self-traffic stays on the GPU.
+      worst = std::max({worst, op.matrix->sent_by(i) - op.matrix->at(i, i),
+                        op.matrix->received_by(i) - op.matrix->at(i, i)});
     }
-    case CommKind::broadcast:
-    case CommKind::reduce:
-    case CommKind::send_recv:
-      bytes_on_link = s;
-      steps = 1;
-      break;
+    bytes_on_link = static_cast<double>(worst);
   }
   return SimTime::from_ps(latency_.ps() * steps) +
          SimTime::from_seconds(bytes_on_link / link_.bytes_per_s);

@@ -1,6 +1,6 @@
 // IdealNetworkModel: every rank pair is joined by a private link of one bandwidth and latency; no
 // contention. An operation costs NCCL's ring-algorithm volume over that link (the alpha-beta
-// textbook forms, hardware.md 4.3):
+// textbook forms: Hockney; Thakur, Rabenseifner, Gropp, IJHPCA 2005):
 //   all_reduce        2(n-1) alpha + 2(n-1)/n S / B
 //   all_gather / reduce_scatter / all_to_all   (n-1) alpha + (n-1)/n S / B
 //   all_to_all_v      (n-1) alpha + max_rank max(sent, recv to peers) / B

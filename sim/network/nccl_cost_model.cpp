@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "sim/core/errors.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 
@@ -130,14 +131,14 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     return t.base(Algorithm::ring, p) + static_cast<double>(steps - inter_steps) * intra +
            static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
   };
-  switch (op.kind) {
-    case CommKind::all_reduce:
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter: {
-      const bool ar = op.kind == CommKind::all_reduce;
-      const std::size_t steps = ar ? 2 * (n - 1) : n - 1;
+  const CollectiveTraits& traits = traits_of(op.kind);
+  switch (traits.lowering) {
+    case CollectiveLowering::reduction:
+    case CollectiveLowering::ring: {
+      const bool ar = traits.lowering == CollectiveLowering::reduction;
+      const auto steps = static_cast<std::size_t>(traits.steps(n));
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
-      const double bytes = (ar ? 2.0 : 1.0) * (nd - 1) / nd * s;
+      const double bytes = traits.bus_factor(n) * s;
       for (Protocol p : protocols) {
         add(Algorithm::ring, p,
             ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
@@ -160,14 +161,13 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       }
       break;
     }
-    case CommKind::broadcast:
-    case CommKind::reduce:
+    case CollectiveLowering::rooted_chain:
       for (Protocol p : protocols) {
         add(Algorithm::ring, p,
             ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, ring_bps) * 1e6);
       }
       break;
-    case CommKind::send_recv: {
+    case CollectiveLowering::point_to_point: {
       const RankId a = op.ranks[0];
       const RankId b = op.ranks[1];
       if (a == b) {
@@ -179,9 +179,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       }
       break;
     }
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v: {
-      const bool v = op.kind == CommKind::all_to_all_v;
+    case CollectiveLowering::exchange: {
+      const bool v = traits.size == SizeConvention::matrix;
       const double each = s / nd;
       auto bytes = [&](std::size_t i, std::size_t j) {
         return v ? static_cast<double>(op.matrix->at(i, j)) : each;
@@ -232,23 +231,20 @@ AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfi
 namespace {
 FlowPlan lower_chosen(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                       const AlgoTime& best) {
-  switch (op.kind) {
-    case CommKind::all_reduce:
+  switch (traits_of(op.kind).lowering) {
+    case CollectiveLowering::reduction:
       if (best.algorithm == Algorithm::nvls) return lower_nvls_all_reduce(topo, op, cfg);
       if (best.algorithm == Algorithm::tree)
         return lower_tree_all_reduce(topo, op, cfg, best.protocol);
       return lower_ring(topo, op, cfg, best.protocol);
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
+    case CollectiveLowering::ring:
       return lower_ring(topo, op, cfg, best.protocol);
-    case CommKind::broadcast:
+    case CollectiveLowering::rooted_chain:
+      if (traits_of(op.kind).reduces) return lower_reduce(topo, op, cfg, best.protocol);
       return lower_broadcast(topo, op, cfg, best.protocol);
-    case CommKind::reduce:
-      return lower_reduce(topo, op, cfg, best.protocol);
-    case CommKind::send_recv:
+    case CollectiveLowering::point_to_point:
       return lower_send_recv(topo, op, cfg);
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v:
+    case CollectiveLowering::exchange:
       if (best.algorithm == Algorithm::hierarchical)
         return lower_hierarchical_all_to_all(topo, op, cfg);
       return lower_all_to_all(topo, op, cfg);

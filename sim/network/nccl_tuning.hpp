@@ -1,5 +1,5 @@
 // NcclTuning: NCCL's own analytical cost model (NVIDIA/nccl src/graph/tuning.cc, NCCL 2.30 at
-// 5067397c; transcribed in shared/reference/hardware.md 2.3), used as the prior of the analytical
+// 5067397c), used as the prior of the analytical
 // model and as the per-step software latency of the flow model, so both models charge the same
 // latencies and pick the same algorithm and protocol.
 //

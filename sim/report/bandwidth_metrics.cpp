@@ -1,24 +1,11 @@
 #include "sim/report/bandwidth_metrics.hpp"
 
+#include "sim/workload/collective_traits.hpp"
+
 namespace moesim::report {
 
 double bus_bandwidth_factor(CommKind kind, std::size_t ranks) {
-  if (ranks == 0) return 0.0;
-  const double n = static_cast<double>(ranks);
-  switch (kind) {
-    case CommKind::all_reduce:
-      return 2.0 * (n - 1.0) / n;
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v:
-      return (n - 1.0) / n;
-    case CommKind::broadcast:
-    case CommKind::reduce:
-    case CommKind::send_recv:
-      return 1.0;
-  }
-  return 1.0;
+  return traits_of(kind).bus_factor(ranks);
 }
 
 double algbw_gbps(Bytes size, SimTime time) {

@@ -1,11 +1,8 @@
 // nccl-tests' bandwidth metrics, defined once and used by the simulator's `moesim collective`
 // table and by the NCCL benchmark in kernels/, so a simulated row and a measured row are computed
-// the same way (NVIDIA/nccl-tests doc/PERFORMANCE.md; hardware.md 2.1):
+// the same way (NVIDIA/nccl-tests, doc/PERFORMANCE.md):
 //   algbw = size / time                       (size = nccl-tests "size" column, see comm_op.hpp)
-//   busbw = algbw * factor(op, n)
-//     all_reduce                2(n-1)/n
-//     all_gather, reduce_scatter, all_to_all, all_to_all_v   (n-1)/n
-//     broadcast, reduce, send_recv                           1
+//   busbw = algbw * factor(op, n)             (the factors: collective_traits.hpp, one table)
 #pragma once
 
 #include "sim/core/sim_time.hpp"

@@ -1,9 +1,9 @@
-// deepspeed-moe: DeepSpeed-MoE's schedule (strategies.md 6.1): everything serial, no
+// deepspeed-moe: DeepSpeed-MoE's schedule (deepspeed/moe/sharded_moe.py): everything serial, no
 // communication/computation overlap. gate -> dispatch einsum into (E, C, M) -> [drop_tokens when
 // non-experts are TP and experts are not] -> all-to-all over EP -> [ESP all-gather when experts
 // are sharded] -> experts -> [ESP reduce-scatter] -> all-to-all -> [gather_tokens] -> combine.
 // With MP+EP+ESP the tokens stay duplicated on every rank of the MP group (the redundancy Parm
-// removes, strategies.md 1.3). Gradient all-reduces run after the whole backward.
+// removes, Parm, INFOCOM 2024). Gradient all-reduces run after the whole backward.
 #include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
 

@@ -1,8 +1,8 @@
 // deepspeed-ted, deepspeed-ted-base: DeepSpeed-TED's tensor x expert x data parallelism
-// (strategies.md 3; Singh et al., ICS 2023, arXiv 2303.06318).
+// (Singh et al., ICS 2023, arXiv 2303.06318).
 //
-// Reconstruction (strategies.md 3.2 [S/R/M]): only the abstract and DeepSpeed's drop/gather
-// token code were read; the op sequence and message sizes follow strategies.md 3.2.
+// Reconstruction [R]: only the abstract and DeepSpeed's drop/gather
+// token code were read; the op sequence and message sizes are reconstructed from them.
 //
 // Layout: TP groups of consecutive ranks inside a node (--parallel tp=T), the experts sharded
 // over the same TP group (esp = T; esp = 1 also runs, below), EP carved out of DP: an EP group

@@ -1,4 +1,4 @@
-// fastermoe: FasterMoE's schedule (He et al., PPoPP 2022; strategies.md 6.5).
+// fastermoe: FasterMoE's schedule (He et al., PPoPP 2022; laekov/fastmoe).
 //  - Dropless dispatch with real counts: an all-gather of per-expert counts over the EP group,
 //    then all-to-all-v exchanges.
 //  - Dynamic expert shadowing, per MoE layer and iteration, with FasterMoE's latency-model policy
@@ -33,7 +33,7 @@
 namespace moesim::strategies {
 namespace {
 
-constexpr std::int64_t kGroupSize = 4;  // FMOE_FASTER_GROUP_SIZE default (strategies.md 6.5)
+constexpr std::int64_t kGroupSize = 4;  // FMOE_FASTER_GROUP_SIZE default (laekov/fastmoe)
 
 struct FasterPlan {
   std::vector<bool> shadowed;  ///< per expert

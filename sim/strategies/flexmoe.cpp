@@ -1,6 +1,6 @@
-// flexmoe: FlexMoE's dynamic device placement (Nie et al., SIGMOD 2023; strategies.md §5).
-// Reconstruction [R]: the paper's full text was not available; this implements §5.1 and §5.3 as
-// written there, with the choices below marked [R].
+// flexmoe: FlexMoE's dynamic device placement (Nie et al., SIGMOD 2023, arXiv 2304.03946).
+// Reconstruction [R]: the paper's full text was not available; this implements the mechanism of
+// its abstract and re-implementations (docs/sources.md), with the choices below marked [R].
 //
 //  - vExpert slots: every GPU of an EP group has 2 x (E / ep) expert slots [R: the paper's slot
 //    count is a memory budget; twice the static share]; the same placement is used in every EP
@@ -16,7 +16,7 @@
 //    cached between iterations: the strategy stays const and pure.
 //  - The moves decided at iteration i are charged to iteration i: each Expand/Migrate is a
 //    send_recv of the expert's parameters + Adam mixed-precision optimizer state (1 + 6 = 7 x the
-//    parameter bytes; Hecate: optimizer state >= 6x parameters, strategies.md §5.1) on the
+//    parameter bytes; Hecate: optimizer state >= 6x parameters) on the
 //    "flex.move" stream at the start of the iteration, and that layer's first dispatch on the
 //    two ranks waits for it. Shrink frees a slot (no transfer).
 //  - Per MoE layer: an all-gather of the per-expert counts over the EP group, then dropless-style
@@ -39,7 +39,7 @@ namespace moesim::strategies {
 namespace {
 
 constexpr double kBalanceThreshold = 1.2;     // [R] trigger: max/mean load above this
-constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period (§5.1)
+constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period
 constexpr std::int64_t kSlotFactor = 2;       // [R] slots per GPU = 2 x static share
 constexpr std::int64_t kOptimizerFactor = 6;  // Hecate: Adam mixed-precision state >= 6x params
 constexpr std::int64_t kCountBytes = 8;
@@ -369,7 +369,7 @@ class FlexMoe final : public Strategy {
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     if (job.layout.esp != 1) {
       throw input_error("", "--parallel",
-                        "flexmoe places whole experts (no expert sharding, strategies.md 5)",
+                        "flexmoe places whole experts (no expert sharding, FlexMoE SIGMOD 2023)",
                         fmt::format("esp={}", job.layout.esp), "esp=1");
     }
     IterationBuilder::Options options;

@@ -1,5 +1,6 @@
-// FlexMoE's placement machinery (Nie et al., SIGMOD 2023; strategies.md §5), free of any task
-// graph. Reconstruction [R]: the paper's full text was not available; this follows §5.1/§5.3.
+// FlexMoE's placement machinery (Nie et al., SIGMOD 2023, arXiv 2304.03946), free of any task
+// graph. Reconstruction [R]: the paper's full text was not available; this follows its
+// re-implementations.
 //
 // Positions 0..G-1 are the GPUs of one EP group (the same placement is used in every EP group).
 // Each GPU has `slots_per_gpu` vExpert slots; expert e owns n_e >= 1 replicas on distinct GPUs.
@@ -8,7 +9,7 @@
 // anywhere (prefer intra-node); in the last two steps the transfer is spread in proportion over
 // the replicas' open quotas and the senders' remaining tokens, so no single GPU receives a node's
 // whole import or sends its whole export.
-// Cost model (T = T_compute + T_A2A + T_sync, per iteration, §5.1):
+// Cost model (T = T_compute + T_A2A + T_sync, per iteration, its Eqs. 5-9 as re-implemented):
 //   T_compute = max_g tokens_g * per_token            (per_token = 1/TPS of a vExpert, fwd+bwd)
 //   T_A2A     = 4 * max_g [max(out, in)_intra / a2a_bw_intra + max(out, in)_inter / a2a_bw_inter]
 //               (dispatch + combine, forward + backward; tokens * token_bytes). The a2a
@@ -18,7 +19,7 @@
 //   T_sync    = sum over experts with n_e > 1 of 2 (n_e - 1) / n_e * |theta_e| / bw
 //               (bw = inter-node if the replicas span nodes; Hecate Eq. 2)
 // Balance ratio (the trigger): max_g tokens_g / mean_g tokens_g (max/mean, one of the two
-// definitions in re-implementations; strategies.md §5.1).
+// definitions in re-implementations of its Algorithms 1-2).
 // Policy maker (Alg. 2, "rob the rich to help the poor"): repeatedly evaluate
 //   Expand  the expert with the largest per-replica load onto the least loaded GPU with a free
 //           slot (Shrink first: free the coldest replicated expert's replica when no slot is free),

@@ -1,4 +1,4 @@
-// fsmoe and fsmoe-no-iio: FSMoE (Pan et al., ASPLOS 2025; strategies.md 4).
+// fsmoe and fsmoe-no-iio: FSMoE (Pan et al., ASPLOS 2025, arXiv 2501.10714).
 //
 // fsmoe: the DP+MP+EP+ESP MoE layer with MP paused inside the block, pipelined over r chunks of
 // the capacity dimension on three streams: "comm.inter" for the EP all-to-all dispatch and

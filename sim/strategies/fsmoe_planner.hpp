@@ -1,6 +1,6 @@
-// FSMoE's planner (strategies.md 4.4, 4.5): the four-case performance model of one pipelined MoE
+// FSMoE's planner (FSMoE Sec. 4 and 5): the four-case performance model of one pipelined MoE
 // layer, Algorithm 1 (the pipeline degree) and adaptive gradient partitioning. Pure arithmetic on
-// linear alpha-beta models, so tests can drive it with FSMoE's published fits (4.6) as well as
+// linear alpha-beta models, so tests can drive it with FSMoE's published fits (Fig. 5) as well as
 // with fits made from CostModels.
 //
 // Units: every time is in milliseconds (FSMoE's fits read as ms); sizes n are whatever unit the

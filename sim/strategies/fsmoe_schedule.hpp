@@ -1,5 +1,5 @@
 // FsmoeSchedule: the IterationBuilder shared by `fsmoe`, `fsmoe-no-iio` and `tutel-improved`
-// (strategies.md 4.3-4.5, 6.3). All three run FSMoE's DP+MP+EP+ESP block with MP paused inside
+// (FSMoE Sec. 3-5; PipeMoE). All three run FSMoE's DP+MP+EP+ESP block with MP paused inside
 // the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the tokens
 // after the combine) and the capacity-chunked pipeline
 //   per chunk i: dispatch A2A_i -> ESP all-gather_i -> experts_i -> ESP reduce-scatter_i ->

@@ -528,7 +528,7 @@ void IterationBuilder::emit_esp_collective(const Step& s, const MoeLayerPlan& p,
 }
 
 // ---------------------------------------------------------------------------------------------
-// MoE block (DeepSpeed-MoE order, strategies.md 6.1)
+// MoE block (DeepSpeed-MoE order: deepspeed/moe/sharded_moe.py MOELayer.forward)
 
 void IterationBuilder::emit_moe_forward(const Step& s) {
   const ModelSpec& m = job_.model;

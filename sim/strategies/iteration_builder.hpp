@@ -1,6 +1,6 @@
 // IterationBuilder: the building blocks every strategy reuses to emit one training iteration.
 //
-// What it emits, per rank of every pipeline stage (strategies.md §0, §6, §7):
+// What it emits, per rank of every pipeline stage (FSMoE Table 1; DeepSpeed-MoE):
 //  forward, per layer:  ln1, qkv GEMM, core attention, out-projection, TP all-reduce, ln2, then
 //                       a dense FFN (GEMM, act, GEMM, TP all-reduce) or the MoE block;
 //  MoE block (default = DeepSpeed-MoE order): gate GEMM, softmax/top-k, permute into (E, C, M)

@@ -1,5 +1,5 @@
 // lancet: Lancet's whole-graph computation-communication overlapping (Jiang et al., MLSys 2024;
-// strategies.md §2). Layout as in §2.1: data parallelism for the non-MoE parts and expert
+// arXiv 2404.19429). Layout as in its evaluation: data parallelism for the non-MoE parts and expert
 // parallelism over the EP group (the paper: all GPUs, two experts each). With TP or expert
 // sharding the passes are off (decision "lancet.passes") and only the all-to-all-v dispatch
 // remains, so `--strategy all` still runs on such layouts.
@@ -77,7 +77,7 @@ class LancetBuilder final : public IterationBuilder {
  public:
   using IterationBuilder::IterationBuilder;
 
-  /// Lancet's passes are defined for data + expert parallelism (strategies.md 2.1); with TP or
+  /// Lancet's passes are defined for data + expert parallelism (Lancet, MLSys 2024); with TP or
   /// expert sharding the iteration is the IterationBuilder's with the all-to-all-v dispatch only.
   bool passes_enabled() const { return job_.layout.tp == 1 && job_.layout.esp == 1; }
 
@@ -86,7 +86,7 @@ class LancetBuilder final : public IterationBuilder {
                                      ? "dW scheduling + forward partitioning"
                                      : fmt::format(
                                            "off (tp={}, esp={}: Lancet is data + expert parallel, "
-                                           "strategies.md 2.1)",
+                                           "Lancet, MLSys 2024)",
                                            job_.layout.tp, job_.layout.esp);
     decisions["lancet.range"] =
         kGateAllowsBefore ? "switch gate: before+after the MoE layer" : "after the MoE layer";

@@ -1,5 +1,5 @@
-// LancetPlanner: the two decision procedures of Lancet (Jiang et al., MLSys 2024; strategies.md
-// §2.3), free of any task graph so they can be checked by hand.
+// LancetPlanner: the two decision procedures of Lancet (Jiang et al., MLSys 2024,
+// arXiv 2404.19429), free of any task graph so they can be checked by hand.
 //
 // Forward operator partitioning (§5 of the paper): a region of instructions (non-MoE ops before
 // the MoE layer, the MoE ops, non-MoE ops after it) is cut into ranges; each range runs split

@@ -1,9 +1,9 @@
-// parm, parm-s1, parm-s2: Parm's dedicated schedules for MP+EP+ESP training (strategies.md 1;
-// Pan et al., "Efficient Training of Large Sparsely-Activated Models with Dedicated Schedules",
+// parm, parm-s1, parm-s2: Parm's dedicated schedules for MP+EP+ESP training (Pan et al.,
+// "Efficient Training of Large Sparsely-Activated Models with Dedicated Schedules",
 // INFOCOM 2024, arXiv 2407.00599).
 //
-// Reconstruction (strategies.md 1.3 [R]): the paper's method section was not readable; the op
-// placement of S1 and S2 and the alpha-beta selection rule follow strategies.md 1.3.
+// Reconstruction [R]: the paper's method section was not readable; the op
+// placement of S1 and S2 and the alpha-beta selection rule are reconstructed from its abstract.
 //
 // Layout: N_MP = N_ESP = g (the tp group is the esp group, inside a node), EP across nodes. The
 // DeepSpeed-MoE baseline keeps the tokens duplicated in the MP group: every MP rank dispatches the

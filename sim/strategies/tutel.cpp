@@ -1,4 +1,4 @@
-// tutel: Tutel's adaptive pipelining (strategies.md 6.2, 6.3): the dispatch all-to-all -> experts
+// tutel: Tutel's adaptive pipelining (Tutel, MLSys 2023): the dispatch all-to-all -> experts
 // -> combine all-to-all path is split along the capacity dimension into d chunks, d in
 // {1, 2, 4, 8} (a2a_ffn_overlap_degree), so that chunk i+1's all-to-all runs while chunk i's
 // experts compute. The all-to-all is either linear (one NCCL all-to-all over the EP group) or 2DH

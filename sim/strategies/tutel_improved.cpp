@@ -1,4 +1,4 @@
-// tutel-improved: FSMoE's "Tutel-Improved" baseline (strategies.md 4.3 (b), 6.3): Tutel's
+// tutel-improved: FSMoE's "Tutel-Improved" baseline (FSMoE Sec. 6; PipeMoE): Tutel's
 // capacity-chunked A2A/expert pipeline with PipeMoE's optimal degree (one integer r in 1..8 for
 // forward and backward, minimising max(compute-bound, comm-bound)), all communication of the MoE
 // block on one "comm" stream, and the gradient all-reduce overlapped with the non-MoE backward

@@ -36,6 +36,7 @@ enum class CommKind : std::uint8_t {
   send_recv,
 };
 
+/// Names from the traits table (collective_traits.hpp), the one place per-kind facts live.
 std::string_view to_string(CommKind kind);
 std::optional<CommKind> parse_comm_kind(std::string_view name);
 

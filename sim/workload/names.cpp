@@ -1,4 +1,5 @@
 // String forms of the workload enums: the spelling used in every file format and CLI flag.
+// (CommKind's names live in its traits table, collective_traits.cpp.)
 #include <array>
 #include <string_view>
 #include <utility>
@@ -58,15 +59,6 @@ constexpr NameTable<ActivationKind, 4> kActivationKinds{{{ActivationKind::none, 
                                                          {ActivationKind::relu, "relu"},
                                                          {ActivationKind::swiglu, "swiglu"}}};
 
-constexpr NameTable<CommKind, 8> kCommKinds{{{CommKind::all_reduce, "all_reduce"},
-                                             {CommKind::all_gather, "all_gather"},
-                                             {CommKind::reduce_scatter, "reduce_scatter"},
-                                             {CommKind::all_to_all, "all_to_all"},
-                                             {CommKind::all_to_all_v, "all_to_all_v"},
-                                             {CommKind::broadcast, "broadcast"},
-                                             {CommKind::reduce, "reduce"},
-                                             {CommKind::send_recv, "send_recv"}}};
-
 constexpr NameTable<CommGroup, 8> kCommGroups{{{CommGroup::tp, "tp"},
                                                {CommGroup::ep, "ep"},
                                                {CommGroup::esp, "esp"},
@@ -88,10 +80,6 @@ std::optional<DType> parse_dtype(std::string_view name) { return parse_in(kDType
 std::string_view to_string(KernelKind k) { return name_in(kKernelKinds, k); }
 std::optional<KernelKind> parse_kernel_kind(std::string_view name) {
   return parse_in(kKernelKinds, name);
-}
-std::string_view to_string(CommKind k) { return name_in(kCommKinds, k); }
-std::optional<CommKind> parse_comm_kind(std::string_view name) {
-  return parse_in(kCommKinds, name);
 }
 std::string_view to_string(CommGroup g) { return name_in(kCommGroups, g); }
 std::optional<CommGroup> parse_comm_group(std::string_view name) {

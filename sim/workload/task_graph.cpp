@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sim/core/errors.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim {
 
@@ -110,12 +111,13 @@ void TaskGraph::validate() const {
         throw input_error("", where, "member tasks are not in the order of the group's ranks");
       }
     }
-    if (c.op.kind == CommKind::all_to_all_v) {
+    const CollectiveTraits& traits = traits_of(c.op.kind);
+    if (traits.size == SizeConvention::matrix) {
       if (!c.op.matrix || c.op.matrix->size() != c.op.ranks.size()) {
         throw input_error("", where, "all_to_all_v needs a byte matrix sized to its group");
       }
     }
-    if (c.op.kind == CommKind::send_recv && c.op.ranks.size() != 2) {
+    if (traits.two_ranks && c.op.ranks.size() != 2) {
       throw input_error("", where, "send_recv needs exactly 2 ranks",
                         std::to_string(c.op.ranks.size()), "2");
     }

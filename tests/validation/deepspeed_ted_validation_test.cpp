@@ -1,4 +1,4 @@
-// DeepSpeed-TED's headline claim (strategies.md 3.3: its communication optimisations give 26%
+// DeepSpeed-TED's headline claim (DeepSpeed-TED abstract: its communication optimisations give 26%
 // over TED without them, 40B MoE on 128 V100s) qualitatively, on TP x EP x DP over several nodes:
 // 4 x aws-p3dn (8 V100 + one 100 Gb/s NIC per node; 32 GPUs) and 4 x pcie3-4gpu-100g (16 GPUs).
 // TED with duplicate token dropping and communication-aware activation checkpointing
@@ -44,7 +44,7 @@ Stats run(const Testbed& bed, const std::vector<std::string>& layouts) {
     for (std::int64_t hidden : {1024, 2048}) {
       for (std::int64_t seq : {512, 1024}) {
         for (std::int64_t batch : {2, 8}) {
-          const app::PreparedJob job = bed.job(ted_model(hidden, seq, batch, 16), layout);
+          const job::PreparedJob job = bed.job(ted_model(hidden, seq, batch, 16), layout);
           const double base = bed.run(job, "deepspeed-ted-base").mean_iteration_us();
           const double full = bed.run(job, "deepspeed-ted").mean_iteration_us();
           s.full.add(base / full);

@@ -1,4 +1,4 @@
-// FlexMoE's headline claim (strategies.md 5.2): under skewed routing whose popularity drifts over
+// FlexMoE's headline claim (FlexMoE abstract): under skewed routing whose popularity drifts over
 // iterations, dynamic placement beats DeepSpeed-MoE (paper: 1.70x average) and FasterMoE (1.30x).
 // Checked qualitatively: GPT2-S-MoE, dropless (no token is dropped by any strategy, so all do the
 // same work; DeepSpeed-MoE then pads every expert to the largest count), 32 experts on 2 x p4de
@@ -8,7 +8,7 @@
 // static placement (about 1.5x FasterMoE here), the next few carry the Expand/Migrate transfers
 // (parameters + Adam state, 66 MB each over a 100 Gb/s NIC) -- and wins them back over the
 // following iterations: its planner accepts a move only if it pays back within 10 iterations
-// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (strategies.md 5.1). A 6-
+// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (as SYMI re-ran it). A 6-
 // iteration mean is mostly that warm-up (FlexMoE 45.6 ms vs FasterMoE 44.2 ms although every
 // re-balanced iteration from the 4th on is faster); 20 iterations is the shortest run in which
 // the amortisation the planner assumes has happened, and still runs in about a second.
@@ -30,14 +30,14 @@ TEST(FlexMoeValidation, BeatsDeepSpeedAndFasterMoeUnderDriftingSkew) {
   model.dropless = true;
   model.layers = 4;  // 2 MoE layers keep the test short; every layer is alike
   constexpr std::int64_t kIterations = 20;
-  const app::PreparedJob job =
+  const job::PreparedJob job =
       Testbed("aws-p4de", 2)
           .job(model, "ep=16",
                std::make_shared<const GeneratedRouting>(RoutingDistribution::drift, 1.2, 11),
                kIterations);
   const double ds = Testbed::run(job, "deepspeed-moe").mean_iteration_us();
   const double faster = Testbed::run(job, "fastermoe").mean_iteration_us();
-  const app::StrategyResult flex = Testbed::run(job, "flexmoe");
+  const job::StrategyResult flex = Testbed::run(job, "flexmoe");
   const double flex_us = flex.mean_iteration_us();
   std::cout << "mean iteration us: deepspeed-moe " << ds << ", fastermoe " << faster << ", flexmoe "
             << flex_us << " (speedup " << ds / flex_us << "x vs deepspeed-moe, " << faster / flex_us

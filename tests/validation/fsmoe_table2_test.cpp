@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/app/job_runner.hpp"
+#include "sim/job/job_runner.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/network/network_model_factory.hpp"
@@ -182,7 +182,7 @@ const std::map<std::string, double> kKnownGaps = {{"gpt2 fwd a2a", 0.256},
 TEST(FsmoeTable2, TestbedAPerOpTimesWithinTwentyFivePercentOrNamedGaps) {
   const nlohmann::json data = table2();
   const double band = data.at("band").at("per_op_relative").get<double>();
-  const network::Topology topo = app::load_cluster_topology("a6000-8gpu", 6);
+  const network::Topology topo = job::load_cluster_topology("a6000-8gpu", 6);
   const compute::RooflineComputeModel gpu(io::load_gpu_spec("rtx-a6000"));
   const std::map<std::string, Layer> layers = {{"gpt2", {1600, 6400, false}},
                                                {"mixtral", {4096, 14336, true}}};
@@ -221,7 +221,7 @@ TEST(FsmoeTable2, AllGatherVersusAllToAllOrderingOnBothTestbeds) {
   };
   for (const Bed& b : {Bed{"a6000-8gpu", 6, 8, false}, Bed{"pcie3-4gpu-100g", 8, 4, true}}) {
     SCOPED_TRACE(b.preset);
-    const network::Topology topo = app::load_cluster_topology(b.preset, b.nodes);
+    const network::Topology topo = job::load_cluster_topology(b.preset, b.nodes);
     const std::int64_t d = static_cast<std::int64_t>(2 * 1.2 * 4096) * 4096 * 2;
     const double a2a =
         concurrent_ms(topo, per_local_rank(CommKind::all_to_all, d, b.nodes, b.per_node));

@@ -1,4 +1,4 @@
-// FSMoE's headline claim, qualitatively (strategies.md 4.6, 4.7): on its testbeds, FSMoE beats
+// FSMoE's headline claim, qualitatively (FSMoE Sec. 6 and abstract): on its testbeds, FSMoE beats
 // Tutel on average over its configured-layer grid and on real models. Testbed-A = 6 nodes of
 // a6000-8gpu (200 Gb/s), Testbed-B = 8 nodes of pcie3-4gpu-100g, built with the cluster
 // generator; DP+MP+EP+ESP with N_MP = N_ESP = GPUs per node, N_EP = nodes, E = N_EP.
@@ -37,7 +37,7 @@ std::map<std::string, double> simulate(const FsmoeTestbed& tb, const Testbed& be
                                        const std::string& overrides) {
   ModelSpec model = io::load_model(model_name);
   apply_overrides(model, overrides, "--set");
-  const app::PreparedJob job =
+  const job::PreparedJob job =
       bed.job(model, fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes));
   std::map<std::string, double> out;
   for (const std::string& s : kStrategies) out[s] = Testbed::run(job, s).mean_iteration_us();
@@ -128,9 +128,9 @@ TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {
   // "comm.intra"; fsmoe-no-iio: both on "comm". Testbed-B, one 2-layer grid case.
   ModelSpec model = io::load_model("gpt2-xl-moe");
   apply_overrides(model, grid_case(kB, 0), "--set");
-  const app::PreparedJob job = testbed(kB).job(model, "tp=4,ep=8,esp=4");
+  const job::PreparedJob job = testbed(kB).job(model, "tp=4,ep=8,esp=4");
   for (const std::string s : {"fsmoe", "fsmoe-no-iio"}) {
-    const auto built = app::build_graph(job, *strategies::make_strategy(s), *job.first);
+    const auto built = job::build_graph(job, *strategies::make_strategy(s), *job.first);
     ASSERT_TRUE(built.decisions.count("fsmoe.degree.forward"));
     ASSERT_TRUE(built.decisions.count("fsmoe.degree.backward"));
     int ep = 0, esp = 0;

@@ -1,4 +1,4 @@
-// Lancet's headline claim (strategies.md 2.5): it reduces non-overlapped (exposed) communication
+// Lancet's headline claim (Lancet abstract): it reduces non-overlapped (exposed) communication
 // against DeepSpeed-MoE and Tutel (paper: by up to 77%) and speeds up training (up to 1.3x).
 // Checked qualitatively on the paper's testbeds (2.4): GPT2-S-MoE on 2 x p4de (16 A100, 4x100
 // Gb/s per node) and GPT2-L-MoE on 2 x p3dn (16 V100, 1x100 Gb/s), two experts per GPU, EP over
@@ -18,7 +18,7 @@ void check(const std::string& model_name, std::int64_t batch, const std::string&
   ModelSpec model = io::load_model(model_name);
   model.experts = 32;  // 2 per GPU on 16 GPUs
   model.micro_batch = batch;
-  const app::PreparedJob job = Testbed(node, 2).job(
+  const job::PreparedJob job = Testbed(node, 2).job(
       model, "ep=16", std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 0.5, 7));
   const auto ds = Testbed::run(job, "deepspeed-moe");
   const auto tutel = Testbed::run(job, "tutel");

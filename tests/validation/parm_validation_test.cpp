@@ -1,4 +1,4 @@
-// Parm's headline claim (strategies.md 1.1: 1.13x-5.77x over DeepSpeed-MoE on 1296 configured MoE
+// Parm's headline claim (Parm abstract: 1.13x-5.77x over DeepSpeed-MoE on 1296 configured MoE
 // layers, an 8-GPU server and a 32-GPU cluster) on a Parm-style MP+EP+ESP grid: every layer
 // configuration of B, L, M, H, E, k, f on an 8-GPU A6000 node (tp = esp = 4, ep = 2) and on 4
 // nodes of 8 PCIe 3.0 GPUs with one 100 Gb/s NIC each (tp = esp = 8, ep = 4). Checked: Parm
@@ -45,7 +45,7 @@ ModelSpec layer(std::int64_t b, std::int64_t l, std::int64_t m, std::int64_t h, 
 
 GridResult run_grid(const Testbed& bed, const std::string& parallel) {
   GridResult g;
-  // Values in the range of the same group's FSMoE grid (strategies.md 4.6); Parm's own grid
+  // Values in the range of the same group's FSMoE grid (FSMoE Sec. 6, Table 4); Parm's own grid
   // values are not in the public record.
   for (std::int64_t b : {1, 4}) {
     for (std::int64_t l : {512, 1024}) {
@@ -54,11 +54,11 @@ GridResult run_grid(const Testbed& bed, const std::string& parallel) {
           for (std::int64_t e : {8, 16}) {
             for (std::int64_t k : {1, 2}) {
               for (double f : {1.2, 2.4}) {
-                const app::PreparedJob job = bed.job(layer(b, l, m, hm * m, e, k, f), parallel);
+                const job::PreparedJob job = bed.job(layer(b, l, m, hm * m, e, k, f), parallel);
                 const double ds = bed.run(job, "deepspeed-moe").mean_iteration_us();
                 const double s1 = bed.run(job, "parm-s1").mean_iteration_us();
                 const double s2 = bed.run(job, "parm-s2").mean_iteration_us();
-                const app::StrategyResult parm = bed.run(job, "parm");
+                const job::StrategyResult parm = bed.run(job, "parm");
                 g.parm.add(ds / parm.mean_iteration_us());
                 g.s1.add(ds / s1);
                 g.s2.add(ds / s2);
@@ -124,8 +124,8 @@ TEST(ParmValidation, PicksS2WhereOperationLatencyDominates) {
   // A small layer (B=1, L=128, M=256) on the A6000 node: S2's single collective beats S1's three
   // (EP all-to-all, ESP all-gather, reduce-scatter) and the alpha-beta model sees it.
   const Testbed bed("a6000-8gpu", 1, "rtx-a6000");
-  const app::PreparedJob job = bed.job(layer(1, 128, 256, 512, 8, 1, 1.0), "tp=4,esp=4,ep=2");
-  const app::StrategyResult parm = bed.run(job, "parm");
+  const job::PreparedJob job = bed.job(layer(1, 128, 256, 512, 8, 1, 1.0), "tp=4,esp=4,ep=2");
+  const job::StrategyResult parm = bed.run(job, "parm");
   const double s1 = bed.run(job, "parm-s1").mean_iteration_us();
   const double s2 = bed.run(job, "parm-s2").mean_iteration_us();
   std::cout << "small layer: parm-s1 " << s1 << " us, parm-s2 " << s2 << " us, parm chose "

@@ -3,6 +3,7 @@
 // S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
 // bytes. Latency: one Simple step of the slowest link class any pair crosses.
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 
@@ -12,7 +13,7 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   plan.protocol = Protocol::simple;
   const std::size_t n = op.ranks.size();
   if (n < 2) return plan;
-  const bool v = op.kind == CommKind::all_to_all_v;
+  const bool v = traits_of(op.kind).size == SizeConvention::matrix;
   const double each = op.bytes.as_double() / static_cast<double>(n);
   Stage stage;
   stage.flows.reserve(n * (n - 1));

@@ -1,5 +1,7 @@
 #include "sim/network/collectives/flow_plan.hpp"
 
+#include "sim/workload/collective_traits.hpp"
+
 #include <algorithm>
 #include <map>
 
@@ -130,23 +132,7 @@ const AlphaBeta* CollectiveConfig::find_fit(CommKind kind, Level level, std::siz
   return nullptr;
 }
 
-double busbw_factor(CommKind kind, std::size_t n) {
-  const double nd = static_cast<double>(n);
-  switch (kind) {
-    case CommKind::all_reduce:
-      return 2.0 * (nd - 1) / nd;
-    case CommKind::all_gather:
-    case CommKind::reduce_scatter:
-    case CommKind::all_to_all:
-    case CommKind::all_to_all_v:
-      return (nd - 1) / nd;
-    case CommKind::broadcast:
-    case CommKind::reduce:
-    case CommKind::send_recv:
-      return 1.0;
-  }
-  return 1.0;
-}
+double busbw_factor(CommKind kind, std::size_t n) { return traits_of(kind).bus_factor(n); }
 
 double fit_time_us(const AlphaBeta& fit, const CommOp& op) {
   const double bus_bytes = op.bytes.as_double() * busbw_factor(op.kind, op.ranks.size());

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 
@@ -22,7 +23,7 @@ FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
   FlowPlan plan;
   plan.algorithm = Algorithm::hierarchical;
   plan.protocol = Protocol::simple;
-  const bool v = op.kind == CommKind::all_to_all_v;
+  const bool v = traits_of(op.kind).size == SizeConvention::matrix;
   const double each = op.bytes.as_double() / static_cast<double>(n);
   auto bytes = [&](std::size_t i, std::size_t j) {
     return v ? static_cast<double>(op.matrix->at(i, j)) : each;

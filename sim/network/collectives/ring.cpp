@@ -9,6 +9,7 @@
 #include <algorithm>
 
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 
@@ -34,7 +35,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   const std::size_t n = layout.ranks.size();
   if (n < 2) return plan;
   const int channels = cfg.channels > 0 ? cfg.channels : default_channels(topo, layout);
-  const std::size_t steps = op.kind == CommKind::all_reduce ? 2 * (n - 1) : n - 1;
+  const auto steps = static_cast<std::size_t>(traits_of(op.kind).steps(n));
   const double wire = op.bytes.as_double() / static_cast<double>(n) /
                       static_cast<double>(channels) / cfg.tuning.bandwidth_factor(protocol);
 

@@ -3,17 +3,17 @@
 // --model gpt2-s-moe --set layers=2,experts=4 --topology h100-1gpu --parallel ep=1` does.
 #pragma once
 
-#include "sim/app/job_runner.hpp"
+#include "sim/job/job_runner.hpp"
 
 namespace moesim::runtime {
 
-inline app::PreparedJob single_gpu_job() {
-  app::JobOptions o;
+inline job::PreparedJob single_gpu_job() {
+  job::JobOptions o;
   o.model = "gpt2-s-moe";
   o.overrides = "layers=2,experts=4";
   o.topology = "h100-1gpu";
   o.parallel = "ep=1";
-  return app::prepare_job(o);
+  return job::prepare_job(o);
 }
 
 }  // namespace moesim::runtime

@@ -12,8 +12,8 @@ namespace {
 TEST(HardwareExecutorGpu, TutelSingleGpuJobRuns) {
   HardwareAvailability hw = make_hardware_runner();
   if (!hw.runner) GTEST_SKIP() << hw.reason;
-  const app::PreparedJob job = single_gpu_job();
-  const auto built = app::build_graph(job, *strategies::make_strategy("tutel"), *job.first);
+  const job::PreparedJob job = single_gpu_job();
+  const auto built = job::build_graph(job, *strategies::make_strategy("tutel"), *job.first);
   HardwareRunOptions options;
   options.warmup = 1;
   options.iterations = 3;

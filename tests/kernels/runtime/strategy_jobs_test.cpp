@@ -10,11 +10,11 @@ namespace moesim::runtime {
 namespace {
 
 TEST(StrategyJobs, EverySingleGpuJobLowersForTheHardwareExecutor) {
-  const app::PreparedJob job = single_gpu_job();
+  const job::PreparedJob job = single_gpu_job();
   ASSERT_EQ(job.topology->gpu_count(), 1u);
   for (std::string_view name : strategies::strategy_names()) {
     SCOPED_TRACE(std::string(name));
-    const auto built = app::build_graph(job, *strategies::make_strategy(name), *job.first);
+    const auto built = job::build_graph(job, *strategies::make_strategy(name), *job.first);
     const ExecutionPlan plan = lower_graph(built.graph);
     EXPECT_EQ(plan.ranks.size(), 1u);
     EXPECT_EQ(plan.global_order.size(), built.graph.task_count());

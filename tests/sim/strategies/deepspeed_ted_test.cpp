@@ -1,5 +1,6 @@
 // DeepSpeed-TED (deepspeed-ted, deepspeed-ted-base and their options): collective sizes against
-// strategies.md 3.2, duplicate token dropping, (communication-aware) activation checkpointing.
+// the reconstructed TED layer (DeepSpeed-TED, ICS 2023), duplicate token dropping,
+// (communication-aware) activation checkpointing.
 #include <gtest/gtest.h>
 
 #include <map>

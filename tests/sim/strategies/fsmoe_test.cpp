@@ -1,4 +1,4 @@
-// FSMoE planner and schedule: hand-checked properties (strategies.md 4.4, 4.5).
+// FSMoE planner and schedule: hand-checked properties (FSMoE Sec. 4-5).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +9,7 @@
 namespace moesim::strategies::fsmoe {
 namespace {
 
-// FSMoE's published Testbed-B fits (4.6): alpha ms, beta ms per unit. A simple FFN has two
+// FSMoE's published Testbed-B fits (Fig. 5): alpha ms, beta ms per unit. A simple FFN has two
 // identical GEMMs: alpha_exp = 2 alpha_gemm, beta_exp = 2 beta_gemm.
 PipelineCosts testbed_b(double n_a2a, double n_ag, double n_exp) {
   PipelineCosts c;

@@ -1,5 +1,5 @@
 // IterationBuilder and the baseline strategies: a hand-computed iteration, token conservation,
-// collective sizes against strategies.md, pipeline schedules.
+// collective sizes against the papers (docs/sources.md), pipeline schedules.
 #include "sim/strategies/iteration_builder.hpp"
 
 #include <gtest/gtest.h>
@@ -55,7 +55,7 @@ TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
 
 TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
   // 8 GPUs in one node: tp=2, esp=2, ep=2, dp=4 -> edp = 8/(2*2) = 2. M=8, T=4, E=2, k=1, f=1:
-  // C = 2. DeepSpeed with ESP keeps tokens duplicated in the TP group (strategies.md 1.3):
+  // C = 2. DeepSpeed with ESP keeps tokens duplicated in the TP group (Parm, INFOCOM 2024):
   //   tp.allreduce      T*M*b            = 4*8*4   = 128
   //   ep.dispatch       E*C*M*b (S_disp) = 2*2*8*4 = 128 per rank (all_to_all send buffer)
   //   esp.allgather     output g*S_disp  = 2*128   = 256

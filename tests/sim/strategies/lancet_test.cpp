@@ -155,7 +155,7 @@ TEST(Lancet, PassesOffWithTensorParallelism) {
       make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
   built.graph.validate();
   EXPECT_EQ(built.decisions.at("lancet.passes"),
-            "off (tp=2, esp=1: Lancet is data + expert parallel, strategies.md 2.1)");
+            "off (tp=2, esp=1: Lancet is data + expert parallel, Lancet, MLSys 2024)");
   EXPECT_EQ(built.decisions.at("lancet.dw_overlapped"), "0.0 dW ops, 0.000 ms per rank");
 }
 
@@ -166,7 +166,7 @@ TEST(FlexMoe, RejectsExpertSharding) {
     FAIL() << "expected an InputError";
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()),
-              "--parallel: flexmoe places whole experts (no expert sharding, strategies.md 5) "
+              "--parallel: flexmoe places whole experts (no expert sharding, FlexMoE SIGMOD 2023) "
               "(got esp=2, expected esp=1)");
   }
 }

@@ -1,5 +1,5 @@
-// Parm (parm-s1, parm-s2, parm): collective sizes against strategies.md 1.3, no duplicated expert
-// work, and the alpha-beta planner's choice on constructed networks.
+// Parm (parm-s1, parm-s2, parm): collective sizes against the reconstructed S1/S2 (Parm, INFOCOM
+// 2024), no duplicated expert work, and the alpha-beta planner's choice on constructed networks.
 #include <gtest/gtest.h>
 
 #include <map>

@@ -5,7 +5,7 @@
    xla_matmul_sm90_bf16.json, one "gemm" kernel row per (b, m, n, k):
    time_us = 2*b*m*n*k / flops_per_second * 1e6 (XLA stores FLOP/s of that product).
 2. The Azure ND H100 v5 8-GPU all_reduce busbw table (Azure/AI-benchmarking-guide @ 8fd0c6e1,
-   NCCL 2.18.5, in-place, NCCL_ALGO=NVLS; hardware.md 5.1) -> nccl-tests text
+   NCCL 2.18.5, in-place, NCCL_ALGO=NVLS, Azure_Results/ND_H100_v5_results.md) -> nccl-tests text
    azure_ndh100v5_all_reduce_perf.txt. Only busbw was published: algbw = busbw / (2(n-1)/n) and
    time = size / algbw, nccl-tests' own formulas; the out-of-place columns are N/A.
 Run from this directory: python3 convert_published.py
@@ -42,7 +42,7 @@ def convert_xla():
         f.write("\n")
 
 
-# (size bytes, busbw GB/s) for ND H100 v5, hardware.md 5.1.
+# (size bytes, busbw GB/s) for ND H100 v5, Azure/AI-benchmarking-guide Azure_Results/ND_H100_v5_results.md.
 AZURE_H100 = [(1 << 10, 0.07), (4 << 10, 0.27), (16 << 10, 0.95), (64 << 10, 2.72),
               (256 << 10, 10.86), (1 << 20, 43.70), (4 << 20, 128.73), (16 << 20, 234.45),
               (64 << 20, 361.78), (256 << 20, 423.38), (1 << 30, 466.35), (8 << 30, 478.87)]

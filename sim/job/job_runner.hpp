@@ -1,10 +1,14 @@
-// The one path from job flags to simulated iterations, shared by `moesim run`, `compare`,
-// `sweep` (and the hardware side's `execute`/`validate`): the same flags mean the same thing
-// everywhere, and a job is assembled (model, layout, routing, topology, compute model) and
-// simulated in exactly one place.
+// The job library: the one path from a job's description to simulated iterations, shared by
+// `moesim run`, `compare`, `sweep`, the hardware side's `execute`/`validate`, the tests and the
+// benchmarks. A job is assembled (model, layout, routing, topology, compute model), its graph
+// built by a strategy and simulated in exactly one place, so a job means the same thing whoever
+// runs it. Nothing here parses flags (sim/app/job_flags.hpp registers them on a CLI) or touches
+// a GPU.
+//
+// JobOptions (text, as typed) -> prepare_job -> JobParts (loaded) -> assemble_job -> PreparedJob
+// -> build_graph / simulate_graph / simulate_strategy -> StrategyResult.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -23,9 +27,9 @@
 #include "sim/strategies/strategy.hpp"
 #include "sim/workload/training_job.hpp"
 
-namespace moesim::app {
+namespace moesim::job {
 
-/// The job flags, as typed by the user.
+/// A job as text, the way the CLI flags spell it (sim/app/job_flags.hpp registers them).
 struct JobOptions {
   std::string model;
   std::string overrides;  ///< --set key=value,...
@@ -41,17 +45,6 @@ struct JobOptions {
   std::int64_t iterations = 1;
   std::string calibration;  ///< profile JSON from `moesim calibrate`
 };
-
-/// Which job flags a subcommand takes. `execute`/`validate` accept either a graph file or a job,
-/// so nothing is required there, and they time iterations themselves (no --iterations).
-struct JobFlags {
-  bool required = true;
-  bool iterations = true;
-};
-
-/// Adds the job flags to a subcommand (--model, --set, --topology, --nodes, --network, --gpu,
-/// --parallel, --order, --expert-order, --routing, --seed, --iterations, --calibration).
-void add_job_options(CLI::App& cmd, JobOptions& options, JobFlags flags = {});
 
 /// A job's parts once files are loaded and flags parsed. prepare_job fills one from the flags;
 /// tests and benches fill one in memory. Either way assemble_job makes the PreparedJob, so a job
@@ -134,4 +127,4 @@ ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph);
 /// strategies and jobs: models are created per call, the topology is only read.
 StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy);
 
-}  // namespace moesim::app
+}  // namespace moesim::job

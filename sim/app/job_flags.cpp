@@ -1,0 +1,41 @@
+#include "sim/app/job_flags.hpp"
+
+namespace moesim::app {
+
+void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
+  CLI::Option* model =
+      cmd.add_option("--model,-m", o.model, "Model preset (traces/models) or JSON file");
+  if (flags.required) model->required();
+  cmd.add_option("--set", o.overrides, "Override model fields: key=value[,key=value]");
+  cmd.add_option("--topology,-t", o.topology, "Topology preset or JSON file")
+      ->capture_default_str();
+  cmd.add_option("--nodes", o.nodes,
+                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)");
+  cmd.add_option("--network", o.network, "Network model: flow or analytical")
+      ->capture_default_str();
+  cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
+  CLI::Option* parallel = cmd.add_option(
+      "--parallel,-p", o.parallel,
+      "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b)");
+  if (flags.required) parallel->required();
+  cmd.add_option("--order", o.order, "Rank order of tp,dp,pp, innermost first")
+      ->capture_default_str();
+  cmd.add_option("--expert-order", o.expert_order,
+                 "Expert grid order, innermost first: esp,edp,ep (EP across nodes) or esp,ep,edp")
+      ->capture_default_str();
+  cmd.add_option("--routing", o.routing,
+                 "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")
+      ->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Seed of the routing generators")->capture_default_str();
+  if (flags.iterations) {
+    cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
+        ->capture_default_str();
+  }
+  cmd.add_option("--calibration", o.calibration,
+                 "Calibration profile (moesim calibrate): measured kernel times replace the "
+                 "roofline where they cover a shape; collective fits replace the prior of the "
+                 "flow and analytical network models")
+      ->check(CLI::ExistingFile);
+}
+
+}  // namespace moesim::app
