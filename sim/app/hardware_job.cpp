@@ -1,6 +1,7 @@
 #include "sim/app/hardware_job.hpp"
 
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/app/hardware_library.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/task_graph_json.hpp"
 
@@ -66,15 +67,9 @@ runtime::HardwareRunOptions run_options(const HardwareJobOptions& o) {
 }
 
 std::unique_ptr<runtime::HardwareRunner> acquire_hardware_runner() {
-#ifdef MOESIM_HAS_CUDA
-  runtime::HardwareAvailability a = runtime::make_hardware_runner();
+  runtime::HardwareAvailability a = load_hardware_executor();
   if (!a.runner) throw InputError(a.reason);
   return std::move(a.runner);
-#else
-  throw InputError(
-      "this moesim was built without CUDA (no nvcc or NCCL at configure time, or "
-      "-DMOESIM_CUDA=OFF); rebuild with CUDA to run task graphs on GPUs");
-#endif
 }
 
 }  // namespace moesim::app

@@ -4,9 +4,9 @@
 // both commands use: `--graph FILE`, or the job flags of `moesim run` (model, layout, strategy,
 // routing; sim/app/job_runner.hpp), whose strategy builds the graph exactly as the simulator's.
 //
-// acquire_hardware_runner() never includes a CUDA header: in a CUDA build (MOESIM_HAS_CUDA) it
-// calls kernels/runtime's make_hardware_runner(); otherwise it reports that moesim was built
-// without CUDA. Either failure is an InputError (exit 2) naming the reason.
+// acquire_hardware_runner() never includes a CUDA header: it opens the hardware executor library
+// beside the binary (sim/app/hardware_library.hpp). An absent library, one that cannot load,
+// or no usable GPU is an InputError (exit 2) naming the reason.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -49,7 +49,7 @@ runtime::ExecutionPlan plan_job(const HardwareJobOptions& options, const TaskGra
 runtime::HardwareRunOptions run_options(const HardwareJobOptions& options);
 
 /// A runner for the GPUs of this machine, or InputError "no usable CUDA device (<reason>)" /
-/// "this moesim was built without CUDA ...".
+/// "the hardware executor is not installed: ..." / "... cannot be loaded: ...".
 std::unique_ptr<runtime::HardwareRunner> acquire_hardware_runner();
 
 }  // namespace moesim::app

@@ -4,8 +4,11 @@
 // prediction as processes "predicted rank N" and the measurement as "measured rank N".
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/command.hpp"
@@ -50,6 +53,9 @@ Models make_models(const ValidateOptions& o) {
   return m;
 }
 
+/// Suffix of a kind's row of substituted tasks in the table and the JSON.
+constexpr std::string_view kSubstitutedMark = "*";
+
 std::string error_text(const report::ComparisonRow& row) {
   const auto e = row.error();
   return e ? fmt::format("{:+.1f}%", *e * 100.0) : std::string("n/a");
@@ -72,7 +78,40 @@ nlohmann::ordered_json row_json(const report::ComparisonRow& r) {
   j["measured_us"] = r.measured.us();
   const auto e = r.error();
   j["error"] = e ? nlohmann::ordered_json(*e) : nlohmann::ordered_json(nullptr);
+  if (r.key.ends_with(kSubstitutedMark)) j["substituted"] = true;
   return j;
+}
+
+/// Moves the tasks the GPU ran by a stand-in (DeviceCall::substituted) out of their kind's row
+/// into a row of their own, "<kind>*", so that no kind's error mixes real and stand-in kernels.
+void split_substituted(const TaskGraph& graph, const runtime::ExecutionPlan& plan,
+                       const ExecutionRecord& predicted, const ExecutionRecord& measured,
+                       std::vector<report::ComparisonRow>& per_kind) {
+  std::map<std::string, report::ComparisonRow> moved;
+  for (const runtime::RankPlan& rank : plan.ranks) {
+    for (const runtime::Launch& l : rank.launches) {
+      if (!l.compute || !l.compute->substituted) continue;
+      const auto& c = std::get<ComputeTask>(graph.task(l.task).body);
+      report::ComparisonRow& row = moved[std::string(to_string(c.kind))];
+      ++row.tasks;
+      row.predicted += predicted.tasks[l.task.index()].end - predicted.tasks[l.task.index()].start;
+      row.measured += measured.tasks[l.task.index()].end - measured.tasks[l.task.index()].start;
+    }
+  }
+  for (auto& [kind, sub] : moved) {
+    for (report::ComparisonRow& row : per_kind) {
+      if (row.key != kind) continue;
+      row.tasks -= sub.tasks;
+      row.predicted -= sub.predicted;
+      row.measured -= sub.measured;
+    }
+    sub.key = kind + std::string(kSubstitutedMark);
+    per_kind.push_back(sub);
+  }
+  std::erase_if(per_kind, [](const report::ComparisonRow& r) { return r.tasks == 0; });
+  std::sort(
+      per_kind.begin(), per_kind.end(),
+      [](const report::ComparisonRow& a, const report::ComparisonRow& b) { return a.key < b.key; });
 }
 
 std::string merged_trace(const TaskGraph& graph, const ExecutionRecord& predicted,
@@ -93,7 +132,8 @@ void run_validate(const ValidateOptions& o) {
   io::check_output_path(o.json_file, "--json");
   const HardwareJob job = build_hardware_job(o.job);
   const TaskGraph& graph = job.graph;
-  (void)plan_job(o.job, graph);  // a graph the GPUs cannot run fails before simulating
+  // A graph the GPUs cannot run fails before simulating.
+  const runtime::ExecutionPlan plan = plan_job(o.job, graph);
   ExecutionRecord predicted;
   if (job.prepared) {
     // A job: predict with its own models (topology network, roofline or calibrated compute).
@@ -106,9 +146,16 @@ void run_validate(const ValidateOptions& o) {
   const std::unique_ptr<runtime::HardwareRunner> runner = acquire_hardware_runner();
   const ExecutionRecord measured = runner->run(graph, run_options(o.job));
   if (!runner->writes_output()) return;
-  const report::PredictionComparison c = report::compare_predictions(graph, predicted, measured);
+  report::PredictionComparison c = report::compare_predictions(graph, predicted, measured);
+  split_substituted(graph, plan, predicted, measured, c.per_kind);
   fmt::print("predicted: {}\nmeasured:  {}\n\n", predicted.description, measured.description);
   print_rows("kind", c.per_kind);
+  if (plan.substituted_tasks > 0) {
+    fmt::print(
+        "{} substituted: {} tasks without a real kernel; a stand-in of their size ran "
+        "(moesim execute --plan says why for each)\n",
+        kSubstitutedMark, plan.substituted_tasks);
+  }
   fmt::print("\n");
   print_rows("stream", c.per_stream);
   fmt::print("\n");
@@ -141,7 +188,9 @@ void register_validate_command(CLI::App& root) {
       "Simulate a job and execute the same task graph on this machine's GPUs, side by side.\n"
       "Prints predicted vs measured time per task kind and per stream (summed over ranks),\n"
       "the end-to-end iteration error and the exposed-communication error; error =\n"
-      "(predicted - measured) / measured. --trace writes both runs into one Perfetto file:\n"
+      "(predicted - measured) / measured. Tasks the GPU ran by a stand-in (no real kernel for\n"
+      "their ComputeOp, see `moesim execute --plan`) get their own row, '<kind>*'.\n"
+      "--trace writes both runs into one Perfetto file:\n"
       "processes 'predicted rank N' and 'measured rank N'. With job flags (--model ...\n"
       "--strategy S) the prediction uses the job's models: the topology's network model and the\n"
       "roofline, or --calibration's measured kernel times. With --graph FILE it uses the plain\n"

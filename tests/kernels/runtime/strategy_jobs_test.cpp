@@ -2,7 +2,12 @@
 // executor: what bench/gpu/validate.sh executes on a GPU must get past lowering here.
 #include <gtest/gtest.h>
 
+#include <map>
+#include <nlohmann/json.hpp>
+#include <variant>
+
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/io/task_graph_json.hpp"
 #include "sim/strategies/registry.hpp"
 #include "tests/kernels/runtime/single_gpu_job.hpp"
 
@@ -19,6 +24,85 @@ TEST(StrategyJobs, EverySingleGpuJobLowersForTheHardwareExecutor) {
     EXPECT_EQ(plan.ranks.size(), 1u);
     EXPECT_EQ(plan.global_order.size(), built.graph.task_count());
   }
+}
+
+const DeviceCall& call_of(const ExecutionPlan& plan, const TaskGraph& g, std::string_view name) {
+  for (const Launch& l : plan.ranks[0].launches) {
+    if (g.name_of(l.task) == name && l.compute) return *l.compute;
+  }
+  throw std::runtime_error("no compute task " + std::string(name));
+}
+
+TEST(StrategyJobs, DeepSpeedMoeLowersEveryTaskToTheKernelItsOpNames) {
+  // IterationBuilder sets every task's ComputeOp: nothing is substituted, every backward task
+  // runs a backward kernel, and GPT2-S-MoE's two-GEMM FFN runs GELU, never SwiGLU.
+  const app::PreparedJob job = single_gpu_job();
+  const auto built = app::build_graph(job, *strategies::make_strategy("deepspeed-moe"), *job.first);
+  const TaskGraph& g = built.graph;
+  const ExecutionPlan plan = lower_graph(g);
+  EXPECT_EQ(plan.substituted_tasks, 0u) << plan_to_text(g, plan);
+  EXPECT_EQ(call_of(plan, g, "attention").op, DeviceOp::attention_forward);
+  EXPECT_EQ(call_of(plan, g, "attention.bwd").op, DeviceOp::attention_backward);
+  EXPECT_EQ(call_of(plan, g, "ln1.bwd").op, DeviceOp::layernorm_backward);
+  EXPECT_EQ(call_of(plan, g, "gate.topk").op, DeviceOp::gate_forward);
+  EXPECT_EQ(call_of(plan, g, "gate.topk.bwd").op, DeviceOp::gate_backward);
+  EXPECT_EQ(call_of(plan, g, "gate.topk").top_k, job.first->model.top_k);
+  EXPECT_EQ(call_of(plan, g, "permute").op, DeviceOp::permute_forward);
+  EXPECT_EQ(call_of(plan, g, "permute.bwd").op, DeviceOp::permute_backward);
+  EXPECT_EQ(call_of(plan, g, "unpermute.bwd").op, DeviceOp::unpermute_backward);
+  EXPECT_EQ(call_of(plan, g, "optimizer").op, DeviceOp::adam);
+  EXPECT_TRUE(call_of(plan, g, "attn.proj.dX").transpose_b);
+  EXPECT_TRUE(call_of(plan, g, "attn.proj.dW").transpose_a);
+  const DeviceCall& act_bwd = call_of(plan, g, "expert.act.bwd");
+  EXPECT_EQ(act_bwd.op, DeviceOp::activation_backward);
+  EXPECT_EQ(act_bwd.activation, DeviceActivation::gelu);
+  // The permute moves the routing's per-expert counts of the job (all experts are local here).
+  const DeviceCall& perm = call_of(plan, g, "permute");
+  std::int64_t routed = 0;
+  for (std::int64_t n : perm.tokens_per_expert) routed += n;
+  EXPECT_EQ(perm.tokens_per_expert.size(), static_cast<std::size_t>(job.first->model.experts));
+  EXPECT_LE(routed, std::int64_t{perm.tokens} * perm.top_k);
+  EXPECT_GT(routed, 0);
+}
+
+TEST(StrategyJobs, NoStrategyLowersABackwardTaskToAForwardKernel) {
+  // Whatever a strategy sets, a task named as a backward kernel either runs a backward kernel or
+  // is marked substituted: it is never silently run forward.
+  const app::PreparedJob job = single_gpu_job();
+  for (std::string_view name : strategies::strategy_names()) {
+    SCOPED_TRACE(std::string(name));
+    const auto built = app::build_graph(job, *strategies::make_strategy(name), *job.first);
+    const TaskGraph& g = built.graph;
+    const ExecutionPlan plan = lower_graph(g);
+    for (const Launch& l : plan.ranks[0].launches) {
+      const std::string task(g.name_of(l.task));
+      if (!l.compute || !task.ends_with(".bwd")) continue;
+      const DeviceOp op = l.compute->op;
+      const bool backward = op == DeviceOp::attention_backward ||
+                            op == DeviceOp::layernorm_backward ||
+                            op == DeviceOp::activation_backward || op == DeviceOp::gate_backward ||
+                            op == DeviceOp::permute_backward || op == DeviceOp::unpermute_backward;
+      EXPECT_TRUE(backward || l.compute->substituted) << task << " -> " << to_string(op);
+    }
+  }
+}
+
+TEST(StrategyJobs, ComputeOpsRoundTripThroughTaskGraphJson) {
+  const app::PreparedJob job = single_gpu_job();
+  const auto built = app::build_graph(job, *strategies::make_strategy("deepspeed-moe"), *job.first);
+  const TaskGraph& g = built.graph;
+  const TaskGraph back =
+      io::parse_task_graph(nlohmann::json::parse(io::task_graph_to_json(g)), "round-trip");
+  ASSERT_EQ(back.task_count(), g.task_count());
+  std::size_t described = 0;
+  for (std::size_t i = 0; i < g.task_count(); ++i) {
+    const auto* a = std::get_if<ComputeTask>(&g.tasks()[i].body);
+    if (a == nullptr) continue;
+    const auto& b = std::get<ComputeTask>(back.tasks()[i].body);
+    EXPECT_EQ(a->op, b.op) << g.name_of(TaskId{static_cast<std::uint32_t>(i)});
+    if (a->op != ComputeOp{}) ++described;
+  }
+  EXPECT_GT(described, 0u);
 }
 
 }  // namespace
