@@ -4,7 +4,8 @@
 //
 //   moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes SIZE] [--json FILE]
 // Aggressors: memcpy (device-to-device copy of SIZE on GPU 0) always; all_reduce, all_gather and
-// alltoall of SIZE over GPUS GPUs (one NCCL communicator per GPU, one process) when GPUS >= 2.
+// alltoall of SIZE over GPUS GPUs (one NCCL communicator per GPU, one process) when GPUS >= 2,
+// each a one-operation task graph issued through the hardware executor's NCCL path.
 // Victim GEMM: bf16 cuBLAS, shapes of the model presets. Method: time REPS GEMMs alone (CUDA
 // events, median); then enqueue enough aggressor operations on their own streams to outlast the
 // REPS GEMMs (sized from the measured alone times x 2) and time the GEMMs again; the median ratio
@@ -19,11 +20,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/kernels/bench_support.hpp"
+#include "kernels/runtime/graph_lowering.hpp"
+#include "kernels/runtime/nccl_calls.hpp"
 
 namespace moesim::bench {
 namespace {
@@ -78,30 +82,36 @@ class Overlap {
                                           cudaMemcpyDeviceToDevice, gpus_[0].comm_stream));
       return;
     }
-    const int n = static_cast<int>(gpus_.size());
-    const std::size_t count = static_cast<std::size_t>(bytes_ / 2);  // bf16 elements
+    // Through the executor's path: the op as a one-operation task graph, lowered and issued as
+    // `moesim execute` issues a strategy's collective (bench/nccl/nccl_bench.cpp does the same).
+    const runtime::ExecutionPlan& plan = plan_for(op);
     MOESIM_DEVICE_CHECK(ncclGroupStart());
-    for (int i = 0; i < n; ++i) {
-      Gpu& g = gpus_[static_cast<std::size_t>(i)];
-      if (op == "all_reduce") {
-        MOESIM_DEVICE_CHECK(
-            ncclAllReduce(g.send, g.recv, count, ncclBfloat16, ncclSum, g.comm, g.comm_stream));
-      } else if (op == "all_gather") {
-        MOESIM_DEVICE_CHECK(ncclAllGather(g.send, g.recv, count / static_cast<std::size_t>(n),
-                                          ncclBfloat16, g.comm, g.comm_stream));
-      } else {  // alltoall
-        const std::size_t part = count / static_cast<std::size_t>(n);
-        for (int j = 0; j < n; ++j) {
-          MOESIM_DEVICE_CHECK(
-              ncclSend(static_cast<char*>(g.send) + 2 * part * static_cast<std::size_t>(j), part,
-                       ncclBfloat16, j, g.comm, g.comm_stream));
-          MOESIM_DEVICE_CHECK(
-              ncclRecv(static_cast<char*>(g.recv) + 2 * part * static_cast<std::size_t>(j), part,
-                       ncclBfloat16, j, g.comm, g.comm_stream));
-        }
+    for (const runtime::RankPlan& rank : plan.ranks) {
+      Gpu& g = gpus_[rank.rank.index()];
+      for (const runtime::Launch& l : rank.launches) {
+        if (l.comm) runtime::issue_nccl_calls(*l.comm, g.comm, g.send, g.recv, g.comm_stream);
       }
     }
     MOESIM_DEVICE_CHECK(ncclGroupEnd());
+  }
+
+  /// The lowered one-operation graph of aggressor `op` (bf16, `bytes_` in nccl-tests' sizes).
+  const runtime::ExecutionPlan& plan_for(const std::string& op) {
+    auto it = plans_.find(op);
+    if (it != plans_.end()) return it->second;
+    const auto n = static_cast<std::uint32_t>(gpus_.size());
+    TaskGraph graph(n);
+    CommOp o;
+    o.kind = op == "all_reduce"   ? CommKind::all_reduce
+             : op == "all_gather" ? CommKind::all_gather
+                                  : CommKind::all_to_all;
+    o.group = CommGroup::world;
+    o.dtype = DType::bf16;
+    o.bytes = Bytes{bytes_};
+    for (std::uint32_t r = 0; r < n; ++r) o.ranks.push_back(RankId{r});
+    graph.add_collective(op, std::move(o), graph.stream("comm"));
+    graph.validate();
+    return plans_.emplace(op, runtime::lower_graph(graph)).first->second;
   }
 
   void sync_all() {
@@ -174,6 +184,7 @@ class Overlap {
  private:
   std::int64_t bytes_;
   std::vector<Gpu> gpus_;
+  std::map<std::string, runtime::ExecutionPlan> plans_;  // aggressor op -> its lowering
   cudaStream_t compute_ = nullptr;
   std::unique_ptr<kernels::BlasHandle> blas_;
 };
