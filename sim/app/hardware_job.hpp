@@ -12,10 +12,13 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "kernels/runtime/execution_plan.hpp"
 #include "kernels/runtime/hardware_runner.hpp"
 #include "sim/app/job_runner.hpp"
+#include "sim/report/prediction_comparison.hpp"
 #include "sim/workload/task_graph.hpp"
 
 namespace moesim::app {
@@ -51,5 +54,15 @@ runtime::HardwareRunOptions run_options(const HardwareJobOptions& options);
 /// A runner for the GPUs of this machine, or InputError "no usable CUDA device (<reason>)" /
 /// "the hardware executor is not installed: ..." / "... cannot be loaded: ...".
 std::unique_ptr<runtime::HardwareRunner> acquire_hardware_runner();
+
+/// Suffix of a kind's row of substituted tasks in validate's table and JSON ("gemm*").
+inline constexpr std::string_view kSubstitutedMark = "*";
+
+/// Moves the tasks `plan` runs by a stand-in (DeviceCall::substituted) out of their kind's row
+/// of `per_kind` into a row of their own, "<kind>*", so that no kind's error mixes real and
+/// stand-in kernels. Rows left empty are dropped; rows stay sorted by key.
+void split_substituted(const TaskGraph& graph, const runtime::ExecutionPlan& plan,
+                       const ExecutionRecord& predicted, const ExecutionRecord& measured,
+                       std::vector<report::ComparisonRow>& per_kind);
 
 }  // namespace moesim::app

@@ -4,11 +4,8 @@
 // prediction as processes "predicted rank N" and the measurement as "measured rank N".
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/command.hpp"
@@ -53,9 +50,6 @@ Models make_models(const ValidateOptions& o) {
   return m;
 }
 
-/// Suffix of a kind's row of substituted tasks in the table and the JSON.
-constexpr std::string_view kSubstitutedMark = "*";
-
 std::string error_text(const report::ComparisonRow& row) {
   const auto e = row.error();
   return e ? fmt::format("{:+.1f}%", *e * 100.0) : std::string("n/a");
@@ -80,38 +74,6 @@ nlohmann::ordered_json row_json(const report::ComparisonRow& r) {
   j["error"] = e ? nlohmann::ordered_json(*e) : nlohmann::ordered_json(nullptr);
   if (r.key.ends_with(kSubstitutedMark)) j["substituted"] = true;
   return j;
-}
-
-/// Moves the tasks the GPU ran by a stand-in (DeviceCall::substituted) out of their kind's row
-/// into a row of their own, "<kind>*", so that no kind's error mixes real and stand-in kernels.
-void split_substituted(const TaskGraph& graph, const runtime::ExecutionPlan& plan,
-                       const ExecutionRecord& predicted, const ExecutionRecord& measured,
-                       std::vector<report::ComparisonRow>& per_kind) {
-  std::map<std::string, report::ComparisonRow> moved;
-  for (const runtime::RankPlan& rank : plan.ranks) {
-    for (const runtime::Launch& l : rank.launches) {
-      if (!l.compute || !l.compute->substituted) continue;
-      const auto& c = std::get<ComputeTask>(graph.task(l.task).body);
-      report::ComparisonRow& row = moved[std::string(to_string(c.kind))];
-      ++row.tasks;
-      row.predicted += predicted.tasks[l.task.index()].end - predicted.tasks[l.task.index()].start;
-      row.measured += measured.tasks[l.task.index()].end - measured.tasks[l.task.index()].start;
-    }
-  }
-  for (auto& [kind, sub] : moved) {
-    for (report::ComparisonRow& row : per_kind) {
-      if (row.key != kind) continue;
-      row.tasks -= sub.tasks;
-      row.predicted -= sub.predicted;
-      row.measured -= sub.measured;
-    }
-    sub.key = kind + std::string(kSubstitutedMark);
-    per_kind.push_back(sub);
-  }
-  std::erase_if(per_kind, [](const report::ComparisonRow& r) { return r.tasks == 0; });
-  std::sort(
-      per_kind.begin(), per_kind.end(),
-      [](const report::ComparisonRow& a, const report::ComparisonRow& b) { return a.key < b.key; });
 }
 
 std::string merged_trace(const TaskGraph& graph, const ExecutionRecord& predicted,

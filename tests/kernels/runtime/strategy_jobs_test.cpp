@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/app/hardware_job.hpp"
 #include "sim/io/task_graph_json.hpp"
 #include "sim/strategies/registry.hpp"
 #include "tests/kernels/runtime/single_gpu_job.hpp"
@@ -103,6 +104,49 @@ TEST(StrategyJobs, ComputeOpsRoundTripThroughTaskGraphJson) {
     if (a->op != ComputeOp{}) ++described;
   }
   EXPECT_GT(described, 0u);
+}
+
+TEST(ValidateTable, SubstitutedTasksGetARowOfTheirOwn) {
+  // Two GEMMs (one without a role: substituted) and a layernorm without a direction
+  // (substituted). Predicted 10, 20, 30 us; measured 11, 22, 33 us.
+  TaskGraph g;
+  const StreamId s = g.stream("compute");
+  ComputeTask mm;
+  mm.kind = KernelKind::gemm;
+  mm.shape = KernelShape{64, 64, 64, 1};
+  ComputeTask real = mm;
+  real.op.gemm_role = GemmRole::forward;
+  ComputeTask ln;
+  ln.kind = KernelKind::layernorm;
+  ln.shape = KernelShape{64, 64, 0, 1};
+  g.add_compute("real", RankId{0}, s, real);
+  g.add_compute("stand-in", RankId{0}, s, mm);
+  g.add_compute("ln", RankId{0}, s, ln);
+  const ExecutionPlan plan = lower_graph(g);
+  ASSERT_EQ(plan.substituted_tasks, 2u);
+  auto record = [&](double scale) {
+    ExecutionRecord r;
+    SimTime t = SimTime::zero();
+    for (double us : {10.0, 20.0, 30.0}) {
+      const SimTime end = t + SimTime::from_us(us * scale);
+      r.tasks.push_back(TaskRecord{RankId{0}, s, t, end, Bytes{0}, Flops{0}});
+      t = end;
+    }
+    return r;
+  };
+  const ExecutionRecord predicted = record(1.0);
+  const ExecutionRecord measured = record(1.1);
+  report::PredictionComparison c = report::compare_predictions(g, predicted, measured);
+  app::split_substituted(g, plan, predicted, measured, c.per_kind);
+  ASSERT_EQ(c.per_kind.size(), 3u);
+  EXPECT_EQ(c.per_kind[0].key, "gemm");
+  EXPECT_EQ(c.per_kind[0].tasks, 1);
+  EXPECT_EQ(c.per_kind[0].predicted, SimTime::from_us(10));
+  EXPECT_EQ(c.per_kind[1].key, "gemm*");
+  EXPECT_EQ(c.per_kind[1].tasks, 1);
+  EXPECT_EQ(c.per_kind[1].measured, SimTime::from_us(22));
+  EXPECT_EQ(c.per_kind[2].key, "layernorm*");  // the all-substituted "layernorm" row is gone
+  EXPECT_EQ(c.per_kind[2].predicted, SimTime::from_us(30));
 }
 
 }  // namespace
