@@ -18,6 +18,9 @@ if(NOT MOESIM_CUDA STREQUAL "OFF")
     find_package(NCCL)
     if(NCCL_FOUND)
       set(MOESIM_HAS_CUDA ON)
+      # The hardware executor is a shared library (kernels/runtime, libmoesim_hardware.so) that
+      # `moesim` loads at run time; the sim/ libraries it links in must be position independent.
+      set(CMAKE_POSITION_INDEPENDENT_CODE ON)
     elseif(MOESIM_CUDA STREQUAL "ON")
       message(FATAL_ERROR "MOESIM_CUDA=ON but NCCL was not found; set NCCL_HOME")
     endif()

@@ -48,12 +48,6 @@ std::string version3(int code, int major_div, int minor_div) {
 
 }  // namespace
 
-void cuda_check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    throw kernels::DeviceError(std::string(what) + " failed: " + cudaGetErrorString(err));
-  }
-}
-
 void fill_random(kernels::ElementType type, void* device, std::int64_t count, std::uint64_t seed,
                  float scale, cudaStream_t stream) {
   const unsigned blocks = static_cast<unsigned>(std::min<std::int64_t>((count + 255) / 256, 4096));
@@ -65,7 +59,7 @@ void fill_random(kernels::ElementType type, void* device, std::int64_t count, st
     fill_kernel<__half>
         <<<blocks, 256, 0, stream>>>(static_cast<__half*>(device), count, seed, scale);
   }
-  cuda_check(cudaGetLastError(), "fill_random");
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 float host_element(kernels::ElementType type, std::uint64_t seed, std::int64_t i, float scale) {
@@ -77,33 +71,33 @@ float host_element(kernels::ElementType type, std::uint64_t seed, std::int64_t i
 
 float device_element(kernels::ElementType type, const void* device, std::int64_t i) {
   std::uint16_t bits = 0;
-  cuda_check(cudaMemcpy(&bits, static_cast<const char*>(device) + 2 * i, 2, cudaMemcpyDeviceToHost),
-             "cudaMemcpy");
+  MOESIM_DEVICE_CHECK(
+      cudaMemcpy(&bits, static_cast<const char*>(device) + 2 * i, 2, cudaMemcpyDeviceToHost));
   return type == kernels::ElementType::bf16 ? reference::bf16_bits_to_float(bits)
                                             : reference::fp16_bits_to_float(bits);
 }
 
 DeviceBuffer::DeviceBuffer(std::size_t bytes) {
-  if (bytes > 0) cuda_check(cudaMalloc(&ptr_, bytes), "cudaMalloc");
+  if (bytes > 0) MOESIM_DEVICE_CHECK(cudaMalloc(&ptr_, bytes));
 }
 DeviceBuffer::~DeviceBuffer() { (void)cudaFree(ptr_); }
 
 EventTimer::EventTimer() {
-  cuda_check(cudaEventCreate(&start_), "cudaEventCreate");
-  cuda_check(cudaEventCreate(&stop_), "cudaEventCreate");
+  MOESIM_DEVICE_CHECK(cudaEventCreate(&start_));
+  MOESIM_DEVICE_CHECK(cudaEventCreate(&stop_));
 }
 EventTimer::~EventTimer() {
   (void)cudaEventDestroy(start_);
   (void)cudaEventDestroy(stop_);
 }
 void EventTimer::start(cudaStream_t stream) {
-  cuda_check(cudaEventRecord(start_, stream), "cudaEventRecord");
+  MOESIM_DEVICE_CHECK(cudaEventRecord(start_, stream));
 }
 double EventTimer::stop_us(cudaStream_t stream) {
-  cuda_check(cudaEventRecord(stop_, stream), "cudaEventRecord");
-  cuda_check(cudaEventSynchronize(stop_), "cudaEventSynchronize");
+  MOESIM_DEVICE_CHECK(cudaEventRecord(stop_, stream));
+  MOESIM_DEVICE_CHECK(cudaEventSynchronize(stop_));
   float ms = 0.0F;
-  cuda_check(cudaEventElapsedTime(&ms, start_, stop_), "cudaEventElapsedTime");
+  MOESIM_DEVICE_CHECK(cudaEventElapsedTime(&ms, start_, stop_));
   return static_cast<double>(ms) * 1e3;
 }
 
@@ -118,7 +112,7 @@ calibration::Provenance device_provenance(const std::string& source, int device)
   calibration::Provenance p;
   p.source = source;
   cudaDeviceProp prop{};
-  cuda_check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+  MOESIM_DEVICE_CHECK(cudaGetDeviceProperties(&prop, device));
   p.gpu = prop.name;
   p.sm_count = prop.multiProcessorCount;
   int runtime = 0;

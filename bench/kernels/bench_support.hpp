@@ -38,9 +38,6 @@ float host_element(kernels::ElementType type, std::uint64_t seed, std::int64_t i
 /// Reads one 16-bit element back.
 float device_element(kernels::ElementType type, const void* device, std::int64_t i);
 
-/// Throws DeviceError naming `what` on a CUDA error.
-void cuda_check(cudaError_t err, const char* what);
-
 /// RAII device allocation.
 class DeviceBuffer {
  public:

@@ -57,7 +57,7 @@ int rotations_for(std::size_t bytes_per_set) {
 double run_timed(benchmark::State& state, cudaStream_t stream, int rotations,
                  const std::function<void(int)>& enqueue) {
   for (int w = 0; w < 3; ++w) enqueue(w % rotations);
-  cuda_check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(stream));
   EventTimer timer;
   std::vector<double> times;
   int i = 0;
@@ -118,7 +118,7 @@ void bench_gemm(benchmark::State& state, Context& ctx, ElementType t, int batch,
   const double us = run_timed(state, ctx.stream, rot, enqueue);
   // Verify rotation 0's output at sampled (batch, row, column) points.
   enqueue(0);
-  cuda_check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
   std::vector<double> got, ref;
   for (const int bi : {0, batch - 1}) {
     for (const int i : {0, m / 2, m - 1}) {
@@ -166,15 +166,15 @@ void bench_gate(benchmark::State& state, Context& ctx, ElementType t, int tokens
   };
   const double us = run_timed(state, ctx.stream, rot, enqueue);
   enqueue(0);
-  cuda_check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
   // Sampled tokens: GPU logits against float64, and the GPU top-k against top-k of its logits.
   bool ok = true;
   std::vector<double> got, ref;
   for (const int tok : {0, tokens - 1}) {
     std::vector<float> row(static_cast<std::size_t>(experts));
-    cuda_check(cudaMemcpy(row.data(), logits.as<float>() + static_cast<std::int64_t>(tok) * experts,
-                          sizeof(float) * experts, cudaMemcpyDeviceToHost),
-               "cudaMemcpy");
+    MOESIM_DEVICE_CHECK(cudaMemcpy(row.data(),
+                                   logits.as<float>() + static_cast<std::int64_t>(tok) * experts,
+                                   sizeof(float) * experts, cudaMemcpyDeviceToHost));
     for (int e = 0; e < experts; ++e) {
       double sum = 0.0;
       for (int p = 0; p < hidden; ++p) {
@@ -188,9 +188,9 @@ void bench_gate(benchmark::State& state, Context& ctx, ElementType t, int tokens
     const std::vector<double> row_d(row.begin(), row.end());
     const auto expect = reference::softmax_topk(row_d, 1, experts, top_k, true);
     std::vector<int> gpu_idx(static_cast<std::size_t>(top_k));
-    cuda_check(cudaMemcpy(gpu_idx.data(), idx.as<int>() + static_cast<std::int64_t>(tok) * top_k,
-                          sizeof(int) * top_k, cudaMemcpyDeviceToHost),
-               "cudaMemcpy");
+    MOESIM_DEVICE_CHECK(cudaMemcpy(gpu_idx.data(),
+                                   idx.as<int>() + static_cast<std::int64_t>(tok) * top_k,
+                                   sizeof(int) * top_k, cudaMemcpyDeviceToHost));
     ok = ok && gpu_idx == expect.expert;
   }
   const Verification v = ok ? verdict(got, ref) : Verification::fail;
@@ -215,14 +215,13 @@ void bench_permute(benchmark::State& state, Context& ctx, ElementType t, int tok
   const std::vector<int> choices = spread_choices(tokens, top_k, experts);
   const auto routing = reference::route(choices, tokens, top_k, experts, 0);
   DeviceBuffer dest(sizeof(int) * assignments), prob(sizeof(float) * assignments);
-  cuda_check(cudaMemcpy(dest.get(), routing.dest_row.data(), sizeof(int) * assignments,
-                        cudaMemcpyHostToDevice),
-             "cudaMemcpy");
+  MOESIM_DEVICE_CHECK(cudaMemcpy(dest.get(), routing.dest_row.data(), sizeof(int) * assignments,
+                                 cudaMemcpyHostToDevice));
   std::vector<float> p(static_cast<std::size_t>(assignments));
   for (int a = 0; a < assignments; ++a)
     p[static_cast<std::size_t>(a)] = 0.5F + 0.5F * hashed_uniform(7, static_cast<std::uint64_t>(a));
-  cuda_check(cudaMemcpy(prob.get(), p.data(), sizeof(float) * assignments, cudaMemcpyHostToDevice),
-             "cudaMemcpy");
+  MOESIM_DEVICE_CHECK(
+      cudaMemcpy(prob.get(), p.data(), sizeof(float) * assignments, cudaMemcpyHostToDevice));
   const std::int64_t in_el = static_cast<std::int64_t>(unpermute ? assignments : tokens) * hidden;
   const std::int64_t out_el = static_cast<std::int64_t>(unpermute ? tokens : assignments) * hidden;
   const int rot = rotations_for(static_cast<std::size_t>(2 * in_el));
@@ -243,7 +242,7 @@ void bench_permute(benchmark::State& state, Context& ctx, ElementType t, int tok
   };
   const double us = run_timed(state, ctx.stream, rot, enqueue);
   enqueue(0);
-  cuda_check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
   std::vector<double> got, ref;
   for (const int tok : {0, tokens / 2, tokens - 1}) {
     for (const int c : {0, hidden - 1}) {
@@ -300,7 +299,7 @@ void bench_rows(benchmark::State& state, Context& ctx, ElementType t, KernelKind
   };
   const double us = run_timed(state, ctx.stream, rot, enqueue);
   enqueue(0);
-  cuda_check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
   std::vector<double> got, ref;
   for (const int row : {0, rows - 1}) {
     std::vector<float> xr(static_cast<std::size_t>(cols)), g(xr.size()), b(xr.size());
@@ -338,7 +337,7 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
   // The scores tensor alone (heads * seq^2) exceeds L2 for every swept shape, so one input set.
   const double us = run_timed(state, ctx.stream, 1, enqueue);
   enqueue(0);
-  cuda_check(cudaStreamSynchronize(ctx.stream), "cudaStreamSynchronize");
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
   std::vector<double> got, ref;
   for (const int h : {0, heads - 1}) {
     for (const int i : {0, seq - 1}) {
@@ -487,8 +486,7 @@ int main(int argc, char** argv) {
   }
   try {
     bench::Context ctx;
-    bench::cuda_check(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking),
-                      "cudaStreamCreate");
+    MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking));
     ctx.blas = std::make_unique<kernels::BlasHandle>();
     bench::register_all(ctx, quick);
     benchmark::RunSpecifiedBenchmarks();

@@ -1,6 +1,10 @@
 // moesim_bench_nccl: an nccl-tests-style collective benchmark for one or more GPUs of one process
 // (NVIDIA/nccl-tests flags, size conventions, columns and formulas: doc/PERFORMANCE.md,
 // src/common.cu).
+// Every size is a one-operation task graph, lowered by kernels/runtime's lower_graph() and issued
+// by issue_nccl_calls() exactly as `moesim execute` issues a strategy's communication (fp32
+// reductions, data movement in bytes, all-to-all(-v) as grouped send/recv, sendrecv as the ring
+// i -> i+1 of send_recv ops): what calibration measures is what the executor runs.
 //
 //   moesim_bench_nccl OP [-b MIN] [-e MAX] [-f FACTOR] [-w WARMUP] [-n ITERS] [-g GPUS] [-c 0|1]
 //                     [--json FILE]
@@ -20,10 +24,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "bench/kernels/bench_support.hpp"
+#include "kernels/runtime/graph_lowering.hpp"
+#include "kernels/runtime/nccl_calls.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
 
 namespace moesim::bench {
@@ -33,12 +42,6 @@ cudaError_t count_wrong(const float* p, std::int64_t n, float expect, unsigned l
                         cudaStream_t s);
 
 namespace {
-
-void nccl_check(ncclResult_t r, const char* what) {
-  if (r != ncclSuccess) {
-    throw kernels::DeviceError(std::string(what) + " failed: " + ncclGetErrorString(r));
-  }
-}
 
 struct Options {
   std::string op;
@@ -74,230 +77,229 @@ CommKind kind_of(const std::string& op) {
                               "alltoallv or sendrecv)");
 }
 
-struct Rank {
-  int device = 0;
-  ncclComm_t comm = nullptr;
-  cudaStream_t stream = nullptr;
-  float* send = nullptr;
-  float* recv = nullptr;
-  unsigned long long* wrong = nullptr;
-};
-
 /// alltoallv weights: rank i sends w(i, j) = 1 + (i + j) % n units to rank j; every rank sends
 /// and receives the same total n + n(n-1)/2 units, so nccl-tests' size (max of sent, received)
 /// is that total.
 std::int64_t v_units(int i, int j, int n) { return 1 + (i + j) % n; }
 std::int64_t v_total_units(int n) { return n + static_cast<std::int64_t>(n) * (n - 1) / 2; }
 
+/// The one-operation task graph of OP at nccl-tests size `size` over ranks 0..n-1, as a strategy
+/// would emit it (fp32, nccl-tests' default -d float): one CommOp, or for sendrecv the ring
+/// i -> i+1 as n send_recv ops. Its lowering gives exactly the NCCL calls `moesim execute` makes.
+TaskGraph one_op_graph(CommKind kind, int n, std::int64_t size) {
+  TaskGraph g(static_cast<std::uint32_t>(n));
+  const StreamId stream = g.stream("comm");
+  auto make = [&](std::vector<RankId> ranks, std::int64_t bytes) {
+    CommOp op;
+    op.kind = kind;
+    op.group = CommGroup::world;
+    op.dtype = DType::fp32;
+    op.ranks = std::move(ranks);
+    op.bytes = Bytes{bytes};
+    return op;
+  };
+  std::vector<RankId> all;
+  for (int i = 0; i < n; ++i) all.push_back(RankId{static_cast<std::uint32_t>(i)});
+  if (kind == CommKind::send_recv) {
+    for (int i = 0; i < n; ++i) {
+      g.add_collective(
+          "sendrecv." + std::to_string(i),
+          make({all[static_cast<std::size_t>(i)], all[static_cast<std::size_t>((i + 1) % n)]},
+               size),
+          stream);
+    }
+  } else if (kind == CommKind::all_to_all_v) {
+    CommOp op = make(all, 0);
+    auto matrix = std::make_shared<ByteMatrix>(static_cast<std::size_t>(n));
+    const std::int64_t unit = size / v_total_units(n);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        matrix->set(static_cast<std::size_t>(i), static_cast<std::size_t>(j),
+                    unit * v_units(i, j, n));
+    op.bytes = all_to_all_v_size(*matrix);
+    op.matrix = std::move(matrix);
+    g.add_collective("alltoallv", std::move(op), stream);
+  } else {
+    g.add_collective(std::string(to_string(kind)), make(all, size), stream);
+  }
+  g.validate();
+  return g;
+}
+
+struct Rank {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  float* send = nullptr;
+  float* recv = nullptr;
+  unsigned long long* wrong = nullptr;
+};
+
 class Bench {
  public:
   Bench(const Options& o) : o_(o), kind_(kind_of(o.op)), n_(o.gpus) {
-    std::vector<int> devs(static_cast<std::size_t>(n_));
-    for (int i = 0; i < n_; ++i) devs[static_cast<std::size_t>(i)] = i;
-    std::vector<ncclComm_t> comms(static_cast<std::size_t>(n_));
-    nccl_check(ncclCommInitAll(comms.data(), n_, devs.data()), "ncclCommInitAll");
+    if (kind_ == CommKind::send_recv && n_ < 2) {
+      throw std::invalid_argument("sendrecv needs -g 2 or more (a send_recv joins two ranks)");
+    }
     const std::size_t bytes = static_cast<std::size_t>(o.max_bytes) + 64;
     for (int i = 0; i < n_; ++i) {
       Rank r;
       r.device = i;
-      r.comm = comms[static_cast<std::size_t>(i)];
-      cuda_check(cudaSetDevice(i), "cudaSetDevice");
-      cuda_check(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking), "cudaStreamCreate");
-      cuda_check(cudaMalloc(&r.send, bytes), "cudaMalloc");
-      cuda_check(cudaMalloc(&r.recv, bytes), "cudaMalloc");
-      cuda_check(cudaMalloc(&r.wrong, sizeof(unsigned long long)), "cudaMalloc");
+      MOESIM_DEVICE_CHECK(cudaSetDevice(i));
+      MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&r.stream, cudaStreamNonBlocking));
+      MOESIM_DEVICE_CHECK(cudaMalloc(&r.send, bytes));
+      MOESIM_DEVICE_CHECK(cudaMalloc(&r.recv, bytes));
+      MOESIM_DEVICE_CHECK(cudaMalloc(&r.wrong, sizeof(unsigned long long)));
       ranks_.push_back(r);
     }
   }
   ~Bench() {
+    for (auto& [ranks, comms] : comms_) {
+      for (ncclComm_t c : comms) (void)ncclCommDestroy(c);
+    }
     for (Rank& r : ranks_) {
       (void)cudaSetDevice(r.device);
       (void)cudaFree(r.send);
       (void)cudaFree(r.recv);
       (void)cudaFree(r.wrong);
       (void)cudaStreamDestroy(r.stream);
-      (void)ncclCommDestroy(r.comm);
     }
   }
   Bench(const Bench&) = delete;
   Bench& operator=(const Bench&) = delete;
 
-  /// Enqueues the collective of nccl-tests size `size` on every rank (one NCCL group).
-  void launch(std::int64_t size, bool in_place) {
-    const std::int64_t count = size / 4;  // floats
-    nccl_check(ncclGroupStart(), "ncclGroupStart");
-    for (int i = 0; i < n_; ++i) {
-      Rank& r = ranks_[static_cast<std::size_t>(i)];
-      float* send = r.send;
-      float* recv = in_place ? r.send : r.recv;
-      switch (kind_) {
-        case CommKind::all_reduce:
-          nccl_check(ncclAllReduce(send, recv, static_cast<std::size_t>(count), ncclFloat, ncclSum,
-                                   r.comm, r.stream),
-                     "ncclAllReduce");
-          break;
-        case CommKind::all_gather: {
-          const std::int64_t part = count / n_;
-          const float* src = in_place ? recv + part * i : send;
-          nccl_check(
-              ncclAllGather(src, recv, static_cast<std::size_t>(part), ncclFloat, r.comm, r.stream),
-              "ncclAllGather");
-          break;
+  /// Lowers the one-operation graph of nccl-tests size `size` (lower_graph, as `moesim execute`)
+  /// and makes sure every communicator of its plan exists.
+  void prepare(std::int64_t size) {
+    graph_ = one_op_graph(kind_, n_, size);
+    plan_ = runtime::lower_graph(graph_);
+    for (const runtime::CommGroupPlan& group : plan_.groups) {
+      std::vector<int> devs;
+      for (RankId r : group.ranks) devs.push_back(static_cast<int>(r.value));
+      if (comms_.count(devs)) continue;
+      std::vector<ncclComm_t> comms(devs.size());
+      MOESIM_DEVICE_CHECK(
+          ncclCommInitAll(comms.data(), static_cast<int>(devs.size()), devs.data()));
+      comms_.emplace(devs, std::move(comms));
+    }
+  }
+
+  /// Enqueues every rank's calls through the executor's path (issue_nccl_calls), all ranks in
+  /// one NCCL group since one thread drives them. In place: all_reduce reads and writes one
+  /// buffer, all_gather sends from its own slot of the output, reduce_scatter receives into
+  /// its own slot of the input (nccl-tests' in-place layouts).
+  void launch(bool in_place) {
+    MOESIM_DEVICE_CHECK(ncclGroupStart());
+    for (const runtime::RankPlan& rank : plan_.ranks) {
+      Rank& r = ranks_[rank.rank.index()];
+      for (const runtime::Launch& l : rank.launches) {
+        if (!l.comm) continue;
+        const runtime::CommCall& c = *l.comm;
+        char* send = reinterpret_cast<char*>(r.send);
+        char* recv = reinterpret_cast<char*>(r.recv);
+        if (in_place) {
+          const std::int64_t part = slot_bytes(c);
+          if (kind_ == CommKind::all_reduce) recv = send;
+          if (kind_ == CommKind::all_gather) send = recv + part * c.nccl_rank;
+          if (kind_ == CommKind::reduce_scatter) recv = send + part * c.nccl_rank;
         }
-        case CommKind::reduce_scatter: {
-          const std::int64_t part = count / n_;
-          float* dst = in_place ? send + part * i : recv;
-          nccl_check(ncclReduceScatter(send, dst, static_cast<std::size_t>(part), ncclFloat,
-                                       ncclSum, r.comm, r.stream),
-                     "ncclReduceScatter");
-          break;
-        }
-        case CommKind::all_to_all: {
-          const std::int64_t part = count / n_;
-          for (int j = 0; j < n_; ++j) {
-            nccl_check(ncclSend(send + part * j, static_cast<std::size_t>(part), ncclFloat, j,
-                                r.comm, r.stream),
-                       "ncclSend");
-            nccl_check(ncclRecv(r.recv + part * j, static_cast<std::size_t>(part), ncclFloat, j,
-                                r.comm, r.stream),
-                       "ncclRecv");
-          }
-          break;
-        }
-        case CommKind::all_to_all_v: {
-          const std::int64_t unit = count / v_total_units(n_);
-          std::int64_t send_off = 0;
-          std::int64_t recv_off = 0;
-          for (int j = 0; j < n_; ++j) {
-            const std::int64_t out = unit * v_units(i, j, n_);
-            const std::int64_t in = unit * v_units(j, i, n_);
-            nccl_check(ncclSend(send + send_off, static_cast<std::size_t>(out), ncclFloat, j,
-                                r.comm, r.stream),
-                       "ncclSend");
-            nccl_check(ncclRecv(r.recv + recv_off, static_cast<std::size_t>(in), ncclFloat, j,
-                                r.comm, r.stream),
-                       "ncclRecv");
-            send_off += out;
-            recv_off += in;
-          }
-          break;
-        }
-        default: {  // send_recv: a ring, i -> i+1
-          nccl_check(ncclSend(send, static_cast<std::size_t>(count), ncclFloat, (i + 1) % n_,
-                              r.comm, r.stream),
-                     "ncclSend");
-          nccl_check(ncclRecv(r.recv, static_cast<std::size_t>(count), ncclFloat, (i + n_ - 1) % n_,
-                              r.comm, r.stream),
-                     "ncclRecv");
-          break;
-        }
+        runtime::issue_nccl_calls(c, comm_of(c, rank.rank), send, recv, r.stream);
       }
     }
-    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    MOESIM_DEVICE_CHECK(ncclGroupEnd());
   }
 
   void sync() {
     for (Rank& r : ranks_) {
-      cuda_check(cudaSetDevice(r.device), "cudaSetDevice");
-      cuda_check(cudaStreamSynchronize(r.stream), "cudaStreamSynchronize");
+      MOESIM_DEVICE_CHECK(cudaSetDevice(r.device));
+      MOESIM_DEVICE_CHECK(cudaStreamSynchronize(r.stream));
     }
   }
 
-  /// Fills inputs so every output element has one known value, runs once, counts mismatches.
-  /// Rank i's input is i + 1 everywhere (all_to_all(_v), send_recv: chunk for peer j is
-  /// i * n + j + 1), so sums and gathered chunks are exact in float.
-  std::int64_t check(std::int64_t size, bool in_place) {
-    const std::int64_t count = size / 4;
-    for (int i = 0; i < n_; ++i) {
-      Rank& r = ranks_[static_cast<std::size_t>(i)];
-      cuda_check(cudaSetDevice(r.device), "cudaSetDevice");
-      cuda_check(fill_floats(r.send, count + 16, static_cast<float>(i + 1), r.stream), "fill");
-      if (kind_ == CommKind::all_to_all) {
-        const std::int64_t part = count / n_;
-        for (int j = 0; j < n_; ++j)
-          cuda_check(
-              fill_floats(r.send + part * j, part, static_cast<float>(i * n_ + j + 1), r.stream),
-              "fill");
-      }
-      if (kind_ == CommKind::all_to_all_v) {
-        const std::int64_t unit = count / v_total_units(n_);
-        std::int64_t off = 0;
-        for (int j = 0; j < n_; ++j) {
-          cuda_check(fill_floats(r.send + off, unit * v_units(i, j, n_),
-                                 static_cast<float>(i * n_ + j + 1), r.stream),
-                     "fill");
-          off += unit * v_units(i, j, n_);
+  /// Fills inputs so every output element has one known value, runs once, counts mismatches
+  /// (nccl-tests' #wrong). Rank i's collective input is i + 1 everywhere; a send to rank j
+  /// carries i * n + j + 1, so sums and moved chunks are exact in float and a chunk that lands
+  /// in the wrong place is caught.
+  std::int64_t check(bool in_place) {
+    for (const runtime::RankPlan& rank : plan_.ranks) {
+      Rank& r = ranks_[rank.rank.index()];
+      const auto i = static_cast<int>(rank.rank.value);
+      MOESIM_DEVICE_CHECK(cudaSetDevice(r.device));
+      MOESIM_DEVICE_CHECK(cudaMemsetAsync(r.wrong, 0, sizeof(unsigned long long), r.stream));
+      for (const runtime::Launch& l : rank.launches) {
+        if (!l.comm) continue;
+        const runtime::CommCall& c = *l.comm;
+        if (!c.grouped) {
+          MOESIM_DEVICE_CHECK(
+              fill_floats(r.send, c.send_bytes / 4 + 16, static_cast<float>(i + 1), r.stream));
+          if (in_place && kind_ == CommKind::all_gather) {
+            MOESIM_DEVICE_CHECK(fill_floats(r.recv + slot_bytes(c) / 4 * c.nccl_rank,
+                                            slot_bytes(c) / 4, static_cast<float>(i + 1),
+                                            r.stream));
+          }
+          continue;
+        }
+        for (const runtime::NcclCall& call : c.calls) {
+          if (call.kind != runtime::NcclCallKind::send) continue;
+          const int peer = global_rank(c, call.peer);
+          MOESIM_DEVICE_CHECK(fill_floats(r.send + call.send_offset_bytes / 4, call.count / 4,
+                                          static_cast<float>(i * n_ + peer + 1), r.stream));
         }
       }
-      if (kind_ == CommKind::all_gather && in_place) {
-        const std::int64_t part = count / n_;
-        cuda_check(fill_floats(r.send + part * i, part, static_cast<float>(i + 1), r.stream),
-                   "fill");
-      }
-      cuda_check(cudaMemsetAsync(r.wrong, 0, sizeof(unsigned long long), r.stream), "cudaMemset");
     }
     sync();
-    launch(size, in_place);
+    launch(in_place);
     const float total = static_cast<float>(n_ * (n_ + 1) / 2);
     std::int64_t wrong = 0;
-    for (int i = 0; i < n_; ++i) {
-      Rank& r = ranks_[static_cast<std::size_t>(i)];
-      cuda_check(cudaSetDevice(r.device), "cudaSetDevice");
-      const float* out = in_place ? r.send : r.recv;
-      const std::int64_t part = count / n_;
-      switch (kind_) {
-        case CommKind::all_reduce:
-          cuda_check(count_wrong(out, count, total, r.wrong, r.stream), "check");
-          break;
-        case CommKind::all_gather:
-          for (int j = 0; j < n_; ++j)
-            cuda_check(
-                count_wrong(out + part * j, part, static_cast<float>(j + 1), r.wrong, r.stream),
-                "check");
-          break;
-        case CommKind::reduce_scatter:
-          cuda_check(
-              count_wrong(in_place ? r.send + part * i : r.recv, part, total, r.wrong, r.stream),
-              "check");
-          break;
-        case CommKind::all_to_all:
-          for (int j = 0; j < n_; ++j)
-            cuda_check(count_wrong(r.recv + part * j, part, static_cast<float>(j * n_ + i + 1),
-                                   r.wrong, r.stream),
-                       "check");
-          break;
-        case CommKind::all_to_all_v: {
-          const std::int64_t unit = count / v_total_units(n_);
-          std::int64_t off = 0;
-          for (int j = 0; j < n_; ++j) {
-            cuda_check(count_wrong(r.recv + off, unit * v_units(j, i, n_),
-                                   static_cast<float>(j * n_ + i + 1), r.wrong, r.stream),
-                       "check");
-            off += unit * v_units(j, i, n_);
-          }
-          break;
+    for (const runtime::RankPlan& rank : plan_.ranks) {
+      Rank& r = ranks_[rank.rank.index()];
+      const auto i = static_cast<int>(rank.rank.value);
+      MOESIM_DEVICE_CHECK(cudaSetDevice(r.device));
+      for (const runtime::Launch& l : rank.launches) {
+        if (!l.comm) continue;
+        const runtime::CommCall& c = *l.comm;
+        const std::int64_t part = slot_bytes(c) / 4;
+        switch (kind_) {
+          case CommKind::all_reduce:
+            MOESIM_DEVICE_CHECK(count_wrong(in_place ? r.send : r.recv, c.recv_bytes / 4, total,
+                                            r.wrong, r.stream));
+            break;
+          case CommKind::all_gather:
+            for (int j = 0; j < n_; ++j)
+              MOESIM_DEVICE_CHECK(
+                  count_wrong(r.recv + part * j, part,
+                              static_cast<float>(global_rank(c, static_cast<std::uint32_t>(j)) + 1),
+                              r.wrong, r.stream));
+            break;
+          case CommKind::reduce_scatter:
+            MOESIM_DEVICE_CHECK(count_wrong(in_place ? r.send + part * c.nccl_rank : r.recv, part,
+                                            total, r.wrong, r.stream));
+            break;
+          default:
+            for (const runtime::NcclCall& call : c.calls) {
+              if (call.kind != runtime::NcclCallKind::recv) continue;
+              const int peer = global_rank(c, call.peer);
+              MOESIM_DEVICE_CHECK(count_wrong(r.recv + call.recv_offset_bytes / 4, call.count / 4,
+                                              static_cast<float>(peer * n_ + i + 1), r.wrong,
+                                              r.stream));
+            }
+            break;
         }
-        default:
-          cuda_check(count_wrong(r.recv, count, static_cast<float>((i + n_ - 1) % n_ + 1), r.wrong,
-                                 r.stream),
-                     "check");
-          break;
       }
       unsigned long long w = 0;
-      cuda_check(cudaMemcpyAsync(&w, r.wrong, sizeof(w), cudaMemcpyDeviceToHost, r.stream),
-                 "cudaMemcpy");
-      cuda_check(cudaStreamSynchronize(r.stream), "cudaStreamSynchronize");
+      MOESIM_DEVICE_CHECK(
+          cudaMemcpyAsync(&w, r.wrong, sizeof(w), cudaMemcpyDeviceToHost, r.stream));
+      MOESIM_DEVICE_CHECK(cudaStreamSynchronize(r.stream));
       wrong += static_cast<std::int64_t>(w);
     }
     return wrong;
   }
 
   /// Average time per launch over o_.iters launches after o_.warmup, in us.
-  double time_us(std::int64_t size, bool in_place) {
-    for (int w = 0; w < o_.warmup; ++w) launch(size, in_place);
+  double time_us(bool in_place) {
+    for (int w = 0; w < o_.warmup; ++w) launch(in_place);
     sync();
     const auto t0 = std::chrono::steady_clock::now();
-    for (int it = 0; it < o_.iters; ++it) launch(size, in_place);
+    for (int it = 0; it < o_.iters; ++it) launch(in_place);
     sync();
     const auto t1 = std::chrono::steady_clock::now();
     return std::chrono::duration<double, std::micro>(t1 - t0).count() / o_.iters;
@@ -309,12 +311,41 @@ class Bench {
   }
   CommKind kind() const { return kind_; }
   int ranks() const { return n_; }
+  /// The wire type of the lowered calls ("float" for reductions, "uint8" for data movement).
+  const char* type_name() const {
+    for (const runtime::RankPlan& rank : plan_.ranks) {
+      for (const runtime::Launch& l : rank.launches) {
+        if (l.comm && !l.comm->calls.empty()) {
+          return l.comm->calls.front().type == runtime::WireType::fp32 ? "float" : "uint8";
+        }
+      }
+    }
+    return "uint8";
+  }
 
  private:
+  /// Bytes of one rank's slot of an all_gather output / reduce_scatter input.
+  static std::int64_t slot_bytes(const runtime::CommCall& c) {
+    if (c.calls.empty()) return 0;
+    return c.calls.front().count * runtime::wire_bytes(c.calls.front().type);
+  }
+  int global_rank(const runtime::CommCall& c, std::uint32_t nccl_rank) const {
+    return static_cast<int>(plan_.groups[c.group].ranks[nccl_rank].value);
+  }
+  ncclComm_t comm_of(const runtime::CommCall& c, RankId rank) const {
+    std::vector<int> devs;
+    for (RankId r : plan_.groups[c.group].ranks) devs.push_back(static_cast<int>(r.value));
+    (void)rank;
+    return comms_.at(devs)[c.nccl_rank];
+  }
+
   Options o_;
   CommKind kind_;
   int n_;
   std::vector<Rank> ranks_;
+  TaskGraph graph_;
+  runtime::ExecutionPlan plan_;
+  std::map<std::vector<int>, std::vector<ncclComm_t>> comms_;  // by rank set
 };
 
 /// Smallest size >= s that every rank can split evenly (float elements, n chunks, alltoallv units).
@@ -342,7 +373,7 @@ int run(const Options& o) {
   std::printf("#\n# Using devices\n");
   for (int i = 0; i < o.gpus; ++i) {
     cudaDeviceProp prop{};
-    cuda_check(cudaGetDeviceProperties(&prop, i), "cudaGetDeviceProperties");
+    MOESIM_DEVICE_CHECK(cudaGetDeviceProperties(&prop, i));
     std::printf("#  Rank %2d Group  0 Pid %6d on %10s device %2d [%04x:%02x:%02x] %s\n", i,
                 static_cast<int>(getpid()), host, i, prop.pciDomainID, prop.pciBusID,
                 prop.pciDeviceID, prop.name);
@@ -359,14 +390,15 @@ int run(const Options& o) {
   for (std::int64_t s = o.min_bytes; s <= o.max_bytes; s = o.factor > 1 ? s * o.factor : s + 1) {
     const std::int64_t size = aligned(s, kind, o.gpus);
     if (size > o.max_bytes) break;
+    bench.prepare(size);
     std::string cols[2];
     for (const bool in_place : {false, true}) {
       if (in_place && !bench.has_in_place()) {
         cols[1] = "      N/A     N/A     N/A     N/A";
         continue;
       }
-      const std::int64_t wrong = o.check ? bench.check(size, in_place) : -1;
-      const double us = bench.time_us(size, in_place);
+      const std::int64_t wrong = o.check ? bench.check(in_place) : -1;
+      const double us = bench.time_us(in_place);
       const SimTime t = SimTime::from_us(us);
       const double alg = report::algbw_gbps(Bytes{size}, t);
       const double bus = report::busbw_gbps(kind, static_cast<std::size_t>(o.gpus), Bytes{size}, t);
@@ -381,9 +413,10 @@ int run(const Options& o) {
       if (!in_place) set.collectives.push_back({kind, o.gpus, 1, size, us, alg, bus, wrong});
       total_wrong += std::max<std::int64_t>(wrong, 0);
     }
-    std::printf("%13lld  %12lld  %8s  %6s  %6s%s%s\n", static_cast<long long>(size),
-                static_cast<long long>(size / 4), "float", reduce ? "sum" : "none", "-1",
-                cols[0].c_str(), cols[1].c_str());
+    std::printf(
+        "%13lld  %12lld  %8s  %6s  %6s%s%s\n", static_cast<long long>(size),
+        static_cast<long long>(size / (std::strcmp(bench.type_name(), "float") == 0 ? 4 : 1)),
+        bench.type_name(), reduce ? "sum" : "none", "-1", cols[0].c_str(), cols[1].c_str());
     if (o.factor <= 1 && s == o.max_bytes) break;
   }
   std::printf("# Out of bounds values : %lld %s\n#\n", static_cast<long long>(total_wrong),

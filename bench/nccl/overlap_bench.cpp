@@ -5,7 +5,8 @@
 //
 //   moesim_bench_overlap [-g GPUS] [-r REPS] [--bytes SIZE] [--json FILE]
 // Aggressors: memcpy (device-to-device copy of SIZE on GPU 0) always; all_reduce, all_gather and
-// alltoall of SIZE over GPUS GPUs (one NCCL communicator per GPU, one process) when GPUS >= 2.
+// alltoall of SIZE over GPUS GPUs (one NCCL communicator per GPU, one process) when GPUS >= 2,
+// each a one-operation task graph issued through the hardware executor's NCCL path.
 // Victim GEMM: bf16 cuBLAS, shapes of the model presets. Method: time REPS GEMMs alone (CUDA
 // events, median); then enqueue enough aggressor operations on their own streams to outlast the
 // REPS GEMMs (sized from the measured alone times x 2) and time the GEMMs again; the median ratio
@@ -20,19 +21,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/kernels/bench_support.hpp"
+#include "kernels/runtime/graph_lowering.hpp"
+#include "kernels/runtime/nccl_calls.hpp"
 
 namespace moesim::bench {
 namespace {
-
-void nccl_check(ncclResult_t r, const char* what) {
-  if (r != ncclSuccess)
-    throw kernels::DeviceError(std::string(what) + ": " + ncclGetErrorString(r));
-}
 
 struct Gpu {
   int device = 0;
@@ -48,20 +47,19 @@ class Overlap {
     std::vector<int> devs(static_cast<std::size_t>(gpus));
     for (int i = 0; i < gpus; ++i) devs[static_cast<std::size_t>(i)] = i;
     std::vector<ncclComm_t> comms(static_cast<std::size_t>(gpus), nullptr);
-    if (gpus >= 2) nccl_check(ncclCommInitAll(comms.data(), gpus, devs.data()), "ncclCommInitAll");
+    if (gpus >= 2) MOESIM_DEVICE_CHECK(ncclCommInitAll(comms.data(), gpus, devs.data()));
     for (int i = 0; i < gpus; ++i) {
       Gpu g;
       g.device = i;
       g.comm = comms[static_cast<std::size_t>(i)];
-      cuda_check(cudaSetDevice(i), "cudaSetDevice");
-      cuda_check(cudaStreamCreateWithFlags(&g.comm_stream, cudaStreamNonBlocking),
-                 "cudaStreamCreate");
-      cuda_check(cudaMalloc(&g.send, static_cast<std::size_t>(bytes)), "cudaMalloc");
-      cuda_check(cudaMalloc(&g.recv, static_cast<std::size_t>(bytes)), "cudaMalloc");
+      MOESIM_DEVICE_CHECK(cudaSetDevice(i));
+      MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&g.comm_stream, cudaStreamNonBlocking));
+      MOESIM_DEVICE_CHECK(cudaMalloc(&g.send, static_cast<std::size_t>(bytes)));
+      MOESIM_DEVICE_CHECK(cudaMalloc(&g.recv, static_cast<std::size_t>(bytes)));
       gpus_.push_back(g);
     }
-    cuda_check(cudaSetDevice(0), "cudaSetDevice");
-    cuda_check(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking), "cudaStreamCreate");
+    MOESIM_DEVICE_CHECK(cudaSetDevice(0));
+    MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
     blas_ = std::make_unique<kernels::BlasHandle>();
   }
   ~Overlap() {
@@ -80,46 +78,50 @@ class Overlap {
   /// Enqueues one aggressor operation (on every GPU for collectives).
   void aggressor(const std::string& op) {
     if (op == "memcpy") {
-      cuda_check(cudaMemcpyAsync(gpus_[0].recv, gpus_[0].send, static_cast<std::size_t>(bytes_),
-                                 cudaMemcpyDeviceToDevice, gpus_[0].comm_stream),
-                 "cudaMemcpyAsync");
+      MOESIM_DEVICE_CHECK(cudaMemcpyAsync(gpus_[0].recv, gpus_[0].send,
+                                          static_cast<std::size_t>(bytes_),
+                                          cudaMemcpyDeviceToDevice, gpus_[0].comm_stream));
       return;
     }
-    const int n = static_cast<int>(gpus_.size());
-    const std::size_t count = static_cast<std::size_t>(bytes_ / 2);  // bf16 elements
-    nccl_check(ncclGroupStart(), "ncclGroupStart");
-    for (int i = 0; i < n; ++i) {
-      Gpu& g = gpus_[static_cast<std::size_t>(i)];
-      if (op == "all_reduce") {
-        nccl_check(
-            ncclAllReduce(g.send, g.recv, count, ncclBfloat16, ncclSum, g.comm, g.comm_stream),
-            "ncclAllReduce");
-      } else if (op == "all_gather") {
-        nccl_check(ncclAllGather(g.send, g.recv, count / static_cast<std::size_t>(n), ncclBfloat16,
-                                 g.comm, g.comm_stream),
-                   "ncclAllGather");
-      } else {  // alltoall
-        const std::size_t part = count / static_cast<std::size_t>(n);
-        for (int j = 0; j < n; ++j) {
-          nccl_check(ncclSend(static_cast<char*>(g.send) + 2 * part * static_cast<std::size_t>(j),
-                              part, ncclBfloat16, j, g.comm, g.comm_stream),
-                     "ncclSend");
-          nccl_check(ncclRecv(static_cast<char*>(g.recv) + 2 * part * static_cast<std::size_t>(j),
-                              part, ncclBfloat16, j, g.comm, g.comm_stream),
-                     "ncclRecv");
-        }
+    // Through the executor's path: the op as a one-operation task graph, lowered and issued as
+    // `moesim execute` issues a strategy's collective (bench/nccl/nccl_bench.cpp does the same).
+    const runtime::ExecutionPlan& plan = plan_for(op);
+    MOESIM_DEVICE_CHECK(ncclGroupStart());
+    for (const runtime::RankPlan& rank : plan.ranks) {
+      Gpu& g = gpus_[rank.rank.index()];
+      for (const runtime::Launch& l : rank.launches) {
+        if (l.comm) runtime::issue_nccl_calls(*l.comm, g.comm, g.send, g.recv, g.comm_stream);
       }
     }
-    nccl_check(ncclGroupEnd(), "ncclGroupEnd");
+    MOESIM_DEVICE_CHECK(ncclGroupEnd());
+  }
+
+  /// The lowered one-operation graph of aggressor `op` (bf16, `bytes_` in nccl-tests' sizes).
+  const runtime::ExecutionPlan& plan_for(const std::string& op) {
+    auto it = plans_.find(op);
+    if (it != plans_.end()) return it->second;
+    const auto n = static_cast<std::uint32_t>(gpus_.size());
+    TaskGraph graph(n);
+    CommOp o;
+    o.kind = op == "all_reduce"   ? CommKind::all_reduce
+             : op == "all_gather" ? CommKind::all_gather
+                                  : CommKind::all_to_all;
+    o.group = CommGroup::world;
+    o.dtype = DType::bf16;
+    o.bytes = Bytes{bytes_};
+    for (std::uint32_t r = 0; r < n; ++r) o.ranks.push_back(RankId{r});
+    graph.add_collective(op, std::move(o), graph.stream("comm"));
+    graph.validate();
+    return plans_.emplace(op, runtime::lower_graph(graph)).first->second;
   }
 
   void sync_all() {
     for (Gpu& g : gpus_) {
-      cuda_check(cudaSetDevice(g.device), "cudaSetDevice");
-      cuda_check(cudaStreamSynchronize(g.comm_stream), "cudaStreamSynchronize");
+      MOESIM_DEVICE_CHECK(cudaSetDevice(g.device));
+      MOESIM_DEVICE_CHECK(cudaStreamSynchronize(g.comm_stream));
     }
-    cuda_check(cudaSetDevice(0), "cudaSetDevice");
-    cuda_check(cudaStreamSynchronize(compute_), "cudaStreamSynchronize");
+    MOESIM_DEVICE_CHECK(cudaSetDevice(0));
+    MOESIM_DEVICE_CHECK(cudaStreamSynchronize(compute_));
   }
 
   /// Median aggressor time over `reps` (wall clock of each op after syncing; us).
@@ -142,7 +144,7 @@ class Overlap {
   double gemm_us(int m, int n, int k, const void* a, const void* b, void* c, int reps,
                  const std::string& op, int ops) {
     for (int i = 0; i < ops; ++i) aggressor(op);
-    cuda_check(cudaSetDevice(0), "cudaSetDevice");
+    MOESIM_DEVICE_CHECK(cudaSetDevice(0));
     EventTimer timer;
     std::vector<double> t;
     for (int r = 0; r < reps; ++r) {
@@ -162,14 +164,14 @@ class Overlap {
     const int gemms =
         static_cast<int>(std::ceil(2.0 * agg_alone_us / std::max(gemm_alone_us, 1.0))) + 1;
     for (int r = 0; r < reps; ++r) {
-      cuda_check(cudaSetDevice(0), "cudaSetDevice");
+      MOESIM_DEVICE_CHECK(cudaSetDevice(0));
       for (int i = 0; i < gemms; ++i)
         kernels::gemm(*blas_, kernels::ElementType::bf16, m, n, k, a, b, c, compute_);
       const auto t0 = std::chrono::steady_clock::now();
       aggressor(op);
       for (Gpu& g : gpus_) {
-        cuda_check(cudaSetDevice(g.device), "cudaSetDevice");
-        cuda_check(cudaStreamSynchronize(g.comm_stream), "cudaStreamSynchronize");
+        MOESIM_DEVICE_CHECK(cudaSetDevice(g.device));
+        MOESIM_DEVICE_CHECK(cudaStreamSynchronize(g.comm_stream));
       }
       t.push_back(
           std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
@@ -183,6 +185,7 @@ class Overlap {
  private:
   std::int64_t bytes_;
   std::vector<Gpu> gpus_;
+  std::map<std::string, runtime::ExecutionPlan> plans_;  // aggressor op -> its lowering
   cudaStream_t compute_ = nullptr;
   std::unique_ptr<kernels::BlasHandle> blas_;
 };
@@ -206,7 +209,7 @@ int run(int gpus, int reps, std::int64_t bytes, const std::string& json) {
                 nullptr);
     fill_random(kernels::ElementType::bf16, b.get(), static_cast<std::int64_t>(k) * n, 2, 1.0F,
                 nullptr);
-    cuda_check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    MOESIM_DEVICE_CHECK(cudaDeviceSynchronize());
     (void)o.gemm_us(m, n, k, a.get(), b.get(), c.get(), 3, "", 0);  // warm-up
     const double alone = o.gemm_us(m, n, k, a.get(), b.get(), c.get(), reps, "", 0);
     for (const std::string& op : ops) {

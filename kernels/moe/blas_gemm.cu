@@ -6,18 +6,6 @@
 #include "kernels/moe/moe_kernels.hpp"
 
 namespace moesim::kernels {
-namespace detail {
-
-void throw_device_error(const char* expr, const char* file, int line, const std::string& message) {
-  // std::string, not fmt: nvcc 13 rejects fmt 9's consteval format strings.
-  throw DeviceError(std::string(file) + ":" + std::to_string(line) + ": " + expr +
-                    " failed: " + message);
-}
-
-const char* cublas_status_name(cublasStatus_t status) { return cublasGetStatusString(status); }
-
-}  // namespace detail
-
 bool cuda_device_available() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
@@ -29,9 +17,9 @@ bool cuda_device_available() {
 }
 
 BlasHandle::BlasHandle() : impl_(std::make_unique<Impl>()) {
-  MOESIM_CUBLAS_CHECK(cublasCreate(&impl_->handle));
+  MOESIM_DEVICE_CHECK(cublasCreate(&impl_->handle));
   // Tensor cores with fp32 accumulation; results are deterministic for a given shape.
-  MOESIM_CUBLAS_CHECK(cublasSetMathMode(impl_->handle, CUBLAS_DEFAULT_MATH));
+  MOESIM_DEVICE_CHECK(cublasSetMathMode(impl_->handle, CUBLAS_DEFAULT_MATH));
 }
 
 BlasHandle::~BlasHandle() {
@@ -41,9 +29,9 @@ BlasHandle::~BlasHandle() {
 
 void* BlasHandle::Impl::pointer_scratch(std::size_t bytes) {
   if (bytes > pointer_bytes) {
-    if (pointers != nullptr) MOESIM_CUDA_CHECK(cudaFree(pointers));
+    if (pointers != nullptr) MOESIM_DEVICE_CHECK(cudaFree(pointers));
     pointers = nullptr;
-    MOESIM_CUDA_CHECK(cudaMalloc(&pointers, bytes));
+    MOESIM_DEVICE_CHECK(cudaMalloc(&pointers, bytes));
     pointer_bytes = bytes;
   }
   return pointers;
@@ -51,35 +39,38 @@ void* BlasHandle::Impl::pointer_scratch(std::size_t bytes) {
 
 // Row-major C[m x n] = A[m x k] B[k x n] is column-major C^T = B^T A^T: cuBLAS sees the row-major
 // buffers as their transposes, so the operands swap and m/n swap.
+// A stored k x m (a_transposed) is, read column-major, op(A) itself (m x k, ld m); the swapped
+// product needs op(A)^T, hence OP_T. Likewise B stored n x k (b_transposed): OP_T, ld k.
 void gemm(BlasHandle& blas, ElementType type, int m, int n, int k, const void* a, const void* b,
-          void* c, cudaStream_t stream, bool b_transposed) {
+          void* c, cudaStream_t stream, bool b_transposed, bool a_transposed) {
   MOESIM_KERNEL_REQUIRE(m >= 0 && n >= 0 && k >= 0, "gemm: negative dimension");
   if (m == 0 || n == 0) return;
   cublasHandle_t h = blas.impl().handle;
-  MOESIM_CUBLAS_CHECK(cublasSetStream(h, stream));
+  MOESIM_DEVICE_CHECK(cublasSetStream(h, stream));
   const float alpha = 1.0F;
   const float beta = 0.0F;
   const cudaDataType_t t = detail::cuda_data_type(type);
-  MOESIM_CUBLAS_CHECK(cublasGemmEx(h, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m,
-                                   k, &alpha, b, t, b_transposed ? k : n, a, t, k, &beta, c, t, n,
+  MOESIM_DEVICE_CHECK(cublasGemmEx(h, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   a_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, t,
+                                   b_transposed ? k : n, a, t, a_transposed ? m : k, &beta, c, t, n,
                                    CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 void gemm_strided_batched(BlasHandle& blas, ElementType type, int m, int n, int k, int batch,
                           const void* a, std::int64_t stride_a, const void* b,
                           std::int64_t stride_b, void* c, std::int64_t stride_c,
-                          cudaStream_t stream, bool b_transposed) {
+                          cudaStream_t stream, bool b_transposed, bool a_transposed) {
   MOESIM_KERNEL_REQUIRE(m >= 0 && n >= 0 && k >= 0 && batch >= 0, "gemm: negative dimension");
   if (m == 0 || n == 0 || batch == 0) return;
   cublasHandle_t h = blas.impl().handle;
-  MOESIM_CUBLAS_CHECK(cublasSetStream(h, stream));
+  MOESIM_DEVICE_CHECK(cublasSetStream(h, stream));
   const float alpha = 1.0F;
   const float beta = 0.0F;
   const cudaDataType_t t = detail::cuda_data_type(type);
-  MOESIM_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-      h, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &alpha, b, t,
-      b_transposed ? k : n, stride_b, a, t, k, stride_a, &beta, c, t, n, stride_c, batch,
-      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  MOESIM_DEVICE_CHECK(cublasGemmStridedBatchedEx(
+      h, b_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, a_transposed ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
+      k, &alpha, b, t, b_transposed ? k : n, stride_b, a, t, a_transposed ? m : k, stride_a, &beta,
+      c, t, n, stride_c, batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 }  // namespace moesim::kernels

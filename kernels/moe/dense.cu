@@ -90,7 +90,7 @@ void softmax_rows(ElementType type, const void* in, void* out, std::int64_t rows
     softmax_rows_kernel<T><<<detail::grid_for(rows, 1), kRowThreads, 0, stream>>>(
         static_cast<const T*>(in), static_cast<T*>(out), rows, cols, scale, causal, rows_per_batch);
   });
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 void attention_forward(BlasHandle& blas, ElementType type, int batch, int seq, int head_dim,
@@ -115,7 +115,7 @@ void layernorm(ElementType type, const void* x, const void* gamma, const void* b
         static_cast<const T*>(x), static_cast<const T*>(gamma), static_cast<const T*>(beta),
         static_cast<T*>(y), rows, cols, eps);
   });
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 }  // namespace moesim::kernels

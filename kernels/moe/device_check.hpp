@@ -1,6 +1,6 @@
-// Internal to kernels/moe: checked CUDA/cuBLAS calls and the 16-bit element traits shared by the
-// .cu files. A failed call throws DeviceError with the expression, file:line and the library's
-// message (architecture.md, "Errors").
+// Internal to kernels/moe: argument checks and the 16-bit element traits shared by the .cu files.
+// Library calls are checked with MOESIM_DEVICE_CHECK (kernels/device_check.hpp): a failure
+// throws DeviceError with the expression, file:line and the library's message.
 #pragma once
 
 #include <cublas_v2.h>
@@ -10,33 +10,8 @@
 
 #include <string>
 
+#include "kernels/device_check.hpp"
 #include "kernels/moe/moe_kernels.hpp"
-
-namespace moesim::kernels::detail {
-
-[[noreturn]] void throw_device_error(const char* expr, const char* file, int line,
-                                     const std::string& message);
-const char* cublas_status_name(cublasStatus_t status);
-
-}  // namespace moesim::kernels::detail
-
-#define MOESIM_CUDA_CHECK(expr)                                                       \
-  do {                                                                                \
-    const cudaError_t moesim_err_ = (expr);                                           \
-    if (moesim_err_ != cudaSuccess) {                                                 \
-      ::moesim::kernels::detail::throw_device_error(#expr, __FILE__, __LINE__,        \
-                                                    cudaGetErrorString(moesim_err_)); \
-    }                                                                                 \
-  } while (false)
-
-#define MOESIM_CUBLAS_CHECK(expr)                                                                \
-  do {                                                                                           \
-    const cublasStatus_t moesim_st_ = (expr);                                                    \
-    if (moesim_st_ != CUBLAS_STATUS_SUCCESS) {                                                   \
-      ::moesim::kernels::detail::throw_device_error(                                             \
-          #expr, __FILE__, __LINE__, ::moesim::kernels::detail::cublas_status_name(moesim_st_)); \
-    }                                                                                            \
-  } while (false)
 
 #define MOESIM_KERNEL_REQUIRE(cond, what)                                                        \
   do {                                                                                           \

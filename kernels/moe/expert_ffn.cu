@@ -77,12 +77,12 @@ void grouped_layer(BlasHandle& blas, ElementType type, const std::vector<Group>&
   auto** dev =
       static_cast<const void**>(blas.impl().pointer_scratch(sizeof(void*) * host_ptrs.size()));
   // Pageable host -> device: the source is staged before the call returns, so host_ptrs may die.
-  MOESIM_CUDA_CHECK(cudaMemcpyAsync(dev, host_ptrs.data(), sizeof(void*) * host_ptrs.size(),
-                                    cudaMemcpyHostToDevice, stream));
+  MOESIM_DEVICE_CHECK(cudaMemcpyAsync(dev, host_ptrs.data(), sizeof(void*) * host_ptrs.size(),
+                                      cudaMemcpyHostToDevice, stream));
   cublasHandle_t h = blas.impl().handle;
-  MOESIM_CUBLAS_CHECK(cublasSetStream(h, stream));
+  MOESIM_DEVICE_CHECK(cublasSetStream(h, stream));
   const cudaDataType_t t = detail::cuda_data_type(type);
-  MOESIM_CUBLAS_CHECK(cublasGemmGroupedBatchedEx(
+  MOESIM_DEVICE_CHECK(cublasGemmGroupedBatchedEx(
       h, op.data(), op.data(), m_array.data(), n_array.data(), k_array.data(), alpha.data(), dev, t,
       ld_w.data(), dev + count, t, ld_a.data(), beta.data(),
       const_cast<void* const*>(reinterpret_cast<const void* const*>(dev + 2 * count)), t,
@@ -99,7 +99,7 @@ void activation_forward(ElementType type, Activation activation, const void* h1,
         static_cast<const T*>(h1), rows, ffn, activation == Activation::swiglu,
         static_cast<T*>(act));
   });
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 void expert_ffn(BlasHandle& blas, ElementType type, Activation activation, GemmForm form,

@@ -84,7 +84,7 @@ void softmax_topk(const float* logits, int tokens, int experts, int top_k, int* 
   const std::size_t shared = sizeof(float) * kWarpsPerBlock * static_cast<std::size_t>(experts);
   softmax_topk_kernel<<<blocks, kWarpsPerBlock * 32, shared, stream>>>(
       logits, tokens, experts, top_k, topk_expert, topk_prob, normalize);
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 void gate_forward(BlasHandle& blas, ElementType type, int tokens, int hidden, int experts,
@@ -94,11 +94,11 @@ void gate_forward(BlasHandle& blas, ElementType type, int tokens, int hidden, in
   // logits (fp32) = x * w_gate with 16-bit operands: cuBLAS mixed precision, row-major mapping as
   // in gemm() (blas_gemm.cu).
   cublasHandle_t h = blas.impl().handle;
-  MOESIM_CUBLAS_CHECK(cublasSetStream(h, stream));
+  MOESIM_DEVICE_CHECK(cublasSetStream(h, stream));
   const float alpha = 1.0F;
   const float beta = 0.0F;
   const cudaDataType_t t = detail::cuda_data_type(type);
-  MOESIM_CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, experts, tokens, hidden, &alpha,
+  MOESIM_DEVICE_CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, experts, tokens, hidden, &alpha,
                                    w_gate, t, experts, x, t, hidden, &beta, logits, CUDA_R_32F,
                                    experts, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   softmax_topk(logits, tokens, experts, top_k, topk_expert, topk_prob, normalize, stream);

@@ -23,12 +23,9 @@
 #include <span>
 #include <stdexcept>
 
-namespace moesim::kernels {
+#include "kernels/device_check.hpp"  // DeviceError
 
-class DeviceError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace moesim::kernels {
 
 enum class ElementType : std::uint8_t { bf16, fp16 };
 constexpr std::size_t element_bytes(ElementType) { return 2; }
@@ -54,15 +51,17 @@ class BlasHandle {
 
 // ---- GEMM -----------------------------------------------------------------------------------
 
-/// C[m x n] = A[m x k] * B[k x n] (or B^T when `b_transposed`: B is n x k), all `type`.
+/// C[m x n] = op(A)[m x k] * op(B)[k x n], all `type`: with `b_transposed` B is stored n x k
+/// (an input gradient dY W^T), with `a_transposed` A is stored k x m (a weight gradient X^T dY).
 void gemm(BlasHandle& blas, ElementType type, int m, int n, int k, const void* a, const void* b,
-          void* c, cudaStream_t stream, bool b_transposed = false);
+          void* c, cudaStream_t stream, bool b_transposed = false, bool a_transposed = false);
 
 /// `batch` independent GEMMs with constant strides (elements) between operands.
 void gemm_strided_batched(BlasHandle& blas, ElementType type, int m, int n, int k, int batch,
                           const void* a, std::int64_t stride_a, const void* b,
                           std::int64_t stride_b, void* c, std::int64_t stride_c,
-                          cudaStream_t stream, bool b_transposed = false);
+                          cudaStream_t stream, bool b_transposed = false,
+                          bool a_transposed = false);
 
 // ---- Gate -----------------------------------------------------------------------------------
 
@@ -82,7 +81,8 @@ void softmax_topk(const float* logits, int tokens, int experts, int top_k, int* 
 /// Device scratch `route` needs for `assignments` = tokens * top_k.
 std::size_t route_workspace_bytes(int assignments, int experts);
 
-/// Rows of every assignment in the expert-ordered buffer (deterministic, no atomics races):
+/// Rows of every assignment in the expert-ordered buffer (deterministic, no atomics races). An
+/// expert index of -1 marks an assignment dropped before routing (dest_row -1):
 ///  capacity > 0: (experts, capacity, hidden) layout, dest_row = e * capacity + rank, -1 when
 ///                rank >= capacity (dropped); expert_offset[e] = e * capacity.
 ///  capacity <= 0: dropless; dest_row = expert_offset[e] + rank, expert_offset = exclusive
@@ -145,5 +145,61 @@ void attention_forward(BlasHandle& blas, ElementType type, int batch, int seq, i
 /// y = (x - mean) / sqrt(var + eps) * gamma + beta per row (fp32 statistics); one block per row.
 void layernorm(ElementType type, const void* x, const void* gamma, const void* beta, void* y,
                std::int64_t rows, int cols, float eps, cudaStream_t stream);
+
+// ---- Backward pass and optimizer (backward_kernels.cu; references in
+// kernels/reference/backward_kernels.hpp) ------------------------------------------------------
+
+/// Attention backward for `batch` heads: recomputes P = softmax(scale Q K^T [causal]) into
+/// `scores`, then dV = P^T dO, dP = dO V^T (into `d_scores`), dS = P * (dP - rowsum(dP * P)),
+/// dQ = scale dS K, dK = scale dS^T Q. Layouts as attention_forward.
+void attention_backward(BlasHandle& blas, ElementType type, int batch, int seq, int head_dim,
+                        const void* q, const void* k, const void* v, const void* d_o, void* scores,
+                        void* d_scores, void* dq, void* dk, void* dv, float scale, bool causal,
+                        cudaStream_t stream);
+
+/// In place on d_p: d_s = scale * p * (d_p - rowsum(d_p * p)) per row of `cols`.
+void softmax_rows_backward(ElementType type, const void* p, void* d_p, std::int64_t rows, int cols,
+                           float scale, cudaStream_t stream);
+
+/// d_h1 [rows x ffn_first_width] = d act / d h1 * d_act for act = activation_forward(h1).
+void activation_backward(ElementType type, Activation activation, const void* h1, const void* d_act,
+                         std::int64_t rows, int ffn, void* d_h1, cudaStream_t stream);
+
+/// Device scratch layernorm_backward needs: per-row statistics and per-chunk column partials.
+std::size_t layernorm_backward_workspace_bytes(std::int64_t rows, int cols);
+
+/// Layernorm backward: dx (type) per row (one block per row), and dgamma, dbeta (fp32, cols)
+/// summed over rows in fixed chunks and then over chunks (deterministic: no atomics).
+void layernorm_backward(ElementType type, const void* x, const void* gamma, const void* dy,
+                        void* dx, float* dgamma, float* dbeta, std::int64_t rows, int cols,
+                        float eps, void* workspace, std::size_t workspace_bytes,
+                        cudaStream_t stream);
+
+/// Router backward: recomputes softmax and top-k of `logits` (fp32 tokens x experts) and writes
+/// d_logits = p * (g - sum(g * p)), g the gradient of the kept probabilities (d_topk_prob,
+/// tokens x top_k, best first; unnormalized top-k). experts <= 1024, top_k <= 32.
+void softmax_topk_backward(const float* logits, const float* d_topk_prob, int tokens, int experts,
+                           int top_k, float* d_logits, cudaStream_t stream);
+
+/// Combine backward: d_expert_out[dest_row[a]] = topk_prob[a] * dy[a / top_k] (out_rows x
+/// hidden, zeroed first) and d_prob[a] = dot(dy[a / top_k], expert_out[dest_row[a]]) (0 when
+/// dropped).
+void unpermute_backward(ElementType type, const void* dy, const void* expert_out,
+                        const int* dest_row, const float* topk_prob, int tokens, int top_k,
+                        int hidden, void* d_expert_out, int out_rows, float* d_prob,
+                        cudaStream_t stream);
+
+struct AdamConfig {
+  float lr = 1e-4F;
+  float beta1 = 0.9F;
+  float beta2 = 0.999F;
+  float eps = 1e-8F;
+  int step = 1;  ///< 1-based, for the bias corrections
+};
+
+/// One Adam step (Kingma & Ba 2015, Algorithm 1) over `n` parameters: fp32 master weights and
+/// moments updated in place from 16-bit gradients, the 16-bit weights written from the master.
+void adam_step(ElementType type, const void* grad, float* master, float* m, float* v, void* weights,
+               std::int64_t n, const AdamConfig& config, cudaStream_t stream);
 
 }  // namespace moesim::kernels

@@ -13,7 +13,8 @@ __global__ void chunk_counts_kernel(const int* __restrict__ expert, int assignme
   for (int e = static_cast<int>(threadIdx.x); e < experts; e += kChunk) local[e] = 0;
   __syncthreads();
   const int a = static_cast<int>(blockIdx.x) * kChunk + static_cast<int>(threadIdx.x);
-  if (a < assignments) atomicAdd(&local[expert[a]], 1);  // counts only: order does not matter
+  // Counts only, so the order of the atomics does not matter; -1 marks a dropped assignment.
+  if (a < assignments && expert[a] >= 0) atomicAdd(&local[expert[a]], 1);
   __syncthreads();
   for (int e = static_cast<int>(threadIdx.x); e < experts; e += kChunk) {
     counts[static_cast<std::int64_t>(blockIdx.x) * experts + e] = local[e];
@@ -59,6 +60,10 @@ __global__ void assign_rows_kernel(const int* __restrict__ expert, int assignmen
   __syncthreads();
   if (a >= assignments) return;
   const int e = chunk_expert[i];
+  if (e < 0) {
+    dest_row[a] = -1;  // dropped before routing
+    return;
+  }
   int rank = chunk_base[static_cast<std::int64_t>(blockIdx.x) * experts + e];
   for (int j = 0; j < i; ++j) rank += chunk_expert[j] == e ? 1 : 0;
   if (capacity > 0) {
@@ -131,22 +136,22 @@ void route(const int* topk_expert, int tokens, int top_k, int experts, int capac
   if (chunks > 0) {
     chunk_counts_kernel<<<static_cast<unsigned>(chunks), kChunk, shared, stream>>>(
         topk_expert, assignments, experts, counts);
-    MOESIM_CUDA_CHECK(cudaGetLastError());
+    MOESIM_DEVICE_CHECK(cudaGetLastError());
   }
   scan_chunks_kernel<<<1, 1024, shared, stream>>>(counts, chunks, experts, capacity, expert_count,
                                                   expert_offset);
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
   if (chunks > 0) {
     assign_rows_kernel<<<static_cast<unsigned>(chunks), kChunk, 0, stream>>>(
         topk_expert, assignments, experts, capacity, counts, expert_offset, dest_row);
-    MOESIM_CUDA_CHECK(cudaGetLastError());
+    MOESIM_DEVICE_CHECK(cudaGetLastError());
   }
 }
 
 void permute(ElementType type, const void* x, int tokens, int top_k, int hidden,
              const int* dest_row, void* out, int out_rows, cudaStream_t stream) {
   (void)type;  // a 16-bit copy: bf16 and fp16 move the same bits
-  MOESIM_CUDA_CHECK(cudaMemsetAsync(
+  MOESIM_DEVICE_CHECK(cudaMemsetAsync(
       out, 0,
       static_cast<std::size_t>(out_rows) * static_cast<std::size_t>(hidden) * element_bytes(type),
       stream));
@@ -164,7 +169,7 @@ void permute(ElementType type, const void* x, int tokens, int top_k, int hidden,
     permute_kernel<false>
         <<<blocks, 256, 0, stream>>>(src, top_k, hidden, dest_row, dst, assignments);
   }
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 void unpermute_combine(ElementType type, const void* expert_out, const int* dest_row,
@@ -176,7 +181,7 @@ void unpermute_combine(ElementType type, const void* expert_out, const int* dest
         static_cast<const T*>(expert_out), dest_row, topk_prob, tokens, top_k, hidden,
         static_cast<T*>(y));
   });
-  MOESIM_CUDA_CHECK(cudaGetLastError());
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 }  // namespace moesim::kernels

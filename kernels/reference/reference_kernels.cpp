@@ -92,7 +92,8 @@ Routing route(std::span<const int> topk_expert, int tokens, int top_k, int exper
   std::vector<int> rank(topk_expert.size(), 0);
   for (std::size_t a = 0; a < topk_expert.size(); ++a) {
     const int e = topk_expert[a];
-    require(e >= 0 && e < experts, "route: expert index out of range");
+    require(e >= -1 && e < experts, "route: expert index out of range");
+    if (e < 0) continue;  // dropped before routing (choices_from_counts)
     rank[a] = seen[static_cast<std::size_t>(e)]++;
   }
   r.expert_count.resize(static_cast<std::size_t>(experts));
@@ -104,6 +105,7 @@ Routing route(std::span<const int> topk_expert, int tokens, int top_k, int exper
         capacity > 0 ? (e + 1) * capacity : r.expert_offset[static_cast<std::size_t>(e)] + total;
   }
   for (std::size_t a = 0; a < topk_expert.size(); ++a) {
+    if (topk_expert[a] < 0) continue;
     const auto e = static_cast<std::size_t>(topk_expert[a]);
     if (capacity > 0 && rank[a] >= capacity) continue;  // dropped
     r.dest_row[a] = r.expert_offset[e] + rank[a];

@@ -44,7 +44,8 @@ struct Routing {
   std::vector<int> expert_offset;  ///< experts + 1: first row of each expert (dropless), or e*C
 };
 
-/// Positions of every assignment in the expert-ordered buffer.
+/// Positions of every assignment in the expert-ordered buffer. An expert index of -1 marks an
+/// assignment dropped before routing (dest_row -1).
 /// capacity > 0: buffer is (experts, capacity, hidden); row = e * capacity + rank, dropped when
 /// rank >= capacity. capacity <= 0: dropless; row = offset[e] + rank with offset the exclusive
 /// prefix sum of per-expert counts.

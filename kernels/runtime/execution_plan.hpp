@@ -29,20 +29,29 @@ namespace moesim::runtime {
 /// The real kernel (or copy / delay) a compute task becomes. Activations run in 16-bit
 /// (kernels/moe supports bf16 and fp16); fp32 and fp8 tasks run as bf16.
 enum class DeviceOp : std::uint8_t {
-  gemm,               ///< kernels::gemm (batch 1) or gemm_strided_batched: m, n, k, batch
-  attention,          ///< kernels::attention_forward: batch = heads x sequences, n = seq, k = dim
-  softmax_rows,       ///< m rows of n
-  layernorm,          ///< m rows of n
-  activation_gelu,    ///< m rows, n = ffn
-  activation_swiglu,  ///< m rows, n = ffn (input is m x 2n)
-  softmax_topk,       ///< router top-k on fp32 logits: tokens x experts, top_k
-  route_permute,      ///< kernels::route + permute: tokens, top_k, experts, hidden (dropless)
-  unpermute_combine,  ///< kernels::unpermute_combine: tokens, top_k, hidden
-  copy,               ///< cudaMemcpyAsync device-to-device of copy_bytes
-  delay,              ///< a spin kernel lasting `delay`
+  gemm,                 ///< kernels::gemm / gemm_strided_batched: m, n, k, batch, transposes
+  attention_forward,    ///< batch = heads x sequences of n x k
+  attention_backward,   ///< dQ, dK, dV from Q, K, V, dO (softmax recomputed)
+  softmax_rows,         ///< m rows of n
+  layernorm_forward,    ///< m rows of n
+  layernorm_backward,   ///< dx, dgamma, dbeta of m rows of n
+  activation_forward,   ///< m rows, n = ffn; `activation` gelu or swiglu (input m x 2n)
+  activation_backward,  ///< d_h1 from h1 and d_act
+  gate_forward,         ///< softmax + top-k on fp32 logits: tokens x experts, top_k
+  gate_backward,        ///< d_logits from logits and the kept probabilities' gradient
+  permute_forward,      ///< kernels::route + permute with the task's per-expert counts
+  permute_backward,     ///< gather-sum of each token's rows (unpermute_combine, unit weights)
+  unpermute_forward,    ///< kernels::unpermute_combine
+  unpermute_backward,   ///< d_expert_out and d_prob of the combine
+  adam,                 ///< one Adam step over `parameters` fp32 master weights
+  copy,                 ///< cudaMemcpyAsync device-to-device of copy_bytes
+  delay,                ///< a spin kernel lasting `delay`
 };
 
 std::string_view to_string(DeviceOp op);
+
+/// Activation of activation_forward / activation_backward (kernels::Activation).
+enum class DeviceActivation : std::uint8_t { gelu, swiglu };
 
 /// One compute launch with its resolved shape and the device memory it touches.
 struct DeviceCall {
@@ -52,14 +61,26 @@ struct DeviceCall {
   std::int64_t n = 0;
   std::int64_t k = 0;
   std::int64_t batch = 1;
+  bool transpose_a = false;  ///< gemm: A stored k x m (weight gradient X^T dY)
+  bool transpose_b = false;  ///< gemm: B stored n x k (input gradient dY W^T)
+  DeviceActivation activation = DeviceActivation::gelu;
   std::int32_t tokens = 0;  ///< routing ops
   std::int32_t top_k = 0;
   std::int32_t experts = 0;
   std::int32_t hidden = 0;
+  std::int32_t out_rows = 0;                    ///< permute: rows of the expert-ordered buffer
+  std::int32_t capacity = 0;                    ///< permute: slots per expert, 0 = dropless
+  std::vector<std::int64_t> tokens_per_expert;  ///< permute / unpermute routing
+  std::int64_t parameters = 0;                  ///< adam
   std::int64_t copy_bytes = 0;
   SimTime delay;
   std::int64_t input_bytes = 0;   ///< read-only random inputs (operands, weights, logits)
   std::int64_t output_bytes = 0;  ///< outputs and scratch written by the call
+  /// No real kernel runs what the task describes (its ComputeOp is unset or inconsistent with
+  /// its shape): `op` is a stand-in with the task's size, and `substitution` says why. Plans,
+  /// measured records and validate's table list such tasks apart.
+  bool substituted = false;
+  std::string substitution;
 };
 
 /// Element type on the wire. Reductions use the task's dtype; data movement is counted in
@@ -134,10 +155,11 @@ struct CommGroupPlan {
 struct ExecutionPlan {
   std::vector<RankPlan> ranks;  ///< indexed by rank
   std::vector<CommGroupPlan> groups;
-  std::vector<TaskId> global_order;  ///< the topological order the launch lists project
-  std::size_t event_waits = 0;       ///< sum of Launch::waits sizes
-  std::size_t cross_rank_waits = 0;  ///< of which the producer is on another rank
-  std::size_t implied_edges = 0;     ///< explicit edges dropped as implied by stream order
+  std::vector<TaskId> global_order;   ///< the topological order the launch lists project
+  std::size_t event_waits = 0;        ///< sum of Launch::waits sizes
+  std::size_t cross_rank_waits = 0;   ///< of which the producer is on another rank
+  std::size_t implied_edges = 0;      ///< explicit edges dropped as implied by stream order
+  std::size_t substituted_tasks = 0;  ///< compute tasks run by a stand-in (DeviceCall::substituted)
 };
 
 }  // namespace moesim::runtime

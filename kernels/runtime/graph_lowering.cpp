@@ -17,22 +17,34 @@ std::string_view to_string(DeviceOp op) {
   switch (op) {
     case DeviceOp::gemm:
       return "gemm";
-    case DeviceOp::attention:
-      return "attention";
+    case DeviceOp::attention_forward:
+      return "attention_forward";
+    case DeviceOp::attention_backward:
+      return "attention_backward";
     case DeviceOp::softmax_rows:
       return "softmax_rows";
-    case DeviceOp::layernorm:
-      return "layernorm";
-    case DeviceOp::activation_gelu:
-      return "activation_gelu";
-    case DeviceOp::activation_swiglu:
-      return "activation_swiglu";
-    case DeviceOp::softmax_topk:
-      return "softmax_topk";
-    case DeviceOp::route_permute:
-      return "route_permute";
-    case DeviceOp::unpermute_combine:
-      return "unpermute_combine";
+    case DeviceOp::layernorm_forward:
+      return "layernorm_forward";
+    case DeviceOp::layernorm_backward:
+      return "layernorm_backward";
+    case DeviceOp::activation_forward:
+      return "activation_forward";
+    case DeviceOp::activation_backward:
+      return "activation_backward";
+    case DeviceOp::gate_forward:
+      return "gate_forward";
+    case DeviceOp::gate_backward:
+      return "gate_backward";
+    case DeviceOp::permute_forward:
+      return "permute_forward";
+    case DeviceOp::permute_backward:
+      return "permute_backward";
+    case DeviceOp::unpermute_forward:
+      return "unpermute_forward";
+    case DeviceOp::unpermute_backward:
+      return "unpermute_backward";
+    case DeviceOp::adam:
+      return "adam";
     case DeviceOp::copy:
       return "copy";
     case DeviceOp::delay:
@@ -108,31 +120,16 @@ WireType reduce_type(DType t) {
   return WireType::u8;
 }
 
-/// Routing parameters of the gate tasks, resolved per rank in task order.
-struct Routing {
-  std::int32_t experts = kDefaultExperts;
-  std::int32_t top_k = 1;
-};
-
-/// top_k of gate task `id`: its k when valid, else the ratio to the next permute on its rank.
-std::int32_t gate_top_k(const TaskGraph& g, TaskId id, const ComputeTask& gate) {
-  const std::int64_t limit = std::min(kMaxTopK, gate.shape.n);
-  if (gate.shape.k >= 1 && gate.shape.k <= limit) return static_cast<std::int32_t>(gate.shape.k);
-  const RankId rank = g.task(id).rank;
-  for (std::size_t i = id.index() + 1; i < g.task_count(); ++i) {
-    const Task& t = g.tasks()[i];
-    const auto* c = std::get_if<ComputeTask>(&t.body);
-    if (t.rank != rank || c == nullptr) continue;
-    if (c->kind == KernelKind::gate) break;
-    if (c->kind == KernelKind::permute) {
-      if (gate.shape.m > 0 && c->shape.m % gate.shape.m == 0) {
-        const std::int64_t ratio = c->shape.m / gate.shape.m;
-        if (ratio >= 1 && ratio <= limit) return static_cast<std::int32_t>(ratio);
-      }
-      break;
-    }
-  }
-  return 1;
+/// A stand-in of the task's size for a task no real kernel describes: a device copy moving its
+/// bytes (read + write), marked substituted with `why`.
+DeviceCall substitute(DeviceCall d, std::int64_t bytes, std::string why) {
+  d.op = DeviceOp::copy;
+  d.copy_bytes = std::max<std::int64_t>(bytes / 2, 0);
+  d.input_bytes = d.copy_bytes;
+  d.output_bytes = d.copy_bytes;
+  d.substituted = true;
+  d.substitution = std::move(why);
+  return d;
 }
 
 DeviceCall copy_call(std::int64_t bytes) {
@@ -144,13 +141,58 @@ DeviceCall copy_call(std::int64_t bytes) {
   return d;
 }
 
-DeviceCall lower_compute(const TaskGraph& g, TaskId id, const ComputeTask& c,
-                         const Routing& routing) {
+/// Why the routing of a permute / unpermute task cannot drive the kernels, or "" when it can.
+/// Fills tokens, top_k, experts, hidden, capacity, out_rows and tokens_per_expert of `d`.
+std::string resolve_routing(const ComputeTask& c, DeviceCall& d) {
+  const ComputeOp& op = c.op;
+  if (op.top_k < 1 || op.top_k > kMaxTopK)
+    return fmt::format("top_k {} not in [1, {}]", op.top_k, kMaxTopK);
+  if (op.experts < 1 || op.experts > kMaxRouteExperts) {
+    return fmt::format("experts {} not in [1, {}]", op.experts, kMaxRouteExperts);
+  }
+  if (op.tokens_per_expert.size() != static_cast<std::size_t>(op.experts)) {
+    return fmt::format("{} per-expert token counts for {} experts", op.tokens_per_expert.size(),
+                       op.experts);
+  }
+  if (c.shape.m % op.top_k != 0) {
+    return fmt::format("m = {} assignments is not tokens x top_k (top_k {})", c.shape.m, op.top_k);
+  }
+  const std::int64_t tokens = c.shape.m / op.top_k;
+  std::int64_t total = 0;
+  for (std::int64_t n : op.tokens_per_expert) {
+    if (n < 0 || n > tokens)
+      return fmt::format("a per-expert count {} not in [0, {} tokens]", n, tokens);
+    if (op.capacity > 0 && n > op.capacity) {
+      return fmt::format("a per-expert count {} above the capacity {}", n, op.capacity);
+    }
+    total += n;
+  }
+  if (total > c.shape.m) {
+    return fmt::format("per-expert counts sum to {}, above the {} assignments", total, c.shape.m);
+  }
+  if (op.capacity < 0) return fmt::format("capacity {} is negative", op.capacity);
+  const std::int64_t rows = op.capacity > 0 ? op.capacity * op.experts : total;
+  const std::int64_t big = std::numeric_limits<std::int32_t>::max();
+  if (rows > big || tokens > big) return "more rows than the kernels index (2^31)";
+  d.tokens = static_cast<std::int32_t>(tokens);
+  d.top_k = op.top_k;
+  d.experts = op.experts;
+  d.hidden = static_cast<std::int32_t>(c.shape.n);
+  d.capacity = static_cast<std::int32_t>(op.capacity);
+  d.out_rows = static_cast<std::int32_t>(rows);
+  d.tokens_per_expert = op.tokens_per_expert;
+  return "";
+}
+
+DeviceCall lower_compute(const TaskGraph& g, TaskId id, const ComputeTask& c) {
   const KernelShape& s = c.shape;
+  const ComputeOp& op = c.op;
   const std::int64_t big = std::numeric_limits<std::int32_t>::max();
   auto dim = [&](std::string_view what, std::int64_t v) {
     return checked_int(g, id, what, v, 1, big);
   };
+  const bool backward = op.direction == OpDirection::backward;
+  const bool direction_unset = op.direction == OpDirection::none;
   DeviceCall d;
   d.fp16 = c.dtype == DType::fp16;
   switch (c.kind) {
@@ -160,75 +202,137 @@ DeviceCall lower_compute(const TaskGraph& g, TaskId id, const ComputeTask& c,
       d.n = dim("n", s.n);
       d.k = dim("k", s.k);
       d.batch = dim("batch", s.batch);
+      d.transpose_a = op.gemm_role == GemmRole::weight_gradient;
+      d.transpose_b = op.gemm_role == GemmRole::input_gradient;
       d.input_bytes = (d.m * d.k + d.k * d.n) * d.batch * kElem;
       d.output_bytes = d.m * d.n * d.batch * kElem;
+      if (op.gemm_role == GemmRole::none) {
+        d.substituted = true;  // the shape still runs, as a forward product
+        d.substitution = "no GEMM role (forward, input_gradient or weight_gradient)";
+      }
       return d;
     }
     case KernelKind::attention: {
-      d.op = DeviceOp::attention;
+      d.op = backward ? DeviceOp::attention_backward : DeviceOp::attention_forward;
       d.n = dim("n (sequence length)", s.n);
       d.k = dim("k (head dim)", s.k);
       const std::int64_t sequences = std::max<std::int64_t>(1, s.m / d.n);
       d.m = sequences * d.n;
       d.batch = dim("batch x sequences", std::max<std::int64_t>(s.batch, 1) * sequences);
-      d.input_bytes = 3 * d.batch * d.n * d.k * kElem;
-      d.output_bytes = d.batch * d.n * (d.k + d.n) * kElem;  // O and the scores scratch
+      const std::int64_t head = d.batch * d.n * d.k * kElem;
+      const std::int64_t scores = d.batch * d.n * d.n * kElem;
+      d.input_bytes = (backward ? 4 : 3) * head;                          // Q K V (dO)
+      d.output_bytes = backward ? 3 * head + 2 * scores : head + scores;  // outputs + P (dP)
+      if (direction_unset) {
+        d.substituted = true;  // runs the forward kernel of the shape
+        d.substitution = "no direction (forward or backward)";
+      }
       return d;
     }
-    case KernelKind::softmax:
-    case KernelKind::layernorm: {
-      d.op = c.kind == KernelKind::softmax ? DeviceOp::softmax_rows : DeviceOp::layernorm;
+    case KernelKind::softmax: {
+      d.op = DeviceOp::softmax_rows;
       d.m = dim("m (rows)", s.m);
       d.n = dim("n (columns)", s.n);
-      d.input_bytes = d.m * d.n * kElem + (c.kind == KernelKind::layernorm ? 2 * d.n * kElem : 0);
+      d.input_bytes = d.m * d.n * kElem;
       d.output_bytes = d.m * d.n * kElem;
+      if (op.direction != OpDirection::forward) {
+        return substitute(d, c.bytes.count, "only a forward row softmax has a kernel");
+      }
+      return d;
+    }
+    case KernelKind::layernorm: {
+      d.op = backward ? DeviceOp::layernorm_backward : DeviceOp::layernorm_forward;
+      d.m = dim("m (rows)", s.m);
+      d.n = dim("n (columns)", s.n);
+      if (direction_unset)
+        return substitute(d, c.bytes.count, "no direction (forward or backward)");
+      d.input_bytes = (backward ? 2 : 1) * d.m * d.n * kElem + 2 * d.n * kElem;
+      d.output_bytes = d.m * d.n * kElem + (backward ? 2 * d.n * 4 : 0);  // dx, fp32 dgamma dbeta
       return d;
     }
     case KernelKind::elementwise: {
-      if (s.m <= 0 || s.n <= 0) return copy_call(c.bytes.count);
+      if (s.m <= 0 || s.n <= 0) return substitute(d, c.bytes.count, "no shape");
       d.m = dim("m (rows)", s.m);
       d.n = checked_int(g, id, "n (columns)", s.n, 1, big / 2);
-      const bool swiglu = c.bytes.count >= 3 * d.m * d.n * kElem;
-      d.op = swiglu ? DeviceOp::activation_swiglu : DeviceOp::activation_gelu;
-      d.input_bytes = d.m * d.n * (swiglu ? 2 : 1) * kElem;
-      d.output_bytes = d.m * d.n * kElem;
+      if (direction_unset)
+        return substitute(d, c.bytes.count, "no direction (forward or backward)");
+      if (op.activation != ActivationKind::gelu && op.activation != ActivationKind::swiglu) {
+        return substitute(d, c.bytes.count,
+                          fmt::format("no kernel for activation '{}' (gelu and swiglu have one)",
+                                      to_string(op.activation)));
+      }
+      d.op = backward ? DeviceOp::activation_backward : DeviceOp::activation_forward;
+      const bool swiglu = op.activation == ActivationKind::swiglu;
+      d.activation = swiglu ? DeviceActivation::swiglu : DeviceActivation::gelu;
+      const std::int64_t h1 = d.m * d.n * (swiglu ? 2 : 1) * kElem;
+      const std::int64_t act = d.m * d.n * kElem;
+      d.input_bytes = backward ? h1 + act : h1;
+      d.output_bytes = backward ? h1 : act;
       return d;
     }
     case KernelKind::gate: {
-      d.op = DeviceOp::softmax_topk;
+      d.op = backward ? DeviceOp::gate_backward : DeviceOp::gate_forward;
       d.tokens = dim("m (tokens)", s.m);
       d.experts = checked_int(g, id, "n (experts)", s.n, 1, kMaxGateExperts);
-      d.top_k = gate_top_k(g, id, c);
       d.m = d.tokens;
       d.n = d.experts;
-      d.input_bytes = std::int64_t{d.tokens} * d.experts * 4;       // fp32 logits
-      d.output_bytes = std::int64_t{d.tokens} * d.top_k * (4 + 4);  // indices + probs
+      if (direction_unset)
+        return substitute(d, c.bytes.count, "no direction (forward or backward)");
+      if (op.experts != d.experts || op.top_k < 1 ||
+          op.top_k > std::min<std::int64_t>(kMaxTopK, d.experts)) {
+        return substitute(d, c.bytes.count,
+                          fmt::format("routing top_k {} of {} experts does not fit the shape's {} "
+                                      "experts (top_k in [1, min(32, experts)])",
+                                      op.top_k, op.experts, d.experts));
+      }
+      d.top_k = op.top_k;
+      const std::int64_t logits = std::int64_t{d.tokens} * d.experts * 4;
+      const std::int64_t kept = std::int64_t{d.tokens} * d.top_k * 4;
+      d.input_bytes = backward ? logits + kept : logits;
+      d.output_bytes = backward ? logits : 2 * kept;  // d_logits, or indices + probabilities
       return d;
     }
     case KernelKind::permute:
     case KernelKind::unpermute: {
-      d.op = c.kind == KernelKind::permute ? DeviceOp::route_permute : DeviceOp::unpermute_combine;
-      const std::int32_t assignments = dim("m (assignments)", s.m);
-      d.hidden = dim("n (hidden)", s.n);
-      d.top_k = assignments % routing.top_k == 0 ? routing.top_k : 1;
-      d.tokens = assignments / d.top_k;
-      d.experts = routing.experts;
-      d.m = assignments;
-      d.n = d.hidden;
-      const std::int64_t rows = std::int64_t{assignments} * d.hidden * kElem;
+      const bool permute = c.kind == KernelKind::permute;
+      d.m = dim("m (assignments)", s.m);
+      d.n = dim("n (hidden)", s.n);
+      if (direction_unset)
+        return substitute(d, c.bytes.count, "no direction (forward or backward)");
+      if (std::string why = resolve_routing(c, d); !why.empty()) {
+        return substitute(d, c.bytes.count, "routing: " + why);
+      }
       const std::int64_t token_rows = std::int64_t{d.tokens} * d.hidden * kElem;
-      // Routing arrays (expert ids, destination rows, probabilities) are per-task constants the
-      // executor builds once; the buffers here are the activations.
-      d.input_bytes = c.kind == KernelKind::permute ? token_rows : rows;
-      d.output_bytes = c.kind == KernelKind::permute ? rows : token_rows;
+      const std::int64_t expert_rows = std::int64_t{d.out_rows} * d.hidden * kElem;
+      if (permute) {
+        d.op = backward ? DeviceOp::permute_backward : DeviceOp::permute_forward;
+        d.input_bytes = backward ? expert_rows : token_rows;
+        d.output_bytes = backward ? token_rows : expert_rows;
+      } else {
+        d.op = backward ? DeviceOp::unpermute_backward : DeviceOp::unpermute_forward;
+        d.input_bytes = backward ? token_rows + expert_rows : expert_rows;
+        d.output_bytes = backward ? expert_rows + std::int64_t{d.tokens} * d.top_k * 4 : token_rows;
+      }
+      // Routing arrays (expert choices, destination rows, probabilities) are per-task constants
+      // the executor builds once; the buffers here are the activations.
       return d;
     }
-    case KernelKind::optimizer:
+    case KernelKind::optimizer: {
+      if (op.parameters <= 0) {
+        return substitute(d, c.bytes.count, "no parameter count for the Adam step");
+      }
+      d.op = DeviceOp::adam;
+      d.parameters = op.parameters;
+      d.input_bytes = op.parameters * kElem;             // bf16 gradients
+      d.output_bytes = op.parameters * (3 * 4 + kElem);  // fp32 master, m, v; bf16 weights
+      return d;
+    }
     case KernelKind::memcpy:
-    case KernelKind::other:
       return copy_call(c.bytes.count);
+    case KernelKind::other:
+      return substitute(d, c.bytes.count, "kind 'other' has no kernel");
   }
-  return copy_call(c.bytes.count);
+  return substitute(d, c.bytes.count, "unknown kernel kind");
 }
 
 std::uint32_t position_in(const std::vector<RankId>& ranks, RankId r) {
@@ -417,21 +521,6 @@ ExecutionPlan lower_graph(const TaskGraph& graph) {
   std::vector<std::vector<TaskId>> incoming(tasks);
   for (const auto& [a, b] : graph.edges()) incoming[b.index()].push_back(a);
 
-  // Routing context per task: the nearest earlier gate on the same rank.
-  std::vector<Routing> routing_of(rank_count);
-  std::vector<Routing> routing(tasks);
-  for (std::size_t i = 0; i < tasks; ++i) {
-    const Task& t = graph.tasks()[i];
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
-      if (c->kind == KernelKind::gate && c->shape.n >= 1 && c->shape.n <= kMaxGateExperts) {
-        const TaskId id{static_cast<std::uint32_t>(i)};
-        routing_of[t.rank.index()] =
-            Routing{static_cast<std::int32_t>(c->shape.n), gate_top_k(graph, id, *c)};
-      }
-    }
-    routing[i] = routing_of[t.rank.index()];
-  }
-
   plan.ranks.resize(rank_count);
   for (std::uint32_t r = 0; r < rank_count; ++r) plan.ranks[r].rank = RankId{r};
   // waited[consumer slot][producer slot] = highest producer position already waited for.
@@ -480,7 +569,12 @@ ExecutionPlan lower_graph(const TaskGraph& graph) {
     std::string kind;
     std::int64_t kind_bytes = 0;
     if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
-      launch.compute = lower_compute(graph, id, *c, routing[id.index()]);
+      launch.compute = lower_compute(graph, id, *c);
+      if (launch.compute->substituted) ++plan.substituted_tasks;
+      if (launch.compute->op != DeviceOp::copy) {
+        launch.compute->input_bytes += kCallAlignmentSlack;
+        launch.compute->output_bytes += kCallAlignmentSlack;
+      }
       rank.input_bytes = std::max(rank.input_bytes, launch.compute->input_bytes);
       sb.output_bytes = std::max(sb.output_bytes, launch.compute->output_bytes);
       kind = std::string(to_string(c->kind));
@@ -518,9 +612,9 @@ namespace moesim::runtime {
 std::string plan_to_text(const TaskGraph& graph, const ExecutionPlan& plan) {
   std::string out = fmt::format(
       "execution plan: {} ranks, {} communicators, {} event waits ({} cross-rank), {} explicit "
-      "edges implied by stream order or earlier waits\n",
+      "edges implied by stream order or earlier waits, {} substituted tasks\n",
       plan.ranks.size(), plan.groups.size(), plan.event_waits, plan.cross_rank_waits,
-      plan.implied_edges);
+      plan.implied_edges, plan.substituted_tasks);
   for (std::size_t g = 0; g < plan.groups.size(); ++g) {
     std::string ranks;
     for (RankId r : plan.groups[g].ranks)
@@ -546,21 +640,45 @@ std::string plan_to_text(const TaskGraph& graph, const ExecutionPlan& plan) {
       out += ": ";
       if (l.compute) {
         const DeviceCall& d = *l.compute;
+        if (d.substituted) out += fmt::format("SUBSTITUTED ({}) by ", d.substitution);
         switch (d.op) {
           case DeviceOp::gemm:
-            out += fmt::format("gemm m={} n={} k={} batch={}", d.m, d.n, d.k, d.batch);
+            out += fmt::format("gemm m={} n={} k={} batch={}{}{}", d.m, d.n, d.k, d.batch,
+                               d.transpose_a ? " A^T" : "", d.transpose_b ? " B^T" : "");
             break;
-          case DeviceOp::attention:
-            out += fmt::format("attention heads={} seq={} dim={}", d.batch, d.n, d.k);
+          case DeviceOp::attention_forward:
+          case DeviceOp::attention_backward:
+            out += fmt::format("{} heads={} seq={} dim={}", to_string(d.op), d.batch, d.n, d.k);
             break;
-          case DeviceOp::softmax_topk:
-            out += fmt::format("softmax_topk tokens={} experts={} top_k={}", d.tokens, d.experts,
-                               d.top_k);
+          case DeviceOp::activation_forward:
+          case DeviceOp::activation_backward:
+            out +=
+                fmt::format("{} {} rows={} cols={}", to_string(d.op),
+                            d.activation == DeviceActivation::swiglu ? "swiglu" : "gelu", d.m, d.n);
             break;
-          case DeviceOp::route_permute:
-          case DeviceOp::unpermute_combine:
-            out += fmt::format("{} tokens={} top_k={} experts={} hidden={}", to_string(d.op),
-                               d.tokens, d.top_k, d.experts, d.hidden);
+          case DeviceOp::gate_forward:
+          case DeviceOp::gate_backward:
+            out += fmt::format("{} tokens={} experts={} top_k={}", to_string(d.op), d.tokens,
+                               d.experts, d.top_k);
+            break;
+          case DeviceOp::permute_forward:
+          case DeviceOp::permute_backward:
+          case DeviceOp::unpermute_forward:
+          case DeviceOp::unpermute_backward: {
+            std::string counts;
+            for (std::size_t e = 0; e < d.tokens_per_expert.size() && e < 8; ++e) {
+              counts += fmt::format("{}{}", e ? "," : "", d.tokens_per_expert[e]);
+            }
+            if (d.tokens_per_expert.size() > 8) counts += ",...";
+            out += fmt::format(
+                "{} tokens={} top_k={} experts={} hidden={} rows={} capacity={} "
+                "per-expert=[{}]",
+                to_string(d.op), d.tokens, d.top_k, d.experts, d.hidden, d.out_rows, d.capacity,
+                counts);
+            break;
+          }
+          case DeviceOp::adam:
+            out += fmt::format("adam parameters={}", d.parameters);
             break;
           case DeviceOp::copy:
             out += fmt::format("copy {} bytes", d.copy_bytes);

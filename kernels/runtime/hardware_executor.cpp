@@ -16,8 +16,12 @@
 #include <utility>
 #include <variant>
 
+#include "kernels/device_check.hpp"
 #include "kernels/moe/moe_kernels.hpp"
+#include "kernels/reference/backward_kernels.hpp"
+#include "kernels/reference/reference_kernels.hpp"
 #include "kernels/runtime/graph_lowering.hpp"
+#include "kernels/runtime/nccl_calls.hpp"
 #include "kernels/runtime/runtime_kernels.hpp"
 #include "sim/core/errors.hpp"
 
@@ -28,51 +32,20 @@
 namespace moesim::runtime {
 namespace {
 
-// Checked CUDA / NCCL calls: a failure throws with the expression, file:line and the library's
-// message (architecture.md, "Errors"); run() turns it into a SimulationError.
+// CUDA / NCCL calls are checked by MOESIM_DEVICE_CHECK (kernels/device_check.hpp): a failure
+// throws DeviceError with the expression, file:line and the library's message; run() turns it
+// into a SimulationError. DeviceFailure reports a failure seen on another rank's thread.
 class DeviceFailure : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-#define RT_CUDA(expr)                                                                    \
-  do {                                                                                   \
-    const cudaError_t rt_err_ = (expr);                                                  \
-    if (rt_err_ != cudaSuccess) {                                                        \
-      throw DeviceFailure(fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, \
-                                      cudaGetErrorString(rt_err_)));                     \
-    }                                                                                    \
-  } while (false)
-
-#define RT_NCCL(expr)                                                                    \
-  do {                                                                                   \
-    const ncclResult_t rt_res_ = (expr);                                                 \
-    if (rt_res_ != ncclSuccess) {                                                        \
-      throw DeviceFailure(fmt::format("{}:{}: {} failed: {}", __FILE__, __LINE__, #expr, \
-                                      ncclGetErrorString(rt_res_)));                     \
-    }                                                                                    \
-  } while (false)
-
-ncclDataType_t nccl_type(WireType t) {
-  switch (t) {
-    case WireType::u8:
-      return ncclUint8;
-    case WireType::bf16:
-      return ncclBfloat16;
-    case WireType::fp16:
-      return ncclFloat16;
-    case WireType::fp32:
-      return ncclFloat32;
-  }
-  return ncclUint8;
-}
 
 /// cudaMalloc'd memory of one device, freed on destruction.
 class DeviceMemory {
  public:
   DeviceMemory() = default;
   explicit DeviceMemory(std::int64_t bytes) {
-    if (bytes > 0) RT_CUDA(cudaMalloc(&ptr_, static_cast<std::size_t>(bytes)));
+    if (bytes > 0) MOESIM_DEVICE_CHECK(cudaMalloc(&ptr_, static_cast<std::size_t>(bytes)));
   }
   ~DeviceMemory() {
     if (ptr_ != nullptr) (void)cudaFree(ptr_);
@@ -92,48 +65,53 @@ template <class T>
 DeviceMemory upload(const std::vector<T>& host) {
   DeviceMemory m(static_cast<std::int64_t>(host.size() * sizeof(T)));
   if (!host.empty()) {
-    RT_CUDA(cudaMemcpy(m.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+    MOESIM_DEVICE_CHECK(
+        cudaMemcpy(m.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   }
   return m;
 }
 
-/// Routing constants of one permute / unpermute task, built on the host: assignment
-/// a = t * top_k + j goes to expert a % experts (distinct experts per token while
-/// top_k <= experts, and balanced), dropless rows in expert order.
-struct RoutingConstants {
+/// Per-task constants built once at set-up: the routing of a permute / unpermute task (expert
+/// choices that give each expert the task's token count, their rows in the expert-ordered buffer
+/// and the combine weights) and the device scratch a kernel needs beside its output.
+struct TaskConstants {
   DeviceMemory topk_expert;  // int [assignments]
   DeviceMemory dest_row;     // int [assignments]
   DeviceMemory prob;         // float [assignments]
-  DeviceMemory scratch;      // route outputs: dest_row, count, offset, workspace
+  DeviceMemory scratch;      // route outputs + workspace, or layernorm backward workspace
   std::size_t workspace_bytes = 0;
 };
 
-RoutingConstants make_routing(const DeviceCall& d) {
-  const std::int32_t assignments = d.tokens * d.top_k;
-  std::vector<int> expert(static_cast<std::size_t>(assignments));
-  std::vector<int> count(static_cast<std::size_t>(d.experts), 0);
-  for (int a = 0; a < assignments; ++a) {
-    expert[static_cast<std::size_t>(a)] = a % d.experts;
-    ++count[static_cast<std::size_t>(a % d.experts)];
+bool is_routing(DeviceOp op) {
+  return op == DeviceOp::permute_forward || op == DeviceOp::permute_backward ||
+         op == DeviceOp::unpermute_forward || op == DeviceOp::unpermute_backward;
+}
+
+TaskConstants make_constants(const DeviceCall& d) {
+  TaskConstants tc;
+  if (is_routing(d.op)) {
+    // The same placement as the CPU reference, so a GPU test can compare against it.
+    const std::vector<int> choice =
+        reference::choices_from_counts(d.tokens_per_expert, d.tokens, d.top_k);
+    const reference::Routing r = reference::route(choice, d.tokens, d.top_k, d.experts, d.capacity);
+    const auto assignments = static_cast<std::size_t>(d.tokens) * static_cast<std::size_t>(d.top_k);
+    tc.topk_expert = upload(choice);
+    tc.dest_row = upload(r.dest_row);
+    const float weight =
+        d.op == DeviceOp::permute_backward ? 1.0F : 1.0F / static_cast<float>(d.top_k);
+    tc.prob = upload(std::vector<float>(assignments, weight));
+    if (d.op == DeviceOp::permute_forward) {
+      const int a = d.tokens * d.top_k;
+      tc.workspace_bytes = kernels::route_workspace_bytes(a, d.experts);
+      const std::int64_t ints = std::int64_t{a} + 2 * d.experts + 1;
+      tc.scratch = DeviceMemory(ints * 4 + static_cast<std::int64_t>(tc.workspace_bytes));
+    }
   }
-  std::vector<int> offset(static_cast<std::size_t>(d.experts) + 1, 0);
-  for (std::size_t e = 0; e < count.size(); ++e) offset[e + 1] = offset[e] + count[e];
-  std::vector<int> dest(static_cast<std::size_t>(assignments));
-  std::vector<int> next(offset.begin(), offset.end() - 1);
-  for (int a = 0; a < assignments; ++a) {
-    dest[static_cast<std::size_t>(a)] = next[static_cast<std::size_t>(expert[a])]++;
+  if (d.op == DeviceOp::layernorm_backward) {
+    tc.workspace_bytes = kernels::layernorm_backward_workspace_bytes(d.m, static_cast<int>(d.n));
+    tc.scratch = DeviceMemory(static_cast<std::int64_t>(tc.workspace_bytes));
   }
-  RoutingConstants rc;
-  rc.topk_expert = upload(expert);
-  rc.dest_row = upload(dest);
-  rc.prob = upload(std::vector<float>(static_cast<std::size_t>(assignments),
-                                      1.0F / static_cast<float>(d.top_k)));
-  if (d.op == DeviceOp::route_permute) {
-    rc.workspace_bytes = kernels::route_workspace_bytes(assignments, d.experts);
-    const std::int64_t ints = std::int64_t{assignments} + 2 * d.experts + 1;
-    rc.scratch = DeviceMemory(ints * 4 + static_cast<std::int64_t>(rc.workspace_bytes));
-  }
-  return rc;
+  return tc;
 }
 
 struct StreamState {
@@ -152,8 +130,8 @@ struct RankState {
   cudaEvent_t origin = nullptr;
   std::map<std::uint32_t, StreamState> streams;  // by StreamId
   DeviceMemory inputs;
-  std::map<std::uint32_t, RoutingConstants> routing;  // by TaskId
-  std::map<std::uint32_t, ncclComm_t> comms;          // by group index
+  std::map<std::uint32_t, TaskConstants> constants;  // by TaskId
+  std::map<std::uint32_t, ncclComm_t> comms;         // by group index
   ~RankState() {
     for (auto& [g, comm] : comms) (void)ncclCommDestroy(comm);
     for (auto& [s, st] : streams) {
@@ -171,73 +149,135 @@ kernels::ElementType element(const DeviceCall& d) {
 
 int as_int(std::int64_t v) { return static_cast<int>(v); }
 
+/// `bytes` rounded up to the 256-byte alignment every sub-buffer of a call starts at (the
+/// lowering adds kCallAlignmentSlack to each call's buffer sizes for it).
+std::int64_t aligned(std::int64_t bytes) { return (bytes + 255) / 256 * 256; }
+
+kernels::Activation activation_of(const DeviceCall& d) {
+  return d.activation == DeviceActivation::swiglu ? kernels::Activation::swiglu
+                                                  : kernels::Activation::gelu;
+}
+
 void launch_compute(const DeviceCall& d, RankState& rank, StreamState& s, std::uint32_t task) {
   const kernels::ElementType type = element(d);
   char* in = rank.inputs.get();
   char* out = s.output.get();
   cudaStream_t st = s.stream;
   switch (d.op) {
-    case DeviceOp::gemm:
+    case DeviceOp::gemm: {
+      const char* b = in + aligned(d.m * d.k * d.batch * 2);
       if (d.batch == 1) {
-        kernels::gemm(*s.blas, type, as_int(d.m), as_int(d.n), as_int(d.k), in, in + d.m * d.k * 2,
-                      out, st);
+        kernels::gemm(*s.blas, type, as_int(d.m), as_int(d.n), as_int(d.k), in, b, out, st,
+                      d.transpose_b, d.transpose_a);
       } else {
         kernels::gemm_strided_batched(*s.blas, type, as_int(d.m), as_int(d.n), as_int(d.k),
-                                      as_int(d.batch), in, d.m * d.k, in + d.m * d.k * d.batch * 2,
-                                      d.k * d.n, out, d.m * d.n, st);
+                                      as_int(d.batch), in, d.m * d.k, b, d.k * d.n, out, d.m * d.n,
+                                      st, d.transpose_b, d.transpose_a);
       }
       return;
-    case DeviceOp::attention: {
-      const std::int64_t head = d.batch * d.n * d.k * 2;
+    }
+    case DeviceOp::attention_forward: {
+      const std::int64_t head = aligned(d.batch * d.n * d.k * 2);
       kernels::attention_forward(*s.blas, type, as_int(d.batch), as_int(d.n), as_int(d.k), in,
                                  in + head, in + 2 * head, out + head, out,
                                  1.0F / std::sqrt(static_cast<float>(d.k)), true, st);
       return;
     }
+    case DeviceOp::attention_backward: {
+      const std::int64_t head = aligned(d.batch * d.n * d.k * 2);
+      const std::int64_t scores = aligned(d.batch * d.n * d.n * 2);
+      char* scratch = out + 3 * head;
+      kernels::attention_backward(*s.blas, type, as_int(d.batch), as_int(d.n), as_int(d.k), in,
+                                  in + head, in + 2 * head, in + 3 * head, scratch,
+                                  scratch + scores, out, out + head, out + 2 * head,
+                                  1.0F / std::sqrt(static_cast<float>(d.k)), true, st);
+      return;
+    }
     case DeviceOp::softmax_rows:
       kernels::softmax_rows(type, in, out, d.m, as_int(d.n), 1.0F, false, as_int(d.n), st);
       return;
-    case DeviceOp::layernorm:
-      kernels::layernorm(type, in, in + d.m * d.n * 2, in + d.m * d.n * 2 + d.n * 2, out, d.m,
-                         as_int(d.n), 1e-5F, st);
-      return;
-    case DeviceOp::activation_gelu:
-    case DeviceOp::activation_swiglu:
-      kernels::activation_forward(type,
-                                  d.op == DeviceOp::activation_gelu ? kernels::Activation::gelu
-                                                                    : kernels::Activation::swiglu,
-                                  in, d.m, as_int(d.n), out, st);
-      return;
-    case DeviceOp::softmax_topk: {
-      auto* idx = reinterpret_cast<int*>(out);
-      auto* prob = reinterpret_cast<float*>(out + std::int64_t{d.tokens} * d.top_k * 4);
-      kernels::softmax_topk(reinterpret_cast<const float*>(in), d.tokens, d.experts, d.top_k, idx,
-                            prob, true, st);
+    case DeviceOp::layernorm_forward: {
+      const std::int64_t rows = aligned(d.m * d.n * 2);
+      kernels::layernorm(type, in, in + rows, in + rows + aligned(d.n * 2), out, d.m, as_int(d.n),
+                         1e-5F, st);
       return;
     }
-    case DeviceOp::route_permute: {
-      RoutingConstants& rc = rank.routing.at(task);
+    case DeviceOp::layernorm_backward: {
+      TaskConstants& tc = rank.constants.at(task);
+      const std::int64_t rows = aligned(d.m * d.n * 2);
+      auto* dgamma = reinterpret_cast<float*>(out + rows);
+      kernels::layernorm_backward(type, in, in + 2 * rows, in + rows, out, dgamma,
+                                  dgamma + aligned(d.n * 4) / 4, d.m, as_int(d.n), 1e-5F,
+                                  tc.scratch.get(), tc.workspace_bytes, st);
+      return;
+    }
+    case DeviceOp::activation_forward:
+      kernels::activation_forward(type, activation_of(d), in, d.m, as_int(d.n), out, st);
+      return;
+    case DeviceOp::activation_backward: {
+      const int width = d.activation == DeviceActivation::swiglu ? 2 : 1;
+      kernels::activation_backward(type, activation_of(d), in, in + aligned(d.m * d.n * width * 2),
+                                   d.m, as_int(d.n), out, st);
+      return;
+    }
+    case DeviceOp::gate_forward: {
+      auto* idx = reinterpret_cast<int*>(out);
+      auto* prob = reinterpret_cast<float*>(out + aligned(std::int64_t{d.tokens} * d.top_k * 4));
+      kernels::softmax_topk(reinterpret_cast<const float*>(in), d.tokens, d.experts, d.top_k, idx,
+                            prob, false, st);
+      return;
+    }
+    case DeviceOp::gate_backward: {
+      const auto* d_prob =
+          reinterpret_cast<const float*>(in + aligned(std::int64_t{d.tokens} * d.experts * 4));
+      kernels::softmax_topk_backward(reinterpret_cast<const float*>(in), d_prob, d.tokens,
+                                     d.experts, d.top_k, reinterpret_cast<float*>(out), st);
+      return;
+    }
+    case DeviceOp::permute_forward: {
+      TaskConstants& tc = rank.constants.at(task);
       const std::int32_t assignments = d.tokens * d.top_k;
-      auto* dest = reinterpret_cast<int*>(rc.scratch.get());
+      auto* dest = reinterpret_cast<int*>(tc.scratch.get());
       int* count = dest + assignments;
       int* offset = count + d.experts;
       void* workspace = offset + d.experts + 1;
-      kernels::route(reinterpret_cast<const int*>(rc.topk_expert.get()), d.tokens, d.top_k,
-                     d.experts, 0, dest, count, offset, workspace, rc.workspace_bytes, st);
-      kernels::permute(type, in, d.tokens, d.top_k, d.hidden, dest, out, assignments, st);
+      kernels::route(reinterpret_cast<const int*>(tc.topk_expert.get()), d.tokens, d.top_k,
+                     d.experts, d.capacity, dest, count, offset, workspace, tc.workspace_bytes, st);
+      kernels::permute(type, in, d.tokens, d.top_k, d.hidden, dest, out, d.out_rows, st);
       return;
     }
-    case DeviceOp::unpermute_combine: {
-      RoutingConstants& rc = rank.routing.at(task);
-      kernels::unpermute_combine(type, in, reinterpret_cast<const int*>(rc.dest_row.get()),
-                                 reinterpret_cast<const float*>(rc.prob.get()), d.tokens, d.top_k,
+    case DeviceOp::permute_backward:
+    case DeviceOp::unpermute_forward: {
+      // The permute's backward is a gather-sum with unit weights: the combine kernel.
+      TaskConstants& tc = rank.constants.at(task);
+      kernels::unpermute_combine(type, in, reinterpret_cast<const int*>(tc.dest_row.get()),
+                                 reinterpret_cast<const float*>(tc.prob.get()), d.tokens, d.top_k,
                                  d.hidden, out, st);
+      return;
+    }
+    case DeviceOp::unpermute_backward: {
+      TaskConstants& tc = rank.constants.at(task);
+      const std::int64_t token_rows = aligned(std::int64_t{d.tokens} * d.hidden * 2);
+      const std::int64_t expert_rows = aligned(std::int64_t{d.out_rows} * d.hidden * 2);
+      kernels::unpermute_backward(
+          type, in, in + token_rows, reinterpret_cast<const int*>(tc.dest_row.get()),
+          reinterpret_cast<const float*>(tc.prob.get()), d.tokens, d.top_k, d.hidden, out,
+          d.out_rows, reinterpret_cast<float*>(out + expert_rows), st);
+      return;
+    }
+    case DeviceOp::adam: {
+      const std::int64_t state = aligned(d.parameters * 4);
+      auto* master = reinterpret_cast<float*>(out);
+      auto* m = reinterpret_cast<float*>(out + state);
+      auto* v = reinterpret_cast<float*>(out + 2 * state);
+      kernels::adam_step(type, in, master, m, v, out + 3 * state, d.parameters,
+                         kernels::AdamConfig{}, st);
       return;
     }
     case DeviceOp::copy:
       if (d.copy_bytes > 0) {
-        RT_CUDA(cudaMemcpyAsync(out, in, static_cast<std::size_t>(d.copy_bytes),
-                                cudaMemcpyDeviceToDevice, st));
+        MOESIM_DEVICE_CHECK(cudaMemcpyAsync(out, in, static_cast<std::size_t>(d.copy_bytes),
+                                            cudaMemcpyDeviceToDevice, st));
       }
       return;
     case DeviceOp::delay:
@@ -248,41 +288,7 @@ void launch_compute(const DeviceCall& d, RankState& rank, StreamState& s, std::u
 
 void launch_comm(const CommCall& c, RankState& rank, StreamState& s) {
   if (c.calls.empty()) return;
-  ncclComm_t comm = rank.comms.at(c.group);
-  char* send = s.send.get();
-  char* recv = s.recv.get();
-  auto count = [](std::int64_t n) { return static_cast<std::size_t>(n); };
-  if (c.grouped) RT_NCCL(ncclGroupStart());
-  for (const NcclCall& call : c.calls) {
-    const ncclDataType_t type = nccl_type(call.type);
-    char* sb = send + call.send_offset_bytes;
-    char* rb = recv + call.recv_offset_bytes;
-    const auto peer = static_cast<int>(call.peer);
-    switch (call.kind) {
-      case NcclCallKind::all_reduce:
-        RT_NCCL(ncclAllReduce(sb, rb, count(call.count), type, ncclSum, comm, s.stream));
-        break;
-      case NcclCallKind::all_gather:
-        RT_NCCL(ncclAllGather(sb, rb, count(call.count), type, comm, s.stream));
-        break;
-      case NcclCallKind::reduce_scatter:
-        RT_NCCL(ncclReduceScatter(sb, rb, count(call.count), type, ncclSum, comm, s.stream));
-        break;
-      case NcclCallKind::broadcast:
-        RT_NCCL(ncclBroadcast(sb, rb, count(call.count), type, peer, comm, s.stream));
-        break;
-      case NcclCallKind::reduce:
-        RT_NCCL(ncclReduce(sb, rb, count(call.count), type, ncclSum, peer, comm, s.stream));
-        break;
-      case NcclCallKind::send:
-        RT_NCCL(ncclSend(sb, count(call.count), type, peer, comm, s.stream));
-        break;
-      case NcclCallKind::recv:
-        RT_NCCL(ncclRecv(rb, count(call.count), type, peer, comm, s.stream));
-        break;
-    }
-  }
-  if (c.grouped) RT_NCCL(ncclGroupEnd());
+  issue_nccl_calls(c, rank.comms.at(c.group), s.send.get(), s.recv.get(), s.stream);
 }
 
 std::int64_t median(std::vector<std::int64_t> v) {
@@ -327,11 +333,11 @@ class Run {
       ncclUniqueId id{};
       if (spans) {
 #ifdef MOESIM_HAS_MPI
-        if (process() == owner) RT_NCCL(ncclGetUniqueId(&id));
+        if (process() == owner) MOESIM_DEVICE_CHECK(ncclGetUniqueId(&id));
         MPI_Bcast(&id, sizeof(id), MPI_BYTE, owner, MPI_COMM_WORLD);
 #endif
       } else if (process() == owner) {
-        RT_NCCL(ncclGetUniqueId(&id));
+        MOESIM_DEVICE_CHECK(ncclGetUniqueId(&id));
       }
       std::vector<std::size_t> members;
       for (std::size_t i = 0; i < local_ranks_.size(); ++i) {
@@ -340,17 +346,18 @@ class Run {
         }
       }
       if (members.empty()) continue;
-      RT_NCCL(ncclGroupStart());
+      MOESIM_DEVICE_CHECK(ncclGroupStart());
       for (std::size_t i : members) {
         RankState& st = states_[i];
-        RT_CUDA(cudaSetDevice(st.device));
+        MOESIM_DEVICE_CHECK(cudaSetDevice(st.device));
         const auto pos =
             std::lower_bound(ranks.begin(), ranks.end(), RankId{local_ranks_[i]}) - ranks.begin();
         ncclComm_t comm = nullptr;
-        RT_NCCL(ncclCommInitRank(&comm, static_cast<int>(ranks.size()), id, static_cast<int>(pos)));
+        MOESIM_DEVICE_CHECK(
+            ncclCommInitRank(&comm, static_cast<int>(ranks.size()), id, static_cast<int>(pos)));
         st.comms[g] = comm;
       }
-      RT_NCCL(ncclGroupEnd());
+      MOESIM_DEVICE_CHECK(ncclGroupEnd());
     }
   }
 
@@ -359,33 +366,37 @@ class Run {
     const std::uint32_t r = local_ranks_[i];
     st.device = static_cast<int>(r) % gpus_per_process_;
     st.plan = &plan_.ranks[r];
-    RT_CUDA(cudaSetDevice(st.device));
-    RT_CUDA(cudaStreamCreateWithFlags(&st.origin_stream, cudaStreamNonBlocking));
-    RT_CUDA(cudaEventCreate(&st.origin));
+    MOESIM_DEVICE_CHECK(cudaSetDevice(st.device));
+    MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&st.origin_stream, cudaStreamNonBlocking));
+    MOESIM_DEVICE_CHECK(cudaEventCreate(&st.origin));
     st.inputs = DeviceMemory(st.plan->input_bytes);
     fill_random(st.inputs.get(), st.plan->input_bytes, options_.seed * 1000003ULL + r,
                 st.origin_stream);
     for (const StreamBuffers& b : st.plan->streams) {
       StreamState& s = st.streams[b.stream.value];
-      RT_CUDA(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
+      MOESIM_DEVICE_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
       s.output = DeviceMemory(b.output_bytes);
+      // Outputs that kernels update in place (Adam's master weights and moments) start finite.
+      fill_random(s.output.get(), b.output_bytes, options_.seed * 104729ULL + r, st.origin_stream);
       s.send = DeviceMemory(b.send_bytes);
       s.recv = DeviceMemory(b.recv_bytes);
       fill_random(s.send.get(), b.send_bytes, options_.seed * 7919ULL + r, st.origin_stream);
     }
     for (const Launch& l : st.plan->launches) {
-      if (l.compute && (l.compute->op == DeviceOp::route_permute ||
-                        l.compute->op == DeviceOp::unpermute_combine)) {
-        st.routing.emplace(l.task.value, make_routing(*l.compute));
+      if (l.compute &&
+          (is_routing(l.compute->op) || l.compute->op == DeviceOp::layernorm_backward)) {
+        st.constants.emplace(l.task.value, make_constants(*l.compute));
       }
-      if (l.compute && (l.compute->op == DeviceOp::gemm || l.compute->op == DeviceOp::attention)) {
+      if (l.compute &&
+          (l.compute->op == DeviceOp::gemm || l.compute->op == DeviceOp::attention_forward ||
+           l.compute->op == DeviceOp::attention_backward)) {
         auto& blas = st.streams[l.stream.value].blas;
         if (!blas) blas = std::make_unique<kernels::BlasHandle>();
       }
-      RT_CUDA(cudaEventCreate(&events_.at(l.task.index()).first));
-      RT_CUDA(cudaEventCreate(&events_.at(l.task.index()).second));
+      MOESIM_DEVICE_CHECK(cudaEventCreate(&events_.at(l.task.index()).first));
+      MOESIM_DEVICE_CHECK(cudaEventCreate(&events_.at(l.task.index()).second));
     }
-    RT_CUDA(cudaDeviceSynchronize());
+    MOESIM_DEVICE_CHECK(cudaDeviceSynchronize());
   }
 
   void prepare_events() { events_.assign(graph_.task_count(), {nullptr, nullptr}); }
@@ -401,7 +412,7 @@ class Run {
   void rank_thread(std::size_t i) {
     try {
       RankState& st = states_[i];
-      RT_CUDA(cudaSetDevice(st.device));
+      MOESIM_DEVICE_CHECK(cudaSetDevice(st.device));
       std::map<std::uint32_t, std::vector<std::int64_t>> starts;
       std::map<std::uint32_t, std::vector<std::int64_t>> ends;
       const int total = options_.warmup + options_.iterations;
@@ -409,13 +420,15 @@ class Run {
         sync_all(i);
         if (failed_.load()) break;
         run_iteration(st, it);
-        RT_CUDA(cudaDeviceSynchronize());
+        MOESIM_DEVICE_CHECK(cudaDeviceSynchronize());
         if (it < options_.warmup) continue;
         for (const Launch& l : st.plan->launches) {
           float a_ms = 0;
           float b_ms = 0;
-          RT_CUDA(cudaEventElapsedTime(&a_ms, st.origin, events_[l.task.index()].first));
-          RT_CUDA(cudaEventElapsedTime(&b_ms, st.origin, events_[l.task.index()].second));
+          MOESIM_DEVICE_CHECK(
+              cudaEventElapsedTime(&a_ms, st.origin, events_[l.task.index()].first));
+          MOESIM_DEVICE_CHECK(
+              cudaEventElapsedTime(&b_ms, st.origin, events_[l.task.index()].second));
           starts[l.task.value].push_back(std::llround(static_cast<double>(a_ms) * 1e9));
           ends[l.task.value].push_back(std::llround(static_cast<double>(b_ms) * 1e9));
         }
@@ -466,8 +479,9 @@ class Run {
 
   void run_iteration(RankState& st, int it) {
     spin_delay(static_cast<std::int64_t>(options_.launch_headroom_us * 1000.0), st.origin_stream);
-    RT_CUDA(cudaEventRecord(st.origin, st.origin_stream));
-    for (auto& [id, s] : st.streams) RT_CUDA(cudaStreamWaitEvent(s.stream, st.origin, 0));
+    MOESIM_DEVICE_CHECK(cudaEventRecord(st.origin, st.origin_stream));
+    for (auto& [id, s] : st.streams)
+      MOESIM_DEVICE_CHECK(cudaStreamWaitEvent(s.stream, st.origin, 0));
     for (const Launch& l : st.plan->launches) {
       StreamState& s = st.streams.at(l.stream.value);
       for (TaskId a : l.waits) {
@@ -480,12 +494,12 @@ class Run {
           }
           if (failed_.load()) throw DeviceFailure("another rank failed");
         }
-        RT_CUDA(cudaStreamWaitEvent(s.stream, events_[a.index()].second, 0));
+        MOESIM_DEVICE_CHECK(cudaStreamWaitEvent(s.stream, events_[a.index()].second, 0));
       }
-      RT_CUDA(cudaEventRecord(events_[l.task.index()].first, s.stream));
+      MOESIM_DEVICE_CHECK(cudaEventRecord(events_[l.task.index()].first, s.stream));
       if (l.compute) launch_compute(*l.compute, st, s, l.task.value);
       if (l.comm) launch_comm(*l.comm, st, s);
-      RT_CUDA(cudaEventRecord(events_[l.task.index()].second, s.stream));
+      MOESIM_DEVICE_CHECK(cudaEventRecord(events_[l.task.index()].second, s.stream));
       enqueued_[l.task.index()].store(it);
       enqueued_[l.task.index()].notify_all();
     }
@@ -600,6 +614,20 @@ ExecutionRecord HardwareExecutor::run(const TaskGraph& graph, const HardwareRunO
   record.source = "measured";
   record.description = fmt::format("{}; {} warm-up + {} timed iterations, median per task",
                                    description_, options.warmup, options.iterations);
+  if (plan.substituted_tasks > 0) {
+    // A stand-in ran for these tasks (DeviceCall::substituted): the record says so.
+    std::string names;
+    std::size_t listed = 0;
+    for (const RankPlan& rp : plan.ranks) {
+      for (const Launch& l : rp.launches) {
+        if (!l.compute || !l.compute->substituted || listed >= 8) continue;
+        names += fmt::format("{}{}", listed++ ? ", " : "", graph.name_of(l.task));
+      }
+    }
+    record.description +=
+        fmt::format("; {} SUBSTITUTED tasks (no real kernel, a stand-in of their size ran: {}{})",
+                    plan.substituted_tasks, names, plan.substituted_tasks > listed ? ", ..." : "");
+  }
   record.tasks.resize(graph.task_count());
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
     const Task& t = graph.tasks()[i];

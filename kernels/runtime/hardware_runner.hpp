@@ -1,13 +1,15 @@
-// HardwareRunner: the seam between the moesim CLI (sim/app, which never includes a CUDA header)
-// and the CUDA/NCCL hardware executor (hardware_executor.cpp, linked only into CUDA builds).
+// HardwareRunner: the seam between the moesim CLI (sim/app, which never includes a CUDA header
+// and links no CUDA library) and the CUDA/NCCL hardware executor (hardware_executor.cpp).
 //
 // make_hardware_runner() returns a runner, or nullptr plus the reason no GPU can be used
 // ("no usable CUDA device (<cudaGetDeviceCount's message>)"). It is defined by the CUDA build
-// only; a build without CUDA does not link it (see sim/app/execute_command.cpp).
+// only, inside libmoesim_hardware.so, whose one exported entry point (hardware_plugin_abi.hpp)
+// calls it; moesim reaches it through dlopen (sim/app/hardware_library.cpp).
 //
 // A runner executes one TaskGraph: warm-up iterations, then timed ones, and returns the
 // measured ExecutionRecord (source "measured"): per task the median over timed iterations of
-// its start and end event, relative to its rank's iteration-start event, in picoseconds.
+// its start and end event, relative to its rank's iteration-start event, in picoseconds. Its
+// description names the tasks that ran by a stand-in (DeviceCall::substituted), if any.
 #pragma once
 
 #include <cstdint>

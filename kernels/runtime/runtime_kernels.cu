@@ -1,7 +1,6 @@
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 
+#include "kernels/device_check.hpp"
 #include "kernels/runtime/runtime_kernels.hpp"
 
 namespace moesim::runtime {
@@ -40,12 +39,6 @@ __global__ void spin_kernel(std::int64_t ns) {
   }
 }
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(what) + " failed: " + cudaGetErrorString(err));
-  }
-}
-
 }  // namespace
 
 void fill_random(void* data, std::int64_t bytes, std::uint64_t seed, cudaStream_t stream) {
@@ -54,13 +47,13 @@ void fill_random(void* data, std::int64_t bytes, std::uint64_t seed, cudaStream_
   const std::int64_t blocks = (n + 255) / 256;
   fill_kernel<<<static_cast<unsigned>(blocks < 4096 ? blocks : 4096), 256, 0, stream>>>(
       static_cast<std::uint16_t*>(data), n, seed);
-  check(cudaGetLastError(), "fill_kernel launch");
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 void spin_delay(std::int64_t nanoseconds, cudaStream_t stream) {
   if (nanoseconds <= 0) return;
   spin_kernel<<<1, 1, 0, stream>>>(nanoseconds);
-  check(cudaGetLastError(), "spin_kernel launch");
+  MOESIM_DEVICE_CHECK(cudaGetLastError());
 }
 
 }  // namespace moesim::runtime

@@ -41,6 +41,10 @@ void run_execute(const ExecuteOptions& o) {
   fmt::print("{}\n", record.description);
   fmt::print("iteration (median) {:>12.3f} us\n", s.makespan.us());
   fmt::print("ranks / tasks      {:>12} / {}\n", s.ranks, s.tasks);
+  if (plan.substituted_tasks > 0) {
+    fmt::print("substituted tasks  {:>12} (no real kernel for their op; --plan says why)\n",
+               plan.substituted_tasks);
+  }
   fmt::print("mean compute       {:>12.3f} us\n", s.mean_compute().us());
   fmt::print("mean communication {:>12.3f} us\n", s.mean_comm().us());
   fmt::print("mean exposed comm  {:>12.3f} us\n", s.mean_exposed_comm().us());
@@ -66,11 +70,15 @@ void register_execute_command(CLI::App& root) {
       "execute",
       "Run a task graph on the GPUs of this machine and measure it.\n"
       "Every rank is one GPU (ranks beyond this process's GPUs live in further MPI processes:\n"
-      "mpirun -np P moesim execute ...). Kernels run the real CUDA kernels of kernels/moe with\n"
-      "the task's shapes on random inputs; communication runs NCCL on one communicator per\n"
-      "rank set; cross-stream and cross-rank dependencies become CUDA events. After --warmup\n"
-      "iterations, each task's start and end are the median over --iterations timed ones,\n"
-      "relative to its rank's iteration start. Without a usable GPU it exits 2.\n"
+      "mpirun -np P moesim execute ...). Each kernel task runs the real CUDA kernel its op names\n"
+      "(GEMM role, direction, activation, routing counts, parameters; docs/task-graph.md) with\n"
+      "the task's shapes on random inputs; a task whose op is unset or inconsistent runs a\n"
+      "stand-in of its size and is marked SUBSTITUTED. Communication runs NCCL on one\n"
+      "communicator per rank set; cross-stream and cross-rank dependencies become CUDA events.\n"
+      "After --warmup iterations, each task's start and end are the median over --iterations\n"
+      "timed ones, relative to its rank's iteration start. The GPU side is libmoesim_hardware.so\n"
+      "beside the moesim binary (or $MOESIM_HARDWARE_LIBRARY); without it, or without a usable\n"
+      "GPU, it exits 2.\n"
       "--plan prints the lowering (streams, events, communicators, NCCL calls) without a GPU.\n"
       "The graph is a task graph file (--graph) or a job's iteration 0 built by --strategy from\n"
       "the same job flags as `moesim run`. Examples:\n"

@@ -1,6 +1,11 @@
 #include "sim/app/hardware_job.hpp"
 
+#include <algorithm>
+#include <map>
+#include <variant>
+
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/app/hardware_library.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/task_graph_json.hpp"
 
@@ -66,15 +71,39 @@ runtime::HardwareRunOptions run_options(const HardwareJobOptions& o) {
 }
 
 std::unique_ptr<runtime::HardwareRunner> acquire_hardware_runner() {
-#ifdef MOESIM_HAS_CUDA
-  runtime::HardwareAvailability a = runtime::make_hardware_runner();
+  runtime::HardwareAvailability a = load_hardware_executor();
   if (!a.runner) throw InputError(a.reason);
   return std::move(a.runner);
-#else
-  throw InputError(
-      "this moesim was built without CUDA (no nvcc or NCCL at configure time, or "
-      "-DMOESIM_CUDA=OFF); rebuild with CUDA to run task graphs on GPUs");
-#endif
+}
+
+void split_substituted(const TaskGraph& graph, const runtime::ExecutionPlan& plan,
+                       const ExecutionRecord& predicted, const ExecutionRecord& measured,
+                       std::vector<report::ComparisonRow>& per_kind) {
+  std::map<std::string, report::ComparisonRow> moved;
+  for (const runtime::RankPlan& rank : plan.ranks) {
+    for (const runtime::Launch& l : rank.launches) {
+      if (!l.compute || !l.compute->substituted) continue;
+      const auto& c = std::get<ComputeTask>(graph.task(l.task).body);
+      report::ComparisonRow& row = moved[std::string(to_string(c.kind))];
+      ++row.tasks;
+      row.predicted += predicted.tasks[l.task.index()].end - predicted.tasks[l.task.index()].start;
+      row.measured += measured.tasks[l.task.index()].end - measured.tasks[l.task.index()].start;
+    }
+  }
+  for (auto& [kind, sub] : moved) {
+    for (report::ComparisonRow& row : per_kind) {
+      if (row.key != kind) continue;
+      row.tasks -= sub.tasks;
+      row.predicted -= sub.predicted;
+      row.measured -= sub.measured;
+    }
+    sub.key = kind + std::string(kSubstitutedMark);
+    per_kind.push_back(sub);
+  }
+  std::erase_if(per_kind, [](const report::ComparisonRow& r) { return r.tasks == 0; });
+  std::sort(
+      per_kind.begin(), per_kind.end(),
+      [](const report::ComparisonRow& a, const report::ComparisonRow& b) { return a.key < b.key; });
 }
 
 }  // namespace moesim::app

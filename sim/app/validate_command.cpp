@@ -72,6 +72,7 @@ nlohmann::ordered_json row_json(const report::ComparisonRow& r) {
   j["measured_us"] = r.measured.us();
   const auto e = r.error();
   j["error"] = e ? nlohmann::ordered_json(*e) : nlohmann::ordered_json(nullptr);
+  if (r.key.ends_with(kSubstitutedMark)) j["substituted"] = true;
   return j;
 }
 
@@ -93,7 +94,8 @@ void run_validate(const ValidateOptions& o) {
   io::check_output_path(o.json_file, "--json");
   const HardwareJob job = build_hardware_job(o.job);
   const TaskGraph& graph = job.graph;
-  (void)plan_job(o.job, graph);  // a graph the GPUs cannot run fails before simulating
+  // A graph the GPUs cannot run fails before simulating.
+  const runtime::ExecutionPlan plan = plan_job(o.job, graph);
   ExecutionRecord predicted;
   if (job.prepared) {
     // A job: predict with its own models (topology network, roofline or calibrated compute).
@@ -106,9 +108,16 @@ void run_validate(const ValidateOptions& o) {
   const std::unique_ptr<runtime::HardwareRunner> runner = acquire_hardware_runner();
   const ExecutionRecord measured = runner->run(graph, run_options(o.job));
   if (!runner->writes_output()) return;
-  const report::PredictionComparison c = report::compare_predictions(graph, predicted, measured);
+  report::PredictionComparison c = report::compare_predictions(graph, predicted, measured);
+  split_substituted(graph, plan, predicted, measured, c.per_kind);
   fmt::print("predicted: {}\nmeasured:  {}\n\n", predicted.description, measured.description);
   print_rows("kind", c.per_kind);
+  if (plan.substituted_tasks > 0) {
+    fmt::print(
+        "{} substituted: {} tasks without a real kernel; a stand-in of their size ran "
+        "(moesim execute --plan says why for each)\n",
+        kSubstitutedMark, plan.substituted_tasks);
+  }
   fmt::print("\n");
   print_rows("stream", c.per_stream);
   fmt::print("\n");
@@ -141,7 +150,9 @@ void register_validate_command(CLI::App& root) {
       "Simulate a job and execute the same task graph on this machine's GPUs, side by side.\n"
       "Prints predicted vs measured time per task kind and per stream (summed over ranks),\n"
       "the end-to-end iteration error and the exposed-communication error; error =\n"
-      "(predicted - measured) / measured. --trace writes both runs into one Perfetto file:\n"
+      "(predicted - measured) / measured. Tasks the GPU ran by a stand-in (no real kernel for\n"
+      "their ComputeOp, see `moesim execute --plan`) get their own row, '<kind>*'.\n"
+      "--trace writes both runs into one Perfetto file:\n"
       "processes 'predicted rank N' and 'measured rank N'. With job flags (--model ...\n"
       "--strategy S) the prediction uses the job's models: the topology's network model and the\n"
       "roofline, or --calibration's measured kernel times. With --graph FILE it uses the plain\n"

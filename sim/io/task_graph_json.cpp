@@ -18,8 +18,63 @@ struct Created {
   std::vector<std::pair<RankId, TaskId>> tasks;
 };
 
+/// The optional "op" object of a kernel (compute_op.hpp): what the kernel computes, for the
+/// hardware executor. Absent members keep ComputeOp's defaults (unset).
+ComputeOp read_compute_op(const JsonReader& o) {
+  o.expect_object({"gemm_role", "direction", "activation", "top_k", "experts", "tokens_per_expert",
+                   "capacity", "parameters"});
+  ComputeOp op;
+  if (auto r = o.find("gemm_role")) {
+    const auto role = parse_gemm_role(r->as_string());
+    if (!role) r->fail("unknown GEMM role", "none, forward, input_gradient or weight_gradient");
+    op.gemm_role = *role;
+  }
+  if (auto d = o.find("direction")) {
+    const auto direction = parse_op_direction(d->as_string());
+    if (!direction) d->fail("unknown direction", "none, forward or backward");
+    op.direction = *direction;
+  }
+  if (auto a = o.find("activation")) {
+    const auto activation = parse_activation_kind(a->as_string());
+    if (!activation) a->fail("unknown activation", "none, gelu, relu or swiglu");
+    op.activation = *activation;
+  }
+  constexpr std::int64_t kInt32Max = 2147483647;
+  if (auto k = o.find("top_k")) {
+    const std::int64_t v = k->as_int_at_least(0);
+    if (v > kInt32Max) k->fail("top_k too large", "at most 2147483647");
+    op.top_k = static_cast<std::int32_t>(v);
+  }
+  if (auto e = o.find("experts")) {
+    const std::int64_t v = e->as_int_at_least(0);
+    if (v > kInt32Max) e->fail("experts too large", "at most 2147483647");
+    op.experts = static_cast<std::int32_t>(v);
+  }
+  if (auto list = o.find("tokens_per_expert")) {
+    for (const JsonReader& n : list->elements())
+      op.tokens_per_expert.push_back(n.as_int_at_least(0));
+  }
+  if (auto c = o.find("capacity")) op.capacity = c->as_int_at_least(0);
+  if (auto p = o.find("parameters")) op.parameters = p->as_int_at_least(0);
+  return op;
+}
+
+nlohmann::ordered_json compute_op_to_json(const ComputeOp& op) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  if (op.gemm_role != GemmRole::none) j["gemm_role"] = to_string(op.gemm_role);
+  if (op.direction != OpDirection::none) j["direction"] = to_string(op.direction);
+  if (op.activation != ActivationKind::none) j["activation"] = to_string(op.activation);
+  if (op.top_k != 0) j["top_k"] = op.top_k;
+  if (op.experts != 0) j["experts"] = op.experts;
+  if (!op.tokens_per_expert.empty()) j["tokens_per_expert"] = op.tokens_per_expert;
+  if (op.capacity != 0) j["capacity"] = op.capacity;
+  if (op.parameters != 0) j["parameters"] = op.parameters;
+  return j;
+}
+
 ComputeTask read_kernel(const JsonReader& t) {
   ComputeTask c;
+  if (auto o = t.find("op")) c.op = read_compute_op(*o);
   const JsonReader kind_node = t.at("kernel");
   const auto kind = parse_kernel_kind(kind_node.as_string());
   if (!kind) {
@@ -30,7 +85,8 @@ ComputeTask read_kernel(const JsonReader& t) {
   c.kind = *kind;
   c.shape.m = t.has("m") ? t.at("m").as_int_at_least(1) : 1;
   c.shape.n = t.has("n") ? t.at("n").as_int_at_least(1) : 1;
-  c.shape.k = t.has("k") ? t.at("k").as_int_at_least(1) : 1;
+  // k may be 0: kernels other than GEMMs leave it unused (task.hpp), and the writer keeps it.
+  c.shape.k = t.has("k") ? t.at("k").as_int_at_least(0) : 1;
   c.shape.batch = t.has("batch") ? t.at("batch").as_int_at_least(1) : 1;
   if (auto d = t.find("dtype")) {
     const auto dtype = parse_dtype(d->as_string());
@@ -125,7 +181,7 @@ TaskGraph parse_task_graph(const nlohmann::json& document, const std::string& or
     t.expect_object(
         {"name",     "rank",  "stream",       "kernel", "m",     "n",     "k",      "batch",
          "dtype",    "flops", "bytes",        "comm",   "ranks", "group", "matrix", "root",
-         "delay_us", "after", "member_after", "phase",  "layer"});
+         "delay_us", "after", "member_after", "phase",  "layer", "op"});
     const std::string name = t.at("name").as_string();
     if (name.empty()) t.at("name").fail("empty name", "a non-empty string");
     if (by_name.count(name)) t.at("name").fail("duplicate task name", "a name used once");
@@ -306,6 +362,7 @@ std::string task_graph_to_json(const TaskGraph& graph) {
         j["dtype"] = to_string(c->dtype);
         j["flops"] = c->flops.count;
         j["bytes"] = c->bytes.count;
+        if (c->op != ComputeOp{}) j["op"] = compute_op_to_json(c->op);
       } else {
         j["delay_us"] = std::get<DelayTask>(t.body).duration.us();
       }

@@ -164,9 +164,11 @@ void IterationBuilder::group_collective(const Step& s, GroupKind kind, std::stri
   }
 }
 
-ComputeTask IterationBuilder::gemm(std::int64_t m, std::int64_t n, std::int64_t k) const {
+ComputeTask IterationBuilder::gemm(std::int64_t m, std::int64_t n, std::int64_t k,
+                                   GemmRole role) const {
   ComputeTask t;
   t.kind = KernelKind::gemm;
+  t.op.gemm_role = role;
   t.shape = KernelShape{m, n, k, 1};
   t.dtype = job_.model.dtype;
   t.flops = Flops{2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k)};
@@ -183,6 +185,27 @@ ComputeTask IterationBuilder::memory_kernel(KernelKind kind, std::int64_t m, std
   t.flops = Flops{flops};
   t.bytes = Bytes{bytes};
   return t;
+}
+
+ComputeTask IterationBuilder::described(ComputeTask t, ComputeOp op) {
+  t.op = std::move(op);
+  return t;
+}
+
+ActivationKind IterationBuilder::ffn_activation() const {
+  return job_.model.expert_ffn == ExpertFfn::swiglu ? ActivationKind::swiglu : ActivationKind::gelu;
+}
+
+ComputeOp IterationBuilder::routing_op(const MoeLayerPlan& p, RankId r,
+                                       OpDirection direction) const {
+  const ModelSpec& m = job_.model;
+  ComputeOp op;
+  op.direction = direction;
+  op.top_k = static_cast<std::int32_t>(m.top_k);
+  op.experts = static_cast<std::int32_t>(m.experts);
+  if (r.index() < p.kept.size()) op.tokens_per_expert = p.kept[r.index()];
+  op.capacity = p.padded && m.experts > 0 ? permuted_slots(p) / m.experts : 0;
+  return op;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,8 +342,10 @@ void IterationBuilder::emit_attention_forward(const Step& s) {
   const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
   const std::int64_t q = hid / tp;
   for (RankId r : *s.ranks) {
-    kernel(r, "ln1", memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b, 5.0 * x * hid));
-    kernel(r, "qkv", gemm(x, q + 2 * kv, hid));
+    kernel(r, "ln1",
+           described(memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b, 5.0 * x * hid),
+                     {.direction = OpDirection::forward}));
+    kernel(r, "qkv", gemm(x, q + 2 * kv, hid, GemmRole::forward));
     ComputeTask attn;
     attn.kind = KernelKind::attention;
     attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
@@ -328,13 +353,16 @@ void IterationBuilder::emit_attention_forward(const Step& s) {
     attn.flops = Flops{4.0 * static_cast<double>(x) * static_cast<double>(m.seq_len) *
                        static_cast<double>(q)};
     attn.bytes = Bytes{(x * (q + 2 * kv) + x * q) * b};
+    attn.op.direction = OpDirection::forward;
     kernel(r, "attention", attn);
-    kernel(r, "attn.proj", gemm(x, hid, q));
+    kernel(r, "attn.proj", gemm(x, hid, q, GemmRole::forward));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * hid * b});
   for (RankId r : *s.ranks) {
-    kernel(r, "ln2", memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b, 6.0 * x * hid));
+    kernel(r, "ln2",
+           described(memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b, 6.0 * x * hid),
+                     {.direction = OpDirection::forward}));
   }
 }
 
@@ -347,9 +375,11 @@ void IterationBuilder::emit_attention_backward(const Step& s) {
   const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
   const std::int64_t q = hid / tp;
   for (RankId r : *s.ranks) {
-    kernel(r, "ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b));
-    kernel(r, "attn.proj.dX", gemm(x, q, hid));
-    kernel(r, "attn.proj.dW", gemm(q, hid, x));
+    kernel(r, "ln2.bwd",
+           described(memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b),
+                     {.direction = OpDirection::backward}));
+    kernel(r, "attn.proj.dX", gemm(x, q, hid, GemmRole::input_gradient));
+    kernel(r, "attn.proj.dW", gemm(q, hid, x, GemmRole::weight_gradient));
     ComputeTask attn;
     attn.kind = KernelKind::attention;
     attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
@@ -357,14 +387,17 @@ void IterationBuilder::emit_attention_backward(const Step& s) {
     attn.flops = Flops{8.0 * static_cast<double>(x) * static_cast<double>(m.seq_len) *
                        static_cast<double>(q)};
     attn.bytes = Bytes{2 * (x * (q + 2 * kv) + x * q) * b};
+    attn.op.direction = OpDirection::backward;
     kernel(r, "attention.bwd", attn);
-    kernel(r, "qkv.dX", gemm(x, hid, q + 2 * kv));
-    kernel(r, "qkv.dW", gemm(hid, q + 2 * kv, x));
+    kernel(r, "qkv.dX", gemm(x, hid, q + 2 * kv, GemmRole::input_gradient));
+    kernel(r, "qkv.dW", gemm(hid, q + 2 * kv, x, GemmRole::weight_gradient));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * hid * b});
   for (RankId r : *s.ranks) {
-    kernel(r, "ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b));
+    kernel(r, "ln1.bwd",
+           described(memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b),
+                     {.direction = OpDirection::backward}));
   }
 }
 
@@ -375,11 +408,12 @@ void IterationBuilder::emit_dense_ffn_forward(const Step& s) {
   const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
   const std::int64_t b = elem_bytes();
   for (RankId r : *s.ranks) {
-    kernel(r, "ffn1", gemm(x, up, m.hidden));
+    kernel(r, "ffn1", gemm(x, up, m.hidden, GemmRole::forward));
     kernel(r, "ffn.act",
-           memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b,
-                         4.0 * static_cast<double>(x * f)));
-    kernel(r, "ffn2", gemm(x, m.hidden, f));
+           described(memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b,
+                                   4.0 * static_cast<double>(x * f)),
+                     {.direction = OpDirection::forward, .activation = ffn_activation()}));
+    kernel(r, "ffn2", gemm(x, m.hidden, f, GemmRole::forward));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * m.hidden * b});
@@ -392,13 +426,14 @@ void IterationBuilder::emit_dense_ffn_backward(const Step& s) {
   const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
   const std::int64_t b = elem_bytes();
   for (RankId r : *s.ranks) {
-    kernel(r, "ffn2.dX", gemm(x, f, m.hidden));
-    kernel(r, "ffn2.dW", gemm(f, m.hidden, x));
+    kernel(r, "ffn2.dX", gemm(x, f, m.hidden, GemmRole::input_gradient));
+    kernel(r, "ffn2.dW", gemm(f, m.hidden, x, GemmRole::weight_gradient));
     kernel(r, "ffn.act.bwd",
-           memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b,
-                         8.0 * static_cast<double>(x * f)));
-    kernel(r, "ffn1.dX", gemm(x, m.hidden, up));
-    kernel(r, "ffn1.dW", gemm(m.hidden, up, x));
+           described(memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b,
+                                   8.0 * static_cast<double>(x * f)),
+                     {.direction = OpDirection::backward, .activation = ffn_activation()}));
+    kernel(r, "ffn1.dX", gemm(x, m.hidden, up, GemmRole::input_gradient));
+    kernel(r, "ffn1.dW", gemm(m.hidden, up, x, GemmRole::weight_gradient));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * m.hidden * b});
@@ -412,9 +447,11 @@ void IterationBuilder::emit_shared_experts_forward(const Step& s) {
   const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
   const std::int64_t b = elem_bytes();
   for (RankId r : *s.ranks) {
-    kernel(r, "shared1", gemm(x, up, m.hidden));
-    kernel(r, "shared.act", memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b));
-    kernel(r, "shared2", gemm(x, m.hidden, f));
+    kernel(r, "shared1", gemm(x, up, m.hidden, GemmRole::forward));
+    kernel(r, "shared.act",
+           described(memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b),
+                     {.direction = OpDirection::forward, .activation = ffn_activation()}));
+    kernel(r, "shared2", gemm(x, m.hidden, f, GemmRole::forward));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * m.hidden * b});
@@ -428,12 +465,13 @@ void IterationBuilder::emit_shared_experts_backward(const Step& s) {
   const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
   const std::int64_t b = elem_bytes();
   for (RankId r : *s.ranks) {
-    kernel(r, "shared2.dX", gemm(x, f, m.hidden));
-    kernel(r, "shared2.dW", gemm(f, m.hidden, x));
+    kernel(r, "shared2.dX", gemm(x, f, m.hidden, GemmRole::input_gradient));
+    kernel(r, "shared2.dW", gemm(f, m.hidden, x, GemmRole::weight_gradient));
     kernel(r, "shared.act.bwd",
-           memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b));
-    kernel(r, "shared1.dX", gemm(x, m.hidden, up));
-    kernel(r, "shared1.dW", gemm(m.hidden, up, x));
+           described(memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b),
+                     {.direction = OpDirection::backward, .activation = ffn_activation()}));
+    kernel(r, "shared1.dX", gemm(x, m.hidden, up, GemmRole::input_gradient));
+    kernel(r, "shared1.dW", gemm(m.hidden, up, x, GemmRole::weight_gradient));
   }
   group_collective(s, GroupKind::tp, "tp.allreduce", CommKind::all_reduce, CommGroup::tp,
                    Bytes{x * m.hidden * b});
@@ -448,17 +486,21 @@ void IterationBuilder::emit_experts(RankId r, const std::vector<std::int64_t>& t
   for (std::int64_t t : tokens_per_expert) {
     if (t <= 0) continue;
     if (phase != Phase::backward) {
-      kernel(r, "expert1", gemm(t, up, m.hidden), stream);
-      kernel(r, "expert.act", memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
+      kernel(r, "expert1", gemm(t, up, m.hidden, GemmRole::forward), stream);
+      kernel(r, "expert.act",
+             described(memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
+                       {.direction = OpDirection::forward, .activation = ffn_activation()}),
              stream);
-      kernel(r, "expert2", gemm(t, m.hidden, h), stream);
+      kernel(r, "expert2", gemm(t, m.hidden, h, GemmRole::forward), stream);
     } else {
-      kernel(r, "expert2.dX", gemm(t, h, m.hidden), stream);
-      kernel(r, "expert2.dW", gemm(h, m.hidden, t), stream);
+      kernel(r, "expert2.dX", gemm(t, h, m.hidden, GemmRole::input_gradient), stream);
+      kernel(r, "expert2.dW", gemm(h, m.hidden, t, GemmRole::weight_gradient), stream);
       kernel(r, "expert.act.bwd",
-             memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b), stream);
-      kernel(r, "expert1.dX", gemm(t, m.hidden, up), stream);
-      kernel(r, "expert1.dW", gemm(m.hidden, up, t), stream);
+             described(memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b),
+                       {.direction = OpDirection::backward, .activation = ffn_activation()}),
+             stream);
+      kernel(r, "expert1.dX", gemm(t, m.hidden, up, GemmRole::input_gradient), stream);
+      kernel(r, "expert1.dW", gemm(m.hidden, up, t, GemmRole::weight_gradient), stream);
     }
   }
 }
@@ -537,12 +579,19 @@ void IterationBuilder::emit_moe_forward(const Step& s) {
   const std::int64_t b = elem_bytes();
   const std::int64_t slots = permuted_slots(p);
   for (RankId r : *s.ranks) {
-    kernel(r, "gate", gemm(x, m.experts, m.hidden));
-    kernel(r, "gate.topk",
-           memory_kernel(KernelKind::gate, x, m.experts, 4 * x * m.experts + 8 * x * m.top_k,
-                         5.0 * static_cast<double>(x * m.experts)));
+    kernel(r, "gate", gemm(x, m.experts, m.hidden, GemmRole::forward));
+    const ComputeOp routing = routing_op(p, r, OpDirection::forward);
+    kernel(
+        r, "gate.topk",
+        described(memory_kernel(KernelKind::gate, x, m.experts, 4 * x * m.experts + 8 * x * m.top_k,
+                                5.0 * static_cast<double>(x * m.experts)),
+                  {.direction = OpDirection::forward,
+                   .top_k = routing.top_k,
+                   .experts = routing.experts}));
     kernel(r, "permute",
-           memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
+           described(memory_kernel(KernelKind::permute, x * m.top_k, m.hidden,
+                                   (x + slots) * m.hidden * b),
+                     routing));
   }
   emit_moe_core_forward(s, p);
   if (p.split_over_tp) {
@@ -551,8 +600,10 @@ void IterationBuilder::emit_moe_forward(const Step& s) {
   }
   for (RankId r : *s.ranks) {
     kernel(r, "unpermute",
-           memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b,
-                         2.0 * static_cast<double>(x * m.top_k * m.hidden)));
+           described(memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden,
+                                   (x + slots) * m.hidden * b,
+                                   2.0 * static_cast<double>(x * m.top_k * m.hidden)),
+                     routing_op(p, r, OpDirection::forward)));
   }
   emit_shared_experts_forward(s);
 }
@@ -574,7 +625,9 @@ void IterationBuilder::emit_moe_backward(const Step& s) {
   emit_shared_experts_backward(s);
   for (RankId r : *s.ranks) {
     kernel(r, "unpermute.bwd",
-           memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
+           described(memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden,
+                                   (x + slots) * m.hidden * b),
+                     routing_op(p, r, OpDirection::backward)));
   }
   if (p.split_over_tp) {
     // Backward of gather_tokens is drop_tokens: a local slice, no communication.
@@ -591,11 +644,18 @@ void IterationBuilder::emit_moe_backward(const Step& s) {
                      Bytes{slots * m.hidden * b});
   }
   for (RankId r : *s.ranks) {
+    const ComputeOp routing = routing_op(p, r, OpDirection::backward);
     kernel(r, "permute.bwd",
-           memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
-    kernel(r, "gate.topk.bwd", memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts));
-    kernel(r, "gate.dX", gemm(x, m.hidden, m.experts));
-    kernel(r, "gate.dW", gemm(m.hidden, m.experts, x));
+           described(memory_kernel(KernelKind::permute, x * m.top_k, m.hidden,
+                                   (x + slots) * m.hidden * b),
+                     routing));
+    kernel(r, "gate.topk.bwd",
+           described(memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts),
+                     {.direction = OpDirection::backward,
+                      .top_k = routing.top_k,
+                      .experts = routing.experts}));
+    kernel(r, "gate.dX", gemm(x, m.hidden, m.experts, GemmRole::input_gradient));
+    kernel(r, "gate.dW", gemm(m.hidden, m.experts, x, GemmRole::weight_gradient));
   }
 }
 
@@ -732,8 +792,9 @@ void IterationBuilder::emit_gradient_sync() {
     // (24), write bf16 weights (2) = 28 bytes; ~10 flops [R].
     for (RankId r : ranks) {
       kernel(r, "optimizer",
-             memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
-                           10.0 * static_cast<double>(params)));
+             described(memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
+                                     10.0 * static_cast<double>(params)),
+                       {.parameters = params}));
     }
   }
 }

@@ -152,7 +152,14 @@ class IterationBuilder {
   std::size_t ep_group_index(RankId r) const { return ep_group_index_[r.index()]; }
 
   // --- kernels (model dtype) ---
-  ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k) const;
+  ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k,
+                   GemmRole role = GemmRole::none) const;
+  /// `t` with what it computes (compute_op.hpp), for the hardware lowering.
+  static ComputeTask described(ComputeTask t, ComputeOp op);
+  /// The FFN activation of the model (GELU for two-GEMM FFNs, SwiGLU for gated ones).
+  ActivationKind ffn_activation() const;
+  /// The routing a rank's permute / unpermute kernels apply in MoE layer plan `p`.
+  ComputeOp routing_op(const MoeLayerPlan& p, RankId r, OpDirection direction) const;
   ComputeTask memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n, std::int64_t bytes,
                             double flops = 0.0) const;
 

@@ -16,8 +16,9 @@ namespace moesim {
 enum class GemmRole : std::uint8_t { none, forward, input_gradient, weight_gradient };
 
 /// Forward or backward pass of a non-GEMM kernel (attention, activation, layernorm, gate,
-/// permute/unpermute).
-enum class OpDirection : std::uint8_t { forward, backward };
+/// permute/unpermute); none until the strategy layer says which, so a task nobody described is
+/// never mistaken for a forward one.
+enum class OpDirection : std::uint8_t { none, forward, backward };
 
 /// The element-wise nonlinearity of an FFN (GELU for GPT-style models, SwiGLU for Mixtral-style
 /// gated FFNs), or none for residual adds and other element-wise kernels.
@@ -25,14 +26,17 @@ enum class ActivationKind : std::uint8_t { none, gelu, relu, swiglu };
 
 struct ComputeOp {
   GemmRole gemm_role = GemmRole::none;
-  OpDirection direction = OpDirection::forward;
+  OpDirection direction = OpDirection::none;
   ActivationKind activation = ActivationKind::none;
   /// gate, permute, unpermute: experts chosen per token and the number of experts routed over.
   std::int32_t top_k = 0;
   std::int32_t experts = 0;
   /// permute, unpermute: tokens this rank's kernel moves for each expert (size = experts), as the
   /// graph's routing decided them.
-  std::vector<std::int64_t> tokens_per_expert;
+  std::vector<std::int64_t> tokens_per_expert = {};
+  /// permute, unpermute: slots per expert of a capacity-padded (experts, capacity, hidden)
+  /// buffer; 0 for a dropless buffer of exactly the routed rows.
+  std::int64_t capacity = 0;
   /// optimizer: number of parameters updated by the step.
   std::int64_t parameters = 0;
 

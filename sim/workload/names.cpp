@@ -51,8 +51,9 @@ constexpr NameTable<GemmRole, 4> kGemmRoles{{{GemmRole::none, "none"},
                                              {GemmRole::input_gradient, "input_gradient"},
                                              {GemmRole::weight_gradient, "weight_gradient"}}};
 
-constexpr NameTable<OpDirection, 2> kOpDirections{
-    {{OpDirection::forward, "forward"}, {OpDirection::backward, "backward"}}};
+constexpr NameTable<OpDirection, 3> kOpDirections{{{OpDirection::none, "none"},
+                                                   {OpDirection::forward, "forward"},
+                                                   {OpDirection::backward, "backward"}}};
 
 constexpr NameTable<ActivationKind, 4> kActivationKinds{{{ActivationKind::none, "none"},
                                                          {ActivationKind::gelu, "gelu"},

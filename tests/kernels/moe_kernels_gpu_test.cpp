@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/moe/moe_kernels.hpp"
+#include "kernels/reference/backward_kernels.hpp"
 #include "kernels/reference/half_precision.hpp"
 #include "kernels/reference/reference_kernels.hpp"
 
@@ -268,6 +269,222 @@ TEST_P(MoeKernelsGpu, Layernorm) {
   EXPECT_LE(ref::relative_error(download(type(), y.get(), rows * cols),
                                 ref::layernorm(x.host, gamma.host, beta.host, rows, cols, 1e-5)),
             kTolerance);
+}
+
+// ---- Backward kernels and Adam (backward_kernels.cu) -------------------------------------------
+// Tolerances, set from the arithmetic before any run: 16-bit outputs carry a rounding of 2^-9
+// (bf16) per element, so 1e-2 as above; results built from several stored 16-bit intermediates
+// with a cancelling difference (attention's dS = P (dP - rowsum(dP P)), layernorm's
+// n dy - sum - xhat sum) get 3e-2; fp32-only paths (router, d_prob, Adam's master) 1e-4.
+constexpr double kChainTolerance = 3e-2;
+constexpr double kFloatTolerance = 1e-4;
+
+std::vector<float> random_floats(std::mt19937& rng, std::size_t n, float lo, float hi) {
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+template <typename T>
+void upload_to(DeviceBuffer& d, const std::vector<T>& host) {
+  cudaMemcpy(d.get(), host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice);
+}
+
+std::vector<double> as_doubles(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+TEST_P(MoeKernelsGpu, GemmWeightGradientTransposesA) {
+  const int m = 48, n = 80, k = 96;  // dW[m x n] = X^T dY with X stored k x m
+  Tensor a(type(), k * m, rng_), b(type(), k * n, rng_);
+  DeviceBuffer c(m * n * 2);
+  gemm(*blas_, type(), m, n, k, a.ptr(), b.ptr(), c.get(), nullptr, false, /*a_transposed=*/true);
+  check(cudaDeviceSynchronize());
+  EXPECT_LE(
+      ref::relative_error(download(type(), c.get(), m * n), ref::gemm_at(m, n, k, a.host, b.host)),
+      kTolerance);
+  // Batched, both operands transposed: C = A^T B^T per batch.
+  const int batch = 3;
+  Tensor ab(type(), batch * k * m, rng_), bb(type(), batch * n * k, rng_);
+  DeviceBuffer cb(batch * m * n * 2);
+  gemm_strided_batched(*blas_, type(), m, n, k, batch, ab.ptr(), k * m, bb.ptr(), n * k, cb.get(),
+                       m * n, nullptr, true, true);
+  check(cudaDeviceSynchronize());
+  const std::vector<double> got = download(type(), cb.get(), batch * m * n);
+  for (int i = 0; i < batch; ++i) {
+    // A^T B^T = (B A)^T: reference via transposing B into k x n first.
+    std::vector<float> bt(static_cast<std::size_t>(k * n));
+    for (int r = 0; r < n; ++r)
+      for (int c2 = 0; c2 < k; ++c2)
+        bt[static_cast<std::size_t>(c2 * n + r)] =
+            bb.host[static_cast<std::size_t>(i * n * k + r * k + c2)];
+    const std::vector<float> ai(ab.host.begin() + i * k * m, ab.host.begin() + (i + 1) * k * m);
+    const std::vector<double> expect = ref::gemm_at(m, n, k, ai, bt);
+    const std::vector<double> part(got.begin() + i * m * n, got.begin() + (i + 1) * m * n);
+    EXPECT_LE(ref::relative_error(part, expect), kTolerance) << "batch " << i;
+  }
+}
+
+TEST_P(MoeKernelsGpu, AttentionBackward) {
+  const int batch = 3, seq = 64, dim = 32;
+  const float scale = 1.0F / std::sqrt(static_cast<float>(dim));
+  const std::size_t n = static_cast<std::size_t>(batch) * seq * dim;
+  Tensor q(type(), n, rng_), k(type(), n, rng_), v(type(), n, rng_), d_o(type(), n, rng_);
+  const std::size_t scores = static_cast<std::size_t>(batch) * seq * seq * 2;
+  DeviceBuffer p(scores), dp(scores);
+  DeviceBuffer dq(n * 2), dk(n * 2), dv(n * 2);
+  for (const bool causal : {true, false}) {
+    attention_backward(*blas_, type(), batch, seq, dim, q.ptr(), k.ptr(), v.ptr(), d_o.ptr(),
+                       p.get(), dp.get(), dq.get(), dk.get(), dv.get(), scale, causal, nullptr);
+    check(cudaDeviceSynchronize());
+    const ref::AttentionGrad g =
+        ref::attention_backward(q.host, k.host, v.host, d_o.host, batch, seq, dim, scale, causal);
+    EXPECT_LE(ref::relative_error(download(type(), dq.get(), n), g.dq), kChainTolerance) << causal;
+    EXPECT_LE(ref::relative_error(download(type(), dk.get(), n), g.dk), kChainTolerance) << causal;
+    EXPECT_LE(ref::relative_error(download(type(), dv.get(), n), g.dv), kTolerance) << causal;
+  }
+}
+
+TEST_P(MoeKernelsGpu, ActivationBackward) {
+  const int rows = 77, ffn = 200;
+  for (const Activation act : {Activation::gelu, Activation::swiglu}) {
+    const int width = ffn_first_width(act, ffn);
+    Tensor h1(type(), static_cast<std::size_t>(rows) * width, rng_, 2.0F);
+    Tensor d_act(type(), static_cast<std::size_t>(rows) * ffn, rng_);
+    DeviceBuffer d_h1(static_cast<std::size_t>(rows) * width * 2);
+    activation_backward(type(), act, h1.ptr(), d_act.ptr(), rows, ffn, d_h1.get(), nullptr);
+    check(cudaDeviceSynchronize());
+    const auto ref_act = act == Activation::gelu ? ref::Activation::gelu : ref::Activation::swiglu;
+    EXPECT_LE(
+        ref::relative_error(download(type(), d_h1.get(), static_cast<std::size_t>(rows) * width),
+                            ref::activation_backward(h1.host, d_act.host, rows, ffn, ref_act)),
+        kTolerance);
+  }
+}
+
+TEST_P(MoeKernelsGpu, LayernormBackward) {
+  const int rows = 300, cols = 384;  // 3 chunks of 128 rows for the column sums
+  Tensor x(type(), static_cast<std::size_t>(rows) * cols, rng_), gamma(type(), cols, rng_),
+      dy(type(), static_cast<std::size_t>(rows) * cols, rng_);
+  DeviceBuffer dx(static_cast<std::size_t>(rows) * cols * 2), dgamma(sizeof(float) * cols),
+      dbeta(sizeof(float) * cols);
+  const std::size_t ws = layernorm_backward_workspace_bytes(rows, cols);
+  DeviceBuffer workspace(ws);
+  layernorm_backward(type(), x.ptr(), gamma.ptr(), dy.ptr(), dx.get(), dgamma.get<float>(),
+                     dbeta.get<float>(), rows, cols, 1e-5F, workspace.get(), ws, nullptr);
+  check(cudaDeviceSynchronize());
+  const ref::LayernormGrad g =
+      ref::layernorm_backward(x.host, gamma.host, dy.host, rows, cols, 1e-5);
+  EXPECT_LE(
+      ref::relative_error(download(type(), dx.get(), static_cast<std::size_t>(rows) * cols), g.dx),
+      kChainTolerance);
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(dgamma.get<float>(), cols)), g.dgamma),
+            kFloatTolerance * 10);  // fp32 sums of 300 products
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(dbeta.get<float>(), cols)), g.dbeta),
+            kFloatTolerance);
+}
+
+TEST(BackwardKernelsGpu, SoftmaxTopKBackward) {
+  MOESIM_SKIP_WITHOUT_GPU();
+  std::mt19937 rng(7);
+  const int tokens = 130, experts = 64, top_k = 4;
+  const std::vector<float> logits =
+      random_floats(rng, static_cast<std::size_t>(tokens) * experts, -3, 3);
+  const std::vector<float> d_prob =
+      random_floats(rng, static_cast<std::size_t>(tokens) * top_k, -1, 1);
+  DeviceBuffer d_logits_in(sizeof(float) * logits.size()), d_prob_in(sizeof(float) * d_prob.size()),
+      out(sizeof(float) * logits.size());
+  upload_to(d_logits_in, logits);
+  upload_to(d_prob_in, d_prob);
+  softmax_topk_backward(d_logits_in.get<float>(), d_prob_in.get<float>(), tokens, experts, top_k,
+                        out.get<float>(), nullptr);
+  check(cudaDeviceSynchronize());
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(out.get<float>(), logits.size())),
+                                ref::softmax_topk_backward(as_doubles(logits), as_doubles(d_prob),
+                                                           tokens, experts, top_k)),
+            kFloatTolerance);
+}
+
+TEST_P(MoeKernelsGpu, RouteFromCountsThenUnpermuteBackward) {
+  // The executor's routing for a task's per-expert counts: choices (with drops marked -1), the
+  // GPU route against the reference, then the combine's backward over those rows.
+  const int tokens = 300, top_k = 2, experts = 6, hidden = 72, capacity = 96;
+  const std::vector<std::int64_t> counts{96, 90, 0, 96, 80, 96};  // 458 of 600 kept
+  const std::vector<int> choices = ref::choices_from_counts(counts, tokens, top_k);
+  const ref::Routing expect = ref::route(choices, tokens, top_k, experts, capacity);
+  const int out_rows = experts * capacity;
+  DeviceBuffer d_choices(sizeof(int) * choices.size()), dest(sizeof(int) * choices.size()),
+      count(sizeof(int) * experts), offset(sizeof(int) * (experts + 1));
+  upload_to(d_choices, choices);
+  const std::size_t ws_bytes = route_workspace_bytes(tokens * top_k, experts);
+  DeviceBuffer ws(ws_bytes);
+  route(d_choices.get<int>(), tokens, top_k, experts, capacity, dest.get<int>(), count.get<int>(),
+        offset.get<int>(), ws.get(), ws_bytes, nullptr);
+  check(cudaDeviceSynchronize());
+  EXPECT_EQ(download_raw(dest.get<int>(), choices.size()), expect.dest_row);
+  EXPECT_EQ(download_raw(count.get<int>(), experts), (std::vector<int>{96, 90, 0, 96, 80, 96}));
+
+  Tensor dy(type(), static_cast<std::size_t>(tokens) * hidden, rng_);
+  Tensor expert_out(type(), static_cast<std::size_t>(out_rows) * hidden, rng_);
+  const std::vector<float> prob = random_floats(rng_, choices.size(), 0.05F, 1.0F);
+  DeviceBuffer d_p(sizeof(float) * prob.size()),
+      d_eo(static_cast<std::size_t>(out_rows) * hidden * 2), d_prob(sizeof(float) * prob.size());
+  upload_to(d_p, prob);
+  unpermute_backward(type(), dy.ptr(), expert_out.ptr(), dest.get<int>(), d_p.get<float>(), tokens,
+                     top_k, hidden, d_eo.get(), out_rows, d_prob.get<float>(), nullptr);
+  check(cudaDeviceSynchronize());
+  const ref::UnpermuteGrad g = ref::unpermute_backward(dy.host, expert_out.host, expect.dest_row,
+                                                       prob, tokens, top_k, hidden, out_rows);
+  EXPECT_LE(
+      ref::relative_error(download(type(), d_eo.get(), static_cast<std::size_t>(out_rows) * hidden),
+                          g.d_expert_out),
+      kTolerance);
+  EXPECT_LE(
+      ref::relative_error(as_doubles(download_raw(d_prob.get<float>(), prob.size())), g.d_prob),
+      kFloatTolerance * 10);  // fp32 dot products of 72 terms
+  // The permute's backward is the combine with unit weights.
+  const std::vector<float> ones(prob.size(), 1.0F);
+  upload_to(d_p, ones);
+  DeviceBuffer dx(static_cast<std::size_t>(tokens) * hidden * 2);
+  unpermute_combine(type(), expert_out.ptr(), dest.get<int>(), d_p.get<float>(), tokens, top_k,
+                    hidden, dx.get(), nullptr);
+  check(cudaDeviceSynchronize());
+  EXPECT_LE(ref::relative_error(
+                download(type(), dx.get(), static_cast<std::size_t>(tokens) * hidden),
+                ref::permute_backward(expert_out.host, expect.dest_row, tokens, top_k, hidden)),
+            kTolerance);
+}
+
+TEST_P(MoeKernelsGpu, AdamStep) {
+  const std::size_t n = 10000;
+  Tensor grad(type(), n, rng_, 0.01F);
+  const std::vector<float> master = random_floats(rng_, n, -1, 1);
+  const std::vector<float> m = random_floats(rng_, n, -1e-3F, 1e-3F);
+  const std::vector<float> v = random_floats(rng_, n, 0, 1e-5F);
+  DeviceBuffer d_master(sizeof(float) * n), d_m(sizeof(float) * n), d_v(sizeof(float) * n),
+      weights(n * 2);
+  upload_to(d_master, master);
+  upload_to(d_m, m);
+  upload_to(d_v, v);
+  AdamConfig config;
+  config.lr = 1e-3F;
+  config.step = 3;
+  adam_step(type(), grad.ptr(), d_master.get<float>(), d_m.get<float>(), d_v.get<float>(),
+            weights.get(), static_cast<std::int64_t>(n), config, nullptr);
+  check(cudaDeviceSynchronize());
+  ref::AdamParams p;
+  p.lr = 1e-3;
+  p.step = 3;
+  p.beta1 = config.beta1;
+  p.beta2 = config.beta2;
+  p.eps = config.eps;
+  const ref::AdamState s = ref::adam_step(grad.host, master, m, v, p);
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(d_master.get<float>(), n)), s.master),
+            kFloatTolerance);
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(d_m.get<float>(), n)), s.m),
+            kFloatTolerance);
+  EXPECT_LE(ref::relative_error(as_doubles(download_raw(d_v.get<float>(), n)), s.v),
+            kFloatTolerance);
+  EXPECT_LE(ref::relative_error(download(type(), weights.get(), n), s.master), kTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, MoeKernelsGpu,

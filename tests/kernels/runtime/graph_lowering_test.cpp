@@ -274,84 +274,222 @@ TEST(GraphLowering, CycleIsASimulationErrorNamingTheTasks) {
   }
 }
 
-TEST(GraphLowering, MoeKernelsTakeRoutingFromTheGate) {
-  // gate: 256 tokens x 8 experts, k = 0 (unset): top_k = permute.m / gate.m = 512 / 256 = 2.
-  // permute and unpermute: 512 assignments = 256 tokens x 2, 8 experts, hidden 1024.
-  //   permute inputs 256 x 1024 x 2 B = 524288; outputs 512 x 1024 x 2 B = 1048576.
-  // gate: inputs 256 x 8 x 4 B logits = 8192; outputs 256 x 2 x (4 + 4) = 4096.
+ComputeTask described(ComputeTask t, ComputeOp o) {
+  t.op = std::move(o);
+  return t;
+}
+
+ComputeOp routed(OpDirection d, std::vector<std::int64_t> counts, std::int64_t capacity = 0) {
+  ComputeOp o;
+  o.direction = d;
+  o.top_k = 2;
+  o.experts = static_cast<std::int32_t>(counts.size());
+  o.tokens_per_expert = std::move(counts);
+  o.capacity = capacity;
+  return o;
+}
+
+constexpr std::int64_t kSlack = kCallAlignmentSlack;
+
+TEST(GraphLowering, MoeKernelsTakeRoutingFromTheirOp) {
+  // gate: 256 tokens x 8 experts, op top_k 2: inputs 256 x 8 x 4 B logits = 8192; outputs
+  // 256 x 2 x (4 + 4) = 4096. permute / unpermute: 512 assignments = 256 tokens x 2, hidden
+  // 1024, counts 64 per expert (dropless: 512 rows): permute inputs 256 x 1024 x 2 B = 524288,
+  // outputs 512 x 1024 x 2 B = 1048576. Buffers carry kCallAlignmentSlack on top.
   TaskGraph g;
   const StreamId s = g.stream("compute");
-  const TaskId gate = g.add_compute("gate", RankId{0}, s, kernel(KernelKind::gate, 256, 8));
-  const TaskId perm = g.add_compute("perm", RankId{0}, s, kernel(KernelKind::permute, 512, 1024));
-  const TaskId unperm =
-      g.add_compute("unperm", RankId{0}, s, kernel(KernelKind::unpermute, 512, 1024));
+  const std::vector<std::int64_t> counts(8, 64);
+  ComputeOp gate_op;
+  gate_op.direction = OpDirection::forward;
+  gate_op.top_k = 2;
+  gate_op.experts = 8;
+  const TaskId gate =
+      g.add_compute("gate", RankId{0}, s, described(kernel(KernelKind::gate, 256, 8), gate_op));
+  const TaskId perm = g.add_compute(
+      "perm", RankId{0}, s,
+      described(kernel(KernelKind::permute, 512, 1024), routed(OpDirection::forward, counts)));
+  const TaskId unperm = g.add_compute(
+      "unperm", RankId{0}, s,
+      described(kernel(KernelKind::unpermute, 512, 1024), routed(OpDirection::forward, counts)));
+  const TaskId unperm_bwd = g.add_compute(
+      "unperm.bwd", RankId{0}, s,
+      described(kernel(KernelKind::unpermute, 512, 1024), routed(OpDirection::backward, counts)));
+  // Padded: 4 experts x capacity 100 = 400 rows; 100 assignments dropped.
+  const TaskId padded =
+      g.add_compute("padded", RankId{0}, s,
+                    described(kernel(KernelKind::permute, 512, 1024),
+                              routed(OpDirection::backward, {100, 100, 100, 112}, 112)));
   const ExecutionPlan plan = lower_graph(g);
+  EXPECT_EQ(plan.substituted_tasks, 0U);
   const DeviceCall& gd = *launch_of(plan, gate, g).compute;
-  EXPECT_EQ(gd.op, DeviceOp::softmax_topk);
+  EXPECT_EQ(gd.op, DeviceOp::gate_forward);
   EXPECT_EQ(gd.tokens, 256);
   EXPECT_EQ(gd.experts, 8);
   EXPECT_EQ(gd.top_k, 2);
-  EXPECT_EQ(gd.input_bytes, 8192);
-  EXPECT_EQ(gd.output_bytes, 4096);
+  EXPECT_EQ(gd.input_bytes, 8192 + kSlack);
+  EXPECT_EQ(gd.output_bytes, 4096 + kSlack);
   const DeviceCall& pd = *launch_of(plan, perm, g).compute;
-  EXPECT_EQ(pd.op, DeviceOp::route_permute);
+  EXPECT_EQ(pd.op, DeviceOp::permute_forward);
   EXPECT_EQ(pd.tokens, 256);
   EXPECT_EQ(pd.top_k, 2);
   EXPECT_EQ(pd.experts, 8);
   EXPECT_EQ(pd.hidden, 1024);
-  EXPECT_EQ(pd.input_bytes, 524288);
-  EXPECT_EQ(pd.output_bytes, 1048576);
+  EXPECT_EQ(pd.out_rows, 512);
+  EXPECT_EQ(pd.tokens_per_expert, counts);
+  EXPECT_EQ(pd.input_bytes, 524288 + kSlack);
+  EXPECT_EQ(pd.output_bytes, 1048576 + kSlack);
   const DeviceCall& ud = *launch_of(plan, unperm, g).compute;
-  EXPECT_EQ(ud.op, DeviceOp::unpermute_combine);
-  EXPECT_EQ(ud.input_bytes, 1048576);
-  EXPECT_EQ(ud.output_bytes, 524288);
-  // Without a gate: 8 experts, top_k 1.
-  TaskGraph lone;
-  const TaskId p =
-      lone.add_compute("p", RankId{0}, lone.stream("c"), kernel(KernelKind::permute, 100, 64));
-  const ExecutionPlan lone_plan = lower_graph(lone);
-  const DeviceCall& ld = *launch_of(lone_plan, p, lone).compute;
-  EXPECT_EQ(ld.experts, kDefaultExperts);
-  EXPECT_EQ(ld.top_k, 1);
-  EXPECT_EQ(ld.tokens, 100);
+  EXPECT_EQ(ud.op, DeviceOp::unpermute_forward);
+  EXPECT_EQ(ud.input_bytes, 1048576 + kSlack);
+  EXPECT_EQ(ud.output_bytes, 524288 + kSlack);
+  const DeviceCall& ub = *launch_of(plan, unperm_bwd, g).compute;
+  EXPECT_EQ(ub.op, DeviceOp::unpermute_backward);
+  EXPECT_EQ(ub.input_bytes, 524288 + 1048576 + kSlack);    // dy + expert outputs
+  EXPECT_EQ(ub.output_bytes, 1048576 + 512 * 4 + kSlack);  // d_expert_out + d_prob
+  const DeviceCall& pb = *launch_of(plan, padded, g).compute;
+  EXPECT_EQ(pb.op, DeviceOp::permute_backward);
+  EXPECT_EQ(pb.out_rows, 4 * 112);
+  EXPECT_EQ(pb.capacity, 112);
 }
 
-TEST(GraphLowering, DenseKernelShapesAndBuffers) {
-  // gemm 64x32x16: inputs (64*16 + 16*32) * 2 = 3072 B, output 64*32*2 = 4096 B.
-  // attention m=4096 tokens, seq 1024, dim 128, 16 heads: 4 sequences -> 64 heads of 1024x128;
-  //   inputs 3 * 64*1024*128*2 = 50331648; outputs 64*1024*(128+1024)*2 = 150994944.
-  // elementwise 10 x 20 with bytes 3*10*20*2 = 1200: swiglu (input 10 x 40).
-  // elementwise 10 x 20 with bytes 800: gelu. memcpy 1000 bytes: copy 500 B.
+TEST(GraphLowering, AnUnsetOrInconsistentOpIsSubstitutedNeverGuessed) {
+  // The same shapes as real kernels, but nothing says what they compute: each is marked.
   TaskGraph g;
   const StreamId s = g.stream("compute");
   const TaskId mm = g.add_compute("mm", RankId{0}, s, gemm(64, 32, 16));
+  const TaskId act =
+      g.add_compute("act", RankId{0}, s, kernel(KernelKind::elementwise, 10, 20, 0, 1200));
+  const TaskId ln =
+      g.add_compute("ln", RankId{0}, s, kernel(KernelKind::layernorm, 10, 20, 0, 800));
+  const TaskId opt =
+      g.add_compute("opt", RankId{0}, s, kernel(KernelKind::optimizer, 100, 1, 0, 2800));
+  // Counts that sum above the 512 assignments, and a count above the tokens.
+  const TaskId over = g.add_compute("over", RankId{0}, s,
+                                    described(kernel(KernelKind::permute, 512, 64, 0, 4000),
+                                              routed(OpDirection::forward, {250, 250, 100})));
+  const TaskId wrong_k = g.add_compute("wrong_k", RankId{0}, s,
+                                       described(kernel(KernelKind::permute, 511, 64, 0, 4000),
+                                                 routed(OpDirection::forward, {100, 100})));
+  const ExecutionPlan plan = lower_graph(g);
+  EXPECT_EQ(plan.substituted_tasks, 6U);
+  const DeviceCall& m = *launch_of(plan, mm, g).compute;
+  EXPECT_TRUE(m.substituted);
+  EXPECT_EQ(m.op, DeviceOp::gemm);  // the shape still runs, as a forward product
+  EXPECT_NE(m.substitution.find("no GEMM role"), std::string::npos) << m.substitution;
+  for (TaskId id : {act, ln, opt, over, wrong_k}) {
+    const DeviceCall& d = *launch_of(plan, id, g).compute;
+    EXPECT_TRUE(d.substituted) << g.name_of(id);
+    EXPECT_EQ(d.op, DeviceOp::copy) << g.name_of(id);
+  }
+  EXPECT_EQ(launch_of(plan, act, g).compute->copy_bytes, 600);
+  EXPECT_NE(launch_of(plan, over, g).compute->substitution.find("counts sum to 600"),
+            std::string::npos)
+      << launch_of(plan, over, g).compute->substitution;
+  EXPECT_NE(launch_of(plan, wrong_k, g).compute->substitution.find("not tokens x top_k"),
+            std::string::npos);
+  const std::string text = plan_to_text(g, plan);
+  EXPECT_NE(text.find("6 substituted tasks"), std::string::npos) << text;
+  EXPECT_NE(text.find("act on compute: SUBSTITUTED (no direction (forward or backward)) by copy "
+                      "600 bytes"),
+            std::string::npos)
+      << text;
+}
+
+TEST(GraphLowering, DenseKernelShapesAndBuffers) {
+  // gemm 64x32x16: inputs (64*16 + 16*32) * 2 = 3072 B, output 64*32*2 = 4096 B; the input
+  // gradient reads B as n x k (B^T), the weight gradient A as k x m (A^T).
+  // attention m=4096 tokens, seq 1024, dim 128, 16 heads: 4 sequences -> 64 heads of 1024x128;
+  //   forward inputs 3 * 64*1024*128*2 = 50331648; outputs 64*1024*(128+1024)*2 = 150994944;
+  //   backward inputs Q K V dO = 67108864, outputs dQ dK dV + P + dP = 50331648 + 268435456.
+  // elementwise 10 x 20 swiglu: input 10 x 40 x 2 B = 800; gelu backward: h1 + d_act = 800.
+  // layernorm backward 10 x 20: x, dy, gamma, beta = 2*400 + 80; dx + fp32 dgamma, dbeta = 560.
+  // Adam over 100 parameters: bf16 grads 200; fp32 master/m/v + bf16 weights 1400.
+  // memcpy 1000 bytes: copy 500 B.
+  TaskGraph g;
+  const StreamId s = g.stream("compute");
+  auto role = [](GemmRole r) {
+    ComputeOp o;
+    o.gemm_role = r;
+    return o;
+  };
+  auto dir = [](OpDirection d, ActivationKind a = ActivationKind::none) {
+    ComputeOp o;
+    o.direction = d;
+    o.activation = a;
+    return o;
+  };
+  const TaskId mm =
+      g.add_compute("mm", RankId{0}, s, described(gemm(64, 32, 16), role(GemmRole::forward)));
+  const TaskId dx = g.add_compute("dx", RankId{0}, s,
+                                  described(gemm(64, 32, 16), role(GemmRole::input_gradient)));
+  const TaskId dw = g.add_compute("dw", RankId{0}, s,
+                                  described(gemm(64, 32, 16), role(GemmRole::weight_gradient)));
   ComputeTask attn = kernel(KernelKind::attention, 4096, 1024, 128);
   attn.shape.batch = 16;
-  const TaskId at = g.add_compute("attn", RankId{0}, s, attn);
-  const TaskId sw =
-      g.add_compute("sw", RankId{0}, s, kernel(KernelKind::elementwise, 10, 20, 0, 1200));
-  const TaskId ge =
-      g.add_compute("ge", RankId{0}, s, kernel(KernelKind::elementwise, 10, 20, 0, 800));
+  const TaskId at = g.add_compute("attn", RankId{0}, s, described(attn, dir(OpDirection::forward)));
+  const TaskId atb =
+      g.add_compute("attn.bwd", RankId{0}, s, described(attn, dir(OpDirection::backward)));
+  const TaskId sw = g.add_compute("sw", RankId{0}, s,
+                                  described(kernel(KernelKind::elementwise, 10, 20, 0, 1200),
+                                            dir(OpDirection::forward, ActivationKind::swiglu)));
+  const TaskId ge = g.add_compute("ge.bwd", RankId{0}, s,
+                                  described(kernel(KernelKind::elementwise, 10, 20, 0, 1200),
+                                            dir(OpDirection::backward, ActivationKind::gelu)));
+  const TaskId lnb =
+      g.add_compute("ln.bwd", RankId{0}, s,
+                    described(kernel(KernelKind::layernorm, 10, 20), dir(OpDirection::backward)));
+  ComputeOp adam;
+  adam.parameters = 100;
+  const TaskId opt =
+      g.add_compute("opt", RankId{0}, s, described(kernel(KernelKind::optimizer, 100, 1), adam));
   const TaskId cp = g.add_compute("cp", RankId{0}, s, kernel(KernelKind::memcpy, 0, 0, 0, 1000));
   const ExecutionPlan plan = lower_graph(g);
+  EXPECT_EQ(plan.substituted_tasks, 0U);
   const DeviceCall& m = *launch_of(plan, mm, g).compute;
-  EXPECT_EQ(m.input_bytes, 3072);
-  EXPECT_EQ(m.output_bytes, 4096);
+  EXPECT_EQ(m.input_bytes, 3072 + kSlack);
+  EXPECT_EQ(m.output_bytes, 4096 + kSlack);
+  EXPECT_FALSE(m.transpose_a || m.transpose_b);
+  EXPECT_TRUE(launch_of(plan, dx, g).compute->transpose_b);
+  EXPECT_FALSE(launch_of(plan, dx, g).compute->transpose_a);
+  EXPECT_TRUE(launch_of(plan, dw, g).compute->transpose_a);
+  EXPECT_FALSE(launch_of(plan, dw, g).compute->transpose_b);
   const DeviceCall& a = *launch_of(plan, at, g).compute;
+  EXPECT_EQ(a.op, DeviceOp::attention_forward);
   EXPECT_EQ(a.batch, 64);
   EXPECT_EQ(a.n, 1024);
   EXPECT_EQ(a.k, 128);
-  EXPECT_EQ(a.input_bytes, 50331648);
-  EXPECT_EQ(a.output_bytes, 150994944);
-  EXPECT_EQ(launch_of(plan, sw, g).compute->op, DeviceOp::activation_swiglu);
-  EXPECT_EQ(launch_of(plan, ge, g).compute->op, DeviceOp::activation_gelu);
+  EXPECT_EQ(a.input_bytes, 50331648 + kSlack);
+  EXPECT_EQ(a.output_bytes, 150994944 + kSlack);
+  const DeviceCall& ab = *launch_of(plan, atb, g).compute;
+  EXPECT_EQ(ab.op, DeviceOp::attention_backward);
+  EXPECT_EQ(ab.input_bytes, 67108864 + kSlack);
+  EXPECT_EQ(ab.output_bytes, 50331648 + 268435456 + kSlack);
+  const DeviceCall& swc = *launch_of(plan, sw, g).compute;
+  EXPECT_EQ(swc.op, DeviceOp::activation_forward);
+  EXPECT_EQ(swc.activation, DeviceActivation::swiglu);
+  EXPECT_EQ(swc.input_bytes, 800 + kSlack);
+  const DeviceCall& gec = *launch_of(plan, ge, g).compute;
+  EXPECT_EQ(gec.op, DeviceOp::activation_backward);
+  EXPECT_EQ(gec.activation, DeviceActivation::gelu);
+  EXPECT_EQ(gec.input_bytes, 800 + kSlack);
+  EXPECT_EQ(gec.output_bytes, 400 + kSlack);
+  const DeviceCall& lnc = *launch_of(plan, lnb, g).compute;
+  EXPECT_EQ(lnc.op, DeviceOp::layernorm_backward);
+  EXPECT_EQ(lnc.input_bytes, 880 + kSlack);
+  EXPECT_EQ(lnc.output_bytes, 560 + kSlack);
+  const DeviceCall& oc = *launch_of(plan, opt, g).compute;
+  EXPECT_EQ(oc.op, DeviceOp::adam);
+  EXPECT_EQ(oc.parameters, 100);
+  EXPECT_EQ(oc.input_bytes, 200 + kSlack);
+  EXPECT_EQ(oc.output_bytes, 1400 + kSlack);
   EXPECT_EQ(launch_of(plan, cp, g).compute->op, DeviceOp::copy);
   EXPECT_EQ(launch_of(plan, cp, g).compute->copy_bytes, 500);
-  // Per rank: inputs sized for the largest task (attention), outputs per stream likewise.
-  EXPECT_EQ(plan.ranks[0].input_bytes, 50331648);
+  EXPECT_FALSE(launch_of(plan, cp, g).compute->substituted);
+  // Per rank: inputs sized for the largest task (attention backward), outputs likewise.
+  EXPECT_EQ(plan.ranks[0].input_bytes, 67108864 + kSlack);
   ASSERT_EQ(plan.ranks[0].streams.size(), 1U);
-  EXPECT_EQ(plan.ranks[0].streams[0].output_bytes, 150994944);
-  EXPECT_EQ(plan.ranks[0].max_bytes_by_kind.at("gemm"), 3072 + 4096);
+  EXPECT_EQ(plan.ranks[0].streams[0].output_bytes, 50331648 + 268435456 + kSlack);
+  EXPECT_EQ(plan.ranks[0].max_bytes_by_kind.at("gemm"), 3072 + 4096 + 2 * kSlack);
   EXPECT_EQ(plan.ranks[0].max_bytes_by_kind.at("memcpy"), 1000);
 }
 
