@@ -85,7 +85,7 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
 
   // Resolve every distinct job first, on one thread and in case order: input errors surface
   // before any simulation, and the first one reported is the same whatever the thread count.
-  std::map<std::string, std::shared_ptr<const network::Topology>> topologies;
+  JobInputCache inputs;  // files parsed once for all cases
   std::map<std::string, std::shared_ptr<const PreparedJob>> jobs;
   std::map<std::string, std::string> invalid;
   std::vector<std::shared_ptr<const PreparedJob>> job_of(cases.size());
@@ -104,7 +104,7 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
     auto bad = invalid.find(key);
     if (bad == invalid.end()) {
       try {
-        auto job = std::make_shared<const PreparedJob>(prepare_job(job_options_of(c), &topologies));
+        auto job = std::make_shared<const PreparedJob>(prepare_job(job_options_of(c), &inputs));
         jobs.emplace(key, job);
         job_of[i] = std::move(job);
         runnable.push_back(i);
