@@ -35,7 +35,7 @@ struct SweepOptions {
   std::string shard;
   std::optional<std::size_t> case_index;
   bool emit_cases = false;
-  std::string merge;
+  std::vector<std::string> merge;
 };
 
 void emit_cases(const SweepPlan& plan, const SweepOptions& o) {
@@ -82,15 +82,22 @@ void run_part(const SweepPlan& plan, const SweepOptions& o, const SweepRunSettin
   if (failures > 0) throw CommandExit(3, fmt::format("{} case(s) failed", failures));
 }
 
-// Every case's result from DIR, in index order; InputError naming --merge when any is missing.
-std::vector<io::SweepCaseResult> merged_results(const SweepPlan& plan, const std::string& dir) {
-  if (!std::filesystem::is_directory(dir)) {
-    throw input_error("", "--merge", "not a directory", dir, "a results directory (--results)");
+// Every case's result from the directories (the first complete one), in index order;
+// InputError naming --merge when any case has none.
+std::vector<io::SweepCaseResult> merged_results(const SweepPlan& plan,
+                                                const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    if (!std::filesystem::is_directory(dir)) {
+      throw input_error("", "--merge", "not a directory", dir, "a results directory (--results)");
+    }
   }
   std::vector<io::SweepCaseResult> results;
   std::vector<std::size_t> missing;
   for (const io::SweepCaseLine& c : plan.cases) {
-    auto r = io::find_case_result(dir, c.index, io::case_fingerprint(c));
+    std::optional<io::SweepCaseResult> r;
+    for (std::size_t d = 0; d < dirs.size() && !r; ++d) {
+      r = io::find_case_result(dirs[d], c.index, io::case_fingerprint(c));
+    }
     if (r) {
       results.push_back(std::move(*r));
     } else {
@@ -104,11 +111,11 @@ std::vector<io::SweepCaseResult> merged_results(const SweepPlan& plan, const std
     }
     throw input_error(
         "", "--merge",
-        fmt::format("{}: {} of {} cases have no complete result for this grid and strategy "
-                    "list (missing: {}{}); run them with --results {}",
-                    dir, missing.size(), plan.cases.size(), first,
-                    missing.size() > 8 ? ", ..." : "", dir),
-        std::to_string(results.size()), std::to_string(plan.cases.size()));
+        fmt::format("{} of {} cases have no complete result for this grid and strategy list "
+                    "(missing: {}{}); run them (--case I, --shard K/N or the whole sweep with "
+                    "--results) and merge again",
+                    missing.size(), plan.cases.size(), first, missing.size() > 8 ? ", ..." : ""),
+        fmt::format("{} results", results.size()), fmt::format("{}", plan.cases.size()));
   }
   return results;
 }
@@ -186,7 +193,7 @@ void register_sweep_command(CLI::App& root) {
       "  --emit-cases        one JSON line per case (job, strategy, seed) for `moesim run-case`\n"
       "  --case I            run case I only (into --results DIR, or print its result JSON)\n"
       "  --shard K/N         run cases K-1, K-1+N, K-1+2N, ... into --results DIR\n"
-      "  --merge DIR         no simulation: the CSV from DIR's results (all must be there)\n"
+      "  --merge DIR...      no simulation: the CSV from DIR's results (all must be there)\n"
       "A case whose simulation fails records its error (CSV error column) and the others go on;\n"
       "the exit code is then 3. With --baseline OLD.csv, lists every case slower than OLD by\n"
       "more than --tolerance and exits 1 if there is any, so a scheduler change can be gated.\n"
@@ -226,7 +233,10 @@ void register_sweep_command(CLI::App& root) {
   CLI::Option* shard =
       cmd->add_option("--shard", o->shard, "Run every N-th case: shard K of N (1 <= K <= N)");
   CLI::Option* merge =
-      cmd->add_option("--merge", o->merge, "Write the CSV from the results in DIR (no simulation)");
+      cmd->add_option("--merge", o->merge,
+                      "Write the CSV from the results in DIR... (no simulation); several "
+                      "directories (one per shard, say) are searched in order")
+          ->expected(1, 1 << 20);
   emit->excludes(one)->excludes(shard)->excludes(merge)->excludes(results);
   one->excludes(shard)->excludes(merge);
   shard->excludes(merge);

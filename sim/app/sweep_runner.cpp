@@ -55,6 +55,12 @@ void simulate_case(const io::SweepCaseLine& c, const PreparedJob& job, io::Sweep
           fmt::format("non-finite or zero result (iteration {} us)", r.iteration_us));
     }
     r.status = io::SweepCaseStatus::ok;
+  } catch (const InputError& e) {
+    // The strategy rejects this configuration (fastermoe with esp > 1, say): the case does
+    // not fit, like a layout that does not fit the cluster.
+    r = result_frame(c, r.strategy);
+    r.status = io::SweepCaseStatus::invalid;
+    r.error = e.what();
   } catch (const std::exception& e) {
     r = result_frame(c, r.strategy);
     r.status = io::SweepCaseStatus::failed;

@@ -29,7 +29,9 @@ struct SweepRunOutcome {
 
 /// Runs `cases`. Every job is resolved before any simulation: without skip_invalid the first
 /// configuration that does not resolve (in case order) throws its InputError and nothing is
-/// run or written. A simulation that throws is recorded as a failed result; the others go on.
+/// run or written, since the grid itself is wrong. Once running, a case whose strategy rejects
+/// the configuration is recorded as invalid, one whose simulation throws as failed, and the
+/// other cases go on.
 SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
                                 const SweepRunSettings& settings);
 

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <set>
 
 #include "sim/app/sweep_runner.hpp"
 #include "sim/core/errors.hpp"
@@ -72,22 +71,24 @@ io::CsvTable sweep_csv(const SweepPlan& plan, const std::vector<io::SweepCaseRes
 void print_sweep_summary(std::FILE* out, const SweepPlan& plan,
                          const std::vector<io::SweepCaseResult>& results, bool skip_invalid) {
   const std::size_t n = plan.strategies();
-  std::set<std::size_t> invalid_configurations;
+  std::size_t invalid = 0;
   std::size_t failed = 0;
   std::map<std::string, std::vector<double>> speedups;
   std::vector<std::string> order;  // strategy names in --strategies order
   for (const std::string& spec : plan.strategy_specs) order.push_back(strategy_name_of(spec));
   for (std::size_t i = 0; i < results.size(); ++i) {
     const io::SweepCaseResult& r = results[i];
-    if (r.status == io::SweepCaseStatus::invalid) invalid_configurations.insert(i / n);
+    if (r.status == io::SweepCaseStatus::invalid) ++invalid;
     if (r.status == io::SweepCaseStatus::failed) ++failed;
     const io::SweepCaseResult& base = results[i - i % n];
     if (r.status == io::SweepCaseStatus::ok && base.status == io::SweepCaseStatus::ok) {
       speedups[r.strategy].push_back(base.iteration_us / r.iteration_us);
     }
   }
-  fmt::print(out, "\n{} configurations ({} skipped as invalid); speedup over {}:\n",
-             plan.configurations(), invalid_configurations.size(),
+  fmt::print(out,
+             "\n{} configurations x {} strategies = {} cases ({} invalid, {} failed); speedup "
+             "over {}:\n",
+             plan.configurations(), n, results.size(), invalid, failed,
              order.empty() ? "" : order.front());
   fmt::print(out, "{:<18} {:>8} {:>8} {:>8} {:>8}\n", "strategy", "cases", "mean", "min", "max");
   for (const std::string& s : order) {
@@ -99,10 +100,14 @@ void print_sweep_summary(std::FILE* out, const SweepPlan& plan,
                sum / static_cast<double>(v.size()), *std::min_element(v.begin(), v.end()),
                *std::max_element(v.begin(), v.end()));
   }
-  const std::size_t failures = count_failures(results, skip_invalid);
-  if (failures > 0) {
-    fmt::print(out, "{} of {} cases failed ({} simulations threw; see the error column)\n",
-               failures, results.size(), failed);
+  if (invalid > 0 && !skip_invalid) {
+    fmt::print(out,
+               "{} invalid cases (their layout or strategy does not fit; the CSV's error column "
+               "says why) count as failed; --skip-invalid accepts them\n",
+               invalid);
+  }
+  if (failed > 0) {
+    fmt::print(out, "{} cases failed in the simulation; the CSV's error column says why\n", failed);
   }
 }
 
