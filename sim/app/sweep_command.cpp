@@ -33,7 +33,7 @@ struct SweepOptions {
   bool quiet = false;
   std::string results;
   std::string shard;
-  std::optional<std::size_t> case_index;
+  std::optional<long long> case_index;
   bool emit_cases = false;
   std::vector<std::string> merge;
 };
@@ -50,13 +50,13 @@ void run_part(const SweepPlan& plan, const SweepOptions& o, const SweepRunSettin
   std::vector<io::SweepCaseLine> selected;
   std::string what;
   if (o.case_index) {
-    if (*o.case_index >= plan.cases.size()) {
+    if (*o.case_index < 0 || static_cast<std::size_t>(*o.case_index) >= plan.cases.size()) {
       throw input_error(
           "", "--case", "no such case", std::to_string(*o.case_index),
           fmt::format("0..{} ({} configurations x {} strategies)", plan.cases.size() - 1,
                       plan.configurations(), plan.strategies()));
     }
-    selected.push_back(plan.cases[*o.case_index]);
+    selected.push_back(plan.cases[static_cast<std::size_t>(*o.case_index)]);
     what = fmt::format("case {}", *o.case_index);
   } else {
     const SweepShard shard = parse_shard(o.shard, "--shard");

@@ -134,7 +134,8 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
     std::error_code ec;
     std::filesystem::create_directories(settings.results_dir, ec);
     if (ec) {
-      throw input_error("", "--results", "cannot create the results directory", ec.message(),
+      throw input_error("", "--results", "cannot create the results directory",
+                        fmt::format("{} ({})", settings.results_dir, ec.message()),
                         "a writable directory");
     }
     for (std::size_t i : invalid_cases) io::write_case_result(settings.results_dir, out.results[i]);
