@@ -194,9 +194,10 @@ void register_sweep_command(CLI::App& root) {
       "  --case I            run case I only (into --results DIR, or print its result JSON)\n"
       "  --shard K/N         run cases K-1, K-1+N, K-1+2N, ... into --results DIR\n"
       "  --merge DIR...      no simulation: the CSV from DIR's results (all must be there)\n"
-      "A case whose simulation fails records its error (CSV error column) and the others go on;\n"
-      "the exit code is then 3. With --baseline OLD.csv, lists every case slower than OLD by\n"
-      "more than --tolerance and exits 1 if there is any, so a scheduler change can be gated.\n"
+      "A case whose strategy rejects its configuration, or whose simulation fails, records its\n"
+      "error (CSV error column) and the others go on; the exit code is then 3.\n"
+      "With --baseline OLD.csv, lists every case slower than OLD by more than --tolerance and\n"
+      "exits 1 if there is any, so a scheduler change can be gated.\n"
       "Exit codes: 0 ok, 1 slower than the baseline, 2 bad input, 3 some case failed.\n"
       "Examples:\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o results.csv\n"
@@ -221,22 +222,27 @@ void register_sweep_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--network", o->limit_network, "Override every case's network model");
   cmd->add_flag("--skip-invalid", o->skip_invalid,
-                "Record configurations whose layout does not fit as errors instead of failing");
+                "Accept cases whose layout or strategy does not fit (recorded with their error) "
+                "instead of failing");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
-  CLI::Option* results = cmd->add_option(
-      "--results", o->results,
-      "Results directory: each finished case is written there (atomically) and cases already "
-      "there are not run again");
+  CLI::Option* results = cmd->add_option("--results", o->results,
+                                         "Results directory: each finished case is written there "
+                                         "(atomically) and cases already "
+                                         "there are not run again")
+                             ->type_name("DIR");
   CLI::Option* emit =
       cmd->add_flag("--emit-cases", o->emit_cases, "Print one JSON line per case; run nothing");
-  CLI::Option* one = cmd->add_option("--case", o->case_index, "Run only case I (0-based)");
+  CLI::Option* one =
+      cmd->add_option("--case", o->case_index, "Run only case I (0-based)")->type_name("I");
   CLI::Option* shard =
-      cmd->add_option("--shard", o->shard, "Run every N-th case: shard K of N (1 <= K <= N)");
+      cmd->add_option("--shard", o->shard, "Run every N-th case: shard K of N (1 <= K <= N)")
+          ->type_name("K/N");
   CLI::Option* merge =
       cmd->add_option("--merge", o->merge,
                       "Write the CSV from the results in DIR... (no simulation); several "
                       "directories (one per shard, say) are searched in order")
-          ->expected(1, 1 << 20);
+          ->expected(1, 1 << 20)
+          ->type_name("DIR...");
   emit->excludes(one)->excludes(shard)->excludes(merge)->excludes(results);
   one->excludes(shard)->excludes(merge);
   shard->excludes(merge);
