@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # sweep_engines.sh MOESIM GRID WORKDIR SBATCH_SCRIPT: the README's recipes for running a sweep on
 # existing engines give the same CSV, byte for byte, as one process:
-#   1. GNU parallel on one machine (shards into one results directory);
+#   1. GNU parallel on one machine (shards into one results directory), and case lines piped
+#      into `moesim run-case`;
 #   2. GNU parallel "across machines" (--sshloginfile, --joblog, --resume-failed, --basefile,
 #      --return), with ':' (this machine) as the only login since CI has no hosts; the first pass
 #      loses a job, as a dead host would, and --resume-failed reruns only that one;
@@ -28,6 +29,12 @@ parallel -j 2 --joblog local.joblog \
   "$moesim" sweep grid.json -s $strategies --shard {}/4 -j 1 -q --results results ::: 1 2 3 4
 "$moesim" sweep grid.json -s $strategies --merge results -o local.csv >/dev/null
 same local.csv "GNU parallel, one machine"
+
+# 1b. Pure jobs: case lines piped to run-case, 5 lines per job; no grid file involved.
+"$moesim" sweep grid.json -s $strategies --emit-cases >cases.jsonl
+parallel -j 2 --pipe -N 5 "$moesim" run-case -j 1 -q --results pipe-results <cases.jsonl
+"$moesim" sweep grid.json -s $strategies --merge pipe-results -o pipe.csv >/dev/null
+same pipe.csv "GNU parallel --pipe into run-case"
 
 # 2. Across machines. A wrapper stands in for moesim on a host that dies during shard 3.
 printf ':\n' >hosts.txt
