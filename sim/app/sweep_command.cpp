@@ -226,9 +226,9 @@ void register_sweep_command(CLI::App& root) {
                 "instead of failing");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
   CLI::Option* results = cmd->add_option("--results", o->results,
-                                         "Results directory: each finished case is written there "
-                                         "(atomically) and cases already "
-                                         "there are not run again")
+                                         "Results directory (one per sweep and moesim build): "
+                                         "each finished case is written there (atomically) and "
+                                         "cases already there are not run again")
                              ->type_name("DIR");
   CLI::Option* emit =
       cmd->add_flag("--emit-cases", o->emit_cases, "Print one JSON line per case; run nothing");
