@@ -206,3 +206,31 @@ TEST(SweepRunner, AnInvalidConfigurationStopsTheSweepBeforeAnythingIsWritten) {
 }
 
 }  // namespace moesim
+
+namespace moesim {
+
+TEST(JobInputCache, JobsOfOneSweepShareParsedInputsAndGetTheSameJob) {
+  app::JobOptions o;
+  o.model = "gpt2-s-moe";
+  o.parallel = "ep=8";
+  o.network = "analytical";
+  o.calibration = testing::source_path("traces/measured/h100-published/profile.json");
+  app::JobOptions bigger = o;
+  bigger.overrides = "micro_batch=4";
+  app::JobInputCache cache;
+  const app::PreparedJob a = app::prepare_job(o, &cache);
+  const app::PreparedJob b = app::prepare_job(bigger, &cache);
+  EXPECT_EQ(a.topology.get(), b.topology.get());
+  EXPECT_EQ(a.profile.get(), b.profile.get());
+  EXPECT_EQ(cache.models.size(), 1u);
+  EXPECT_EQ(cache.profiles.size(), 1u);
+  EXPECT_EQ(b.model.micro_batch, 4);  // --set applies to a copy, never to the cached model
+  EXPECT_NE(cache.models.at("gpt2-s-moe").micro_batch, 4);
+  // The cache changes what is parsed, not what is simulated.
+  const app::PreparedJob fresh = app::prepare_job(bigger);
+  const auto strategy = strategies::make_strategy("tutel");
+  EXPECT_EQ(app::simulate_strategy(b, *strategy).mean_iteration_us(),
+            app::simulate_strategy(fresh, *strategy).mean_iteration_us());
+}
+
+}  // namespace moesim
