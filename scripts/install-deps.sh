@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev       # Google Benchmark
   clang-format           # the format check in scripts/test.sh
   libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
+  parallel               # GNU parallel: the sweep recipes and their test (docs/sweep-grid.md)
 )
 
 missing=()

@@ -27,6 +27,7 @@ void register_collective_command(CLI::App& root);
 void register_run_command(CLI::App& root);
 void register_compare_command(CLI::App& root);
 void register_sweep_command(CLI::App& root);
+void register_run_case_command(CLI::App& root);
 void register_execute_command(CLI::App& root);
 void register_validate_command(CLI::App& root);
 void register_calibrate_command(CLI::App& root);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   moesim::app::register_run_command(app);
   moesim::app::register_compare_command(app);
   moesim::app::register_sweep_command(app);
+  moesim::app::register_run_case_command(app);
   moesim::app::register_execute_command(app);
   moesim::app::register_validate_command(app);
   moesim::app::register_calibrate_command(app);

@@ -1,24 +1,25 @@
-// moesim sweep: a grid of configurations x strategies, simulated on all cores, one CSV row per
-// (configuration, strategy), a summary of speedups per strategy, and a regression gate against a
-// baseline CSV (exit 1 when any case got slower than the tolerance allows).
+// moesim sweep: a grid of configurations x strategies. In one process on all cores (the CSV, a
+// summary of speedups per strategy, and a regression gate against a baseline CSV), or split into
+// pure cases that any engine can run: --emit-cases lists them, --case I / --shard K/N run some
+// into a results directory (resumable), --merge assembles the CSV from that directory.
 #include <fmt/format.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdio>
-#include <mutex>
+#include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "sim/app/command.hpp"
-#include "sim/app/job_flags.hpp"
 #include "sim/core/errors.hpp"
-#include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
-#include "sim/io/sweep_grid.hpp"
-#include "sim/report/regression_check.hpp"
+#include "sim/job/sweep_plan.hpp"
+#include "sim/job/sweep_runner.hpp"
+#include "sim/job/sweep_table.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::app {
+
+using namespace job;  // the sweep library: sim/job/sweep_*
 namespace {
 
 struct SweepOptions {
@@ -26,246 +27,149 @@ struct SweepOptions {
   std::string strategies = "all";
   unsigned jobs = 0;
   std::string output = "-";
+  bool output_given = false;
   std::string baseline;
   std::string tolerance = "1%";
   std::string limit_network;
   bool skip_invalid = false;
   bool quiet = false;
+  std::string results;
+  std::string shard;
+  std::optional<long long> case_index;
+  bool emit_cases = false;
+  std::vector<std::string> merge;
 };
 
-double parse_tolerance(const std::string& text) {
-  std::string t = text;
-  double scale = 1.0;
-  if (!t.empty() && t.back() == '%') {
-    t.pop_back();
-    scale = 0.01;
-  }
-  try {
-    std::size_t used = 0;
-    const double v = std::stod(t, &used);
-    if (used == t.size() && v >= 0.0) return v * scale;
-  } catch (const std::exception&) {
-  }
-  throw input_error("", "--tolerance", "not a tolerance", text, "e.g. 1% or 0.01");
+void emit_cases(const SweepPlan& plan, const SweepOptions& o) {
+  std::string text;
+  for (const io::SweepCaseLine& c : plan.cases) text += io::to_json_line(c) + "\n";
+  io::write_file_atomically(o.output, text);
+  if (o.output != "-") fmt::print(stderr, "{} cases written to {}\n", plan.cases.size(), o.output);
 }
 
-JobOptions case_options(const io::SweepCase& c, const std::string& grid_file) {
-  JobOptions o;
-  auto text = [&](const char* key, std::string& field) {
-    if (auto it = c.settings.find(key); it != c.settings.end()) field = it->second;
-  };
-  auto number = [&](const char* key, auto& field) {
-    if (auto it = c.settings.find(key); it != c.settings.end()) {
-      try {
-        std::size_t used = 0;
-        const long long v = std::stoll(it->second, &used);
-        if (used != it->second.size() || v < 0) throw std::invalid_argument("");
-        field = static_cast<std::remove_reference_t<decltype(field)>>(v);
-      } catch (const std::exception&) {
-        throw input_error(grid_file, fmt::format("case {}: {}", c.id, key), "not a count",
-                          it->second, "a non-negative integer");
-      }
+// Runs the cases of one shard (or one case) into the results directory; no CSV.
+void run_part(const SweepPlan& plan, const SweepOptions& o, const SweepRunSettings& settings) {
+  std::vector<io::SweepCaseLine> selected;
+  std::string what;
+  if (o.case_index) {
+    if (*o.case_index < 0 || static_cast<std::size_t>(*o.case_index) >= plan.cases.size()) {
+      throw input_error(
+          "", "--case", "no such case", std::to_string(*o.case_index),
+          fmt::format("0..{} ({} configurations x {} strategies)", plan.cases.size() - 1,
+                      plan.configurations(), plan.strategies()));
     }
-  };
-  text("model", o.model);
-  text("topology", o.topology);
-  number("nodes", o.nodes);
-  text("network", o.network);
-  text("gpu", o.gpu);
-  text("parallel", o.parallel);
-  text("order", o.order);
-  text("expert_order", o.expert_order);
-  text("routing", o.routing);
-  number("seed", o.seed);
-  number("iterations", o.iterations);
-  o.overrides = c.model_set;
-  return o;
-}
-
-// Progress on stderr: a redrawn bar on a terminal, a line every 10% otherwise (logs, CI).
-class Progress {
- public:
-  Progress(std::size_t total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(2) != 0) {}
-  void tick() {
-    const std::size_t done = ++done_;
-    if (quiet_) return;
-    std::lock_guard lock(mutex_);
-    if (tty_) {
-      const std::size_t width = 40;
-      const std::size_t filled = width * done / total_;
-      fmt::print(stderr, "\r[{}{}] {}/{} simulations", std::string(filled, '#'),
-                 std::string(width - filled, ' '), done, total_);
-      if (done == total_) fmt::print(stderr, "\n");
-    } else if (done * 10 / total_ != (done - 1) * 10 / total_ || done == total_) {
-      fmt::print(stderr, "sweep: {}/{} simulations ({}%)\n", done, total_, 100 * done / total_);
+    selected.push_back(plan.cases[static_cast<std::size_t>(*o.case_index)]);
+    what = fmt::format("case {}", *o.case_index);
+  } else {
+    const SweepShard shard = parse_shard(o.shard, "--shard");
+    for (const io::SweepCaseLine& c : plan.cases) {
+      if (shard.contains(c.index)) selected.push_back(c);
+    }
+    what = fmt::format("shard {}", o.shard);
+  }
+  const SweepRunOutcome run = run_sweep_cases(selected, settings);
+  const std::size_t failures = count_failures(run.results, o.skip_invalid);
+  if (o.results.empty()) {
+    for (const io::SweepCaseResult& r : run.results) fmt::print("{}", io::to_json_text(r));
+  }
+  fmt::print(stderr, "sweep {} {}: {} cases: {} ran, {} already in {}, {} failed\n", plan.grid.name,
+             what, selected.size(), run.ran, run.reused, o.results.empty() ? "-" : o.results,
+             failures);
+  for (const io::SweepCaseResult& r : run.results) {
+    if (r.status == io::SweepCaseStatus::failed ||
+        (r.status == io::SweepCaseStatus::invalid && !o.skip_invalid)) {
+      fmt::print(stderr, "  case {} ({} [{}]): {}\n", r.index, r.config_id, r.strategy, r.error);
     }
   }
+  if (failures > 0) throw CommandExit(3, fmt::format("{} case(s) failed", failures));
+}
 
- private:
-  std::size_t total_;
-  bool quiet_;
-  bool tty_;
-  std::atomic<std::size_t> done_{0};
-  std::mutex mutex_;
-};
-
-struct Row {
-  bool valid = false;
-  std::string error;
-  double iteration_us = 0.0;
-  double exposed_us = 0.0;
-  double tokens_per_s = 0.0;
-  std::string decisions;
-};
+// Every case's result from the directories (the first complete one), in index order;
+// InputError naming --merge when any case has none.
+std::vector<io::SweepCaseResult> merged_results(const SweepPlan& plan,
+                                                const std::vector<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    if (!std::filesystem::is_directory(dir)) {
+      throw input_error("", "--merge", "not a directory", dir, "a results directory (--results)");
+    }
+  }
+  std::vector<io::SweepCaseResult> results;
+  std::vector<std::size_t> missing;
+  for (const io::SweepCaseLine& c : plan.cases) {
+    std::optional<io::SweepCaseResult> r;
+    for (std::size_t d = 0; d < dirs.size() && !r; ++d) {
+      r = io::find_case_result(dirs[d], c.index, io::case_fingerprint(c));
+    }
+    if (r) {
+      results.push_back(std::move(*r));
+    } else {
+      missing.push_back(c.index);
+    }
+  }
+  if (!missing.empty()) {
+    std::string first;
+    for (std::size_t k = 0; k < std::min<std::size_t>(missing.size(), 8); ++k) {
+      first += fmt::format("{}{}", k ? ", " : "", missing[k]);
+    }
+    throw input_error(
+        "", "--merge",
+        fmt::format("{} of {} cases have no complete result for this grid and strategy list "
+                    "(missing: {}{}); run them (--case I, --shard K/N or the whole sweep with "
+                    "--results) and merge again",
+                    missing.size(), plan.cases.size(), first, missing.size() > 8 ? ", ..." : ""),
+        fmt::format("{} results", results.size()), fmt::format("{}", plan.cases.size()));
+  }
+  return results;
+}
 
 void sweep(const SweepOptions& o) {
+  const bool partial = o.case_index || !o.shard.empty();
+  if (partial && o.output_given) {
+    throw input_error("", "-o", "--case and --shard write results, not a CSV", o.output,
+                      "--results DIR, then --merge DIR -o FILE");
+  }
+  if (!o.shard.empty() && o.results.empty()) {
+    throw input_error("", "--shard", "a shard needs a results directory", "no --results",
+                      "--results DIR (shared by every shard), then --merge DIR");
+  }
   io::check_output_path(o.output, "-o");
   const double tolerance = parse_tolerance(o.tolerance);
-  const auto chosen = parse_strategies(o.strategies, "--strategies");
   std::map<report::SweepKey, double> baseline;
-  if (!o.baseline.empty()) {
-    const io::CsvTable old = io::CsvTable::load(o.baseline);
-    const std::size_t c_case = old.column("case", o.baseline);
-    const std::size_t c_strategy = old.column("strategy", o.baseline);
-    const std::size_t c_time = old.column("iteration_us", o.baseline);
-    for (std::size_t r = 0; r < old.rows().size(); ++r) {
-      const auto& row = old.rows()[r];
-      if (row[c_time].empty()) continue;  // an invalid case in the baseline
-      try {
-        baseline[{row[c_case], row[c_strategy]}] = std::stod(row[c_time]);
-      } catch (const std::exception&) {
-        throw input_error(o.baseline, fmt::format("row {}: iteration_us", r + 2), "not a number",
-                          row[c_time], "microseconds");
-      }
-    }
-  }
-  const io::SweepGrid grid = io::load_sweep_grid(o.grid_file);
-  // Resolve every case first, on one thread: all input errors surface before any simulation.
-  std::map<std::string, std::shared_ptr<const network::Topology>> topologies;
-  std::vector<std::unique_ptr<PreparedJob>> jobs(grid.cases.size());
-  std::vector<std::string> invalid(grid.cases.size());
-  for (std::size_t i = 0; i < grid.cases.size(); ++i) {
-    JobOptions options = case_options(grid.cases[i], o.grid_file);
-    if (!o.limit_network.empty()) options.network = o.limit_network;
-    try {
-      jobs[i] = std::make_unique<PreparedJob>(prepare_job(options, &topologies));
-    } catch (const InputError& e) {
-      if (!o.skip_invalid) {
-        throw InputError(fmt::format("{}: case {}: {}", o.grid_file, grid.cases[i].id, e.what()));
-      }
-      invalid[i] = e.what();
-    }
-  }
-  const std::size_t n_strategies = chosen.size();
-  std::vector<Row> rows(grid.cases.size() * n_strategies);
-  const unsigned threads =
-      std::max(1u, o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency()));
-  Progress progress(rows.size(), o.quiet);
-  fmt::print(stderr, "sweep {}: {} configurations x {} strategies on {} threads\n", grid.name,
-             grid.cases.size(), n_strategies, threads);
-  std::atomic<std::size_t> next{0};
-  std::mutex error_mutex;
-  std::string first_error;
-  auto worker = [&]() {
-    for (std::size_t w = next++; w < rows.size(); w = next++) {
-      const std::size_t c = w / n_strategies;
-      Row& row = rows[w];
-      if (jobs[c]) {
-        try {
-          const StrategyResult r = simulate_strategy(*jobs[c], *chosen[w % n_strategies]);
-          row.valid = true;
-          row.iteration_us = r.mean_iteration_us();
-          row.exposed_us = r.exposed_comm_us();
-          row.tokens_per_s = r.tokens_per_s(jobs[c]->tokens_per_iteration);
-          row.decisions = r.decisions_text();
-        } catch (const std::exception& e) {
-          std::lock_guard lock(error_mutex);
-          if (first_error.empty()) {
-            first_error = fmt::format("case {} strategy {}: {}", grid.cases[c].id,
-                                      chosen[w % n_strategies]->name(), e.what());
-          }
-        }
-      } else {
-        row.error = invalid[c];
-      }
-      progress.tick();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned t = 0; t < threads; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  if (!first_error.empty()) throw SimulationError(first_error);
+  if (!o.baseline.empty()) baseline = load_baseline(o.baseline);
+  const SweepPlan plan = make_sweep_plan(o.grid_file, o.strategies, o.limit_network);
+  if (o.emit_cases) return emit_cases(plan, o);
 
-  // CSV, in grid order then strategy order: deterministic whatever the thread count.
-  std::vector<std::string> header{"case"};
-  for (const std::string& k : grid.axis_keys) header.push_back(k);
-  for (const char* h : {"strategy", "iteration_us", "speedup", "exposed_comm_us", "tokens_per_s",
-                        "decisions", "error"}) {
-    header.emplace_back(h);
-  }
-  io::CsvTable csv(header);
-  std::map<report::SweepKey, double> current;
-  std::map<std::string, std::vector<double>> speedups;
-  for (std::size_t c = 0; c < grid.cases.size(); ++c) {
-    const double base = rows[c * n_strategies].iteration_us;
-    for (std::size_t s = 0; s < n_strategies; ++s) {
-      const Row& row = rows[c * n_strategies + s];
-      const std::string name(chosen[s]->name());
-      std::vector<std::string> fields{grid.cases[c].id};
-      for (const std::string& k : grid.axis_keys) {
-        auto it = grid.cases[c].varied.find(k);
-        fields.push_back(it == grid.cases[c].varied.end() ? "" : it->second);
-      }
-      fields.push_back(name);
-      if (row.valid) {
-        const double speedup = base / row.iteration_us;
-        fields.push_back(fmt::format("{:.3f}", row.iteration_us));
-        fields.push_back(fmt::format("{:.4f}", speedup));
-        fields.push_back(fmt::format("{:.3f}", row.exposed_us));
-        fields.push_back(fmt::format("{:.0f}", row.tokens_per_s));
-        fields.push_back(row.decisions);
-        fields.emplace_back();
-        current[{grid.cases[c].id, name}] = std::stod(fmt::format("{:.3f}", row.iteration_us));
-        speedups[name].push_back(speedup);
-      } else {
-        for (int i = 0; i < 5; ++i) fields.emplace_back();
-        fields.push_back(row.error);
-      }
-      csv.add_row(std::move(fields));
+  SweepRunSettings settings;
+  settings.threads = o.jobs;
+  settings.results_dir = o.results;
+  settings.skip_invalid = o.skip_invalid;
+  settings.quiet = o.quiet;
+  if (partial) return run_part(plan, o, settings);
+
+  std::vector<io::SweepCaseResult> results;
+  if (!o.merge.empty()) {
+    results = merged_results(plan, o.merge);
+  } else {
+    fmt::print(stderr, "sweep {}: {} configurations x {} strategies = {} cases on {} threads\n",
+               plan.grid.name, plan.configurations(), plan.strategies(), plan.cases.size(),
+               o.jobs ? o.jobs : std::max(1u, std::thread::hardware_concurrency()));
+    SweepRunOutcome run = run_sweep_cases(plan.cases, settings);
+    if (!o.results.empty() && run.reused > 0) {
+      fmt::print(stderr, "sweep: {} cases already in {}, {} ran\n", run.reused, o.results, run.ran);
     }
+    results = std::move(run.results);
   }
+  const io::CsvTable csv = sweep_csv(plan, results);
   io::write_file_atomically(o.output, csv.to_string());
 
   // Summary on stderr when the CSV goes to stdout, so the CSV stays clean.
   std::FILE* out = o.output == "-" ? stderr : stdout;
-  const std::size_t skipped = static_cast<std::size_t>(std::count_if(
-      invalid.begin(), invalid.end(), [](const std::string& e) { return !e.empty(); }));
-  fmt::print(out, "\n{} configurations ({} skipped as invalid); speedup over {}:\n",
-             grid.cases.size(), skipped, chosen.front()->name());
-  fmt::print(out, "{:<18} {:>8} {:>8} {:>8} {:>8}\n", "strategy", "cases", "mean", "min", "max");
-  for (const auto& s : chosen) {
-    const auto& v = speedups[std::string(s->name())];
-    if (v.empty()) continue;
-    double sum = 0.0;
-    for (double x : v) sum += x;
-    fmt::print(out, "{:<18} {:>8} {:>7.3f}x {:>7.3f}x {:>7.3f}x\n", s->name(), v.size(),
-               sum / static_cast<double>(v.size()), *std::min_element(v.begin(), v.end()),
-               *std::max_element(v.begin(), v.end()));
-  }
-  if (!o.baseline.empty()) {
-    const report::RegressionReport r = report::check_regressions(baseline, current, tolerance);
-    fmt::print(out,
-               "\nregression check against {} (tolerance {:.2f}%): {} compared, {} slower, "
-               "{} faster, {} new, {} missing\n",
-               o.baseline, tolerance * 100, r.compared, r.slower.size(), r.faster.size(),
-               r.not_in_baseline.size(), r.missing_now.size());
-    for (const auto& s : r.slower) {
-      fmt::print(out, "  SLOWER {:+.2f}%  {} [{}]  {:.3f} -> {:.3f} us\n", 100 * s.slowdown(),
-                 s.key.first, s.key.second, s.baseline_us, s.current_us);
-    }
-    if (!r.slower.empty())
-      throw CommandExit(1, fmt::format("{} case(s) got slower", r.slower.size()));
-  }
+  print_sweep_summary(out, plan, results, o.skip_invalid);
+  const std::size_t failures = count_failures(results, o.skip_invalid);
+  std::size_t slower = 0;
+  if (!o.baseline.empty()) slower = print_regressions(out, o.baseline, baseline, csv, tolerance);
+  if (failures > 0) throw CommandExit(3, fmt::format("{} case(s) failed", failures));
+  if (slower > 0) throw CommandExit(1, fmt::format("{} case(s) got slower", slower));
 }
 
 }  // namespace
@@ -275,34 +179,80 @@ void register_sweep_command(CLI::App& root) {
   std::string names;
   for (auto n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + std::string(n);
   CLI::App* cmd = root.add_subcommand(
-      "sweep", "Simulate a grid of configurations with several strategies; gate regressions");
+      "sweep", "Simulate a grid of configurations with several strategies; split, resume, merge");
   cmd->footer(
       "GRID is a JSON spec (docs/sweep-grid.md): a base job plus axes whose cartesian product\n"
-      "gives the configurations. Writes one CSV row per (configuration, strategy) with the\n"
-      "iteration time and the speedup over the FIRST strategy, and prints mean/min/max speedups.\n"
+      "gives the configurations. A case is one (configuration, strategy); cases are numbered\n"
+      "0..C*S-1, configuration-major, and each is a pure job: the same result on any machine.\n"
+      "\n"
+      "In one process (default): runs every case on all cores and writes one CSV row per case\n"
+      "with the iteration time and the speedup over the FIRST strategy, then mean/min/max\n"
+      "speedups. --results DIR keeps each case's result as DIR/case-I.json the moment it is\n"
+      "done; run the same command again after a crash or kill and only missing cases run.\n"
+      "\n"
+      "Split across processes or machines (docs/sweep-grid.md has GNU parallel and Slurm\n"
+      "recipes; scripts/sweep/slurm-array.sbatch is one):\n"
+      "  --emit-cases        one JSON line per case (job, strategy, seed) for `moesim run-case`\n"
+      "  --case I            run case I only (into --results DIR, or print its result JSON)\n"
+      "  --shard K/N         run cases K-1, K-1+N, K-1+2N, ... into --results DIR\n"
+      "  --merge DIR...      no simulation: the CSV from DIR's results (all must be there)\n"
+      "A case whose strategy rejects its configuration, or whose simulation fails, records its\n"
+      "error (CSV error column) and the others go on; the exit code is then 3.\n"
       "With --baseline OLD.csv, lists every case slower than OLD by more than --tolerance and\n"
-      "exits 1 if there is any, so a scheduler change can be gated in CI.\n"
+      "exits 1 if there is any, so a scheduler change can be gated.\n"
+      "Exit codes: 0 ok, 1 slower than the baseline, 2 bad input, 3 some case failed.\n"
       "Examples:\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o results.csv\n"
+      "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --results out/ -o r.csv\n"
+      "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --shard 3/8 --results out/\n"
+      "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --merge out/ -o r.csv\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o new.csv \\\n"
       "      --baseline results.csv --tolerance 1%");
   cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")
       ->required()
       ->check(CLI::ExistingFile);
-  cmd->add_option("--strategies,-s", o->strategies, "Comma list or 'all': " + names)
+  cmd->add_option("--strategies,-s", o->strategies,
+                  "Comma list or 'all' (the same list for every step of a split sweep): " + names)
       ->capture_default_str();
   cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)");
-  cmd->add_option("-o,--output", o->output, "CSV output file ('-' = stdout)")
-      ->capture_default_str();
+  CLI::Option* output =
+      cmd->add_option("-o,--output", o->output, "CSV (or --emit-cases) output file ('-' = stdout)")
+          ->capture_default_str();
   cmd->add_option("--baseline", o->baseline, "Earlier results CSV to compare against")
       ->check(CLI::ExistingFile);
   cmd->add_option("--tolerance", o->tolerance, "Allowed slowdown: 1% or 0.01")
       ->capture_default_str();
   cmd->add_option("--network", o->limit_network, "Override every case's network model");
   cmd->add_flag("--skip-invalid", o->skip_invalid,
-                "Record configurations whose layout does not fit as errors instead of failing");
+                "Accept cases whose layout or strategy does not fit (recorded with their error) "
+                "instead of failing");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
-  cmd->callback([o]() { sweep(*o); });
+  CLI::Option* results = cmd->add_option("--results", o->results,
+                                         "Results directory (one per sweep and moesim build): "
+                                         "each finished case is written there (atomically) and "
+                                         "cases already there are not run again")
+                             ->type_name("DIR");
+  CLI::Option* emit =
+      cmd->add_flag("--emit-cases", o->emit_cases, "Print one JSON line per case; run nothing");
+  CLI::Option* one =
+      cmd->add_option("--case", o->case_index, "Run only case I (0-based)")->type_name("I");
+  CLI::Option* shard =
+      cmd->add_option("--shard", o->shard, "Run every N-th case: shard K of N (1 <= K <= N)")
+          ->type_name("K/N");
+  CLI::Option* merge =
+      cmd->add_option("--merge", o->merge,
+                      "Write the CSV from the results in DIR... (no simulation); several "
+                      "directories (one per shard, say) are searched in order")
+          ->expected(1, 1 << 20)
+          ->type_name("DIR...");
+  emit->excludes(one)->excludes(shard)->excludes(merge)->excludes(results);
+  one->excludes(shard)->excludes(merge);
+  shard->excludes(merge);
+  merge->excludes(results);
+  cmd->callback([o, output]() {
+    o->output_given = output->count() > 0;
+    sweep(*o);
+  });
 }
 
 }  // namespace moesim::app

@@ -13,7 +13,7 @@
 // The configurations are the cartesian product of the axes (keys in sorted order, the last key
 // varying fastest) applied on top of "base", followed by the explicit "cases". A key is a job
 // setting (model, topology, nodes, network, gpu, parallel, order, expert_order, routing, seed,
-// iterations) or otherwise a model field, which goes into `--set`.
+// iterations, calibration) or otherwise a model field, which goes into `--set`.
 #pragma once
 
 #include <map>
@@ -24,8 +24,8 @@ namespace moesim::io {
 
 /// Job settings that are not model fields.
 inline constexpr const char* kJobSettingKeys[] = {
-    "model", "topology",     "nodes",   "network", "gpu",       "parallel",
-    "order", "expert_order", "routing", "seed",    "iterations"};
+    "model", "topology",     "nodes",   "network", "gpu",        "parallel",
+    "order", "expert_order", "routing", "seed",    "iterations", "calibration"};
 
 struct SweepCase {
   /// Stable identity of the case: "key=value;key=value" over the axis (and case) values; used

@@ -31,16 +31,17 @@ network::Topology load_cluster_topology(const std::string& topology, std::size_t
 
 namespace {
 
-std::shared_ptr<const network::Topology> load_cluster(
-    const JobOptions& o, std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
-  const std::string key = fmt::format("{}#{}", o.topology, o.nodes);
-  if (cache) {
-    if (auto it = cache->find(key); it != cache->end()) return it->second;
-  }
-  auto shared =
-      std::make_shared<const network::Topology>(load_cluster_topology(o.topology, o.nodes));
-  if (cache) cache->emplace(key, shared);
-  return shared;
+// `load()` once per key when there is a cache, every time when there is none.
+template <class Map, class Load>
+typename Map::mapped_type cached(Map* map, const std::string& key, Load load) {
+  if (!map) return load();
+  if (auto it = map->find(key); it != map->end()) return it->second;
+  return map->emplace(key, load()).first->second;
+}
+
+template <class Member>
+auto* part(JobInputCache* cache, Member member) {
+  return cache ? &(cache->*member) : nullptr;
 }
 
 }  // namespace
@@ -102,8 +103,7 @@ PreparedJob assemble_job(JobParts parts) {
   return p;
 }
 
-PreparedJob prepare_job(const JobOptions& o,
-                        std::map<std::string, std::shared_ptr<const network::Topology>>* cache) {
+PreparedJob prepare_job(const JobOptions& o, JobInputCache* cache) {
   if (o.iterations < 1) {
     throw input_error("", "--iterations", "out of range", std::to_string(o.iterations), ">= 1");
   }
@@ -117,21 +117,33 @@ PreparedJob prepare_job(const JobOptions& o,
   JobParts parts;
   parts.network_kind = *kind;
   parts.iterations = o.iterations;
-  parts.model = io::load_model(o.model);
+  parts.model =
+      cached(part(cache, &JobInputCache::models), o.model, [&] { return io::load_model(o.model); });
   if (!o.overrides.empty()) apply_overrides(parts.model, o.overrides, "--set");
   parts.layout = parse_parallel_layout(o.parallel, "--parallel");
   parts.layout.order = o.order;
   parts.layout.expert_order = o.expert_order;
   std::shared_ptr<const RoutingModel> generated =
       parse_routing_generator(o.routing, o.seed, "--routing");
-  parts.routing = generated
-                      ? std::move(generated)
-                      : std::make_shared<const TraceRouting>(io::load_routing_trace(o.routing));
-  parts.topology = load_cluster(o, cache);
-  parts.gpu = io::load_gpu_spec(o.gpu.empty() ? parts.topology->gpu_model() : o.gpu);
+  parts.routing =
+      generated ? std::move(generated)
+                : cached(part(cache, &JobInputCache::routing_traces), o.routing, [&] {
+                    return std::shared_ptr<const RoutingModel>(
+                        std::make_shared<const TraceRouting>(io::load_routing_trace(o.routing)));
+                  });
+  parts.topology = cached(part(cache, &JobInputCache::topologies),
+                          fmt::format("{}#{}", o.topology, o.nodes), [&] {
+                            return std::make_shared<const network::Topology>(
+                                load_cluster_topology(o.topology, o.nodes));
+                          });
+  const std::string gpu = o.gpu.empty() ? parts.topology->gpu_model() : o.gpu;
+  parts.gpu =
+      cached(part(cache, &JobInputCache::gpus), gpu, [&] { return io::load_gpu_spec(gpu); });
   if (!o.calibration.empty()) {
-    parts.profile =
-        std::make_shared<const calibration::CalibrationProfile>(io::load_profile(o.calibration));
+    parts.profile = cached(part(cache, &JobInputCache::profiles), o.calibration, [&] {
+      return std::make_shared<const calibration::CalibrationProfile>(
+          io::load_profile(o.calibration));
+    });
   }
   return assemble_job(std::move(parts));
 }

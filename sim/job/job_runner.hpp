@@ -85,11 +85,20 @@ PreparedJob assemble_job(JobParts parts);
 /// nodes on a generated rail-optimized fabric (InputError if the topology is not one node).
 network::Topology load_cluster_topology(const std::string& topology, std::size_t nodes);
 
+/// Input files parsed once and shared by the many jobs of one process (a sweep's cases): keyed
+/// by what was asked for (preset name or path; topology with its node count), since within one
+/// run a name is one file's content.
+struct JobInputCache {
+  std::map<std::string, std::shared_ptr<const network::Topology>> topologies;
+  std::map<std::string, ModelSpec> models;  ///< as loaded, before --set
+  std::map<std::string, compute::GpuSpec> gpus;
+  std::map<std::string, std::shared_ptr<const calibration::CalibrationProfile>> profiles;
+  std::map<std::string, std::shared_ptr<const RoutingModel>> routing_traces;
+};
+
 /// Loads and validates everything; throws InputError naming the flag or file at fault.
-/// `topology_cache` (optional) shares topologies already loaded by name.
-PreparedJob prepare_job(
-    const JobOptions& options,
-    std::map<std::string, std::shared_ptr<const network::Topology>>* topology_cache = nullptr);
+/// `cache` (optional) shares files already parsed.
+PreparedJob prepare_job(const JobOptions& options, JobInputCache* cache = nullptr);
 
 /// The profile's collective alpha-beta fits as overrides of the analytical network model.
 network::AnalyticalParams analytical_params_from(const calibration::CalibrationProfile& profile);
