@@ -245,5 +245,53 @@ TEST(PlannerAgreement, AllToAllEstimatesCoverTheGroupsSharingANic) {
   }
 }
 
+// The catalogue sets every kernel's ComputeOp (the hardware lowering reads it, never guesses):
+// every GEMM has its role, activations their kind, the gate and (un)permute their routing
+// parameters with one count per expert, the optimizer its parameter count; backward GEMMs and
+// kernels of the backward phase say so.
+TEST(Catalogue, EveryEmittedKernelCarriesItsComputeOp) {
+  const RealJob real("dgx-h100", 2, small_moe(4), "tp=2,ep=8");
+  const ModelSpec& m = real.job.model;
+  for (std::string_view name : strategy_names()) {
+    const BuildResult b = real.build(std::string(name));
+    for (const Task& t : b.graph.tasks()) {
+      const auto* k = std::get_if<ComputeTask>(&t.body);
+      if (k == nullptr) continue;
+      const std::string_view task = b.graph.names()[t.name];
+      const std::string where = fmt::format("{}: {} (layer {})", name, task, t.layer);
+      switch (k->kind) {
+        case KernelKind::gemm:
+          ASSERT_NE(k->op.gemm_role, GemmRole::none) << where;
+          EXPECT_EQ(k->op.direction == OpDirection::backward, k->op.gemm_role != GemmRole::forward)
+              << where;
+          break;
+        case KernelKind::gate:
+          EXPECT_EQ(k->op.top_k, m.top_k) << where;
+          EXPECT_EQ(k->op.experts, m.experts) << where;
+          break;
+        case KernelKind::permute:
+        case KernelKind::unpermute:
+          EXPECT_EQ(k->op.top_k, m.top_k) << where;
+          EXPECT_EQ(k->op.tokens_per_expert.size(), static_cast<std::size_t>(m.experts)) << where;
+          break;
+        case KernelKind::optimizer:
+          EXPECT_GT(k->op.parameters, 0) << where;
+          break;
+        case KernelKind::elementwise:
+          if (task.find(".act") != std::string_view::npos) {
+            EXPECT_EQ(k->op.activation, ActivationKind::gelu) << where;  // gpt2-s-moe: GELU
+          }
+          break;
+        default:
+          break;
+      }
+      if (k->kind != KernelKind::gemm && k->kind != KernelKind::optimizer &&
+          t.phase == Phase::forward) {
+        EXPECT_EQ(k->op.direction, OpDirection::forward) << where;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace moesim::strategies
