@@ -3,8 +3,10 @@
 // The executor starts an operation once every member rank has reached it; the model runs it
 // (alone or sharing links with others, depending on the model) and reports its completion to the
 // listener given at start. Models are SharedResourceModels so the engine can ask when the next
-// operation ends. estimate() gives the time of an operation alone on an idle network: strategy
-// planners use it, so they decide with the same costs the simulator charges.
+// operation ends. estimate() gives the time of an operation alone on an idle network and
+// estimate_concurrent() that of several started together (the groups of a pipeline stage that run
+// the same collective at once): strategy planners use them, so they decide with the same costs
+// the simulator charges.
 #pragma once
 
 #include <algorithm>
