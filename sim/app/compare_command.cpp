@@ -42,7 +42,7 @@ JobOptions default_job() {
 std::string headline_decisions(const StrategyResult& r) {
   std::string shown;
   for (const auto& [k, v] : r.last.decisions) {
-    if (k.rfind("moe.", 0) == 0 || k.find(".estimate") != std::string::npos ||
+    if (k.rfind("moe.", 0) == 0 || k.find("estimate") != std::string::npos ||
         k.find(".fit") != std::string::npos || k.find(".per_layer") != std::string::npos) {
       continue;
     }
@@ -54,7 +54,9 @@ std::string headline_decisions(const StrategyResult& r) {
          std::isdigit(static_cast<unsigned char>(last[3])))) {
       continue;
     }
-    std::string value = v.size() > 60 ? v.substr(0, 57) + "..." : v;
+    // The value alone: details stay in --json.
+    const std::string text = v.value_text();
+    std::string value = text.size() > 60 ? text.substr(0, 57) + "..." : text;
     shown += fmt::format("{}{}={}", shown.empty() ? "" : "; ", k, value);
   }
   return shown.empty() ? "-" : shown;

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <variant>
+
 #include "sim/io/summary_json.hpp"
 
 namespace moesim::app {
@@ -43,7 +45,12 @@ nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const Strategy
   j["mfu"] = r.mfu(p);
   j["exposed_comm_us"] = r.exposed_comm_us();
   auto& d = j["decisions"] = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : r.last.decisions) d[k] = v;
+  for (const auto& [k, v] : r.last.decisions) {
+    auto& entry = d[k] = nlohmann::ordered_json::object();
+    std::visit([&](const auto& value) { entry["value"] = value; }, v.value);
+    entry["unit"] = v.unit;
+    entry["detail"] = v.detail;
+  }
   auto& g = j["comm_groups"] = nlohmann::ordered_json::object();
   for (const auto& [name, t] : r.groups) {
     g[name] = {{"exposed_us", t.exposed_us},

@@ -26,7 +26,9 @@ struct RunOptions {
 void print_run(const StrategyResult& r, const PreparedJob& job) {
   const double mean = r.mean_iteration_us();
   fmt::print("\n== strategy {} ==\n", r.name);
-  for (const auto& [k, v] : r.last.decisions) fmt::print("  decision  {:<32} {}\n", k, v);
+  for (const auto& [k, v] : r.last.decisions) {
+    fmt::print("  decision  {:<32} {}\n", k, v.text());
+  }
   if (r.iteration_us.size() > 1) {
     std::string list;
     for (double t : r.iteration_us) {

@@ -242,10 +242,14 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
   for (const auto& [listener, id] : done) listener->on_comm_complete(id, to);
 }
 
-SimTime FlowNetworkModel::estimate(const CommOp& op) const {
+SimTime FlowNetworkModel::estimate(const CommOp& op) const { return estimate_concurrent({op}); }
+
+SimTime FlowNetworkModel::estimate_concurrent(const std::vector<CommOp>& ops) const {
   FlowNetworkModel copy(*topo_, config_);
   NullListener listener;
-  copy.start(CommId{0}, op, SimTime::zero(), listener);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    copy.start(CommId{static_cast<std::uint32_t>(i)}, ops[i], SimTime::zero(), listener);
+  }
   SimTime now = SimTime::zero();
   while (auto t = copy.next_completion(now)) {
     copy.advance(now, *t);

@@ -35,6 +35,9 @@ class FlowNetworkModel final : public CommunicationModel {
   void start(CommId id, const CommOp& op, SimTime now, CommCompletionListener& listener) override;
   /// Time of `op` alone on the idle network: runs a private copy of the model.
   SimTime estimate(const CommOp& op) const override;
+  /// All of `ops` started at once on the idle network (a private copy): their shared links are
+  /// split max-min fairly as in a run.
+  SimTime estimate_concurrent(const std::vector<CommOp>& ops) const override;
   std::optional<SimTime> next_completion(SimTime now) const override;
   void advance(SimTime from, SimTime to) override;
 

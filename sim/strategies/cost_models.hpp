@@ -1,7 +1,11 @@
 // CostModels: the cost functions strategy planners decide with (Tutel's degree, FasterMoE's
 // shadowing, FSMoE's pipeline degree...). They are the very models the simulated executor charges,
-// so a planner's estimate and the simulated time agree for an operation running alone.
+// so a planner's estimate is what the simulator will charge: a kernel alone on its GPU, and a
+// collective together with every other group of the stage that runs it at the same time
+// (estimate_together: on one-NIC nodes the g EP groups of a stage share the NIC).
 #pragma once
+
+#include <vector>
 
 #include "sim/compute/compute_model.hpp"
 #include "sim/network/communication_model.hpp"
@@ -14,6 +18,13 @@ struct CostModels {
 
   /// Time of `op` alone on an idle network.
   SimTime estimate(const CommOp& op) const { return network.estimate(op); }
+  /// When the last of `ops`, started together on an idle network, ends: the price of one
+  /// collective step of a stage (every EP, ESP, DP or TP group of it running at once).
+  SimTime estimate_together(const std::vector<CommOp>& ops) const {
+    if (ops.empty()) return SimTime::zero();
+    if (ops.size() == 1) return network.estimate(ops.front());
+    return network.estimate_concurrent(ops);
+  }
   /// Time of `task` on `rank` with no communication running beside it.
   SimTime duration(const ComputeTask& task, RankId rank = {}) const {
     return compute.duration(task, compute::ComputeContext{rank, 0});

@@ -48,9 +48,12 @@ class TedBuilder final : public IterationBuilder {
       : IterationBuilder(job, costs, options(job, ted)),
         ted_(ted),
         sharded_(job.layout.tp > 1 && job.layout.esp == job.layout.tp) {
-    decisions_["ted.dtd"] = ted.dtd ? (job.layout.tp > 1 ? "on" : "on (no effect, tp=1)") : "off";
-    decisions_["ted.activation_checkpointing"] = ted.ac ? "on" : "off";
-    decisions_["ted.cac"] = ted.cac ? (ted.ac ? "on" : "on (no effect, ac=off)") : "off";
+    decisions_["ted.dtd"] = ted.dtd
+                                ? Decision::choice("on", job.layout.tp > 1 ? "" : "no effect, tp=1")
+                                : Decision::choice("off");
+    decisions_["ted.activation_checkpointing"] = Decision::choice(ted.ac ? "on" : "off");
+    decisions_["ted.cac"] = ted.cac ? Decision::choice("on", ted.ac ? "" : "no effect, ac=off")
+                                    : Decision::choice("off");
   }
 
   static Options options(const TrainingJob& job, TedOptions ted) {
@@ -79,7 +82,8 @@ class TedBuilder final : public IterationBuilder {
       IterationBuilder::emit_moe_core_forward(s, p);
       return;
     }
-    for (RankId r : *s.ranks) emit_experts(r, p.expert_tokens[r.index()], Phase::forward, compute_);
+    for (RankId r : *s.ranks)
+      emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
   }
 
   void emit_moe_forward(const Step& s) override {
@@ -87,20 +91,14 @@ class TedBuilder final : public IterationBuilder {
       IterationBuilder::emit_moe_forward(s);
       return;
     }
-    const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
     const std::int64_t x = tokens();
-    const std::int64_t b = elem_bytes();
     const std::int64_t slots = permuted_slots(p);
     // With CAC the recomputation reads the all-to-alls' saved outputs instead of re-sending.
     const bool a2a = !(recomputing_ && ted_.cac);
     for (RankId r : *s.ranks) {
-      kernel(r, "gate", gemm(x, m.experts, m.hidden));
-      kernel(r, "gate.topk",
-             memory_kernel(KernelKind::gate, x, m.experts, 4 * x * m.experts + 8 * x * m.top_k,
-                           5.0 * static_cast<double>(x * m.experts)));
-      kernel(r, "permute",
-             memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
+      emit_rank_work(s, r, ops().gate_permute(Pass::forward, x, slots, p.kept[r.index()]),
+                     compute_);
     }
     drop(s, p);
     if (a2a) {
@@ -108,7 +106,7 @@ class TedBuilder final : public IterationBuilder {
                            comm_);
     }
     gather(s, p);
-    for (RankId r : *s.ranks) emit_experts(r, expert_tokens(p, r), Phase::forward, compute_);
+    for (RankId r : *s.ranks) emit_experts(s, r, expert_tokens(p, r), Phase::forward, compute_);
     group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce, CommGroup::tp,
                      Bytes{expert_output_bytes(p)});
     drop(s, p);
@@ -117,9 +115,7 @@ class TedBuilder final : public IterationBuilder {
     }
     gather(s, p);
     for (RankId r : *s.ranks) {
-      kernel(r, "unpermute",
-             memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b,
-                           2.0 * static_cast<double>(x * m.top_k * m.hidden)));
+      emit_rank_work(s, r, ops().unpermute(Pass::forward, x, slots, p.kept[r.index()]), compute_);
     }
     emit_shared_experts_forward(s);
   }
@@ -129,21 +125,17 @@ class TedBuilder final : public IterationBuilder {
       IterationBuilder::emit_moe_backward(s);
       return;
     }
-    const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
     const std::int64_t x = tokens();
-    const std::int64_t b = elem_bytes();
     const std::int64_t slots = permuted_slots(p);
     emit_shared_experts_backward(s);
     for (RankId r : *s.ranks) {
-      kernel(
-          r, "unpermute.bwd",
-          memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
+      emit_rank_work(s, r, ops().unpermute(Pass::backward, x, slots, p.kept[r.index()]), compute_);
     }
     drop(s, p);  // backward of the combine's all-gather
     emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
     gather(s, p);  // backward of the combine's drop
-    for (RankId r : *s.ranks) emit_experts(r, expert_tokens(p, r), Phase::backward, compute_);
+    for (RankId r : *s.ranks) emit_experts(s, r, expert_tokens(p, r), Phase::backward, compute_);
     // Column-parallel GEMM1: the input gradient is a partial sum over the TP group.
     group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce, CommGroup::tp,
                      Bytes{expert_output_bytes(p)});
@@ -151,11 +143,8 @@ class TedBuilder final : public IterationBuilder {
     emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
     gather(s, p);  // backward of the dispatch's drop
     for (RankId r : *s.ranks) {
-      kernel(r, "permute.bwd",
-             memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b));
-      kernel(r, "gate.topk.bwd", memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts));
-      kernel(r, "gate.dX", gemm(x, m.hidden, m.experts));
-      kernel(r, "gate.dW", gemm(m.hidden, m.experts, x));
+      emit_rank_work(s, r, ops().gate_permute(Pass::backward, x, slots, p.kept[r.index()]),
+                     compute_);
     }
   }
 
@@ -181,12 +170,8 @@ class TedBuilder final : public IterationBuilder {
   /// DTD's drop: each TP rank keeps its 1/T of the capacity slots (a strided copy).
   void drop(const Step& s, const MoeLayerPlan& p) {
     if (!p.split_over_tp) return;
-    const std::int64_t part = p.capacity * job_.model.experts;
-    for (RankId r : *s.ranks) {
-      kernel(r, "drop_tokens",
-             memory_kernel(KernelKind::memcpy, part, job_.model.hidden,
-                           2 * part * job_.model.hidden * elem_bytes()));
-    }
+    const KernelOp slice = ops().token_slice("drop_tokens", p.capacity * job_.model.experts);
+    for (RankId r : *s.ranks) kernel(*s.chain, r, slice.name, slice.task);
   }
 
   /// DTD's TP all-gather restoring all T parts (output = every slot).

@@ -18,7 +18,9 @@
 // on an idle network; it ignores the gradient reduce in backward and that the broadcast sits in
 // front of the first exchange on the communication stream. With large experts (Mixtral: 352 MB
 // per expert in bf16) and skewed routing it can shadow where that costs more than it saves, as
-// FasterMoE itself would; compare with fastermoe:shadow=off.
+// FasterMoE itself would; compare with fastermoe:shadow=off. comp(B) is the catalogue's expert
+// forward (activation included); the probe and the broadcast run in every EP group of the stage
+// at once, as they would in the iteration.
 // Expert sharding (esp > 1) is not part of FasterMoE: rejected with an InputError. Tokens in a TP
 // group are treated like DeepSpeed (split over tp when esp = 1 and tp > 1).
 #include <fmt/format.h>
@@ -66,12 +68,9 @@ class FasterMoeBuilder final : public IterationBuilder {
     return ((to / kGroupSize - from / kGroupSize) % steps + steps) % steps;
   }
 
+  // comp(B): the catalogue's expert FFN forward (GEMMs and activation) on B tokens.
   SimTime expert_cost(std::int64_t tokens) const {
-    if (tokens <= 0) return SimTime::zero();
-    const ModelSpec& m = job_.model;
-    const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    return costs_.duration(gemm(tokens, up, m.hidden)) + costs_.duration(gemm(tokens, m.hidden, h));
+    return kernel_time(ops().expert(Pass::forward, tokens), costs_);
   }
 
   std::vector<bool> shadow_policy(const MoeLayerPlan& p) {
@@ -95,16 +94,22 @@ class FasterMoeBuilder final : public IterationBuilder {
     std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
       return load[static_cast<std::size_t>(a)] > load[static_cast<std::size_t>(b)];
     });
+    // The network bandwidth a rank sees while every EP group of the stage exchanges at once
+    // (one probe per group, together: on one-NIC nodes they share it).
     const std::int64_t probe = 64LL << 20;
-    const SimTime probe_time = costs_.estimate(
-        op(CommKind::send_recv, CommGroup::ep, {group.front(), group.back()}, Bytes{probe}));
+    std::vector<CommOp> probes, broadcasts;
+    const Bytes expert_bytes{m.expert_params() / job_.layout.esp * elem_bytes()};
+    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, 0)) {
+      probes.push_back(
+          op(CommKind::send_recv, CommGroup::ep, {g->front(), g->back()}, Bytes{probe}));
+      broadcasts.push_back(op(CommKind::broadcast, CommGroup::ep, *g, expert_bytes));
+    }
+    const SimTime probe_time = costs_.estimate_together(probes);
     const double bw = static_cast<double>(probe) / std::max(1e-12, probe_time.seconds());
     const auto feat = [&](std::int64_t b) {
       return SimTime::from_seconds(static_cast<double>(b * m.hidden * elem_bytes()) / bw);
     };
-    const SimTime send_model =
-        costs_.estimate(op(CommKind::broadcast, CommGroup::ep, group,
-                           Bytes{m.expert_params() / job_.layout.esp * elem_bytes()}));
+    const SimTime send_model = costs_.estimate_together(broadcasts);
     const auto lat = [&](std::int64_t b) {
       return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0);
     };
@@ -177,12 +182,15 @@ class FasterMoeBuilder final : public IterationBuilder {
       if (f.shadowed[static_cast<std::size_t>(e)])
         list += fmt::format("{}{}", list.empty() ? "" : ",", e);
     }
-    if (!list.empty()) decisions_[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] = list;
+    if (!list.empty()) {
+      decisions_[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] =
+          Decision::choice(list, "shadowed experts of this MoE layer");
+    }
     shadowed_total_ +=
         static_cast<std::int64_t>(std::count(f.shadowed.begin(), f.shadowed.end(), true));
     decisions_["fastermoe.shadowed_experts"] =
-        fmt::format("{} (summed over MoE layers; per layer where any)", shadowed_total_);
-    decisions_["fastermoe.steps"] = std::to_string(f.steps);
+        Decision::count(shadowed_total_, "", "summed over MoE layers; per layer where any");
+    decisions_["fastermoe.steps"] = Decision::count(f.steps, "", "smart-schedule steps");
     return plans_.emplace(p.moe_index, std::move(f)).first->second;
   }
 
@@ -194,7 +202,7 @@ class FasterMoeBuilder final : public IterationBuilder {
       CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
       o.matrix = (combine ? f.step_combine : f.step_dispatch)[gi][static_cast<std::size_t>(step)];
       o.bytes = all_to_all_v_size(*o.matrix);
-      collective(name, std::move(o), comm_);
+      collective(*s.chain, name, std::move(o), comm_);
     }
   }
 
@@ -211,7 +219,7 @@ class FasterMoeBuilder final : public IterationBuilder {
     }
     const auto world = static_cast<std::size_t>(job_.layout.world());
     std::vector<std::vector<TaskId>> start(world);
-    for (RankId r : *s.ranks) start[r.index()] = frontier(r);
+    for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
 
     // Shadowed experts: parameters from the owner (forward), local compute on own tokens.
     std::vector<std::vector<TaskId>> shadow_ready(world);
@@ -221,25 +229,25 @@ class FasterMoeBuilder final : public IterationBuilder {
         if (!forward || g->size() <= 1) continue;
         CommOp o = op(CommKind::broadcast, CommGroup::ep, *g, Bytes{param_bytes});
         o.root = (*g)[static_cast<std::size_t>(e / local)];
-        collective("shadow.broadcast", std::move(o), comm_);
+        collective(*s.chain, "shadow.broadcast", std::move(o), comm_);
       }
       for (RankId r : *s.ranks) {
         const std::int64_t t = f.shadow_tokens[r.index()][static_cast<std::size_t>(e)];
-        emit_experts(r, {t}, phase, compute_);
-        shadow_ready[r.index()] = frontier(r);
-        frontier(r) = start[r.index()];
+        emit_experts(s, r, {t}, phase, compute_);
+        shadow_ready[r.index()] = (*s.chain)[r];
+        (*s.chain)[r] = start[r.index()];
       }
       if (!forward) {
-        for (RankId r : *s.ranks) frontier(r) = shadow_ready[r.index()];
+        for (RankId r : *s.ranks) (*s.chain)[r] = shadow_ready[r.index()];
         for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
           if (g->size() <= 1) continue;
           CommOp o = op(CommKind::reduce, CommGroup::ep, *g, Bytes{param_bytes});
           o.root = (*g)[static_cast<std::size_t>(e / local)];
-          collective("shadow.grad.reduce", std::move(o), comm_);
+          collective(*s.chain, "shadow.grad.reduce", std::move(o), comm_);
         }
         for (RankId r : *s.ranks) {
-          shadow_ready[r.index()] = frontier(r);
-          frontier(r) = start[r.index()];
+          shadow_ready[r.index()] = (*s.chain)[r];
+          (*s.chain)[r] = start[r.index()];
         }
       }
     }
@@ -250,23 +258,23 @@ class FasterMoeBuilder final : public IterationBuilder {
     std::vector<std::vector<std::vector<TaskId>>> arrived(static_cast<std::size_t>(f.steps),
                                                           std::vector<std::vector<TaskId>>(world));
     const auto dispatch_step = [&](std::int64_t st) {
-      for (RankId r : *s.ranks) frontier(r) = start[r.index()];
+      for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
       exchange(s, f, false, st, d_name);
-      for (RankId r : *s.ranks) arrived[static_cast<std::size_t>(st)][r.index()] = frontier(r);
+      for (RankId r : *s.ranks) arrived[static_cast<std::size_t>(st)][r.index()] = (*s.chain)[r];
     };
     dispatch_step(0);
     std::vector<std::vector<TaskId>> last_combine(world);
     for (std::int64_t st = 0; st < f.steps; ++st) {
       if (st + 1 < f.steps) dispatch_step(st + 1);
       for (RankId r : *s.ranks) {
-        frontier(r) = arrived[static_cast<std::size_t>(st)][r.index()];
-        emit_experts(r, f.step_tokens[r.index()][static_cast<std::size_t>(st)], phase, compute_);
+        (*s.chain)[r] = arrived[static_cast<std::size_t>(st)][r.index()];
+        emit_experts(s, r, f.step_tokens[r.index()][static_cast<std::size_t>(st)], phase, compute_);
       }
       exchange(s, f, true, st, c_name);
-      for (RankId r : *s.ranks) last_combine[r.index()] = frontier(r);
+      for (RankId r : *s.ranks) last_combine[r.index()] = (*s.chain)[r];
     }
     for (RankId r : *s.ranks) {
-      auto& fr = frontier(r);
+      auto& fr = (*s.chain)[r];
       fr = last_combine[r.index()];
       for (TaskId t : shadow_ready[r.index()]) fr.push_back(t);
     }

@@ -115,27 +115,33 @@ class FlexMoeBuilder final : public IterationBuilder {
             fmt::format("{}e{}x{}", replicas.empty() ? "" : " ", e, placement.replicas[e].size());
       }
       decisions_[fmt::format("flexmoe.replicas.L{}", layer)] =
-          replicas.empty() ? "none (static placement)" : replicas;
+          replicas.empty() ? Decision::choice("none", "static placement")
+                           : Decision::choice(replicas, "expert x replicas");
       const auto now = demand_of(job_.routing, l);
-      decisions_[fmt::format("flexmoe.balance.L{}", layer)] =
-          fmt::format("{:.2f} (static placement {:.2f})",
-                      flexmoe::balance_ratio(flexmoe::route(now, placement, node_of_)),
+      decisions_[fmt::format("flexmoe.balance.L{}", layer)] = Decision::quantity(
+          flexmoe::balance_ratio(flexmoe::route(now, placement, node_of_)), "",
+          fmt::format("max/mean load; static placement {:.2f}",
                       flexmoe::balance_ratio(flexmoe::route(
-                          now, flexmoe::Placement::initial(m.experts, gpus, slots), node_of_)));
+                          now, flexmoe::Placement::initial(m.experts, gpus, slots), node_of_))));
     }
-    decisions_["flexmoe.slots_per_gpu"] =
-        fmt::format("{} ({} x {} static experts)", slots, kSlotFactor, local_experts());
-    decisions_["flexmoe.trigger"] = fmt::format(
-        "balance ratio max/mean > {} on the previous iteration's routing", kBalanceThreshold);
-    decisions_["flexmoe.bandwidth"] = fmt::format(
-        "T_A2A per GPU in an all-to-all: intra {:.2f} GB/s, inter {:.2f} GB/s; one transfer "
-        "alone (moves, replica sync): intra {:.2f} GB/s, inter {:.2f} GB/s",
-        params_.a2a_intra_bytes_per_s / 1e9, params_.a2a_inter_bytes_per_s / 1e9,
-        params_.intra_bytes_per_s / 1e9, params_.inter_bytes_per_s / 1e9);
-    decisions_["flexmoe.history"] = fmt::format("{} earlier iteration(s)", known);
-    decisions_["flexmoe.moves"] =
+    decisions_["flexmoe.slots_per_gpu"] = Decision::count(
+        slots, "", fmt::format("{} x {} static experts", kSlotFactor, local_experts()));
+    decisions_["flexmoe.trigger"] = Decision::quantity(
+        kBalanceThreshold, "", "balance ratio max/mean on the previous iteration's routing");
+    decisions_["flexmoe.bandwidth.a2a_intra"] = Decision::quantity(
+        params_.a2a_intra_bytes_per_s / 1e9, "GB/s", "T_A2A per GPU in an all-to-all, intra-node");
+    decisions_["flexmoe.bandwidth.a2a_inter"] = Decision::quantity(
+        params_.a2a_inter_bytes_per_s / 1e9, "GB/s", "T_A2A per GPU in an all-to-all, inter-node");
+    decisions_["flexmoe.bandwidth.lone_intra"] = Decision::quantity(
+        params_.intra_bytes_per_s / 1e9, "GB/s", "one transfer alone (moves, replica sync)");
+    decisions_["flexmoe.bandwidth.lone_inter"] = Decision::quantity(
+        params_.inter_bytes_per_s / 1e9, "GB/s", "one transfer alone (moves, replica sync)");
+    decisions_["flexmoe.history"] =
+        Decision::count(known, "iterations", "earlier iterations replayed");
+    decisions_["flexmoe.moves"] = Decision::count(
+        counts[0] + counts[1] + counts[2], "",
         fmt::format("expand {}, shrink {}, migrate {} ({:.1f} MiB moved, all EP groups)", counts[0],
-                    counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20));
+                    counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20)));
   }
 
  protected:
@@ -144,13 +150,13 @@ class FlexMoeBuilder final : public IterationBuilder {
     for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
       if (g->size() <= 1) continue;
       const auto n = static_cast<std::int64_t>(g->size());
-      collective("ep.counts",
+      collective(*s.chain, "ep.counts",
                  op(CommKind::all_gather, CommGroup::ep, *g, Bytes{experts * kCountBytes * n}),
                  comm_);
     }
     for (RankId r : *s.ranks) {
       for (TaskId t : move_deps_[static_cast<std::size_t>(p.moe_index)][r.index()]) {
-        frontier(r).push_back(t);
+        (*s.chain)[r].push_back(t);
       }
     }
     IterationBuilder::emit_moe_core_forward(s, flex_plan(p));
@@ -160,7 +166,7 @@ class FlexMoeBuilder final : public IterationBuilder {
     IterationBuilder::emit_moe_core_backward(s, flex_plan(p));
   }
 
-  void emit_gradient_sync() override {
+  void emit_gradient_sync(Chain& chain) override {
     const ModelSpec& m = job_.model;
     const ParallelLayout& lay = job_.layout;
     const std::int64_t b = elem_bytes();
@@ -173,17 +179,13 @@ class FlexMoeBuilder final : public IterationBuilder {
       s.stage = stage;
       s.phase = Phase::backward;
       s.ranks = &ranks;
+      s.chain = &chain;
       for (std::int64_t i = per_stage - 1; i >= 0; --i) {
         const std::int64_t layer = stage * per_stage + i;
         s.layer = layer;
         set_info(s);
-        // Non-expert parameters as the IterationBuilder counts them (TP-sharded parts / tp).
-        std::int64_t dense = m.attention_params() / lay.tp + 4 * m.hidden;
-        if (m.is_moe_layer(layer)) {
-          dense += m.hidden * m.experts + m.shared_experts * m.expert_params() / lay.tp;
-        } else {
-          dense += m.dense_ffn_params() / lay.tp;
-        }
+        // Non-expert parameters as the catalogue counts them (TP-sharded parts / tp).
+        const std::int64_t dense = ops().dense_params(layer);
         for (RankId r : ranks) params[r.index()] += dense;
         group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce, CommGroup::dp,
                          Bytes{dense * b});
@@ -202,7 +204,7 @@ class FlexMoeBuilder final : public IterationBuilder {
           std::sort(holders.begin(), holders.end());
           if (holders.size() < 2) continue;
           collective(
-              "grad.allreduce.expert",
+              *s.chain, "grad.allreduce.expert",
               op(CommKind::all_reduce, CommGroup::expert_dp, holders, Bytes{m.expert_params() * b}),
               comm_);
         }
@@ -210,27 +212,11 @@ class FlexMoeBuilder final : public IterationBuilder {
       s.phase = Phase::optimizer;
       s.layer = -1;
       set_info(s);
-      // Adam, mixed precision: 28 bytes and ~10 flops per parameter (IterationBuilder's rule).
-      for (RankId r : ranks) {
-        const std::int64_t n = params[r.index()];
-        kernel(r, "optimizer",
-               memory_kernel(KernelKind::optimizer, n, 1, 28 * n, 10.0 * static_cast<double>(n)));
-      }
+      for (RankId r : ranks) emit_rank_work(s, r, ops().optimizer(params[r.index()]), compute_);
     }
   }
 
  private:
-  std::vector<ComputeTask> expert_tasks(std::int64_t t) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t h = m.expert_ffn_hidden, hid = m.hidden, b = elem_bytes();
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    return {
-        gemm(t, up, hid), memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
-        gemm(t, hid, h),  gemm(t, h, hid),
-        gemm(h, hid, t),  memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b),
-        gemm(t, hid, up), gemm(hid, up, t)};
-  }
-
   flexmoe::CostParams cost_params() const {
     const ModelSpec& m = job_.model;
     flexmoe::CostParams c;
@@ -238,8 +224,9 @@ class FlexMoeBuilder final : public IterationBuilder {
     const auto& g0 = job_.mapping.groups(GroupKind::ep).front();
     const std::int64_t ref = std::max<std::int64_t>(
         1, m.top_k * tokens() * static_cast<std::int64_t>(g0.size()) / m.experts);
-    SimTime t = SimTime::zero();
-    for (const ComputeTask& task : expert_tasks(ref)) t += costs_.duration(task);
+    // 1/TPS of a vExpert: the catalogue's expert forward + backward on a typical load.
+    const SimTime t = kernel_time(ops().expert(Pass::forward, ref), costs_) +
+                      kernel_time(ops().expert(Pass::backward, ref), costs_);
     c.per_token = t.scaled(1.0 / static_cast<double>(ref));
     const std::int64_t probe = 64LL << 20;
     const auto bandwidth = [&](bool intra) {
@@ -255,10 +242,11 @@ class FlexMoeBuilder final : public IterationBuilder {
     c.inter_bytes_per_s = bandwidth(false);
     if (c.intra_bytes_per_s <= 0.0) c.intra_bytes_per_s = std::max(1.0, c.inter_bytes_per_s);
     if (c.inter_bytes_per_s <= 0.0) c.inter_bytes_per_s = c.intra_bytes_per_s;
-    // T_A2A's bandwidths, as profiled under an all-to-all: every GPU sends `probe / peers` to each
-    // GPU of the other nodes (resp. of its own node) at once; per-GPU bytes / estimated time.
-    // Shared NICs, PCIe switches and the fabric's routing all show here (on p4de about half the
-    // lone-transfer inter-node figure: 2 GPUs per NIC).
+    // T_A2A's bandwidths, as profiled under an all-to-all: every GPU of every EP group of the
+    // stage sends `probe / peers` to each GPU of its group on the other nodes (resp. its own
+    // node) at once; per-GPU bytes / estimated time. Shared NICs, PCIe switches and the fabric's
+    // routing all show here (on p4de about half the lone-transfer inter-node figure: 2 GPUs per
+    // NIC).
     const auto a2a_bandwidth = [&](bool intra) {
       auto matrix = std::make_shared<ByteMatrix>(g0.size());
       std::int64_t per_gpu_max = 0;
@@ -274,10 +262,14 @@ class FlexMoeBuilder final : public IterationBuilder {
         per_gpu_max = std::max(per_gpu_max, probe / peers * peers);
       }
       if (per_gpu_max == 0) return 0.0;
-      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g0, Bytes{});
-      o.bytes = all_to_all_v_size(*matrix);
-      o.matrix = std::move(matrix);
-      const SimTime time = costs_.estimate(o);
+      std::vector<CommOp> all;
+      for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, 0)) {
+        CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
+        o.bytes = all_to_all_v_size(*matrix);
+        o.matrix = matrix;
+        all.push_back(std::move(o));
+      }
+      const SimTime time = costs_.estimate_together(all);
       return static_cast<double>(per_gpu_max) / std::max(1e-12, time.seconds());
     };
     c.a2a_intra_bytes_per_s = a2a_bandwidth(true);

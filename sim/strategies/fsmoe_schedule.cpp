@@ -58,46 +58,36 @@ FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs, Fs
 // Cost fits
 
 double FsmoeSchedule::expert_ms(const MoeLayerPlan& p, std::int64_t parts) const {
-  const ModelSpec& m = job_.model;
-  const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
-  const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
+  // The catalogue's experts of one chunk (GEMMs and activation) on the stage's first EP rank.
   const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
-  SimTime t = SimTime::zero();
-  for (std::int64_t tokens : p.expert_tokens[r.index()]) {
-    const std::int64_t c = split_share(tokens, parts, 0);
-    if (c == 0) continue;
-    t += costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)) +
-         costs_.duration(
-             memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * elem_bytes()));
-  }
-  return t.ms();
+  std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
+  for (auto& t : tokens) t = split_share(t, parts, 0);
+  return kernel_time(ops().experts(Pass::forward, tokens), costs_, r).ms();
 }
 
 fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
   fsmoe::PipelineCosts c;
   const std::vector<std::int64_t> parts = {1, 2, 4, 8};
-  const auto fit_comm = [&](CommKind kind, CommGroup group, const std::vector<RankId>& ranks,
-                            std::int64_t total) {
+  // Each sample is one chunk's collective in every group of stage 0 at once, as they run.
+  const auto fit_comm = [&](const auto& ops_at) {
     std::vector<std::pair<double, double>> samples;
     for (std::int64_t k : parts) {
-      const std::int64_t bytes = split_share(total, k, 0);
-      samples.emplace_back(static_cast<double>(bytes),
-                           costs_.estimate(op(kind, group, ranks, Bytes{bytes})).ms());
+      const std::vector<CommOp> ops = ops_at(k);
+      samples.emplace_back(static_cast<double>(ops.front().bytes.count),
+                           costs_.estimate_together(ops).ms());
     }
     return fsmoe::fit_linear(samples);
   };
   const std::vector<RankId>& ep = *stage_groups(GroupKind::ep, 0).front();
   if (ep.size() > 1) {
-    const std::int64_t n = dispatch_bytes(p, ep.front());
-    c.n_a2a = static_cast<double>(n);
-    c.a2a = fit_comm(CommKind::all_to_all, CommGroup::ep, ep, n);
+    c.n_a2a = static_cast<double>(exchange_ops(0, p, false).front().bytes.count);
+    c.a2a = fit_comm([&](std::int64_t k) { return exchange_ops(0, p, false, 0, k); });
   }
   const std::vector<RankId>& esp = *stage_groups(GroupKind::esp, 0).front();
   if (esp.size() > 1) {
-    const std::int64_t n = dispatch_bytes(p, esp.front()) * static_cast<std::int64_t>(esp.size());
-    c.n_ag = c.n_rs = static_cast<double>(n);
-    c.ag = fit_comm(CommKind::all_gather, CommGroup::esp, esp, n);
-    c.rs = fit_comm(CommKind::reduce_scatter, CommGroup::esp, esp, n);
+    c.n_ag = c.n_rs = static_cast<double>(esp_ops(0, p, true).front().bytes.count);
+    c.ag = fit_comm([&](std::int64_t k) { return esp_ops(0, p, true, 0, k); });
+    c.rs = fit_comm([&](std::int64_t k) { return esp_ops(0, p, false, 0, k); });
   }
   std::int64_t tokens = 0;
   for (std::int64_t t : p.expert_tokens[ep.front().index()]) tokens += t;
@@ -114,69 +104,52 @@ fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
   return c;
 }
 
+const fsmoe::PipelineCosts& FsmoeSchedule::layer_costs(std::int64_t moe_index) {
+  // Layers with the same token plan (capacity-padded: all of them) share one fit.
+  const MoeLayerPlan& p = plan(moe_index);
+  const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
+  const auto key = std::make_pair(p.capacity, p.expert_tokens[r.index()]);
+  auto it = fits_.find(key);
+  if (it == fits_.end()) it = fits_.emplace(key, fit_costs(p)).first;
+  return it->second;
+}
+
 double FsmoeSchedule::attention_backward_ms() const {
-  const ModelSpec& m = job_.model;
-  const std::int64_t tp = job_.layout.tp;
-  const std::int64_t x = tokens();
-  const std::int64_t hid = m.hidden;
-  const std::int64_t b = elem_bytes();
-  const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
-  const std::int64_t q = hid / tp;
-  ComputeTask attn;
-  attn.kind = KernelKind::attention;
-  attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
-  attn.dtype = m.dtype;
-  attn.flops =
-      Flops{8.0 * static_cast<double>(x) * static_cast<double>(m.seq_len) * static_cast<double>(q)};
-  attn.bytes = Bytes{2 * (x * (q + 2 * kv) + x * q) * b};
-  const ComputeTask ln = memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b);
-  const SimTime t = costs_.duration(ln).scaled(2) + costs_.duration(gemm(x, q, hid)) +
-                    costs_.duration(gemm(q, hid, x)) + costs_.duration(attn) +
-                    costs_.duration(gemm(x, hid, q + 2 * kv)) +
-                    costs_.duration(gemm(hid, q + 2 * kv, x));
-  return t.ms();
+  // The catalogue's attention backward and its TP all-reduce (all TP groups of the stage).
+  const BlockWork w = ops().attention(Pass::backward, tokens());
+  return (kernel_time(w, costs_) + stage_comm_time(w, 0)).ms();
 }
 
 double FsmoeSchedule::dense_ffn_backward_ms() const {
-  const ModelSpec& m = job_.model;
-  const std::int64_t x = tokens();
-  const std::int64_t f = m.ffn_hidden / job_.layout.tp;
-  const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
-  return (costs_.duration(gemm(x, f, m.hidden)) + costs_.duration(gemm(f, m.hidden, x)) +
-          costs_.duration(gemm(x, m.hidden, up)) + costs_.duration(gemm(m.hidden, up, x)))
-      .ms();
+  const BlockWork w = ops().dense_ffn(Pass::backward, tokens());
+  return (kernel_time(w, costs_) + stage_comm_time(w, 0)).ms();
 }
 
-// Data-parallel gradient bytes per rank, as IterationBuilder::emit_gradient_sync counts them.
+// Data-parallel gradient bytes per rank, as the catalogue's gradient sync counts them.
 std::int64_t FsmoeSchedule::attention_grad_bytes() const {
   const ModelSpec& m = job_.model;
   return (m.attention_params() / job_.layout.tp + 4 * m.hidden) * elem_bytes();
 }
 
 std::int64_t FsmoeSchedule::gate_grad_bytes() const {
-  const ModelSpec& m = job_.model;
-  return (m.hidden * m.experts + m.shared_experts * m.expert_params() / job_.layout.tp) *
-         elem_bytes();
+  return layer_grad_bytes(first_moe_layer_) - attention_grad_bytes();
 }
 
 std::int64_t FsmoeSchedule::layer_grad_bytes(std::int64_t layer) const {
-  const ModelSpec& m = job_.model;
-  return attention_grad_bytes() + (m.is_moe_layer(layer)
-                                       ? gate_grad_bytes()
-                                       : m.dense_ffn_params() / job_.layout.tp * elem_bytes());
+  return ops().dense_params(layer) * elem_bytes();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Planning
 
-int FsmoeSchedule::pipemoe_degree() const {
+int FsmoeSchedule::pipemoe_degree(const fsmoe::PipelineCosts& costs) const {
   // PipeMoE (6.3): A2A and the ESP collective form one communication per chunk; the layer is
   // compute-bound (2 t_c + r t_e) or comm-bound (2 r t_c + t_e); forward and backward (2x
   // expert) share r.
   int best = 1;
   double best_t = 0;
   for (int r = 1; r <= 8; ++r) {
-    const fsmoe::ChunkTimes t = fsmoe::chunk_times(forward_, r);
+    const fsmoe::ChunkTimes t = fsmoe::chunk_times(costs, r);
     const double comm = t.a2a + t.ag;
     double total = 0;
     for (const double e : {t.exp, 2 * t.exp}) {
@@ -198,8 +171,13 @@ std::size_t FsmoeSchedule::generalized_index(std::int64_t layer) const {
   return static_cast<std::size_t>(it - list.begin());
 }
 
+int FsmoeSchedule::forward_degree(std::int64_t moe_index) const {
+  return degree_fwd_[static_cast<std::size_t>(moe_index)];
+}
+
 int FsmoeSchedule::backward_degree(std::int64_t moe_index) const {
-  if (variant_ == FsmoeVariant::tutel_improved) return degree_tutel_;
+  if (variant_ == FsmoeVariant::tutel_improved)
+    return degree_fwd_[static_cast<std::size_t>(moe_index)];
   std::int64_t layer = -1;
   for (std::int64_t l = 0, n = 0; l < job_.model.layers; ++l) {
     if (job_.model.is_moe_layer(l) && n++ == moe_index) layer = l;
@@ -213,21 +191,38 @@ const fsmoe::GradientPlan& FsmoeSchedule::gradient_plan(std::int64_t stage) cons
   return grad_plans_[static_cast<std::size_t>(stage)];
 }
 
-void FsmoeSchedule::plan_gradients() {
-  const ModelSpec& m = job_.model;
+std::int64_t FsmoeSchedule::moe_index_of(std::int64_t layer) const {
+  std::int64_t n = 0;
+  for (std::int64_t l = 0; l < layer; ++l) n += job_.model.is_moe_layer(l) ? 1 : 0;
+  return n;
+}
+
+fsmoe::PipelineCosts FsmoeSchedule::planner_costs(std::int64_t moe_index) {
   // What the planner believes the layer costs: with one comm stream (no IIO) the ESP collective
   // runs in series with the A2A, so it is folded into the A2A line and AG/RS vanish.
-  fsmoe::PipelineCosts planner = forward_;
+  fsmoe::PipelineCosts planner = layer_costs(moe_index);
   if (variant_ == FsmoeVariant::fsmoe_no_iio && planner.n_a2a > 0) {
     planner.a2a.alpha_ms += planner.n_ag > 0 ? planner.ag.alpha_ms : 0.0;
     planner.a2a.beta_ms += planner.ag.beta_ms * planner.n_ag / planner.n_a2a;
     planner.n_ag = planner.n_rs = 0;
   }
-  const fsmoe::DegreeChoice fwd = fsmoe::find_optimal_degree(planner, 0.0);
-  degree_fwd_ = fwd.degree;
-  decisions_["fsmoe.degree.forward"] = std::to_string(fwd.degree);
-  decisions_["fsmoe.case.forward"] = fmt::format("case {} (continuous r {:.2f}, model {:.3f} ms)",
-                                                 fwd.model_case, fwd.r_continuous, fwd.time_ms);
+  return planner;
+}
+
+void FsmoeSchedule::plan_gradients() {
+  const ModelSpec& m = job_.model;
+  // Forward: Algorithm 1 per MoE layer, on that layer's fits.
+  for (std::int64_t l = 0; l < m.moe_layer_count(); ++l) {
+    const fsmoe::DegreeChoice fwd = fsmoe::find_optimal_degree(planner_costs(l), 0.0);
+    degree_fwd_[static_cast<std::size_t>(l)] = fwd.degree;
+    if (l == 0) {
+      decisions_["fsmoe.degree.forward"] = Decision::count(fwd.degree, "", "MoE layer 0");
+      decisions_["fsmoe.case.forward"] =
+          Decision::count(fwd.model_case, "",
+                          fmt::format("MoE layer 0: continuous r {:.2f}, model {:.3f} ms",
+                                      fwd.r_continuous, fwd.time_ms));
+    }
+  }
 
   const std::int64_t per_stage = m.layers / job_.layout.pp;
   const double attn_ms = attention_backward_ms();
@@ -238,8 +233,8 @@ void FsmoeSchedule::plan_gradients() {
     std::vector<fsmoe::GeneralizedLayer> layers;
     for (std::size_t i = 0; i < moe.size(); ++i) {
       fsmoe::GeneralizedLayer g;
-      g.backward = planner.backward();
       const std::int64_t l = moe[i];
+      g.backward = planner_costs(moe_index_of(l)).backward();
       // Ready before its MoE backward: the dense layers after it and the previous MoE layer's
       // attention (backward runs layer l+1 .. then l).
       const std::int64_t upper = i == 0 ? last : moe[i - 1] - 1;
@@ -278,8 +273,10 @@ void FsmoeSchedule::plan_gradients() {
       mode = d;
     }
   }
-  decisions_["fsmoe.degree.backward"] = std::to_string(mode);
-  decisions_["fsmoe.degree.backward.layers"] = degree_histogram(p0.backward_degree);
+  decisions_["fsmoe.degree.backward"] =
+      Decision::count(mode, "", "most common over stage 0's MoE layers");
+  decisions_["fsmoe.degree.backward.layers"] =
+      Decision::choice(degree_histogram(p0.backward_degree), "stage 0");
   std::map<int, int> cases;
   for (int c : p0.backward_case) ++cases[c];
   std::string case_text;
@@ -287,17 +284,18 @@ void FsmoeSchedule::plan_gradients() {
     case_text += fmt::format("{}case {}: {} layer{}", case_text.empty() ? "" : ", ", c, n,
                              n == 1 ? "" : "s");
   }
-  decisions_["fsmoe.case.backward"] = case_text;
+  decisions_["fsmoe.case.backward"] = Decision::choice(case_text, "stage 0");
   double in_moe = 0, dense = 0;
   for (double b : p0.in_moe_bytes) in_moe += b;
   for (double b : p0.dense_bytes) dense += b;
   std::int64_t total = 0;
   for (std::int64_t l = 0; l < per_stage; ++l) total += layer_grad_bytes(l);
-  decisions_["fsmoe.gradients"] = fmt::format(
-      "per rank, stage 0: {} in MoE pipelines, {} beside dense backward, {} after backward "
-      "(step 2 moved {})",
-      mb(in_moe), mb(dense), mb(static_cast<double>(total) - in_moe - dense),
-      mb(p0.step2_moved_bytes));
+  decisions_["fsmoe.gradients"] = Decision::count(
+      static_cast<std::int64_t>(in_moe), "bytes",
+      fmt::format("per rank, stage 0, in MoE pipelines; {} beside dense backward, {} after "
+                  "backward (step 2 moved {})",
+                  mb(dense), mb(static_cast<double>(total) - in_moe - dense),
+                  mb(p0.step2_moved_bytes)));
   std::string per_layer;
   for (std::size_t i = 0; i < p0.in_moe_bytes.size(); ++i) {
     if (i == 8) {
@@ -308,46 +306,90 @@ void FsmoeSchedule::plan_gradients() {
                              stage_moe_layers_.front()[i], p0.in_moe_bytes[i] / 1e6,
                              p0.dense_bytes[i] / 1e6);
   }
-  decisions_["fsmoe.gradients.per_layer"] = per_layer + " MB (in-MoE+dense, backward order)";
+  decisions_["fsmoe.gradients.per_layer"] =
+      Decision::choice(per_layer, "MB in-MoE+dense, backward order");
 }
 
 void FsmoeSchedule::plan_schedule() {
   const std::string prefix = variant_ == FsmoeVariant::tutel_improved ? "tutel-improved" : "fsmoe";
-  if (job_.model.moe_layer_count() == 0) {
-    decisions_[prefix + ".degree"] = "n/a (no MoE layers)";
+  const std::int64_t layers = job_.model.moe_layer_count();
+  degree_fwd_.assign(static_cast<std::size_t>(layers), 1);
+  if (layers == 0) {
+    decisions_[prefix + ".degree"] = Decision::choice("n/a", "no MoE layers");
     for (const auto& moe : stage_moe_layers_) {
       (void)moe;
       grad_plans_.emplace_back();
     }
     return;
   }
-  forward_ = fit_costs(plan(0));
-  const std::vector<RankId>& dp = *stage_groups(GroupKind::dp, 0).front();
-  if (dp.size() > 1) {
+  for (std::int64_t l = 0; l < job_.model.layers; ++l) {
+    if (job_.model.is_moe_layer(l)) {
+      first_moe_layer_ = l;
+      break;
+    }
+  }
+  const fsmoe::PipelineCosts& c0 = layer_costs(0);
+  if (stage_groups(GroupKind::dp, 0).front()->size() > 1) {
+    // The gradient all-reduce line: every DP group of the stage all-reducing at once.
     std::vector<std::pair<double, double>> samples;
     const std::int64_t base = layer_grad_bytes(job_.model.layers - 1);
     for (const std::int64_t k : {1, 2, 4, 8, 16}) {
       const std::int64_t bytes = base * k / 4;
-      samples.emplace_back(
-          static_cast<double>(bytes),
-          costs_.estimate(op(CommKind::all_reduce, CommGroup::dp, dp, Bytes{bytes})).ms());
+      samples.emplace_back(static_cast<double>(bytes),
+                           costs_
+                               .estimate_together(group_ops(0, GroupKind::dp, CommKind::all_reduce,
+                                                            CommGroup::dp, Bytes{bytes}))
+                               .ms());
     }
     allreduce_ = fsmoe::fit_linear(samples);
   }
-  decisions_[prefix + ".fit"] = fmt::format(
-      "ms and ms/byte (ms/token for expert): a2a {:.3g}+{:.3g}n (n={}), ag {:.3g}+{:.3g}n, "
-      "rs {:.3g}+{:.3g}n, expert {:.3g}+{:.3g}n (n={}), allreduce {:.3g}+{:.3g}n",
-      forward_.a2a.alpha_ms, forward_.a2a.beta_ms, forward_.n_a2a, forward_.ag.alpha_ms,
-      forward_.ag.beta_ms, forward_.rs.alpha_ms, forward_.rs.beta_ms, forward_.exp.alpha_ms,
-      forward_.exp.beta_ms, forward_.n_exp, allreduce_.alpha_ms, allreduce_.beta_ms);
+  decisions_[prefix + ".a2a_estimate"] =
+      Decision::quantity(c0.n_a2a > 0 ? c0.a2a.at(c0.n_a2a) * 1e3 : 0.0, "us",
+                         "MoE layer 0's un-chunked dispatch from the fitted line, every EP group "
+                         "of the stage at once");
+  decisions_[prefix + ".attention_backward_estimate"] =
+      Decision::quantity(kernel_time(ops().attention(Pass::backward, tokens()), costs_).us(), "us",
+                         "kernels of one attention backward (its TP all-reduce priced apart)");
+  decisions_[prefix + ".fit"] = Decision::quantity(
+      c0.exp.at(c0.n_exp), "ms",
+      fmt::format(
+          "expert time of MoE layer 0 from the fit; ms and ms/byte (ms/token for expert): a2a "
+          "{:.3g}+{:.3g}n (n={}), ag {:.3g}+{:.3g}n, rs {:.3g}+{:.3g}n, expert {:.3g}+{:.3g}n "
+          "(n={}), allreduce {:.3g}+{:.3g}n",
+          c0.a2a.alpha_ms, c0.a2a.beta_ms, c0.n_a2a, c0.ag.alpha_ms, c0.ag.beta_ms, c0.rs.alpha_ms,
+          c0.rs.beta_ms, c0.exp.alpha_ms, c0.exp.beta_ms, c0.n_exp, allreduce_.alpha_ms,
+          allreduce_.beta_ms));
   if (variant_ == FsmoeVariant::tutel_improved) {
-    degree_tutel_ = pipemoe_degree();
-    decisions_["tutel-improved.degree"] = std::to_string(degree_tutel_);
+    for (std::int64_t l = 0; l < layers; ++l) {
+      degree_fwd_[static_cast<std::size_t>(l)] = pipemoe_degree(layer_costs(l));
+    }
+    decisions_["tutel-improved.degree"] =
+        Decision::count(degree_fwd_.front(), "", "MoE layer 0, forward and backward");
     decisions_["tutel-improved.gradients"] =
-        "all-reduced after each MoE block's backward (overlaps non-MoE backward only)";
+        Decision::choice("after each MoE block",
+                         "all-reduced after each MoE block's backward (overlaps non-MoE "
+                         "backward only)");
+    record_expert_estimate(prefix);
     return;
   }
   plan_gradients();
+  record_expert_estimate(prefix);
+}
+
+void FsmoeSchedule::record_expert_estimate(const std::string& prefix) {
+  // MoE layer 0's experts as emitted: every chunk of the forward degree, first EP rank.
+  const MoeLayerPlan& p = plan(0);
+  const std::int64_t degree = degree_fwd_.front();
+  const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
+  SimTime t = SimTime::zero();
+  for (std::int64_t c = 0; c < degree; ++c) {
+    std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
+    for (auto& n : tokens) n = split_share(n, degree, c);
+    t += kernel_time(ops().experts(Pass::forward, tokens), costs_, r);
+  }
+  decisions_[prefix + ".expert_estimate"] = Decision::quantity(
+      t.us(), "us",
+      fmt::format("MoE layer 0's experts forward, {} chunk(s), first EP rank", degree));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +402,7 @@ void FsmoeSchedule::emit_grad_allreduce(const Step& s, double bytes, std::string
   for (const std::vector<RankId>* g : stage_groups(GroupKind::dp, s.stage)) {
     if (g->size() <= 1) continue;
     std::vector<std::vector<TaskId>> deps;
-    for (RankId r : *g) deps.push_back(frontier(r));
+    for (RankId r : *g) deps.push_back((*s.chain)[r]);
     const auto members =
         collective_after(name, op(CommKind::all_reduce, CommGroup::dp, *g, Bytes{n}), stream, deps);
     for (std::size_t i = 0; i < g->size(); ++i) {
@@ -370,8 +412,7 @@ void FsmoeSchedule::emit_grad_allreduce(const Step& s, double bytes, std::string
 }
 
 void FsmoeSchedule::emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) {
-  emit_chunked(s, p, Phase::forward,
-               variant_ == FsmoeVariant::tutel_improved ? degree_tutel_ : degree_fwd_, 0.0);
+  emit_chunked(s, p, Phase::forward, degree_fwd_[static_cast<std::size_t>(p.moe_index)], 0.0);
 }
 
 void FsmoeSchedule::emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) {
@@ -412,40 +453,40 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
   const std::string_view in_name = fwd ? "ep.dispatch" : "ep.combine.bwd";
   const std::string_view out_name = fwd ? "ep.combine" : "ep.dispatch.bwd";
   std::vector<std::vector<TaskId>> start(world);
-  for (RankId r : *s.ranks) start[r.index()] = frontier(r);
+  for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
   std::vector<std::vector<std::vector<TaskId>>> gathered(static_cast<std::size_t>(degree),
                                                          std::vector<std::vector<TaskId>>(world));
   for (std::int64_t c = 0; c < degree; ++c) {
-    for (RankId r : *s.ranks) frontier(r) = start[r.index()];
+    for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
     emit_expert_exchange(s, p, false, in_name, inter_, c, degree);
     if (c == degree - 1 && gar_bytes > 0) {
       // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
       // stream; it needs only the gradients computed before this MoE backward.
       std::vector<std::vector<TaskId>> here(world);
       for (RankId r : *s.ranks) {
-        here[r.index()] = frontier(r);
-        frontier(r) = start[r.index()];
+        here[r.index()] = (*s.chain)[r];
+        (*s.chain)[r] = start[r.index()];
       }
       emit_grad_allreduce(s, gar_bytes, "grad.allreduce.moe", inter_);
       assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
-      for (RankId r : *s.ranks) frontier(r) = here[r.index()];
+      for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
     }
     emit_esp_collective(s, p, true, "esp.allgather", intra_, c, degree);
-    for (RankId r : *s.ranks) gathered[static_cast<std::size_t>(c)][r.index()] = frontier(r);
+    for (RankId r : *s.ranks) gathered[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
   }
   for (std::int64_t c = 0; c < degree; ++c) {
     for (RankId r : *s.ranks) {
-      frontier(r) = gathered[static_cast<std::size_t>(c)][r.index()];
+      (*s.chain)[r] = gathered[static_cast<std::size_t>(c)][r.index()];
       std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
       for (auto& t : tokens) t = split_share(t, degree, c);
-      emit_experts(r, tokens, phase, compute_);
+      emit_experts(s, r, tokens, phase, compute_);
     }
     emit_esp_collective(s, p, false, "esp.reducescatter", intra_, c, degree);
     emit_expert_exchange(s, p, true, out_name, inter_, c, degree);
   }
 }
 
-void FsmoeSchedule::emit_gradient_sync() {
+void FsmoeSchedule::emit_gradient_sync(Chain& chain) {
   const ModelSpec& m = job_.model;
   const ParallelLayout& lay = job_.layout;
   const std::int64_t b = elem_bytes();
@@ -454,17 +495,14 @@ void FsmoeSchedule::emit_gradient_sync() {
     std::int64_t params = 0, dense_bytes = 0, expert_bytes = 0;
     for (std::int64_t l = stage * per_stage; l < (stage + 1) * per_stage; ++l) {
       dense_bytes += layer_grad_bytes(l);
-      params += layer_grad_bytes(l) / b;
-      if (m.is_moe_layer(l)) {
-        const std::int64_t e = local_experts() * m.expert_params() / lay.esp;
-        params += e;
-        expert_bytes += e * b;
-      }
+      params += ops().dense_params(l) + ops().local_expert_params(l);
+      expert_bytes += ops().local_expert_params(l) * b;
     }
     Step s;
     s.stage = stage;
     s.layer = stage * per_stage;
     s.phase = Phase::backward;
+    s.chain = &chain;
     set_info(s);
     const std::int64_t tail = dense_bytes - assigned_[static_cast<std::size_t>(stage)];
     if (tail > 0) {
@@ -479,14 +517,12 @@ void FsmoeSchedule::emit_gradient_sync() {
     o.phase = Phase::optimizer;
     o.layer = -1;
     set_info(o);
-    // Adam, mixed precision: 28 bytes and ~10 flops per parameter (as IterationBuilder).
+    const KernelOp optimizer = std::get<KernelOp>(ops().optimizer(params).ops.front());
     for (RankId r : job_.mapping.stage_ranks(stage)) {
-      auto& f = frontier(r);
+      auto& f = (*s.chain)[r];
       const auto& sent = grad_sent_[r.index()];
       f.insert(f.end(), sent.begin(), sent.end());
-      kernel(r, "optimizer",
-             memory_kernel(KernelKind::optimizer, params, 1, 28 * params,
-                           10.0 * static_cast<double>(params)));
+      kernel(*s.chain, r, optimizer.name, optimizer.task);
     }
   }
 }

@@ -17,13 +17,20 @@
 //    backward (Fig. 3d), a share right after the MoE block (overlapping the dense backward),
 //    the rest after the backward; tutel-improved all-reduces what is ready after each MoE
 //    block (overlapping only the non-MoE backward) and the rest at the end.
-// Cost fits: per-chunk alpha-beta lines for A2A, all-gather, reduce-scatter and the expert FFN
-// are fitted from CostModels estimates at the full size and 1/2, 1/4, 1/8 of it (FSMoE fits
-// its profiled modules the same way); the gradient all-reduce line from 1/4..4x one layer's
-// gradients. Expert-DP gradients (edp > 1) are all-reduced after the backward.
+// Cost fits, per MoE layer (layers with the same token plan share one): per-chunk alpha-beta
+// lines for A2A, all-gather, reduce-scatter and the expert FFN are fitted from CostModels
+// estimates at the full size and 1/2, 1/4, 1/8 of it (FSMoE fits its profiled modules the same
+// way); each collective sample is priced with every group of the stage running it at once, as
+// the iteration runs them, and the expert line is the catalogue's experts (layer_ops.hpp). The
+// gradient all-reduce line from 1/4..4x one layer's gradients (all DP groups at once); the dense
+// backward the planner overlaps includes its TP all-reduces. Expert-DP gradients (edp > 1) are
+// all-reduced after the backward.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/strategies/fsmoe_planner.hpp"
@@ -40,9 +47,12 @@ class FsmoeSchedule final : public IterationBuilder {
   /// Runs the planner and records its decisions; call before build().
   void plan_schedule();
 
-  /// Fitted per-chunk costs of MoE layer 0's forward (for tests and decisions).
-  const fsmoe::PipelineCosts& forward_costs() const { return forward_; }
-  int forward_degree() const { return degree_fwd_; }
+  /// Fitted per-chunk costs of a MoE layer's forward (layers with the same token plan share
+  /// one fit).
+  const fsmoe::PipelineCosts& layer_costs(std::int64_t moe_index);
+  const fsmoe::PipelineCosts& forward_costs() { return layer_costs(0); }
+  /// Forward degree of the MoE layer with `moe_index`.
+  int forward_degree(std::int64_t moe_index = 0) const;
   /// Backward degree of the MoE layer with `moe_index`.
   int backward_degree(std::int64_t moe_index) const;
   const fsmoe::GradientPlan& gradient_plan(std::int64_t stage) const;
@@ -51,7 +61,7 @@ class FsmoeSchedule final : public IterationBuilder {
   void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override;
   void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override;
   void emit_moe_backward(const Step& s) override;
-  void emit_gradient_sync() override;
+  void emit_gradient_sync(Chain& chain) override;
 
  private:
   fsmoe::PipelineCosts fit_costs(const MoeLayerPlan& p) const;
@@ -62,7 +72,10 @@ class FsmoeSchedule final : public IterationBuilder {
   std::int64_t layer_grad_bytes(std::int64_t layer) const;
   std::int64_t gate_grad_bytes() const;
   void plan_gradients();
-  int pipemoe_degree() const;
+  void record_expert_estimate(const std::string& prefix);
+  int pipemoe_degree(const fsmoe::PipelineCosts& costs) const;
+  fsmoe::PipelineCosts planner_costs(std::int64_t moe_index);
+  std::int64_t moe_index_of(std::int64_t layer) const;
   /// Generalized-layer index (backward order within its stage) of a MoE layer.
   std::size_t generalized_index(std::int64_t layer) const;
   bool last_micro_batch(const Step& s) const {
@@ -75,10 +88,10 @@ class FsmoeSchedule final : public IterationBuilder {
   FsmoeVariant variant_;
   StreamId inter_;
   StreamId intra_;
-  fsmoe::PipelineCosts forward_;
+  std::map<std::pair<std::int64_t, std::vector<std::int64_t>>, fsmoe::PipelineCosts> fits_;
   fsmoe::LinearCost allreduce_;
-  int degree_fwd_ = 1;
-  int degree_tutel_ = 1;
+  std::vector<int> degree_fwd_;  ///< per MoE layer (tutel-improved: both directions)
+  std::int64_t first_moe_layer_ = 0;
   /// Per stage: the gradient plan over its MoE layers in backward order, and those layers.
   std::vector<fsmoe::GradientPlan> grad_plans_;
   std::vector<std::vector<std::int64_t>> stage_moe_layers_;

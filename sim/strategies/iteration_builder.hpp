@@ -16,9 +16,19 @@
 // Streams: "compute" for kernels, "comm" for collectives, "pp" for pipeline transfers; strategies
 // that overlap add their own. Tasks carry phase and layer.
 //
-// Dependencies follow a per-rank frontier: the tasks the next op of that rank waits for. kernel()
-// and collective() wait for the frontier and become it; the *_after() forms take explicit
-// dependencies and leave the frontier alone (for pipelined schedules).
+// It composes the strategy layer's pieces: the op catalogue (layer_ops.hpp: what each block
+// computes and communicates, the one description planners price too), the token plan
+// (token_plan.hpp), the pipeline schedule (pipeline_schedule.hpp) and the graph builder
+// (graph_builder.hpp: tasks with explicit dependencies). What a stage runs at once
+// (exchange_ops, esp_ops, group_ops) is one list for emission and for the planners, which price
+// it together (CostModels::estimate_together).
+//
+// Dependencies inside one (stage, micro-batch) item follow an explicit per-rank Chain
+// (graph_builder.hpp) that every emitting call is given (Step::chain): kernel() and collective()
+// wait for the chain and become it; the *_after() forms take explicit dependencies and leave it
+// alone. Forks (chunks, partitions, steps) copy the chain and join the copies. emit_pipeline()
+// makes each item's chain from the item's inputs (the forward's end, the neighbouring stage's
+// transfer) and hands the final one to emit_gradient_sync().
 //
 // Strategies subclass and override the hooks: emit_moe_core_forward/backward (dispatch ->
 // experts -> combine; Tutel and FasterMoE replace only this), emit_moe_forward/backward (the whole
@@ -31,44 +41,17 @@
 #include <string>
 #include <vector>
 
+#include "sim/strategies/graph_builder.hpp"
+#include "sim/strategies/layer_ops.hpp"
+#include "sim/strategies/pipeline_schedule.hpp"
 #include "sim/strategies/strategy.hpp"
+#include "sim/strategies/token_plan.hpp"
 
 namespace moesim::strategies {
 
-/// Token plan of one MoE layer on every rank (the same for every micro-batch).
-struct MoeLayerPlan {
-  std::int64_t moe_index = 0;
-  /// Capacity-padded: all-to-all of (E, C, M) buffers, experts compute every slot.
-  bool padded = true;
-  /// Each tp rank routes 1/tp of its replica's slots (DeepSpeed drop_tokens).
-  bool split_over_tp = false;
-  /// Slots per expert per rank (padded; after the tp split). 0 when dropless and not padded.
-  std::int64_t capacity = 0;
-  /// kept[rank][expert]: tokens the rank sends to each expert, after split and capacity.
-  std::vector<std::vector<std::int64_t>> kept;
-  /// expert_tokens[rank][local expert]: tokens each of the rank's expert shards processes
-  /// (after the ESP gather; padded slots included when padded).
-  std::vector<std::vector<std::int64_t>> expert_tokens;
-  /// Per EP group (index into RankMapping::groups(ep)): bytes member i sends to member j, and
-  /// the transpose for the combine. Empty when padded.
-  std::vector<std::shared_ptr<const ByteMatrix>> dispatch;
-  std::vector<std::shared_ptr<const ByteMatrix>> combine;
-  std::int64_t routed = 0;   ///< token-expert assignments over all replicas (before the split)
-  std::int64_t dropped = 0;  ///< of those, dropped by capacity
-};
-
 class IterationBuilder {
  public:
-  struct Options {
-    /// Capacity-padded dispatch (DeepSpeed, Tutel). Dropless models pad to the largest count.
-    bool pad_to_capacity = true;
-    /// Drop tokens over the model's capacity factor (GShard gating). False: every routed token
-    /// is dispatched (FastMoE), whatever the model's capacity_factor.
-    bool apply_capacity = true;
-    /// DeepSpeed drop_tokens/gather_tokens: with tp > 1 and unsharded experts, each tp rank
-    /// dispatches 1/tp of the slots and an all-gather over tp restores them after the combine.
-    bool split_tokens_over_tp = false;
-  };
+  using Options = TokenPlanOptions;
 
   IterationBuilder(const TrainingJob& job, const CostModels& costs, Options options);
   virtual ~IterationBuilder() = default;
@@ -90,6 +73,7 @@ class IterationBuilder {
     std::int64_t moe_index = -1;  ///< -1 for a dense layer
     Phase phase = Phase::forward;
     const std::vector<RankId>* ranks = nullptr;  ///< the stage's ranks
+    Chain* chain = nullptr;                      ///< what each rank's next op waits for
   };
 
   // --- hooks ---
@@ -97,7 +81,8 @@ class IterationBuilder {
   virtual void emit_moe_backward(const Step& s);
   virtual void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p);
   virtual void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p);
-  virtual void emit_gradient_sync();
+  /// After the last backward; `chain` holds each rank's last backward task.
+  virtual void emit_gradient_sync(Chain& chain);
   /// One layer of one step (attention + dense FFN or MoE block, or their backward); Lancet
   /// overrides it to emit a partitioned forward range and a reordered backward.
   virtual void emit_layer(const Step& s);
@@ -112,8 +97,13 @@ class IterationBuilder {
   void emit_dense_ffn_backward(const Step& s);
   void emit_shared_experts_forward(const Step& s);
   void emit_shared_experts_backward(const Step& s);
+  /// A catalogue block in order: kernel runs on every rank of the stage (on `stream`),
+  /// collectives over every group of their kind in the stage (on "comm").
+  void emit_work(const Step& s, const BlockWork& work, StreamId stream);
+  /// A block of kernels only, on one rank.
+  void emit_rank_work(const Step& s, RankId r, const BlockWork& work, StreamId stream);
   /// Expert FFN of every local expert of `r` on `tokens[e]` tokens (forward or backward).
-  void emit_experts(RankId r, const std::vector<std::int64_t>& tokens, Phase phase,
+  void emit_experts(const Step& s, RankId r, const std::vector<std::int64_t>& tokens, Phase phase,
                     StreamId stream);
   /// The dispatch (or, with combine = true, the combine) over every EP group of the stage;
   /// `fraction` = 1/chunks of the buffer for pipelined strategies.
@@ -123,17 +113,34 @@ class IterationBuilder {
   /// ESP all-gather (gather = true) or reduce-scatter of the dispatched buffer.
   void emit_esp_collective(const Step& s, const MoeLayerPlan& p, bool gather, std::string_view name,
                            StreamId stream, std::int64_t chunk = 0, std::int64_t chunks = 1);
+  /// One collective per op (each member after its rank's chain).
+  void emit_ops(const Step& s, std::string_view name, std::vector<CommOp> ops, StreamId stream);
+
+  // --- what a stage runs at once: emission emits these, planners price them together ---
+  /// The dispatch (combine = false) or combine of every EP group of `stage`, chunk `chunk` of
+  /// `chunks`.
+  std::vector<CommOp> exchange_ops(std::int64_t stage, const MoeLayerPlan& p, bool combine,
+                                   std::int64_t chunk = 0, std::int64_t chunks = 1) const;
+  /// The ESP all-gather (gather = true) or reduce-scatter of every ESP group of `stage`.
+  std::vector<CommOp> esp_ops(std::int64_t stage, const MoeLayerPlan& p, bool gather,
+                              std::int64_t chunk = 0, std::int64_t chunks = 1) const;
+  /// One op per group of `kind` in `stage` (groups of one skipped).
+  std::vector<CommOp> group_ops(std::int64_t stage, GroupKind kind, CommKind comm, CommGroup group,
+                                Bytes bytes) const;
+  /// A block's collectives as the stage runs them: each priced together over its groups.
+  SimTime stage_comm_time(const BlockWork& work, std::int64_t stage) const;
 
   // --- primitives ---
-  /// A kernel on `r` after its frontier; it becomes the frontier.
-  TaskId kernel(RankId r, std::string_view name, const ComputeTask& t);
-  TaskId kernel(RankId r, std::string_view name, const ComputeTask& t, StreamId stream);
-  /// A kernel after explicit `deps`; the frontier is untouched.
+  /// A kernel on `r` after chain[r]; it becomes chain[r].
+  TaskId kernel(Chain& chain, RankId r, std::string_view name, const ComputeTask& t);
+  TaskId kernel(Chain& chain, RankId r, std::string_view name, const ComputeTask& t,
+                StreamId stream);
+  /// A kernel after explicit `deps`; no chain is touched.
   TaskId kernel_after(RankId r, std::string_view name, const ComputeTask& t, StreamId stream,
                       const std::vector<TaskId>& deps);
-  /// One operation over op.ranks; each member waits for its rank's frontier and becomes it.
-  std::vector<TaskId> collective(std::string_view name, CommOp op, StreamId stream);
-  /// One operation; member i waits for deps[i] (if valid); the frontier is untouched.
+  /// One operation over op.ranks; each member waits for its rank's chain and becomes it.
+  std::vector<TaskId> collective(Chain& chain, std::string_view name, CommOp op, StreamId stream);
+  /// One operation; member i waits for deps[i] (if valid); no chain is touched.
   std::vector<TaskId> collective_after(std::string_view name, CommOp op, StreamId stream,
                                        const std::vector<std::vector<TaskId>>& deps);
   /// The same operation kind over every group of `kind` in the stage (groups of one skipped).
@@ -141,8 +148,6 @@ class IterationBuilder {
                         CommGroup group, Bytes bytes);
   CommOp op(CommKind kind, CommGroup group, const std::vector<RankId>& ranks, Bytes bytes) const;
 
-  std::vector<TaskId>& frontier(RankId r) { return frontier_[r.index()]; }
-  void set_frontier(RankId r, TaskId t) { frontier_[r.index()].assign(1, t); }
   void set_info(const Step& s) { info_ = TaskInfo{s.phase, static_cast<std::int32_t>(s.layer)}; }
 
   /// Groups of `kind` whose ranks are in `stage`.
@@ -151,17 +156,8 @@ class IterationBuilder {
   /// Index of `r`'s EP group in RankMapping::groups(ep).
   std::size_t ep_group_index(RankId r) const { return ep_group_index_[r.index()]; }
 
-  // --- kernels (model dtype) ---
-  ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k,
-                   GemmRole role = GemmRole::none) const;
-  /// `t` with what it computes (compute_op.hpp), for the hardware lowering.
-  static ComputeTask described(ComputeTask t, ComputeOp op);
-  /// The FFN activation of the model (GELU for two-GEMM FFNs, SwiGLU for gated ones).
-  ActivationKind ffn_activation() const;
-  /// The routing a rank's permute / unpermute kernels apply in MoE layer plan `p`.
-  ComputeOp routing_op(const MoeLayerPlan& p, RankId r, OpDirection direction) const;
-  ComputeTask memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n, std::int64_t bytes,
-                            double flops = 0.0) const;
+  // --- the catalogue of the layer's kernels (layer_ops.hpp); planners price from it too ---
+  const LayerOps& ops() const { return ops_; }
 
   // --- sizes ---
   std::int64_t elem_bytes() const { return dtype_bytes(job_.model.dtype); }
@@ -169,39 +165,32 @@ class IterationBuilder {
   std::int64_t local_experts() const { return job_.model.experts / job_.layout.ep; }
   /// Slots a rank's permute produces for `p` (E*C padded, k*T dropless; before the tp split).
   std::int64_t permuted_slots(const MoeLayerPlan& p) const;
+  /// Slots per expert of `p`'s capacity-padded dispatch (0 when dropless), for ComputeOp.
+  std::int64_t dispatch_capacity(const MoeLayerPlan& p) const;
   /// Bytes a rank sends in `p`'s dispatch (padded buffer, or its row of the matrix).
   std::int64_t dispatch_bytes(const MoeLayerPlan& p, RankId r) const;
 
   const TrainingJob& job_;
   const CostModels& costs_;
   Options options_;
+  LayerOps ops_;
   TaskGraph graph_;
-  std::map<std::string, std::string> decisions_;
+  Decisions decisions_;
   StreamId compute_;
   StreamId comm_;
   StreamId pp_;
 
  private:
-  void emit_pipeline();
-  MoeLayerPlan make_plan(std::int64_t moe_index) const;
+  /// Emits every pipeline item; returns each rank's chain after its last item.
+  Chain emit_pipeline();
+
+  GraphBuilder builder_;
 
   TaskInfo info_;
-  std::vector<std::vector<TaskId>> frontier_;
   std::vector<std::vector<RankId>> stage_ranks_;
   std::vector<std::vector<std::vector<const std::vector<RankId>*>>> stage_groups_;  // [kind][stage]
   std::vector<std::size_t> ep_group_index_;
   std::map<std::int64_t, MoeLayerPlan> plans_;
 };
-
-/// A pipeline schedule as a sequence of (stage, micro-batch, forward?) items in an order that
-/// respects every dependency (F(s,m) after F(s-1,m); B(s,m) after B(s+1,m) and F(s,m)); each
-/// stage's items appear in that stage's own GPipe or 1F1B order.
-struct PipelineItem {
-  std::int64_t stage = 0;
-  std::int64_t micro_batch = 0;
-  bool forward = true;
-};
-std::vector<PipelineItem> pipeline_order(std::int64_t stages, std::int64_t micro_batches,
-                                         PipelineSchedule schedule);
 
 }  // namespace moesim::strategies

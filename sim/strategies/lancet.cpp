@@ -29,6 +29,8 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
+#include <tuple>
 
 #include "sim/core/errors.hpp"
 #include "sim/strategies/iteration_builder.hpp"
@@ -81,20 +83,24 @@ class LancetBuilder final : public IterationBuilder {
   /// expert sharding the iteration is the IterationBuilder's with the all-to-all-v dispatch only.
   bool passes_enabled() const { return job_.layout.tp == 1 && job_.layout.esp == 1; }
 
-  void finish_decisions(std::map<std::string, std::string>& decisions) const {
-    decisions["lancet.passes"] = passes_enabled()
-                                     ? "dW scheduling + forward partitioning"
-                                     : fmt::format(
-                                           "off (tp={}, esp={}: Lancet is data + expert parallel, "
-                                           "Lancet, MLSys 2024)",
-                                           job_.layout.tp, job_.layout.esp);
+  void finish_decisions(Decisions& decisions) const {
+    decisions["lancet.passes"] =
+        passes_enabled()
+            ? Decision::choice("on", "dW scheduling + forward partitioning")
+            : Decision::choice("off", fmt::format("tp={}, esp={}: Lancet is data + expert "
+                                                  "parallel, Lancet, MLSys 2024",
+                                                  job_.layout.tp, job_.layout.esp));
     decisions["lancet.range"] =
-        kGateAllowsBefore ? "switch gate: before+after the MoE layer" : "after the MoE layer";
-    decisions["lancet.a2a"] = "irregular: sizes all_to_all + all_to_all_v (routed tokens only)";
+        kGateAllowsBefore ? Decision::choice("before+after", "switch gate: around the MoE layer")
+                          : Decision::choice("after", "after the MoE layer");
+    decisions["lancet.a2a"] =
+        Decision::choice("irregular", "sizes all_to_all + all_to_all_v (routed tokens only)");
     const double ranks = static_cast<double>(job_.layout.world());
     decisions["lancet.dw_overlapped"] =
-        fmt::format("{:.1f} dW ops, {:.3f} ms per rank", static_cast<double>(dw_count_) / ranks,
-                    dw_time_.ms() / ranks);
+        Decision::quantity(static_cast<double>(dw_count_) / ranks, "dW ops",
+                           fmt::format("per rank, {:.3f} ms", dw_time_.ms() / ranks));
+    decisions["lancet.dw_overlapped_time"] = Decision::quantity(
+        dw_time_.ms() / ranks, "ms", "dW time moved beside all-to-alls, per rank");
   }
 
  protected:
@@ -126,117 +132,53 @@ class LancetBuilder final : public IterationBuilder {
   }
 
  private:
-  // ---- op tables (the IterationBuilder's formulas with tp = esp = 1) ----
-  std::int64_t kv() const {
-    const ModelSpec& m = job_.model;
-    return std::max(m.head_dim(), m.head_dim() * m.kv_heads);
-  }
-  ComputeTask attention_task(std::int64_t x, bool backward) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t q = m.hidden;
-    ComputeTask attn;
-    attn.kind = KernelKind::attention;
-    attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads};
-    attn.dtype = m.dtype;
-    attn.flops = Flops{(backward ? 8.0 : 4.0) * static_cast<double>(x) *
-                       static_cast<double>(m.seq_len) * static_cast<double>(q)};
-    attn.bytes = Bytes{(backward ? 2 : 1) * (x * (q + 2 * kv()) + x * q) * elem_bytes()};
-    return attn;
-  }
-
-  void add_attention_forward(std::vector<FwdOp>& ops, std::int64_t layer) const {
-    const std::int64_t hid = job_.model.hidden, b = elem_bytes(), kvw = kv();
-    const auto add = [&](std::string name, std::function<ComputeTask(std::int64_t)> f) {
-      ops.push_back(FwdOp{std::move(name), OpKind::kernel, layer, false, std::move(f)});
-    };
-    add("ln1", [=, this](std::int64_t x) {
-      return memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b,
-                           5.0 * static_cast<double>(x * hid));
-    });
-    add("qkv", [=, this](std::int64_t x) { return gemm(x, hid + 2 * kvw, hid); });
-    add("attention", [this](std::int64_t x) { return attention_task(x, false); });
-    add("attn.proj", [=, this](std::int64_t x) { return gemm(x, hid, hid); });
-    add("ln2", [=, this](std::int64_t x) {
-      return memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b,
-                           6.0 * static_cast<double>(x * hid));
-    });
-  }
-
-  void add_dense_forward(std::vector<FwdOp>& ops, std::int64_t layer) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t hid = m.hidden, b = elem_bytes(), f = m.ffn_hidden;
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
-    ops.push_back({"ffn1", OpKind::kernel, layer, false,
-                   [=, this](std::int64_t x) { return gemm(x, up, hid); }});
-    ops.push_back({"ffn.act", OpKind::kernel, layer, false, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b,
-                                          4.0 * static_cast<double>(x * f));
-                   }});
-    ops.push_back({"ffn2", OpKind::kernel, layer, false,
-                   [=, this](std::int64_t x) { return gemm(x, hid, f); }});
-  }
-
-  void add_moe_forward(std::vector<FwdOp>& ops, std::int64_t layer) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t hid = m.hidden, b = elem_bytes(), e = m.experts, k = m.top_k;
-    ops.push_back({"gate", OpKind::kernel, layer, true,
-                   [=, this](std::int64_t x) { return gemm(x, e, hid); }});
-    ops.push_back({"gate.topk", OpKind::kernel, layer, true, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::gate, x, e, 4 * x * e + 8 * x * k,
-                                          5.0 * static_cast<double>(x * e));
-                   }});
-    ops.push_back({"permute", OpKind::kernel, layer, true, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::permute, x * k, hid, (x + k * x) * hid * b);
-                   }});
-    ops.push_back({"ep.sizes", OpKind::sizes, layer, true, {}});
-    ops.push_back({"ep.dispatch", OpKind::dispatch, layer, true, {}});
-    ops.push_back({"experts", OpKind::experts, layer, true, {}});
-    ops.push_back({"ep.combine", OpKind::combine, layer, true, {}});
-    ops.push_back({"unpermute", OpKind::kernel, layer, true, [=, this](std::int64_t x) {
-                     return memory_kernel(KernelKind::unpermute, x * k, hid, (x + k * x) * hid * b,
-                                          2.0 * static_cast<double>(x * k * hid));
-                   }});
-    if (m.shared_experts > 0) {
-      const std::int64_t f = m.shared_experts * m.expert_ffn_hidden;
-      const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
-      ops.push_back({"shared1", OpKind::kernel, layer, false,
-                     [=, this](std::int64_t x) { return gemm(x, up, hid); }});
-      ops.push_back({"shared.act", OpKind::kernel, layer, false, [=, this](std::int64_t x) {
-                       return memory_kernel(KernelKind::elementwise, x, f, (x * up + x * f) * b);
-                     }});
-      ops.push_back({"shared2", OpKind::kernel, layer, false,
-                     [=, this](std::int64_t x) { return gemm(x, hid, f); }});
+  // ---- op tables: the catalogue's blocks (layer_ops.hpp), tp = esp = 1 ----
+  /// One FwdOp per kernel of `block(x)`, each making its kernel for a partition of x tokens.
+  void add_block(std::vector<FwdOp>& out, std::int64_t layer, bool moe,
+                 const std::function<BlockWork(std::int64_t)>& block) const {
+    const BlockWork shape = block(1);
+    const std::vector<const KernelOp*> kernels = shape.kernels();
+    for (std::size_t i = 0; i < kernels.size(); ++i) {
+      out.push_back(FwdOp{std::string(kernels[i]->name), OpKind::kernel, layer, moe,
+                          [block, i](std::int64_t x) { return block(x).kernels()[i]->task; }});
     }
   }
 
-  std::vector<ComputeTask> expert_tasks(std::int64_t t, bool backward) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t h = m.expert_ffn_hidden, hid = m.hidden, b = elem_bytes();
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    if (!backward) {
-      return {gemm(t, up, hid), memory_kernel(KernelKind::elementwise, t, h, (t * up + t * h) * b),
-              gemm(t, hid, h)};
-    }
-    return {gemm(t, h, hid), gemm(h, hid, t),
-            memory_kernel(KernelKind::elementwise, t, h, (2 * t * up + t * h) * b),
-            gemm(t, hid, up), gemm(hid, up, t)};
+  void add_attention_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
+    add_block(out, layer, false,
+              [this](std::int64_t x) { return ops().attention(Pass::forward, x); });
+  }
+
+  void add_dense_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
+    add_block(out, layer, false,
+              [this](std::int64_t x) { return ops().dense_ffn(Pass::forward, x); });
+  }
+
+  void add_moe_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
+    const std::int64_t k = job_.model.top_k;
+    // Dropless: a partition of x tokens permutes into k x slots.
+    add_block(out, layer, true, [this, k](std::int64_t x) {
+      return ops().gate_permute(Pass::forward, x, k * x, {});
+    });
+    out.push_back({"ep.sizes", OpKind::sizes, layer, true, {}});
+    out.push_back({"ep.dispatch", OpKind::dispatch, layer, true, {}});
+    out.push_back({"experts", OpKind::experts, layer, true, {}});
+    out.push_back({"ep.combine", OpKind::combine, layer, true, {}});
+    add_block(out, layer, true,
+              [this, k](std::int64_t x) { return ops().unpermute(Pass::forward, x, k * x, {}); });
+    add_block(out, layer, false,
+              [this](std::int64_t x) { return ops().shared_experts(Pass::forward, x); });
   }
 
   // ---- forward planning ----
-  CommOp exchange_op(const MoeLayerPlan& p, std::size_t group, bool combine, std::int64_t chunk,
-                     std::int64_t chunks) const {
-    const auto& g = job_.mapping.groups(GroupKind::ep)[group];
-    const ByteMatrix& full = combine ? *p.combine[group] : *p.dispatch[group];
-    auto m = std::make_shared<ByteMatrix>(full.size());
-    for (std::size_t i = 0; i < full.size(); ++i) {
-      for (std::size_t j = 0; j < full.size(); ++j) {
-        m->set(i, j, split_share(full.at(i, j), chunks, chunk));
-      }
+  /// One exchange (or the sizes exchange) of every EP group of `stage`, priced together.
+  SimTime exchange_time(std::int64_t stage, const MoeLayerPlan& p, OpKind kind, int k) const {
+    if (kind == OpKind::sizes) {
+      return costs_.estimate_together(group_ops(stage, GroupKind::ep, CommKind::all_to_all,
+                                                CommGroup::ep,
+                                                Bytes{job_.model.experts * kCountBytes}));
     }
-    CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g, Bytes{});
-    o.bytes = all_to_all_v_size(*m);
-    o.matrix = std::move(m);
-    return o;
+    return costs_.estimate_together(exchange_ops(stage, p, kind == OpKind::combine, 0, k));
   }
 
   SimTime part_time(const Step& s, const MoeLayerPlan& p, const FwdOp& o, int k) {
@@ -247,31 +189,16 @@ class LancetBuilder final : public IterationBuilder {
       case OpKind::experts: {
         SimTime worst = SimTime::zero();
         for (RankId r : *s.ranks) {
-          SimTime t = SimTime::zero();
-          for (std::int64_t n : p.expert_tokens[r.index()]) {
-            const std::int64_t c = split_share(n, k, 0);
-            if (c <= 0) continue;
-            for (const ComputeTask& task : expert_tasks(c, false)) t += costs_.duration(task, r);
-          }
-          worst = std::max(worst, t);
+          std::vector<std::int64_t> t = p.expert_tokens[r.index()];
+          for (auto& n : t) n = split_share(n, k, 0);
+          worst = std::max(worst, kernel_time(ops().experts(Pass::forward, t), costs_, r));
         }
         return worst;
       }
       case OpKind::sizes:
       case OpKind::dispatch:
-      case OpKind::combine: {
-        SimTime worst = SimTime::zero();
-        for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
-          if (g->size() <= 1) continue;
-          const std::size_t gi = ep_group_index(g->front());
-          const CommOp c = o.kind == OpKind::sizes
-                               ? op(CommKind::all_to_all, CommGroup::ep, *g,
-                                    Bytes{job_.model.experts * kCountBytes})
-                               : exchange_op(p, gi, o.kind == OpKind::combine, 0, k);
-          worst = std::max(worst, costs_.estimate(c));
-        }
-        return worst;
-      }
+      case OpKind::combine:
+        return exchange_time(s.stage, p, o.kind, k);
     }
     return SimTime::zero();
   }
@@ -320,6 +247,18 @@ class LancetBuilder final : public IterationBuilder {
         lancet::plan_partitions(instrs, region.cuts, lancet::kMaxPartitions, kGateAllowsBefore);
     SimTime serial = SimTime::zero();
     for (const auto& in : instrs) serial += in.part_time.front();
+    // The kernels the plan emits: each range's compute instructions, k partitions each.
+    SimTime kernels = SimTime::zero();
+    for (const lancet::RangeChoice& r : region.plan.ranges) {
+      for (std::size_t i = r.begin; i < r.end; ++i) {
+        if (!instrs[i].comm) {
+          kernels += instrs[i].part_time[static_cast<std::size_t>(r.partitions - 1)].scaled(
+              static_cast<double>(r.partitions));
+        }
+      }
+    }
+    decisions_[fmt::format("lancet.region_kernels.L{}", s.layer)] = Decision::quantity(
+        kernels.us(), "us", "the planned region's kernels, all partitions, slowest rank");
     for (const lancet::RangeChoice& r : region.plan.ranges) {
       bool holds_moe = false;
       for (std::size_t i = r.begin; i < r.end; ++i) holds_moe = holds_moe || instrs[i].moe;
@@ -327,10 +266,12 @@ class LancetBuilder final : public IterationBuilder {
       const auto label = [&](std::size_t i) {
         return fmt::format("L{}.{}", region.ops[i].layer, region.ops[i].name);
       };
-      decisions_[fmt::format("lancet.partitions.L{}", s.layer)] = std::to_string(r.partitions);
+      decisions_[fmt::format("lancet.partitions.L{}", s.layer)] =
+          Decision::count(r.partitions, "", "partitions of the range holding the MoE layer");
       decisions_[fmt::format("lancet.range.L{}", s.layer)] =
-          fmt::format("{}..{} (estimate {:.1f} us, serial {:.1f} us)", label(r.begin),
-                      label(r.end - 1), region.plan.time.us(), serial.us());
+          Decision::quantity(region.plan.time.us(), "us",
+                             fmt::format("estimate of {}..{}; serial {:.1f} us", label(r.begin),
+                                         label(r.end - 1), serial.us()));
     }
     return regions_.emplace(s.moe_index, std::move(region)).first->second;
   }
@@ -340,7 +281,7 @@ class LancetBuilder final : public IterationBuilder {
     const MoeLayerPlan& p = plan(s.moe_index);
     const auto world = static_cast<std::size_t>(job_.layout.world());
     std::vector<std::vector<TaskId>> deps(world);
-    for (RankId r : *s.ranks) deps[r.index()] = frontier(r);
+    for (RankId r : *s.ranks) deps[r.index()] = (*s.chain)[r];
     const auto is_comm = [](const FwdOp& o) {
       return o.kind == OpKind::sizes || o.kind == OpKind::dispatch || o.kind == OpKind::combine;
     };
@@ -372,7 +313,7 @@ class LancetBuilder final : public IterationBuilder {
         }
       }
     }
-    for (RankId r : *s.ranks) frontier(r) = deps[r.index()];
+    for (RankId r : *s.ranks) (*s.chain)[r] = deps[r.index()];
   }
 
   void emit_fwd_op(const Step& s, const MoeLayerPlan& p, const FwdOp& o, int part, int k,
@@ -384,26 +325,32 @@ class LancetBuilder final : public IterationBuilder {
     switch (o.kind) {
       case OpKind::kernel:
         for (RankId r : *s.ranks) {
-          prev[r.index()] = {kernel_after(r, o.name, o.make(x), compute_, prev[r.index()])};
+          ComputeTask t = o.make(x);
+          if (t.kind == KernelKind::permute || t.kind == KernelKind::unpermute) {
+            // This partition's share of the rank's per-expert counts.
+            t.op.tokens_per_expert = p.kept[r.index()];
+            for (auto& n : t.op.tokens_per_expert) n = split_share(n, k, part);
+          }
+          prev[r.index()] = {kernel_after(r, o.name, t, compute_, prev[r.index()])};
         }
         return;
       case OpKind::experts:
         for (RankId r : *s.ranks) {
-          frontier(r) = prev[r.index()];
+          (*s.chain)[r] = prev[r.index()];
           std::vector<std::int64_t> t = p.expert_tokens[r.index()];
           for (auto& n : t) n = split_share(n, k, part);
-          emit_experts(r, t, Phase::forward, compute_);
-          prev[r.index()] = frontier(r);
+          emit_experts(s, r, t, Phase::forward, compute_);
+          prev[r.index()] = (*s.chain)[r];
         }
         return;
       case OpKind::sizes:
       case OpKind::dispatch:
       case OpKind::combine:
-        for (RankId r : *s.ranks) frontier(r) = prev[r.index()];
+        for (RankId r : *s.ranks) (*s.chain)[r] = prev[r.index()];
         if (o.kind == OpKind::sizes) {
           for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
             if (g->size() <= 1) continue;
-            collective(o.name,
+            collective(*s.chain, o.name,
                        op(CommKind::all_to_all, CommGroup::ep, *g,
                           Bytes{job_.model.experts * kCountBytes}),
                        comm_);
@@ -411,80 +358,48 @@ class LancetBuilder final : public IterationBuilder {
         } else {
           emit_expert_exchange(s, p, o.kind == OpKind::combine, o.name, comm_, part, k);
         }
-        for (RankId r : *s.ranks) prev[r.index()] = frontier(r);
+        for (RankId r : *s.ranks) prev[r.index()] = (*s.chain)[r];
         return;
     }
   }
 
   // ---- backward ----
   std::vector<BwdOp> backward_program(RankId r) {
-    const ModelSpec& m = job_.model;
-    const std::int64_t x = tokens(), hid = m.hidden, b = elem_bytes(), q = m.hidden;
-    const std::int64_t kvw = kv(), e = m.experts, k = m.top_k;
+    const std::int64_t x = tokens(), k = job_.model.top_k;
     std::vector<BwdOp> out;
-    const auto add = [&](std::int64_t layer, std::int64_t moe, std::string name, ComputeTask t,
-                         bool dw = false) {
-      out.push_back(BwdOp{std::move(name), OpKind::kernel, layer, moe, dw, t});
+    // The catalogue's kernels of a block (its collectives: TP all-reduces, none at tp = 1).
+    const auto add = [&](std::int64_t layer, std::int64_t moe, const BlockWork& work) {
+      for (const KernelOp* op : work.kernels()) {
+        out.push_back(BwdOp{std::string(op->name), OpKind::kernel, layer, moe,
+                            op->direction == Direction::weight_gradient, op->task});
+      }
     };
     for (const auto& [layer, moe] : pending_) {
       if (moe >= 0) {
-        if (m.shared_experts > 0) {
-          const std::int64_t f = m.shared_experts * m.expert_ffn_hidden;
-          const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
-          add(layer, moe, "shared2.dX", gemm(x, f, hid));
-          add(layer, moe, "shared2.dW", gemm(f, hid, x), true);
-          add(layer, moe, "shared.act.bwd",
-              memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b));
-          add(layer, moe, "shared1.dX", gemm(x, hid, up));
-          add(layer, moe, "shared1.dW", gemm(hid, up, x), true);
-        }
-        add(layer, moe, "unpermute.bwd",
-            memory_kernel(KernelKind::unpermute, x * k, hid, (x + k * x) * hid * b));
-        const bool exchange = job_.layout.ep > 1;
-        if (exchange)
-          out.push_back(BwdOp{"ep.combine.bwd", OpKind::combine, layer, moe, false, {}});
         const MoeLayerPlan& p = plan(moe);
-        static constexpr const char* kNames[] = {"expert2.dX", "expert2.dW", "expert.act.bwd",
-                                                 "expert1.dX", "expert1.dW"};
-        for (std::int64_t t : p.expert_tokens[r.index()]) {
-          if (t <= 0) continue;
-          const std::vector<ComputeTask> tasks = expert_tasks(t, true);
-          for (std::size_t i = 0; i < tasks.size(); ++i) {
-            add(layer, moe, kNames[i], tasks[i], i == 1 || i == 4);
-          }
+        const auto& kept = p.kept[r.index()];
+        add(layer, moe, ops().shared_experts(Pass::backward, x));
+        add(layer, moe, ops().unpermute(Pass::backward, x, k * x, kept));
+        const bool exchange = job_.layout.ep > 1;
+        if (exchange) {
+          out.push_back(BwdOp{"ep.combine.bwd", OpKind::combine, layer, moe, false, {}});
         }
+        add(layer, moe, ops().experts(Pass::backward, p.expert_tokens[r.index()]));
         if (exchange) {
           out.push_back(BwdOp{"ep.dispatch.bwd", OpKind::dispatch, layer, moe, false, {}});
         }
-        add(layer, moe, "permute.bwd",
-            memory_kernel(KernelKind::permute, x * k, hid, (x + k * x) * hid * b));
-        add(layer, moe, "gate.topk.bwd", memory_kernel(KernelKind::gate, x, e, 8 * x * e));
-        add(layer, moe, "gate.dX", gemm(x, hid, e));
-        add(layer, moe, "gate.dW", gemm(hid, e, x), true);
+        add(layer, moe, ops().gate_permute(Pass::backward, x, k * x, kept));
       } else {
-        const std::int64_t f = m.ffn_hidden;
-        const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
-        add(layer, moe, "ffn2.dX", gemm(x, f, hid));
-        add(layer, moe, "ffn2.dW", gemm(f, hid, x), true);
-        add(layer, moe, "ffn.act.bwd",
-            memory_kernel(KernelKind::elementwise, x, f, (2 * x * up + x * f) * b,
-                          8.0 * static_cast<double>(x * f)));
-        add(layer, moe, "ffn1.dX", gemm(x, hid, up));
-        add(layer, moe, "ffn1.dW", gemm(hid, up, x), true);
+        add(layer, moe, ops().dense_ffn(Pass::backward, x));
       }
-      add(layer, moe, "ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b));
-      add(layer, moe, "attn.proj.dX", gemm(x, q, hid));
-      add(layer, moe, "attn.proj.dW", gemm(q, hid, x), true);
-      add(layer, moe, "attention.bwd", attention_task(x, true));
-      add(layer, moe, "qkv.dX", gemm(x, hid, q + 2 * kvw));
-      add(layer, moe, "qkv.dW", gemm(hid, q + 2 * kvw, x), true);
-      add(layer, moe, "ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b));
+      add(layer, moe, ops().attention(Pass::backward, x));
     }
     return out;
   }
 
   // Program order with Lancet's reordering: each assigned dW right after its all-to-all.
-  std::vector<std::size_t> schedule_dw(RankId r, const std::vector<BwdOp>& prog) {
+  std::vector<std::size_t> schedule_dw(RankId r, std::int64_t stage,
+                                       const std::vector<BwdOp>& prog) {
     // Dependency DAG: the dX chain (every non-dW op after the previous one); a dW after the
     // input of its dX (the chain op before its dX).
     const std::size_t n = prog.size();
@@ -508,11 +423,16 @@ class LancetBuilder final : public IterationBuilder {
     }
     std::vector<SimTime> a2a_time, dw_time;
     std::vector<std::vector<bool>> eligible;
-    const std::size_t gi = ep_group_index(r);
     for (std::size_t a : a2as) {
-      const MoeLayerPlan& p = plan(prog[a].moe_index);
-      a2a_time.push_back(
-          costs_.estimate(exchange_op(p, gi, prog[a].kind == OpKind::dispatch, 0, 1)));
+      // The backward exchange as the stage runs it (every EP group at once); the same for every
+      // rank of the stage, so priced once.
+      const auto key = std::make_tuple(stage, prog[a].moe_index, prog[a].kind);
+      auto it = a2a_cache_.find(key);
+      if (it == a2a_cache_.end()) {
+        const OpKind shape = prog[a].kind == OpKind::dispatch ? OpKind::combine : OpKind::dispatch;
+        it = a2a_cache_.emplace(key, exchange_time(stage, plan(prog[a].moe_index), shape, 1)).first;
+      }
+      a2a_time.push_back(it->second);
       const std::vector<bool> free = lancet::unrelated_to(succ, a);
       std::vector<bool> row;
       for (std::size_t w : dws) row.push_back(free[w]);
@@ -549,8 +469,8 @@ class LancetBuilder final : public IterationBuilder {
     std::vector<std::vector<TaskId>> chain(world);
     for (RankId r : *s.ranks) {
       progs[r.index()] = backward_program(r);
-      orders[r.index()] = schedule_dw(r, progs[r.index()]);
-      chain[r.index()] = frontier(r);
+      orders[r.index()] = schedule_dw(r, s.stage, progs[r.index()]);
+      chain[r.index()] = (*s.chain)[r];
     }
     Step info = s;
     const auto emit_until_exchange = [&](RankId r) {
@@ -581,18 +501,18 @@ class LancetBuilder final : public IterationBuilder {
       if (!more) break;
       info.layer = exchange->layer;
       set_info(info);
-      for (RankId r : *s.ranks) frontier(r) = chain[r.index()];
+      for (RankId r : *s.ranks) (*s.chain)[r] = chain[r.index()];
       emit_expert_exchange(s, plan(exchange->moe_index), exchange->kind == OpKind::dispatch,
                            exchange->name, comm_);
       for (RankId r : *s.ranks) {
         MOESIM_CHECK(pos[r.index()] < orders[r.index()].size() &&
                          progs[r.index()][orders[r.index()][pos[r.index()]]].name == exchange->name,
                      "rank {} backward out of step at {}", r.value, exchange->name);
-        chain[r.index()] = frontier(r);
+        chain[r.index()] = (*s.chain)[r];
         ++pos[r.index()];
       }
     }
-    for (RankId r : *s.ranks) frontier(r) = chain[r.index()];
+    for (RankId r : *s.ranks) (*s.chain)[r] = chain[r.index()];
   }
 
   std::map<std::int64_t, Region> regions_;
@@ -600,6 +520,7 @@ class LancetBuilder final : public IterationBuilder {
   std::vector<std::pair<std::int64_t, std::int64_t>> pending_;  // backward (layer, moe index)
   std::int64_t dw_count_ = 0;
   SimTime dw_time_ = SimTime::zero();
+  std::map<std::tuple<std::int64_t, std::int64_t, OpKind>, SimTime> a2a_cache_;
 };
 
 class Lancet final : public Strategy {

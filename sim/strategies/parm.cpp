@@ -21,16 +21,18 @@
 //       inter-node bytes of S1 but replaces two dependent collectives by one, so it wins when the
 //       intra-node part or per-operation latency dominates.
 //   parm: per MoE layer, the schedule with the smaller alpha-beta estimate. Each collective is
-//       costed with CostModels (the simulator's own models); an exchange over the EP x ESP group
-//       is split into its intra-node part (each node's members alone) and its inter-node part
-//       (the cross-node entries alone), which overlap, so it costs max(intra, inter). Expert
-//       compute, the reduction and the MP-AllGathers come from the same models.
+//       costed with CostModels (the simulator's own models) with every group of the stage
+//       running it at once; an exchange over the EP x ESP groups is split into its intra-node
+//       parts (each node's members) and its inter-node parts (the cross-node entries), which
+//       overlap, so it costs max(intra, inter). Expert compute is the catalogue's
+//       (layer_ops.hpp); the reduction and the MP-AllGathers come from the same models.
 // Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
 // first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
@@ -89,8 +91,9 @@ class ParmBuilder final : public IterationBuilder {
   void plan_schedules() {
     const std::int64_t layers = job_.model.moe_layer_count();
     schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
-    decisions_["parm.policy"] =
-        policy_ == Policy::alpha_beta ? "alpha-beta model (min of S1, S2)" : "forced";
+    decisions_["parm.policy"] = policy_ == Policy::alpha_beta
+                                    ? Decision::choice("alpha-beta", "min of S1, S2 per layer")
+                                    : Decision::choice("forced");
     std::int64_t s2_layers = 0;
     for (std::int64_t l = 0; l < layers; ++l) {
       const MoeLayerPlan& p = plan(l);
@@ -104,22 +107,28 @@ class ParmBuilder final : public IterationBuilder {
       if (pick == Schedule::s2) ++s2_layers;
       if (l == 0) {
         for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
-          decisions_[fmt::format("parm.estimate.{}", name)] =
-              fmt::format("{:.1f} us (exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute {:.1f})",
-                          e.total().us(), e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us());
+          decisions_[fmt::format("parm.estimate.{}", name)] = Decision::quantity(
+              e.total().us(), "us",
+              fmt::format("MoE layer 0 fwd+bwd: exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute "
+                          "{:.1f} us",
+                          e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us()));
+          decisions_[fmt::format("parm.estimate.{}.exchange", name)] =
+              Decision::quantity(e.exchange.us(), "us", "MoE layer 0 fwd+bwd exchanges");
+          decisions_[fmt::format("parm.estimate.{}.compute", name)] =
+              Decision::quantity(e.compute.us(), "us", "MoE layer 0 experts fwd+bwd, slowest rank");
         }
       }
     }
     if (layers == 0) {
-      decisions_["parm.schedule"] = "n/a (no MoE layer)";
+      decisions_["parm.schedule"] = Decision::choice("n/a", "no MoE layer");
     } else if (s2_layers == 0 || s2_layers == layers) {
-      decisions_["parm.schedule"] = std::string(to_string(schedule_.front()));
+      decisions_["parm.schedule"] = Decision::choice(std::string(to_string(schedule_.front())));
     } else {
-      decisions_["parm.schedule"] =
-          fmt::format("mixed: S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers);
+      decisions_["parm.schedule"] = Decision::choice(
+          "mixed", fmt::format("S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers));
       for (std::int64_t l = 0; l < layers; ++l) {
         decisions_[fmt::format("parm.schedule.moe{}", l)] =
-            std::string(to_string(schedule_[static_cast<std::size_t>(l)]));
+            Decision::choice(std::string(to_string(schedule_[static_cast<std::size_t>(l)])));
       }
     }
   }
@@ -130,37 +139,29 @@ class ParmBuilder final : public IterationBuilder {
 
  protected:
   void emit_moe_forward(const Step& s) override {
-    const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
-    const std::int64_t b = elem_bytes();
     // MP-Split is a view of the rank's slice: no kernel, no communication.
     for (RankId r : *s.ranks) {
-      const std::int64_t xs = split_tokens(r);
-      const std::int64_t slots = rank_slots(p, r);
-      kernel(r, "gate", gemm(xs, m.experts, m.hidden));
-      kernel(r, "gate.topk",
-             memory_kernel(KernelKind::gate, xs, m.experts, 4 * xs * m.experts + 8 * xs * m.top_k,
-                           5.0 * static_cast<double>(xs * m.experts)));
-      kernel(
-          r, "permute",
-          memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden, (xs + slots) * m.hidden * b));
+      emit_rank_work(
+          s, r,
+          ops().gate_permute(Pass::forward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
+          compute_);
     }
     if (schedule_of(s.moe_index) == Schedule::s1) {
       emit_moe_core_forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
     } else {
       emit_unified(s, p, "parm.dispatch");
       for (RankId r : *s.ranks) {
-        emit_experts(r, p.expert_tokens[r.index()], Phase::forward, compute_);
+        emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
       }
       emit_unified(s, p, "parm.combine");
-      for (RankId r : *s.ranks) kernel(r, "parm.combine.reduce", reduce_kernel(p, r));
+      for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.combine.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
-      const std::int64_t xs = split_tokens(r);
-      kernel(r, "unpermute",
-             memory_kernel(KernelKind::unpermute, xs * m.top_k, m.hidden,
-                           (xs + rank_slots(p, r)) * m.hidden * b,
-                           2.0 * static_cast<double>(xs * m.top_k * m.hidden)));
+      emit_rank_work(
+          s, r,
+          ops().unpermute(Pass::forward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
+          compute_);
     }
     group_collective(s, GroupKind::tp, "mp.allgather", CommKind::all_gather, CommGroup::tp,
                      Bytes{mp_gather_bytes()});
@@ -168,15 +169,14 @@ class ParmBuilder final : public IterationBuilder {
   }
 
   void emit_moe_backward(const Step& s) override {
-    const ModelSpec& m = job_.model;
     const MoeLayerPlan& p = plan(s.moe_index);
-    const std::int64_t b = elem_bytes();
     emit_shared_experts_backward(s);
     // The MP-AllGather's backward takes the rank's slice of the (replicated) output gradient.
     for (RankId r : *s.ranks) {
-      kernel(r, "unpermute.bwd",
-             memory_kernel(KernelKind::unpermute, split_tokens(r) * m.top_k, m.hidden,
-                           (split_tokens(r) + rank_slots(p, r)) * m.hidden * b));
+      emit_rank_work(
+          s, r,
+          ops().unpermute(Pass::backward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
+          compute_);
     }
     if (schedule_of(s.moe_index) == Schedule::s1) {
       emit_moe_core_backward(s, p);
@@ -185,20 +185,16 @@ class ParmBuilder final : public IterationBuilder {
       // back as g partial sums per token (combine-shaped) and are reduced locally.
       emit_unified(s, p, "parm.combine.bwd");
       for (RankId r : *s.ranks) {
-        emit_experts(r, p.expert_tokens[r.index()], Phase::backward, compute_);
+        emit_experts(s, r, p.expert_tokens[r.index()], Phase::backward, compute_);
       }
       emit_unified(s, p, "parm.dispatch.bwd");
-      for (RankId r : *s.ranks) kernel(r, "parm.dispatch.reduce", reduce_kernel(p, r));
+      for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.dispatch.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
-      const std::int64_t xs = split_tokens(r);
-      kernel(r, "permute.bwd",
-             memory_kernel(KernelKind::permute, xs * m.top_k, m.hidden,
-                           (xs + rank_slots(p, r)) * m.hidden * b));
-      kernel(r, "gate.topk.bwd",
-             memory_kernel(KernelKind::gate, xs, m.experts, 8 * xs * m.experts));
-      kernel(r, "gate.dX", gemm(xs, m.hidden, m.experts));
-      kernel(r, "gate.dW", gemm(m.hidden, m.experts, xs));
+      emit_rank_work(
+          s, r,
+          ops().gate_permute(Pass::backward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
+          compute_);
     }
     // The MP-Split's backward: all-gather the input gradient so every MP rank holds all of it.
     group_collective(s, GroupKind::tp, "mp.allgather.bwd", CommKind::all_gather, CommGroup::tp,
@@ -227,9 +223,9 @@ class ParmBuilder final : public IterationBuilder {
     const std::int64_t esp = job_.layout.esp;
     const std::int64_t slots = rank_slots(p, r);
     const std::int64_t hid = job_.model.hidden;
-    return memory_kernel(KernelKind::elementwise, slots, hid,
-                         (esp + 1) * slots * hid * elem_bytes(),
-                         static_cast<double>((esp - 1) * slots * hid));
+    return ops().memory_kernel(KernelKind::elementwise, slots, hid,
+                               (esp + 1) * slots * hid * elem_bytes(),
+                               static_cast<double>((esp - 1) * slots * hid));
   }
 
   /// Bytes ranks g[i] sends to g[j] over the EP x ESP group `g`: the unified dispatch (every
@@ -271,7 +267,7 @@ class ParmBuilder final : public IterationBuilder {
       // Capacity-padded, so uniform: local * C' slots to every member (itself included); the
       // combine has the same shape.
       const std::int64_t per_peer = local_experts() * p.capacity * job_.model.hidden * elem_bytes();
-      collective(name,
+      collective(*s.chain, name,
                  op(CommKind::all_to_all, CommGroup::ep, g,
                     Bytes{per_peer * static_cast<std::int64_t>(g.size())}),
                  comm_);
@@ -280,11 +276,12 @@ class ParmBuilder final : public IterationBuilder {
 
   // --- the alpha-beta model ---
 
-  SimTime exchange_estimate_part(const ByteMatrix& m, const std::vector<RankId>& ranks,
-                                 const std::vector<std::size_t>& members) const {
-    // The all-to-all-v over `members` (indices into `ranks`) with their entries of `m`.
+  /// The all-to-all-v over `members` (indices into `ranks`) with their entries of `m`; none
+  /// when nothing moves.
+  std::optional<CommOp> exchange_part(const ByteMatrix& m, const std::vector<RankId>& ranks,
+                                      const std::vector<std::size_t>& members) const {
     const std::size_t n = members.size();
-    if (n < 2) return SimTime::zero();
+    if (n < 2) return std::nullopt;
     auto sub = std::make_shared<ByteMatrix>(n);
     std::vector<RankId> sub_ranks;
     std::int64_t total = 0;
@@ -296,55 +293,46 @@ class ParmBuilder final : public IterationBuilder {
         total += m.at(members[i], members[j]);
       }
     }
-    if (total == 0) return SimTime::zero();
+    if (total == 0) return std::nullopt;
     CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, sub_ranks, Bytes{});
     o.bytes = all_to_all_v_size(*sub);
     o.matrix = std::move(sub);
-    return costs_.estimate(o);
+    return o;
   }
 
-  ExchangeEstimate estimate_exchange(const ByteMatrix& m, const std::vector<RankId>& g) const {
-    ExchangeEstimate e;
-    // Intra: each node's members exchange among themselves; nodes are independent.
-    std::map<std::int32_t, std::vector<std::size_t>> by_node;
-    for (std::size_t i = 0; i < g.size(); ++i) by_node[job_.cluster.node_of(g[i])].push_back(i);
-    for (const auto& [node, members] : by_node) {
-      e.intra = std::max(e.intra, exchange_estimate_part(m, g, members));
-    }
-    // Inter: the cross-node entries, all at once (they share the NICs).
-    if (by_node.size() > 1) {
-      ByteMatrix cross(g.size());
-      for (std::size_t i = 0; i < g.size(); ++i) {
-        for (std::size_t j = 0; j < g.size(); ++j) {
-          if (job_.cluster.node_of(g[i]) != job_.cluster.node_of(g[j])) cross.set(i, j, m.at(i, j));
+  /// The exchange of matrix `m` (shaped for group g, the same in every EP x ESP group) run by
+  /// every EP x ESP group of stage 0 at once: its intra-node parts (all nodes of all groups
+  /// together) and its inter-node parts (all groups together; they share the NICs).
+  ExchangeEstimate estimate_exchange(const ByteMatrix& m) const {
+    std::vector<CommOp> intra, inter;
+    for (std::size_t gi : stage_unified_.front()) {
+      const std::vector<RankId>& g = unified_[gi];
+      std::map<std::int32_t, std::vector<std::size_t>> by_node;
+      for (std::size_t i = 0; i < g.size(); ++i) by_node[job_.cluster.node_of(g[i])].push_back(i);
+      for (const auto& [node, members] : by_node) {
+        if (auto o = exchange_part(m, g, members)) intra.push_back(std::move(*o));
+      }
+      if (by_node.size() > 1) {
+        ByteMatrix cross(g.size());
+        for (std::size_t i = 0; i < g.size(); ++i) {
+          for (std::size_t j = 0; j < g.size(); ++j) {
+            if (job_.cluster.node_of(g[i]) != job_.cluster.node_of(g[j])) {
+              cross.set(i, j, m.at(i, j));
+            }
+          }
         }
+        std::vector<std::size_t> all(g.size());
+        for (std::size_t i = 0; i < g.size(); ++i) all[i] = i;
+        if (auto o = exchange_part(cross, g, all)) inter.push_back(std::move(*o));
       }
-      std::vector<std::size_t> all(g.size());
-      for (std::size_t i = 0; i < g.size(); ++i) all[i] = i;
-      e.inter = exchange_estimate_part(cross, g, all);
     }
-    return e;
+    return ExchangeEstimate{costs_.estimate_together(intra), costs_.estimate_together(inter)};
   }
 
-  SimTime expert_estimate(const std::vector<std::int64_t>& tokens_per_expert, Phase phase) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    const std::int64_t b = elem_bytes();
-    SimTime t = SimTime::zero();
-    for (std::int64_t c : tokens_per_expert) {
-      if (c <= 0) continue;
-      if (phase == Phase::forward) {
-        t += costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)) +
-             costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * b));
-      } else {
-        t +=
-            costs_.duration(gemm(c, h, m.hidden)) + costs_.duration(gemm(h, m.hidden, c)) +
-            costs_.duration(gemm(c, m.hidden, up)) + costs_.duration(gemm(m.hidden, up, c)) +
-            costs_.duration(memory_kernel(KernelKind::elementwise, c, h, (2 * c * up + c * h) * b));
-      }
-    }
-    return t;
+  /// The catalogue's experts forward and backward on `tokens_per_expert`.
+  SimTime expert_estimate(const std::vector<std::int64_t>& tokens_per_expert, RankId r) const {
+    return kernel_time(ops().experts(Pass::forward, tokens_per_expert), costs_, r) +
+           kernel_time(ops().experts(Pass::backward, tokens_per_expert), costs_, r);
   }
 
   ScheduleEstimate estimate(const MoeLayerPlan& p, Schedule sched) const {
@@ -352,31 +340,26 @@ class ParmBuilder final : public IterationBuilder {
     const auto& ranks = job_.mapping.stage_ranks(0);
     // Experts: the slowest rank (routing may be uneven); identical for S1 and S2.
     for (RankId r : ranks) {
-      const auto& t = p.expert_tokens[r.index()];
-      e.compute = std::max(
-          e.compute, expert_estimate(t, Phase::forward) + expert_estimate(t, Phase::backward));
+      e.compute = std::max(e.compute, expert_estimate(p.expert_tokens[r.index()], r));
     }
-    const RankId first = ranks.front();
-    const auto& tp_group = job_.mapping.group(GroupKind::tp, first);
-    if (tp_group.size() > 1) {
-      e.mp =
-          costs_
-              .estimate(op(CommKind::all_gather, CommGroup::tp, tp_group, Bytes{mp_gather_bytes()}))
-              .scaled(2);
-    }
+    e.mp = costs_
+               .estimate_together(group_ops(0, GroupKind::tp, CommKind::all_gather, CommGroup::tp,
+                                            Bytes{mp_gather_bytes()}))
+               .scaled(2);
     const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
     const ByteMatrix d = exchange_matrix(p, g, sched == Schedule::s1);
     // Forward: dispatch-shaped then combine-shaped; backward the same pair again.
     e.exchange =
-        (estimate_exchange(d, g).total() + estimate_exchange(transposed(d), g).total()).scaled(2);
+        (estimate_exchange(d).total() + estimate_exchange(transposed(d)).total()).scaled(2);
     if (sched == Schedule::s1) {
-      const auto& esp_group = job_.mapping.group(GroupKind::esp, first);
-      if (esp_group.size() > 1) {
+      if (job_.layout.esp > 1) {
         std::int64_t largest = 0;
         for (std::size_t j = 0; j < g.size(); ++j) largest = std::max(largest, d.received_by(j));
-        const Bytes bytes{largest * static_cast<std::int64_t>(esp_group.size())};
-        e.esp = (costs_.estimate(op(CommKind::all_gather, CommGroup::esp, esp_group, bytes)) +
-                 costs_.estimate(op(CommKind::reduce_scatter, CommGroup::esp, esp_group, bytes)))
+        const Bytes bytes{largest * job_.layout.esp};
+        e.esp = (costs_.estimate_together(
+                     group_ops(0, GroupKind::esp, CommKind::all_gather, CommGroup::esp, bytes)) +
+                 costs_.estimate_together(
+                     group_ops(0, GroupKind::esp, CommKind::reduce_scatter, CommGroup::esp, bytes)))
                     .scaled(2);
       }
     } else if (job_.layout.esp > 1) {
@@ -423,7 +406,8 @@ class Parm final : public Strategy {
     builder.plan_schedules();
     BuildResult out = builder.build();
     if (job.layout.tp > 1) {
-      out.decisions["moe.tokens_in_tp_group"] = "split (PauseMP: MP-Split, MP-AllGather)";
+      out.decisions["moe.tokens_in_tp_group"] =
+          Decision::choice("split", "PauseMP: MP-Split, MP-AllGather");
     }
     return out;
   }

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "sim/strategies/cost_models.hpp"
+#include "sim/strategies/decision.hpp"
 #include "sim/workload/task_graph.hpp"
 #include "sim/workload/training_job.hpp"
 
@@ -15,8 +16,8 @@ namespace moesim::strategies {
 
 struct BuildResult {
   TaskGraph graph;
-  /// What the strategy's planner chose ("tutel.degree" -> "4"), sorted for stable output.
-  std::map<std::string, std::string> decisions;
+  /// What the strategy's planner chose and estimated ("tutel.degree" -> 4), sorted by key.
+  Decisions decisions;
 };
 
 class Strategy {

@@ -4,10 +4,13 @@
 // experts compute. The all-to-all is either linear (one NCCL all-to-all over the EP group) or 2DH
 // (two-dimensional hierarchical: an intra-node all-to-all that aggregates by destination local
 // rank, then an inter-node all-to-all among GPUs with the same local position). Tutel picks
-// (d, algorithm) by trial runs; here its own cost evaluation uses CostModels: for each candidate,
-// a two-queue schedule (comm queue: D0..Dd-1 then C0..Cd-1; compute queue: E0..Ed-1) of the
-// per-chunk estimates, forward + backward (backward experts = dX + dW), the same d for both as
-// Tutel does. Capacity-padded (Tutel's dispatch is (E, C, M); dropless models use the largest
+// (d, algorithm) by trial runs; here its own cost evaluation uses CostModels, per MoE layer: for
+// each candidate, a two-queue schedule (comm queue: D0..Dd-1 then C0..Cd-1; compute queue:
+// E0..Ed-1) of the per-chunk estimates, forward + backward, the same d for both as Tutel does.
+// The expert estimate is the catalogue's expert FFN (layer_ops.hpp: GEMMs and activation, dX and
+// dW in backward) on the slowest rank of the stage; a chunk's all-to-all is priced with every EP
+// group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
+// runs them. Capacity-padded (Tutel's dispatch is (E, C, M); dropless models use the largest
 // count as capacity, like capacity_factor < 0). Tokens in a TP group are treated like DeepSpeed.
 #include <fmt/format.h>
 
@@ -25,6 +28,13 @@ struct TwoDh {
   std::vector<std::vector<RankId>> inter;
 };
 
+/// Tutel's choice for one MoE layer.
+struct Choice {
+  std::int64_t degree = 1;
+  bool two_dh = false;
+  bool operator==(const Choice&) const = default;
+};
+
 class TutelBuilder final : public IterationBuilder {
  public:
   TutelBuilder(const TrainingJob& job, const CostModels& costs, Options options)
@@ -35,30 +45,59 @@ class TutelBuilder final : public IterationBuilder {
   }
 
   void plan_schedule() {
-    if (job_.model.moe_layer_count() == 0 || job_.layout.ep == 1) {
-      decisions_["tutel.degree"] = std::string("1");
-      decisions_["tutel.a2a"] = std::string("none (ep=1)");
+    const std::int64_t layers = job_.model.moe_layer_count();
+    choice_.assign(static_cast<std::size_t>(layers), Choice{});
+    if (layers == 0 || job_.layout.ep == 1) {
+      decisions_["tutel.degree"] = Decision::count(1, "", "ep=1 or no MoE layer");
+      decisions_["tutel.a2a"] = Decision::choice("none", "ep=1");
       return;
     }
-    const MoeLayerPlan& p = plan(0);
     const bool dh_possible = !two_dh_[0].intra.empty();
-    SimTime best = SimTime::max();
-    for (const bool dh : {false, true}) {
-      if (dh && !dh_possible) continue;
-      for (std::int64_t d : {1, 2, 4, 8}) {
-        const SimTime t = evaluate(p, d, dh);
-        decisions_[fmt::format("tutel.estimate.{}.d{}", dh ? "2dh" : "linear", d)] =
-            fmt::format("{:.1f} us (a2a {:.1f} expert {:.1f})", t.us(),
-                        exchange_time(p, d, dh).us(), expert_time(p, d, Phase::forward).us());
-        if (t < best) {
-          best = t;
-          degree_ = d;
-          use_2dh_ = dh;
+    std::string mixed;
+    for (std::int64_t l = 0; l < layers; ++l) {
+      const MoeLayerPlan& p = plan(l);
+      SimTime best = SimTime::max();
+      Choice& c = choice_[static_cast<std::size_t>(l)];
+      for (const bool dh : {false, true}) {
+        if (dh && !dh_possible) continue;
+        for (std::int64_t d : {1, 2, 4, 8}) {
+          const SimTime t = evaluate(p, d, dh);
+          if (l == 0) {
+            decisions_[fmt::format("tutel.estimate.{}.d{}", dh ? "2dh" : "linear", d)] =
+                Decision::quantity(
+                    t.us(), "us",
+                    fmt::format("MoE layer 0 fwd+bwd; per chunk a2a {:.1f} us, expert {:.1f} us",
+                                exchange_time(p, d, dh).us(),
+                                expert_time(p, d, Phase::forward).us()));
+          }
+          if (t < best) {
+            best = t;
+            c = Choice{d, dh};
+          }
         }
       }
+      if (l > 0 && !(c == choice_.front())) mixed = " (layers differ: tutel.degree.moe<i>)";
     }
-    decisions_["tutel.degree"] = std::to_string(degree_);
-    decisions_["tutel.a2a"] = use_2dh_ ? "2dh" : "linear";
+    const Choice& c0 = choice_.front();
+    decisions_["tutel.degree"] = Decision::count(c0.degree, "", "MoE layer 0" + mixed);
+    decisions_["tutel.a2a"] = Decision::choice(c0.two_dh ? "2dh" : "linear", "MoE layer 0");
+    for (const Phase phase : {Phase::forward, Phase::backward}) {
+      decisions_[phase == Phase::forward ? "tutel.expert_estimate.forward"
+                                         : "tutel.expert_estimate.backward"] =
+          Decision::quantity(
+              expert_time(plan(0), c0.degree, phase).us() * static_cast<double>(c0.degree), "us",
+              "MoE layer 0's experts, all chunks, slowest rank");
+    }
+    decisions_["tutel.a2a_estimate"] =
+        Decision::quantity(exchange_time(plan(0), c0.degree, c0.two_dh).us(), "us",
+                           "one chunk's dispatch, every EP group of the stage at once");
+    if (!mixed.empty()) {
+      for (std::int64_t l = 0; l < layers; ++l) {
+        const Choice& c = choice_[static_cast<std::size_t>(l)];
+        decisions_[fmt::format("tutel.degree.moe{}", l)] =
+            Decision::count(c.degree, "", c.two_dh ? "2dh" : "linear");
+      }
+    }
   }
 
  protected:
@@ -96,39 +135,36 @@ class TutelBuilder final : public IterationBuilder {
     return out;
   }
 
-  // Estimated time of one chunk's exchange (dispatch or combine: same size).
+  // Estimated time of one chunk's exchange (dispatch or combine: same size), every EP group of
+  // stage 0 running it at once.
   SimTime exchange_time(const MoeLayerPlan& p, std::int64_t d, bool dh) const {
-    const auto& group = job_.mapping.groups(GroupKind::ep).front();
-    const Bytes bytes{split_share(dispatch_bytes(p, group.front()), d, 0)};
-    if (!dh) return costs_.estimate(op(CommKind::all_to_all, CommGroup::ep, group, bytes));
-    const TwoDh& sub = two_dh_.front();
-    return costs_.estimate(op(CommKind::all_to_all, CommGroup::ep, sub.intra.front(), bytes)) +
-           costs_.estimate(op(CommKind::all_to_all, CommGroup::ep, sub.inter.front(), bytes));
+    if (!dh) return costs_.estimate_together(exchange_ops(0, p, false, 0, d));
+    std::vector<CommOp> intra, inter;
+    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, 0)) {
+      const TwoDh& sub = two_dh_[ep_group_index(g->front())];
+      const Bytes bytes{split_share(dispatch_bytes(p, g->front()), d, 0)};
+      for (const auto& i : sub.intra)
+        intra.push_back(op(CommKind::all_to_all, CommGroup::ep, i, bytes));
+      for (const auto& i : sub.inter)
+        inter.push_back(op(CommKind::all_to_all, CommGroup::ep, i, bytes));
+    }
+    return costs_.estimate_together(intra) + costs_.estimate_together(inter);
   }
 
   SimTime esp_time(const MoeLayerPlan& p, std::int64_t d) const {
-    if (job_.layout.esp == 1) return SimTime::zero();
-    const auto& group = job_.mapping.groups(GroupKind::esp).front();
-    const Bytes bytes{split_share(dispatch_bytes(p, group.front()), d, 0) *
-                      static_cast<std::int64_t>(group.size())};
-    return costs_.estimate(op(CommKind::all_gather, CommGroup::esp, group, bytes));
+    return costs_.estimate_together(esp_ops(0, p, true, 0, d));
   }
 
+  // The catalogue's experts of one chunk on the slowest rank of stage 0.
   SimTime expert_time(const MoeLayerPlan& p, std::int64_t d, Phase phase) const {
-    const ModelSpec& m = job_.model;
-    const std::int64_t h = m.expert_ffn_hidden / job_.layout.esp;
-    const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * h : h;
-    SimTime t = SimTime::zero();
-    for (std::int64_t tokens : p.expert_tokens.front()) {
-      const std::int64_t c = split_share(tokens, d, 0);
-      if (c == 0) continue;
-      const int gemms = phase == Phase::backward ? 2 : 1;
-      t += (costs_.duration(gemm(c, up, m.hidden)) + costs_.duration(gemm(c, m.hidden, h)))
-               .scaled(gemms) +
-           costs_.duration(
-               memory_kernel(KernelKind::elementwise, c, h, (c * up + c * h) * elem_bytes()));
+    const Pass pass = phase == Phase::backward ? Pass::backward : Pass::forward;
+    SimTime worst = SimTime::zero();
+    for (RankId r : job_.mapping.stage_ranks(0)) {
+      std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
+      for (auto& t : tokens) t = split_share(t, d, 0);
+      worst = std::max(worst, kernel_time(ops().experts(pass, tokens), costs_, r));
     }
-    return t;
+    return worst;
   }
 
   // Two-queue list schedule of one direction: comm runs D0..D(d-1) then C0..C(d-1).
@@ -153,26 +189,27 @@ class TutelBuilder final : public IterationBuilder {
            pipeline(d, comm, expert_time(p, d, Phase::backward));
   }
 
-  void emit_exchange(const Step& s, const MoeLayerPlan& p, bool combine, std::int64_t chunk) {
+  void emit_exchange(const Step& s, const MoeLayerPlan& p, bool combine, std::int64_t chunk,
+                     const Choice& c) {
     const std::string_view name = s.phase == Phase::forward
                                       ? (combine ? "ep.combine" : "ep.dispatch")
                                       : (combine ? "ep.dispatch.bwd" : "ep.combine.bwd");
-    if (!use_2dh_) {
-      emit_expert_exchange(s, p, combine, name, comm_, chunk, degree_);
+    if (!c.two_dh) {
+      emit_expert_exchange(s, p, combine, name, comm_, chunk, c.degree);
       return;
     }
     for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
       const TwoDh& sub = two_dh_[ep_group_index(g->front())];
-      const Bytes bytes{split_share(dispatch_bytes(p, g->front()), degree_, chunk)};
+      const Bytes bytes{split_share(dispatch_bytes(p, g->front()), c.degree, chunk)};
       const auto intra = [&] {
         for (const auto& i : sub.intra) {
-          collective(fmt::format("{}.intra", name),
+          collective(*s.chain, fmt::format("{}.intra", name),
                      op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
         }
       };
       const auto inter = [&] {
         for (const auto& i : sub.inter) {
-          collective(fmt::format("{}.inter", name),
+          collective(*s.chain, fmt::format("{}.inter", name),
                      op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
         }
       };
@@ -188,32 +225,33 @@ class TutelBuilder final : public IterationBuilder {
   }
 
   void emit_chunked(const Step& s, const MoeLayerPlan& p, Phase phase) {
+    const Choice& choice = choice_[static_cast<std::size_t>(p.moe_index)];
+    const std::int64_t degree = choice.degree;
     const auto world = static_cast<std::size_t>(job_.layout.world());
     std::vector<std::vector<TaskId>> start(world);
-    for (RankId r : *s.ranks) start[r.index()] = frontier(r);
+    for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
     std::vector<std::vector<std::vector<TaskId>>> dispatched(
-        static_cast<std::size_t>(degree_), std::vector<std::vector<TaskId>>(world));
-    for (std::int64_t c = 0; c < degree_; ++c) {
-      for (RankId r : *s.ranks) frontier(r) = start[r.index()];
-      emit_exchange(s, p, false, c);
-      emit_esp_collective(s, p, true, "esp.allgather", comm_, c, degree_);
-      for (RankId r : *s.ranks) dispatched[static_cast<std::size_t>(c)][r.index()] = frontier(r);
+        static_cast<std::size_t>(degree), std::vector<std::vector<TaskId>>(world));
+    for (std::int64_t c = 0; c < degree; ++c) {
+      for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
+      emit_exchange(s, p, false, c, choice);
+      emit_esp_collective(s, p, true, "esp.allgather", comm_, c, degree);
+      for (RankId r : *s.ranks) dispatched[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
     }
-    for (std::int64_t c = 0; c < degree_; ++c) {
+    for (std::int64_t c = 0; c < degree; ++c) {
       for (RankId r : *s.ranks) {
-        frontier(r) = dispatched[static_cast<std::size_t>(c)][r.index()];
+        (*s.chain)[r] = dispatched[static_cast<std::size_t>(c)][r.index()];
         std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
-        for (auto& t : tokens) t = split_share(t, degree_, c);
-        emit_experts(r, tokens, phase, compute_);
+        for (auto& t : tokens) t = split_share(t, degree, c);
+        emit_experts(s, r, tokens, phase, compute_);
       }
-      emit_esp_collective(s, p, false, "esp.reducescatter", comm_, c, degree_);
-      emit_exchange(s, p, true, c);
+      emit_esp_collective(s, p, false, "esp.reducescatter", comm_, c, degree);
+      emit_exchange(s, p, true, c, choice);
     }
   }
 
   std::vector<TwoDh> two_dh_;
-  std::int64_t degree_ = 1;
-  bool use_2dh_ = false;
+  std::vector<Choice> choice_;  ///< per MoE layer
 };
 
 class Tutel final : public Strategy {

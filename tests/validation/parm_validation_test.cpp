@@ -62,7 +62,7 @@ GridResult run_grid(const Testbed& bed, const std::string& parallel) {
                 g.parm.add(ds / parm.mean_iteration_us());
                 g.s1.add(ds / s1);
                 g.s2.add(ds / s2);
-                g.s2_picked += parm.last.decisions.at("parm.schedule") == "S2";
+                g.s2_picked += parm.last.decisions.at("parm.schedule").name() == "S2";
                 ++g.configs;
                 const double best = std::min(s1, s2);
                 g.close_to_best += parm.mean_iteration_us() <= 1.02 * best;
@@ -130,7 +130,7 @@ TEST(ParmValidation, PicksS2WhereOperationLatencyDominates) {
   const double s2 = bed.run(job, "parm-s2").mean_iteration_us();
   std::cout << "small layer: parm-s1 " << s1 << " us, parm-s2 " << s2 << " us, parm chose "
             << parm.last.decisions.at("parm.schedule") << "\n";
-  EXPECT_EQ(parm.last.decisions.at("parm.schedule"), "S2");
+  EXPECT_EQ(parm.last.decisions.at("parm.schedule").name(), "S2");
   EXPECT_LT(s2, s1);
   EXPECT_DOUBLE_EQ(parm.mean_iteration_us(), s2);
 }

@@ -132,12 +132,12 @@ TEST(FlexMoe, StaticWithoutHistoryThenMovesChargedWithOptimizerState) {
   const TrainingJob j0 = job_at(0, &history);
   const BuildResult b0 = strategy->build_iteration(j0, f.costs);
   b0.graph.validate();
-  EXPECT_EQ(b0.decisions.at("flexmoe.replicas.L1"), "none (static placement)");
+  EXPECT_EQ(b0.decisions.at("flexmoe.replicas.L1").name(), "none");
   history.push_back(j0.routing);
   const TrainingJob j1 = job_at(1, &history);
   const BuildResult b1 = strategy->build_iteration(j1, f.costs);
   b1.graph.validate();
-  EXPECT_NE(b1.decisions.at("flexmoe.replicas.L1"), "none (static placement)");
+  EXPECT_NE(b1.decisions.at("flexmoe.replicas.L1").name(), "none");
   // Each move: parameters (2 x 256 x 1024) + 6x optimizer state, fp16: 7 x 524288 x 2 bytes.
   std::int64_t moves = 0, replica_allreduces = 0;
   for (const CommRecord& c : b1.graph.comms()) {

@@ -144,7 +144,7 @@ TEST(Lancet, WeightGradientsRunDuringBackwardAllToAlls) {
     }
   }
   EXPECT_TRUE(overlapped);
-  EXPECT_NE(built.decisions.at("lancet.dw_overlapped").rfind("0.0 dW", 0), 0u);
+  EXPECT_GT(built.decisions.at("lancet.dw_overlapped").number(), 0.0);
 }
 
 TEST(Lancet, PassesOffWithTensorParallelism) {
@@ -154,9 +154,9 @@ TEST(Lancet, PassesOffWithTensorParallelism) {
   const BuildResult built =
       make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
   built.graph.validate();
-  EXPECT_EQ(built.decisions.at("lancet.passes"),
-            "off (tp=2, esp=1: Lancet is data + expert parallel, Lancet, MLSys 2024)");
-  EXPECT_EQ(built.decisions.at("lancet.dw_overlapped"), "0.0 dW ops, 0.000 ms per rank");
+  EXPECT_EQ(built.decisions.at("lancet.passes").name(), "off");
+  EXPECT_EQ(built.decisions.at("lancet.dw_overlapped").number(), 0.0);
+  EXPECT_EQ(built.decisions.at("lancet.dw_overlapped_time").number(), 0.0);
 }
 
 TEST(FlexMoe, RejectsExpertSharding) {

@@ -1,0 +1,309 @@
+#include "sim/strategies/layer_ops.hpp"
+
+#include <algorithm>
+
+#include "sim/strategies/cost_models.hpp"
+
+namespace moesim::strategies {
+
+std::string_view to_string(Block block) {
+  switch (block) {
+    case Block::attention:
+      return "attention";
+    case Block::dense_ffn:
+      return "dense_ffn";
+    case Block::gate_permute:
+      return "gate_permute";
+    case Block::experts:
+      return "experts";
+    case Block::shared_experts:
+      return "shared_experts";
+    case Block::gradient_sync:
+      return "gradient_sync";
+    case Block::optimizer:
+      return "optimizer";
+  }
+  return "?";
+}
+
+std::vector<const KernelOp*> BlockWork::kernels() const {
+  std::vector<const KernelOp*> out;
+  for (const LayerOp& op : ops) {
+    if (const auto* k = std::get_if<KernelOp>(&op)) out.push_back(k);
+  }
+  return out;
+}
+
+std::vector<const CollectiveOp*> BlockWork::collectives() const {
+  std::vector<const CollectiveOp*> out;
+  for (const LayerOp& op : ops) {
+    if (const auto* c = std::get_if<CollectiveOp>(&op)) out.push_back(c);
+  }
+  return out;
+}
+
+struct LayerOps::FfnNames {
+  std::string_view up, act, down, down_dx, down_dw, act_bwd, up_dx, up_dw;
+};
+
+namespace {
+
+constexpr std::string_view kTpAllReduce = "tp.allreduce";
+
+ActivationKind activation_of(const ModelSpec& m) {
+  return m.expert_ffn == ExpertFfn::swiglu ? ActivationKind::swiglu : ActivationKind::gelu;
+}
+
+KernelOp with_direction(std::string_view name, ComputeTask t, Direction d) {
+  if (t.op.gemm_role == GemmRole::none) {
+    t.op.direction = d == Direction::forward ? OpDirection::forward : OpDirection::backward;
+  } else {
+    t.op.direction =
+        t.op.gemm_role == GemmRole::forward ? OpDirection::forward : OpDirection::backward;
+  }
+  return KernelOp{name, std::move(t), d};
+}
+
+}  // namespace
+
+LayerOps::LayerOps(const ModelSpec& model, const ParallelLayout& layout)
+    : model_(model), layout_(layout), b_(dtype_bytes(model.dtype)) {}
+
+ComputeTask LayerOps::gemm(std::int64_t m, std::int64_t n, std::int64_t k, GemmRole role) const {
+  ComputeTask t;
+  t.kind = KernelKind::gemm;
+  t.shape = KernelShape{m, n, k, 1};
+  t.dtype = model_.dtype;
+  t.flops = Flops{2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k)};
+  t.bytes = Bytes{(m * k + k * n + m * n) * b_};
+  t.op.gemm_role = role;
+  return t;
+}
+
+ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n,
+                                    std::int64_t bytes, double flops) const {
+  ComputeTask t;
+  t.kind = kind;
+  t.shape = KernelShape{m, n, 0, 1};
+  t.dtype = model_.dtype;
+  t.flops = Flops{flops};
+  t.bytes = Bytes{bytes};
+  return t;
+}
+
+BlockWork LayerOps::attention(Pass pass, std::int64_t x) const {
+  const ModelSpec& m = model_;
+  const std::int64_t tp = layout_.tp;
+  const std::int64_t hid = m.hidden;
+  const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
+  const std::int64_t q = hid / tp;
+  const bool fwd = pass == Pass::forward;
+  ComputeTask attn;
+  attn.kind = KernelKind::attention;
+  attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
+  attn.dtype = m.dtype;
+  attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * static_cast<double>(m.seq_len) *
+                     static_cast<double>(q)};
+  attn.bytes = Bytes{(fwd ? 1 : 2) * (x * (q + 2 * kv) + x * q) * b_};
+  const CollectiveOp reduce{
+      kTpAllReduce,  CommKind::all_reduce, GroupKind::tp,
+      CommGroup::tp, Bytes{x * hid * b_},  fwd ? Direction::forward : Direction::input_gradient};
+  BlockWork w{Block::attention, {}};
+  const auto d = Direction::input_gradient;
+  const auto dw = Direction::weight_gradient;
+  const double xh = static_cast<double>(x * hid);
+  if (fwd) {
+    const auto f = Direction::forward;
+    w.ops = {
+        with_direction("ln1",
+                       memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh), f),
+        with_direction("qkv", gemm(x, q + 2 * kv, hid, GemmRole::forward), f),
+        with_direction("attention", attn, f),
+        with_direction("attn.proj", gemm(x, hid, q, GemmRole::forward), f),
+        reduce,
+        with_direction("ln2",
+                       memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b_, 6.0 * xh), f),
+    };
+  } else {
+    w.ops = {
+        with_direction("ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_),
+                       d),
+        with_direction("attn.proj.dX", gemm(x, q, hid, GemmRole::input_gradient), d),
+        with_direction("attn.proj.dW", gemm(q, hid, x, GemmRole::weight_gradient), dw),
+        with_direction("attention.bwd", attn, d),
+        with_direction("qkv.dX", gemm(x, hid, q + 2 * kv, GemmRole::input_gradient), d),
+        with_direction("qkv.dW", gemm(hid, q + 2 * kv, x, GemmRole::weight_gradient), dw),
+        reduce,
+        with_direction("ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_),
+                       d),
+    };
+  }
+  return w;
+}
+
+BlockWork LayerOps::ffn(Block block, Pass pass, std::int64_t x, std::int64_t f, bool tp_reduce,
+                        const FfnNames& n) const {
+  BlockWork w{block, {}};
+  if (x <= 0) return w;
+  const ModelSpec& m = model_;
+  const std::int64_t up = m.expert_ffn == ExpertFfn::swiglu ? 2 * f : f;
+  const double xf = static_cast<double>(x * f);
+  const auto act = [&](std::int64_t bytes, double flops) {
+    ComputeTask t = memory_kernel(KernelKind::elementwise, x, f, bytes, flops);
+    t.op.activation = activation_of(m);
+    return t;
+  };
+  const auto d = Direction::input_gradient;
+  if (pass == Pass::forward) {
+    const auto fw = Direction::forward;
+    w.ops = {with_direction(n.up, gemm(x, up, m.hidden, GemmRole::forward), fw),
+             with_direction(n.act, act((x * up + x * f) * b_, 4.0 * xf), fw),
+             with_direction(n.down, gemm(x, m.hidden, f, GemmRole::forward), fw)};
+  } else {
+    const auto dw = Direction::weight_gradient;
+    w.ops = {with_direction(n.down_dx, gemm(x, f, m.hidden, GemmRole::input_gradient), d),
+             with_direction(n.down_dw, gemm(f, m.hidden, x, GemmRole::weight_gradient), dw),
+             with_direction(n.act_bwd, act((2 * x * up + x * f) * b_, 8.0 * xf), d),
+             with_direction(n.up_dx, gemm(x, m.hidden, up, GemmRole::input_gradient), d),
+             with_direction(n.up_dw, gemm(m.hidden, up, x, GemmRole::weight_gradient), dw)};
+  }
+  if (tp_reduce) {
+    w.ops.push_back(CollectiveOp{kTpAllReduce, CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
+                                 Bytes{x * m.hidden * b_},
+                                 pass == Pass::forward ? Direction::forward : d});
+  }
+  return w;
+}
+
+BlockWork LayerOps::dense_ffn(Pass pass, std::int64_t tokens) const {
+  static constexpr FfnNames kNames{"ffn1",    "ffn.act",     "ffn2",    "ffn2.dX",
+                                   "ffn2.dW", "ffn.act.bwd", "ffn1.dX", "ffn1.dW"};
+  return ffn(Block::dense_ffn, pass, tokens, model_.ffn_hidden / layout_.tp, true, kNames);
+}
+
+BlockWork LayerOps::shared_experts(Pass pass, std::int64_t tokens) const {
+  static constexpr FfnNames kNames{"shared1",    "shared.act",     "shared2",    "shared2.dX",
+                                   "shared2.dW", "shared.act.bwd", "shared1.dX", "shared1.dW"};
+  if (model_.shared_experts == 0) return BlockWork{Block::shared_experts, {}};
+  return ffn(Block::shared_experts, pass, tokens,
+             model_.shared_experts * model_.expert_ffn_hidden / layout_.tp, true, kNames);
+}
+
+BlockWork LayerOps::expert(Pass pass, std::int64_t tokens) const {
+  static constexpr FfnNames kNames{"expert1",    "expert.act",     "expert2",    "expert2.dX",
+                                   "expert2.dW", "expert.act.bwd", "expert1.dX", "expert1.dW"};
+  return ffn(Block::experts, pass, tokens, model_.expert_ffn_hidden / layout_.esp, false, kNames);
+}
+
+BlockWork LayerOps::experts(Pass pass, const std::vector<std::int64_t>& tokens_per_expert) const {
+  BlockWork w{Block::experts, {}};
+  for (std::int64_t t : tokens_per_expert) {
+    BlockWork one = expert(pass, t);
+    for (LayerOp& op : one.ops) w.ops.push_back(std::move(op));
+  }
+  return w;
+}
+
+BlockWork LayerOps::gate_permute(Pass pass, std::int64_t x, std::int64_t slots,
+                                 const std::vector<std::int64_t>& tokens_per_expert) const {
+  const ModelSpec& m = model_;
+  const auto routing = [&](ComputeTask t, bool counts) {
+    t.op.top_k = static_cast<std::int32_t>(m.top_k);
+    t.op.experts = static_cast<std::int32_t>(m.experts);
+    if (counts) t.op.tokens_per_expert = tokens_per_expert;
+    return t;
+  };
+  const ComputeTask permute =
+      memory_kernel(KernelKind::permute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b_);
+  BlockWork w{Block::gate_permute, {}};
+  if (pass == Pass::forward) {
+    const auto f = Direction::forward;
+    w.ops = {
+        with_direction("gate", gemm(x, m.experts, m.hidden, GemmRole::forward), f),
+        with_direction("gate.topk",
+                       routing(memory_kernel(KernelKind::gate, x, m.experts,
+                                             4 * x * m.experts + 8 * x * m.top_k,
+                                             5.0 * static_cast<double>(x * m.experts)),
+                               false),
+                       f),
+        with_direction("permute", routing(permute, true), f),
+    };
+  } else {
+    const auto d = Direction::input_gradient;
+    w.ops = {
+        with_direction("permute.bwd", routing(permute, true), d),
+        with_direction(
+            "gate.topk.bwd",
+            routing(memory_kernel(KernelKind::gate, x, m.experts, 8 * x * m.experts), false), d),
+        with_direction("gate.dX", gemm(x, m.hidden, m.experts, GemmRole::input_gradient), d),
+        with_direction("gate.dW", gemm(m.hidden, m.experts, x, GemmRole::weight_gradient),
+                       Direction::weight_gradient),
+    };
+  }
+  return w;
+}
+
+BlockWork LayerOps::unpermute(Pass pass, std::int64_t x, std::int64_t slots,
+                              const std::vector<std::int64_t>& tokens_per_expert) const {
+  const ModelSpec& m = model_;
+  const bool fwd = pass == Pass::forward;
+  ComputeTask t =
+      memory_kernel(KernelKind::unpermute, x * m.top_k, m.hidden, (x + slots) * m.hidden * b_,
+                    fwd ? 2.0 * static_cast<double>(x * m.top_k * m.hidden) : 0.0);
+  t.op.top_k = static_cast<std::int32_t>(m.top_k);
+  t.op.experts = static_cast<std::int32_t>(m.experts);
+  t.op.tokens_per_expert = tokens_per_expert;
+  return BlockWork{Block::gate_permute,
+                   {with_direction(fwd ? "unpermute" : "unpermute.bwd", std::move(t),
+                                   fwd ? Direction::forward : Direction::input_gradient)}};
+}
+
+KernelOp LayerOps::token_slice(std::string_view name, std::int64_t rows) const {
+  return with_direction(
+      name, memory_kernel(KernelKind::memcpy, rows, model_.hidden, 2 * rows * model_.hidden * b_),
+      Direction::forward);
+}
+
+std::int64_t LayerOps::dense_params(std::int64_t layer) const {
+  const ModelSpec& m = model_;
+  std::int64_t dense = m.attention_params() / layout_.tp + 4 * m.hidden;
+  if (m.is_moe_layer(layer)) {
+    dense += m.hidden * m.experts + m.shared_experts * m.expert_params() / layout_.tp;
+  } else {
+    dense += m.dense_ffn_params() / layout_.tp;
+  }
+  return dense;
+}
+
+std::int64_t LayerOps::local_expert_params(std::int64_t layer) const {
+  if (!model_.is_moe_layer(layer)) return 0;
+  return model_.experts / layout_.ep * model_.expert_params() / layout_.esp;
+}
+
+BlockWork LayerOps::gradient_sync(std::int64_t layer) const {
+  BlockWork w{Block::gradient_sync, {}};
+  w.ops.push_back(CollectiveOp{"grad.allreduce", CommKind::all_reduce, GroupKind::dp, CommGroup::dp,
+                               Bytes{dense_params(layer) * b_}, Direction::weight_gradient});
+  const std::int64_t expert = local_expert_params(layer);
+  if (expert > 0) {
+    w.ops.push_back(CollectiveOp{"grad.allreduce.expert", CommKind::all_reduce, GroupKind::edp,
+                                 CommGroup::expert_dp, Bytes{expert * b_},
+                                 Direction::weight_gradient});
+  }
+  return w;
+}
+
+BlockWork LayerOps::optimizer(std::int64_t parameters) const {
+  ComputeTask t = memory_kernel(KernelKind::optimizer, parameters, 1, 28 * parameters,
+                                10.0 * static_cast<double>(parameters));
+  t.op.parameters = parameters;
+  return BlockWork{Block::optimizer, {KernelOp{"optimizer", std::move(t), Direction::forward}}};
+}
+
+SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank) {
+  SimTime t = SimTime::zero();
+  for (const KernelOp* k : work.kernels()) t += costs.duration(k->task, rank);
+  return t;
+}
+
+}  // namespace moesim::strategies

@@ -1,0 +1,136 @@
+// LayerOps: the one catalogue of a transformer layer's work. For each block (attention, dense
+// FFN, gate and permute, experts, shared experts, gradient sync, optimizer) and pass it lists, in
+// issue order, the kernels (shape, FLOPs, HBM bytes, and the ComputeOp the hardware lowering
+// reads: GEMM role, direction, activation, routing counts, parameters) and the collectives (kind,
+// rank groups, bytes). Emission loops over these lists and every planner prices them
+// (kernel_time, costs.hpp), so a planner's estimate is made of exactly the kernels the executor
+// is given.
+//
+// Formulas (per rank, model dtype b bytes/element, x tokens of the micro-batch on the rank, M
+// hidden, tp/esp from the layout):
+//  attention  fwd: ln1 (2xMb bytes, 5xM flops), qkv GEMM (x, M/tp + 2kv, M), core attention
+//             (4 x L M/tp flops), attn.proj (x, M, M/tp), TP all-reduce (xMb), ln2 (3xMb, 6xM);
+//             bwd: ln2.bwd, proj dX/dW, attention.bwd (8 x L M/tp), qkv dX/dW, TP all-reduce,
+//             ln1.bwd (4xMb each). kv = max(head_dim, head_dim kv_heads / tp).
+//  FFN (dense f = F/tp; expert h = H/esp; shared f = S H/tp): GEMM1 (x, up, M) with up = 2f for
+//             SwiGLU, activation (x up + x f) b bytes and 4 x f flops, GEMM2 (x, M, f); backward
+//             GEMM2 dX/dW, activation backward (2 x up + x f) b bytes and 8 x f flops, GEMM1
+//             dX/dW. Dense and shared FFNs end with a TP all-reduce (xMb); experts do not.
+//  gate/permute fwd: gate GEMM (x, E, M), softmax+top-k (4xE + 8xk bytes, 5xE flops), permute
+//             (x k tokens, (x + slots) M b bytes); unpermute ((x + slots) M b, 2 x k M flops);
+//             backward: unpermute.bwd, permute.bwd, top-k backward (8xE bytes), gate dX/dW.
+//  optimizer  Adam, mixed precision: 28 bytes (bf16 grad read, fp32 master/m/v read+write, bf16
+//             weight write) and ~10 flops per parameter [R].
+//  gradient sync per layer: dense gradients all-reduced over dp, local expert gradients over edp.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "sim/workload/comm_op.hpp"
+#include "sim/workload/model_spec.hpp"
+#include "sim/workload/parallel_layout.hpp"
+#include "sim/workload/rank_mapping.hpp"
+#include "sim/workload/task.hpp"
+
+namespace moesim::strategies {
+
+enum class Block : std::uint8_t {
+  attention,
+  dense_ffn,
+  gate_permute,
+  experts,
+  shared_experts,
+  gradient_sync,
+  optimizer,
+};
+std::string_view to_string(Block block);
+
+/// Which product of the layer an op computes: the forward, the input gradient (the dX chain,
+/// activation and norm backward included) or the weight gradient (dW, off the chain).
+enum class Direction : std::uint8_t { forward, input_gradient, weight_gradient };
+
+/// Forward pass or backward pass of a block (the backward holds dX and dW ops).
+enum class Pass : std::uint8_t { forward, backward };
+
+struct KernelOp {
+  std::string_view name;
+  ComputeTask task;
+  Direction direction = Direction::forward;
+};
+
+/// A collective every group of `groups` in the stage runs (groups of one rank skipped).
+struct CollectiveOp {
+  std::string_view name;
+  CommKind kind = CommKind::all_reduce;
+  GroupKind groups = GroupKind::tp;
+  CommGroup label = CommGroup::tp;
+  Bytes bytes;
+  Direction direction = Direction::forward;
+};
+
+using LayerOp = std::variant<KernelOp, CollectiveOp>;
+
+/// One block's work in issue order.
+struct BlockWork {
+  Block block = Block::attention;
+  std::vector<LayerOp> ops;
+
+  std::vector<const KernelOp*> kernels() const;
+  std::vector<const CollectiveOp*> collectives() const;
+};
+
+class LayerOps {
+ public:
+  LayerOps(const ModelSpec& model, const ParallelLayout& layout);
+
+  BlockWork attention(Pass pass, std::int64_t tokens) const;
+  BlockWork dense_ffn(Pass pass, std::int64_t tokens) const;
+  /// Forward: gate GEMM, top-k, permute into `slots` slots; backward: permute.bwd, top-k
+  /// backward, gate dX/dW. `tokens_per_expert` (size E): what this rank's permute moves.
+  BlockWork gate_permute(Pass pass, std::int64_t tokens, std::int64_t slots,
+                         const std::vector<std::int64_t>& tokens_per_expert) const;
+  /// The un-permute (weighted combine) of `slots` slots back into `tokens` tokens, or its
+  /// backward. Part of Block::gate_permute.
+  BlockWork unpermute(Pass pass, std::int64_t tokens, std::int64_t slots,
+                      const std::vector<std::int64_t>& tokens_per_expert) const;
+  /// One expert shard's FFN on `tokens` tokens (nothing for 0 tokens).
+  BlockWork expert(Pass pass, std::int64_t tokens) const;
+  /// Every local expert shard, tokens_per_expert[e] tokens each, in expert order.
+  BlockWork experts(Pass pass, const std::vector<std::int64_t>& tokens_per_expert) const;
+  BlockWork shared_experts(Pass pass, std::int64_t tokens) const;
+  /// Gradient all-reduces of one layer: its non-expert gradients over dp, its local experts'
+  /// over edp.
+  BlockWork gradient_sync(std::int64_t layer) const;
+  BlockWork optimizer(std::int64_t parameters) const;
+
+  /// A device-local copy of `rows` rows of the hidden size (DeepSpeed's drop_tokens slice).
+  KernelOp token_slice(std::string_view name, std::int64_t rows) const;
+
+  /// Parameters per rank the gradient sync and the optimizer count.
+  std::int64_t dense_params(std::int64_t layer) const;
+  std::int64_t local_expert_params(std::int64_t layer) const;
+
+  // Kernels in the model dtype.
+  ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k, GemmRole role) const;
+  ComputeTask memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n, std::int64_t bytes,
+                            double flops = 0.0) const;
+
+ private:
+  struct FfnNames;
+  BlockWork ffn(Block block, Pass pass, std::int64_t tokens, std::int64_t width, bool tp_reduce,
+                const FfnNames& names) const;
+
+  const ModelSpec& model_;
+  ParallelLayout layout_;
+  std::int64_t b_;
+};
+
+struct CostModels;
+/// One block's kernels on `rank` as the compute model charges them alone (no concurrent
+/// communication): the sum of their durations.
+SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank = {});
+
+}  // namespace moesim::strategies
