@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/fabric_router.hpp"
 
 namespace moesim::network {
 
@@ -88,6 +89,11 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     return s;
   };
 
+  FabricLayout layout;
+  layout.fabric = spec.fabric;
+  layout.nodes = spec.nodes;
+  for (std::size_t r = 0; r < nics.size(); ++r)
+    layout.nic_link.push_back(network_link(port_gbit[r]));
   if (spec.fabric == Fabric::single_switch) {
     const DeviceIndex sw = out.add_device(Device{"switch", DeviceKind::leaf_switch, -1, 0.0});
     for (std::size_t k = 0; k < spec.nodes; ++k) {
@@ -101,6 +107,9 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     const std::size_t rails = nics.size();
     const std::size_t leaves = units * rails;
     const std::size_t spines = std::max<std::size_t>(1, leaves / 2);
+    layout.nodes_per_unit = unit;
+    layout.spines = spines;
+    layout.up_link.assign(units, {});
     std::vector<DeviceIndex> leaf(leaves);
     for (std::size_t u = 0; u < units; ++u) {
       for (std::size_t r = 0; r < rails; ++r) {
@@ -123,6 +132,7 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
       for (std::size_t r = 0; r < rails; ++r) {
         const double down_gbit = static_cast<double>(nodes_here) * port_gbit[r];
         const double per_spine = down_gbit / spec.oversubscription / static_cast<double>(spines);
+        layout.up_link[u].push_back(network_link(per_spine));
         for (std::size_t s = 0; s < spines; ++s) {
           out.add_link(leaf[u * rails + r], spine[s], network_link(per_spine));
         }
@@ -130,6 +140,7 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     }
   }
   out.finalize(out.name());
+  out.set_router(std::make_shared<FabricRouter>(node, layout));
   return out;
 }
 
