@@ -53,7 +53,13 @@ void BM_FlowAllToAll(benchmark::State& state) {
   state.counters["recomputations"] = static_cast<double>(recomputations);
   state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
-BENCHMARK(BM_FlowAllToAll)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FlowAllToAll)
+    ->Arg(8)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond);
 
 // The set-up left out above: generating the cluster and its route tables (Boost.Graph shortest
 // paths from every GPU, ECMP next hops).

@@ -37,6 +37,8 @@ FlowNetworkModel::FlowNetworkModel(const Topology& topology, CollectiveConfig co
     capacity_per_ps_[d] = topology.capacity(d) * 1e-12;
     link_latency_[d] = topology.link_of(d).spec.latency;
   }
+  ops_on_link_.resize(topology.directed_link_count());
+  link_stamp_.assign(topology.directed_link_count(), 0);
 }
 
 void FlowNetworkModel::start(CommId id, const CommOp& op, SimTime now,
@@ -62,7 +64,7 @@ void FlowNetworkModel::start_plan(CommId id, FlowPlan plan, SimTime now,
     ops_.emplace_back();
   }
   OpState& op = ops_[slot];
-  op = OpState{id, &listener, std::move(plan), 0, 0, now, true};
+  op = OpState{id, &listener, std::move(plan), 0, 0, now, true, {}};
   const SimTime first = op.plan.stages.empty() ? SimTime::zero() : op.plan.stages[0].latency;
   timers_.push(Timer{now + first, next_seq_++, slot});
 }
@@ -79,6 +81,11 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   Stage& stage = op.plan.stages[op.stage];
   op.arrival = now;
   op.pending = 0;
+  op.links.clear();
+  if (++stamp_ == 0) {  // wrapped: restart the stamps
+    std::fill(link_stamp_.begin(), link_stamp_.end(), 0);
+    stamp_ = 1;
+  }
   // Grow once per stage rather than per flow (an all-to-all at 1024 GPUs starts a million flows
   // here), geometrically so that many small stages stay amortised O(1).
   const std::size_t flows = remaining_.size() + stage.flows.size();
@@ -123,14 +130,38 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     owner_.push_back(slot);
     live_pool_ += len;
     ++op.pending;
+    for (std::size_t k = begin; k < pool_.size(); ++k) {
+      if (link_stamp_[pool_[k]] != stamp_) {
+        link_stamp_[pool_[k]] = stamp_;
+        op.links.push_back(pool_[k]);
+      }
+    }
   }
   stage.flows.clear();
   stage.flows.shrink_to_fit();
+  for (DirectedLinkId l : op.links) ops_on_link_[l].push_back(slot);
+  if (!op.links.empty()) ++registered_ops_;
+  dirty_ops_.push_back(slot);
   dirty_ = true;
   if (op.pending == 0) stage_done(slot);
 }
 
+void FlowNetworkModel::unregister_links(std::uint32_t slot) {
+  OpState& op = ops_[slot];
+  for (DirectedLinkId l : op.links) {
+    auto& on = ops_on_link_[l];
+    const auto it = std::find(on.begin(), on.end(), slot);
+    MOESIM_CHECK(it != on.end(), "operation not registered on link {}", l);
+    *it = on.back();
+    on.pop_back();
+    dirty_links_.push_back(l);  // its other users gain bandwidth
+  }
+  if (!op.links.empty()) --registered_ops_;
+  op.links.clear();
+}
+
 void FlowNetworkModel::stage_done(std::uint32_t slot) {
+  unregister_links(slot);
   OpState& op = ops_[slot];
   ++op.stage;
   const SimTime next =
@@ -150,9 +181,53 @@ void FlowNetworkModel::sync(SimTime t) {
   synced_ = t;
 }
 
+bool FlowNetworkModel::mark_component() const {
+  if (visit_.size() < ops_.size()) visit_.resize(ops_.size(), 0);
+  if (++visit_stamp_ == 0) {
+    std::fill(visit_.begin(), visit_.end(), 0);
+    visit_stamp_ = 1;
+  }
+  component_.clear();
+  const auto visit = [&](std::uint32_t slot) {
+    if (visit_[slot] == visit_stamp_ || ops_[slot].links.empty()) return;
+    visit_[slot] = visit_stamp_;
+    component_.push_back(slot);
+  };
+  for (std::uint32_t slot : dirty_ops_) visit(slot);
+  for (DirectedLinkId l : dirty_links_) {
+    for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
+  }
+  for (std::size_t q = 0; q < component_.size(); ++q) {
+    for (DirectedLinkId l : ops_[component_[q]].links) {
+      for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
+    }
+  }
+  dirty_ops_.clear();
+  dirty_links_.clear();
+  return component_.size() < registered_ops_;
+}
+
 void FlowNetworkModel::recompute() const {
   ++recomputations_;
-  solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
+  if (mark_component() && !full_recomputation_) {
+    // Only the flows of the marked operations, in flow order (as the full solve sees them).
+    sub_flow_.clear();
+    sub_begin_.clear();
+    sub_len_.clear();
+    for (std::size_t i = 0; i < owner_.size(); ++i) {
+      if (visit_[owner_[i]] != visit_stamp_) continue;
+      sub_flow_.push_back(static_cast<std::uint32_t>(i));
+      sub_begin_.push_back(route_begin_[i]);
+      sub_len_.push_back(route_len_[i]);
+    }
+    sub_rate_.resize(sub_flow_.size());
+    solver_.solve(capacity_per_ps_, sub_begin_, sub_len_, pool_, sub_rate_);
+    for (std::size_t k = 0; k < sub_flow_.size(); ++k) rate_[sub_flow_[k]] = sub_rate_[k];
+    solved_flows_ += sub_flow_.size();
+  } else {
+    solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
+    solved_flows_ += remaining_.size();
+  }
   earliest_finish_ps_ = kNever;
   for (std::size_t i = 0; i < remaining_.size(); ++i) {
     const double ps = remaining_[i] / rate_[i];
@@ -218,6 +293,7 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
           op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + latency_ps_[i]));
           bytes_delivered_ += remaining_[i];  // the rounding residue
           if (--op.pending == 0) finished_slots.push_back(owner_[i]);
+          dirty_ops_.push_back(owner_[i]);
           remove_flow(i);
         } else {
           ++i;
