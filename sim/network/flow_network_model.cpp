@@ -14,10 +14,20 @@ namespace {
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 
 // ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
+// Called once per flow per recomputation: for 0 <= x < 2^51 the integer conversions give exactly
+// std::round / std::ceil (no tie at .5 is within the tolerance) without a libm call.
 std::int64_t ceil_ps(double x) {
-  const double r = std::round(x);
-  if (std::fabs(x - r) <= std::max(1e-6, std::fabs(x) * 1e-9)) return static_cast<std::int64_t>(r);
-  return static_cast<std::int64_t>(std::ceil(x));
+  if (!(x >= 0.0 && x < 0x1p51)) {
+    const double r = std::round(x);
+    if (std::fabs(x - r) <= std::max(1e-6, std::fabs(x) * 1e-9)) {
+      return static_cast<std::int64_t>(r);
+    }
+    return static_cast<std::int64_t>(std::ceil(x));
+  }
+  const auto r = static_cast<std::int64_t>(x + 0.5);
+  if (std::fabs(x - static_cast<double>(r)) <= std::max(1e-6, x * 1e-9)) return r;
+  const auto t = static_cast<std::int64_t>(x);
+  return static_cast<double>(t) < x ? t + 1 : t;
 }
 
 class NullListener final : public CommCompletionListener {
@@ -93,6 +103,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
   };
   grow(remaining_);
+  grow(updated_ps_);
   grow(rate_);
   grow(finish_ps_);
   grow(route_begin_);
@@ -122,6 +133,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
       continue;
     }
     remaining_.push_back(f.bytes);
+    updated_ps_.push_back(now.ps());
     rate_.push_back(0.0);
     finish_ps_.push_back(kNever);
     route_begin_.push_back(static_cast<std::uint32_t>(begin));
@@ -169,16 +181,20 @@ void FlowNetworkModel::stage_done(std::uint32_t slot) {
   timers_.push(Timer{next, next_seq_++, slot});
 }
 
+// Remaining bytes are lazy (as SimGrid's lazy update): remaining_[i] is valid at updated_ps_[i]
+// and brought forward only when the flow's rate changes, so advancing time costs O(1).
 void FlowNetworkModel::sync(SimTime t) {
   if (t <= synced_) return;
   if (dirty_) recompute();  // rates valid from synced_ on
-  const double dt = static_cast<double>((t - synced_).ps());
-  for (std::size_t i = 0; i < remaining_.size(); ++i) {
-    const double sent = std::min(remaining_[i], rate_[i] * dt);
-    bytes_delivered_ += sent;
-    remaining_[i] -= sent;
-  }
   synced_ = t;
+}
+
+void FlowNetworkModel::bring_forward(std::size_t i) const {
+  const auto now = synced_.ps();
+  const double sent = std::min(remaining_[i], rate_[i] * static_cast<double>(now - updated_ps_[i]));
+  bytes_delivered_ += sent;
+  remaining_[i] -= sent;
+  updated_ps_[i] = now;
 }
 
 bool FlowNetworkModel::mark_component() const {
@@ -222,18 +238,23 @@ void FlowNetworkModel::recompute() const {
     }
     sub_rate_.resize(sub_flow_.size());
     solver_.solve(capacity_per_ps_, sub_begin_, sub_len_, pool_, sub_rate_);
-    for (std::size_t k = 0; k < sub_flow_.size(); ++k) rate_[sub_flow_[k]] = sub_rate_[k];
+    for (std::size_t k = 0; k < sub_flow_.size(); ++k) {
+      const std::uint32_t i = sub_flow_[k];
+      bring_forward(i);
+      rate_[i] = sub_rate_[k];
+      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
+    }
     solved_flows_ += sub_flow_.size();
   } else {
+    for (std::size_t i = 0; i < remaining_.size(); ++i) bring_forward(i);
     solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
+    for (std::size_t i = 0; i < remaining_.size(); ++i) {
+      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
+    }
     solved_flows_ += remaining_.size();
   }
   earliest_finish_ps_ = kNever;
-  for (std::size_t i = 0; i < remaining_.size(); ++i) {
-    const double ps = remaining_[i] / rate_[i];
-    finish_ps_[i] = synced_.ps() + ceil_ps(ps);
-    earliest_finish_ps_ = std::min(earliest_finish_ps_, finish_ps_[i]);
-  }
+  for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
   dirty_ = false;
 }
 
@@ -250,6 +271,7 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
   const std::size_t last = remaining_.size() - 1;
   if (i != last) {
     remaining_[i] = remaining_[last];
+    updated_ps_[i] = updated_ps_[last];
     rate_[i] = rate_[last];
     finish_ps_[i] = finish_ps_[last];
     route_begin_[i] = route_begin_[last];
@@ -258,6 +280,7 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
     owner_[i] = owner_[last];
   }
   remaining_.pop_back();
+  updated_ps_.pop_back();
   rate_.pop_back();
   finish_ps_.pop_back();
   route_begin_.pop_back();

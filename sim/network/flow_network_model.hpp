@@ -18,8 +18,9 @@
 // which is bit-identical to what a full solve would give (progressive filling of one component
 // does the same floating-point operations in the same order). Components are tracked per
 // operation stage (the links its flows use), not per flow, so the bookkeeping is O(links of a
-// stage), not O(flow hops). Progressive filling costs O(F h log L) over the re-solved flows;
-// all flows starting or ending at one instant share one recomputation.
+// stage), not O(flow hops). Remaining bytes are lazy: brought forward only when a flow's rate
+// changes, so time advances in O(1). Progressive filling costs O(F h log L) over the re-solved
+// flows; all flows starting or ending at one instant share one recomputation.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +80,7 @@ class FlowNetworkModel final : public CommunicationModel {
 
   void sync(SimTime t);
   void recompute() const;
+  void bring_forward(std::size_t i) const;
   void start_stage(std::uint32_t slot, SimTime now);
   void stage_done(std::uint32_t slot);
   void unregister_links(std::uint32_t slot);
@@ -93,7 +95,8 @@ class FlowNetworkModel final : public CommunicationModel {
   std::vector<SimTime> link_latency_;
 
   // Running flows, struct of arrays (swap-removed).
-  std::vector<double> remaining_;
+  mutable std::vector<double> remaining_;  // bytes, valid at updated_ps_
+  mutable std::vector<std::int64_t> updated_ps_;
   mutable std::vector<double> rate_;  // bytes per ps
   mutable std::vector<std::int64_t> finish_ps_;
   std::vector<std::uint32_t> route_begin_;
@@ -132,7 +135,7 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint32_t> sub_begin_;
   mutable std::vector<std::uint16_t> sub_len_;
   mutable std::vector<double> sub_rate_;
-  double bytes_delivered_ = 0;
+  mutable double bytes_delivered_ = 0;
   double bytes_started_ = 0;
 };
 

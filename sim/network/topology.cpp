@@ -151,6 +151,7 @@ void Topology::finalize(std::string_view origin) {
 
   node_has_nvswitch_.assign(node_count_, 0);
   network_injection_.assign(node_count_, 0.0);
+  node_network_effective_.assign(node_count_, 0.0);
   std::vector<double> device_injection(devices_.size(), 0.0);
   for (const Link& l : links_) {
     device_injection[l.a] += l.spec.bandwidth.bytes_per_s;
@@ -161,6 +162,7 @@ void Topology::finalize(std::string_view origin) {
       if (d.kind == DeviceKind::nic && d.node >= 0 &&
           static_cast<std::size_t>(d.node) < node_count_) {
         network_injection_[static_cast<std::size_t>(d.node)] += l.spec.bandwidth.bytes_per_s;
+        node_network_effective_[static_cast<std::size_t>(d.node)] += l.spec.effective().bytes_per_s;
       }
     }
   }

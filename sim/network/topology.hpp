@@ -136,6 +136,10 @@ class Topology {
   /// Network ports of the GPU's node divided by its GPUs, per direction, line rate; zero for a
   /// single node without cabled NICs.
   Bandwidth gpu_network_injection(RankId rank) const;
+  /// Effective capacity (bytes/s, one direction) of the network ports of a node's NICs.
+  Bandwidth node_network_capacity(int node) const {
+    return {node_network_effective_[static_cast<std::size_t>(node)]};
+  }
   /// Max flow (one direction, line rate) from the first half of the GPUs (rank order) to the
   /// second half, the standard bisection of the rank space.
   Bandwidth bisection_bandwidth() const;
@@ -154,8 +158,9 @@ class Topology {
   std::size_t node_count_ = 0;
   std::unordered_map<std::string, DeviceIndex> by_name_;
   std::vector<char> node_has_nvswitch_;
-  std::vector<double> gpu_injection_;      ///< per rank, bytes/s
-  std::vector<double> network_injection_;  ///< per node, bytes/s per GPU
+  std::vector<double> gpu_injection_;           ///< per rank, bytes/s
+  std::vector<double> network_injection_;       ///< per node, bytes/s per GPU
+  std::vector<double> node_network_effective_;  ///< per node, bytes/s
   std::shared_ptr<const Router> router_;
 };
 
