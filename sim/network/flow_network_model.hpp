@@ -87,6 +87,7 @@ class FlowNetworkModel final : public CommunicationModel {
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
   void remove_flow(std::size_t i);
+  std::int64_t route_latency_ps(std::size_t i) const;
   void compact_routes();
 
   const Topology* topo_;
@@ -101,7 +102,6 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::int64_t> finish_ps_;
   std::vector<std::uint32_t> route_begin_;
   std::vector<std::uint16_t> route_len_;
-  std::vector<std::int64_t> latency_ps_;
   std::vector<std::uint32_t> owner_;
   std::vector<std::uint32_t> pool_;  // route links
   std::size_t live_pool_ = 0;

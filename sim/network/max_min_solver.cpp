@@ -87,4 +87,10 @@ void MaxMinSolver::solve(std::span<const double> capacity,
   // Every count is back to zero (each flow was frozen once); nothing else to reset.
 }
 
+void MaxMinSolver::release_if_larger_than(std::size_t flow_hops) {
+  if (members_.capacity() <= flow_hops) return;
+  members_ = {};
+  frozen_ = {};
+}
+
 }  // namespace moesim::network

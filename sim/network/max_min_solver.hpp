@@ -35,6 +35,9 @@ class MaxMinSolver {
   void solve(std::span<const double> capacity, std::span<const std::uint32_t> route_begin,
              std::span<const std::uint16_t> route_len, std::span<const std::uint32_t> links,
              std::span<double> rate);
+  /// Frees the per-flow buffers if they hold more than `flow_hops` entries (a million-flow solve
+  /// should not keep its tens of MB for the small solves that follow).
+  void release_if_larger_than(std::size_t flow_hops);
 
  private:
   std::vector<std::uint32_t> count_;  ///< per link id, zero between calls
