@@ -6,6 +6,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/network/fabric_router.hpp"
+#include "sim/network/memory_budget.hpp"
 
 namespace moesim::network {
 
@@ -51,6 +52,18 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     }
   }
 
+  {
+    // Refuse before building: ~350 bytes per device and per link (names, the name index, the
+    // routing graph, and the JSON text `topology generate` writes; 2,048 DGX-H100 nodes measure
+    // 48 MB without the text).
+    const std::size_t unit = std::max<std::size_t>(1, spec.nodes_per_unit);
+    const std::size_t leaves = (spec.nodes + unit - 1) / unit * nics.size();
+    const std::size_t elements =
+        spec.nodes * (node.devices().size() + node.links().size() + nics.size()) +
+        leaves * (1 + std::max<std::size_t>(1, leaves / 2));
+    check_memory_budget(elements * 350, "--nodes",
+                        fmt::format("a cluster of {} nodes", spec.nodes));
+  }
   const std::string fabric_name = std::string(to_string(spec.fabric));
   Topology out(fmt::format("{}x{}-{}", spec.nodes, node.name(), fabric_name), node.gpu_model());
   out.set_description(fmt::format("{} nodes of {} on a {} fabric, oversubscription {}:1",

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/memory_budget.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 
 namespace moesim::network {
@@ -99,6 +100,14 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   // Grow once per stage rather than per flow (an all-to-all at 1024 GPUs starts a million flows
   // here), geometrically so that many small stages stay amortised O(1).
   const std::size_t flows = remaining_.size() + stage.flows.size();
+  if (stage.flows.size() > (std::size_t{1} << 20)) {
+    // ~110 bytes per running flow (state, route links, the solver's link-to-flow lists): the
+    // 4096-GPU all-to-all measures 1.79 GB for 16.8 M flows. Refused before allocating them.
+    check_memory_budget(flows * 110, "--network",
+                        fmt::format("flow-level simulation of {} concurrent flows (use the "
+                                    "analytical model or fewer GPUs)",
+                                    flows));
+  }
   const auto grow = [flows](auto& v) {
     if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
   };
