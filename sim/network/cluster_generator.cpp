@@ -7,6 +7,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/network/fabric_router.hpp"
 #include "sim/network/memory_budget.hpp"
+#include "sim/network/routing_graph.hpp"
 
 namespace moesim::network {
 
@@ -18,6 +19,29 @@ std::optional<Fabric> parse_fabric(std::string_view name) {
   if (name == "rail-optimized") return Fabric::rail_optimized;
   if (name == "single-switch") return Fabric::single_switch;
   return std::nullopt;
+}
+
+bool same_routing_structure(const Topology& a, const Topology& b) {
+  if (a.devices().size() != b.devices().size() || a.links().size() != b.links().size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.devices().size(); ++i) {
+    const Device& x = a.devices()[i];
+    const Device& y = b.devices()[i];
+    if (x.name != y.name || x.kind != y.kind || x.node != y.node) return false;
+  }
+  const auto cpu = [](const Topology& t, const Link& l) {
+    return t.devices()[l.a].kind == DeviceKind::cpu || t.devices()[l.b].kind == DeviceKind::cpu;
+  };
+  for (std::size_t i = 0; i < a.links().size(); ++i) {
+    const Link& x = a.links()[i];
+    const Link& y = b.links()[i];
+    if (x.a != y.a || x.b != y.b || x.spec.kind != y.spec.kind ||
+        link_weight(x.spec, cpu(a, x)) != link_weight(y.spec, cpu(b, y))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
@@ -154,6 +178,7 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
   }
   out.finalize(out.name());
   out.set_router(std::make_shared<FabricRouter>(node, layout));
+  out.set_generated_from(std::make_shared<const GeneratedFrom>(GeneratedFrom{node, spec}));
   return out;
 }
 

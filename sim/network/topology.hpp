@@ -35,6 +35,8 @@
 
 namespace moesim::network {
 
+struct GeneratedFrom;  // cluster_generator.hpp
+
 enum class DeviceKind : std::uint8_t {
   gpu,
   nvswitch,
@@ -96,6 +98,13 @@ class Topology {
   /// Replaces the router of a finalized topology by one that computes the same routes faster
   /// (generate_cluster: FabricRouter). Copies of the topology share it.
   void set_router(std::shared_ptr<const Router> router);
+  const std::shared_ptr<const Router>& router() const { return router_; }
+  /// Generated clusters: the node and spec they came from (written to their files, so that a
+  /// loaded copy keeps the structural routes); null otherwise.
+  void set_generated_from(std::shared_ptr<const GeneratedFrom> from) {
+    generated_from_ = std::move(from);
+  }
+  const GeneratedFrom* generated_from() const { return generated_from_.get(); }
 
   // --- queries ---
   const std::string& name() const { return name_; }
@@ -162,6 +171,7 @@ class Topology {
   std::vector<double> network_injection_;       ///< per node, bytes/s per GPU
   std::vector<double> node_network_effective_;  ///< per node, bytes/s
   std::shared_ptr<const Router> router_;
+  std::shared_ptr<const GeneratedFrom> generated_from_;
 };
 
 }  // namespace moesim::network

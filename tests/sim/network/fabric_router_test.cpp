@@ -103,3 +103,39 @@ TEST(FabricRouter, MatchesShortestPathsOnEveryPresetWithNics) {
 
 }  // namespace
 }  // namespace moesim::network
+
+namespace moesim::network {
+namespace {
+
+TEST(FabricRouter, AGeneratedFileLoadsBackWithStructuralRoutes) {
+  const Topology node = load_preset("dgx-h100");
+  ClusterSpec spec;
+  spec.nodes = 40;
+  spec.oversubscription = 2.0;
+  const std::string text = io::topology_to_json(generate_cluster(node, spec));
+  const Topology loaded = io::topology_from_json_text(text, "cluster.json");
+  EXPECT_NE(dynamic_cast<const FabricRouter*>(loaded.router().get()), nullptr);
+  expect_same_routes(loaded);
+  // Written again, the file is the same.
+  EXPECT_EQ(io::topology_to_json(loaded), text);
+}
+
+TEST(FabricRouter, AnEditedFileFallsBackToShortestPaths) {
+  const Topology node = load_preset("dgx-h100");
+  ClusterSpec spec;
+  spec.nodes = 3;
+  std::string text = io::topology_to_json(generate_cluster(node, spec));
+  // Make one node's PCIe switch 0 reach the CPU at NVLink speed: other routes, not regenerable.
+  const std::string from =
+      "{\"a\":\"n1.pcie0\",\"b\":\"n1.cpu0\",\"type\":\"pcie\",\"bandwidth_gbps\":63.0";
+  const auto at = text.find(from);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, from.size(),
+               "{\"a\":\"n1.pcie0\",\"b\":\"n1.cpu0\",\"type\":\"pcie\",\"bandwidth_gbps\":900.0");
+  const Topology loaded = io::topology_from_json_text(text, "cluster.json");
+  EXPECT_NE(dynamic_cast<const ShortestPathRouter*>(loaded.router().get()), nullptr);
+  expect_same_routes(loaded);
+}
+
+}  // namespace
+}  // namespace moesim::network
