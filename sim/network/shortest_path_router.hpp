@@ -21,7 +21,7 @@ namespace moesim::network {
 class ShortestPathRouter final : public Router {
  public:
   static constexpr std::size_t kDefaultCacheBytes = std::size_t{64} << 20;
-  /// `topology` need not be finalized but must have its GPUs numbered (ranks in device order).
+  /// The devices and links of a topology; GPUs are ranks in device order, each in its node.
   ShortestPathRouter(const std::vector<Device>& devices, const std::vector<Link>& links,
                      std::size_t cache_bytes = kDefaultCacheBytes);
   void route(RankId src, RankId dst, std::vector<DirectedLinkId>& out) const override;
