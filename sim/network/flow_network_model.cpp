@@ -1,7 +1,10 @@
 #include "sim/network/flow_network_model.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "sim/core/errors.hpp"
@@ -13,6 +16,8 @@ namespace moesim::network {
 namespace {
 
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
+// Stages this large take seconds: say on stderr what the model is doing (progress).
+constexpr std::size_t kProgressFlows = std::size_t{4} << 20;
 
 // ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
 // Called once per flow per recomputation: for 0 <= x < 2^51 the integer conversions give exactly
@@ -118,6 +123,10 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   grow(route_begin_);
   grow(route_len_);
   grow(owner_);
+  if (stage.flows.size() >= kProgressFlows) {
+    fmt::print(stderr, "flow model: routing {} flows at {:.3f} us simulated\n", stage.flows.size(),
+               now.us());
+  }
   // Route links: reserve from the mean hop count of a sample of the stage's routes, so that a
   // million-flow stage does not hold the old and the doubled pool at once.
   if (stage.flows.size() > 65536) {
@@ -270,6 +279,10 @@ void FlowNetworkModel::recompute() const {
     }
     solved_flows_ += sub_flow_.size();
   } else {
+    if (remaining_.size() >= kProgressFlows) {
+      fmt::print(stderr, "flow model: max-min over {} flows at {:.3f} us simulated\n",
+                 remaining_.size(), synced_.us());
+    }
     for (std::size_t i = 0; i < remaining_.size(); ++i) bring_forward(i);
     solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
     solver_.release_if_larger_than(std::size_t{1} << 22);
