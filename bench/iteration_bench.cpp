@@ -2,9 +2,10 @@
 // generated DGX-H100 clusters of 32, 256 and 1024 GPUs (tp=4, ep=8), per baseline strategy:
 // graph build (planner included) + simulated execution, with the analytical and the flow
 // network model, through the same job runner as `moesim run`. Target: < 10 s at 1024
-// GPUs (issue 4).
+// GPUs for every strategy (issues 4 and 14).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
+#include <sys/resource.h>
 
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
@@ -38,6 +39,9 @@ void run_iteration(benchmark::State& state, const char* strategy_name, const cha
   }
   state.counters["tasks"] = static_cast<double>(tasks);
   state.counters["iteration_ms"] = makespan_ms;
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);  // of the process so far: run one case alone for its own peak
+  state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
 
 void register_all() {

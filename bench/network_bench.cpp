@@ -1,6 +1,6 @@
 // Flow-model speed (Google Benchmark): a full all-to-all (every GPU to every other, 1 MiB each)
-// on generated rail-optimized DGX-H100 clusters of 8, 64, 256 and 1024 GPUs (1,047,552
-// concurrent flows at 1024), lowered into flows and run to completion with exact max-min sharing.
+// on generated rail-optimized DGX-H100 clusters of 8 to 4096 GPUs (1,047,552 concurrent flows at
+// 1024, 16,773,120 at 4096), lowered into flows and run to completion with exact max-min sharing.
 // The timed part is lowering + routing + simulation; generating the topology is set-up, timed
 // on its own by BM_GenerateCluster.
 // Counters: flows, completion_us (the simulated all-to-all time), recomputations, and peak_rss_mb
@@ -53,17 +53,39 @@ void BM_FlowAllToAll(benchmark::State& state) {
   state.counters["recomputations"] = static_cast<double>(recomputations);
   state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
-BENCHMARK(BM_FlowAllToAll)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FlowAllToAll)
+    ->Arg(8)
+    ->Arg(64)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Unit(benchmark::kMillisecond);
 
-// The set-up left out above: generating the cluster and its route tables (Boost.Graph shortest
-// paths from every GPU, ECMP next hops).
+// The set-up left out above: generating the cluster (devices, links, structural routes; no
+// all-pairs tables), up to 2,048 DGX-H100 nodes (16,384 GPUs). Run one size alone for its own
+// peak RSS.
 void BM_GenerateCluster(benchmark::State& state) {
   const Topology node = io::load_topology("dgx-h100");
   ClusterSpec spec;
   spec.nodes = static_cast<std::size_t>(state.range(0) / 8);
-  for (auto _ : state) benchmark::DoNotOptimize(generate_cluster(node, spec).gpu_count());
+  std::size_t links = 0;
+  for (auto _ : state) {
+    const Topology cluster = generate_cluster(node, spec);
+    links = cluster.links().size();
+    benchmark::DoNotOptimize(cluster.gpu_count());
+  }
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  state.counters["links"] = static_cast<double>(links);
+  state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
-BENCHMARK(BM_GenerateCluster)->Arg(8)->Arg(64)->Arg(256)->Arg(1024)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_GenerateCluster)
+    ->Arg(8)
+    ->Arg(256)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(16384)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace moesim::network

@@ -10,6 +10,7 @@
 
 #include "sim/io/json_reader.hpp"
 #include "sim/io/preset_resolver.hpp"
+#include "sim/network/cluster_generator.hpp"
 
 namespace moesim::io {
 
@@ -24,9 +25,47 @@ std::string kinds_list() {
   return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch";
 }
 
+Topology read_topology_object(const JsonReader& r);
+
+// "generated" (written by `topology generate`): the node and spec of a generated cluster. When
+// regenerating them gives the file's devices and links with the same route weights, the loaded
+// topology routes by structure (FabricRouter) instead of Dijkstra: the same routes, faster. A
+// file edited by hand keeps Dijkstra routes.
+void adopt_structural_routes(Topology& topo, const JsonReader& g) {
+  g.expect_object({"node", "nodes", "fabric", "oversubscription", "nic_gbit_per_s",
+                   "nodes_per_unit", "link_latency_ns", "link_efficiency"});
+  const Topology node = read_topology_object(g.at("node"));
+  network::ClusterSpec spec;
+  spec.nodes = static_cast<std::size_t>(g.at("nodes").as_int_at_least(1));
+  const JsonReader fabric_field = g.at("fabric");
+  const auto fabric = network::parse_fabric(fabric_field.as_string());
+  if (!fabric) fabric_field.fail("unknown fabric", "rail-optimized or single-switch");
+  spec.fabric = *fabric;
+  spec.oversubscription = g.at("oversubscription").as_double_at_least(1.0);
+  if (auto nic = g.find("nic_gbit_per_s")) spec.nic_gbit_per_s = nic->as_positive();
+  spec.nodes_per_unit = static_cast<std::size_t>(g.at("nodes_per_unit").as_int_at_least(1));
+  spec.link_latency = SimTime::from_ns(g.at("link_latency_ns").as_double_at_least(0.0));
+  spec.link_efficiency = g.at("link_efficiency").as_positive();
+  if (spec.nodes != topo.node_count()) return;  // cheap check before regenerating
+  try {
+    const Topology again = network::generate_cluster(node, spec);
+    if (network::same_routing_structure(topo, again)) {
+      topo.set_router(again.router());
+      topo.set_generated_from(
+          std::make_shared<const network::GeneratedFrom>(network::GeneratedFrom{node, spec}));
+    }
+  } catch (const InputError&) {
+    // Not regenerable (edited): Dijkstra routes.
+  }
+}
+
 Topology read_topology(const nlohmann::json& root, const std::string& file) {
-  const JsonReader r(root, file);
-  r.expect_object({"name", "gpu_model", "description", "sources", "devices", "links"});
+  return read_topology_object(JsonReader(root, file));
+}
+
+Topology read_topology_object(const JsonReader& r) {
+  const std::string& file = r.file();
+  r.expect_object({"name", "gpu_model", "description", "sources", "generated", "devices", "links"});
   Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
   topo.set_description(r.string_or("description", ""));
   if (auto sources = r.find("sources")) {
@@ -86,6 +125,7 @@ Topology read_topology(const nlohmann::json& root, const std::string& file) {
     topo.add_link(a, b, spec);
   }
   topo.finalize(file);
+  if (auto g = r.find("generated")) adopt_structural_routes(topo, *g);
   return topo;
 }
 
@@ -123,6 +163,21 @@ std::string topology_to_json(const Topology& t) {
                        Json(sources[i].second).dump());
   }
   out += sources.empty() ? "},\n" : "\n },\n";
+  if (const network::GeneratedFrom* g = t.generated_from()) {
+    out += " \"generated\": {\n";
+    out += fmt::format("  \"nodes\": {},\n", g->spec.nodes);
+    out += fmt::format("  \"fabric\": {},\n", Json(std::string(to_string(g->spec.fabric))).dump());
+    out += fmt::format("  \"oversubscription\": {},\n", Json(g->spec.oversubscription).dump());
+    if (g->spec.nic_gbit_per_s) {
+      out += fmt::format("  \"nic_gbit_per_s\": {},\n", Json(*g->spec.nic_gbit_per_s).dump());
+    }
+    out += fmt::format("  \"nodes_per_unit\": {},\n", g->spec.nodes_per_unit);
+    out += fmt::format("  \"link_latency_ns\": {},\n", Json(g->spec.link_latency.ns()).dump());
+    out += fmt::format("  \"link_efficiency\": {},\n", Json(g->spec.link_efficiency).dump());
+    out += fmt::format("  \"node\": {}", topology_to_json(g->node));
+    out.pop_back();  // the node's closing newline
+    out += "\n },\n";
+  }
   out += " \"devices\": [";
   for (std::size_t i = 0; i < t.devices().size(); ++i) {
     const Device& d = t.devices()[i];

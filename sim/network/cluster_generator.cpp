@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/fabric_router.hpp"
+#include "sim/network/memory_budget.hpp"
+#include "sim/network/routing_graph.hpp"
 
 namespace moesim::network {
 
@@ -16,6 +19,29 @@ std::optional<Fabric> parse_fabric(std::string_view name) {
   if (name == "rail-optimized") return Fabric::rail_optimized;
   if (name == "single-switch") return Fabric::single_switch;
   return std::nullopt;
+}
+
+bool same_routing_structure(const Topology& a, const Topology& b) {
+  if (a.devices().size() != b.devices().size() || a.links().size() != b.links().size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.devices().size(); ++i) {
+    const Device& x = a.devices()[i];
+    const Device& y = b.devices()[i];
+    if (x.name != y.name || x.kind != y.kind || x.node != y.node) return false;
+  }
+  const auto cpu = [](const Topology& t, const Link& l) {
+    return t.devices()[l.a].kind == DeviceKind::cpu || t.devices()[l.b].kind == DeviceKind::cpu;
+  };
+  for (std::size_t i = 0; i < a.links().size(); ++i) {
+    const Link& x = a.links()[i];
+    const Link& y = b.links()[i];
+    if (x.a != y.a || x.b != y.b || x.spec.kind != y.spec.kind ||
+        link_weight(x.spec, cpu(a, x)) != link_weight(y.spec, cpu(b, y))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
@@ -50,6 +76,18 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     }
   }
 
+  {
+    // Refuse before building: ~350 bytes per device and per link (names, the name index, the
+    // routing graph, and the JSON text `topology generate` writes; 2,048 DGX-H100 nodes measure
+    // 48 MB without the text).
+    const std::size_t unit = std::max<std::size_t>(1, spec.nodes_per_unit);
+    const std::size_t leaves = (spec.nodes + unit - 1) / unit * nics.size();
+    const std::size_t elements =
+        spec.nodes * (node.devices().size() + node.links().size() + nics.size()) +
+        leaves * (1 + std::max<std::size_t>(1, leaves / 2));
+    check_memory_budget(elements * 350, "--nodes",
+                        fmt::format("a cluster of {} nodes", spec.nodes));
+  }
   const std::string fabric_name = std::string(to_string(spec.fabric));
   Topology out(fmt::format("{}x{}-{}", spec.nodes, node.name(), fabric_name), node.gpu_model());
   out.set_description(fmt::format("{} nodes of {} on a {} fabric, oversubscription {}:1",
@@ -88,6 +126,11 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     return s;
   };
 
+  FabricLayout layout;
+  layout.fabric = spec.fabric;
+  layout.nodes = spec.nodes;
+  for (std::size_t r = 0; r < nics.size(); ++r)
+    layout.nic_link.push_back(network_link(port_gbit[r]));
   if (spec.fabric == Fabric::single_switch) {
     const DeviceIndex sw = out.add_device(Device{"switch", DeviceKind::leaf_switch, -1, 0.0});
     for (std::size_t k = 0; k < spec.nodes; ++k) {
@@ -101,6 +144,9 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     const std::size_t rails = nics.size();
     const std::size_t leaves = units * rails;
     const std::size_t spines = std::max<std::size_t>(1, leaves / 2);
+    layout.nodes_per_unit = unit;
+    layout.spines = spines;
+    layout.up_link.assign(units, {});
     std::vector<DeviceIndex> leaf(leaves);
     for (std::size_t u = 0; u < units; ++u) {
       for (std::size_t r = 0; r < rails; ++r) {
@@ -123,6 +169,7 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
       for (std::size_t r = 0; r < rails; ++r) {
         const double down_gbit = static_cast<double>(nodes_here) * port_gbit[r];
         const double per_spine = down_gbit / spec.oversubscription / static_cast<double>(spines);
+        layout.up_link[u].push_back(network_link(per_spine));
         for (std::size_t s = 0; s < spines; ++s) {
           out.add_link(leaf[u * rails + r], spine[s], network_link(per_spine));
         }
@@ -130,6 +177,8 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
     }
   }
   out.finalize(out.name());
+  out.set_router(std::make_shared<FabricRouter>(node, layout));
+  out.set_generated_from(std::make_shared<const GeneratedFrom>(GeneratedFrom{node, spec}));
   return out;
 }
 

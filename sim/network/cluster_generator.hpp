@@ -42,6 +42,17 @@ struct ClusterSpec {
   double link_efficiency = 0.97;
 };
 
+/// What a generated cluster was generated from.
+struct GeneratedFrom {
+  Topology node;
+  ClusterSpec spec;
+};
+
+/// True if `a` and `b` have the same devices and links in the same order with the same route
+/// weights, hence the same routes (a cluster file read back, or edited by hand, against its
+/// regeneration).
+bool same_routing_structure(const Topology& a, const Topology& b);
+
 /// `node` must be a finalized one-node topology with at least one NIC. Returns a finalized
 /// cluster. Throws InputError (path = the flag) on a spec that cannot be built.
 Topology generate_cluster(const Topology& node, const ClusterSpec& spec);

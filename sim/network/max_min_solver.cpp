@@ -6,32 +6,44 @@
 
 namespace moesim::network {
 
+// Work is proportional to the links the given flows touch, not to all links: per-link state
+// lives in arrays indexed by link id that are kept zero between calls (only the touched entries
+// are written and reset), and the CSR is built over the touched links only.
 void MaxMinSolver::solve(std::span<const double> capacity,
                          std::span<const std::uint32_t> route_begin,
                          std::span<const std::uint16_t> route_len,
                          std::span<const std::uint32_t> links, std::span<double> rate) {
   const std::size_t flows = route_begin.size();
-  const std::size_t n_links = capacity.size();
-  count_.assign(n_links, 0);
+  if (count_.size() < capacity.size()) {
+    count_.resize(capacity.size(), 0);
+    slot_.resize(capacity.size(), 0);
+  }
+  touched_.clear();
   for (std::size_t f = 0; f < flows; ++f) {
     const std::uint32_t* r = links.data() + route_begin[f];
-    for (std::uint16_t h = 0; h < route_len[f]; ++h) ++count_[r[h]];
-  }
-  // Link -> flows (CSR).
-  offset_.assign(n_links + 1, 0);
-  for (std::size_t l = 0; l < n_links; ++l) offset_[l + 1] = offset_[l] + count_[l];
-  members_.resize(offset_[n_links]);
-  {
-    std::vector<std::uint32_t>& fill = fill_;
-    fill.assign(offset_.begin(), offset_.end() - 1);
-    for (std::size_t f = 0; f < flows; ++f) {
-      const std::uint32_t* r = links.data() + route_begin[f];
-      for (std::uint16_t h = 0; h < route_len[f]; ++h) {
-        members_[fill[r[h]]++] = static_cast<std::uint32_t>(f);
-      }
+    for (std::uint16_t h = 0; h < route_len[f]; ++h) {
+      if (count_[r[h]]++ == 0) touched_.push_back(r[h]);
     }
   }
-  remaining_.assign(capacity.begin(), capacity.end());
+  // Touched link t = touched_[t]; its flows are members_[offset_[t] .. offset_[t+1]).
+  const std::size_t n = touched_.size();
+  offset_.resize(n + 1);
+  offset_[0] = 0;
+  remaining_.resize(n);
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint32_t l = touched_[t];
+    slot_[l] = static_cast<std::uint32_t>(t);
+    offset_[t + 1] = offset_[t] + count_[l];
+    remaining_[t] = capacity[l];
+  }
+  members_.resize(offset_[n]);
+  fill_.assign(offset_.begin(), offset_.end() - 1);
+  for (std::size_t f = 0; f < flows; ++f) {
+    const std::uint32_t* r = links.data() + route_begin[f];
+    for (std::uint16_t h = 0; h < route_len[f]; ++h) {
+      members_[fill_[slot_[r[h]]]++] = static_cast<std::uint32_t>(f);
+    }
+  }
   frozen_.assign(flows, 0);
   for (std::size_t f = 0; f < flows; ++f) {
     if (route_len[f] == 0) {
@@ -39,9 +51,11 @@ void MaxMinSolver::solve(std::span<const double> capacity,
       frozen_[f] = 1;
     }
   }
+  // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved.
   heap_.clear();
-  for (std::size_t l = 0; l < n_links; ++l) {
-    if (count_[l] > 0) heap_.emplace_back(remaining_[l] / count_[l], static_cast<std::uint32_t>(l));
+  for (std::size_t t = 0; t < n; ++t) {
+    const std::uint32_t l = touched_[t];
+    heap_.emplace_back(remaining_[t] / count_[l], l);
   }
   auto cmp = std::greater<>();
   std::make_heap(heap_.begin(), heap_.end(), cmp);
@@ -50,25 +64,33 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     const auto [stored, l] = heap_.back();
     heap_.pop_back();
     if (count_[l] == 0) continue;
-    const double share = std::max(0.0, remaining_[l]) / count_[l];
+    const std::uint32_t t = slot_[l];
+    const double share = std::max(0.0, remaining_[t]) / count_[l];
     // Shares only grow; an entry below the current share (beyond rounding) is stale.
     if (share > stored * (1 + 1e-12) + 1e-300) {
       heap_.emplace_back(share, l);
       std::push_heap(heap_.begin(), heap_.end(), cmp);
       continue;
     }
-    for (std::uint32_t k = offset_[l]; k < offset_[l + 1]; ++k) {
+    for (std::uint32_t k = offset_[t]; k < offset_[t + 1]; ++k) {
       const std::uint32_t f = members_[k];
       if (frozen_[f]) continue;
       frozen_[f] = 1;
       rate[f] = share;
       const std::uint32_t* r = links.data() + route_begin[f];
       for (std::uint16_t h = 0; h < route_len[f]; ++h) {
-        remaining_[r[h]] -= share;
+        remaining_[slot_[r[h]]] -= share;
         --count_[r[h]];
       }
     }
   }
+  // Every count is back to zero (each flow was frozen once); nothing else to reset.
+}
+
+void MaxMinSolver::release_if_larger_than(std::size_t flow_hops) {
+  if (members_.capacity() <= flow_hops) return;
+  members_ = {};
+  frozen_ = {};
 }
 
 }  // namespace moesim::network

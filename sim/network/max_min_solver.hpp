@@ -16,7 +16,9 @@
 //   (R_m - k s) / (n_m - k) >= R_m / n_m  when  s <= R_m / n_m,
 // so a heap of shares with lazy re-insertion finds the minimum: an entry whose stored share is
 // below the link's current share is stale and is re-inserted with the current one.
-// Cost: O(F h + L log L + re-insertions), F flows of h hops on L links; memory O(F h + L).
+// Cost: O(F h + L' log L' + re-insertions), F flows of h hops on the L' links they touch (not all
+// links: callers solve one connected component at a time, see flow_network_model.hpp); memory
+// O(F h + L).
 // A flow with an empty route has no constraint: rate +infinity.
 #pragma once
 
@@ -33,9 +35,14 @@ class MaxMinSolver {
   void solve(std::span<const double> capacity, std::span<const std::uint32_t> route_begin,
              std::span<const std::uint16_t> route_len, std::span<const std::uint32_t> links,
              std::span<double> rate);
+  /// Frees the per-flow buffers if they hold more than `flow_hops` entries (a million-flow solve
+  /// should not keep its tens of MB for the small solves that follow).
+  void release_if_larger_than(std::size_t flow_hops);
 
  private:
-  std::vector<std::uint32_t> count_;
+  std::vector<std::uint32_t> count_;  ///< per link id, zero between calls
+  std::vector<std::uint32_t> slot_;   ///< per link id: its index in touched_
+  std::vector<std::uint32_t> touched_;
   std::vector<std::uint32_t> offset_;
   std::vector<std::uint32_t> members_;
   std::vector<double> remaining_;

@@ -14,15 +14,7 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 double network_of_node(const Topology& topo, int node) {
-  double total = 0;
-  for (const Link& l : topo.links()) {
-    if (l.spec.kind != LinkKind::network) continue;
-    for (DeviceIndex end : {l.a, l.b}) {
-      const Device& d = topo.devices()[end];
-      if (d.kind == DeviceKind::nic && d.node == node) total += l.spec.effective().bytes_per_s;
-    }
-  }
-  return total;
+  return topo.node_network_capacity(node).bytes_per_s;  // precomputed: O(1), not O(links)
 }
 
 using Choice = CollectiveConfig::Choice;

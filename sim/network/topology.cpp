@@ -4,64 +4,15 @@
 
 #include <algorithm>
 #include <boost/graph/adjacency_list.hpp>
-#include <boost/graph/dijkstra_shortest_paths.hpp>
-#include <boost/graph/filtered_graph.hpp>
 #include <boost/graph/push_relabel_max_flow.hpp>
 #include <limits>
 #include <map>
-#include <set>
+#include <numeric>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/shortest_path_router.hpp"
 
 namespace moesim::network {
-
-namespace {
-
-// Route weight of one link traversal, compared as one integer so that ties are exact (and ECMP
-// among equal-cost spines is therefore well defined):
-//   kHop                    every hop counts first (fewest switches wins),
-//   + 1e6 / line rate GB/s  then slower links cost more (NVLink beats a PCIe path of equal hops),
-//   + latency in ns         then lower latency;
-//   + kHop / 2 per link touching a CPU: NCCL ranks paths through the host bridge or across
-//     sockets (PHB, SYS) below PCIe-switch and NVLink paths (src/graph/paths.cc path types), so a
-//     GPU reaches another rail's NIC over the fabric rather than through the CPU.
-// kHop exceeds any sum of the bandwidth and latency terms over a path of realistic length.
-constexpr std::int64_t kHop = std::int64_t{1} << 40;
-
-std::int64_t link_weight(const LinkSpec& s, bool touches_cpu) {
-  const double gbps = std::max(s.bandwidth.gbps(), 1e-3);
-  const auto slow = static_cast<std::int64_t>(std::llround(std::min(1e6 / gbps, 1e9)));
-  const auto lat_ns = static_cast<std::int64_t>(std::llround(s.latency.ns()));
-  return kHop + (touches_cpu ? kHop / 2 : 0) + slow + lat_ns;
-}
-
-struct EdgeProps {
-  std::int64_t weight = 0;
-};
-using Graph = boost::adjacency_list<boost::vecS, boost::vecS, boost::directedS, boost::no_property,
-                                    EdgeProps>;
-
-// Search from the destination outwards (weights are symmetric, links full duplex): a vertex that
-// is a GPU other than the destination is reached but never expanded, so no route passes through
-// a GPU.
-struct NoGpuTransit {
-  const std::vector<char>* is_gpu = nullptr;
-  std::size_t destination = 0;
-  template <class Edge>
-  bool operator()(const Edge& e) const {
-    const std::size_t from = e.m_source;
-    return from == destination || !(*is_gpu)[from];
-  }
-};
-
-}  // namespace
-
-// Next hops toward every destination GPU: for destination g, device u's candidate directed
-// links are next[g][offsets[g][u] .. offsets[g][u+1]), in directed-link order.
-struct Topology::Routes {
-  std::vector<std::vector<std::uint32_t>> offsets;
-  std::vector<std::vector<DirectedLinkId>> next;
-};
 
 std::string_view to_string(DeviceKind kind) {
   switch (kind) {
@@ -114,30 +65,13 @@ std::optional<LinkKind> parse_link_kind(std::string_view name) {
 
 Topology::Topology(std::string name, std::string gpu_model)
     : name_(std::move(name)), gpu_model_(std::move(gpu_model)) {}
-Topology::~Topology() = default;
-Topology::Topology(Topology&&) noexcept = default;
-Topology& Topology::operator=(Topology&&) noexcept = default;
-Topology::Topology(const Topology& o)
-    : name_(o.name_),
-      gpu_model_(o.gpu_model_),
-      description_(o.description_),
-      sources_(o.sources_),
-      devices_(o.devices_),
-      links_(o.links_),
-      gpus_(o.gpus_),
-      local_rank_(o.local_rank_),
-      node_count_(o.node_count_),
-      routes_(o.routes_ ? std::make_unique<Routes>(*o.routes_) : nullptr) {}
-Topology& Topology::operator=(const Topology& o) {
-  if (this != &o) *this = Topology(o);
-  return *this;
-}
-
 DeviceIndex Topology::add_device(Device device) {
   MOESIM_CHECK(!finalized(), "add_device after finalize");
-  MOESIM_CHECK(!find_device(device.name), "duplicate device name {}", device.name);
+  const auto index = static_cast<DeviceIndex>(devices_.size());
+  MOESIM_CHECK(by_name_.emplace(device.name, index).second, "duplicate device name {}",
+               device.name);
   devices_.push_back(std::move(device));
-  return static_cast<DeviceIndex>(devices_.size() - 1);
+  return index;
 }
 
 LinkIndex Topology::add_link(DeviceIndex a, DeviceIndex b, LinkSpec spec) {
@@ -154,10 +88,9 @@ void Topology::add_source(std::string key, std::string text) {
 }
 
 std::optional<DeviceIndex> Topology::find_device(std::string_view name) const {
-  for (std::size_t i = 0; i < devices_.size(); ++i) {
-    if (devices_[i].name == name) return static_cast<DeviceIndex>(i);
-  }
-  return std::nullopt;
+  const auto it = by_name_.find(std::string(name));
+  if (it == by_name_.end()) return std::nullopt;
+  return it->second;
 }
 
 DeviceIndex Topology::head_of(DirectedLinkId d) const {
@@ -171,9 +104,13 @@ DeviceIndex Topology::tail_of(DirectedLinkId d) const {
 }
 
 bool Topology::node_has_nvswitch(int node) const {
-  return std::any_of(devices_.begin(), devices_.end(), [&](const Device& d) {
-    return d.kind == DeviceKind::nvswitch && d.node == node;
-  });
+  return node >= 0 && static_cast<std::size_t>(node) < node_has_nvswitch_.size() &&
+         node_has_nvswitch_[static_cast<std::size_t>(node)] != 0;
+}
+
+void Topology::set_router(std::shared_ptr<const Router> router) {
+  MOESIM_CHECK(finalized() && router != nullptr, "set_router before finalize");
+  router_ = std::move(router);
 }
 
 void Topology::finalize(std::string_view origin) {
@@ -212,86 +149,99 @@ void Topology::finalize(std::string_view origin) {
   std::map<int, std::uint32_t> seen;
   for (std::size_t r = 0; r < gpus_.size(); ++r) local_rank_[r] = seen[devices_[gpus_[r]].node]++;
 
-  // Out-links per device, in directed-link order (the ECMP candidates' order).
-  const std::size_t n = devices_.size();
-  std::vector<std::vector<DirectedLinkId>> out(n);
-  Graph g(n);
-  std::vector<std::int64_t> weight(links_.size());
-  for (std::size_t i = 0; i < links_.size(); ++i) {
-    weight[i] = link_weight(links_[i].spec, devices_[links_[i].a].kind == DeviceKind::cpu ||
-                                                devices_[links_[i].b].kind == DeviceKind::cpu);
-    const auto w = weight[i];
-    out[links_[i].a].push_back(static_cast<DirectedLinkId>(2 * i));
-    out[links_[i].b].push_back(static_cast<DirectedLinkId>(2 * i + 1));
-    boost::add_edge(links_[i].a, links_[i].b, EdgeProps{w}, g);
-    boost::add_edge(links_[i].b, links_[i].a, EdgeProps{w}, g);
+  node_has_nvswitch_.assign(node_count_, 0);
+  network_injection_.assign(node_count_, 0.0);
+  node_network_effective_.assign(node_count_, 0.0);
+  std::vector<double> device_injection(devices_.size(), 0.0);
+  for (const Link& l : links_) {
+    device_injection[l.a] += l.spec.bandwidth.bytes_per_s;
+    device_injection[l.b] += l.spec.bandwidth.bytes_per_s;
+    if (l.spec.kind != LinkKind::network) continue;
+    for (DeviceIndex end : {l.a, l.b}) {
+      const Device& d = devices_[end];
+      if (d.kind == DeviceKind::nic && d.node >= 0 &&
+          static_cast<std::size_t>(d.node) < node_count_) {
+        network_injection_[static_cast<std::size_t>(d.node)] += l.spec.bandwidth.bytes_per_s;
+        node_network_effective_[static_cast<std::size_t>(d.node)] += l.spec.effective().bytes_per_s;
+      }
+    }
   }
-  std::vector<char> is_gpu(n, 0);
-  for (DeviceIndex gi : gpus_) is_gpu[gi] = 1;
+  for (double& v : network_injection_) v /= static_cast<double>(per);
+  for (const Device& d : devices_) {
+    if (d.kind == DeviceKind::nvswitch && d.node >= 0 &&
+        static_cast<std::size_t>(d.node) < node_count_) {
+      node_has_nvswitch_[static_cast<std::size_t>(d.node)] = 1;
+    }
+  }
+  gpu_injection_.resize(gpus_.size());
+  for (std::size_t r = 0; r < gpus_.size(); ++r) gpu_injection_[r] = device_injection[gpus_[r]];
+  check_gpus_reach_each_other(origin);
+  router_ = std::make_shared<ShortestPathRouter>(devices_, links_);
+}
 
-  auto routes = std::make_unique<Routes>();
-  routes->offsets.resize(gpus_.size());
-  routes->next.resize(gpus_.size());
-  constexpr auto kInf = std::numeric_limits<std::int64_t>::max();
-  std::vector<std::int64_t> dist(n);
-  for (std::size_t dst_rank = 0; dst_rank < gpus_.size(); ++dst_rank) {
-    const DeviceIndex dst = gpus_[dst_rank];
-    NoGpuTransit keep{&is_gpu, dst};
-    boost::filtered_graph<Graph, NoGpuTransit> fg(g, keep);
-    std::fill(dist.begin(), dist.end(), kInf);
-    boost::dijkstra_shortest_paths(fg, dst,
-                                   boost::weight_map(boost::get(&EdgeProps::weight, g))
-                                       .distance_map(boost::make_iterator_property_map(
-                                           dist.begin(), boost::get(boost::vertex_index, g)))
-                                       .distance_inf(kInf));
-    for (std::size_t src_rank = 0; src_rank < gpus_.size(); ++src_rank) {
-      if (dist[gpus_[src_rank]] == kInf) {
-        throw input_error(origin, fmt::format("/devices/{}", gpus_[src_rank]),
-                          fmt::format("GPU \"{}\" cannot reach GPU \"{}\"",
-                                      devices_[gpus_[src_rank]].name, devices_[dst].name),
-                          "no path that avoids passing through other GPUs",
-                          "every GPU connected to every other");
-      }
-    }
-    auto& offsets = routes->offsets[dst_rank];
-    auto& next = routes->next[dst_rank];
-    offsets.assign(n + 1, 0);
-    for (std::size_t u = 0; u < n; ++u) {
-      offsets[u] = static_cast<std::uint32_t>(next.size());
-      if (u == dst || dist[u] == kInf) continue;
-      for (DirectedLinkId d : out[u]) {
-        const DeviceIndex v = head_of(d);
-        if (dist[v] == kInf || (is_gpu[v] && v != dst)) continue;
-        if (dist[v] + weight[d / 2] == dist[u]) next.push_back(d);
-      }
-    }
-    offsets[n] = static_cast<std::uint32_t>(next.size());
-    next.shrink_to_fit();
+// Two GPUs reach each other without passing through a third GPU iff they share a link or touch
+// the same connected part of the graph of non-GPU devices (union-find over devices + links).
+void Topology::check_gpus_reach_each_other(std::string_view origin) const {
+  std::vector<DeviceIndex> parent(devices_.size());
+  std::iota(parent.begin(), parent.end(), DeviceIndex{0});
+  auto root = [&](DeviceIndex v) {
+    while (parent[v] != v) v = parent[v] = parent[parent[v]];
+    return v;
+  };
+  const auto is_gpu = [&](DeviceIndex v) { return devices_[v].kind == DeviceKind::gpu; };
+  for (const Link& l : links_) {
+    if (!is_gpu(l.a) && !is_gpu(l.b)) parent[root(l.a)] = root(l.b);
   }
-  routes_ = std::move(routes);
+  // Per GPU: the parts it touches and its GPU neighbours, sorted.
+  std::vector<std::vector<DeviceIndex>> parts(gpus_.size());
+  std::vector<std::vector<DeviceIndex>> direct(gpus_.size());
+  std::vector<std::int64_t> rank_of(devices_.size(), -1);
+  for (std::size_t r = 0; r < gpus_.size(); ++r) rank_of[gpus_[r]] = static_cast<std::int64_t>(r);
+  for (const Link& l : links_) {
+    for (auto [from, to] : {std::pair{l.a, l.b}, std::pair{l.b, l.a}}) {
+      if (!is_gpu(from)) continue;
+      auto& list = is_gpu(to) ? direct[static_cast<std::size_t>(rank_of[from])]
+                              : parts[static_cast<std::size_t>(rank_of[from])];
+      list.push_back(is_gpu(to) ? to : root(to));
+    }
+  }
+  for (auto& p : parts) {
+    std::sort(p.begin(), p.end());
+    p.erase(std::unique(p.begin(), p.end()), p.end());
+  }
+  // Common case: one part every GPU touches.
+  std::vector<DeviceIndex> common = parts[0];
+  for (std::size_t r = 1; r < parts.size() && !common.empty(); ++r) {
+    std::vector<DeviceIndex> both;
+    std::set_intersection(common.begin(), common.end(), parts[r].begin(), parts[r].end(),
+                          std::back_inserter(both));
+    common.swap(both);
+  }
+  if (!common.empty()) return;
+  const auto reach = [&](std::size_t a, std::size_t b) {
+    if (a == b) return true;
+    if (std::find(direct[a].begin(), direct[a].end(), gpus_[b]) != direct[a].end()) return true;
+    std::vector<DeviceIndex> both;
+    std::set_intersection(parts[a].begin(), parts[a].end(), parts[b].begin(), parts[b].end(),
+                          std::back_inserter(both));
+    return !both.empty();
+  };
+  for (std::size_t dst = 0; dst < gpus_.size(); ++dst) {
+    for (std::size_t src = 0; src < gpus_.size(); ++src) {
+      if (reach(src, dst)) continue;
+      throw input_error(origin, fmt::format("/devices/{}", gpus_[src]),
+                        fmt::format("GPU \"{}\" cannot reach GPU \"{}\"", devices_[gpus_[src]].name,
+                                    devices_[gpus_[dst]].name),
+                        "no path that avoids passing through other GPUs",
+                        "every GPU connected to every other");
+    }
+  }
 }
 
 void Topology::route(RankId src, RankId dst, std::vector<DirectedLinkId>& out) const {
   MOESIM_CHECK(finalized(), "route before finalize");
   MOESIM_CHECK(src.index() < gpus_.size() && dst.index() < gpus_.size(), "rank out of range");
-  const auto& offsets = routes_->offsets[dst.index()];
-  const auto& next = routes_->next[dst.index()];
-  const DeviceIndex target = gpus_[dst.index()];
-  DeviceIndex u = gpus_[src.index()];
-  // Destination-based choice among equal next hops (InfiniBand fat-tree "D-mod-K" routing, as
-  // OpenSM's ftree engine programs the forwarding tables): the key is node + local rank of the
-  // destination, so an all-to-all spreads evenly over the spines at every cluster size.
-  const std::uint32_t dest_key =
-      static_cast<std::uint32_t>(devices_[target].node) + local_rank_[dst.index()];
-  while (u != target) {
-    const std::uint32_t begin = offsets[u];
-    const std::uint32_t count = offsets[u + 1] - begin;
-    MOESIM_CHECK(count > 0, "no next hop from {} to {}", devices_[u].name, devices_[target].name);
-    const std::uint32_t pick = count == 1 ? 0 : dest_key % count;
-    const DirectedLinkId d = next[begin + pick];
-    out.push_back(d);
-    u = head_of(d);
-  }
+  router_->route(src, dst, out);
 }
 
 std::vector<DirectedLinkId> Topology::route(RankId src, RankId dst) const {
@@ -312,26 +262,10 @@ Bandwidth Topology::route_bandwidth(RankId src, RankId dst) const {
   return {best};
 }
 
-Bandwidth Topology::gpu_injection(RankId rank) const {
-  const DeviceIndex g = gpu_device(rank);
-  double total = 0;
-  for (const Link& l : links_) {
-    if (l.a == g || l.b == g) total += l.spec.bandwidth.bytes_per_s;
-  }
-  return {total};
-}
+Bandwidth Topology::gpu_injection(RankId rank) const { return {gpu_injection_[rank.index()]}; }
 
 Bandwidth Topology::gpu_network_injection(RankId rank) const {
-  const int node = node_of(rank);
-  double total = 0;
-  for (const Link& l : links_) {
-    if (l.spec.kind != LinkKind::network) continue;
-    for (DeviceIndex end : {l.a, l.b}) {
-      const Device& d = devices_[end];
-      if (d.kind == DeviceKind::nic && d.node == node) total += l.spec.bandwidth.bytes_per_s;
-    }
-  }
-  return {total / static_cast<double>(gpus_per_node())};
+  return {network_injection_[static_cast<std::size_t>(node_of(rank))]};
 }
 
 Bandwidth Topology::bisection_bandwidth() const {

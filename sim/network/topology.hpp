@@ -1,6 +1,6 @@
 // Topology: the devices of a machine or cluster (GPUs, NVSwitches, PCIe switches, CPUs, NICs, leaf
 // and spine switches) and the full-duplex links between them, with routes between every pair of
-// GPUs.
+// GPUs (router.hpp).
 //
 // Units and invariants:
 //  - A link is full duplex: `bandwidth` is the line rate of EACH direction (GB/s = 1e9 B/s, as
@@ -10,13 +10,14 @@
 //  - Ranks: rank r is the r-th GPU in device order (file order). Every GPU belongs to a node
 //    (`node` >= 0); fabric switches (leaf, spine) belong to none (-1). Nodes are numbered densely
 //    from 0 and all hold the same number of GPUs.
-//  - Routes are computed once by finalize(): shortest paths by weight (hops first, then a penalty
-//    for slower links, then latency; see topology.cpp), never passing THROUGH a GPU (GPUs are
-//    endpoints, as NCCL's P2P paths). Where several next hops tie (equal-cost spines), the one
-//    taken is (destination node + destination local rank) mod the number of ties: deterministic,
-//    destination-based ECMP as InfiniBand fat trees route (OpenSM ftree "D-mod-K"), the same on
-//    every run and machine and balanced for all-to-all traffic.
-// Boost.Graph is used inside topology.cpp only.
+//  - Routes: shortest paths by weight (hops first, then a penalty for slower links, then latency;
+//    routing_graph.hpp), never passing THROUGH a GPU (GPUs are endpoints, as NCCL's P2P paths).
+//    Where several next hops tie (equal-cost spines), the one taken is (destination node +
+//    destination local rank) mod the number of ties: deterministic, destination-based ECMP as
+//    InfiniBand fat trees route (OpenSM ftree "D-mod-K"), the same on every run and machine and
+//    balanced for all-to-all traffic. finalize() installs a ShortestPathRouter (on demand, cached
+//    per destination); generate_cluster() replaces it by a FabricRouter (closed form, same routes).
+//    Memory grows with devices + links, never with their square.
 #pragma once
 
 #include <cstdint>
@@ -24,13 +25,17 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/core/ids.hpp"
 #include "sim/core/sim_time.hpp"
 #include "sim/core/units.hpp"
+#include "sim/network/router.hpp"
 
 namespace moesim::network {
+
+struct GeneratedFrom;  // cluster_generator.hpp
 
 enum class DeviceKind : std::uint8_t {
   gpu,
@@ -51,7 +56,6 @@ std::optional<LinkKind> parse_link_kind(std::string_view name);
 
 using DeviceIndex = std::uint32_t;
 using LinkIndex = std::uint32_t;
-using DirectedLinkId = std::uint32_t;
 
 struct Device {
   std::string name;
@@ -79,11 +83,6 @@ struct Link {
 class Topology {
  public:
   Topology(std::string name, std::string gpu_model);
-  ~Topology();
-  Topology(Topology&&) noexcept;
-  Topology& operator=(Topology&&) noexcept;
-  Topology(const Topology&);
-  Topology& operator=(const Topology&);
 
   // --- building (before finalize) ---
   DeviceIndex add_device(Device device);
@@ -92,10 +91,20 @@ class Topology {
   void add_source(std::string key, std::string text);
   void set_description(std::string text) { description_ = std::move(text); }
   /// Validates (GPUs present, node numbering, same GPU count per node, every GPU reaching every
-  /// other) and computes the routes. Errors are InputErrors naming `origin` (the file) and the
-  /// JSON path of the offending device, e.g. "/devices/3".
+  /// other) and installs a ShortestPathRouter. Errors are InputErrors naming `origin` (the file)
+  /// and the JSON path of the offending device, e.g. "/devices/3".
   void finalize(std::string_view origin = "topology");
-  bool finalized() const { return routes_ != nullptr; }
+  bool finalized() const { return router_ != nullptr; }
+  /// Replaces the router of a finalized topology by one that computes the same routes faster
+  /// (generate_cluster: FabricRouter). Copies of the topology share it.
+  void set_router(std::shared_ptr<const Router> router);
+  const std::shared_ptr<const Router>& router() const { return router_; }
+  /// Generated clusters: the node and spec they came from (written to their files, so that a
+  /// loaded copy keeps the structural routes); null otherwise.
+  void set_generated_from(std::shared_ptr<const GeneratedFrom> from) {
+    generated_from_ = std::move(from);
+  }
+  const GeneratedFrom* generated_from() const { return generated_from_.get(); }
 
   // --- queries ---
   const std::string& name() const { return name_; }
@@ -136,12 +145,17 @@ class Topology {
   /// Network ports of the GPU's node divided by its GPUs, per direction, line rate; zero for a
   /// single node without cabled NICs.
   Bandwidth gpu_network_injection(RankId rank) const;
+  /// Effective capacity (bytes/s, one direction) of the network ports of a node's NICs.
+  Bandwidth node_network_capacity(int node) const {
+    return {node_network_effective_[static_cast<std::size_t>(node)]};
+  }
   /// Max flow (one direction, line rate) from the first half of the GPUs (rank order) to the
   /// second half, the standard bisection of the rank space.
   Bandwidth bisection_bandwidth() const;
 
  private:
-  struct Routes;
+  void check_gpus_reach_each_other(std::string_view origin) const;
+
   std::string name_;
   std::string gpu_model_;
   std::string description_;
@@ -151,7 +165,13 @@ class Topology {
   std::vector<DeviceIndex> gpus_;
   std::vector<std::uint32_t> local_rank_;
   std::size_t node_count_ = 0;
-  std::unique_ptr<Routes> routes_;
+  std::unordered_map<std::string, DeviceIndex> by_name_;
+  std::vector<char> node_has_nvswitch_;
+  std::vector<double> gpu_injection_;           ///< per rank, bytes/s
+  std::vector<double> network_injection_;       ///< per node, bytes/s per GPU
+  std::vector<double> node_network_effective_;  ///< per node, bytes/s
+  std::shared_ptr<const Router> router_;
+  std::shared_ptr<const GeneratedFrom> generated_from_;
 };
 
 }  // namespace moesim::network
