@@ -44,7 +44,7 @@ std::vector<report::Claim> select(const std::vector<report::Claim>& all,
           return c.id.substr(0, c.id.find('-')) == paper;
         })) {
       throw input_error("", "--paper", "no claim of this paper", paper,
-                        "fsmoe, lancet, parm, ted, flexmoe or megatron (the id prefix)");
+                        "fsmoe, lancet, parm, ted, flexmoe, megatron or deepep (the id prefix)");
     }
   }
   std::vector<report::Claim> chosen;
@@ -135,7 +135,7 @@ void reproduce(const ReproduceOptions& o) {
                sampled);
   }
   // Gaps sharing a reason are printed once, with each result's measured error.
-  fmt::print("\nknown gaps ({}, traces/reference/claims/known_gaps.json):\n", gaps.size());
+  fmt::print("\nknown gaps ({}, {}/known_gaps.json):\n", gaps.size(), o.claims_dir);
   std::vector<std::pair<const report::KnownGap*, std::vector<const report::KnownGap*>>> by_reason;
   for (const report::KnownGap& g : gaps) {
     auto it = std::find_if(by_reason.begin(), by_reason.end(),
@@ -229,7 +229,7 @@ void register_reproduce_command(CLI::App& root) {
       "Examples:\n"
       "  moesim reproduce --quick\n"
       "  moesim reproduce --paper fsmoe --csv fsmoe.csv\n"
-      "  moesim reproduce --claim fsmoe-table5-testbed-a,lancet-speedup-v100 --json out.json\n"
+      "  moesim reproduce --claim fsmoe-table5-testbed-a,lancet-v100 --json out.json\n"
       "  moesim reproduce --list");
   cmd->add_option("--claims", o->claims_dir, "Folder of claim files")->capture_default_str();
   cmd->add_option("--paper", o->papers, "Only this paper's claims (id prefix: fsmoe, lancet, ...)")

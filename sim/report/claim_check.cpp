@@ -27,7 +27,7 @@ std::string_view to_string(Verdict v) {
     case Verdict::unsupported:
       return "not runnable (known gap)";
     case Verdict::not_run:
-      return "not run";
+      return "not run (sampled)";
   }
   return "?";
 }
