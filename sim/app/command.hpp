@@ -31,5 +31,6 @@ void register_run_case_command(CLI::App& root);
 void register_execute_command(CLI::App& root);
 void register_validate_command(CLI::App& root);
 void register_calibrate_command(CLI::App& root);
+void register_reproduce_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   moesim::app::register_execute_command(app);
   moesim::app::register_validate_command(app);
   moesim::app::register_calibrate_command(app);
+  moesim::app::register_reproduce_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

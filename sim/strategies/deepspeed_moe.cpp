@@ -3,16 +3,19 @@
 // non-experts are TP and experts are not] -> all-to-all over EP -> [ESP all-gather when experts
 // are sharded] -> experts -> [ESP reduce-scatter] -> all-to-all -> [gather_tokens] -> combine.
 // With MP+EP+ESP the tokens stay duplicated on every rank of the MP group (the redundancy Parm
-// removes, Parm, INFOCOM 2024). Gradient all-reduces run after the whole backward.
+// removes, Parm, INFOCOM 2024). Gradient all-reduces run after the whole backward. Option
+// tokens=split|duplicated overrides the token layout (token_layout.hpp).
 #include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
 namespace {
 
 class DeepSpeedMoe final : public Strategy {
  public:
-  std::string_view name() const override { return "deepspeed-moe"; }
+  DeepSpeedMoe(std::string name, TokenLayout tokens) : name_(std::move(name)), tokens_(tokens) {}
+  std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "DeepSpeed-MoE: serial A2A -> experts -> A2A, capacity-padded, no overlap";
   }
@@ -20,14 +23,26 @@ class DeepSpeedMoe final : public Strategy {
     IterationBuilder::Options options;
     options.pad_to_capacity = true;
     // DeepSpeed drops the tp-duplicated tokens only when the experts themselves are not sharded.
-    options.split_tokens_over_tp = job.layout.tp > 1 && job.layout.esp == 1;
+    options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
     IterationBuilder builder(job, costs, options);
     return builder.build();
   }
+
+ private:
+  std::string name_;
+  TokenLayout tokens_;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_deepspeed_moe() { return std::make_unique<DeepSpeedMoe>(); }
+std::unique_ptr<Strategy> make_deepspeed_moe() {
+  return std::make_unique<DeepSpeedMoe>("deepspeed-moe", TokenLayout::real_system);
+}
+
+std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options) {
+  const TokenLayout tokens = read_token_layout(options);
+  return std::make_unique<DeepSpeedMoe>(
+      options.empty() ? "deepspeed-moe" : "deepspeed-moe:" + options.text(), tokens);
+}
 
 }  // namespace moesim::strategies

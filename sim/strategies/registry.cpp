@@ -6,6 +6,7 @@
 #include <string>
 
 #include "sim/core/errors.hpp"
+#include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -21,8 +22,8 @@ struct Entry {
 
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
 constexpr std::array kStrategies{
-    Entry{"deepspeed-moe", &make_deepspeed_moe},
-    Entry{"tutel", &make_tutel},
+    Entry{"deepspeed-moe", &make_deepspeed_moe, &configure_deepspeed_moe, kTokenLayoutHelp},
+    Entry{"tutel", &make_tutel, &configure_tutel, kTokenLayoutHelp},
     Entry{"fastermoe", &make_fastermoe, &configure_fastermoe,
           "shadow=on|off (dynamic expert shadowing by its latency model); default on"},
     Entry{"fsmoe", &make_fsmoe},

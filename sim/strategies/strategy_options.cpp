@@ -64,6 +64,22 @@ std::int64_t StrategyOptions::get_int(std::string_view key, std::int64_t fallbac
   return out;
 }
 
+std::string StrategyOptions::get_choice(std::string_view key, std::string_view choices,
+                                        std::string_view fallback) {
+  const auto it = values_.find(key);
+  if (it == values_.end()) return std::string(fallback);
+  used_.insert(std::string(key));
+  const std::string& v = it->second;
+  std::size_t pos = 0;
+  while (pos <= choices.size()) {
+    const std::size_t bar = std::min(choices.find('|', pos), choices.size());
+    if (choices.substr(pos, bar - pos) == v) return v;
+    pos = bar + 1;
+  }
+  throw input_error("", flag_, fmt::format("{}: option {} has no such value", strategy_, key), v,
+                    choices);
+}
+
 void StrategyOptions::finish(std::string_view known) const {
   for (const std::string& key : order_) {
     if (!used_.count(key)) {

@@ -26,6 +26,8 @@ class StrategyOptions {
   bool get_bool(std::string_view key, bool fallback);
   /// A positive integer; `fallback` when absent.
   std::int64_t get_int(std::string_view key, std::int64_t fallback);
+  /// One of `choices` ("split|duplicated"); `fallback` when absent.
+  std::string get_choice(std::string_view key, std::string_view choices, std::string_view fallback);
   /// Throws InputError for any key not read so far, listing `known` (e.g. "dtd, cac, ac").
   void finish(std::string_view known) const;
   /// The settings in the order given, "key=value:key=value" (empty when none).

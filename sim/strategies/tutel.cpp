@@ -11,13 +11,15 @@
 // dW in backward) on the slowest rank of the stage; a chunk's all-to-all is priced with every EP
 // group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
 // runs them. Capacity-padded (Tutel's dispatch is (E, C, M); dropless models use the largest
-// count as capacity, like capacity_factor < 0). Tokens in a TP group are treated like DeepSpeed.
+// count as capacity, like capacity_factor < 0). Tokens in a TP group: option tokens=split|duplicated
+// (token_layout.hpp); by default treated like DeepSpeed.
 #include <fmt/format.h>
 
 #include <algorithm>
 
 #include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -256,7 +258,8 @@ class TutelBuilder final : public IterationBuilder {
 
 class Tutel final : public Strategy {
  public:
-  std::string_view name() const override { return "tutel"; }
+  Tutel(std::string name, TokenLayout tokens) : name_(std::move(name)), tokens_(tokens) {}
+  std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "Tutel: capacity-chunked A2A/expert pipeline, degree d in {1,2,4,8} and linear/2DH "
            "all-to-all chosen by its cost evaluation";
@@ -264,15 +267,26 @@ class Tutel final : public Strategy {
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     IterationBuilder::Options options;
     options.pad_to_capacity = true;
-    options.split_tokens_over_tp = job.layout.tp > 1 && job.layout.esp == 1;
+    options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
     TutelBuilder builder(job, costs, options);
     builder.plan_schedule();
     return builder.build();
   }
+
+ private:
+  std::string name_;
+  TokenLayout tokens_;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_tutel() { return std::make_unique<Tutel>(); }
+std::unique_ptr<Strategy> make_tutel() {
+  return std::make_unique<Tutel>("tutel", TokenLayout::real_system);
+}
+
+std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options) {
+  const TokenLayout tokens = read_token_layout(options);
+  return std::make_unique<Tutel>(options.empty() ? "tutel" : "tutel:" + options.text(), tokens);
+}
 
 }  // namespace moesim::strategies

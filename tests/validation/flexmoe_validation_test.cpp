@@ -1,18 +1,6 @@
-// FlexMoE's headline claim (FlexMoE abstract): under skewed routing whose popularity drifts over
-// iterations, dynamic placement beats DeepSpeed-MoE (paper: 1.70x average) and FasterMoE (1.30x).
-// Checked qualitatively: GPT2-S-MoE, dropless (no token is dropped by any strategy, so all do the
-// same work; DeepSpeed-MoE then pads every expert to the largest count), 32 experts on 2 x p4de
-// (16 A100), routing drift:1.2 (Zipf 1.2 whose ranking drifts each iteration), 20 iterations;
-// FlexMoE's placement for iteration i comes from iterations < i and its moves are charged.
-// Why 20 iterations (it was 6): FlexMoE pays up front -- iteration 0 has no statistics and runs the
-// static placement (about 1.5x FasterMoE here), the next few carry the Expand/Migrate transfers
-// (parameters + Adam state, 66 MB each over a 100 Gb/s NIC) -- and wins them back over the
-// following iterations: its planner accepts a move only if it pays back within 10 iterations
-// (flexmoe.cpp), and the paper re-balances every 50-100 iterations (as SYMI re-ran it). A 6-
-// iteration mean is mostly that warm-up (FlexMoE 45.6 ms vs FasterMoE 44.2 ms although every
-// re-balanced iteration from the 4th on is faster); 20 iterations is the shortest run in which
-// the amortisation the planner assumes has happened, and still runs in about a second.
-// Expectation: FlexMoE's mean iteration time is below both; the speedups are printed.
+// FlexMoE's cost model sees the bandwidth an all-to-all really gets (FlexMoE, SIGMOD 2023: T_A2A from
+// the token matrix and per-link bandwidth). Its published speedups and rebalancing cost are claims
+// with two-sided bands (traces/reference/claims/flexmoe-*.json).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -23,34 +11,6 @@
 
 namespace moesim::validation {
 namespace {
-
-TEST(FlexMoeValidation, BeatsDeepSpeedAndFasterMoeUnderDriftingSkew) {
-  ModelSpec model = io::load_model("gpt2-s-moe");
-  model.experts = 32;
-  model.dropless = true;
-  model.layers = 4;  // 2 MoE layers keep the test short; every layer is alike
-  constexpr std::int64_t kIterations = 20;
-  const job::PreparedJob job =
-      Testbed("aws-p4de", 2)
-          .job(model, "ep=16",
-               std::make_shared<const GeneratedRouting>(RoutingDistribution::drift, 1.2, 11),
-               kIterations);
-  const double ds = Testbed::run(job, "deepspeed-moe").mean_iteration_us();
-  const double faster = Testbed::run(job, "fastermoe").mean_iteration_us();
-  const job::StrategyResult flex = Testbed::run(job, "flexmoe");
-  const double flex_us = flex.mean_iteration_us();
-  std::cout << "mean iteration us: deepspeed-moe " << ds << ", fastermoe " << faster << ", flexmoe "
-            << flex_us << " (speedup " << ds / flex_us << "x vs deepspeed-moe, " << faster / flex_us
-            << "x vs fastermoe)\nflexmoe per iteration:";
-  for (double t : flex.iteration_us) std::cout << ' ' << t;
-  std::cout << " us\n";
-  ::testing::Test::RecordProperty("speedup_vs_deepspeed", std::to_string(ds / flex_us));
-  ::testing::Test::RecordProperty("speedup_vs_fastermoe", std::to_string(faster / flex_us));
-  EXPECT_LT(flex_us, ds);
-  EXPECT_LT(flex_us, faster);
-  // Iteration 0 has no statistics (static placement); later ones are re-balanced.
-  EXPECT_LT(flex.iteration_us.back(), flex.iteration_us.front());
-}
 
 TEST(FlexMoeValidation, AllToAllCostUsesTheNicBoundBandwidth) {
   // p4de: 4 x 100 Gb/s EFA per 8 GPUs, two GPUs behind each NIC. One inter-node transfer alone

@@ -1,9 +1,8 @@
-// FSMoE's headline claim, qualitatively (FSMoE Sec. 6 and abstract): on its testbeds, FSMoE beats
-// Tutel on average over its configured-layer grid and on real models. Testbed-A = 6 nodes of
-// a6000-8gpu (200 Gb/s), Testbed-B = 8 nodes of pcie3-4gpu-100g, built with the cluster
-// generator; DP+MP+EP+ESP with N_MP = N_ESP = GPUs per node, N_EP = nodes, E = N_EP.
-// The grid is a deterministic sample of traces/grids/fsmoe-1458*.json (index j*487 mod 1458,
-// 487 coprime to 1458). Averages are printed (and recorded as test properties).
+// FSMoE's schedule on its testbeds (FSMoE, ASPLOS 2025, Sec. 4): the streams of fsmoe (three: EP all-to-all
+// on "comm.inter", ESP all-gather/reduce-scatter on "comm.intra", experts on "compute") and of
+// fsmoe-no-iio (one comm stream). Its published speedups are claims with two-sided bands
+// (traces/reference/claims/fsmoe-*.json, tests/validation/claims_validation_test.cpp).
+// Testbed-B = 8 nodes of pcie3-4gpu-100g; the layer is case 0 of traces/grids/fsmoe-1458*.json.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -26,44 +25,7 @@ struct FsmoeTestbed {
 
 const FsmoeTestbed kA{"Testbed-A", "a6000-8gpu", "rtx-a6000", 6, 8, {512, 1024, 2048}};
 const FsmoeTestbed kB{"Testbed-B", "pcie3-4gpu-100g", "rtx2080ti", 8, 4, {256, 512, 1024}};
-const std::vector<std::string> kStrategies = {"deepspeed-moe", "tutel", "tutel-improved",
-                                              "fsmoe-no-iio", "fsmoe"};
-
 Testbed testbed(const FsmoeTestbed& tb) { return Testbed(tb.node, tb.nodes, tb.gpu); }
-
-// Iteration time (us) of every strategy on one job on `bed` (= testbed(tb)).
-std::map<std::string, double> simulate(const FsmoeTestbed& tb, const Testbed& bed,
-                                       const std::string& model_name,
-                                       const std::string& overrides) {
-  ModelSpec model = io::load_model(model_name);
-  apply_overrides(model, overrides, "--set");
-  const job::PreparedJob job =
-      bed.job(model, fmt::format("tp={0},ep={1},esp={0}", tb.per_node, tb.nodes));
-  std::map<std::string, double> out;
-  for (const std::string& s : kStrategies) out[s] = Testbed::run(job, s).mean_iteration_us();
-  return out;
-}
-
-// Geometric-free arithmetic mean of per-case speedups a/b, like FSMoE's averages.
-struct Averages {
-  std::map<std::string, double> sum;
-  int n = 0;
-  void add(const std::map<std::string, double>& t) {
-    ++n;
-    sum["fsmoe vs tutel"] += t.at("tutel") / t.at("fsmoe");
-    sum["fsmoe vs tutel-improved"] += t.at("tutel-improved") / t.at("fsmoe");
-    sum["fsmoe vs deepspeed-moe"] += t.at("deepspeed-moe") / t.at("fsmoe");
-    sum["fsmoe vs fsmoe-no-iio"] += t.at("fsmoe-no-iio") / t.at("fsmoe");
-  }
-  double mean(const std::string& k) const { return sum.at(k) / n; }
-  void print(const std::string& title) const {
-    for (const auto& [k, v] : sum) {
-      std::cout << title << ": mean speedup " << k << " = " << fmt::format("{:.3f}", v / n)
-                << " over " << n << " cases\n";
-      ::testing::Test::RecordProperty(title + " " + k, fmt::format("{:.3f}", v / n));
-    }
-  }
-};
 
 std::string grid_case(const FsmoeTestbed& tb, int index) {
   // Axis order of traces/grids/fsmoe-1458.json, last axis fastest.
@@ -87,40 +49,6 @@ std::string grid_case(const FsmoeTestbed& tb, int index) {
       "expert_ffn={}",
       tb.nodes, std::vector<int>{1, 2, 4}[batch], nh, nh, tb.seq[seq], hidden, h,
       cap == 1 ? 2.4 : 1.2, cap == 2 ? "true" : "false", ffn ? "swiglu" : "two_gemm");
-}
-
-TEST(FsmoeValidation, BeatsTutelOnAverageOverTheConfiguredLayerGrid) {
-  for (const FsmoeTestbed* tb : {&kA, &kB}) {
-    const Testbed bed = testbed(*tb);
-    Averages avg;
-    for (int j = 0; j < 24; ++j) {
-      const std::string set = grid_case(*tb, (j * 487) % 1458);
-      const auto t = simulate(*tb, bed, "gpt2-xl-moe", set);
-      avg.add(t);
-    }
-    avg.print(tb->name + " grid");
-    EXPECT_GT(avg.mean("fsmoe vs tutel"), 1.0) << tb->name;
-    // Same token layout, schedule-only difference: FSMoE is not slower (measured ~1.00-1.01x).
-    EXPECT_GE(avg.mean("fsmoe vs tutel-improved"), 0.99) << tb->name;
-    EXPECT_GE(avg.mean("fsmoe vs fsmoe-no-iio"), 1.0) << tb->name;
-  }
-}
-
-TEST(FsmoeValidation, BeatsTutelOnRealModels) {
-  for (const FsmoeTestbed* tb : {&kA, &kB}) {
-    const Testbed bed = testbed(*tb);
-    const std::int64_t seq = tb == &kA ? 1024 : 256;
-    Averages avg;
-    // GPT2-XL-MoE (heads 25 -> 32 so N_MP divides them) and a Mixtral-style model, E = N_EP,
-    // B = 1, k = 2, f = 1.2, truncated to 4 layers to keep the test short.
-    avg.add(simulate(
-        *tb, bed, "gpt2-xl-moe",
-        fmt::format("layers=4,heads=32,kv_heads=32,experts={},seq_len={}", tb->nodes, seq)));
-    avg.add(simulate(*tb, bed, "mixtral-8x7b",
-                     fmt::format("layers=4,experts={},seq_len={},dtype=fp16", tb->nodes, seq)));
-    avg.print(tb->name + " real models");
-    EXPECT_GT(avg.mean("fsmoe vs tutel"), 1.0) << tb->name;
-  }
 }
 
 TEST(FsmoeSchedule, StreamsOfIioAndNoIio) {

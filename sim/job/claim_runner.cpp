@@ -1,0 +1,202 @@
+#include "sim/job/claim_runner.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "sim/job/job_runner.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::job {
+namespace {
+
+std::int64_t count_setting(const report::Claim& c, const report::ClaimJob& j, const char* key) {
+  const std::string& text = j.settings.at(key);
+  try {
+    std::size_t used = 0;
+    const long long v = std::stoll(text, &used);
+    if (used == text.size() && v >= 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw input_error(c.file, fmt::format("job {}: {}", j.name, key), "not a count", text,
+                    "a non-negative integer");
+}
+
+JobOptions job_options(const report::Claim& c, const report::ClaimJob& j) {
+  JobOptions o;
+  auto text = [&](const char* key, std::string& field) {
+    if (auto it = j.settings.find(key); it != j.settings.end()) field = it->second;
+  };
+  text("model", o.model);
+  text("topology", o.topology);
+  if (j.settings.count("nodes")) o.nodes = static_cast<std::size_t>(count_setting(c, j, "nodes"));
+  text("network", o.network);
+  text("gpu", o.gpu);
+  text("parallel", o.parallel);
+  text("order", o.order);
+  text("expert_order", o.expert_order);
+  text("routing", o.routing);
+  if (j.settings.count("seed")) o.seed = static_cast<std::uint64_t>(count_setting(c, j, "seed"));
+  if (j.settings.count("iterations")) o.iterations = count_setting(c, j, "iterations");
+  o.overrides = j.model_set;
+  return o;
+}
+
+report::Observation observe(const StrategyResult& r) {
+  report::Observation o;
+  o.iteration_us = r.iteration_us;
+  if (const auto ep = r.groups.find("ep"); ep != r.groups.end()) {
+    o.exposed_ep_us = ep->second.exposed_us;
+  }
+  // Claims read decisions as text (sim/report stays below the strategy layer): a number as its
+  // shortest round-trip form, a choice as its name.
+  for (const auto& [key, d] : r.last.decisions) {
+    o.decisions[key] = d.is_number() ? fmt::format("{}", d.number()) : d.name();
+  }
+  const TaskGraph& g = r.last.graph;
+  for (std::size_t i = 0; i < g.task_count(); ++i) {
+    const TaskId id{static_cast<std::uint32_t>(i)};
+    const Task& t = g.task(id);
+    if (t.rank.index() != 0) continue;
+    const TaskRecord& rec = r.record.tasks[i];
+    report::OpStat& s = o.ops[{std::string(to_string(t.phase)), std::string(g.name_of(id))}];
+    s.total_us += (rec.end - rec.start).us();
+    ++s.count;
+  }
+  return o;
+}
+
+// Progress on stderr: a line every 10% of the simulations.
+class Progress {
+ public:
+  Progress(std::size_t total, bool on) : total_(total), on_(on) {}
+  void tick() {
+    const std::size_t done = ++done_;
+    if (!on_ || total_ == 0) return;
+    if (done * 10 / total_ != (done - 1) * 10 / total_ || done == total_) {
+      std::lock_guard lock(mutex_);
+      fmt::print(stderr, "reproduce: {}/{} simulations ({}%)\n", done, total_, 100 * done / total_);
+    }
+  }
+
+ private:
+  std::size_t total_;
+  bool on_;
+  std::atomic<std::size_t> done_{0};
+  std::mutex mutex_;
+};
+
+struct Work {
+  std::size_t claim;
+  std::size_t job;  ///< index into that claim's prepared jobs
+  std::string label;
+};
+
+}  // namespace
+
+std::vector<ClaimRun> run_claims(const std::vector<report::Claim>& claims,
+                                 const std::vector<report::KnownGap>& gaps,
+                                 const ClaimRunOptions& options) {
+  // Resolve every job and strategy first, on one thread: input errors surface before any run.
+  std::map<std::string, std::shared_ptr<const network::Topology>> topologies;
+  struct Prepared {
+    std::vector<const report::ClaimJob*> jobs;
+    std::vector<std::unique_ptr<PreparedJob>> prepared;
+    std::map<std::string, std::unique_ptr<strategies::Strategy>> strategies;
+    report::ClaimObservations observed;
+  };
+  std::vector<Prepared> prepared(claims.size());
+  std::vector<Work> work;
+  for (std::size_t ci = 0; ci < claims.size(); ++ci) {
+    const report::Claim& c = claims[ci];
+    Prepared& p = prepared[ci];
+    std::set<std::string> wanted;  // jobs named by a runnable result; empty: all
+    bool all_jobs = false;
+    for (const report::ClaimResult& r : c.results) {
+      if (!r.unsupported.empty() || r.metric.kind == report::MetricKind::ordering) continue;
+      if (r.metric.jobs.empty()) all_jobs = true;
+      wanted.insert(r.metric.jobs.begin(), r.metric.jobs.end());
+    }
+    std::vector<std::size_t> indices;
+    if (options.quick && c.quick_jobs > 0) {
+      indices = report::sample_indices(c.jobs.size(), c.quick_jobs);
+    } else {
+      for (std::size_t i = 0; i < c.jobs.size(); ++i) indices.push_back(i);
+    }
+    for (std::size_t i : indices) {
+      const report::ClaimJob& j = c.jobs[i];
+      if (!all_jobs && !wanted.count(j.name)) continue;
+      try {
+        p.prepared.push_back(
+            std::make_unique<PreparedJob>(prepare_job(job_options(c, j), &topologies)));
+      } catch (const InputError& e) {
+        throw InputError(fmt::format("{}: job {}: {}", c.file, j.name, e.what()));
+      }
+      p.jobs.push_back(&j);
+    }
+    for (const std::string& label : report::strategies_needed(c)) {
+      p.strategies[label] = strategies::make_strategy(
+          c.strategies.at(label), fmt::format("{}: /setup/strategies/{}", c.file, label));
+      for (std::size_t k = 0; k < p.jobs.size(); ++k) work.push_back({ci, k, label});
+    }
+  }
+  Progress progress(work.size(), options.progress);
+  std::vector<report::Observation> results(work.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex error_mutex;
+  std::string first_error;
+  auto worker = [&]() {
+    for (std::size_t w = next++; w < work.size(); w = next++) {
+      const Work& item = work[w];
+      const Prepared& p = prepared[item.claim];
+      try {
+        results[w] =
+            observe(simulate_strategy(*p.prepared[item.job], *p.strategies.at(item.label)));
+      } catch (const std::exception& e) {
+        std::lock_guard lock(error_mutex);
+        if (first_error.empty()) {
+          first_error = fmt::format("{}: job {} strategy {}: {}", claims[item.claim].id,
+                                    p.jobs[item.job]->name, item.label, e.what());
+        }
+      }
+      progress.tick();
+    }
+  };
+  const unsigned threads = std::max(
+      1u, options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < std::min<std::size_t>(threads, std::max<std::size_t>(1, work.size()));
+       ++t) {
+    pool.emplace_back(worker);
+  }
+  for (auto& t : pool) t.join();
+  if (!first_error.empty()) throw SimulationError(first_error);
+
+  for (std::size_t w = 0; w < work.size(); ++w) {
+    Prepared& p = prepared[work[w].claim];
+    p.observed[p.jobs[work[w].job]->name][work[w].label] = std::move(results[w]);
+  }
+  std::vector<ClaimRun> runs;
+  for (std::size_t ci = 0; ci < claims.size(); ++ci) {
+    ClaimRun run;
+    run.claim = claims[ci].id;
+    run.jobs = prepared[ci].jobs.size();
+    run.jobs_total = claims[ci].jobs.size();
+    run.checks = report::check_claim(claims[ci], prepared[ci].observed, gaps,
+                                     run.jobs < run.jobs_total && options.quick);
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+ClaimRun run_claim(const report::Claim& claim, const std::vector<report::KnownGap>& gaps,
+                   const ClaimRunOptions& options) {
+  return run_claims({claim}, gaps, options).front();
+}
+
+}  // namespace moesim::job
