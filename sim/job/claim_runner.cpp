@@ -103,7 +103,7 @@ std::vector<ClaimRun> run_claims(const std::vector<report::Claim>& claims,
                                  const std::vector<report::KnownGap>& gaps,
                                  const ClaimRunOptions& options) {
   // Resolve every job and strategy first, on one thread: input errors surface before any run.
-  std::map<std::string, std::shared_ptr<const network::Topology>> topologies;
+  JobInputCache inputs;  // topologies, models and specs parsed once for every claim
   struct Prepared {
     std::vector<const report::ClaimJob*> jobs;
     std::vector<std::unique_ptr<PreparedJob>> prepared;
@@ -133,7 +133,7 @@ std::vector<ClaimRun> run_claims(const std::vector<report::Claim>& claims,
       if (!all_jobs && !wanted.count(j.name)) continue;
       try {
         p.prepared.push_back(
-            std::make_unique<PreparedJob>(prepare_job(job_options(c, j), &topologies)));
+            std::make_unique<PreparedJob>(prepare_job(job_options(c, j), &inputs)));
       } catch (const InputError& e) {
         throw InputError(fmt::format("{}: job {}: {}", c.file, j.name, e.what()));
       }

@@ -223,9 +223,12 @@ class ParmBuilder final : public IterationBuilder {
     const std::int64_t esp = job_.layout.esp;
     const std::int64_t slots = rank_slots(p, r);
     const std::int64_t hid = job_.model.hidden;
-    return ops().memory_kernel(KernelKind::elementwise, slots, hid,
-                               (esp + 1) * slots * hid * elem_bytes(),
-                               static_cast<double>((esp - 1) * slots * hid));
+    ComputeTask t = ops().memory_kernel(KernelKind::elementwise, slots, hid,
+                                        (esp + 1) * slots * hid * elem_bytes(),
+                                        static_cast<double>((esp - 1) * slots * hid));
+    // A plain sum: the same kernel in either pass, lowered as a forward element-wise add.
+    t.op.direction = OpDirection::forward;
+    return t;
   }
 
   /// Bytes ranks g[i] sends to g[j] over the EP x ESP group `g`: the unified dispatch (every
