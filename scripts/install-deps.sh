@@ -14,6 +14,7 @@ packages=(
   libbenchmark-dev       # Google Benchmark
   clang-format           # the format check in scripts/test.sh
   libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
+  libprotobuf-dev protobuf-compiler  # Chakra execution traces (sim/io/chakra_trace)
 )
 
 missing=()
