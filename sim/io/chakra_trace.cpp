@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -550,6 +551,10 @@ TaskGraph task_graph_from_chakra(const std::vector<std::string>& rank_traces,
       }
     }
   }
+  std::set<std::pair<std::uint32_t, std::uint64_t> > node_ids;  // every node, task or not
+  for (std::uint32_t r = 0; r < world; ++r) {
+    for (const pb::Node& n : traces[r].nodes) node_ids.insert({r, n.id()});
+  }
   for (std::uint32_t r = 0; r < world; ++r) {
     const RankTrace& t = traces[r];
     for (const pb::Node& n : t.nodes) {
@@ -557,6 +562,8 @@ TaskGraph task_graph_from_chakra(const std::vector<std::string>& rank_traces,
       if (self == task_of.end()) continue;
       auto depend_on = [&](std::uint32_t rank, std::uint64_t id) {
         const auto before = task_of.find({rank, id});
+        // A metadata or memory node is no task; waiting for it costs nothing.
+        if (before == task_of.end() && node_ids.contains({rank, id})) return;
         if (before == task_of.end()) {
           throw input_error(t.origin, where_node(n), "dependency on an unknown node",
                             fmt::format("rank {} node {}", rank, id), "a node of the traces");

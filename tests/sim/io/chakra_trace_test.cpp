@@ -132,6 +132,58 @@ TEST(ChakraTrace, MissingCollectiveMemberIsAnInputError) {
   EXPECT_THROW(task_graph_from_chakra(traces, {"a", "b", "c"}), InputError);
 }
 
+namespace {
+// A hand-encoded protobuf writer (wire format only), to build a trace the way another producer
+// would: no moesim attributes, a metadata node, packed dependency lists.
+std::string varint(std::uint64_t v) {
+  std::string out;
+  do {
+    const auto low = static_cast<unsigned char>(v & 0x7f);
+    v >>= 7;
+    out += static_cast<char>(v ? (low | 0x80) : low);
+  } while (v);
+  return out;
+}
+std::string field_varint(int field, std::uint64_t v) { return varint(field << 3) + varint(v); }
+std::string field_bytes(int field, const std::string& b) {
+  return varint((field << 3) | 2) + varint(b.size()) + b;
+}
+std::string delimited(const std::string& message) { return varint(message.size()) + message; }
+
+std::string foreign_rank_trace() {
+  std::string t = delimited(field_bytes(1, "0.0.4"));  // GlobalMetadata.version
+  t += delimited(field_varint(1, 0) + field_bytes(2, "[pytorch|profiler|execution_trace|thread]") +
+                 field_varint(3, 1));  // METADATA_NODE
+  t += delimited(field_varint(1, 1) + field_bytes(2, "aten::mm") + field_varint(3, 4) +
+                 field_bytes(4, varint(0)) + field_varint(7, 100));  // COMP_NODE, 100 us
+  const std::string comm_type = field_bytes(1, "comm_type") + field_varint(9, 0);  // ALL_REDUCE
+  const std::string comm_size = field_bytes(1, "comm_size") + field_varint(9, 1 << 20);
+  const std::string pg_name = field_bytes(1, "pg_name") + field_bytes(29, "0");
+  t += delimited(field_varint(1, 2) + field_bytes(2, "nccl:all_reduce") + field_varint(3, 7) +
+                 field_bytes(5, varint(1)) + field_bytes(10, comm_type) +
+                 field_bytes(10, comm_size) + field_bytes(10, pg_name));
+  return t;
+}
+}  // namespace
+
+TEST(ChakraTrace, ImportsTracesOfOtherProducers) {
+  if (!chakra_supported()) GTEST_SKIP() << "built without protobuf";
+  const std::string rank = foreign_rank_trace();
+  const TaskGraph g = task_graph_from_chakra({rank, rank}, {"r0.et", "r1.et"});
+  ASSERT_EQ(g.task_count(), 4u);  // the metadata nodes are no tasks
+  ASSERT_EQ(g.comm_count(), 1u);
+  const CommOp& op = g.comms()[0].op;
+  EXPECT_EQ(op.kind, CommKind::all_reduce);
+  EXPECT_EQ(op.bytes.count, 1 << 20);
+  EXPECT_EQ(op.ranks, (std::vector<RankId>{RankId{0}, RankId{1}}));  // no pg_ranks: every rank
+  const Task& mm = g.task(TaskId{0});
+  ASSERT_TRUE(std::holds_alternative<DelayTask>(mm.body));
+  EXPECT_EQ(std::get<DelayTask>(mm.body).duration, SimTime::from_us(100));
+  EXPECT_EQ(g.stream_name(mm.stream), "compute");
+  const ExecutionRecord r = simulate(g);
+  EXPECT_GE(r.tasks[1].start, SimTime::from_us(100));  // the all-reduce waits for aten::mm
+}
+
 #ifdef MOESIM_PROTOC
 namespace {
 /// The messages of a length-delimited stream, split by hand (base-128 varint lengths).
