@@ -4,6 +4,7 @@
 // reads them back.
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "sim/app/command.hpp"
@@ -31,6 +32,11 @@ void run_export(const ExportOptions& o) {
   if (o.prefix.empty() || o.prefix.find('/') != std::string::npos) {
     throw input_error("", "--prefix", "not a file name prefix", o.prefix,
                       "a non-empty name without '/'");
+  }
+  // Fail before the simulation, not after it.
+  if (std::filesystem::exists(o.chakra_dir) && !std::filesystem::is_directory(o.chakra_dir)) {
+    throw input_error("", "--chakra", "not a directory", o.chakra_dir,
+                      "a directory (created if missing)");
   }
   const auto strategy = strategies::make_strategy(o.strategy, "--strategy");
   const PreparedJob p = prepare_job(o.job);
