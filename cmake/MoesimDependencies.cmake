@@ -4,6 +4,7 @@ find_package(fmt 9 REQUIRED)                    # libfmt-dev
 find_package(nlohmann_json 3.10 REQUIRED)       # nlohmann-json3-dev
 find_package(CLI11 REQUIRED)                    # libcli11-dev
 find_package(Threads REQUIRED)
+find_package(Protobuf 3.12)  # libprotobuf-dev, protobuf-compiler: optional, Chakra traces (sim/io)
 if(MOESIM_BUILD_TESTS)
   find_package(GTest REQUIRED)                  # googletest / libgtest-dev
 endif()

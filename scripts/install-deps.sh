@@ -15,6 +15,7 @@ packages=(
   clang-format           # the format check in scripts/test.sh
   libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
   parallel               # GNU parallel: the sweep recipes and their test (docs/sweep-grid.md)
+  libprotobuf-dev protobuf-compiler  # Chakra execution traces (sim/io/chakra_trace)
 )
 
 missing=()

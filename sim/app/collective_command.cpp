@@ -9,6 +9,7 @@
 
 #include "sim/app/command.hpp"
 #include "sim/core/errors.hpp"
+#include "sim/io/alltoallv_matrix.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/nccl_cost_model.hpp"
@@ -30,6 +31,7 @@ struct CollectiveOptions {
   std::string algo = "auto";
   std::string dtype = "fp32";
   std::string json_file;
+  std::string matrix_file;  ///< nccl-tests alltoallv traffic matrix: one all-to-all-v row
 };
 
 std::int64_t parse_size(const std::string& text, const std::string& flag) {
@@ -120,8 +122,60 @@ std::optional<CommKind> parse_operation(const std::string& op) {
   return std::nullopt;
 }
 
+/// One all-to-all-v of an nccl-tests traffic matrix (sim/io/alltoallv_matrix.hpp) on the first
+/// n ranks (or --ranks), cells rounded down to 16 bytes as alltoallv_perf does, reported with
+/// its size = the busiest rank's max(sent, received), so the row diffs against the harness's.
+void run_matrix(const CollectiveOptions& o) {
+  const ByteMatrix file = io::load_alltoallv_matrix(o.matrix_file);
+  const auto model_kind = network::parse_network_model_kind(o.model);
+  if (!model_kind) throw input_error("", "--model", "unknown model", o.model, "flow or analytical");
+  network::AnalyticalParams params;
+  params.collective.algorithm = parse_algo(o.algo);
+  const network::Topology topo = io::load_topology(o.topology);
+  const std::size_t n = file.size();
+  std::vector<RankId> ranks;
+  if (o.ranks.empty()) {
+    if (n > topo.gpu_count()) {
+      throw input_error(o.matrix_file, "", "matrix larger than the topology",
+                        fmt::format("{} ranks", n), fmt::format("<= {}", topo.gpu_count()));
+    }
+    for (std::uint32_t r = 0; r < n; ++r) ranks.push_back(RankId{r});
+  } else {
+    ranks = parse_ranks(o.ranks, topo.gpu_count());
+    if (ranks.size() != n) {
+      throw input_error("", "--ranks", "not one rank per matrix row",
+                        fmt::format("{} ranks", ranks.size()), fmt::format("{} ranks", n));
+    }
+  }
+  auto matrix = std::make_shared<ByteMatrix>(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) matrix->set(i, j, file.at(i, j) / 16 * 16);
+  }
+  CommOp op;
+  op.kind = CommKind::all_to_all_v;
+  op.ranks = ranks;
+  op.matrix = matrix;
+  op.bytes = all_to_all_v_size(*matrix);
+  const auto model = network::make_communication_model(topo, *model_kind, params);
+  const SimTime t = model->estimate(op);
+  fmt::print("# moesim collective: all_to_all_v of {} on {} ({} ranks), model {}\n", o.matrix_file,
+             topo.name(), n, o.model);
+  fmt::print("# {:>12} {:>14} {:>8} {:>8}\n", "size(B)", "time(us)", "algbw", "busbw");
+  fmt::print("  {:>12} {:>14.2f} {:>8.2f} {:>8.2f}\n", op.bytes.count, t.us(),
+             report::algbw_gbps(op.bytes, t),
+             report::busbw_gbps(CommKind::all_to_all_v, n, op.bytes, t));
+}
+
 void run_collective(const CollectiveOptions& o) {
   io::check_output_path(o.json_file, "--json");
+  if (!o.matrix_file.empty()) {
+    if (!o.json_file.empty()) {
+      throw input_error("", "--json", "not written for --alltoallv-matrix", o.json_file,
+                        "no --json with a matrix");
+    }
+    run_matrix(o);
+    return;
+  }
   const std::optional<CommKind> parsed = parse_operation(o.op);
   if (!parsed) {
     throw input_error("", "--op", "unknown operation", o.op, "one of " + cli_operations());
@@ -231,6 +285,10 @@ void register_collective_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--dtype,-d", o->dtype, "fp32, fp16, bf16, fp8")->capture_default_str();
   cmd->add_option("--json", o->json_file, "Also write the rows as JSON here ('-' = stdout)");
+  cmd->add_option("--alltoallv-matrix", o->matrix_file,
+                  "Instead of a sweep, one all-to-all-v of this nccl-tests alltoallv_perf traffic "
+                  "matrix (e.g. from 'moesim routing export'), on ranks 0..n-1 or --ranks")
+      ->check(CLI::ExistingFile);
   cmd->callback([o]() { run_collective(*o); });
 }
 

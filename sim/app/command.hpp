@@ -32,5 +32,7 @@ void register_execute_command(CLI::App& root);
 void register_validate_command(CLI::App& root);
 void register_calibrate_command(CLI::App& root);
 void register_reproduce_command(CLI::App& root);
+void register_routing_command(CLI::App& root);
+void register_export_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -34,6 +34,8 @@ int main(int argc, char** argv) {
   moesim::app::register_validate_command(app);
   moesim::app::register_calibrate_command(app);
   moesim::app::register_reproduce_command(app);
+  moesim::app::register_routing_command(app);
+  moesim::app::register_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,8 +8,10 @@
 #include "sim/app/command.hpp"
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
+#include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
 #include "sim/io/calibration_json.hpp"
+#include "sim/io/chakra_trace.hpp"
 #include "sim/io/chrome_trace.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/io/summary_json.hpp"
@@ -31,6 +33,7 @@ struct SimulateOptions {
   std::string json_file;
   std::string export_file;
   std::string calibration_file;
+  std::string chakra_dir;  ///< Chakra traces to import instead of GRAPH
 };
 
 void print_summary(const report::IterationSummary& s) {
@@ -49,8 +52,12 @@ void run_simulate(const SimulateOptions& o) {
   io::check_output_path(o.trace_file, "--trace");
   io::check_output_path(o.json_file, "--json");
   io::check_output_path(o.export_file, "--export");
-  const TaskGraph graph =
-      o.graph_file.empty() ? io::example_task_graph() : io::load_task_graph(o.graph_file);
+  if (!o.chakra_dir.empty() && !o.graph_file.empty()) {
+    throw input_error("", "--chakra", "give either GRAPH or --chakra", o.graph_file, "one input");
+  }
+  const TaskGraph graph = !o.chakra_dir.empty()  ? io::load_chakra_traces(o.chakra_dir)
+                          : o.graph_file.empty() ? io::example_task_graph()
+                                                 : io::load_task_graph(o.graph_file);
   compute::FixedRateParams compute_params;
   compute_params.flop_rate = FlopRate::from_tflops(o.tflops);
   compute_params.memory = Bandwidth::from_gbps(o.hbm_gbps);
@@ -68,7 +75,9 @@ void run_simulate(const SimulateOptions& o) {
   SimulatedExecutor executor(compute, network);
   const ExecutionRecord record = executor.run(graph);
   const report::IterationSummary summary = report::summarize(graph, record);
-  fmt::print("task graph: {}\n", o.graph_file.empty() ? "built-in example" : o.graph_file);
+  fmt::print("task graph: {}\n", !o.chakra_dir.empty()  ? "Chakra traces in " + o.chakra_dir
+                                 : o.graph_file.empty() ? std::string("built-in example")
+                                                        : o.graph_file);
   print_summary(summary);
   if (!o.trace_file.empty())
     io::write_file_atomically(o.trace_file, io::chrome_trace(graph, record));
@@ -111,6 +120,10 @@ void register_simulate_command(CLI::App& root) {
                   "Calibration profile from 'moesim calibrate': measured kernel times where it "
                   "covers a shape, the roofline elsewhere")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--chakra", options->chakra_dir,
+                  "Read the graph from Chakra traces DIR/<prefix>.<rank>.et (e.g. from 'moesim "
+                  "export --chakra'); kernels without moesim's shape attributes run for their "
+                  "recorded duration");
   cmd->add_option("--trace", options->trace_file, "Write a Chrome/Perfetto trace JSON here");
   cmd->add_option("--json", options->json_file, "Write the summary JSON here ('-' = stdout)");
   cmd->add_option("--export", options->export_file, "Write the task graph itself as JSON here");

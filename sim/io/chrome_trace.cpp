@@ -70,7 +70,8 @@ std::string chrome_trace_events(const TaskGraph& graph, const ExecutionRecord& r
       category = "delay";
       args = R"("delay":true)";
     }
-    args += fmt::format(R"(,"phase":"{}","layer":{},"task":{})", to_string(t.phase), t.layer, i);
+    args += fmt::format(R"(,"phase":"{}","layer":{},"task":{},"stream":{},"device":{})",
+                        to_string(t.phase), t.layer, i, t.stream.value, t.rank.value);
     sep();
     out += fmt::format(
         R"({{"ph":"X","name":{},"cat":"{}","pid":{},"tid":{},"ts":{},"dur":{},"args":{{{}}}}})",
@@ -78,14 +79,35 @@ std::string chrome_trace_events(const TaskGraph& graph, const ExecutionRecord& r
         t.rank.value + options.pid_offset, t.stream.value, microseconds(r.start),
         microseconds(r.end - r.start), args);
   }
+  // Flow ids are unique per edge and, through the pid offset, per record of a merged file.
+  const std::uint64_t id_base = static_cast<std::uint64_t>(options.pid_offset) << 32;
+  const auto& edges = graph.edges();
+  for (std::size_t e = 0; e < edges.size(); ++e) {
+    const auto& [before, after] = edges[e];
+    const Task& a = graph.task(before);
+    const Task& b = graph.task(after);
+    if (a.rank == b.rank && a.stream == b.stream) continue;
+    const std::uint64_t id = id_base + e;
+    sep();
+    out += fmt::format(
+        R"({{"ph":"s","name":"dependency","cat":"dependency","id":{},"pid":{},"tid":{},"ts":{}}})",
+        id, a.rank.value + options.pid_offset, a.stream.value,
+        microseconds(record.tasks[before.index()].start));
+    sep();
+    out += fmt::format(
+        R"({{"ph":"f","bp":"e","name":"dependency","cat":"dependency","id":{},"pid":{},"tid":{},"ts":{}}})",
+        id, b.rank.value + options.pid_offset, b.stream.value,
+        microseconds(record.tasks[after.index()].start));
+  }
   return out;
 }
 
 std::string chrome_trace(const TaskGraph& graph, const ExecutionRecord& record) {
   return fmt::format(
       "{{\"displayTimeUnit\":\"ns\",\"otherData\":{{\"source\":{},\"description\":{}}},"
+      "\"distributedInfo\":{{\"backend\":\"nccl\",\"rank\":0,\"world_size\":{}}},"
       "\"traceEvents\":[\n{}\n]}}\n",
-      json_string(record.source), json_string(record.description),
+      json_string(record.source), json_string(record.description), graph.rank_count(),
       chrome_trace_events(graph, record));
 }
 
