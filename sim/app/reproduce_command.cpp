@@ -8,12 +8,12 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
-#include "sim/job/claim_runner.hpp"
 #include "sim/app/command.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/claim_json.hpp"
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
+#include "sim/job/claim_runner.hpp"
 
 namespace moesim::app {
 

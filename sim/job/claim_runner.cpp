@@ -8,8 +8,8 @@
 #include <set>
 #include <thread>
 
-#include "sim/job/job_runner.hpp"
 #include "sim/core/errors.hpp"
+#include "sim/job/job_runner.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::job {

@@ -7,8 +7,8 @@
 //    redundancy Parm removes, Parm, INFOCOM 2024, Sec. 3).
 //  - absent: what the real system does. DeepSpeed-MoE's sharded_moe.py drops the duplicates only
 //    when the non-experts are tensor-parallel and the experts are not (microsoft/DeepSpeed
-//    deepspeed/moe/sharded_moe.py [V code]), i.e. split when esp == 1, duplicated when experts are sharded (esp > 1). Tutel has
-//    no MP awareness of its own and follows the same rule here [R].
+//    deepspeed/moe/sharded_moe.py [V code]), i.e. split when esp == 1, duplicated when experts are
+//    sharded (esp > 1). Tutel has no MP awareness of its own and follows the same rule here [R].
 // The papers ran their baselines differently (FSMoE inside its own token layout, Parm with the
 // duplicated input); each claim in traces/reference/claims names the one its paper used.
 #pragma once

@@ -11,8 +11,8 @@
 // dW in backward) on the slowest rank of the stage; a chunk's all-to-all is priced with every EP
 // group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
 // runs them. Capacity-padded (Tutel's dispatch is (E, C, M); dropless models use the largest
-// count as capacity, like capacity_factor < 0). Tokens in a TP group: option tokens=split|duplicated
-// (token_layout.hpp); by default treated like DeepSpeed.
+// count as capacity, like capacity_factor < 0). Tokens in a TP group: option
+// tokens=split|duplicated (token_layout.hpp); by default treated like DeepSpeed.
 #include <fmt/format.h>
 
 #include <algorithm>

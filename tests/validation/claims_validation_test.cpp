@@ -8,8 +8,8 @@
 
 #include <iostream>
 
-#include "sim/job/claim_runner.hpp"
 #include "sim/io/claim_json.hpp"
+#include "sim/job/claim_runner.hpp"
 
 namespace moesim::validation {
 namespace {
@@ -83,7 +83,8 @@ TEST(ClaimFiles, EveryPublishedResultIsLoadedWithATwoSidedBand) {
       EXPECT_LT(r.low, r.high + 1e-12) << c.id << "/" << r.name;
     }
   }
-  // Papers (docs/sources.md): FSMoE, Lancet, Parm, DeepSpeed-TED, FlexMoE, Megatron-Bridge, DeepEP/Hybrid-EP.
+  // Papers (docs/sources.md): FSMoE, Lancet, Parm, DeepSpeed-TED, FlexMoE, Megatron-Bridge,
+  // DeepEP/Hybrid-EP.
   for (const char* paper : {"fsmoe", "lancet", "parm", "ted", "flexmoe", "megatron", "deepep"}) {
     EXPECT_TRUE(std::any_of(claims.begin(), claims.end(), [&](const report::Claim& c) {
       return c.id.rfind(std::string(paper) + "-", 0) == 0;

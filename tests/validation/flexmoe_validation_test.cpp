@@ -1,6 +1,6 @@
-// FlexMoE's cost model sees the bandwidth an all-to-all really gets (FlexMoE, SIGMOD 2023: T_A2A from
-// the token matrix and per-link bandwidth). Its published speedups and rebalancing cost are claims
-// with two-sided bands (traces/reference/claims/flexmoe-*.json).
+// FlexMoE's cost model sees the bandwidth an all-to-all really gets (FlexMoE, SIGMOD 2023: T_A2A
+// from the token matrix and per-link bandwidth). Its published speedups and rebalancing cost are
+// claims with two-sided bands (traces/reference/claims/flexmoe-*.json).
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "sim/job/job_runner.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
 #include "sim/io/gpu_spec_json.hpp"
+#include "sim/job/job_runner.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "tests/testdata.hpp"
 

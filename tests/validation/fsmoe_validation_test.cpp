@@ -1,6 +1,6 @@
-// FSMoE's schedule on its testbeds (FSMoE, ASPLOS 2025, Sec. 4): the streams of fsmoe (three: EP all-to-all
-// on "comm.inter", ESP all-gather/reduce-scatter on "comm.intra", experts on "compute") and of
-// fsmoe-no-iio (one comm stream). Its published speedups are claims with two-sided bands
+// FSMoE's schedule on its testbeds (FSMoE, ASPLOS 2025, Sec. 4): the streams of fsmoe (three: EP
+// all-to-all on "comm.inter", ESP all-gather/reduce-scatter on "comm.intra", experts on "compute")
+// and of fsmoe-no-iio (one comm stream). Its published speedups are claims with two-sided bands
 // (traces/reference/claims/fsmoe-*.json, tests/validation/claims_validation_test.cpp).
 // Testbed-B = 8 nodes of pcie3-4gpu-100g; the layer is case 0 of traces/grids/fsmoe-1458*.json.
 #include <fmt/format.h>

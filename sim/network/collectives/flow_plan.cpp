@@ -1,9 +1,9 @@
 #include "sim/network/collectives/flow_plan.hpp"
 
-#include "sim/workload/collective_traits.hpp"
-
 #include <algorithm>
 #include <map>
+
+#include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
 

@@ -27,8 +27,8 @@ ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k) {
 TEST(Roofline, LargeGemmRunsNearMamf) {
   // 8192^3 bf16 = 1.0995e12 flops: 2048 tiles of 128x256 in 16 waves of 132 SMs, each tile
   // 2.5 us + 2*128*256*8192 / (989e12/132 * 0.86) = 85.8 us -> 1373 us + 3 us launch = 799 TF/s.
-  // Not a fitted row: H100 BF16 MAMF (best shape found by brute force) is 794.5 TF/s (stas00/ml-engineering,
-  // compute/accelerator/README.md).
+  // Not a fitted row: H100 BF16 MAMF (best shape found by brute force) is 794.5 TF/s
+  // (stas00/ml-engineering, compute/accelerator/README.md).
   const RooflineComputeModel model(h100());
   const double tflops = 1.0995116e12 / model.duration(gemm(8192, 8192, 8192), {}).seconds() / 1e12;
   EXPECT_NEAR(tflops, 794.5, 0.05 * 794.5);
@@ -39,8 +39,8 @@ TEST(Roofline, SmallMIsLessEfficientAndMemoryBoundKernelsUseHbm) {
   const double big = model.gemm_shape_efficiency({4096, 4096, 4096, 1});
   const double small = model.gemm_shape_efficiency({256, 4096, 4096, 1});
   EXPECT_LT(small, big);
-  // The measured H100 row M=256,N=K=4096 runs at 412 TF/s (XLA matmul_interpolator_data.h, sm_90; one of the rows the
-  // tile constants were fitted on): 8.59 GFLOP in 20.9 us, launch included.
+  // The measured H100 row M=256,N=K=4096 runs at 412 TF/s (XLA matmul_interpolator_data.h, sm_90;
+  // one of the rows the tile constants were fitted on): 8.59 GFLOP in 20.9 us, launch included.
   const double tflops =
       2.0 * 256 * 4096 * 4096 / model.duration(gemm(256, 4096, 4096), {}).seconds();
   EXPECT_NEAR(tflops / 1e12, 412.0, 0.15 * 412.0);
