@@ -14,6 +14,8 @@ packages=(
   libbenchmark-dev       # Google Benchmark
   clang-format           # the format check in scripts/test.sh
   libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
+  python3                # tests/hostile/run_corpus.py (the hostile-input corpus)
+  clang libclang-rt-14-dev  # libFuzzer targets in tests/fuzz (scripts/fuzz.sh)
 )
 
 missing=()

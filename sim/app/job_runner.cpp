@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
+#include "sim/app/cli_checks.hpp"
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
 #include "sim/core/errors.hpp"
@@ -13,6 +16,7 @@
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/workload/job_size.hpp"
 
 namespace moesim::app {
 
@@ -24,7 +28,8 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   cmd.add_option("--topology,-t", o.topology, "Topology preset or JSON file")
       ->capture_default_str();
   cmd.add_option("--nodes", o.nodes,
-                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)");
+                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)")
+      ->check(count_in(0, kMaxClusterNodes));
   cmd.add_option("--network", o.network, "Network model: flow or analytical")
       ->capture_default_str();
   cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
@@ -40,16 +45,19 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   cmd.add_option("--routing", o.routing,
                  "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")
       ->capture_default_str();
-  cmd.add_option("--seed", o.seed, "Seed of the routing generators")->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Seed of the routing generators")
+      ->check(count_in(0, std::numeric_limits<std::int64_t>::max()))
+      ->capture_default_str();
   if (flags.iterations) {
     cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
+        ->check(count_in(1, 10000))
         ->capture_default_str();
   }
   cmd.add_option("--calibration", o.calibration,
                  "Calibration profile (moesim calibrate): measured kernel times replace the "
                  "roofline where they cover a shape; collective fits override the analytical "
                  "network model")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
 }
 
 network::Topology load_cluster_topology(const std::string& topology, std::size_t nodes) {
@@ -129,6 +137,7 @@ PreparedJob assemble_job(JobParts parts) {
     p.compute = std::make_unique<compute::RooflineComputeModel>(p.gpu);
   }
   p.first = make_training_job(p.model, p.layout, p.shape, *p.routing, 0);
+  check_job_work(p.model, p.first->layout, p.iterations, "--iterations");
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
   return p;

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/job_runner.hpp"
 #include "sim/core/errors.hpp"
@@ -43,7 +45,7 @@ double parse_tolerance(const std::string& text) {
   try {
     std::size_t used = 0;
     const double v = std::stod(t, &used);
-    if (used == t.size() && v >= 0.0) return v * scale;
+    if (used == t.size() && std::isfinite(v) && v >= 0.0 && v * scale <= 100.0) return v * scale;
   } catch (const std::exception&) {
   }
   throw input_error("", "--tolerance", "not a tolerance", text, "e.g. 1% or 0.01");
@@ -119,7 +121,7 @@ struct Row {
 };
 
 void sweep(const SweepOptions& o) {
-  io::check_output_path(o.output, "-o");
+  io::check_output_path(o.output, "-o", {o.grid_file, o.baseline});
   const double tolerance = parse_tolerance(o.tolerance);
   const auto chosen = parse_strategies(o.strategies, "--strategies");
   std::map<report::SweepKey, double> baseline;
@@ -131,12 +133,19 @@ void sweep(const SweepOptions& o) {
     for (std::size_t r = 0; r < old.rows().size(); ++r) {
       const auto& row = old.rows()[r];
       if (row[c_time].empty()) continue;  // an invalid case in the baseline
+      double us = std::nan("");
       try {
-        baseline[{row[c_case], row[c_strategy]}] = std::stod(row[c_time]);
+        std::size_t used = 0;
+        us = std::stod(row[c_time], &used);
+        if (used != row[c_time].size()) us = std::nan("");
       } catch (const std::exception&) {
-        throw input_error(o.baseline, fmt::format("row {}: iteration_us", r + 2), "not a number",
-                          row[c_time], "microseconds");
       }
+      // A NaN or non-positive baseline would pass every comparison: refuse it.
+      if (!(us > 0.0 && us < 1e15)) {
+        throw input_error(o.baseline, fmt::format("row {}: iteration_us", r + 2), "not a time",
+                          row[c_time], "microseconds > 0");
+      }
+      baseline[{row[c_case], row[c_strategy]}] = us;
     }
   }
   const io::SweepGrid grid = io::load_sweep_grid(o.grid_file);
@@ -286,16 +295,14 @@ void register_sweep_command(CLI::App& root) {
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o results.csv\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o new.csv \\\n"
       "      --baseline results.csv --tolerance 1%");
-  cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")
-      ->required()
-      ->check(CLI::ExistingFile);
+  cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")->required()->check(existing_file());
   cmd->add_option("--strategies,-s", o->strategies, "Comma list or 'all': " + names)
       ->capture_default_str();
-  cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)");
+  cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)")->check(count_in(1, 1024));
   cmd->add_option("-o,--output", o->output, "CSV output file ('-' = stdout)")
       ->capture_default_str();
   cmd->add_option("--baseline", o->baseline, "Earlier results CSV to compare against")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--tolerance", o->tolerance, "Allowed slowdown: 1% or 0.01")
       ->capture_default_str();
   cmd->add_option("--network", o->limit_network, "Override every case's network model");
