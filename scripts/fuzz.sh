@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz, clang, address + undefined-behaviour sanitizers) in
-# build-fuzz/ and runs each for SECONDS seconds (default 5: the CI smoke), one job each.
+# build-fuzz/ and runs each for SECONDS seconds (default 5: the CI smoke), in one process each
+# (no -jobs: it would leave fuzz-N.log files in the working directory).
 # Seeds are the checked-in inputs of the matching kind plus the hostile corpus' data; findings
 # (crash-*, leak-*, timeout-*) are written to build-fuzz/findings/<target>/ and fail the script.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -46,14 +47,15 @@ for t in "${targets[@]}"; do
   # take 10 s. The first corpus directory (build-fuzz/corpus) is the writable one.
   if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "build-fuzz/tests/fuzz/$t" -max_total_time="$seconds" -jobs=1 -workers=1 -timeout=10 \
+    "build-fuzz/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 \
     -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$findings/" \
     "$work" "${existing[@]}" >"$findings/log.txt" 2>&1; then
     echo "FINDING in $t: see $findings/log.txt"
     tail -30 "$findings/log.txt"
     failed=1
   else
-    grep -E "stat::number_of_executed_units|stat::new_units_added" "$findings/log.txt" | tr '\n' ' '
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "$findings/log.txt" |
+      tr '\n' ' ' || true
     echo
   fi
 done
