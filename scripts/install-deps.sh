@@ -16,6 +16,8 @@ packages=(
   libopenmpi-dev openmpi-bin  # multi-process hardware executor (kernels/runtime)
   parallel               # GNU parallel: the sweep recipes and their test (docs/sweep-grid.md)
   libprotobuf-dev protobuf-compiler  # Chakra execution traces (sim/io/chakra_trace)
+  python3                # tests/hostile/run_corpus.py (the hostile-input corpus)
+  clang libclang-rt-14-dev  # libFuzzer targets in tests/fuzz (scripts/fuzz.sh)
 )
 
 missing=()

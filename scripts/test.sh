@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Every test on a fresh Debian 12 machine: install what is missing, check formatting, build,
-# run all tests. GPU tests skip themselves where no GPU is usable.
+# run all tests. GPU tests skip themselves where no GPU is usable. Then the same CPU tests (less
+# the slow validation grids) under the address + undefined-behaviour sanitizers, and a smoke run
+# of every libFuzzer target (scripts/fuzz.sh). MOESIM_SKIP_SANITIZE=1 / MOESIM_SKIP_FUZZ=1 skip
+# those two steps (e.g. for a quick local run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -11,3 +14,17 @@ ctest --test-dir build --output-on-failure --parallel "$(nproc)" --timeout 600
 # The published results, quick subset: CI prints every claim's verdict and the known gaps
 # (exit 1 if a result falls outside its band without being a known gap).
 ./build/sim/app/moesim reproduce --quick
+
+if [ "${MOESIM_SKIP_SANITIZE:-0}" != 1 ]; then
+  # -O1: sanitizer reports stay readable and the build stays short; no benchmarks.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
+    -DMOESIM_SANITIZE=address,undefined -DMOESIM_WERROR=ON -DMOESIM_CUDA=OFF \
+    -DMOESIM_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
+  cmake --build build-asan -j"$(nproc)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir build-asan --output-on-failure --parallel "$(nproc)" --timeout 600 \
+    -LE "validation|gpu"
+fi
+if [ "${MOESIM_SKIP_FUZZ:-0}" != 1 ]; then
+  bash scripts/fuzz.sh 5
+fi

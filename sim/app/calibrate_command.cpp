@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/calibration/calibration_profile.hpp"
 #include "sim/calibration/holdout_summary.hpp"
@@ -130,8 +131,8 @@ void run_calibrate(const CalibrateOptions& o) {
     throw input_error("", "-o", "missing output file", {},
                       "-o profile.json, --gpu-out spec.json, or --check");
   }
-  io::check_output_path(o.output, "-o");
-  io::check_output_path(o.gpu_out, "--gpu-out");
+  io::check_output_path(o.output, "-o", o.inputs);
+  io::check_output_path(o.gpu_out, "--gpu-out", o.inputs);
   std::vector<calibration::MeasurementSet> sets;
   for (const std::string& path : o.inputs) sets.push_back(io::load_any_measurements(path));
   if (o.check) {
@@ -149,7 +150,16 @@ void run_calibrate(const CalibrateOptions& o) {
   const calibration::CalibrationProfile profile = calibration::fit_profile(sets);
   if (!o.check) print_profile(profile);
   if (!o.output.empty()) {
-    io::write_file_atomically(o.output, io::profile_to_json(profile).dump(2) + "\n");
+    // Never write a profile moesim would refuse to load: read it back through the loader first.
+    const nlohmann::json json = io::profile_to_json(profile);
+    try {
+      (void)io::profile_from_json(json, o.output);
+    } catch (const InputError& e) {
+      throw input_error("", "MEASUREMENTS",
+                        "the profile fitted from these measurements is out of range", e.what(),
+                        "measurements with physical times and shapes");
+    }
+    io::write_file_atomically(o.output, json.dump(2) + "\n");
   }
 }
 
@@ -177,12 +187,12 @@ void register_calibrate_command(CLI::App& root) {
       "      --gpu-out h100-fitted.json     # then: moesim run --gpu h100-fitted.json ...");
   cmd->add_option("MEASUREMENTS", options->inputs, "Measurement files")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("-o,--output", options->output, "Write the profile JSON here ('-' = stdout)");
   cmd->add_flag("--check", options->check,
                 "Report the compute model's error on held-out measured shapes");
   cmd->add_option("--holdout", options->holdout, "Fraction of kernel rows held out by --check")
-      ->check(CLI::Range(0.01, 0.99))
+      ->check(number_in(0.01, 0.99))
       ->capture_default_str();
   cmd->add_option("--seed", options->seed, "Seed choosing the held-out rows (the first seed)")
       ->capture_default_str();

@@ -4,9 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/alltoallv_matrix.hpp"
@@ -33,65 +36,6 @@ struct CollectiveOptions {
   std::string json_file;
   std::string matrix_file;  ///< nccl-tests alltoallv traffic matrix: one all-to-all-v row
 };
-
-std::int64_t parse_size(const std::string& text, const std::string& flag) {
-  // nccl-tests style: 8, 64K, 8M, 8G (powers of two).
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  double scale = 1;
-  const std::string rest = text.substr(used);
-  if (rest == "K" || rest == "k") scale = 1024.0;
-  if (rest == "M" || rest == "m") scale = 1024.0 * 1024;
-  if (rest == "G" || rest == "g") scale = 1024.0 * 1024 * 1024;
-  if (used == 0 || !(v > 0) || (!rest.empty() && scale == 1)) {
-    throw input_error("", flag, "not a size", text, "bytes, optionally with K, M or G (e.g. 8G)");
-  }
-  return static_cast<std::int64_t>(v * scale);
-}
-
-std::vector<RankId> parse_ranks(const std::string& text, std::size_t gpus) {
-  std::vector<RankId> out;
-  if (text.empty()) {
-    for (std::uint32_t r = 0; r < gpus; ++r) out.push_back(RankId{r});
-    return out;
-  }
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, comma - pos);
-    const std::size_t dash = item.find('-');
-    try {
-      std::size_t a_used = 0, b_used = 0;
-      const long a = std::stol(item.substr(0, dash), &a_used);
-      const long b = dash == std::string::npos ? a : std::stol(item.substr(dash + 1), &b_used);
-      if (a < 0 || b < a || (dash == std::string::npos ? a_used != item.size() : false)) throw 0;
-      for (long r = a; r <= b; ++r) {
-        if (static_cast<std::size_t>(r) >= gpus) {
-          throw input_error("", "--ranks", "rank outside the topology", std::to_string(r),
-                            fmt::format("0..{}", gpus - 1));
-        }
-        out.push_back(RankId{static_cast<std::uint32_t>(r)});
-      }
-    } catch (const InputError&) {
-      throw;
-    } catch (...) {
-      throw input_error("", "--ranks", "not a rank list", text, "e.g. 0-63 or 0,8,16");
-    }
-    pos = comma + 1;
-  }
-  std::vector<RankId> sorted = out;
-  std::sort(sorted.begin(), sorted.end());
-  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
-    throw input_error("", "--ranks", "rank listed twice", text, "distinct ranks");
-  }
-  if (out.size() < 2) throw input_error("", "--ranks", "too few ranks", text, "at least 2");
-  return out;
-}
 
 network::CollectiveConfig::Choice parse_algo(const std::string& a) {
   using C = network::CollectiveConfig::Choice;
@@ -167,7 +111,7 @@ void run_matrix(const CollectiveOptions& o) {
 }
 
 void run_collective(const CollectiveOptions& o) {
-  io::check_output_path(o.json_file, "--json");
+  io::check_output_path(o.json_file, "--json", {o.topology, o.matrix_file});
   if (!o.matrix_file.empty()) {
     if (!o.json_file.empty()) {
       throw input_error("", "--json", "not written for --alltoallv-matrix", o.json_file,
@@ -185,17 +129,28 @@ void run_collective(const CollectiveOptions& o) {
   if (!model_kind) throw input_error("", "--model", "unknown model", o.model, "flow or analytical");
   const auto dtype = parse_dtype(o.dtype);
   if (!dtype) throw input_error("", "--dtype", "unknown type", o.dtype, "fp32, fp16, bf16, fp8");
-  const std::int64_t lo = parse_size(o.min_bytes, "-b");
-  const std::int64_t hi = parse_size(o.max_bytes, "-e");
+  const std::int64_t lo = parse_byte_size(o.min_bytes, "-b");
+  const std::int64_t hi = parse_byte_size(o.max_bytes, "-e");
   if (hi < lo) throw input_error("", "-e", "smaller than -b", o.max_bytes, ">= " + o.min_bytes);
-  if (!(o.factor > 1.0)) {
+  if (!(o.factor > 1.0) || !std::isfinite(o.factor)) {
     throw input_error("", "-f", "out of range", fmt::format("{}", o.factor), "> 1");
+  }
+  // A bounded sweep: each row is a full collective simulation.
+  constexpr double kMaxRows = 10000;
+  const double rows_wanted =
+      std::floor(std::log(static_cast<double>(hi) / static_cast<double>(lo)) / std::log(o.factor)) +
+      1;
+  if (!(rows_wanted <= kMaxRows)) {
+    throw input_error("", "-f", "step factor too small for the size range",
+                      fmt::format("{} (about {:.3g} rows from {} to {})", o.factor, rows_wanted,
+                                  o.min_bytes, o.max_bytes),
+                      fmt::format("at most {} rows: a larger -f or a narrower -b..-e", kMaxRows));
   }
   network::AnalyticalParams params;
   params.collective.algorithm = parse_algo(o.algo);
 
   const network::Topology topo = io::load_topology(o.topology);
-  const std::vector<RankId> ranks = parse_ranks(o.ranks, topo.gpu_count());
+  const std::vector<RankId> ranks = parse_rank_list(o.ranks, topo.gpu_count(), "--ranks");
   const std::size_t n = ranks.size();
   const auto model = network::make_communication_model(topo, *model_kind, params);
 
@@ -279,6 +234,7 @@ void register_collective_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("-e,--maxbytes", o->max_bytes, "Largest size")->capture_default_str();
   cmd->add_option("-f,--stepfactor", o->factor, "Size multiplier between rows")
+      ->check(number_in(1.0, 1024.0, true))
       ->capture_default_str();
   cmd->add_option("--model", o->model, "flow or analytical")->capture_default_str();
   cmd->add_option("--algo", o->algo, "auto, ring, tree, nvls, direct, hierarchical")

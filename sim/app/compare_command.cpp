@@ -4,6 +4,7 @@
 
 #include <cctype>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/job_flags.hpp"
 #include "sim/app/result_json.hpp"
@@ -67,8 +68,7 @@ std::string headline_decisions(const StrategyResult& r) {
 }
 
 void compare(const CompareOptions& o) {
-  io::check_output_path(o.json_file, "--json");
-  io::check_output_path(o.csv_file, "--csv");
+  io::check_outputs({{"--json", o.json_file}, {"--csv", o.csv_file}}, job_input_paths(o.job));
   const auto chosen = parse_strategies(o.strategies, "--strategies");
   if (o.job.model.empty() != o.job.parallel.empty()) {
     throw input_error("", o.job.model.empty() ? "--model" : "--parallel",
@@ -129,6 +129,8 @@ void compare(const CompareOptions& o) {
       fmt::print("  {:<20}{}\n", r.name, list);
     }
   }
+  std::string json;
+  std::string csv_text;
   if (!o.json_file.empty()) {
     nlohmann::ordered_json j;
     j["job"] = job_json(p);
@@ -139,7 +141,7 @@ void compare(const CompareOptions& o) {
       s["speedup"] = base / r.mean_iteration_us();
       arr.push_back(std::move(s));
     }
-    io::write_file_atomically(o.json_file, j.dump(2) + "\n");
+    json = j.dump(2) + "\n";
   }
   if (!o.csv_file.empty()) {
     io::CsvTable csv({"strategy", "mean_iteration_us", "speedup", "exposed_comm_us", "tokens_per_s",
@@ -151,8 +153,9 @@ void compare(const CompareOptions& o) {
                    fmt::format("{:.0f}", r.tokens_per_s(p.tokens_per_iteration)),
                    fmt::format("{:.4f}", r.mfu(p)), r.decisions_text()});
     }
-    io::write_file_atomically(o.csv_file, csv.to_string());
+    csv_text = csv.to_string();
   }
+  io::write_outputs({{"--json", o.json_file, json}, {"--csv", o.csv_file, csv_text}});
 }
 
 }  // namespace

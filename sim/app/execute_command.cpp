@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/hardware_job.hpp"
 #include "sim/io/chrome_trace.hpp"
@@ -25,8 +26,8 @@ struct ExecuteOptions {
 };
 
 void run_execute(const ExecuteOptions& o) {
-  io::check_output_path(o.trace_file, "--trace");
-  io::check_output_path(o.json_file, "--json");
+  io::check_outputs({{"--trace", o.trace_file}, {"--json", o.json_file}},
+                    hardware_input_paths(o.job));
   const HardwareJob job = build_hardware_job(o.job);
   const TaskGraph& graph = job.graph;
   const runtime::ExecutionPlan plan = plan_job(o.job, graph);
@@ -51,15 +52,12 @@ void run_execute(const ExecuteOptions& o) {
   for (const auto& [kind, t] : s.per_kernel_kind) {
     fmt::print("  {:<12} {:>12.3f} us\n", kind, t.us());
   }
-  if (!o.trace_file.empty()) {
-    io::write_file_atomically(o.trace_file, io::chrome_trace(graph, record));
-  }
-  if (!o.json_file.empty()) {
-    nlohmann::ordered_json j = io::summary_to_json(s);
-    j["source"] = record.source;
-    j["description"] = record.description;
-    io::write_file_atomically(o.json_file, j.dump(2) + "\n");
-  }
+  nlohmann::ordered_json j = io::summary_to_json(s);
+  j["source"] = record.source;
+  j["description"] = record.description;
+  io::write_outputs(
+      {{"--trace", o.trace_file, o.trace_file.empty() ? "" : io::chrome_trace(graph, record)},
+       {"--json", o.json_file, j.dump(2) + "\n"}});
 }
 
 }  // namespace

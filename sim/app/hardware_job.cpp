@@ -6,6 +6,7 @@
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/hardware_library.hpp"
+#include "sim/app/cli_checks.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/task_graph_json.hpp"
 
@@ -13,19 +14,19 @@ namespace moesim::app {
 
 void add_hardware_job_options(CLI::App* cmd, HardwareJobOptions& o) {
   cmd->add_option("--graph", o.graph_file, "Task graph JSON file (docs/task-graph.md)")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   add_job_options(*cmd, o.job, JobFlags{.required = false, .iterations = false});
   cmd->add_option("--strategy,-s", o.strategy, "Strategy building the graph (with --model)")
       ->capture_default_str();
   cmd->add_option("--iterations", o.iterations, "Timed iterations (per-task median)")
-      ->check(CLI::Range(1, 100000))
+      ->check(count_in(1, 100000))
       ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "Warm-up iterations, not timed")
-      ->check(CLI::Range(0, 100000))
+      ->check(count_in(0, 100000))
       ->capture_default_str();
   cmd->add_option("--launch-headroom-us", o.launch_headroom_us,
                   "GPU-side wait before each iteration so the host enqueues ahead")
-      ->check(CLI::Range(0.0, 1e6))
+      ->check(number_in(0.0, 1e6))
       ->capture_default_str();
 }
 

@@ -1,5 +1,9 @@
 #include "sim/app/job_flags.hpp"
 
+#include <limits>
+
+#include "sim/app/cli_checks.hpp"
+
 namespace moesim::app {
 
 void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
@@ -10,7 +14,8 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   cmd.add_option("--topology,-t", o.topology, "Topology preset or JSON file")
       ->capture_default_str();
   cmd.add_option("--nodes", o.nodes,
-                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)");
+                 "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)")
+      ->check(count_in(0, kMaxClusterNodes));
   cmd.add_option("--network", o.network, "Network model: flow or analytical")
       ->capture_default_str();
   cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
@@ -26,16 +31,19 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   cmd.add_option("--routing", o.routing,
                  "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace (.json/.csv)")
       ->capture_default_str();
-  cmd.add_option("--seed", o.seed, "Seed of the routing generators")->capture_default_str();
+  cmd.add_option("--seed", o.seed, "Seed of the routing generators")
+      ->check(count_in(0, std::numeric_limits<std::int64_t>::max()))
+      ->capture_default_str();
   if (flags.iterations) {
     cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
+        ->check(count_in(1, 10000))
         ->capture_default_str();
   }
   cmd.add_option("--calibration", o.calibration,
                  "Calibration profile (moesim calibrate): measured kernel times replace the "
                  "roofline where they cover a shape; collective fits replace the prior of the "
                  "flow and analytical network models")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
 }
 
 }  // namespace moesim::app

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/job_flags.hpp"
 #include "sim/app/result_json.hpp"
@@ -62,8 +63,7 @@ void print_run(const StrategyResult& r, const PreparedJob& job) {
 }
 
 void run(const RunOptions& o) {
-  io::check_output_path(o.trace_file, "--trace");
-  io::check_output_path(o.json_file, "--json");
+  io::check_outputs({{"--trace", o.trace_file}, {"--json", o.json_file}}, job_input_paths(o.job));
   // Strategies first: a typo fails before any loading.
   const auto chosen = parse_strategies(o.strategy, "--strategy");
   if (chosen.size() > 1 && (!o.trace_file.empty() || !o.json_file.empty())) {
@@ -86,12 +86,10 @@ void run(const RunOptions& o) {
     }
   }
   const StrategyResult& only = runs.front();
-  if (!o.trace_file.empty()) {
-    io::write_file_atomically(o.trace_file, io::chrome_trace(only.last.graph, only.record));
-  }
-  if (!o.json_file.empty()) {
-    io::write_file_atomically(o.json_file, strategy_result_json(p, only).dump(2) + "\n");
-  }
+  io::write_outputs({{"--trace", o.trace_file,
+                      o.trace_file.empty() ? "" : io::chrome_trace(only.last.graph, only.record)},
+                     {"--json", o.json_file,
+                      o.json_file.empty() ? "" : strategy_result_json(p, only).dump(2) + "\n"}});
 }
 
 }  // namespace

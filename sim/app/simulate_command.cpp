@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
@@ -49,9 +50,9 @@ void print_summary(const report::IterationSummary& s) {
 }
 
 void run_simulate(const SimulateOptions& o) {
-  io::check_output_path(o.trace_file, "--trace");
-  io::check_output_path(o.json_file, "--json");
-  io::check_output_path(o.export_file, "--export");
+  io::check_outputs(
+      {{"--trace", o.trace_file}, {"--json", o.json_file}, {"--export", o.export_file}},
+      {o.graph_file, o.calibration_file, o.chakra_dir});
   if (!o.chakra_dir.empty() && !o.graph_file.empty()) {
     throw input_error("", "--chakra", "give either GRAPH or --chakra", o.graph_file, "one input");
   }
@@ -79,13 +80,11 @@ void run_simulate(const SimulateOptions& o) {
                                  : o.graph_file.empty() ? std::string("built-in example")
                                                         : o.graph_file);
   print_summary(summary);
-  if (!o.trace_file.empty())
-    io::write_file_atomically(o.trace_file, io::chrome_trace(graph, record));
-  if (!o.json_file.empty()) {
-    io::write_file_atomically(o.json_file, io::summary_to_json(summary).dump(2) + "\n");
-  }
-  if (!o.export_file.empty())
-    io::write_file_atomically(o.export_file, io::task_graph_to_json(graph));
+  io::write_outputs(
+      {{"--trace", o.trace_file, o.trace_file.empty() ? "" : io::chrome_trace(graph, record)},
+       {"--json", o.json_file,
+        o.json_file.empty() ? "" : io::summary_to_json(summary).dump(2) + "\n"},
+       {"--export", o.export_file, o.export_file.empty() ? "" : io::task_graph_to_json(graph)}});
 }
 
 }  // namespace
@@ -99,27 +98,27 @@ void register_simulate_command(CLI::App& root) {
       "communication uses an ideal network (private links, no contention). The schema of GRAPH\n"
       "is in docs/task-graph.md.\n"
       "Example: moesim simulate my_graph.json --link-gbps 50 --trace trace.json");
-  cmd->add_option("GRAPH", options->graph_file, "Task graph JSON file")->check(CLI::ExistingFile);
+  cmd->add_option("GRAPH", options->graph_file, "Task graph JSON file")->check(existing_file());
   cmd->add_option("--link-gbps", options->link_gbps, "Ideal network link bandwidth, GB/s (1e9 B/s)")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e5))
       ->capture_default_str();
   cmd->add_option("--latency-us", options->latency_us, "Per-step latency, microseconds")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_in(0.0, 1e6))
       ->capture_default_str();
   cmd->add_option("--tflops", options->tflops, "Peak compute, TFLOP/s")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e5))
       ->capture_default_str();
   cmd->add_option("--hbm-gbps", options->hbm_gbps, "Memory bandwidth, GB/s")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e6))
       ->capture_default_str();
   cmd->add_option("--overlap-slowdown", options->overlap_slowdown,
                   "Kernel slowdown factor while communication runs on the same GPU")
-      ->check(CLI::Range(1.0, 10.0))
+      ->check(number_in(1.0, 10.0))
       ->capture_default_str();
   cmd->add_option("--calibration", options->calibration_file,
                   "Calibration profile from 'moesim calibrate': measured kernel times where it "
                   "covers a shape, the roofline elsewhere")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--chakra", options->chakra_dir,
                   "Read the graph from Chakra traces DIR/<prefix>.<rank>.et (e.g. from 'moesim "
                   "export --chakra'); kernels without moesim's shape attributes run for their "

@@ -4,11 +4,14 @@
 // into a results directory (resumable), --merge assembles the CSV from that directory.
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <thread>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/output_file.hpp"
@@ -132,7 +135,7 @@ void sweep(const SweepOptions& o) {
     throw input_error("", "--shard", "a shard needs a results directory", "no --results",
                       "--results DIR (shared by every shard), then --merge DIR");
   }
-  io::check_output_path(o.output, "-o");
+  io::check_output_path(o.output, "-o", {o.grid_file, o.baseline});
   const double tolerance = parse_tolerance(o.tolerance);
   std::map<report::SweepKey, double> baseline;
   if (!o.baseline.empty()) baseline = load_baseline(o.baseline);
@@ -210,16 +213,16 @@ void register_sweep_command(CLI::App& root) {
       "      --baseline results.csv --tolerance 1%");
   cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")
       ->required()
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--strategies,-s", o->strategies,
                   "Comma list or 'all' (the same list for every step of a split sweep): " + names)
       ->capture_default_str();
-  cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)");
+  cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)")->check(count_in(1, 1024));
   CLI::Option* output =
       cmd->add_option("-o,--output", o->output, "CSV (or --emit-cases) output file ('-' = stdout)")
           ->capture_default_str();
   cmd->add_option("--baseline", o->baseline, "Earlier results CSV to compare against")
-      ->check(CLI::ExistingFile);
+      ->check(existing_file());
   cmd->add_option("--tolerance", o->tolerance, "Allowed slowdown: 1% or 0.01")
       ->capture_default_str();
   cmd->add_option("--network", o->limit_network, "Override every case's network model");

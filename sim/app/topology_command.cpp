@@ -2,9 +2,11 @@
 // a topology (GPUs, links, per-GPU injection and bisection bandwidth).
 #include <fmt/format.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
 
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/output_file.hpp"
@@ -28,19 +30,26 @@ double parse_ratio(const std::string& text) {
   const auto colon = text.find(':');
   try {
     std::size_t used = 0;
+    std::size_t up_used = 0;
     const double down = std::stod(text.substr(0, colon), &used);
     double up = 1.0;
-    if (colon != std::string::npos) up = std::stod(text.substr(colon + 1));
-    if (used == colon || (colon == std::string::npos && used == text.size())) {
-      if (down > 0 && up > 0) return down / up;
+    const std::string up_text = colon == std::string::npos ? "1" : text.substr(colon + 1);
+    up = std::stod(up_text, &up_used);
+    const bool whole = up_used == up_text.size() &&
+                       (used == colon || (colon == std::string::npos && used == text.size()));
+    // Fat trees are built from 1:1 to ~8:1; 64:1 (or 1:64) bounds anything meaningful.
+    if (whole && std::isfinite(down) && std::isfinite(up) && down > 0 && up > 0 &&
+        down / up >= 1.0 / 64 && down / up <= 64) {
+      return down / up;
     }
   } catch (const std::exception&) {
   }
-  throw input_error("", "--oversubscription", "not a ratio", text, "DOWN:UP such as 2:1");
+  throw input_error("", "--oversubscription", "not a ratio", text,
+                    "DOWN:UP such as 2:1, between 1:64 and 64:1");
 }
 
 void run_generate(const GenerateOptions& o) {
-  io::check_output_path(o.output, "-o");
+  io::check_output_path(o.output, "-o", {o.node});
   const auto fabric = network::parse_fabric(o.fabric);
   if (!fabric) {
     throw input_error("", "--fabric", "unknown fabric", o.fabric,
@@ -123,7 +132,7 @@ void register_topology_command(CLI::App& root) {
       "Example: moesim topology generate --node dgx-h100 --nodes 16 -o c.json");
   gen->add_option("--node", g->node, "Node preset name or JSON file")->capture_default_str();
   gen->add_option("--nodes", g->nodes, "Number of nodes")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->check(count_in(1, kMaxClusterNodes))
       ->capture_default_str();
   gen->add_option("--fabric", g->fabric, "rail-optimized or single-switch")->capture_default_str();
   gen->add_option("--oversubscription", g->oversubscription,
@@ -132,7 +141,7 @@ void register_topology_command(CLI::App& root) {
   gen->add_option("--nic-gbps", g->nic_gbit,
                   "NIC port rate in Gb/s (gigabits, as NICs are sold: NDR = 400); default: the "
                   "node file's port_gbit_per_s")
-      ->check(CLI::PositiveNumber);
+      ->check(number_in(1.0, 1e5));
   gen->add_option("-o,--output", g->output, "Output JSON file ('-' = stdout)")
       ->capture_default_str();
   gen->callback([g]() { run_generate(*g); });

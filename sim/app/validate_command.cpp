@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/runtime/graph_lowering.hpp"
+#include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/hardware_job.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
@@ -90,8 +91,8 @@ std::string merged_trace(const TaskGraph& graph, const ExecutionRecord& predicte
 }
 
 void run_validate(const ValidateOptions& o) {
-  io::check_output_path(o.trace_file, "--trace");
-  io::check_output_path(o.json_file, "--json");
+  io::check_outputs({{"--trace", o.trace_file}, {"--json", o.json_file}},
+                    hardware_input_paths(o.job));
   const HardwareJob job = build_hardware_job(o.job);
   const TaskGraph& graph = job.graph;
   // A graph the GPUs cannot run fails before simulating.
@@ -122,9 +123,7 @@ void run_validate(const ValidateOptions& o) {
   print_rows("stream", c.per_stream);
   fmt::print("\n");
   print_rows("end to end", {c.iteration, c.exposed_comm});
-  if (!o.trace_file.empty()) {
-    io::write_file_atomically(o.trace_file, merged_trace(graph, predicted, measured));
-  }
+  std::string json;
   if (!o.json_file.empty()) {
     nlohmann::ordered_json j;
     j["predicted"] = {{"description", predicted.description},
@@ -137,8 +136,11 @@ void run_validate(const ValidateOptions& o) {
     for (const auto& r : c.per_stream) streams.push_back(row_json(r));
     j["iteration"] = row_json(c.iteration);
     j["exposed_comm"] = row_json(c.exposed_comm);
-    io::write_file_atomically(o.json_file, j.dump(2) + "\n");
+    json = j.dump(2) + "\n";
   }
+  io::write_outputs({{"--trace", o.trace_file,
+                      o.trace_file.empty() ? "" : merged_trace(graph, predicted, measured)},
+                     {"--json", o.json_file, json}});
 }
 
 }  // namespace
@@ -163,16 +165,16 @@ void register_validate_command(CLI::App& root) {
       "  moesim validate --graph graph.json --tflops 700 --hbm-gbps 3000 --json comparison.json");
   add_hardware_job_options(cmd, options->job);
   cmd->add_option("--link-gbps", options->link_gbps, "Ideal network link bandwidth, GB/s")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e5))
       ->capture_default_str();
   cmd->add_option("--latency-us", options->latency_us, "Per-step latency, microseconds")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number_in(0.0, 1e6))
       ->capture_default_str();
   cmd->add_option("--tflops", options->tflops, "Peak compute of the model, TFLOP/s")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e5))
       ->capture_default_str();
   cmd->add_option("--hbm-gbps", options->hbm_gbps, "Memory bandwidth of the model, GB/s")
-      ->check(CLI::PositiveNumber)
+      ->check(number_in(1e-3, 1e6))
       ->capture_default_str();
   cmd->add_option("--trace", options->trace_file, "Write predicted + measured Perfetto trace");
   cmd->add_option("--json", options->json_file, "Write the comparison JSON here");

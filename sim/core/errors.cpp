@@ -1,8 +1,5 @@
 #include "sim/core/errors.hpp"
 
-#include <cstdio>
-#include <cstdlib>
-
 namespace moesim {
 
 InputError input_error(std::string_view file, std::string_view path, std::string_view what,
@@ -22,9 +19,7 @@ InputError input_error(std::string_view file, std::string_view path, std::string
 }
 
 void check_failed(const char* file, int line, const char* condition, const std::string& message) {
-  std::fprintf(stderr, "moesim: internal check failed at %s:%d: %s: %s\nThis is a bug.\n", file,
-               line, condition, message.c_str());
-  std::abort();
+  throw InternalError(fmt::format("check {} failed at {}:{}: {}", condition, file, line, message));
 }
 
 }  // namespace moesim

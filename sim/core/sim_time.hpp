@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "sim/core/errors.hpp"
+
 namespace moesim {
 
 class SimTime {
@@ -20,10 +22,7 @@ class SimTime {
   static constexpr SimTime from_ns(double ns) { return from_seconds(ns * 1e-9); }
   static constexpr SimTime from_us(double us) { return from_seconds(us * 1e-6); }
   static constexpr SimTime from_ms(double ms) { return from_seconds(ms * 1e-3); }
-  static constexpr SimTime from_seconds(double s) {
-    const double ps = s * 1e12;
-    return SimTime(static_cast<std::int64_t>(ps >= 0 ? ps + 0.5 : ps - 0.5));
-  }
+  static constexpr SimTime from_seconds(double s) { return SimTime(round_ps(s * 1e12)); }
   static constexpr SimTime zero() { return SimTime(0); }
   static constexpr SimTime max() { return SimTime(std::numeric_limits<std::int64_t>::max()); }
 
@@ -34,24 +33,39 @@ class SimTime {
   constexpr double seconds() const { return static_cast<double>(ps_) * 1e-12; }
 
   constexpr auto operator<=>(const SimTime&) const = default;
-  constexpr SimTime operator+(SimTime o) const { return SimTime(ps_ + o.ps_); }
-  constexpr SimTime operator-(SimTime o) const { return SimTime(ps_ - o.ps_); }
-  constexpr SimTime& operator+=(SimTime o) {
-    ps_ += o.ps_;
-    return *this;
+  constexpr SimTime operator+(SimTime o) const {
+    std::int64_t r = 0;
+    if (__builtin_add_overflow(ps_, o.ps_, &r)) out_of_range(static_cast<double>(ps_) + o.ps_);
+    return SimTime(r);
   }
-  constexpr SimTime& operator-=(SimTime o) {
-    ps_ -= o.ps_;
-    return *this;
+  constexpr SimTime operator-(SimTime o) const {
+    std::int64_t r = 0;
+    if (__builtin_sub_overflow(ps_, o.ps_, &r)) out_of_range(static_cast<double>(ps_) - o.ps_);
+    return SimTime(r);
   }
+  constexpr SimTime& operator+=(SimTime o) { return *this = *this + o; }
+  constexpr SimTime& operator-=(SimTime o) { return *this = *this - o; }
   /// Scales a duration (e.g. a contention slowdown); rounds to the nearest picosecond.
   constexpr SimTime scaled(double factor) const {
-    const double ps = static_cast<double>(ps_) * factor;
-    return SimTime(static_cast<std::int64_t>(ps >= 0 ? ps + 0.5 : ps - 0.5));
+    return SimTime(round_ps(static_cast<double>(ps_) * factor));
   }
 
  private:
   constexpr explicit SimTime(std::int64_t ps) : ps_(ps) {}
+  /// Rounds to the nearest picosecond. A time outside int64 picoseconds (106 days), infinite or
+  /// NaN is a SimulationError (exit 3), never a wrapped or undefined integer: inputs are
+  /// range-checked at load so that this stays unreachable for any sane job.
+  static constexpr std::int64_t round_ps(double ps) {
+    if (!(ps > -kLimitPs && ps < kLimitPs)) out_of_range(ps);
+    return static_cast<std::int64_t>(ps >= 0 ? ps + 0.5 : ps - 0.5);
+  }
+  [[noreturn]] static void out_of_range(double ps) {
+    throw SimulationError(
+        fmt::format("simulated time out of range (got {:.3g} s, expected within +-{:.3g} s, the "
+                    "int64-picosecond range of SimTime): the job's sizes or rates are extreme",
+                    ps * 1e-12, kLimitPs * 1e-12));
+  }
+  static constexpr double kLimitPs = 9.2e18;
   std::int64_t ps_ = 0;
 };
 

@@ -134,15 +134,23 @@ CalibrationProfile profile_from_json(const nlohmann::json& doc, const std::strin
   const JsonReader r = root.at("roofline_fallback");
   r.expect_object({"peak_tflops", "peak_source", "memory_gbps", "memory_source", "floor_us",
                    "floor_source", "derived_from", "used_for"});
-  p.roofline.peak_tflops = r.at("peak_tflops").as_double_at_least(0.0);
+  // Same ranges as a GPU spec (gpu_spec_json.cpp); 0 only when no measurement gave a value.
+  p.roofline.peak_tflops = r.at("peak_tflops").as_double_in(0.0, 1e5);
   p.roofline.peak_source = read_source(r.at("peak_source"), n_sources, true);
-  p.roofline.memory_gbps = r.at("memory_gbps").as_double_at_least(0.0);
+  if (p.roofline.peak_source >= 0 && p.roofline.peak_tflops < 1e-3) {
+    r.at("peak_tflops").fail("out of range", "a number in [0.001, 100000] when peak_source is set");
+  }
+  p.roofline.memory_gbps = r.at("memory_gbps").as_double_in(0.0, 1e6);
   p.roofline.memory_source = read_source(r.at("memory_source"), n_sources, true);
+  if (p.roofline.memory_source >= 0 && p.roofline.memory_gbps < 1e-3) {
+    r.at("memory_gbps")
+        .fail("out of range", "a number in [0.001, 1000000] when memory_source is set");
+  }
   p.roofline.floor_us = r.at("floor_us").as_double_at_least(0.0);
   p.roofline.floor_source = read_source(r.at("floor_source"), n_sources, true);
   const JsonReader c = root.at("contention");
   c.expect_object({"gemm_slowdown", "rows", "sources", "derived_from"});
-  p.contention.gemm_slowdown = c.at("gemm_slowdown").as_positive();
+  p.contention.gemm_slowdown = c.at("gemm_slowdown").as_double_in(0.0, 100.0, true);
   p.contention.rows = static_cast<int>(c.at("rows").as_int_at_least(0));
   for (const JsonReader& s : c.at("sources").elements()) {
     p.contention.sources.push_back(read_source(s, n_sources));
@@ -161,8 +169,9 @@ CalibrationProfile profile_from_json(const nlohmann::json& doc, const std::strin
     if (f.at("level").as_string() != to_string(fit.level)) {
       f.at("level").fail("level disagrees with nodes", std::string(to_string(fit.level)));
     }
-    fit.alpha_us = f.at("alpha_us").as_double_at_least(0.0);
-    fit.busbw_gbps = f.at("busbw_gbps").as_positive();
+    // A collective's fixed cost is microseconds (NCCL: 5-100 us); 1 s is beyond any fit.
+    fit.alpha_us = f.at("alpha_us").as_double_in(0.0, 1e6);
+    fit.busbw_gbps = f.at("busbw_gbps").as_double_in(1e-3, 1e6);
     fit.bus_factor = f.at("bus_factor").as_double_at_least(0.0);
     fit.min_size_bytes = f.at("min_size_bytes").as_int_at_least(0);
     fit.max_size_bytes = f.at("max_size_bytes").as_int_at_least(0);

@@ -18,7 +18,9 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   compute::GpuSpec g;
   g.name = r.at("name").as_string();
   g.description = r.string_or("description", "");
-  g.sm_count = static_cast<int>(r.at("sm_count").as_int_at_least(1));
+  // Ranges: up to 65536 SMs (an H100 has 132), 1e-3..1e5 TFLOP/s (a B200 has ~4500 FP8 dense),
+  // 1e-3..1e6 GB/s of memory bandwidth (HBM3e: ~8000).
+  g.sm_count = static_cast<int>(r.at("sm_count").as_int_in(1, 1 << 16));
   const JsonReader peaks = r.at("peak_tflops");
   const auto members = peaks.members();
   if (members.empty()) peaks.fail("no dtype", "at least one of fp32, fp16, bf16, fp8");
@@ -27,9 +29,9 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
     if (!dtype) {
       value.fail_got("unknown dtype", fmt::format("\"{}\"", key), "fp32, fp16, bf16 or fp8");
     }
-    g.peak_tflops[*dtype] = value.as_positive();
+    g.peak_tflops[*dtype] = value.as_double_in(1e-3, 1e5);
   }
-  g.hbm_gbps = r.at("hbm_gbps").as_positive();
+  g.hbm_gbps = r.at("hbm_gbps").as_double_in(1e-3, 1e6);
   if (auto s = r.find("sources")) {
     for (const auto& [key, value] : s->members()) g.sources[key] = value.as_string();
   }

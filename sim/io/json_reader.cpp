@@ -4,14 +4,116 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
+#include <set>
 #include <sstream>
+#include <vector>
 
 namespace moesim::io {
 
+namespace {
+
+/// Where the parser is, for messages about a value it has not finished: a JSON pointer built from
+/// the keys and array indices entered so far. Also rejects duplicate keys (nlohmann keeps the
+/// last one silently) and nesting deep enough to exhaust the stack of later recursive code.
+class ParseTracker {
+ public:
+  explicit ParseTracker(const std::string& origin) : origin_(origin) {}
+
+  bool operator()(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using E = nlohmann::json::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        if (depth >= kMaxDepth) {
+          throw input_error(origin_, pointer(), "nested too deeply",
+                            fmt::format("more than {} levels", kMaxDepth),
+                            fmt::format("at most {} levels", kMaxDepth));
+        }
+        frames_.push_back(Frame{event == E::array_start, 0, {}, {}});
+        break;
+      case E::key: {
+        Frame& top = frames_.back();
+        top.key = parsed.get<std::string>();
+        if (!top.keys.insert(top.key).second) {
+          throw input_error(origin_, pointer(), "duplicate key",
+                            fmt::format("\"{}\" twice", top.key), "each key once in an object");
+        }
+        break;
+      }
+      case E::object_end:
+      case E::array_end:
+        frames_.pop_back();
+        next_element();
+        break;
+      case E::value:
+        next_element();
+        break;
+    }
+    return true;
+  }
+
+  /// JSON pointer of the value being parsed.
+  std::string pointer() const {
+    std::string out;
+    for (const Frame& f : frames_) {
+      out += '/';
+      out += f.array ? std::to_string(f.index) : escape_pointer_token(f.key);
+    }
+    return out.empty() ? "/" : out;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 200;
+  struct Frame {
+    bool array = false;
+    std::size_t index = 0;
+    std::string key;
+    std::set<std::string> keys;
+  };
+  void next_element() {
+    if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
+  }
+  static std::string escape_pointer_token(std::string_view key) {
+    std::string out;
+    for (char c : key) {
+      if (c == '~') {
+        out += "~0";
+      } else if (c == '/') {
+        out += "~1";
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  }
+
+  const std::string& origin_;
+  std::vector<Frame> frames_;
+};
+
+/// The literal nlohmann quotes in "number overflow parsing '1e400'".
+std::string quoted_literal(const std::string& what) {
+  const std::size_t a = what.find('\'');
+  const std::size_t b = what.rfind('\'');
+  if (a == std::string::npos || b <= a) return "a number";
+  std::string s = what.substr(a + 1, b - a - 1);
+  if (s.size() > 40) {
+    s.resize(37);
+    s.append("...");
+  }
+  return s;
+}
+
+}  // namespace
+
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin) {
+  ParseTracker tracker(origin);
   try {
-    return nlohmann::json::parse(text);
+    return nlohmann::json::parse(text, std::ref(tracker));
   } catch (const nlohmann::json::parse_error& e) {
     // Convert the byte offset nlohmann reports into line:column.
     std::size_t line = 1;
@@ -26,10 +128,20 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& origi
     }
     throw input_error(origin, fmt::format("line {} column {}", line, column), "malformed JSON", {},
                       "valid JSON");
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number beyond double range (1e400): nlohmann refuses it while parsing.
+    throw input_error(origin, tracker.pointer(), "number out of range", quoted_literal(e.what()),
+                      "a finite number within double range");
+  } catch (const nlohmann::json::exception& e) {
+    throw input_error(origin, tracker.pointer(), "unreadable JSON", e.what(), "valid JSON");
   }
 }
 
 nlohmann::json parse_json_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw input_error(path, "", "is a directory", {}, "a readable JSON file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw input_error(path, "", "cannot open file", {}, "a readable JSON file");
   std::stringstream buffer;
@@ -137,12 +249,18 @@ double JsonReader::as_double() const {
 }
 
 std::int64_t JsonReader::as_int() const {
+  if (node_->is_number_unsigned()) {
+    const auto u = node_->get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      fail("out of range", "an integer below 2^63");
+    }
+    return static_cast<std::int64_t>(u);
+  }
   if (node_->is_number_integer()) return node_->get<std::int64_t>();
   if (node_->is_number_float()) {
     const double v = node_->get<double>();
-    if (std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9e18) {
-      return static_cast<std::int64_t>(v);
-    }
+    if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) fail("out of range", "an integer below 2^63");
+    if (v == std::floor(v)) return static_cast<std::int64_t>(v);
     fail("not an integer", "an integer");
   }
   fail_got("wrong type", type_name(*node_), "an integer");
@@ -153,12 +271,38 @@ double JsonReader::as_double_at_least(double min, bool strict) const {
   if (strict ? !(v > min) : !(v >= min)) {
     fail("out of range", fmt::format("{} {}", strict ? ">" : ">=", min));
   }
+  if (v > kMaxReal) fail("out of range", fmt::format("<= {}", kMaxReal));
+  if (strict && min == 0.0 && v < kMinPositiveReal) {
+    fail("out of range", fmt::format(">= {} (a positive number)", kMinPositiveReal));
+  }
   return v;
 }
 
 std::int64_t JsonReader::as_int_at_least(std::int64_t min) const {
   const std::int64_t v = as_int();
   if (v < min) fail("out of range", fmt::format(">= {}", min));
+  if (v > kMaxInteger) fail("out of range", fmt::format("<= {}", kMaxInteger));
+  return v;
+}
+
+double JsonReader::as_double_in(double lo, double hi, bool lo_open) const {
+  const double v = as_double();
+  if ((lo_open ? !(v > lo) : !(v >= lo)) || !(v <= hi)) {
+    fail("out of range", fmt::format("a number in {}{}, {}]", lo_open ? "(" : "[", lo, hi));
+  }
+  return v;
+}
+
+std::int64_t JsonReader::as_int_in(std::int64_t lo, std::int64_t hi) const {
+  if (node_->is_number_float() || node_->is_number_integer()) {
+    // Out-of-range first: 1e300 is "out of range", not "not an integer".
+    const double d = node_->get<double>();
+    if (std::isfinite(d) && (d < static_cast<double>(lo) || d > static_cast<double>(hi))) {
+      fail("out of range", fmt::format("an integer in [{}, {}]", lo, hi));
+    }
+  }
+  const std::int64_t v = as_int();
+  if (v < lo || v > hi) fail("out of range", fmt::format("an integer in [{}, {}]", lo, hi));
   return v;
 }
 

@@ -19,7 +19,8 @@
 namespace moesim::io {
 
 /// Parses a whole file; throws InputError on a missing file or malformed JSON (with line and
-/// column).
+/// column), a number beyond double range, a duplicate key or nesting deeper than 200 levels
+/// (with the JSON pointer of the value).
 nlohmann::json parse_json_file(const std::string& path);
 /// Parses text that came from `origin` (a file name or a description for messages).
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
@@ -51,10 +52,20 @@ class JsonReader {
   bool as_bool() const;
   double as_double() const;
   std::int64_t as_int() const;
-  /// Numbers with a lower bound (inclusive unless `strict`).
+  /// Every number read with only a lower bound still has these limits: no input quantity
+  /// (bytes, FLOPs, shapes, microseconds, GB/s, TFLOP/s) is meaningfully above them, and a
+  /// "positive" number below 1e-12 is a typo or an attack, never a rate or a time.
+  static constexpr std::int64_t kMaxInteger = std::int64_t{1} << 50;
+  static constexpr double kMaxReal = 1e18;
+  static constexpr double kMinPositiveReal = 1e-12;
+  /// Numbers with a lower bound (inclusive unless `strict`), and the limits above.
   double as_double_at_least(double min, bool strict = false) const;
   std::int64_t as_int_at_least(std::int64_t min) const;
   double as_positive() const { return as_double_at_least(0.0, true); }
+  /// Numbers in [lo, hi] ((lo, hi] with `lo_open`): what every loader should use, so that each
+  /// number of every input is finite and inside its physical range.
+  double as_double_in(double lo, double hi, bool lo_open = false) const;
+  std::int64_t as_int_in(std::int64_t lo, std::int64_t hi) const;
 
   // Shortcuts for optional members with defaults.
   std::string string_or(std::string_view key, std::string fallback) const;

@@ -29,7 +29,7 @@ calibration::Provenance read_provenance(const JsonReader& r) {
   p.source = r.at("source").as_string();
   p.gpu = r.at("gpu").as_string();
   p.date = r.at("date").as_string();
-  if (const auto sm = r.find("sm_count")) p.sm_count = static_cast<int>(sm->as_int_at_least(0));
+  if (const auto sm = r.find("sm_count")) p.sm_count = static_cast<int>(sm->as_int_in(0, 1 << 16));
   p.driver = r.string_or("driver", "unknown");
   p.cuda = r.string_or("cuda", "unknown");
   p.cublas = r.string_or("cublas", "unknown");
@@ -90,10 +90,12 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
                        "tflops", "gbps"});
       calibration::KernelMeasurement m;
       m.kind = read_kernel_kind(r.at("kind"));
-      m.shape.m = r.at("m").as_int_at_least(1);
-      m.shape.n = r.find("n") ? r.at("n").as_int_at_least(0) : 0;
-      m.shape.k = r.find("k") ? r.at("k").as_int_at_least(0) : 0;
-      m.shape.batch = r.find("batch") ? r.at("batch").as_int_at_least(1) : 1;
+      // 2^31 per dimension, as in task graphs (task_graph_json.cpp).
+      constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;
+      m.shape.m = r.at("m").as_int_in(1, kMaxDim);
+      m.shape.n = r.find("n") ? r.at("n").as_int_in(0, kMaxDim) : 0;
+      m.shape.k = r.find("k") ? r.at("k").as_int_in(0, kMaxDim) : 0;
+      m.shape.batch = r.find("batch") ? r.at("batch").as_int_in(1, kMaxDim) : 1;
       m.dtype = read_dtype(r.at("dtype"));
       m.time_us = r.at("time_us").as_positive();
       m.verified = read_verified(r.at("verified"));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -22,12 +23,18 @@ std::vector<std::string> split_ws(const std::string& line) {
   return out;
 }
 
+/// A finite number spelling the whole token (from_chars alone also takes "nan" and "inf").
 std::optional<double> to_number(const std::string& s) {
   double v = 0.0;
   const auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || ptr != s.data() + s.size()) return std::nullopt;
+  if (ec != std::errc() || ptr != s.data() + s.size() || !std::isfinite(v)) return std::nullopt;
   return v;
 }
+
+/// Message sizes nccl-tests can run: 2^50 bytes is far beyond any GPU's memory.
+constexpr double kMaxSizeBytes = 1125899906842624.0;
+/// Ranks in one measurement: 2^20 GPUs.
+constexpr std::int64_t kMaxRanks = std::int64_t{1} << 20;
 
 std::string trim(std::string s) {
   const auto b = s.find_first_not_of(" \t\r");
@@ -115,13 +122,24 @@ calibration::MeasurementSet parse_nccl_tests_text(const std::string& text,
       } else if (body.rfind("nThread", 0) == 0) {
         const auto tok = split_ws(body);
         if (tok.size() >= 4) {
-          threads_times_gpus =
-              static_cast<int>(to_number(tok[1]).value_or(0) * to_number(tok[3]).value_or(0));
+          const double product = to_number(tok[1]).value_or(0) * to_number(tok[3]).value_or(0);
+          if (!(product >= 1.0 && product <= static_cast<double>(kMaxRanks))) {
+            throw input_error(origin, fmt::format("line {}", line_no), "bad nThread/nGpus line",
+                              body.substr(0, 60), fmt::format("1..{} ranks", kMaxRanks));
+          }
+          threads_times_gpus = static_cast<int>(product);
         }
       } else if (const auto pos = body.find("nccl-library="); pos != std::string::npos) {
         if (set.provenance.nccl == "unknown") {
-          set.provenance.nccl =
-              nccl_version_string(std::stol(split_ws(body.substr(pos + 13)).at(0)));
+          const auto words = split_ws(body.substr(pos + 13));
+          long code = 0;
+          const std::string word = words.empty() ? std::string() : words.front();
+          const auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), code);
+          if (ec != std::errc() || end != word.data() + word.size() || code <= 0) {
+            throw input_error(origin, fmt::format("line {}", line_no), "bad NCCL version code",
+                              word, "NCCL_VERSION_CODE digits such as 21805");
+          }
+          set.provenance.nccl = nccl_version_string(code);
         }
       }
       continue;
@@ -132,15 +150,31 @@ calibration::MeasurementSet parse_nccl_tests_text(const std::string& text,
       throw input_error(origin, where, "not an nccl-tests result row", t.substr(0, 60),
                         "size count type ... time algbw busbw #wrong time algbw busbw #wrong");
     }
+    const double size = *to_number(tok[0]);
+    if (size < 0 || size > kMaxSizeBytes || size != std::floor(size)) {
+      throw input_error(origin, where, "size out of range", tok[0],
+                        fmt::format("a whole number of bytes in [0, {}]", kMaxSizeBytes));
+    }
     const std::size_t base = tok.size() - 8;  // out-of-place: base..base+3, in-place: base+4..
+    // Each half (out-of-place, in-place) is four numbers or "N/A"s (a half nccl-tests did not
+    // run); anything else is garbage and fails, rather than silently using the other half.
     auto metrics = [&](std::size_t at) -> std::optional<Row> {
+      bool all_na = true;
+      for (std::size_t i = at; i < at + 3; ++i) all_na = all_na && tok[i] == "N/A";
+      if (all_na) return std::nullopt;
       const auto time = to_number(tok[at]);
       const auto alg = to_number(tok[at + 1]);
       const auto bus = to_number(tok[at + 2]);
-      if (!time || !alg || !bus || *time <= 0.0) return std::nullopt;
+      // Times up to 1e12 us (11.6 days), bandwidths up to 1e6 GB/s: physical ranges.
+      if (!time || !alg || !bus || !(*time > 0.0 && *time <= 1e12) ||
+          !(*alg >= 0.0 && *alg <= 1e6) || !(*bus >= 0.0 && *bus <= 1e6)) {
+        throw input_error(origin, where, "result row with a bad time or bandwidth",
+                          fmt::format("{} {} {}", tok[at], tok[at + 1], tok[at + 2]),
+                          "time in (0, 1e12] us and bandwidths in [0, 1e6] GB/s, or N/A");
+      }
       const auto wrong = to_number(tok[at + 3]);
-      return Row{static_cast<std::int64_t>(*to_number(tok[0])), *time, *alg, *bus,
-                 wrong ? static_cast<std::int64_t>(*wrong) : -1};
+      return Row{static_cast<std::int64_t>(size), *time, *alg, *bus,
+                 wrong && *wrong >= 0 && *wrong < 1e15 ? static_cast<std::int64_t>(*wrong) : -1};
     };
     auto row = metrics(base);
     if (!row) row = metrics(base + 4);
@@ -182,12 +216,12 @@ calibration::MeasurementSet parse_nccl_tests_json(const nlohmann::json& doc,
   const auto op = nccl_tests_op(args.front().as_string());
   if (!op) args.front().fail("cannot tell which collective this is", "a path ending in <op>_perf");
   if (const auto v = root.find("nccl_version"))
-    set.provenance.nccl = nccl_version_string(static_cast<long>(v->as_int()));
+    set.provenance.nccl = nccl_version_string(static_cast<long>(v->as_int_in(1, 1 << 30)));
   if (const auto start = root.find("start_time"))
     set.provenance.date = start->as_string().substr(0, 10);
   const JsonReader config = root.at("config");
-  const auto threads = config.at("nthreads").as_int_at_least(1);
-  const auto gpus = config.at("ngpus").as_int_at_least(1);
+  const auto threads = config.at("nthreads").as_int_in(1, 1 << 10);
+  const auto gpus = config.at("ngpus").as_int_in(1, 1 << 10);
   std::set<std::string> hosts;
   std::size_t processes = 1;
   if (const auto devices = config.find("devices")) {
@@ -198,10 +232,14 @@ calibration::MeasurementSet parse_nccl_tests_json(const nlohmann::json& doc,
       if (set.provenance.gpu == "unknown") set.provenance.gpu = d.at("device_info").as_string();
     }
   }
-  const int ranks = static_cast<int>(static_cast<std::int64_t>(processes) * threads * gpus);
+  const std::int64_t all_ranks = static_cast<std::int64_t>(processes) * threads * gpus;
+  if (all_ranks > kMaxRanks) {
+    config.fail_got("too many ranks", std::to_string(all_ranks), fmt::format("<= {}", kMaxRanks));
+  }
+  const int ranks = static_cast<int>(all_ranks);
   const int nodes = std::max<int>(1, static_cast<int>(hosts.size()));
   for (const JsonReader& r : root.at("results").elements()) {
-    const std::int64_t size = r.at("size").as_int_at_least(0);
+    const std::int64_t size = r.at("size").as_int_in(0, static_cast<std::int64_t>(kMaxSizeBytes));
     std::optional<JsonReader> m;
     for (const char* key : {"out_of_place", "in_place"}) {
       if (const auto x = r.find(key); x && x->is_object()) {
@@ -215,7 +253,7 @@ calibration::MeasurementSet parse_nccl_tests_json(const nlohmann::json& doc,
     set.collectives.push_back(
         {*op, ranks, nodes, size, time.as_positive(), m->at("alg_bw").as_double_at_least(0.0),
          m->at("bus_bw").as_double_at_least(0.0),
-         wrong && wrong->is_number() ? static_cast<std::int64_t>(wrong->as_double()) : -1});
+         wrong && wrong->is_number() ? wrong->as_int_in(-1, JsonReader::kMaxInteger) : -1});
   }
   if (set.collectives.empty()) root.at("results").fail("no result rows", "at least one row");
   return set;

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -13,12 +15,19 @@
 namespace moesim::io {
 namespace {
 
+// Largest index or count a trace may hold: far above real traces (tens of layers, thousands
+// of ranks, hundreds of experts), and every sum of counts stays inside int64.
+constexpr std::array<std::int64_t, 5> kFieldMax{1 << 20, 1024, 1 << 20, 1 << 16,
+                                                std::int64_t{1} << 40};
+// The trace is stored densely (iterations x layers x sources x experts): 2^27 cells = 1 GiB.
+constexpr std::int64_t kMaxCells = std::int64_t{1} << 27;
+
 RoutingTrace read_json(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader r(doc, origin);
   r.expect_object({"experts", "iterations", "source", "note"});
   RoutingTrace t;
   t.origin = origin;
-  t.experts = r.at("experts").as_int_at_least(1);
+  t.experts = r.at("experts").as_int_in(1, kFieldMax[3]);
   const auto iterations = r.at("iterations").elements();
   if (iterations.empty()) r.at("iterations").fail("no iterations", "at least one");
   for (const JsonReader& it : iterations) {
@@ -36,7 +45,7 @@ RoutingTrace read_json(const nlohmann::json& doc, const std::string& origin) {
           s.fail_got("wrong number of experts", std::to_string(es.size()),
                      std::to_string(t.experts));
         }
-        for (const JsonReader& e : es) row.push_back(e.as_int_at_least(0));
+        for (const JsonReader& e : es) row.push_back(e.as_int_in(0, kFieldMax[4]));
       }
     }
   }
@@ -44,9 +53,13 @@ RoutingTrace read_json(const nlohmann::json& doc, const std::string& origin) {
 }
 
 std::int64_t field(std::string_view text, const std::string& origin, std::size_t line,
-                   std::string_view name) {
+                   std::string_view name, std::int64_t max) {
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range || (ec == std::errc() && v > max)) {
+    throw input_error(origin, fmt::format("line {}", line), fmt::format("{} out of range", name),
+                      text, fmt::format("0..{}", max));
+  }
   if (ec != std::errc() || end != text.data() + text.size() || v < 0) {
     throw input_error(origin, fmt::format("line {}", line), fmt::format("bad {}", name), text,
                       "an integer >= 0");
@@ -95,15 +108,24 @@ RoutingTrace routing_trace_from_csv_text(const std::string& text, const std::str
                                                             "expert", "tokens"};
     std::array<std::int64_t, 4> key{};
     for (std::size_t i = 0; i < 4; ++i) {
-      key[i] = field(parts[i], origin, number, kNames[i]);
+      key[i] = field(parts[i], origin, number, kNames[i], kFieldMax[i]);
       extent[i] = std::max(extent[i], key[i] + 1);
     }
-    if (!cells.emplace(key, field(parts[4], origin, number, "tokens")).second) {
+    if (!cells.emplace(key, field(parts[4], origin, number, "tokens", kFieldMax[4])).second) {
       throw input_error(origin, fmt::format("line {}", number), "repeated cell", line,
                         "each (iteration, layer, source, expert) once");
     }
   }
   if (cells.empty()) throw input_error(origin, "", "no data rows", "", kHeader);
+  const double dense = static_cast<double>(extent[0]) * static_cast<double>(extent[1]) *
+                       static_cast<double>(extent[2]) * static_cast<double>(extent[3]);
+  if (dense > static_cast<double>(kMaxCells)) {
+    throw input_error(
+        origin, "", "trace too large",
+        fmt::format("{} iterations x {} layers x {} sources x {} experts = {:.3g} cells", extent[0],
+                    extent[1], extent[2], extent[3], dense),
+        fmt::format("at most {} cells", kMaxCells));
+  }
   RoutingTrace t;
   t.origin = origin;
   t.experts = extent[3];
@@ -121,8 +143,19 @@ RoutingTrace routing_trace_from_csv_text(const std::string& text, const std::str
 }
 
 RoutingTrace load_routing_trace(const std::string& path) {
+  const bool csv = path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
+  const bool json = path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  std::error_code ec;
+  if (!csv && !json && !std::filesystem::is_regular_file(path, ec)) {
+    throw input_error("", "--routing", "unknown routing", path,
+                      "uniform, zipf:S, dirichlet:A, drift:S, or a routing trace file (.json or "
+                      ".csv)");
+  }
+  if (std::filesystem::is_directory(path, ec)) {
+    throw input_error(path, "", "is a directory", {}, "a routing trace file");
+  }
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw input_error(path, "", "cannot open routing trace");
+  if (!f) throw input_error(path, "", "cannot open routing trace", {}, "a readable file");
   std::stringstream ss;
   ss << f.rdbuf();
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".csv") == 0) {

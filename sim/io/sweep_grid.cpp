@@ -52,7 +52,10 @@ SweepCase make_case(const Assignment& base, const Assignment& varied) {
 }  // namespace
 
 SweepGrid load_sweep_grid(const std::string& path) {
-  const nlohmann::json doc_json = parse_json_file(path);
+  return sweep_grid_from_json(parse_json_file(path), path);
+}
+
+SweepGrid sweep_grid_from_json(const nlohmann::json& doc_json, const std::string& path) {
   const JsonReader doc(doc_json, path);
   doc.expect_object({"name", "description", "source", "base", "axes", "cases"});
   SweepGrid grid;
@@ -104,6 +107,15 @@ SweepGrid load_sweep_grid(const std::string& path) {
       for (const std::string& f : axis.fields) grid.axis_keys.push_back(f);
       axes.push_back(std::move(axis));
     }
+  }
+  // The cross product is built in memory and each case is a full simulation: refuse grids
+  // that would run for days before expanding them.
+  double product = 1.0;
+  for (const Axis& a : axes) product *= static_cast<double>(a.values.size());
+  if (product > static_cast<double>(kMaxSweepCases)) {
+    doc.at("axes").fail_got(
+        "too many cases", fmt::format("{:.0f} cases (the product of the axis lengths)", product),
+        fmt::format("at most {} cases per grid; split it into several grids", kMaxSweepCases));
   }
   if (!axes.empty()) {
     std::vector<std::size_t> index(axes.size(), 0);

@@ -16,7 +16,9 @@
 // iterations, calibration) or otherwise a model field, which goes into `--set`.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,11 @@ struct SweepGrid {
   std::vector<SweepCase> cases;
 };
 
+/// Most cases a grid may expand to (the product of its axis lengths, plus explicit cases).
+inline constexpr std::int64_t kMaxSweepCases = 100000;
+
 SweepGrid load_sweep_grid(const std::string& path);
+/// The same from a parsed document; `origin` names it in messages.
+SweepGrid sweep_grid_from_json(const nlohmann::json& doc, const std::string& origin);
 
 }  // namespace moesim::io

@@ -6,12 +6,16 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "sim/io/json_reader.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::io {
 namespace {
+
+/// Ranks a task graph may have: 2^20 GPUs, beyond any cluster built so far.
+constexpr std::int64_t kMaxRanks = std::int64_t{1} << 20;
 
 // Name -> the tasks created by that entry, with the rank of each.
 struct Created {
@@ -83,11 +87,14 @@ ComputeTask read_kernel(const JsonReader& t) {
                    "optimizer, memcpy or other");
   }
   c.kind = *kind;
-  c.shape.m = t.has("m") ? t.at("m").as_int_at_least(1) : 1;
-  c.shape.n = t.has("n") ? t.at("n").as_int_at_least(1) : 1;
+  // 2^31 per dimension: a GEMM dimension is at most the tokens of a micro-batch
+  // (ModelSpec::kMaxTokensPerMicroBatch = 2^28) and products of three stay far inside int64.
+  constexpr std::int64_t kMaxDim = std::int64_t{1} << 31;
+  c.shape.m = t.has("m") ? t.at("m").as_int_in(1, kMaxDim) : 1;
+  c.shape.n = t.has("n") ? t.at("n").as_int_in(1, kMaxDim) : 1;
   // k may be 0: kernels other than GEMMs leave it unused (task.hpp), and the writer keeps it.
-  c.shape.k = t.has("k") ? t.at("k").as_int_at_least(0) : 1;
-  c.shape.batch = t.has("batch") ? t.at("batch").as_int_at_least(1) : 1;
+  c.shape.k = t.has("k") ? t.at("k").as_int_in(0, kMaxDim) : 1;
+  c.shape.batch = t.has("batch") ? t.at("batch").as_int_in(1, kMaxDim) : 1;
   if (auto d = t.find("dtype")) {
     const auto dtype = parse_dtype(d->as_string());
     if (!dtype) d->fail("unknown dtype", "fp32, fp16, bf16 or fp8");
@@ -116,8 +123,10 @@ CommOp read_comm(const JsonReader& t, std::uint32_t rank_count) {
     kind_node.fail("unknown communication kind", comm_kind_names());
   }
   op.kind = *kind;
+  std::set<std::int64_t> seen;
   for (const JsonReader& r : t.at("ranks").elements()) {
-    const std::int64_t v = r.as_int_at_least(0);
+    const std::int64_t v = r.as_int_in(0, kMaxRanks - 1);
+    if (!seen.insert(v).second) r.fail("rank listed twice in the group", "distinct ranks");
     if (rank_count > 0 && v >= rank_count) {
       r.fail("rank out of range", fmt::format("< {} (\"ranks\")", rank_count));
     }
@@ -172,7 +181,9 @@ TaskGraph parse_task_graph(const nlohmann::json& document, const std::string& or
   const JsonReader doc(document, origin);
   doc.expect_object({"ranks", "tasks", "description"});
   std::uint32_t rank_count = 0;
-  if (auto r = doc.find("ranks")) rank_count = static_cast<std::uint32_t>(r->as_int_at_least(1));
+  if (auto r = doc.find("ranks")) {
+    rank_count = static_cast<std::uint32_t>(r->as_int_in(1, kMaxRanks));
+  }
   TaskGraph graph(rank_count);
   std::map<std::string, Created> by_name;
   const auto entries = doc.at("tasks").elements();
@@ -192,7 +203,8 @@ TaskGraph parse_task_graph(const nlohmann::json& document, const std::string& or
       if (!phase) p->fail("unknown phase", "forward, backward, optimizer or other");
       info.phase = *phase;
     }
-    info.layer = static_cast<std::int32_t>(t.int_or("layer", -1));
+    info.layer =
+        t.has("layer") ? static_cast<std::int32_t>(t.at("layer").as_int_in(-1, 1 << 20)) : -1;
     const int kinds = int{t.has("kernel")} + int{t.has("comm")} + int{t.has("delay_us")};
     if (kinds != 1) {
       t.fail_got("a task needs exactly one of \"kernel\", \"comm\", \"delay_us\"",
@@ -201,7 +213,7 @@ TaskGraph parse_task_graph(const nlohmann::json& document, const std::string& or
     Created created;
     auto read_rank = [&]() {
       const JsonReader r = t.at("rank");
-      const std::int64_t v = r.as_int_at_least(0);
+      const std::int64_t v = r.as_int_in(0, kMaxRanks - 1);
       if (rank_count > 0 && v >= rank_count) {
         r.fail("rank out of range", fmt::format("< {} (\"ranks\")", rank_count));
       }
@@ -212,7 +224,8 @@ TaskGraph parse_task_graph(const nlohmann::json& document, const std::string& or
       created.tasks.push_back({rank, graph.add_compute(name, rank, stream, read_kernel(t), info)});
     } else if (t.has("delay_us")) {
       const RankId rank = read_rank();
-      const double us = t.at("delay_us").as_double_at_least(0);
+      // 1e12 us = 11.6 days: inside SimTime's int64-picosecond range with room for the rest.
+      const double us = t.at("delay_us").as_double_in(0, 1e12);
       created.tasks.push_back(
           {rank, graph.add_delay(name, rank, stream, SimTime::from_us(us), info)});
     } else {

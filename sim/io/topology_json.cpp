@@ -21,6 +21,14 @@ using network::Topology;
 
 namespace {
 
+// Physical ranges of a topology's numbers. Links: 1 MB/s (below any bus built since the 1990s)
+// to 1 PB/s (1000x an NVLink5 GPU); latency up to 1 s per hop (a WAN is ~0.1 s). Nodes: 2^20.
+// Within these, one hop of any message moesim forms stays far inside int64 picoseconds.
+constexpr double kMinGbps = 1e-3;
+constexpr double kMaxGbps = 1e6;
+constexpr double kMaxLatencyNs = 1e9;
+constexpr std::int64_t kMaxNodes = std::int64_t{1} << 20;
+
 std::string kinds_list() {
   return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch";
 }
@@ -86,12 +94,12 @@ Topology read_topology_object(const JsonReader& r) {
     int node = fabric ? -1 : 0;
     if (auto n = d.find("node")) {
       if (fabric) n->fail("fabric switches belong to no node", "no \"node\" field");
-      node = static_cast<int>(n->as_int_at_least(0));
+      node = static_cast<int>(n->as_int_in(0, kMaxNodes - 1));
     }
     double port = 0.0;
     if (auto p = d.find("port_gbit_per_s")) {
       if (*kind != DeviceKind::nic) p->fail("only NICs have a port rate", "no port_gbit_per_s");
-      port = p->as_positive();
+      port = p->as_double_in(kMinGbps, kMaxGbps);
     }
     by_name.emplace(name, topo.add_device(Device{name, *kind, node, port}));
   }
@@ -113,13 +121,10 @@ Topology read_topology_object(const JsonReader& r) {
     const auto kind = network::parse_link_kind(type_field.as_string());
     if (!kind) type_field.fail("unknown link type", "one of: nvlink, pcie, cpu, network");
     spec.kind = *kind;
-    spec.bandwidth = Bandwidth::from_gbps(l.at("bandwidth_gbps").as_positive());
-    if (auto e = l.find("efficiency")) {
-      spec.efficiency = e->as_positive();
-      if (spec.efficiency > 1.0) e->fail("out of range", "0 < efficiency <= 1");
-    }
+    spec.bandwidth = Bandwidth::from_gbps(l.at("bandwidth_gbps").as_double_in(kMinGbps, kMaxGbps));
+    if (auto e = l.find("efficiency")) spec.efficiency = e->as_double_in(0.0, 1.0, true);
     if (auto lat = l.find("latency_ns")) {
-      spec.latency = SimTime::from_ns(lat->as_double_at_least(0.0));
+      spec.latency = SimTime::from_ns(lat->as_double_in(0.0, kMaxLatencyNs));
     }
     if (auto note = l.find("note")) note->as_string();
     topo.add_link(a, b, spec);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <limits>
+
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
 #include "sim/core/errors.hpp"
@@ -13,6 +15,7 @@
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/workload/job_size.hpp"
 
 namespace moesim::job {
 
@@ -98,6 +101,7 @@ PreparedJob assemble_job(JobParts parts) {
     p.compute = std::make_unique<compute::RooflineComputeModel>(p.gpu);
   }
   p.first = make_training_job(p.model, p.layout, p.shape, *p.routing, 0);
+  check_job_work(p.model, p.first->layout, p.iterations, "--iterations");
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
   return p;

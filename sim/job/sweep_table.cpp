@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/core/errors.hpp"
 #include "sim/job/sweep_runner.hpp"
@@ -19,12 +20,19 @@ std::map<report::SweepKey, double> times_of(const io::CsvTable& table, const std
   for (std::size_t r = 0; r < table.rows().size(); ++r) {
     const auto& row = table.rows()[r];
     if (row[c_time].empty()) continue;  // an invalid or failed case
+    double us = std::nan("");
     try {
-      times[{row[c_case], row[c_strategy]}] = std::stod(row[c_time]);
+      std::size_t used = 0;
+      us = std::stod(row[c_time], &used);
+      if (used != row[c_time].size()) us = std::nan("");
     } catch (const std::exception&) {
-      throw input_error(origin, fmt::format("row {}: iteration_us", r + 2), "not a number",
-                        row[c_time], "microseconds");
     }
+    // A NaN or non-positive time would pass every comparison: refuse it.
+    if (!(us > 0.0 && us < 1e15)) {
+      throw input_error(origin, fmt::format("row {}: iteration_us", r + 2), "not a time",
+                        row[c_time], "microseconds > 0");
+    }
+    times[{row[c_case], row[c_strategy]}] = us;
   }
   return times;
 }
@@ -142,7 +150,7 @@ double parse_tolerance(const std::string& text) {
   try {
     std::size_t used = 0;
     const double v = std::stod(t, &used);
-    if (used == t.size() && v >= 0.0) return v * scale;
+    if (used == t.size() && std::isfinite(v) && v >= 0.0 && v * scale <= 100.0) return v * scale;
   } catch (const std::exception&) {
   }
   throw input_error("", "--tolerance", "not a tolerance", text, "e.g. 1% or 0.01");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -50,25 +51,37 @@ double ModelSpec::training_flops_per_token() const {
 }
 
 void ModelSpec::validate(std::string_view origin) const {
-  const auto positive = [&](std::string_view field, std::int64_t v) {
+  // Upper bounds: far above every published model (the largest have ~100 layers, hidden 18432,
+  // 256 routed experts, top-8, sequences of 1M tokens), low enough that every product the
+  // simulator forms (tokens x hidden x bytes, tokens x top_k x experts) stays inside int64.
+  const auto in_range = [&](std::string_view field, std::int64_t v, std::int64_t max) {
     if (v <= 0) {
       throw input_error(origin, fmt::format("/{}", field), "out of range", std::to_string(v),
                         "> 0");
     }
+    if (v > max) {
+      throw input_error(origin, fmt::format("/{}", field), "out of range", std::to_string(v),
+                        fmt::format("<= {}", max));
+    }
   };
-  positive("layers", layers);
-  positive("hidden", hidden);
-  positive("ffn_hidden", ffn_hidden);
-  positive("expert_ffn_hidden", expert_ffn_hidden);
-  positive("heads", heads);
-  positive("kv_heads", kv_heads);
-  positive("seq_len", seq_len);
-  positive("micro_batch", micro_batch);
-  positive("experts", experts);
-  positive("top_k", top_k);
-  if (shared_experts < 0) {
+  in_range("layers", layers, kMaxLayers);
+  in_range("hidden", hidden, kMaxHidden);
+  in_range("ffn_hidden", ffn_hidden, kMaxFfnHidden);
+  in_range("expert_ffn_hidden", expert_ffn_hidden, kMaxFfnHidden);
+  in_range("heads", heads, kMaxHeads);
+  in_range("kv_heads", kv_heads, kMaxHeads);
+  in_range("seq_len", seq_len, kMaxSeqLen);
+  in_range("micro_batch", micro_batch, kMaxMicroBatch);
+  in_range("experts", experts, kMaxExperts);
+  in_range("top_k", top_k, kMaxTopK);
+  if (shared_experts < 0 || shared_experts > kMaxExperts) {
     throw input_error(origin, "/shared_experts", "out of range", std::to_string(shared_experts),
-                      ">= 0");
+                      fmt::format("0..{}", kMaxExperts));
+  }
+  if (tokens_per_micro_batch() > kMaxTokensPerMicroBatch) {
+    throw input_error(origin, "/micro_batch", "out of range: seq_len x micro_batch too large",
+                      fmt::format("{} x {} = {}", seq_len, micro_batch, tokens_per_micro_batch()),
+                      fmt::format("<= {} tokens per micro-batch", kMaxTokensPerMicroBatch));
   }
   if (hidden % heads != 0) {
     throw input_error(origin, "/heads", "hidden is not divisible by heads",
@@ -83,9 +96,10 @@ void ModelSpec::validate(std::string_view origin) const {
     throw input_error(origin, "/top_k", "more experts per token than experts",
                       fmt::format("top_k={}, experts={}", top_k, experts), "top_k <= experts");
   }
-  if (!dropless && !(capacity_factor > 0.0)) {
+  if (!dropless && !(capacity_factor > 0.0 && capacity_factor <= kMaxCapacityFactor)) {
     throw input_error(origin, "/capacity_factor", "out of range",
-                      fmt::format("{}", capacity_factor), "> 0, or \"dropless\": true");
+                      fmt::format("{}", capacity_factor),
+                      fmt::format("in (0, {}], or \"dropless\": true", kMaxCapacityFactor));
   }
 }
 
@@ -105,10 +119,10 @@ double parse_double(std::string_view flag, std::string_view key, std::string_vie
     std::size_t used = 0;
     const std::string s(text);
     const double v = std::stod(s, &used);
-    if (used == s.size()) return v;
+    if (used == s.size() && std::isfinite(v)) return v;
   } catch (const std::exception&) {
   }
-  throw input_error("", flag, fmt::format("{}: not a number", key), text, "a number");
+  throw input_error("", flag, fmt::format("{}: not a finite number", key), text, "a number");
 }
 
 bool parse_bool(std::string_view flag, std::string_view key, std::string_view text) {

@@ -27,6 +27,18 @@ std::string_view to_string(ExpertFfn v);
 std::optional<ExpertFfn> parse_expert_ffn(std::string_view s);
 
 struct ModelSpec {
+  // Largest sizes validate() accepts (see there for why these values).
+  static constexpr std::int64_t kMaxLayers = 1024;
+  static constexpr std::int64_t kMaxHidden = 1 << 17;
+  static constexpr std::int64_t kMaxFfnHidden = 1 << 20;
+  static constexpr std::int64_t kMaxHeads = 4096;
+  static constexpr std::int64_t kMaxSeqLen = 1 << 24;
+  static constexpr std::int64_t kMaxMicroBatch = 1 << 16;
+  static constexpr std::int64_t kMaxTokensPerMicroBatch = std::int64_t{1} << 28;
+  static constexpr std::int64_t kMaxExperts = 1 << 16;
+  static constexpr std::int64_t kMaxTopK = 1024;
+  static constexpr double kMaxCapacityFactor = 1024.0;
+
   std::string name;
   std::string source;  ///< where the numbers come from (paper, config file)
   std::int64_t layers = 1;

@@ -55,6 +55,10 @@ void check_order(std::string_view order, std::vector<std::string> expected_token
 
 }  // namespace
 
+namespace {
+constexpr std::int64_t kMaxParallelSize = std::int64_t{1} << 20;
+}  // namespace
+
 ParallelLayout parse_parallel_layout(std::string_view text, std::string_view flag) {
   ParallelLayout layout;
   std::set<std::string> seen;
@@ -79,6 +83,12 @@ ParallelLayout parse_parallel_layout(std::string_view text, std::string_view fla
     }
     std::int64_t v = 0;
     const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), v);
+    if (ec == std::errc::result_out_of_range ||
+        (ec == std::errc() && end == value.data() + value.size() && v > kMaxParallelSize)) {
+      // 2^20 GPUs in one dimension: the product of three stays inside int64.
+      throw input_error("", flag, fmt::format("{}: out of range", key), value,
+                        fmt::format("1..{}", kMaxParallelSize));
+    }
     if (ec != std::errc() || end != value.data() + value.size() || v < 1) {
       throw input_error("", flag, fmt::format("{}: not a positive integer", key), value, ">= 1");
     }

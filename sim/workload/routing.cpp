@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
-#include <random>
 
 #include "sim/core/errors.hpp"
+#include "sim/workload/samplers.hpp"
 
 namespace moesim {
 
@@ -81,14 +81,13 @@ std::vector<std::int64_t> apportion(const std::vector<double>& p, std::int64_t t
 // Multinomial sample of `total` draws over `p`, each count capped at `cap` (a token picks k
 // distinct experts); the overflow goes to the uncapped experts by apportionment.
 std::vector<std::int64_t> sample(const std::vector<double>& p, std::int64_t total, std::int64_t cap,
-                                 std::mt19937_64& rng) {
+                                 RoutingEngine& rng) {
   std::vector<std::int64_t> out(p.size(), 0);
   std::int64_t left = total;
   double mass = std::accumulate(p.begin(), p.end(), 0.0);
   for (std::size_t e = 0; e + 1 < p.size() && left > 0; ++e) {
     const double q = mass > 0 ? std::clamp(p[e] / mass, 0.0, 1.0) : 0.0;
-    std::binomial_distribution<std::int64_t> draw(left, q);
-    out[e] = draw(rng);
+    out[e] = binomial_draw(left, q, rng);
     left -= out[e];
     mass -= p[e];
   }
@@ -109,7 +108,7 @@ std::vector<std::int64_t> sample(const std::vector<double>& p, std::int64_t tota
   return out;
 }
 
-std::vector<std::size_t> permutation(std::size_t n, std::mt19937_64& rng) {
+std::vector<std::size_t> permutation(std::size_t n, RoutingEngine& rng) {
   std::vector<std::size_t> perm(n);
   std::iota(perm.begin(), perm.end(), 0);
   // Fisher-Yates with our own index draws: std::shuffle's use of the engine is unspecified.
@@ -146,14 +145,14 @@ RoutingCounts GeneratedRouting::counts(std::int64_t iteration, const RoutingShap
     const auto ul = static_cast<std::uint64_t>(l);
     std::vector<double> p(experts, 1.0);
     if (distribution_ == RoutingDistribution::zipf || distribution_ == RoutingDistribution::drift) {
-      std::mt19937_64 rng(seed_of(seed_, 0x5a1f, ul));
+      RoutingEngine rng(seed_of(seed_, 0x5a1f, ul));
       std::vector<std::size_t> rank_of = permutation(experts, rng);  // expert -> popularity rank
       if (distribution_ == RoutingDistribution::drift) {
         std::vector<std::size_t> expert_at(experts);  // rank -> expert
         for (std::size_t e = 0; e < experts; ++e) expert_at[rank_of[e]] = e;
         const std::size_t swaps = (experts + 7) / 8;
         for (std::int64_t i = 1; i <= iteration && experts > 1; ++i) {
-          std::mt19937_64 step(seed_of(seed_, 0xd21f, ul, static_cast<std::uint64_t>(i)));
+          RoutingEngine step(seed_of(seed_, 0xd21f, ul, static_cast<std::uint64_t>(i)));
           for (std::size_t s = 0; s < swaps; ++s) {
             const std::size_t r = static_cast<std::size_t>(step() % (experts - 1));
             std::swap(expert_at[r], expert_at[r + 1]);
@@ -165,17 +164,15 @@ RoutingCounts GeneratedRouting::counts(std::int64_t iteration, const RoutingShap
         p[e] = 1.0 / std::pow(static_cast<double>(rank_of[e] + 1), parameter_);
       }
     } else if (distribution_ == RoutingDistribution::dirichlet) {
-      std::mt19937_64 rng(seed_of(seed_, 0xd1c1, it, ul));
-      std::gamma_distribution<double> gamma(parameter_, 1.0);
-      for (double& x : p) x = gamma(rng);
-      if (std::accumulate(p.begin(), p.end(), 0.0) <= 0.0) p.assign(experts, 1.0);
+      RoutingEngine rng(seed_of(seed_, 0xd1c1, it, ul));
+      p = dirichlet_draw(parameter_, experts, rng);
     }
     for (std::int64_t s = 0; s < shape.sources; ++s) {
       std::vector<std::int64_t> c;
       if (distribution_ == RoutingDistribution::uniform) {
         c = apportion(p, total, cap);
       } else {
-        std::mt19937_64 rng(seed_of(seed_, it, ul, static_cast<std::uint64_t>(s) + 1));
+        RoutingEngine rng(seed_of(seed_, it, ul, static_cast<std::uint64_t>(s) + 1));
         c = sample(p, total, cap, rng);
       }
       for (std::size_t e = 0; e < experts; ++e) out.set(l, s, static_cast<std::int64_t>(e), c[e]);
@@ -235,10 +232,16 @@ std::unique_ptr<RoutingModel> parse_routing_generator(std::string_view text, std
   } catch (const std::exception&) {
     v = -1.0;
   }
-  const bool ok = d == RoutingDistribution::dirichlet ? v > 0.0 : v >= 0.0;
+  // Bounds: a Zipf exponent of 100 already puts all but 1e-30 of the mass on one expert, and a
+  // Dirichlet alpha of 1e6 is uniform to 1e-3; beyond them nothing changes but the arithmetic
+  // (inf, NaN) would break.
+  const bool ok =
+      std::isfinite(v) &&
+      (d == RoutingDistribution::dirichlet ? v > 0.0 && v <= 1e6 : v >= 0.0 && v <= 100.0);
   if (!ok) {
-    throw input_error("", flag, fmt::format("bad {} parameter", kind), value,
-                      d == RoutingDistribution::dirichlet ? "alpha > 0" : "exponent >= 0");
+    throw input_error(
+        "", flag, fmt::format("bad {} parameter", kind), value,
+        d == RoutingDistribution::dirichlet ? "alpha > 0 and <= 1e6" : "exponent in [0, 100]");
   }
   return std::make_unique<GeneratedRouting>(d, v, seed);
 }

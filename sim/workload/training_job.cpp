@@ -1,5 +1,7 @@
 #include "sim/workload/training_job.hpp"
 
+#include "sim/workload/job_size.hpp"
+
 namespace moesim {
 
 RoutingShape TrainingJob::routing_shape(const ModelSpec& model, const ParallelLayout& layout) {
@@ -16,6 +18,7 @@ TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
                               const ClusterShape& cluster, const RoutingModel& routing,
                               std::int64_t iteration, std::string_view flag) {
   layout.resolve(model, cluster.gpu_count(), cluster.gpus_per_node, flag);
+  check_job_size(model, layout, flag);
   RankMapping mapping(layout);
   RoutingCounts counts = routing.counts(iteration, TrainingJob::routing_shape(model, layout));
   return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts), {}};

@@ -82,7 +82,8 @@ TEST(GpuSpecJson, AllSpecsLoadAndBadFilesAreRejected) {
         R"({"name": "x", "sm_count": 1, "peak_tflops": {"bf16": 1}, "hbm_gbps": 0})", "g.json");
     FAIL();
   } catch (const InputError& e) {
-    EXPECT_STREQ(e.what(), "g.json: /hbm_gbps: out of range (got 0, expected > 0)");
+    EXPECT_STREQ(e.what(),
+                 "g.json: /hbm_gbps: out of range (got 0, expected a number in [0.001, 1000000])");
   }
 }
 

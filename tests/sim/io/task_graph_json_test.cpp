@@ -50,7 +50,7 @@ TEST(TaskGraphJson, BadInputsNameFileFieldAndValue) {
             "g.json: /tasks: no tasks (got [], expected at least one task)");
   EXPECT_EQ(error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "gemm",
                                    "m": 0}]})"),
-            "g.json: /tasks/0/m: out of range (got 0, expected >= 1)");
+            "g.json: /tasks/0/m: out of range (got 0, expected an integer in [1, 2147483648])");
   EXPECT_EQ(
       error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "conv"}]})"),
       "g.json: /tasks/0/kernel: unknown kernel kind (got \"conv\", expected gemm, attention, "

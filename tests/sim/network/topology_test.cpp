@@ -141,7 +141,8 @@ TEST(TopologyFile, DanglingLink) {
 TEST(TopologyFile, ZeroBandwidth) {
   EXPECT_EQ(load_error(std::string(kHead) +
                        R"({"a": "g0", "b": "sw", "type": "nvlink", "bandwidth_gbps": 0}]})"),
-            "t.json: /links/0/bandwidth_gbps: out of range (got 0, expected > 0)");
+            "t.json: /links/0/bandwidth_gbps: out of range (got 0, expected a number in [0.001, "
+            "1000000])");
 }
 
 TEST(TopologyFile, UnreachableGpu) {
@@ -166,7 +167,7 @@ TEST(TopologyFile, UnknownKindAndEfficiencyAboveOne) {
   EXPECT_EQ(load_error(std::string(kHead) +
                        R"({"a": "g0", "b": "sw", "type": "nvlink", "bandwidth_gbps": 450,
                            "efficiency": 1.5}]})"),
-            "t.json: /links/0/efficiency: out of range (got 1.5, expected 0 < efficiency <= 1)");
+            "t.json: /links/0/efficiency: out of range (got 1.5, expected a number in (0, 1])");
 }
 
 TEST(TopologyFile, NoGpu) {

@@ -87,8 +87,16 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             }),
             "m.json: /expert_ffn: unknown value (got \"geglu\", expected \"two_gemm\" or "
             "\"swiglu\")");
+  // A key given twice is an error of its own (it used to let the last "heads" win).
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "heads": 3})", "m.json");
+            }),
+            "m.json: /heads: duplicate key (got \"heads\" twice, expected each key once in an "
+            "object)");
+  std::string three_heads = base;
+  three_heads.replace(three_heads.find("\"heads\": 2"), 10, "\"heads\": 3");
+  EXPECT_EQ(message_of([&] {
+              io::model_from_json_text("{" + three_heads + R"(, "dropless": true})", "m.json");
             }),
             "m.json: /heads: hidden is not divisible by heads (got hidden=8, heads=3, expected "
             "heads dividing hidden)");
@@ -182,7 +190,7 @@ TEST(Routing, GeneratorsConserveTokensAndAreDeterministic) {
   // Uniform: exactly k*T/E = 25 each.
   EXPECT_EQ(parse_routing_generator("uniform", 1, "--routing")->counts(0, shape).at(2, 3, 7), 25);
   EXPECT_EQ(message_of([] { parse_routing_generator("zipf:-1", 1, "--routing"); }),
-            "--routing: bad zipf parameter (got -1, expected exponent >= 0)");
+            "--routing: bad zipf parameter (got -1, expected exponent in [0, 100])");
   EXPECT_EQ(parse_routing_generator("trace.json", 1, "--routing"), nullptr);
 }
 

@@ -1,0 +1,12 @@
+// libFuzzer target: GPU spec JSON (topologies/gpus, --gpu FILE).
+#include <cstddef>
+#include <cstdint>
+
+#include "sim/io/gpu_spec_json.hpp"
+#include "tests/fuzz/fuzz_target.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text = moesim::fuzz::text_of(data, size);
+  return moesim::fuzz::accept_or_refuse(
+      [&] { (void)moesim::io::gpu_spec_from_json_text(text, "fuzz.json"); });
+}

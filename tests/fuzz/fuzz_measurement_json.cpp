@@ -1,0 +1,15 @@
+// libFuzzer target: measurement JSON (moesim calibrate MEASUREMENTS).
+#include <cstddef>
+#include <cstdint>
+
+#include "sim/io/json_reader.hpp"
+#include "sim/io/measurement_json.hpp"
+#include "tests/fuzz/fuzz_target.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text = moesim::fuzz::text_of(data, size);
+  return moesim::fuzz::accept_or_refuse([&] {
+    (void)moesim::io::measurements_from_json(moesim::io::parse_json_text(text, "fuzz.json"),
+                                             "fuzz.json");
+  });
+}

@@ -1,0 +1,14 @@
+// libFuzzer target: task graph JSON (moesim simulate GRAPH, execute --graph).
+#include <cstddef>
+#include <cstdint>
+
+#include "sim/io/json_reader.hpp"
+#include "sim/io/task_graph_json.hpp"
+#include "tests/fuzz/fuzz_target.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string text = moesim::fuzz::text_of(data, size);
+  return moesim::fuzz::accept_or_refuse([&] {
+    (void)moesim::io::parse_task_graph(moesim::io::parse_json_text(text, "fuzz.json"), "fuzz.json");
+  });
+}
