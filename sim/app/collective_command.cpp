@@ -85,7 +85,7 @@ void run_matrix(const CollectiveOptions& o) {
     }
     for (std::uint32_t r = 0; r < n; ++r) ranks.push_back(RankId{r});
   } else {
-    ranks = parse_ranks(o.ranks, topo.gpu_count());
+    ranks = parse_rank_list(o.ranks, topo.gpu_count(), "--ranks");
     if (ranks.size() != n) {
       throw input_error("", "--ranks", "not one rank per matrix row",
                         fmt::format("{} ranks", ranks.size()), fmt::format("{} ranks", n));

@@ -10,8 +10,6 @@
 #include <cstdint>
 #include <limits>
 
-#include "sim/core/errors.hpp"
-
 namespace moesim {
 
 class SimTime {
@@ -59,12 +57,9 @@ class SimTime {
     if (!(ps > -kLimitPs && ps < kLimitPs)) out_of_range(ps);
     return static_cast<std::int64_t>(ps >= 0 ? ps + 0.5 : ps - 0.5);
   }
-  [[noreturn]] static void out_of_range(double ps) {
-    throw SimulationError(
-        fmt::format("simulated time out of range (got {:.3g} s, expected within +-{:.3g} s, the "
-                    "int64-picosecond range of SimTime): the job's sizes or rates are extreme",
-                    ps * 1e-12, kLimitPs * 1e-12));
-  }
+  /// Throws the SimulationError; out of line (sim_time.cpp) so this header stays free of fmt's
+  /// compile-time format checks, which nvcc cannot evaluate.
+  [[noreturn]] static void out_of_range(double ps);
   static constexpr double kLimitPs = 9.2e18;
   std::int64_t ps_ = 0;
 };
