@@ -5,8 +5,8 @@
 #include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
-#include "sim/app/hardware_library.hpp"
 #include "sim/app/cli_checks.hpp"
+#include "sim/app/hardware_library.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/task_graph_json.hpp"
 
