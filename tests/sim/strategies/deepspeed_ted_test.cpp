@@ -93,10 +93,13 @@ TEST(DeepSpeedTed, OptionsPickEachOptimisationAlone) {
   const TrainingJob job = job_for("tp=4,esp=4,ep=2");
   const auto s = make_strategy("deepspeed-ted:dtd=on:cac=off");
   EXPECT_EQ(s->name(), "deepspeed-ted:dtd=on:cac=off");
-  auto by = comms_by_name(s->build_iteration(job, f.costs).graph);
+  // comms_by_name points into the graph: keep each graph alive while it is read.
+  const TaskGraph dtd_only = s->build_iteration(job, f.costs).graph;
+  auto by = comms_by_name(dtd_only);
   EXPECT_EQ(by.at("ep.dispatch.recompute").front()->op.bytes.count, 64);
-  by = comms_by_name(
-      make_strategy("deepspeed-ted-base:ac=off")->build_iteration(job, f.costs).graph);
+  const TaskGraph no_ac =
+      make_strategy("deepspeed-ted-base:ac=off")->build_iteration(job, f.costs).graph;
+  by = comms_by_name(no_ac);
   EXPECT_FALSE(by.count("ep.dispatch.recompute"));
   EXPECT_EQ(by.at("ep.dispatch").front()->op.bytes.count, 256);
   // CAC only removes work. DTD trades all-to-all bytes for TP all-gathers: on this flat 1 B/ns
