@@ -15,36 +15,9 @@
 namespace moesim::job {
 namespace {
 
-std::int64_t count_setting(const report::Claim& c, const report::ClaimJob& j, const char* key) {
-  const std::string& text = j.settings.at(key);
-  try {
-    std::size_t used = 0;
-    const long long v = std::stoll(text, &used);
-    if (used == text.size() && v >= 0) return v;
-  } catch (const std::exception&) {
-  }
-  throw input_error(c.file, fmt::format("job {}: {}", j.name, key), "not a count", text,
-                    "a non-negative integer");
-}
-
 JobOptions job_options(const report::Claim& c, const report::ClaimJob& j) {
-  JobOptions o;
-  auto text = [&](const char* key, std::string& field) {
-    if (auto it = j.settings.find(key); it != j.settings.end()) field = it->second;
-  };
-  text("model", o.model);
-  text("topology", o.topology);
-  if (j.settings.count("nodes")) o.nodes = static_cast<std::size_t>(count_setting(c, j, "nodes"));
-  text("network", o.network);
-  text("gpu", o.gpu);
-  text("parallel", o.parallel);
-  text("order", o.order);
-  text("expert_order", o.expert_order);
-  text("routing", o.routing);
-  if (j.settings.count("seed")) o.seed = static_cast<std::uint64_t>(count_setting(c, j, "seed"));
-  if (j.settings.count("iterations")) o.iterations = count_setting(c, j, "iterations");
-  o.overrides = j.model_set;
-  return o;
+  return job_options_from_settings(j.settings, j.model_set, c.file,
+                                   fmt::format("job {}: ", j.name));
 }
 
 report::Observation observe(const StrategyResult& r) {

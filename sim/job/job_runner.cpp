@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <limits>
+#include <type_traits>
 
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/roofline_compute_model.hpp"
@@ -18,6 +19,43 @@
 #include "sim/workload/job_size.hpp"
 
 namespace moesim::job {
+
+JobOptions job_options_from_settings(const std::map<std::string, std::string>& settings,
+                                     const std::string& model_set, const std::string& file,
+                                     const std::string& where) {
+  JobOptions o;
+  auto text = [&](const char* key, std::string& field) {
+    if (auto it = settings.find(key); it != settings.end()) field = it->second;
+  };
+  auto number = [&](const char* key, auto& field) {
+    const auto it = settings.find(key);
+    if (it == settings.end()) return;
+    try {
+      std::size_t used = 0;
+      const long long v = std::stoll(it->second, &used);
+      if (used == it->second.size() && v >= 0) {
+        field = static_cast<std::remove_reference_t<decltype(field)>>(v);
+        return;
+      }
+    } catch (const std::exception&) {
+    }
+    throw input_error(file, where + key, "not a count", it->second, "a non-negative integer");
+  };
+  text("model", o.model);
+  text("topology", o.topology);
+  number("nodes", o.nodes);
+  text("network", o.network);
+  text("gpu", o.gpu);
+  text("parallel", o.parallel);
+  text("order", o.order);
+  text("expert_order", o.expert_order);
+  text("routing", o.routing);
+  number("seed", o.seed);
+  number("iterations", o.iterations);
+  text("calibration", o.calibration);
+  o.overrides = model_set;
+  return o;
+}
 
 network::Topology load_cluster_topology(const std::string& topology, std::size_t nodes) {
   network::Topology t = io::load_topology(topology);

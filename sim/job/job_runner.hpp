@@ -96,6 +96,14 @@ struct JobInputCache {
   std::map<std::string, std::shared_ptr<const RoutingModel>> routing_traces;
 };
 
+/// A job from settings spelled as a sweep grid's or a claim file's job keys (model, topology,
+/// nodes, network, gpu, parallel, order, expert_order, routing, seed, iterations, calibration)
+/// over the defaults of `moesim run`; `model_set` holds the model overrides. A count that is not
+/// a non-negative integer is an InputError at `file`: `<where><key>`.
+JobOptions job_options_from_settings(const std::map<std::string, std::string>& settings,
+                                     const std::string& model_set, const std::string& file,
+                                     const std::string& where);
+
 /// Loads and validates everything; throws InputError naming the flag or file at fault.
 /// `cache` (optional) shares files already parsed.
 PreparedJob prepare_job(const JobOptions& options, JobInputCache* cache = nullptr);

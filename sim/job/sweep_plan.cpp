@@ -12,37 +12,8 @@ namespace {
 
 // The grid's settings of one configuration over the defaults of `moesim run`.
 JobOptions configuration_options(const io::SweepCase& c, const std::string& grid_file) {
-  JobOptions o;
-  auto text = [&](const char* key, std::string& field) {
-    if (auto it = c.settings.find(key); it != c.settings.end()) field = it->second;
-  };
-  auto number = [&](const char* key, auto& field) {
-    if (auto it = c.settings.find(key); it != c.settings.end()) {
-      try {
-        std::size_t used = 0;
-        const long long v = std::stoll(it->second, &used);
-        if (used != it->second.size() || v < 0) throw std::invalid_argument("");
-        field = static_cast<std::remove_reference_t<decltype(field)>>(v);
-      } catch (const std::exception&) {
-        throw input_error(grid_file, fmt::format("case {}: {}", c.id, key), "not a count",
-                          it->second, "a non-negative integer");
-      }
-    }
-  };
-  text("model", o.model);
-  text("topology", o.topology);
-  number("nodes", o.nodes);
-  text("network", o.network);
-  text("gpu", o.gpu);
-  text("parallel", o.parallel);
-  text("order", o.order);
-  text("expert_order", o.expert_order);
-  text("routing", o.routing);
-  number("seed", o.seed);
-  number("iterations", o.iterations);
-  text("calibration", o.calibration);
-  o.overrides = c.model_set;
-  return o;
+  return job_options_from_settings(c.settings, c.model_set, grid_file,
+                                   fmt::format("case {}: ", c.id));
 }
 
 io::SweepJobFlags job_flags_of(const JobOptions& o) {
