@@ -3,8 +3,10 @@
 // non-experts are TP and experts are not] -> all-to-all over EP -> [ESP all-gather when experts
 // are sharded] -> experts -> [ESP reduce-scatter] -> all-to-all -> [gather_tokens] -> combine.
 // With MP+EP+ESP the tokens stay duplicated on every rank of the MP group (the redundancy Parm
-// removes, Parm, INFOCOM 2024). Gradient all-reduces run after the whole backward. Option
-// tokens=split|duplicated overrides the token layout (token_layout.hpp).
+// removes, Parm, INFOCOM 2024). Gradient all-reduces: in PyTorch DDP's buckets launched during
+// the backward (DeepSpeed ZeRO-1/2 overlap_comm reduces from backward hooks in buckets;
+// gradient_buckets.hpp), option grad_sync=after restores one all-reduce per layer after the whole
+// backward. Option tokens=split|duplicated overrides the token layout (token_layout.hpp).
 #include "sim/strategies/iteration_builder.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/strategies/token_layout.hpp"
@@ -14,7 +16,8 @@ namespace {
 
 class DeepSpeedMoe final : public Strategy {
  public:
-  DeepSpeedMoe(std::string name, TokenLayout tokens) : name_(std::move(name)), tokens_(tokens) {}
+  DeepSpeedMoe(std::string name, TokenLayout tokens, GradientSyncOptions grad_sync)
+      : name_(std::move(name)), tokens_(tokens), grad_sync_(grad_sync) {}
   std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "DeepSpeed-MoE: serial A2A -> experts -> A2A, capacity-padded, no overlap";
@@ -25,24 +28,28 @@ class DeepSpeedMoe final : public Strategy {
     // DeepSpeed drops the tp-duplicated tokens only when the experts themselves are not sharded.
     options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
     IterationBuilder builder(job, costs, options);
+    builder.set_gradient_sync(grad_sync_);
     return builder.build();
   }
 
  private:
   std::string name_;
   TokenLayout tokens_;
+  GradientSyncOptions grad_sync_;
 };
 
 }  // namespace
 
 std::unique_ptr<Strategy> make_deepspeed_moe() {
-  return std::make_unique<DeepSpeedMoe>("deepspeed-moe", TokenLayout::real_system);
+  return std::make_unique<DeepSpeedMoe>("deepspeed-moe", TokenLayout::real_system,
+                                        GradientSyncOptions{});
 }
 
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options) {
   const TokenLayout tokens = read_token_layout(options);
+  const GradientSyncOptions grad_sync = read_gradient_sync(options, GradientSyncOptions{});
   return std::make_unique<DeepSpeedMoe>(
-      options.empty() ? "deepspeed-moe" : "deepspeed-moe:" + options.text(), tokens);
+      options.empty() ? "deepspeed-moe" : "deepspeed-moe:" + options.text(), tokens, grad_sync);
 }
 
 }  // namespace moesim::strategies

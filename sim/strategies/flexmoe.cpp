@@ -14,11 +14,18 @@
 //    bandwidths are those of an all-to-all (CostModels estimate of every GPU sending to the other
 //    nodes' / its node's GPUs at once), moves and T_sync use a lone transfer's. Nothing is
 //    cached between iterations: the strategy stays const and pure.
-//  - The moves decided at iteration i are charged to iteration i: each Expand/Migrate is a
-//    send_recv of the expert's parameters + Adam mixed-precision optimizer state (1 + 6 = 7 x the
-//    parameter bytes; Hecate: optimizer state >= 6x parameters) on the
-//    "flex.move" stream at the start of the iteration, and that layer's first dispatch on the
-//    two ranks waits for it. Shrink frees a slot (no transfer).
+//  - The moves decided at iteration i are charged to iteration i, before it trains: the executor
+//    applies the new placement between iterations, so nothing of the iteration overlaps it.
+//    Each Expand/Migrate is a send_recv of the expert's parameters + Adam mixed-precision
+//    optimizer state (1 + 6 = 7 x the parameter bytes; Hecate: optimizer state >= 6x
+//    parameters) on the "flex.move" stream at the start of the iteration. Then every GPU whose
+//    vExperts of a layer changed re-lays out that layer's expert buffers so its grouped expert
+//    GEMMs, its gradients and its optimizer see contiguous tensors: a device copy ("flex.relayout",
+//    read + write) of parameters, gradients (2 + 2 bytes per parameter) and fp32 master weight,
+//    Adam m and v (12 bytes) of every expert it holds in that layer [R: the re-layout FlexMoE's
+//    vExpert slots imply; its size is not published]. The re-layout is the first kernel of the
+//    GPU's compute stream and waits for the moves to and from it, so its forward starts after
+//    them; the other GPUs wait at their first exchange with it. Shrink frees a slot (no transfer).
 //  - Per MoE layer: an all-gather of the per-expert counts over the EP group, then dropless-style
 //    all-to-all-v with a replicated expert's tokens split evenly over its replicas, preferring the
 //    sender's own GPU, then its node; each vExpert computes its share; the combine mirrors it.
@@ -42,6 +49,9 @@ constexpr double kBalanceThreshold = 1.2;     // [R] trigger: max/mean load abov
 constexpr double kAmortizeIterations = 10;    // [R] SYMI's shortest re-balancing period
 constexpr std::int64_t kSlotFactor = 2;       // [R] slots per GPU = 2 x static share
 constexpr std::int64_t kOptimizerFactor = 6;  // Hecate: Adam mixed-precision state >= 6x params
+// Bytes per expert parameter a re-layout copies: bf16/fp16 parameter and gradient (2 + 2), fp32
+// master weight, Adam m and v (4 + 4 + 4).
+constexpr std::int64_t kRelayoutBytesPerParam = 16;
 constexpr std::int64_t kCountBytes = 8;
 
 class FlexMoeBuilder final : public IterationBuilder {
@@ -64,7 +74,7 @@ class FlexMoeBuilder final : public IterationBuilder {
         std::min<std::int64_t>(static_cast<std::int64_t>(history.size()), job_.iteration);
     move_stream_ = graph_.stream("flex.move");
     std::int64_t counts[3] = {0, 0, 0};
-    std::int64_t moved_bytes = 0;
+    std::int64_t moved_bytes = 0, relayout_bytes = 0;
     std::vector<std::int64_t> layer_of;
     for (std::int64_t l = 0; l < m.layers; ++l) {
       if (m.is_moe_layer(l)) layer_of.push_back(l);
@@ -76,14 +86,18 @@ class FlexMoeBuilder final : public IterationBuilder {
         std::vector<std::vector<TaskId>>(static_cast<std::size_t>(job_.layout.world())));
     for (std::int64_t l = 0; l < moe_layers; ++l) {
       flexmoe::Placement placement = flexmoe::Placement::initial(m.experts, gpus, slots);
+      flexmoe::Placement before = placement;  // the placement the charged moves change
       std::vector<flexmoe::Move> charged;
       for (std::int64_t j = 1; j <= known; ++j) {
         const auto demand = demand_of(history[static_cast<std::size_t>(j - 1)], l);
         const double ratio = flexmoe::balance_ratio(flexmoe::route(demand, placement, node_of_));
         if (ratio <= kBalanceThreshold) continue;
         flexmoe::PolicyResult plan = flexmoe::make_scheduling_plan(demand, placement, params_);
+        if (j == job_.iteration) {
+          before = placement;
+          charged = std::move(plan.moves);
+        }
         placement = std::move(plan.placement);
-        if (j == job_.iteration) charged = std::move(plan.moves);
       }
       placement_[static_cast<std::size_t>(l)] = placement;
       // Emit the moves of this iteration in every EP group of the layer's stage.
@@ -106,6 +120,24 @@ class FlexMoeBuilder final : public IterationBuilder {
           move_deps_[static_cast<std::size_t>(l)][src.index()].push_back(members[0]);
           move_deps_[static_cast<std::size_t>(l)][dst.index()].push_back(members[1]);
           moved_bytes += params_.move_bytes;
+        }
+      }
+      if (!charged.empty()) {
+        for (std::int64_t pos = 0; pos < gpus; ++pos) {
+          const std::vector<std::int64_t> now = placement.experts_on(pos);
+          if (now == before.experts_on(pos)) continue;
+          // Elements of the model dtype copied, each read once and written once.
+          const std::int64_t elements = kRelayoutBytesPerParam *
+                                        static_cast<std::int64_t>(now.size()) * m.expert_params() /
+                                        elem_bytes();
+          const std::int64_t bytes = 2 * elements * elem_bytes();
+          for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+            const RankId r = (*g)[static_cast<std::size_t>(pos)];
+            const ComputeTask copy = ops().memory_kernel(KernelKind::memcpy, elements, 1, bytes);
+            kernel_after(r, "flex.relayout", copy, compute_,
+                         move_deps_[static_cast<std::size_t>(l)][r.index()]);
+            relayout_bytes += bytes;
+          }
         }
       }
       std::string replicas;
@@ -140,8 +172,10 @@ class FlexMoeBuilder final : public IterationBuilder {
         Decision::count(known, "iterations", "earlier iterations replayed");
     decisions_["flexmoe.moves"] = Decision::count(
         counts[0] + counts[1] + counts[2], "",
-        fmt::format("expand {}, shrink {}, migrate {} ({:.1f} MiB moved, all EP groups)", counts[0],
-                    counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20)));
+        fmt::format("expand {}, shrink {}, migrate {} ({:.1f} MiB moved, {:.1f} MiB re-laid out, "
+                    "all EP groups)",
+                    counts[0], counts[1], counts[2], static_cast<double>(moved_bytes) / (1 << 20),
+                    static_cast<double>(relayout_bytes) / (1 << 20)));
   }
 
  protected:

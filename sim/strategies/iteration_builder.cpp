@@ -467,6 +467,10 @@ Chain IterationBuilder::emit_pipeline() {
 }
 
 void IterationBuilder::emit_gradient_sync(Chain& chain) {
+  if (grad_sync_.overlap) {
+    emit_bucketed_gradient_sync(chain);
+    return;
+  }
   const ModelSpec& m = job_.model;
   const ParallelLayout& lay = job_.layout;
   const std::int64_t per_stage = m.layers / lay.pp;
@@ -489,6 +493,94 @@ void IterationBuilder::emit_gradient_sync(Chain& chain) {
     info_ = TaskInfo{Phase::optimizer, -1};
     emit_work(s, ops_.optimizer(params), compute_);
   }
+}
+
+void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
+  const ModelSpec& m = job_.model;
+  const ParallelLayout& lay = job_.layout;
+  const std::int64_t per_stage = m.layers / lay.pp;
+  const std::size_t world = static_cast<std::size_t>(lay.world());
+  // When layer l's gradients are ready on rank r: the last backward kernel of l on each of r's
+  // streams (streams run in issue order). A layer runs on one stage only, so the last one
+  // emitted belongs to the stage's last backward micro-batch.
+  std::vector<std::vector<std::vector<TaskId>>> ready(static_cast<std::size_t>(m.layers),
+                                                      std::vector<std::vector<TaskId>>(world));
+  for (std::size_t i = 0; i < graph_.task_count(); ++i) {
+    const Task& t = graph_.tasks()[i];
+    if (t.phase != Phase::backward || t.layer < 0 || t.layer >= m.layers ||
+        !std::holds_alternative<ComputeTask>(t.body)) {
+      continue;
+    }
+    auto& last = ready[static_cast<std::size_t>(t.layer)][t.rank.index()];
+    const TaskId id{static_cast<std::uint32_t>(i)};
+    auto same = std::find_if(last.begin(), last.end(),
+                             [&](TaskId o) { return graph_.task(o).stream == t.stream; });
+    if (same == last.end()) {
+      last.push_back(id);
+    } else {
+      *same = id;
+    }
+  }
+  const StreamId dense_stream = graph_.stream("grad");
+  const StreamId expert_stream = graph_.stream("grad.expert");
+  std::int64_t dense_buckets = 0, expert_buckets = 0;
+  for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
+    const auto& ranks = stage_ranks_[static_cast<std::size_t>(stage)];
+    std::vector<LayerGradient> dense, expert;
+    std::int64_t params = 0;
+    for (std::int64_t i = per_stage - 1; i >= 0; --i) {
+      const std::int64_t layer = stage * per_stage + i;
+      dense.push_back({layer, ops_.dense_params(layer) * elem_bytes()});
+      expert.push_back({layer, ops_.local_expert_params(layer) * elem_bytes()});
+      params += ops_.dense_params(layer) + ops_.local_expert_params(layer);
+    }
+    // Every rank's optimizer waits for its backward and for each of its buckets' all-reduces.
+    std::vector<std::vector<TaskId>> before_step(world);
+    for (RankId r : ranks) before_step[r.index()] = chain[r];
+    const auto emit = [&](const std::vector<LayerGradient>& grads, GroupKind kind, CommGroup label,
+                          std::string_view name, StreamId stream, std::int64_t& count) {
+      const auto buckets =
+          assign_gradient_buckets(grads, grad_sync_.first_bucket_bytes, grad_sync_.bucket_bytes);
+      for (const GradientBucket& b : buckets) {
+        info_ = TaskInfo{Phase::backward, static_cast<std::int32_t>(b.ready_layer())};
+        for (const CommOp& o :
+             group_ops(stage, kind, CommKind::all_reduce, label, Bytes{b.bytes})) {
+          std::vector<std::vector<TaskId>> deps;
+          for (RankId r : o.ranks) {
+            std::vector<TaskId> d;
+            for (std::int64_t layer : b.layers) {
+              for (TaskId t : ready[static_cast<std::size_t>(layer)][r.index()]) {
+                if (std::find(d.begin(), d.end(), t) == d.end()) d.push_back(t);
+              }
+            }
+            deps.push_back(std::move(d));
+          }
+          const auto members = collective_after(name, o, stream, deps);
+          for (std::size_t i = 0; i < members.size(); ++i) {
+            before_step[o.ranks[i].index()].push_back(members[i]);
+          }
+        }
+        if (stage == 0) ++count;
+      }
+    };
+    emit(dense, GroupKind::dp, CommGroup::dp, "grad.allreduce", dense_stream, dense_buckets);
+    emit(expert, GroupKind::edp, CommGroup::expert_dp, "grad.allreduce.expert", expert_stream,
+         expert_buckets);
+    info_ = TaskInfo{Phase::optimizer, -1};
+    const BlockWork step = ops_.optimizer(params);
+    for (RankId r : ranks) {
+      for (const KernelOp* k : step.kernels()) {
+        chain.set(r, kernel_after(r, k->name, k->task, compute_, before_step[r.index()]));
+        before_step[r.index()] = chain[r];
+      }
+    }
+  }
+  decisions_["grad_sync"] = Decision::choice(
+      "overlap", fmt::format("DDP buckets ({} MiB, first {} MiB) launched during the backward; "
+                             "stage 0: {} dense, {} expert buckets",
+                             grad_sync_.bucket_bytes / GradientSyncOptions::kMiB,
+                             grad_sync_.first_bucket_bytes / GradientSyncOptions::kMiB,
+                             dense_buckets, expert_buckets));
 }
 
 BuildResult IterationBuilder::build() {

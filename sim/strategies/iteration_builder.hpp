@@ -11,8 +11,11 @@
 //  backward, per layer in reverse: the same ops mirrored, every GEMM as dX then dW (same FLOPs),
 //                       TP all-reduces where the forward had identities (Megatron f/g);
 //  pipeline:            GPipe or 1F1B over micro-batches, send_recv between stages on "pp";
-//  after the last backward: gradient all-reduce per layer over the non-expert DP group and over
-//                       the expert-DP group, then the optimizer step.
+//  gradients:           by default after the last backward: all-reduce per layer over the
+//                       non-expert DP group and over the expert-DP group, then the optimizer
+//                       step; with set_gradient_sync(overlap) in PyTorch DDP's buckets, each
+//                       launched on stream "grad" ("grad.expert") once the layers in it have run
+//                       their last backward kernel (gradient_buckets.hpp).
 // Streams: "compute" for kernels, "comm" for collectives, "pp" for pipeline transfers; strategies
 // that overlap add their own. Tasks carry phase and layer.
 //
@@ -41,6 +44,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/strategies/gradient_buckets.hpp"
 #include "sim/strategies/graph_builder.hpp"
 #include "sim/strategies/layer_ops.hpp"
 #include "sim/strategies/pipeline_schedule.hpp"
@@ -60,6 +64,10 @@ class IterationBuilder {
 
   /// Emits the whole iteration (call once).
   BuildResult build();
+
+  /// Gradient all-reduces in DDP buckets overlapped with the backward (overlap = true) or after
+  /// it (the default); call before build().
+  void set_gradient_sync(const GradientSyncOptions& options) { grad_sync_ = options; }
 
   /// Per-layer plan (computed on first use).
   const MoeLayerPlan& plan(std::int64_t moe_index);
@@ -183,6 +191,10 @@ class IterationBuilder {
  private:
   /// Emits every pipeline item; returns each rank's chain after its last item.
   Chain emit_pipeline();
+  /// emit_gradient_sync() with grad_sync_.overlap: DDP buckets, then the optimizer after them.
+  void emit_bucketed_gradient_sync(Chain& chain);
+
+  GradientSyncOptions grad_sync_{.overlap = false};
 
   GraphBuilder builder_;
 

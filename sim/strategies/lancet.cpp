@@ -24,7 +24,10 @@
 //    all-to-all, the dW ops with no directed path to or from it; Alg. 1's best-fit greedy assigns
 //    them using CostModels durations, and each assigned dW is emitted on the compute stream right
 //    after its all-to-all is launched on "comm", so they overlap.
-// Gradient all-reduces and the optimizer: the IterationBuilder's (after the backward).
+// Gradient all-reduces: in PyTorch DDP's buckets launched during the backward, as the frameworks
+// of its evaluation run data parallelism (gradient_buckets.hpp; options grad_sync=overlap|after,
+// bucket_mb=N); each bucket waits for the last backward kernel of its layers, dW ops moved by the
+// scheduler included.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -525,7 +528,9 @@ class LancetBuilder final : public IterationBuilder {
 
 class Lancet final : public Strategy {
  public:
-  std::string_view name() const override { return "lancet"; }
+  Lancet(std::string name, GradientSyncOptions grad_sync)
+      : name_(std::move(name)), grad_sync_(grad_sync) {}
+  std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "Lancet: irregular A2A, forward batch-partitioned pipeline of non-MoE ops + A2A + "
            "experts chosen by its DP, backward dW ops scheduled into A2A gaps";
@@ -536,14 +541,27 @@ class Lancet final : public Strategy {
     // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
     options.split_tokens_over_tp = job.layout.tp > 1 && job.layout.esp == 1;
     LancetBuilder builder(job, costs, options);
+    builder.set_gradient_sync(grad_sync_);
     BuildResult out = builder.build();
     builder.finish_decisions(out.decisions);
     return out;
   }
+
+ private:
+  std::string name_;
+  GradientSyncOptions grad_sync_;
 };
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_lancet() { return std::make_unique<Lancet>(); }
+std::unique_ptr<Strategy> make_lancet() {
+  return std::make_unique<Lancet>("lancet", GradientSyncOptions{});
+}
+
+std::unique_ptr<Strategy> configure_lancet(StrategyOptions& options) {
+  const GradientSyncOptions grad_sync = read_gradient_sync(options, GradientSyncOptions{});
+  return std::make_unique<Lancet>(options.empty() ? "lancet" : "lancet:" + options.text(),
+                                  grad_sync);
+}
 
 }  // namespace moesim::strategies

@@ -14,12 +14,17 @@
 //       reduce-scatter -> EP all-to-all -> I-order -> MP-AllGather (x*M*b). Backward mirrors it;
 //       the MP-AllGather's backward is a slice and the MP-Split's backward an MP-AllGather of the
 //       input gradient.
-//   S2: PauseMP + one unified collective: a single all-to-all over the EP x ESP group sends
-//       each token to all g shard holders of its expert (intra- and inter-node flows of one
-//       operation progress concurrently), experts, and one all-to-all back whose g partial
-//       outputs per token are summed locally (a reduction kernel). S2 moves g times the
-//       inter-node bytes of S1 but replaces two dependent collectives by one, so it wins when the
-//       intra-node part or per-operation latency dominates.
+//   S2: PauseMP + one unified collective: a single all-to-all-v over the EP x ESP group in
+//       which each token crosses the network once, to the member with its sender's esp index on
+//       the expert's EP position (S1's EP traffic), and that member hands the tokens of its
+//       experts to the other g - 1 shard holders (the ESP all-gather's traffic, inside the node)
+//       in the same operation, so the intra- and inter-node flows progress concurrently; experts;
+//       one all-to-all-v back whose g partial outputs per token meet at the relaying member and
+//       are summed there (a reduction kernel). S2 moves S1's bytes but replaces two dependent
+//       collectives by one with (ep x g - 1) peers, so it wins when the intra- and inter-node
+//       parts are both large, S1 when per-peer latency dominates. [R]: one operation without
+//       the relay's own dependency (a token is forwarded only once it arrived), and the sum
+//       after the exchange rather than before the inter-node hop.
 //   parm: per MoE layer, the schedule with the smaller alpha-beta estimate. Each collective is
 //       costed with CostModels (the simulator's own models) with every group of the stage
 //       running it at once; an exchange over the EP x ESP groups is split into its intra-node
@@ -150,11 +155,11 @@ class ParmBuilder final : public IterationBuilder {
     if (schedule_of(s.moe_index) == Schedule::s1) {
       emit_moe_core_forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
     } else {
-      emit_unified(s, p, "parm.dispatch");
+      emit_unified(s, p, "parm.dispatch", false);
       for (RankId r : *s.ranks) {
         emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
       }
-      emit_unified(s, p, "parm.combine");
+      emit_unified(s, p, "parm.combine", true);
       for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.combine.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
@@ -183,11 +188,11 @@ class ParmBuilder final : public IterationBuilder {
     } else {
       // Output gradients go to every shard holder (dispatch-shaped); the input gradients come
       // back as g partial sums per token (combine-shaped) and are reduced locally.
-      emit_unified(s, p, "parm.combine.bwd");
+      emit_unified(s, p, "parm.combine.bwd", false);
       for (RankId r : *s.ranks) {
         emit_experts(s, r, p.expert_tokens[r.index()], Phase::backward, compute_);
       }
-      emit_unified(s, p, "parm.dispatch.bwd");
+      emit_unified(s, p, "parm.dispatch.bwd", true);
       for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.dispatch.reduce", reduce_kernel(p, r));
     }
     for (RankId r : *s.ranks) {
@@ -231,25 +236,30 @@ class ParmBuilder final : public IterationBuilder {
     return t;
   }
 
-  /// Bytes ranks g[i] sends to g[j] over the EP x ESP group `g`: the unified dispatch (every
-  /// member of the destination's node-group gets the tokens of its experts) or, with
-  /// `same_esp_only`, S1's EP all-to-alls (only between members with the same esp index).
+  /// Bytes g[i] sends to g[j] in one dispatch-shaped exchange over the EP x ESP group `g`
+  /// (capacity-padded, so the same in every group). S1's EP all-to-all moves a member's tokens
+  /// for the destination's experts (local x C slots) between members with the same esp index
+  /// only. S2's unified collective sends the same single copy across the network and, in the
+  /// same operation, has each receiver hand what it holds for its own experts (from every EP
+  /// position, itself included: ep x local x C slots) to the other shard holders of those experts
+  /// (same ep index, other esp index; inside the node in Parm's layout), so a token crosses the
+  /// NIC once, not g times [R].
   ByteMatrix exchange_matrix(const MoeLayerPlan& p, const std::vector<RankId>& g,
-                             bool same_esp_only) const {
+                             Schedule sched) const {
     const std::size_t n = g.size();
-    const std::int64_t local = local_experts();
-    const std::int64_t token_bytes = job_.model.hidden * elem_bytes();
+    const std::int64_t slot_bytes = job_.model.hidden * elem_bytes();
+    const std::int64_t own = local_experts() * p.capacity * slot_bytes;
+    const std::int64_t relayed = job_.layout.ep * own;
     ByteMatrix out(n);
     for (std::size_t i = 0; i < n; ++i) {
       const RankCoords& from = job_.mapping.coords(g[i]);
       for (std::size_t j = 0; j < n; ++j) {
         const RankCoords& to = job_.mapping.coords(g[j]);
-        if (same_esp_only && from.esp != to.esp) continue;
-        std::int64_t slots = 0;
-        for (std::int64_t e = to.ep * local; e < (to.ep + 1) * local; ++e) {
-          slots += p.capacity;  // capacity-padded
+        if (from.esp == to.esp) {
+          out.set(i, j, own);
+        } else if (sched == Schedule::s2 && from.ep == to.ep) {
+          out.set(i, j, relayed);
         }
-        out.set(i, j, slots * token_bytes);
       }
     }
     return out;
@@ -263,17 +273,19 @@ class ParmBuilder final : public IterationBuilder {
     return t;
   }
 
-  void emit_unified(const Step& s, const MoeLayerPlan& p, std::string_view name) {
+  /// S2's unified exchange over every EP x ESP group of the stage: dispatch-shaped (the
+  /// dispatch, the backward's output gradients) or, with `combine`, its transpose (the g partial
+  /// outputs of each token go back to the member that relayed it, which sums them after).
+  void emit_unified(const Step& s, const MoeLayerPlan& p, std::string_view name, bool combine) {
     for (std::size_t gi : stage_unified_[static_cast<std::size_t>(s.stage)]) {
       const std::vector<RankId>& g = unified_[gi];
       if (g.size() <= 1) continue;
-      // Capacity-padded, so uniform: local * C' slots to every member (itself included); the
-      // combine has the same shape.
-      const std::int64_t per_peer = local_experts() * p.capacity * job_.model.hidden * elem_bytes();
-      collective(*s.chain, name,
-                 op(CommKind::all_to_all, CommGroup::ep, g,
-                    Bytes{per_peer * static_cast<std::int64_t>(g.size())}),
-                 comm_);
+      const ByteMatrix d = exchange_matrix(p, g, Schedule::s2);
+      auto matrix = std::make_shared<ByteMatrix>(combine ? transposed(d) : d);
+      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g, Bytes{});
+      o.bytes = all_to_all_v_size(*matrix);
+      o.matrix = std::move(matrix);
+      collective(*s.chain, name, std::move(o), comm_);
     }
   }
 
@@ -350,7 +362,7 @@ class ParmBuilder final : public IterationBuilder {
                                             Bytes{mp_gather_bytes()}))
                .scaled(2);
     const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
-    const ByteMatrix d = exchange_matrix(p, g, sched == Schedule::s1);
+    const ByteMatrix d = exchange_matrix(p, g, sched);
     // Forward: dispatch-shaped then combine-shaped; backward the same pair again.
     e.exchange =
         (estimate_exchange(d).total() + estimate_exchange(transposed(d)).total()).scaled(2);
@@ -379,20 +391,23 @@ class ParmBuilder final : public IterationBuilder {
   std::vector<Schedule> schedule_;                       // [moe index]
 };
 
+std::string_view base_name(Policy policy) {
+  switch (policy) {
+    case Policy::s1:
+      return "parm-s1";
+    case Policy::s2:
+      return "parm-s2";
+    case Policy::alpha_beta:
+      break;
+  }
+  return "parm";
+}
+
 class Parm final : public Strategy {
  public:
-  explicit Parm(Policy policy) : policy_(policy) {}
-  std::string_view name() const override {
-    switch (policy_) {
-      case Policy::s1:
-        return "parm-s1";
-      case Policy::s2:
-        return "parm-s2";
-      case Policy::alpha_beta:
-        break;
-    }
-    return "parm";
-  }
+  Parm(Policy policy, std::string name, GradientSyncOptions grad_sync)
+      : policy_(policy), name_(std::move(name)), grad_sync_(grad_sync) {}
+  std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     switch (policy_) {
       case Policy::s1:
@@ -406,6 +421,7 @@ class Parm final : public Strategy {
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     ParmBuilder builder(job, costs, policy_);
+    builder.set_gradient_sync(grad_sync_);
     builder.plan_schedules();
     BuildResult out = builder.build();
     if (job.layout.tp > 1) {
@@ -417,12 +433,34 @@ class Parm final : public Strategy {
 
  private:
   Policy policy_;
+  std::string name_;
+  GradientSyncOptions grad_sync_;
 };
+
+std::unique_ptr<Strategy> make(Policy policy) {
+  return std::make_unique<Parm>(policy, std::string(base_name(policy)), GradientSyncOptions{});
+}
+
+std::unique_ptr<Strategy> configure(Policy policy, StrategyOptions& options) {
+  const GradientSyncOptions grad_sync = read_gradient_sync(options, GradientSyncOptions{});
+  std::string name(base_name(policy));
+  if (!options.empty()) name += ":" + options.text();
+  return std::make_unique<Parm>(policy, std::move(name), grad_sync);
+}
 
 }  // namespace
 
-std::unique_ptr<Strategy> make_parm() { return std::make_unique<Parm>(Policy::alpha_beta); }
-std::unique_ptr<Strategy> make_parm_s1() { return std::make_unique<Parm>(Policy::s1); }
-std::unique_ptr<Strategy> make_parm_s2() { return std::make_unique<Parm>(Policy::s2); }
+std::unique_ptr<Strategy> make_parm() { return make(Policy::alpha_beta); }
+std::unique_ptr<Strategy> make_parm_s1() { return make(Policy::s1); }
+std::unique_ptr<Strategy> make_parm_s2() { return make(Policy::s2); }
+std::unique_ptr<Strategy> configure_parm(StrategyOptions& options) {
+  return configure(Policy::alpha_beta, options);
+}
+std::unique_ptr<Strategy> configure_parm_s1(StrategyOptions& options) {
+  return configure(Policy::s1, options);
+}
+std::unique_ptr<Strategy> configure_parm_s2(StrategyOptions& options) {
+  return configure(Policy::s2, options);
+}
 
 }  // namespace moesim::strategies

@@ -6,10 +6,18 @@
 #include <string>
 
 #include "sim/core/errors.hpp"
+#include "sim/strategies/gradient_buckets.hpp"
 #include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
 namespace {
+
+// tokens= and the gradient options, for the baselines that take both.
+constexpr std::string_view kBaselineOptionsHelp =
+    "tokens=split|duplicated (MP-group token layout in the MoE block; default: the real "
+    "system's, split when esp=1, duplicated when experts are sharded), grad_sync=overlap|after "
+    "(gradient all-reduce in PyTorch DDP buckets launched during the backward, or after it), "
+    "bucket_mb=N (bucket cap, MiB); default overlap, 25";
 
 struct Entry {
   std::string_view name;
@@ -22,18 +30,18 @@ struct Entry {
 
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
 constexpr std::array kStrategies{
-    Entry{"deepspeed-moe", &make_deepspeed_moe, &configure_deepspeed_moe, kTokenLayoutHelp},
-    Entry{"tutel", &make_tutel, &configure_tutel, kTokenLayoutHelp},
+    Entry{"deepspeed-moe", &make_deepspeed_moe, &configure_deepspeed_moe, kBaselineOptionsHelp},
+    Entry{"tutel", &make_tutel, &configure_tutel, kBaselineOptionsHelp},
     Entry{"fastermoe", &make_fastermoe, &configure_fastermoe,
           "shadow=on|off (dynamic expert shadowing by its latency model); default on"},
     Entry{"fsmoe", &make_fsmoe},
     Entry{"fsmoe-no-iio", &make_fsmoe_no_iio},
     Entry{"tutel-improved", &make_tutel_improved},
-    Entry{"lancet", &make_lancet},
+    Entry{"lancet", &make_lancet, &configure_lancet, kGradientSyncHelp},
     Entry{"flexmoe", &make_flexmoe},
-    Entry{"parm", &make_parm},
-    Entry{"parm-s1", &make_parm_s1},
-    Entry{"parm-s2", &make_parm_s2},
+    Entry{"parm", &make_parm, &configure_parm, kGradientSyncHelp},
+    Entry{"parm-s1", &make_parm_s1, &configure_parm_s1, kGradientSyncHelp},
+    Entry{"parm-s2", &make_parm_s2, &configure_parm_s2, kGradientSyncHelp},
     Entry{"deepspeed-ted", &make_deepspeed_ted, &configure_deepspeed_ted,
           "dtd=on|off (duplicate token dropping), cac=on|off (communication-aware activation "
           "checkpointing), ac=on|off (activation checkpointing); default all on"},

@@ -38,6 +38,10 @@ std::unique_ptr<Strategy> make_deepspeed_ted_base();
 std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_lancet(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_parm(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_parm_s1(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_parm_s2(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
 

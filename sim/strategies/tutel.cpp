@@ -12,7 +12,11 @@
 // group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
 // runs them. Capacity-padded (Tutel's dispatch is (E, C, M); dropless models use the largest
 // count as capacity, like capacity_factor < 0). Tokens in a TP group: option
-// tokens=split|duplicated (token_layout.hpp); by default treated like DeepSpeed.
+// tokens=split|duplicated (token_layout.hpp); by default treated like DeepSpeed. Gradients: Tutel
+// trains under PyTorch DDP (its examples wrap the model in DistributedDataParallel; expert
+// parameters, marked skip_allreduce, are all-reduced over the expert-DP group), so the
+// all-reduces run in DDP buckets during the backward (gradient_buckets.hpp); grad_sync=after as
+// FSMoE's Tutel baseline ran (FSMoE Sec. 6: only its Tutel-Improved overlaps them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -258,7 +262,8 @@ class TutelBuilder final : public IterationBuilder {
 
 class Tutel final : public Strategy {
  public:
-  Tutel(std::string name, TokenLayout tokens) : name_(std::move(name)), tokens_(tokens) {}
+  Tutel(std::string name, TokenLayout tokens, GradientSyncOptions grad_sync)
+      : name_(std::move(name)), tokens_(tokens), grad_sync_(grad_sync) {}
   std::string_view name() const override { return name_; }
   std::string_view summary() const override {
     return "Tutel: capacity-chunked A2A/expert pipeline, degree d in {1,2,4,8} and linear/2DH "
@@ -269,6 +274,7 @@ class Tutel final : public Strategy {
     options.pad_to_capacity = true;
     options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
     TutelBuilder builder(job, costs, options);
+    builder.set_gradient_sync(grad_sync_);
     builder.plan_schedule();
     return builder.build();
   }
@@ -276,17 +282,20 @@ class Tutel final : public Strategy {
  private:
   std::string name_;
   TokenLayout tokens_;
+  GradientSyncOptions grad_sync_;
 };
 
 }  // namespace
 
 std::unique_ptr<Strategy> make_tutel() {
-  return std::make_unique<Tutel>("tutel", TokenLayout::real_system);
+  return std::make_unique<Tutel>("tutel", TokenLayout::real_system, GradientSyncOptions{});
 }
 
 std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options) {
   const TokenLayout tokens = read_token_layout(options);
-  return std::make_unique<Tutel>(options.empty() ? "tutel" : "tutel:" + options.text(), tokens);
+  const GradientSyncOptions grad_sync = read_gradient_sync(options, GradientSyncOptions{});
+  return std::make_unique<Tutel>(options.empty() ? "tutel" : "tutel:" + options.text(), tokens,
+                                 grad_sync);
 }
 
 }  // namespace moesim::strategies

@@ -153,7 +153,8 @@ TEST(StrategyOptions, ParsesValidatesAndRejectsUnknownKeys) {
       message("deepspeed-ted:dtdd=on")
           .rfind("--strategy: deepspeed-ted: unknown option (got dtdd, expected dtd=on|off", 0),
       0u);
-  EXPECT_EQ(message("parm:x=1"), "--strategy: parm takes no options (got parm:x=1, expected parm)");
+  EXPECT_EQ(message("fsmoe:x=1"),
+            "--strategy: fsmoe takes no options (got fsmoe:x=1, expected fsmoe)");
   EXPECT_EQ(message("deepspeed-ted:cac=no:ac=yes:dtd=0"), "no error");
   StrategyOptions o("s", "n=3:flag=on", "--strategy");
   EXPECT_EQ(o.get_int("n", 1), 3);

@@ -2,6 +2,9 @@
 // (moves charged with parameters + optimizer state, replica all-reduces, purity).
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "sim/exec/simulated_executor.hpp"
 #include "sim/strategies/flexmoe_planner.hpp"
 #include "sim/strategies/registry.hpp"
 #include "tests/sim/strategies/strategy_test_support.hpp"
@@ -155,6 +158,61 @@ TEST(FlexMoe, StaticWithoutHistoryThenMovesChargedWithOptimizerState) {
   EXPECT_GT(replica_allreduces, 0);
   // Pure: the same job gives the same decisions.
   EXPECT_EQ(strategy->build_iteration(j1, f.costs).decisions, b1.decisions);
+}
+
+TEST(FlexMoe, ARebalancingIterationWaitsForItsMovesAndReLayout) {
+  // The GPUs whose vExperts changed copy every expert they hold (16 bytes per parameter: fp16
+  // parameter and gradient, fp32 master, m, v; read + write) before their forward, after the
+  // moves to and from them; the iteration is longer than the same placement without moves.
+  Fixture f;
+  const auto strategy = make_strategy("flexmoe");
+  std::vector<RoutingCounts> history;
+  const TrainingJob j0 = job_at(0, &history);
+  history.push_back(j0.routing);
+  const TrainingJob j1 = job_at(1, &history);
+  const BuildResult b1 = strategy->build_iteration(j1, f.costs);
+  const TaskGraph& g = b1.graph;
+  const std::int64_t expert_params = 2 * 256 * 1024;
+  std::int64_t relayouts = 0;
+  std::vector<std::vector<TaskId>> preds(g.task_count());
+  for (const auto& [before, after] : g.edges()) preds[after.index()].push_back(before);
+  for (std::size_t i = 0; i < g.task_count(); ++i) {
+    const TaskId id{static_cast<std::uint32_t>(i)};
+    if (g.name_of(id) != "flex.relayout") continue;
+    ++relayouts;
+    const Task& t = g.task(id);
+    const auto& k = std::get<ComputeTask>(t.body);
+    EXPECT_EQ(k.kind, KernelKind::memcpy);
+    EXPECT_EQ(k.bytes.count % (2 * 16 * expert_params), 0);  // whole experts
+    EXPECT_GE(k.bytes.count, 2 * 16 * expert_params);
+    // The first task of its rank's compute stream, after at least one move.
+    for (std::size_t j = 0; j < i; ++j) {
+      EXPECT_FALSE(g.tasks()[j].rank == t.rank && g.tasks()[j].stream == t.stream);
+    }
+    bool after_move = false;
+    for (TaskId p : preds[i]) after_move = after_move || g.name_of(p) == "flex.move";
+    EXPECT_TRUE(after_move);
+  }
+  EXPECT_GT(relayouts, 0);
+  // Run: on each re-laying-out rank, no forward kernel starts before its re-layout ends.
+  SimulatedExecutor exec(f.compute, f.network);
+  const ExecutionRecord rec = exec.run(g);
+  std::map<std::uint32_t, SimTime> relayout_end;
+  for (std::size_t i = 0; i < g.task_count(); ++i) {
+    if (g.name_of(TaskId{static_cast<std::uint32_t>(i)}) == "flex.relayout") {
+      relayout_end[g.tasks()[i].rank.value] = rec.tasks[i].end;
+    }
+  }
+  for (std::size_t i = 0; i < g.task_count(); ++i) {
+    const Task& t = g.tasks()[i];
+    const auto it = relayout_end.find(t.rank.value);
+    if (it == relayout_end.end() || t.phase != Phase::forward ||
+        !std::holds_alternative<ComputeTask>(t.body) ||
+        g.name_of(TaskId{static_cast<std::uint32_t>(i)}) == "flex.relayout") {
+      continue;
+    }
+    EXPECT_GE(rec.tasks[i].start, it->second) << g.name_of(TaskId{static_cast<std::uint32_t>(i)});
+  }
 }
 
 }  // namespace

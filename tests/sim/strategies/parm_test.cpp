@@ -58,11 +58,15 @@ TEST(Parm, S1SizesFollowStrategiesMd) {
   EXPECT_EQ(expert1_tokens(ds.graph, RankId{0}), 32);
 }
 
-TEST(Parm, S2SendsEveryTokenToAllShardHoldersInOneCollective) {
-  // S2: one all-to-all over the EP x ESP group (here all 8 ranks): to each member the C' = 1 slot
-  // of each of its node's E/ep = 1 experts, 32 B, itself included -> send buffer 8*32 = 256 B
-  // (= g * S_disp/g), forward dispatch and combine, backward the same two. No ESP collective;
-  // experts still compute 8 tokens; the g = 4 partial outputs of each slot are summed locally.
+TEST(Parm, S2CrossesTheNetworkOnceAndFansOutInsideTheSameCollective) {
+  // S2: one all-to-all-v over the EP x ESP group (here all 8 ranks: ranks 0-3 on node 0 = ep 0,
+  // 4-7 on node 1 = ep 1, esp = local index). Each MP rank holds C' = 1 slot of each expert:
+  // to the member with its own esp index on the other node the slot of that node's expert
+  // (1 x 1 x M x b = 32 B, S1's EP traffic: one copy per token across the network), to each of
+  // the 3 other members of its own node what it holds for its own node's expert from both EP
+  // positions (2 x 32 = 64 B, the ESP all-gather's traffic), nothing else. The combine and the
+  // backward's input gradients are the transpose. No ESP collective; experts still compute 8
+  // tokens; the g = 4 partial outputs of each slot are summed at the relaying member.
   Fixture f;
   const TrainingJob job = tiny_job();
   const BuildResult s2 = make_strategy("parm-s2")->build_iteration(job, f.costs);
@@ -75,9 +79,23 @@ TEST(Parm, S2SendsEveryTokenToAllShardHoldersInOneCollective) {
     ASSERT_TRUE(by.count(name)) << name;
     ASSERT_EQ(by.at(name).size(), 1u) << name;
     const CommOp& o = by.at(name).front()->op;
-    EXPECT_EQ(o.kind, CommKind::all_to_all) << name;
-    EXPECT_EQ(o.ranks.size(), 8u) << name;
-    EXPECT_EQ(o.bytes.count, 256) << name;
+    EXPECT_EQ(o.kind, CommKind::all_to_all_v) << name;
+    ASSERT_EQ(o.ranks.size(), 8u) << name;
+    ASSERT_NE(o.matrix, nullptr) << name;
+    std::int64_t inter_total = 0;
+    for (std::size_t i = 0; i < 8; ++i) {
+      for (std::size_t j = 0; j < 8; ++j) {
+        if (i == j) continue;
+        const bool same_node = i / 4 == j / 4;
+        const bool same_esp = i % 4 == j % 4;
+        const std::int64_t expect = same_node ? 64 : (same_esp ? 32 : 0);
+        EXPECT_EQ(o.matrix->at(i, j), expect) << name << " " << i << "->" << j;
+        if (!same_node) inter_total += o.matrix->at(i, j);
+      }
+    }
+    // Across the network: 8 ranks x 32 B, once per token (the old unified all-to-all sent g = 4
+    // copies: 8 x 4 x 32 B).
+    EXPECT_EQ(inter_total, 8 * 32) << name;
   }
   EXPECT_EQ(expert1_tokens(s2.graph, RankId{5}), 8);
   EXPECT_EQ(s2.decisions.at("parm.schedule").name(), "S2");
@@ -103,8 +121,11 @@ TEST(Parm, DroplessModelsArePaddedToTheLargestCount) {
   const BuildResult s2 = make_strategy("parm-s2")->build_iteration(job, f.costs);
   s2.graph.validate();
   const CommOp& d = comms_by_name(s2.graph).at("parm.dispatch").front()->op;
-  EXPECT_EQ(d.kind, CommKind::all_to_all);
-  EXPECT_EQ(d.bytes.count, 8 * c_split * 8 * 4);  // members * C' * M * b
+  EXPECT_EQ(d.kind, CommKind::all_to_all_v);
+  const std::int64_t slot = c_split * 8 * 4;  // C' * M * b
+  EXPECT_EQ(d.matrix->at(0, 4), slot);
+  EXPECT_EQ(d.matrix->at(0, 5), 0);
+  EXPECT_EQ(d.matrix->at(0, 1), 2 * slot);
   EXPECT_EQ(s2.decisions.at("moe.capacity_per_rank").integer(), c_split);
 }
 
@@ -158,32 +179,39 @@ class TwoTierNetwork final : public network::CommunicationModel {
   double intra_, inter_;
 };
 
-TEST(Parm, PlannerPicksS2WhenIntraNodeLinksAreTheBottleneck) {
-  // S' = S_disp/g = 64 B per rank, g = 4, N_EP = 2, per direction and pass:
-  //   S1: EP all-to-all 32 B inter + ESP all-gather and reduce-scatter 3/4*256 = 192 B intra each
-  //   S2: unified all-to-all, 3*32 = 96 B intra beside 4*32 = 128 B inter (overlapped)
-  // Intra 1 B/ns, inter 1000 B/ns: S1 ~ 192+192 = 384 ns vs S2 ~ 96 ns per pass -> S2.
-  // Intra 1000 B/ns, inter 0.01 B/ns: S1 ~ 2 * 3200 ns vs S2 ~ 2 * 12800 ns per pass -> S1.
-  const FixedCosts fixed(1e12);
-  const compute::FixedRateComputeModel& compute = fixed.compute;
+TEST(Parm, PlannerPicksS2WhenIntraAndInterNodeTrafficBothMatter) {
+  // S' = S_disp/g = 64 B per rank, g = 4, N_EP = 2, per exchange and rank:
+  //   S1: EP all-to-all 32 B inter, then ESP all-gather and reduce-scatter 3/4*256 = 192 B
+  //       intra each (dependent, so they add up)
+  //   S2: unified all-to-all-v, 3*64 = 192 B intra beside 32 B inter (overlapped), plus a local
+  //       sum of the g partial outputs: (g+1) * E*C' slots * M * b = 5*2*8*4 = 320 B of memory
+  //       traffic, forward and backward.
+  // Intra 1 B/ns, inter 0.2 B/ns, memory unbounded: S1 per pass 160 + 192 + 192 + 160 = 704 ns,
+  // S2 2 x max(192, 160) = 384 ns -> S2.
+  // Intra 1000 B/ns, inter 1 B/ns, memory 1 B/ns: the exchanges cost the same (32 ns of
+  // network), S1's ESP collectives are nearly free, S2's sums cost 2 x 320 ns -> S1.
   const TrainingJob job = tiny_job();
   {
-    TwoTierNetwork net(1.0, 1000.0);
-    const CostModels costs{compute, net};
+    const FixedCosts fixed(1e12);
+    TwoTierNetwork net(1.0, 0.2);
+    const CostModels costs{fixed.compute, net};
     const BuildResult b = make_strategy("parm")->build_iteration(job, costs);
     EXPECT_EQ(b.decisions.at("parm.schedule").name(), "S2")
         << b.decisions.at("parm.estimate.S1") << " / " << b.decisions.at("parm.estimate.S2");
   }
   {
-    TwoTierNetwork net(1000.0, 0.01);
-    const CostModels costs{compute, net};
+    const FixedCosts fixed(1e12, 1e9);
+    TwoTierNetwork net(1000.0, 1.0);
+    const CostModels costs{fixed.compute, net};
     const BuildResult b = make_strategy("parm")->build_iteration(job, costs);
     EXPECT_EQ(b.decisions.at("parm.schedule").name(), "S1")
         << b.decisions.at("parm.estimate.S1") << " / " << b.decisions.at("parm.estimate.S2");
-    // S1's exchange estimate: 4 passes (dispatch + combine, forward + backward) of 32 B at
-    // 0.01 B/ns = 4 * 3200 ns = 12.8 us.
-    EXPECT_NEAR(b.decisions.at("parm.estimate.S1.exchange").number(), 12.8, 0.05)
+    // Both exchange estimates: 4 passes (dispatch + combine, forward + backward) of 32 B at
+    // 1 B/ns = 128 ns.
+    EXPECT_NEAR(b.decisions.at("parm.estimate.S1.exchange").number(), 0.128, 0.002)
         << b.decisions.at("parm.estimate.S1");
+    EXPECT_NEAR(b.decisions.at("parm.estimate.S2.exchange").number(), 0.128, 0.002)
+        << b.decisions.at("parm.estimate.S2");
   }
 }
 
