@@ -33,7 +33,7 @@ seeds_of() {
     fuzz_routing_trace_json | fuzz_routing_trace_csv) echo traces/routing tests/hostile/data ;;
     fuzz_measurement_json | fuzz_profile_json | fuzz_nccl_tests_text) echo traces/measured/h100-published ;;
     fuzz_sweep_grid_json) echo traces/grids ;;
-    *) echo tests/fuzz/seeds/"$1" ;;
+    *) ;; # only its own seeds (below)
   esac
 }
 
