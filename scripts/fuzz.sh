@@ -3,8 +3,11 @@
 # build-fuzz/ and runs each for SECONDS seconds (default 5: the CI smoke), in one process each
 # (no -jobs: it would leave fuzz-N.log files in the working directory).
 # Seeds are the checked-in inputs of the matching kind plus the hostile corpus' data; findings
-# (crash-*, leak-*, timeout-*) are written to build-fuzz/findings/<target>/ and fail the script.
+# (crash-*, leak-*, timeout-*) are written to $FUZZ_WORK/findings/<target>/ and fail the script.
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
+# FUZZ_WORK: where the growing corpora, findings and per-target logs go (default build-fuzz; a
+# long run keeps them outside the tree). FUZZ_PARALLEL: targets run at once (default 1).
+# The 10-minute run of tests/fuzz/README.md: FUZZ_WORK=/tmp/fuzz FUZZ_PARALLEL=2 nice -n 5 scripts/fuzz.sh 600
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
@@ -30,21 +33,24 @@ seeds_of() {
     fuzz_routing_trace_json | fuzz_routing_trace_csv) echo traces/routing tests/hostile/data ;;
     fuzz_measurement_json | fuzz_profile_json | fuzz_nccl_tests_text) echo traces/measured/h100-published ;;
     fuzz_sweep_grid_json) echo traces/grids ;;
-    *) echo tests/fuzz/seeds/"$1" ;;
+    *) ;; # only its own seeds (below)
   esac
 }
 
-failed=0
-for t in "${targets[@]}"; do
-  work=build-fuzz/corpus/$t
-  findings=build-fuzz/findings/$t
+work_root=${FUZZ_WORK:-build-fuzz}
+parallel=${FUZZ_PARALLEL:-1}
+
+# fuzz_one TARGET: runs TARGET for $seconds; exit status 1 on a finding.
+fuzz_one() {
+  local t=$1
+  local work=$work_root/corpus/$t
+  local findings=$work_root/findings/$t
   mkdir -p "$work" "$findings"
+  local seeds existing=()
   read -r -a seeds <<<"$(seeds_of "$t")"
-  existing=()
   for s in "${seeds[@]}" tests/fuzz/seeds/"$t"; do [ -d "$s" ] && existing+=("$s"); done
-  echo "== $t: ${seconds}s"
   # -rss_limit_mb: a loader must refuse, not allocate, a hostile size. -timeout: no input may
-  # take 10 s. The first corpus directory (build-fuzz/corpus) is the writable one.
+  # take 10 s. The first corpus directory ($FUZZ_WORK/corpus) is the writable one.
   if ! ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 \
     UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     "build-fuzz/tests/fuzz/$t" -max_total_time="$seconds" -timeout=10 \
@@ -52,11 +58,24 @@ for t in "${targets[@]}"; do
     "$work" "${existing[@]}" >"$findings/log.txt" 2>&1; then
     echo "FINDING in $t: see $findings/log.txt"
     tail -30 "$findings/log.txt"
-    failed=1
-  else
-    grep -E "stat::number_of_executed_units|stat::new_units_added" "$findings/log.txt" |
-      tr '\n' ' ' || true
-    echo
+    return 1
   fi
+  echo "== $t: ${seconds}s $(grep -E "stat::number_of_executed_units|stat::new_units_added" \
+    "$findings/log.txt" | tr '\n' ' ')"
+}
+
+failed=0
+running=0
+for t in "${targets[@]}"; do
+  if ((running == parallel)); then
+    wait -n || failed=1
+    running=$((running - 1))
+  fi
+  fuzz_one "$t" &
+  running=$((running + 1))
+done
+while ((running > 0)); do
+  wait -n || failed=1
+  running=$((running - 1))
 done
 exit $failed

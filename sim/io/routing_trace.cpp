@@ -19,8 +19,12 @@ namespace {
 // of ranks, hundreds of experts), and every sum of counts stays inside int64.
 constexpr std::array<std::int64_t, 5> kFieldMax{1 << 20, 1024, 1 << 20, 1 << 16,
                                                 std::int64_t{1} << 40};
-// The trace is stored densely (iterations x layers x sources x experts): 2^27 cells = 1 GiB.
-constexpr std::int64_t kMaxCells = std::int64_t{1} << 27;
+// The trace is stored densely as nested vectors, one allocation per (iteration, layer, source)
+// row: 8 B per cell plus about 48 B per row (the vector and the allocator's header), which
+// dominates when experts are few. At most 1 GiB of that.
+constexpr double kMaxTraceBytes = 1024.0 * 1024 * 1024;
+constexpr double kBytesPerCell = 8;
+constexpr double kBytesPerRow = 48;
 
 RoutingTrace read_json(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader r(doc, origin);
@@ -117,24 +121,31 @@ RoutingTrace routing_trace_from_csv_text(const std::string& text, const std::str
     }
   }
   if (cells.empty()) throw input_error(origin, "", "no data rows", "", kHeader);
-  const double dense = static_cast<double>(extent[0]) * static_cast<double>(extent[1]) *
-                       static_cast<double>(extent[2]) * static_cast<double>(extent[3]);
-  if (dense > static_cast<double>(kMaxCells)) {
+  const double rows = static_cast<double>(extent[0]) * static_cast<double>(extent[1]) *
+                      static_cast<double>(extent[2]);
+  const double dense = rows * static_cast<double>(extent[3]);
+  const double bytes = dense * kBytesPerCell + rows * kBytesPerRow;
+  if (bytes > kMaxTraceBytes) {
     throw input_error(
         origin, "", "trace too large",
-        fmt::format("{} iterations x {} layers x {} sources x {} experts = {:.3g} cells", extent[0],
-                    extent[1], extent[2], extent[3], dense),
-        fmt::format("at most {} cells", kMaxCells));
+        fmt::format(
+            "{} iterations x {} layers x {} sources x {} experts = {:.3g} cells, about {:.0f} "
+            "MiB stored densely",
+            extent[0], extent[1], extent[2], extent[3], dense, bytes / (1024.0 * 1024)),
+        fmt::format("at most {:.0f} MiB", kMaxTraceBytes / (1024.0 * 1024)));
   }
   RoutingTrace t;
   t.origin = origin;
   t.experts = extent[3];
-  t.counts.assign(static_cast<std::size_t>(extent[0]),
-                  std::vector<std::vector<std::vector<std::int64_t>>>(
-                      static_cast<std::size_t>(extent[1]),
-                      std::vector<std::vector<std::int64_t>>(
-                          static_cast<std::size_t>(extent[2]),
-                          std::vector<std::int64_t>(static_cast<std::size_t>(extent[3]), 0))));
+  // Filled row by row: a whole-iteration prototype to copy from would double the peak.
+  t.counts.resize(static_cast<std::size_t>(extent[0]));
+  for (auto& layers : t.counts) {
+    layers.resize(static_cast<std::size_t>(extent[1]));
+    for (auto& sources : layers) {
+      sources.assign(static_cast<std::size_t>(extent[2]),
+                     std::vector<std::int64_t>(static_cast<std::size_t>(extent[3]), 0));
+    }
+  }
   for (const auto& [k, v] : cells) {
     t.counts[static_cast<std::size_t>(k[0])][static_cast<std::size_t>(k[1])]
             [static_cast<std::size_t>(k[2])][static_cast<std::size_t>(k[3])] = v;

@@ -281,28 +281,39 @@ Bandwidth Topology::bisection_bandwidth() const {
   FlowGraph fg(n + 2);
   auto cap = boost::get(boost::edge_capacity, fg);
   auto rev = boost::get(boost::edge_reverse, fg);
-  // Capacities in MB/s as integers so the max flow is exact.
-  auto add_pair = [&](std::size_t a, std::size_t b, std::int64_t ab, std::int64_t ba) {
-    auto e1 = boost::add_edge(a, b, fg).first;
-    auto e2 = boost::add_edge(b, a, fg).first;
-    cap[e1] = ab;
-    cap[e2] = ba;
-    rev[e1] = e2;
-    rev[e2] = e1;
+  // Boost's push-relabel wants every edge paired with a reverse edge of capacity 0: its
+  // preflow-to-flow conversion returns excess only along capacity-0 edges, so a full-duplex link
+  // written as two capacity-c edges that are each other's reverse leaves excess stranded and
+  // fails the algorithm's own is_flow() check (the value was right, the flow was not).
+  auto add_arc = [&](std::size_t from, std::size_t to, std::int64_t capacity) {
+    auto forward = boost::add_edge(from, to, fg).first;
+    auto backward = boost::add_edge(to, from, fg).first;
+    cap[forward] = capacity;
+    cap[backward] = 0;
+    rev[forward] = backward;
+    rev[backward] = forward;
   };
+  // Capacities in MB/s as integers so the max flow is exact (links are 1 MB/s to 1e9 MB/s).
+  std::vector<std::int64_t> incident(n, 0);
   for (const Link& l : links_) {
     const auto c = static_cast<std::int64_t>(std::llround(l.spec.bandwidth.bytes_per_s / 1e6));
-    add_pair(l.a, l.b, c, c);
+    add_arc(l.a, l.b, c);
+    add_arc(l.b, l.a, c);
+    incident[l.a] += c;
+    incident[l.b] += c;
   }
   const std::size_t source = n;
   const std::size_t sink = n + 1;
-  constexpr std::int64_t kUnbounded = std::int64_t{1} << 50;
+  // A GPU cannot send or receive more than its links carry, so that sum is an unbinding source
+  // and sink capacity; a fixed "infinite" one would overflow Boost's int64 excess sum on large
+  // clusters (2^50 per GPU passes int64 beyond 8192 GPUs).
   const std::size_t half = gpus_.size() / 2;
   for (std::size_t r = 0; r < gpus_.size(); ++r) {
+    const DeviceIndex gpu = gpus_[r];
     if (r < half) {
-      add_pair(source, gpus_[r], kUnbounded, 0);
+      add_arc(source, gpu, incident[gpu]);
     } else {
-      add_pair(gpus_[r], sink, kUnbounded, 0);
+      add_arc(gpu, sink, incident[gpu]);
     }
   }
   const std::int64_t flow = boost::push_relabel_max_flow(fg, source, sink);

@@ -7,6 +7,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string text = moesim::fuzz::text_of(data, size);
-  return moesim::fuzz::accept_or_refuse(
-      [&] { (void)moesim::io::topology_from_json_text(text, "fuzz.json"); });
+  return moesim::fuzz::accept_or_refuse([&] {
+    const auto t = moesim::io::topology_from_json_text(text, "fuzz.json");
+    (void)t.bisection_bandwidth();
+  });
 }

@@ -15,7 +15,8 @@ A case passes when the command
     SETUP left it (no new file, no file changed, replaced or removed: nothing clobbered);
   - in every case: leaves no temporary "*.tmp-*" file behind.
 
-  run_corpus.py --moesim BIN [--case NAME] [--list] [--timeout S]
+  run_corpus.py --moesim BIN [--case NAME] [--timeout S]
+  run_corpus.py --list
 """
 import argparse
 import hashlib
@@ -119,7 +120,7 @@ def run_case(case, moesim, timeout):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--moesim", required=True)
+    ap.add_argument("--moesim", help="the binary (required unless --list)")
     ap.add_argument("--cases", default=os.path.join(HERE, "cases.tsv"))
     ap.add_argument("--case", help="run only this case")
     ap.add_argument("--list", action="store_true", help="print the case names")
@@ -129,6 +130,8 @@ def main():
     if args.list:
         print("\n".join(c["name"] for c in cases))
         return 0
+    if not args.moesim:
+        ap.error("--moesim is required")
     if args.case:
         cases = [c for c in cases if c["name"] == args.case]
         if not cases:

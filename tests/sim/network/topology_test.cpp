@@ -1,5 +1,6 @@
 #include "sim/network/topology.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -64,6 +65,40 @@ TEST(Topology, DgxH100RoutesOverNvSwitchNotPcie) {
   // Bisection: 4 GPUs x 450 GB/s into the switch (NVIDIA quotes 3.6 TB/s, both directions).
   EXPECT_NEAR(t.bisection_bandwidth().gbps(), 1800.0 + 0.0, 63.0 * 2 + 1e-6);
   EXPECT_TRUE(t.node_has_nvswitch(0));
+}
+
+// Every preset's max-flow bisection, exact on the MB/s integer grid. In the assert-enabled build
+// Boost's push_relabel_max_flow checks its own result (is_flow, is_optimal) on each of them.
+TEST(Topology, BisectionOfEveryPresetIsAValidMaxFlow) {
+  for (const char* name : {"dgx-h100", "hgx-h200", "dgx-a100", "aws-p4de", "dgx1-v100", "aws-p3dn",
+                           "pcie3-8gpu-100g", "pcie3-4gpu-100g", "a6000-8gpu"}) {
+    SCOPED_TRACE(name);
+    const Topology t = load_preset(name);
+    const double gbps = t.bisection_bandwidth().gbps();
+    EXPECT_GT(gbps, 0.0);
+    // Never more than the first half's injection (it is a cut).
+    double first_half = 0.0;
+    for (std::size_t r = 0; r < t.gpu_count() / 2; ++r) {
+      first_half += t.gpu_injection(RankId{static_cast<std::uint32_t>(r)}).gbps();
+    }
+    EXPECT_LE(gbps, first_half + 1e-6);
+  }
+}
+
+// 16384 one-GPU nodes on one 25 GB/s switch: the cut is 8192 x 25 GB/s. The source and sink
+// capacities are each GPU's own link sum, so Boost's int64 excess sums stay far from overflow
+// (a fixed 2^50 MB/s per GPU would add up to 2^63 here).
+TEST(Topology, BisectionOfALargeClusterDoesNotOverflow) {
+  Topology t("star", "h100");
+  constexpr int kGpus = 16384;
+  const auto sw = t.add_device({"sw", DeviceKind::leaf_switch, -1, 0});
+  for (int g = 0; g < kGpus; ++g) {
+    const auto gpu = t.add_device({fmt::format("g{}", g), DeviceKind::gpu, g, 0});
+    t.add_link(gpu, sw,
+               LinkSpec{LinkKind::network, Bandwidth::from_gbps(25), 1.0, SimTime::from_us(1)});
+  }
+  t.finalize();
+  EXPECT_DOUBLE_EQ(t.bisection_bandwidth().gbps(), 8192 * 25.0);
 }
 
 TEST(Topology, Dgx1NeverRoutesThroughAGpu) {
