@@ -24,8 +24,11 @@
   var PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1',
     '#ff9da7', '#9c755f', '#bab0ac'];
   // Communication groups on a timeline: none of the breakdown's red (exposed) or green (hidden).
-  var COMM_PALETTE = ['#f28e2b', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#17becf',
-    '#bcbd22'];
+  // Fixed per group (sim/workload CommGroup names), so a group has one colour on every timeline.
+  var COMM_COLORS = {
+    'comm tp': '#76b7b2', 'comm ep': '#edc948', 'comm esp': '#b07aa1', 'comm dp': '#ff9da7',
+    'comm expert_dp': '#9c755f', 'comm pp': '#f28e2b', 'comm world': '#17becf', 'comm other': '#bcbd22',
+  };
 
   var page = JSON.parse(document.getElementById('moesim-data').textContent);
   var root = document.getElementById('report');
@@ -108,6 +111,12 @@
   }
 
   function axisTitle(text) { return { display: true, text: text }; }
+  // Log-axis labels only at 1, 1.5, 2, 3 and 5 times a power of ten (Chart.js also labels the
+  // axis ends, which can collide with them).
+  function logTick(value) {
+    var m = value / Math.pow(10, Math.floor(Math.log10(value) + 1e-9));
+    return [1, 1.5, 2, 3, 5].some(function (x) { return Math.abs(m - x) < 1e-6; }) ? String(Number(value.toPrecision(3))) : '';
+  }
 
   // ---- where the time goes (compare, validate) --------------------------------------------
 
@@ -167,7 +176,7 @@
       return {
         label: c,
         backgroundColor: c === 'compute' ? COLORS.compute : c === 'delay' ? COLORS.idle
-          : COMM_PALETTE[i % COMM_PALETTE.length],
+          : COMM_COLORS[c] || COLORS.other,
         borderWidth: 0,
         data: [],
         names: [],
@@ -447,7 +456,8 @@
         indexAxis: 'y',
         barPercentage: 0.7,
         scales: {
-          x: { type: 'logarithmic', min: lo * 0.95, max: hi * 1.05, title: axisTitle('value / published value (log)') },
+          x: { type: 'logarithmic', min: lo * 0.95, max: hi * 1.05, title: axisTitle('value / published value (log)'),
+            ticks: { autoSkip: false, callback: logTick } },
           y: { ticks: { autoSkip: false, font: { size: 11 } } },
         },
         plugins: {
