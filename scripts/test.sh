@@ -24,12 +24,14 @@ if [ "${MOESIM_SKIP_SANITIZE:-0}" != 1 ]; then
     -DMOESIM_SANITIZE=address,undefined -DMOESIM_WERROR=ON -DMOESIM_CUDA=OFF \
     -DMOESIM_BUILD_BENCH=OFF -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
   cmake --build build-asan -j"$(nproc)"
+  # The browser test (one Chromium run per report) is left out: the page's C++ is covered by
+  # moesim_report_html_tests here, and Chromium is not instrumented.
   # Two tests are left out here, an open finding: in this assert-enabled build Boost's
   # push_relabel_max_flow fails its own is_flow() self-check on the DGX-H100 preset's flow
   # network (sim/network topology bandwidth). The Release build runs both tests.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     ctest --test-dir build-asan --output-on-failure --parallel "$(nproc)" --timeout 600 \
-    -LE "validation|gpu" \
+    -LE "validation|gpu|browser" \
     -E "Topology.DgxH100RoutesOverNvSwitchNotPcie|cli.topology_show_preset"
 fi
 if [ "${MOESIM_SKIP_FUZZ:-0}" != 1 ]; then

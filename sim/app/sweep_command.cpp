@@ -189,8 +189,8 @@ void sweep(const SweepOptions& o) {
                      {"--json", o.json_file, json},
                      {"--html", o.html_file, html}});
 
-  // Summary on stderr when the CSV goes to stdout, so the CSV stays clean.
-  std::FILE* out = o.output == "-" ? stderr : stdout;
+  // Summary on stderr when the CSV (or the JSON or HTML) goes to stdout, so that stays clean.
+  std::FILE* out = o.output == "-" || o.json_file == "-" || o.html_file == "-" ? stderr : stdout;
   print_sweep_summary(out, plan, results, o.skip_invalid);
   const std::size_t failures = count_failures(results, o.skip_invalid);
   std::size_t slower = 0;

@@ -348,8 +348,12 @@
           },
           options: { indexAxis: 'y', scales: { x: { beginAtZero: true, title: axisTitle('% slower than the baseline') } } },
         });
+        var listed = g.slower.slice(0, 500);
+        if (listed.length < g.slower.length) {
+          add(el('p', { class: 'note', text: 'The worst ' + listed.length + ' of ' + g.slower.length + ' (all of them are in --json).' }));
+        }
         table(['case', 'strategy', { text: 'baseline ms', num: true }, { text: 'now ms', num: true },
-          { text: 'change', num: true }], g.slower.map(function (r) {
+          { text: 'change', num: true }], listed.map(function (r) {
           return [r.config_id, r.strategy, fixed(ms(r.baseline_us), 3), fixed(ms(r.current_us), 3),
             { text: percent(r.current_us / r.baseline_us - 1), class: 'out-of-band' }];
         }));
