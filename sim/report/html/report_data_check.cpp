@@ -150,6 +150,14 @@ void check_compare(const Checker& c, const Json& d) {
         c.fail(entry + "/value", "missing", "nothing", "the decision's value");
       }
     }
+    if (s.contains("comm_groups")) {
+      const Json& groups = c.field(s, at, "comm_groups", Type::object);
+      for (const auto& [name, g] : groups.items()) {
+        const std::string group = at + "/comm_groups/" + name;
+        c.field(g, group, "exposed_us", Type::number);
+        c.field(g, group, "overlapped_us", Type::number);
+      }
+    }
     if (s.contains("timeline")) {
       check_timeline(c, c.field(s, at, "timeline", Type::object), at + "/timeline");
     }

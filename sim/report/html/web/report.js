@@ -243,6 +243,39 @@
     }));
     add(el('p', { class: 'note', text: 'Speedup is over ' + d.baseline + ' (the first strategy listed).' }));
 
+    var groups = [];
+    s.forEach(function (x) {
+      Object.keys(x.comm_groups || {}).forEach(function (g) { if (groups.indexOf(g) < 0) groups.push(g); });
+    });
+    if (groups.length > 0) {
+      heading('Communication by group',
+        'Per parallel group, mean over ranks of the last iteration: exposed (solid) and overlapped with ' +
+        'compute (light). Groups that communicate at the same time are each counted in full, so a bar ' +
+        'can be longer than the iteration\'s communication.');
+      var sets = [];
+      groups.forEach(function (g) {
+        var c = COMM_COLORS['comm ' + g] || COLORS.other;
+        [['exposed_us', 'exposed', c], ['overlapped_us', 'overlapped', c + '66']].forEach(function (part) {
+          sets.push({
+            label: g + ' ' + part[1],
+            backgroundColor: part[2],
+            borderColor: c,
+            borderWidth: part[1] === 'overlapped' ? 1 : 0,
+            data: s.map(function (x) { var t = (x.comm_groups || {})[g]; return t ? ms(t[part[0]]) : 0; }),
+          });
+        });
+      });
+      chart('communication by group', 90 + 34 * s.length, {
+        type: 'bar',
+        data: { labels: s.map(function (x) { return x.strategy; }), datasets: sets },
+        options: {
+          indexAxis: 'y',
+          scales: { x: { stacked: true, beginAtZero: true, title: axisTitle('ms (mean over ranks, last iteration)') }, y: { stacked: true } },
+          plugins: { tooltip: { callbacks: { label: function (ctx) { return ctx.dataset.label + ': ' + ctx.parsed.x.toFixed(3) + ' ms'; } } } },
+        },
+      });
+    }
+
     heading('Planner decisions', 'Everything each strategy decided for this job, with the reason it gives.');
     s.forEach(function (x) {
       var keys = Object.keys(x.decisions);
