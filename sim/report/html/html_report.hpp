@@ -2,8 +2,9 @@
 // style, and the charting library, all inlined, so the file opens offline in any browser and can
 // be mailed or archived as is. Four kinds, one per command that writes --json:
 //  - compare:   where the time goes per strategy (compute alone, communication overlapped with
-//               compute, exposed communication, idle), the planners' decisions, and a timeline
-//               of the streams of rank 0 and of the slowest rank per strategy;
+//               compute, exposed communication, idle), exposed and overlapped communication per
+//               group, the planners' decisions, and a timeline of the streams of rank 0 and of
+//               the slowest rank per strategy;
 //  - sweep:     the distribution of every strategy's speedup over the first one, and the cases
 //               slower than a baseline;
 //  - reproduce: published vs simulated with each result's two-sided band;
