@@ -18,12 +18,16 @@ packages=(
   libprotobuf-dev protobuf-compiler  # Chakra execution traces (sim/io/chakra_trace)
   python3                # tests/hostile/run_corpus.py (the hostile-input corpus)
   clang libclang-rt-14-dev  # libFuzzer targets in tests/fuzz (scripts/fuzz.sh)
+  nodejs                 # node + npm: `npm ci` below, the HTML report's charting library
+  chromium               # headless browser test of the HTML reports (tests/browser)
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian ships npm as its own package; a node from elsewhere (NodeSource) brings its own npm.
+command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   if [ "$(id -u)" -ne 0 ]; then
@@ -35,4 +39,14 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "all dependencies present"
+fi
+
+# The HTML report's charting library (Chart.js), pinned by its package-lock.json: CMake embeds
+# its minified build into moesim, so nothing is fetched at build or run time. `npm ci` installs
+# exactly the locked versions; it runs again only when the lock file is newer than the install.
+web="$(dirname "$0")/../sim/report/html/web"
+if [ ! -f "$web/node_modules/chart.js/dist/chart.umd.min.js" ] ||
+  [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  echo "npm ci in sim/report/html/web"
+  npm ci --prefix "$web" --no-audit --no-fund --loglevel=error
 fi

@@ -34,5 +34,6 @@ void register_calibrate_command(CLI::App& root);
 void register_reproduce_command(CLI::App& root);
 void register_routing_command(CLI::App& root);
 void register_export_command(CLI::App& root);
+void register_report_command(CLI::App& root);
 
 }  // namespace moesim::app

@@ -11,6 +11,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
+#include "sim/report/html/html_report.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::app {
@@ -21,6 +22,7 @@ struct CompareOptions {
   std::string strategies = "all";
   std::string json_file;
   std::string csv_file;
+  std::string html_file;
 };
 
 // The built-in default job (`moesim compare` with no job flags): what the seed systems optimise.
@@ -68,7 +70,8 @@ std::string headline_decisions(const StrategyResult& r) {
 }
 
 void compare(const CompareOptions& o) {
-  io::check_outputs({{"--json", o.json_file}, {"--csv", o.csv_file}}, job_input_paths(o.job));
+  io::check_outputs({{"--json", o.json_file}, {"--csv", o.csv_file}, {"--html", o.html_file}},
+                    job_input_paths(o.job));
   const auto chosen = parse_strategies(o.strategies, "--strategies");
   if (o.job.model.empty() != o.job.parallel.empty()) {
     throw input_error("", o.job.model.empty() ? "--model" : "--parallel",
@@ -131,7 +134,8 @@ void compare(const CompareOptions& o) {
   }
   std::string json;
   std::string csv_text;
-  if (!o.json_file.empty()) {
+  std::string html;
+  if (!o.json_file.empty() || !o.html_file.empty()) {
     nlohmann::ordered_json j;
     j["job"] = job_json(p);
     j["baseline"] = results.front().name;
@@ -139,9 +143,17 @@ void compare(const CompareOptions& o) {
     for (const StrategyResult& r : results) {
       auto s = strategy_result_json(p, r);
       s["speedup"] = base / r.mean_iteration_us();
+      s["timeline"] = timeline_json(r.last.graph, r.record, r.summary);
       arr.push_back(std::move(s));
     }
-    json = j.dump(2) + "\n";
+    if (!o.json_file.empty()) json = j.dump(2) + "\n";
+    if (!o.html_file.empty()) {
+      html = report::html::render_html_report(
+          report::html::ReportKind::compare, j,
+          fmt::format("moesim compare: {} on {} GPUs ({})", p.model.name, p.topology->gpu_count(),
+                      p.topology->name()),
+          "--html");
+    }
   }
   if (!o.csv_file.empty()) {
     io::CsvTable csv({"strategy", "mean_iteration_us", "speedup", "exposed_comm_us", "tokens_per_s",
@@ -155,7 +167,9 @@ void compare(const CompareOptions& o) {
     }
     csv_text = csv.to_string();
   }
-  io::write_outputs({{"--json", o.json_file, json}, {"--csv", o.csv_file, csv_text}});
+  io::write_outputs({{"--json", o.json_file, json},
+                     {"--csv", o.csv_file, csv_text},
+                     {"--html", o.html_file, html}});
 }
 
 }  // namespace
@@ -179,6 +193,7 @@ void register_compare_command(CLI::App& root) {
       "against their papers' published results.\n"
       "Examples:\n"
       "  moesim compare\n"
+      "  moesim compare --json cmp.json --html cmp.html\n"
       "  moesim compare --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategies deepspeed-moe,tutel,fastermoe --csv cmp.csv");
   add_job_options(*cmd, o->job, JobFlags{.required = false, .iterations = true});
@@ -186,6 +201,10 @@ void register_compare_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--json", o->json_file, "Write the comparison as JSON ('-' = stdout)");
   cmd->add_option("--csv", o->csv_file, "Write the comparison as CSV ('-' = stdout)");
+  cmd->add_option("--html", o->html_file,
+                  "Write a self-contained HTML report: time breakdown per strategy, planner "
+                  "decisions, timelines of rank 0 and the slowest rank (opens offline; the same "
+                  "page as `moesim report compare` of --json)");
   cmd->callback([o]() { compare(*o); });
 }
 

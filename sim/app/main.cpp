@@ -56,6 +56,7 @@ int run(int argc, char** argv) {
   moesim::app::register_reproduce_command(app);
   moesim::app::register_routing_command(app);
   moesim::app::register_export_command(app);
+  moesim::app::register_report_command(app);
   if (const std::string unknown = moesim::app::unknown_subcommand_message(argc, argv, app);
       !unknown.empty()) {
     fmt::print(stderr, "error: {}\n", unknown);

@@ -14,6 +14,7 @@
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/job/claim_runner.hpp"
+#include "sim/report/html/html_report.hpp"
 
 namespace moesim::app {
 
@@ -29,6 +30,7 @@ struct ReproduceOptions {
   unsigned jobs = 0;
   std::string json_file;
   std::string csv_file;
+  std::string html_file;
 };
 
 // Claims chosen by --paper (id prefix before the first '-') and --claim (exact ids).
@@ -74,8 +76,7 @@ std::string fmt_error(std::optional<double> e) {
 }
 
 void reproduce(const ReproduceOptions& o) {
-  io::check_output_path(o.json_file, "--json");
-  io::check_output_path(o.csv_file, "--csv");
+  io::check_outputs({{"--json", o.json_file}, {"--csv", o.csv_file}, {"--html", o.html_file}});
   const std::vector<report::Claim> all = io::load_claims(o.claims_dir);
   const std::vector<report::KnownGap> gaps = io::load_known_gaps(o.claims_dir, all);
   const std::vector<report::Claim> chosen = select(all, o);
@@ -157,7 +158,9 @@ void reproduce(const ReproduceOptions& o) {
     }
     fmt::print("    why: {}\n    would close it: {}\n", first->reason, first->would_close);
   }
-  if (!o.json_file.empty()) {
+  std::string json;
+  std::string html;
+  if (!o.json_file.empty() || !o.html_file.empty()) {
     nlohmann::ordered_json j;
     j["quick"] = o.quick;
     auto& arr = j["results"] = nlohmann::ordered_json::array();
@@ -167,6 +170,7 @@ void reproduce(const ReproduceOptions& o) {
         r["claim"] = c.claim;
         r["result"] = c.result;
         r["published"] = c.published_text;
+        r["published_value"] = c.published;
         r["band"] = {c.low, c.high};
         r["simulated"] =
             c.simulated ? nlohmann::ordered_json(*c.simulated) : nlohmann::ordered_json(nullptr);
@@ -187,8 +191,16 @@ void reproduce(const ReproduceOptions& o) {
                    {"reason", k.reason},
                    {"would_close", k.would_close}});
     }
-    io::write_file_atomically(o.json_file, j.dump(2) + "\n");
+    if (!o.json_file.empty()) json = j.dump(2) + "\n";
+    if (!o.html_file.empty()) {
+      html = report::html::render_html_report(
+          report::html::ReportKind::reproduce, j,
+          o.quick ? "moesim reproduce --quick: published vs simulated"
+                  : "moesim reproduce: published vs simulated",
+          "--html");
+    }
   }
+  std::string csv_text;
   if (!o.csv_file.empty()) {
     io::CsvTable csv({"claim", "result", "published", "band_low", "band_high", "simulated", "error",
                       "verdict", "gating", "jobs"});
@@ -202,8 +214,11 @@ void reproduce(const ReproduceOptions& o) {
                      std::to_string(run.jobs)});
       }
     }
-    io::write_file_atomically(o.csv_file, csv.to_string());
+    csv_text = csv.to_string();
   }
+  io::write_outputs({{"--json", o.json_file, json},
+                     {"--csv", o.csv_file, csv_text},
+                     {"--html", o.html_file, html}});
   if (out > 0) {
     throw CommandExit(1, fmt::format("reproduce: {} result(s) outside their band and not known "
                                      "gaps",
@@ -230,6 +245,7 @@ void register_reproduce_command(CLI::App& root) {
       "quick, grids on a fixed sample of their cases (about a minute on 2 cores).\n"
       "Examples:\n"
       "  moesim reproduce --quick\n"
+      "  moesim reproduce --quick --html reproduce.html\n"
       "  moesim reproduce --paper fsmoe --csv fsmoe.csv\n"
       "  moesim reproduce --claim fsmoe-table5-testbed-a,lancet-v100 --json out.json\n"
       "  moesim reproduce --list");
@@ -242,6 +258,9 @@ void register_reproduce_command(CLI::App& root) {
   cmd->add_option("--jobs,-j", o->jobs, "Threads (default: every core)");
   cmd->add_option("--json", o->json_file, "Write the results as JSON ('-' = stdout)");
   cmd->add_option("--csv", o->csv_file, "Write the results as CSV ('-' = stdout)");
+  cmd->add_option("--html", o->html_file,
+                  "Write a self-contained HTML report: published vs simulated with the bands, "
+                  "the known gaps (opens offline)");
   cmd->callback([o]() { reproduce(*o); });
 }
 

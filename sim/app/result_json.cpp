@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <variant>
 
 #include "sim/io/summary_json.hpp"
+#include "sim/report/stream_timeline.hpp"
+#include "sim/report/time_breakdown.hpp"
 
 namespace moesim::app {
 
@@ -44,6 +47,7 @@ nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const Strategy
   j["tokens_per_s"] = r.tokens_per_s(p.tokens_per_iteration);
   j["mfu"] = r.mfu(p);
   j["exposed_comm_us"] = r.exposed_comm_us();
+  j["time_breakdown"] = time_breakdown_json(r.summary);
   auto& d = j["decisions"] = nlohmann::ordered_json::object();
   for (const auto& [k, v] : r.last.decisions) {
     auto& entry = d[k] = nlohmann::ordered_json::object();
@@ -59,6 +63,35 @@ nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const Strategy
                {"bytes", t.bytes}};
   }
   j["last_iteration"] = io::summary_to_json(r.summary);
+  return j;
+}
+
+nlohmann::ordered_json time_breakdown_json(const report::IterationSummary& summary) {
+  const report::TimeBreakdown b = report::mean_time_breakdown(summary);
+  return {{"compute_only_us", b.compute_only.us()},
+          {"overlapped_comm_us", b.overlapped_comm.us()},
+          {"exposed_comm_us", b.exposed_comm.us()},
+          {"idle_us", b.idle.us()}};
+}
+
+nlohmann::ordered_json timeline_json(const TaskGraph& graph, const ExecutionRecord& record,
+                                     const report::IterationSummary& summary) {
+  const report::StreamTimeline t =
+      report::stream_timeline(graph, record, report::timeline_ranks(summary));
+  // Nanoseconds are far below what a chart resolves and keep the inlined data small.
+  const auto us = [](SimTime x) { return std::round(x.us() * 1e3) / 1e3; };
+  nlohmann::ordered_json j;
+  auto& ranks = j["ranks"] = nlohmann::ordered_json::array();
+  for (RankId r : t.ranks) ranks.push_back(r.value);
+  auto& rows = j["rows"] = nlohmann::ordered_json::array();
+  for (const report::TimelineRow& r : t.rows)
+    rows.push_back({{"rank", r.rank.value}, {"stream", r.stream}});
+  j["categories"] = t.categories;
+  j["names"] = t.names;
+  auto& spans = j["spans"] = nlohmann::ordered_json::array();
+  for (const report::TimelineSpan& s : t.spans) {
+    spans.push_back({s.row, us(s.start), us(s.end), s.category, s.name});
+  }
   return j;
 }
 

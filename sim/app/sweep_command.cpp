@@ -13,11 +13,13 @@
 
 #include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
+#include "sim/app/sweep_json.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/job/sweep_plan.hpp"
 #include "sim/job/sweep_runner.hpp"
 #include "sim/job/sweep_table.hpp"
+#include "sim/report/html/html_report.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::app {
@@ -41,6 +43,8 @@ struct SweepOptions {
   std::optional<long long> case_index;
   bool emit_cases = false;
   std::vector<std::string> merge;
+  std::string json_file;
+  std::string html_file;
 };
 
 void emit_cases(const SweepPlan& plan, const SweepOptions& o) {
@@ -135,7 +139,13 @@ void sweep(const SweepOptions& o) {
     throw input_error("", "--shard", "a shard needs a results directory", "no --results",
                       "--results DIR (shared by every shard), then --merge DIR");
   }
-  io::check_output_path(o.output, "-o", {o.grid_file, o.baseline});
+  if ((partial || o.emit_cases) && (!o.json_file.empty() || !o.html_file.empty())) {
+    throw input_error("", o.json_file.empty() ? "--html" : "--json",
+                      "reports a whole sweep, not cases", "--case, --shard or --emit-cases",
+                      "a whole sweep, or --merge DIR");
+  }
+  io::check_outputs({{"-o", o.output}, {"--json", o.json_file}, {"--html", o.html_file}},
+                    {o.grid_file, o.baseline});
   const double tolerance = parse_tolerance(o.tolerance);
   std::map<report::SweepKey, double> baseline;
   if (!o.baseline.empty()) baseline = load_baseline(o.baseline);
@@ -163,10 +173,24 @@ void sweep(const SweepOptions& o) {
     results = std::move(run.results);
   }
   const io::CsvTable csv = sweep_csv(plan, results);
-  io::write_file_atomically(o.output, csv.to_string());
+  std::string json;
+  std::string html;
+  if (!o.json_file.empty() || !o.html_file.empty()) {
+    std::optional<SweepBaseline> against;
+    if (!o.baseline.empty()) against = SweepBaseline{o.baseline, baseline, tolerance};
+    const nlohmann::ordered_json j = sweep_json(plan, results, against);
+    if (!o.json_file.empty()) json = j.dump(2) + "\n";
+    if (!o.html_file.empty()) {
+      html = report::html::render_html_report(report::html::ReportKind::sweep, j,
+                                              "moesim sweep: " + plan.grid.name, "--html");
+    }
+  }
+  io::write_outputs({{"-o", o.output, csv.to_string()},
+                     {"--json", o.json_file, json},
+                     {"--html", o.html_file, html}});
 
-  // Summary on stderr when the CSV goes to stdout, so the CSV stays clean.
-  std::FILE* out = o.output == "-" ? stderr : stdout;
+  // Summary on stderr when the CSV (or the JSON or HTML) goes to stdout, so that stays clean.
+  std::FILE* out = o.output == "-" || o.json_file == "-" || o.html_file == "-" ? stderr : stdout;
   print_sweep_summary(out, plan, results, o.skip_invalid);
   const std::size_t failures = count_failures(results, o.skip_invalid);
   std::size_t slower = 0;
@@ -206,6 +230,7 @@ void register_sweep_command(CLI::App& root) {
       "Exit codes: 0 ok, 1 slower than the baseline, 2 bad input, 3 some case failed.\n"
       "Examples:\n"
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o results.csv\n"
+      "  moesim sweep traces/grids/smoke.json -s tutel,fsmoe -o r.csv --html sweep.html\n"
       "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --results out/ -o r.csv\n"
       "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --shard 3/8 --results out/\n"
       "  moesim sweep traces/grids/fsmoe-1458.json -s tutel,fsmoe --merge out/ -o r.csv\n"
@@ -228,6 +253,11 @@ void register_sweep_command(CLI::App& root) {
                 "Accept cases whose layout or strategy does not fit (recorded with their error) "
                 "instead of failing");
   cmd->add_flag("--quiet,-q", o->quiet, "No progress output");
+  cmd->add_option("--json", o->json_file,
+                  "Write every case, the speedups and the regression check as JSON ('-' = stdout)");
+  cmd->add_option("--html", o->html_file,
+                  "Write a self-contained HTML report: speedup distribution per strategy, "
+                  "regressions against --baseline (opens offline)");
   CLI::Option* results = cmd->add_option("--results", o->results,
                                          "Results directory (one per sweep and moesim build): "
                                          "each finished case is written there (atomically) and "

@@ -11,12 +11,14 @@
 #include "sim/app/cli_checks.hpp"
 #include "sim/app/command.hpp"
 #include "sim/app/hardware_job.hpp"
+#include "sim/app/result_json.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/exec/simulated_executor.hpp"
 #include "sim/io/chrome_trace.hpp"
 #include "sim/io/output_file.hpp"
 #include "sim/io/summary_json.hpp"
 #include "sim/network/ideal_network_model.hpp"
+#include "sim/report/html/html_report.hpp"
 #include "sim/report/iteration_summary.hpp"
 #include "sim/report/prediction_comparison.hpp"
 
@@ -31,6 +33,7 @@ struct ValidateOptions {
   double hbm_gbps = 2000.0;
   std::string trace_file;
   std::string json_file;
+  std::string html_file;
 };
 
 struct Models {
@@ -91,7 +94,7 @@ std::string merged_trace(const TaskGraph& graph, const ExecutionRecord& predicte
 }
 
 void run_validate(const ValidateOptions& o) {
-  io::check_outputs({{"--trace", o.trace_file}, {"--json", o.json_file}},
+  io::check_outputs({{"--trace", o.trace_file}, {"--json", o.json_file}, {"--html", o.html_file}},
                     hardware_input_paths(o.job));
   const HardwareJob job = build_hardware_job(o.job);
   const TaskGraph& graph = job.graph;
@@ -124,23 +127,33 @@ void run_validate(const ValidateOptions& o) {
   fmt::print("\n");
   print_rows("end to end", {c.iteration, c.exposed_comm});
   std::string json;
-  if (!o.json_file.empty()) {
+  std::string html;
+  if (!o.json_file.empty() || !o.html_file.empty()) {
     nlohmann::ordered_json j;
+    const report::IterationSummary p = report::summarize(graph, predicted);
+    const report::IterationSummary m = report::summarize(graph, measured);
     j["predicted"] = {{"description", predicted.description},
-                      {"summary", io::summary_to_json(report::summarize(graph, predicted))}};
+                      {"time_breakdown", time_breakdown_json(p)},
+                      {"summary", io::summary_to_json(p)}};
     j["measured"] = {{"description", measured.description},
-                     {"summary", io::summary_to_json(report::summarize(graph, measured))}};
+                     {"time_breakdown", time_breakdown_json(m)},
+                     {"summary", io::summary_to_json(m)}};
     auto& kinds = j["per_kind"] = nlohmann::ordered_json::array();
     for (const auto& r : c.per_kind) kinds.push_back(row_json(r));
     auto& streams = j["per_stream"] = nlohmann::ordered_json::array();
     for (const auto& r : c.per_stream) streams.push_back(row_json(r));
     j["iteration"] = row_json(c.iteration);
     j["exposed_comm"] = row_json(c.exposed_comm);
-    json = j.dump(2) + "\n";
+    if (!o.json_file.empty()) json = j.dump(2) + "\n";
+    if (!o.html_file.empty()) {
+      html = report::html::render_html_report(report::html::ReportKind::validate, j,
+                                              "moesim validate: predicted vs measured", "--html");
+    }
   }
   io::write_outputs({{"--trace", o.trace_file,
                       o.trace_file.empty() ? "" : merged_trace(graph, predicted, measured)},
-                     {"--json", o.json_file, json}});
+                     {"--json", o.json_file, json},
+                     {"--html", o.html_file, html}});
 }
 
 }  // namespace
@@ -178,6 +191,9 @@ void register_validate_command(CLI::App& root) {
       ->capture_default_str();
   cmd->add_option("--trace", options->trace_file, "Write predicted + measured Perfetto trace");
   cmd->add_option("--json", options->json_file, "Write the comparison JSON here");
+  cmd->add_option("--html", options->html_file,
+                  "Write a self-contained HTML report: predicted vs measured per kind, per stream "
+                  "and end to end (or later: moesim report validate JSON -o FILE)");
   cmd->callback([options]() { run_validate(*options); });
 }
 
