@@ -89,6 +89,9 @@ class IterationBuilder {
   /// Activation checkpointing: called at the start of every layer's backward, before its
   /// gradient kernels, to re-emit what the layer recomputes (default: nothing is recomputed).
   virtual void emit_recompute(const Step& s) { (void)s; }
+  /// Emits every pipeline item; returns each rank's chain after its last item. Megatron's
+  /// interleaved and combined schedules override it.
+  virtual Chain emit_pipeline();
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);
@@ -181,9 +184,6 @@ class IterationBuilder {
   StreamId pp_;
 
  private:
-  /// Emits every pipeline item; returns each rank's chain after its last item.
-  Chain emit_pipeline();
-
   GraphBuilder builder_;
 
   TaskInfo info_;
