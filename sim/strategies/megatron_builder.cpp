@@ -41,6 +41,13 @@ MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs
       options_megatron_(options),
       wgrad_after_(static_cast<std::size_t>(job.layout.world())) {
   const std::int64_t chunks = job.layout.pp * options.vp;
+  if (options.a2a_overlap && job.layout.pp > 1 && options.vp == 1) {
+    // Fused steps of neighbouring stages would wait for each other in turn (each needs the
+    // other's previous step): Megatron-Core runs the combined 1F1B without PP or interleaved.
+    throw input_error("", "--strategy", "megatron-a2a-overlap with pp > 1 needs vp >= 2",
+                      fmt::format("pp={}, vp=1", job.layout.pp),
+                      "pp=1, or vp=N with N >= 2 (interleaved stages)");
+  }
   if (job.model.layers % chunks != 0) {
     throw input_error(
         "", "--strategy", "pp x vp must divide the number of layers",

@@ -25,10 +25,11 @@
 // state steps fuse one micro-batch's forward and another's backward, layer by layer, into the
 // pairs attention(F) || combine(B), dispatch(F) || MLP(B), dispatch(B) || MLP(F),
 // combine(F) || attention(B): compute on "compute", communication on "comm", so each pair's two
-// halves overlap (a dense layer has empty dispatch / combine sub-blocks and its FFN in the MLP's
-// place). `delay_wgrad` (--delay-wgrad-compute) issues the expert weight-gradient GEMMs
-// after the backward dispatch all-to-all so that it starts after dX alone.
-// Gradients are all-reduced after the backward (the default builder's sync), layer by layer.
+// halves overlap; like Megatron-Core it needs pp = 1 or vp >= 2 (a dense layer has empty dispatch /
+// combine sub-blocks and its FFN in the MLP's place). `delay_wgrad` (--delay-wgrad-compute) issues
+// the expert weight-gradient GEMMs after the backward dispatch all-to-all so that it starts after
+// dX alone. Gradients are all-reduced after the backward (the default builder's sync), layer by
+// layer.
 #pragma once
 
 #include <cstdint>

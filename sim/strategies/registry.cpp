@@ -26,8 +26,8 @@ constexpr std::string_view kMegatronHelp =
     "vp=N (interleaved virtual pipeline: N model chunks per stage, pp*N must divide the layers; "
     "default 1)";
 constexpr std::string_view kMegatronA2aOverlapHelp =
-    "as megatron, plus delay_wgrad=on|off (expert weight-gradient GEMMs after the backward "
-    "dispatch is issued; default on)";
+    "as megatron (with pp > 1 it needs vp >= 2, as Megatron-Core), plus delay_wgrad=on|off "
+    "(expert weight-gradient GEMMs after the backward dispatch is issued; default on)";
 
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
 constexpr std::array kStrategies{
