@@ -96,7 +96,8 @@ void MegatronBuilder::emit_local_sort(const Step& s, const MoeLayerPlan& p, std:
   for (RankId r : *s.ranks) {
     const std::int64_t rows = received_tokens(p, r);
     if (rows <= 0) continue;
-    const KernelOp copy = ops_.token_slice(name, rows);
+    KernelOp copy = ops_.token_slice(name, rows);
+    if (s.phase == Phase::backward) copy.task.op.direction = OpDirection::backward;
     kernel(*s.chain, r, copy.name, copy.task);
   }
 }
@@ -240,13 +241,13 @@ void MegatronBuilder::backward_experts(const Step& s) {
   const MoeLayerPlan& p = plan(s.moe_index);
   const bool alltoall = options_megatron_.dispatcher == MegatronDispatcher::alltoall;
   const bool sort = !alltoall || local_experts() > 1;
-  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.bwd" : "allgather.select.bwd");
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.grad" : "allgather.select.grad");
   for (RankId r : *s.ranks) {
     const BlockWork work = grouped_experts(ops_, Pass::backward, p.expert_tokens[r.index()]);
     emit_rank_work(s, r, options_megatron_.delay_wgrad ? filter_wgrad(work, false) : work,
                    compute_);
   }
-  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back.bwd" : "allgather.scatter.bwd");
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back.grad" : "allgather.scatter.grad");
   if (options_megatron_.delay_wgrad) {
     wgrad_after_ = *s.chain;
     wgrad_plan_ = &p;
