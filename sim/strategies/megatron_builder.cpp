@@ -40,7 +40,8 @@ MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs
     : IterationBuilder(job, costs, megatron_tokens(job)),
       options_megatron_(options),
       wgrad_after_(static_cast<std::size_t>(job.layout.world())) {
-  const std::int64_t chunks = job.layout.pp * options.vp;
+  // vp <= layers first: pp x vp then cannot overflow (both are at most ModelSpec::kMaxLayers).
+  const std::int64_t chunks = options.vp <= job.model.layers ? job.layout.pp * options.vp : 0;
   if (options.a2a_overlap && job.layout.pp > 1 && options.vp == 1) {
     // Fused steps of neighbouring stages would wait for each other in turn (each needs the
     // other's previous step): Megatron-Core runs the combined 1F1B without PP or interleaved.
@@ -48,7 +49,14 @@ MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs
                       fmt::format("pp={}, vp=1", job.layout.pp),
                       "pp=1, or vp=N with N >= 2 (interleaved stages)");
   }
-  if (job.model.layers % chunks != 0) {
+  if (options.vp > 1 && job.layout.pp > 1 && job.layout.micro_batches % job.layout.pp != 0) {
+    // Megatron-Core's interleaved schedule asserts the same (schedules.py): its table walks
+    // groups of pp micro-batches.
+    throw input_error("", "--strategy", "vp > 1 needs micro-batches divisible by pp",
+                      fmt::format("mb={}, pp={}", job.layout.micro_batches, job.layout.pp),
+                      "mb a multiple of pp");
+  }
+  if (chunks == 0 || job.model.layers % chunks != 0) {
     throw input_error(
         "", "--strategy", "pp x vp must divide the number of layers",
         fmt::format("pp={}, vp={}, layers={}", job.layout.pp, options.vp, job.model.layers),

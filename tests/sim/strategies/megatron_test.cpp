@@ -158,6 +158,26 @@ TEST(CombinedPipeline, FusingKeepsTheInterleavedBubble) {
   }
 }
 
+TEST(CombinedPipeline, EveryAcceptedShapeProgresses) {
+  // The shapes megatron and megatron-a2a-overlap accept (vp > 1 with mb a multiple of pp; the
+  // combined schedule with pp = 1 or vp > 1) all merge into a complete order.
+  for (std::int64_t pp = 1; pp <= 4; ++pp) {
+    for (std::int64_t vp = 1; vp <= 4; ++vp) {
+      for (std::int64_t k = 1; k <= 3; ++k) {
+        const std::int64_t mbs = k * pp;
+        EXPECT_EQ(interleaved_pipeline_order(pp, vp, mbs).size(),
+                  static_cast<std::size_t>(2 * pp * vp * mbs));
+        if (pp > 1 && vp == 1) continue;
+        std::size_t items = 0;
+        for (const PipelineStep& st : combined_pipeline_order(pp, vp, mbs)) {
+          items += (st.forward ? 1u : 0u) + (st.backward ? 1u : 0u);
+        }
+        EXPECT_EQ(items, static_cast<std::size_t>(2 * pp * vp * mbs)) << pp << vp << mbs;
+      }
+    }
+  }
+}
+
 TEST(CombinedPipeline, PhasesOfFourMicroBatches) {
   // One stage, 4 micro-batches: F1 | B1+F2 | B2+F3 | B3+F4 | B4 (0-based here).
   std::vector<std::string> phases;
@@ -374,6 +394,10 @@ TEST(Megatron, OptionErrorsNameTheProblem) {
   // Megatron-Core's combined 1F1B runs without PP or with interleaved stages only.
   EXPECT_THROW(make_strategy("megatron-a2a-overlap")->build_iteration(job, f.costs), InputError);
   EXPECT_NO_THROW(make_strategy("megatron-a2a-overlap:vp=3")->build_iteration(job, f.costs));
+  // Interleaving walks groups of pp micro-batches (Megatron asserts mb % pp == 0).
+  const TrainingJob odd = job_of(m, "ep=2,pp=2,mb=3", 1, 4);
+  EXPECT_THROW(make_strategy("megatron:vp=3")->build_iteration(odd, f.costs), InputError);
+  EXPECT_NO_THROW(make_strategy("megatron")->build_iteration(odd, f.costs));
 }
 
 }  // namespace
