@@ -97,6 +97,9 @@ class IterationBuilder {
   /// Activation checkpointing: called at the start of every layer's backward, before its
   /// gradient kernels, to re-emit what the layer recomputes (default: nothing is recomputed).
   virtual void emit_recompute(const Step& s) { (void)s; }
+  /// Emits every pipeline item; returns each rank's chain after its last item. Megatron's
+  /// interleaved and combined schedules override it.
+  virtual Chain emit_pipeline();
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);
@@ -189,8 +192,6 @@ class IterationBuilder {
   StreamId pp_;
 
  private:
-  /// Emits every pipeline item; returns each rank's chain after its last item.
-  Chain emit_pipeline();
   /// emit_gradient_sync() with grad_sync_.overlap: DDP buckets, then the optimizer after them.
   void emit_bucketed_gradient_sync(Chain& chain);
 

@@ -28,6 +28,15 @@ struct Entry {
   std::string_view options = {};
 };
 
+constexpr std::string_view kMegatronHelp =
+    "dispatcher=alltoall|allgather (token dispatcher; default alltoall), "
+    "shared_expert_overlap=on|off (shared-expert MLP beside the dispatch/combine; default off), "
+    "vp=N (interleaved virtual pipeline: N model chunks per stage, pp*N must divide the layers "
+    "and pp the micro-batches; default 1)";
+constexpr std::string_view kMegatronA2aOverlapHelp =
+    "as megatron (with pp > 1 it needs vp >= 2, as Megatron-Core), plus delay_wgrad=on|off "
+    "(expert weight-gradient GEMMs after the backward dispatch is issued; default on)";
+
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
 constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe, &configure_deepspeed_moe, kBaselineOptionsHelp},
@@ -47,6 +56,9 @@ constexpr std::array kStrategies{
           "checkpointing), ac=on|off (activation checkpointing); default all on"},
     Entry{"deepspeed-ted-base", &make_deepspeed_ted_base, &configure_deepspeed_ted_base,
           "as deepspeed-ted; default dtd=off, cac=off, ac=on"},
+    Entry{"megatron", &make_megatron, &configure_megatron, kMegatronHelp},
+    Entry{"megatron-a2a-overlap", &make_megatron_a2a_overlap, &configure_megatron_a2a_overlap,
+          kMegatronA2aOverlapHelp},
 };
 
 }  // namespace

@@ -35,6 +35,8 @@ std::unique_ptr<Strategy> make_parm_s1();
 std::unique_ptr<Strategy> make_parm_s2();
 std::unique_ptr<Strategy> make_deepspeed_ted();
 std::unique_ptr<Strategy> make_deepspeed_ted_base();
+std::unique_ptr<Strategy> make_megatron();
+std::unique_ptr<Strategy> make_megatron_a2a_overlap();
 std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options);
@@ -44,5 +46,7 @@ std::unique_ptr<Strategy> configure_parm_s1(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_parm_s2(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_megatron(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_megatron_a2a_overlap(StrategyOptions& options);
 
 }  // namespace moesim::strategies

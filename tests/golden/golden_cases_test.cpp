@@ -73,6 +73,10 @@ const std::vector<GoldenCase>& golden_cases() {
        "flow"},
       {"deepspeed-ted-base", "gpt2-s-moe", "layers=2", "dgx-h100", 2, "tp=2,ep=8,esp=2", "uniform",
        1, "analytical"},
+      {"megatron", "gpt2-s-moe", "layers=4,dropless=true", "dgx-h100", 1, "tp=2,ep=4,pp=2,mb=4",
+       "zipf:1.2", 1, "flow"},
+      {"megatron-a2a-overlap", "gpt2-s-moe", "layers=2,dropless=true", "dgx-h100", 1, "ep=8,mb=4",
+       "zipf:1.2", 1, "flow"},
   };
   return cases;
 }

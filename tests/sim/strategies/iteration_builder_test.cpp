@@ -214,8 +214,15 @@ TEST(Strategies, EveryStrategyBuildsValidGraphsWithPipelineAndTp) {
   const TrainingJob job =
       make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=3", "-p"), shape_of(2, 4),
                         GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
+  // Megatron-Core's combined 1F1B takes pp > 1 only with interleaved stages, which need the
+  // micro-batches in groups of pp.
+  const TrainingJob job4 =
+      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=4", "-p"), shape_of(2, 4),
+                        GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
   for (auto name : strategy_names()) {
-    const BuildResult built = make_strategy(name)->build_iteration(job, f.costs);
+    const bool combined = name == "megatron-a2a-overlap";
+    const BuildResult built = make_strategy(combined ? "megatron-a2a-overlap:vp=2" : name)
+                                  ->build_iteration(combined ? job4 : job, f.costs);
     built.graph.validate();
     SimulatedExecutor exec(f.compute, f.network);
     EXPECT_GT(exec.run(built.graph).makespan(), SimTime::zero()) << name;

@@ -1,0 +1,78 @@
+// megatron and megatron-a2a-overlap: Megatron-Core's MoE training (NVIDIA/Megatron-LM,
+// megatron/core/transformer/moe/), emitted by MegatronBuilder (megatron_builder.hpp, which says
+// what each option changes and what is a reconstruction).
+//  megatron             alltoall (or allgather) token dispatcher, dropless grouped GEMM,
+//                       optional shared-expert overlap, 1F1B or interleaved virtual pipeline;
+//  megatron-a2a-overlap the same layer with the combined 1F1B schedule
+//                       (--overlap-moe-expert-parallel-comm), delayed weight gradients by default
+//                       (--delay-wgrad-compute).
+#include <fmt/format.h>
+
+#include "sim/strategies/megatron_builder.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+class Megatron final : public Strategy {
+ public:
+  Megatron(std::string name, MegatronOptions options) : name_(std::move(name)), options_(options) {}
+  std::string_view name() const override { return name_; }
+  std::string_view summary() const override {
+    return options_.a2a_overlap
+               ? "Megatron-Core combined 1F1B: one micro-batch's forward beside another's "
+                 "backward, EP all-to-all hidden behind compute"
+               : "Megatron-Core MoE: alltoall dispatcher (A2A-v over EP), dropless grouped GEMM, "
+                 "1F1B / interleaved pipeline";
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    MegatronBuilder builder(job, costs, options_);
+    return builder.build_megatron();
+  }
+
+ private:
+  std::string name_;
+  MegatronOptions options_;
+};
+
+MegatronOptions read_options(StrategyOptions& options, bool a2a_overlap) {
+  MegatronOptions o;
+  o.a2a_overlap = a2a_overlap;
+  o.dispatcher = options.get_choice("dispatcher", "alltoall|allgather", "alltoall") == "allgather"
+                     ? MegatronDispatcher::allgather
+                     : MegatronDispatcher::alltoall;
+  o.shared_expert_overlap = options.get_bool("shared_expert_overlap", false);
+  o.vp = options.get_int("vp", 1);
+  if (a2a_overlap) o.delay_wgrad = options.get_bool("delay_wgrad", true);
+  return o;
+}
+
+std::unique_ptr<Strategy> make_named(std::string_view base, StrategyOptions& options,
+                                     bool a2a_overlap) {
+  const MegatronOptions o = read_options(options, a2a_overlap);
+  return std::make_unique<Megatron>(
+      options.empty() ? std::string(base) : fmt::format("{}:{}", base, options.text()), o);
+}
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_megatron() {
+  return std::make_unique<Megatron>("megatron", MegatronOptions{});
+}
+
+std::unique_ptr<Strategy> make_megatron_a2a_overlap() {
+  MegatronOptions o;
+  o.a2a_overlap = true;
+  o.delay_wgrad = true;
+  return std::make_unique<Megatron>("megatron-a2a-overlap", o);
+}
+
+std::unique_ptr<Strategy> configure_megatron(StrategyOptions& options) {
+  return make_named("megatron", options, false);
+}
+
+std::unique_ptr<Strategy> configure_megatron_a2a_overlap(StrategyOptions& options) {
+  return make_named("megatron-a2a-overlap", options, true);
+}
+
+}  // namespace moesim::strategies

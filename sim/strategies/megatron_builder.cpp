@@ -1,0 +1,382 @@
+#include "sim/strategies/megatron_builder.hpp"
+
+#include <fmt/format.h>
+
+#include <numeric>
+
+#include "sim/core/errors.hpp"
+#include "sim/strategies/megatron_grouped_gemm.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+TokenPlanOptions megatron_tokens(const TrainingJob& job) {
+  TokenPlanOptions t;
+  t.pad_to_capacity = false;                   // all-to-all-v of the routed counts
+  t.apply_capacity = false;                    // dropless: no capacity, nothing dropped
+  t.split_tokens_over_tp = job.layout.tp > 1;  // sequence parallel
+  return t;
+}
+
+std::int64_t sum(const std::vector<std::int64_t>& v) {
+  return std::accumulate(v.begin(), v.end(), std::int64_t{0});
+}
+
+/// `work`'s kernels of one direction kind: the weight gradients (`wgrad` = true) or the rest.
+BlockWork filter_wgrad(const BlockWork& work, bool wgrad) {
+  BlockWork out{work.block, {}};
+  for (const LayerOp& op : work.ops) {
+    const auto* k = std::get_if<KernelOp>(&op);
+    const bool is_wgrad = k != nullptr && k->direction == Direction::weight_gradient;
+    if (is_wgrad == wgrad) out.ops.push_back(op);
+  }
+  return out;
+}
+
+}  // namespace
+
+MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs,
+                                 MegatronOptions options)
+    : IterationBuilder(job, costs, megatron_tokens(job)),
+      options_megatron_(options),
+      wgrad_after_(static_cast<std::size_t>(job.layout.world())) {
+  // vp <= layers first: pp x vp then cannot overflow (both are at most ModelSpec::kMaxLayers).
+  const std::int64_t chunks = options.vp <= job.model.layers ? job.layout.pp * options.vp : 0;
+  if (options.a2a_overlap && job.layout.pp > 1 && options.vp == 1) {
+    // Fused steps of neighbouring stages would wait for each other in turn (each needs the
+    // other's previous step): Megatron-Core runs the combined 1F1B without PP or interleaved.
+    throw input_error("", "--strategy", "megatron-a2a-overlap with pp > 1 needs vp >= 2",
+                      fmt::format("pp={}, vp=1", job.layout.pp),
+                      "pp=1, or vp=N with N >= 2 (interleaved stages)");
+  }
+  if (options.vp > 1 && job.layout.pp > 1 && job.layout.micro_batches % job.layout.pp != 0) {
+    // Megatron-Core's interleaved schedule asserts the same (schedules.py): its table walks
+    // groups of pp micro-batches.
+    throw input_error("", "--strategy", "vp > 1 needs micro-batches divisible by pp",
+                      fmt::format("mb={}, pp={}", job.layout.micro_batches, job.layout.pp),
+                      "mb a multiple of pp");
+  }
+  if (chunks == 0 || job.model.layers % chunks != 0) {
+    throw input_error(
+        "", "--strategy", "pp x vp must divide the number of layers",
+        fmt::format("pp={}, vp={}, layers={}", job.layout.pp, options.vp, job.model.layers),
+        "layers a multiple of pp x vp");
+  }
+}
+
+std::int64_t MegatronBuilder::layers_per_chunk() const {
+  return job_.model.layers / (job_.layout.pp * options_megatron_.vp);
+}
+
+std::int64_t MegatronBuilder::local_tokens() const {
+  // Every rank of a tp group routes the same share up to one token; the first rank's share.
+  return split_share(tokens(), job_.layout.tp, 0);
+}
+
+std::int64_t MegatronBuilder::received_tokens(const MoeLayerPlan& p, RankId r) const {
+  return sum(p.expert_tokens[r.index()]);
+}
+
+BlockWork MegatronBuilder::shared_part(Pass pass, bool first) const {
+  // Forward: fc1 + activation beside the dispatch, fc2 (+ TP reduction) beside the combine.
+  // Backward: fc2 dX/dW + activation beside the combine gradient, fc1 beside the dispatch's.
+  const BlockWork all = ops_.shared_experts(pass, tokens());
+  const std::string_view split = pass == Pass::forward ? "shared2" : "shared1.dX";
+  BlockWork out{all.block, {}};
+  bool before = true;
+  for (const LayerOp& op : all.ops) {
+    if (const auto* k = std::get_if<KernelOp>(&op); k != nullptr && k->name == split) {
+      before = false;
+    }
+    if (before == first) out.ops.push_back(op);
+  }
+  return out;
+}
+
+void MegatronBuilder::emit_side(const Step& s, const BlockWork& work, Chain& side) {
+  Step side_step = s;
+  side_step.chain = &side;
+  emit_work(side_step, work, compute_);
+  for (RankId r : *s.ranks) s.chain->join(r, side[r]);
+}
+
+void MegatronBuilder::emit_local_sort(const Step& s, const MoeLayerPlan& p, std::string_view name) {
+  for (RankId r : *s.ranks) {
+    const std::int64_t rows = received_tokens(p, r);
+    if (rows <= 0) continue;
+    KernelOp copy = ops_.token_slice(name, rows);
+    if (s.phase == Phase::backward) copy.task.op.direction = OpDirection::backward;
+    kernel(*s.chain, r, copy.name, copy.task);
+  }
+}
+
+void MegatronBuilder::emit_allgather_exchange(const Step& s, bool gather, std::string_view name) {
+  const CommKind kind = gather ? CommKind::all_gather : CommKind::reduce_scatter;
+  const std::int64_t token_bytes = job_.model.hidden * elem_bytes();
+  // Every member's tokens, gathered (or reduced back): over EP, then over esp.
+  std::int64_t rows = local_tokens();
+  const auto over = [&](GroupKind g, CommGroup label, std::int64_t size) {
+    if (size <= 1) return;
+    rows *= size;
+    group_collective(s, g, name, kind, label, Bytes{rows * token_bytes});
+  };
+  if (gather) {
+    over(GroupKind::ep, CommGroup::ep, job_.layout.ep);
+    over(GroupKind::esp, CommGroup::esp, job_.layout.esp);
+  } else {
+    // Reduce-scatter in the reverse order: esp first (on the fully gathered buffer), then EP.
+    const std::int64_t full = local_tokens() * job_.layout.ep * job_.layout.esp;
+    if (job_.layout.esp > 1) {
+      group_collective(s, GroupKind::esp, name, kind, CommGroup::esp, Bytes{full * token_bytes});
+    }
+    if (job_.layout.ep > 1) {
+      group_collective(s, GroupKind::ep, name, kind, CommGroup::ep,
+                       Bytes{full / job_.layout.esp * token_bytes});
+    }
+  }
+}
+
+// --- forward sub-blocks ---
+
+void MegatronBuilder::forward_attention_router(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) {
+    emit_attention_forward(s);
+    return;
+  }
+  emit_attention_forward(s);
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
+                   compute_);
+  }
+}
+
+void MegatronBuilder::forward_dispatch(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
+  Chain side = overlap ? *s.chain : Chain{};
+  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
+    emit_expert_exchange(s, p, false, "ep.dispatch", comm_);
+    emit_esp_collective(s, p, true, "esp.allgather", comm_);
+  } else {
+    emit_allgather_exchange(s, true, "ep.allgather");
+  }
+  if (overlap) emit_side(s, shared_part(Pass::forward, true), side);
+}
+
+void MegatronBuilder::forward_experts(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) {
+    emit_dense_ffn_forward(s);
+    return;
+  }
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool alltoall = options_megatron_.dispatcher == MegatronDispatcher::alltoall;
+  const bool sort = !alltoall || local_experts() > 1;
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks" : "allgather.select");
+  for (RankId r : *s.ranks) {
+    emit_rank_work(s, r, grouped_experts(ops_, Pass::forward, p.expert_tokens[r.index()]),
+                   compute_);
+  }
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back" : "allgather.scatter");
+}
+
+void MegatronBuilder::forward_combine(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
+  Chain side = overlap ? *s.chain : Chain{};
+  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
+    emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
+    emit_expert_exchange(s, p, true, "ep.combine", comm_);
+  } else {
+    emit_allgather_exchange(s, false, "ep.reducescatter");
+  }
+  if (overlap) emit_side(s, shared_part(Pass::forward, false), side);
+}
+
+void MegatronBuilder::forward_unpermute(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.unpermute(Pass::forward, local_tokens(), sum(kept), kept), compute_);
+  }
+  if (!options_megatron_.shared_expert_overlap) emit_shared_experts_forward(s);
+}
+
+// --- backward sub-blocks ---
+
+void MegatronBuilder::backward_unpermute(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  if (!options_megatron_.shared_expert_overlap) emit_shared_experts_backward(s);
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.unpermute(Pass::backward, local_tokens(), sum(kept), kept), compute_);
+  }
+}
+
+void MegatronBuilder::backward_combine(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
+  Chain side = overlap ? *s.chain : Chain{};
+  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
+    // The combine's gradient travels the dispatch's way: all-to-all-v, then the esp gather.
+    emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
+    emit_esp_collective(s, p, true, "esp.allgather", comm_);
+  } else {
+    emit_allgather_exchange(s, true, "ep.allgather.bwd");
+  }
+  if (overlap) emit_side(s, shared_part(Pass::backward, true), side);
+}
+
+void MegatronBuilder::backward_experts(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) {
+    emit_dense_ffn_backward(s);
+    return;
+  }
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool alltoall = options_megatron_.dispatcher == MegatronDispatcher::alltoall;
+  const bool sort = !alltoall || local_experts() > 1;
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.grad" : "allgather.select.grad");
+  for (RankId r : *s.ranks) {
+    const BlockWork work = grouped_experts(ops_, Pass::backward, p.expert_tokens[r.index()]);
+    emit_rank_work(s, r, options_megatron_.delay_wgrad ? filter_wgrad(work, false) : work,
+                   compute_);
+  }
+  if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back.grad" : "allgather.scatter.grad");
+  if (options_megatron_.delay_wgrad) {
+    wgrad_after_ = *s.chain;
+    wgrad_plan_ = &p;
+    wgrad_layer_ = s.layer;
+  }
+}
+
+void MegatronBuilder::backward_dispatch(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  const MoeLayerPlan& p = plan(s.moe_index);
+  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
+  Chain side = overlap ? *s.chain : Chain{};
+  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
+    emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
+    emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
+  } else {
+    emit_allgather_exchange(s, false, "ep.reducescatter.bwd");
+  }
+  if (overlap) emit_side(s, shared_part(Pass::backward, false), side);
+  if (options_megatron_.delay_wgrad && wgrad_layer_ == s.layer && wgrad_plan_ == &p) {
+    // The delayed expert dW GEMMs: after the dX chain, beside the dispatch-gradient exchange;
+    // they feed only the gradient sync (which follows the rank's whole backward).
+    for (RankId r : *s.ranks) {
+      const BlockWork dw =
+          filter_wgrad(grouped_experts(ops_, Pass::backward, p.expert_tokens[r.index()]), true);
+      for (const KernelOp* k : dw.kernels()) {
+        kernel(wgrad_after_, r, k->name, k->task, compute_);
+      }
+    }
+    wgrad_layer_ = -1;
+  }
+}
+
+void MegatronBuilder::backward_attention_router(const Step& s) {
+  set_info(s);
+  if (s.moe_index < 0) {
+    emit_attention_backward(s);
+    return;
+  }
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
+                   compute_);
+  }
+  emit_attention_backward(s);
+}
+
+// --- the serial MoE block (megatron) and the paired layers (megatron-a2a-overlap) ---
+
+void MegatronBuilder::emit_moe_forward(const Step& s) {
+  // Attention has run (IterationBuilder::emit_layer); the router onwards.
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
+                   compute_);
+  }
+  forward_dispatch(s);
+  forward_experts(s);
+  forward_combine(s);
+  forward_unpermute(s);
+}
+
+void MegatronBuilder::emit_moe_backward(const Step& s) {
+  backward_unpermute(s);
+  backward_combine(s);
+  backward_experts(s);
+  backward_dispatch(s);
+  const MoeLayerPlan& p = plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const auto& kept = p.kept[r.index()];
+    emit_rank_work(s, r, ops_.gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
+                   compute_);
+  }
+  // IterationBuilder::emit_layer emits the attention backward next.
+}
+
+void MegatronBuilder::emit_layer_pair(const Step& f, const Step& b) {
+  // A dense layer's exchange sub-blocks are empty; its FFN takes the MLP's place.
+  // Emission order is each stream's order: the communication half of a pair is issued first so
+  // that the other micro-batch's compute runs beside it.
+  // 1. combine(B) || attention(F)
+  backward_unpermute(b);
+  backward_combine(b);
+  forward_attention_router(f);
+  // 2. dispatch(F) || MLP(B)
+  forward_dispatch(f);
+  backward_experts(b);
+  // 3. dispatch(B) || MLP(F)  (delayed dW of B issued here, beside its dispatch)
+  backward_dispatch(b);
+  forward_experts(f);
+  // 4. combine(F) || attention(B); F's unpermute waits for its combine, after B's attention.
+  forward_combine(f);
+  backward_attention_router(b);
+  forward_unpermute(f);
+}
+
+BuildResult MegatronBuilder::build_megatron() {
+  const MegatronOptions& o = options_megatron_;
+  decisions_["megatron.dispatcher"] =
+      Decision::choice(o.dispatcher == MegatronDispatcher::alltoall ? "alltoall" : "allgather",
+                       o.dispatcher == MegatronDispatcher::alltoall
+                           ? "all-to-all-v over EP, all-gather-v / reduce-scatter-v over expert-TP"
+                           : "all-gather over EP x expert-TP, local selection, reduce-scatter");
+  decisions_["megatron.virtual_pipeline"] =
+      Decision::count(o.vp, "chunks", fmt::format("{} layers per chunk", layers_per_chunk()));
+  decisions_["megatron.shared_expert_overlap"] =
+      Decision::choice(o.shared_expert_overlap ? "on" : "off",
+                       job_.model.shared_experts > 0 ? "" : "model has no shared experts");
+  decisions_["megatron.a2a_overlap"] = Decision::choice(
+      o.a2a_overlap ? "on" : "off",
+      o.a2a_overlap ? "combined 1F1B: forward and backward of two micro-batches paired" : "");
+  decisions_["megatron.delay_wgrad"] = Decision::choice(o.delay_wgrad ? "on" : "off");
+  BuildResult result = build();
+  if (job_.layout.tp > 1) {
+    result.decisions["moe.tokens_in_tp_group"] =
+        Decision::choice("split", "sequence parallel: each tp rank routes 1/tp");
+  }
+  return result;
+}
+
+}  // namespace moesim::strategies

@@ -1,0 +1,167 @@
+// MegatronBuilder's pipeline emission (megatron_builder.hpp): 1F1B, Megatron's interleaved
+// virtual pipeline and the combined 1F1B steps (pipeline_schedule.hpp), each step's layers in
+// virtual stage v = chunk x pp + stage, transfers to the neighbouring virtual stage, and the
+// gradient sync over every chunk's layers.
+#include <fmt/format.h>
+
+#include "sim/strategies/megatron_builder.hpp"
+
+namespace moesim::strategies {
+
+Chain MegatronBuilder::emit_pipeline() {
+  const ModelSpec& m = job_.model;
+  const std::int64_t pp = job_.layout.pp;
+  const std::int64_t vp = options_megatron_.vp;
+  const std::int64_t mbs = job_.layout.micro_batches;
+  const std::int64_t per_chunk = layers_per_chunk();
+  const std::int64_t virtual_stages = pp * vp;
+  std::vector<std::int64_t> moe_index(static_cast<std::size_t>(m.layers), -1);
+  for (std::int64_t l = 0, n = 0; l < m.layers; ++l) {
+    if (m.is_moe_layer(l)) moe_index[static_cast<std::size_t>(l)] = n++;
+  }
+  const auto world = static_cast<std::size_t>(job_.layout.world());
+  if (pp > 1) pp_ = graph_.stream("pp");
+  std::vector<std::vector<RankId>> stage_ranks(static_cast<std::size_t>(pp));
+  for (std::int64_t s = 0; s < pp; ++s) {
+    stage_ranks[static_cast<std::size_t>(s)] = job_.mapping.stage_ranks(s);
+  }
+  // Per (virtual stage, micro-batch), per rank: the chain at the end of its forward, and what
+  // its next forward / backward of that micro-batch waits for (a received transfer, or the
+  // same rank's previous chunk when pp = 1).
+  const auto key = [&](std::int64_t v, std::int64_t mb) {
+    return static_cast<std::size_t>(v * mbs + mb);
+  };
+  const std::size_t keys = static_cast<std::size_t>(virtual_stages * mbs);
+  std::vector<std::vector<After>> forward_end(keys);
+  std::vector<std::vector<After>> inbox_fwd(keys);
+  std::vector<std::vector<After>> inbox_bwd(keys);
+  const std::int64_t act_bytes = tokens() * m.hidden * elem_bytes();
+  const auto slot = [&](std::vector<After>& v, RankId r) -> After& {
+    if (v.empty()) v.resize(world);
+    return v[r.index()];
+  };
+
+  std::vector<PipelineStep> steps;
+  if (options_megatron_.a2a_overlap) {
+    steps = combined_pipeline_order(pp, vp, mbs);
+  } else if (vp > 1) {
+    for (const PipelineItem& it : interleaved_pipeline_order(pp, vp, mbs)) {
+      steps.push_back(it.forward ? PipelineStep{it, std::nullopt} : PipelineStep{std::nullopt, it});
+    }
+  } else {
+    for (const PipelineItem& it : pipeline_order(pp, mbs, job_.layout.pp_schedule)) {
+      steps.push_back(it.forward ? PipelineStep{it, std::nullopt} : PipelineStep{std::nullopt, it});
+    }
+  }
+
+  Chain fchain(world);
+  Chain bchain(world);
+  Chain last(world);
+  for (const PipelineStep& step : steps) {
+    const std::int64_t stage = step.stage();
+    const auto& ranks = stage_ranks[static_cast<std::size_t>(stage)];
+    Step f;
+    Step b;
+    const auto prepare = [&](const PipelineItem& it, Chain& chain, Step& st) {
+      const std::int64_t v = it.chunk * pp + it.stage;
+      const std::size_t k = key(v, it.micro_batch);
+      for (RankId r : ranks) {
+        After& a = chain[r];
+        a.clear();
+        if (!it.forward) a = slot(forward_end[k], r);
+        const After& in = slot(it.forward ? inbox_fwd[k] : inbox_bwd[k], r);
+        a.insert(a.end(), in.begin(), in.end());
+      }
+      st.stage = it.stage;
+      st.micro_batch = it.micro_batch;
+      st.phase = it.forward ? Phase::forward : Phase::backward;
+      st.ranks = &ranks;
+      st.chain = &chain;
+    };
+    const auto layer_of = [&](const PipelineItem& it, std::int64_t i) {
+      const std::int64_t first = (it.chunk * pp + it.stage) * per_chunk;
+      return it.forward ? first + i : first + per_chunk - 1 - i;
+    };
+    if (step.forward) prepare(*step.forward, fchain, f);
+    if (step.backward) prepare(*step.backward, bchain, b);
+    for (std::int64_t i = 0; i < per_chunk; ++i) {
+      if (step.forward) {
+        f.layer = layer_of(*step.forward, i);
+        f.moe_index = moe_index[static_cast<std::size_t>(f.layer)];
+      }
+      if (step.backward) {
+        b.layer = layer_of(*step.backward, i);
+        b.moe_index = moe_index[static_cast<std::size_t>(b.layer)];
+      }
+      if (step.forward && step.backward) {
+        emit_layer_pair(f, b);
+      } else {
+        emit_layer(step.forward ? f : b);
+      }
+    }
+    // Hand each part's output to its neighbouring virtual stage.
+    const auto hand_off = [&](const PipelineItem& it, Chain& chain) {
+      const std::int64_t v = it.chunk * pp + it.stage;
+      const std::int64_t to = it.forward ? v + 1 : v - 1;
+      if (it.forward) {
+        for (RankId r : ranks) slot(forward_end[key(v, it.micro_batch)], r) = chain[r];
+      }
+      for (RankId r : ranks) last.join(r, chain[r]);
+      if (to < 0 || to >= virtual_stages) return;
+      auto& inbox = (it.forward ? inbox_fwd : inbox_bwd)[key(to, it.micro_batch)];
+      const std::int64_t to_stage = to % pp;
+      if (to_stage == it.stage) {
+        for (RankId r : ranks) slot(inbox, r) = chain[r];
+        return;
+      }
+      Step info;
+      info.phase = it.forward ? Phase::forward : Phase::backward;
+      info.layer = -1;
+      set_info(info);
+      for (RankId r : ranks) {
+        const RankCoords& c = job_.mapping.coords(r);
+        const RankId peer = job_.mapping.rank_at(c.tp, c.dp, to_stage);
+        CommOp o = op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
+        const auto members = collective_after(it.forward ? "pp.send.act" : "pp.send.grad",
+                                              std::move(o), pp_, {chain[r], {}});
+        slot(inbox, peer).assign(1, members[1]);
+      }
+    };
+    for (RankId r : ranks) last[r].clear();
+    if (step.forward) hand_off(*step.forward, fchain);
+    if (step.backward) hand_off(*step.backward, bchain);
+  }
+  return last;
+}
+
+void MegatronBuilder::emit_gradient_sync(Chain& chain) {
+  const std::int64_t pp = job_.layout.pp;
+  const std::int64_t vp = options_megatron_.vp;
+  const std::int64_t per_chunk = layers_per_chunk();
+  for (std::int64_t stage = 0; stage < pp; ++stage) {
+    const std::vector<RankId> ranks = job_.mapping.stage_ranks(stage);
+    std::int64_t params = 0;
+    Step s;
+    s.stage = stage;
+    s.phase = Phase::backward;
+    s.ranks = &ranks;
+    s.chain = &chain;
+    // Chunk 0's backward ends last: reduce the later chunks' layers first, last layer first.
+    for (std::int64_t c = vp - 1; c >= 0; --c) {
+      const std::int64_t first = (c * pp + stage) * per_chunk;
+      for (std::int64_t i = per_chunk - 1; i >= 0; --i) {
+        s.layer = first + i;
+        set_info(s);
+        params += ops_.dense_params(s.layer) + ops_.local_expert_params(s.layer);
+        emit_work(s, ops_.gradient_sync(s.layer), comm_);
+      }
+    }
+    Step opt = s;
+    opt.phase = Phase::optimizer;
+    opt.layer = -1;
+    set_info(opt);
+    emit_work(s, ops_.optimizer(params), compute_);
+  }
+}
+
+}  // namespace moesim::strategies
