@@ -22,10 +22,11 @@ double RooflineComputeModel::vector_flops_per_s() const {
   return peak_for(DType::fp32).flops_per_s;
 }
 
-double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double peak) const {
+double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double peak,
+                                                DType dtype) const {
   const KernelModelSpec& km = gpu_.kernel_model;
   const std::int64_t sms = std::max(1, gpu_.sm_count);
-  const double per_sm = peak / static_cast<double>(sms) * km.mma_efficiency;
+  const double per_sm = peak / static_cast<double>(sms) * gpu_.mma_efficiency(dtype);
   const double hbm = gpu_.hbm().bytes_per_s * km.hbm_efficiency;
   const std::int64_t batch = std::max<std::int64_t>(1, s.batch);
   struct Tile {
@@ -58,14 +59,14 @@ double RooflineComputeModel::gemm_compute_seconds(const ComputeTask& task) const
   const double peak = peak_for(task.dtype).flops_per_s;
   const KernelShape& s = task.shape;
   if (s.m <= 0 || s.n <= 0 || s.k <= 0) {
-    return task.flops.count / (peak * gpu_.kernel_model.mma_efficiency);
+    return task.flops.count / (peak * gpu_.mma_efficiency(task.dtype));
   }
   const double shape_flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
                              static_cast<double>(s.k) *
                              static_cast<double>(std::max<std::int64_t>(1, s.batch));
   // The shape sets the efficiency; the task's flops (the strategy's count of the work) the total.
   const double scale = task.flops.count > 0 ? task.flops.count / shape_flops : 1.0;
-  return tile_model_seconds(s, peak) * scale;
+  return tile_model_seconds(s, peak, task.dtype) * scale;
 }
 
 double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
@@ -74,7 +75,7 @@ double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
   const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
                        static_cast<double>(s.k) *
                        static_cast<double>(std::max<std::int64_t>(1, s.batch));
-  return flops / (tile_model_seconds(s, peak) * peak);
+  return flops / (tile_model_seconds(s, peak, DType::bf16) * peak);
 }
 
 SimTime RooflineComputeModel::duration(const ComputeTask& task,

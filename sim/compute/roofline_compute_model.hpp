@@ -15,9 +15,11 @@
 // Attention: flops at attention_efficiency of the tensor peak. Every other kernel (softmax,
 // layernorm, elementwise, routing, permute, optimizer, copies) is memory-bound: its flops run on
 // the CUDA cores (the fp32 rate, not the tensor peak) and its bytes at the achievable HBM rate.
-// Kernels in dtypes the GPU has no tensor path for (bf16 on V100) run at the fp16 rate if
-// present, else fp32. While communication runs on the GPU, x overlap_slowdown. This is a prior:
-// a calibration profile replaces it where it has measurements.
+// Kernels in dtypes the GPU has no tensor path for (bf16 on V100, fp8 before Hopper) run at the
+// fp16 rate if present, else fp32. FP8 GEMMs run at the FP8 peak with their own
+// fp8_mma_efficiency where the GPU file gives one (H100: fitted on cuBLASLt FP8 rows). While
+// communication runs on the GPU, x overlap_slowdown. This is a prior: a calibration profile
+// replaces it where it has measurements.
 #pragma once
 
 #include "sim/compute/compute_model.hpp"
@@ -51,7 +53,7 @@ class RooflineComputeModel final : public ComputeModel {
  private:
   FlopRate peak_for(DType dtype) const;
   double vector_flops_per_s() const;
-  double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s) const;
+  double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s, DType dtype) const;
   GpuSpec gpu_;
   RooflineParams params_;
 };
