@@ -16,6 +16,10 @@ namespace moesim::compute {
 struct ComputeContext {
   RankId rank;
   int concurrent_comm_ops = 0;  ///< communication operations running on this GPU at start
+  /// Of those, the ones that hold a fixed number of SMs (DeepEP-style kernels), and the SMs they
+  /// hold together: compute runs on the remaining SMs instead of paying the generic slowdown.
+  int sm_holding_ops = 0;
+  int held_sms = 0;
 };
 
 class ComputeModel {

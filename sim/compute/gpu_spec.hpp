@@ -22,7 +22,10 @@ struct KernelModelSpec {
   double tile_64x128_efficiency = 0.70;   ///< MMA rate of a 64x128 tile / 128x256
   double hbm_efficiency = 0.87;           ///< achievable HBM fraction (STREAM-like copy / spec)
   double launch_us = 3.0;                 ///< per-kernel launch and tail
-  std::string source;                     ///< provenance of every number above
+  /// mma_efficiency of FP8 GEMMs where it differs (FP8 tensor cores reach a smaller share of
+  /// their doubled peak); nullopt: mma_efficiency.
+  std::optional<double> fp8_mma_efficiency;
+  std::string source;  ///< provenance of every number above
 };
 
 struct GpuSpec {
@@ -39,6 +42,13 @@ struct GpuSpec {
     const auto it = peak_tflops.find(dtype);
     if (it == peak_tflops.end()) return std::nullopt;
     return FlopRate::from_tflops(it->second);
+  }
+  /// Tensor rate per SM on a full tile / peak for GEMMs in `dtype`.
+  double mma_efficiency(DType dtype) const {
+    if (dtype == DType::fp8 && kernel_model.fp8_mma_efficiency && peak(DType::fp8)) {
+      return *kernel_model.fp8_mma_efficiency;
+    }
+    return kernel_model.mma_efficiency;
   }
   Bandwidth hbm() const { return Bandwidth::from_gbps(hbm_gbps); }
 };

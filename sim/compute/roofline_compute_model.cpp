@@ -10,6 +10,11 @@ namespace {
 double ceil_div(std::int64_t a, std::int64_t b) { return static_cast<double>((a + b - 1) / b); }
 }  // namespace
 
+double RooflineComputeModel::sm_share(int held_sms) const {
+  const int all = std::max(1, gpu_.sm_count);
+  return static_cast<double>(all) / static_cast<double>(std::max(1, all - std::max(0, held_sms)));
+}
+
 FlopRate RooflineComputeModel::peak_for(DType dtype) const {
   if (auto p = gpu_.peak(dtype)) return *p;
   if (auto p = gpu_.peak(DType::fp16)) return *p;
@@ -22,10 +27,13 @@ double RooflineComputeModel::vector_flops_per_s() const {
   return peak_for(DType::fp32).flops_per_s;
 }
 
-double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double peak) const {
+double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double peak, DType dtype,
+                                                int held_sms) const {
   const KernelModelSpec& km = gpu_.kernel_model;
-  const std::int64_t sms = std::max(1, gpu_.sm_count);
-  const double per_sm = peak / static_cast<double>(sms) * km.mma_efficiency;
+  const std::int64_t all = std::max(1, gpu_.sm_count);
+  const double per_sm = peak / static_cast<double>(all) * gpu_.mma_efficiency(dtype);
+  // SMs held by communication kernels are not there for the GEMM's waves.
+  const std::int64_t sms = std::max<std::int64_t>(1, all - std::max(0, held_sms));
   const double hbm = gpu_.hbm().bytes_per_s * km.hbm_efficiency;
   const std::int64_t batch = std::max<std::int64_t>(1, s.batch);
   struct Tile {
@@ -54,18 +62,18 @@ double RooflineComputeModel::tile_model_seconds(const KernelShape& s, double pea
   return best;
 }
 
-double RooflineComputeModel::gemm_compute_seconds(const ComputeTask& task) const {
+double RooflineComputeModel::gemm_compute_seconds(const ComputeTask& task, int held_sms) const {
   const double peak = peak_for(task.dtype).flops_per_s;
   const KernelShape& s = task.shape;
   if (s.m <= 0 || s.n <= 0 || s.k <= 0) {
-    return task.flops.count / (peak * gpu_.kernel_model.mma_efficiency);
+    return task.flops.count / (peak * gpu_.mma_efficiency(task.dtype)) * sm_share(held_sms);
   }
   const double shape_flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
                              static_cast<double>(s.k) *
                              static_cast<double>(std::max<std::int64_t>(1, s.batch));
   // The shape sets the efficiency; the task's flops (the strategy's count of the work) the total.
   const double scale = task.flops.count > 0 ? task.flops.count / shape_flops : 1.0;
-  return tile_model_seconds(s, peak) * scale;
+  return tile_model_seconds(s, peak, task.dtype, held_sms) * scale;
 }
 
 double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
@@ -74,28 +82,31 @@ double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
   const double flops = 2.0 * static_cast<double>(s.m) * static_cast<double>(s.n) *
                        static_cast<double>(s.k) *
                        static_cast<double>(std::max<std::int64_t>(1, s.batch));
-  return flops / (tile_model_seconds(s, peak) * peak);
+  return flops / (tile_model_seconds(s, peak, DType::bf16, 0) * peak);
 }
 
 SimTime RooflineComputeModel::duration(const ComputeTask& task,
                                        const ComputeContext& context) const {
   const KernelModelSpec& km = gpu_.kernel_model;
+  const int held = context.sm_holding_ops > 0 ? context.held_sms : 0;
   double compute_s = 0;
   switch (task.kind) {
     case KernelKind::gemm:
-      compute_s = gemm_compute_seconds(task);
+      compute_s = gemm_compute_seconds(task, held);
       break;
     case KernelKind::attention:
-      compute_s =
-          task.flops.count / (peak_for(task.dtype).flops_per_s * params_.attention_efficiency);
+      compute_s = task.flops.count /
+                  (peak_for(task.dtype).flops_per_s * params_.attention_efficiency) *
+                  sm_share(held);
       break;
     default:
-      compute_s = task.flops.count / vector_flops_per_s();
+      compute_s = task.flops.count / vector_flops_per_s() * sm_share(held);
       break;
   }
   const double memory_s = task.bytes.as_double() / (gpu_.hbm().bytes_per_s * km.hbm_efficiency);
   SimTime t = SimTime::from_seconds(std::max(compute_s, memory_s)) + SimTime::from_us(km.launch_us);
-  if (context.concurrent_comm_ops > 0) t = t.scaled(params_.overlap_slowdown);
+  // NCCL's kernels beside it (SMs and HBM taken, not held by count): the measured mean slowdown.
+  if (context.concurrent_comm_ops > context.sm_holding_ops) t = t.scaled(params_.overlap_slowdown);
   return t;
 }
 

@@ -15,9 +15,16 @@
 // Attention: flops at attention_efficiency of the tensor peak. Every other kernel (softmax,
 // layernorm, elementwise, routing, permute, optimizer, copies) is memory-bound: its flops run on
 // the CUDA cores (the fp32 rate, not the tensor peak) and its bytes at the achievable HBM rate.
-// Kernels in dtypes the GPU has no tensor path for (bf16 on V100) run at the fp16 rate if
-// present, else fp32. While communication runs on the GPU, x overlap_slowdown. This is a prior:
-// a calibration profile replaces it where it has measurements.
+// Kernels in dtypes the GPU has no tensor path for (bf16 on V100, fp8 before Hopper) run at the
+// fp16 rate if present, else fp32. FP8 GEMMs run at the FP8 peak with their own
+// fp8_mma_efficiency where the GPU file gives one (H100: fitted on cuBLASLt FP8 rows).
+// Communication that holds a fixed number of SMs (DeepEP-style, ComputeContext::held_sms) leaves
+// a GEMM's waves fewer SMs (the tile model's wave count on sm_count - held; wave quantization
+// included) and other kernels' compute sm_count / (sm_count - held) slower; bytes still move at
+// the HBM rate. Only NCCL's kernels beside it (more communication than the SM-holding ones) add
+// overlap_slowdown. While
+// communication runs on the GPU, x overlap_slowdown. This is a prior: a calibration profile
+// replaces it where it has measurements.
 #pragma once
 
 #include "sim/compute/compute_model.hpp"
@@ -41,8 +48,9 @@ class RooflineComputeModel final : public ComputeModel {
   std::string_view name() const override { return "roofline"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
 
-  /// Compute-bound seconds of a GEMM task (the tile model above, without launch and HBM bound).
-  double gemm_compute_seconds(const ComputeTask& task) const;
+  /// Compute-bound seconds of a GEMM task (the tile model above, without launch and HBM bound),
+  /// on the SMs left when communication holds `held_sms`.
+  double gemm_compute_seconds(const ComputeTask& task, int held_sms = 0) const;
   /// Achieved fraction of the tensor peak of a GEMM of `shape` (compute part only).
   double gemm_shape_efficiency(const KernelShape& shape) const;
   const GpuSpec& gpu() const { return gpu_; }
@@ -51,7 +59,10 @@ class RooflineComputeModel final : public ComputeModel {
  private:
   FlopRate peak_for(DType dtype) const;
   double vector_flops_per_s() const;
-  double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s) const;
+  double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s, DType dtype,
+                            int held_sms) const;
+  /// all SMs / the SMs left when communication holds `held_sms`.
+  double sm_share(int held_sms) const;
   GpuSpec gpu_;
   RooflineParams params_;
 };

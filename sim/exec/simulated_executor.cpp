@@ -38,8 +38,14 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   void on_event(Engine& engine, std::uint64_t tag) override {
     if (tag & kCommTag) {
       const CommRecord& c = graph_.comm(CommId{static_cast<std::uint32_t>(tag & ~kCommTag)});
+      const int sms = c.op.relay ? c.op.relay->comm_sms : 0;
       for (TaskId member : c.members) {
-        --active_comm_[graph_.task(member).rank.index()];
+        const std::size_t r = graph_.task(member).rank.index();
+        --active_comm_[r];
+        if (c.op.relay) {
+          --active_relay_[r];
+          held_sms_[r] -= sms;
+        }
       }
       for (TaskId member : c.members) finish(member.value, engine.now());
     } else {
@@ -83,6 +89,8 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     }
     arrived_.assign(graph_.comm_count(), 0);
     active_comm_.assign(graph_.rank_count(), 0);
+    active_relay_.assign(graph_.rank_count(), 0);
+    held_sms_.assign(graph_.rank_count(), 0);
     record_.source = "simulated";
     record_.description = fmt::format("compute={} network={}", compute_.name(), network_.name());
     record_.tasks.resize(n);
@@ -102,7 +110,8 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     const Task& t = graph_.tasks()[task_index];
     const SimTime now = engine_.now();
     if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
-      const compute::ComputeContext ctx{t.rank, active_comm_[t.rank.index()]};
+      const std::size_t r = t.rank.index();
+      const compute::ComputeContext ctx{t.rank, active_comm_[r], active_relay_[r], held_sms_[r]};
       start_timed(task_index, now, compute_.duration(*c, ctx));
     } else if (const auto* d = std::get_if<DelayTask>(&t.body)) {
       start_timed(task_index, now, d->duration);
@@ -110,9 +119,15 @@ class Run final : public EventHandler, public network::CommCompletionListener {
       const CommId comm = std::get<CommTask>(t.body).comm;
       const CommRecord& record = graph_.comm(comm);
       if (++arrived_[comm.index()] < record.members.size()) return;
+      const int sms = record.op.relay ? record.op.relay->comm_sms : 0;
       for (TaskId member : record.members) {
         record_.tasks[member.index()].start = now;
-        ++active_comm_[graph_.task(member).rank.index()];
+        const std::size_t r = graph_.task(member).rank.index();
+        ++active_comm_[r];
+        if (record.op.relay) {
+          ++active_relay_[r];
+          held_sms_[r] += sms;
+        }
       }
       network_.start(comm, record.op, now, *this);
     }
@@ -175,6 +190,8 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   std::vector<std::uint32_t> successors_;
   std::vector<std::uint32_t> arrived_;
   std::vector<int> active_comm_;
+  std::vector<int> active_relay_;  ///< of those, SM-holding (DeepEP-style) operations
+  std::vector<int> held_sms_;      ///< SMs they hold
   std::size_t finished_ = 0;
 };
 

@@ -77,6 +77,7 @@ MetricKind parse_kind(const JsonReader& node) {
       {"speedup", MetricKind::speedup},
       {"op_time_ms", MetricKind::op_time_ms},
       {"op_time_ratio", MetricKind::op_time_ratio},
+      {"bandwidth_gbps", MetricKind::bandwidth_gbps},
       {"comm_share", MetricKind::comm_share},
       {"exposed_reduction", MetricKind::exposed_reduction},
       {"decision_fraction", MetricKind::decision_fraction},
@@ -89,7 +90,7 @@ MetricKind parse_kind(const JsonReader& node) {
   const auto it = kinds.find(k);
   if (it == kinds.end()) {
     node.fail("unknown metric kind",
-              "speedup, op_time_ms, op_time_ratio, comm_share, exposed_reduction, "
+              "speedup, op_time_ms, op_time_ratio, bandwidth_gbps, comm_share, exposed_reduction, "
               "decision_fraction, decisions_differ, decision_max, iteration_s, iteration_ratio "
               "or ordering");
   }
@@ -99,7 +100,7 @@ MetricKind parse_kind(const JsonReader& node) {
 ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
                         const std::vector<ClaimResult>& earlier, bool from_grid) {
   node.expect_object({"kind", "of", "over", "jobs", "aggregate", "phase", "tasks", "per_tasks",
-                      "per_op", "decision", "decision_b", "equals", "increasing"});
+                      "per_op", "bytes", "decision", "decision_b", "equals", "increasing"});
   ClaimMetric m;
   m.kind = parse_kind(node.at("kind"));
   auto label = [&](const JsonReader& v) {
@@ -158,10 +159,17 @@ ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
     else
       p->fail("unknown phase", "forward, backward or any");
   }
-  const bool needs_tasks = m.kind == MetricKind::op_time_ms || m.kind == MetricKind::op_time_ratio;
+  const bool needs_tasks = m.kind == MetricKind::op_time_ms ||
+                           m.kind == MetricKind::op_time_ratio ||
+                           m.kind == MetricKind::bandwidth_gbps;
   if (needs_tasks) m.tasks = string_list(node.at("tasks"));
   if (m.kind == MetricKind::op_time_ratio) m.per_tasks = string_list(node.at("per_tasks"));
   m.per_op = node.bool_or("per_op", false);
+  if (m.kind == MetricKind::bandwidth_gbps) {
+    m.bytes = node.at("bytes").as_positive();
+  } else if (node.has("bytes")) {
+    node.at("bytes").fail("not used by this metric kind", "no \"bytes\"");
+  }
   const bool needs_decision = m.kind == MetricKind::decision_fraction ||
                               m.kind == MetricKind::decisions_differ ||
                               m.kind == MetricKind::decision_max;

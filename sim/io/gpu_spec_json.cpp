@@ -37,7 +37,8 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   }
   if (auto km = r.find("kernel_model")) {
     km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
-                       "tile_64x128_efficiency", "hbm_efficiency", "launch_us", "source"});
+                       "tile_64x128_efficiency", "hbm_efficiency", "launch_us",
+                       "fp8_mma_efficiency", "source"});
     compute::KernelModelSpec& k = g.kernel_model;
     const auto fraction = [&](const char* key, double& out) {
       if (auto v = km->find(key)) {
@@ -49,6 +50,11 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
     fraction("tile_128x128_efficiency", k.tile_128x128_efficiency);
     fraction("tile_64x128_efficiency", k.tile_64x128_efficiency);
     fraction("hbm_efficiency", k.hbm_efficiency);
+    if (km->find("fp8_mma_efficiency")) {
+      double fp8 = 0;
+      fraction("fp8_mma_efficiency", fp8);
+      k.fp8_mma_efficiency = fp8;
+    }
     if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
     if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
     k.source = km->at("source").as_string();
@@ -76,6 +82,7 @@ nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
                        {"hbm_efficiency", k.hbm_efficiency},
                        {"launch_us", k.launch_us},
                        {"source", k.source.empty() ? std::string("defaults") : k.source}};
+  if (k.fp8_mma_efficiency) j["kernel_model"]["fp8_mma_efficiency"] = *k.fp8_mma_efficiency;
   return nlohmann::json::parse(j.dump());
 }
 

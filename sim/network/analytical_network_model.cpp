@@ -31,7 +31,9 @@ SimTime AnalyticalNetworkModel::estimate(const CommOp& op) const {
     }
   }
   if (op.ranks.size() < 2) return SimTime::zero();
-  if (const AlphaBeta* fit = config_.find_fit(op.kind, level_of(op), op.ranks.size())) {
+  const AlphaBeta* fit =
+      op.relay ? nullptr : config_.find_fit(op.kind, level_of(op), op.ranks.size());
+  if (fit != nullptr) {
     return SimTime::from_us(fit_time_us(*fit, op));
   }
   return SimTime::from_us(nccl_best(*topo_, op, config_).time_us);

@@ -124,6 +124,30 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
            static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
   };
   const CollectiveTraits& traits = traits_of(op.kind);
+  if (op.relay) {
+    // The strategy chose DeepEP's kernels: no NCCL algorithm choice. Network leg per GPU at its
+    // NIC share, NVLink leg at the intra-node bottleneck, pipelined: the slower one.
+    const NodeRelayExchange& x = *op.relay;
+    double worst = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      double net_out = 0, net_in = 0, nvl_out = 0, nvl_in = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        net_out += static_cast<double>(x.network.at(i, j));
+        net_in += static_cast<double>(x.network.at(j, i));
+        nvl_out += static_cast<double>(x.local.at(i, j));
+        nvl_in += static_cast<double>(x.local.at(j, i));
+      }
+      double t_s = 0;
+      if (bw.gpu_net_bps > 0) t_s = std::max(t_s, std::max(net_out, net_in) / bw.gpu_net_bps);
+      if (bw.intra_bps > 0) t_s = std::max(t_s, std::max(nvl_out, nvl_in) / bw.intra_bps);
+      worst = std::max(worst, t_s);
+    }
+    const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
+    out.push_back(
+        AlgoTime{Algorithm::node_relay, Protocol::simple,
+                 t.hw(c, Algorithm::ring, Protocol::simple) + worst * 1e6 + t.startup_us});
+    return out;
+  }
   switch (traits.lowering) {
     case CollectiveLowering::reduction:
     case CollectiveLowering::ring: {
@@ -223,6 +247,7 @@ AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfi
 namespace {
 FlowPlan lower_chosen(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                       const AlgoTime& best) {
+  if (best.algorithm == Algorithm::node_relay) return lower_node_relay_all_to_all(topo, op, cfg);
   switch (traits_of(op.kind).lowering) {
     case CollectiveLowering::reduction:
       if (best.algorithm == Algorithm::nvls) return lower_nvls_all_reduce(topo, op, cfg);
@@ -252,8 +277,9 @@ FlowPlan lower_collective(const Topology& topo, const CommOp& op, const Collecti
   if (!plan.stages.empty()) {
     plan.stages.front().latency += SimTime::from_us(cfg.tuning.startup_us);
   }
-  // A calibrated fit for this collective, level and group size rescales the plan.
-  apply_calibration(topo, op, cfg, best.time_us, plan);
+  // A calibrated fit for this collective, level and group size rescales the plan (NCCL's
+  // collectives only: a fit of NCCL's all-to-all-v says nothing about DeepEP's kernels).
+  if (!op.relay) apply_calibration(topo, op, cfg, best.time_us, plan);
   return plan;
 }
 
@@ -269,6 +295,8 @@ std::string_view to_string(Algorithm a) {
       return "direct";
     case Algorithm::hierarchical:
       return "hierarchical";
+    case Algorithm::node_relay:
+      return "node_relay";
   }
   return "?";
 }

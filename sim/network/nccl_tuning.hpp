@@ -32,7 +32,8 @@
 
 namespace moesim::network {
 
-enum class Algorithm : std::uint8_t { ring, tree, nvls, direct, hierarchical };
+/// node_relay: DeepEP's normal kernels (CommOp::relay), not an NCCL algorithm.
+enum class Algorithm : std::uint8_t { ring, tree, nvls, direct, hierarchical, node_relay };
 enum class Protocol : std::uint8_t { ll, ll128, simple };
 /// The slowest kind of link a step crosses (NCCL's NVLink / PCI / NET latency rows).
 enum class LinkClass : std::uint8_t { nvlink, pci, net };

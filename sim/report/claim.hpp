@@ -23,6 +23,7 @@ enum class MetricKind {
   speedup,            ///< time(best of `over`) / time(`of`), per job, aggregated
   op_time_ms,         ///< time of the named tasks on rank 0 in a phase (ms)
   op_time_ratio,      ///< op time of `tasks` / op time of `per_tasks`
+  bandwidth_gbps,     ///< `bytes` / mean time of one of the named tasks on rank 0 (GB/s)
   comm_share,         ///< exposed EP all-to-all time / iteration time
   exposed_reduction,  ///< 1 - exposed EP time(`of`) / exposed EP time(best of `over`)
   decision_fraction,  ///< share of jobs whose decision `decision` equals `equals`
@@ -46,6 +47,7 @@ struct ClaimMetric {
   std::vector<std::string> tasks;      ///< task-name prefixes ("ep.dispatch", "expert")
   std::vector<std::string> per_tasks;  ///< denominator of op_time_ratio
   bool per_op = false;                 ///< op_time: mean per matched task instead of the sum
+  double bytes = 0.0;                  ///< bandwidth_gbps: bytes one task moves, as published
   std::string decision;                ///< decision key (decision_max: key prefix)
   std::string decision_b;
   std::string equals;

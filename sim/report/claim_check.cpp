@@ -145,6 +145,12 @@ class Evaluator {
           per_job.push_back((m.per_op && s.count > 0 ? s.total_us / s.count : s.total_us) * 1e-3);
           break;
         }
+        case MetricKind::bandwidth_gbps: {
+          const OpStat s = op_time(*of, m.phase, m.tasks);
+          const double us = s.count > 0 ? s.total_us / static_cast<double>(s.count) : 0.0;
+          per_job.push_back(us > 0 ? m.bytes / (us * 1e-6) / 1e9 : 0.0);
+          break;
+        }
         case MetricKind::op_time_ratio: {
           const double den = op_time(*of, m.phase, m.per_tasks).total_us;
           per_job.push_back(den > 0 ? op_time(*of, m.phase, m.tasks).total_us / den : 0.0);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "sim/core/errors.hpp"
+#include "sim/workload/expert_placement.hpp"
 
 namespace moesim::strategies {
 
@@ -218,6 +219,25 @@ std::vector<CommOp> IterationBuilder::exchange_ops(std::int64_t stage, const Moe
   std::vector<CommOp> out;
   for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, stage)) {
     if (g->size() <= 1) continue;
+    if (!p.relay_dispatch.empty()) {
+      // DeepEP-style (token_plan.hpp): the distinct tokens, node-relayed.
+      const std::size_t gi = ep_group_index(g->front());
+      const auto& full = combine ? p.relay_combine_matrix[gi] : p.relay_dispatch_matrix[gi];
+      const auto& relay = combine ? p.relay_combine[gi] : p.relay_dispatch[gi];
+      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
+      o.matrix = chunks == 1 ? full : chunk_of(*full, chunk, chunks);
+      if (chunks == 1) {
+        o.relay = relay;
+      } else {
+        auto part = std::make_shared<NodeRelayExchange>(*relay);
+        part->network = *chunk_of(relay->network, chunk, chunks);
+        part->local = *chunk_of(relay->local, chunk, chunks);
+        o.relay = std::move(part);
+      }
+      o.bytes = all_to_all_v_size(*o.matrix);
+      out.push_back(std::move(o));
+      continue;
+    }
     if (p.padded) {
       const std::int64_t full = dispatch_bytes(p, g->front());
       out.push_back(
@@ -489,6 +509,7 @@ void IterationBuilder::emit_gradient_sync(Chain& chain) {
       set_info(s);
       params += ops_.dense_params(layer) + ops_.local_expert_params(layer);
       emit_work(s, ops_.gradient_sync(layer), comm_);
+      params += emit_replica_sync(s);
     }
     info_ = TaskInfo{Phase::optimizer, -1};
     emit_work(s, ops_.optimizer(params), compute_);
@@ -533,6 +554,18 @@ void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
       dense.push_back({layer, ops_.dense_params(layer) * elem_bytes()});
       expert.push_back({layer, ops_.local_expert_params(layer) * elem_bytes()});
       params += ops_.dense_params(layer) + ops_.local_expert_params(layer);
+    }
+    // EPLB replicas' gradients are summed among their copies after the backward (they are not
+    // in DDP's buckets: the copies live in different EP ranks' expert groups).
+    Step s;
+    s.stage = stage;
+    s.phase = Phase::backward;
+    s.ranks = &ranks;
+    s.chain = &chain;
+    for (std::int64_t i = per_stage - 1; i >= 0; --i) {
+      s.layer = stage * per_stage + i;
+      set_info(s);
+      params += emit_replica_sync(s);
     }
     // Every rank's optimizer waits for its backward and for each of its buckets' all-reduces.
     std::vector<std::vector<TaskId>> before_step(world);
@@ -581,6 +614,35 @@ void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
                              grad_sync_.bucket_bytes / GradientSyncOptions::kMiB,
                              grad_sync_.first_bucket_bytes / GradientSyncOptions::kMiB,
                              dense_buckets, expert_buckets));
+}
+
+std::int64_t IterationBuilder::emit_replica_sync(const Step& s) {
+  const ModelSpec& m = job_.model;
+  if (!job_.placement || !m.is_moe_layer(s.layer)) return 0;
+  std::int64_t moe_index = 0;
+  for (std::int64_t l = 0; l < s.layer; ++l) moe_index += m.is_moe_layer(l) ? 1 : 0;
+  const LayerPlacement& lp = job_.placement->layers[static_cast<std::size_t>(moe_index)];
+  const std::int64_t slots = job_.placement->slots_per_rank;
+  const std::int64_t expert_params = m.expert_params() / job_.layout.esp;
+  // The copies of one expert hold the same weights: their gradients are summed among the EP
+  // ranks holding them (an all-reduce per replicated expert and EP group).
+  for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+    std::vector<std::vector<RankId>> holders(static_cast<std::size_t>(m.experts));
+    for (std::size_t slot = 0; slot < lp.slot_expert.size(); ++slot) {
+      auto& h = holders[static_cast<std::size_t>(lp.slot_expert[slot])];
+      const RankId r = (*g)[slot / static_cast<std::size_t>(slots)];
+      if (std::find(h.begin(), h.end(), r) == h.end()) h.push_back(r);
+    }
+    for (const auto& h : holders) {
+      if (h.size() < 2) continue;
+      collective(
+          *s.chain, "grad.allreduce.replica",
+          op(CommKind::all_reduce, CommGroup::expert_dp, h, Bytes{expert_params * elem_bytes()}),
+          comm_);
+    }
+  }
+  // Slots beyond the E / ep local experts are extra parameters for the optimizer.
+  return (slots - local_experts()) * expert_params;
 }
 
 BuildResult IterationBuilder::build() {

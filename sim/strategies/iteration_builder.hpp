@@ -91,6 +91,9 @@ class IterationBuilder {
   virtual void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p);
   /// After the last backward; `chain` holds each rank's last backward task.
   virtual void emit_gradient_sync(Chain& chain);
+  /// EPLB copies (job.placement): the all-reduce of every replicated expert's gradients among
+  /// the ranks holding it, for s.layer; returns the extra parameters the optimizer updates.
+  std::int64_t emit_replica_sync(const Step& s);
   /// One layer of one step (attention + dense FFN or MoE block, or their backward); Lancet
   /// overrides it to emit a partitioned forward range and a reordered backward.
   virtual void emit_layer(const Step& s);
@@ -174,6 +177,8 @@ class IterationBuilder {
   std::int64_t elem_bytes() const { return dtype_bytes(job_.model.dtype); }
   std::int64_t tokens() const { return job_.model.tokens_per_micro_batch(); }
   std::int64_t local_experts() const { return job_.model.experts / job_.layout.ep; }
+  /// Expert slots per rank: local_experts(), or the EPLB placement's.
+  std::int64_t expert_slots() const { return slots_per_rank(job_); }
   /// Slots a rank's permute produces for `p` (E*C padded, k*T dropless; before the tp split).
   std::int64_t permuted_slots(const MoeLayerPlan& p) const;
   /// Slots per expert of `p`'s capacity-padded dispatch (0 when dropless), for ComputeOp.

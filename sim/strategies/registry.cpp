@@ -7,6 +7,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/strategies/gradient_buckets.hpp"
+#include "sim/strategies/common_options.hpp"
 #include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
@@ -70,7 +71,7 @@ std::vector<std::string_view> strategy_names() {
 }
 
 std::string strategy_options_help() {
-  std::string out;
+  std::string out = fmt::format("\n  every strategy: {}", kCommonOptionsHelp);
   for (const Entry& e : kStrategies) {
     if (e.configure != nullptr) out += fmt::format("\n  {}: {}", e.name, e.options);
   }
@@ -83,14 +84,22 @@ std::unique_ptr<Strategy> make_strategy(std::string_view spec, std::string_view 
   for (const Entry& e : kStrategies) {
     if (e.name == name) {
       if (text.empty() && spec.find(':') == std::string_view::npos) return e.make();
-      if (e.configure == nullptr) {
-        throw input_error("", flag, fmt::format("{} takes no options", name), spec,
-                          std::string(name));
-      }
       StrategyOptions options(name, text, flag);
+      const CommonOptions common = read_common_options(options);
+      const std::string known = e.configure == nullptr
+                                    ? std::string(kCommonOptionKeys)
+                                    : fmt::format("{}; {}", e.options, kCommonOptionKeys);
+      if (e.configure == nullptr) {
+        if (!common.any) {
+          throw input_error("", flag, fmt::format("{} takes no options", name), spec,
+                            std::string(name));
+        }
+        options.finish(known);
+        return with_common_options(e.make(), common, spec);
+      }
       std::unique_ptr<Strategy> s = e.configure(options);
-      options.finish(e.options);
-      return s;
+      options.finish(known);
+      return with_common_options(std::move(s), common, spec);
     }
     names += (names.empty() ? "" : ", ") + std::string(e.name);
   }

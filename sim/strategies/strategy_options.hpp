@@ -28,6 +28,9 @@ class StrategyOptions {
   std::int64_t get_int(std::string_view key, std::int64_t fallback);
   /// One of `choices` ("split|duplicated"); `fallback` when absent.
   std::string get_choice(std::string_view key, std::string_view choices, std::string_view fallback);
+  /// Whether any key was read so far / every given key was.
+  bool used_any() const { return !used_.empty(); }
+  bool all_used() const { return used_.size() == values_.size(); }
   /// Throws InputError for any key not read so far, listing `known` (e.g. "dtd, cac, ac").
   void finish(std::string_view known) const;
   /// The settings in the order given, "key=value:key=value" (empty when none).

@@ -2,7 +2,33 @@
 
 #include <algorithm>
 
+#include "sim/workload/expert_placement.hpp"
+#include "sim/workload/node_relay_plan.hpp"
+
 namespace moesim::strategies {
+
+std::int64_t slots_per_rank(const TrainingJob& job) {
+  return job.placement ? job.placement->slots_per_rank : job.model.experts / job.layout.ep;
+}
+
+std::int64_t slot_tokens(const TrainingJob& job, std::int64_t moe_index,
+                         const std::vector<std::int64_t>& row, std::int64_t member,
+                         std::int64_t slot) {
+  const std::int64_t slots = slots_per_rank(job);
+  if (!job.placement) return row[static_cast<std::size_t>(member * slots + slot)];
+  const LayerPlacement& lp = job.placement->layers[static_cast<std::size_t>(moe_index)];
+  const auto phys = static_cast<std::size_t>(member * slots + slot);
+  const auto e = static_cast<std::size_t>(lp.slot_expert[phys]);
+  return split_share(row[e], lp.replicas[e], lp.slot_replica[phys]);
+}
+
+std::int64_t member_tokens(const TrainingJob& job, std::int64_t moe_index,
+                           const std::vector<std::int64_t>& row, std::int64_t member) {
+  std::int64_t sum = 0;
+  for (std::int64_t sl = 0; sl < slots_per_rank(job); ++sl)
+    sum += slot_tokens(job, moe_index, row, member, sl);
+  return sum;
+}
 
 MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& options,
                              std::int64_t moe_index) {
@@ -53,30 +79,35 @@ MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& opt
     }
   }
 
-  // Tokens each EP group delivers to each expert, then each rank's shards (ESP gather).
-  const std::int64_t local = experts / layout.ep;
+  // Tokens each EP group delivers to each expert slot, then each rank's slots (ESP gather).
+  // Without a placement, slot s of EP rank q is expert q * local + s; with one (EPLB), a slot
+  // is a copy of a logical expert and takes its share of that expert's tokens.
   const auto& ep_groups = map.groups(GroupKind::ep);
   std::vector<std::size_t> ep_group_of(static_cast<std::size_t>(world));
   for (std::size_t g = 0; g < ep_groups.size(); ++g) {
     for (RankId r : ep_groups[g]) ep_group_of[r.index()] = g;
   }
+  const std::int64_t slots = slots_per_rank(job);
   std::vector<std::vector<std::int64_t>> received(
-      ep_groups.size(), std::vector<std::int64_t>(static_cast<std::size_t>(experts), 0));
+      ep_groups.size(), std::vector<std::int64_t>(static_cast<std::size_t>(slots * layout.ep), 0));
   for (std::size_t g = 0; g < ep_groups.size(); ++g) {
     for (RankId r : ep_groups[g]) {
-      for (std::int64_t e = 0; e < experts; ++e) {
-        received[g][static_cast<std::size_t>(e)] += p.kept[r.index()][static_cast<std::size_t>(e)];
+      for (std::int64_t q = 0; q < layout.ep; ++q) {
+        for (std::int64_t sl = 0; sl < slots; ++sl) {
+          received[g][static_cast<std::size_t>(q * slots + sl)] +=
+              slot_tokens(job, moe_index, p.kept[r.index()], q, sl);
+        }
       }
     }
   }
   p.expert_tokens.assign(static_cast<std::size_t>(world),
-                         std::vector<std::int64_t>(static_cast<std::size_t>(local), 0));
+                         std::vector<std::int64_t>(static_cast<std::size_t>(slots), 0));
   for (std::int64_t r = 0; r < world; ++r) {
     const RankId rank{static_cast<std::uint32_t>(r)};
-    const std::int64_t first = map.coords(rank).ep * local;
+    const std::int64_t first = map.coords(rank).ep * slots;
     auto& out = p.expert_tokens[static_cast<std::size_t>(r)];
     for (RankId peer : map.group(GroupKind::esp, rank)) {
-      for (std::int64_t e = 0; e < local; ++e) {
+      for (std::int64_t e = 0; e < slots; ++e) {
         out[static_cast<std::size_t>(e)] +=
             p.padded ? layout.ep * p.capacity
                      : received[ep_group_of[peer.index()]][static_cast<std::size_t>(first + e)];
@@ -92,11 +123,8 @@ MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& opt
       auto c = std::make_shared<ByteMatrix>(n);
       for (std::size_t i = 0; i < n; ++i) {
         for (std::size_t j = 0; j < n; ++j) {
-          std::int64_t sum = 0;
-          for (std::int64_t e = 0; e < local; ++e) {
-            sum += p.kept[g[i].index()]
-                         [static_cast<std::size_t>(static_cast<std::int64_t>(j) * local + e)];
-          }
+          const std::int64_t sum =
+              member_tokens(job, moe_index, p.kept[g[i].index()], static_cast<std::int64_t>(j));
           d->set(i, j, sum * token_bytes);
           c->set(j, i, sum * token_bytes);
         }
@@ -105,7 +133,53 @@ MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& opt
       p.combine.push_back(std::move(c));
     }
   }
+  if (job.ep_comm.algorithm == EpAllToAll::deepep) add_node_relay(job, p, moe_index);
   return p;
+}
+
+void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_index) {
+  const ModelSpec& model = job.model;
+  // DeepSeek-V3 dispatches FP8 with one fp32 scale per 128 elements and combines in BF16
+  // (arXiv 2412.19437 section 3.3; DeepEP tests/test_internode.py fp8_factor (1 + 4/128) / 2).
+  const double hidden = static_cast<double>(model.hidden);
+  const bool fp8 = model.dtype == DType::fp8;
+  const double dispatch_bytes =
+      fp8 ? hidden * (1.0 + 4.0 / 128.0) : hidden * static_cast<double>(dtype_bytes(model.dtype));
+  const double combine_bytes =
+      hidden * static_cast<double>(std::max<std::int64_t>(2, fp8 ? 2 : dtype_bytes(model.dtype)));
+  std::int64_t tokens = model.tokens_per_micro_batch();
+  if (p.split_over_tp) tokens = (tokens + job.layout.tp - 1) / job.layout.tp;
+  for (const auto& g : job.mapping.groups(GroupKind::ep)) {
+    const std::size_t n = g.size();
+    NodeRelayInputs in;
+    in.assignments.assign(n, std::vector<std::int64_t>(n, 0));
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        in.assignments[i][j] =
+            member_tokens(job, moe_index, p.kept[g[i].index()], static_cast<std::int64_t>(j));
+      }
+      in.node_of.push_back(job.cluster.node_of(g[i]));
+    }
+    in.tokens = tokens;
+    in.top_k = model.top_k;
+    in.node_limit = job.ep_comm.node_limit;
+    in.bytes_per_token = dispatch_bytes;
+    in.comm_sms = job.ep_comm.comm_sms;
+    const NodeRelayPlan plan = make_node_relay_plan(in);
+    const double ratio = combine_bytes / dispatch_bytes;
+    auto d = std::make_shared<ByteMatrix>(plan.delivered);
+    auto c = std::make_shared<ByteMatrix>(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        c->set(j, i,
+               static_cast<std::int64_t>(static_cast<double>(plan.delivered.at(i, j)) * ratio));
+      }
+    }
+    p.relay_dispatch_matrix.push_back(std::move(d));
+    p.relay_combine_matrix.push_back(std::move(c));
+    p.relay_dispatch.push_back(std::make_shared<NodeRelayExchange>(plan.exchange));
+    p.relay_combine.push_back(std::make_shared<NodeRelayExchange>(reversed(plan.exchange, ratio)));
+  }
 }
 
 }  // namespace moesim::strategies

@@ -35,18 +35,42 @@ struct MoeLayerPlan {
   std::int64_t capacity = 0;
   /// kept[rank][expert]: tokens the rank sends to each expert, after split and capacity.
   std::vector<std::vector<std::int64_t>> kept;
-  /// expert_tokens[rank][local expert]: tokens each of the rank's expert shards processes
+  /// expert_tokens[rank][slot]: tokens each of the rank's expert shards processes (slots: its
+  /// local experts, or its EPLB copies)
   /// (after the ESP gather; padded slots included when padded).
   std::vector<std::vector<std::int64_t>> expert_tokens;
   /// Per EP group (index into RankMapping::groups(ep)): bytes member i sends to member j, and
   /// the transpose for the combine. Empty when padded.
   std::vector<std::shared_ptr<const ByteMatrix>> dispatch;
   std::vector<std::shared_ptr<const ByteMatrix>> combine;
+  /// DeepEP-style exchange per EP group (job.ep_comm = deepep; empty otherwise): what each
+  /// member delivers to each member (distinct tokens, not token-expert pairs), and the relay
+  /// legs, for the dispatch and the combine. Used instead of dispatch/combine, padded or not
+  /// (DeepEP sends token lists, never capacity padding).
+  std::vector<std::shared_ptr<const ByteMatrix>> relay_dispatch_matrix;
+  std::vector<std::shared_ptr<const ByteMatrix>> relay_combine_matrix;
+  std::vector<std::shared_ptr<const NodeRelayExchange>> relay_dispatch;
+  std::vector<std::shared_ptr<const NodeRelayExchange>> relay_combine;
   std::int64_t routed = 0;   ///< token-expert assignments over all replicas (before the split)
   std::int64_t dropped = 0;  ///< of those, dropped by capacity
 };
 
 MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& options,
                              std::int64_t moe_index);
+
+/// Fills p's relay_* fields from its kept counts (make_token_plan does when job.ep_comm says
+/// deepep). Bytes per token: FP8 + scales for the dispatch of an fp8 model, else the model dtype;
+/// the combine in BF16 (or wider).
+void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_index);
+
+/// Expert slots per EP rank: E / ep, or the placement's (EPLB: experts + redundant over ep).
+std::int64_t slots_per_rank(const TrainingJob& job);
+/// Tokens of `row` (tokens per logical expert) that go to slot `slot` of EP member `member`.
+std::int64_t slot_tokens(const TrainingJob& job, std::int64_t moe_index,
+                         const std::vector<std::int64_t>& row, std::int64_t member,
+                         std::int64_t slot);
+/// The same summed over the member's slots.
+std::int64_t member_tokens(const TrainingJob& job, std::int64_t moe_index,
+                           const std::vector<std::int64_t>& row, std::int64_t member);
 
 }  // namespace moesim::strategies

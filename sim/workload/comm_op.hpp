@@ -63,6 +63,19 @@ class ByteMatrix {
   std::vector<std::int64_t> bytes_;
 };
 
+/// A DeepEP-style expert-parallel exchange (DeepEP normal kernels, deepseek-ai/DeepEP): a token
+/// crosses the network once per destination node, to the group member of the same local index
+/// there (its rail peer), which forwards it over NVLink to every GPU of that node holding one of
+/// its experts; same-node traffic goes straight over NVLink. Both legs run pipelined (one flow
+/// stage, sim/network/collectives/node_relay_all_to_all.cpp). Positions index CommOp::ranks.
+struct NodeRelayExchange {
+  ByteMatrix network;  ///< (i, r): bytes ranks[i] sends over the network to relay ranks[r]
+  ByteMatrix local;    ///< (r, j): bytes ranks[r] moves to ranks[j] over the node's NVLink
+  /// SMs the communication kernels hold on every member's GPU while they run (DeepSeek-V3: 20
+  /// of 132 on H800); compute beside them runs on the rest.
+  int comm_sms = 0;
+};
+
 struct CommOp {
   CommKind kind = CommKind::all_reduce;
   CommGroup group = CommGroup::other;
@@ -71,6 +84,8 @@ struct CommOp {
   DType dtype = DType::bf16;
   RankId root;                               ///< broadcast / reduce only
   std::shared_ptr<const ByteMatrix> matrix;  ///< all_to_all_v only; shared between ops
+  /// all_to_all_v only: lowered as a node-relayed exchange instead of NCCL's (null: NCCL).
+  std::shared_ptr<const NodeRelayExchange> relay;
 };
 
 /// nccl-tests "size" of an all-to-all-v: max over ranks of max(bytes sent, bytes received).

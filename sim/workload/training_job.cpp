@@ -21,7 +21,8 @@ TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
   check_job_size(model, layout, flag);
   RankMapping mapping(layout);
   RoutingCounts counts = routing.counts(iteration, TrainingJob::routing_shape(model, layout));
-  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts), {}};
+  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts), {},
+                     {},    {}};
 }
 
 }  // namespace moesim

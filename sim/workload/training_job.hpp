@@ -31,6 +31,22 @@ struct ClusterShape {
   }
 };
 
+struct ExpertPlacement;  // sim/workload/expert_placement.hpp
+
+/// How expert-parallel all-to-alls run: NCCL's all-to-all(-v) (default) or DeepEP-style node
+/// relay (comm_op.hpp NodeRelayExchange), chosen per strategy (`name:a2a=deepep`).
+enum class EpAllToAll : std::uint8_t { nccl, deepep };
+
+struct ExpertParallelComm {
+  EpAllToAll algorithm = EpAllToAll::nccl;
+  /// SMs DeepEP's kernels hold: 20 of H800's 132 in DeepSeek-V3's training (DeepSeek-AI 2024,
+  /// arXiv 2412.19437, section 3.2.2).
+  int comm_sms = 20;
+  /// Node-limited routing: each token goes to experts on at most this many nodes (DeepSeek-V3:
+  /// 4); 0 = unlimited. Changes how many distinct tokens cross to each node, not the counts.
+  int node_limit = 0;
+};
+
 struct TrainingJob {
   ModelSpec model;
   ParallelLayout layout;  ///< resolved
@@ -41,6 +57,10 @@ struct TrainingJob {
   /// Counts of iterations 0..iteration-1 when the caller keeps them (moesim run does), for
   /// strategies that adapt to routing statistics (FlexMoE); null or shorter when unknown.
   std::shared_ptr<const std::vector<RoutingCounts>> routing_history;
+  ExpertParallelComm ep_comm;
+  /// Where each expert's copies live (EPLB, `name:eplb=on`); null = expert e on EP rank
+  /// e / (E / ep), no replicas.
+  std::shared_ptr<const ExpertPlacement> placement;
 
   /// Routing shape of a job (sources = dp replicas, T = micro_batch * seq_len).
   static RoutingShape routing_shape(const ModelSpec& model, const ParallelLayout& layout);

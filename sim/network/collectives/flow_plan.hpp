@@ -110,6 +110,9 @@ FlowPlan lower_send_recv(const Topology& topo, const CommOp& op, const Collectiv
 FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
 FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
                                        const CollectiveConfig& cfg);
+/// DeepEP-style exchange of an op with a relay (CommOp::relay).
+FlowPlan lower_node_relay_all_to_all(const Topology& topo, const CommOp& op,
+                                     const CollectiveConfig& cfg);
 
 /// busbw / algbw of nccl-tests for `kind` over n ranks (2(n-1)/n all-reduce, (n-1)/n
 /// all-gather, reduce-scatter, all-to-all; 1 otherwise).

@@ -1,0 +1,53 @@
+#include "sim/strategies/common_options.hpp"
+
+#include "sim/strategies/eplb.hpp"
+
+namespace moesim::strategies {
+
+namespace {
+
+class WithCommonOptions final : public Strategy {
+ public:
+  WithCommonOptions(std::unique_ptr<Strategy> inner, CommonOptions common, std::string label)
+      : inner_(std::move(inner)), common_(common), label_(std::move(label)) {}
+  std::string_view name() const override { return label_; }
+  std::string_view summary() const override { return inner_->summary(); }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    return inner_->build_iteration(apply_common_options(job, common_), costs);
+  }
+
+ private:
+  std::unique_ptr<Strategy> inner_;
+  CommonOptions common_;
+  std::string label_;  ///< the spec, options included (tables and results tell runs apart)
+};
+
+}  // namespace
+
+CommonOptions read_common_options(StrategyOptions& options) {
+  CommonOptions c;
+  const std::string a2a = options.get_choice("a2a", "nccl|deepep", "nccl");
+  c.comm.algorithm = a2a == "deepep" ? EpAllToAll::deepep : EpAllToAll::nccl;
+  c.comm.comm_sms = static_cast<int>(options.get_int("comm_sms", c.comm.comm_sms));
+  c.comm.node_limit = static_cast<int>(options.get_int("node_limit", 0));
+  c.eplb = options.get_bool("eplb", false);
+  c.redundant = options.get_int("redundant", 0);
+  c.any = options.used_any();
+  return c;
+}
+
+std::unique_ptr<Strategy> with_common_options(std::unique_ptr<Strategy> inner,
+                                              const CommonOptions& common, std::string_view spec) {
+  if (!common.any) return inner;
+  return std::make_unique<WithCommonOptions>(std::move(inner), common, std::string(spec));
+}
+
+TrainingJob apply_common_options(const TrainingJob& job, const CommonOptions& common) {
+  TrainingJob out = job;
+  out.ep_comm = common.comm;
+  if (common.eplb)
+    out.placement = std::make_shared<ExpertPlacement>(eplb_placement_for(out, common.redundant));
+  return out;
+}
+
+}  // namespace moesim::strategies

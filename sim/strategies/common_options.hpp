@@ -1,0 +1,49 @@
+// Options every strategy takes after its name (`--strategy tutel:a2a=deepep:node_limit=4`):
+// how its expert-parallel all-to-alls run and where its experts live. They are job settings
+// the strategy sees through TrainingJob (ep_comm, placement); with_common_options wraps any
+// strategy so that it builds on the job with them set, so every strategy offers them without
+// code of its own.
+//   a2a=nccl|deepep   NCCL's all-to-all(-v) (default) or DeepEP-style node relay
+//                     (sim/workload/node_relay_plan.hpp, sim/network/collectives/
+//                     node_relay_all_to_all.cpp)
+//   comm_sms=N        SMs DeepEP's kernels hold (default 20, DeepSeek-V3 on H800)
+//   node_limit=M      node-limited routing: each token to at most M nodes (default: unlimited)
+//   eplb=on|off       EPLB redundant experts from the routing's expected loads (eplb.hpp)
+//   redundant=R       EPLB: redundant expert slots in all (default: one per EP rank)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sim/strategies/strategy.hpp"
+#include "sim/strategies/strategy_options.hpp"
+
+namespace moesim::strategies {
+
+inline constexpr std::string_view kCommonOptionsHelp =
+    "a2a=nccl|deepep (expert-parallel all-to-all: NCCL or DeepEP-style node relay), comm_sms=N "
+    "(SMs DeepEP holds, default 20), node_limit=M (each token to at most M nodes), eplb=on|off "
+    "(redundant experts placed by EPLB), redundant=R (EPLB redundant slots, default one per EP "
+    "rank)";
+inline constexpr std::string_view kCommonOptionKeys = "a2a, comm_sms, node_limit, eplb, redundant";
+
+struct CommonOptions {
+  ExpertParallelComm comm;
+  bool eplb = false;
+  std::int64_t redundant = 0;  ///< 0: one per EP rank
+  bool any = false;            ///< some common option was given
+};
+
+/// Reads (and marks used) the common keys of `options`.
+CommonOptions read_common_options(StrategyOptions& options);
+
+/// `inner`, building every iteration on the job with `common` applied (itself when none given),
+/// named `spec` (its name with every option).
+std::unique_ptr<Strategy> with_common_options(std::unique_ptr<Strategy> inner,
+                                              const CommonOptions& common, std::string_view spec);
+
+/// The job as a strategy with `common` sees it.
+TrainingJob apply_common_options(const TrainingJob& job, const CommonOptions& common);
+
+}  // namespace moesim::strategies

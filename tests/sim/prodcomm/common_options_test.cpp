@@ -1,0 +1,158 @@
+// Options every strategy takes: DeepEP-style all-to-all (a2a=deepep), node limit, comm SMs and
+// EPLB placement, seen through the graphs the strategies build; the SM share in the compute model.
+#include "sim/strategies/common_options.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "sim/compute/roofline_compute_model.hpp"
+#include "sim/core/errors.hpp"
+#include "sim/io/gpu_spec_json.hpp"
+#include "sim/strategies/registry.hpp"
+#include "sim/strategies/token_plan.hpp"
+#include "sim/workload/expert_placement.hpp"
+#include "tests/sim/strategies/strategy_test_support.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+using namespace test_support;
+
+// 2 nodes x 4 GPUs, ep = 8, 16 experts top-4, dropless, skewed routing.
+TrainingJob two_node_job() {
+  ModelSpec m = tiny_model(1, 64);
+  m.experts = 16;
+  m.top_k = 4;
+  m.dropless = true;
+  return make_training_job(m, parse_parallel_layout("ep=8", "-p"), shape_of(2, 4),
+                           GeneratedRouting(RoutingDistribution::zipf, 1.2, 5), 0);
+}
+
+std::string message_of(std::string_view spec) {
+  try {
+    make_strategy(spec, "--strategy");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(CommonOptions, DeepEpRelaysEveryExpertExchangeOfAnyStrategy) {
+  FixedCosts f;
+  const TrainingJob job = two_node_job();
+  for (const char* spec : {"deepspeed-moe:a2a=deepep:comm_sms=24", "tutel:a2a=deepep",
+                           "fsmoe:a2a=deepep:node_limit=1"}) {
+    SCOPED_TRACE(spec);
+    const BuildResult b = make_strategy(spec, "--strategy")->build_iteration(job, f.costs);
+    b.graph.validate();
+    int relayed = 0, plain = 0;
+    for (const CommRecord& c : b.graph.comms()) {
+      if (c.op.group != CommGroup::ep) continue;
+      if (c.op.relay) {
+        ++relayed;
+        // Only rail peers exchange over the network: local index equal on both nodes.
+        for (std::size_t i = 0; i < c.op.ranks.size(); ++i) {
+          for (std::size_t j = 0; j < c.op.ranks.size(); ++j) {
+            if (c.op.relay->network.at(i, j) > 0) {
+              EXPECT_EQ(c.op.ranks[i].value % 4, c.op.ranks[j].value % 4);
+              EXPECT_NE(c.op.ranks[i].value / 4, c.op.ranks[j].value / 4);
+            }
+          }
+        }
+      } else {
+        ++plain;
+      }
+    }
+    EXPECT_GT(relayed, 0);
+    EXPECT_EQ(plain, 0);
+  }
+  // Without the option nothing is relayed.
+  const BuildResult b = make_strategy("tutel", "--strategy")->build_iteration(job, f.costs);
+  for (const CommRecord& c : b.graph.comms()) EXPECT_FALSE(c.op.relay);
+}
+
+TEST(CommonOptions, NodeLimitSendsFewerBytesOverTheNetwork) {
+  FixedCosts f;
+  const TrainingJob job = two_node_job();
+  const auto network_bytes = [&](std::string_view spec) {
+    const BuildResult b = make_strategy(spec, "--strategy")->build_iteration(job, f.costs);
+    std::int64_t sum = 0;
+    for (const CommRecord& c : b.graph.comms()) {
+      if (!c.op.relay) continue;
+      for (std::size_t i = 0; i < c.op.ranks.size(); ++i) sum += c.op.relay->network.sent_by(i);
+    }
+    return sum;
+  };
+  EXPECT_LT(network_bytes("tutel:a2a=deepep:node_limit=1"), network_bytes("tutel:a2a=deepep"));
+}
+
+TEST(CommonOptions, EplbReplicatesHotExpertsAndSyncsTheirGradients) {
+  FixedCosts f;
+  const TrainingJob job = two_node_job();
+  CommonOptions eplb;
+  eplb.eplb = true;
+  const TrainingJob placed = apply_common_options(job, eplb);
+  ASSERT_TRUE(placed.placement);
+  // 16 experts + 8 redundant (one per EP rank) over 8 ranks: 3 expert slots per rank.
+  EXPECT_EQ(placed.placement->slots_per_rank, 3);
+  TokenPlanOptions dropless;
+  dropless.pad_to_capacity = false;
+  const MoeLayerPlan with = make_token_plan(placed, dropless, 0);
+  const MoeLayerPlan without = make_token_plan(job, dropless, 0);
+  ASSERT_EQ(with.expert_tokens[0].size(), 3u);
+  // Every routed token is still computed once; the zipf-hot expert's tokens are spread over its
+  // copies, so the busiest rank computes fewer.
+  const auto total = [](const MoeLayerPlan& p, std::size_t r) {
+    std::int64_t n = 0;
+    for (std::int64_t t : p.expert_tokens[r]) n += t;
+    return n;
+  };
+  std::int64_t sum_with = 0, sum_without = 0, most_with = 0, most_without = 0;
+  for (std::size_t r = 0; r < 8; ++r) {
+    sum_with += total(with, r);
+    sum_without += total(without, r);
+    most_with = std::max(most_with, total(with, r));
+    most_without = std::max(most_without, total(without, r));
+  }
+  EXPECT_EQ(sum_with, sum_without);
+  EXPECT_LT(most_with, most_without);
+  // The copies' gradients are all-reduced among the ranks holding them.
+  const BuildResult b =
+      make_strategy("lancet:eplb=on", "--strategy")->build_iteration(job, f.costs);
+  b.graph.validate();
+  int replica_syncs = 0;
+  for (const CommRecord& c : b.graph.comms()) {
+    if (b.graph.names()[c.name] == "grad.allreduce.replica") ++replica_syncs;
+  }
+  EXPECT_GT(replica_syncs, 0);
+}
+
+TEST(CommonOptions, BadValuesAreInputErrors) {
+  EXPECT_EQ(message_of("tutel:a2a=mpi"),
+            "--strategy: tutel: option a2a has no such value (got mpi, expected nccl|deepep)");
+  EXPECT_EQ(message_of("parm:x=1"),
+            "--strategy: parm takes no options (got parm:x=1, expected parm)");
+  EXPECT_NE(message_of("parm:a2a=deepep:x=1").find("x"), std::string::npos);
+  EXPECT_EQ(message_of("lancet:a2a=deepep:comm_sms=24"), "");
+}
+
+TEST(HeldSms, ComputeBesideDeepEpRunsOnTheRemainingSms) {
+  const compute::RooflineComputeModel model(io::load_gpu_spec("h100"));
+  ComputeTask t;
+  t.kind = KernelKind::gemm;
+  t.shape = {4096, 4096, 4096, 1};
+  t.flops = Flops{2.0 * 4096 * 4096 * 4096};
+  t.bytes = Bytes{2 * 3 * 4096 * 4096};
+  const SimTime alone = model.duration(t, {RankId{0}, 0, 0, 0});
+  // 512 tiles of 128x256: 4 waves on 132 SMs, 5 waves on the 112 left by DeepEP's 20: 5/4.
+  const SimTime beside = model.duration(t, {RankId{0}, 1, 1, 20});
+  EXPECT_NEAR(static_cast<double>(beside.ps()) / static_cast<double>(alone.ps()), 1.25, 0.01);
+  // An NCCL kernel beside it as well adds the generic slowdown.
+  const SimTime both = model.duration(t, {RankId{0}, 2, 1, 20});
+  EXPECT_NEAR(static_cast<double>(both.ps()) / static_cast<double>(beside.ps()), 1.189, 1e-6);
+}
+
+}  // namespace
+}  // namespace moesim::strategies

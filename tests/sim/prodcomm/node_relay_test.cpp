@@ -1,0 +1,134 @@
+// Node-limited routing (distinct tokens), the DeepEP-style relay plan and its network lowering.
+// Expected values are computed by hand in the comments.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "sim/io/topology_json.hpp"
+#include "sim/network/cluster_generator.hpp"
+#include "sim/network/flow_network_model.hpp"
+#include "sim/network/nccl_cost_model.hpp"
+#include "sim/workload/node_limited_routing.hpp"
+#include "sim/workload/node_relay_plan.hpp"
+
+namespace moesim {
+namespace {
+
+TEST(DistinctTokens, UnlimitedIsOneMinusMissProbability) {
+  // Two GPUs on two nodes, T = 100 tokens, k = 2, 100 assignments each: p = 0.5 per pick,
+  // distinct = 100 (1 - 0.5^2) = 75 per GPU and node.
+  const std::vector<std::int64_t> a{100, 100};
+  const std::vector<int> node{0, 1};
+  const DistinctTokens d = expected_distinct_tokens(a, node, 2, 100, 2, 0);
+  EXPECT_NEAR(d.per_gpu[0], 75.0, 1e-9);
+  EXPECT_NEAR(d.per_node[1], 75.0, 1e-9);
+  // Never more distinct tokens than assignments: one assignment is at most one token.
+  const std::vector<std::int64_t> few{1, 199};
+  EXPECT_LE(expected_distinct_tokens(few, node, 2, 100, 2, 0).per_gpu[0], 1.0);
+}
+
+TEST(DistinctTokens, NodeLimitFillsExactlyMNodesPerToken) {
+  // 8 nodes x 2 GPUs, uniform, T = 1000, k = 8: unlimited, a node is hit by
+  // 1 - (7/8)^8 = 0.6564 of the tokens (5.25 nodes per token).
+  std::vector<std::int64_t> a(16, 500);  // k T / 16
+  std::vector<int> node;
+  for (int g = 0; g < 16; ++g) node.push_back(g / 2);
+  const DistinctTokens free = expected_distinct_tokens(a, node, 8, 1000, 8, 0);
+  EXPECT_NEAR(free.per_node[3], 1000.0 * (1.0 - std::pow(7.0 / 8.0, 8)), 1e-6);
+  // Limit 4: every token visits 4 of the 8 nodes -> 500 per node; a visiting token places
+  // 8 / 4 = 2 picks on its node, one of 2 GPUs each: 500 (1 - 0.5^2) = 375 per GPU.
+  const DistinctTokens lim = expected_distinct_tokens(a, node, 8, 1000, 8, 4);
+  EXPECT_NEAR(lim.per_node[3], 500.0, 1e-6);
+  EXPECT_NEAR(lim.per_gpu[7], 375.0, 1e-6);
+  double nodes_per_token = 0;
+  for (double v : lim.per_node) nodes_per_token += v / 1000.0;
+  EXPECT_NEAR(nodes_per_token, 4.0, 1e-6);
+  // A limit at or above the nodes loaded changes nothing.
+  EXPECT_NEAR(expected_distinct_tokens(a, node, 8, 1000, 8, 8).per_node[0], free.per_node[0], 1e-9);
+}
+
+TEST(NodeRelayPlan, CrossesTheNetworkOncePerNodeThenFansOut) {
+  // 2 nodes x 2 GPUs, T = 100, k = 2, every source routes 50 assignments to each GPU:
+  // p = 0.25 per GPU -> 100 (1 - 0.75^2) = 43.75 tokens per GPU; P = 0.5 per node -> 75.
+  NodeRelayInputs in;
+  in.assignments.assign(4, std::vector<std::int64_t>(4, 50));
+  in.node_of = {0, 0, 1, 1};
+  in.tokens = 100;
+  in.top_k = 2;
+  in.bytes_per_token = 10;
+  in.comm_sms = 20;
+  const NodeRelayPlan p = make_node_relay_plan(in);
+  // GPU 0 (local index 0) sends 75 tokens once to node 1, to its rail peer GPU 2 only.
+  EXPECT_EQ(p.exchange.network.at(0, 2), 750);
+  EXPECT_EQ(p.exchange.network.at(0, 3), 0);
+  EXPECT_EQ(p.exchange.network.at(1, 3), 750);
+  EXPECT_EQ(p.exchange.network.at(0, 1), 0);  // same node: NVLink, not the network
+  // GPU 2 forwards to GPU 3 what GPU 0 has for it (43.75 tokens), plus its own tokens for GPU 3;
+  // likewise GPU 0 for GPU 1 (its own and GPU 2's, GPU 0 being GPU 2's rail peer).
+  EXPECT_EQ(p.exchange.local.at(2, 3), std::llround(2 * 437.5));
+  EXPECT_EQ(p.exchange.local.at(0, 1), std::llround(2 * 437.5));
+  EXPECT_EQ(p.delivered.at(0, 3), std::llround(437.5));
+  EXPECT_EQ(p.exchange.comm_sms, 20);
+  // DeepEP's counters: RDMA bytes include the own node (2 x 75 tokens), NVL bytes every
+  // received token (4 sources x 43.75).
+  EXPECT_NEAR(p.rdma_bytes[0], 1500.0, 1e-9);
+  EXPECT_NEAR(p.nvl_bytes[3], 1750.0, 1e-9);
+  // The combine reverses every leg (bytes scaled by the combine's dtype).
+  const NodeRelayExchange c = reversed(p.exchange, 2.0);
+  EXPECT_EQ(c.network.at(2, 0), 1500);
+  EXPECT_EQ(c.local.at(3, 2), std::llround(2 * 2 * 437.5));
+}
+
+TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
+  network::ClusterSpec spec;
+  spec.nodes = 2;
+  const network::Topology t = network::generate_cluster(io::load_topology("dgx-h100"), spec);
+  // 16 GPUs; every GPU sends 48.5 MB to its rail peer on the other node: 1 ms at the NIC's
+  // 48.5 GB/s (400 Gb/s x 0.97); nothing inside the nodes.
+  auto relay = std::make_shared<NodeRelayExchange>();
+  relay->network = ByteMatrix(16);
+  relay->local = ByteMatrix(16);
+  relay->comm_sms = 20;
+  auto matrix = std::make_shared<ByteMatrix>(16);
+  for (std::size_t i = 0; i < 16; ++i) {
+    relay->network.set(i, (i + 8) % 16, 48'500'000);
+    matrix->set(i, (i + 8) % 16, 48'500'000);
+  }
+  CommOp op;
+  op.kind = CommKind::all_to_all_v;
+  for (std::uint32_t r = 0; r < 16; ++r) op.ranks.push_back(RankId{r});
+  op.matrix = matrix;
+  op.relay = relay;
+  op.bytes = all_to_all_v_size(*matrix);
+  network::CollectiveConfig cfg;
+  const network::FlowPlan plan = network::lower_collective(t, op, cfg);
+  EXPECT_EQ(plan.algorithm, network::Algorithm::node_relay);
+  ASSERT_EQ(plan.stages.size(), 1u);
+  EXPECT_EQ(plan.stages[0].flows.size(), 16u);
+  network::FlowNetworkModel m(t);
+  const double us = m.estimate(op).us();
+  EXPECT_GT(us, 1000.0);
+  EXPECT_LT(us, 1000.0 + 40.0);  // + one network step and the start-up
+  // The analytical model prices the same legs.
+  EXPECT_NEAR(network::nccl_best(t, op, cfg).time_us, us, 0.05 * us);
+}
+
+TEST(Presets, Gb200Nvl72IsOneNvlinkDomainOf72GpusAndRacksMeetOverInfiniBand) {
+  const network::Topology rack = io::load_topology("gb200-nvl72");
+  EXPECT_EQ(rack.gpu_count(), 72u);
+  EXPECT_EQ(rack.gpus_per_node(), 72u);
+  network::ClusterSpec spec;
+  spec.nodes = 2;
+  const network::Topology two = network::generate_cluster(rack, spec);
+  EXPECT_EQ(two.gpu_count(), 144u);
+  // GPU 0 to GPU 71 stays on NVLink 5 (900 GB/s x 0.802); GPU 0 to GPU 72 (rack 1) crosses one
+  // 400 Gb/s NIC (48.5 GB/s).
+  EXPECT_NEAR(two.route_bandwidth(RankId{0}, RankId{71}).bytes_per_s / 1e9, 900 * 0.802, 0.5);
+  EXPECT_NEAR(two.route_bandwidth(RankId{0}, RankId{72}).bytes_per_s / 1e9, 48.5, 0.5);
+  const network::Topology b200 = io::load_topology("dgx-b200");
+  EXPECT_EQ(b200.gpu_model(), "b200");
+  EXPECT_NEAR(b200.route_bandwidth(RankId{0}, RankId{1}).bytes_per_s / 1e9, 900 * 0.802, 0.5);
+}
+
+}  // namespace
+}  // namespace moesim
