@@ -39,6 +39,11 @@ constexpr std::array kStrategies{
           "checkpointing), ac=on|off (activation checkpointing); default all on"},
     Entry{"deepspeed-ted-base", &make_deepspeed_ted_base, &configure_deepspeed_ted_base,
           "as deepspeed-ted; default dtd=off, cac=off, ac=on"},
+    Entry{"dualpipe", &make_dualpipe, &configure_dualpipe,
+          "overlap=on|off (forward-backward chunk pairs interleaved so each all-to-all hides "
+          "under the other pass's compute); default on. Needs an even pp and an even mb >= 2*pp"},
+    Entry{"dualpipev", &make_dualpipev, &configure_dualpipev,
+          "overlap=on|off, as dualpipe. Needs an even mb >= 2*pp; layers >= 2*pp"},
 };
 
 }  // namespace

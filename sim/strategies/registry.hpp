@@ -35,10 +35,14 @@ std::unique_ptr<Strategy> make_parm_s1();
 std::unique_ptr<Strategy> make_parm_s2();
 std::unique_ptr<Strategy> make_deepspeed_ted();
 std::unique_ptr<Strategy> make_deepspeed_ted_base();
+std::unique_ptr<Strategy> make_dualpipe();
+std::unique_ptr<Strategy> make_dualpipev();
 std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_dualpipe(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_dualpipev(StrategyOptions& options);
 
 }  // namespace moesim::strategies

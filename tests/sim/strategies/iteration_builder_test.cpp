@@ -211,11 +211,16 @@ TEST(Strategies, EveryStrategyBuildsValidGraphsWithPipelineAndTp) {
   m.experts = 4;
   m.top_k = 2;
   m.moe_layers = MoeLayers::every_other;
-  const TrainingJob job =
-      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=3", "-p"), shape_of(2, 4),
-                        GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
+  const auto job_with = [&](const std::string& mb) {
+    return make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=" + mb, "-p"),
+                             shape_of(2, 4), GeneratedRouting(RoutingDistribution::zipf, 1.0, 1),
+                             0);
+  };
+  const TrainingJob job = job_with("3");
+  const TrainingJob even = job_with("4");  // DualPipe feeds mb/2 from each end: mb even
   for (auto name : strategy_names()) {
-    const BuildResult built = make_strategy(name)->build_iteration(job, f.costs);
+    const BuildResult built =
+        make_strategy(name)->build_iteration(name.starts_with("dualpipe") ? even : job, f.costs);
     built.graph.validate();
     SimulatedExecutor exec(f.compute, f.network);
     EXPECT_GT(exec.run(built.graph).makespan(), SimTime::zero()) << name;
