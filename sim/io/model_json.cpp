@@ -14,9 +14,31 @@ namespace {
 
 ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   const JsonReader r(doc, origin);
-  r.expect_object({"name", "source", "layers", "hidden", "ffn_hidden", "expert_ffn_hidden", "heads",
-                   "kv_heads", "seq_len", "micro_batch", "experts", "top_k", "capacity_factor",
-                   "dropless", "moe_layers", "expert_ffn", "dtype", "shared_experts", "note"});
+  r.expect_object({"name",
+                   "source",
+                   "layers",
+                   "hidden",
+                   "ffn_hidden",
+                   "expert_ffn_hidden",
+                   "heads",
+                   "kv_heads",
+                   "seq_len",
+                   "micro_batch",
+                   "experts",
+                   "top_k",
+                   "capacity_factor",
+                   "dropless",
+                   "moe_layers",
+                   "expert_ffn",
+                   "dtype",
+                   "shared_experts",
+                   "note",
+                   "first_dense_layers",
+                   "q_lora_rank",
+                   "kv_lora_rank",
+                   "qk_nope_head_dim",
+                   "qk_rope_head_dim",
+                   "v_head_dim"});
   ModelSpec m;
   m.name = r.at("name").as_string();
   m.source = r.at("source").as_string();
@@ -56,6 +78,15 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
     m.dtype = *p;
   }
   m.shared_experts = r.has("shared_experts") ? r.at("shared_experts").as_int_at_least(0) : 0;
+  const auto optional_int = [&](std::string_view key) {
+    return r.has(key) ? r.at(key).as_int_at_least(0) : std::int64_t{0};
+  };
+  m.first_dense_layers = optional_int("first_dense_layers");
+  m.mla.q_lora_rank = optional_int("q_lora_rank");
+  m.mla.kv_lora_rank = optional_int("kv_lora_rank");
+  m.mla.qk_nope_head_dim = optional_int("qk_nope_head_dim");
+  m.mla.qk_rope_head_dim = optional_int("qk_rope_head_dim");
+  m.mla.v_head_dim = optional_int("v_head_dim");
   m.validate(origin);
   return m;
 }

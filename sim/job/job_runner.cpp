@@ -198,7 +198,8 @@ std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::s
     const std::size_t comma = std::min(list.find(',', pos), list.size());
     const std::string name = list.substr(pos, comma - pos);
     if (name == "all") {
-      for (auto n : strategies::strategy_names()) chosen.push_back(strategies::make_strategy(n));
+      for (auto n : strategies::strategies_for_all())
+        chosen.push_back(strategies::make_strategy(n));
     } else {
       chosen.push_back(strategies::make_strategy(name, flag));
     }

@@ -39,7 +39,7 @@ std::vector<std::string> strategy_specs(const std::string& list) {
     const std::size_t comma = std::min(list.find(',', pos), list.size());
     const std::string spec = list.substr(pos, comma - pos);
     if (spec == "all") {
-      for (auto n : strategies::strategy_names()) specs.emplace_back(n);
+      for (auto n : strategies::strategies_for_all()) specs.emplace_back(n);
     } else {
       strategies::make_strategy(spec, "--strategies");  // InputError on an unknown name
       specs.push_back(spec);

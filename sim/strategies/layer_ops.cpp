@@ -93,6 +93,7 @@ ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_
 
 BlockWork LayerOps::attention(Pass pass, std::int64_t x) const {
   const ModelSpec& m = model_;
+  if (m.is_mla()) return mla_attention(pass, x);
   const std::int64_t tp = layout_.tp;
   const std::int64_t hid = m.hidden;
   const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
@@ -137,6 +138,102 @@ BlockWork LayerOps::attention(Pass pass, std::int64_t x) const {
         with_direction("ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_),
                        d),
     };
+  }
+  return w;
+}
+
+BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x) const {
+  // DeepSeek-V3 (arXiv 2412.19437 section 2.1.1, eqs. 1-11; deepseek-ai/DeepSeek-V3
+  // inference/model.py class MLA): q = W_qb norm(W_qa h) (or W_q h without a q LoRA),
+  // [c_kv, k_rope] = W_kva h, [k_nope, v] = W_kvb norm(c_kv), scores over qk_nope + qk_rope
+  // dims per head, output W_o over heads * v_head_dim. Heads are split over tp; the two
+  // down-projections (W_qa, W_kva) and their norms are replicated on every tp rank.
+  const ModelSpec& m = model_;
+  const ModelSpec::Mla& a = m.mla;
+  const std::int64_t tp = layout_.tp;
+  const std::int64_t hid = m.hidden;
+  const std::int64_t heads = m.heads / tp;
+  const std::int64_t qk = a.qk_nope_head_dim + a.qk_rope_head_dim;
+  const std::int64_t q_out = heads * qk;
+  const std::int64_t kv_a_out = a.kv_lora_rank + a.qk_rope_head_dim;
+  const std::int64_t kv_b_out = heads * (a.qk_nope_head_dim + a.v_head_dim);
+  const std::int64_t o_in = heads * a.v_head_dim;
+  const bool fwd = pass == Pass::forward;
+  ComputeTask attn;
+  attn.kind = KernelKind::attention;
+  attn.shape = KernelShape{x, m.seq_len, qk, heads};
+  attn.dtype = m.dtype;
+  attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * static_cast<double>(m.seq_len) *
+                     static_cast<double>(heads * (qk + a.v_head_dim))};
+  attn.bytes = Bytes{(fwd ? 1 : 2) * x * (2 * q_out + 2 * o_in) * b_};
+  const CollectiveOp reduce{
+      kTpAllReduce,  CommKind::all_reduce, GroupKind::tp,
+      CommGroup::tp, Bytes{x * hid * b_},  fwd ? Direction::forward : Direction::input_gradient};
+  const auto norm = [&](std::int64_t width, std::int64_t bytes_per, double flops_per) {
+    return memory_kernel(KernelKind::layernorm, x, width, bytes_per * x * width * b_,
+                         flops_per * static_cast<double>(x * width));
+  };
+  // Projections in forward order: name, output width, input width.
+  struct Proj {
+    std::string_view name, dx, dw;
+    std::int64_t out, in;
+  };
+  std::vector<Proj> q_path;
+  if (a.q_lora_rank > 0) {
+    q_path = {{"q_a", "q_a.dX", "q_a.dW", a.q_lora_rank, hid},
+              {"q_b", "q_b.dX", "q_b.dW", q_out, a.q_lora_rank}};
+  } else {
+    q_path = {{"q", "q.dX", "q.dW", q_out, hid}};
+  }
+  const Proj kv_a{"kv_a", "kv_a.dX", "kv_a.dW", kv_a_out, hid};
+  const Proj kv_b{"kv_b", "kv_b.dX", "kv_b.dW", kv_b_out, a.kv_lora_rank};
+  const auto f = Direction::forward;
+  const auto d = Direction::input_gradient;
+  const auto dw = Direction::weight_gradient;
+  const auto forward_gemm = [&](const Proj& p) {
+    return with_direction(p.name, gemm(x, p.out, p.in, GemmRole::forward), f);
+  };
+  const auto backward_gemms = [&](BlockWork& w, const Proj& p) {
+    w.ops.push_back(with_direction(p.dx, gemm(x, p.in, p.out, GemmRole::input_gradient), d));
+    w.ops.push_back(with_direction(p.dw, gemm(p.in, p.out, x, GemmRole::weight_gradient), dw));
+  };
+  BlockWork w{Block::attention, {}};
+  const double xh = static_cast<double>(x * hid);
+  if (fwd) {
+    w.ops.push_back(with_direction(
+        "ln1", memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh), f));
+    w.ops.push_back(forward_gemm(q_path.front()));
+    if (q_path.size() == 2) {
+      w.ops.push_back(with_direction("q_a.norm", norm(a.q_lora_rank, 2, 5.0), f));
+      w.ops.push_back(forward_gemm(q_path.back()));
+    }
+    w.ops.push_back(forward_gemm(kv_a));
+    w.ops.push_back(with_direction("kv_a.norm", norm(a.kv_lora_rank, 2, 5.0), f));
+    w.ops.push_back(forward_gemm(kv_b));
+    w.ops.push_back(with_direction("attention", attn, f));
+    w.ops.push_back(with_direction("attn.proj", gemm(x, hid, o_in, GemmRole::forward), f));
+    w.ops.push_back(reduce);
+    w.ops.push_back(with_direction(
+        "ln2", memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b_, 6.0 * xh), f));
+  } else {
+    w.ops.push_back(with_direction(
+        "ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_), d));
+    w.ops.push_back(
+        with_direction("attn.proj.dX", gemm(x, o_in, hid, GemmRole::input_gradient), d));
+    w.ops.push_back(
+        with_direction("attn.proj.dW", gemm(o_in, hid, x, GemmRole::weight_gradient), dw));
+    w.ops.push_back(with_direction("attention.bwd", attn, d));
+    backward_gemms(w, kv_b);
+    w.ops.push_back(with_direction("kv_a.norm.bwd", norm(a.kv_lora_rank, 4, 0.0), d));
+    backward_gemms(w, kv_a);
+    if (q_path.size() == 2) {
+      backward_gemms(w, q_path.back());
+      w.ops.push_back(with_direction("q_a.norm.bwd", norm(a.q_lora_rank, 4, 0.0), d));
+    }
+    backward_gemms(w, q_path.front());
+    w.ops.push_back(reduce);
+    w.ops.push_back(with_direction(
+        "ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_), d));
   }
   return w;
 }

@@ -12,6 +12,10 @@
 //             (4 x L M/tp flops), attn.proj (x, M, M/tp), TP all-reduce (xMb), ln2 (3xMb, 6xM);
 //             bwd: ln2.bwd, proj dX/dW, attention.bwd (8 x L M/tp), qkv dX/dW, TP all-reduce,
 //             ln1.bwd (4xMb each). kv = max(head_dim, head_dim kv_heads / tp).
+//             MLA (ModelSpec::Mla, DeepSeek-V3): q_a (x, q_lora, M), q_a.norm, q_b (x, h qk,
+//             q_lora), kv_a (x, kv_lora + rope, M), kv_a.norm, kv_b (x, h (nope + v), kv_lora),
+//             core attention 2 x L h (qk + v) flops, attn.proj (x, M, h v); h = heads/tp, qk = nope
+//             + rope; backward mirrors them, every GEMM as dX then dW.
 //  FFN (dense f = F/tp; expert h = H/esp; shared f = S H/tp): GEMM1 (x, up, M) with up = 2f for
 //             SwiGLU, activation (x up + x f) b bytes and 4 x f flops, GEMM2 (x, M, f); backward
 //             GEMM2 dX/dW, activation backward (2 x up + x f) b bytes and 8 x f flops, GEMM1
@@ -120,6 +124,8 @@ class LayerOps {
 
  private:
   struct FfnNames;
+  /// Multi-head latent attention (ModelSpec::Mla): the projections through the q and kv latents.
+  BlockWork mla_attention(Pass pass, std::int64_t tokens) const;
   BlockWork ffn(Block block, Pass pass, std::int64_t tokens, std::int64_t width, bool tp_reduce,
                 const FfnNames& names) const;
 

@@ -27,6 +27,8 @@ struct Entry {
   std::unique_ptr<Strategy> (*configure)(StrategyOptions&) = nullptr;
   /// The options it accepts, for --help and error messages.
   std::string_view options = {};
+  /// Part of "all": it schedules any layout (false: it needs one, e.g. a pipeline).
+  bool in_all = true;
 };
 
 constexpr std::string_view kMegatronHelp =
@@ -60,6 +62,15 @@ constexpr std::array kStrategies{
     Entry{"megatron", &make_megatron, &configure_megatron, kMegatronHelp},
     Entry{"megatron-a2a-overlap", &make_megatron_a2a_overlap, &configure_megatron_a2a_overlap,
           kMegatronA2aOverlapHelp},
+    Entry{"dualpipe", &make_dualpipe, &configure_dualpipe,
+          "overlap=on|off (forward-backward chunk pairs interleaved so each all-to-all hides "
+          "under the other pass's compute); default on. Needs an even pp and an even mb >= 2*pp "
+          "(not part of \"all\": name it)",
+          false},
+    Entry{"dualpipev", &make_dualpipev, &configure_dualpipev,
+          "overlap=on|off, as dualpipe. Needs an even mb >= 2*pp and layers >= 2*pp (not part of "
+          "\"all\": name it)",
+          false},
 };
 
 }  // namespace
@@ -67,6 +78,14 @@ constexpr std::array kStrategies{
 std::vector<std::string_view> strategy_names() {
   std::vector<std::string_view> names;
   for (const Entry& e : kStrategies) names.push_back(e.name);
+  return names;
+}
+
+std::vector<std::string_view> strategies_for_all() {
+  std::vector<std::string_view> names;
+  for (const Entry& e : kStrategies) {
+    if (e.in_all) names.push_back(e.name);
+  }
   return names;
 }
 

@@ -13,6 +13,9 @@ namespace moesim::strategies {
 
 /// Names of all strategies, in the registry's order.
 std::vector<std::string_view> strategy_names();
+/// What "all" expands to (run, compare, sweep): the strategies that schedule any layout, in the
+/// registry's order; dualpipe and dualpipev need a pipeline (an even mb >= 2 pp) and are named.
+std::vector<std::string_view> strategies_for_all();
 /// A new instance of the strategy `spec` = "name" or "name:key=value[:key=value...]" (options,
 /// for strategies that take them); InputError naming `flag` and listing the known names or
 /// options otherwise.
@@ -37,6 +40,8 @@ std::unique_ptr<Strategy> make_deepspeed_ted();
 std::unique_ptr<Strategy> make_deepspeed_ted_base();
 std::unique_ptr<Strategy> make_megatron();
 std::unique_ptr<Strategy> make_megatron_a2a_overlap();
+std::unique_ptr<Strategy> make_dualpipe();
+std::unique_ptr<Strategy> make_dualpipev();
 std::unique_ptr<Strategy> configure_fastermoe(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_tutel(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options);
@@ -48,5 +53,7 @@ std::unique_ptr<Strategy> configure_deepspeed_ted(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_deepspeed_ted_base(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_megatron(StrategyOptions& options);
 std::unique_ptr<Strategy> configure_megatron_a2a_overlap(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_dualpipe(StrategyOptions& options);
+std::unique_ptr<Strategy> configure_dualpipev(StrategyOptions& options);
 
 }  // namespace moesim::strategies

@@ -31,6 +31,15 @@ std::int64_t ModelSpec::moe_layer_count() const {
 }
 
 std::int64_t ModelSpec::attention_params() const {
+  if (is_mla()) {
+    const std::int64_t qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
+    const std::int64_t q = mla.q_lora_rank > 0
+                               ? hidden * mla.q_lora_rank + mla.q_lora_rank * heads * qk
+                               : hidden * heads * qk;
+    return q + hidden * (mla.kv_lora_rank + mla.qk_rope_head_dim) +
+           mla.kv_lora_rank * heads * (mla.qk_nope_head_dim + mla.v_head_dim) +
+           heads * mla.v_head_dim * hidden;
+  }
   const std::int64_t kv = hidden / heads * kv_heads;
   return hidden * (hidden + 2 * kv) + hidden * hidden;
 }
@@ -39,8 +48,13 @@ std::int64_t ModelSpec::dense_ffn_params() const { return expert_gemms() * hidde
 
 double ModelSpec::training_flops_per_token() const {
   const double m = static_cast<double>(hidden);
-  const double attention =
-      2.0 * static_cast<double>(attention_params()) + 4.0 * static_cast<double>(seq_len) * m;
+  // Scores and weighted values: 2 L (qk + v) per head (4 L M for multi-head attention).
+  const double head_dims =
+      is_mla() ? static_cast<double>(heads *
+                                     (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim))
+               : 2.0 * m;
+  const double attention = 2.0 * static_cast<double>(attention_params()) +
+                           2.0 * static_cast<double>(seq_len) * head_dims;
   const double dense = 2.0 * static_cast<double>(dense_ffn_params());
   const double expert = 2.0 * static_cast<double>(expert_params());
   const double moe =
@@ -78,6 +92,22 @@ void ModelSpec::validate(std::string_view origin) const {
     throw input_error(origin, "/shared_experts", "out of range", std::to_string(shared_experts),
                       fmt::format("0..{}", kMaxExperts));
   }
+  if (first_dense_layers < 0 || first_dense_layers > layers) {
+    throw input_error(origin, "/first_dense_layers", "out of range",
+                      std::to_string(first_dense_layers), fmt::format("0..{} (layers)", layers));
+  }
+  const auto mla_dim = [&](std::string_view field, std::int64_t v, bool needed) {
+    if (v < 0 || v > kMaxHidden || (needed && v == 0)) {
+      throw input_error(origin, fmt::format("/{}", field), "out of range", std::to_string(v),
+                        needed ? fmt::format("1..{} with kv_lora_rank > 0", kMaxHidden)
+                               : fmt::format("0..{}", kMaxHidden));
+    }
+  };
+  mla_dim("kv_lora_rank", mla.kv_lora_rank, false);
+  mla_dim("q_lora_rank", mla.q_lora_rank, false);
+  mla_dim("qk_nope_head_dim", mla.qk_nope_head_dim, is_mla());
+  mla_dim("qk_rope_head_dim", mla.qk_rope_head_dim, is_mla());
+  mla_dim("v_head_dim", mla.v_head_dim, is_mla());
   if (tokens_per_micro_batch() > kMaxTokensPerMicroBatch) {
     throw input_error(origin, "/micro_batch", "out of range: seq_len x micro_batch too large",
                       fmt::format("{} x {} = {}", seq_len, micro_batch, tokens_per_micro_batch()),
@@ -155,6 +185,18 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     s.top_k = i();
   else if (key == "shared_experts")
     s.shared_experts = i();
+  else if (key == "first_dense_layers")
+    s.first_dense_layers = i();
+  else if (key == "q_lora_rank")
+    s.mla.q_lora_rank = i();
+  else if (key == "kv_lora_rank")
+    s.mla.kv_lora_rank = i();
+  else if (key == "qk_nope_head_dim")
+    s.mla.qk_nope_head_dim = i();
+  else if (key == "qk_rope_head_dim")
+    s.mla.qk_rope_head_dim = i();
+  else if (key == "v_head_dim")
+    s.mla.v_head_dim = i();
   else if (key == "capacity_factor")
     s.capacity_factor = parse_double(flag, key, value);
   else if (key == "dropless")
@@ -175,7 +217,8 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     throw input_error("", flag, "unknown model field", key,
                       "one of layers, hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, "
                       "seq_len, micro_batch, experts, top_k, capacity_factor, dropless, "
-                      "moe_layers, expert_ffn, dtype, shared_experts");
+                      "moe_layers, expert_ffn, dtype, shared_experts, first_dense_layers, "
+                      "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim");
   }
 }
 

@@ -57,9 +57,24 @@ struct ModelSpec {
   ExpertFfn expert_ffn = ExpertFfn::two_gemm;
   DType dtype = DType::bf16;
   std::int64_t shared_experts = 0;  ///< always-active experts of width expert_ffn_hidden
+  /// The first layers keep a dense FFN whatever moe_layers says (DeepSeek-V3's
+  /// first_k_dense_replace = 3).
+  std::int64_t first_dense_layers = 0;
+  /// Multi-head latent attention (DeepSeek-V2/V3): queries through a rank-q_lora_rank bottleneck
+  /// (0: a full projection), keys and values through a shared rank-kv_lora_rank latent plus a
+  /// decoupled RoPE key of qk_rope_head_dim; per head qk_nope + qk_rope query/key dims and
+  /// v_head_dim value dims. kv_lora_rank = 0: standard (grouped-query) attention.
+  struct Mla {
+    std::int64_t q_lora_rank = 0;
+    std::int64_t kv_lora_rank = 0;
+    std::int64_t qk_nope_head_dim = 0;
+    std::int64_t qk_rope_head_dim = 0;
+    std::int64_t v_head_dim = 0;
+  } mla;
 
+  bool is_mla() const { return mla.kv_lora_rank > 0; }
   bool is_moe_layer(std::int64_t layer) const {
-    return moe_layers == MoeLayers::every || layer % 2 == 1;
+    return layer >= first_dense_layers && (moe_layers == MoeLayers::every || layer % 2 == 1);
   }
   std::int64_t moe_layer_count() const;
   std::int64_t head_dim() const { return hidden / heads; }

@@ -47,8 +47,9 @@ struct GoldenCase {
 // strategy is built for (DP+EP; FSMoE's and Parm's MP=ESP inside a node, EP across nodes; TED's
 // TP x EP), skewed routing where the strategy reacts to load (FasterMoE's shadowing, Lancet,
 // FlexMoE's placement), two iterations where it adapts across iterations (FlexMoE), a pipeline
-// (deepspeed-moe), one-NIC nodes (pcie3-4gpu-100g) and both network models. FSMoE's family runs
-// micro-batch 96, where their pipeline degrees differ (at 24 all three choose degree 1).
+// (deepspeed-moe, and DualPipe's two-ended one), one-NIC nodes (pcie3-4gpu-100g) and both network
+// models. FSMoE's family runs micro-batch 96, where their pipeline degrees differ (at 24 all three
+// choose degree 1).
 const std::vector<GoldenCase>& golden_cases() {
   static const std::vector<GoldenCase> cases{
       {"deepspeed-moe", "gpt2-s-moe", "layers=4", "dgx-h100", 1, "ep=4,pp=2,mb=2", "zipf:1.2", 1,
@@ -77,6 +78,10 @@ const std::vector<GoldenCase>& golden_cases() {
        "zipf:1.2", 1, "flow"},
       {"megatron-a2a-overlap", "gpt2-s-moe", "layers=2,dropless=true", "dgx-h100", 1, "ep=8,mb=4",
        "zipf:1.2", 1, "flow"},
+      {"dualpipe", "gpt2-s-moe", "layers=4", "dgx-h100", 1, "ep=4,pp=2,mb=4", "zipf:1.2", 1,
+       "flow"},
+      {"dualpipev", "gpt2-s-moe", "layers=4", "dgx-h100", 1, "ep=4,pp=2,mb=4", "uniform", 1,
+       "flow"},
   };
   return cases;
 }

@@ -18,7 +18,7 @@ namespace {
 TEST(StrategyJobs, EverySingleGpuJobLowersForTheHardwareExecutor) {
   const job::PreparedJob job = single_gpu_job();
   ASSERT_EQ(job.topology->gpu_count(), 1u);
-  for (std::string_view name : strategies::strategy_names()) {
+  for (std::string_view name : strategies::strategies_for_all()) {  // one GPU: no pipeline
     SCOPED_TRACE(std::string(name));
     const auto built = job::build_graph(job, *strategies::make_strategy(name), *job.first);
     const ExecutionPlan plan = lower_graph(built.graph);
@@ -70,7 +70,7 @@ TEST(StrategyJobs, NoStrategyLowersABackwardTaskToAForwardKernel) {
   // Whatever a strategy sets, a task named as a backward kernel either runs a backward kernel or
   // is marked substituted: it is never silently run forward.
   const app::PreparedJob job = single_gpu_job();
-  for (std::string_view name : strategies::strategy_names()) {
+  for (std::string_view name : strategies::strategies_for_all()) {  // one GPU: no pipeline
     SCOPED_TRACE(std::string(name));
     const auto built = app::build_graph(job, *strategies::make_strategy(name), *job.first);
     const TaskGraph& g = built.graph;

@@ -83,7 +83,7 @@ TEST(JobRunner, NodesReplicateAOneNodeTopology) {
 // "a,b" and "all" name strategies; an unknown one is an error on the flag.
 TEST(JobRunner, ParseStrategies) {
   EXPECT_EQ(parse_strategies("tutel,parm", "--strategy").size(), 2u);
-  EXPECT_EQ(parse_strategies("all", "--strategy").size(), strategies::strategy_names().size());
+  EXPECT_EQ(parse_strategies("all", "--strategy").size(), strategies::strategies_for_all().size());
   EXPECT_NE(testing::input_error_text([] {
               parse_strategies("magic", "--strategy");
             }).find("--strategy: unknown strategy (got magic"),

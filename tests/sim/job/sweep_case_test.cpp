@@ -54,7 +54,7 @@ TEST(SweepPlan, CasesAreConfigurationMajorWithEveryDefaultFilledIn) {
   const job::SweepPlan flow =
       job::make_sweep_plan(testing::source_path("traces/grids/smoke.json"), "all", "flow");
   EXPECT_EQ(flow.cases.front().job.network, "flow");
-  EXPECT_EQ(flow.strategies(), strategies::strategy_names().size());
+  EXPECT_EQ(flow.strategies(), strategies::strategies_for_all().size());
   EXPECT_EQ(input_error_text([] { smoke_plan("tutel,nosuch"); }).substr(0, 40),
             "--strategies: unknown strategy (got nosu");
 }

@@ -211,18 +211,20 @@ TEST(Strategies, EveryStrategyBuildsValidGraphsWithPipelineAndTp) {
   m.experts = 4;
   m.top_k = 2;
   m.moe_layers = MoeLayers::every_other;
-  const TrainingJob job =
-      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=3", "-p"), shape_of(2, 4),
-                        GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
-  // Megatron-Core's combined 1F1B takes pp > 1 only with interleaved stages, which need the
-  // micro-batches in groups of pp.
-  const TrainingJob job4 =
-      make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=4", "-p"), shape_of(2, 4),
-                        GeneratedRouting(RoutingDistribution::zipf, 1.0, 1), 0);
+  const auto job_with = [&](const std::string& mb) {
+    return make_training_job(m, parse_parallel_layout("tp=2,ep=2,pp=2,mb=" + mb, "-p"),
+                             shape_of(2, 4), GeneratedRouting(RoutingDistribution::zipf, 1.0, 1),
+                             0);
+  };
+  const TrainingJob job = job_with("3");
+  // DualPipe feeds mb/2 from each end (mb even); Megatron-Core's combined 1F1B takes pp > 1 only
+  // with interleaved stages, which need the micro-batches in groups of pp.
+  const TrainingJob even = job_with("4");
   for (auto name : strategy_names()) {
     const bool combined = name == "megatron-a2a-overlap";
+    const bool needs_even = combined || name.starts_with("dualpipe");
     const BuildResult built = make_strategy(combined ? "megatron-a2a-overlap:vp=2" : name)
-                                  ->build_iteration(combined ? job4 : job, f.costs);
+                                  ->build_iteration(needs_even ? even : job, f.costs);
     built.graph.validate();
     SimulatedExecutor exec(f.compute, f.network);
     EXPECT_GT(exec.run(built.graph).makespan(), SimTime::zero()) << name;

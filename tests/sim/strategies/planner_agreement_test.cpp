@@ -251,9 +251,11 @@ TEST(PlannerAgreement, AllToAllEstimatesCoverTheGroupsSharingANic) {
 // kernels of the backward phase say so.
 TEST(Catalogue, EveryEmittedKernelCarriesItsComputeOp) {
   const RealJob real("dgx-h100", 2, small_moe(4), "tp=2,ep=8");
+  // The DualPipe schedules need a pipeline fed from both ends: the same GPUs as two stages.
+  const RealJob piped("dgx-h100", 2, small_moe(4), "tp=2,ep=4,pp=2,mb=4");
   const ModelSpec& m = real.job.model;
   for (std::string_view name : strategy_names()) {
-    const BuildResult b = real.build(std::string(name));
+    const BuildResult b = (name.starts_with("dualpipe") ? piped : real).build(std::string(name));
     for (const Task& t : b.graph.tasks()) {
       const auto* k = std::get_if<ComputeTask>(&t.body);
       if (k == nullptr) continue;

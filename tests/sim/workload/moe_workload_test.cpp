@@ -49,7 +49,9 @@ TEST(ModelSpec, OverridesApplyAndRejectUnknownKeys) {
   EXPECT_EQ(message_of([&] { apply_overrides(m, "hiden=3", "--set"); }),
             "--set: unknown model field (got hiden, expected one of layers, hidden, ffn_hidden, "
             "expert_ffn_hidden, heads, kv_heads, seq_len, micro_batch, experts, top_k, "
-            "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts)");
+            "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts, "
+            "first_dense_layers, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, "
+            "v_head_dim)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=x", "--set"); }),
             "--set: top_k: not an integer (got x, expected an integer)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=9", "--set"); }),
@@ -80,7 +82,8 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             "m.json: /hiddn: unknown field (got \"hiddn\", expected one of: name, source, layers, "
             "hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, seq_len, micro_batch, "
             "experts, top_k, capacity_factor, dropless, moe_layers, expert_ffn, dtype, "
-            "shared_experts, note)");
+            "shared_experts, note, first_dense_layers, q_lora_rank, kv_lora_rank, "
+            "qk_nope_head_dim, qk_rope_head_dim, v_head_dim)");
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})",
                                        "m.json");

@@ -1,0 +1,588 @@
+// dualpipe / dualpipev: DeepSeek's bidirectional pipeline (DeepSeek-V3 Technical Report, arXiv
+// 2412.19437, section 3.2.1, Figures 4 and 5; deepseek-ai/DualPipe, dualpipe/dualpipe.py,
+// dualpipe/dualpipev.py and README.md). The schedule itself (routes, chunks, the 8-step program)
+// is dualpipe_schedule.hpp; this file emits it through the op catalogue.
+//
+//  - Each pipeline device holds two chunks. dualpipe: stage r and stage PP-1-r of the layers
+//    (two copies of every stage, 2x parameters; the copies' gradients are all-reduced together,
+//    over the dp groups of both devices). dualpipev: chunks r and 2P-1-r of a V of 2P chunks.
+//  - A chunk's forward and backward are split at the expert exchange into attention (with the
+//    gate and permute), dispatch, MLP (shared and routed experts) and combine. In an overlapped
+//    F&B pair the two passes are interleaved on the compute stream so that each pass's all-to-all
+//    runs under the other's compute: attention(F) under combine(B), MLP(B) under dispatch(F),
+//    MLP(F) under dispatch(B), attention(B) under combine(F) (the pairing of the report's
+//    Figure 4). The report also gives communication 20 of the 132 SMs; that share is the
+//    DeepEP all-to-all's model, not this schedule's, and is not charged here.
+//  - Zero-bubble backward: a "zero bubble" B runs only the catalogue's input-gradient kernels
+//    (Direction::input_gradient) and queues the weight-gradient ones; a W step runs the oldest
+//    queue entry (the repository's WeightGradStore). Every other backward runs both in catalogue
+//    order.
+//  - Dropless routing with the routed counts (all-to-all-v), as DeepSeek-V3 trains ("does not
+//    drop any tokens", report section 2.1.2); node-limited routing is the DeepEP model's.
+//  - Pipeline transfers are asynchronous send/recv pairs, on streams per kind (activations,
+//    gradients), direction and sender parity, so a transfer waits only for its own data. The
+//    repository batches each chunk's sends with the next chunk's receives (batch_isend_irecv, then
+//    wait); that coupling is not modelled.
+// Options: overlap=on|off (off: every F&B pair runs as F then B, to measure the overlap).
+#include <fmt/format.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "sim/core/errors.hpp"
+#include "sim/strategies/dualpipe_schedule.hpp"
+#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/registry.hpp"
+
+namespace moesim::strategies {
+namespace {
+
+IterationBuilder::Options dualpipe_token_options() {
+  IterationBuilder::Options o;
+  o.pad_to_capacity = false;
+  o.apply_capacity = false;
+  o.split_tokens_over_tp = false;
+  return o;
+}
+
+class DualPipeBuilder final : public IterationBuilder {
+ public:
+  DualPipeBuilder(const TrainingJob& job, const CostModels& costs, DualPipeVariant variant,
+                  bool overlap)
+      : IterationBuilder(job, costs, dualpipe_token_options()),
+        geometry_(variant, job.layout.pp, job.layout.micro_batches),
+        overlap_(overlap) {
+    const auto world = static_cast<std::size_t>(job.layout.world());
+    local_index_.resize(world);
+    for (std::int64_t s = 0; s < job.layout.pp; ++s) {
+      ranks_.push_back(job.mapping.stage_ranks(s));
+      const auto& r = ranks_.back();
+      for (std::size_t i = 0; i < r.size(); ++i) local_index_[r[i].index()] = i;
+    }
+    moe_index_.assign(static_cast<std::size_t>(job.model.layers), -1);
+    for (std::int64_t l = 0, n = 0; l < job.model.layers; ++l) {
+      if (job.model.is_moe_layer(l)) moe_index_[static_cast<std::size_t>(l)] = n++;
+    }
+    const std::size_t cells =
+        static_cast<std::size_t>(geometry_.routes() * geometry_.route_length() * per_phase());
+    forward_end_.resize(cells);
+    backward_end_.resize(cells);
+    inbox_f_.resize(cells);
+    inbox_b_.resize(cells);
+    tail_ = Chain(world);
+  }
+
+  BuildResult run();
+
+ private:
+  using Segment = std::function<void()>;
+  /// A weight-gradient kernel a zero-bubble B left for a later W (all ranks of the stage, or one).
+  struct DeferredKernel {
+    std::int64_t layer = 0;
+    bool every_rank = true;
+    RankId rank;
+    KernelOp op;
+  };
+  /// One chunk pass being emitted: its Step (with the chain it owns) and its layers.
+  struct PassContext {
+    ChunkPass pass;
+    std::int64_t device = 0;
+    std::int64_t first = 0;
+    std::int64_t end = 0;
+    Phase phase = Phase::forward;
+    std::unique_ptr<Chain> chain;
+  };
+
+  std::int64_t per_phase() const { return geometry_.per_phase(); }
+  std::size_t cell(const ChunkPass& p) const {
+    const std::int64_t index = p.micro_batch - p.route * per_phase();
+    return static_cast<std::size_t>(
+        (p.route * geometry_.route_length() + p.position) * per_phase() + index);
+  }
+  Step step_of(const PassContext& c, std::int64_t layer) const {
+    Step s;
+    s.stage = c.device;
+    s.micro_batch = c.pass.micro_batch;
+    s.layer = layer;
+    s.moe_index = moe_index_[static_cast<std::size_t>(layer)];
+    s.phase = c.phase;
+    s.ranks = &ranks_[static_cast<std::size_t>(c.device)];
+    s.chain = c.chain.get();
+    return s;
+  }
+
+  PassContext open(const ChunkPass& p, std::int64_t device, bool forward);
+  void forward_segments(const PassContext& c, std::vector<Segment>& out);
+  void backward_segments(const PassContext& c, std::vector<DeferredKernel>* defer,
+                         std::vector<Segment>& out);
+  void close_forward(const PassContext& c);
+  void close_backward(const PassContext& c);
+  void emit_weights(const ChunkPass& p, std::int64_t device);
+  void emit_backward_work(const Step& s, const BlockWork& w, std::vector<DeferredKernel>* defer);
+  void emit_rank_backward_work(const Step& s, RankId r, const BlockWork& w,
+                               std::vector<DeferredKernel>* defer);
+  void emit_item(const DualPipeItem& item);
+  /// Activations (forward) or gradients to the device of `to`, on the stream of that direction.
+  void transfer(const PassContext& c, const ChunkPass& to, bool forward);
+  void emit_dualpipe_gradient_sync();
+  void remember_tail(const PassContext& c);
+  /// Phase and layer of the tasks emitted next.
+  void set_phase(Phase phase, std::int64_t layer) {
+    Step s;
+    s.phase = phase;
+    s.layer = layer;
+    set_info(s);
+  }
+
+  DualPipeGeometry geometry_;
+  bool overlap_;
+  std::vector<std::vector<RankId>> ranks_;  // [device]
+  std::vector<std::size_t> local_index_;    // [rank] -> index in its stage
+  std::vector<std::int64_t> moe_index_;
+  // Per (route, position, index) cell, per local rank.
+  std::vector<std::vector<After>> forward_end_, backward_end_, inbox_f_, inbox_b_;
+  std::map<std::size_t, std::vector<DeferredKernel>> deferred_;
+  std::map<std::string, StreamId> pp_streams_;
+  Chain tail_;
+  std::int64_t overlapped_pairs_ = 0;
+};
+
+DualPipeBuilder::PassContext DualPipeBuilder::open(const ChunkPass& p, std::int64_t device,
+                                                   bool forward) {
+  PassContext c;
+  c.pass = p;
+  c.device = device;
+  const std::int64_t layers = job_.model.layers;
+  c.first = geometry_.first_layer(p.position, layers);
+  c.end = geometry_.first_layer(p.position + 1, layers);
+  c.phase = forward ? Phase::forward : Phase::backward;
+  c.chain = std::make_unique<Chain>(static_cast<std::size_t>(job_.layout.world()));
+  const std::size_t k = cell(p);
+  const auto& ranks = ranks_[static_cast<std::size_t>(device)];
+  auto& inbox = forward ? inbox_f_[k] : inbox_b_[k];
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    After& a = (*c.chain)[ranks[i]];
+    if (!forward && !forward_end_[k].empty()) a = forward_end_[k][i];
+    if (!inbox.empty()) a.insert(a.end(), inbox[i].begin(), inbox[i].end());
+  }
+  inbox.clear();
+  inbox.shrink_to_fit();
+  return c;
+}
+
+void DualPipeBuilder::forward_segments(const PassContext& c, std::vector<Segment>& out) {
+  // The un-permute of a MoE layer waits for its combine: it opens the next segment.
+  std::optional<Step> pending;
+  const auto unpermute = [this](const Step& s) {
+    set_info(s);
+    const MoeLayerPlan& p = plan(s.moe_index);
+    for (RankId r : *s.ranks) {
+      emit_rank_work(s, r,
+                     ops_.unpermute(Pass::forward, tokens(), permuted_slots(p), p.kept[r.index()]),
+                     compute_);
+    }
+  };
+  for (std::int64_t layer = c.first; layer < c.end; ++layer) {
+    const Step s = step_of(c, layer);
+    const std::optional<Step> before = pending;
+    pending.reset();
+    if (s.moe_index < 0) {
+      out.push_back([this, s, before, unpermute] {
+        if (before) unpermute(*before);
+        set_info(s);
+        emit_attention_forward(s);
+        emit_dense_ffn_forward(s);
+      });
+      continue;
+    }
+    out.push_back([this, s, before, unpermute] {  // attention, gate, permute -> dispatch
+      if (before) unpermute(*before);
+      set_info(s);
+      emit_attention_forward(s);
+      const MoeLayerPlan& p = plan(s.moe_index);
+      for (RankId r : *s.ranks) {
+        emit_rank_work(
+            s, r, ops_.gate_permute(Pass::forward, tokens(), permuted_slots(p), p.kept[r.index()]),
+            compute_);
+      }
+      emit_expert_exchange(s, p, false, "ep.dispatch", comm_);
+      emit_esp_collective(s, p, true, "esp.allgather", comm_);
+    });
+    out.push_back([this, s] {  // shared and routed experts -> combine
+      set_info(s);
+      const MoeLayerPlan& p = plan(s.moe_index);
+      emit_shared_experts_forward(s);
+      for (RankId r : *s.ranks) {
+        emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
+      }
+      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
+      emit_expert_exchange(s, p, true, "ep.combine", comm_);
+    });
+    pending = s;
+  }
+  if (pending) {
+    const Step last = *pending;
+    out.push_back([last, unpermute] { unpermute(last); });
+  }
+}
+
+void DualPipeBuilder::emit_backward_work(const Step& s, const BlockWork& w,
+                                         std::vector<DeferredKernel>* defer) {
+  if (defer == nullptr) {
+    emit_work(s, w, compute_);
+    return;
+  }
+  BlockWork keep{w.block, {}};
+  for (const LayerOp& op : w.ops) {
+    const auto* k = std::get_if<KernelOp>(&op);
+    if (k != nullptr && k->direction == Direction::weight_gradient) {
+      defer->push_back(DeferredKernel{s.layer, true, RankId{}, *k});
+    } else {
+      keep.ops.push_back(op);
+    }
+  }
+  emit_work(s, keep, compute_);
+}
+
+void DualPipeBuilder::emit_rank_backward_work(const Step& s, RankId r, const BlockWork& w,
+                                              std::vector<DeferredKernel>* defer) {
+  if (defer == nullptr) {
+    emit_rank_work(s, r, w, compute_);
+    return;
+  }
+  BlockWork keep{w.block, {}};
+  for (const LayerOp& op : w.ops) {
+    const auto& k = std::get<KernelOp>(op);
+    if (k.direction == Direction::weight_gradient) {
+      defer->push_back(DeferredKernel{s.layer, false, r, k});
+    } else {
+      keep.ops.push_back(op);
+    }
+  }
+  emit_rank_work(s, r, keep, compute_);
+}
+
+void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<DeferredKernel>* defer,
+                                        std::vector<Segment>& out) {
+  // The gate and attention backward of a MoE layer wait for its dispatch's backward: they open
+  // the next segment.
+  std::optional<Step> pending;
+  const auto attention = [this, defer](const Step& s) {
+    set_info(s);
+    const MoeLayerPlan& p = plan(s.moe_index);
+    for (RankId r : *s.ranks) {
+      emit_rank_backward_work(
+          s, r, ops_.gate_permute(Pass::backward, tokens(), permuted_slots(p), p.kept[r.index()]),
+          defer);
+    }
+    emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+  };
+  for (std::int64_t layer = c.end - 1; layer >= c.first; --layer) {
+    const Step s = step_of(c, layer);
+    const std::optional<Step> before = pending;
+    pending.reset();
+    if (s.moe_index < 0) {
+      out.push_back([this, s, before, attention, defer] {
+        if (before) attention(*before);
+        set_info(s);
+        emit_backward_work(s, ops_.dense_ffn(Pass::backward, tokens()), defer);
+        emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+      });
+      continue;
+    }
+    out.push_back([this, s, before, attention, defer] {  // shared, unpermute -> combine.bwd
+      if (before) attention(*before);
+      set_info(s);
+      const MoeLayerPlan& p = plan(s.moe_index);
+      emit_backward_work(s, ops_.shared_experts(Pass::backward, tokens()), defer);
+      for (RankId r : *s.ranks) {
+        emit_rank_backward_work(
+            s, r, ops_.unpermute(Pass::backward, tokens(), permuted_slots(p), p.kept[r.index()]),
+            defer);
+      }
+      emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
+      emit_esp_collective(s, p, true, "esp.allgather", comm_);
+    });
+    out.push_back([this, s, defer] {  // experts -> dispatch.bwd
+      set_info(s);
+      const MoeLayerPlan& p = plan(s.moe_index);
+      for (RankId r : *s.ranks) {
+        emit_rank_backward_work(s, r, ops_.experts(Pass::backward, p.expert_tokens[r.index()]),
+                                defer);
+      }
+      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
+      emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
+    });
+    pending = s;
+  }
+  if (pending) {
+    const Step last = *pending;
+    out.push_back([last, attention] { attention(last); });
+  }
+}
+
+void DualPipeBuilder::transfer(const PassContext& c, const ChunkPass& to, bool forward) {
+  const std::int64_t peer_device = geometry_.device_at(to.route, to.position);
+  const std::size_t k = cell(to);
+  const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
+  auto& inbox = forward ? inbox_f_[k] : inbox_b_[k];
+  inbox.assign(ranks.size(), After{});
+  if (peer_device == c.device) {  // the turn of the V: the next chunk is on this device
+    for (std::size_t i = 0; i < ranks.size(); ++i) inbox[i] = (*c.chain)[ranks[i]];
+    return;
+  }
+  // One stream per kind, direction and parity of the sending device: a device's sends and its
+  // receives of one direction then sit on different streams, so a receive waiting for its
+  // sender never holds up the device's own sends.
+  const bool up = peer_device > c.device;
+  const std::string name = fmt::format("pp.{}.{}.{}", forward ? "act" : "grad", up ? "up" : "down",
+                                       c.device % 2 == 0 ? "even" : "odd");
+  auto it = pp_streams_.find(name);
+  if (it == pp_streams_.end()) it = pp_streams_.emplace(name, graph_.stream(name)).first;
+  set_phase(c.phase, -1);
+  const std::int64_t bytes = tokens() * job_.model.hidden * elem_bytes();
+  for (RankId r : ranks) {
+    const RankCoords& rc = job_.mapping.coords(r);
+    const RankId peer = job_.mapping.rank_at(rc.tp, rc.dp, peer_device);
+    CommOp o = op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{bytes});
+    const auto members = collective_after(forward ? "pp.send.act" : "pp.send.grad", std::move(o),
+                                          it->second, {(*c.chain)[r], {}});
+    inbox[local_index_[peer.index()]] = After{members[1]};
+  }
+}
+
+void DualPipeBuilder::remember_tail(const PassContext& c) {
+  for (RankId r : ranks_[static_cast<std::size_t>(c.device)]) tail_.join(r, (*c.chain)[r]);
+}
+
+void DualPipeBuilder::close_forward(const PassContext& c) {
+  const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
+  auto& end = forward_end_[cell(c.pass)];
+  end.resize(ranks.size());
+  for (std::size_t i = 0; i < ranks.size(); ++i) end[i] = (*c.chain)[ranks[i]];
+  if (c.pass.position + 1 < geometry_.route_length()) {
+    ChunkPass next = c.pass;
+    next.position += 1;
+    transfer(c, next, true);
+  }
+  remember_tail(c);
+}
+
+void DualPipeBuilder::close_backward(const PassContext& c) {
+  const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
+  const std::size_t k = cell(c.pass);
+  forward_end_[k].clear();
+  forward_end_[k].shrink_to_fit();
+  auto& end = backward_end_[k];
+  end.resize(ranks.size());
+  for (std::size_t i = 0; i < ranks.size(); ++i) end[i] = (*c.chain)[ranks[i]];
+  if (c.pass.position > 0) {
+    ChunkPass prev = c.pass;
+    prev.position -= 1;
+    transfer(c, prev, false);
+  }
+  remember_tail(c);
+}
+
+void DualPipeBuilder::emit_weights(const ChunkPass& p, std::int64_t device) {
+  const std::size_t k = cell(p);
+  auto found = deferred_.find(k);
+  MOESIM_CHECK(found != deferred_.end(), "dualpipe: W for a pass that deferred nothing");
+  const auto& ranks = ranks_[static_cast<std::size_t>(device)];
+  Chain chain(static_cast<std::size_t>(job_.layout.world()));
+  for (std::size_t i = 0; i < ranks.size(); ++i) chain[ranks[i]] = backward_end_[k][i];
+  for (const DeferredKernel& d : found->second) {
+    set_phase(Phase::backward, d.layer);
+    if (d.every_rank) {
+      for (RankId r : ranks) kernel(chain, r, d.op.name, d.op.task, compute_);
+    } else {
+      kernel(chain, d.rank, d.op.name, d.op.task, compute_);
+    }
+  }
+  deferred_.erase(found);
+  for (RankId r : ranks) tail_.join(r, chain[r]);
+}
+
+void DualPipeBuilder::emit_item(const DualPipeItem& item) {
+  const std::int64_t d = item.device;
+  switch (item.kind) {
+    case ChunkOpKind::forward: {
+      PassContext f = open(item.forward, d, true);
+      std::vector<Segment> segs;
+      forward_segments(f, segs);
+      for (auto& s : segs) s();
+      close_forward(f);
+      break;
+    }
+    case ChunkOpKind::backward: {
+      PassContext b = open(item.backward, d, false);
+      std::vector<DeferredKernel>* defer =
+          item.zero_bubble ? &deferred_[cell(item.backward)] : nullptr;
+      std::vector<Segment> segs;
+      backward_segments(b, defer, segs);
+      for (auto& s : segs) s();
+      close_backward(b);
+      break;
+    }
+    case ChunkOpKind::weight:
+      emit_weights(item.backward, d);
+      break;
+    case ChunkOpKind::forward_backward: {
+      PassContext f = open(item.forward, d, true);
+      PassContext b = open(item.backward, d, false);
+      std::vector<Segment> fs, bs;
+      forward_segments(f, fs);
+      backward_segments(b, nullptr, bs);
+      if (overlap_) {
+        // B's first segment (ending in its combine) leads, then F's, alternating.
+        ++overlapped_pairs_;
+        for (std::size_t i = 0; i < std::max(fs.size(), bs.size()); ++i) {
+          if (i < bs.size()) bs[i]();
+          if (i < fs.size()) fs[i]();
+        }
+      } else {
+        for (auto& s : fs) s();
+        for (auto& s : bs) s();
+      }
+      close_forward(f);
+      close_backward(b);
+      break;
+    }
+  }
+}
+
+void DualPipeBuilder::emit_dualpipe_gradient_sync() {
+  const ModelSpec& m = job_.model;
+  const std::int64_t length = geometry_.route_length();
+  const bool mirrored = geometry_.variant() == DualPipeVariant::dualpipe;
+  std::vector<std::int64_t> params(ranks_.size(), 0);
+  for (std::int64_t pos = 0; pos < length; ++pos) {
+    // The chunk at `pos` of route 0; with DualPipe its copy on route 1 runs on the mirror device.
+    const std::int64_t device = geometry_.device_at(0, pos);
+    const std::int64_t mirror = mirrored ? geometry_.device_at(1, pos) : device;
+    Step s;
+    s.stage = device;
+    s.phase = Phase::backward;
+    s.ranks = &ranks_[static_cast<std::size_t>(device)];
+    s.chain = &tail_;
+    const std::int64_t first = geometry_.first_layer(pos, m.layers);
+    const std::int64_t end = geometry_.first_layer(pos + 1, m.layers);
+    for (std::int64_t layer = end - 1; layer >= first; --layer) {
+      s.layer = layer;
+      set_info(s);
+      const std::int64_t p = ops_.dense_params(layer) + ops_.local_expert_params(layer);
+      params[static_cast<std::size_t>(device)] += p;
+      if (mirrored) params[static_cast<std::size_t>(mirror)] += p;
+      const BlockWork w = ops_.gradient_sync(layer);
+      if (!mirrored) {
+        emit_work(s, w, comm_);
+        continue;
+      }
+      // Both copies' gradients are summed: one all-reduce over the group and its mirror.
+      for (const CollectiveOp* c : w.collectives()) {
+        for (const std::vector<RankId>* g : stage_groups(c->groups, device)) {
+          std::vector<RankId> both = *g;
+          for (RankId r : *g) {
+            const RankCoords& rc = job_.mapping.coords(r);
+            both.push_back(job_.mapping.rank_at(rc.tp, rc.dp, mirror));
+          }
+          collective(tail_, c->name, op(c->kind, c->label, both, c->bytes), comm_);
+        }
+      }
+    }
+  }
+  set_phase(Phase::optimizer, -1);
+  for (std::size_t d = 0; d < ranks_.size(); ++d) {
+    Step s;
+    s.stage = static_cast<std::int64_t>(d);
+    s.phase = Phase::optimizer;
+    s.ranks = &ranks_[d];
+    s.chain = &tail_;
+    emit_work(s, ops_.optimizer(params[d]), compute_);
+  }
+}
+
+BuildResult DualPipeBuilder::run() {
+  const std::vector<DualPipeItem> order = dualpipe_order(geometry_);
+  for (const DualPipeItem& item : order) emit_item(item);
+  MOESIM_CHECK(deferred_.empty(), "dualpipe: deferred weight gradients left over");
+  emit_dualpipe_gradient_sync();
+  const std::string_view name = to_string(geometry_.variant());
+  decisions_[std::string(name) + ".schedule"] = Decision::choice(
+      std::string(name),
+      fmt::format("{} devices, {} micro-batches, {} per route, chunks of {} layers",
+                  geometry_.devices(), geometry_.micro_batches(), per_phase(),
+                  job_.model.layers / geometry_.route_length()));
+  decisions_[std::string(name) + ".overlapped_pairs"] = Decision::count(
+      overlapped_pairs_, "pairs", overlap_ ? "F&B pairs interleaved, all devices" : "overlap=off");
+  decisions_[std::string(name) + ".parameter_copies"] = Decision::count(
+      geometry_.variant() == DualPipeVariant::dualpipe ? 2 : 1, "copies",
+      geometry_.variant() == DualPipeVariant::dualpipe
+          ? "of every stage's parameters (gradients of both copies all-reduced together)"
+          : "of every stage's parameters");
+  return BuildResult{std::move(graph_), std::move(decisions_)};
+}
+
+class DualPipe final : public Strategy {
+ public:
+  DualPipe(std::string name, DualPipeVariant variant, bool overlap)
+      : name_(std::move(name)), variant_(variant), overlap_(overlap) {}
+  std::string_view name() const override { return name_; }
+  std::string_view summary() const override {
+    return variant_ == DualPipeVariant::dualpipe
+               ? "DualPipe (DeepSeek-V3): micro-batches from both pipeline ends, 2 chunks per "
+                 "device, overlapped F&B pairs, zero-bubble W"
+               : "DualPipeV: DualPipe cut in half, a V of 2 chunks per device, 1x parameters";
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    const ParallelLayout& l = job.layout;
+    const bool even_pp = variant_ == DualPipeVariant::dualpipev || l.pp % 2 == 0;
+    if (!even_pp || l.micro_batches < 2 * l.pp || l.micro_batches % 2 != 0) {
+      throw input_error(
+          "", "--parallel",
+          fmt::format("{} needs {}mb even and >= 2*pp", name_,
+                      variant_ == DualPipeVariant::dualpipe ? "an even pp and " : ""),
+          fmt::format("pp={}, mb={}", l.pp, l.micro_batches),
+          variant_ == DualPipeVariant::dualpipe ? "e.g. pp=2,mb=4" : "e.g. pp=1,mb=2");
+    }
+    const std::int64_t chunks = variant_ == DualPipeVariant::dualpipe ? l.pp : 2 * l.pp;
+    if (job.model.layers < chunks) {
+      throw input_error("", "--parallel", fmt::format("{} needs a layer per chunk", name_),
+                        fmt::format("layers={}, chunks={}", job.model.layers, chunks),
+                        fmt::format("layers >= {}", chunks));
+    }
+    DualPipeBuilder builder(job, costs, variant_, overlap_);
+    return builder.run();
+  }
+
+ private:
+  std::string name_;
+  DualPipeVariant variant_;
+  bool overlap_;
+};
+
+std::unique_ptr<Strategy> configure(DualPipeVariant v, StrategyOptions& options) {
+  const bool overlap = options.get_bool("overlap", true);
+  const std::string base(to_string(v));
+  return std::make_unique<DualPipe>(options.empty() ? base : base + ":" + options.text(), v,
+                                    overlap);
+}
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_dualpipe() {
+  return std::make_unique<DualPipe>("dualpipe", DualPipeVariant::dualpipe, true);
+}
+std::unique_ptr<Strategy> make_dualpipev() {
+  return std::make_unique<DualPipe>("dualpipev", DualPipeVariant::dualpipev, true);
+}
+std::unique_ptr<Strategy> configure_dualpipe(StrategyOptions& options) {
+  return configure(DualPipeVariant::dualpipe, options);
+}
+std::unique_ptr<Strategy> configure_dualpipev(StrategyOptions& options) {
+  return configure(DualPipeVariant::dualpipev, options);
+}
+
+}  // namespace moesim::strategies
