@@ -6,8 +6,8 @@
 #include <string>
 
 #include "sim/core/errors.hpp"
-#include "sim/strategies/gradient_buckets.hpp"
 #include "sim/strategies/common_options.hpp"
+#include "sim/strategies/gradient_buckets.hpp"
 #include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
