@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <set>
-#include <sstream>
 #include <vector>
 
 namespace moesim::io {
@@ -144,9 +144,18 @@ nlohmann::json parse_json_file(const std::string& path) {
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw input_error(path, "", "cannot open file", {}, "a readable JSON file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return parse_json_text(buffer.str(), path);
+  // Read into one buffer of the file's size: a stringstream would hold its (doubling) buffer and
+  // a copy at once, 2-3x the file beside the parsed document (a 27 MB generated cluster).
+  std::string text;
+  const std::uintmax_t size = std::filesystem::file_size(path, ec);
+  if (!ec && std::filesystem::is_regular_file(path, ec)) {
+    text.resize(static_cast<std::size_t>(size));
+    in.read(text.data(), static_cast<std::streamsize>(size));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+  }
+  // What a pipe gives, or what a file gained since its size was read.
+  text.append(std::istreambuf_iterator<char>(in.rdbuf()), std::istreambuf_iterator<char>());
+  return parse_json_text(text, path);
 }
 
 std::string json_excerpt(const nlohmann::json& value) {
