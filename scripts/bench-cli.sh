@@ -43,6 +43,7 @@ measure() {
     "$(echo "$user + $sys" | bc)" "$(echo "$rss / 1024" | bc -l)")")
 }
 
+measure "moesim --version (start-up)" "$MOESIM" --version
 measure "topology generate, 2048 DGX-H100 nodes (16,384 GPUs)" \
   "$MOESIM" topology generate --node dgx-h100 --nodes 2048 -o "$work/c2048.json"
 measure "topology show (load + bisection), 16,384 GPUs" "$MOESIM" topology show "$work/c2048.json"

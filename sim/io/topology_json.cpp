@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "sim/io/json_reader.hpp"
 #include "sim/io/preset_resolver.hpp"
@@ -33,17 +34,20 @@ std::string kinds_list() {
   return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch";
 }
 
-Topology read_topology_object(const JsonReader& r);
+// The "generated" block of a file (written by `topology generate`): the node and spec of a
+// generated cluster, read and checked while its document is alive.
+struct GeneratedSpec {
+  Topology node;
+  network::ClusterSpec spec;
+};
 
-// "generated" (written by `topology generate`): the node and spec of a generated cluster. When
-// regenerating them gives the file's devices and links with the same route weights, the loaded
-// topology routes by structure (FabricRouter) instead of Dijkstra: the same routes, faster. A
-// file edited by hand keeps Dijkstra routes.
-void adopt_structural_routes(Topology& topo, const JsonReader& g) {
+Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>* generated);
+
+GeneratedSpec read_generated(const JsonReader& g) {
   g.expect_object({"node", "nodes", "fabric", "oversubscription", "nic_gbit_per_s",
                    "nodes_per_unit", "link_latency_ns", "link_efficiency"});
-  const Topology node = read_topology_object(g.at("node"));
-  network::ClusterSpec spec;
+  GeneratedSpec out{read_topology_object(g.at("node"), nullptr), {}};
+  network::ClusterSpec& spec = out.spec;
   spec.nodes = static_cast<std::size_t>(g.at("nodes").as_int_at_least(1));
   const JsonReader fabric_field = g.at("fabric");
   const auto fabric = network::parse_fabric(fabric_field.as_string());
@@ -54,24 +58,35 @@ void adopt_structural_routes(Topology& topo, const JsonReader& g) {
   spec.nodes_per_unit = static_cast<std::size_t>(g.at("nodes_per_unit").as_int_at_least(1));
   spec.link_latency = SimTime::from_ns(g.at("link_latency_ns").as_double_at_least(0.0));
   spec.link_efficiency = g.at("link_efficiency").as_positive();
-  if (spec.nodes != topo.node_count()) return;  // cheap check before regenerating
+  return out;
+}
+
+// When regenerating the node and spec gives the file's devices and links with the same route
+// weights, the loaded topology routes by structure (FabricRouter) instead of Dijkstra: the same
+// routes, faster. A file edited by hand keeps Dijkstra routes. load_topology calls it once the
+// document is freed: the regenerated copy and the parsed document are never in memory at once.
+void adopt_structural_routes(Topology& topo, const GeneratedSpec& g) {
+  if (g.spec.nodes != topo.node_count()) return;  // cheap check before regenerating
   try {
-    const Topology again = network::generate_cluster(node, spec);
+    const Topology again = network::generate_cluster(g.node, g.spec);
     if (network::same_routing_structure(topo, again)) {
       topo.set_router(again.router());
       topo.set_generated_from(
-          std::make_shared<const network::GeneratedFrom>(network::GeneratedFrom{node, spec}));
+          std::make_shared<const network::GeneratedFrom>(network::GeneratedFrom{g.node, g.spec}));
     }
   } catch (const InputError&) {
     // Not regenerable (edited): Dijkstra routes.
   }
 }
 
-Topology read_topology(const nlohmann::json& root, const std::string& file) {
-  return read_topology_object(JsonReader(root, file));
+// Reads a topology document; `generated` (when given) receives its "generated" block for the
+// caller to adopt after freeing the document, else it is adopted here.
+Topology read_topology_document(const nlohmann::json& root, const std::string& file,
+                                std::optional<GeneratedSpec>* generated) {
+  return read_topology_object(JsonReader(root, file), generated);
 }
 
-Topology read_topology_object(const JsonReader& r) {
+Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>* generated) {
   const std::string& file = r.file();
   r.expect_object({"name", "gpu_model", "description", "sources", "generated", "devices", "links"});
   Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
@@ -130,7 +145,14 @@ Topology read_topology_object(const JsonReader& r) {
     topo.add_link(a, b, spec);
   }
   topo.finalize(file);
-  if (auto g = r.find("generated")) adopt_structural_routes(topo, *g);
+  if (auto g = r.find("generated")) {
+    GeneratedSpec spec = read_generated(*g);
+    if (generated) {
+      *generated = std::move(spec);
+    } else {
+      adopt_structural_routes(topo, spec);
+    }
+  }
   return topo;
 }
 
@@ -141,12 +163,16 @@ std::string topology_dir() { return topology_presets_dir().dir; }
 std::vector<std::string> topology_presets() { return preset_names(topology_presets_dir()); }
 
 Topology topology_from_json_text(const std::string& text, const std::string& origin) {
-  return read_topology(parse_json_text(text, origin), origin);
+  return read_topology_document(parse_json_text(text, origin), origin, nullptr);
 }
 
 Topology load_topology(const std::string& path_or_preset) {
   const std::string file = resolve_preset(topology_presets_dir(), path_or_preset);
-  return read_topology(parse_json_file(file), file);
+  std::optional<GeneratedSpec> generated;
+  Topology topo = read_topology_document(parse_json_file(file), file, &generated);
+  // The document was a temporary of the line above: regenerate without it in memory.
+  if (generated) adopt_structural_routes(topo, *generated);
+  return topo;
 }
 
 std::string topology_to_json(const Topology& t) {

@@ -109,6 +109,10 @@ network::AnalyticalParams analytical_params_from(const calibration::CalibrationP
   return params;
 }
 
+EstimateCacheKey estimate_cache_key(const PreparedJob& job) {
+  return {job.topology.get(), job.network_kind, job.profile.get()};
+}
+
 TrainingJob PreparedJob::job(std::int64_t iteration) const {
   if (iteration == 0) return *first;
   return make_training_job(model, layout, shape, *routing, iteration);
@@ -142,6 +146,9 @@ PreparedJob assemble_job(JobParts parts) {
   check_job_work(p.model, p.first->layout, p.iterations, "--iterations");
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
+  if (p.network_kind == network::NetworkModelKind::flow) {
+    p.estimates = std::make_shared<network::EstimateCache>();
+  }
   return p;
 }
 
@@ -238,7 +245,7 @@ strategies::BuildResult build_graph(const PreparedJob& job, const strategies::St
   // Planners see an idle network of the same model as the executor.
   const auto planner_network =
       network::make_communication_model(*job.topology, job.network_kind, job.analytical);
-  const strategies::CostModels costs{*job.compute, *planner_network};
+  const strategies::CostModels costs{*job.compute, *planner_network, job.estimates.get()};
   strategies::BuildResult built = strategy.build_iteration(training, costs);
   built.graph.validate();
   return built;

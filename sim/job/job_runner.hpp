@@ -14,12 +14,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "sim/calibration/calibration_profile.hpp"
 #include "sim/compute/compute_model.hpp"
 #include "sim/compute/gpu_spec.hpp"
 #include "sim/exec/execution_record.hpp"
+#include "sim/network/estimate_cache.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/network/topology.hpp"
 #include "sim/report/comm_breakdown.hpp"
@@ -73,9 +75,19 @@ struct PreparedJob : JobParts {
   network::AnalyticalParams analytical;
   std::optional<TrainingJob> first;  ///< iteration 0, resolved (layout errors surface here)
   double tokens_per_iteration = 0.0;
+  /// The planners' remembered network estimates (flow model only: analytical ones cost less
+  /// than a lookup). Jobs may share one only when their estimate_cache_key() is equal.
+  std::shared_ptr<network::EstimateCache> estimates;
 
   TrainingJob job(std::int64_t iteration) const;
 };
+
+/// What a network estimate of `job` depends on besides the operations: the topology object, the
+/// network model kind and the calibration profile (the source of its collective parameters).
+/// Jobs whose parts come from one JobInputCache share these objects when they share the inputs.
+using EstimateCacheKey = std::tuple<const network::Topology*, network::NetworkModelKind,
+                                    const calibration::CalibrationProfile*>;
+EstimateCacheKey estimate_cache_key(const PreparedJob& job);
 
 /// Resolves the parts into a job (compute models, cluster shape, iteration 0); throws InputError
 /// when the GPU lacks the model's dtype or the layout does not fit the cluster.

@@ -92,6 +92,7 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
   // Resolve every distinct job first, on one thread and in case order: input errors surface
   // before any simulation, and the first one reported is the same whatever the thread count.
   JobInputCache inputs;  // files parsed once for all cases
+  std::map<EstimateCacheKey, std::shared_ptr<network::EstimateCache>> estimate_caches;
   std::map<std::string, std::shared_ptr<const PreparedJob>> jobs;
   std::map<std::string, std::string> invalid;
   std::vector<std::shared_ptr<const PreparedJob>> job_of(cases.size());
@@ -110,7 +111,14 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
     auto bad = invalid.find(key);
     if (bad == invalid.end()) {
       try {
-        auto job = std::make_shared<const PreparedJob>(prepare_job(job_options_of(c), &inputs));
+        PreparedJob prepared = prepare_job(job_options_of(c), &inputs);
+        if (prepared.estimates) {
+          // Cases on the same model ask planners' questions already answered for another case.
+          auto [shared, fresh] =
+              estimate_caches.try_emplace(estimate_cache_key(prepared), prepared.estimates);
+          if (!fresh) prepared.estimates = shared->second;
+        }
+        auto job = std::make_shared<const PreparedJob>(std::move(prepared));
         jobs.emplace(key, job);
         job_of[i] = std::move(job);
         runnable.push_back(i);

@@ -1,6 +1,7 @@
 #include "sim/network/collectives/flow_plan.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "sim/workload/collective_traits.hpp"
@@ -41,6 +42,15 @@ void search_ring(const Topology& topo, const std::vector<std::uint32_t>& ranks,
       fastest = std::max(fastest, bw[i][j]);
     }
   }
+  // The enumeration NCCL-like search implies (every order from the rank order on, in
+  // lexicographic order, kept when strictly better) ends at the lexicographically first order
+  // whose bottleneck is the largest. Found directly: for each link speed from the fastest down,
+  // a depth-first search in lexicographic order over the links at least that fast; the first
+  // speed with a ring gives that order (the same one, at a fraction of the k!/k orders' cost).
+  std::vector<double> speeds;
+  for (const auto& row : bw) speeds.insert(speeds.end(), row.begin(), row.end());
+  std::sort(speeds.begin(), speeds.end(), std::greater<>());
+  speeds.erase(std::unique(speeds.begin(), speeds.end()), speeds.end());
   std::vector<std::size_t> order(k);
   for (std::size_t i = 0; i < k; ++i) order[i] = i;
   const auto bottleneck = [&](const std::vector<std::size_t>& o) {
@@ -48,17 +58,35 @@ void search_ring(const Topology& topo, const std::vector<std::uint32_t>& ranks,
     for (std::size_t i = 0; i + 1 < k; ++i) b = std::min(b, bw[o[i]][o[i + 1]]);
     return b;
   };
+  if (bottleneck(order) >= fastest) return;  // the rank order already runs at the fastest link
+  std::vector<std::size_t> path(k);
+  std::vector<char> used(k, 0);
+  path[0] = 0;
+  used[0] = 1;
+  double floor = 0.0;
+  // Extends path[0..depth) with unused members in index order over links >= floor.
+  const auto extend = [&](const auto& self, std::size_t depth) -> bool {
+    if (depth == k) return bw[path[k - 1]][path[0]] >= floor;
+    for (std::size_t v = 1; v < k; ++v) {
+      if (used[v] || bw[path[depth - 1]][v] < floor) continue;
+      used[v] = 1;
+      path[depth] = v;
+      if (self(self, depth + 1)) return true;
+      used[v] = 0;
+    }
+    return false;
+  };
   std::vector<std::size_t> best = order;
-  double best_bw = bottleneck(order);
-  if (best_bw >= fastest) return;  // the rank order already runs at the fastest link
-  while (std::next_permutation(order.begin() + 1, order.end())) {
-    const double b = bottleneck(order);
-    if (b > best_bw) {
-      best_bw = b;
-      best = order;
-      if (b >= fastest) break;
+  for (double speed : speeds) {
+    floor = speed;
+    std::fill(used.begin() + 1, used.end(), 0);
+    if (extend(extend, 1)) {
+      best = path;
+      break;
     }
   }
+  // The rank order when no order is better (ties keep it).
+  if (bottleneck(best) <= bottleneck(order)) best = order;
   std::vector<std::uint32_t> reordered(k);
   for (std::size_t i = 0; i < k; ++i) reordered[i] = members[best[i]];
   members = std::move(reordered);

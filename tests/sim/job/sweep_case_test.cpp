@@ -143,6 +143,36 @@ TEST(SweepRunner, SameResultsWhateverTheThreadCount) {
   }
 }
 
+// A sweep's cases share one cache of the planners' network estimates (flow model): every case
+// of a slice of FSMoE's grid, with every strategy, gives exactly what the same case gives alone
+// with no cache at all.
+TEST(SweepRunner, SharedNetworkEstimatesChangeNoResult) {
+  const job::SweepPlan plan =
+      job::make_sweep_plan(testing::source_path("traces/grids/fsmoe-1458.json"), "all", "");
+  const std::vector<io::SweepCaseLine> cases(
+      plan.cases.begin(), plan.cases.begin() + static_cast<std::ptrdiff_t>(3 * plan.strategies()));
+  const job::SweepRunOutcome shared = job::run_sweep_cases(cases, quiet_settings(2));
+  std::size_t compared = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    job::PreparedJob alone = job::prepare_job(job::job_options_of(cases[i]));
+    ASSERT_NE(alone.estimates, nullptr);  // a flow-model job gets one...
+    alone.estimates = nullptr;            // ...and this one runs without
+    const io::SweepCaseResult& r = shared.results[i];
+    const auto strategy = strategies::make_strategy(cases[i].strategy);
+    try {
+      const job::StrategyResult s = job::simulate_strategy(alone, *strategy);
+      ASSERT_EQ(r.status, io::SweepCaseStatus::ok) << i << ": " << r.error;
+      EXPECT_EQ(r.iteration_us, s.mean_iteration_us()) << cases[i].strategy;
+      EXPECT_EQ(r.exposed_comm_us, s.exposed_comm_us()) << cases[i].strategy;
+      EXPECT_EQ(r.decisions, s.decisions_text()) << cases[i].strategy;
+      ++compared;
+    } catch (const InputError&) {
+      EXPECT_EQ(r.status, io::SweepCaseStatus::invalid) << i;  // fastermoe with esp > 1
+    }
+  }
+  EXPECT_GE(compared, 2 * cases.size() / 3);
+}
+
 TEST(SweepRunner, ResumesFromTheResultsDirectoryAndShardsMergeToTheSameCsv) {
   const job::SweepPlan plan = smoke_plan();
   const std::string reference =
