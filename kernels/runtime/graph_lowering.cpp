@@ -180,7 +180,7 @@ std::string resolve_routing(const ComputeTask& c, DeviceCall& d) {
   d.hidden = static_cast<std::int32_t>(c.shape.n);
   d.capacity = static_cast<std::int32_t>(op.capacity);
   d.out_rows = static_cast<std::int32_t>(rows);
-  d.tokens_per_expert = op.tokens_per_expert;
+  d.tokens_per_expert = op.tokens_per_expert.values();
   return "";
 }
 

@@ -55,8 +55,9 @@ ComputeOp read_compute_op(const JsonReader& o) {
     op.experts = static_cast<std::int32_t>(v);
   }
   if (auto list = o.find("tokens_per_expert")) {
-    for (const JsonReader& n : list->elements())
-      op.tokens_per_expert.push_back(n.as_int_at_least(0));
+    std::vector<std::int64_t> counts;
+    for (const JsonReader& n : list->elements()) counts.push_back(n.as_int_at_least(0));
+    op.tokens_per_expert = std::move(counts);
   }
   if (auto c = o.find("capacity")) op.capacity = c->as_int_at_least(0);
   if (auto p = o.find("parameters")) op.parameters = p->as_int_at_least(0);
@@ -70,7 +71,7 @@ nlohmann::ordered_json compute_op_to_json(const ComputeOp& op) {
   if (op.activation != ActivationKind::none) j["activation"] = to_string(op.activation);
   if (op.top_k != 0) j["top_k"] = op.top_k;
   if (op.experts != 0) j["experts"] = op.experts;
-  if (!op.tokens_per_expert.empty()) j["tokens_per_expert"] = op.tokens_per_expert;
+  if (!op.tokens_per_expert.empty()) j["tokens_per_expert"] = op.tokens_per_expert.values();
   if (op.capacity != 0) j["capacity"] = op.capacity;
   if (op.parameters != 0) j["parameters"] = op.parameters;
   return j;

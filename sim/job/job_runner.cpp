@@ -15,6 +15,7 @@
 #include "sim/io/routing_trace.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/memory_budget.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/workload/job_size.hpp"
 
@@ -144,6 +145,17 @@ PreparedJob assemble_job(JobParts parts) {
   }
   p.first = make_training_job(p.model, p.layout, p.shape, *p.routing, 0);
   check_job_work(p.model, p.first->layout, p.iterations, "--iterations");
+  {
+    // One iteration's graph is built and simulated at a time: refuse up front when it would not
+    // fit, with the estimate and the limit, rather than be killed half-way.
+    const JobSizeEstimate size = estimate_job_size(p.model, p.first->layout);
+    network::check_memory_budget(
+        static_cast<std::size_t>(size.bytes_per_iteration), "--parallel",
+        fmt::format("a job of about {:.3g} tasks per iteration ({} GPUs x {} layers x {} "
+                    "micro-batches, {} experts; fewer layers, micro-batches or GPUs fit)",
+                    size.tasks_per_iteration, p.first->layout.world(), p.model.layers,
+                    p.first->layout.micro_batches, p.model.experts));
+  }
   p.tokens_per_iteration = static_cast<double>(p.first->layout.dp * p.first->layout.micro_batches *
                                                p.model.tokens_per_micro_batch());
   if (p.network_kind == network::NetworkModelKind::flow) {

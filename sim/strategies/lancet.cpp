@@ -331,8 +331,9 @@ class LancetBuilder final : public IterationBuilder {
           ComputeTask t = o.make(x);
           if (t.kind == KernelKind::permute || t.kind == KernelKind::unpermute) {
             // This partition's share of the rank's per-expert counts.
-            t.op.tokens_per_expert = p.kept[r.index()];
-            for (auto& n : t.op.tokens_per_expert) n = split_share(n, k, part);
+            std::vector<std::int64_t> share = p.kept[r.index()];
+            for (auto& n : share) n = split_share(n, k, part);
+            t.op.tokens_per_expert = std::move(share);
           }
           prev[r.index()] = {kernel_after(r, o.name, t, compute_, prev[r.index()])};
         }

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/workload/token_counts.hpp"
+
 namespace moesim {
 
 /// Which product of a linear layer a GEMM is (Y = X W: forward Y, input-gradient dX = dY W^T,
@@ -32,8 +34,8 @@ struct ComputeOp {
   std::int32_t top_k = 0;
   std::int32_t experts = 0;
   /// permute, unpermute: tokens this rank's kernel moves for each expert (size = experts), as the
-  /// graph's routing decided them.
-  std::vector<std::int64_t> tokens_per_expert = {};
+  /// graph's routing decided them. Shared and immutable: TaskGraph interns equal counts.
+  TokenCounts tokens_per_expert = {};
   /// permute, unpermute: slots per expert of a capacity-padded (experts, capacity, hidden)
   /// buffer; 0 for a dropless buffer of exactly the routed rows.
   std::int64_t capacity = 0;

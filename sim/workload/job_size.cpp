@@ -8,24 +8,28 @@
 
 namespace moesim {
 namespace {
-// Tasks per (rank, layer, micro-batch, pass): attention and FFN kernels, gate, permutes and the
-// TP/EP collectives; plus, per expert a rank holds, its GEMMs and activations.
-constexpr double kTasksPerLayer = 32.0;
-constexpr double kTasksPerLocalExpert = 10.0;
+constexpr double kTasksPerDenseLayer = 10.0;
+constexpr double kTasksPerMoeLayer = 28.0;
+constexpr double kTasksPerLocalExpert = 9.0;
 }  // namespace
 
 JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& layout) {
   JobSizeEstimate e;
   const double ranks = static_cast<double>(std::max<std::int64_t>(1, layout.world()));
-  const double stage_layers =
-      static_cast<double>(model.layers) / static_cast<double>(std::max<std::int64_t>(1, layout.pp));
-  const double local_experts = static_cast<double>(model.experts + model.shared_experts) /
-                               static_cast<double>(std::max<std::int64_t>(1, layout.ep));
+  const double pp = static_cast<double>(std::max<std::int64_t>(1, layout.pp));
+  const double moe_layers = static_cast<double>(model.moe_layer_count());
+  const double dense_layers = static_cast<double>(model.layers) - moe_layers;
+  const double local_experts = static_cast<double>(model.experts) /
+                                   static_cast<double>(std::max<std::int64_t>(1, layout.ep)) +
+                               static_cast<double>(model.shared_experts);
   const double micro_batches = static_cast<double>(std::max<std::int64_t>(1, layout.micro_batches));
-  e.tasks_per_iteration = ranks * stage_layers * micro_batches * 2.0 *
-                          (kTasksPerLayer + kTasksPerLocalExpert * local_experts);
-  e.routing_cells = static_cast<double>(model.layers) *
-                    static_cast<double>(std::max<std::int64_t>(1, layout.dp)) *
+  const double per_rank_pass =
+      (dense_layers * kTasksPerDenseLayer +
+       moe_layers * (kTasksPerMoeLayer + kTasksPerLocalExpert * local_experts)) /
+      pp;
+  e.tasks_per_iteration = ranks * micro_batches * 2.0 * per_rank_pass;
+  e.bytes_per_iteration = e.tasks_per_iteration * kBytesPerTask;
+  e.routing_cells = moe_layers * static_cast<double>(std::max<std::int64_t>(1, layout.dp)) *
                     static_cast<double>(model.experts);
   return e;
 }
@@ -51,7 +55,8 @@ void check_job_size(const ModelSpec& model, const ParallelLayout& layout, std::s
                     "{} experts)",
                     e.tasks_per_iteration, layout.world(), model.layers, layout.micro_batches,
                     model.experts),
-        fmt::format("at most {:.3g}: fewer layers (--set layers=N), micro-batches, GPUs or experts",
+        fmt::format("at most {:.3g} (32-bit task ids): fewer layers (--set layers=N), "
+                    "micro-batches, GPUs or experts",
                     kMaxTasksPerIteration));
   }
   if (e.routing_cells > kMaxRoutingCells) {

@@ -14,20 +14,32 @@ namespace moesim {
 
 struct JobSizeEstimate {
   double tasks_per_iteration = 0;  ///< tasks of one iteration's graph, over all ranks
+  double bytes_per_iteration = 0;  ///< memory of that graph while it is simulated
   double routing_cells = 0;        ///< moe_layers x sources x experts counts per iteration
 };
 
-/// Upper-end estimate for a resolved layout: per rank, layer, micro-batch and pass (forward,
-/// backward), 32 kernels and collectives plus 10 per expert the rank holds. Measured maxima over
-/// every strategy (moesim run --strategy all, analytical network): GPT2-S-MoE ep=8 5912 tasks
-/// (estimate 9984), with 64 experts 8648 (21504), with mb=4 23336 (39936); Mixtral-8x7B
-/// tp=2,ep=4,pp=2,mb=4 32456 (53248); DeepSeek-V3-style ep=8 with 4 layers 17640 (22608).
+/// Upper-end estimate for a resolved layout. Per rank, layer of its stage, micro-batch and pass
+/// (forward, backward): 10 tasks for a dense layer; for an MoE layer 28 (attention, gate,
+/// permutes, the EP/TP collectives) plus 9 per expert the rank runs (routed experts / ep, plus
+/// every shared expert, which each rank runs whole). Measured task counts (0.85x actual <= estimate
+/// <= 2x actual, checked in tests/sim/strategies/job_size_test.cpp): GPT2-S-MoE ep=8 3032..4328
+/// over all strategies, uniform routing (estimate 5376); fastermoe 5896 under zipf 1.2 routing,
+/// which shadows hot experts everywhere (the one case above the estimate); with 64 experts
+/// 5336..8648, fastermoe 10056 under zipf (10560); ep=8,pp=2,mb=8 23792..24048 (43008); DeepSeek-V3
+/// with 16 layers, 1,024 GPUs, ep=64,pp=16,mb=32 2404352 (4.0e6); DeepSeek-V3 with 64 layers on
+/// 2,048 GPUs, dualpipe 20.2e6 (3.7e7).
 JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& layout);
 
-/// Limits. Measured: ~430 bytes of memory and ~11 us of simulation per task (DeepSeek-V3-style
-/// ep=8, 16 layers: 37128 tasks, 16 MB, 0.42 s with the analytical network), so 5e6 tasks are
-/// ~2 GB and about a minute per iteration; 1e8 routing counts are 0.8 GB.
-inline constexpr double kMaxTasksPerIteration = 5e6;
+/// Peak memory per task of a simulated graph (the task, its edges and comm records, the
+/// executor's per-task state, the vectors' growth). Measured with /usr/bin/time -v: DeepSeek-V3
+/// with 64 layers on 2,048 H800 GPUs, dualpipe, analytical network: 20.2e6 tasks, 5.22 GB peak
+/// RSS, 259 bytes per task, once the routing counts are shared (TokenCounts).
+inline constexpr double kBytesPerTask = 260;
+
+/// Structural limits: task ids are 32-bit (the memory check, in the job layer, usually refuses
+/// first); 5e7 tasks per run is a few minutes of CPU (the 20.2e6-task job above: 15.6 s wall);
+/// 1e8 routing counts are 0.8 GB.
+inline constexpr double kMaxTasksPerIteration = 4e9;
 inline constexpr double kMaxTasksPerRun = 5e7;
 inline constexpr double kMaxRoutingCells = 1e8;
 

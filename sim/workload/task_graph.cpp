@@ -37,9 +37,27 @@ TaskId TaskGraph::push(std::uint32_t name, RankId rank, StreamId stream, TaskInf
   return TaskId{static_cast<std::uint32_t>(tasks_.size() - 1)};
 }
 
+TokenCounts TaskGraph::intern_counts(const TokenCounts& counts) {
+  // FNV-1a over the values; equal counts always land in one bucket, and a bucket compares values.
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (std::int64_t n : counts) {
+    hash ^= static_cast<std::uint64_t>(n);
+    hash *= 1099511628211ULL;
+  }
+  std::vector<TokenCounts>& bucket = counts_pool_[hash];
+  for (const TokenCounts& stored : bucket) {
+    if (stored == counts) return stored;
+  }
+  bucket.push_back(counts);
+  return counts;
+}
+
 TaskId TaskGraph::add_compute(std::string_view name, RankId rank, StreamId stream,
                               const ComputeTask& task, TaskInfo info) {
-  return push(intern_name(name), rank, stream, info, task);
+  if (task.op.tokens_per_expert.empty()) return push(intern_name(name), rank, stream, info, task);
+  ComputeTask shared = task;
+  shared.op.tokens_per_expert = intern_counts(task.op.tokens_per_expert);
+  return push(intern_name(name), rank, stream, info, std::move(shared));
 }
 
 TaskId TaskGraph::add_delay(std::string_view name, RankId rank, StreamId stream, SimTime duration,

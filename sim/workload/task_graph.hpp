@@ -6,7 +6,8 @@
 //  - a stream of a rank runs its tasks one at a time, in the order they were added;
 //  - depend(a, b) makes b wait for a's end, across streams and ranks (a CUDA event);
 //  - the member tasks of one CommOp start together once all members are ready, and end together.
-// Names and stream names are interned: the same op on 1024 ranks stores its name once.
+// Names, stream names and per-expert token counts are interned: the same op on 1024 ranks stores
+// its name once, and equal routing counts are stored once.
 #pragma once
 
 #include <cstdint>
@@ -93,6 +94,9 @@ class TaskGraph {
  private:
   std::uint32_t intern_name(std::string_view name);
   TaskId push(std::uint32_t name, RankId rank, StreamId stream, TaskInfo info, TaskBody body);
+  /// The stored copy of `counts` equal to it (added on first sight), so that every permute and
+  /// unpermute of the same routing shares one vector.
+  TokenCounts intern_counts(const TokenCounts& counts);
 
   std::uint32_t rank_count_ = 0;
   std::vector<Task> tasks_;
@@ -101,6 +105,8 @@ class TaskGraph {
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::uint32_t> name_index_;
   std::vector<std::string> stream_names_;
+  /// Interned per-expert counts, bucketed by a hash of their values.
+  std::unordered_map<std::uint64_t, std::vector<TokenCounts>> counts_pool_;
 };
 
 }  // namespace moesim
