@@ -9,7 +9,8 @@
 namespace moesim {
 namespace {
 constexpr double kTasksPerDenseLayer = 10.0;
-constexpr double kTasksPerMoeLayer = 28.0;
+// 27, not 28, since DDP-bucketed gradient sync (fewer than one all-reduce per layer).
+constexpr double kTasksPerMoeLayer = 27.0;
 constexpr double kTasksPerLocalExpert = 9.0;
 }  // namespace
 

@@ -19,11 +19,11 @@ struct JobSizeEstimate {
 };
 
 /// Upper-end estimate for a resolved layout. Per rank, layer of its stage, micro-batch and pass
-/// (forward, backward): 10 tasks for a dense layer; for an MoE layer 28 (attention, gate,
+/// (forward, backward): 10 tasks for a dense layer; for an MoE layer 27 (attention, gate,
 /// permutes, the EP/TP collectives) plus 9 per expert the rank runs (routed experts / ep, plus
 /// every shared expert, which each rank runs whole). Measured task counts (0.85x actual <= estimate
 /// <= 2x actual, checked in tests/sim/strategies/job_size_test.cpp): GPT2-S-MoE ep=8 3032..4328
-/// over all strategies, uniform routing (estimate 5376); fastermoe 5896 under zipf 1.2 routing,
+/// over all strategies, uniform routing (estimate 5280); fastermoe 5896 under zipf 1.2 routing,
 /// which shadows hot experts everywhere (the one case above the estimate); with 64 experts
 /// 5336..8648, fastermoe 10056 under zipf (10560); ep=8,pp=2,mb=8 23792..24048 (43008); DeepSeek-V3
 /// with 16 layers, 1,024 GPUs, ep=64,pp=16,mb=32 2404352 (4.0e6); DeepSeek-V3 with 64 layers on
