@@ -153,19 +153,29 @@ void MegatronBuilder::forward_attention_router(const Step& s) {
   }
 }
 
-void MegatronBuilder::forward_dispatch(const Step& s) {
+void MegatronBuilder::emit_exchange(const Step& s, const ExchangeStep& x) {
   set_info(s);
   if (s.moe_index < 0) return;  // a dense layer has no exchange
   const MoeLayerPlan& p = plan(s.moe_index);
   const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
   Chain side = overlap ? *s.chain : Chain{};
   if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
-    emit_expert_exchange(s, p, false, "ep.dispatch", comm_);
-    emit_esp_collective(s, p, true, "esp.allgather", comm_);
+    // Toward the experts: all-to-all-v, then the esp all-gather; back: the reverse.
+    if (x.toward_experts) {
+      emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, comm_);
+      emit_esp_collective(s, p, true, "esp.allgather", comm_);
+    } else {
+      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
+      emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, comm_);
+    }
   } else {
-    emit_allgather_exchange(s, true, "ep.allgather");
+    emit_allgather_exchange(s, x.toward_experts, x.allgather_name);
   }
-  if (overlap) emit_side(s, shared_part(Pass::forward, true), side);
+  if (overlap) emit_side(s, shared_part(x.pass, x.toward_experts), side);
+}
+
+void MegatronBuilder::forward_dispatch(const Step& s) {
+  emit_exchange(s, {Pass::forward, true, false, "ep.dispatch", "ep.allgather"});
 }
 
 void MegatronBuilder::forward_experts(const Step& s) {
@@ -186,18 +196,7 @@ void MegatronBuilder::forward_experts(const Step& s) {
 }
 
 void MegatronBuilder::forward_combine(const Step& s) {
-  set_info(s);
-  if (s.moe_index < 0) return;  // a dense layer has no exchange
-  const MoeLayerPlan& p = plan(s.moe_index);
-  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
-  Chain side = overlap ? *s.chain : Chain{};
-  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
-    emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
-    emit_expert_exchange(s, p, true, "ep.combine", comm_);
-  } else {
-    emit_allgather_exchange(s, false, "ep.reducescatter");
-  }
-  if (overlap) emit_side(s, shared_part(Pass::forward, false), side);
+  emit_exchange(s, {Pass::forward, false, true, "ep.combine", "ep.reducescatter"});
 }
 
 void MegatronBuilder::forward_unpermute(const Step& s) {
@@ -225,19 +224,8 @@ void MegatronBuilder::backward_unpermute(const Step& s) {
 }
 
 void MegatronBuilder::backward_combine(const Step& s) {
-  set_info(s);
-  if (s.moe_index < 0) return;  // a dense layer has no exchange
-  const MoeLayerPlan& p = plan(s.moe_index);
-  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
-  Chain side = overlap ? *s.chain : Chain{};
-  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
-    // The combine's gradient travels the dispatch's way: all-to-all-v, then the esp gather.
-    emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
-    emit_esp_collective(s, p, true, "esp.allgather", comm_);
-  } else {
-    emit_allgather_exchange(s, true, "ep.allgather.bwd");
-  }
-  if (overlap) emit_side(s, shared_part(Pass::backward, true), side);
+  // The combine's gradient travels the dispatch's way: all-to-all-v, then the esp gather.
+  emit_exchange(s, {Pass::backward, true, false, "ep.combine.bwd", "ep.allgather.bwd"});
 }
 
 void MegatronBuilder::backward_experts(const Step& s) {
@@ -264,18 +252,9 @@ void MegatronBuilder::backward_experts(const Step& s) {
 }
 
 void MegatronBuilder::backward_dispatch(const Step& s) {
-  set_info(s);
-  if (s.moe_index < 0) return;  // a dense layer has no exchange
+  emit_exchange(s, {Pass::backward, false, true, "ep.dispatch.bwd", "ep.reducescatter.bwd"});
+  if (s.moe_index < 0) return;
   const MoeLayerPlan& p = plan(s.moe_index);
-  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
-  Chain side = overlap ? *s.chain : Chain{};
-  if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
-    emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
-    emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
-  } else {
-    emit_allgather_exchange(s, false, "ep.reducescatter.bwd");
-  }
-  if (overlap) emit_side(s, shared_part(Pass::backward, false), side);
   if (options_megatron_.delay_wgrad && wgrad_layer_ == s.layer && wgrad_plan_ == &p) {
     // The delayed expert dW GEMMs: after the dX chain, beside the dispatch-gradient exchange;
     // they feed only the gradient sync (which follows the rank's whole backward).

@@ -88,6 +88,17 @@ class MegatronBuilder final : public IterationBuilder {
   void emit_local_sort(const Step& s, const MoeLayerPlan& p, std::string_view name);
   /// The shared experts' work split at the kernel named `split` (first part: before it).
   BlockWork shared_part(Pass pass, bool first) const;
+  /// One exchange sub-block: toward the experts (dispatch, or the combine's gradient) or back
+  /// from them, over the chosen dispatcher, with the shared expert's part beside it.
+  struct ExchangeStep {
+    Pass pass = Pass::forward;
+    bool toward_experts = true;
+    bool combine_buffer =
+        false;  ///< the exchange moves the combine's buffer (emit_expert_exchange)
+    std::string_view alltoall_name;
+    std::string_view allgather_name;
+  };
+  void emit_exchange(const Step& s, const ExchangeStep& x);
   void emit_side(const Step& s, const BlockWork& work, Chain& side);
 
   MegatronOptions options_megatron_;
