@@ -176,8 +176,7 @@ void compare(const CompareOptions& o) {
 
 void register_compare_command(CLI::App& root) {
   auto o = std::make_shared<CompareOptions>();
-  std::string names;
-  for (auto n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+  const std::string names = strategies::strategy_names_help();
   CLI::App* cmd = root.add_subcommand(
       "compare", "Simulate one job with several strategies and compare them side by side");
   cmd->footer(

@@ -96,8 +96,7 @@ void run(const RunOptions& o) {
 
 void register_run_command(CLI::App& root) {
   auto o = std::make_shared<RunOptions>();
-  std::string names;
-  for (auto n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+  const std::string names = strategies::strategy_names_help();
   CLI::App* cmd = root.add_subcommand(
       "run", "Simulate training iterations of an MoE model with one scheduling strategy");
   cmd->footer(

@@ -203,8 +203,7 @@ void sweep(const SweepOptions& o) {
 
 void register_sweep_command(CLI::App& root) {
   auto o = std::make_shared<SweepOptions>();
-  std::string names;
-  for (auto n : strategies::strategy_names()) names += (names.empty() ? "" : ", ") + std::string(n);
+  const std::string names = strategies::strategy_names_help();
   CLI::App* cmd = root.add_subcommand(
       "sweep", "Simulate a grid of configurations with several strategies; split, resume, merge");
   cmd->footer(

@@ -89,6 +89,15 @@ std::vector<std::string_view> strategies_for_all() {
   return names;
 }
 
+std::string strategy_names_help() {
+  std::string all, named_only;
+  for (const Entry& e : kStrategies) {
+    std::string& list = e.in_all ? all : named_only;
+    list += (list.empty() ? "" : ", ") + std::string(e.name);
+  }
+  return named_only.empty() ? all : all + "; by name only: " + named_only;
+}
+
 std::string strategy_options_help() {
   std::string out = fmt::format("\n  every strategy: {}", kCommonOptionsHelp);
   for (const Entry& e : kStrategies) {

@@ -16,6 +16,8 @@ std::vector<std::string_view> strategy_names();
 /// What "all" expands to (run, compare, sweep): the strategies that schedule any layout, in the
 /// registry's order; dualpipe and dualpipev need a pipeline (an even mb >= 2 pp) and are named.
 std::vector<std::string_view> strategies_for_all();
+/// For --help: "a, b, c" of strategies_for_all(), then "; by name only: x, y" for the rest.
+std::string strategy_names_help();
 /// A new instance of the strategy `spec` = "name" or "name:key=value[:key=value...]" (options,
 /// for strategies that take them); InputError naming `flag` and listing the known names or
 /// options otherwise.
