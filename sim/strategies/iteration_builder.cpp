@@ -3,9 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <new>
 
 #include "sim/core/errors.hpp"
 #include "sim/workload/expert_placement.hpp"
+#include "sim/workload/job_size.hpp"
 
 namespace moesim::strategies {
 
@@ -13,6 +15,15 @@ IterationBuilder::IterationBuilder(const TrainingJob& job, const CostModels& cos
     : job_(job), costs_(costs), options_(options), ops_(job.model, job.layout), builder_(graph_) {
   const auto world = static_cast<std::uint32_t>(job.layout.world());
   graph_.set_rank_count(world);
+  // Room for the up-front estimate (job_size.hpp: an upper end, within 2x of what strategies
+  // build; the job layer has checked that it fits in memory). Only an optimisation: a machine
+  // that cannot map that much just grows the vectors.
+  const double estimate = estimate_job_size(job.model, job.layout).tasks_per_iteration;
+  const auto tasks = static_cast<std::size_t>(std::min(estimate, 0x1p27));
+  try {
+    graph_.reserve(tasks, tasks);
+  } catch (const std::bad_alloc&) {
+  }
   compute_ = graph_.stream("compute");
   comm_ = graph_.stream("comm");
   const RankMapping& map = job.mapping;
