@@ -462,11 +462,10 @@ void DualPipeBuilder::emit_dualpipe_gradient_sync() {
     // The chunk at `pos` of route 0; with DualPipe its copy on route 1 runs on the mirror device.
     const std::int64_t device = geometry_.device_at(0, pos);
     const std::int64_t mirror = mirrored ? geometry_.device_at(1, pos) : device;
-    Step s;
-    s.stage = device;
-    s.phase = Phase::backward;
-    s.ranks = &ranks_[static_cast<std::size_t>(device)];
-    s.chain = &tail_;
+    Step s{.stage = device,
+           .phase = Phase::backward,
+           .ranks = &ranks_[static_cast<std::size_t>(device)],
+           .chain = &tail_};
     const std::int64_t first = geometry_.first_layer(pos, m.layers);
     const std::int64_t end = geometry_.first_layer(pos + 1, m.layers);
     for (std::int64_t layer = end - 1; layer >= first; --layer) {
@@ -495,11 +494,10 @@ void DualPipeBuilder::emit_dualpipe_gradient_sync() {
   }
   set_phase(Phase::optimizer, -1);
   for (std::size_t d = 0; d < ranks_.size(); ++d) {
-    Step s;
-    s.stage = static_cast<std::int64_t>(d);
-    s.phase = Phase::optimizer;
-    s.ranks = &ranks_[d];
-    s.chain = &tail_;
+    Step s{.stage = static_cast<std::int64_t>(d),
+           .phase = Phase::optimizer,
+           .ranks = &ranks_[d],
+           .chain = &tail_};
     emit_work(s, ops_.optimizer(params[d]), compute_);
   }
 }

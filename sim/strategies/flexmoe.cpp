@@ -209,11 +209,7 @@ class FlexMoeBuilder final : public IterationBuilder {
     for (std::int64_t stage = lay.pp - 1; stage >= 0; --stage) {
       const std::vector<RankId> ranks = job_.mapping.stage_ranks(stage);
       std::vector<std::int64_t> params(static_cast<std::size_t>(lay.world()), 0);
-      Step s;
-      s.stage = stage;
-      s.phase = Phase::backward;
-      s.ranks = &ranks;
-      s.chain = &chain;
+      Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
       for (std::int64_t i = per_stage - 1; i >= 0; --i) {
         const std::int64_t layer = stage * per_stage + i;
         s.layer = layer;

@@ -508,11 +508,7 @@ void IterationBuilder::emit_gradient_sync(Chain& chain) {
   for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
     const auto& ranks = stage_ranks_[static_cast<std::size_t>(stage)];
     std::int64_t params = 0;
-    Step s;
-    s.stage = stage;
-    s.phase = Phase::backward;
-    s.ranks = &ranks;
-    s.chain = &chain;
+    Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Backward produced the last layer's gradients first: reduce in that order.
     for (std::int64_t i = per_stage - 1; i >= 0; --i) {
       const std::int64_t layer = stage * per_stage + i;
@@ -568,11 +564,7 @@ void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
     }
     // EPLB replicas' gradients are summed among their copies after the backward (they are not
     // in DDP's buckets: the copies live in different EP ranks' expert groups).
-    Step s;
-    s.stage = stage;
-    s.phase = Phase::backward;
-    s.ranks = &ranks;
-    s.chain = &chain;
+    Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     for (std::int64_t i = per_stage - 1; i >= 0; --i) {
       s.layer = stage * per_stage + i;
       set_info(s);

@@ -141,11 +141,7 @@ void MegatronBuilder::emit_gradient_sync(Chain& chain) {
   for (std::int64_t stage = 0; stage < pp; ++stage) {
     const std::vector<RankId> ranks = job_.mapping.stage_ranks(stage);
     std::int64_t params = 0;
-    Step s;
-    s.stage = stage;
-    s.phase = Phase::backward;
-    s.ranks = &ranks;
-    s.chain = &chain;
+    Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Chunk 0's backward ends last: reduce the later chunks' layers first, last layer first.
     for (std::int64_t c = vp - 1; c >= 0; --c) {
       const std::int64_t first = (c * pp + stage) * per_chunk;
