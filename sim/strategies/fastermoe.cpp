@@ -85,9 +85,20 @@ class FasterMoeCore final : public MoeCore {
         load[static_cast<std::size_t>(e)] += row[static_cast<std::size_t>(e)];
       }
     }
+    // What reaches each expert over the network: its load less its owner's own tokens (those
+    // stay on the GPU), so feat() prices the transfer that runs.
+    std::vector<std::int64_t> remote = load;
+    const std::int64_t local = ctx_.local_experts();
+    for (const auto& g : ctx_.job().mapping.groups(GroupKind::ep)) {
+      for (std::int64_t e = 0; e < experts; ++e) {
+        const RankId owner = g[static_cast<std::size_t>(e / local)];
+        remote[static_cast<std::size_t>(e)] -= p.kept[owner.index()][static_cast<std::size_t>(e)];
+      }
+    }
     // Loads are per EP group: divide by the number of EP groups that share the experts.
     const auto groups = static_cast<std::int64_t>(ctx_.job().mapping.groups(GroupKind::ep).size());
     for (auto& l : load) l /= groups;
+    for (auto& l : remote) l /= groups;
     std::vector<std::int64_t> order(static_cast<std::size_t>(experts));
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
@@ -109,17 +120,30 @@ class FasterMoeCore final : public MoeCore {
       return SimTime::from_seconds(static_cast<double>(b * m.hidden * ctx_.elem_bytes()) / bw);
     };
     const SimTime send_model = ctx_.costs().estimate_together(broadcasts);
-    const auto lat = [&](std::int64_t b) {
-      return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0);
+    const auto lat = [&](std::int64_t e) {
+      return expert_cost(load[static_cast<std::size_t>(e)]).scaled(3.0) +
+             feat(remote[static_cast<std::size_t>(e)]).scaled(4.0);
     };
-    SimTime best = lat(load[static_cast<std::size_t>(order[0])]);
+    SimTime best = lat(order[0]);
     SimTime shadow_time = SimTime::zero();
     for (std::size_t i = 0; i + 1 < order.size(); ++i) {
       shadow_time += send_model;
-      const SimTime next = lat(load[static_cast<std::size_t>(order[i + 1])]) + shadow_time;
+      const SimTime next = lat(order[i + 1]) + shadow_time;
       if (!(next < best)) break;
       best = next;
       shadowed[static_cast<std::size_t>(order[i])] = true;
+    }
+    if (p.moe_index == 0) {
+      // The terms of the latency it chose: the heaviest expert left at its owner.
+      const auto kept =
+          static_cast<std::size_t>(std::count(shadowed.begin(), shadowed.end(), true));
+      const auto e = static_cast<std::size_t>(kept < order.size() ? order[kept] : order.back());
+      ctx_.decisions()["fastermoe.expert_estimate"] = Decision::quantity(
+          expert_cost(load[e]).us(), "us",
+          fmt::format("comp(B), MoE layer 0's heaviest unshadowed expert, B = {} tokens", load[e]));
+      ctx_.decisions()["fastermoe.a2a_estimate"] = Decision::quantity(
+          feat(remote[e]).us(), "us",
+          fmt::format("feat: its {} tokens from other GPUs at the probed bandwidth", remote[e]));
     }
     return shadowed;
   }

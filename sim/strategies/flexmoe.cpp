@@ -163,6 +163,14 @@ class FlexMoePlacement final {
           fmt::format("max/mean load; static placement {:.2f}",
                       flexmoe::balance_ratio(flexmoe::route(
                           now, flexmoe::Placement::initial(m.experts, gpus, slots), node_of_))));
+      if (l == 0) {
+        // The policy's own cost terms for the placement it runs this iteration with.
+        const flexmoe::CostBreakdown est = flexmoe::iteration_cost(now, placement, params_);
+        ctx_.decisions()["flexmoe.estimate.compute"] = Decision::quantity(
+            est.compute.us(), "us", "T_compute of MoE layer 0: busiest GPU, forward + backward");
+        ctx_.decisions()["flexmoe.estimate.a2a"] = Decision::quantity(
+            est.a2a.us(), "us", "T_A2A of MoE layer 0: dispatch + combine, forward + backward");
+      }
     }
     ctx_.decisions()["flexmoe.slots_per_gpu"] = Decision::count(
         slots, "", fmt::format("{} x {} static experts", kSlotFactor, ctx_.local_experts()));
@@ -322,8 +330,9 @@ class FlexMoePlacement final {
     return c;
   }
 
-  // Tokens each position of the EP groups routes to each expert (after capacity), summed over
-  // the EP groups (the policy sees the layer's whole traffic at one group's scale).
+  // Tokens each position of the EP groups routes to each expert (after capacity), the mean over
+  // the EP groups: the policy prices one group's GPUs (T_compute, T_A2A per GPU), and the
+  // a2a bandwidths were probed with every group exchanging at once.
   std::vector<std::vector<std::int64_t>> demand_of(const RoutingCounts& routing,
                                                    std::int64_t moe_index) const {
     const ModelSpec& m = ctx_.job().model;
@@ -341,6 +350,10 @@ class FlexMoePlacement final {
           d[pos][static_cast<std::size_t>(e)] += n;
         }
       }
+    }
+    const auto groups = static_cast<std::int64_t>(ctx_.job().mapping.groups(GroupKind::ep).size());
+    for (auto& row : d) {
+      for (auto& n : row) n /= groups;
     }
     return d;
   }
