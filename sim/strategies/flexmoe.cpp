@@ -67,8 +67,80 @@ class FlexMoePlacement final {
     const auto& g0 = job.mapping.groups(GroupKind::ep).front();
     for (RankId r : g0) node_of_.push_back(job.cluster.node_of(r));
     params_ = cost_params();
+    // Constructed = planned, and the moves are the iteration's first tasks.
+    plan_and_emit_moves();
   }
 
+  /// The core's forward: counts, this iteration's moves, the serial core over the placement.
+  void core_forward(const Step& s, const MoeLayerPlan& p) {
+    const std::int64_t experts = ctx_.job().model.experts;
+    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
+      if (g->size() <= 1) continue;
+      const auto n = static_cast<std::int64_t>(g->size());
+      ctx_.collective(
+          *s.chain, "ep.counts",
+          ctx_.op(CommKind::all_gather, CommGroup::ep, *g, Bytes{experts * kCountBytes * n}),
+          ctx_.comm());
+    }
+    for (RankId r : *s.ranks) {
+      for (TaskId t : move_deps_[static_cast<std::size_t>(p.moe_index)][r.index()]) {
+        (*s.chain)[r].push_back(t);
+      }
+    }
+    serial_.forward(s, flex_plan(p));
+  }
+
+  void core_backward(const Step& s, const MoeLayerPlan& p) { serial_.backward(s, flex_plan(p)); }
+
+  /// Dense all-reduces over dp; per expert, one all-reduce among every rank holding a replica.
+  void gradient_sync(Chain& chain) {
+    const ModelSpec& m = ctx_.job().model;
+    const ParallelLayout& lay = ctx_.job().layout;
+    const std::int64_t b = ctx_.elem_bytes();
+    const std::int64_t per_stage = m.layers / lay.pp;
+    std::int64_t moe_index = m.moe_layer_count();
+    for (std::int64_t stage = lay.pp - 1; stage >= 0; --stage) {
+      const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
+      std::vector<std::int64_t> params(static_cast<std::size_t>(lay.world()), 0);
+      Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
+      for (std::int64_t i = per_stage - 1; i >= 0; --i) {
+        const std::int64_t layer = stage * per_stage + i;
+        s.layer = layer;
+        ctx_.set_info(s);
+        // Non-expert parameters as the catalogue counts them (TP-sharded parts / tp).
+        const std::int64_t dense = ctx_.ops().dense_params(layer);
+        for (RankId r : ranks) params[r.index()] += dense;
+        ctx_.group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce,
+                              CommGroup::dp, Bytes{dense * b});
+        if (!m.is_moe_layer(layer)) continue;
+        --moe_index;
+        const flexmoe::Placement& pl = placement_[static_cast<std::size_t>(moe_index)];
+        for (std::size_t e = 0; e < pl.replicas.size(); ++e) {
+          std::vector<RankId> holders;
+          for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, stage)) {
+            for (std::int64_t pos : pl.replicas[e]) {
+              const RankId r = (*g)[static_cast<std::size_t>(pos)];
+              holders.push_back(r);
+              params[r.index()] += m.expert_params();
+            }
+          }
+          std::sort(holders.begin(), holders.end());
+          if (holders.size() < 2) continue;
+          ctx_.collective(*s.chain, "grad.allreduce.expert",
+                          ctx_.op(CommKind::all_reduce, CommGroup::expert_dp, holders,
+                                  Bytes{m.expert_params() * b}),
+                          ctx_.comm());
+        }
+      }
+      s.phase = Phase::optimizer;
+      s.layer = -1;
+      ctx_.set_info(s);
+      for (RankId r : ranks)
+        ctx_.emit_rank_work(s, r, ctx_.ops().optimizer(params[r.index()]), ctx_.compute());
+    }
+  }
+
+ private:
   /// Replays the placement decisions up to this iteration and emits this iteration's moves
   /// (before any other task of the iteration).
   void plan_and_emit_moves() {
@@ -194,76 +266,6 @@ class FlexMoePlacement final {
                     static_cast<double>(relayout_bytes) / (1 << 20)));
   }
 
-  /// The core's forward: counts, this iteration's moves, the serial core over the placement.
-  void core_forward(const Step& s, const MoeLayerPlan& p) {
-    const std::int64_t experts = ctx_.job().model.experts;
-    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
-      if (g->size() <= 1) continue;
-      const auto n = static_cast<std::int64_t>(g->size());
-      ctx_.collective(
-          *s.chain, "ep.counts",
-          ctx_.op(CommKind::all_gather, CommGroup::ep, *g, Bytes{experts * kCountBytes * n}),
-          ctx_.comm());
-    }
-    for (RankId r : *s.ranks) {
-      for (TaskId t : move_deps_[static_cast<std::size_t>(p.moe_index)][r.index()]) {
-        (*s.chain)[r].push_back(t);
-      }
-    }
-    serial_.forward(s, flex_plan(p));
-  }
-
-  void core_backward(const Step& s, const MoeLayerPlan& p) { serial_.backward(s, flex_plan(p)); }
-
-  /// Dense all-reduces over dp; per expert, one all-reduce among every rank holding a replica.
-  void gradient_sync(Chain& chain) {
-    const ModelSpec& m = ctx_.job().model;
-    const ParallelLayout& lay = ctx_.job().layout;
-    const std::int64_t b = ctx_.elem_bytes();
-    const std::int64_t per_stage = m.layers / lay.pp;
-    std::int64_t moe_index = m.moe_layer_count();
-    for (std::int64_t stage = lay.pp - 1; stage >= 0; --stage) {
-      const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
-      std::vector<std::int64_t> params(static_cast<std::size_t>(lay.world()), 0);
-      Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
-      for (std::int64_t i = per_stage - 1; i >= 0; --i) {
-        const std::int64_t layer = stage * per_stage + i;
-        s.layer = layer;
-        ctx_.set_info(s);
-        // Non-expert parameters as the catalogue counts them (TP-sharded parts / tp).
-        const std::int64_t dense = ctx_.ops().dense_params(layer);
-        for (RankId r : ranks) params[r.index()] += dense;
-        ctx_.group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce,
-                              CommGroup::dp, Bytes{dense * b});
-        if (!m.is_moe_layer(layer)) continue;
-        --moe_index;
-        const flexmoe::Placement& pl = placement_[static_cast<std::size_t>(moe_index)];
-        for (std::size_t e = 0; e < pl.replicas.size(); ++e) {
-          std::vector<RankId> holders;
-          for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, stage)) {
-            for (std::int64_t pos : pl.replicas[e]) {
-              const RankId r = (*g)[static_cast<std::size_t>(pos)];
-              holders.push_back(r);
-              params[r.index()] += m.expert_params();
-            }
-          }
-          std::sort(holders.begin(), holders.end());
-          if (holders.size() < 2) continue;
-          ctx_.collective(*s.chain, "grad.allreduce.expert",
-                          ctx_.op(CommKind::all_reduce, CommGroup::expert_dp, holders,
-                                  Bytes{m.expert_params() * b}),
-                          ctx_.comm());
-        }
-      }
-      s.phase = Phase::optimizer;
-      s.layer = -1;
-      ctx_.set_info(s);
-      for (RankId r : ranks)
-        ctx_.emit_rank_work(s, r, ctx_.ops().optimizer(params[r.index()]), ctx_.compute());
-    }
-  }
-
- private:
   flexmoe::CostParams cost_params() const {
     const ModelSpec& m = ctx_.job().model;
     flexmoe::CostParams c;
@@ -444,8 +446,7 @@ class FlexMoe final : public Strategy {
     // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
     options.split_tokens_over_tp = job.layout.tp > 1;
     EmissionContext ctx(job, costs, options);
-    FlexMoePlacement placement(ctx);
-    placement.plan_and_emit_moves();
+    FlexMoePlacement placement(ctx);  // replays the placement, emits this iteration's moves
     FlexMoeCore core(placement);
     DeepSpeedMoeBlock moe(ctx, core);
     StandardLayer layer(ctx, moe);

@@ -56,6 +56,7 @@ FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
       if (m.is_moe_layer(l)) stage_moe_layers_[static_cast<std::size_t>(s)].push_back(l);
     }
   }
+  plan();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,8 +538,7 @@ void FsmoeSchedule::gradient_sync(Chain& chain) {
 BuildResult build_fsmoe_iteration(const TrainingJob& job, const CostModels& costs,
                                   FsmoeVariant variant) {
   EmissionContext ctx(job, costs, fsmoe_options(job));
-  FsmoeSchedule schedule(ctx, variant);
-  schedule.plan();
+  FsmoeSchedule schedule(ctx, variant);  // plans degrees and the gradient partition
   FsmoeMoeBlock moe(schedule);
   StandardLayer layer(ctx, moe);
   ScheduledPipeline pipeline(ctx, layer);

@@ -55,9 +55,6 @@ class FsmoeSchedule final {
   FsmoeSchedule(const FsmoeSchedule&) = delete;
   FsmoeSchedule& operator=(const FsmoeSchedule&) = delete;
 
-  /// Runs the planner and records its decisions; emission needs it first.
-  void plan();
-
   /// Fitted per-chunk costs of a MoE layer's forward (layers with the same token plan share
   /// one fit).
   const fsmoe::PipelineCosts& layer_costs(std::int64_t moe_index);
@@ -75,6 +72,8 @@ class FsmoeSchedule final {
   void gradient_sync(Chain& chain);
 
  private:
+  /// The planner (degrees, gradient partition); the constructor runs it.
+  void plan();
   fsmoe::PipelineCosts fit_costs(const MoeLayerPlan& p) const;
   double expert_ms(const MoeLayerPlan& p, std::int64_t parts) const;
   double attention_backward_ms() const;

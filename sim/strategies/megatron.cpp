@@ -1,6 +1,7 @@
 // megatron and megatron-a2a-overlap: Megatron-Core's MoE training (NVIDIA/Megatron-LM,
-// megatron/core/transformer/moe/), emitted by MegatronBuilder (megatron_builder.hpp, which says
-// what each option changes and what is a reconstruction).
+// megatron/core/transformer/moe/), emitted by MegatronMoeBlock (megatron_builder.hpp, which says
+// what each option changes and what is a reconstruction) and MegatronPipeline
+// (megatron_pipeline.hpp).
 //  megatron             alltoall (or allgather) token dispatcher, dropless grouped GEMM,
 //                       optional shared-expert overlap, 1F1B or interleaved virtual pipeline;
 //  megatron-a2a-overlap the same layer with the combined 1F1B schedule

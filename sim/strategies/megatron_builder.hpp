@@ -1,6 +1,7 @@
-// MegatronBuilder: emits one iteration of Megatron-Core's MoE training (NVIDIA/Megatron-LM,
-// megatron/core/transformer/moe/). A reconstruction from the public code's structure and docs;
-// kernel-level details (fused permute, TE grouped linear) are costed through the catalogue.
+// MegatronMoeBlock: the MoE block of one iteration of Megatron-Core's MoE training
+// (NVIDIA/Megatron-LM, megatron/core/transformer/moe/). A reconstruction from the public code's
+// structure and docs; kernel-level details (fused permute, TE grouped linear) are costed through
+// the catalogue.
 //
 // MoE block per layer (moe_layer.py MoELayer.forward; token_dispatcher.py):
 //  - sequence parallel (Megatron requires it for MoE with tp > 1): each tp rank routes 1/tp of
@@ -28,8 +29,8 @@
 // halves overlap; like Megatron-Core it needs pp = 1 or vp >= 2 (a dense layer has empty dispatch /
 // combine sub-blocks and its FFN in the MLP's place). `delay_wgrad` (--delay-wgrad-compute) issues
 // the expert weight-gradient GEMMs after the backward dispatch all-to-all so that it starts after
-// dX alone. Gradients are all-reduced after the backward (the default builder's sync), layer by
-// layer.
+// dX alone. Gradients are all-reduced after the backward (MegatronGradientSync, the default
+// sync over every chunk), layer by layer.
 #pragma once
 
 #include <cstdint>

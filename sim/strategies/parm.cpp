@@ -88,6 +88,7 @@ class ParmMoeBlock final : public MoeBlockSchedule {
       }
       unified_[it->second].push_back(RankId{r});
     }
+    plan();
   }
 
   static TokenPlanOptions options() {
@@ -97,53 +98,6 @@ class ParmMoeBlock final : public MoeBlockSchedule {
     o.pad_to_capacity = true;
     o.split_tokens_over_tp = true;  // PauseMP: each MP rank routes only its 1/g of the tokens
     return o;
-  }
-
-  /// Picks S1 or S2 per MoE layer and records the decisions.
-  void plan() {
-    const std::int64_t layers = ctx_.job().model.moe_layer_count();
-    schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
-    ctx_.decisions()["parm.policy"] =
-        policy_ == Policy::alpha_beta ? Decision::choice("alpha-beta", "min of S1, S2 per layer")
-                                      : Decision::choice("forced");
-    std::int64_t s2_layers = 0;
-    for (std::int64_t l = 0; l < layers; ++l) {
-      const MoeLayerPlan& p = ctx_.plan(l);
-      const ScheduleEstimate s1 = estimate(p, Schedule::s1);
-      const ScheduleEstimate s2 = estimate(p, Schedule::s2);
-      Schedule pick = Schedule::s1;
-      if (policy_ == Policy::s2 || (policy_ == Policy::alpha_beta && s2.total() < s1.total())) {
-        pick = Schedule::s2;
-      }
-      schedule_[static_cast<std::size_t>(l)] = pick;
-      if (pick == Schedule::s2) ++s2_layers;
-      if (l == 0) {
-        for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
-          ctx_.decisions()[fmt::format("parm.estimate.{}", name)] = Decision::quantity(
-              e.total().us(), "us",
-              fmt::format("MoE layer 0 fwd+bwd: exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute "
-                          "{:.1f} us",
-                          e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us()));
-          ctx_.decisions()[fmt::format("parm.estimate.{}.exchange", name)] =
-              Decision::quantity(e.exchange.us(), "us", "MoE layer 0 fwd+bwd exchanges");
-          ctx_.decisions()[fmt::format("parm.estimate.{}.compute", name)] =
-              Decision::quantity(e.compute.us(), "us", "MoE layer 0 experts fwd+bwd, slowest rank");
-        }
-      }
-    }
-    if (layers == 0) {
-      ctx_.decisions()["parm.schedule"] = Decision::choice("n/a", "no MoE layer");
-    } else if (s2_layers == 0 || s2_layers == layers) {
-      ctx_.decisions()["parm.schedule"] =
-          Decision::choice(std::string(to_string(schedule_.front())));
-    } else {
-      ctx_.decisions()["parm.schedule"] = Decision::choice(
-          "mixed", fmt::format("S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers));
-      for (std::int64_t l = 0; l < layers; ++l) {
-        ctx_.decisions()[fmt::format("parm.schedule.moe{}", l)] =
-            Decision::choice(std::string(to_string(schedule_[static_cast<std::size_t>(l)])));
-      }
-    }
   }
 
   Schedule schedule_of(std::int64_t moe_index) const {
@@ -216,6 +170,54 @@ class ParmMoeBlock final : public MoeBlockSchedule {
   }
 
  private:
+  /// Picks S1 or S2 per MoE layer and records the decisions (a constructed
+  /// block is a planned one).
+  void plan() {
+    const std::int64_t layers = ctx_.job().model.moe_layer_count();
+    schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
+    ctx_.decisions()["parm.policy"] =
+        policy_ == Policy::alpha_beta ? Decision::choice("alpha-beta", "min of S1, S2 per layer")
+                                      : Decision::choice("forced");
+    std::int64_t s2_layers = 0;
+    for (std::int64_t l = 0; l < layers; ++l) {
+      const MoeLayerPlan& p = ctx_.plan(l);
+      const ScheduleEstimate s1 = estimate(p, Schedule::s1);
+      const ScheduleEstimate s2 = estimate(p, Schedule::s2);
+      Schedule pick = Schedule::s1;
+      if (policy_ == Policy::s2 || (policy_ == Policy::alpha_beta && s2.total() < s1.total())) {
+        pick = Schedule::s2;
+      }
+      schedule_[static_cast<std::size_t>(l)] = pick;
+      if (pick == Schedule::s2) ++s2_layers;
+      if (l == 0) {
+        for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
+          ctx_.decisions()[fmt::format("parm.estimate.{}", name)] = Decision::quantity(
+              e.total().us(), "us",
+              fmt::format("MoE layer 0 fwd+bwd: exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute "
+                          "{:.1f} us",
+                          e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us()));
+          ctx_.decisions()[fmt::format("parm.estimate.{}.exchange", name)] =
+              Decision::quantity(e.exchange.us(), "us", "MoE layer 0 fwd+bwd exchanges");
+          ctx_.decisions()[fmt::format("parm.estimate.{}.compute", name)] =
+              Decision::quantity(e.compute.us(), "us", "MoE layer 0 experts fwd+bwd, slowest rank");
+        }
+      }
+    }
+    if (layers == 0) {
+      ctx_.decisions()["parm.schedule"] = Decision::choice("n/a", "no MoE layer");
+    } else if (s2_layers == 0 || s2_layers == layers) {
+      ctx_.decisions()["parm.schedule"] =
+          Decision::choice(std::string(to_string(schedule_.front())));
+    } else {
+      ctx_.decisions()["parm.schedule"] = Decision::choice(
+          "mixed", fmt::format("S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers));
+      for (std::int64_t l = 0; l < layers; ++l) {
+        ctx_.decisions()[fmt::format("parm.schedule.moe{}", l)] =
+            Decision::choice(std::string(to_string(schedule_[static_cast<std::size_t>(l)])));
+      }
+    }
+  }
+
   std::int64_t split_tokens(RankId r) const {
     return split_share(ctx_.tokens(), ctx_.job().layout.tp, ctx_.job().mapping.coords(r).tp);
   }
@@ -434,8 +436,7 @@ class Parm final : public Strategy {
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     EmissionContext ctx(job, costs, ParmMoeBlock::options());
-    ParmMoeBlock moe(ctx, policy_);
-    moe.plan();
+    ParmMoeBlock moe(ctx, policy_);  // plans S1 or S2 per MoE layer
     StandardLayer layer(ctx, moe);
     ScheduledPipeline pipeline(ctx, layer);
     DdpGradientSync gradients(ctx, grad_sync_);

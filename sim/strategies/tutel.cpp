@@ -54,9 +54,19 @@ class TutelCore final : public MoeCore {
     const auto& groups = job.mapping.groups(GroupKind::ep);
     two_dh_.resize(groups.size());
     for (std::size_t g = 0; g < groups.size(); ++g) two_dh_[g] = split_by_node(groups[g]);
+    plan();
   }
 
-  /// Chooses every MoE layer's (degree, algorithm) and records the decisions.
+  void forward(const Step& s, const MoeLayerPlan& p) override {
+    emit_chunked(s, p, Phase::forward);
+  }
+  void backward(const Step& s, const MoeLayerPlan& p) override {
+    emit_chunked(s, p, Phase::backward);
+  }
+
+ private:
+  /// Chooses every MoE layer's (degree, algorithm) and records the decisions (a constructed
+  /// core is a planned one).
   void plan() {
     const std::int64_t layers = ctx_.job().model.moe_layer_count();
     choice_.assign(static_cast<std::size_t>(layers), Choice{});
@@ -113,14 +123,6 @@ class TutelCore final : public MoeCore {
     }
   }
 
-  void forward(const Step& s, const MoeLayerPlan& p) override {
-    emit_chunked(s, p, Phase::forward);
-  }
-  void backward(const Step& s, const MoeLayerPlan& p) override {
-    emit_chunked(s, p, Phase::backward);
-  }
-
- private:
   TwoDh split_by_node(const std::vector<RankId>& group) const {
     std::vector<std::pair<std::int32_t, std::vector<RankId>>> by_node;
     for (RankId r : group) {
@@ -281,8 +283,7 @@ class Tutel final : public Strategy {
     options.pad_to_capacity = true;
     options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
     EmissionContext ctx(job, costs, options);
-    TutelCore core(ctx);
-    core.plan();
+    TutelCore core(ctx);  // plans (degree, algorithm) per MoE layer
     DeepSpeedMoeBlock moe(ctx, core);
     StandardLayer layer(ctx, moe);
     ScheduledPipeline pipeline(ctx, layer);
