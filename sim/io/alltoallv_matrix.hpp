@@ -42,7 +42,7 @@ struct ExpertExchangeMatrix {
 /// dropless dispatch (member i sends every token its data-parallel replica routes to the experts
 /// of member j: local experts of position j are j*E/ep .. (j+1)*E/ep - 1, hidden * dtype bytes per
 /// token, no capacity limit) and the combine, its transpose. This is the exchange of the
-/// strategies that send every routed token (strategies::IterationBuilder, unpadded).
+/// strategies that send every routed token (strategies::EmissionContext token plans, unpadded).
 std::vector<ExpertExchangeMatrix> expert_exchange_matrices(const TrainingJob& job);
 
 }  // namespace moesim::io

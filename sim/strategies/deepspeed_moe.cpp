@@ -7,8 +7,12 @@
 // the backward (DeepSpeed ZeRO-1/2 overlap_comm reduces from backward hooks in buckets;
 // gradient_buckets.hpp), option grad_sync=after restores one all-reduce per layer after the whole
 // backward. Option tokens=split|duplicated overrides the token layout (token_layout.hpp).
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 #include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
@@ -23,13 +27,17 @@ class DeepSpeedMoe final : public Strategy {
     return "DeepSpeed-MoE: serial A2A -> experts -> A2A, capacity-padded, no overlap";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    IterationBuilder::Options options;
+    EmissionContext::Options options;
     options.pad_to_capacity = true;
     // DeepSpeed drops the tp-duplicated tokens only when the experts themselves are not sharded.
     options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
-    IterationBuilder builder(job, costs, options);
-    builder.set_gradient_sync(grad_sync_);
-    return builder.build();
+    EmissionContext ctx(job, costs, options);
+    // Nothing to plan: every piece is the default.
+    DeepSpeedMoeBlock moe(ctx);
+    StandardLayer layer(ctx, moe);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, grad_sync_);
+    return emit_iteration(ctx, pipeline, gradients);
   }
 
  private:

@@ -30,8 +30,12 @@
 #include <fmt/format.h>
 
 #include "sim/core/errors.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -42,120 +46,60 @@ struct TedOptions {
   bool ac = true;
 };
 
-class TedBuilder final : public IterationBuilder {
+/// DeepSpeed-TED's token options: DeepSpeed's (E, C, M) dispatch, DTD's drop with tp > 1.
+TokenPlanOptions ted_token_options(const TrainingJob& job, TedOptions ted) {
+  TokenPlanOptions o;
+  o.pad_to_capacity = true;  // DeepSpeed's (E, C, M) dispatch
+  o.split_tokens_over_tp = ted.dtd && job.layout.tp > 1;
+  return o;
+}
+
+/// CAC's recomputed core: the experts only, on the all-to-alls' outputs kept from the forward.
+class SavedExchangeCore final : public MoeCore {
  public:
-  TedBuilder(const TrainingJob& job, const CostModels& costs, TedOptions ted)
-      : IterationBuilder(job, costs, options(job, ted)),
-        ted_(ted),
-        sharded_(job.layout.tp > 1 && job.layout.esp == job.layout.tp) {
-    decisions_["ted.dtd"] = ted.dtd
-                                ? Decision::choice("on", job.layout.tp > 1 ? "" : "no effect, tp=1")
-                                : Decision::choice("off");
-    decisions_["ted.activation_checkpointing"] = Decision::choice(ted.ac ? "on" : "off");
-    decisions_["ted.cac"] = ted.cac ? Decision::choice("on", ted.ac ? "" : "no effect, ac=off")
-                                    : Decision::choice("off");
-  }
-
-  static Options options(const TrainingJob& job, TedOptions ted) {
-    Options o;
-    o.pad_to_capacity = true;  // DeepSpeed's (E, C, M) dispatch
-    o.split_tokens_over_tp = ted.dtd && job.layout.tp > 1;
-    return o;
-  }
-
- protected:
-  void emit_recompute(const Step& s) override {
-    if (!ted_.ac) return;
-    recomputing_ = true;
-    emit_attention_forward(s);
-    if (s.moe_index >= 0) {
-      emit_moe_forward(s);
-    } else {
-      emit_dense_ffn_forward(s);
-    }
-    recomputing_ = false;
-  }
-
-  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
-    // Unsharded experts (esp = 1) take DeepSpeed's path; CAC skips its all-to-alls on recompute.
-    if (!(recomputing_ && ted_.cac)) {
-      IterationBuilder::emit_moe_core_forward(s, p);
-      return;
-    }
+  explicit SavedExchangeCore(EmissionContext& ctx) : ctx_(ctx) {}
+  void forward(const Step& s, const MoeLayerPlan& p) override {
     for (RankId r : *s.ranks)
-      emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
+      ctx_.emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, ctx_.compute());
   }
-
-  void emit_moe_forward(const Step& s) override {
-    if (!sharded_) {
-      IterationBuilder::emit_moe_forward(s);
-      return;
-    }
-    const MoeLayerPlan& p = plan(s.moe_index);
-    const std::int64_t x = tokens();
-    const std::int64_t slots = permuted_slots(p);
-    // With CAC the recomputation reads the all-to-alls' saved outputs instead of re-sending.
-    const bool a2a = !(recomputing_ && ted_.cac);
-    for (RankId r : *s.ranks) {
-      emit_rank_work(s, r, ops().gate_permute(Pass::forward, x, slots, p.kept[r.index()]),
-                     compute_);
-    }
-    drop(s, p);
-    if (a2a) {
-      emit_expert_exchange(s, p, false, recomputing_ ? "ep.dispatch.recompute" : "ep.dispatch",
-                           comm_);
-    }
-    gather(s, p);
-    for (RankId r : *s.ranks) emit_experts(s, r, expert_tokens(p, r), Phase::forward, compute_);
-    group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce, CommGroup::tp,
-                     Bytes{expert_output_bytes(p)});
-    drop(s, p);
-    if (a2a) {
-      emit_expert_exchange(s, p, true, recomputing_ ? "ep.combine.recompute" : "ep.combine", comm_);
-    }
-    gather(s, p);
-    for (RankId r : *s.ranks) {
-      emit_rank_work(s, r, ops().unpermute(Pass::forward, x, slots, p.kept[r.index()]), compute_);
-    }
-    emit_shared_experts_forward(s);
-  }
-
-  void emit_moe_backward(const Step& s) override {
-    if (!sharded_) {
-      IterationBuilder::emit_moe_backward(s);
-      return;
-    }
-    const MoeLayerPlan& p = plan(s.moe_index);
-    const std::int64_t x = tokens();
-    const std::int64_t slots = permuted_slots(p);
-    emit_shared_experts_backward(s);
-    for (RankId r : *s.ranks) {
-      emit_rank_work(s, r, ops().unpermute(Pass::backward, x, slots, p.kept[r.index()]), compute_);
-    }
-    drop(s, p);  // backward of the combine's all-gather
-    emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
-    gather(s, p);  // backward of the combine's drop
-    for (RankId r : *s.ranks) emit_experts(s, r, expert_tokens(p, r), Phase::backward, compute_);
-    // Column-parallel GEMM1: the input gradient is a partial sum over the TP group.
-    group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce, CommGroup::tp,
-                     Bytes{expert_output_bytes(p)});
-    drop(s, p);  // backward of the dispatch's all-gather
-    emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
-    gather(s, p);  // backward of the dispatch's drop
-    for (RankId r : *s.ranks) {
-      emit_rank_work(s, r, ops().gate_permute(Pass::backward, x, slots, p.kept[r.index()]),
-                     compute_);
-    }
+  void backward(const Step& s, const MoeLayerPlan& p) override {
+    (void)s;
+    (void)p;
+    MOESIM_CHECK(false, "deepspeed-ted: a recomputation has no backward");
   }
 
  private:
+  EmissionContext& ctx_;
+};
+
+/// TED's MoE block: with TP-sharded experts (esp = tp > 1) TED's own sequence (DTD drops and
+/// gathers, the experts' TP all-reduce); otherwise DeepSpeed-MoE's block.
+class TedMoeBlock final : public MoeBlockSchedule {
+ public:
+  TedMoeBlock(EmissionContext& ctx, TedOptions ted)
+      : ctx_(ctx),
+        ted_(ted),
+        sharded_(ctx.job().layout.tp > 1 && ctx.job().layout.esp == ctx.job().layout.tp),
+        serial_(ctx),
+        saved_(ctx),
+        deepspeed_(ctx, serial_),
+        deepspeed_saved_(ctx, saved_) {}
+
+  void forward(const Step& s) override { emit_forward(s, false); }
+  void backward(const Step& s) override;
+  /// The forward again, at the start of the layer's backward (activation checkpointing); with
+  /// CAC without its all-to-alls.
+  void recompute_forward(const Step& s) { emit_forward(s, true); }
+
+ private:
+  void emit_forward(const Step& s, bool recomputing);
   /// Tokens each local expert shard of `r` computes: everything its EP group routed to the
   /// expert, once (with DTD the TP all-gather reassembles the T dropped parts; without it every
   /// TP rank received the same full set, so the ESP-style plan counts it T times).
   std::vector<std::int64_t> expert_tokens(const MoeLayerPlan& p, RankId r) const {
     std::vector<std::int64_t> t = p.expert_tokens[r.index()];
     if (!p.split_over_tp) {
-      for (auto& n : t) n /= job_.layout.tp;
+      for (auto& n : t) n /= ctx_.job().layout.tp;
     }
     return t;
   }
@@ -163,28 +107,131 @@ class TedBuilder final : public IterationBuilder {
   /// Expert output per rank (the TP all-reduce's buffer): all slots of the local experts.
   std::int64_t expert_output_bytes(const MoeLayerPlan& p) const {
     std::int64_t slots = 0;
-    for (std::int64_t n : expert_tokens(p, job_.mapping.stage_ranks(0).front())) slots += n;
-    return slots * job_.model.hidden * elem_bytes();
+    for (std::int64_t n : expert_tokens(p, ctx_.job().mapping.stage_ranks(0).front())) slots += n;
+    return slots * ctx_.job().model.hidden * ctx_.elem_bytes();
   }
 
   /// DTD's drop: each TP rank keeps its 1/T of the capacity slots (a strided copy).
   void drop(const Step& s, const MoeLayerPlan& p) {
     if (!p.split_over_tp) return;
-    const KernelOp slice = ops().token_slice("drop_tokens", p.capacity * job_.model.experts);
-    for (RankId r : *s.ranks) kernel(*s.chain, r, slice.name, slice.task);
+    const KernelOp slice =
+        ctx_.ops().token_slice("drop_tokens", p.capacity * ctx_.job().model.experts);
+    for (RankId r : *s.ranks) ctx_.kernel(*s.chain, r, slice.name, slice.task);
   }
 
   /// DTD's TP all-gather restoring all T parts (output = every slot).
   void gather(const Step& s, const MoeLayerPlan& p) {
     if (!p.split_over_tp) return;
-    group_collective(s, GroupKind::tp, "tp.gather_tokens", CommKind::all_gather, CommGroup::tp,
-                     Bytes{permuted_slots(p) * job_.model.hidden * elem_bytes()});
+    ctx_.group_collective(
+        s, GroupKind::tp, "tp.gather_tokens", CommKind::all_gather, CommGroup::tp,
+        Bytes{ctx_.permuted_slots(p) * ctx_.job().model.hidden * ctx_.elem_bytes()});
   }
 
+  EmissionContext& ctx_;
   TedOptions ted_;
   bool sharded_;  ///< experts TP-sharded over the TP group (esp = tp > 1)
-  bool recomputing_ = false;
+  DeepSpeedMoeCore serial_;
+  SavedExchangeCore saved_;
+  DeepSpeedMoeBlock deepspeed_;        ///< unsharded experts
+  DeepSpeedMoeBlock deepspeed_saved_;  ///< unsharded experts, CAC recomputation
 };
+
+void TedMoeBlock::emit_forward(const Step& s, bool recomputing) {
+  // With CAC the recomputation reads the all-to-alls' saved outputs instead of re-sending.
+  const bool a2a = !(recomputing && ted_.cac);
+  if (!sharded_) {
+    // Unsharded experts (esp = 1) take DeepSpeed's path.
+    (a2a ? deepspeed_ : deepspeed_saved_).forward(s);
+    return;
+  }
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+  const std::int64_t x = ctx_.tokens();
+  const std::int64_t slots = ctx_.permuted_slots(p);
+  for (RankId r : *s.ranks) {
+    ctx_.emit_rank_work(s, r, ctx_.ops().gate_permute(Pass::forward, x, slots, p.kept[r.index()]),
+                        ctx_.compute());
+  }
+  drop(s, p);
+  if (a2a) {
+    ctx_.emit_expert_exchange(s, p, false, recomputing ? "ep.dispatch.recompute" : "ep.dispatch",
+                              ctx_.comm());
+  }
+  gather(s, p);
+  for (RankId r : *s.ranks) {
+    ctx_.emit_experts(s, r, expert_tokens(p, r), Phase::forward, ctx_.compute());
+  }
+  ctx_.group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce,
+                        CommGroup::tp, Bytes{expert_output_bytes(p)});
+  drop(s, p);
+  if (a2a) {
+    ctx_.emit_expert_exchange(s, p, true, recomputing ? "ep.combine.recompute" : "ep.combine",
+                              ctx_.comm());
+  }
+  gather(s, p);
+  for (RankId r : *s.ranks) {
+    ctx_.emit_rank_work(s, r, ctx_.ops().unpermute(Pass::forward, x, slots, p.kept[r.index()]),
+                        ctx_.compute());
+  }
+  ctx_.emit_shared_experts_forward(s);
+}
+
+void TedMoeBlock::backward(const Step& s) {
+  if (!sharded_) {
+    deepspeed_.backward(s);
+    return;
+  }
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+  const std::int64_t x = ctx_.tokens();
+  const std::int64_t slots = ctx_.permuted_slots(p);
+  ctx_.emit_shared_experts_backward(s);
+  for (RankId r : *s.ranks) {
+    ctx_.emit_rank_work(s, r, ctx_.ops().unpermute(Pass::backward, x, slots, p.kept[r.index()]),
+                        ctx_.compute());
+  }
+  drop(s, p);  // backward of the combine's all-gather
+  ctx_.emit_expert_exchange(s, p, false, "ep.combine.bwd", ctx_.comm());
+  gather(s, p);  // backward of the combine's drop
+  for (RankId r : *s.ranks) {
+    ctx_.emit_experts(s, r, expert_tokens(p, r), Phase::backward, ctx_.compute());
+  }
+  // Column-parallel GEMM1: the input gradient is a partial sum over the TP group.
+  ctx_.group_collective(s, GroupKind::tp, "tp.expert.allreduce", CommKind::all_reduce,
+                        CommGroup::tp, Bytes{expert_output_bytes(p)});
+  drop(s, p);  // backward of the dispatch's all-gather
+  ctx_.emit_expert_exchange(s, p, true, "ep.dispatch.bwd", ctx_.comm());
+  gather(s, p);  // backward of the dispatch's drop
+  for (RankId r : *s.ranks) {
+    ctx_.emit_rank_work(s, r, ctx_.ops().gate_permute(Pass::backward, x, slots, p.kept[r.index()]),
+                        ctx_.compute());
+  }
+}
+
+/// Activation checkpointing: each layer's backward first recomputes its forward.
+class TedRecompute final : public Recompute {
+ public:
+  TedRecompute(EmissionContext& ctx, TedMoeBlock& moe) : ctx_(ctx), moe_(moe) {}
+  void before_backward(const Step& s) override {
+    ctx_.emit_attention_forward(s);
+    if (s.moe_index >= 0) {
+      moe_.recompute_forward(s);
+    } else {
+      ctx_.emit_dense_ffn_forward(s);
+    }
+  }
+
+ private:
+  EmissionContext& ctx_;
+  TedMoeBlock& moe_;
+};
+
+void record_ted_decisions(Decisions& decisions, const TrainingJob& job, TedOptions ted) {
+  decisions["ted.dtd"] = ted.dtd
+                             ? Decision::choice("on", job.layout.tp > 1 ? "" : "no effect, tp=1")
+                             : Decision::choice("off");
+  decisions["ted.activation_checkpointing"] = Decision::choice(ted.ac ? "on" : "off");
+  decisions["ted.cac"] =
+      ted.cac ? Decision::choice("on", ted.ac ? "" : "no effect, ac=off") : Decision::choice("off");
+}
 
 class DeepSpeedTed final : public Strategy {
  public:
@@ -205,8 +252,14 @@ class DeepSpeedTed final : public Strategy {
                         fmt::format("tp={} esp={}", job.layout.tp, job.layout.esp),
                         fmt::format("esp={} or esp=1", job.layout.tp));
     }
-    TedBuilder builder(job, costs, options_);
-    return builder.build();
+    EmissionContext ctx(job, costs, ted_token_options(job, options_));
+    record_ted_decisions(ctx.decisions(), job, options_);
+    TedMoeBlock moe(ctx, options_);
+    TedRecompute recompute(ctx, moe);
+    StandardLayer layer(ctx, moe, options_.ac ? &recompute : nullptr);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, GradientSyncOptions{.overlap = false});
+    return emit_iteration(ctx, pipeline, gradients);
   }
 
  private:

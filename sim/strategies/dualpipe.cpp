@@ -33,27 +33,30 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/strategies/dualpipe_schedule.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/iteration_pieces.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::strategies {
 namespace {
 
-IterationBuilder::Options dualpipe_token_options() {
-  IterationBuilder::Options o;
+TokenPlanOptions dualpipe_token_options() {
+  TokenPlanOptions o;
   o.pad_to_capacity = false;
   o.apply_capacity = false;
   o.split_tokens_over_tp = false;
   return o;
 }
 
-class DualPipeBuilder final : public IterationBuilder {
+/// DualPipe's pipeline driver: emits every item of dualpipe_order() from the catalogue's blocks
+/// (its own segmentation of a layer, not a LayerSchedule: F&B pairs interleave at the expert
+/// exchanges); gradient_sync() then reduces both copies' gradients together.
+class DualPipeDriver final : public PipelineDriver {
  public:
-  DualPipeBuilder(const TrainingJob& job, const CostModels& costs, DualPipeVariant variant,
-                  bool overlap)
-      : IterationBuilder(job, costs, dualpipe_token_options()),
-        geometry_(variant, job.layout.pp, job.layout.micro_batches),
+  DualPipeDriver(EmissionContext& ctx, DualPipeVariant variant, bool overlap)
+      : ctx_(ctx),
+        geometry_(variant, ctx.job().layout.pp, ctx.job().layout.micro_batches),
         overlap_(overlap) {
+    const TrainingJob& job = ctx.job();
     const auto world = static_cast<std::size_t>(job.layout.world());
     local_index_.resize(world);
     for (std::int64_t s = 0; s < job.layout.pp; ++s) {
@@ -74,7 +77,12 @@ class DualPipeBuilder final : public IterationBuilder {
     tail_ = Chain(world);
   }
 
-  BuildResult run();
+  /// Every item; returns each rank's last task (where the gradient sync starts).
+  Chain emit() override;
+  /// Per layer, the gradient all-reduces (over the group and its mirror for dualpipe), then
+  /// the optimizer; `tail` ends as each rank's last task.
+  void gradient_sync(Chain& tail);
+  void record_decisions();
 
  private:
   using Segment = std::function<void()>;
@@ -126,16 +134,16 @@ class DualPipeBuilder final : public IterationBuilder {
   void emit_item(const DualPipeItem& item);
   /// Activations (forward) or gradients to the device of `to`, on the stream of that direction.
   void transfer(const PassContext& c, const ChunkPass& to, bool forward);
-  void emit_dualpipe_gradient_sync();
   void remember_tail(const PassContext& c);
   /// Phase and layer of the tasks emitted next.
   void set_phase(Phase phase, std::int64_t layer) {
     Step s;
     s.phase = phase;
     s.layer = layer;
-    set_info(s);
+    ctx_.set_info(s);
   }
 
+  EmissionContext& ctx_;
   DualPipeGeometry geometry_;
   bool overlap_;
   std::vector<std::vector<RankId>> ranks_;  // [device]
@@ -149,16 +157,16 @@ class DualPipeBuilder final : public IterationBuilder {
   std::int64_t overlapped_pairs_ = 0;
 };
 
-DualPipeBuilder::PassContext DualPipeBuilder::open(const ChunkPass& p, std::int64_t device,
-                                                   bool forward) {
+DualPipeDriver::PassContext DualPipeDriver::open(const ChunkPass& p, std::int64_t device,
+                                                 bool forward) {
   PassContext c;
   c.pass = p;
   c.device = device;
-  const std::int64_t layers = job_.model.layers;
+  const std::int64_t layers = ctx_.job().model.layers;
   c.first = geometry_.first_layer(p.position, layers);
   c.end = geometry_.first_layer(p.position + 1, layers);
   c.phase = forward ? Phase::forward : Phase::backward;
-  c.chain = std::make_unique<Chain>(static_cast<std::size_t>(job_.layout.world()));
+  c.chain = std::make_unique<Chain>(static_cast<std::size_t>(ctx_.job().layout.world()));
   const std::size_t k = cell(p);
   const auto& ranks = ranks_[static_cast<std::size_t>(device)];
   auto& inbox = forward ? inbox_f_[k] : inbox_b_[k];
@@ -172,16 +180,17 @@ DualPipeBuilder::PassContext DualPipeBuilder::open(const ChunkPass& p, std::int6
   return c;
 }
 
-void DualPipeBuilder::forward_segments(const PassContext& c, std::vector<Segment>& out) {
+void DualPipeDriver::forward_segments(const PassContext& c, std::vector<Segment>& out) {
   // The un-permute of a MoE layer waits for its combine: it opens the next segment.
   std::optional<Step> pending;
   const auto unpermute = [this](const Step& s) {
-    set_info(s);
-    const MoeLayerPlan& p = plan(s.moe_index);
+    ctx_.set_info(s);
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
     for (RankId r : *s.ranks) {
-      emit_rank_work(s, r,
-                     ops_.unpermute(Pass::forward, tokens(), permuted_slots(p), p.kept[r.index()]),
-                     compute_);
+      ctx_.emit_rank_work(s, r,
+                          ctx_.ops().unpermute(Pass::forward, ctx_.tokens(), ctx_.permuted_slots(p),
+                                               p.kept[r.index()]),
+                          ctx_.compute());
     }
   };
   for (std::int64_t layer = c.first; layer < c.end; ++layer) {
@@ -191,34 +200,35 @@ void DualPipeBuilder::forward_segments(const PassContext& c, std::vector<Segment
     if (s.moe_index < 0) {
       out.push_back([this, s, before, unpermute] {
         if (before) unpermute(*before);
-        set_info(s);
-        emit_attention_forward(s);
-        emit_dense_ffn_forward(s);
+        ctx_.set_info(s);
+        ctx_.emit_attention_forward(s);
+        ctx_.emit_dense_ffn_forward(s);
       });
       continue;
     }
     out.push_back([this, s, before, unpermute] {  // attention, gate, permute -> dispatch
       if (before) unpermute(*before);
-      set_info(s);
-      emit_attention_forward(s);
-      const MoeLayerPlan& p = plan(s.moe_index);
+      ctx_.set_info(s);
+      ctx_.emit_attention_forward(s);
+      const MoeLayerPlan& p = ctx_.plan(s.moe_index);
       for (RankId r : *s.ranks) {
-        emit_rank_work(
-            s, r, ops_.gate_permute(Pass::forward, tokens(), permuted_slots(p), p.kept[r.index()]),
-            compute_);
+        ctx_.emit_rank_work(s, r,
+                            ctx_.ops().gate_permute(Pass::forward, ctx_.tokens(),
+                                                    ctx_.permuted_slots(p), p.kept[r.index()]),
+                            ctx_.compute());
       }
-      emit_expert_exchange(s, p, false, "ep.dispatch", comm_);
-      emit_esp_collective(s, p, true, "esp.allgather", comm_);
+      ctx_.emit_expert_exchange(s, p, false, "ep.dispatch", ctx_.comm());
+      ctx_.emit_esp_collective(s, p, true, "esp.allgather", ctx_.comm());
     });
     out.push_back([this, s] {  // shared and routed experts -> combine
-      set_info(s);
-      const MoeLayerPlan& p = plan(s.moe_index);
-      emit_shared_experts_forward(s);
+      ctx_.set_info(s);
+      const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+      ctx_.emit_shared_experts_forward(s);
       for (RankId r : *s.ranks) {
-        emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
+        ctx_.emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, ctx_.compute());
       }
-      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
-      emit_expert_exchange(s, p, true, "ep.combine", comm_);
+      ctx_.emit_esp_collective(s, p, false, "esp.reducescatter", ctx_.comm());
+      ctx_.emit_expert_exchange(s, p, true, "ep.combine", ctx_.comm());
     });
     pending = s;
   }
@@ -228,10 +238,10 @@ void DualPipeBuilder::forward_segments(const PassContext& c, std::vector<Segment
   }
 }
 
-void DualPipeBuilder::emit_backward_work(const Step& s, const BlockWork& w,
-                                         std::vector<DeferredKernel>* defer) {
+void DualPipeDriver::emit_backward_work(const Step& s, const BlockWork& w,
+                                        std::vector<DeferredKernel>* defer) {
   if (defer == nullptr) {
-    emit_work(s, w, compute_);
+    ctx_.emit_work(s, w, ctx_.compute());
     return;
   }
   BlockWork keep{w.block, {}};
@@ -243,13 +253,13 @@ void DualPipeBuilder::emit_backward_work(const Step& s, const BlockWork& w,
       keep.ops.push_back(op);
     }
   }
-  emit_work(s, keep, compute_);
+  ctx_.emit_work(s, keep, ctx_.compute());
 }
 
-void DualPipeBuilder::emit_rank_backward_work(const Step& s, RankId r, const BlockWork& w,
-                                              std::vector<DeferredKernel>* defer) {
+void DualPipeDriver::emit_rank_backward_work(const Step& s, RankId r, const BlockWork& w,
+                                             std::vector<DeferredKernel>* defer) {
   if (defer == nullptr) {
-    emit_rank_work(s, r, w, compute_);
+    ctx_.emit_rank_work(s, r, w, ctx_.compute());
     return;
   }
   BlockWork keep{w.block, {}};
@@ -261,23 +271,24 @@ void DualPipeBuilder::emit_rank_backward_work(const Step& s, RankId r, const Blo
       keep.ops.push_back(op);
     }
   }
-  emit_rank_work(s, r, keep, compute_);
+  ctx_.emit_rank_work(s, r, keep, ctx_.compute());
 }
 
-void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<DeferredKernel>* defer,
-                                        std::vector<Segment>& out) {
+void DualPipeDriver::backward_segments(const PassContext& c, std::vector<DeferredKernel>* defer,
+                                       std::vector<Segment>& out) {
   // The gate and attention backward of a MoE layer wait for its dispatch's backward: they open
   // the next segment.
   std::optional<Step> pending;
   const auto attention = [this, defer](const Step& s) {
-    set_info(s);
-    const MoeLayerPlan& p = plan(s.moe_index);
+    ctx_.set_info(s);
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
     for (RankId r : *s.ranks) {
-      emit_rank_backward_work(
-          s, r, ops_.gate_permute(Pass::backward, tokens(), permuted_slots(p), p.kept[r.index()]),
-          defer);
+      emit_rank_backward_work(s, r,
+                              ctx_.ops().gate_permute(Pass::backward, ctx_.tokens(),
+                                                      ctx_.permuted_slots(p), p.kept[r.index()]),
+                              defer);
     }
-    emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+    emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens()), defer);
   };
   for (std::int64_t layer = c.end - 1; layer >= c.first; --layer) {
     const Step s = step_of(c, layer);
@@ -286,34 +297,35 @@ void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<Deferr
     if (s.moe_index < 0) {
       out.push_back([this, s, before, attention, defer] {
         if (before) attention(*before);
-        set_info(s);
-        emit_backward_work(s, ops_.dense_ffn(Pass::backward, tokens()), defer);
-        emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+        ctx_.set_info(s);
+        emit_backward_work(s, ctx_.ops().dense_ffn(Pass::backward, ctx_.tokens()), defer);
+        emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens()), defer);
       });
       continue;
     }
     out.push_back([this, s, before, attention, defer] {  // shared, unpermute -> combine.bwd
       if (before) attention(*before);
-      set_info(s);
-      const MoeLayerPlan& p = plan(s.moe_index);
-      emit_backward_work(s, ops_.shared_experts(Pass::backward, tokens()), defer);
+      ctx_.set_info(s);
+      const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+      emit_backward_work(s, ctx_.ops().shared_experts(Pass::backward, ctx_.tokens()), defer);
       for (RankId r : *s.ranks) {
-        emit_rank_backward_work(
-            s, r, ops_.unpermute(Pass::backward, tokens(), permuted_slots(p), p.kept[r.index()]),
-            defer);
-      }
-      emit_expert_exchange(s, p, false, "ep.combine.bwd", comm_);
-      emit_esp_collective(s, p, true, "esp.allgather", comm_);
-    });
-    out.push_back([this, s, defer] {  // experts -> dispatch.bwd
-      set_info(s);
-      const MoeLayerPlan& p = plan(s.moe_index);
-      for (RankId r : *s.ranks) {
-        emit_rank_backward_work(s, r, ops_.experts(Pass::backward, p.expert_tokens[r.index()]),
+        emit_rank_backward_work(s, r,
+                                ctx_.ops().unpermute(Pass::backward, ctx_.tokens(),
+                                                     ctx_.permuted_slots(p), p.kept[r.index()]),
                                 defer);
       }
-      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
-      emit_expert_exchange(s, p, true, "ep.dispatch.bwd", comm_);
+      ctx_.emit_expert_exchange(s, p, false, "ep.combine.bwd", ctx_.comm());
+      ctx_.emit_esp_collective(s, p, true, "esp.allgather", ctx_.comm());
+    });
+    out.push_back([this, s, defer] {  // experts -> dispatch.bwd
+      ctx_.set_info(s);
+      const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+      for (RankId r : *s.ranks) {
+        emit_rank_backward_work(
+            s, r, ctx_.ops().experts(Pass::backward, p.expert_tokens[r.index()]), defer);
+      }
+      ctx_.emit_esp_collective(s, p, false, "esp.reducescatter", ctx_.comm());
+      ctx_.emit_expert_exchange(s, p, true, "ep.dispatch.bwd", ctx_.comm());
     });
     pending = s;
   }
@@ -323,7 +335,7 @@ void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<Deferr
   }
 }
 
-void DualPipeBuilder::transfer(const PassContext& c, const ChunkPass& to, bool forward) {
+void DualPipeDriver::transfer(const PassContext& c, const ChunkPass& to, bool forward) {
   const std::int64_t peer_device = geometry_.device_at(to.route, to.position);
   const std::size_t k = cell(to);
   const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
@@ -340,24 +352,24 @@ void DualPipeBuilder::transfer(const PassContext& c, const ChunkPass& to, bool f
   const std::string name = fmt::format("pp.{}.{}.{}", forward ? "act" : "grad", up ? "up" : "down",
                                        c.device % 2 == 0 ? "even" : "odd");
   auto it = pp_streams_.find(name);
-  if (it == pp_streams_.end()) it = pp_streams_.emplace(name, graph_.stream(name)).first;
+  if (it == pp_streams_.end()) it = pp_streams_.emplace(name, ctx_.graph().stream(name)).first;
   set_phase(c.phase, -1);
-  const std::int64_t bytes = tokens() * job_.model.hidden * elem_bytes();
+  const std::int64_t bytes = ctx_.tokens() * ctx_.job().model.hidden * ctx_.elem_bytes();
   for (RankId r : ranks) {
-    const RankCoords& rc = job_.mapping.coords(r);
-    const RankId peer = job_.mapping.rank_at(rc.tp, rc.dp, peer_device);
-    CommOp o = op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{bytes});
-    const auto members = collective_after(forward ? "pp.send.act" : "pp.send.grad", std::move(o),
-                                          it->second, {(*c.chain)[r], {}});
+    const RankCoords& rc = ctx_.job().mapping.coords(r);
+    const RankId peer = ctx_.job().mapping.rank_at(rc.tp, rc.dp, peer_device);
+    CommOp o = ctx_.op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{bytes});
+    const auto members = ctx_.collective_after(forward ? "pp.send.act" : "pp.send.grad",
+                                               std::move(o), it->second, {(*c.chain)[r], {}});
     inbox[local_index_[peer.index()]] = After{members[1]};
   }
 }
 
-void DualPipeBuilder::remember_tail(const PassContext& c) {
+void DualPipeDriver::remember_tail(const PassContext& c) {
   for (RankId r : ranks_[static_cast<std::size_t>(c.device)]) tail_.join(r, (*c.chain)[r]);
 }
 
-void DualPipeBuilder::close_forward(const PassContext& c) {
+void DualPipeDriver::close_forward(const PassContext& c) {
   const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
   auto& end = forward_end_[cell(c.pass)];
   end.resize(ranks.size());
@@ -370,7 +382,7 @@ void DualPipeBuilder::close_forward(const PassContext& c) {
   remember_tail(c);
 }
 
-void DualPipeBuilder::close_backward(const PassContext& c) {
+void DualPipeDriver::close_backward(const PassContext& c) {
   const auto& ranks = ranks_[static_cast<std::size_t>(c.device)];
   const std::size_t k = cell(c.pass);
   forward_end_[k].clear();
@@ -386,26 +398,26 @@ void DualPipeBuilder::close_backward(const PassContext& c) {
   remember_tail(c);
 }
 
-void DualPipeBuilder::emit_weights(const ChunkPass& p, std::int64_t device) {
+void DualPipeDriver::emit_weights(const ChunkPass& p, std::int64_t device) {
   const std::size_t k = cell(p);
   auto found = deferred_.find(k);
   MOESIM_CHECK(found != deferred_.end(), "dualpipe: W for a pass that deferred nothing");
   const auto& ranks = ranks_[static_cast<std::size_t>(device)];
-  Chain chain(static_cast<std::size_t>(job_.layout.world()));
+  Chain chain(static_cast<std::size_t>(ctx_.job().layout.world()));
   for (std::size_t i = 0; i < ranks.size(); ++i) chain[ranks[i]] = backward_end_[k][i];
   for (const DeferredKernel& d : found->second) {
     set_phase(Phase::backward, d.layer);
     if (d.every_rank) {
-      for (RankId r : ranks) kernel(chain, r, d.op.name, d.op.task, compute_);
+      for (RankId r : ranks) ctx_.kernel(chain, r, d.op.name, d.op.task, ctx_.compute());
     } else {
-      kernel(chain, d.rank, d.op.name, d.op.task, compute_);
+      ctx_.kernel(chain, d.rank, d.op.name, d.op.task, ctx_.compute());
     }
   }
   deferred_.erase(found);
   for (RankId r : ranks) tail_.join(r, chain[r]);
 }
 
-void DualPipeBuilder::emit_item(const DualPipeItem& item) {
+void DualPipeDriver::emit_item(const DualPipeItem& item) {
   const std::int64_t d = item.device;
   switch (item.kind) {
     case ChunkOpKind::forward: {
@@ -453,8 +465,8 @@ void DualPipeBuilder::emit_item(const DualPipeItem& item) {
   }
 }
 
-void DualPipeBuilder::emit_dualpipe_gradient_sync() {
-  const ModelSpec& m = job_.model;
+void DualPipeDriver::gradient_sync(Chain& tail) {
+  const ModelSpec& m = ctx_.job().model;
   const std::int64_t length = geometry_.route_length();
   const bool mirrored = geometry_.variant() == DualPipeVariant::dualpipe;
   std::vector<std::int64_t> params(ranks_.size(), 0);
@@ -465,29 +477,29 @@ void DualPipeBuilder::emit_dualpipe_gradient_sync() {
     Step s{.stage = device,
            .phase = Phase::backward,
            .ranks = &ranks_[static_cast<std::size_t>(device)],
-           .chain = &tail_};
+           .chain = &tail};
     const std::int64_t first = geometry_.first_layer(pos, m.layers);
     const std::int64_t end = geometry_.first_layer(pos + 1, m.layers);
     for (std::int64_t layer = end - 1; layer >= first; --layer) {
       s.layer = layer;
-      set_info(s);
-      const std::int64_t p = ops_.dense_params(layer) + ops_.local_expert_params(layer);
+      ctx_.set_info(s);
+      const std::int64_t p = ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer);
       params[static_cast<std::size_t>(device)] += p;
       if (mirrored) params[static_cast<std::size_t>(mirror)] += p;
-      const BlockWork w = ops_.gradient_sync(layer);
+      const BlockWork w = ctx_.ops().gradient_sync(layer);
       if (!mirrored) {
-        emit_work(s, w, comm_);
+        ctx_.emit_work(s, w, ctx_.comm());
         continue;
       }
       // Both copies' gradients are summed: one all-reduce over the group and its mirror.
       for (const CollectiveOp* c : w.collectives()) {
-        for (const std::vector<RankId>* g : stage_groups(c->groups, device)) {
+        for (const std::vector<RankId>* g : ctx_.stage_groups(c->groups, device)) {
           std::vector<RankId> both = *g;
           for (RankId r : *g) {
-            const RankCoords& rc = job_.mapping.coords(r);
-            both.push_back(job_.mapping.rank_at(rc.tp, rc.dp, mirror));
+            const RankCoords& rc = ctx_.job().mapping.coords(r);
+            both.push_back(ctx_.job().mapping.rank_at(rc.tp, rc.dp, mirror));
           }
-          collective(tail_, c->name, op(c->kind, c->label, both, c->bytes), comm_);
+          ctx_.collective(tail, c->name, ctx_.op(c->kind, c->label, both, c->bytes), ctx_.comm());
         }
       }
     }
@@ -497,31 +509,43 @@ void DualPipeBuilder::emit_dualpipe_gradient_sync() {
     Step s{.stage = static_cast<std::int64_t>(d),
            .phase = Phase::optimizer,
            .ranks = &ranks_[d],
-           .chain = &tail_};
-    emit_work(s, ops_.optimizer(params[d]), compute_);
+           .chain = &tail};
+    ctx_.emit_work(s, ctx_.ops().optimizer(params[d]), ctx_.compute());
   }
 }
 
-BuildResult DualPipeBuilder::run() {
+Chain DualPipeDriver::emit() {
   const std::vector<DualPipeItem> order = dualpipe_order(geometry_);
   for (const DualPipeItem& item : order) emit_item(item);
   MOESIM_CHECK(deferred_.empty(), "dualpipe: deferred weight gradients left over");
-  emit_dualpipe_gradient_sync();
+  return tail_;
+}
+
+void DualPipeDriver::record_decisions() {
   const std::string_view name = to_string(geometry_.variant());
-  decisions_[std::string(name) + ".schedule"] = Decision::choice(
+  ctx_.decisions()[std::string(name) + ".schedule"] = Decision::choice(
       std::string(name),
       fmt::format("{} devices, {} micro-batches, {} per route, chunks of {} layers",
                   geometry_.devices(), geometry_.micro_batches(), per_phase(),
-                  job_.model.layers / geometry_.route_length()));
-  decisions_[std::string(name) + ".overlapped_pairs"] = Decision::count(
+                  ctx_.job().model.layers / geometry_.route_length()));
+  ctx_.decisions()[std::string(name) + ".overlapped_pairs"] = Decision::count(
       overlapped_pairs_, "pairs", overlap_ ? "F&B pairs interleaved, all devices" : "overlap=off");
-  decisions_[std::string(name) + ".parameter_copies"] = Decision::count(
+  ctx_.decisions()[std::string(name) + ".parameter_copies"] = Decision::count(
       geometry_.variant() == DualPipeVariant::dualpipe ? 2 : 1, "copies",
       geometry_.variant() == DualPipeVariant::dualpipe
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
-  return BuildResult{std::move(graph_), std::move(decisions_)};
 }
+
+/// The gradient-sync piece over DualPipeDriver::gradient_sync.
+class DualPipeGradientSync final : public GradientSync {
+ public:
+  explicit DualPipeGradientSync(DualPipeDriver& driver) : driver_(driver) {}
+  void emit(Chain& after_backward) override { driver_.gradient_sync(after_backward); }
+
+ private:
+  DualPipeDriver& driver_;
+};
 
 class DualPipe final : public Strategy {
  public:
@@ -551,8 +575,14 @@ class DualPipe final : public Strategy {
                         fmt::format("layers={}, chunks={}", job.model.layers, chunks),
                         fmt::format("layers >= {}", chunks));
     }
-    DualPipeBuilder builder(job, costs, variant_, overlap_);
-    return builder.run();
+    EmissionContext ctx(job, costs, dualpipe_token_options());
+    DualPipeDriver pipeline(ctx, variant_, overlap_);
+    DualPipeGradientSync gradients(pipeline);
+    // emit_iteration's steps without its token-plan decisions: DualPipe reports its own.
+    Chain tail = pipeline.emit();
+    gradients.emit(tail);
+    pipeline.record_decisions();
+    return ctx.take_result();
   }
 
  private:

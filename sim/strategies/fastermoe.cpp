@@ -5,8 +5,10 @@
 //    (shadow_policy.global_policy): experts sorted by global token count B desc; baseline
 //    lat = 3 comp(B_max) + 4 feat(B_max); shadow expert i while
 //    3 comp(B_(i+1)) + 4 feat(B_(i+1)) + i * send_model < best so far. Here comp(B) is the
-//    CostModels duration of the expert FFN on B tokens, feat(B) = B*M*bytes / (network bandwidth
-//    estimated from a 64 MiB send_recv across the EP group), send_model the estimated broadcast of
+//    CostModels duration of the expert FFN on B tokens, feat(B) = B'*M*bytes / (network bandwidth
+//    estimated from a 64 MiB send_recv across the EP group) where B' are the expert's tokens from
+//    other GPUs (its owner's own never cross the network; pricing all B put the planner 13% above
+//    the simulated dispatch on 8 one-NIC nodes), send_model the estimated broadcast of
 //    the expert's parameters over the EP group. A shadowed expert's parameters are broadcast from
 //    its owner, every rank computes its own tokens for it, and its gradients are reduced back.
 //  - Smart scheduling: the EP group is split into groups of G = 4 ranks (FMOE_FASTER_GROUP_SIZE
@@ -29,8 +31,12 @@
 #include <numeric>
 
 #include "sim/core/errors.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -49,19 +55,14 @@ struct FasterPlan {
   std::vector<std::vector<std::int64_t>> shadow_tokens;
 };
 
-class FasterMoeBuilder final : public IterationBuilder {
+/// FasterMoE's MoE core: shadowed experts and the smart schedule's steps, planned per MoE layer
+/// on first use.
+class FasterMoeCore final : public MoeCore {
  public:
-  FasterMoeBuilder(const TrainingJob& job, const CostModels& costs, const Options& options,
-                   bool shadowing)
-      : IterationBuilder(job, costs, options), shadowing_(shadowing) {}
+  FasterMoeCore(EmissionContext& ctx, bool shadowing) : ctx_(ctx), shadowing_(shadowing) {}
 
- protected:
-  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
-    emit_core(s, p, Phase::forward);
-  }
-  void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override {
-    emit_core(s, p, Phase::backward);
-  }
+  void forward(const Step& s, const MoeLayerPlan& p) override { emit_core(s, p, Phase::forward); }
+  void backward(const Step& s, const MoeLayerPlan& p) override { emit_core(s, p, Phase::backward); }
 
  private:
   std::int64_t step_of(std::int64_t from, std::int64_t to, std::int64_t steps) const {
@@ -70,14 +71,14 @@ class FasterMoeBuilder final : public IterationBuilder {
 
   // comp(B): the catalogue's expert FFN forward (GEMMs and activation) on B tokens.
   SimTime expert_cost(std::int64_t tokens) const {
-    return kernel_time(ops().expert(Pass::forward, tokens), costs_);
+    return kernel_time(ctx_.ops().expert(Pass::forward, tokens), ctx_.costs());
   }
 
   std::vector<bool> shadow_policy(const MoeLayerPlan& p) {
-    const ModelSpec& m = job_.model;
+    const ModelSpec& m = ctx_.job().model;
     const std::int64_t experts = m.experts;
     std::vector<bool> shadowed(static_cast<std::size_t>(experts), false);
-    const auto& group = job_.mapping.groups(GroupKind::ep).front();
+    const auto& group = ctx_.job().mapping.groups(GroupKind::ep).front();
     if (!shadowing_ || group.size() <= 1) return shadowed;
     // Global load per expert: every rank's kept tokens (duplicates across tp split already).
     std::vector<std::int64_t> load(static_cast<std::size_t>(experts), 0);
@@ -86,9 +87,20 @@ class FasterMoeBuilder final : public IterationBuilder {
         load[static_cast<std::size_t>(e)] += row[static_cast<std::size_t>(e)];
       }
     }
+    // What reaches each expert over the network: its load less its owner's own tokens (those
+    // stay on the GPU), so feat() prices the transfer that runs.
+    std::vector<std::int64_t> remote = load;
+    const std::int64_t local = ctx_.local_experts();
+    for (const auto& g : ctx_.job().mapping.groups(GroupKind::ep)) {
+      for (std::int64_t e = 0; e < experts; ++e) {
+        const RankId owner = g[static_cast<std::size_t>(e / local)];
+        remote[static_cast<std::size_t>(e)] -= p.kept[owner.index()][static_cast<std::size_t>(e)];
+      }
+    }
     // Loads are per EP group: divide by the number of EP groups that share the experts.
-    const auto groups = static_cast<std::int64_t>(job_.mapping.groups(GroupKind::ep).size());
+    const auto groups = static_cast<std::int64_t>(ctx_.job().mapping.groups(GroupKind::ep).size());
     for (auto& l : load) l /= groups;
+    for (auto& l : remote) l /= groups;
     std::vector<std::int64_t> order(static_cast<std::size_t>(experts));
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
@@ -98,29 +110,42 @@ class FasterMoeBuilder final : public IterationBuilder {
     // (one probe per group, together: on one-NIC nodes they share it).
     const std::int64_t probe = 64LL << 20;
     std::vector<CommOp> probes, broadcasts;
-    const Bytes expert_bytes{m.expert_params() / job_.layout.esp * elem_bytes()};
-    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, 0)) {
+    const Bytes expert_bytes{m.expert_params() / ctx_.job().layout.esp * ctx_.elem_bytes()};
+    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, 0)) {
       probes.push_back(
-          op(CommKind::send_recv, CommGroup::ep, {g->front(), g->back()}, Bytes{probe}));
-      broadcasts.push_back(op(CommKind::broadcast, CommGroup::ep, *g, expert_bytes));
+          ctx_.op(CommKind::send_recv, CommGroup::ep, {g->front(), g->back()}, Bytes{probe}));
+      broadcasts.push_back(ctx_.op(CommKind::broadcast, CommGroup::ep, *g, expert_bytes));
     }
-    const SimTime probe_time = costs_.estimate_together(probes);
+    const SimTime probe_time = ctx_.costs().estimate_together(probes);
     const double bw = static_cast<double>(probe) / std::max(1e-12, probe_time.seconds());
     const auto feat = [&](std::int64_t b) {
-      return SimTime::from_seconds(static_cast<double>(b * m.hidden * elem_bytes()) / bw);
+      return SimTime::from_seconds(static_cast<double>(b * m.hidden * ctx_.elem_bytes()) / bw);
     };
-    const SimTime send_model = costs_.estimate_together(broadcasts);
-    const auto lat = [&](std::int64_t b) {
-      return expert_cost(b).scaled(3.0) + feat(b).scaled(4.0);
+    const SimTime send_model = ctx_.costs().estimate_together(broadcasts);
+    const auto lat = [&](std::int64_t e) {
+      return expert_cost(load[static_cast<std::size_t>(e)]).scaled(3.0) +
+             feat(remote[static_cast<std::size_t>(e)]).scaled(4.0);
     };
-    SimTime best = lat(load[static_cast<std::size_t>(order[0])]);
+    SimTime best = lat(order[0]);
     SimTime shadow_time = SimTime::zero();
     for (std::size_t i = 0; i + 1 < order.size(); ++i) {
       shadow_time += send_model;
-      const SimTime next = lat(load[static_cast<std::size_t>(order[i + 1])]) + shadow_time;
+      const SimTime next = lat(order[i + 1]) + shadow_time;
       if (!(next < best)) break;
       best = next;
       shadowed[static_cast<std::size_t>(order[i])] = true;
+    }
+    if (p.moe_index == 0) {
+      // The terms of the latency it chose: the heaviest expert left at its owner.
+      const auto kept =
+          static_cast<std::size_t>(std::count(shadowed.begin(), shadowed.end(), true));
+      const auto e = static_cast<std::size_t>(kept < order.size() ? order[kept] : order.back());
+      ctx_.decisions()["fastermoe.expert_estimate"] = Decision::quantity(
+          expert_cost(load[e]).us(), "us",
+          fmt::format("comp(B), MoE layer 0's heaviest unshadowed expert, B = {} tokens", load[e]));
+      ctx_.decisions()["fastermoe.a2a_estimate"] = Decision::quantity(
+          feat(remote[e]).us(), "us",
+          fmt::format("feat: its {} tokens from other GPUs at the probed bandwidth", remote[e]));
     }
     return shadowed;
   }
@@ -128,15 +153,15 @@ class FasterMoeBuilder final : public IterationBuilder {
   const FasterPlan& faster_plan(const MoeLayerPlan& p) {
     auto it = plans_.find(p.moe_index);
     if (it != plans_.end()) return it->second;
-    const ModelSpec& m = job_.model;
-    const std::int64_t local = local_experts();
-    const std::int64_t token_bytes = m.hidden * elem_bytes();
+    const ModelSpec& m = ctx_.job().model;
+    const std::int64_t local = ctx_.local_experts();
+    const std::int64_t token_bytes = m.hidden * ctx_.elem_bytes();
     FasterPlan f;
     f.shadowed = shadow_policy(p);
-    const auto& groups = job_.mapping.groups(GroupKind::ep);
+    const auto& groups = ctx_.job().mapping.groups(GroupKind::ep);
     const auto n = static_cast<std::int64_t>(groups.front().size());
     f.steps = (n + kGroupSize - 1) / kGroupSize;
-    const auto world = static_cast<std::size_t>(job_.layout.world());
+    const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
     f.step_tokens.assign(world, std::vector<std::vector<std::int64_t>>(
                                     static_cast<std::size_t>(f.steps),
                                     std::vector<std::int64_t>(static_cast<std::size_t>(local), 0)));
@@ -183,41 +208,41 @@ class FasterMoeBuilder final : public IterationBuilder {
         list += fmt::format("{}{}", list.empty() ? "" : ",", e);
     }
     if (!list.empty()) {
-      decisions_[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] =
+      ctx_.decisions()[fmt::format("fastermoe.shadowed.moe{}", p.moe_index)] =
           Decision::choice(list, "shadowed experts of this MoE layer");
     }
     shadowed_total_ +=
         static_cast<std::int64_t>(std::count(f.shadowed.begin(), f.shadowed.end(), true));
-    decisions_["fastermoe.shadowed_experts"] =
+    ctx_.decisions()["fastermoe.shadowed_experts"] =
         Decision::count(shadowed_total_, "", "summed over MoE layers; per layer where any");
-    decisions_["fastermoe.steps"] = Decision::count(f.steps, "", "smart-schedule steps");
+    ctx_.decisions()["fastermoe.steps"] = Decision::count(f.steps, "", "smart-schedule steps");
     return plans_.emplace(p.moe_index, std::move(f)).first->second;
   }
 
   void exchange(const Step& s, const FasterPlan& f, bool combine, std::int64_t step,
                 std::string_view name) {
-    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
       if (g->size() <= 1) continue;
-      const std::size_t gi = ep_group_index(g->front());
-      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
+      const std::size_t gi = ctx_.ep_group_index(g->front());
+      CommOp o = ctx_.op(CommKind::all_to_all_v, CommGroup::ep, *g, Bytes{});
       o.matrix = (combine ? f.step_combine : f.step_dispatch)[gi][static_cast<std::size_t>(step)];
       o.bytes = all_to_all_v_size(*o.matrix);
-      collective(*s.chain, name, std::move(o), comm_);
+      ctx_.collective(*s.chain, name, std::move(o), ctx_.comm());
     }
   }
 
   void emit_core(const Step& s, const MoeLayerPlan& p, Phase phase) {
-    const ModelSpec& m = job_.model;
+    const ModelSpec& m = ctx_.job().model;
     const FasterPlan& f = faster_plan(p);
     const bool forward = phase == Phase::forward;
-    const std::int64_t param_bytes = m.expert_params() / job_.layout.esp * elem_bytes();
-    const std::int64_t local = local_experts();
+    const std::int64_t param_bytes = m.expert_params() / ctx_.job().layout.esp * ctx_.elem_bytes();
+    const std::int64_t local = ctx_.local_experts();
     if (forward) {
       // Counts for the all-to-all-v splits and the shadowing decision.
-      group_collective(s, GroupKind::ep, "ep.counts", CommKind::all_gather, CommGroup::ep,
-                       Bytes{job_.layout.ep * m.experts * 8});
+      ctx_.group_collective(s, GroupKind::ep, "ep.counts", CommKind::all_gather, CommGroup::ep,
+                            Bytes{ctx_.job().layout.ep * m.experts * 8});
     }
-    const auto world = static_cast<std::size_t>(job_.layout.world());
+    const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
     std::vector<std::vector<TaskId>> start(world);
     for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
 
@@ -225,25 +250,25 @@ class FasterMoeBuilder final : public IterationBuilder {
     std::vector<std::vector<TaskId>> shadow_ready(world);
     for (std::int64_t e = 0; e < m.experts; ++e) {
       if (!f.shadowed[static_cast<std::size_t>(e)]) continue;
-      for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+      for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
         if (!forward || g->size() <= 1) continue;
-        CommOp o = op(CommKind::broadcast, CommGroup::ep, *g, Bytes{param_bytes});
+        CommOp o = ctx_.op(CommKind::broadcast, CommGroup::ep, *g, Bytes{param_bytes});
         o.root = (*g)[static_cast<std::size_t>(e / local)];
-        collective(*s.chain, "shadow.broadcast", std::move(o), comm_);
+        ctx_.collective(*s.chain, "shadow.broadcast", std::move(o), ctx_.comm());
       }
       for (RankId r : *s.ranks) {
         const std::int64_t t = f.shadow_tokens[r.index()][static_cast<std::size_t>(e)];
-        emit_experts(s, r, {t}, phase, compute_);
+        ctx_.emit_experts(s, r, {t}, phase, ctx_.compute());
         shadow_ready[r.index()] = (*s.chain)[r];
         (*s.chain)[r] = start[r.index()];
       }
       if (!forward) {
         for (RankId r : *s.ranks) (*s.chain)[r] = shadow_ready[r.index()];
-        for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+        for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
           if (g->size() <= 1) continue;
-          CommOp o = op(CommKind::reduce, CommGroup::ep, *g, Bytes{param_bytes});
+          CommOp o = ctx_.op(CommKind::reduce, CommGroup::ep, *g, Bytes{param_bytes});
           o.root = (*g)[static_cast<std::size_t>(e / local)];
-          collective(*s.chain, "shadow.grad.reduce", std::move(o), comm_);
+          ctx_.collective(*s.chain, "shadow.grad.reduce", std::move(o), ctx_.comm());
         }
         for (RankId r : *s.ranks) {
           shadow_ready[r.index()] = (*s.chain)[r];
@@ -268,7 +293,8 @@ class FasterMoeBuilder final : public IterationBuilder {
       if (st + 1 < f.steps) dispatch_step(st + 1);
       for (RankId r : *s.ranks) {
         (*s.chain)[r] = arrived[static_cast<std::size_t>(st)][r.index()];
-        emit_experts(s, r, f.step_tokens[r.index()][static_cast<std::size_t>(st)], phase, compute_);
+        ctx_.emit_experts(s, r, f.step_tokens[r.index()][static_cast<std::size_t>(st)], phase,
+                          ctx_.compute());
       }
       exchange(s, f, true, st, c_name);
       for (RankId r : *s.ranks) last_combine[r.index()] = (*s.chain)[r];
@@ -280,6 +306,7 @@ class FasterMoeBuilder final : public IterationBuilder {
     }
   }
 
+  EmissionContext& ctx_;
   bool shadowing_ = true;
   std::map<std::int64_t, FasterPlan> plans_;
   std::int64_t shadowed_total_ = 0;
@@ -298,12 +325,18 @@ class FasterMoe final : public Strategy {
       throw input_error("", "--parallel", "fastermoe does not shard experts",
                         fmt::format("esp={}", job.layout.esp), "esp=1");
     }
-    IterationBuilder::Options options;
+    EmissionContext::Options options;
     options.pad_to_capacity = false;
     options.apply_capacity = false;  // FastMoE has no capacity: every routed token is computed
     options.split_tokens_over_tp = job.layout.tp > 1;
-    FasterMoeBuilder builder(job, costs, options, shadowing_);
-    return builder.build();
+    EmissionContext ctx(job, costs, options);
+    // Planned per MoE layer when the layer is first emitted (shadowing, steps).
+    FasterMoeCore core(ctx, shadowing_);
+    DeepSpeedMoeBlock moe(ctx, core);
+    StandardLayer layer(ctx, moe);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, GradientSyncOptions{.overlap = false});
+    return emit_iteration(ctx, pipeline, gradients);
   }
 
  private:

@@ -30,9 +30,8 @@ class Fsmoe final : public Strategy {
                 : "FSMoE without inter/intra-node overlap (A2A and AG/RS on one comm stream)";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    FsmoeSchedule builder(job, costs, iio_ ? FsmoeVariant::fsmoe : FsmoeVariant::fsmoe_no_iio);
-    builder.plan_schedule();
-    return builder.build();
+    return build_fsmoe_iteration(job, costs,
+                                 iio_ ? FsmoeVariant::fsmoe : FsmoeVariant::fsmoe_no_iio);
   }
 
  private:

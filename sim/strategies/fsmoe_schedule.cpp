@@ -6,12 +6,15 @@
 #include <map>
 
 #include "sim/core/errors.hpp"
+#include "sim/strategies/emit_iteration.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
 
-IterationBuilder::Options fsmoe_options(const TrainingJob& job) {
-  IterationBuilder::Options o;
+TokenPlanOptions fsmoe_options(const TrainingJob& job) {
+  TokenPlanOptions o;
   o.pad_to_capacity = true;
   // MP paused inside the MoE block (FSMoE 4.3 step 1: sequence-parallel tokens, B*L/N_MP).
   o.split_tokens_over_tp = job.layout.tp > 1;
@@ -33,14 +36,15 @@ std::string degree_histogram(const std::vector<int>& degrees) {
 
 }  // namespace
 
-FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs, FsmoeVariant variant)
-    : IterationBuilder(job, costs, fsmoe_options(job)), variant_(variant) {
+FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
+    : ctx_(ctx), serial_block_(ctx, core_), variant_(variant) {
+  const TrainingJob& job = ctx.job();
   if (variant_ == FsmoeVariant::fsmoe) {
-    inter_ = graph_.stream("comm.inter");
-    intra_ = graph_.stream("comm.intra");
+    inter_ = ctx_.graph().stream("comm.inter");
+    intra_ = ctx_.graph().stream("comm.intra");
   } else {
-    inter_ = comm_;
-    intra_ = comm_;
+    inter_ = ctx.comm();
+    intra_ = ctx.comm();
   }
   const ModelSpec& m = job.model;
   const std::int64_t per_stage = m.layers / job.layout.pp;
@@ -52,6 +56,7 @@ FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs, Fs
       if (m.is_moe_layer(l)) stage_moe_layers_[static_cast<std::size_t>(s)].push_back(l);
     }
   }
+  plan();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -59,10 +64,10 @@ FsmoeSchedule::FsmoeSchedule(const TrainingJob& job, const CostModels& costs, Fs
 
 double FsmoeSchedule::expert_ms(const MoeLayerPlan& p, std::int64_t parts) const {
   // The catalogue's experts of one chunk (GEMMs and activation) on the stage's first EP rank.
-  const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
+  const RankId r = ctx_.stage_groups(GroupKind::ep, 0).front()->front();
   std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
   for (auto& t : tokens) t = split_share(t, parts, 0);
-  return kernel_time(ops().experts(Pass::forward, tokens), costs_, r).ms();
+  return kernel_time(ctx_.ops().experts(Pass::forward, tokens), ctx_.costs(), r).ms();
 }
 
 fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
@@ -74,20 +79,20 @@ fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
     for (std::int64_t k : parts) {
       const std::vector<CommOp> ops = ops_at(k);
       samples.emplace_back(static_cast<double>(ops.front().bytes.count),
-                           costs_.estimate_together(ops).ms());
+                           ctx_.costs().estimate_together(ops).ms());
     }
     return fsmoe::fit_linear(samples);
   };
-  const std::vector<RankId>& ep = *stage_groups(GroupKind::ep, 0).front();
+  const std::vector<RankId>& ep = *ctx_.stage_groups(GroupKind::ep, 0).front();
   if (ep.size() > 1) {
-    c.n_a2a = static_cast<double>(exchange_ops(0, p, false).front().bytes.count);
-    c.a2a = fit_comm([&](std::int64_t k) { return exchange_ops(0, p, false, 0, k); });
+    c.n_a2a = static_cast<double>(ctx_.exchange_ops(0, p, false).front().bytes.count);
+    c.a2a = fit_comm([&](std::int64_t k) { return ctx_.exchange_ops(0, p, false, 0, k); });
   }
-  const std::vector<RankId>& esp = *stage_groups(GroupKind::esp, 0).front();
+  const std::vector<RankId>& esp = *ctx_.stage_groups(GroupKind::esp, 0).front();
   if (esp.size() > 1) {
-    c.n_ag = c.n_rs = static_cast<double>(esp_ops(0, p, true).front().bytes.count);
-    c.ag = fit_comm([&](std::int64_t k) { return esp_ops(0, p, true, 0, k); });
-    c.rs = fit_comm([&](std::int64_t k) { return esp_ops(0, p, false, 0, k); });
+    c.n_ag = c.n_rs = static_cast<double>(ctx_.esp_ops(0, p, true).front().bytes.count);
+    c.ag = fit_comm([&](std::int64_t k) { return ctx_.esp_ops(0, p, true, 0, k); });
+    c.rs = fit_comm([&](std::int64_t k) { return ctx_.esp_ops(0, p, false, 0, k); });
   }
   std::int64_t tokens = 0;
   for (std::int64_t t : p.expert_tokens[ep.front().index()]) tokens += t;
@@ -106,8 +111,8 @@ fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
 
 const fsmoe::PipelineCosts& FsmoeSchedule::layer_costs(std::int64_t moe_index) {
   // Layers with the same token plan (capacity-padded: all of them) share one fit.
-  const MoeLayerPlan& p = plan(moe_index);
-  const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
+  const MoeLayerPlan& p = ctx_.plan(moe_index);
+  const RankId r = ctx_.stage_groups(GroupKind::ep, 0).front()->front();
   const auto key = std::make_pair(p.capacity, p.expert_tokens[r.index()]);
   auto it = fits_.find(key);
   if (it == fits_.end()) it = fits_.emplace(key, fit_costs(p)).first;
@@ -116,19 +121,19 @@ const fsmoe::PipelineCosts& FsmoeSchedule::layer_costs(std::int64_t moe_index) {
 
 double FsmoeSchedule::attention_backward_ms() const {
   // The catalogue's attention backward and its TP all-reduce (all TP groups of the stage).
-  const BlockWork w = ops().attention(Pass::backward, tokens());
-  return (kernel_time(w, costs_) + stage_comm_time(w, 0)).ms();
+  const BlockWork w = ctx_.ops().attention(Pass::backward, ctx_.tokens());
+  return (kernel_time(w, ctx_.costs()) + ctx_.stage_comm_time(w, 0)).ms();
 }
 
 double FsmoeSchedule::dense_ffn_backward_ms() const {
-  const BlockWork w = ops().dense_ffn(Pass::backward, tokens());
-  return (kernel_time(w, costs_) + stage_comm_time(w, 0)).ms();
+  const BlockWork w = ctx_.ops().dense_ffn(Pass::backward, ctx_.tokens());
+  return (kernel_time(w, ctx_.costs()) + ctx_.stage_comm_time(w, 0)).ms();
 }
 
 // Data-parallel gradient bytes per rank, as the catalogue's gradient sync counts them.
 std::int64_t FsmoeSchedule::attention_grad_bytes() const {
-  const ModelSpec& m = job_.model;
-  return (m.attention_params() / job_.layout.tp + 4 * m.hidden) * elem_bytes();
+  const ModelSpec& m = ctx_.job().model;
+  return (m.attention_params() / ctx_.job().layout.tp + 4 * m.hidden) * ctx_.elem_bytes();
 }
 
 std::int64_t FsmoeSchedule::gate_grad_bytes() const {
@@ -136,7 +141,7 @@ std::int64_t FsmoeSchedule::gate_grad_bytes() const {
 }
 
 std::int64_t FsmoeSchedule::layer_grad_bytes(std::int64_t layer) const {
-  return ops().dense_params(layer) * elem_bytes();
+  return ctx_.ops().dense_params(layer) * ctx_.elem_bytes();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ int FsmoeSchedule::pipemoe_degree(const fsmoe::PipelineCosts& costs) const {
 }
 
 std::size_t FsmoeSchedule::generalized_index(std::int64_t layer) const {
-  const std::int64_t stage = layer / (job_.model.layers / job_.layout.pp);
+  const std::int64_t stage = layer / (ctx_.job().model.layers / ctx_.job().layout.pp);
   const auto& list = stage_moe_layers_[static_cast<std::size_t>(stage)];
   const auto it = std::find(list.begin(), list.end(), layer);
   MOESIM_CHECK(it != list.end(), "layer {} is not a MoE layer", layer);
@@ -179,10 +184,10 @@ int FsmoeSchedule::backward_degree(std::int64_t moe_index) const {
   if (variant_ == FsmoeVariant::tutel_improved)
     return degree_fwd_[static_cast<std::size_t>(moe_index)];
   std::int64_t layer = -1;
-  for (std::int64_t l = 0, n = 0; l < job_.model.layers; ++l) {
-    if (job_.model.is_moe_layer(l) && n++ == moe_index) layer = l;
+  for (std::int64_t l = 0, n = 0; l < ctx_.job().model.layers; ++l) {
+    if (ctx_.job().model.is_moe_layer(l) && n++ == moe_index) layer = l;
   }
-  const std::int64_t stage = layer / (job_.model.layers / job_.layout.pp);
+  const std::int64_t stage = layer / (ctx_.job().model.layers / ctx_.job().layout.pp);
   const auto& plan = grad_plans_[static_cast<std::size_t>(stage)];
   return plan.backward_degree[generalized_index(layer)];
 }
@@ -193,7 +198,7 @@ const fsmoe::GradientPlan& FsmoeSchedule::gradient_plan(std::int64_t stage) cons
 
 std::int64_t FsmoeSchedule::moe_index_of(std::int64_t layer) const {
   std::int64_t n = 0;
-  for (std::int64_t l = 0; l < layer; ++l) n += job_.model.is_moe_layer(l) ? 1 : 0;
+  for (std::int64_t l = 0; l < layer; ++l) n += ctx_.job().model.is_moe_layer(l) ? 1 : 0;
   return n;
 }
 
@@ -210,24 +215,24 @@ fsmoe::PipelineCosts FsmoeSchedule::planner_costs(std::int64_t moe_index) {
 }
 
 void FsmoeSchedule::plan_gradients() {
-  const ModelSpec& m = job_.model;
+  const ModelSpec& m = ctx_.job().model;
   // Forward: Algorithm 1 per MoE layer, on that layer's fits.
   for (std::int64_t l = 0; l < m.moe_layer_count(); ++l) {
     const fsmoe::DegreeChoice fwd = fsmoe::find_optimal_degree(planner_costs(l), 0.0);
     degree_fwd_[static_cast<std::size_t>(l)] = fwd.degree;
     if (l == 0) {
-      decisions_["fsmoe.degree.forward"] = Decision::count(fwd.degree, "", "MoE layer 0");
-      decisions_["fsmoe.case.forward"] =
+      ctx_.decisions()["fsmoe.degree.forward"] = Decision::count(fwd.degree, "", "MoE layer 0");
+      ctx_.decisions()["fsmoe.case.forward"] =
           Decision::count(fwd.model_case, "",
                           fmt::format("MoE layer 0: continuous r {:.2f}, model {:.3f} ms",
                                       fwd.r_continuous, fwd.time_ms));
     }
   }
 
-  const std::int64_t per_stage = m.layers / job_.layout.pp;
+  const std::int64_t per_stage = m.layers / ctx_.job().layout.pp;
   const double attn_ms = attention_backward_ms();
   const double ffn_ms = dense_ffn_backward_ms();
-  for (std::int64_t s = 0; s < job_.layout.pp; ++s) {
+  for (std::int64_t s = 0; s < ctx_.job().layout.pp; ++s) {
     const auto& moe = stage_moe_layers_[static_cast<std::size_t>(s)];
     const std::int64_t first = s * per_stage, last = first + per_stage - 1;
     std::vector<fsmoe::GeneralizedLayer> layers;
@@ -247,7 +252,7 @@ void FsmoeSchedule::plan_gradients() {
       g.dense_overlap_ms = attn_ms + static_cast<double>(l - lower) * (attn_ms + ffn_ms);
       layers.push_back(g);
     }
-    const bool has_dp = stage_groups(GroupKind::dp, s).front()->size() > 1;
+    const bool has_dp = ctx_.stage_groups(GroupKind::dp, s).front()->size() > 1;
     if (has_dp) {
       grad_plans_.push_back(fsmoe::partition_gradients(layers, allreduce_));
     } else {
@@ -273,9 +278,9 @@ void FsmoeSchedule::plan_gradients() {
       mode = d;
     }
   }
-  decisions_["fsmoe.degree.backward"] =
+  ctx_.decisions()["fsmoe.degree.backward"] =
       Decision::count(mode, "", "most common over stage 0's MoE layers");
-  decisions_["fsmoe.degree.backward.layers"] =
+  ctx_.decisions()["fsmoe.degree.backward.layers"] =
       Decision::choice(degree_histogram(p0.backward_degree), "stage 0");
   std::map<int, int> cases;
   for (int c : p0.backward_case) ++cases[c];
@@ -284,13 +289,13 @@ void FsmoeSchedule::plan_gradients() {
     case_text += fmt::format("{}case {}: {} layer{}", case_text.empty() ? "" : ", ", c, n,
                              n == 1 ? "" : "s");
   }
-  decisions_["fsmoe.case.backward"] = Decision::choice(case_text, "stage 0");
+  ctx_.decisions()["fsmoe.case.backward"] = Decision::choice(case_text, "stage 0");
   double in_moe = 0, dense = 0;
   for (double b : p0.in_moe_bytes) in_moe += b;
   for (double b : p0.dense_bytes) dense += b;
   std::int64_t total = 0;
   for (std::int64_t l = 0; l < per_stage; ++l) total += layer_grad_bytes(l);
-  decisions_["fsmoe.gradients"] = Decision::count(
+  ctx_.decisions()["fsmoe.gradients"] = Decision::count(
       static_cast<std::int64_t>(in_moe), "bytes",
       fmt::format("per rank, stage 0, in MoE pipelines; {} beside dense backward, {} after "
                   "backward (step 2 moved {})",
@@ -306,51 +311,52 @@ void FsmoeSchedule::plan_gradients() {
                              stage_moe_layers_.front()[i], p0.in_moe_bytes[i] / 1e6,
                              p0.dense_bytes[i] / 1e6);
   }
-  decisions_["fsmoe.gradients.per_layer"] =
+  ctx_.decisions()["fsmoe.gradients.per_layer"] =
       Decision::choice(per_layer, "MB in-MoE+dense, backward order");
 }
 
-void FsmoeSchedule::plan_schedule() {
+void FsmoeSchedule::plan() {
   const std::string prefix = variant_ == FsmoeVariant::tutel_improved ? "tutel-improved" : "fsmoe";
-  const std::int64_t layers = job_.model.moe_layer_count();
+  const std::int64_t layers = ctx_.job().model.moe_layer_count();
   degree_fwd_.assign(static_cast<std::size_t>(layers), 1);
   if (layers == 0) {
-    decisions_[prefix + ".degree"] = Decision::choice("n/a", "no MoE layers");
+    ctx_.decisions()[prefix + ".degree"] = Decision::choice("n/a", "no MoE layers");
     for (const auto& moe : stage_moe_layers_) {
       (void)moe;
       grad_plans_.emplace_back();
     }
     return;
   }
-  for (std::int64_t l = 0; l < job_.model.layers; ++l) {
-    if (job_.model.is_moe_layer(l)) {
+  for (std::int64_t l = 0; l < ctx_.job().model.layers; ++l) {
+    if (ctx_.job().model.is_moe_layer(l)) {
       first_moe_layer_ = l;
       break;
     }
   }
   const fsmoe::PipelineCosts& c0 = layer_costs(0);
-  if (stage_groups(GroupKind::dp, 0).front()->size() > 1) {
+  if (ctx_.stage_groups(GroupKind::dp, 0).front()->size() > 1) {
     // The gradient all-reduce line: every DP group of the stage all-reducing at once.
     std::vector<std::pair<double, double>> samples;
-    const std::int64_t base = layer_grad_bytes(job_.model.layers - 1);
+    const std::int64_t base = layer_grad_bytes(ctx_.job().model.layers - 1);
     for (const std::int64_t k : {1, 2, 4, 8, 16}) {
       const std::int64_t bytes = base * k / 4;
-      samples.emplace_back(static_cast<double>(bytes),
-                           costs_
-                               .estimate_together(group_ops(0, GroupKind::dp, CommKind::all_reduce,
-                                                            CommGroup::dp, Bytes{bytes}))
-                               .ms());
+      samples.emplace_back(
+          static_cast<double>(bytes),
+          ctx_.costs()
+              .estimate_together(ctx_.group_ops(0, GroupKind::dp, CommKind::all_reduce,
+                                                CommGroup::dp, Bytes{bytes}))
+              .ms());
     }
     allreduce_ = fsmoe::fit_linear(samples);
   }
-  decisions_[prefix + ".a2a_estimate"] =
+  ctx_.decisions()[prefix + ".a2a_estimate"] =
       Decision::quantity(c0.n_a2a > 0 ? c0.a2a.at(c0.n_a2a) * 1e3 : 0.0, "us",
                          "MoE layer 0's un-chunked dispatch from the fitted line, every EP group "
                          "of the stage at once");
-  decisions_[prefix + ".attention_backward_estimate"] =
-      Decision::quantity(kernel_time(ops().attention(Pass::backward, tokens()), costs_).us(), "us",
-                         "kernels of one attention backward (its TP all-reduce priced apart)");
-  decisions_[prefix + ".fit"] = Decision::quantity(
+  ctx_.decisions()[prefix + ".attention_backward_estimate"] = Decision::quantity(
+      kernel_time(ctx_.ops().attention(Pass::backward, ctx_.tokens()), ctx_.costs()).us(), "us",
+      "kernels of one attention backward (its TP all-reduce priced apart)");
+  ctx_.decisions()[prefix + ".fit"] = Decision::quantity(
       c0.exp.at(c0.n_exp), "ms",
       fmt::format(
           "expert time of MoE layer 0 from the fit; ms and ms/byte (ms/token for expert): a2a "
@@ -363,9 +369,9 @@ void FsmoeSchedule::plan_schedule() {
     for (std::int64_t l = 0; l < layers; ++l) {
       degree_fwd_[static_cast<std::size_t>(l)] = pipemoe_degree(layer_costs(l));
     }
-    decisions_["tutel-improved.degree"] =
+    ctx_.decisions()["tutel-improved.degree"] =
         Decision::count(degree_fwd_.front(), "", "MoE layer 0, forward and backward");
-    decisions_["tutel-improved.gradients"] =
+    ctx_.decisions()["tutel-improved.gradients"] =
         Decision::choice("after each MoE block",
                          "all-reduced after each MoE block's backward (overlaps non-MoE "
                          "backward only)");
@@ -378,16 +384,16 @@ void FsmoeSchedule::plan_schedule() {
 
 void FsmoeSchedule::record_expert_estimate(const std::string& prefix) {
   // MoE layer 0's experts as emitted: every chunk of the forward degree, first EP rank.
-  const MoeLayerPlan& p = plan(0);
+  const MoeLayerPlan& p = ctx_.plan(0);
   const std::int64_t degree = degree_fwd_.front();
-  const RankId r = stage_groups(GroupKind::ep, 0).front()->front();
+  const RankId r = ctx_.stage_groups(GroupKind::ep, 0).front()->front();
   SimTime t = SimTime::zero();
   for (std::int64_t c = 0; c < degree; ++c) {
     std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
     for (auto& n : tokens) n = split_share(n, degree, c);
-    t += kernel_time(ops().experts(Pass::forward, tokens), costs_, r);
+    t += kernel_time(ctx_.ops().experts(Pass::forward, tokens), ctx_.costs(), r);
   }
-  decisions_[prefix + ".expert_estimate"] = Decision::quantity(
+  ctx_.decisions()[prefix + ".expert_estimate"] = Decision::quantity(
       t.us(), "us",
       fmt::format("MoE layer 0's experts forward, {} chunk(s), first EP rank", degree));
 }
@@ -399,23 +405,23 @@ void FsmoeSchedule::emit_grad_allreduce(const Step& s, double bytes, std::string
                                         StreamId stream) {
   const auto n = static_cast<std::int64_t>(bytes);
   if (n <= 0) return;
-  for (const std::vector<RankId>* g : stage_groups(GroupKind::dp, s.stage)) {
+  for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::dp, s.stage)) {
     if (g->size() <= 1) continue;
     std::vector<std::vector<TaskId>> deps;
     for (RankId r : *g) deps.push_back((*s.chain)[r]);
-    const auto members =
-        collective_after(name, op(CommKind::all_reduce, CommGroup::dp, *g, Bytes{n}), stream, deps);
+    const auto members = ctx_.collective_after(
+        name, ctx_.op(CommKind::all_reduce, CommGroup::dp, *g, Bytes{n}), stream, deps);
     for (std::size_t i = 0; i < g->size(); ++i) {
       grad_sent_[(*g)[i].index()].push_back(members[i]);
     }
   }
 }
 
-void FsmoeSchedule::emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) {
+void FsmoeSchedule::core_forward(const Step& s, const MoeLayerPlan& p) {
   emit_chunked(s, p, Phase::forward, degree_fwd_[static_cast<std::size_t>(p.moe_index)], 0.0);
 }
 
-void FsmoeSchedule::emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) {
+void FsmoeSchedule::core_backward(const Step& s, const MoeLayerPlan& p) {
   double gar = 0.0;
   if (variant_ != FsmoeVariant::tutel_improved && last_micro_batch(s)) {
     gar = grad_plans_[static_cast<std::size_t>(s.stage)].in_moe_bytes[generalized_index(s.layer)];
@@ -423,15 +429,17 @@ void FsmoeSchedule::emit_moe_core_backward(const Step& s, const MoeLayerPlan& p)
   emit_chunked(s, p, Phase::backward, backward_degree(s.moe_index), gar);
 }
 
-void FsmoeSchedule::emit_moe_backward(const Step& s) {
-  IterationBuilder::emit_moe_backward(s);
+void FsmoeSchedule::block_forward(const Step& s) { serial_block_.forward(s); }
+
+void FsmoeSchedule::block_backward(const Step& s) {
+  serial_block_.backward(s);
   if (!last_micro_batch(s)) return;
   const std::size_t gi = generalized_index(s.layer);
   double bytes = 0.0;
   if (variant_ == FsmoeVariant::tutel_improved) {
     // Everything ready now: the layers since the previous MoE block and this block's gate.
     const auto& moe = stage_moe_layers_[static_cast<std::size_t>(s.stage)];
-    const std::int64_t per_stage = job_.model.layers / job_.layout.pp;
+    const std::int64_t per_stage = ctx_.job().model.layers / ctx_.job().layout.pp;
     const std::int64_t upper = gi == 0 ? (s.stage + 1) * per_stage - 1 : moe[gi - 1] - 1;
     for (std::int64_t k = s.layer + 1; k <= upper; ++k) {
       bytes += static_cast<double>(layer_grad_bytes(k));
@@ -448,7 +456,7 @@ void FsmoeSchedule::emit_moe_backward(const Step& s) {
 
 void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase phase,
                                  std::int64_t degree, double gar_bytes) {
-  const auto world = static_cast<std::size_t>(job_.layout.world());
+  const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
   const bool fwd = phase == Phase::forward;
   const std::string_view in_name = fwd ? "ep.dispatch" : "ep.combine.bwd";
   const std::string_view out_name = fwd ? "ep.combine" : "ep.dispatch.bwd";
@@ -458,7 +466,7 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
                                                          std::vector<std::vector<TaskId>>(world));
   for (std::int64_t c = 0; c < degree; ++c) {
     for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
-    emit_expert_exchange(s, p, false, in_name, inter_, c, degree);
+    ctx_.emit_expert_exchange(s, p, false, in_name, inter_, c, degree);
     if (c == degree - 1 && gar_bytes > 0) {
       // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
       // stream; it needs only the gradients computed before this MoE backward.
@@ -471,7 +479,7 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
       assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
       for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
     }
-    emit_esp_collective(s, p, true, "esp.allgather", intra_, c, degree);
+    ctx_.emit_esp_collective(s, p, true, "esp.allgather", intra_, c, degree);
     for (RankId r : *s.ranks) gathered[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
   }
   for (std::int64_t c = 0; c < degree; ++c) {
@@ -479,52 +487,63 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
       (*s.chain)[r] = gathered[static_cast<std::size_t>(c)][r.index()];
       std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
       for (auto& t : tokens) t = split_share(t, degree, c);
-      emit_experts(s, r, tokens, phase, compute_);
+      ctx_.emit_experts(s, r, tokens, phase, ctx_.compute());
     }
-    emit_esp_collective(s, p, false, "esp.reducescatter", intra_, c, degree);
-    emit_expert_exchange(s, p, true, out_name, inter_, c, degree);
+    ctx_.emit_esp_collective(s, p, false, "esp.reducescatter", intra_, c, degree);
+    ctx_.emit_expert_exchange(s, p, true, out_name, inter_, c, degree);
   }
 }
 
-void FsmoeSchedule::emit_gradient_sync(Chain& chain) {
-  const ModelSpec& m = job_.model;
-  const ParallelLayout& lay = job_.layout;
-  const std::int64_t b = elem_bytes();
+void FsmoeSchedule::gradient_sync(Chain& chain) {
+  const ModelSpec& m = ctx_.job().model;
+  const ParallelLayout& lay = ctx_.job().layout;
+  const std::int64_t b = ctx_.elem_bytes();
   const std::int64_t per_stage = m.layers / lay.pp;
   for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
     std::int64_t params = 0, dense_bytes = 0, expert_bytes = 0;
     for (std::int64_t l = stage * per_stage; l < (stage + 1) * per_stage; ++l) {
       dense_bytes += layer_grad_bytes(l);
-      params += ops().dense_params(l) + ops().local_expert_params(l);
-      expert_bytes += ops().local_expert_params(l) * b;
+      params += ctx_.ops().dense_params(l) + ctx_.ops().local_expert_params(l);
+      expert_bytes += ctx_.ops().local_expert_params(l) * b;
     }
     Step s;
     s.stage = stage;
     s.layer = stage * per_stage;
     s.phase = Phase::backward;
     s.chain = &chain;
-    set_info(s);
+    ctx_.set_info(s);
     const std::int64_t tail = dense_bytes - assigned_[static_cast<std::size_t>(stage)];
     if (tail > 0) {
-      group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce, CommGroup::dp,
-                       Bytes{tail});
+      ctx_.group_collective(s, GroupKind::dp, "grad.allreduce", CommKind::all_reduce, CommGroup::dp,
+                            Bytes{tail});
     }
     if (expert_bytes > 0) {
-      group_collective(s, GroupKind::edp, "grad.allreduce.expert", CommKind::all_reduce,
-                       CommGroup::expert_dp, Bytes{expert_bytes});
+      ctx_.group_collective(s, GroupKind::edp, "grad.allreduce.expert", CommKind::all_reduce,
+                            CommGroup::expert_dp, Bytes{expert_bytes});
     }
     Step o = s;
     o.phase = Phase::optimizer;
     o.layer = -1;
-    set_info(o);
-    const KernelOp optimizer = std::get<KernelOp>(ops().optimizer(params).ops.front());
-    for (RankId r : job_.mapping.stage_ranks(stage)) {
+    ctx_.set_info(o);
+    const KernelOp optimizer = std::get<KernelOp>(ctx_.ops().optimizer(params).ops.front());
+    for (RankId r : ctx_.job().mapping.stage_ranks(stage)) {
       auto& f = (*s.chain)[r];
       const auto& sent = grad_sent_[r.index()];
       f.insert(f.end(), sent.begin(), sent.end());
-      kernel(*s.chain, r, optimizer.name, optimizer.task);
+      ctx_.kernel(*s.chain, r, optimizer.name, optimizer.task);
     }
   }
+}
+
+BuildResult build_fsmoe_iteration(const TrainingJob& job, const CostModels& costs,
+                                  FsmoeVariant variant) {
+  EmissionContext ctx(job, costs, fsmoe_options(job));
+  FsmoeSchedule schedule(ctx, variant);  // plans degrees and the gradient partition
+  FsmoeMoeBlock moe(schedule);
+  StandardLayer layer(ctx, moe);
+  ScheduledPipeline pipeline(ctx, layer);
+  FsmoeGradientSync gradients(schedule);
+  return emit_iteration(ctx, pipeline, gradients);
 }
 
 }  // namespace moesim::strategies

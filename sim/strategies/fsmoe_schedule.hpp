@@ -1,7 +1,7 @@
-// FsmoeSchedule: the IterationBuilder shared by `fsmoe`, `fsmoe-no-iio` and `tutel-improved`
-// (FSMoE Sec. 3-5; PipeMoE). All three run FSMoE's DP+MP+EP+ESP block with MP paused inside
-// the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the tokens
-// after the combine) and the capacity-chunked pipeline
+// FsmoeSchedule: the planner and emission state shared by `fsmoe`, `fsmoe-no-iio` and
+// `tutel-improved` (FSMoE Sec. 3-5; PipeMoE). All three run FSMoE's DP+MP+EP+ESP block with MP
+// paused inside the MoE layer (each MP rank routes 1/tp of the slots, an MP all-gather restores the
+// tokens after the combine) and the capacity-chunked pipeline
 //   per chunk i: dispatch A2A_i -> ESP all-gather_i -> experts_i -> ESP reduce-scatter_i ->
 //   combine A2A_i,
 // issued as in FSMoE's MoELayer.forward: all dispatches and all-gathers first, then per chunk
@@ -33,19 +33,27 @@
 #include <utility>
 #include <vector>
 
+#include "sim/strategies/deepspeed_moe_block.hpp"
 #include "sim/strategies/fsmoe_planner.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/iteration_pieces.hpp"
 
 namespace moesim::strategies {
 
 enum class FsmoeVariant : std::uint8_t { fsmoe, fsmoe_no_iio, tutel_improved };
 
-class FsmoeSchedule final : public IterationBuilder {
- public:
-  FsmoeSchedule(const TrainingJob& job, const CostModels& costs, FsmoeVariant variant);
+/// The whole fsmoe / fsmoe-no-iio / tutel-improved iteration: plan, compose, emit.
+BuildResult build_fsmoe_iteration(const TrainingJob& job, const CostModels& costs,
+                                  FsmoeVariant variant);
 
-  /// Runs the planner and records its decisions; call before build().
-  void plan_schedule();
+/// FSMoE's planner (degrees, gradient partition) and the emission it plans, driven through the
+/// pieces below: the chunked core, the MoE block (the DeepSpeed order around the core, then the
+/// block's share of the gradient all-reduce) and the gradient sync (what is left, after the
+/// backward, behind the all-reduces issued during it).
+class FsmoeSchedule final {
+ public:
+  FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant);
+  FsmoeSchedule(const FsmoeSchedule&) = delete;
+  FsmoeSchedule& operator=(const FsmoeSchedule&) = delete;
 
   /// Fitted per-chunk costs of a MoE layer's forward (layers with the same token plan share
   /// one fit).
@@ -57,13 +65,15 @@ class FsmoeSchedule final : public IterationBuilder {
   int backward_degree(std::int64_t moe_index) const;
   const fsmoe::GradientPlan& gradient_plan(std::int64_t stage) const;
 
- protected:
-  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override;
-  void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override;
-  void emit_moe_backward(const Step& s) override;
-  void emit_gradient_sync(Chain& chain) override;
+  void core_forward(const Step& s, const MoeLayerPlan& p);
+  void core_backward(const Step& s, const MoeLayerPlan& p);
+  void block_forward(const Step& s);
+  void block_backward(const Step& s);
+  void gradient_sync(Chain& chain);
 
  private:
+  /// The planner (degrees, gradient partition); the constructor runs it.
+  void plan();
   fsmoe::PipelineCosts fit_costs(const MoeLayerPlan& p) const;
   double expert_ms(const MoeLayerPlan& p, std::int64_t parts) const;
   double attention_backward_ms() const;
@@ -79,12 +89,26 @@ class FsmoeSchedule final : public IterationBuilder {
   /// Generalized-layer index (backward order within its stage) of a MoE layer.
   std::size_t generalized_index(std::int64_t layer) const;
   bool last_micro_batch(const Step& s) const {
-    return s.micro_batch == job_.layout.micro_batches - 1;
+    return s.micro_batch == ctx_.job().layout.micro_batches - 1;
   }
   void emit_grad_allreduce(const Step& s, double bytes, std::string_view name, StreamId stream);
   void emit_chunked(const Step& s, const MoeLayerPlan& p, Phase phase, std::int64_t degree,
                     double gar_bytes);
 
+  /// The chunked core as a piece, for the DeepSpeed-order block around it.
+  class Core final : public MoeCore {
+   public:
+    explicit Core(FsmoeSchedule& schedule) : schedule_(schedule) {}
+    void forward(const Step& s, const MoeLayerPlan& p) override { schedule_.core_forward(s, p); }
+    void backward(const Step& s, const MoeLayerPlan& p) override { schedule_.core_backward(s, p); }
+
+   private:
+    FsmoeSchedule& schedule_;
+  };
+
+  EmissionContext& ctx_;
+  Core core_{*this};
+  DeepSpeedMoeBlock serial_block_;
   FsmoeVariant variant_;
   StreamId inter_;
   StreamId intra_;
@@ -99,6 +123,27 @@ class FsmoeSchedule final : public IterationBuilder {
   std::vector<std::int64_t> assigned_;
   /// Per rank: the gradient all-reduces issued during backward (the optimizer waits for them).
   std::vector<std::vector<TaskId>> grad_sent_;
+};
+
+/// FSMoE's MoE block piece (FsmoeSchedule::block_forward / block_backward).
+class FsmoeMoeBlock final : public MoeBlockSchedule {
+ public:
+  explicit FsmoeMoeBlock(FsmoeSchedule& schedule) : schedule_(schedule) {}
+  void forward(const Step& s) override { schedule_.block_forward(s); }
+  void backward(const Step& s) override { schedule_.block_backward(s); }
+
+ private:
+  FsmoeSchedule& schedule_;
+};
+
+/// FSMoE's gradient-sync piece (FsmoeSchedule::gradient_sync).
+class FsmoeGradientSync final : public GradientSync {
+ public:
+  explicit FsmoeGradientSync(FsmoeSchedule& schedule) : schedule_(schedule) {}
+  void emit(Chain& after_backward) override { schedule_.gradient_sync(after_backward); }
+
+ private:
+  FsmoeSchedule& schedule_;
 };
 
 }  // namespace moesim::strategies

@@ -36,9 +36,13 @@
 #include <tuple>
 
 #include "sim/core/errors.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/lancet_planner.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -78,13 +82,16 @@ struct BwdOp {
   ComputeTask task;
 };
 
-class LancetBuilder final : public IterationBuilder {
+/// Lancet's layer schedule: a MoE layer's forward as a partitioned range (with the dense layer
+/// after it when the range covers it), and each stage's backward reordered so dW ops fill the
+/// all-to-alls' gaps; other layers are the standard ones.
+class LancetLayer final : public LayerSchedule {
  public:
-  using IterationBuilder::IterationBuilder;
+  explicit LancetLayer(EmissionContext& ctx) : ctx_(ctx), moe_(ctx), standard_(ctx, moe_) {}
 
   /// Lancet's passes are defined for data + expert parallelism (Lancet, MLSys 2024); with TP or
-  /// expert sharding the iteration is the IterationBuilder's with the all-to-all-v dispatch only.
-  bool passes_enabled() const { return job_.layout.tp == 1 && job_.layout.esp == 1; }
+  /// expert sharding the iteration is the standard one with the all-to-all-v dispatch only.
+  bool passes_enabled() const { return ctx_.job().layout.tp == 1 && ctx_.job().layout.esp == 1; }
 
   void finish_decisions(Decisions& decisions) const {
     decisions["lancet.passes"] =
@@ -92,13 +99,13 @@ class LancetBuilder final : public IterationBuilder {
             ? Decision::choice("on", "dW scheduling + forward partitioning")
             : Decision::choice("off", fmt::format("tp={}, esp={}: Lancet is data + expert "
                                                   "parallel, Lancet, MLSys 2024",
-                                                  job_.layout.tp, job_.layout.esp));
+                                                  ctx_.job().layout.tp, ctx_.job().layout.esp));
     decisions["lancet.range"] =
         kGateAllowsBefore ? Decision::choice("before+after", "switch gate: around the MoE layer")
                           : Decision::choice("after", "after the MoE layer");
     decisions["lancet.a2a"] =
         Decision::choice("irregular", "sizes all_to_all + all_to_all_v (routed tokens only)");
-    const double ranks = static_cast<double>(job_.layout.world());
+    const double ranks = static_cast<double>(ctx_.job().layout.world());
     decisions["lancet.dw_overlapped"] =
         Decision::quantity(static_cast<double>(dw_count_) / ranks, "dW ops",
                            fmt::format("per rank, {:.3f} ms", dw_time_.ms() / ranks));
@@ -106,10 +113,9 @@ class LancetBuilder final : public IterationBuilder {
         dw_time_.ms() / ranks, "ms", "dW time moved beside all-to-alls, per rank");
   }
 
- protected:
-  void emit_layer(const Step& s) override {
+  void emit(const Step& s) override {
     if (!passes_enabled()) {
-      IterationBuilder::emit_layer(s);
+      standard_.emit(s);
       return;
     }
     if (s.phase == Phase::forward) {
@@ -118,7 +124,7 @@ class LancetBuilder final : public IterationBuilder {
         return;
       }
       if (s.moe_index < 0) {
-        IterationBuilder::emit_layer(s);
+        standard_.emit(s);
         return;
       }
       const Region& region = region_for(s);
@@ -127,7 +133,7 @@ class LancetBuilder final : public IterationBuilder {
       return;
     }
     pending_.push_back({s.layer, s.moe_index});
-    const std::int64_t first = s.stage * (job_.model.layers / job_.layout.pp);
+    const std::int64_t first = s.stage * (ctx_.job().model.layers / ctx_.job().layout.pp);
     if (s.layer == first) {
       emit_backward(s);
       pending_.clear();
@@ -149,52 +155,55 @@ class LancetBuilder final : public IterationBuilder {
 
   void add_attention_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
     add_block(out, layer, false,
-              [this](std::int64_t x) { return ops().attention(Pass::forward, x); });
+              [this](std::int64_t x) { return ctx_.ops().attention(Pass::forward, x); });
   }
 
   void add_dense_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
     add_block(out, layer, false,
-              [this](std::int64_t x) { return ops().dense_ffn(Pass::forward, x); });
+              [this](std::int64_t x) { return ctx_.ops().dense_ffn(Pass::forward, x); });
   }
 
   void add_moe_forward(std::vector<FwdOp>& out, std::int64_t layer) const {
-    const std::int64_t k = job_.model.top_k;
+    const std::int64_t k = ctx_.job().model.top_k;
     // Dropless: a partition of x tokens permutes into k x slots.
     add_block(out, layer, true, [this, k](std::int64_t x) {
-      return ops().gate_permute(Pass::forward, x, k * x, {});
+      return ctx_.ops().gate_permute(Pass::forward, x, k * x, {});
     });
     out.push_back({"ep.sizes", OpKind::sizes, layer, true, {}});
     out.push_back({"ep.dispatch", OpKind::dispatch, layer, true, {}});
     out.push_back({"experts", OpKind::experts, layer, true, {}});
     out.push_back({"ep.combine", OpKind::combine, layer, true, {}});
-    add_block(out, layer, true,
-              [this, k](std::int64_t x) { return ops().unpermute(Pass::forward, x, k * x, {}); });
+    add_block(out, layer, true, [this, k](std::int64_t x) {
+      return ctx_.ops().unpermute(Pass::forward, x, k * x, {});
+    });
     add_block(out, layer, false,
-              [this](std::int64_t x) { return ops().shared_experts(Pass::forward, x); });
+              [this](std::int64_t x) { return ctx_.ops().shared_experts(Pass::forward, x); });
   }
 
   // ---- forward planning ----
   /// One exchange (or the sizes exchange) of every EP group of `stage`, priced together.
   SimTime exchange_time(std::int64_t stage, const MoeLayerPlan& p, OpKind kind, int k) const {
     if (kind == OpKind::sizes) {
-      return costs_.estimate_together(group_ops(stage, GroupKind::ep, CommKind::all_to_all,
-                                                CommGroup::ep,
-                                                Bytes{job_.model.experts * kCountBytes}));
+      return ctx_.costs().estimate_together(
+          ctx_.group_ops(stage, GroupKind::ep, CommKind::all_to_all, CommGroup::ep,
+                         Bytes{ctx_.job().model.experts * kCountBytes}));
     }
-    return costs_.estimate_together(exchange_ops(stage, p, kind == OpKind::combine, 0, k));
+    return ctx_.costs().estimate_together(
+        ctx_.exchange_ops(stage, p, kind == OpKind::combine, 0, k));
   }
 
   SimTime part_time(const Step& s, const MoeLayerPlan& p, const FwdOp& o, int k) {
-    const std::int64_t x = split_share(tokens(), k, 0);
+    const std::int64_t x = split_share(ctx_.tokens(), k, 0);
     switch (o.kind) {
       case OpKind::kernel:
-        return costs_.duration(o.make(x));
+        return ctx_.costs().duration(o.make(x));
       case OpKind::experts: {
         SimTime worst = SimTime::zero();
         for (RankId r : *s.ranks) {
           std::vector<std::int64_t> t = p.expert_tokens[r.index()];
           for (auto& n : t) n = split_share(n, k, 0);
-          worst = std::max(worst, kernel_time(ops().experts(Pass::forward, t), costs_, r));
+          worst =
+              std::max(worst, kernel_time(ctx_.ops().experts(Pass::forward, t), ctx_.costs(), r));
         }
         return worst;
       }
@@ -209,12 +218,12 @@ class LancetBuilder final : public IterationBuilder {
   const Region& region_for(const Step& s) {
     auto it = regions_.find(s.moe_index);
     if (it != regions_.end()) return it->second;
-    const ModelSpec& m = job_.model;
-    const MoeLayerPlan& p = plan(s.moe_index);
+    const ModelSpec& m = ctx_.job().model;
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
     Region region;
     add_attention_forward(region.ops, s.layer);
     add_moe_forward(region.ops, s.layer);
-    const std::int64_t per_stage = m.layers / job_.layout.pp;
+    const std::int64_t per_stage = m.layers / ctx_.job().layout.pp;
     const std::int64_t next = s.layer + 1;
     if (next < (s.stage + 1) * per_stage && !m.is_moe_layer(next)) {
       add_attention_forward(region.ops, next);
@@ -260,7 +269,7 @@ class LancetBuilder final : public IterationBuilder {
         }
       }
     }
-    decisions_[fmt::format("lancet.region_kernels.L{}", s.layer)] = Decision::quantity(
+    ctx_.decisions()[fmt::format("lancet.region_kernels.L{}", s.layer)] = Decision::quantity(
         kernels.us(), "us", "the planned region's kernels, all partitions, slowest rank");
     for (const lancet::RangeChoice& r : region.plan.ranges) {
       bool holds_moe = false;
@@ -269,9 +278,9 @@ class LancetBuilder final : public IterationBuilder {
       const auto label = [&](std::size_t i) {
         return fmt::format("L{}.{}", region.ops[i].layer, region.ops[i].name);
       };
-      decisions_[fmt::format("lancet.partitions.L{}", s.layer)] =
+      ctx_.decisions()[fmt::format("lancet.partitions.L{}", s.layer)] =
           Decision::count(r.partitions, "", "partitions of the range holding the MoE layer");
-      decisions_[fmt::format("lancet.range.L{}", s.layer)] =
+      ctx_.decisions()[fmt::format("lancet.range.L{}", s.layer)] =
           Decision::quantity(region.plan.time.us(), "us",
                              fmt::format("estimate of {}..{}; serial {:.1f} us", label(r.begin),
                                          label(r.end - 1), serial.us()));
@@ -281,8 +290,8 @@ class LancetBuilder final : public IterationBuilder {
 
   // ---- forward emission ----
   void emit_region(const Step& s, const Region& region) {
-    const MoeLayerPlan& p = plan(s.moe_index);
-    const auto world = static_cast<std::size_t>(job_.layout.world());
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+    const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
     std::vector<std::vector<TaskId>> deps(world);
     for (RankId r : *s.ranks) deps[r.index()] = (*s.chain)[r];
     const auto is_comm = [](const FwdOp& o) {
@@ -323,8 +332,8 @@ class LancetBuilder final : public IterationBuilder {
                    std::vector<std::vector<TaskId>>& prev) {
     Step info = s;
     info.layer = o.layer;
-    set_info(info);
-    const std::int64_t x = split_share(tokens(), k, part);
+    ctx_.set_info(info);
+    const std::int64_t x = split_share(ctx_.tokens(), k, part);
     switch (o.kind) {
       case OpKind::kernel:
         for (RankId r : *s.ranks) {
@@ -335,7 +344,7 @@ class LancetBuilder final : public IterationBuilder {
             for (auto& n : share) n = split_share(n, k, part);
             t.op.tokens_per_expert = std::move(share);
           }
-          prev[r.index()] = {kernel_after(r, o.name, t, compute_, prev[r.index()])};
+          prev[r.index()] = {ctx_.kernel_after(r, o.name, t, ctx_.compute(), prev[r.index()])};
         }
         return;
       case OpKind::experts:
@@ -343,7 +352,7 @@ class LancetBuilder final : public IterationBuilder {
           (*s.chain)[r] = prev[r.index()];
           std::vector<std::int64_t> t = p.expert_tokens[r.index()];
           for (auto& n : t) n = split_share(n, k, part);
-          emit_experts(s, r, t, Phase::forward, compute_);
+          ctx_.emit_experts(s, r, t, Phase::forward, ctx_.compute());
           prev[r.index()] = (*s.chain)[r];
         }
         return;
@@ -352,15 +361,15 @@ class LancetBuilder final : public IterationBuilder {
       case OpKind::combine:
         for (RankId r : *s.ranks) (*s.chain)[r] = prev[r.index()];
         if (o.kind == OpKind::sizes) {
-          for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
+          for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
             if (g->size() <= 1) continue;
-            collective(*s.chain, o.name,
-                       op(CommKind::all_to_all, CommGroup::ep, *g,
-                          Bytes{job_.model.experts * kCountBytes}),
-                       comm_);
+            ctx_.collective(*s.chain, o.name,
+                            ctx_.op(CommKind::all_to_all, CommGroup::ep, *g,
+                                    Bytes{ctx_.job().model.experts * kCountBytes}),
+                            ctx_.comm());
           }
         } else {
-          emit_expert_exchange(s, p, o.kind == OpKind::combine, o.name, comm_, part, k);
+          ctx_.emit_expert_exchange(s, p, o.kind == OpKind::combine, o.name, ctx_.comm(), part, k);
         }
         for (RankId r : *s.ranks) prev[r.index()] = (*s.chain)[r];
         return;
@@ -369,7 +378,7 @@ class LancetBuilder final : public IterationBuilder {
 
   // ---- backward ----
   std::vector<BwdOp> backward_program(RankId r) {
-    const std::int64_t x = tokens(), k = job_.model.top_k;
+    const std::int64_t x = ctx_.tokens(), k = ctx_.job().model.top_k;
     std::vector<BwdOp> out;
     // The catalogue's kernels of a block (its collectives: TP all-reduces, none at tp = 1).
     const auto add = [&](std::int64_t layer, std::int64_t moe, const BlockWork& work) {
@@ -380,23 +389,23 @@ class LancetBuilder final : public IterationBuilder {
     };
     for (const auto& [layer, moe] : pending_) {
       if (moe >= 0) {
-        const MoeLayerPlan& p = plan(moe);
+        const MoeLayerPlan& p = ctx_.plan(moe);
         const auto& kept = p.kept[r.index()];
-        add(layer, moe, ops().shared_experts(Pass::backward, x));
-        add(layer, moe, ops().unpermute(Pass::backward, x, k * x, kept));
-        const bool exchange = job_.layout.ep > 1;
+        add(layer, moe, ctx_.ops().shared_experts(Pass::backward, x));
+        add(layer, moe, ctx_.ops().unpermute(Pass::backward, x, k * x, kept));
+        const bool exchange = ctx_.job().layout.ep > 1;
         if (exchange) {
           out.push_back(BwdOp{"ep.combine.bwd", OpKind::combine, layer, moe, false, {}});
         }
-        add(layer, moe, ops().experts(Pass::backward, p.expert_tokens[r.index()]));
+        add(layer, moe, ctx_.ops().experts(Pass::backward, p.expert_tokens[r.index()]));
         if (exchange) {
           out.push_back(BwdOp{"ep.dispatch.bwd", OpKind::dispatch, layer, moe, false, {}});
         }
-        add(layer, moe, ops().gate_permute(Pass::backward, x, k * x, kept));
+        add(layer, moe, ctx_.ops().gate_permute(Pass::backward, x, k * x, kept));
       } else {
-        add(layer, moe, ops().dense_ffn(Pass::backward, x));
+        add(layer, moe, ctx_.ops().dense_ffn(Pass::backward, x));
       }
-      add(layer, moe, ops().attention(Pass::backward, x));
+      add(layer, moe, ctx_.ops().attention(Pass::backward, x));
     }
     return out;
   }
@@ -434,7 +443,8 @@ class LancetBuilder final : public IterationBuilder {
       auto it = a2a_cache_.find(key);
       if (it == a2a_cache_.end()) {
         const OpKind shape = prog[a].kind == OpKind::dispatch ? OpKind::combine : OpKind::dispatch;
-        it = a2a_cache_.emplace(key, exchange_time(stage, plan(prog[a].moe_index), shape, 1)).first;
+        it = a2a_cache_.emplace(key, exchange_time(stage, ctx_.plan(prog[a].moe_index), shape, 1))
+                 .first;
       }
       a2a_time.push_back(it->second);
       const std::vector<bool> free = lancet::unrelated_to(succ, a);
@@ -442,7 +452,7 @@ class LancetBuilder final : public IterationBuilder {
       for (std::size_t w : dws) row.push_back(free[w]);
       eligible.push_back(std::move(row));
     }
-    for (std::size_t w : dws) dw_time.push_back(costs_.duration(prog[w].task, r));
+    for (std::size_t w : dws) dw_time.push_back(ctx_.costs().duration(prog[w].task, r));
     const std::vector<int> assigned = lancet::best_fit_assign(a2a_time, dw_time, eligible);
     std::vector<std::vector<std::size_t>> after(n);
     std::vector<bool> moved(n, false);
@@ -464,9 +474,9 @@ class LancetBuilder final : public IterationBuilder {
 
   void emit_backward(const Step& s) {
     for (const auto& [layer, moe] : pending_) {
-      if (moe >= 0) plan(moe);
+      if (moe >= 0) ctx_.plan(moe);
     }
-    const auto world = static_cast<std::size_t>(job_.layout.world());
+    const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
     std::vector<std::vector<BwdOp>> progs(world);
     std::vector<std::vector<std::size_t>> orders(world);
     std::vector<std::size_t> pos(world, 0);
@@ -484,9 +494,9 @@ class LancetBuilder final : public IterationBuilder {
       while (i < order.size() && prog[order[i]].kind == OpKind::kernel) {
         const BwdOp& o = prog[order[i]];
         info.layer = o.layer;
-        set_info(info);
-        const TaskId id = kernel_after(r, o.name, o.task, compute_,
-                                       o.dw ? std::vector<TaskId>{} : chain[r.index()]);
+        ctx_.set_info(info);
+        const TaskId id = ctx_.kernel_after(r, o.name, o.task, ctx_.compute(),
+                                            o.dw ? std::vector<TaskId>{} : chain[r.index()]);
         if (!o.dw) chain[r.index()] = {id};
         ++i;
       }
@@ -504,10 +514,10 @@ class LancetBuilder final : public IterationBuilder {
       }
       if (!more) break;
       info.layer = exchange->layer;
-      set_info(info);
+      ctx_.set_info(info);
       for (RankId r : *s.ranks) (*s.chain)[r] = chain[r.index()];
-      emit_expert_exchange(s, plan(exchange->moe_index), exchange->kind == OpKind::dispatch,
-                           exchange->name, comm_);
+      ctx_.emit_expert_exchange(s, ctx_.plan(exchange->moe_index),
+                                exchange->kind == OpKind::dispatch, exchange->name, ctx_.comm());
       for (RankId r : *s.ranks) {
         MOESIM_CHECK(pos[r.index()] < orders[r.index()].size() &&
                          progs[r.index()][orders[r.index()][pos[r.index()]]].name == exchange->name,
@@ -519,6 +529,9 @@ class LancetBuilder final : public IterationBuilder {
     for (RankId r : *s.ranks) (*s.chain)[r] = chain[r.index()];
   }
 
+  EmissionContext& ctx_;
+  DeepSpeedMoeBlock moe_;
+  StandardLayer standard_;
   std::map<std::int64_t, Region> regions_;
   std::int64_t skip_forward_layer_ = -1;
   std::vector<std::pair<std::int64_t, std::int64_t>> pending_;  // backward (layer, moe index)
@@ -537,14 +550,17 @@ class Lancet final : public Strategy {
            "experts chosen by its DP, backward dW ops scheduled into A2A gaps";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    IterationBuilder::Options options;
+    EmissionContext::Options options;
     options.pad_to_capacity = false;
     // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
     options.split_tokens_over_tp = job.layout.tp > 1 && job.layout.esp == 1;
-    LancetBuilder builder(job, costs, options);
-    builder.set_gradient_sync(grad_sync_);
-    BuildResult out = builder.build();
-    builder.finish_decisions(out.decisions);
+    EmissionContext ctx(job, costs, options);
+    // Lancet plans each region when it first emits it (lancet_planner.hpp).
+    LancetLayer layer(ctx);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, grad_sync_);
+    BuildResult out = emit_iteration(ctx, pipeline, gradients);
+    layer.finish_decisions(out.decisions);
     return out;
   }
 

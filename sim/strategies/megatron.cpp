@@ -1,6 +1,7 @@
 // megatron and megatron-a2a-overlap: Megatron-Core's MoE training (NVIDIA/Megatron-LM,
-// megatron/core/transformer/moe/), emitted by MegatronBuilder (megatron_builder.hpp, which says
-// what each option changes and what is a reconstruction).
+// megatron/core/transformer/moe/), emitted by MegatronMoeBlock (megatron_builder.hpp, which says
+// what each option changes and what is a reconstruction) and MegatronPipeline
+// (megatron_pipeline.hpp).
 //  megatron             alltoall (or allgather) token dispatcher, dropless grouped GEMM,
 //                       optional shared-expert overlap, 1F1B or interleaved virtual pipeline;
 //  megatron-a2a-overlap the same layer with the combined 1F1B schedule
@@ -8,8 +9,11 @@
 //                       (--delay-wgrad-compute).
 #include <fmt/format.h>
 
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/megatron_builder.hpp"
+#include "sim/strategies/megatron_pipeline.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -26,8 +30,18 @@ class Megatron final : public Strategy {
                  "1F1B / interleaved pipeline";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    MegatronBuilder builder(job, costs, options_);
-    return builder.build_megatron();
+    EmissionContext ctx(job, costs, megatron_tokens(job));
+    MegatronMoeBlock moe(ctx, options_);
+    moe.record_decisions();
+    StandardLayer layer(ctx, moe);
+    MegatronPipeline pipeline(ctx, moe, layer);
+    MegatronGradientSync gradients(ctx, moe);
+    BuildResult result = emit_iteration(ctx, pipeline, gradients);
+    if (job.layout.tp > 1) {
+      result.decisions["moe.tokens_in_tp_group"] =
+          Decision::choice("split", "sequence parallel: each tp rank routes 1/tp");
+    }
+    return result;
   }
 
  private:

@@ -8,7 +8,6 @@
 #include "sim/strategies/megatron_grouped_gemm.hpp"
 
 namespace moesim::strategies {
-namespace {
 
 TokenPlanOptions megatron_tokens(const TrainingJob& job) {
   TokenPlanOptions t;
@@ -17,6 +16,8 @@ TokenPlanOptions megatron_tokens(const TrainingJob& job) {
   t.split_tokens_over_tp = job.layout.tp > 1;  // sequence parallel
   return t;
 }
+
+namespace {
 
 std::int64_t sum(const std::vector<std::int64_t>& v) {
   return std::accumulate(v.begin(), v.end(), std::int64_t{0});
@@ -35,11 +36,11 @@ BlockWork filter_wgrad(const BlockWork& work, bool wgrad) {
 
 }  // namespace
 
-MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs,
-                                 MegatronOptions options)
-    : IterationBuilder(job, costs, megatron_tokens(job)),
+MegatronMoeBlock::MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options)
+    : ctx_(ctx),
       options_megatron_(options),
-      wgrad_after_(static_cast<std::size_t>(job.layout.world())) {
+      wgrad_after_(static_cast<std::size_t>(ctx.job().layout.world())) {
+  const TrainingJob& job = ctx.job();
   // vp <= layers first: pp x vp then cannot overflow (both are at most ModelSpec::kMaxLayers).
   const std::int64_t chunks = options.vp <= job.model.layers ? job.layout.pp * options.vp : 0;
   if (options.a2a_overlap && job.layout.pp > 1 && options.vp == 1) {
@@ -64,23 +65,23 @@ MegatronBuilder::MegatronBuilder(const TrainingJob& job, const CostModels& costs
   }
 }
 
-std::int64_t MegatronBuilder::layers_per_chunk() const {
-  return job_.model.layers / (job_.layout.pp * options_megatron_.vp);
+std::int64_t MegatronMoeBlock::layers_per_chunk() const {
+  return ctx_.job().model.layers / (ctx_.job().layout.pp * options_megatron_.vp);
 }
 
-std::int64_t MegatronBuilder::local_tokens() const {
+std::int64_t MegatronMoeBlock::local_tokens() const {
   // Every rank of a tp group routes the same share up to one token; the first rank's share.
-  return split_share(tokens(), job_.layout.tp, 0);
+  return split_share(ctx_.tokens(), ctx_.job().layout.tp, 0);
 }
 
-std::int64_t MegatronBuilder::received_tokens(const MoeLayerPlan& p, RankId r) const {
+std::int64_t MegatronMoeBlock::received_tokens(const MoeLayerPlan& p, RankId r) const {
   return sum(p.expert_tokens[r.index()]);
 }
 
-BlockWork MegatronBuilder::shared_part(Pass pass, bool first) const {
+BlockWork MegatronMoeBlock::shared_part(Pass pass, bool first) const {
   // Forward: fc1 + activation beside the dispatch, fc2 (+ TP reduction) beside the combine.
   // Backward: fc2 dX/dW + activation beside the combine gradient, fc1 beside the dispatch's.
-  const BlockWork all = ops_.shared_experts(pass, tokens());
+  const BlockWork all = ctx_.ops().shared_experts(pass, ctx_.tokens());
   const std::string_view split = pass == Pass::forward ? "shared2" : "shared1.dX";
   BlockWork out{all.block, {}};
   bool before = true;
@@ -93,80 +94,84 @@ BlockWork MegatronBuilder::shared_part(Pass pass, bool first) const {
   return out;
 }
 
-void MegatronBuilder::emit_side(const Step& s, const BlockWork& work, Chain& side) {
+void MegatronMoeBlock::emit_side(const Step& s, const BlockWork& work, Chain& side) {
   Step side_step = s;
   side_step.chain = &side;
-  emit_work(side_step, work, compute_);
+  ctx_.emit_work(side_step, work, ctx_.compute());
   for (RankId r : *s.ranks) s.chain->join(r, side[r]);
 }
 
-void MegatronBuilder::emit_local_sort(const Step& s, const MoeLayerPlan& p, std::string_view name) {
+void MegatronMoeBlock::emit_local_sort(const Step& s, const MoeLayerPlan& p,
+                                       std::string_view name) {
   for (RankId r : *s.ranks) {
     const std::int64_t rows = received_tokens(p, r);
     if (rows <= 0) continue;
-    KernelOp copy = ops_.token_slice(name, rows);
+    KernelOp copy = ctx_.ops().token_slice(name, rows);
     if (s.phase == Phase::backward) copy.task.op.direction = OpDirection::backward;
-    kernel(*s.chain, r, copy.name, copy.task);
+    ctx_.kernel(*s.chain, r, copy.name, copy.task);
   }
 }
 
-void MegatronBuilder::emit_allgather_exchange(const Step& s, bool gather, std::string_view name) {
+void MegatronMoeBlock::emit_allgather_exchange(const Step& s, bool gather, std::string_view name) {
   const CommKind kind = gather ? CommKind::all_gather : CommKind::reduce_scatter;
-  const std::int64_t token_bytes = job_.model.hidden * elem_bytes();
+  const std::int64_t token_bytes = ctx_.job().model.hidden * ctx_.elem_bytes();
   // Every member's tokens, gathered (or reduced back): over EP, then over esp.
   std::int64_t rows = local_tokens();
   const auto over = [&](GroupKind g, CommGroup label, std::int64_t size) {
     if (size <= 1) return;
     rows *= size;
-    group_collective(s, g, name, kind, label, Bytes{rows * token_bytes});
+    ctx_.group_collective(s, g, name, kind, label, Bytes{rows * token_bytes});
   };
   if (gather) {
-    over(GroupKind::ep, CommGroup::ep, job_.layout.ep);
-    over(GroupKind::esp, CommGroup::esp, job_.layout.esp);
+    over(GroupKind::ep, CommGroup::ep, ctx_.job().layout.ep);
+    over(GroupKind::esp, CommGroup::esp, ctx_.job().layout.esp);
   } else {
     // Reduce-scatter in the reverse order: esp first (on the fully gathered buffer), then EP.
-    const std::int64_t full = local_tokens() * job_.layout.ep * job_.layout.esp;
-    if (job_.layout.esp > 1) {
-      group_collective(s, GroupKind::esp, name, kind, CommGroup::esp, Bytes{full * token_bytes});
+    const std::int64_t full = local_tokens() * ctx_.job().layout.ep * ctx_.job().layout.esp;
+    if (ctx_.job().layout.esp > 1) {
+      ctx_.group_collective(s, GroupKind::esp, name, kind, CommGroup::esp,
+                            Bytes{full * token_bytes});
     }
-    if (job_.layout.ep > 1) {
-      group_collective(s, GroupKind::ep, name, kind, CommGroup::ep,
-                       Bytes{full / job_.layout.esp * token_bytes});
+    if (ctx_.job().layout.ep > 1) {
+      ctx_.group_collective(s, GroupKind::ep, name, kind, CommGroup::ep,
+                            Bytes{full / ctx_.job().layout.esp * token_bytes});
     }
   }
 }
 
 // --- forward sub-blocks ---
 
-void MegatronBuilder::forward_attention_router(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::forward_attention_router(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) {
-    emit_attention_forward(s);
+    ctx_.emit_attention_forward(s);
     return;
   }
-  emit_attention_forward(s);
-  const MoeLayerPlan& p = plan(s.moe_index);
+  ctx_.emit_attention_forward(s);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
-                   compute_);
+    ctx_.emit_rank_work(s, r,
+                        ctx_.ops().gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
 }
 
-void MegatronBuilder::emit_exchange(const Step& s, const ExchangeStep& x) {
-  set_info(s);
+void MegatronMoeBlock::emit_exchange(const Step& s, const ExchangeStep& x) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) return;  // a dense layer has no exchange
-  const MoeLayerPlan& p = plan(s.moe_index);
-  const bool overlap = options_megatron_.shared_expert_overlap && job_.model.shared_experts > 0;
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+  const bool overlap =
+      options_megatron_.shared_expert_overlap && ctx_.job().model.shared_experts > 0;
   Chain side = overlap ? *s.chain : Chain{};
   if (options_megatron_.dispatcher == MegatronDispatcher::alltoall) {
     // Toward the experts: all-to-all-v, then the esp all-gather; back: the reverse.
     if (x.toward_experts) {
-      emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, comm_);
-      emit_esp_collective(s, p, true, "esp.allgather", comm_);
+      ctx_.emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, ctx_.comm());
+      ctx_.emit_esp_collective(s, p, true, "esp.allgather", ctx_.comm());
     } else {
-      emit_esp_collective(s, p, false, "esp.reducescatter", comm_);
-      emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, comm_);
+      ctx_.emit_esp_collective(s, p, false, "esp.reducescatter", ctx_.comm());
+      ctx_.emit_expert_exchange(s, p, x.combine_buffer, x.alltoall_name, ctx_.comm());
     }
   } else {
     emit_allgather_exchange(s, x.toward_experts, x.allgather_name);
@@ -174,74 +179,77 @@ void MegatronBuilder::emit_exchange(const Step& s, const ExchangeStep& x) {
   if (overlap) emit_side(s, shared_part(x.pass, x.toward_experts), side);
 }
 
-void MegatronBuilder::forward_dispatch(const Step& s) {
+void MegatronMoeBlock::forward_dispatch(const Step& s) {
   emit_exchange(s, {Pass::forward, true, false, "ep.dispatch", "ep.allgather"});
 }
 
-void MegatronBuilder::forward_experts(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::forward_experts(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) {
-    emit_dense_ffn_forward(s);
+    ctx_.emit_dense_ffn_forward(s);
     return;
   }
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   const bool alltoall = options_megatron_.dispatcher == MegatronDispatcher::alltoall;
-  const bool sort = !alltoall || local_experts() > 1;
+  const bool sort = !alltoall || ctx_.local_experts() > 1;
   if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks" : "allgather.select");
   for (RankId r : *s.ranks) {
-    emit_rank_work(s, r, grouped_experts(ops_, Pass::forward, p.expert_tokens[r.index()]),
-                   compute_);
+    ctx_.emit_rank_work(s, r,
+                        grouped_experts(ctx_.ops(), Pass::forward, p.expert_tokens[r.index()]),
+                        ctx_.compute());
   }
   if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back" : "allgather.scatter");
 }
 
-void MegatronBuilder::forward_combine(const Step& s) {
+void MegatronMoeBlock::forward_combine(const Step& s) {
   emit_exchange(s, {Pass::forward, false, true, "ep.combine", "ep.reducescatter"});
 }
 
-void MegatronBuilder::forward_unpermute(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::forward_unpermute(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) return;  // a dense layer has no exchange
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.unpermute(Pass::forward, local_tokens(), sum(kept), kept), compute_);
+    ctx_.emit_rank_work(s, r, ctx_.ops().unpermute(Pass::forward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
-  if (!options_megatron_.shared_expert_overlap) emit_shared_experts_forward(s);
+  if (!options_megatron_.shared_expert_overlap) ctx_.emit_shared_experts_forward(s);
 }
 
 // --- backward sub-blocks ---
 
-void MegatronBuilder::backward_unpermute(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::backward_unpermute(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) return;  // a dense layer has no exchange
-  if (!options_megatron_.shared_expert_overlap) emit_shared_experts_backward(s);
-  const MoeLayerPlan& p = plan(s.moe_index);
+  if (!options_megatron_.shared_expert_overlap) ctx_.emit_shared_experts_backward(s);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.unpermute(Pass::backward, local_tokens(), sum(kept), kept), compute_);
+    ctx_.emit_rank_work(s, r, ctx_.ops().unpermute(Pass::backward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
 }
 
-void MegatronBuilder::backward_combine(const Step& s) {
+void MegatronMoeBlock::backward_combine(const Step& s) {
   // The combine's gradient travels the dispatch's way: all-to-all-v, then the esp gather.
   emit_exchange(s, {Pass::backward, true, false, "ep.combine.bwd", "ep.allgather.bwd"});
 }
 
-void MegatronBuilder::backward_experts(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::backward_experts(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) {
-    emit_dense_ffn_backward(s);
+    ctx_.emit_dense_ffn_backward(s);
     return;
   }
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   const bool alltoall = options_megatron_.dispatcher == MegatronDispatcher::alltoall;
-  const bool sort = !alltoall || local_experts() > 1;
+  const bool sort = !alltoall || ctx_.local_experts() > 1;
   if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.grad" : "allgather.select.grad");
   for (RankId r : *s.ranks) {
-    const BlockWork work = grouped_experts(ops_, Pass::backward, p.expert_tokens[r.index()]);
-    emit_rank_work(s, r, options_megatron_.delay_wgrad ? filter_wgrad(work, false) : work,
-                   compute_);
+    const BlockWork work = grouped_experts(ctx_.ops(), Pass::backward, p.expert_tokens[r.index()]);
+    ctx_.emit_rank_work(s, r, options_megatron_.delay_wgrad ? filter_wgrad(work, false) : work,
+                        ctx_.compute());
   }
   if (sort) emit_local_sort(s, p, alltoall ? "sort_chunks.back.grad" : "allgather.scatter.grad");
   if (options_megatron_.delay_wgrad) {
@@ -251,48 +259,50 @@ void MegatronBuilder::backward_experts(const Step& s) {
   }
 }
 
-void MegatronBuilder::backward_dispatch(const Step& s) {
+void MegatronMoeBlock::backward_dispatch(const Step& s) {
   emit_exchange(s, {Pass::backward, false, true, "ep.dispatch.bwd", "ep.reducescatter.bwd"});
   if (s.moe_index < 0) return;
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   if (options_megatron_.delay_wgrad && wgrad_layer_ == s.layer && wgrad_plan_ == &p) {
     // The delayed expert dW GEMMs: after the dX chain, beside the dispatch-gradient exchange;
     // they feed only the gradient sync (which follows the rank's whole backward).
     for (RankId r : *s.ranks) {
-      const BlockWork dw =
-          filter_wgrad(grouped_experts(ops_, Pass::backward, p.expert_tokens[r.index()]), true);
+      const BlockWork dw = filter_wgrad(
+          grouped_experts(ctx_.ops(), Pass::backward, p.expert_tokens[r.index()]), true);
       for (const KernelOp* k : dw.kernels()) {
-        kernel(wgrad_after_, r, k->name, k->task, compute_);
+        ctx_.kernel(wgrad_after_, r, k->name, k->task, ctx_.compute());
       }
     }
     wgrad_layer_ = -1;
   }
 }
 
-void MegatronBuilder::backward_attention_router(const Step& s) {
-  set_info(s);
+void MegatronMoeBlock::backward_attention_router(const Step& s) {
+  ctx_.set_info(s);
   if (s.moe_index < 0) {
-    emit_attention_backward(s);
+    ctx_.emit_attention_backward(s);
     return;
   }
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
-                   compute_);
+    ctx_.emit_rank_work(s, r,
+                        ctx_.ops().gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
-  emit_attention_backward(s);
+  ctx_.emit_attention_backward(s);
 }
 
 // --- the serial MoE block (megatron) and the paired layers (megatron-a2a-overlap) ---
 
-void MegatronBuilder::emit_moe_forward(const Step& s) {
-  // Attention has run (IterationBuilder::emit_layer); the router onwards.
-  const MoeLayerPlan& p = plan(s.moe_index);
+void MegatronMoeBlock::forward(const Step& s) {
+  // Attention has run (StandardLayer); the router onwards.
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
-                   compute_);
+    ctx_.emit_rank_work(s, r,
+                        ctx_.ops().gate_permute(Pass::forward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
   forward_dispatch(s);
   forward_experts(s);
@@ -300,21 +310,22 @@ void MegatronBuilder::emit_moe_forward(const Step& s) {
   forward_unpermute(s);
 }
 
-void MegatronBuilder::emit_moe_backward(const Step& s) {
+void MegatronMoeBlock::backward(const Step& s) {
   backward_unpermute(s);
   backward_combine(s);
   backward_experts(s);
   backward_dispatch(s);
-  const MoeLayerPlan& p = plan(s.moe_index);
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
   for (RankId r : *s.ranks) {
     const auto& kept = p.kept[r.index()];
-    emit_rank_work(s, r, ops_.gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
-                   compute_);
+    ctx_.emit_rank_work(s, r,
+                        ctx_.ops().gate_permute(Pass::backward, local_tokens(), sum(kept), kept),
+                        ctx_.compute());
   }
-  // IterationBuilder::emit_layer emits the attention backward next.
+  // StandardLayer emits the attention backward next.
 }
 
-void MegatronBuilder::emit_layer_pair(const Step& f, const Step& b) {
+void MegatronMoeBlock::emit_layer_pair(const Step& f, const Step& b) {
   // A dense layer's exchange sub-blocks are empty; its FFN takes the MLP's place.
   // Emission order is each stream's order: the communication half of a pair is issued first so
   // that the other micro-batch's compute runs beside it.
@@ -334,28 +345,22 @@ void MegatronBuilder::emit_layer_pair(const Step& f, const Step& b) {
   forward_unpermute(f);
 }
 
-BuildResult MegatronBuilder::build_megatron() {
+void MegatronMoeBlock::record_decisions() {
   const MegatronOptions& o = options_megatron_;
-  decisions_["megatron.dispatcher"] =
+  ctx_.decisions()["megatron.dispatcher"] =
       Decision::choice(o.dispatcher == MegatronDispatcher::alltoall ? "alltoall" : "allgather",
                        o.dispatcher == MegatronDispatcher::alltoall
                            ? "all-to-all-v over EP, all-gather-v / reduce-scatter-v over expert-TP"
                            : "all-gather over EP x expert-TP, local selection, reduce-scatter");
-  decisions_["megatron.virtual_pipeline"] =
+  ctx_.decisions()["megatron.virtual_pipeline"] =
       Decision::count(o.vp, "chunks", fmt::format("{} layers per chunk", layers_per_chunk()));
-  decisions_["megatron.shared_expert_overlap"] =
+  ctx_.decisions()["megatron.shared_expert_overlap"] =
       Decision::choice(o.shared_expert_overlap ? "on" : "off",
-                       job_.model.shared_experts > 0 ? "" : "model has no shared experts");
-  decisions_["megatron.a2a_overlap"] = Decision::choice(
+                       ctx_.job().model.shared_experts > 0 ? "" : "model has no shared experts");
+  ctx_.decisions()["megatron.a2a_overlap"] = Decision::choice(
       o.a2a_overlap ? "on" : "off",
       o.a2a_overlap ? "combined 1F1B: forward and backward of two micro-batches paired" : "");
-  decisions_["megatron.delay_wgrad"] = Decision::choice(o.delay_wgrad ? "on" : "off");
-  BuildResult result = build();
-  if (job_.layout.tp > 1) {
-    result.decisions["moe.tokens_in_tp_group"] =
-        Decision::choice("split", "sequence parallel: each tp rank routes 1/tp");
-  }
-  return result;
+  ctx_.decisions()["megatron.delay_wgrad"] = Decision::choice(o.delay_wgrad ? "on" : "off");
 }
 
 }  // namespace moesim::strategies

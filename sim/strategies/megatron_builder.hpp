@@ -1,6 +1,7 @@
-// MegatronBuilder: emits one iteration of Megatron-Core's MoE training (NVIDIA/Megatron-LM,
-// megatron/core/transformer/moe/). A reconstruction from the public code's structure and docs;
-// kernel-level details (fused permute, TE grouped linear) are costed through the catalogue.
+// MegatronMoeBlock: the MoE block of one iteration of Megatron-Core's MoE training
+// (NVIDIA/Megatron-LM, megatron/core/transformer/moe/). A reconstruction from the public code's
+// structure and docs; kernel-level details (fused permute, TE grouped linear) are costed through
+// the catalogue.
 //
 // MoE block per layer (moe_layer.py MoELayer.forward; token_dispatcher.py):
 //  - sequence parallel (Megatron requires it for MoE with tp > 1): each tp rank routes 1/tp of
@@ -28,14 +29,14 @@
 // halves overlap; like Megatron-Core it needs pp = 1 or vp >= 2 (a dense layer has empty dispatch /
 // combine sub-blocks and its FFN in the MLP's place). `delay_wgrad` (--delay-wgrad-compute) issues
 // the expert weight-gradient GEMMs after the backward dispatch all-to-all so that it starts after
-// dX alone. Gradients are all-reduced after the backward (the default builder's sync), layer by
-// layer.
+// dX alone. Gradients are all-reduced after the backward (MegatronGradientSync, the default
+// sync over every chunk), layer by layer.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/iteration_pieces.hpp"
 
 namespace moesim::strategies {
 
@@ -49,18 +50,24 @@ struct MegatronOptions {
   bool delay_wgrad = false;
 };
 
-class MegatronBuilder final : public IterationBuilder {
+/// Megatron-Core's token options: dropless all-to-all-v of the routed counts, sequence parallel.
+TokenPlanOptions megatron_tokens(const TrainingJob& job);
+
+/// Megatron-Core's MoE block (router, token dispatcher, grouped experts, shared experts) and the
+/// paired layers of the combined 1F1B; throws InputError for layouts Megatron-Core rejects.
+class MegatronMoeBlock final : public MoeBlockSchedule {
  public:
-  MegatronBuilder(const TrainingJob& job, const CostModels& costs, MegatronOptions options);
+  MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options);
 
-  /// The whole iteration and the decisions (dispatcher, chunks, overlap) it was built with.
-  BuildResult build_megatron();
+  /// The decisions it emits with (dispatcher, chunks, overlap).
+  void record_decisions();
+  const MegatronOptions& options() const { return options_megatron_; }
+  std::int64_t layers_per_chunk() const;
 
- protected:
-  Chain emit_pipeline() override;
-  void emit_gradient_sync(Chain& chain) override;
-  void emit_moe_forward(const Step& s) override;
-  void emit_moe_backward(const Step& s) override;
+  void forward(const Step& s) override;
+  void backward(const Step& s) override;
+  /// One forward layer beside one backward layer (combined 1F1B).
+  void emit_layer_pair(const Step& f, const Step& b);
 
  private:
   // Sub-blocks of one MoE layer: what the combined schedule pairs.
@@ -74,12 +81,8 @@ class MegatronBuilder final : public IterationBuilder {
   void backward_experts(const Step& s);           ///< sort, grouped experts dX [and dW], sort back
   void backward_dispatch(const Step& s);          ///< dispatch-gradient communication
   void backward_attention_router(const Step& s);  ///< permute, router and attention backward
-  /// One forward layer beside one backward layer (combined 1F1B).
-  void emit_layer_pair(const Step& f, const Step& b);
-
   /// Tokens this rank routes (1/tp of the micro-batch under sequence parallelism).
   std::int64_t local_tokens() const;
-  std::int64_t layers_per_chunk() const;
   /// Tokens the rank's experts receive (sum of its expert_tokens).
   std::int64_t received_tokens(const MoeLayerPlan& p, RankId r) const;
   /// The allgather dispatcher's gather (gather = true) or reduce-scatter over EP, then esp.
@@ -101,6 +104,7 @@ class MegatronBuilder final : public IterationBuilder {
   void emit_exchange(const Step& s, const ExchangeStep& x);
   void emit_side(const Step& s, const BlockWork& work, Chain& side);
 
+  EmissionContext& ctx_;
   MegatronOptions options_megatron_;
   /// Per rank: the chain right after the expert dX kernels when the weight gradient is delayed.
   Chain wgrad_after_;

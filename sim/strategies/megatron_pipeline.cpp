@@ -1,29 +1,31 @@
-// MegatronBuilder's pipeline emission (megatron_builder.hpp): 1F1B, Megatron's interleaved
-// virtual pipeline and the combined 1F1B steps (pipeline_schedule.hpp), each step's layers in
-// virtual stage v = chunk x pp + stage, transfers to the neighbouring virtual stage, and the
-// gradient sync over every chunk's layers.
+// Megatron's pipeline driver and gradient sync (megatron_pipeline.hpp): 1F1B, Megatron's
+// interleaved virtual pipeline and the combined 1F1B steps (pipeline_schedule.hpp), each step's
+// layers in virtual stage v = chunk x pp + stage, transfers to the neighbouring virtual stage, and
+// the gradient sync over every chunk's layers.
+#include "sim/strategies/megatron_pipeline.hpp"
+
 #include <fmt/format.h>
 
-#include "sim/strategies/megatron_builder.hpp"
+#include "sim/strategies/pipeline_schedule.hpp"
 
 namespace moesim::strategies {
 
-Chain MegatronBuilder::emit_pipeline() {
-  const ModelSpec& m = job_.model;
-  const std::int64_t pp = job_.layout.pp;
-  const std::int64_t vp = options_megatron_.vp;
-  const std::int64_t mbs = job_.layout.micro_batches;
-  const std::int64_t per_chunk = layers_per_chunk();
+Chain MegatronPipeline::emit() {
+  const ModelSpec& m = ctx_.job().model;
+  const std::int64_t pp = ctx_.job().layout.pp;
+  const std::int64_t vp = moe_.options().vp;
+  const std::int64_t mbs = ctx_.job().layout.micro_batches;
+  const std::int64_t per_chunk = moe_.layers_per_chunk();
   const std::int64_t virtual_stages = pp * vp;
   std::vector<std::int64_t> moe_index(static_cast<std::size_t>(m.layers), -1);
   for (std::int64_t l = 0, n = 0; l < m.layers; ++l) {
     if (m.is_moe_layer(l)) moe_index[static_cast<std::size_t>(l)] = n++;
   }
-  const auto world = static_cast<std::size_t>(job_.layout.world());
-  if (pp > 1) pp_ = graph_.stream("pp");
+  const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
+  const StreamId pp_stream = pp > 1 ? ctx_.graph().stream("pp") : StreamId{};
   std::vector<std::vector<RankId>> stage_ranks(static_cast<std::size_t>(pp));
   for (std::int64_t s = 0; s < pp; ++s) {
-    stage_ranks[static_cast<std::size_t>(s)] = job_.mapping.stage_ranks(s);
+    stage_ranks[static_cast<std::size_t>(s)] = ctx_.job().mapping.stage_ranks(s);
   }
   // Per (virtual stage, micro-batch), per rank: the chain at the end of its forward, and what
   // its next forward / backward of that micro-batch waits for (a received transfer, or the
@@ -35,21 +37,21 @@ Chain MegatronBuilder::emit_pipeline() {
   std::vector<std::vector<After>> forward_end(keys);
   std::vector<std::vector<After>> inbox_fwd(keys);
   std::vector<std::vector<After>> inbox_bwd(keys);
-  const std::int64_t act_bytes = tokens() * m.hidden * elem_bytes();
+  const std::int64_t act_bytes = ctx_.tokens() * m.hidden * ctx_.elem_bytes();
   const auto slot = [&](std::vector<After>& v, RankId r) -> After& {
     if (v.empty()) v.resize(world);
     return v[r.index()];
   };
 
   std::vector<PipelineStep> steps;
-  if (options_megatron_.a2a_overlap) {
+  if (moe_.options().a2a_overlap) {
     steps = combined_pipeline_order(pp, vp, mbs);
   } else if (vp > 1) {
     for (const PipelineItem& it : interleaved_pipeline_order(pp, vp, mbs)) {
       steps.push_back(it.forward ? PipelineStep{it, std::nullopt} : PipelineStep{std::nullopt, it});
     }
   } else {
-    for (const PipelineItem& it : pipeline_order(pp, mbs, job_.layout.pp_schedule)) {
+    for (const PipelineItem& it : pipeline_order(pp, mbs, ctx_.job().layout.pp_schedule)) {
       steps.push_back(it.forward ? PipelineStep{it, std::nullopt} : PipelineStep{std::nullopt, it});
     }
   }
@@ -94,9 +96,9 @@ Chain MegatronBuilder::emit_pipeline() {
         b.moe_index = moe_index[static_cast<std::size_t>(b.layer)];
       }
       if (step.forward && step.backward) {
-        emit_layer_pair(f, b);
+        moe_.emit_layer_pair(f, b);
       } else {
-        emit_layer(step.forward ? f : b);
+        layers_.emit(step.forward ? f : b);
       }
     }
     // Hand each part's output to its neighbouring virtual stage.
@@ -117,13 +119,13 @@ Chain MegatronBuilder::emit_pipeline() {
       Step info;
       info.phase = it.forward ? Phase::forward : Phase::backward;
       info.layer = -1;
-      set_info(info);
+      ctx_.set_info(info);
       for (RankId r : ranks) {
-        const RankCoords& c = job_.mapping.coords(r);
-        const RankId peer = job_.mapping.rank_at(c.tp, c.dp, to_stage);
-        CommOp o = op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
-        const auto members = collective_after(it.forward ? "pp.send.act" : "pp.send.grad",
-                                              std::move(o), pp_, {chain[r], {}});
+        const RankCoords& c = ctx_.job().mapping.coords(r);
+        const RankId peer = ctx_.job().mapping.rank_at(c.tp, c.dp, to_stage);
+        CommOp o = ctx_.op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
+        const auto members = ctx_.collective_after(it.forward ? "pp.send.act" : "pp.send.grad",
+                                                   std::move(o), pp_stream, {chain[r], {}});
         slot(inbox, peer).assign(1, members[1]);
       }
     };
@@ -134,12 +136,12 @@ Chain MegatronBuilder::emit_pipeline() {
   return last;
 }
 
-void MegatronBuilder::emit_gradient_sync(Chain& chain) {
-  const std::int64_t pp = job_.layout.pp;
-  const std::int64_t vp = options_megatron_.vp;
-  const std::int64_t per_chunk = layers_per_chunk();
+void MegatronGradientSync::emit(Chain& chain) {
+  const std::int64_t pp = ctx_.job().layout.pp;
+  const std::int64_t vp = moe_.options().vp;
+  const std::int64_t per_chunk = moe_.layers_per_chunk();
   for (std::int64_t stage = 0; stage < pp; ++stage) {
-    const std::vector<RankId> ranks = job_.mapping.stage_ranks(stage);
+    const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
     std::int64_t params = 0;
     Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Chunk 0's backward ends last: reduce the later chunks' layers first, last layer first.
@@ -147,16 +149,16 @@ void MegatronBuilder::emit_gradient_sync(Chain& chain) {
       const std::int64_t first = (c * pp + stage) * per_chunk;
       for (std::int64_t i = per_chunk - 1; i >= 0; --i) {
         s.layer = first + i;
-        set_info(s);
-        params += ops_.dense_params(s.layer) + ops_.local_expert_params(s.layer);
-        emit_work(s, ops_.gradient_sync(s.layer), comm_);
+        ctx_.set_info(s);
+        params += ctx_.ops().dense_params(s.layer) + ctx_.ops().local_expert_params(s.layer);
+        ctx_.emit_work(s, ctx_.ops().gradient_sync(s.layer), ctx_.comm());
       }
     }
     Step opt = s;
     opt.phase = Phase::optimizer;
     opt.layer = -1;
-    set_info(opt);
-    emit_work(s, ops_.optimizer(params), compute_);
+    ctx_.set_info(opt);
+    ctx_.emit_work(s, ctx_.ops().optimizer(params), ctx_.compute());
   }
 }
 

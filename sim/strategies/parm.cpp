@@ -39,8 +39,12 @@
 #include <map>
 #include <optional>
 
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 
 namespace moesim::strategies {
 namespace {
@@ -66,10 +70,12 @@ struct ScheduleEstimate {
   SimTime total() const { return exchange + esp + mp + compute; }
 };
 
-class ParmBuilder final : public IterationBuilder {
+/// Parm's MoE block: PauseMP around S1 (DeepSpeed's core) or S2 (the unified EP x ESP
+/// exchange), the schedule chosen per MoE layer by plan().
+class ParmMoeBlock final : public MoeBlockSchedule {
  public:
-  ParmBuilder(const TrainingJob& job, const CostModels& costs, Policy policy)
-      : IterationBuilder(job, costs, options()), policy_(policy) {
+  ParmMoeBlock(EmissionContext& ctx, Policy policy) : ctx_(ctx), serial_(ctx), policy_(policy) {
+    const TrainingJob& job = ctx.job();
     // EP x ESP groups: the ranks of a stage with the same edp index, in rank order.
     std::map<std::pair<std::int32_t, std::int32_t>, std::size_t> index;
     stage_unified_.resize(static_cast<std::size_t>(job.layout.pp));
@@ -82,10 +88,11 @@ class ParmBuilder final : public IterationBuilder {
       }
       unified_[it->second].push_back(RankId{r});
     }
+    plan();
   }
 
-  static Options options() {
-    Options o;
+  static TokenPlanOptions options() {
+    TokenPlanOptions o;
     // Parm builds on DeepSpeed-MoE's capacity-padded dispatch (dropless models: padded to the
     // largest count), so every exchange is a uniform all-to-all.
     o.pad_to_capacity = true;
@@ -93,15 +100,87 @@ class ParmBuilder final : public IterationBuilder {
     return o;
   }
 
-  void plan_schedules() {
-    const std::int64_t layers = job_.model.moe_layer_count();
+  Schedule schedule_of(std::int64_t moe_index) const {
+    return schedule_[static_cast<std::size_t>(moe_index)];
+  }
+
+  void forward(const Step& s) override {
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+    // MP-Split is a view of the rank's slice: no kernel, no communication.
+    for (RankId r : *s.ranks) {
+      ctx_.emit_rank_work(s, r,
+                          ctx_.ops().gate_permute(Pass::forward, split_tokens(r), rank_slots(p, r),
+                                                  p.kept[r.index()]),
+                          ctx_.compute());
+    }
+    if (schedule_of(s.moe_index) == Schedule::s1) {
+      serial_.forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
+    } else {
+      emit_unified(s, p, "parm.dispatch", false);
+      for (RankId r : *s.ranks) {
+        ctx_.emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, ctx_.compute());
+      }
+      emit_unified(s, p, "parm.combine", true);
+      for (RankId r : *s.ranks)
+        ctx_.kernel(*s.chain, r, "parm.combine.reduce", reduce_kernel(p, r));
+    }
+    for (RankId r : *s.ranks) {
+      ctx_.emit_rank_work(
+          s, r,
+          ctx_.ops().unpermute(Pass::forward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
+          ctx_.compute());
+    }
+    ctx_.group_collective(s, GroupKind::tp, "mp.allgather", CommKind::all_gather, CommGroup::tp,
+                          Bytes{mp_gather_bytes()});
+    ctx_.emit_shared_experts_forward(s);
+  }
+
+  void backward(const Step& s) override {
+    const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+    ctx_.emit_shared_experts_backward(s);
+    // The MP-AllGather's backward takes the rank's slice of the (replicated) output gradient.
+    for (RankId r : *s.ranks) {
+      ctx_.emit_rank_work(s, r,
+                          ctx_.ops().unpermute(Pass::backward, split_tokens(r), rank_slots(p, r),
+                                               p.kept[r.index()]),
+                          ctx_.compute());
+    }
+    if (schedule_of(s.moe_index) == Schedule::s1) {
+      serial_.backward(s, p);
+    } else {
+      // Output gradients go to every shard holder (dispatch-shaped); the input gradients come
+      // back as g partial sums per token (combine-shaped) and are reduced locally.
+      emit_unified(s, p, "parm.combine.bwd", false);
+      for (RankId r : *s.ranks) {
+        ctx_.emit_experts(s, r, p.expert_tokens[r.index()], Phase::backward, ctx_.compute());
+      }
+      emit_unified(s, p, "parm.dispatch.bwd", true);
+      for (RankId r : *s.ranks)
+        ctx_.kernel(*s.chain, r, "parm.dispatch.reduce", reduce_kernel(p, r));
+    }
+    for (RankId r : *s.ranks) {
+      ctx_.emit_rank_work(s, r,
+                          ctx_.ops().gate_permute(Pass::backward, split_tokens(r), rank_slots(p, r),
+                                                  p.kept[r.index()]),
+                          ctx_.compute());
+    }
+    // The MP-Split's backward: all-gather the input gradient so every MP rank holds all of it.
+    ctx_.group_collective(s, GroupKind::tp, "mp.allgather.bwd", CommKind::all_gather, CommGroup::tp,
+                          Bytes{mp_gather_bytes()});
+  }
+
+ private:
+  /// Picks S1 or S2 per MoE layer and records the decisions (a constructed
+  /// block is a planned one).
+  void plan() {
+    const std::int64_t layers = ctx_.job().model.moe_layer_count();
     schedule_.assign(static_cast<std::size_t>(layers), Schedule::s1);
-    decisions_["parm.policy"] = policy_ == Policy::alpha_beta
-                                    ? Decision::choice("alpha-beta", "min of S1, S2 per layer")
-                                    : Decision::choice("forced");
+    ctx_.decisions()["parm.policy"] =
+        policy_ == Policy::alpha_beta ? Decision::choice("alpha-beta", "min of S1, S2 per layer")
+                                      : Decision::choice("forced");
     std::int64_t s2_layers = 0;
     for (std::int64_t l = 0; l < layers; ++l) {
-      const MoeLayerPlan& p = plan(l);
+      const MoeLayerPlan& p = ctx_.plan(l);
       const ScheduleEstimate s1 = estimate(p, Schedule::s1);
       const ScheduleEstimate s2 = estimate(p, Schedule::s2);
       Schedule pick = Schedule::s1;
@@ -112,125 +191,57 @@ class ParmBuilder final : public IterationBuilder {
       if (pick == Schedule::s2) ++s2_layers;
       if (l == 0) {
         for (const auto& [name, e] : {std::pair{"S1", s1}, std::pair{"S2", s2}}) {
-          decisions_[fmt::format("parm.estimate.{}", name)] = Decision::quantity(
+          ctx_.decisions()[fmt::format("parm.estimate.{}", name)] = Decision::quantity(
               e.total().us(), "us",
               fmt::format("MoE layer 0 fwd+bwd: exchange {:.1f}, esp {:.1f}, mp {:.1f}, compute "
                           "{:.1f} us",
                           e.exchange.us(), e.esp.us(), e.mp.us(), e.compute.us()));
-          decisions_[fmt::format("parm.estimate.{}.exchange", name)] =
+          ctx_.decisions()[fmt::format("parm.estimate.{}.exchange", name)] =
               Decision::quantity(e.exchange.us(), "us", "MoE layer 0 fwd+bwd exchanges");
-          decisions_[fmt::format("parm.estimate.{}.compute", name)] =
+          ctx_.decisions()[fmt::format("parm.estimate.{}.compute", name)] =
               Decision::quantity(e.compute.us(), "us", "MoE layer 0 experts fwd+bwd, slowest rank");
         }
       }
     }
     if (layers == 0) {
-      decisions_["parm.schedule"] = Decision::choice("n/a", "no MoE layer");
+      ctx_.decisions()["parm.schedule"] = Decision::choice("n/a", "no MoE layer");
     } else if (s2_layers == 0 || s2_layers == layers) {
-      decisions_["parm.schedule"] = Decision::choice(std::string(to_string(schedule_.front())));
+      ctx_.decisions()["parm.schedule"] =
+          Decision::choice(std::string(to_string(schedule_.front())));
     } else {
-      decisions_["parm.schedule"] = Decision::choice(
+      ctx_.decisions()["parm.schedule"] = Decision::choice(
           "mixed", fmt::format("S1 on {} layers, S2 on {}", layers - s2_layers, s2_layers));
       for (std::int64_t l = 0; l < layers; ++l) {
-        decisions_[fmt::format("parm.schedule.moe{}", l)] =
+        ctx_.decisions()[fmt::format("parm.schedule.moe{}", l)] =
             Decision::choice(std::string(to_string(schedule_[static_cast<std::size_t>(l)])));
       }
     }
   }
 
-  Schedule schedule_of(std::int64_t moe_index) const {
-    return schedule_[static_cast<std::size_t>(moe_index)];
-  }
-
- protected:
-  void emit_moe_forward(const Step& s) override {
-    const MoeLayerPlan& p = plan(s.moe_index);
-    // MP-Split is a view of the rank's slice: no kernel, no communication.
-    for (RankId r : *s.ranks) {
-      emit_rank_work(
-          s, r,
-          ops().gate_permute(Pass::forward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
-          compute_);
-    }
-    if (schedule_of(s.moe_index) == Schedule::s1) {
-      emit_moe_core_forward(s, p);  // EP all-to-all, ESP all-gather, experts, ESP RS, all-to-all
-    } else {
-      emit_unified(s, p, "parm.dispatch", false);
-      for (RankId r : *s.ranks) {
-        emit_experts(s, r, p.expert_tokens[r.index()], Phase::forward, compute_);
-      }
-      emit_unified(s, p, "parm.combine", true);
-      for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.combine.reduce", reduce_kernel(p, r));
-    }
-    for (RankId r : *s.ranks) {
-      emit_rank_work(
-          s, r,
-          ops().unpermute(Pass::forward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
-          compute_);
-    }
-    group_collective(s, GroupKind::tp, "mp.allgather", CommKind::all_gather, CommGroup::tp,
-                     Bytes{mp_gather_bytes()});
-    emit_shared_experts_forward(s);
-  }
-
-  void emit_moe_backward(const Step& s) override {
-    const MoeLayerPlan& p = plan(s.moe_index);
-    emit_shared_experts_backward(s);
-    // The MP-AllGather's backward takes the rank's slice of the (replicated) output gradient.
-    for (RankId r : *s.ranks) {
-      emit_rank_work(
-          s, r,
-          ops().unpermute(Pass::backward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
-          compute_);
-    }
-    if (schedule_of(s.moe_index) == Schedule::s1) {
-      emit_moe_core_backward(s, p);
-    } else {
-      // Output gradients go to every shard holder (dispatch-shaped); the input gradients come
-      // back as g partial sums per token (combine-shaped) and are reduced locally.
-      emit_unified(s, p, "parm.combine.bwd", false);
-      for (RankId r : *s.ranks) {
-        emit_experts(s, r, p.expert_tokens[r.index()], Phase::backward, compute_);
-      }
-      emit_unified(s, p, "parm.dispatch.bwd", true);
-      for (RankId r : *s.ranks) kernel(*s.chain, r, "parm.dispatch.reduce", reduce_kernel(p, r));
-    }
-    for (RankId r : *s.ranks) {
-      emit_rank_work(
-          s, r,
-          ops().gate_permute(Pass::backward, split_tokens(r), rank_slots(p, r), p.kept[r.index()]),
-          compute_);
-    }
-    // The MP-Split's backward: all-gather the input gradient so every MP rank holds all of it.
-    group_collective(s, GroupKind::tp, "mp.allgather.bwd", CommKind::all_gather, CommGroup::tp,
-                     Bytes{mp_gather_bytes()});
-  }
-
- private:
   std::int64_t split_tokens(RankId r) const {
-    return split_share(tokens(), job_.layout.tp, job_.mapping.coords(r).tp);
+    return split_share(ctx_.tokens(), ctx_.job().layout.tp, ctx_.job().mapping.coords(r).tp);
   }
 
   /// MP-AllGather output per rank: NCCL needs equal parts, the largest slice sets them.
   std::int64_t mp_gather_bytes() const {
-    const std::int64_t tp = job_.layout.tp;
-    return (tokens() + tp - 1) / tp * tp * job_.model.hidden * elem_bytes();
+    const std::int64_t tp = ctx_.job().layout.tp;
+    return (ctx_.tokens() + tp - 1) / tp * tp * ctx_.job().model.hidden * ctx_.elem_bytes();
   }
 
   /// Slots the rank's order kernel produces (and its dispatch sends).
   std::int64_t rank_slots(const MoeLayerPlan& p, RankId r) const {
     (void)r;  // capacity-padded: the same on every rank
-    return job_.model.experts * p.capacity;
+    return ctx_.job().model.experts * p.capacity;
   }
 
   /// S2's local sum of the esp partial outputs of each of the rank's slots.
   ComputeTask reduce_kernel(const MoeLayerPlan& p, RankId r) const {
-    const std::int64_t esp = job_.layout.esp;
+    const std::int64_t esp = ctx_.job().layout.esp;
     const std::int64_t slots = rank_slots(p, r);
-    const std::int64_t hid = job_.model.hidden;
-    ComputeTask t = ops().memory_kernel(KernelKind::elementwise, slots, hid,
-                                        (esp + 1) * slots * hid * elem_bytes(),
-                                        static_cast<double>((esp - 1) * slots * hid));
+    const std::int64_t hid = ctx_.job().model.hidden;
+    ComputeTask t = ctx_.ops().memory_kernel(KernelKind::elementwise, slots, hid,
+                                             (esp + 1) * slots * hid * ctx_.elem_bytes(),
+                                             static_cast<double>((esp - 1) * slots * hid));
     // A plain sum: the same kernel in either pass, lowered as a forward element-wise add.
     t.op.direction = OpDirection::forward;
     return t;
@@ -247,14 +258,14 @@ class ParmBuilder final : public IterationBuilder {
   ByteMatrix exchange_matrix(const MoeLayerPlan& p, const std::vector<RankId>& g,
                              Schedule sched) const {
     const std::size_t n = g.size();
-    const std::int64_t slot_bytes = job_.model.hidden * elem_bytes();
-    const std::int64_t own = local_experts() * p.capacity * slot_bytes;
-    const std::int64_t relayed = job_.layout.ep * own;
+    const std::int64_t slot_bytes = ctx_.job().model.hidden * ctx_.elem_bytes();
+    const std::int64_t own = ctx_.local_experts() * p.capacity * slot_bytes;
+    const std::int64_t relayed = ctx_.job().layout.ep * own;
     ByteMatrix out(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const RankCoords& from = job_.mapping.coords(g[i]);
+      const RankCoords& from = ctx_.job().mapping.coords(g[i]);
       for (std::size_t j = 0; j < n; ++j) {
-        const RankCoords& to = job_.mapping.coords(g[j]);
+        const RankCoords& to = ctx_.job().mapping.coords(g[j]);
         if (from.esp == to.esp) {
           out.set(i, j, own);
         } else if (sched == Schedule::s2 && from.ep == to.ep) {
@@ -282,10 +293,10 @@ class ParmBuilder final : public IterationBuilder {
       if (g.size() <= 1) continue;
       const ByteMatrix d = exchange_matrix(p, g, Schedule::s2);
       auto matrix = std::make_shared<ByteMatrix>(combine ? transposed(d) : d);
-      CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, g, Bytes{});
+      CommOp o = ctx_.op(CommKind::all_to_all_v, CommGroup::ep, g, Bytes{});
       o.bytes = all_to_all_v_size(*matrix);
       o.matrix = std::move(matrix);
-      collective(*s.chain, name, std::move(o), comm_);
+      ctx_.collective(*s.chain, name, std::move(o), ctx_.comm());
     }
   }
 
@@ -309,7 +320,7 @@ class ParmBuilder final : public IterationBuilder {
       }
     }
     if (total == 0) return std::nullopt;
-    CommOp o = op(CommKind::all_to_all_v, CommGroup::ep, sub_ranks, Bytes{});
+    CommOp o = ctx_.op(CommKind::all_to_all_v, CommGroup::ep, sub_ranks, Bytes{});
     o.bytes = all_to_all_v_size(*sub);
     o.matrix = std::move(sub);
     return o;
@@ -323,7 +334,8 @@ class ParmBuilder final : public IterationBuilder {
     for (std::size_t gi : stage_unified_.front()) {
       const std::vector<RankId>& g = unified_[gi];
       std::map<std::int32_t, std::vector<std::size_t>> by_node;
-      for (std::size_t i = 0; i < g.size(); ++i) by_node[job_.cluster.node_of(g[i])].push_back(i);
+      for (std::size_t i = 0; i < g.size(); ++i)
+        by_node[ctx_.job().cluster.node_of(g[i])].push_back(i);
       for (const auto& [node, members] : by_node) {
         if (auto o = exchange_part(m, g, members)) intra.push_back(std::move(*o));
       }
@@ -331,7 +343,7 @@ class ParmBuilder final : public IterationBuilder {
         ByteMatrix cross(g.size());
         for (std::size_t i = 0; i < g.size(); ++i) {
           for (std::size_t j = 0; j < g.size(); ++j) {
-            if (job_.cluster.node_of(g[i]) != job_.cluster.node_of(g[j])) {
+            if (ctx_.job().cluster.node_of(g[i]) != ctx_.job().cluster.node_of(g[j])) {
               cross.set(i, j, m.at(i, j));
             }
           }
@@ -341,25 +353,26 @@ class ParmBuilder final : public IterationBuilder {
         if (auto o = exchange_part(cross, g, all)) inter.push_back(std::move(*o));
       }
     }
-    return ExchangeEstimate{costs_.estimate_together(intra), costs_.estimate_together(inter)};
+    return ExchangeEstimate{ctx_.costs().estimate_together(intra),
+                            ctx_.costs().estimate_together(inter)};
   }
 
   /// The catalogue's experts forward and backward on `tokens_per_expert`.
   SimTime expert_estimate(const std::vector<std::int64_t>& tokens_per_expert, RankId r) const {
-    return kernel_time(ops().experts(Pass::forward, tokens_per_expert), costs_, r) +
-           kernel_time(ops().experts(Pass::backward, tokens_per_expert), costs_, r);
+    return kernel_time(ctx_.ops().experts(Pass::forward, tokens_per_expert), ctx_.costs(), r) +
+           kernel_time(ctx_.ops().experts(Pass::backward, tokens_per_expert), ctx_.costs(), r);
   }
 
   ScheduleEstimate estimate(const MoeLayerPlan& p, Schedule sched) const {
     ScheduleEstimate e;
-    const auto& ranks = job_.mapping.stage_ranks(0);
+    const auto& ranks = ctx_.job().mapping.stage_ranks(0);
     // Experts: the slowest rank (routing may be uneven); identical for S1 and S2.
     for (RankId r : ranks) {
       e.compute = std::max(e.compute, expert_estimate(p.expert_tokens[r.index()], r));
     }
-    e.mp = costs_
-               .estimate_together(group_ops(0, GroupKind::tp, CommKind::all_gather, CommGroup::tp,
-                                            Bytes{mp_gather_bytes()}))
+    e.mp = ctx_.costs()
+               .estimate_together(ctx_.group_ops(0, GroupKind::tp, CommKind::all_gather,
+                                                 CommGroup::tp, Bytes{mp_gather_bytes()}))
                .scaled(2);
     const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
     const ByteMatrix d = exchange_matrix(p, g, sched);
@@ -367,24 +380,26 @@ class ParmBuilder final : public IterationBuilder {
     e.exchange =
         (estimate_exchange(d).total() + estimate_exchange(transposed(d)).total()).scaled(2);
     if (sched == Schedule::s1) {
-      if (job_.layout.esp > 1) {
+      if (ctx_.job().layout.esp > 1) {
         std::int64_t largest = 0;
         for (std::size_t j = 0; j < g.size(); ++j) largest = std::max(largest, d.received_by(j));
-        const Bytes bytes{largest * job_.layout.esp};
-        e.esp = (costs_.estimate_together(
-                     group_ops(0, GroupKind::esp, CommKind::all_gather, CommGroup::esp, bytes)) +
-                 costs_.estimate_together(
-                     group_ops(0, GroupKind::esp, CommKind::reduce_scatter, CommGroup::esp, bytes)))
+        const Bytes bytes{largest * ctx_.job().layout.esp};
+        e.esp = (ctx_.costs().estimate_together(ctx_.group_ops(
+                     0, GroupKind::esp, CommKind::all_gather, CommGroup::esp, bytes)) +
+                 ctx_.costs().estimate_together(ctx_.group_ops(
+                     0, GroupKind::esp, CommKind::reduce_scatter, CommGroup::esp, bytes)))
                     .scaled(2);
       }
-    } else if (job_.layout.esp > 1) {
+    } else if (ctx_.job().layout.esp > 1) {
       SimTime reduce = SimTime::zero();
-      for (RankId r : ranks) reduce = std::max(reduce, costs_.duration(reduce_kernel(p, r)));
+      for (RankId r : ranks) reduce = std::max(reduce, ctx_.costs().duration(reduce_kernel(p, r)));
       e.compute += reduce.scaled(2);
     }
     return e;
   }
 
+  EmissionContext& ctx_;
+  DeepSpeedMoeCore serial_;
   Policy policy_;
   std::vector<std::vector<RankId>> unified_;             // EP x ESP groups
   std::vector<std::vector<std::size_t>> stage_unified_;  // [stage] -> indices into unified_
@@ -420,10 +435,12 @@ class Parm final : public Strategy {
     return "Parm: S1 or S2 per MoE layer by its alpha-beta model (MP+EP+ESP)";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    ParmBuilder builder(job, costs, policy_);
-    builder.set_gradient_sync(grad_sync_);
-    builder.plan_schedules();
-    BuildResult out = builder.build();
+    EmissionContext ctx(job, costs, ParmMoeBlock::options());
+    ParmMoeBlock moe(ctx, policy_);  // plans S1 or S2 per MoE layer
+    StandardLayer layer(ctx, moe);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, grad_sync_);
+    BuildResult out = emit_iteration(ctx, pipeline, gradients);
     if (job.layout.tp > 1) {
       out.decisions["moe.tokens_in_tp_group"] =
           Decision::choice("split", "PauseMP: MP-Split, MP-AllGather");

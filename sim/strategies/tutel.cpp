@@ -21,8 +21,12 @@
 
 #include <algorithm>
 
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 #include "sim/strategies/token_layout.hpp"
 
 namespace moesim::strategies {
@@ -41,27 +45,40 @@ struct Choice {
   bool operator==(const Choice&) const = default;
 };
 
-class TutelBuilder final : public IterationBuilder {
+/// Tutel's MoE core: the chunked dispatch -> experts -> combine pipeline, (degree, algorithm)
+/// planned per MoE layer by plan().
+class TutelCore final : public MoeCore {
  public:
-  TutelBuilder(const TrainingJob& job, const CostModels& costs, Options options)
-      : IterationBuilder(job, costs, options) {
+  explicit TutelCore(EmissionContext& ctx) : ctx_(ctx) {
+    const TrainingJob& job = ctx.job();
     const auto& groups = job.mapping.groups(GroupKind::ep);
     two_dh_.resize(groups.size());
     for (std::size_t g = 0; g < groups.size(); ++g) two_dh_[g] = split_by_node(groups[g]);
+    plan();
   }
 
-  void plan_schedule() {
-    const std::int64_t layers = job_.model.moe_layer_count();
+  void forward(const Step& s, const MoeLayerPlan& p) override {
+    emit_chunked(s, p, Phase::forward);
+  }
+  void backward(const Step& s, const MoeLayerPlan& p) override {
+    emit_chunked(s, p, Phase::backward);
+  }
+
+ private:
+  /// Chooses every MoE layer's (degree, algorithm) and records the decisions (a constructed
+  /// core is a planned one).
+  void plan() {
+    const std::int64_t layers = ctx_.job().model.moe_layer_count();
     choice_.assign(static_cast<std::size_t>(layers), Choice{});
-    if (layers == 0 || job_.layout.ep == 1) {
-      decisions_["tutel.degree"] = Decision::count(1, "", "ep=1 or no MoE layer");
-      decisions_["tutel.a2a"] = Decision::choice("none", "ep=1");
+    if (layers == 0 || ctx_.job().layout.ep == 1) {
+      ctx_.decisions()["tutel.degree"] = Decision::count(1, "", "ep=1 or no MoE layer");
+      ctx_.decisions()["tutel.a2a"] = Decision::choice("none", "ep=1");
       return;
     }
     const bool dh_possible = !two_dh_[0].intra.empty();
     std::string mixed;
     for (std::int64_t l = 0; l < layers; ++l) {
-      const MoeLayerPlan& p = plan(l);
+      const MoeLayerPlan& p = ctx_.plan(l);
       SimTime best = SimTime::max();
       Choice& c = choice_[static_cast<std::size_t>(l)];
       for (const bool dh : {false, true}) {
@@ -69,7 +86,7 @@ class TutelBuilder final : public IterationBuilder {
         for (std::int64_t d : {1, 2, 4, 8}) {
           const SimTime t = evaluate(p, d, dh);
           if (l == 0) {
-            decisions_[fmt::format("tutel.estimate.{}.d{}", dh ? "2dh" : "linear", d)] =
+            ctx_.decisions()[fmt::format("tutel.estimate.{}.d{}", dh ? "2dh" : "linear", d)] =
                 Decision::quantity(
                     t.us(), "us",
                     fmt::format("MoE layer 0 fwd+bwd; per chunk a2a {:.1f} us, expert {:.1f} us",
@@ -85,40 +102,31 @@ class TutelBuilder final : public IterationBuilder {
       if (l > 0 && !(c == choice_.front())) mixed = " (layers differ: tutel.degree.moe<i>)";
     }
     const Choice& c0 = choice_.front();
-    decisions_["tutel.degree"] = Decision::count(c0.degree, "", "MoE layer 0" + mixed);
-    decisions_["tutel.a2a"] = Decision::choice(c0.two_dh ? "2dh" : "linear", "MoE layer 0");
+    ctx_.decisions()["tutel.degree"] = Decision::count(c0.degree, "", "MoE layer 0" + mixed);
+    ctx_.decisions()["tutel.a2a"] = Decision::choice(c0.two_dh ? "2dh" : "linear", "MoE layer 0");
     for (const Phase phase : {Phase::forward, Phase::backward}) {
-      decisions_[phase == Phase::forward ? "tutel.expert_estimate.forward"
-                                         : "tutel.expert_estimate.backward"] =
+      ctx_.decisions()[phase == Phase::forward ? "tutel.expert_estimate.forward"
+                                               : "tutel.expert_estimate.backward"] =
           Decision::quantity(
-              expert_time(plan(0), c0.degree, phase).us() * static_cast<double>(c0.degree), "us",
-              "MoE layer 0's experts, all chunks, slowest rank");
+              expert_time(ctx_.plan(0), c0.degree, phase).us() * static_cast<double>(c0.degree),
+              "us", "MoE layer 0's experts, all chunks, slowest rank");
     }
-    decisions_["tutel.a2a_estimate"] =
-        Decision::quantity(exchange_time(plan(0), c0.degree, c0.two_dh).us(), "us",
+    ctx_.decisions()["tutel.a2a_estimate"] =
+        Decision::quantity(exchange_time(ctx_.plan(0), c0.degree, c0.two_dh).us(), "us",
                            "one chunk's dispatch, every EP group of the stage at once");
     if (!mixed.empty()) {
       for (std::int64_t l = 0; l < layers; ++l) {
         const Choice& c = choice_[static_cast<std::size_t>(l)];
-        decisions_[fmt::format("tutel.degree.moe{}", l)] =
+        ctx_.decisions()[fmt::format("tutel.degree.moe{}", l)] =
             Decision::count(c.degree, "", c.two_dh ? "2dh" : "linear");
       }
     }
   }
 
- protected:
-  void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p) override {
-    emit_chunked(s, p, Phase::forward);
-  }
-  void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p) override {
-    emit_chunked(s, p, Phase::backward);
-  }
-
- private:
   TwoDh split_by_node(const std::vector<RankId>& group) const {
     std::vector<std::pair<std::int32_t, std::vector<RankId>>> by_node;
     for (RankId r : group) {
-      const std::int32_t node = job_.cluster.node_of(r);
+      const std::int32_t node = ctx_.job().cluster.node_of(r);
       auto it = std::find_if(by_node.begin(), by_node.end(),
                              [&](const auto& e) { return e.first == node; });
       if (it == by_node.end()) {
@@ -144,31 +152,31 @@ class TutelBuilder final : public IterationBuilder {
   // Estimated time of one chunk's exchange (dispatch or combine: same size), every EP group of
   // stage 0 running it at once.
   SimTime exchange_time(const MoeLayerPlan& p, std::int64_t d, bool dh) const {
-    if (!dh) return costs_.estimate_together(exchange_ops(0, p, false, 0, d));
+    if (!dh) return ctx_.costs().estimate_together(ctx_.exchange_ops(0, p, false, 0, d));
     std::vector<CommOp> intra, inter;
-    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, 0)) {
-      const TwoDh& sub = two_dh_[ep_group_index(g->front())];
-      const Bytes bytes{split_share(dispatch_bytes(p, g->front()), d, 0)};
+    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, 0)) {
+      const TwoDh& sub = two_dh_[ctx_.ep_group_index(g->front())];
+      const Bytes bytes{split_share(ctx_.dispatch_bytes(p, g->front()), d, 0)};
       for (const auto& i : sub.intra)
-        intra.push_back(op(CommKind::all_to_all, CommGroup::ep, i, bytes));
+        intra.push_back(ctx_.op(CommKind::all_to_all, CommGroup::ep, i, bytes));
       for (const auto& i : sub.inter)
-        inter.push_back(op(CommKind::all_to_all, CommGroup::ep, i, bytes));
+        inter.push_back(ctx_.op(CommKind::all_to_all, CommGroup::ep, i, bytes));
     }
-    return costs_.estimate_together(intra) + costs_.estimate_together(inter);
+    return ctx_.costs().estimate_together(intra) + ctx_.costs().estimate_together(inter);
   }
 
   SimTime esp_time(const MoeLayerPlan& p, std::int64_t d) const {
-    return costs_.estimate_together(esp_ops(0, p, true, 0, d));
+    return ctx_.costs().estimate_together(ctx_.esp_ops(0, p, true, 0, d));
   }
 
   // The catalogue's experts of one chunk on the slowest rank of stage 0.
   SimTime expert_time(const MoeLayerPlan& p, std::int64_t d, Phase phase) const {
     const Pass pass = phase == Phase::backward ? Pass::backward : Pass::forward;
     SimTime worst = SimTime::zero();
-    for (RankId r : job_.mapping.stage_ranks(0)) {
+    for (RankId r : ctx_.job().mapping.stage_ranks(0)) {
       std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
       for (auto& t : tokens) t = split_share(t, d, 0);
-      worst = std::max(worst, kernel_time(ops().experts(pass, tokens), costs_, r));
+      worst = std::max(worst, kernel_time(ctx_.ops().experts(pass, tokens), ctx_.costs(), r));
     }
     return worst;
   }
@@ -201,22 +209,22 @@ class TutelBuilder final : public IterationBuilder {
                                       ? (combine ? "ep.combine" : "ep.dispatch")
                                       : (combine ? "ep.dispatch.bwd" : "ep.combine.bwd");
     if (!c.two_dh) {
-      emit_expert_exchange(s, p, combine, name, comm_, chunk, c.degree);
+      ctx_.emit_expert_exchange(s, p, combine, name, ctx_.comm(), chunk, c.degree);
       return;
     }
-    for (const std::vector<RankId>* g : stage_groups(GroupKind::ep, s.stage)) {
-      const TwoDh& sub = two_dh_[ep_group_index(g->front())];
-      const Bytes bytes{split_share(dispatch_bytes(p, g->front()), c.degree, chunk)};
+    for (const std::vector<RankId>* g : ctx_.stage_groups(GroupKind::ep, s.stage)) {
+      const TwoDh& sub = two_dh_[ctx_.ep_group_index(g->front())];
+      const Bytes bytes{split_share(ctx_.dispatch_bytes(p, g->front()), c.degree, chunk)};
       const auto intra = [&] {
         for (const auto& i : sub.intra) {
-          collective(*s.chain, fmt::format("{}.intra", name),
-                     op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
+          ctx_.collective(*s.chain, fmt::format("{}.intra", name),
+                          ctx_.op(CommKind::all_to_all, CommGroup::ep, i, bytes), ctx_.comm());
         }
       };
       const auto inter = [&] {
         for (const auto& i : sub.inter) {
-          collective(*s.chain, fmt::format("{}.inter", name),
-                     op(CommKind::all_to_all, CommGroup::ep, i, bytes), comm_);
+          ctx_.collective(*s.chain, fmt::format("{}.inter", name),
+                          ctx_.op(CommKind::all_to_all, CommGroup::ep, i, bytes), ctx_.comm());
         }
       };
       // Dispatch aggregates inside the node first; the combine undoes it in reverse order.
@@ -233,7 +241,7 @@ class TutelBuilder final : public IterationBuilder {
   void emit_chunked(const Step& s, const MoeLayerPlan& p, Phase phase) {
     const Choice& choice = choice_[static_cast<std::size_t>(p.moe_index)];
     const std::int64_t degree = choice.degree;
-    const auto world = static_cast<std::size_t>(job_.layout.world());
+    const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
     std::vector<std::vector<TaskId>> start(world);
     for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
     std::vector<std::vector<std::vector<TaskId>>> dispatched(
@@ -241,7 +249,7 @@ class TutelBuilder final : public IterationBuilder {
     for (std::int64_t c = 0; c < degree; ++c) {
       for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
       emit_exchange(s, p, false, c, choice);
-      emit_esp_collective(s, p, true, "esp.allgather", comm_, c, degree);
+      ctx_.emit_esp_collective(s, p, true, "esp.allgather", ctx_.comm(), c, degree);
       for (RankId r : *s.ranks) dispatched[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
     }
     for (std::int64_t c = 0; c < degree; ++c) {
@@ -249,13 +257,14 @@ class TutelBuilder final : public IterationBuilder {
         (*s.chain)[r] = dispatched[static_cast<std::size_t>(c)][r.index()];
         std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
         for (auto& t : tokens) t = split_share(t, degree, c);
-        emit_experts(s, r, tokens, phase, compute_);
+        ctx_.emit_experts(s, r, tokens, phase, ctx_.compute());
       }
-      emit_esp_collective(s, p, false, "esp.reducescatter", comm_, c, degree);
+      ctx_.emit_esp_collective(s, p, false, "esp.reducescatter", ctx_.comm(), c, degree);
       emit_exchange(s, p, true, c, choice);
     }
   }
 
+  EmissionContext& ctx_;
   std::vector<TwoDh> two_dh_;
   std::vector<Choice> choice_;  ///< per MoE layer
 };
@@ -270,13 +279,16 @@ class Tutel final : public Strategy {
            "all-to-all chosen by its cost evaluation";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    IterationBuilder::Options options;
+    EmissionContext::Options options;
     options.pad_to_capacity = true;
     options.split_tokens_over_tp = split_tokens_over_tp(tokens_, job.layout.tp, job.layout.esp);
-    TutelBuilder builder(job, costs, options);
-    builder.set_gradient_sync(grad_sync_);
-    builder.plan_schedule();
-    return builder.build();
+    EmissionContext ctx(job, costs, options);
+    TutelCore core(ctx);  // plans (degree, algorithm) per MoE layer
+    DeepSpeedMoeBlock moe(ctx, core);
+    StandardLayer layer(ctx, moe);
+    ScheduledPipeline pipeline(ctx, layer);
+    DdpGradientSync gradients(ctx, grad_sync_);
+    return emit_iteration(ctx, pipeline, gradients);
   }
 
  private:

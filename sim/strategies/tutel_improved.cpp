@@ -19,9 +19,7 @@ class TutelImproved final : public Strategy {
            "overlapped with non-MoE backward";
   }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
-    FsmoeSchedule builder(job, costs, FsmoeVariant::tutel_improved);
-    builder.plan_schedule();
-    return builder.build();
+    return build_fsmoe_iteration(job, costs, FsmoeVariant::tutel_improved);
   }
 };
 

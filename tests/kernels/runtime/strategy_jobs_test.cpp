@@ -35,7 +35,7 @@ const DeviceCall& call_of(const ExecutionPlan& plan, const TaskGraph& g, std::st
 }
 
 TEST(StrategyJobs, DeepSpeedMoeLowersEveryTaskToTheKernelItsOpNames) {
-  // IterationBuilder sets every task's ComputeOp: nothing is substituted, every backward task
+  // The strategies set every task's ComputeOp: nothing is substituted, every backward task
   // runs a backward kernel, and GPT2-S-MoE's two-GEMM FFN runs GELU, never SwiGLU.
   const app::PreparedJob job = single_gpu_job();
   const auto built = app::build_graph(job, *strategies::make_strategy("deepspeed-moe"), *job.first);

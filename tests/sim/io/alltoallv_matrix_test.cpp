@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "sim/core/errors.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/emission_context.hpp"
 #include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::io {
@@ -41,10 +41,10 @@ bool same(const ByteMatrix& a, const ByteMatrix& b) {
 TEST(AlltoallvMatrix, MatchesTheStrategyLayersDroplessExchange) {
   const TrainingJob job = skewed_job();
   FixedCosts f;
-  strategies::IterationBuilder::Options o;
+  strategies::EmissionContext::Options o;
   o.pad_to_capacity = false;
   o.apply_capacity = false;
-  strategies::IterationBuilder builder(job, f.costs, o);
+  strategies::EmissionContext builder(job, f.costs, o);
   const auto matrices = expert_exchange_matrices(job);
   ASSERT_EQ(matrices.size(), 2u * 2u * 2u);  // layers x directions x EP groups
   for (const auto& m : matrices) {

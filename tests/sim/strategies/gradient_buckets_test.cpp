@@ -8,8 +8,12 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
-#include "sim/strategies/iteration_builder.hpp"
+#include "sim/strategies/ddp_gradient_sync.hpp"
+#include "sim/strategies/deepspeed_moe_block.hpp"
+#include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/scheduled_pipeline.hpp"
+#include "sim/strategies/standard_layer.hpp"
 #include "tests/sim/strategies/strategy_test_support.hpp"
 
 namespace moesim::strategies {
@@ -71,11 +75,14 @@ struct Built {
 
 Built build(const TrainingJob& job, const CostModels& costs, FixedCosts& f,
             GradientSyncOptions sync) {
-  IterationBuilder::Options o;
+  EmissionContext::Options o;
   o.pad_to_capacity = true;
-  IterationBuilder b(job, costs, o);
-  b.set_gradient_sync(sync);
-  Built out{b.build(), {}};
+  EmissionContext ctx(job, costs, o);
+  DeepSpeedMoeBlock moe(ctx);
+  StandardLayer layer(ctx, moe);
+  ScheduledPipeline pipeline(ctx, layer);
+  DdpGradientSync gradients(ctx, sync);
+  Built out{emit_iteration(ctx, pipeline, gradients), {}};
   out.result.graph.validate();
   SimulatedExecutor exec(f.compute, f.network);
   out.record = exec.run(out.result.graph);

@@ -1,13 +1,13 @@
-// IterationBuilder and the baseline strategies: a hand-computed iteration, token conservation,
+// EmissionContext and the baseline strategies: a hand-computed iteration, token conservation,
 // collective sizes against the papers (docs/sources.md), pipeline schedules.
-#include "sim/strategies/iteration_builder.hpp"
-
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "sim/core/errors.hpp"
 #include "sim/exec/simulated_executor.hpp"
+#include "sim/strategies/emission_context.hpp"
+#include "sim/strategies/pipeline_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 #include "tests/sim/strategies/strategy_test_support.hpp"
 
@@ -90,7 +90,7 @@ TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
   check("grad.allreduce", CommKind::all_reduce, 704, 4);
   check("grad.allreduce.expert", CommKind::all_reduce, 512, 2);
   // Expert FLOPs carry the duplication factor g: each shard computes esp*ep*C = 8 tokens.
-  IterationBuilder builder(job, f.costs, {});
+  EmissionContext builder(job, f.costs, {});
   EXPECT_EQ(builder.plan(0).expert_tokens[0][0], 8);
 }
 
@@ -116,9 +116,9 @@ TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
   // all routed tokens.
   Fixture f;
   const TrainingJob job = dropless_zipf_job();
-  IterationBuilder::Options o;
+  EmissionContext::Options o;
   o.pad_to_capacity = false;
-  IterationBuilder builder(job, f.costs, o);
+  EmissionContext builder(job, f.costs, o);
   const MoeLayerPlan& p = builder.plan(0);
   std::int64_t matrix_total = 0;
   for (std::size_t g = 0; g < p.dispatch.size(); ++g) {
@@ -181,7 +181,7 @@ TEST(IterationBuilder, CapacityDropsTokens) {
   m.seq_len = 256;
   const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
                                             GeneratedRouting(RoutingDistribution::zipf, 1.5, 3), 0);
-  IterationBuilder builder(job, f.costs, {});
+  EmissionContext builder(job, f.costs, {});
   const MoeLayerPlan& p = builder.plan(0);
   EXPECT_EQ(p.capacity, 32);  // ceil(1 * 1 * 256 / 8)
   EXPECT_GT(p.dropped, 0);

@@ -1,41 +1,26 @@
-// IterationBuilder: the building blocks every strategy reuses to emit one training iteration.
+// EmissionContext: the graph-building and emission context of one iteration, shared by the
+// pieces a strategy composes (iteration_pieces.hpp). It is not a base class and has no hooks:
+// it owns the TaskGraph being built, the token plans, the decisions and the streams, and offers
+// the primitives (a kernel or a collective after explicit dependencies or after a Chain), the
+// block emitters that walk the op catalogue (layer_ops.hpp) and the lists of what a stage runs
+// at once (exchange_ops, esp_ops, group_ops), which emission emits and planners price together
+// (CostModels::estimate_together). Every piece receives it explicitly, at construction.
 //
-// What it emits, per rank of every pipeline stage (FSMoE Table 1; DeepSpeed-MoE):
-//  forward, per layer:  ln1, qkv GEMM, core attention, out-projection, TP all-reduce, ln2, then
-//                       a dense FFN (GEMM, act, GEMM, TP all-reduce) or the MoE block;
-//  MoE block (default = DeepSpeed-MoE order): gate GEMM, softmax/top-k, permute into (E, C, M)
-//                       or dropless order, [drop duplicate tokens], dispatch all-to-all(-v) over
-//                       EP, [ESP all-gather], expert GEMMs per local expert with that expert's
-//                       token count, [ESP reduce-scatter], combine all-to-all(-v), [TP gather],
-//                       un-permute, [shared experts + TP all-reduce];
-//  backward, per layer in reverse: the same ops mirrored, every GEMM as dX then dW (same FLOPs),
-//                       TP all-reduces where the forward had identities (Megatron f/g);
-//  pipeline:            GPipe or 1F1B over micro-batches, send_recv between stages on "pp";
-//  gradients:           by default after the last backward: all-reduce per layer over the
-//                       non-expert DP group and over the expert-DP group, then the optimizer
-//                       step; with set_gradient_sync(overlap) in PyTorch DDP's buckets, each
-//                       launched on stream "grad" ("grad.expert") once the layers in it have run
-//                       their last backward kernel (gradient_buckets.hpp).
-// Streams: "compute" for kernels, "comm" for collectives, "pp" for pipeline transfers; strategies
-// that overlap add their own. Tasks carry phase and layer.
-//
-// It composes the strategy layer's pieces: the op catalogue (layer_ops.hpp: what each block
-// computes and communicates, the one description planners price too), the token plan
-// (token_plan.hpp), the pipeline schedule (pipeline_schedule.hpp) and the graph builder
-// (graph_builder.hpp: tasks with explicit dependencies). What a stage runs at once
-// (exchange_ops, esp_ops, group_ops) is one list for emission and for the planners, which price
-// it together (CostModels::estimate_together).
+// What the blocks emit, per rank of a pipeline stage (FSMoE Table 1; DeepSpeed-MoE):
+//  attention:      ln1, qkv GEMM, core attention, out-projection, TP all-reduce, ln2;
+//  dense FFN:      GEMM, act, GEMM, TP all-reduce;
+//  experts:        the expert FFN of every local expert on its token count;
+//  exchanges:      dispatch / combine all-to-all(-v) over every EP group of the stage, ESP
+//                  all-gather / reduce-scatter;
+//  backward:       the same ops mirrored, every GEMM as dX then dW (same FLOPs), TP all-reduces
+//                  where the forward had identities (Megatron f/g).
+// Streams: "compute" for kernels, "comm" for collectives, "pp" for pipeline transfers; pieces that
+// overlap add their own. Tasks carry the phase and layer last set with set_info().
 //
 // Dependencies inside one (stage, micro-batch) item follow an explicit per-rank Chain
-// (graph_builder.hpp) that every emitting call is given (Step::chain): kernel() and collective()
-// wait for the chain and become it; the *_after() forms take explicit dependencies and leave it
-// alone. Forks (chunks, partitions, steps) copy the chain and join the copies. emit_pipeline()
-// makes each item's chain from the item's inputs (the forward's end, the neighbouring stage's
-// transfer) and hands the final one to emit_gradient_sync().
-//
-// Strategies subclass and override the hooks: emit_moe_core_forward/backward (dispatch ->
-// experts -> combine; Tutel and FasterMoE replace only this), emit_moe_forward/backward (the whole
-// block), emit_gradient_sync (where gradient all-reduces go).
+// (graph_builder.hpp) carried by the Step: kernel() and collective() wait for the chain and
+// become it; the *_after() forms take explicit dependencies and leave it alone. Forks (chunks,
+// partitions, steps) copy the chain and join the copies.
 #pragma once
 
 #include <cstdint>
@@ -44,65 +29,54 @@
 #include <string>
 #include <vector>
 
-#include "sim/strategies/gradient_buckets.hpp"
 #include "sim/strategies/graph_builder.hpp"
 #include "sim/strategies/layer_ops.hpp"
-#include "sim/strategies/pipeline_schedule.hpp"
 #include "sim/strategies/strategy.hpp"
 #include "sim/strategies/token_plan.hpp"
 
 namespace moesim::strategies {
 
-class IterationBuilder {
+/// One (stage, micro-batch, layer) step of one direction.
+struct Step {
+  std::int64_t stage = 0;
+  std::int64_t micro_batch = 0;
+  std::int64_t layer = 0;
+  std::int64_t moe_index = -1;  ///< -1 for a dense layer
+  Phase phase = Phase::forward;
+  const std::vector<RankId>* ranks = nullptr;  ///< the stage's ranks
+  Chain* chain = nullptr;                      ///< what each rank's next op waits for
+};
+
+class EmissionContext {
  public:
   using Options = TokenPlanOptions;
 
-  IterationBuilder(const TrainingJob& job, const CostModels& costs, Options options);
-  virtual ~IterationBuilder() = default;
-  IterationBuilder(const IterationBuilder&) = delete;
-  IterationBuilder& operator=(const IterationBuilder&) = delete;
+  EmissionContext(const TrainingJob& job, const CostModels& costs, Options options);
+  EmissionContext(const EmissionContext&) = delete;
+  EmissionContext& operator=(const EmissionContext&) = delete;
 
-  /// Emits the whole iteration (call once).
-  BuildResult build();
+  const TrainingJob& job() const { return job_; }
+  const CostModels& costs() const { return costs_; }
+  TaskGraph& graph() { return graph_; }
+  const TaskGraph& graph() const { return graph_; }
+  /// What the pieces chose and estimated, by key (written into the result).
+  Decisions& decisions() { return decisions_; }
+  StreamId compute() const { return compute_; }
+  StreamId comm() const { return comm_; }
+  /// The stage's ranks.
+  const std::vector<RankId>& stage_ranks(std::int64_t stage) const {
+    return stage_ranks_[static_cast<std::size_t>(stage)];
+  }
 
-  /// Gradient all-reduces in DDP buckets overlapped with the backward (overlap = true) or after
-  /// it (the default); call before build().
-  void set_gradient_sync(const GradientSyncOptions& options) { grad_sync_ = options; }
-
-  /// Per-layer plan (computed on first use).
+  /// Per-layer token plan (computed on first use).
   const MoeLayerPlan& plan(std::int64_t moe_index);
 
- protected:
-  /// One (stage, micro-batch, layer) step of one direction.
-  struct Step {
-    std::int64_t stage = 0;
-    std::int64_t micro_batch = 0;
-    std::int64_t layer = 0;
-    std::int64_t moe_index = -1;  ///< -1 for a dense layer
-    Phase phase = Phase::forward;
-    const std::vector<RankId>* ranks = nullptr;  ///< the stage's ranks
-    Chain* chain = nullptr;                      ///< what each rank's next op waits for
-  };
+  /// The graph and decisions built so far; the context is spent afterwards.
+  BuildResult take_result();
 
-  // --- hooks ---
-  virtual void emit_moe_forward(const Step& s);
-  virtual void emit_moe_backward(const Step& s);
-  virtual void emit_moe_core_forward(const Step& s, const MoeLayerPlan& p);
-  virtual void emit_moe_core_backward(const Step& s, const MoeLayerPlan& p);
-  /// After the last backward; `chain` holds each rank's last backward task.
-  virtual void emit_gradient_sync(Chain& chain);
   /// EPLB copies (job.placement): the all-reduce of every replicated expert's gradients among
   /// the ranks holding it, for s.layer; returns the extra parameters the optimizer updates.
   std::int64_t emit_replica_sync(const Step& s);
-  /// One layer of one step (attention + dense FFN or MoE block, or their backward); Lancet
-  /// overrides it to emit a partitioned forward range and a reordered backward.
-  virtual void emit_layer(const Step& s);
-  /// Activation checkpointing: called at the start of every layer's backward, before its
-  /// gradient kernels, to re-emit what the layer recomputes (default: nothing is recomputed).
-  virtual void emit_recompute(const Step& s) { (void)s; }
-  /// Emits every pipeline item; returns each rank's chain after its last item. Megatron's
-  /// interleaved and combined schedules override it.
-  virtual Chain emit_pipeline();
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);
@@ -162,7 +136,9 @@ class IterationBuilder {
                         CommGroup group, Bytes bytes);
   CommOp op(CommKind kind, CommGroup group, const std::vector<RankId>& ranks, Bytes bytes) const;
 
+  /// Phase and layer of the tasks emitted next.
   void set_info(const Step& s) { info_ = TaskInfo{s.phase, static_cast<std::int32_t>(s.layer)}; }
+  void set_info(TaskInfo info) { info_ = info; }
 
   /// Groups of `kind` whose ranks are in `stage`.
   const std::vector<const std::vector<RankId>*>& stage_groups(GroupKind kind,
@@ -186,6 +162,7 @@ class IterationBuilder {
   /// Bytes a rank sends in `p`'s dispatch (padded buffer, or its row of the matrix).
   std::int64_t dispatch_bytes(const MoeLayerPlan& p, RankId r) const;
 
+ private:
   const TrainingJob& job_;
   const CostModels& costs_;
   Options options_;
@@ -194,14 +171,6 @@ class IterationBuilder {
   Decisions decisions_;
   StreamId compute_;
   StreamId comm_;
-  StreamId pp_;
-
- private:
-  /// emit_gradient_sync() with grad_sync_.overlap: DDP buckets, then the optimizer after them.
-  void emit_bucketed_gradient_sync(Chain& chain);
-
-  GradientSyncOptions grad_sync_{.overlap = false};
-
   GraphBuilder builder_;
 
   TaskInfo info_;
