@@ -536,7 +536,7 @@ void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
   for (std::size_t i = 0; i < graph_.task_count(); ++i) {
     const Task& t = graph_.tasks()[i];
     if (t.phase != Phase::backward || t.layer < 0 || t.layer >= m.layers ||
-        !std::holds_alternative<ComputeTask>(t.body)) {
+        t.kind != TaskKind::compute) {
       continue;
     }
     auto& last = ready[static_cast<std::size_t>(t.layer)][t.rank.index()];
