@@ -6,7 +6,6 @@
 #include <functional>
 #include <limits>
 #include <queue>
-#include <variant>
 
 #include "sim/core/errors.hpp"
 #include "sim/exec/dependency_cycle.hpp"
@@ -426,8 +425,8 @@ std::vector<TaskId> global_order(const TaskGraph& g,
   std::vector<std::uint32_t> node(tasks, kNone);
   std::vector<std::vector<TaskId>> members;  // tasks of each node
   for (std::size_t i = 0; i < tasks; ++i) {
-    if (const auto* m = std::get_if<CommTask>(&g.tasks()[i].body)) {
-      const CommRecord& rec = g.comm(m->comm);
+    if (const auto m = g.comm_of(g.tasks()[i])) {
+      const CommRecord& rec = g.comm(*m);
       const std::uint32_t first = rec.members.front().value;
       if (node[first] == kNone) {
         for (TaskId t : rec.members) node[t.index()] = static_cast<std::uint32_t>(members.size());
@@ -568,7 +567,7 @@ ExecutionPlan lower_graph(const TaskGraph& graph) {
     sb.stream = t.stream;
     std::string kind;
     std::int64_t kind_bytes = 0;
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+    if (const auto* c = graph.compute_of(t)) {
       launch.compute = lower_compute(graph, id, *c);
       if (launch.compute->substituted) ++plan.substituted_tasks;
       if (launch.compute->op != DeviceOp::copy) {
@@ -579,19 +578,19 @@ ExecutionPlan lower_graph(const TaskGraph& graph) {
       sb.output_bytes = std::max(sb.output_bytes, launch.compute->output_bytes);
       kind = std::string(to_string(c->kind));
       kind_bytes = launch.compute->input_bytes + launch.compute->output_bytes;
-    } else if (const auto* m = std::get_if<CommTask>(&t.body)) {
-      const std::uint32_t group = comm_group[m->comm.index()];
-      launch.comm = lower_comm(graph.comm(m->comm).op, t.rank, plan.groups[group].ranks);
-      launch.comm->comm = m->comm;
+    } else if (const auto m = graph.comm_of(t)) {
+      const std::uint32_t group = comm_group[m->index()];
+      launch.comm = lower_comm(graph.comm(*m).op, t.rank, plan.groups[group].ranks);
+      launch.comm->comm = *m;
       launch.comm->group = group;
       sb.send_bytes = std::max(sb.send_bytes, launch.comm->send_bytes);
       sb.recv_bytes = std::max(sb.recv_bytes, launch.comm->recv_bytes);
-      kind = std::string(to_string(graph.comm(m->comm).op.kind));
+      kind = std::string(to_string(graph.comm(*m).op.kind));
       kind_bytes = launch.comm->send_bytes + launch.comm->recv_bytes;
     } else {
       DeviceCall d;
       d.op = DeviceOp::delay;
-      d.delay = std::get<DelayTask>(t.body).duration;
+      d.delay = *graph.delay_of(t);
       launch.compute = d;
       kind = "delay";
     }

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/cli_checks.hpp"
@@ -84,7 +83,7 @@ void split_substituted(const TaskGraph& graph, const runtime::ExecutionPlan& pla
   for (const runtime::RankPlan& rank : plan.ranks) {
     for (const runtime::Launch& l : rank.launches) {
       if (!l.compute || !l.compute->substituted) continue;
-      const auto& c = std::get<ComputeTask>(graph.task(l.task).body);
+      const auto& c = *graph.compute_of(l.task);
       report::ComparisonRow& row = moved[std::string(to_string(c.kind))];
       ++row.tasks;
       row.predicted += predicted.tasks[l.task.index()].end - predicted.tasks[l.task.index()].start;

@@ -20,8 +20,8 @@ MergedGraph merge(const TaskGraph& graph) {
   std::vector<std::int64_t> node_of_comm(graph.comm_count(), -1);
   for (std::size_t i = 0; i < n; ++i) {
     const Task& t = graph.tasks()[i];
-    if (const auto* c = std::get_if<CommTask>(&t.body)) {
-      auto& node = node_of_comm[c->comm.index()];
+    if (const auto c = graph.comm_of(t)) {
+      auto& node = node_of_comm[c->index()];
       if (node < 0) {
         node = static_cast<std::int64_t>(m.representative.size());
         m.representative.push_back(TaskId{static_cast<std::uint32_t>(i)});

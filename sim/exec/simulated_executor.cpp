@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <limits>
-#include <variant>
 
 #include "sim/core/engine.hpp"
 #include "sim/core/errors.hpp"
@@ -109,14 +108,14 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   void became_ready(std::uint32_t task_index) {
     const Task& t = graph_.tasks()[task_index];
     const SimTime now = engine_.now();
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+    if (const auto* c = graph_.compute_of(t)) {
       const std::size_t r = t.rank.index();
       const compute::ComputeContext ctx{t.rank, active_comm_[r], active_relay_[r], held_sms_[r]};
       start_timed(task_index, now, compute_.duration(*c, ctx));
-    } else if (const auto* d = std::get_if<DelayTask>(&t.body)) {
-      start_timed(task_index, now, d->duration);
+    } else if (const auto delay = graph_.delay_of(t)) {
+      start_timed(task_index, now, *delay);
     } else {
-      const CommId comm = std::get<CommTask>(t.body).comm;
+      const CommId comm = *graph_.comm_of(t);
       const CommRecord& record = graph_.comm(comm);
       if (++arrived_[comm.index()] < record.members.size()) return;
       const int sms = record.op.relay ? record.op.relay->comm_sms : 0;

@@ -148,7 +148,7 @@ std::vector<std::string> chakra_rank_traces(const TaskGraph& graph, const Execut
         remote.push_back(before.value);
       }
     }
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+    if (const auto* c = graph.compute_of(t)) {
       node.set_type(pb::COMP_NODE);
       add_bool(node, "is_cpu_op", false);
       add_int(node, "num_ops", static_cast<std::int64_t>(c->flops.count));
@@ -159,14 +159,14 @@ std::vector<std::string> chakra_rank_traces(const TaskGraph& graph, const Execut
       add_int(node, "k", c->shape.k);
       add_int(node, "batch", c->shape.batch);
       add_string(node, "dtype", to_string(c->dtype));
-    } else if (const auto* m = std::get_if<CommTask>(&t.body)) {
-      const CommRecord& comm = graph.comm(m->comm);
+    } else if (const auto m = graph.comm_of(t)) {
+      const CommRecord& comm = graph.comm(*m);
       fill_comm(node, graph, comm, t.rank, groups.at(comm.op.ranks));
     } else {
       node.set_type(pb::COMP_NODE);
       add_bool(node, "is_cpu_op", false);
       add_bool(node, "moesim.delay", true);
-      add_int(node, "moesim.duration_ps", std::get<DelayTask>(t.body).duration.ps());
+      add_int(node, "moesim.duration_ps", graph.delay_of(t)->ps());
     }
     add_string(node, "stream", graph.stream_name(t.stream));
     add_string(node, "phase", to_string(t.phase));

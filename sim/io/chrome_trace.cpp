@@ -4,7 +4,6 @@
 
 #include <nlohmann/json.hpp>
 #include <set>
-#include <variant>
 
 namespace moesim::io {
 namespace {
@@ -55,14 +54,14 @@ std::string chrome_trace_events(const TaskGraph& graph, const ExecutionRecord& r
     const TaskRecord& r = record.tasks[i];
     std::string args;
     std::string category;
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+    if (const auto* c = graph.compute_of(t)) {
       category = "compute";
       args = fmt::format(
           R"("kernel":"{}","m":{},"n":{},"k":{},"batch":{},"dtype":"{}","flops":{},"bytes":{})",
           to_string(c->kind), c->shape.m, c->shape.n, c->shape.k, c->shape.batch,
           to_string(c->dtype), c->flops.count, c->bytes.count);
-    } else if (const auto* m = std::get_if<CommTask>(&t.body)) {
-      const CommOp& op = graph.comm(m->comm).op;
+    } else if (const auto m = graph.comm_of(t)) {
+      const CommOp& op = graph.comm(*m).op;
       category = "comm";
       args = fmt::format(R"("op":"{}","group":"{}","ranks":{},"bytes":{})", to_string(op.kind),
                          to_string(op.group), op.ranks.size(), op.bytes.count);

@@ -308,8 +308,8 @@ std::string task_graph_to_json(const TaskGraph& graph) {
   };
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
     const TaskId id{static_cast<std::uint32_t>(i)};
-    if (const auto* m = std::get_if<CommTask>(&graph.task(id).body)) {
-      std::string& e = comm_entry[m->comm.index()];
+    if (const auto m = graph.comm_of(graph.task(id))) {
+      std::string& e = comm_entry[m->index()];
       if (e.empty()) e = unique(graph.name_of(id));
       entry[i] = e;
     } else {
@@ -331,10 +331,10 @@ std::string task_graph_to_json(const TaskGraph& graph) {
     const Task& t = graph.tasks()[i];
     nlohmann::ordered_json j;
     j["name"] = entry[i];
-    if (const auto* m = std::get_if<CommTask>(&t.body)) {
-      if (comm_written[m->comm.index()]) continue;
-      comm_written[m->comm.index()] = true;
-      const CommRecord& c = graph.comm(m->comm);
+    if (const auto m = graph.comm_of(t)) {
+      if (comm_written[m->index()]) continue;
+      comm_written[m->index()] = true;
+      const CommRecord& c = graph.comm(*m);
       j["comm"] = to_string(c.op.kind);
       j["stream"] = graph.stream_name(t.stream);
       j["group"] = to_string(c.op.group);
@@ -367,7 +367,7 @@ std::string task_graph_to_json(const TaskGraph& graph) {
     } else {
       j["rank"] = t.rank.value;
       j["stream"] = graph.stream_name(t.stream);
-      if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+      if (const auto* c = graph.compute_of(t)) {
         j["kernel"] = to_string(c->kind);
         j["m"] = c->shape.m;
         j["n"] = c->shape.n;
@@ -378,7 +378,7 @@ std::string task_graph_to_json(const TaskGraph& graph) {
         j["bytes"] = c->bytes.count;
         if (c->op != ComputeOp{}) j["op"] = compute_op_to_json(c->op);
       } else {
-        j["delay_us"] = std::get<DelayTask>(t.body).duration.us();
+        j["delay_us"] = graph.delay_of(t)->us();
       }
       if (!before_of[i].empty()) {
         auto& after = j["after"] = nlohmann::ordered_json::array();

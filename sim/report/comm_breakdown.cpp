@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace moesim::report {
@@ -15,7 +14,7 @@ std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
   // Merged kernel intervals per rank.
   std::vector<std::vector<Interval>> busy(ranks);
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
-    if (std::holds_alternative<ComputeTask>(graph.tasks()[i].body)) {
+    if (graph.tasks()[i].kind == TaskKind::compute) {
       const TaskRecord& t = record.tasks[i];
       busy[t.rank.index()].emplace_back(t.start.ps(), t.end.ps());
     }

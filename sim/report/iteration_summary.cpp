@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <utility>
-#include <variant>
 
 namespace moesim::report {
 namespace {
@@ -92,11 +91,11 @@ IterationSummary summarize(const TaskGraph& graph, const ExecutionRecord& record
     auto& rank = s.per_rank[t.rank.index()];
     rank.end = std::max(rank.end, r.end);
     s.per_stream_busy[std::string(graph.stream_name(t.stream))] += r.end - r.start;
-    if (const auto* c = std::get_if<ComputeTask>(&t.body)) {
+    if (const auto* c = graph.compute_of(t)) {
       compute[t.rank.index()].push_back(span);
       s.per_kernel_kind[std::string(to_string(c->kind))] += r.end - r.start;
       s.total_flops += c->flops.count;
-    } else if (std::holds_alternative<CommTask>(t.body)) {
+    } else if (t.kind == TaskKind::comm) {
       comm[t.rank.index()].push_back(span);
     }
   }

@@ -1,7 +1,6 @@
 #include "sim/report/prediction_comparison.hpp"
 
 #include <map>
-#include <variant>
 
 #include "sim/core/errors.hpp"
 #include "sim/report/iteration_summary.hpp"
@@ -10,9 +9,9 @@ namespace moesim::report {
 namespace {
 
 std::string kind_of(const TaskGraph& graph, const Task& t) {
-  if (const auto* c = std::get_if<ComputeTask>(&t.body)) return std::string(to_string(c->kind));
-  if (const auto* m = std::get_if<CommTask>(&t.body)) {
-    return std::string(to_string(graph.comm(m->comm).op.kind));
+  if (const auto* c = graph.compute_of(t)) return std::string(to_string(c->kind));
+  if (const auto m = graph.comm_of(t)) {
+    return std::string(to_string(graph.comm(*m).op.kind));
   }
   return "delay";
 }

@@ -4,15 +4,14 @@
 #include <map>
 #include <unordered_map>
 #include <utility>
-#include <variant>
 
 namespace moesim::report {
 namespace {
 
 std::string category_of(const TaskGraph& graph, const Task& t) {
-  if (std::holds_alternative<ComputeTask>(t.body)) return "compute";
-  if (const auto* c = std::get_if<CommTask>(&t.body)) {
-    return "comm " + std::string(to_string(graph.comm(c->comm).op.group));
+  if (t.kind == TaskKind::compute) return "compute";
+  if (const auto c = graph.comm_of(t)) {
+    return "comm " + std::string(to_string(graph.comm(*c).op.group));
   }
   return "delay";
 }

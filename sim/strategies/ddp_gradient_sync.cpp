@@ -49,7 +49,7 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
   for (std::size_t i = 0; i < ctx_.graph().task_count(); ++i) {
     const Task& t = ctx_.graph().tasks()[i];
     if (t.phase != Phase::backward || t.layer < 0 || t.layer >= m.layers ||
-        !std::holds_alternative<ComputeTask>(t.body)) {
+        t.kind != TaskKind::compute) {
       continue;
     }
     auto& last = ready[static_cast<std::size_t>(t.layer)][t.rank.index()];

@@ -31,10 +31,11 @@ struct JobSizeEstimate {
 JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& layout);
 
 /// Peak memory per task of a simulated graph (the task, its edges and comm records, the
-/// executor's per-task state, the vectors' growth). Measured with /usr/bin/time -v: DeepSeek-V3
-/// with 64 layers on 2,048 H800 GPUs, dualpipe, analytical network: 20.2e6 tasks, 5.22 GB peak
-/// RSS, 259 bytes per task, once the routing counts are shared (TokenCounts).
-inline constexpr double kBytesPerTask = 260;
+/// executor's per-task state and record, the vectors' growth). Measured with /usr/bin/time -v:
+/// DeepSeek-V3 with 64 layers on 2,048 H800 GPUs, dualpipe, analytical network: 20.2e6 tasks,
+/// 2.10 GB peak RSS, 107 bytes per task, once tasks are 24 bytes with their kernels interned
+/// (TaskGraph; 5.22 GB and 259 bytes per task before, with 144-byte tasks).
+inline constexpr double kBytesPerTask = 110;
 
 /// Structural limits: task ids are 32-bit (the memory check, in the job layer, usually refuses
 /// first); 5e7 tasks per run is a few minutes of CPU (the 20.2e6-task job above: 15.6 s wall);

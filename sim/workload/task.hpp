@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
-#include <variant>
 
 #include "sim/core/ids.hpp"
 #include "sim/core/sim_time.hpp"
@@ -53,6 +52,8 @@ struct ComputeTask {
   /// What the kernel computes (GEMM role, direction, activation, routing counts...): set by
   /// the strategy layer for the hardware lowering; the simulated cost ignores it.
   ComputeOp op;
+
+  bool operator==(const ComputeTask&) const = default;
 };
 
 /// This rank's participation in communication operation `comm` (see comm_op.hpp). All member
@@ -67,7 +68,8 @@ struct DelayTask {
   SimTime duration;
 };
 
-using TaskBody = std::variant<ComputeTask, CommTask, DelayTask>;
+/// Which of the three a task is; TaskGraph resolves its body (compute_of, comm_of, delay_of).
+enum class TaskKind : std::uint8_t { compute, comm, delay };
 
 /// Coarse phase of an iteration, for breakdowns.
 enum class Phase : std::uint8_t { forward, backward, optimizer, other };

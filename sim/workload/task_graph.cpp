@@ -1,6 +1,8 @@
 #include "sim/workload/task_graph.hpp"
 
 #include <algorithm>
+#include <cstring>
+#include <limits>
 
 #include "sim/core/errors.hpp"
 #include "sim/workload/collective_traits.hpp"
@@ -30,11 +32,79 @@ std::uint32_t TaskGraph::intern_name(std::string_view name) {
 }
 
 TaskId TaskGraph::push(std::uint32_t name, RankId rank, StreamId stream, TaskInfo info,
-                       TaskBody body) {
+                       TaskKind kind, std::uint32_t body) {
   MOESIM_CHECK(stream.index() < stream_names_.size(), "unknown stream {}", stream.value);
+  MOESIM_CHECK(tasks_.size() < std::numeric_limits<std::uint32_t>::max(),
+               "more than 2^32 - 1 tasks");
   if (rank.value >= rank_count_) rank_count_ = rank.value + 1;
-  tasks_.push_back(Task{name, rank, stream, info.phase, info.layer, std::move(body)});
+  tasks_.push_back(Task{name, rank, stream, info.layer, info.phase, kind, body});
   return TaskId{static_cast<std::uint32_t>(tasks_.size() - 1)};
+}
+
+namespace {
+
+constexpr std::uint32_t kEmptySlot = std::numeric_limits<std::uint32_t>::max();
+
+// FNV-1a step over one 64-bit word.
+std::uint64_t mix(std::uint64_t hash, std::uint64_t word) {
+  hash ^= word;
+  return hash * 1099511628211ULL;
+}
+
+std::uint64_t bits_of(double x) {
+  std::uint64_t b = 0;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+// Equal kernels hash equally: the counts are interned before, so equal counts share storage and
+// their address stands for their values.
+std::uint64_t kernel_hash(const ComputeTask& c) {
+  std::uint64_t h = 1469598103934665603ULL;
+  h = mix(h, static_cast<std::uint64_t>(c.kind) | static_cast<std::uint64_t>(c.dtype) << 8 |
+                 static_cast<std::uint64_t>(c.op.gemm_role) << 16 |
+                 static_cast<std::uint64_t>(c.op.direction) << 24 |
+                 static_cast<std::uint64_t>(c.op.activation) << 32);
+  h = mix(h, static_cast<std::uint64_t>(c.shape.m));
+  h = mix(h, static_cast<std::uint64_t>(c.shape.n));
+  h = mix(h, static_cast<std::uint64_t>(c.shape.k));
+  h = mix(h, static_cast<std::uint64_t>(c.shape.batch));
+  h = mix(h, bits_of(c.flops.count));
+  h = mix(h, static_cast<std::uint64_t>(c.bytes.count));
+  h = mix(h,
+          static_cast<std::uint64_t>(c.op.top_k) << 32 ^ static_cast<std::uint32_t>(c.op.experts));
+  h = mix(h, reinterpret_cast<std::uintptr_t>(c.op.tokens_per_expert.values().data()));
+  h = mix(h, static_cast<std::uint64_t>(c.op.capacity));
+  h = mix(h, static_cast<std::uint64_t>(c.op.parameters));
+  return h;
+}
+
+}  // namespace
+
+std::uint32_t TaskGraph::intern_kernel(const ComputeTask& task) {
+  if ((compute_bodies_.size() + 1) * 2 > kernel_slots_.size()) {
+    // Grow to keep the table at most half full; re-place every stored kernel.
+    std::vector<std::uint32_t> grown(std::max<std::size_t>(64, kernel_slots_.size() * 2),
+                                     kEmptySlot);
+    const std::size_t mask = grown.size() - 1;
+    for (std::uint32_t i = 0; i < compute_bodies_.size(); ++i) {
+      std::size_t slot = kernel_hash(compute_bodies_[i]) & mask;
+      while (grown[slot] != kEmptySlot) slot = (slot + 1) & mask;
+      grown[slot] = i;
+    }
+    kernel_slots_ = std::move(grown);
+  }
+  const std::size_t mask = kernel_slots_.size() - 1;
+  std::size_t slot = kernel_hash(task) & mask;
+  while (kernel_slots_[slot] != kEmptySlot) {
+    if (compute_bodies_[kernel_slots_[slot]] == task) return kernel_slots_[slot];
+    slot = (slot + 1) & mask;
+  }
+  MOESIM_CHECK(compute_bodies_.size() < kEmptySlot, "more than 2^32 - 1 distinct kernels");
+  const auto index = static_cast<std::uint32_t>(compute_bodies_.size());
+  compute_bodies_.push_back(task);
+  kernel_slots_[slot] = index;
+  return index;
 }
 
 TokenCounts TaskGraph::intern_counts(const TokenCounts& counts) {
@@ -54,15 +124,24 @@ TokenCounts TaskGraph::intern_counts(const TokenCounts& counts) {
 
 TaskId TaskGraph::add_compute(std::string_view name, RankId rank, StreamId stream,
                               const ComputeTask& task, TaskInfo info) {
-  if (task.op.tokens_per_expert.empty()) return push(intern_name(name), rank, stream, info, task);
-  ComputeTask shared = task;
-  shared.op.tokens_per_expert = intern_counts(task.op.tokens_per_expert);
-  return push(intern_name(name), rank, stream, info, std::move(shared));
+  std::uint32_t kernel = 0;
+  if (task.op.tokens_per_expert.empty()) {
+    kernel = intern_kernel(task);
+  } else {
+    ComputeTask shared = task;
+    shared.op.tokens_per_expert = intern_counts(task.op.tokens_per_expert);
+    kernel = intern_kernel(shared);
+  }
+  return push(intern_name(name), rank, stream, info, TaskKind::compute, kernel);
 }
 
 TaskId TaskGraph::add_delay(std::string_view name, RankId rank, StreamId stream, SimTime duration,
                             TaskInfo info) {
-  return push(intern_name(name), rank, stream, info, DelayTask{duration});
+  MOESIM_CHECK(delays_.size() < std::numeric_limits<std::uint32_t>::max(),
+               "more than 2^32 - 1 delays");
+  delays_.push_back(duration);
+  return push(intern_name(name), rank, stream, info, TaskKind::delay,
+              static_cast<std::uint32_t>(delays_.size() - 1));
 }
 
 CommId TaskGraph::add_comm(std::string_view name, CommOp op) {
@@ -76,7 +155,7 @@ CommId TaskGraph::add_comm(std::string_view name, CommOp op) {
 
 TaskId TaskGraph::add_comm_member(CommId comm, RankId rank, StreamId stream, TaskInfo info) {
   MOESIM_CHECK(comm.index() < comms_.size(), "unknown comm {}", comm.value);
-  const TaskId id = push(comms_[comm.index()].name, rank, stream, info, CommTask{comm});
+  const TaskId id = push(comms_[comm.index()].name, rank, stream, info, TaskKind::comm, comm.value);
   comms_[comm.index()].members.push_back(id);
   return id;
 }
@@ -99,13 +178,13 @@ void TaskGraph::depend(TaskId before, TaskId after) {
 
 Bytes TaskGraph::bytes_of(TaskId id) const {
   const Task& t = task(id);
-  if (const auto* c = std::get_if<ComputeTask>(&t.body)) return c->bytes;
-  if (const auto* m = std::get_if<CommTask>(&t.body)) return comm(m->comm).op.bytes;
+  if (const ComputeTask* c = compute_of(t)) return c->bytes;
+  if (const auto comm_id = comm_of(t)) return comm(*comm_id).op.bytes;
   return {};
 }
 
 Flops TaskGraph::flops_of(TaskId id) const {
-  if (const auto* c = std::get_if<ComputeTask>(&task(id).body)) return c->flops;
+  if (const ComputeTask* c = compute_of(id)) return c->flops;
   return {};
 }
 

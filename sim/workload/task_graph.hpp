@@ -6,11 +6,15 @@
 //  - a stream of a rank runs its tasks one at a time, in the order they were added;
 //  - depend(a, b) makes b wait for a's end, across streams and ranks (a CUDA event);
 //  - the member tasks of one CommOp start together once all members are ready, and end together.
-// Names, stream names and per-expert token counts are interned: the same op on 1024 ranks stores
-// its name once, and equal routing counts are stored once.
+// Names, stream names, per-expert token counts and kernels are interned: the same op on 1024
+// ranks stores its name and its kernel once, and equal routing counts are stored once. A task
+// itself is 24 bytes (which rank, stream, name, phase and layer, and an index to its body), so a
+// 20 M-task iteration fits in a few GB.
 #pragma once
 
 #include <cstdint>
+#include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -23,14 +27,19 @@
 
 namespace moesim {
 
+/// One task. Its body is resolved through the graph: TaskGraph::compute_of(), comm_of(),
+/// delay_of().
 struct Task {
   std::uint32_t name = 0;  ///< index into TaskGraph::names()
   RankId rank;
   StreamId stream;
-  Phase phase = Phase::other;
   std::int32_t layer = -1;  ///< transformer layer, -1 if none
-  TaskBody body;
+  Phase phase = Phase::other;
+  TaskKind kind = TaskKind::compute;
+  /// compute: index of the interned kernel; comm: the CommId; delay: index of the duration.
+  std::uint32_t body = 0;
 };
+static_assert(sizeof(Task) == 24, "a task is 24 bytes: 20 M of them are one iteration's graph");
 
 struct CommRecord {
   std::uint32_t name = 0;
@@ -89,6 +98,26 @@ class TaskGraph {
   const std::vector<std::string>& names() const { return names_; }
   const std::vector<std::string>& stream_names() const { return stream_names_; }
   std::string_view name_of(TaskId id) const { return names_[tasks_[id.index()].name]; }
+
+  /// The kernel of a compute task (shared by every task of equal kernel), nullptr otherwise.
+  const ComputeTask* compute_of(const Task& t) const {
+    return t.kind == TaskKind::compute ? &compute_bodies_[t.body] : nullptr;
+  }
+  const ComputeTask* compute_of(TaskId id) const { return compute_of(task(id)); }
+  /// The operation a communication member takes part in, nullopt for other tasks.
+  std::optional<CommId> comm_of(const Task& t) const {
+    if (t.kind != TaskKind::comm) return std::nullopt;
+    return CommId{t.body};
+  }
+  std::optional<CommId> comm_of(TaskId id) const { return comm_of(task(id)); }
+  /// The span of a delay task, nullopt for other tasks.
+  std::optional<SimTime> delay_of(const Task& t) const {
+    if (t.kind != TaskKind::delay) return std::nullopt;
+    return delays_[t.body];
+  }
+  std::optional<SimTime> delay_of(TaskId id) const { return delay_of(task(id)); }
+  /// Distinct kernels of the graph (what compute tasks index).
+  std::size_t distinct_kernel_count() const { return compute_bodies_.size(); }
   std::string_view stream_name(StreamId id) const { return stream_names_[id.index()]; }
 
   /// Bytes and flops a task accounts for (for a comm member: the op's size).
@@ -101,7 +130,10 @@ class TaskGraph {
 
  private:
   std::uint32_t intern_name(std::string_view name);
-  TaskId push(std::uint32_t name, RankId rank, StreamId stream, TaskInfo info, TaskBody body);
+  TaskId push(std::uint32_t name, RankId rank, StreamId stream, TaskInfo info, TaskKind kind,
+              std::uint32_t body);
+  /// Index of the stored kernel equal to `task` (added on first sight).
+  std::uint32_t intern_kernel(const ComputeTask& task);
   /// The stored copy of `counts` equal to it (added on first sight), so that every permute and
   /// unpermute of the same routing shares one vector.
   TokenCounts intern_counts(const TokenCounts& counts);
@@ -115,6 +147,12 @@ class TaskGraph {
   std::vector<std::string> stream_names_;
   /// Interned per-expert counts, bucketed by a hash of their values.
   std::unordered_map<std::uint64_t, std::vector<TokenCounts>> counts_pool_;
+  /// Distinct kernels; a deque so that growing never copies them (nor moves a returned pointer).
+  std::deque<ComputeTask> compute_bodies_;
+  /// Open-addressing index of compute_bodies_ by kernel hash (kEmptySlot where unused; the size
+  /// a power of two at most half full).
+  std::vector<std::uint32_t> kernel_slots_;
+  std::vector<SimTime> delays_;
 };
 
 }  // namespace moesim

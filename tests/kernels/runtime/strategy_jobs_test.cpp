@@ -4,7 +4,6 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
-#include <variant>
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/hardware_job.hpp"
@@ -97,9 +96,9 @@ TEST(StrategyJobs, ComputeOpsRoundTripThroughTaskGraphJson) {
   ASSERT_EQ(back.task_count(), g.task_count());
   std::size_t described = 0;
   for (std::size_t i = 0; i < g.task_count(); ++i) {
-    const auto* a = std::get_if<ComputeTask>(&g.tasks()[i].body);
+    const auto* a = g.compute_of(g.tasks()[i]);
     if (a == nullptr) continue;
-    const auto& b = std::get<ComputeTask>(back.tasks()[i].body);
+    const auto& b = *back.compute_of(back.tasks()[i]);
     EXPECT_EQ(a->op, b.op) << g.name_of(TaskId{static_cast<std::uint32_t>(i)});
     if (a->op != ComputeOp{}) ++described;
   }

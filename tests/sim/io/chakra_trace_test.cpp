@@ -177,8 +177,8 @@ TEST(ChakraTrace, ImportsTracesOfOtherProducers) {
   EXPECT_EQ(op.bytes.count, 1 << 20);
   EXPECT_EQ(op.ranks, (std::vector<RankId>{RankId{0}, RankId{1}}));  // no pg_ranks: every rank
   const Task& mm = g.task(TaskId{0});
-  ASSERT_TRUE(std::holds_alternative<DelayTask>(mm.body));
-  EXPECT_EQ(std::get<DelayTask>(mm.body).duration, SimTime::from_us(100));
+  ASSERT_TRUE(mm.kind == TaskKind::delay);
+  EXPECT_EQ(*g.delay_of(mm), SimTime::from_us(100));
   EXPECT_EQ(g.stream_name(mm.stream), "compute");
   const ExecutionRecord r = simulate(g);
   EXPECT_GE(r.tasks[1].start, SimTime::from_us(100));  // the all-reduce waits for aten::mm

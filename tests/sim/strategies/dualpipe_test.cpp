@@ -180,7 +180,7 @@ Timeline measure(const std::string& strategy, std::int64_t pp, std::int64_t mb, 
   SimTime fwd = SimTime::zero(), bwd = SimTime::zero(), wgt = SimTime::zero();
   for (std::size_t i = 0; i < built.graph.task_count(); ++i) {
     const Task& t = built.graph.tasks()[i];
-    const auto* k = std::get_if<ComputeTask>(&t.body);
+    const auto* k = built.graph.compute_of(t);
     if (k == nullptr || (t.phase != Phase::forward && t.phase != Phase::backward)) continue;
     const SimTime d = rec.tasks[i].end - rec.tasks[i].start;
     busy[t.rank.index()] += d;

@@ -181,7 +181,7 @@ TEST(FlexMoe, ARebalancingIterationWaitsForItsMovesAndReLayout) {
     if (g.name_of(id) != "flex.relayout") continue;
     ++relayouts;
     const Task& t = g.task(id);
-    const auto& k = std::get<ComputeTask>(t.body);
+    const auto& k = *g.compute_of(t);
     EXPECT_EQ(k.kind, KernelKind::memcpy);
     EXPECT_EQ(k.bytes.count % (2 * 16 * expert_params), 0);  // whole experts
     EXPECT_GE(k.bytes.count, 2 * 16 * expert_params);
@@ -206,8 +206,7 @@ TEST(FlexMoe, ARebalancingIterationWaitsForItsMovesAndReLayout) {
   for (std::size_t i = 0; i < g.task_count(); ++i) {
     const Task& t = g.tasks()[i];
     const auto it = relayout_end.find(t.rank.value);
-    if (it == relayout_end.end() || t.phase != Phase::forward ||
-        !std::holds_alternative<ComputeTask>(t.body) ||
+    if (it == relayout_end.end() || t.phase != Phase::forward || t.kind != TaskKind::compute ||
         g.name_of(TaskId{static_cast<std::uint32_t>(i)}) == "flex.relayout") {
       continue;
     }

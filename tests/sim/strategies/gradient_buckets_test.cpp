@@ -120,7 +120,7 @@ TEST(GradientBuckets, EachBucketStartsOnceItsLayersAreDoneAndOverlapsTheRestOfTh
     if (t.rank != r0) continue;
     const TaskRecord& rec = on.record.tasks[i];
     const std::string_view name = g.name_of(TaskId{static_cast<std::uint32_t>(i)});
-    if (t.phase == Phase::backward && std::holds_alternative<ComputeTask>(t.body)) {
+    if (t.phase == Phase::backward && t.kind == TaskKind::compute) {
       auto& d = layer_done[static_cast<std::size_t>(t.layer)];
       d = std::max(d, rec.end);
       backward_end = std::max(backward_end, rec.end);

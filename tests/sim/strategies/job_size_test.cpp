@@ -85,7 +85,7 @@ TEST(JobSize, EqualRoutingCountsShareOneVector) {
   const ComputeTask* first = nullptr;
   int shared = 0;
   for (const Task& t : g.tasks()) {
-    const auto* c = std::get_if<ComputeTask>(&t.body);
+    const auto* c = g.compute_of(t);
     if (c == nullptr || c->op.tokens_per_expert.empty()) continue;
     if (first == nullptr) {
       first = c;

@@ -235,7 +235,7 @@ TEST(Megatron, DroplessGroupedGemmComputesEveryRoutedToken) {
   std::int64_t counted = 0;
   for (const Task& t : built.graph.tasks()) {
     if (built.graph.names()[t.name] != "expert1") continue;
-    const auto& c = std::get<ComputeTask>(t.body);
+    const auto& c = *built.graph.compute_of(t);
     ASSERT_EQ(c.op.tokens_per_expert.size(), 2u);
     std::int64_t padded = 0;
     for (std::int64_t n : c.op.tokens_per_expert) {

@@ -104,7 +104,7 @@ double charged_us(const TaskGraph& g, const ExecutionRecord& rec,
   std::map<std::uint32_t, SimTime> per_rank;
   for (std::size_t i = 0; i < g.task_count(); ++i) {
     const Task& t = g.tasks()[i];
-    if (!std::holds_alternative<ComputeTask>(t.body)) continue;
+    if (t.kind != TaskKind::compute) continue;
     if (only && t.rank != *only) continue;
     if (!layers.count(t.layer) || !phases.count(t.phase)) continue;
     if (!names.count(std::string(g.names()[t.name]))) continue;
@@ -175,8 +175,7 @@ TEST(PlannerAgreement, BlockKernelEstimatesMatchTheExecutor) {
     }
     std::set<std::string> kernels;
     for (const Task& t : b.graph.tasks()) {
-      if (std::holds_alternative<ComputeTask>(t.body) && t.phase == Phase::forward &&
-          region.count(t.layer)) {
+      if (t.kind == TaskKind::compute && t.phase == Phase::forward && region.count(t.layer)) {
         kernels.insert(std::string(b.graph.names()[t.name]));
       }
     }
@@ -313,7 +312,7 @@ TEST(Catalogue, EveryEmittedKernelCarriesItsComputeOp) {
   for (std::string_view name : strategy_names()) {
     const BuildResult b = (name.starts_with("dualpipe") ? piped : real).build(std::string(name));
     for (const Task& t : b.graph.tasks()) {
-      const auto* k = std::get_if<ComputeTask>(&t.body);
+      const auto* k = b.graph.compute_of(t);
       if (k == nullptr) continue;
       const std::string_view task = b.graph.names()[t.name];
       const std::string where = fmt::format("{}: {} (layer {})", name, task, t.layer);

@@ -70,7 +70,7 @@ inline std::map<std::string, std::vector<const CommRecord*>> comms_by_name(const
 inline std::int64_t expert1_tokens(const TaskGraph& g, RankId r) {
   std::int64_t n = 0;
   for (const Task& t : g.tasks()) {
-    if (t.rank == r && g.names()[t.name] == "expert1") n += std::get<ComputeTask>(t.body).shape.m;
+    if (t.rank == r && g.names()[t.name] == "expert1") n += g.compute_of(t)->shape.m;
   }
   return n;
 }

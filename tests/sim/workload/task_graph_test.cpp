@@ -18,6 +18,44 @@ TEST(TaskGraph, InternsNamesAndStreams) {
   EXPECT_EQ(g.rank_count(), 4u);
 }
 
+TEST(TaskGraph, EqualKernelsAreStoredOnceAndEachTaskReadsItsOwn) {
+  TaskGraph g;
+  const StreamId s = g.stream("compute");
+  ComputeTask gemm;
+  gemm.kind = KernelKind::gemm;
+  gemm.shape = {4096, 7168, 2048, 1};
+  gemm.flops = Flops{2.0 * 4096 * 7168 * 2048};
+  gemm.op.gemm_role = GemmRole::forward;
+  ComputeTask permute;
+  permute.kind = KernelKind::permute;
+  permute.op.tokens_per_expert = std::vector<std::int64_t>{3, 1, 4};
+  ComputeTask other_counts = permute;
+  other_counts.op.tokens_per_expert = std::vector<std::int64_t>{3, 1, 5};
+  ComputeTask wgrad = gemm;
+  wgrad.op.gemm_role = GemmRole::weight_gradient;  // same cost, another kernel
+  std::vector<TaskId> ids;
+  for (std::uint32_t r = 0; r < 64; ++r) {
+    ids.push_back(g.add_compute("fc1", RankId{r}, s, gemm));
+    ids.push_back(g.add_compute("permute", RankId{r}, s, permute));
+  }
+  const TaskId changed = g.add_compute("permute", RankId{0}, s, other_counts);
+  const TaskId dw = g.add_compute("fc1.dw", RankId{0}, s, wgrad);
+  const TaskId delay = g.add_delay("launch", RankId{1}, s, SimTime::from_us(5));
+  EXPECT_EQ(g.distinct_kernel_count(), 4u) << "128 tasks of 2 kernels, then 2 new kernels";
+  for (std::size_t i = 0; i < ids.size(); i += 2) {
+    EXPECT_EQ(*g.compute_of(ids[i]), gemm);
+    EXPECT_EQ(*g.compute_of(ids[i + 1]), permute);
+    EXPECT_EQ(g.task(ids[i]).rank.value, i / 2);
+  }
+  EXPECT_EQ(g.compute_of(changed)->op.tokens_per_expert[2], 5);
+  EXPECT_EQ(g.compute_of(dw)->op.gemm_role, GemmRole::weight_gradient);
+  EXPECT_EQ(g.flops_of(dw).count, gemm.flops.count);
+  EXPECT_EQ(g.compute_of(delay), nullptr);
+  EXPECT_FALSE(g.comm_of(delay).has_value());
+  EXPECT_EQ(*g.delay_of(delay), SimTime::from_us(5));
+  EXPECT_FALSE(g.delay_of(dw).has_value());
+}
+
 TEST(TaskGraph, CollectiveCreatesOneMemberPerRank) {
   TaskGraph g;
   const StreamId s = g.stream("comm");
