@@ -31,7 +31,7 @@ constexpr double kMaxLatencyNs = 1e9;
 constexpr std::int64_t kMaxNodes = std::int64_t{1} << 20;
 
 std::string kinds_list() {
-  return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch";
+  return "gpu, nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch, host_memory";
 }
 
 // The "generated" block of a file (written by `topology generate`): the node and spec of a

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "sim/core/errors.hpp"
 #include "sim/workload/collective_traits.hpp"
@@ -76,6 +77,24 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
       const RankId b{layout.ranks[node[(j + 1) % node.size()]]};
       intra = std::min(intra, topo.route_bandwidth(a, b).bytes_per_s);
       bw.intra_class = std::max(bw.intra_class, link_class(topo, a.value, b.value));
+    }
+  }
+  // No PCIe P2P (topology.hpp, host_memory): the ring's SHM hops all run at once and every one
+  // crosses its receiver socket's memory port twice, so a hop gets the port / its crossings.
+  for (const auto& node : layout.nodes) {
+    if (node.size() < 2 || !topo.node_uses_shm(topo.node_of(RankId{layout.ranks[node[0]]}))) {
+      continue;
+    }
+    std::map<DirectedLinkId, int> crossings;
+    for (std::size_t j = 0; j < node.size(); ++j) {
+      const RankId a{layout.ranks[node[j]]};
+      const RankId b{layout.ranks[node[(j + 1) % node.size()]]};
+      for (DirectedLinkId d : topo.route(a, b)) {
+        if (topo.devices()[topo.head_of(d)].kind == DeviceKind::host_memory) ++crossings[d];
+      }
+    }
+    for (const auto& [d, count] : crossings) {
+      intra = std::min(intra, topo.capacity(d) / static_cast<double>(count));
     }
   }
   bw.intra_bps = intra == kInf ? 0 : intra;

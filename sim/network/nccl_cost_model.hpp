@@ -1,6 +1,7 @@
 // NcclCostModel: contention-free time of a collective per (algorithm, protocol), NCCL's tuning
 // model (nccl_tuning.hpp) with bandwidths taken from the topology's bottlenecks:
-//   intra = slowest effective link between consecutive group members inside a node;
+//   intra = slowest effective link between consecutive group members inside a node (on a node
+//   without PCIe P2P, also its sockets' memory ports shared by the ring's SHM hops);
 //   node network = sum of a node's effective network ports (a ring uses them all, one channel per
 //   NIC); per-GPU network = node network / GPUs per node (NIC affinity: "Alltoall cannot aggregate
 //   the bandwidth of multiple NICs", sjeaugey, nccl-tests#267).

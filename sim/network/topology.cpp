@@ -30,13 +30,16 @@ std::string_view to_string(DeviceKind kind) {
       return "leaf_switch";
     case DeviceKind::spine_switch:
       return "spine_switch";
+    case DeviceKind::host_memory:
+      return "host_memory";
   }
   return "?";
 }
 
 std::optional<DeviceKind> parse_device_kind(std::string_view name) {
   for (auto k : {DeviceKind::gpu, DeviceKind::nvswitch, DeviceKind::pcie_switch, DeviceKind::cpu,
-                 DeviceKind::nic, DeviceKind::leaf_switch, DeviceKind::spine_switch}) {
+                 DeviceKind::nic, DeviceKind::leaf_switch, DeviceKind::spine_switch,
+                 DeviceKind::host_memory}) {
     if (to_string(k) == name) return k;
   }
   return std::nullopt;
@@ -176,7 +179,120 @@ void Topology::finalize(std::string_view origin) {
   gpu_injection_.resize(gpus_.size());
   for (std::size_t r = 0; r < gpus_.size(); ++r) gpu_injection_[r] = device_injection[gpus_[r]];
   check_gpus_reach_each_other(origin);
+  index_host_memory(origin);
   router_ = std::make_shared<ShortestPathRouter>(devices_, links_);
+  check_shm_routes(origin);
+}
+
+void Topology::index_host_memory(std::string_view origin) {
+  host_memory_in_.assign(devices_.size(), kNoLink);
+  cpu_uplink_.assign(devices_.size(), kNoLink);
+  node_uses_shm_.assign(node_count_, 0);
+  std::vector<int> links_of(devices_.size(), 0);
+  for (const Link& l : links_) {
+    ++links_of[l.a];
+    ++links_of[l.b];
+  }
+  for (LinkIndex i = 0; i < links_.size(); ++i) {
+    const Link& l = links_[i];
+    const DeviceKind ka = devices_[l.a].kind;
+    const DeviceKind kb = devices_[l.b].kind;
+    // Directed link 2i runs a -> b, 2i + 1 runs b -> a.
+    if (kb == DeviceKind::host_memory || ka == DeviceKind::host_memory) {
+      const bool b_is_memory = kb == DeviceKind::host_memory;
+      const DeviceIndex memory = b_is_memory ? l.b : l.a;
+      const DeviceIndex cpu = b_is_memory ? l.a : l.b;
+      if (devices_[cpu].kind != DeviceKind::cpu || links_of[memory] != 1) {
+        throw input_error(
+            origin, fmt::format("/devices/{}", memory),
+            fmt::format("host_memory \"{}\" must hang off one CPU", devices_[memory].name),
+            fmt::format("{} link(s), to a {}", links_of[memory], to_string(devices_[cpu].kind)),
+            "exactly one link, to a device of kind cpu");
+      }
+      host_memory_in_[cpu] = b_is_memory ? 2 * i : 2 * i + 1;
+      const int node = devices_[memory].node;
+      if (node >= 0 && static_cast<std::size_t>(node) < node_count_) {
+        node_uses_shm_[static_cast<std::size_t>(node)] = 1;
+      }
+    }
+    if (ka == DeviceKind::pcie_switch && kb == DeviceKind::cpu && cpu_uplink_[l.a] == kNoLink) {
+      cpu_uplink_[l.a] = 2 * i;
+    }
+    if (kb == DeviceKind::pcie_switch && ka == DeviceKind::cpu && cpu_uplink_[l.b] == kNoLink) {
+      cpu_uplink_[l.b] = 2 * i + 1;
+    }
+  }
+  if (std::none_of(node_uses_shm_.begin(), node_uses_shm_.end(), [](char c) { return c != 0; })) {
+    node_uses_shm_.clear();  // route() then skips the SHM test with one check
+  }
+  for (std::size_t d = 0; d < devices_.size(); ++d) {
+    if (devices_[d].kind == DeviceKind::host_memory && links_of[d] == 0) {
+      throw input_error(origin, fmt::format("/devices/{}", d),
+                        fmt::format("host_memory \"{}\" is not cabled", devices_[d].name),
+                        "no link", "one link to a device of kind cpu");
+    }
+  }
+}
+
+// Every SHM pair of node 0 (all nodes of a generated cluster are copies of it) must reach a CPU
+// with host memory: otherwise its transfers would silently keep a P2P route.
+void Topology::check_shm_routes(std::string_view origin) const {
+  if (!node_uses_shm(0)) return;
+  const std::size_t per = gpus_per_node();
+  std::vector<DirectedLinkId> path;
+  for (std::uint32_t a = 0; a < per; ++a) {
+    for (std::uint32_t b = 0; b < per; ++b) {
+      if (a == b || !is_shm_pair(RankId{a}, RankId{b})) continue;
+      path.clear();
+      router_->route(RankId{a}, RankId{b}, path);
+      if (divert_through_host(path, 0)) continue;
+      throw input_error(origin, fmt::format("/devices/{}", gpus_[a]),
+                        fmt::format("GPUs \"{}\" and \"{}\" have no P2P (the node has "
+                                    "host_memory) but their route reaches no CPU with host memory",
+                                    devices_[gpus_[a]].name, devices_[gpus_[b]].name),
+                        "a P2P-only route", "a host_memory device on the CPU above them");
+    }
+  }
+}
+
+bool Topology::divert_through_host(std::vector<DirectedLinkId>& out, std::size_t begin) const {
+  // The destination's local CPU: the last CPU the route enters...
+  DeviceIndex cpu = ~DeviceIndex{0};
+  for (std::size_t i = begin; i < out.size(); ++i) {
+    const DeviceIndex v = head_of(out[i]);
+    if (devices_[v].kind == DeviceKind::cpu) cpu = v;
+  }
+  if (cpu == ~DeviceIndex{0}) {
+    // ...or, for a pair under one PCIe switch, the CPU above the switch where the route turns:
+    // up to it and back down (NCCL's addInterStep through the CPU).
+    for (std::size_t i = begin; i < out.size(); ++i) {
+      const DeviceIndex v = head_of(out[i]);
+      if (cpu_uplink_[v] == kNoLink) continue;
+      const DirectedLinkId up = cpu_uplink_[v];
+      out.insert(out.begin() + static_cast<std::ptrdiff_t>(i) + 1, {up, up ^ 1u});
+      cpu = head_of(up);
+      break;
+    }
+  }
+  if (cpu == ~DeviceIndex{0} || host_memory_in_[cpu] == kNoLink) return false;
+  // The sender's write into the SHM buffer and the receiver's read from it.
+  out.push_back(host_memory_in_[cpu]);
+  out.push_back(host_memory_in_[cpu]);
+  return true;
+}
+
+bool Topology::node_uses_shm(int node) const {
+  return node >= 0 && static_cast<std::size_t>(node) < node_uses_shm_.size() &&
+         node_uses_shm_[static_cast<std::size_t>(node)] != 0;
+}
+
+bool Topology::is_shm_pair(RankId src, RankId dst) const {
+  if (src == dst || !node_uses_shm(node_of(src)) || node_of(src) != node_of(dst)) return false;
+  std::vector<DirectedLinkId> path;
+  router_->route(src, dst, path);
+  return !std::all_of(path.begin(), path.end(), [&](DirectedLinkId d) {
+    return links_[d / 2].spec.kind == LinkKind::nvlink;
+  });
 }
 
 // Two GPUs reach each other without passing through a third GPU iff they share a link or touch
@@ -241,7 +357,15 @@ void Topology::check_gpus_reach_each_other(std::string_view origin) const {
 void Topology::route(RankId src, RankId dst, std::vector<DirectedLinkId>& out) const {
   MOESIM_CHECK(finalized(), "route before finalize");
   MOESIM_CHECK(src.index() < gpus_.size() && dst.index() < gpus_.size(), "rank out of range");
+  const std::size_t begin = out.size();
   router_->route(src, dst, out);
+  if (node_uses_shm_.empty() || src == dst) return;
+  const int node = node_of(src);
+  if (!node_uses_shm(node) || node != node_of(dst)) return;
+  const bool nvlink_only =
+      std::all_of(out.begin() + static_cast<std::ptrdiff_t>(begin), out.end(),
+                  [&](DirectedLinkId d) { return links_[d / 2].spec.kind == LinkKind::nvlink; });
+  if (!nvlink_only) divert_through_host(out, begin);
 }
 
 std::vector<DirectedLinkId> Topology::route(RankId src, RankId dst) const {
@@ -256,9 +380,14 @@ SimTime Topology::route_latency(RankId src, RankId dst) const {
   return total;
 }
 
+// A link crossed k times (an SHM route's host memory) gives the flow capacity / k.
 Bandwidth Topology::route_bandwidth(RankId src, RankId dst) const {
   double best = std::numeric_limits<double>::infinity();
-  for (DirectedLinkId d : route(src, dst)) best = std::min(best, capacity(d));
+  const std::vector<DirectedLinkId> path = route(src, dst);
+  for (DirectedLinkId d : path) {
+    const auto times = std::count(path.begin(), path.end(), d);
+    best = std::min(best, capacity(d) / static_cast<double>(times));
+  }
   return {best};
 }
 

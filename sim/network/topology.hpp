@@ -18,6 +18,17 @@
 //    balanced for all-to-all traffic. finalize() installs a ShortestPathRouter (on demand, cached
 //    per destination); generate_cluster() replaces it by a FabricRouter (closed form, same routes).
 //    Memory grows with devices + links, never with their square.
+//  - No PCIe peer-to-peer (GeForce cards; NCCL's SHM transport): a node that holds a device of
+//    kind host_memory (cabled to one CPU, its link rate = what that socket's memory and root
+//    complex move for GPU copies, reads and writes together) has no PCIe P2P between its GPUs.
+//    A route between two GPUs of that node that is not NVLink only is diverted through the CPU
+//    local to the destination GPU, as NCCL does when P2P is off (src/graph/paths.cc,
+//    ncclTopoComputePaths: "Divert all traffic through the CPU"), and crosses that CPU's
+//    host_memory link twice, in the same direction: the sender's write into the SHM buffer and
+//    the receiver's read from it (the buffer lives on the receiver's side, NCCL_SHM_LOCALITY
+//    default, src/transport/shm.cc). So every SHM transfer landing on a socket shares its memory
+//    port, and a flow alone gets half of it (route_bandwidth counts links by multiplicity).
+//    NVLink pairs (A6000 bridges) keep P2P.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +56,7 @@ enum class DeviceKind : std::uint8_t {
   nic,
   leaf_switch,
   spine_switch,
+  host_memory,  ///< a socket's memory staging SHM copies (see the header comment)
 };
 std::string_view to_string(DeviceKind kind);
 std::optional<DeviceKind> parse_device_kind(std::string_view name);
@@ -124,6 +136,10 @@ class Topology {
   DeviceIndex gpu_device(RankId rank) const { return gpus_[rank.index()]; }
   /// True if the node's GPUs meet at an NVSwitch (NVLS is possible there).
   bool node_has_nvswitch(int node) const;
+  /// True if the node has no PCIe peer-to-peer: its non-NVLink GPU pairs use SHM (host_memory).
+  bool node_uses_shm(int node) const;
+  /// True if the route from src to dst is an SHM transfer (same node without P2P, not NVLink).
+  bool is_shm_pair(RankId src, RankId dst) const;
 
   std::size_t directed_link_count() const { return links_.size() * 2; }
   const Link& link_of(DirectedLinkId d) const { return links_[d / 2]; }
@@ -155,6 +171,11 @@ class Topology {
 
  private:
   void check_gpus_reach_each_other(std::string_view origin) const;
+  void index_host_memory(std::string_view origin);
+  void check_shm_routes(std::string_view origin) const;
+  /// Turns the P2P route in `out` from `begin` on into the SHM route (see the header comment);
+  /// returns false if no CPU with host memory can be reached along it.
+  bool divert_through_host(std::vector<DirectedLinkId>& out, std::size_t begin) const;
 
   std::string name_;
   std::string gpu_model_;
@@ -167,6 +188,12 @@ class Topology {
   std::size_t node_count_ = 0;
   std::unordered_map<std::string, DeviceIndex> by_name_;
   std::vector<char> node_has_nvswitch_;
+  std::vector<char> node_uses_shm_;
+  /// Per device: for a CPU, its directed link into its host_memory device; for a PCIe switch,
+  /// its directed link up to a CPU (and back: the same id ^ 1). kNoLink otherwise.
+  static constexpr DirectedLinkId kNoLink = ~DirectedLinkId{0};
+  std::vector<DirectedLinkId> host_memory_in_;
+  std::vector<DirectedLinkId> cpu_uplink_;
   std::vector<double> gpu_injection_;           ///< per rank, bytes/s
   std::vector<double> network_injection_;       ///< per node, bytes/s per GPU
   std::vector<double> node_network_effective_;  ///< per node, bytes/s

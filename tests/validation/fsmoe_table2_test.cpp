@@ -142,9 +142,10 @@ std::map<std::string, double> simulate_ops(const network::Topology& topo,
 // Known gaps: measured relative errors of the ops the model misses ("model pass op" -> error),
 // held within 5 points so that a model change that moves them is seen and they are re-measured.
 // Why (traces/reference/fsmoe-table2.json has the reading they follow from):
-//  - ag, rs (-61..-67%): the model's ESP ring (NVLink-bridge pairs + PCIe 4.0 P2P) moves one
-//    buffer D in 1.8 / 4.5 ms; the published 4.6-13.7 ms are a ring busbw of ~5.7 GB/s, what a
-//    host-memory (SHM) path or ~2.7x more bytes per collective would give. Unresolved.
+//  - ag, rs: the ESP ring now takes NCCL's SHM path on its four non-NVLink hops (a6000-8gpu's
+//    host_memory: each hop crosses its receiver socket's 39 GB/s memory port twice), 9.75 GB/s
+//    per hop (was PCIe 4.0 P2P, -61..-67%); the published 4.6-13.7 ms are a ring busbw of
+//    5.1-5.8 GB/s, what the same port gives if all eight hops were SHM (bridges off the ring).
 //  - experts, attention (-77..-91%): at fp16 tensor rates the A6000 does them in 1/4-1/10 of
 //    the time; the published times are 19-28 TFLOP/s, the A6000's FP32 (CUDA-core) class of
 //    rate (38.7 TF/s): FSMoE's runs were likely FP32, which the text read does not state.
@@ -152,32 +153,20 @@ std::map<std::string, double> simulate_ops(const network::Topology& topo,
 //    kernel model does not charge.
 //  - gpt2 a2a (+25.6%) and mixtral bwd ar (+27.0%): just past the band; the 200 Gb/s NIC shared
 //    by 8 GPUs is the bottleneck of both, no protocol overhead beyond the link efficiency.
-const std::map<std::string, double> kKnownGaps = {{"gpt2 fwd a2a", 0.256},
-                                                  {"gpt2 bwd a2a", 0.256},
-                                                  {"gpt2 fwd ag", -0.613},
-                                                  {"gpt2 bwd ag", -0.613},
-                                                  {"gpt2 fwd rs", -0.67},
-                                                  {"gpt2 bwd rs", -0.67},
-                                                  {"mixtral fwd ag", -0.637},
-                                                  {"mixtral bwd ag", -0.637},
-                                                  {"mixtral fwd rs", -0.674},
-                                                  {"mixtral bwd rs", -0.674},
-                                                  {"mixtral bwd ar", 0.27},
-                                                  {"gpt2 fwd experts", -0.837},
-                                                  {"gpt2 bwd experts", -0.834},
-                                                  {"mixtral fwd experts", -0.773},
-                                                  {"mixtral bwd experts", -0.778},
-                                                  {"gpt2 fwd attention", -0.906},
-                                                  {"gpt2 bwd attention", -0.912},
-                                                  {"mixtral fwd attention", -0.819},
-                                                  {"mixtral bwd attention", -0.807},
-                                                  {"gpt2 fwd order", -0.676},
-                                                  {"gpt2 bwd order", -0.757},
-                                                  {"mixtral bwd order", -0.512},
-                                                  {"gpt2 fwd routing", -0.735},
-                                                  {"gpt2 bwd routing", -0.735},
-                                                  {"mixtral fwd routing", -0.433},
-                                                  {"mixtral bwd routing", -0.433}};
+const std::map<std::string, double> kKnownGaps = {
+    {"gpt2 fwd a2a", 0.256},           {"gpt2 bwd a2a", 0.256},
+    {"gpt2 fwd ag", -0.373},           {"gpt2 bwd ag", -0.373},
+    {"gpt2 fwd rs", -0.466},           {"gpt2 bwd rs", -0.466},
+    {"mixtral fwd ag", -0.408},        {"mixtral bwd ag", -0.408},
+    {"mixtral fwd rs", -0.468},        {"mixtral bwd rs", -0.468},
+    {"mixtral bwd ar", 0.27},          {"gpt2 fwd experts", -0.837},
+    {"gpt2 bwd experts", -0.834},      {"mixtral fwd experts", -0.773},
+    {"mixtral bwd experts", -0.778},   {"gpt2 fwd attention", -0.906},
+    {"gpt2 bwd attention", -0.912},    {"mixtral fwd attention", -0.819},
+    {"mixtral bwd attention", -0.807}, {"gpt2 fwd order", -0.676},
+    {"gpt2 bwd order", -0.757},        {"mixtral bwd order", -0.512},
+    {"gpt2 fwd routing", -0.735},      {"gpt2 bwd routing", -0.735},
+    {"mixtral fwd routing", -0.433},   {"mixtral bwd routing", -0.433}};
 
 TEST(FsmoeTable2, TestbedAPerOpTimesWithinTwentyFivePercentOrNamedGaps) {
   const nlohmann::json data = table2();
@@ -229,9 +218,13 @@ TEST(FsmoeTable2, AllGatherVersusAllToAllOrderingOnBothTestbeds) {
         concurrent_ms(topo, {op_over(CommKind::all_gather, d, first_node(b.per_node))});
     std::cout << fmt::format("{}: A2A {:.2f} ms, AG {:.2f} ms\n", b.preset, a2a, ag);
     if (b.ag_slower) {
-      // Known gap: published AG slower than A2A on Testbed-B; the model's PCIe 3.0 ring (12 GB/s
-      // per link, host-bridge routes) makes it 4.6x faster. Held at its measured ratio 0.215.
-      EXPECT_NEAR(ag / a2a, 0.215, 0.03);
+      // Known gap of this reading: published AG slower than A2A on Testbed-B. With NCCL's SHM
+      // path (the 4-GPU ring crosses one socket's memory port 8 times per hop byte: 4.9 GB/s)
+      // the AG of one buffer D takes 12.4 ms against the A2A's 23.5 ms (was 0.215 over PCIe
+      // P2P). Read as one buffer D for both, FSMoE's own Testbed-B fits give 1.68 / 3.06 = 0.55
+      // too: the ordering needs the split layout (the AG moving N_ESP x the A2A's bytes), which
+      // claims/fsmoe-testbed-b-intra-slower.json runs (in band, 2.1). Held at 0.528.
+      EXPECT_NEAR(ag / a2a, 0.528, 0.03);
     } else {
       EXPECT_LT(ag, a2a);
     }

@@ -158,6 +158,46 @@ TEST(Topology, RoundTripsThroughJson) {
   EXPECT_TRUE(io::topology_to_json(back) == io::topology_to_json(c));
 }
 
+// --- no PCIe P2P: NCCL's SHM transport through host memory ---
+
+TEST(Topology, ShmPairsCrossTheReceiversHostMemoryTwiceAndNvlinkPairsKeepP2p) {
+  const Topology t = load_preset("a6000-8gpu");
+  // The NVLink-bridged pair stays P2P.
+  EXPECT_EQ(names(t, t.route(RankId{0}, RankId{1})), "gpu0>gpu1");
+  EXPECT_FALSE(t.is_shm_pair(RankId{0}, RankId{1}));
+  // Across the bridge pairs: through the CPU, then the receiver socket's memory: written by the
+  // sender, read by the receiver.
+  EXPECT_TRUE(t.is_shm_pair(RankId{1}, RankId{2}));
+  EXPECT_EQ(names(t, t.route(RankId{1}, RankId{2})), "gpu1>pcie0>cpu0>pcie1>gpu2>mem0>mem0");
+  // Across sockets the buffer is on the receiver's side (NCCL_SHM_LOCALITY default).
+  EXPECT_EQ(names(t, t.route(RankId{3}, RankId{4})), "gpu3>pcie1>cpu0>cpu1>pcie2>gpu4>mem1>mem1");
+  // Alone, a transfer gets half the memory port (39 / 2 GB/s), below PCIe 4.0's 26.3.
+  EXPECT_DOUBLE_EQ(t.route_bandwidth(RankId{1}, RankId{2}).gbps(), 19.5);
+  // The cross-socket link (16 GB/s) is still the slowest there.
+  EXPECT_DOUBLE_EQ(t.route_bandwidth(RankId{3}, RankId{4}).gbps(), 16.0);
+}
+
+TEST(Topology, ShmPairUnderOnePcieSwitchIsDivertedThroughTheCpu) {
+  // P2P would turn at the switch; SHM goes up to the CPU's memory and back down.
+  const Topology t = load_preset("pcie3-8gpu-100g");
+  EXPECT_EQ(names(t, t.route(RankId{0}, RankId{1})), "gpu0>pcie0>cpu0>pcie0>gpu1>mem0>mem0");
+  // A node with P2P (no host_memory device) keeps the switch route.
+  const Topology h = load_preset("dgx-a100");
+  EXPECT_FALSE(h.node_uses_shm(0));
+}
+
+TEST(Topology, ShmOnlyInsideANodeOfAGeneratedCluster) {
+  ClusterSpec spec;
+  spec.nodes = 2;
+  const Topology c = generate_cluster(load_preset("pcie3-4gpu-100g"), spec);
+  EXPECT_TRUE(c.node_uses_shm(1));
+  EXPECT_EQ(names(c, c.route(RankId{5}, RankId{6})), "n1.gpu1>n1.cpu0>n1.gpu2>n1.mem0>n1.mem0");
+  // Between nodes: the NIC, no host-memory staging.
+  for (DirectedLinkId d : c.route(RankId{0}, RankId{5})) {
+    EXPECT_NE(c.devices()[c.head_of(d)].kind, DeviceKind::host_memory);
+  }
+}
+
 // --- bad files: exact messages ---
 std::string load_error(const std::string& json) {
   return error_of([&] { io::topology_from_json_text(json, "t.json"); });
@@ -198,11 +238,22 @@ TEST(TopologyFile, UnknownKindAndEfficiencyAboveOne) {
   EXPECT_EQ(load_error(R"({"name": "t", "gpu_model": "h100", "devices": [
       {"name": "g0", "kind": "tpu"}], "links": []})"),
             "t.json: /devices/0/kind: unknown device kind (got \"tpu\", expected one of: gpu, "
-            "nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch)");
+            "nvswitch, pcie_switch, cpu, nic, leaf_switch, spine_switch, host_memory)");
   EXPECT_EQ(load_error(std::string(kHead) +
                        R"({"a": "g0", "b": "sw", "type": "nvlink", "bandwidth_gbps": 450,
                            "efficiency": 1.5}]})"),
             "t.json: /links/0/efficiency: out of range (got 1.5, expected a number in (0, 1])");
+}
+
+TEST(TopologyFile, HostMemoryMustHangOffOneCpu) {
+  EXPECT_EQ(load_error(R"({"name": "t", "gpu_model": "h100", "devices": [
+      {"name": "g0", "kind": "gpu"}, {"name": "g1", "kind": "gpu"}, {"name": "sw", "kind": "nvswitch"},
+      {"name": "m", "kind": "host_memory"}], "links": [
+      {"a": "g0", "b": "sw", "type": "nvlink", "bandwidth_gbps": 450},
+      {"a": "g1", "b": "sw", "type": "nvlink", "bandwidth_gbps": 450},
+      {"a": "sw", "b": "m", "type": "cpu", "bandwidth_gbps": 39}]})"),
+            "t.json: /devices/3: host_memory \"m\" must hang off one CPU (got 1 link(s), to a "
+            "nvswitch, expected exactly one link, to a device of kind cpu)");
 }
 
 TEST(TopologyFile, NoGpu) {
