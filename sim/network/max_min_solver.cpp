@@ -36,7 +36,11 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     offset_[t + 1] = offset_[t] + count_[l];
     remaining_[t] = capacity[l];
   }
-  members_.resize(offset_[n]);
+  if (members_capacity_ < offset_[n]) {
+    members_.reset();  // before allocating: never the old and the new at once
+    members_capacity_ = std::max<std::size_t>(offset_[n], members_capacity_ * 3 / 2);
+    members_.reset(new std::uint32_t[members_capacity_]);  // uninitialised: filled below
+  }
   fill_.assign(offset_.begin(), offset_.end() - 1);
   for (std::size_t f = 0; f < flows; ++f) {
     const std::uint32_t* r = links.data() + route_begin[f];
@@ -88,8 +92,9 @@ void MaxMinSolver::solve(std::span<const double> capacity,
 }
 
 void MaxMinSolver::release_if_larger_than(std::size_t flow_hops) {
-  if (members_.capacity() <= flow_hops) return;
-  members_ = {};
+  if (members_capacity_ <= flow_hops) return;
+  members_.reset();
+  members_capacity_ = 0;
   frozen_ = {};
 }
 
