@@ -65,7 +65,7 @@ GeneratedSpec read_generated(const JsonReader& g) {
 // When regenerating the node and spec gives the file's devices and links with the same route
 // weights, the loaded topology routes by structure (FabricRouter) instead of Dijkstra: the same
 // routes, faster. A file edited by hand keeps Dijkstra routes. load_topology calls it once the
-// document is freed: the regenerated copy and the parsed document are never in memory at once.
+// file's text and document are freed: the regenerated copy is never in memory beside them.
 void adopt_structural_routes(Topology& topo, const GeneratedSpec& g) {
   if (g.spec.nodes != topo.node_count()) return;  // cheap check before regenerating
   try {
