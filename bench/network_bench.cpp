@@ -3,7 +3,8 @@
 // 1024, 16,773,120 at 4096), lowered into flows and run to completion with exact max-min sharing.
 // The timed part is lowering + routing + simulation; generating the topology is set-up, timed
 // on its own by BM_GenerateCluster.
-// Counters: flows, completion_us (the simulated all-to-all time), recomputations, and peak_rss_mb
+// Counters: flows, completion_us (the simulated all-to-all time), recomputations, solved_flows
+// (flows re-solved over all recomputations), and peak_rss_mb
 // (getrusage ru_maxrss of the process so far: sizes run in ascending order, so each row's value is
 // that size's peak). Run one size alone, e.g. --benchmark_filter=/1024, for its own peak.
 #include <benchmark/benchmark.h>
@@ -34,6 +35,7 @@ void BM_FlowAllToAll(benchmark::State& state) {
   std::size_t flows = 0;
   Last last;
   std::uint64_t recomputations = 0;
+  std::uint64_t solved = 0;
   for (auto _ : state) {
     FlowNetworkModel model(topo);
     FlowPlan plan = lower_all_to_all(topo, op, {});
@@ -45,12 +47,14 @@ void BM_FlowAllToAll(benchmark::State& state) {
       now = *t;
     }
     recomputations = model.recomputations();
+    solved = model.solved_flows();
   }
   rusage self{};
   getrusage(RUSAGE_SELF, &self);
   state.counters["flows"] = static_cast<double>(flows);
   state.counters["completion_us"] = last.at.us();
   state.counters["recomputations"] = static_cast<double>(recomputations);
+  state.counters["solved_flows"] = static_cast<double>(solved);
   state.counters["peak_rss_mb"] = static_cast<double>(self.ru_maxrss) / 1024.0;
 }
 BENCHMARK(BM_FlowAllToAll)

@@ -20,6 +20,8 @@ if [[ ! -x "$MOESIM" ]]; then
   echo "error: $MOESIM: not built (got no executable, expected cmake --build build)" >&2
   exit 2
 fi
+# Load average before and after: on a shared machine wall time means little without it.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 rows=()
@@ -60,6 +62,7 @@ for s in $STRATEGIES; do
     --network flow --routing zipf:1.2 --strategy "$s"
 done
 
+echo "load average (1, 5, 15 min): before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| %-58s | %9s | %8s | %8s |\n' "case" "wall" "CPU s" "peak MB"
 printf '|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..60})" "-----------" "----------" "----------"
 printf '%s\n' "${rows[@]}"

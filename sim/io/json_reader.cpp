@@ -9,6 +9,7 @@
 #include <functional>
 #include <iterator>
 #include <limits>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -29,17 +30,32 @@ class ParseTracker {
                         fmt::format("more than {} levels", kMaxDepth),
                         fmt::format("at most {} levels", kMaxDepth));
     }
-    frames_.push_back(Frame{array, 0, {}, {}});
+    frames_.push_back(Frame{array, 0, {}, keys_.size(), {}});
   }
   void key(const std::string& key) {
     Frame& top = frames_.back();
     top.key = key;
-    if (!top.keys.insert(top.key).second) {
+    // The keys of the open objects in one list (no allocation per object: a cluster file has
+    // 270,000 small ones); an object past kLinearKeys keys moves to a set.
+    bool repeated = false;
+    if (!top.many.empty()) {
+      repeated = !top.many.insert(key).second;
+    } else {
+      repeated = std::find(keys_.begin() + static_cast<std::ptrdiff_t>(top.keys_begin), keys_.end(),
+                           key) != keys_.end();
+      keys_.push_back(key);
+      if (keys_.size() - top.keys_begin > kLinearKeys) {
+        top.many.insert(keys_.begin() + static_cast<std::ptrdiff_t>(top.keys_begin), keys_.end());
+        keys_.resize(top.keys_begin);
+      }
+    }
+    if (repeated) {
       throw input_error(origin_, pointer(), "duplicate key", fmt::format("\"{}\" twice", top.key),
                         "each key once in an object");
     }
   }
   void end() {
+    keys_.resize(frames_.back().keys_begin);
     frames_.pop_back();
     next_element();
   }
@@ -57,11 +73,13 @@ class ParseTracker {
 
  private:
   static constexpr std::size_t kMaxDepth = 200;
+  static constexpr std::size_t kLinearKeys = 32;
   struct Frame {
     bool array = false;
     std::size_t index = 0;
     std::string key;
-    std::set<std::string> keys;
+    std::size_t keys_begin = 0;  ///< this object's keys in keys_ from here (while few)
+    std::set<std::string> many;  ///< this object's keys once there are many
   };
   void next_element() {
     if (!frames_.empty() && frames_.back().array) ++frames_.back().index;
@@ -82,6 +100,7 @@ class ParseTracker {
 
   const std::string& origin_;
   std::vector<Frame> frames_;
+  std::vector<std::string> keys_;
 };
 
 /// The literal nlohmann quotes in "number overflow parsing '1e400'".
@@ -100,34 +119,65 @@ std::string quoted_literal(const std::string& what) {
 // nlohmann's own document builder, telling the tracker every event. (nlohmann::json::parse with
 // a callback re-scans an array for discarded values after each element it closes: quadratic in
 // the elements, 10 s for the 200,000 links of a generated 16,384-GPU cluster.)
+// Streamed arrays (the root object's members named in `streamed`): each element is built into a
+// document of its own, handed to the sink when complete and dropped; the root keeps the array
+// empty.
 class TrackedDomBuilder {
  public:
   using Json = nlohmann::json;
-  TrackedDomBuilder(Json& root, ParseTracker& tracker) : dom_(root, true), tracker_(tracker) {}
+  using Dom = nlohmann::detail::json_sax_dom_parser<Json>;
+  TrackedDomBuilder(Json& root, ParseTracker& tracker,
+                    std::initializer_list<std::string_view> streamed = {},
+                    ElementSink* sink = nullptr)
+      : dom_(root, true), tracker_(tracker), streamed_(streamed), sink_(sink) {}
 
-  bool null() { return value(dom_.null()); }
-  bool boolean(bool v) { return value(dom_.boolean(v)); }
-  bool number_integer(Json::number_integer_t v) { return value(dom_.number_integer(v)); }
-  bool number_unsigned(Json::number_unsigned_t v) { return value(dom_.number_unsigned(v)); }
-  bool number_float(Json::number_float_t v, const Json::string_t& s) {
-    return value(dom_.number_float(v, s));
+  bool null() {
+    return scalar([](Dom& d) { return d.null(); });
   }
-  bool string(Json::string_t& v) { return value(dom_.string(v)); }
-  bool binary(Json::binary_t& v) { return value(dom_.binary(v)); }
+  bool boolean(bool v) {
+    return scalar([v](Dom& d) { return d.boolean(v); });
+  }
+  bool number_integer(Json::number_integer_t v) {
+    return scalar([v](Dom& d) { return d.number_integer(v); });
+  }
+  bool number_unsigned(Json::number_unsigned_t v) {
+    return scalar([v](Dom& d) { return d.number_unsigned(v); });
+  }
+  bool number_float(Json::number_float_t v, const Json::string_t& s) {
+    return scalar([v, &s](Dom& d) { return d.number_float(v, s); });
+  }
+  bool string(Json::string_t& v) {
+    return scalar([&v](Dom& d) { return d.string(v); });
+  }
+  bool binary(Json::binary_t& v) {
+    return scalar([&v](Dom& d) { return d.binary(v); });
+  }
   bool start_object(std::size_t n) {
     tracker_.start(false);
-    return dom_.start_object(n);
+    if (depth_ == 0) root_is_object_ = true;
+    if (streaming_ && depth_ == 2) begin_element();
+    ++depth_;
+    return current().start_object(n);
   }
   bool key(Json::string_t& k) {
     tracker_.key(k);
-    return dom_.key(k);
+    if (depth_ == 1 && root_is_object_) root_key_ = k;
+    return current().key(k);
   }
-  bool end_object() { return closed(dom_.end_object()); }
+  bool end_object() { return closed(current().end_object(), false); }
   bool start_array(std::size_t n) {
     tracker_.start(true);
-    return dom_.start_array(n);
+    if (streaming_ && depth_ == 2) {
+      begin_element();
+    } else if (depth_ == 1 && root_is_object_ && sink_ != nullptr &&
+               std::find(streamed_.begin(), streamed_.end(), root_key_) != streamed_.end()) {
+      streaming_ = true;
+      count_ = 0;
+    }
+    ++depth_;
+    return current().start_array(n);
   }
-  bool end_array() { return closed(dom_.end_array()); }
+  bool end_array() { return closed(current().end_array(), true); }
   // A template as nlohmann's: it rethrows `e` as its own type (parse_error, out_of_range).
   template <class Exception>
   bool parse_error(std::size_t position, const std::string& last_token, const Exception& e) {
@@ -135,25 +185,63 @@ class TrackedDomBuilder {
   }
 
  private:
-  bool value(bool ok) {
+  Dom& current() { return element_dom_ ? *element_dom_ : dom_; }
+  void begin_element() {
+    element_ = Json();
+    element_dom_.emplace(element_, true);
+  }
+  void end_element() {
+    element_dom_.reset();
+    sink_->element(root_key_, count_++, element_);
+    element_ = Json();
+  }
+  template <class Add>
+  bool scalar(Add add) {
+    bool ok = false;
+    if (streaming_ && depth_ == 2) {
+      begin_element();
+      ok = add(*element_dom_);
+      end_element();
+    } else {
+      ok = add(current());
+    }
     tracker_.value();
     return ok;
   }
-  bool closed(bool ok) {
+  bool closed(bool ok, bool array) {
+    --depth_;
     tracker_.end();
+    if (element_dom_ && depth_ == 2) {
+      end_element();
+    } else if (streaming_ && depth_ == 1 && array) {
+      streaming_ = false;
+      sink_->array_end(root_key_, count_);
+    }
     return ok;
   }
-  nlohmann::detail::json_sax_dom_parser<Json> dom_;
+  Dom dom_;
   ParseTracker& tracker_;
+  std::initializer_list<std::string_view> streamed_;
+  ElementSink* sink_;
+  std::size_t depth_ = 0;  ///< containers open
+  bool root_is_object_ = false;
+  std::string root_key_;  ///< the root member being parsed
+  bool streaming_ = false;
+  std::size_t count_ = 0;  ///< elements of the streamed array so far
+  Json element_;
+  std::optional<Dom> element_dom_;
 };
 
 }  // namespace
 
-nlohmann::json parse_json_text(const std::string& text, const std::string& origin) {
+namespace {
+
+nlohmann::json parse_tracked(const std::string& text, const std::string& origin,
+                             std::initializer_list<std::string_view> streamed, ElementSink* sink) {
   ParseTracker tracker(origin);
   try {
     nlohmann::json root;
-    TrackedDomBuilder builder(root, tracker);
+    TrackedDomBuilder builder(root, tracker, streamed, sink);
     nlohmann::json::sax_parse(text, &builder);
     return root;
   } catch (const nlohmann::json::parse_error& e) {
@@ -179,7 +267,19 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& origi
   }
 }
 
-nlohmann::json parse_json_file(const std::string& path) {
+}  // namespace
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin) {
+  return parse_tracked(text, origin, {}, nullptr);
+}
+
+nlohmann::json parse_json_text_streaming(const std::string& text, const std::string& origin,
+                                         std::initializer_list<std::string_view> streamed,
+                                         ElementSink& sink) {
+  return parse_tracked(text, origin, streamed, &sink);
+}
+
+std::string read_json_file_text(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     throw input_error(path, "", "is a directory", {}, "a readable JSON file");
@@ -197,7 +297,11 @@ nlohmann::json parse_json_file(const std::string& path) {
   }
   // What a pipe gives, or what a file gained since its size was read.
   text.append(std::istreambuf_iterator<char>(in.rdbuf()), std::istreambuf_iterator<char>());
-  return parse_json_text(text, path);
+  return text;
+}
+
+nlohmann::json parse_json_file(const std::string& path) {
+  return parse_json_text(read_json_file_text(path), path);
 }
 
 std::string json_excerpt(const nlohmann::json& value) {
@@ -207,8 +311,7 @@ std::string json_excerpt(const nlohmann::json& value) {
 }
 
 namespace {
-std::string escape_pointer_token(std::string_view key) {
-  std::string out;
+void append_pointer_token(std::string& out, std::string_view key) {
   for (char c : key) {
     if (c == '~') {
       out += "~0";
@@ -218,18 +321,34 @@ std::string escape_pointer_token(std::string_view key) {
       out += c;
     }
   }
-  return out;
+}
+std::string child_path(std::string path, std::string_view key) {
+  path += '/';
+  append_pointer_token(path, key);
+  return path;
 }
 std::string type_name(const nlohmann::json& v) { return v.type_name(); }
 }  // namespace
 
+std::string JsonReader::path() const {
+  switch (step_) {
+    case Step::none:
+      return parent_;
+    case Step::key:
+      return child_path(parent_, key_);
+    case Step::index:
+      return fmt::format("{}/{}", parent_, index_);
+  }
+  return parent_;
+}
+
 void JsonReader::fail(std::string_view what, std::string_view expected) const {
-  throw input_error(file_, where(), what, json_excerpt(*node_), expected);
+  throw input_error(*file_, where(), what, json_excerpt(*node_), expected);
 }
 
 void JsonReader::fail_got(std::string_view what, std::string_view got,
                           std::string_view expected) const {
-  throw input_error(file_, where(), what, got, expected);
+  throw input_error(*file_, where(), what, got, expected);
 }
 
 void JsonReader::expect_object(std::initializer_list<std::string_view> allowed) const {
@@ -238,7 +357,7 @@ void JsonReader::expect_object(std::initializer_list<std::string_view> allowed) 
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
       std::string known;
       for (std::string_view a : allowed) known += fmt::format("{}{}", known.empty() ? "" : ", ", a);
-      throw input_error(file_, path_ + "/" + escape_pointer_token(key), "unknown field",
+      throw input_error(*file_, child_path(path(), key), "unknown field",
                         fmt::format("\"{}\"", key), fmt::format("one of: {}", known));
     }
   }
@@ -250,11 +369,12 @@ bool JsonReader::has(std::string_view key) const {
 
 JsonReader JsonReader::at(std::string_view key) const {
   if (!node_->is_object()) fail_got("wrong type", type_name(*node_), "an object");
-  auto it = node_->find(std::string(key));
-  if (it == node_->end()) {
-    throw input_error(file_, path_ + "/" + escape_pointer_token(key), "missing required field");
+  const auto& object = node_->get_ref<const nlohmann::json::object_t&>();
+  const auto it = object.find(key);
+  if (it == object.end()) {
+    throw input_error(*file_, child_path(path(), key), "missing required field");
   }
-  return JsonReader(*it, file_, path_ + "/" + escape_pointer_token(key));
+  return JsonReader(it->second, file_, path(), Step::key, it->first, 0);
 }
 
 std::optional<JsonReader> JsonReader::find(std::string_view key) const {
@@ -267,7 +387,7 @@ std::vector<JsonReader> JsonReader::elements() const {
   std::vector<JsonReader> out;
   out.reserve(node_->size());
   for (std::size_t i = 0; i < node_->size(); ++i) {
-    out.emplace_back((*node_)[i], file_, fmt::format("{}/{}", path_, i));
+    out.push_back(JsonReader((*node_)[i], file_, path(), Step::index, {}, i));
   }
   return out;
 }
@@ -275,8 +395,9 @@ std::vector<JsonReader> JsonReader::elements() const {
 std::vector<std::pair<std::string, JsonReader>> JsonReader::members() const {
   if (!node_->is_object()) fail_got("wrong type", type_name(*node_), "an object");
   std::vector<std::pair<std::string, JsonReader>> out;
-  for (const auto& [key, value] : node_->items()) {
-    out.emplace_back(key, JsonReader(value, file_, path_ + "/" + escape_pointer_token(key)));
+  const std::string here = path();
+  for (const auto& [key, value] : node_->get_ref<const nlohmann::json::object_t&>()) {
+    out.emplace_back(key, JsonReader(value, file_, here, Step::key, key, 0));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;

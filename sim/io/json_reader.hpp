@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -25,15 +26,43 @@ nlohmann::json parse_json_file(const std::string& path);
 /// Parses text that came from `origin` (a file name or a description for messages).
 nlohmann::json parse_json_text(const std::string& text, const std::string& origin);
 
+/// Receives, while a file is parsed, the elements of the arrays directly under its root object
+/// that the caller asked to stream (parse_json_text_streaming).
+class ElementSink {
+ public:
+  virtual ~ElementSink() = default;
+  /// The complete element root[array][index]; it is not kept in the document (the sink may move
+  /// from it).
+  virtual void element(std::string_view array, std::size_t index, nlohmann::json& value) = 0;
+  /// root[array] closed after `count` elements.
+  virtual void array_end(std::string_view array, std::size_t count) = 0;
+};
+/// As parse_json_text, but the arrays named in `streamed` directly under the root object go to
+/// `sink` one element at a time as they are parsed and stay empty in the returned document, so
+/// that the parsed form of a large array never exists at once (the 270,000 devices and links of
+/// a 16,384-GPU cluster file). The same checks and messages; the sink sees an element before the
+/// rest of the file is parsed, and what it throws propagates.
+nlohmann::json parse_json_text_streaming(const std::string& text, const std::string& origin,
+                                         std::initializer_list<std::string_view> streamed,
+                                         ElementSink& sink);
+/// The whole file as text (the same errors as parse_json_file for a missing file).
+std::string read_json_file_text(const std::string& path);
+
 class JsonReader {
  public:
   JsonReader(const nlohmann::json& node, std::string file, std::string path = "")
-      : node_(&node), file_(std::move(file)), path_(std::move(path)) {}
+      : node_(&node),
+        file_(std::make_shared<const std::string>(std::move(file))),
+        parent_(std::move(path)) {}
 
   const nlohmann::json& node() const { return *node_; }
-  const std::string& path() const { return path_; }
-  const std::string& file() const { return file_; }
-  std::string where() const { return path_.empty() ? "/" : path_; }
+  /// JSON pointer of this node (built when asked: readers are made for every field read).
+  std::string path() const;
+  const std::string& file() const { return *file_; }
+  std::string where() const {
+    std::string p = path();
+    return p.empty() ? "/" : p;
+  }
 
   bool is_object() const { return node_->is_object(); }
   bool is_array() const { return node_->is_array(); }
@@ -80,9 +109,24 @@ class JsonReader {
                              std::string_view expected) const;
 
  private:
+  enum class Step : std::uint8_t { none, key, index };
+  JsonReader(const nlohmann::json& node, std::shared_ptr<const std::string> file,
+             std::string parent, Step step, std::string_view key, std::size_t index)
+      : node_(&node),
+        file_(std::move(file)),
+        parent_(std::move(parent)),
+        key_(key),
+        index_(index),
+        step_(step) {}
+
+  // The path is the parent's plus one step (a member key, which lives in the document as the
+  // node does, or an array index): no string is built per field read unless a message needs it.
   const nlohmann::json* node_;
-  std::string file_;
-  std::string path_;
+  std::shared_ptr<const std::string> file_;
+  std::string parent_;  ///< the whole path when step_ == none
+  std::string_view key_;
+  std::size_t index_ = 0;
+  Step step_ = Step::none;
 };
 
 /// Short printable form of a JSON value for messages (truncated).

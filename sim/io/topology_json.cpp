@@ -8,6 +8,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_map>
 
 #include "sim/io/json_reader.hpp"
 #include "sim/io/preset_resolver.hpp"
@@ -64,7 +65,7 @@ GeneratedSpec read_generated(const JsonReader& g) {
 // When regenerating the node and spec gives the file's devices and links with the same route
 // weights, the loaded topology routes by structure (FabricRouter) instead of Dijkstra: the same
 // routes, faster. A file edited by hand keeps Dijkstra routes. load_topology calls it once the
-// document is freed: the regenerated copy and the parsed document are never in memory at once.
+// file's text and document are freed: the regenerated copy is never in memory beside them.
 void adopt_structural_routes(Topology& topo, const GeneratedSpec& g) {
   if (g.spec.nodes != topo.node_count()) return;  // cheap check before regenerating
   try {
@@ -79,29 +80,37 @@ void adopt_structural_routes(Topology& topo, const GeneratedSpec& g) {
   }
 }
 
-// Reads a topology document; `generated` (when given) receives its "generated" block for the
-// caller to adopt after freeing the document, else it is adopted here.
-Topology read_topology_document(const nlohmann::json& root, const std::string& file,
-                                std::optional<GeneratedSpec>* generated) {
-  return read_topology_object(JsonReader(root, file), generated);
-}
+// The devices and links of one topology object, read one element at a time (from the streamed
+// arrays of a file as they are parsed, or from a document), each checked as it comes. Links name
+// devices, so a link read before the devices array has closed waits until it has (a file
+// written by hand may list links first).
+class DeviceLinkReader final : public ElementSink {
+ public:
+  explicit DeviceLinkReader(std::string file) : file_(std::move(file)) {}
 
-Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>* generated) {
-  const std::string& file = r.file();
-  r.expect_object({"name", "gpu_model", "description", "sources", "generated", "devices", "links"});
-  Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
-  topo.set_description(r.string_or("description", ""));
-  if (auto sources = r.find("sources")) {
-    for (const auto& [key, value] : sources->members()) topo.add_source(key, value.as_string());
+  void element(std::string_view array, std::size_t index, nlohmann::json& value) override {
+    const JsonReader r(value, file_, fmt::format("/{}/{}", array, index));
+    if (array == "devices") {
+      device(r);
+    } else if (devices_done_) {
+      link(r);
+    } else {
+      waiting_links_.emplace_back(index, std::move(value));
+    }
   }
-  std::map<std::string, network::DeviceIndex, std::less<>> by_name;
-  const JsonReader devices = r.at("devices");
-  for (const JsonReader& d : devices.elements()) {
+  void array_end(std::string_view array, std::size_t /*count*/) override {
+    if (array == "devices") devices_done();
+  }
+
+  void device(const JsonReader& d) {
     d.expect_object({"name", "kind", "node", "port_gbit_per_s"});
     const JsonReader name_field = d.at("name");
     std::string name = name_field.as_string();
     if (name.empty()) name_field.fail("empty device name", "a non-empty name");
-    if (by_name.count(name) != 0) name_field.fail("duplicate device name", "a name used once");
+    const auto index = static_cast<network::DeviceIndex>(devices_.size());
+    if (!by_name_.emplace(name, index).second) {
+      name_field.fail("duplicate device name", "a name used once");
+    }
     const JsonReader kind_field = d.at("kind");
     const auto kind = network::parse_device_kind(kind_field.as_string());
     if (!kind) kind_field.fail("unknown device kind", "one of: " + kinds_list());
@@ -116,16 +125,24 @@ Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>*
       if (*kind != DeviceKind::nic) p->fail("only NICs have a port rate", "no port_gbit_per_s");
       port = p->as_double_in(kMinGbps, kMaxGbps);
     }
-    by_name.emplace(name, topo.add_device(Device{name, *kind, node, port}));
+    devices_.push_back(Device{std::move(name), *kind, node, port});
   }
-  const JsonReader links = r.at("links");
-  for (const JsonReader& l : links.elements()) {
+
+  void devices_done() {
+    if (devices_done_) return;
+    devices_done_ = true;
+    for (auto& [index, value] : waiting_links_) {
+      link(JsonReader(value, file_, fmt::format("/links/{}", index)));
+    }
+    waiting_links_ = {};
+  }
+
+  void link(const JsonReader& l) {
     l.expect_object({"a", "b", "type", "bandwidth_gbps", "efficiency", "latency_ns", "note"});
     auto end = [&](std::string_view key) {
       const JsonReader f = l.at(key);
-      const std::string name = f.as_string();
-      auto it = by_name.find(name);
-      if (it == by_name.end()) f.fail("unknown device", "a device name from /devices");
+      const auto it = by_name_.find(f.as_string());
+      if (it == by_name_.end()) f.fail("unknown device", "a device name from /devices");
       return it->second;
     };
     const auto a = end("a");
@@ -142,8 +159,43 @@ Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>*
       spec.latency = SimTime::from_ns(lat->as_double_in(0.0, kMaxLatencyNs));
     }
     if (auto note = l.find("note")) note->as_string();
-    topo.add_link(a, b, spec);
+    links_.push_back(network::Link{a, b, spec});
   }
+
+  /// Moves the devices and links read into `topo`.
+  void add_to(Topology& topo) {
+    by_name_ = {};
+    topo.reserve(devices_.size(), links_.size());
+    for (Device& d : devices_) topo.add_device(std::move(d));
+    for (const network::Link& l : links_) topo.add_link(l.a, l.b, l.spec);
+    devices_ = {};
+    links_ = {};
+  }
+
+ private:
+  std::string file_;
+  std::vector<Device> devices_;
+  std::vector<network::Link> links_;
+  std::unordered_map<std::string, network::DeviceIndex> by_name_;
+  bool devices_done_ = false;
+  std::vector<std::pair<std::size_t, nlohmann::json>> waiting_links_;
+};
+
+// `parts` holds what was streamed from the document's "devices" and "links" (empty there);
+// the document's own elements (a nested "node" object's) are read here.
+Topology read_topology_object(const JsonReader& r, DeviceLinkReader& parts,
+                              std::optional<GeneratedSpec>* generated) {
+  const std::string& file = r.file();
+  r.expect_object({"name", "gpu_model", "description", "sources", "generated", "devices", "links"});
+  Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
+  topo.set_description(r.string_or("description", ""));
+  if (auto sources = r.find("sources")) {
+    for (const auto& [key, value] : sources->members()) topo.add_source(key, value.as_string());
+  }
+  for (const JsonReader& d : r.at("devices").elements()) parts.device(d);
+  parts.devices_done();
+  for (const JsonReader& l : r.at("links").elements()) parts.link(l);
+  parts.add_to(topo);
   topo.finalize(file);
   if (auto g = r.find("generated")) {
     GeneratedSpec spec = read_generated(*g);
@@ -156,6 +208,20 @@ Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>*
   return topo;
 }
 
+Topology read_topology_object(const JsonReader& r, std::optional<GeneratedSpec>* generated) {
+  DeviceLinkReader parts(r.file());
+  return read_topology_object(r, parts, generated);
+}
+
+// Parses `text` streaming the devices and links into the reader (a generated 16,384-GPU file
+// never becomes a document of 270,000 objects), then reads the rest.
+Topology read_topology_text(const std::string& text, const std::string& file,
+                            std::optional<GeneratedSpec>* generated) {
+  DeviceLinkReader parts(file);
+  const nlohmann::json root = parse_json_text_streaming(text, file, {"devices", "links"}, parts);
+  return read_topology_object(JsonReader(root, file), parts, generated);
+}
+
 }  // namespace
 
 std::string topology_dir() { return topology_presets_dir().dir; }
@@ -163,14 +229,14 @@ std::string topology_dir() { return topology_presets_dir().dir; }
 std::vector<std::string> topology_presets() { return preset_names(topology_presets_dir()); }
 
 Topology topology_from_json_text(const std::string& text, const std::string& origin) {
-  return read_topology_document(parse_json_text(text, origin), origin, nullptr);
+  return read_topology_text(text, origin, nullptr);
 }
 
 Topology load_topology(const std::string& path_or_preset) {
   const std::string file = resolve_preset(topology_presets_dir(), path_or_preset);
   std::optional<GeneratedSpec> generated;
-  Topology topo = read_topology_document(parse_json_file(file), file, &generated);
-  // The document was a temporary of the line above: regenerate without it in memory.
+  Topology topo = read_topology_text(read_json_file_text(file), file, &generated);
+  // The text was a temporary of the line above: regenerate without it in memory.
   if (generated) adopt_structural_routes(topo, *generated);
   return topo;
 }

@@ -107,7 +107,8 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   const std::size_t flows = remaining_.size() + stage.flows.size();
   if (stage.flows.size() > (std::size_t{1} << 20)) {
     // ~110 bytes per running flow (state, route links, the solver's link-to-flow lists): the
-    // 4096-GPU all-to-all measures 1.79 GB for 16.8 M flows. Refused before allocating them.
+    // 4096-GPU all-to-all measures 1.69 GB for 16.8 M flows (101 B/flow with the process; the
+    // estimate keeps a margin). Refused before allocating them.
     check_memory_budget(flows * 110, "--network",
                         fmt::format("flow-level simulation of {} concurrent flows (use the "
                                     "analytical model or fewer GPUs)",
@@ -117,7 +118,6 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
   };
   grow(remaining_);
-  grow(updated_ps_);
   grow(rate_);
   grow(finish_ps_);
   grow(route_begin_);
@@ -167,7 +167,6 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
       continue;
     }
     remaining_.push_back(f.bytes);
-    updated_ps_.push_back(now.ps());
     rate_.push_back(0.0);
     finish_ps_.push_back(kNever);
     route_begin_.push_back(static_cast<std::uint32_t>(begin));
@@ -214,8 +213,11 @@ void FlowNetworkModel::stage_done(std::uint32_t slot) {
   timers_.push(Timer{next, next_seq_++, slot});
 }
 
-// Remaining bytes are lazy (as SimGrid's lazy update): remaining_[i] is valid at updated_ps_[i]
-// and brought forward only when the flow's rate changes, so advancing time costs O(1).
+// Remaining bytes are lazy (as SimGrid's lazy update): remaining_[i] is valid at the instant the
+// flow's rate was last set and brought forward only when it changes, so advancing time costs
+// O(1). That instant is not stored (8 bytes a flow, 8 MB at 1,024 GPUs): finish_ps_ was set then
+// to it + ceil_ps(remaining / rate) from the same remaining and rate, so it is exactly
+// finish_ps_ - ceil_ps(remaining / rate). A flow that never had a rate (rate 0) sent nothing.
 void FlowNetworkModel::sync(SimTime t) {
   if (t <= synced_) return;
   if (dirty_) recompute();  // rates valid from synced_ on
@@ -223,11 +225,12 @@ void FlowNetworkModel::sync(SimTime t) {
 }
 
 void FlowNetworkModel::bring_forward(std::size_t i) const {
+  if (rate_[i] == 0.0) return;
+  const std::int64_t updated = finish_ps_[i] - ceil_ps(remaining_[i] / rate_[i]);
   const auto now = synced_.ps();
-  const double sent = std::min(remaining_[i], rate_[i] * static_cast<double>(now - updated_ps_[i]));
+  const double sent = std::min(remaining_[i], rate_[i] * static_cast<double>(now - updated));
   bytes_delivered_ += sent;
   remaining_[i] -= sent;
-  updated_ps_[i] = now;
 }
 
 bool FlowNetworkModel::mark_component() const {
@@ -285,7 +288,10 @@ void FlowNetworkModel::recompute() const {
     }
     for (std::size_t i = 0; i < remaining_.size(); ++i) bring_forward(i);
     solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
-    solver_.release_if_larger_than(std::size_t{1} << 22);
+    // Keep the solver's buffers while the running flows still need most of them (the next
+    // full solve would fault the same tens of MB in again: 3 solves of ~1 M flows at 1,024
+    // GPUs); free them once the flows have shrunk to less than half.
+    solver_.release_if_larger_than(std::max(std::size_t{1} << 22, 2 * live_pool_));
     for (std::size_t i = 0; i < remaining_.size(); ++i) {
       finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
     }
@@ -318,7 +324,6 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
   const std::size_t last = remaining_.size() - 1;
   if (i != last) {
     remaining_[i] = remaining_[last];
-    updated_ps_[i] = updated_ps_[last];
     rate_[i] = rate_[last];
     finish_ps_[i] = finish_ps_[last];
     route_begin_[i] = route_begin_[last];
@@ -326,7 +331,6 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
     owner_[i] = owner_[last];
   }
   remaining_.pop_back();
-  updated_ps_.pop_back();
   rate_.pop_back();
   finish_ps_.pop_back();
   route_begin_.pop_back();

@@ -99,9 +99,8 @@ class FlowNetworkModel final : public CommunicationModel {
   std::vector<SimTime> link_latency_;
 
   // Running flows, struct of arrays (swap-removed).
-  mutable std::vector<double> remaining_;  // bytes, valid at updated_ps_
-  mutable std::vector<std::int64_t> updated_ps_;
-  mutable std::vector<double> rate_;  // bytes per ps
+  mutable std::vector<double> remaining_;  // bytes, valid when the rate was last set
+  mutable std::vector<double> rate_;       // bytes per ps
   mutable std::vector<std::int64_t> finish_ps_;
   std::vector<std::uint32_t> route_begin_;
   std::vector<std::uint16_t> route_len_;

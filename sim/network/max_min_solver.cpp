@@ -17,6 +17,8 @@ void MaxMinSolver::solve(std::span<const double> capacity,
   if (count_.size() < capacity.size()) {
     count_.resize(capacity.size(), 0);
     slot_.resize(capacity.size(), 0);
+    remaining_.resize(capacity.size(), 0.0);
+    fill_.resize(capacity.size(), 0);
   }
   touched_.clear();
   for (std::size_t f = 0; f < flows; ++f) {
@@ -26,22 +28,27 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     }
   }
   // Touched link t = touched_[t]; its flows are members_[offset_[t] .. offset_[t+1]).
+  // Remaining capacity and the fill cursor are indexed by link id (only touched entries are
+  // written): one load less per hop in the loops below than going through slot_.
   const std::size_t n = touched_.size();
   offset_.resize(n + 1);
   offset_[0] = 0;
-  remaining_.resize(n);
   for (std::size_t t = 0; t < n; ++t) {
     const std::uint32_t l = touched_[t];
     slot_[l] = static_cast<std::uint32_t>(t);
+    fill_[l] = offset_[t];
     offset_[t + 1] = offset_[t] + count_[l];
-    remaining_[t] = capacity[l];
+    remaining_[l] = capacity[l];
   }
-  members_.resize(offset_[n]);
-  fill_.assign(offset_.begin(), offset_.end() - 1);
+  if (members_capacity_ < offset_[n]) {
+    members_.reset();  // before allocating: never the old and the new at once
+    members_capacity_ = std::max<std::size_t>(offset_[n], members_capacity_ * 3 / 2);
+    members_.reset(new std::uint32_t[members_capacity_]);  // uninitialised: filled below
+  }
   for (std::size_t f = 0; f < flows; ++f) {
     const std::uint32_t* r = links.data() + route_begin[f];
     for (std::uint16_t h = 0; h < route_len[f]; ++h) {
-      members_[fill_[slot_[r[h]]]++] = static_cast<std::uint32_t>(f);
+      members_[fill_[r[h]]++] = static_cast<std::uint32_t>(f);
     }
   }
   frozen_.assign(flows, 0);
@@ -55,7 +62,7 @@ void MaxMinSolver::solve(std::span<const double> capacity,
   heap_.clear();
   for (std::size_t t = 0; t < n; ++t) {
     const std::uint32_t l = touched_[t];
-    heap_.emplace_back(remaining_[t] / count_[l], l);
+    heap_.emplace_back(remaining_[l] / count_[l], l);
   }
   auto cmp = std::greater<>();
   std::make_heap(heap_.begin(), heap_.end(), cmp);
@@ -65,7 +72,7 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     heap_.pop_back();
     if (count_[l] == 0) continue;
     const std::uint32_t t = slot_[l];
-    const double share = std::max(0.0, remaining_[t]) / count_[l];
+    const double share = std::max(0.0, remaining_[l]) / count_[l];
     // Shares only grow; an entry below the current share (beyond rounding) is stale.
     if (share > stored * (1 + 1e-12) + 1e-300) {
       heap_.emplace_back(share, l);
@@ -79,7 +86,7 @@ void MaxMinSolver::solve(std::span<const double> capacity,
       rate[f] = share;
       const std::uint32_t* r = links.data() + route_begin[f];
       for (std::uint16_t h = 0; h < route_len[f]; ++h) {
-        remaining_[slot_[r[h]]] -= share;
+        remaining_[r[h]] -= share;
         --count_[r[h]];
       }
     }
@@ -88,8 +95,9 @@ void MaxMinSolver::solve(std::span<const double> capacity,
 }
 
 void MaxMinSolver::release_if_larger_than(std::size_t flow_hops) {
-  if (members_.capacity() <= flow_hops) return;
-  members_ = {};
+  if (members_capacity_ <= flow_hops) return;
+  members_.reset();
+  members_capacity_ = 0;
   frozen_ = {};
 }
 

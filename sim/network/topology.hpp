@@ -97,6 +97,8 @@ class Topology {
   Topology(std::string name, std::string gpu_model);
 
   // --- building (before finalize) ---
+  /// Room for this many devices and links (a loader that knows them adds without regrowing).
+  void reserve(std::size_t devices, std::size_t links);
   DeviceIndex add_device(Device device);
   LinkIndex add_link(DeviceIndex a, DeviceIndex b, LinkSpec spec);
   /// Free-form provenance notes ("what number came from where"), kept and written back.

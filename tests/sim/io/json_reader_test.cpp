@@ -49,4 +49,41 @@ TEST(JsonReader, MissingFieldIsNamed) {
             "x.json: /tasks: missing required field");
 }
 
+// Streamed arrays reach the sink element by element with their indices, and stay empty in the
+// document; everything else is parsed as usual.
+class Recorder final : public ElementSink {
+ public:
+  void element(std::string_view array, std::size_t index, nlohmann::json& value) override {
+    seen.push_back(std::string(array) + "/" + std::to_string(index) + "=" + value.dump());
+  }
+  void array_end(std::string_view array, std::size_t count) override {
+    seen.push_back(std::string(array) + " end " + std::to_string(count));
+  }
+  std::vector<std::string> seen;
+};
+
+TEST(JsonReader, StreamedArraysGoToTheSinkElementByElement) {
+  Recorder sink;
+  const auto root = parse_json_text_streaming(
+      R"({"a": [1, {"x": [2]}], "b": {"a": [3]}, "c": [[4], "5"], "d": [6]})", "s.json", {"a", "c"},
+      sink);
+  EXPECT_EQ(root.dump(), R"({"a":[],"b":{"a":[3]},"c":[],"d":[6]})");
+  const std::vector<std::string> want = {"a/0=1",   R"(a/1={"x":[2]})", "a end 2",
+                                         "c/0=[4]", R"(c/1="5")",       "c end 2"};
+  EXPECT_EQ(sink.seen, want);
+}
+
+TEST(JsonReader, StreamedElementsKeepTheParseChecks) {
+  Recorder sink;
+  EXPECT_EQ(error_of([&] {
+              parse_json_text_streaming(R"({"a": [{"k": 1}, {"k": 1, "k": 2}]})", "s.json", {"a"},
+                                        sink);
+            }),
+            "s.json: /a/1/k: duplicate key (got \"k\" twice, expected each key once in an "
+            "object)");
+  EXPECT_EQ(
+      error_of([&] { parse_json_text_streaming("{\"a\": [1,\n 2,, 3]}", "s.json", {"a"}, sink); }),
+      "s.json: line 2 column 4: malformed JSON (expected valid JSON)");
+}
+
 }  // namespace moesim::io

@@ -256,6 +256,27 @@ TEST(TopologyFile, HostMemoryMustHangOffOneCpu) {
             "nvswitch, expected exactly one link, to a device of kind cpu)");
 }
 
+// Files are read streaming (devices and links as they are parsed); a file written by hand with
+// its links before its devices reads the same.
+TEST(TopologyFile, LinksBeforeDevicesReadTheSame) {
+  const std::string devices = R"("devices": [{"name": "g0", "kind": "gpu"},
+      {"name": "g1", "kind": "gpu"}, {"name": "sw", "kind": "nvswitch"}])";
+  const std::string links = R"("links": [
+      {"a": "g0", "b": "sw", "type": "nvlink", "bandwidth_gbps": 450},
+      {"a": "g1", "b": "sw", "type": "nvlink", "bandwidth_gbps": 300}])";
+  const Topology usual = io::topology_from_json_text(
+      R"({"name": "t", "gpu_model": "h100", )" + devices + ", " + links + "}", "t.json");
+  const Topology reversed = io::topology_from_json_text(
+      "{" + links + R"(, "name": "t", )" + devices + R"(, "gpu_model": "h100"})", "t.json");
+  EXPECT_EQ(io::topology_to_json(reversed), io::topology_to_json(usual));
+  EXPECT_EQ(reversed.route(RankId{0}, RankId{1}), usual.route(RankId{0}, RankId{1}));
+  EXPECT_EQ(load_error(R"({"links": [{"a": "g0", "b": "gx", "type": "nvlink",
+      "bandwidth_gbps": 450}], "name": "t", "gpu_model": "h100", "devices": [
+      {"name": "g0", "kind": "gpu"}]})"),
+            "t.json: /links/0/b: unknown device (got \"gx\", expected a device name from "
+            "/devices)");
+}
+
 TEST(TopologyFile, NoGpu) {
   EXPECT_EQ(load_error(R"({"name": "t", "gpu_model": "h100", "devices": [], "links": []})"),
             "t.json: /devices: no GPU (got 0 devices of kind \"gpu\", expected at least one)");
