@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "sim/core/errors.hpp"
@@ -246,8 +247,8 @@ class LancetBuilder final : public IterationBuilder {
         acc = SimTime::zero();
       }
     }
-    region.plan =
-        lancet::plan_partitions(instrs, region.cuts, lancet::kMaxPartitions, kGateAllowsBefore);
+    region.plan = lancet::plan_partitions(instrs, region.cuts, lancet::kMaxPartitions,
+                                          kGateAllowsBefore, partition_overhead());
     SimTime serial = SimTime::zero();
     for (const auto& in : instrs) serial += in.part_time.front();
     // The kernels the plan emits: each range's compute instructions, k partitions each.
@@ -271,6 +272,14 @@ class LancetBuilder final : public IterationBuilder {
       };
       decisions_[fmt::format("lancet.partitions.L{}", s.layer)] =
           Decision::count(r.partitions, "", "partitions of the range holding the MoE layer");
+      std::string curve;
+      for (int k = 1; k <= lancet::kMaxPartitions; ++k) {
+        curve += fmt::format(
+            "{}{:.1f}", k == 1 ? "" : " ",
+            lancet::pipeline_time(instrs, r.begin, r.end, k, partition_overhead()).us());
+      }
+      decisions_[fmt::format("lancet.range_by_k.L{}", s.layer)] =
+          Decision::choice(curve, "P(range, k) in us for k = 1..rho");
       decisions_[fmt::format("lancet.range.L{}", s.layer)] =
           Decision::quantity(region.plan.time.us(), "us",
                              fmt::format("estimate of {}..{}; serial {:.1f} us", label(r.begin),
@@ -279,7 +288,30 @@ class LancetBuilder final : public IterationBuilder {
     return regions_.emplace(s.moe_index, std::move(region)).first->second;
   }
 
+  /// The planner's PartitionOverhead, priced by the compute model: a queue's wait on the other
+  /// queue's event is a stream command with no work, which the model charges as it charges every
+  /// command the GPU front-end launches (GpuSpec::launch_us on the roofline).
+  const lancet::PartitionOverhead& partition_overhead() {
+    if (!overhead_) {
+      overhead_ = lancet::PartitionOverhead{.queue_switch = costs_.duration(ComputeTask{})};
+    }
+    return *overhead_;
+  }
+
   // ---- forward emission ----
+  /// The queue hand-over of PartitionOverhead: a delay on `stream` after each rank's `prev`.
+  void emit_queue_wait(const Step& s, std::int64_t layer, StreamId stream,
+                       std::vector<std::vector<TaskId>>& prev) {
+    const SimTime wait = partition_overhead().queue_switch;
+    for (RankId r : *s.ranks) {
+      const TaskId id =
+          graph_.add_delay("lancet.queue_wait", r, stream, wait,
+                           TaskInfo{Phase::forward, static_cast<std::int32_t>(layer)});
+      for (TaskId d : prev[r.index()]) graph_.depend(d, id);
+      prev[r.index()] = {id};
+    }
+  }
+
   void emit_region(const Step& s, const Region& region) {
     const MoeLayerPlan& p = plan(s.moe_index);
     const auto world = static_cast<std::size_t>(job_.layout.world());
@@ -300,6 +332,10 @@ class LancetBuilder final : public IterationBuilder {
         }
         for (int part = 0; part < k; ++part) {
           auto& pv = prev[static_cast<std::size_t>(part)];
+          if (stage != range.begin) {
+            emit_queue_wait(s, region.ops[stage].layer,
+                            is_comm(region.ops[stage]) ? comm_ : compute_, pv);
+          }
           for (std::size_t i = stage; i < stage_end; ++i) {
             emit_fwd_op(s, p, region.ops[i], part, k, pv);
           }
@@ -519,6 +555,7 @@ class LancetBuilder final : public IterationBuilder {
     for (RankId r : *s.ranks) (*s.chain)[r] = chain[r.index()];
   }
 
+  std::optional<lancet::PartitionOverhead> overhead_;
   std::map<std::int64_t, Region> regions_;
   std::int64_t skip_forward_layer_ = -1;
   std::vector<std::pair<std::int64_t, std::int64_t>> pending_;  // backward (layer, moe index)
