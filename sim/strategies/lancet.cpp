@@ -17,8 +17,10 @@
 //    DP cuts only between groups. Switch/top-k gates allow ranges before and after the MoE layer
 //    (Fig. 4d). Costs: CostModels durations of each op on ceil(x/k) tokens; the n-partitioned
 //    all-to-all costed as the all-to-all-v of the layer's matrix divided by n (C/n); experts at
-//    the most loaded rank. Emission follows the pipeline scheduler: stage by stage, partitions
-//    in index order, compute on "compute", exchanges on "comm".
+//    the most loaded rank; each partition also waits on the other queue's event at every stage
+//    boundary (lancet::PartitionOverhead, one launch of the compute model), in the plan and as a
+//    "lancet.queue_wait" delay in the graph. Emission follows the pipeline scheduler: stage by
+//    stage, partitions in index order, compute on "compute", exchanges on "comm".
 //  - Backward dW scheduling (§4): per (stage, micro-batch) backward and per rank, the dependency
 //    DAG of its ops (dX chain; each dW depends on the input of its dX) gives, for every backward
 //    all-to-all, the dW ops with no directed path to or from it; Alg. 1's best-fit greedy assigns
