@@ -17,8 +17,10 @@
 //    DP cuts only between groups. Switch/top-k gates allow ranges before and after the MoE layer
 //    (Fig. 4d). Costs: CostModels durations of each op on ceil(x/k) tokens; the n-partitioned
 //    all-to-all costed as the all-to-all-v of the layer's matrix divided by n (C/n); experts at
-//    the most loaded rank. Emission follows the pipeline scheduler: stage by stage, partitions
-//    in index order, compute on "compute", exchanges on "comm".
+//    the most loaded rank; each partition also waits on the other queue's event at every stage
+//    boundary (lancet::PartitionOverhead, one launch of the compute model), in the plan and as a
+//    "lancet.queue_wait" delay in the graph. Emission follows the pipeline scheduler: stage by
+//    stage, partitions in index order, compute on "compute", exchanges on "comm".
 //  - Backward dW scheduling (§4): per (stage, micro-batch) backward and per rank, the dependency
 //    DAG of its ops (dX chain; each dW depends on the input of its dX) gives, for every backward
 //    all-to-all, the dW ops with no directed path to or from it; Alg. 1's best-fit greedy assigns
@@ -33,6 +35,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 
 #include "sim/core/errors.hpp"
@@ -255,8 +258,8 @@ class LancetLayer final : public LayerSchedule {
         acc = SimTime::zero();
       }
     }
-    region.plan =
-        lancet::plan_partitions(instrs, region.cuts, lancet::kMaxPartitions, kGateAllowsBefore);
+    region.plan = lancet::plan_partitions(instrs, region.cuts, lancet::kMaxPartitions,
+                                          kGateAllowsBefore, partition_overhead());
     SimTime serial = SimTime::zero();
     for (const auto& in : instrs) serial += in.part_time.front();
     // The kernels the plan emits: each range's compute instructions, k partitions each.
@@ -280,6 +283,14 @@ class LancetLayer final : public LayerSchedule {
       };
       ctx_.decisions()[fmt::format("lancet.partitions.L{}", s.layer)] =
           Decision::count(r.partitions, "", "partitions of the range holding the MoE layer");
+      std::string curve;
+      for (int k = 1; k <= lancet::kMaxPartitions; ++k) {
+        curve += fmt::format(
+            "{}{:.1f}", k == 1 ? "" : " ",
+            lancet::pipeline_time(instrs, r.begin, r.end, k, partition_overhead()).us());
+      }
+      ctx_.decisions()[fmt::format("lancet.range_by_k.L{}", s.layer)] =
+          Decision::choice(curve, "P(range, k) in us for k = 1..rho");
       ctx_.decisions()[fmt::format("lancet.range.L{}", s.layer)] =
           Decision::quantity(region.plan.time.us(), "us",
                              fmt::format("estimate of {}..{}; serial {:.1f} us", label(r.begin),
@@ -288,7 +299,30 @@ class LancetLayer final : public LayerSchedule {
     return regions_.emplace(s.moe_index, std::move(region)).first->second;
   }
 
+  /// The planner's PartitionOverhead, priced by the compute model: a queue's wait on the other
+  /// queue's event is a stream command with no work, which the model charges as it charges every
+  /// command the GPU front-end launches (GpuSpec::launch_us on the roofline).
+  const lancet::PartitionOverhead& partition_overhead() {
+    if (!overhead_) {
+      overhead_ = lancet::PartitionOverhead{.queue_switch = ctx_.costs().duration(ComputeTask{})};
+    }
+    return *overhead_;
+  }
+
   // ---- forward emission ----
+  /// The queue hand-over of PartitionOverhead: a delay on `stream` after each rank's `prev`.
+  void emit_queue_wait(const Step& s, std::int64_t layer, StreamId stream,
+                       std::vector<std::vector<TaskId>>& prev) {
+    const SimTime wait = partition_overhead().queue_switch;
+    for (RankId r : *s.ranks) {
+      const TaskId id =
+          ctx_.graph().add_delay("lancet.queue_wait", r, stream, wait,
+                           TaskInfo{Phase::forward, static_cast<std::int32_t>(layer)});
+      for (TaskId d : prev[r.index()]) ctx_.graph().depend(d, id);
+      prev[r.index()] = {id};
+    }
+  }
+
   void emit_region(const Step& s, const Region& region) {
     const MoeLayerPlan& p = ctx_.plan(s.moe_index);
     const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
@@ -309,6 +343,10 @@ class LancetLayer final : public LayerSchedule {
         }
         for (int part = 0; part < k; ++part) {
           auto& pv = prev[static_cast<std::size_t>(part)];
+          if (stage != range.begin) {
+            emit_queue_wait(s, region.ops[stage].layer,
+                            is_comm(region.ops[stage]) ? ctx_.comm() : ctx_.compute(), pv);
+          }
           for (std::size_t i = stage; i < stage_end; ++i) {
             emit_fwd_op(s, p, region.ops[i], part, k, pv);
           }
@@ -532,6 +570,7 @@ class LancetLayer final : public LayerSchedule {
   EmissionContext& ctx_;
   DeepSpeedMoeBlock moe_;
   StandardLayer standard_;
+  std::optional<lancet::PartitionOverhead> overhead_;
   std::map<std::int64_t, Region> regions_;
   std::int64_t skip_forward_layer_ = -1;
   std::vector<std::pair<std::int64_t, std::int64_t>> pending_;  // backward (layer, moe index)

@@ -9,7 +9,7 @@
 namespace moesim::strategies::lancet {
 
 SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, std::size_t end,
-                      int k) {
+                      int k, const PartitionOverhead& overhead) {
   MOESIM_CHECK(begin <= end && end <= instrs.size() && k >= 1, "bad range [{}, {}) k={}", begin,
                end, k);
   std::vector<SimTime> partition_end(static_cast<std::size_t>(k), SimTime::zero());
@@ -23,7 +23,9 @@ SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, s
       SimTime& dep = partition_end[static_cast<std::size_t>(p)];
       for (std::size_t i = stage; i < stage_end; ++i) {
         const SimTime start = std::max(dep, queue);
-        dep = start + instrs[i].part_time[static_cast<std::size_t>(k - 1)];
+        // The wait on the other queue's event precedes the stage's first instruction.
+        const SimTime wait = i == stage && stage != begin ? overhead.queue_switch : SimTime::zero();
+        dep = start + wait + instrs[i].part_time[static_cast<std::size_t>(k - 1)];
         queue = dep;
       }
     }
@@ -36,7 +38,7 @@ SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, s
 
 PartitionPlan plan_partitions(const std::vector<PipeInstr>& instrs,
                               const std::vector<std::size_t>& cuts, int max_partitions,
-                              bool allow_before_moe) {
+                              bool allow_before_moe, const PartitionOverhead& overhead) {
   MOESIM_CHECK(cuts.size() >= 2 && cuts.front() == 0 && cuts.back() == instrs.size(),
                "cuts must span [0, {}]", instrs.size());
   std::size_t moe_first = instrs.size(), moe_last = 0;
@@ -60,7 +62,7 @@ PartitionPlan plan_partitions(const std::vector<PipeInstr>& instrs,
       if (holds_some && (b > moe_first || e <= moe_last)) continue;  // MoE cut in two
       for (int k = 1; k <= max_partitions; ++k) {
         if (holds_some && k > 1 && !allow_before_moe && b != moe_first) continue;
-        const SimTime t = best[i] + pipeline_time(instrs, b, e, k);
+        const SimTime t = best[i] + pipeline_time(instrs, b, e, k, overhead);
         if (t < best[j]) {
           best[j] = t;
           choice[j] = RangeChoice{b, e, k};

@@ -9,7 +9,8 @@
 // order and, within a stage, partitions in index order; an instruction starts at
 //   max(end of its dependency = the previous instruction of its partition,
 //       end of the previously issued instruction of the same type)
-// and P is the end of the last one. The dynamic program
+// and P is the end of the last one. What a partition costs beyond its instructions' own times is
+// one PartitionOverhead (below), charged here and by the emission alike. The dynamic program
 //   T(j) = min_{i < j} { T(i) + min_{1 <= k <= rho} P(i, j, k) }
 // picks the ranges and counts; cuts are only allowed at the given positions (the ends of
 // instruction groups), the MoE instructions must lie inside one range (the irregular all-to-all
@@ -42,9 +43,24 @@ struct PipeInstr {
   std::vector<SimTime> part_time;
 };
 
+/// What a partition costs beyond the partitioned times of its instructions. Those times already
+/// carry what shrinks less than 1/k when an instruction runs on 1/k of the batch: a launch per
+/// kernel per partition, the lower tile efficiency of the smaller GEMMs (both from the compute
+/// model on the partition's shape) and a start-up per partitioned collective (the network model
+/// on the partition's bytes). What they do not carry is the hand-over between the two queues:
+/// each time a partition's instructions pass from the compute queue to the communication queue
+/// or back (a stage boundary inside a range), the consuming queue waits on an event recorded by
+/// the producing one (cudaEventRecord + cudaStreamWaitEvent), a stream command the GPU front-end
+/// processes before the partition's next instruction can launch. `queue_switch` is that wait,
+/// on the consuming queue, once per partition per stage boundary; the emission puts a delay task
+/// of the same length at the same place, so the plan's estimate and the simulated graph agree.
+struct PartitionOverhead {
+  SimTime queue_switch = SimTime::zero();
+};
+
 /// P(begin, end, k): Lancet's pipeline scheduler over instructions [begin, end) in k partitions.
 SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, std::size_t end,
-                      int k);
+                      int k, const PartitionOverhead& overhead = {});
 
 struct RangeChoice {
   std::size_t begin = 0;
@@ -61,7 +77,7 @@ struct PartitionPlan {
 /// ending at instrs.size(). Ties keep the smaller k and the earlier cut.
 PartitionPlan plan_partitions(const std::vector<PipeInstr>& instrs,
                               const std::vector<std::size_t>& cuts, int max_partitions,
-                              bool allow_before_moe);
+                              bool allow_before_moe, const PartitionOverhead& overhead = {});
 
 /// Nodes of a DAG (succ[v] = successors of v) with no directed path to or from `node` (the node
 /// itself excluded).

@@ -33,6 +33,22 @@ TEST(LancetPlanner, PipelineSchedulerRule) {
   EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 2), us(10));
 }
 
+TEST(LancetPlanner, QueueHandOverChargedPerPartitionAndStageBoundary) {
+  // A 1 us wait before each partition's first instruction of B and of C (not of A, the range's
+  // first stage). k=1: 4 + (1 + 6) + (1 + 4) = 16. k=2: A0 [0,2] A1 [2,4]; B0 waits [2,3], runs
+  // [3,6]; B1 waits [6,7], runs [7,10]; C0 waits [6,7] (after B0 and A1), runs [7,9]; C1 waits
+  // [10,11], runs [11,13].
+  const lancet::PartitionOverhead wait{.queue_switch = us(1)};
+  EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 1, wait), us(16));
+  EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 2, wait), us(13));
+  // A large hand-over makes one partition the best plan: k=1 costs 2 waits, k=2 four.
+  const lancet::PartitionOverhead slow{.queue_switch = us(4)};
+  const auto plan = lancet::plan_partitions(abc(), {0, 3}, 2, true, slow);
+  ASSERT_EQ(plan.ranges.size(), 1u);
+  EXPECT_EQ(plan.ranges[0].partitions, 1);
+  EXPECT_EQ(plan.time, us(22));
+}
+
 TEST(LancetPlanner, DynamicProgramPicksRangeAndCount) {
   // Best: one range [A, C] in 2 parts = 10 us (any split of the MoE out of it is worse).
   const auto plan = lancet::plan_partitions(abc(), {0, 1, 2, 3}, 2, true);
@@ -120,6 +136,21 @@ TEST(Lancet, IrregularAllToAllSendsOnlyKeptTokens) {
   }
   EXPECT_EQ(dispatched, kept * 64 * 2);
   EXPECT_EQ(sizes, dispatches);
+  // The queue hand-overs the planner charged are in the graph: on rank 0, one wait per partition
+  // per stage boundary of the range holding the MoE layer, each as long as a launch.
+  std::int64_t waits = 0;
+  for (const Task& task : built.graph.tasks()) {
+    if (task.rank.value == 0 && built.graph.names()[task.name] == "lancet.queue_wait") {
+      ASSERT_EQ(task.kind, TaskKind::delay);
+      ++waits;
+    }
+  }
+  // Each layer's range holding the MoE has at least the stages gate | sizes+dispatch | experts |
+  // combine | unpermute, so at least 4 boundaries per partition.
+  const auto partitions = [&](const char* key) {
+    return static_cast<std::int64_t>(built.decisions.at(key).number());
+  };
+  EXPECT_GE(waits, 4 * (partitions("lancet.partitions.L1") + partitions("lancet.partitions.L3")));
   EXPECT_EQ(built.decisions.count("lancet.partitions.L1"), 1u);
   EXPECT_EQ(built.decisions.count("lancet.partitions.L3"), 1u);
 }
