@@ -277,7 +277,7 @@ void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<Deferr
           s, r, ops_.gate_permute(Pass::backward, tokens(), permuted_slots(p), p.kept[r.index()]),
           defer);
     }
-    emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+    emit_backward_work(s, ops_.attention(Pass::backward, tokens(), s.layer), defer);
   };
   for (std::int64_t layer = c.end - 1; layer >= c.first; --layer) {
     const Step s = step_of(c, layer);
@@ -288,7 +288,7 @@ void DualPipeBuilder::backward_segments(const PassContext& c, std::vector<Deferr
         if (before) attention(*before);
         set_info(s);
         emit_backward_work(s, ops_.dense_ffn(Pass::backward, tokens()), defer);
-        emit_backward_work(s, ops_.attention(Pass::backward, tokens()), defer);
+        emit_backward_work(s, ops_.attention(Pass::backward, tokens(), s.layer), defer);
       });
       continue;
     }
@@ -503,6 +503,7 @@ void DualPipeBuilder::emit_dualpipe_gradient_sync() {
 }
 
 BuildResult DualPipeBuilder::run() {
+  check_pipeline_split("dualpipe");
   const std::vector<DualPipeItem> order = dualpipe_order(geometry_);
   for (const DualPipeItem& item : order) emit_item(item);
   MOESIM_CHECK(deferred_.empty(), "dualpipe: deferred weight gradients left over");

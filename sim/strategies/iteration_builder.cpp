@@ -166,11 +166,11 @@ void IterationBuilder::emit_rank_work(const Step& s, RankId r, const BlockWork& 
 }
 
 void IterationBuilder::emit_attention_forward(const Step& s) {
-  emit_work(s, ops_.attention(Pass::forward, tokens()), compute_);
+  emit_work(s, ops_.attention(Pass::forward, tokens(), s.layer), compute_);
 }
 
 void IterationBuilder::emit_attention_backward(const Step& s) {
-  emit_work(s, ops_.attention(Pass::backward, tokens()), compute_);
+  emit_work(s, ops_.attention(Pass::backward, tokens(), s.layer), compute_);
 }
 
 void IterationBuilder::emit_dense_ffn_forward(const Step& s) {
@@ -431,6 +431,41 @@ void IterationBuilder::emit_layer(const Step& s) {
   }
 }
 
+void IterationBuilder::check_pipeline_split(std::string_view strategy) const {
+  if (job_.layout.ends_in_split && !splits_pipeline_ends()) {
+    throw input_error("", "--parallel", "split=ends is Megatron-Core's pipeline split",
+                      fmt::format("split=ends with {}", strategy),
+                      "split=layers (the default), or a megatron strategy");
+  }
+}
+
+void IterationBuilder::emit_model_ends(const Step& s, bool first_stage, bool last_stage,
+                                       bool before_layers) {
+  if (job_.model.vocab_size == 0) return;
+  info_ = TaskInfo{s.phase, -1};
+  const bool fwd = s.phase == Phase::forward;
+  const Pass pass = fwd ? Pass::forward : Pass::backward;
+  // Forward: embedding, layers, output head; backward: output head, layers, embedding.
+  if (first_stage && before_layers == fwd) emit_work(s, ops_.embedding(pass, tokens()), compute_);
+  if (last_stage && before_layers != fwd) emit_work(s, ops_.output_head(pass, tokens()), compute_);
+}
+
+std::int64_t IterationBuilder::emit_model_ends_gradient_sync(const Step& s, bool first_stage,
+                                                             bool last_stage) {
+  if (job_.model.vocab_size == 0) return 0;
+  info_ = TaskInfo{Phase::backward, -1};
+  std::int64_t params = 0;
+  if (last_stage) {
+    emit_work(s, ops_.end_gradient_sync(Block::output_head), comm_);
+    params += ops_.output_head_params();
+  }
+  if (first_stage) {
+    emit_work(s, ops_.end_gradient_sync(Block::embedding), comm_);
+    params += ops_.embedding_params();
+  }
+  return params;
+}
+
 Chain IterationBuilder::emit_pipeline() {
   const ModelSpec& m = job_.model;
   const std::int64_t pp = job_.layout.pp;
@@ -472,11 +507,13 @@ Chain IterationBuilder::emit_pipeline() {
     step.ranks = &ranks;
     step.chain = &chain;
     const std::int64_t first = item.stage * per_stage;
+    emit_model_ends(step, item.stage == 0, item.stage == pp - 1, true);
     for (std::int64_t i = 0; i < per_stage; ++i) {
       step.layer = item.forward ? first + i : first + per_stage - 1 - i;
       step.moe_index = moe_index[static_cast<std::size_t>(step.layer)];
       emit_layer(step);
     }
+    emit_model_ends(step, item.stage == 0, item.stage == pp - 1, false);
     if (item.forward) {
       for (RankId r : ranks) forward_end[mb][r.index()] = chain[r];
     }
@@ -518,6 +555,7 @@ void IterationBuilder::emit_gradient_sync(Chain& chain) {
       emit_work(s, ops_.gradient_sync(layer), comm_);
       params += emit_replica_sync(s);
     }
+    params += emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     info_ = TaskInfo{Phase::optimizer, -1};
     emit_work(s, ops_.optimizer(params), compute_);
   }
@@ -570,6 +608,8 @@ void IterationBuilder::emit_bucketed_gradient_sync(Chain& chain) {
       set_info(s);
       params += emit_replica_sync(s);
     }
+    // The embedding's and output head's gradients: after the backward, outside the buckets.
+    params += emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     // Every rank's optimizer waits for its backward and for each of its buckets' all-reduces.
     std::vector<std::vector<TaskId>> before_step(world);
     for (RankId r : ranks) before_step[r.index()] = chain[r];
@@ -649,6 +689,7 @@ std::int64_t IterationBuilder::emit_replica_sync(const Step& s) {
 }
 
 BuildResult IterationBuilder::build() {
+  check_pipeline_split("this strategy");
   Chain after_backward = emit_pipeline();
   emit_gradient_sync(after_backward);
   const ModelSpec& m = job_.model;

@@ -103,6 +103,16 @@ class IterationBuilder {
   /// Emits every pipeline item; returns each rank's chain after its last item. Megatron's
   /// interleaved and combined schedules override it.
   virtual Chain emit_pipeline();
+  /// Whether the builder splits layers + 2 slots over its stages (ParallelLayout::ends_in_split);
+  /// the default pipeline needs pp dividing the layers.
+  virtual bool splits_pipeline_ends() const { return false; }
+  /// Throws InputError naming --parallel when split=ends is asked of a builder without it.
+  void check_pipeline_split(std::string_view strategy) const;
+  /// Models with a vocab_size: the embedding (first stage) and the output head (final norm, LM
+  /// head, loss: last stage) of one pipeline item, called before and after its layers.
+  void emit_model_ends(const Step& s, bool first_stage, bool last_stage, bool before_layers);
+  /// Their gradients' all-reduce on the stage after its backward; returns their parameters.
+  std::int64_t emit_model_ends_gradient_sync(const Step& s, bool first_stage, bool last_stage);
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);

@@ -79,7 +79,15 @@ class MegatronBuilder final : public IterationBuilder {
 
   /// Tokens this rank routes (1/tp of the micro-batch under sequence parallelism).
   std::int64_t local_tokens() const;
+  /// Slots of the split per model chunk (layers, plus the embedding and loss with split=ends).
   std::int64_t layers_per_chunk() const;
+  struct ChunkLayers {
+    std::int64_t first = 0;
+    std::int64_t count = 0;
+  };
+  /// The layers of virtual stage v = chunk x pp + stage.
+  ChunkLayers chunk_layers(std::int64_t virtual_stage) const;
+  bool splits_pipeline_ends() const override { return true; }
   /// Tokens the rank's experts receive (sum of its expert_tokens).
   std::int64_t received_tokens(const MoeLayerPlan& p, RankId r) const;
   /// The allgather dispatcher's gather (gather = true) or reduce-scatter over EP, then esp.
