@@ -239,6 +239,8 @@ class FlexMoeBuilder final : public IterationBuilder {
               comm_);
         }
       }
+      const std::int64_t ends = emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
+      for (RankId r : ranks) params[r.index()] += ends;
       s.phase = Phase::optimizer;
       s.layer = -1;
       set_info(s);

@@ -513,6 +513,9 @@ void FsmoeSchedule::emit_gradient_sync(Chain& chain) {
       group_collective(s, GroupKind::edp, "grad.allreduce.expert", CommKind::all_reduce,
                        CommGroup::expert_dp, Bytes{expert_bytes});
     }
+    const std::vector<RankId> ranks = job_.mapping.stage_ranks(stage);
+    s.ranks = &ranks;
+    params += emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     Step o = s;
     o.phase = Phase::optimizer;
     o.layer = -1;

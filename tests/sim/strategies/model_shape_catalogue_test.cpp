@@ -248,18 +248,24 @@ TEST(PipelineSplit, EndsTakeALayersPlace) {
 }
 
 TEST(PipelineSplit, DefaultPipelineRunsTheModelEnds) {
-  // deepspeed-moe's 1F1B: embedding forward and backward on stage 0, the head on the last, each
-  // once per micro-batch and rank, and their gradients all-reduced.
+  // The shared 1F1B emission: embedding forward and backward on stage 0, the head on the last,
+  // each once per micro-batch and rank, and their gradients all-reduced over dp (also by the
+  // strategies with their own gradient sync).
   FixedCosts f;
   const TrainingJob job = split_job("ep=2,pp=2,mb=2");
-  const BuildResult built = make_strategy("deepspeed-moe")->build_iteration(job, f.costs);
-  built.graph.validate();
-  std::map<std::string, int> count;
-  for (const Task& t : built.graph.tasks()) ++count[std::string(built.graph.names()[t.name])];
-  EXPECT_EQ(count["embedding"], 4);
-  EXPECT_EQ(count["embedding.bwd"], 4);
-  EXPECT_EQ(count["lm_head"], 4);
-  EXPECT_EQ(count["lm_head.dW"], 4);
+  for (const char* spec : {"deepspeed-moe", "tutel", "fsmoe", "flexmoe", "megatron"}) {
+    const BuildResult built = make_strategy(spec)->build_iteration(job, f.costs);
+    built.graph.validate();
+    std::map<std::string, int> count;
+    for (const Task& t : built.graph.tasks()) ++count[std::string(built.graph.names()[t.name])];
+    EXPECT_EQ(count["embedding"], 4) << spec;
+    EXPECT_EQ(count["embedding.bwd"], 4) << spec;
+    EXPECT_EQ(count["lm_head"], 4) << spec;
+    EXPECT_EQ(count["lm_head.dW"], 4) << spec;
+    // dp = 2 on each stage: one all-reduce of each over the stage's dp group.
+    EXPECT_GT(count["grad.allreduce.output_head"], 0) << spec;
+    EXPECT_GT(count["grad.allreduce.embedding"], 0) << spec;
+  }
 }
 
 }  // namespace
