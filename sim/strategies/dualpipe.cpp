@@ -521,6 +521,11 @@ BuildResult DualPipeBuilder::run() {
       geometry_.variant() == DualPipeVariant::dualpipe
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
+  if (job_.model.vocab_size > 0) {
+    // Known limitation: the route's chunks carry layers only.
+    decisions_[std::string(name) + ".model_ends"] = Decision::choice(
+        "not modelled", "the embedding, LM head and loss of the model's vocabulary are left out");
+  }
   return BuildResult{std::move(graph_), std::move(decisions_)};
 }
 
