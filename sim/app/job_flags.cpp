@@ -21,7 +21,8 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
   CLI::Option* parallel = cmd.add_option(
       "--parallel,-p", o.parallel,
-      "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b)");
+      "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b), "
+      "split (layers|ends: megatron's embedding and loss as a layer each)");
   if (flags.required) parallel->required();
   cmd.add_option("--order", o.order, "Rank order of tp,dp,pp, innermost first")
       ->capture_default_str();

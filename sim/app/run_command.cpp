@@ -104,7 +104,10 @@ void register_run_command(CLI::App& root) {
       "over the topology's network model with a roofline compute model, and prints the\n"
       "iteration time, tokens/s, MFU, communication per group (exposed vs overlapped) and the\n"
       "per-rank skew. --parallel sizes: dp (inferred if omitted), tp, ep, esp (expert sharding),\n"
-      "pp, mb (micro-batches), schedule (gpipe|1f1b); edp = dp*tp/(ep*esp).\n"
+      "pp, mb (micro-batches), schedule (gpipe|1f1b), split (layers, or ends: megatron* only,\n"
+      "the embedding and loss each take a layer's place, so pp x vp divides layers + 2);\n"
+      "edp = dp*tp/(ep*esp). Model fields via --set (head_dim, vocab_size, sliding_window,\n"
+      "gemm_dtype=fp8, ...: traces/models/README.md).\n"
       "Example (4 DGX-H100 nodes):\n"
       "  moesim run --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategy tutel --routing zipf:1.2 --trace trace.json");

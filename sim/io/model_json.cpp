@@ -38,7 +38,12 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
                    "kv_lora_rank",
                    "qk_nope_head_dim",
                    "qk_rope_head_dim",
-                   "v_head_dim"});
+                   "v_head_dim",
+                   "head_dim",
+                   "vocab_size",
+                   "sliding_window",
+                   "sliding_window_layers",
+                   "gemm_dtype"});
   ModelSpec m;
   m.name = r.at("name").as_string();
   m.source = r.at("source").as_string();
@@ -87,6 +92,22 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   m.mla.qk_nope_head_dim = optional_int("qk_nope_head_dim");
   m.mla.qk_rope_head_dim = optional_int("qk_rope_head_dim");
   m.mla.v_head_dim = optional_int("v_head_dim");
+  m.attention_head_dim = optional_int("head_dim");
+  m.vocab_size = optional_int("vocab_size");
+  m.sliding_window = optional_int("sliding_window");
+  if (auto v = r.find("sliding_window_layers")) {
+    const auto p = parse_sliding_layers(v->as_string());
+    if (!p) v->fail("unknown value", "\"even\" or \"all\"");
+    m.sliding_layers = *p;
+  }
+  if (auto v = r.find("gemm_dtype")) {
+    const auto p = parse_dtype(v->as_string());
+    if (!p || (*p != DType::fp8 && *p != m.dtype)) {
+      v->fail("unknown value",
+              fmt::format("\"fp8\" or the model dtype \"{}\"", to_string(m.dtype)));
+    }
+    m.fp8_linear = *p == DType::fp8;
+  }
   m.validate(origin);
   return m;
 }

@@ -31,6 +31,7 @@ void DdpGradientSync::emit_after_backward(Chain& chain) {
       ctx_.emit_work(s, ctx_.ops().gradient_sync(layer), ctx_.comm());
       params += ctx_.emit_replica_sync(s);
     }
+    params += ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     ctx_.set_info(TaskInfo{Phase::optimizer, -1});
     ctx_.emit_work(s, ctx_.ops().optimizer(params), ctx_.compute());
   }
@@ -83,6 +84,8 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
       ctx_.set_info(s);
       params += ctx_.emit_replica_sync(s);
     }
+    // The embedding's and output head's gradients: after the backward, outside the buckets.
+    params += ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     // Every rank's optimizer waits for its backward and for each of its buckets' all-reduces.
     std::vector<std::vector<TaskId>> before_step(world);
     for (RankId r : ranks) before_step[r.index()] = chain[r];

@@ -1,6 +1,7 @@
 // The default gradient sync. After the backward (options.overlap = false): per stage, per layer
 // in backward order, the all-reduce over the non-expert DP group and over the expert-DP group
-// (layer_ops.hpp gradient_sync), EPLB copies' all-reduces, then the optimizer step. With
+// (layer_ops.hpp gradient_sync), EPLB copies' all-reduces, the embedding's and output head's
+// all-reduces (models with a vocab_size), then the optimizer step. With
 // options.overlap: PyTorch DDP's buckets (gradient_buckets.hpp), each launched on stream "grad"
 // ("grad.expert") once the layers in it have run their last backward kernel; the optimizer
 // waits for the backward and its buckets.

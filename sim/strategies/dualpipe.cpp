@@ -56,6 +56,7 @@ class DualPipeDriver final : public PipelineDriver {
       : ctx_(ctx),
         geometry_(variant, ctx.job().layout.pp, ctx.job().layout.micro_batches),
         overlap_(overlap) {
+    ctx.require_layer_split("dualpipe");
     const TrainingJob& job = ctx.job();
     const auto world = static_cast<std::size_t>(job.layout.world());
     local_index_.resize(world);
@@ -288,7 +289,7 @@ void DualPipeDriver::backward_segments(const PassContext& c, std::vector<Deferre
                                                       ctx_.permuted_slots(p), p.kept[r.index()]),
                               defer);
     }
-    emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens()), defer);
+    emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens(), s.layer), defer);
   };
   for (std::int64_t layer = c.end - 1; layer >= c.first; --layer) {
     const Step s = step_of(c, layer);
@@ -299,7 +300,7 @@ void DualPipeDriver::backward_segments(const PassContext& c, std::vector<Deferre
         if (before) attention(*before);
         ctx_.set_info(s);
         emit_backward_work(s, ctx_.ops().dense_ffn(Pass::backward, ctx_.tokens()), defer);
-        emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens()), defer);
+        emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens(), s.layer), defer);
       });
       continue;
     }
@@ -535,6 +536,11 @@ void DualPipeDriver::record_decisions() {
       geometry_.variant() == DualPipeVariant::dualpipe
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
+  if (ctx_.job().model.vocab_size > 0) {
+    // Known limitation: the route's chunks carry layers only.
+    ctx_.decisions()[std::string(name) + ".model_ends"] = Decision::choice(
+        "not modelled", "the embedding, LM head and loss of the model's vocabulary are left out");
+  }
 }
 
 /// The gradient-sync piece over DualPipeDriver::gradient_sync.

@@ -166,11 +166,11 @@ void EmissionContext::emit_rank_work(const Step& s, RankId r, const BlockWork& w
 }
 
 void EmissionContext::emit_attention_forward(const Step& s) {
-  emit_work(s, ops_.attention(Pass::forward, tokens()), compute_);
+  emit_work(s, ops_.attention(Pass::forward, tokens(), s.layer), compute_);
 }
 
 void EmissionContext::emit_attention_backward(const Step& s) {
-  emit_work(s, ops_.attention(Pass::backward, tokens()), compute_);
+  emit_work(s, ops_.attention(Pass::backward, tokens(), s.layer), compute_);
 }
 
 void EmissionContext::emit_dense_ffn_forward(const Step& s) {
@@ -344,6 +344,41 @@ std::int64_t EmissionContext::emit_replica_sync(const Step& s) {
   }
   // Slots beyond the E / ep local experts are extra parameters for the optimizer.
   return (slots - local_experts()) * expert_params;
+}
+
+void EmissionContext::require_layer_split(std::string_view strategy) const {
+  if (job_.layout.ends_in_split) {
+    throw input_error("", "--parallel", "split=ends is Megatron-Core's pipeline split",
+                      fmt::format("split=ends with {}", strategy),
+                      "split=layers (the default), or a megatron strategy");
+  }
+}
+
+void EmissionContext::emit_model_ends(const Step& s, bool first_stage, bool last_stage,
+                                      bool before_layers) {
+  if (job_.model.vocab_size == 0) return;
+  info_ = TaskInfo{s.phase, -1};
+  const bool fwd = s.phase == Phase::forward;
+  const Pass pass = fwd ? Pass::forward : Pass::backward;
+  // Forward: embedding, layers, output head; backward: output head, layers, embedding.
+  if (first_stage && before_layers == fwd) emit_work(s, ops_.embedding(pass, tokens()), compute_);
+  if (last_stage && before_layers != fwd) emit_work(s, ops_.output_head(pass, tokens()), compute_);
+}
+
+std::int64_t EmissionContext::emit_model_ends_gradient_sync(const Step& s, bool first_stage,
+                                                            bool last_stage) {
+  if (job_.model.vocab_size == 0) return 0;
+  info_ = TaskInfo{Phase::backward, -1};
+  std::int64_t params = 0;
+  if (last_stage) {
+    emit_work(s, ops_.end_gradient_sync(Block::output_head), comm_);
+    params += ops_.output_head_params();
+  }
+  if (first_stage) {
+    emit_work(s, ops_.end_gradient_sync(Block::embedding), comm_);
+    params += ops_.embedding_params();
+  }
+  return params;
 }
 
 BuildResult EmissionContext::take_result() {

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/strategies/graph_builder.hpp"
@@ -77,6 +78,18 @@ class EmissionContext {
   /// EPLB copies (job.placement): the all-reduce of every replicated expert's gradients among
   /// the ranks holding it, for s.layer; returns the extra parameters the optimizer updates.
   std::int64_t emit_replica_sync(const Step& s);
+
+  // --- the model's ends (models with a vocab_size; nothing otherwise) ---
+  /// Pipeline drivers that split only the layers over their stages call it at construction:
+  /// throws InputError naming --parallel when split=ends (ParallelLayout::ends_in_split, Megatron's
+  /// split of layers + 2 slots) is asked of `strategy`.
+  void require_layer_split(std::string_view strategy) const;
+  /// The embedding (first stage) and the output head (final norm, LM head, loss: last stage) of
+  /// one pipeline item; pipeline drivers call it before (before_layers) and after its layers.
+  void emit_model_ends(const Step& s, bool first_stage, bool last_stage, bool before_layers);
+  /// Their gradients' all-reduce on the stage after its backward (gradient syncs call it);
+  /// returns their parameters, for the optimizer.
+  std::int64_t emit_model_ends_gradient_sync(const Step& s, bool first_stage, bool last_stage);
 
   // --- blocks ---
   void emit_attention_forward(const Step& s);

@@ -132,6 +132,9 @@ class FlexMoePlacement final {
                           ctx_.comm());
         }
       }
+      const std::int64_t ends =
+          ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
+      for (RankId r : ranks) params[r.index()] += ends;
       s.phase = Phase::optimizer;
       s.layer = -1;
       ctx_.set_info(s);

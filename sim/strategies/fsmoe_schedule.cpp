@@ -521,6 +521,8 @@ void FsmoeSchedule::gradient_sync(Chain& chain) {
       ctx_.group_collective(s, GroupKind::edp, "grad.allreduce.expert", CommKind::all_reduce,
                             CommGroup::expert_dp, Bytes{expert_bytes});
     }
+    s.ranks = &ctx_.stage_ranks(stage);
+    params += ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == lay.pp - 1);
     Step o = s;
     o.phase = Phase::optimizer;
     o.layer = -1;

@@ -22,6 +22,10 @@ std::string_view to_string(Block block) {
       return "gradient_sync";
     case Block::optimizer:
       return "optimizer";
+    case Block::embedding:
+      return "embedding";
+    case Block::output_head:
+      return "output_head";
   }
   return "?";
 }
@@ -80,6 +84,27 @@ ComputeTask LayerOps::gemm(std::int64_t m, std::int64_t n, std::int64_t k, GemmR
   return t;
 }
 
+ComputeTask LayerOps::linear(std::int64_t m, std::int64_t n, std::int64_t k, GemmRole role) const {
+  if (!model_.fp8_linear) return gemm(m, n, k, role);
+  // FP8 operands (1 byte), the product in the model dtype.
+  ComputeTask t = gemm(m, n, k, role);
+  t.dtype = DType::fp8;
+  t.bytes = Bytes{m * k + k * n + m * n * b_};
+  return t;
+}
+
+KernelOp LayerOps::fp8_casts(std::int64_t elements, Direction direction) const {
+  // Transformer Engine's current-scaling recipe (Float8CurrentScaling): an amax pass over the
+  // bf16 tensor, then one cast writing the FP8 tensor and its transpose (Hopper's FP8 GEMMs take
+  // only the TN layout, so the weight gradient reads the transposed copy): 2 + 2 bytes read,
+  // 1 + 1 written per element. Weights are cast once per iteration and cached across
+  // micro-batches (TE's is_first_microbatch), so only activations and gradients are charged.
+  return with_direction(direction == Direction::forward ? "fp8.cast" : "fp8.cast.bwd",
+                        memory_kernel(KernelKind::elementwise, elements, 1, 6 * elements,
+                                      2.0 * static_cast<double>(elements)),
+                        direction);
+}
+
 ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n,
                                     std::int64_t bytes, double flops) const {
   ComputeTask t;
@@ -91,19 +116,21 @@ ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_
   return t;
 }
 
-BlockWork LayerOps::attention(Pass pass, std::int64_t x) const {
+BlockWork LayerOps::attention(Pass pass, std::int64_t x, std::int64_t layer) const {
   const ModelSpec& m = model_;
-  if (m.is_mla()) return mla_attention(pass, x);
+  if (m.is_mla()) return mla_attention(pass, x, layer);
   const std::int64_t tp = layout_.tp;
   const std::int64_t hid = m.hidden;
-  const std::int64_t kv = std::max(m.head_dim(), m.head_dim() * m.kv_heads / tp);
-  const std::int64_t q = hid / tp;
+  const std::int64_t hd = m.head_dim();
+  const std::int64_t kv = std::max(hd, hd * m.kv_heads / tp);
+  const std::int64_t q = m.query_width() / tp;
+  const std::int64_t keys = m.attended_keys(layer);
   const bool fwd = pass == Pass::forward;
   ComputeTask attn;
   attn.kind = KernelKind::attention;
-  attn.shape = KernelShape{x, m.seq_len, m.head_dim(), m.heads / tp};
+  attn.shape = KernelShape{x, keys, hd, m.heads / tp};
   attn.dtype = m.dtype;
-  attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * static_cast<double>(m.seq_len) *
+  attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * static_cast<double>(keys) *
                      static_cast<double>(q)};
   attn.bytes = Bytes{(fwd ? 1 : 2) * (x * (q + 2 * kv) + x * q) * b_};
   const CollectiveOp reduce{
@@ -118,31 +145,35 @@ BlockWork LayerOps::attention(Pass pass, std::int64_t x) const {
     w.ops = {
         with_direction("ln1",
                        memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh), f),
-        with_direction("qkv", gemm(x, q + 2 * kv, hid, GemmRole::forward), f),
+        with_direction("qkv", linear(x, q + 2 * kv, hid, GemmRole::forward), f),
         with_direction("attention", attn, f),
-        with_direction("attn.proj", gemm(x, hid, q, GemmRole::forward), f),
+        with_direction("attn.proj", linear(x, hid, q, GemmRole::forward), f),
         reduce,
         with_direction("ln2",
                        memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b_, 6.0 * xh), f),
     };
+    // Inputs of qkv (x M) and of the out-projection (x q).
+    if (m.fp8_linear) w.ops.insert(w.ops.begin() + 1, fp8_casts(x * (hid + q), f));
   } else {
     w.ops = {
         with_direction("ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_),
                        d),
-        with_direction("attn.proj.dX", gemm(x, q, hid, GemmRole::input_gradient), d),
-        with_direction("attn.proj.dW", gemm(q, hid, x, GemmRole::weight_gradient), dw),
+        with_direction("attn.proj.dX", linear(x, q, hid, GemmRole::input_gradient), d),
+        with_direction("attn.proj.dW", linear(q, hid, x, GemmRole::weight_gradient), dw),
         with_direction("attention.bwd", attn, d),
-        with_direction("qkv.dX", gemm(x, hid, q + 2 * kv, GemmRole::input_gradient), d),
-        with_direction("qkv.dW", gemm(hid, q + 2 * kv, x, GemmRole::weight_gradient), dw),
+        with_direction("qkv.dX", linear(x, hid, q + 2 * kv, GemmRole::input_gradient), d),
+        with_direction("qkv.dW", linear(hid, q + 2 * kv, x, GemmRole::weight_gradient), dw),
         reduce,
         with_direction("ln1.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_),
                        d),
     };
+    // Gradients entering the out-projection (x M) and qkv (x (q + 2 kv)).
+    if (m.fp8_linear) w.ops.insert(w.ops.begin() + 1, fp8_casts(x * (hid + q + 2 * kv), d));
   }
   return w;
 }
 
-BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x) const {
+BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x, std::int64_t layer) const {
   // DeepSeek-V3 (arXiv 2412.19437 section 2.1.1, eqs. 1-11; deepseek-ai/DeepSeek-V3
   // inference/model.py class MLA): q = W_qb norm(W_qa h) (or W_q h without a q LoRA),
   // [c_kv, k_rope] = W_kva h, [k_nope, v] = W_kvb norm(c_kv), scores over qk_nope + qk_rope
@@ -161,9 +192,10 @@ BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x) const {
   const bool fwd = pass == Pass::forward;
   ComputeTask attn;
   attn.kind = KernelKind::attention;
-  attn.shape = KernelShape{x, m.seq_len, qk, heads};
+  const std::int64_t keys = m.attended_keys(layer);
+  attn.shape = KernelShape{x, keys, qk, heads};
   attn.dtype = m.dtype;
-  attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * static_cast<double>(m.seq_len) *
+  attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * static_cast<double>(keys) *
                      static_cast<double>(heads * (qk + a.v_head_dim))};
   attn.bytes = Bytes{(fwd ? 1 : 2) * x * (2 * q_out + 2 * o_in) * b_};
   const CollectiveOp reduce{
@@ -191,17 +223,25 @@ BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x) const {
   const auto d = Direction::input_gradient;
   const auto dw = Direction::weight_gradient;
   const auto forward_gemm = [&](const Proj& p) {
-    return with_direction(p.name, gemm(x, p.out, p.in, GemmRole::forward), f);
+    return with_direction(p.name, linear(x, p.out, p.in, GemmRole::forward), f);
   };
   const auto backward_gemms = [&](BlockWork& w, const Proj& p) {
-    w.ops.push_back(with_direction(p.dx, gemm(x, p.in, p.out, GemmRole::input_gradient), d));
-    w.ops.push_back(with_direction(p.dw, gemm(p.in, p.out, x, GemmRole::weight_gradient), dw));
+    w.ops.push_back(with_direction(p.dx, linear(x, p.in, p.out, GemmRole::input_gradient), d));
+    w.ops.push_back(with_direction(p.dw, linear(p.in, p.out, x, GemmRole::weight_gradient), dw));
   };
   BlockWork w{Block::attention, {}};
   const double xh = static_cast<double>(x * hid);
+  // FP8 casts of every projection's input (forward) or incoming gradient (backward).
+  std::int64_t cast_in = o_in + kv_a.in + kv_b.in;
+  std::int64_t cast_out = hid + kv_a.out + kv_b.out;
+  for (const Proj& p : q_path) {
+    cast_in += p.in;
+    cast_out += p.out;
+  }
   if (fwd) {
     w.ops.push_back(with_direction(
         "ln1", memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh), f));
+    if (m.fp8_linear) w.ops.push_back(fp8_casts(x * cast_in, f));
     w.ops.push_back(forward_gemm(q_path.front()));
     if (q_path.size() == 2) {
       w.ops.push_back(with_direction("q_a.norm", norm(a.q_lora_rank, 2, 5.0), f));
@@ -211,17 +251,18 @@ BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x) const {
     w.ops.push_back(with_direction("kv_a.norm", norm(a.kv_lora_rank, 2, 5.0), f));
     w.ops.push_back(forward_gemm(kv_b));
     w.ops.push_back(with_direction("attention", attn, f));
-    w.ops.push_back(with_direction("attn.proj", gemm(x, hid, o_in, GemmRole::forward), f));
+    w.ops.push_back(with_direction("attn.proj", linear(x, hid, o_in, GemmRole::forward), f));
     w.ops.push_back(reduce);
     w.ops.push_back(with_direction(
         "ln2", memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b_, 6.0 * xh), f));
   } else {
     w.ops.push_back(with_direction(
         "ln2.bwd", memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_), d));
+    if (m.fp8_linear) w.ops.push_back(fp8_casts(x * cast_out, d));
     w.ops.push_back(
-        with_direction("attn.proj.dX", gemm(x, o_in, hid, GemmRole::input_gradient), d));
+        with_direction("attn.proj.dX", linear(x, o_in, hid, GemmRole::input_gradient), d));
     w.ops.push_back(
-        with_direction("attn.proj.dW", gemm(o_in, hid, x, GemmRole::weight_gradient), dw));
+        with_direction("attn.proj.dW", linear(o_in, hid, x, GemmRole::weight_gradient), dw));
     w.ops.push_back(with_direction("attention.bwd", attn, d));
     backward_gemms(w, kv_b);
     w.ops.push_back(with_direction("kv_a.norm.bwd", norm(a.kv_lora_rank, 4, 0.0), d));
@@ -253,16 +294,20 @@ BlockWork LayerOps::ffn(Block block, Pass pass, std::int64_t x, std::int64_t f, 
   const auto d = Direction::input_gradient;
   if (pass == Pass::forward) {
     const auto fw = Direction::forward;
-    w.ops = {with_direction(n.up, gemm(x, up, m.hidden, GemmRole::forward), fw),
+    w.ops = {with_direction(n.up, linear(x, up, m.hidden, GemmRole::forward), fw),
              with_direction(n.act, act((x * up + x * f) * b_, 4.0 * xf), fw),
-             with_direction(n.down, gemm(x, m.hidden, f, GemmRole::forward), fw)};
+             with_direction(n.down, linear(x, m.hidden, f, GemmRole::forward), fw)};
+    // Inputs of the up (x M) and down (x f) GEMMs.
+    if (m.fp8_linear) w.ops.insert(w.ops.begin(), fp8_casts(x * (m.hidden + f), fw));
   } else {
     const auto dw = Direction::weight_gradient;
-    w.ops = {with_direction(n.down_dx, gemm(x, f, m.hidden, GemmRole::input_gradient), d),
-             with_direction(n.down_dw, gemm(f, m.hidden, x, GemmRole::weight_gradient), dw),
+    w.ops = {with_direction(n.down_dx, linear(x, f, m.hidden, GemmRole::input_gradient), d),
+             with_direction(n.down_dw, linear(f, m.hidden, x, GemmRole::weight_gradient), dw),
              with_direction(n.act_bwd, act((2 * x * up + x * f) * b_, 8.0 * xf), d),
-             with_direction(n.up_dx, gemm(x, m.hidden, up, GemmRole::input_gradient), d),
-             with_direction(n.up_dw, gemm(m.hidden, up, x, GemmRole::weight_gradient), dw)};
+             with_direction(n.up_dx, linear(x, m.hidden, up, GemmRole::input_gradient), d),
+             with_direction(n.up_dw, linear(m.hidden, up, x, GemmRole::weight_gradient), dw)};
+    // Gradients entering the down (x M) and up (x up) GEMMs.
+    if (m.fp8_linear) w.ops.insert(w.ops.begin(), fp8_casts(x * (m.hidden + up), d));
   }
   if (tp_reduce) {
     w.ops.push_back(CollectiveOp{kTpAllReduce, CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
@@ -353,6 +398,96 @@ BlockWork LayerOps::unpermute(Pass pass, std::int64_t x, std::int64_t slots,
   return BlockWork{Block::gate_permute,
                    {with_direction(fwd ? "unpermute" : "unpermute.bwd", std::move(t),
                                    fwd ? Direction::forward : Direction::input_gradient)}};
+}
+
+BlockWork LayerOps::embedding(Pass pass, std::int64_t x) const {
+  const ModelSpec& m = model_;
+  BlockWork w{Block::embedding, {}};
+  if (m.vocab_size == 0) return w;
+  const std::int64_t hid = m.hidden;
+  if (pass == Pass::forward) {
+    // VocabParallelEmbedding: each tp rank looks up the rows of its vocabulary shard (the others
+    // masked to zero), then the shards are summed over tp.
+    w.ops = {
+        with_direction("embedding", memory_kernel(KernelKind::memcpy, x, hid, 2 * x * hid * b_),
+                       Direction::forward),
+        CollectiveOp{"embedding.allreduce", CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
+                     Bytes{x * hid * b_}, Direction::forward}};
+  } else {
+    // Scatter-add of the x incoming gradient rows into the table's gradient (read the row,
+    // read and write the table row): the embedding's only product, a weight gradient.
+    w.ops = {with_direction(
+        "embedding.bwd",
+        memory_kernel(KernelKind::memcpy, x, hid, 3 * x * hid * b_, static_cast<double>(x * hid)),
+        Direction::weight_gradient)};
+  }
+  return w;
+}
+
+BlockWork LayerOps::output_head(Pass pass, std::int64_t x) const {
+  const ModelSpec& m = model_;
+  BlockWork w{Block::output_head, {}};
+  if (m.vocab_size == 0) return w;
+  const std::int64_t hid = m.hidden;
+  const std::int64_t v = m.vocab_size / layout_.tp;  // the rank's vocabulary shard
+  const double xv = static_cast<double>(x * v);
+  const double xh = static_cast<double>(x * hid);
+  // Vocab-parallel cross-entropy (Megatron-LM tensor_parallel/cross_entropy.py): the logits'
+  // max, the target logit and the sum of exponentials are each all-reduced over tp (x fp32
+  // values each). Forward reads the logits twice (max, then exp-sum) and keeps the softmax in
+  // fp32 for the backward; the backward reads it and writes the logits' gradient [R].
+  const auto ce_reduce = [&](std::string_view name) {
+    return CollectiveOp{name,          CommKind::all_reduce, GroupKind::tp,
+                        CommGroup::tp, Bytes{4 * x},         Direction::forward};
+  };
+  if (pass == Pass::forward) {
+    const auto f = Direction::forward;
+    w.ops = {
+        with_direction("final_norm",
+                       memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh), f),
+        // The output layer is Megatron's ColumnParallelLinear, not a TE module: model dtype.
+        with_direction("lm_head", gemm(x, v, hid, GemmRole::forward), f),
+        with_direction("cross_entropy",
+                       memory_kernel(KernelKind::softmax, x, v, x * v * (2 * b_ + 4), 5.0 * xv), f),
+        ce_reduce("ce.max.allreduce"),
+        ce_reduce("ce.target.allreduce"),
+        ce_reduce("ce.sumexp.allreduce"),
+    };
+  } else {
+    const auto d = Direction::input_gradient;
+    w.ops = {
+        with_direction("cross_entropy.bwd",
+                       memory_kernel(KernelKind::softmax, x, v, x * v * (4 + b_), 2.0 * xv), d),
+        with_direction("lm_head.dX", gemm(x, hid, v, GemmRole::input_gradient), d),
+        with_direction("lm_head.dW", gemm(hid, v, x, GemmRole::weight_gradient),
+                       Direction::weight_gradient),
+        CollectiveOp{kTpAllReduce, CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
+                     Bytes{x * hid * b_}, d},
+        with_direction("final_norm.bwd",
+                       memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_), d),
+    };
+  }
+  return w;
+}
+
+std::int64_t LayerOps::embedding_params() const {
+  return model_.vocab_size / layout_.tp * model_.hidden;
+}
+
+std::int64_t LayerOps::output_head_params() const {
+  return model_.vocab_size == 0 ? 0
+                                : model_.vocab_size / layout_.tp * model_.hidden + model_.hidden;
+}
+
+BlockWork LayerOps::end_gradient_sync(Block block) const {
+  BlockWork w{Block::gradient_sync, {}};
+  const std::int64_t params = block == Block::embedding ? embedding_params() : output_head_params();
+  if (params == 0) return w;
+  w.ops.push_back(CollectiveOp{
+      block == Block::embedding ? "grad.allreduce.embedding" : "grad.allreduce.output_head",
+      CommKind::all_reduce, GroupKind::dp, CommGroup::dp, Bytes{params * b_},
+      Direction::weight_gradient});
+  return w;
 }
 
 KernelOp LayerOps::token_slice(std::string_view name, std::int64_t rows) const {

@@ -11,7 +11,10 @@
 //  attention  fwd: ln1 (2xMb bytes, 5xM flops), qkv GEMM (x, M/tp + 2kv, M), core attention
 //             (4 x L M/tp flops), attn.proj (x, M, M/tp), TP all-reduce (xMb), ln2 (3xMb, 6xM);
 //             bwd: ln2.bwd, proj dX/dW, attention.bwd (8 x L M/tp), qkv dX/dW, TP all-reduce,
-//             ln1.bwd (4xMb each). kv = max(head_dim, head_dim kv_heads / tp).
+//             ln1.bwd (4xMb each). kv = max(head_dim, head_dim kv_heads / tp); the query width
+//             is heads x head_dim (= M unless the model gives a head_dim) and L is the keys a
+//             query of the layer attends (seq_len, or a sliding window's band of whole tiles:
+//             ModelSpec::attended_keys).
 //             MLA (ModelSpec::Mla, DeepSeek-V3): q_a (x, q_lora, M), q_a.norm, q_b (x, h qk,
 //             q_lora), kv_a (x, kv_lora + rope, M), kv_a.norm, kv_b (x, h (nope + v), kv_lora),
 //             core attention 2 x L h (qk + v) flops, attn.proj (x, M, h v); h = heads/tp, qk = nope
@@ -26,6 +29,18 @@
 //  optimizer  Adam, mixed precision: 28 bytes (bf16 grad read, fp32 master/m/v read+write, bf16
 //             weight write) and ~10 flops per parameter [R].
 //  gradient sync per layer: dense gradients all-reduced over dp, local expert gradients over edp.
+//  embedding (models with a vocab V; first stage): lookup (2xMb) + TP all-reduce (xMb);
+//             backward scatter-add (3xMb). output head (last stage): final norm, LM head GEMM
+//             (x, V/tp, M) in the model dtype, cross-entropy (x V/tp (2b + 4) bytes) with three
+//             TP all-reduces of x fp32; backward cross-entropy (x V/tp (4 + b)), LM head dX/dW,
+//             TP all-reduce, final norm backward. Their gradients (V/tp x M each, untied) are
+//             all-reduced over dp.
+//  FP8 (ModelSpec::fp8_linear; Transformer Engine's recipe in Megatron-Core): the linear
+//             layers' GEMMs (qkv, attn.proj, MLA projections, dense / expert / shared FFN GEMMs,
+//             fprop, dgrad and wgrad) in FP8; the router GEMM, core attention, LM head and
+//             every memory kernel and collective stay in the model dtype. Each such block adds
+//             one fp8.cast kernel (current scaling: amax + cast with transpose, 6 bytes per
+//             element) over the inputs of its GEMMs (forward) or the gradients entering them.
 #pragma once
 
 #include <cstdint>
@@ -49,6 +64,8 @@ enum class Block : std::uint8_t {
   shared_experts,
   gradient_sync,
   optimizer,
+  embedding,    ///< first pipeline stage, models with a vocab_size
+  output_head,  ///< final norm, LM head and loss: last pipeline stage
 };
 std::string_view to_string(Block block);
 
@@ -90,7 +107,8 @@ class LayerOps {
  public:
   LayerOps(const ModelSpec& model, const ParallelLayout& layout);
 
-  BlockWork attention(Pass pass, std::int64_t tokens) const;
+  /// Attention of `layer` (its keys: ModelSpec::attended_keys; layer < 0: full attention).
+  BlockWork attention(Pass pass, std::int64_t tokens, std::int64_t layer = -1) const;
   BlockWork dense_ffn(Pass pass, std::int64_t tokens) const;
   /// Forward: gate GEMM, top-k, permute into `slots` slots; backward: permute.bwd, top-k
   /// backward, gate dX/dW. `tokens_per_expert` (size E): what this rank's permute moves.
@@ -109,6 +127,16 @@ class LayerOps {
   /// over edp.
   BlockWork gradient_sync(std::int64_t layer) const;
   BlockWork optimizer(std::int64_t parameters) const;
+  /// Embedding lookup (forward) or its gradient scatter-add (backward); empty without a vocab.
+  BlockWork embedding(Pass pass, std::int64_t tokens) const;
+  /// Final norm, LM head GEMM (tokens x vocab/tp x hidden) and vocab-parallel cross-entropy, or
+  /// their backward; empty without a vocab.
+  BlockWork output_head(Pass pass, std::int64_t tokens) const;
+  /// The dp all-reduce of the embedding's (block = embedding) or the output head's gradients.
+  BlockWork end_gradient_sync(Block block) const;
+  /// Parameters per rank of the embedding table shard, and of the LM head shard + final norm.
+  std::int64_t embedding_params() const;
+  std::int64_t output_head_params() const;
 
   /// A device-local copy of `rows` rows of the hidden size (DeepSpeed's drop_tokens slice).
   KernelOp token_slice(std::string_view name, std::int64_t rows) const;
@@ -119,13 +147,18 @@ class LayerOps {
 
   // Kernels in the model dtype.
   ComputeTask gemm(std::int64_t m, std::int64_t n, std::int64_t k, GemmRole role) const;
+  /// A linear layer's GEMM: in FP8 (operands 1 byte, product in the model dtype) when the model
+  /// has fp8_linear, else gemm().
+  ComputeTask linear(std::int64_t m, std::int64_t n, std::int64_t k, GemmRole role) const;
+  /// The FP8 quantisation of `elements` activation or gradient values (current scaling).
+  KernelOp fp8_casts(std::int64_t elements, Direction direction) const;
   ComputeTask memory_kernel(KernelKind kind, std::int64_t m, std::int64_t n, std::int64_t bytes,
                             double flops = 0.0) const;
 
  private:
   struct FfnNames;
   /// Multi-head latent attention (ModelSpec::Mla): the projections through the q and kv latents.
-  BlockWork mla_attention(Pass pass, std::int64_t tokens) const;
+  BlockWork mla_attention(Pass pass, std::int64_t tokens, std::int64_t layer) const;
   BlockWork ffn(Block block, Pass pass, std::int64_t tokens, std::int64_t width, bool tp_reduce,
                 const FfnNames& names) const;
 

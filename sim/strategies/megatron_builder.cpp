@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <numeric>
 
 #include "sim/core/errors.hpp"
@@ -57,16 +58,33 @@ MegatronMoeBlock::MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options
                       fmt::format("mb={}, pp={}", job.layout.micro_batches, job.layout.pp),
                       "mb a multiple of pp");
   }
-  if (chunks == 0 || job.model.layers % chunks != 0) {
+  const std::int64_t slots = job.model.layers + (job.layout.ends_in_split ? 2 : 0);
+  if (chunks == 0 || slots % chunks != 0) {
     throw input_error(
-        "", "--strategy", "pp x vp must divide the number of layers",
+        "", "--strategy",
+        job.layout.ends_in_split ? "pp x vp must divide layers + 2 (split=ends)"
+                                 : "pp x vp must divide the number of layers",
         fmt::format("pp={}, vp={}, layers={}", job.layout.pp, options.vp, job.model.layers),
-        "layers a multiple of pp x vp");
+        job.layout.ends_in_split ? "layers + 2 a multiple of pp x vp"
+                                 : "layers a multiple of pp x vp");
   }
 }
 
 std::int64_t MegatronMoeBlock::layers_per_chunk() const {
-  return ctx_.job().model.layers / (ctx_.job().layout.pp * options_megatron_.vp);
+  const TrainingJob& job = ctx_.job();
+  const std::int64_t slots = job.model.layers + (job.layout.ends_in_split ? 2 : 0);
+  return slots / (job.layout.pp * options_megatron_.vp);
+}
+
+MegatronMoeBlock::ChunkLayers MegatronMoeBlock::chunk_layers(std::int64_t virtual_stage) const {
+  // Slots of the split: with split=ends slot 0 is the embedding and slot layers + 1 the loss
+  // (Megatron-Core's account_for_embedding / account_for_loss_in_pipeline_split), so the first
+  // and last chunks hold one layer fewer.
+  const std::int64_t per = layers_per_chunk();
+  const std::int64_t shift = ctx_.job().layout.ends_in_split ? 1 : 0;
+  const std::int64_t first = std::max<std::int64_t>(0, virtual_stage * per - shift);
+  const std::int64_t end = std::min(ctx_.job().model.layers, (virtual_stage + 1) * per - shift);
+  return ChunkLayers{first, end - first};
 }
 
 std::int64_t MegatronMoeBlock::local_tokens() const {

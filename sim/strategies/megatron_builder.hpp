@@ -62,7 +62,14 @@ class MegatronMoeBlock final : public MoeBlockSchedule {
   /// The decisions it emits with (dispatcher, chunks, overlap).
   void record_decisions();
   const MegatronOptions& options() const { return options_megatron_; }
+  /// Slots of the split per model chunk (layers, plus the embedding and loss with split=ends).
   std::int64_t layers_per_chunk() const;
+  struct ChunkLayers {
+    std::int64_t first = 0;
+    std::int64_t count = 0;
+  };
+  /// The layers of virtual stage v = chunk x pp + stage.
+  ChunkLayers chunk_layers(std::int64_t virtual_stage) const;
 
   void forward(const Step& s) override;
   void backward(const Step& s) override;

@@ -6,6 +6,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
+
 #include "sim/strategies/pipeline_schedule.hpp"
 
 namespace moesim::strategies {
@@ -15,7 +18,6 @@ Chain MegatronPipeline::emit() {
   const std::int64_t pp = ctx_.job().layout.pp;
   const std::int64_t vp = moe_.options().vp;
   const std::int64_t mbs = ctx_.job().layout.micro_batches;
-  const std::int64_t per_chunk = moe_.layers_per_chunk();
   const std::int64_t virtual_stages = pp * vp;
   std::vector<std::int64_t> moe_index(static_cast<std::size_t>(m.layers), -1);
   for (std::int64_t l = 0, n = 0; l < m.layers; ++l) {
@@ -80,27 +82,44 @@ Chain MegatronPipeline::emit() {
       st.ranks = &ranks;
       st.chain = &chain;
     };
-    const auto layer_of = [&](const PipelineItem& it, std::int64_t i) {
-      const std::int64_t first = (it.chunk * pp + it.stage) * per_chunk;
-      return it.forward ? first + i : first + per_chunk - 1 - i;
+    const auto layers_of = [&](const std::optional<PipelineItem>& it) {
+      return it ? moe_.chunk_layers(it->chunk * pp + it->stage) : MegatronMoeBlock::ChunkLayers{};
+    };
+    const MegatronMoeBlock::ChunkLayers fl = layers_of(step.forward);
+    const MegatronMoeBlock::ChunkLayers bl = layers_of(step.backward);
+    const auto layer_of = [&](const PipelineItem& it, const MegatronMoeBlock::ChunkLayers& c,
+                              std::int64_t i) {
+      return it.forward ? c.first + i : c.first + c.count - 1 - i;
+    };
+    // The embedding on virtual stage 0, the output head on the last (models with a vocab).
+    const auto ends = [&](const std::optional<PipelineItem>& it, Step& st, bool before) {
+      if (!it) return;
+      const std::int64_t v = it->chunk * pp + it->stage;
+      ctx_.emit_model_ends(st, v == 0, v == virtual_stages - 1, before);
     };
     if (step.forward) prepare(*step.forward, fchain, f);
     if (step.backward) prepare(*step.backward, bchain, b);
-    for (std::int64_t i = 0; i < per_chunk; ++i) {
-      if (step.forward) {
-        f.layer = layer_of(*step.forward, i);
+    ends(step.forward, f, true);
+    ends(step.backward, b, true);
+    for (std::int64_t i = 0; i < std::max(fl.count, bl.count); ++i) {
+      const bool with_f = i < fl.count;
+      const bool with_b = i < bl.count;
+      if (with_f) {
+        f.layer = layer_of(*step.forward, fl, i);
         f.moe_index = moe_index[static_cast<std::size_t>(f.layer)];
       }
-      if (step.backward) {
-        b.layer = layer_of(*step.backward, i);
+      if (with_b) {
+        b.layer = layer_of(*step.backward, bl, i);
         b.moe_index = moe_index[static_cast<std::size_t>(b.layer)];
       }
-      if (step.forward && step.backward) {
+      if (with_f && with_b) {
         moe_.emit_layer_pair(f, b);
       } else {
-        layers_.emit(step.forward ? f : b);
+        layers_.emit(with_f ? f : b);
       }
     }
+    ends(step.forward, f, false);
+    ends(step.backward, b, false);
     // Hand each part's output to its neighbouring virtual stage.
     const auto hand_off = [&](const PipelineItem& it, Chain& chain) {
       const std::int64_t v = it.chunk * pp + it.stage;
@@ -139,16 +158,16 @@ Chain MegatronPipeline::emit() {
 void MegatronGradientSync::emit(Chain& chain) {
   const std::int64_t pp = ctx_.job().layout.pp;
   const std::int64_t vp = moe_.options().vp;
-  const std::int64_t per_chunk = moe_.layers_per_chunk();
   for (std::int64_t stage = 0; stage < pp; ++stage) {
     const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
     std::int64_t params = 0;
     Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Chunk 0's backward ends last: reduce the later chunks' layers first, last layer first.
+    params += ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == pp - 1);
     for (std::int64_t c = vp - 1; c >= 0; --c) {
-      const std::int64_t first = (c * pp + stage) * per_chunk;
-      for (std::int64_t i = per_chunk - 1; i >= 0; --i) {
-        s.layer = first + i;
+      const MegatronMoeBlock::ChunkLayers chunk = moe_.chunk_layers(c * pp + stage);
+      for (std::int64_t i = chunk.count - 1; i >= 0; --i) {
+        s.layer = chunk.first + i;
         ctx_.set_info(s);
         params += ctx_.ops().dense_params(s.layer) + ctx_.ops().local_expert_params(s.layer);
         ctx_.emit_work(s, ctx_.ops().gradient_sync(s.layer), ctx_.comm());

@@ -45,11 +45,13 @@ Chain ScheduledPipeline::emit() {
     step.ranks = &ranks;
     step.chain = &chain;
     const std::int64_t first = item.stage * per_stage;
+    ctx_.emit_model_ends(step, item.stage == 0, item.stage == pp - 1, true);
     for (std::int64_t i = 0; i < per_stage; ++i) {
       step.layer = item.forward ? first + i : first + per_stage - 1 - i;
       step.moe_index = moe_index[static_cast<std::size_t>(step.layer)];
       layers_.emit(step);
     }
+    ctx_.emit_model_ends(step, item.stage == 0, item.stage == pp - 1, false);
     if (item.forward) {
       for (RankId r : ranks) forward_end[mb][r.index()] = chain[r];
     }

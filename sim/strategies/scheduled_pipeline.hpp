@@ -1,7 +1,9 @@
 // The default pipeline driver: the items of pipeline_schedule.hpp (GPipe or 1F1B over
 // micro-batches, job.layout.pp_schedule), each item's layers emitted by a LayerSchedule, and
 // send_recv between neighbouring stages on stream "pp". Each item's Chain starts from its inputs
-// (the forward's end for a backward, the neighbouring stage's transfer).
+// (the forward's end for a backward, the neighbouring stage's transfer). Models with a vocab_size
+// run their embedding on the first stage and their output head (norm, LM head, loss) on the last,
+// around each item's layers.
 #pragma once
 
 #include "sim/strategies/iteration_pieces.hpp"
@@ -10,7 +12,10 @@ namespace moesim::strategies {
 
 class ScheduledPipeline final : public PipelineDriver {
  public:
-  ScheduledPipeline(EmissionContext& ctx, LayerSchedule& layers) : ctx_(ctx), layers_(layers) {}
+  /// Throws InputError for split=ends: the layers are split evenly over the stages.
+  ScheduledPipeline(EmissionContext& ctx, LayerSchedule& layers) : ctx_(ctx), layers_(layers) {
+    ctx.require_layer_split("this strategy");
+  }
   Chain emit() override;
 
  private:

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
@@ -24,6 +25,19 @@ std::optional<ExpertFfn> parse_expert_ffn(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(SlidingLayers v) { return v == SlidingLayers::all ? "all" : "even"; }
+std::optional<SlidingLayers> parse_sliding_layers(std::string_view s) {
+  if (s == "even") return SlidingLayers::even;
+  if (s == "all") return SlidingLayers::all;
+  return std::nullopt;
+}
+
+std::int64_t ModelSpec::attended_keys(std::int64_t layer) const {
+  if (!is_sliding_layer(layer)) return seq_len;
+  const std::int64_t tiles = (sliding_window + kAttentionTile - 1) / kAttentionTile + 1;
+  return std::min(seq_len, tiles * kAttentionTile);
+}
+
 std::int64_t ModelSpec::moe_layer_count() const {
   std::int64_t n = 0;
   for (std::int64_t l = 0; l < layers; ++l) n += is_moe_layer(l) ? 1 : 0;
@@ -40,27 +54,32 @@ std::int64_t ModelSpec::attention_params() const {
            mla.kv_lora_rank * heads * (mla.qk_nope_head_dim + mla.v_head_dim) +
            heads * mla.v_head_dim * hidden;
   }
-  const std::int64_t kv = hidden / heads * kv_heads;
-  return hidden * (hidden + 2 * kv) + hidden * hidden;
+  const std::int64_t q = query_width();
+  const std::int64_t kv = head_dim() * kv_heads;
+  return hidden * (q + 2 * kv) + q * hidden;
 }
 
 std::int64_t ModelSpec::dense_ffn_params() const { return expert_gemms() * hidden * ffn_hidden; }
 
 double ModelSpec::training_flops_per_token() const {
   const double m = static_cast<double>(hidden);
-  // Scores and weighted values: 2 L (qk + v) per head (4 L M for multi-head attention).
+  // Scores and weighted values: 2 keys (qk + v) per head (4 L M for multi-head attention of
+  // hidden width); keys = attended_keys(layer).
   const double head_dims =
       is_mla() ? static_cast<double>(heads *
                                      (mla.qk_nope_head_dim + mla.qk_rope_head_dim + mla.v_head_dim))
-               : 2.0 * m;
-  const double attention = 2.0 * static_cast<double>(attention_params()) +
-                           2.0 * static_cast<double>(seq_len) * head_dims;
+               : 2.0 * static_cast<double>(query_width());
+  const double projections = 2.0 * static_cast<double>(attention_params());
   const double dense = 2.0 * static_cast<double>(dense_ffn_params());
   const double expert = 2.0 * static_cast<double>(expert_params());
   const double moe =
       2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
-  double forward = 0.0;
-  for (std::int64_t l = 0; l < layers; ++l) forward += attention + (is_moe_layer(l) ? moe : dense);
+  // The LM head GEMM (vocab x hidden), counted as Megatron's MFU counts the logit layer.
+  double forward = 2.0 * static_cast<double>(embedding_params());
+  for (std::int64_t l = 0; l < layers; ++l) {
+    forward += projections + 2.0 * static_cast<double>(attended_keys(l)) * head_dims +
+               (is_moe_layer(l) ? moe : dense);
+  }
   return 3.0 * forward;
 }
 
@@ -84,6 +103,15 @@ void ModelSpec::validate(std::string_view origin) const {
   in_range("expert_ffn_hidden", expert_ffn_hidden, kMaxFfnHidden);
   in_range("heads", heads, kMaxHeads);
   in_range("kv_heads", kv_heads, kMaxHeads);
+  const auto optional_size = [&](std::string_view field, std::int64_t v, std::int64_t max) {
+    if (v < 0 || v > max) {
+      throw input_error(origin, fmt::format("/{}", field), "out of range", std::to_string(v),
+                        fmt::format("0..{} (0: not given)", max));
+    }
+  };
+  optional_size("head_dim", attention_head_dim, kMaxHidden);
+  optional_size("vocab_size", vocab_size, kMaxVocab);
+  optional_size("sliding_window", sliding_window, kMaxSeqLen);
   in_range("seq_len", seq_len, kMaxSeqLen);
   in_range("micro_batch", micro_batch, kMaxMicroBatch);
   in_range("experts", experts, kMaxExperts);
@@ -113,9 +141,10 @@ void ModelSpec::validate(std::string_view origin) const {
                       fmt::format("{} x {} = {}", seq_len, micro_batch, tokens_per_micro_batch()),
                       fmt::format("<= {} tokens per micro-batch", kMaxTokensPerMicroBatch));
   }
-  if (hidden % heads != 0) {
+  if (attention_head_dim == 0 && hidden % heads != 0) {
     throw input_error(origin, "/heads", "hidden is not divisible by heads",
-                      fmt::format("hidden={}, heads={}", hidden, heads), "heads dividing hidden");
+                      fmt::format("hidden={}, heads={}", hidden, heads),
+                      "heads dividing hidden, or a head_dim");
   }
   if (heads % kv_heads != 0) {
     throw input_error(origin, "/kv_heads", "heads is not divisible by kv_heads",
@@ -197,7 +226,25 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     s.mla.qk_rope_head_dim = i();
   else if (key == "v_head_dim")
     s.mla.v_head_dim = i();
-  else if (key == "capacity_factor")
+  else if (key == "head_dim")
+    s.attention_head_dim = i();
+  else if (key == "vocab_size")
+    s.vocab_size = i();
+  else if (key == "sliding_window")
+    s.sliding_window = i();
+  else if (key == "sliding_window_layers") {
+    const auto v = parse_sliding_layers(value);
+    if (!v)
+      throw input_error("", flag, "sliding_window_layers: unknown value", value, "even or all");
+    s.sliding_layers = *v;
+  } else if (key == "gemm_dtype") {
+    const auto v = parse_dtype(value);
+    if (!v || (*v != DType::fp8 && *v != s.dtype)) {
+      throw input_error("", flag, "gemm_dtype: unknown value", value,
+                        fmt::format("fp8 or the model dtype {}", to_string(s.dtype)));
+    }
+    s.fp8_linear = *v == DType::fp8;
+  } else if (key == "capacity_factor")
     s.capacity_factor = parse_double(flag, key, value);
   else if (key == "dropless")
     s.dropless = parse_bool(flag, key, value);
@@ -218,7 +265,8 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
                       "one of layers, hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, "
                       "seq_len, micro_batch, experts, top_k, capacity_factor, dropless, "
                       "moe_layers, expert_ffn, dtype, shared_experts, first_dense_layers, "
-                      "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim");
+                      "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, "
+                      "head_dim, vocab_size, sliding_window, sliding_window_layers, gemm_dtype");
   }
 }
 

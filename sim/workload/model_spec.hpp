@@ -3,8 +3,12 @@
 // Units: sizes are element counts (hidden = M, ffn_hidden = dense FFN width, expert_ffn_hidden =
 // H per expert), seq_len and micro_batch are tokens and samples per micro-batch per data-parallel
 // replica. Invariants (checked by validate(), messages name the field): every size > 0,
-// hidden % heads == 0, heads % kv_heads == 0, 1 <= top_k <= experts, capacity_factor > 0 unless
-// dropless.
+// hidden % heads == 0 unless head_dim is given, heads % kv_heads == 0, 1 <= top_k <= experts,
+// capacity_factor > 0 unless dropless, gemm_dtype fp8 or the model dtype.
+// Optional parts, each off (0 / false) in presets that do not give them, so those presets' numbers
+// do not move: head_dim (attention wider or narrower than hidden, Qwen3 and GPT-OSS), vocab_size
+// (embedding, LM head and loss), sliding_window (local attention on some layers, GPT-OSS) and
+// gemm_dtype fp8 (Transformer Engine's FP8 recipe for the linear layers' GEMMs).
 #pragma once
 
 #include <cstdint>
@@ -18,6 +22,9 @@ namespace moesim {
 
 /// Which transformer layers carry an MoE block instead of a dense FFN.
 enum class MoeLayers : std::uint8_t { every, every_other };
+/// Which layers use sliding-window attention when sliding_window > 0: the even layers (0, 2, ...;
+/// GPT-OSS's layer_types alternate sliding_attention, full_attention) or all of them.
+enum class SlidingLayers : std::uint8_t { even, all };
 /// Expert FFN: two GEMMs (M x H, act, H x M) or SwiGLU (gate and up M x H, down H x M).
 enum class ExpertFfn : std::uint8_t { two_gemm, swiglu };
 
@@ -25,6 +32,8 @@ std::string_view to_string(MoeLayers v);
 std::optional<MoeLayers> parse_moe_layers(std::string_view s);
 std::string_view to_string(ExpertFfn v);
 std::optional<ExpertFfn> parse_expert_ffn(std::string_view s);
+std::string_view to_string(SlidingLayers v);
+std::optional<SlidingLayers> parse_sliding_layers(std::string_view s);
 
 struct ModelSpec {
   // Largest sizes validate() accepts (see there for why these values).
@@ -38,6 +47,10 @@ struct ModelSpec {
   static constexpr std::int64_t kMaxExperts = 1 << 16;
   static constexpr std::int64_t kMaxTopK = 1024;
   static constexpr double kMaxCapacityFactor = 1024.0;
+  static constexpr std::int64_t kMaxVocab = 1 << 22;
+  /// Rows and columns of the attention kernel's tiles (FlashAttention-2/3 on Hopper: 128 x 128):
+  /// a sliding window computes whole tiles.
+  static constexpr std::int64_t kAttentionTile = 128;
 
   std::string name;
   std::string source;  ///< where the numbers come from (paper, config file)
@@ -46,7 +59,20 @@ struct ModelSpec {
   std::int64_t ffn_hidden = 4;         ///< dense FFN width
   std::int64_t expert_ffn_hidden = 4;  ///< H of one expert (fine-grained experts: < ffn_hidden)
   std::int64_t heads = 1;
-  std::int64_t kv_heads = 1;     ///< grouped-query attention; = heads for multi-head attention
+  std::int64_t kv_heads = 1;  ///< grouped-query attention; = heads for multi-head attention
+  /// Width of one attention head ("head_dim" in the preset, config.json's head_dim /
+  /// Megatron's kv_channels); 0: hidden / heads. Query width = heads x head_dim().
+  std::int64_t attention_head_dim = 0;
+  /// Vocabulary ("vocab_size"): embedding on the first pipeline stage, LM head and loss on the
+  /// last; 0: neither is modelled (the older presets).
+  std::int64_t vocab_size = 0;
+  /// Tokens a sliding-window layer attends to (0: every layer attends to the whole sequence).
+  std::int64_t sliding_window = 0;
+  SlidingLayers sliding_layers = SlidingLayers::even;
+  /// GEMMs of the linear layers (attention projections, dense, expert and shared FFNs) in FP8,
+  /// Transformer Engine's recipe; activations, communication, core attention, router and LM
+  /// head stay in `dtype` (LayerOps says what is charged).
+  bool fp8_linear = false;
   std::int64_t seq_len = 1;      ///< L
   std::int64_t micro_batch = 1;  ///< B, samples per micro-batch per data-parallel replica
   std::int64_t experts = 1;      ///< E
@@ -77,12 +103,28 @@ struct ModelSpec {
     return layer >= first_dense_layers && (moe_layers == MoeLayers::every || layer % 2 == 1);
   }
   std::int64_t moe_layer_count() const;
-  std::int64_t head_dim() const { return hidden / heads; }
+  std::int64_t head_dim() const {
+    return attention_head_dim > 0 ? attention_head_dim : hidden / heads;
+  }
+  /// Width of the queries (and of the attention output the out-projection reads).
+  std::int64_t query_width() const { return heads * head_dim(); }
+  bool is_sliding_layer(std::int64_t layer) const {
+    return sliding_window > 0 && layer >= 0 &&
+           (sliding_layers == SlidingLayers::all || layer % 2 == 0);
+  }
+  /// Keys each query of `layer` is charged against: seq_len for full attention (the catalogue's
+  /// convention, no causal halving); for a sliding window the band of whole kernel tiles it
+  /// touches, ceil(window / tile) + 1 key tiles per query tile, at most seq_len. layer < 0: full.
+  std::int64_t attended_keys(std::int64_t layer) const;
+  /// dtype of the linear layers' GEMMs (fp8 with fp8_linear, else dtype).
+  DType linear_dtype() const { return fp8_linear ? DType::fp8 : dtype; }
   std::int64_t tokens_per_micro_batch() const { return micro_batch * seq_len; }
   /// GEMMs of one expert FFN (2 or 3).
   int expert_gemms() const { return expert_ffn == ExpertFfn::swiglu ? 3 : 2; }
   /// Parameters of one expert (all its matrices).
   std::int64_t expert_params() const { return expert_gemms() * hidden * expert_ffn_hidden; }
+  /// Parameters of the embedding table and of the LM head (untied), each vocab x hidden.
+  std::int64_t embedding_params() const { return vocab_size * hidden; }
   /// Parameters of attention (Q, K, V, O) and the dense FFN of one layer.
   std::int64_t attention_params() const;
   std::int64_t dense_ffn_params() const;

@@ -21,6 +21,7 @@ std::string ParallelLayout::describe() const {
   if (pp > 1 || micro_batches > 1) {
     s += fmt::format(",mb={},schedule={}", micro_batches, to_string(pp_schedule));
   }
+  if (ends_in_split) s += ",split=ends";
   return s;
 }
 
@@ -66,7 +67,7 @@ ParallelLayout parse_parallel_layout(std::string_view text, std::string_view fla
     const std::size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0) {
       throw input_error("", flag, "not a key=value pair", item,
-                        "dp=N,tp=N,ep=N,esp=N,pp=N,mb=N,schedule=gpipe|1f1b");
+                        "dp=N,tp=N,ep=N,esp=N,pp=N,mb=N,schedule=gpipe|1f1b,split=layers|ends");
     }
     const std::string key = item.substr(0, eq);
     const std::string value = item.substr(eq + 1);
@@ -79,6 +80,14 @@ ParallelLayout parse_parallel_layout(std::string_view text, std::string_view fla
       } else {
         throw input_error("", flag, "unknown pipeline schedule", value, "gpipe or 1f1b");
       }
+      continue;
+    }
+    if (key == "split") {
+      if (value != "layers" && value != "ends") {
+        throw input_error("", flag, "unknown pipeline split", value,
+                          "layers, or ends (embedding and loss counted as a layer each)");
+      }
+      layout.ends_in_split = value == "ends";
       continue;
     }
     std::int64_t v = 0;
@@ -106,7 +115,7 @@ ParallelLayout parse_parallel_layout(std::string_view text, std::string_view fla
       layout.micro_batches = v;
     else {
       throw input_error("", flag, "unknown parallel dimension", key,
-                        "dp, tp, ep, esp, pp, mb or schedule");
+                        "dp, tp, ep, esp, pp, mb, schedule or split");
     }
   }
   return layout;
@@ -143,7 +152,11 @@ void ParallelLayout::resolve(const ModelSpec& model, std::int64_t gpu_count,
     throw input_error("", flag, "ep must divide the number of experts",
                       fmt::format("ep={}, experts={}", ep, model.experts), "ep dividing experts");
   }
-  if (model.layers % pp != 0) {
+  if (ends_in_split && (model.layers + 2) % pp != 0) {
+    throw input_error("", flag, "with split=ends, pp must divide layers + 2",
+                      fmt::format("pp={}, layers={}", pp, model.layers), "pp dividing layers + 2");
+  }
+  if (!ends_in_split && model.layers % pp != 0) {
     throw input_error("", flag, "pp must divide the number of layers",
                       fmt::format("pp={}, layers={}", pp, model.layers), "pp dividing layers");
   }

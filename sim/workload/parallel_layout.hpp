@@ -32,6 +32,11 @@ struct ParallelLayout {
   std::int64_t edp = 0;  ///< inferred by resolve()
   PipelineSchedule pp_schedule = PipelineSchedule::one_f_one_b;
   std::int64_t micro_batches = 1;
+  /// Megatron-Core's account_for_embedding_in_pipeline_split and
+  /// account_for_loss_in_pipeline_split ("split=ends"): the embedding and the loss each take one
+  /// layer's place when the layers are split into pipeline stages, so layers + 2 must divide
+  /// evenly and the first and last stages hold one layer fewer. Only `megatron*` builds it.
+  bool ends_in_split = false;
   /// Rank order of the (tp, dp, pp) grid, innermost (fastest-varying) first. The default keeps a
   /// TP group on consecutive ranks, i.e. inside a node.
   std::string order = "tp,dp,pp";
@@ -50,8 +55,8 @@ struct ParallelLayout {
                std::string_view flag);
 };
 
-/// Parses "dp=2,tp=4,ep=8[,esp=4][,pp=2][,mb=8][,schedule=gpipe|1f1b]". Unknown keys, repeated
-/// keys, non-positive sizes: InputError naming `flag`.
+/// Parses "dp=2,tp=4,ep=8[,esp=4][,pp=2][,mb=8][,schedule=gpipe|1f1b][,split=layers|ends]". Unknown
+/// keys, repeated keys, non-positive sizes: InputError naming `flag`.
 ParallelLayout parse_parallel_layout(std::string_view text, std::string_view flag);
 
 }  // namespace moesim

@@ -51,7 +51,8 @@ TEST(ModelSpec, OverridesApplyAndRejectUnknownKeys) {
             "expert_ffn_hidden, heads, kv_heads, seq_len, micro_batch, experts, top_k, "
             "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts, "
             "first_dense_layers, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, "
-            "v_head_dim)");
+            "v_head_dim, head_dim, vocab_size, sliding_window, sliding_window_layers, "
+            "gemm_dtype)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=x", "--set"); }),
             "--set: top_k: not an integer (got x, expected an integer)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=9", "--set"); }),
@@ -83,7 +84,8 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             "hidden, ffn_hidden, expert_ffn_hidden, heads, kv_heads, seq_len, micro_batch, "
             "experts, top_k, capacity_factor, dropless, moe_layers, expert_ffn, dtype, "
             "shared_experts, note, first_dense_layers, q_lora_rank, kv_lora_rank, "
-            "qk_nope_head_dim, qk_rope_head_dim, v_head_dim)");
+            "qk_nope_head_dim, qk_rope_head_dim, v_head_dim, head_dim, vocab_size, "
+            "sliding_window, sliding_window_layers, gemm_dtype)");
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})",
                                        "m.json");
@@ -102,7 +104,7 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
               io::model_from_json_text("{" + three_heads + R"(, "dropless": true})", "m.json");
             }),
             "m.json: /heads: hidden is not divisible by heads (got hidden=8, heads=3, expected "
-            "heads dividing hidden)");
+            "heads dividing hidden, or a head_dim)");
 }
 
 TEST(ParallelLayout, ParsesAndResolves) {
@@ -139,8 +141,8 @@ TEST(ParallelLayout, BadLayoutsNameTheFlagAndValues) {
   EXPECT_EQ(resolve("tp=4,tp=2", 8), "--parallel: key given twice (got tp, expected each once)");
   EXPECT_EQ(resolve("tp=0", 8), "--parallel: tp: not a positive integer (got 0, expected >= 1)");
   EXPECT_EQ(resolve("xp=2", 8),
-            "--parallel: unknown parallel dimension (got xp, expected dp, tp, ep, esp, pp, mb or "
-            "schedule)");
+            "--parallel: unknown parallel dimension (got xp, expected dp, tp, ep, esp, pp, mb, "
+            "schedule or split)");
   EXPECT_EQ(resolve("tp=1,pp=2,mb=1", 16),
             "--parallel: fewer micro-batches than pipeline stages (got mb=1, pp=2, expected mb "
             ">= pp)");
