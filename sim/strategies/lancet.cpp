@@ -317,7 +317,7 @@ class LancetLayer final : public LayerSchedule {
     for (RankId r : *s.ranks) {
       const TaskId id =
           ctx_.graph().add_delay("lancet.queue_wait", r, stream, wait,
-                           TaskInfo{Phase::forward, static_cast<std::int32_t>(layer)});
+                                 TaskInfo{Phase::forward, static_cast<std::int32_t>(layer)});
       for (TaskId d : prev[r.index()]) ctx_.graph().depend(d, id);
       prev[r.index()] = {id};
     }
