@@ -96,6 +96,7 @@ class FlowNetworkModel final : public CommunicationModel {
   /// link whose flows changed (changed_links_).
   void narrow_to_changed_flows() const;
   std::uint32_t link_root(std::uint32_t l) const;
+  void note_changed(DirectedLinkId l);
   void remove_flow(std::size_t i);
   std::int64_t route_latency_ps(std::size_t i) const;
   void compact_routes();
@@ -148,6 +149,7 @@ class FlowNetworkModel final : public CommunicationModel {
   // routes of started and of finished flows), and a union-find over link ids of the flows of
   // the marked operations (an entry is valid where uf_stamp_ == uf_epoch_).
   mutable std::vector<DirectedLinkId> changed_links_;
+  mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
   mutable std::vector<std::uint32_t> uf_parent_;
   mutable std::vector<std::uint32_t> uf_stamp_;
   mutable std::vector<char> uf_seed_;
