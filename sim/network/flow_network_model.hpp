@@ -18,9 +18,11 @@
 // which is bit-identical to what a full solve would give (progressive filling of one component
 // does the same floating-point operations in the same order). Components are tracked per
 // operation stage (the links its flows use), not per flow, so the bookkeeping is O(links of a
-// stage), not O(flow hops). Remaining bytes are lazy: brought forward only when a flow's rate
-// changes, so time advances in O(1). Progressive filling costs O(F h log L) over the re-solved
-// flows; all flows starting or ending at one instant share one recomputation.
+// stage), not O(flow hops); within those operations, only the flows connected flow by flow (a
+// union-find over their route links) to a link whose flows changed are solved, the others keep
+// their rates and are brought forward as if re-solved. Remaining bytes are lazy: brought forward
+// only when a flow's rate changes, so time advances in O(1). Progressive filling costs O(F h log L)
+// over the re-solved flows; all flows starting or ending at one instant share one recomputation.
 #pragma once
 
 #include <cstdint>
@@ -89,6 +91,12 @@ class FlowNetworkModel final : public CommunicationModel {
   void unregister_links(std::uint32_t slot);
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
+  /// Of sub_flow_ (the flows of the marked operations, in flow order), flags in sub_solve_ and
+  /// appends to sub_begin_/sub_len_ those connected, flow by flow through shared links, to a
+  /// link whose flows changed (changed_links_).
+  void narrow_to_changed_flows() const;
+  std::uint32_t link_root(std::uint32_t l) const;
+  void note_changed(DirectedLinkId l);
   void remove_flow(std::size_t i);
   std::int64_t route_latency_ps(std::size_t i) const;
   void compact_routes();
@@ -137,6 +145,17 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint32_t> sub_begin_;
   mutable std::vector<std::uint16_t> sub_len_;
   mutable std::vector<double> sub_rate_;
+  // Flow-level narrowing: links whose set of flows changed since the last recomputation (the
+  // routes of started and of finished flows), and a union-find over link ids of the flows of
+  // the marked operations (an entry is valid where uf_stamp_ == uf_epoch_).
+  mutable std::vector<DirectedLinkId> changed_links_;
+  mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
+  mutable std::vector<std::uint32_t> uf_parent_;
+  mutable std::vector<std::uint32_t> uf_stamp_;
+  mutable std::vector<char> uf_seed_;
+  mutable std::vector<std::uint32_t> uf_seed_roots_;
+  mutable std::vector<char> sub_solve_;  ///< per sub_flow_ entry: connected to a change
+  mutable std::uint32_t uf_epoch_ = 0;
   mutable double bytes_delivered_ = 0;
   double bytes_started_ = 0;
 };

@@ -6,6 +6,53 @@
 
 namespace moesim::network {
 
+namespace {
+
+using Entry = std::pair<double, std::uint32_t>;  // (share, link id), ordered as a pair
+
+// A 4-ary min-heap: half the depth of a binary one, and a node's four children share a cache
+// line, so a pop costs fewer dependent loads. The order (share, then link id) is total and each
+// link has at most one entry, so the pops come out in the same sequence as from any heap.
+void heap_push(std::vector<Entry>& heap, Entry e) {
+  std::size_t i = heap.size();
+  heap.push_back(e);
+  while (i > 0) {
+    const std::size_t parent = (i - 1) / 4;
+    if (!(e < heap[parent])) break;
+    heap[i] = heap[parent];
+    i = parent;
+  }
+  heap[i] = e;
+}
+
+void heap_sift_down(std::vector<Entry>& heap, std::size_t i) {
+  const std::size_t n = heap.size();
+  const Entry e = heap[i];
+  for (;;) {
+    const std::size_t first = 4 * i + 1;
+    if (first >= n) break;
+    std::size_t best = first;
+    const std::size_t last = std::min(first + 4, n);
+    for (std::size_t c = first + 1; c < last; ++c) {
+      if (heap[c] < heap[best]) best = c;
+    }
+    if (!(heap[best] < e)) break;
+    heap[i] = heap[best];
+    i = best;
+  }
+  heap[i] = e;
+}
+
+Entry heap_pop(std::vector<Entry>& heap) {
+  const Entry top = heap.front();
+  heap.front() = heap.back();
+  heap.pop_back();
+  if (!heap.empty()) heap_sift_down(heap, 0);
+  return top;
+}
+
+}  // namespace
+
 // Work is proportional to the links the given flows touch, not to all links: per-link state
 // lives in arrays indexed by link id that are kept zero between calls (only the touched entries
 // are written and reset), and the CSR is built over the touched links only.
@@ -52,10 +99,12 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     }
   }
   frozen_.assign(flows, 0);
+  std::size_t unfrozen = flows;
   for (std::size_t f = 0; f < flows; ++f) {
     if (route_len[f] == 0) {
       rate[f] = std::numeric_limits<double>::infinity();
       frozen_[f] = 1;
+      --unfrozen;
     }
   }
   // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved.
@@ -64,25 +113,25 @@ void MaxMinSolver::solve(std::span<const double> capacity,
     const std::uint32_t l = touched_[t];
     heap_.emplace_back(remaining_[l] / count_[l], l);
   }
-  auto cmp = std::greater<>();
-  std::make_heap(heap_.begin(), heap_.end(), cmp);
-  while (!heap_.empty()) {
-    std::pop_heap(heap_.begin(), heap_.end(), cmp);
-    const auto [stored, l] = heap_.back();
-    heap_.pop_back();
+  for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
+    if (i < heap_.size()) heap_sift_down(heap_, i);
+  }
+  // Once every flow is frozen every count is zero: the entries left would all be skipped.
+  while (unfrozen > 0 && !heap_.empty()) {
+    const auto [stored, l] = heap_pop(heap_);
     if (count_[l] == 0) continue;
     const std::uint32_t t = slot_[l];
     const double share = std::max(0.0, remaining_[l]) / count_[l];
     // Shares only grow; an entry below the current share (beyond rounding) is stale.
     if (share > stored * (1 + 1e-12) + 1e-300) {
-      heap_.emplace_back(share, l);
-      std::push_heap(heap_.begin(), heap_.end(), cmp);
+      heap_push(heap_, Entry{share, l});
       continue;
     }
     for (std::uint32_t k = offset_[t]; k < offset_[t + 1]; ++k) {
       const std::uint32_t f = members_[k];
       if (frozen_[f]) continue;
       frozen_[f] = 1;
+      --unfrozen;
       rate[f] = share;
       const std::uint32_t* r = links.data() + route_begin[f];
       for (std::uint16_t h = 0; h < route_len[f]; ++h) {

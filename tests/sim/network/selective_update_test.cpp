@@ -97,6 +97,27 @@ TEST(SelectiveUpdate, SameCompletionTimesAsAFullResolveAtEveryChange) {
   EXPECT_LT(selective.solved_flows(), full.solved_flows());
 }
 
+// One operation whose two flows share no link (GPU 0 -> 1 and GPU 2 -> 3 through the NVSwitch):
+// when the smaller ends, the operation is re-marked but its other flow is not connected to the
+// freed links, so nothing is re-solved; the completion instant is the full re-solve's.
+TEST(SelectiveUpdate, FlowsOfOneOperationOnDisjointLinksAreNotReSolved) {
+  const auto plan = [] {
+    FlowPlan p;
+    p.stages.push_back(Stage{SimTime::zero(), {{0, 1, 1 << 20}, {2, 3, 4 << 20}}});
+    return p;
+  };
+  FlowNetworkModel selective(cluster_256());
+  FlowNetworkModel full(cluster_256());
+  full.set_full_recomputation(true);
+  std::vector<Timed> a, b;
+  a.push_back({SimTime::zero(), plan()});
+  b.push_back({SimTime::zero(), plan()});
+  EXPECT_EQ(run(selective, std::move(a)), run(full, std::move(b)));
+  // Start: both flows (2); first end: none; second end: no flow left (0).
+  EXPECT_EQ(selective.solved_flows(), 2u);
+  EXPECT_EQ(full.solved_flows(), 3u);
+}
+
 // ---- independent reference ----
 
 // Max-min fair rates by progressive filling, the obvious way: repeatedly saturate the link with
