@@ -30,7 +30,7 @@ TrainingJob dropless_zipf_job() {
                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 3), 0);
 }
 
-TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
+TEST(EmitIteration, TinyDeepSpeedIterationMatchesHandComputation) {
   // 2 GPUs, dp=2, ep=2; 1 MoE layer, M=8, T=4 tokens, E=2, k=1, f=1 -> C = ceil(4/2) = 2; uniform
   // routing sends 2 tokens to each expert, so each expert computes ep*C = 4 tokens. fp32.
   // Forward flops per rank: ln1 5*4*8=160, qkv 2*4*24*8=1536, attention 4*4*4*8=512,
@@ -55,7 +55,7 @@ TEST(IterationBuilder, TinyDeepSpeedIterationMatchesHandComputation) {
   EXPECT_EQ(record.makespan(), SimTime::from_ns(22504));
 }
 
-TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
+TEST(EmitIteration, CollectiveSizesFollowStrategiesMd) {
   // 8 GPUs in one node: tp=2, esp=2, ep=2, dp=4 -> edp = 8/(2*2) = 2. M=8, T=4, E=2, k=1, f=1:
   // C = 2. DeepSpeed with ESP keeps tokens duplicated in the TP group (Parm, INFOCOM 2024):
   //   tp.allreduce      T*M*b            = 4*8*4   = 128
@@ -94,7 +94,7 @@ TEST(IterationBuilder, CollectiveSizesFollowStrategiesMd) {
   EXPECT_EQ(builder.plan(0).expert_tokens[0][0], 8);
 }
 
-TEST(IterationBuilder, DeepSpeedDropsDuplicateTokensWhenExpertsAreNotSharded) {
+TEST(EmitIteration, DeepSpeedDropsDuplicateTokensWhenExpertsAreNotSharded) {
   // tp=2, esp=1, ep=2 on 4 GPUs: drop_tokens gives each tp rank C/tp = 1 slot per expert, so the
   // dispatch is E*1*M*b = 64 B and gather_tokens restores E*C*M*b = 128 B over tp.
   Fixture f;
@@ -110,7 +110,7 @@ TEST(IterationBuilder, DeepSpeedDropsDuplicateTokensWhenExpertsAreNotSharded) {
   EXPECT_EQ(by.at("tp.gather_tokens").front()->op.kind, CommKind::all_gather);
 }
 
-TEST(IterationBuilder, TokensAreConservedThroughDispatchAndCombine) {
+TEST(EmitIteration, TokensAreConservedThroughDispatchAndCombine) {
   // Dropless, zipf routing, 8 GPUs, ep=4, dp=8: every routed token reaches exactly one expert
   // shard and comes back: matrix totals = tokens*M*b, combine = transpose, expert loads sum to
   // all routed tokens.
@@ -173,7 +173,7 @@ TEST(Strategies, FasterMoeWithoutShadowingExchangesEveryRoutedToken) {
   EXPECT_THROW(make_strategy("fastermoe:shadows=off"), InputError);
 }
 
-TEST(IterationBuilder, CapacityDropsTokens) {
+TEST(EmitIteration, CapacityDropsTokens) {
   // zipf routing with f = 1: popular experts overflow C and their excess is dropped.
   Fixture f;
   ModelSpec m = tiny_model();
