@@ -16,31 +16,33 @@ BlockWork with_capacity(BlockWork w, std::int64_t capacity) {
   return w;
 }
 
+/// The gate and permute (`gate_side`) or the un-permute of every rank of the stage, in `pass`,
+/// each rank with its own kept tokens of `p`.
+void emit_token_order(EmissionContext& ctx, const Step& s, const MoeLayerPlan& p, bool gate_side,
+                      Pass pass) {
+  const std::int64_t x = ctx.tokens();
+  const std::int64_t slots = ctx.permuted_slots(p);
+  const std::int64_t capacity = ctx.dispatch_capacity(p);
+  for (RankId r : *s.ranks) {
+    const std::vector<std::int64_t>& kept = p.kept[r.index()];
+    BlockWork w = gate_side ? ctx.ops().gate_permute(pass, x, slots, kept)
+                            : ctx.ops().unpermute(pass, x, slots, kept);
+    ctx.emit_rank_work(s, r, with_capacity(std::move(w), capacity), ctx.compute());
+  }
+}
+
 }  // namespace
 
 void DeepSpeedMoeBlock::forward(const Step& s) {
   const MoeLayerPlan& p = ctx_.plan(s.moe_index);
-  const std::int64_t x = ctx_.tokens();
   const std::int64_t slots = ctx_.permuted_slots(p);
-  const std::int64_t capacity = ctx_.dispatch_capacity(p);
-  for (RankId r : *s.ranks) {
-    ctx_.emit_rank_work(
-        s, r,
-        with_capacity(ctx_.ops().gate_permute(Pass::forward, x, slots, p.kept[r.index()]),
-                      capacity),
-        ctx_.compute());
-  }
+  emit_token_order(ctx_, s, p, true, Pass::forward);
   core_.forward(s, p);
   if (p.split_over_tp) {
     ctx_.group_collective(s, GroupKind::tp, "tp.gather_tokens", CommKind::all_gather, CommGroup::tp,
                           Bytes{slots * ctx_.job().model.hidden * ctx_.elem_bytes()});
   }
-  for (RankId r : *s.ranks) {
-    ctx_.emit_rank_work(
-        s, r,
-        with_capacity(ctx_.ops().unpermute(Pass::forward, x, slots, p.kept[r.index()]), capacity),
-        ctx_.compute());
-  }
+  emit_token_order(ctx_, s, p, false, Pass::forward);
   ctx_.emit_shared_experts_forward(s);
 }
 
@@ -55,16 +57,9 @@ void DeepSpeedMoeCore::forward(const Step& s, const MoeLayerPlan& p) {
 
 void DeepSpeedMoeBlock::backward(const Step& s) {
   const MoeLayerPlan& p = ctx_.plan(s.moe_index);
-  const std::int64_t x = ctx_.tokens();
   const std::int64_t slots = ctx_.permuted_slots(p);
-  const std::int64_t capacity = ctx_.dispatch_capacity(p);
   ctx_.emit_shared_experts_backward(s);
-  for (RankId r : *s.ranks) {
-    ctx_.emit_rank_work(
-        s, r,
-        with_capacity(ctx_.ops().unpermute(Pass::backward, x, slots, p.kept[r.index()]), capacity),
-        ctx_.compute());
-  }
+  emit_token_order(ctx_, s, p, false, Pass::backward);
   if (p.split_over_tp) {
     // Backward of gather_tokens is drop_tokens: a local slice, no communication.
     const KernelOp slice = ctx_.ops().token_slice("drop_tokens", slots / ctx_.job().layout.tp);
@@ -76,13 +71,7 @@ void DeepSpeedMoeBlock::backward(const Step& s) {
     ctx_.group_collective(s, GroupKind::tp, "tp.gather_tokens", CommKind::all_gather, CommGroup::tp,
                           Bytes{slots * ctx_.job().model.hidden * ctx_.elem_bytes()});
   }
-  for (RankId r : *s.ranks) {
-    ctx_.emit_rank_work(
-        s, r,
-        with_capacity(ctx_.ops().gate_permute(Pass::backward, x, slots, p.kept[r.index()]),
-                      capacity),
-        ctx_.compute());
-  }
+  emit_token_order(ctx_, s, p, true, Pass::backward);
 }
 
 void DeepSpeedMoeCore::backward(const Step& s, const MoeLayerPlan& p) {

@@ -356,13 +356,9 @@ void DualPipeDriver::transfer(const PassContext& c, const ChunkPass& to, bool fo
   if (it == pp_streams_.end()) it = pp_streams_.emplace(name, ctx_.graph().stream(name)).first;
   set_phase(c.phase, -1);
   const std::int64_t bytes = ctx_.tokens() * ctx_.job().model.hidden * ctx_.elem_bytes();
-  for (RankId r : ranks) {
-    const RankCoords& rc = ctx_.job().mapping.coords(r);
-    const RankId peer = ctx_.job().mapping.rank_at(rc.tp, rc.dp, peer_device);
-    CommOp o = ctx_.op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{bytes});
-    const auto members = ctx_.collective_after(forward ? "pp.send.act" : "pp.send.grad",
-                                               std::move(o), it->second, {(*c.chain)[r], {}});
-    inbox[local_index_[peer.index()]] = After{members[1]};
+  for (const auto& [peer, received] :
+       ctx_.emit_stage_transfer(ranks, peer_device, forward, Bytes{bytes}, it->second, *c.chain)) {
+    inbox[local_index_[peer.index()]] = After{received};
   }
 }
 

@@ -87,6 +87,22 @@ std::vector<TaskId> EmissionContext::collective_after(
   return builder_.collective(name, std::move(o), stream, info_, deps);
 }
 
+std::vector<std::pair<RankId, TaskId>> EmissionContext::emit_stage_transfer(
+    const std::vector<RankId>& ranks, std::int64_t to_stage, bool forward, Bytes bytes,
+    StreamId stream, const Chain& chain) {
+  std::vector<std::pair<RankId, TaskId>> received;
+  received.reserve(ranks.size());
+  for (RankId r : ranks) {
+    const RankCoords& c = job_.mapping.coords(r);
+    const RankId peer = job_.mapping.rank_at(c.tp, c.dp, to_stage);
+    const auto members = collective_after(forward ? "pp.send.act" : "pp.send.grad",
+                                          op(CommKind::send_recv, CommGroup::pp, {r, peer}, bytes),
+                                          stream, {chain[r], {}});
+    received.emplace_back(peer, members[1]);
+  }
+  return received;
+}
+
 CommOp EmissionContext::op(CommKind kind, CommGroup group, const std::vector<RankId>& ranks,
                            Bytes bytes) const {
   CommOp o;

@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/strategies/graph_builder.hpp"
@@ -148,6 +149,13 @@ class EmissionContext {
   void group_collective(const Step& s, GroupKind kind, std::string_view name, CommKind comm,
                         CommGroup group, Bytes bytes);
   CommOp op(CommKind kind, CommGroup group, const std::vector<RankId>& ranks, Bytes bytes) const;
+  /// A pipeline transfer: each rank of `ranks` sends `bytes` (activations when `forward`, else
+  /// gradients) to the rank at its (tp, dp) on stage `to_stage`, after chain[r], on `stream`.
+  /// Returns each receiver with the task its next pass waits for.
+  std::vector<std::pair<RankId, TaskId>> emit_stage_transfer(const std::vector<RankId>& ranks,
+                                                             std::int64_t to_stage, bool forward,
+                                                             Bytes bytes, StreamId stream,
+                                                             const Chain& chain);
 
   /// Phase and layer of the tasks emitted next.
   void set_info(const Step& s) { info_ = TaskInfo{s.phase, static_cast<std::int32_t>(s.layer)}; }

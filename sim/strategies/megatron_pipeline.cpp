@@ -139,13 +139,9 @@ Chain MegatronPipeline::emit() {
       info.phase = it.forward ? Phase::forward : Phase::backward;
       info.layer = -1;
       ctx_.set_info(info);
-      for (RankId r : ranks) {
-        const RankCoords& c = ctx_.job().mapping.coords(r);
-        const RankId peer = ctx_.job().mapping.rank_at(c.tp, c.dp, to_stage);
-        CommOp o = ctx_.op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
-        const auto members = ctx_.collective_after(it.forward ? "pp.send.act" : "pp.send.grad",
-                                                   std::move(o), pp_stream, {chain[r], {}});
-        slot(inbox, peer).assign(1, members[1]);
+      for (const auto& [peer, received] : ctx_.emit_stage_transfer(
+               ranks, to_stage, it.forward, Bytes{act_bytes}, pp_stream, chain)) {
+        slot(inbox, peer).assign(1, received);
       }
     };
     for (RankId r : ranks) last[r].clear();

@@ -59,13 +59,9 @@ Chain ScheduledPipeline::emit() {
     const std::int64_t to = item.forward ? item.stage + 1 : item.stage - 1;
     if (to >= 0 && to < pp) {
       ctx_.set_info(TaskInfo{step.phase, -1});
-      for (RankId r : ranks) {
-        const RankCoords& c = ctx_.job().mapping.coords(r);
-        const RankId peer = ctx_.job().mapping.rank_at(c.tp, c.dp, to);
-        CommOp o = ctx_.op(CommKind::send_recv, CommGroup::pp, {r, peer}, Bytes{act_bytes});
-        const auto members = ctx_.collective_after(item.forward ? "pp.send.act" : "pp.send.grad",
-                                                   std::move(o), pp_stream, {chain[r], {}});
-        (item.forward ? inbox_fwd : inbox_bwd)[mb][peer.index()] = members[1];
+      for (const auto& [peer, received] :
+           ctx_.emit_stage_transfer(ranks, to, item.forward, Bytes{act_bytes}, pp_stream, chain)) {
+        (item.forward ? inbox_fwd : inbox_bwd)[mb][peer.index()] = received;
       }
     }
   }
