@@ -15,6 +15,7 @@
 #include "sim/io/routing_trace.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/cluster_shape.hpp"
 #include "sim/network/memory_budget.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/workload/job_size.hpp"
@@ -130,12 +131,8 @@ PreparedJob assemble_job(JobParts parts) {
                       p.gpu.name, "a GPU listing the model's dtype, or --set dtype=fp16");
   }
   p.peak_flops_per_s = peak->flops_per_s;
-  p.shape.nodes = static_cast<std::int64_t>(topo.node_count());
-  p.shape.gpus_per_node = static_cast<std::int64_t>(topo.gpus_per_node());
-  p.shape.gpu_model = p.gpu.name;
-  for (std::size_t r = 0; r < topo.gpu_count(); ++r) {
-    p.shape.node_of_rank.push_back(topo.node_of(RankId{static_cast<std::uint32_t>(r)}));
-  }
+  p.shape = network::cluster_shape_of(topo);
+  p.shape.gpu_model = p.gpu.name;  // --gpu may name another GPU than the topology's
   p.roofline = std::make_unique<compute::RooflineComputeModel>(p.gpu);
   if (p.profile) {
     p.compute = std::make_unique<compute::CalibratedComputeModel>(*p.profile, *p.roofline);

@@ -15,6 +15,7 @@
 #include "sim/io/model_json.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/cluster_shape.hpp"
 #include "sim/network/flow_network_model.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/workload/routing.hpp"
@@ -35,13 +36,7 @@ Built build(const std::string& node, std::size_t nodes, const ModelSpec& model,
   const network::Topology topology = network::generate_cluster(io::load_topology(node), spec);
   const compute::RooflineComputeModel compute(io::load_gpu_spec(topology.gpu_model()));
   const network::FlowNetworkModel planner(topology);
-  ClusterShape shape;
-  shape.nodes = static_cast<std::int64_t>(topology.node_count());
-  shape.gpus_per_node = static_cast<std::int64_t>(topology.gpus_per_node());
-  shape.gpu_model = topology.gpu_model();
-  for (std::size_t r = 0; r < topology.gpu_count(); ++r) {
-    shape.node_of_rank.push_back(topology.node_of(RankId{static_cast<std::uint32_t>(r)}));
-  }
+  const ClusterShape shape = network::cluster_shape_of(topology);
   const GeneratedRouting routing(RoutingDistribution::zipf, 1.2, 7);
   const TrainingJob job =
       make_training_job(model, parse_parallel_layout(parallel, "--parallel"), shape, routing, 0);

@@ -23,6 +23,7 @@
 #include "sim/io/model_json.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/cluster_shape.hpp"
 #include "sim/network/flow_network_model.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/workload/routing.hpp"
@@ -52,13 +53,7 @@ struct RealJob {
 
   static TrainingJob job_on(const network::Topology& topology, const ModelSpec& model,
                             const std::string& parallel, const GeneratedRouting& routing) {
-    ClusterShape shape;
-    shape.nodes = static_cast<std::int64_t>(topology.node_count());
-    shape.gpus_per_node = static_cast<std::int64_t>(topology.gpus_per_node());
-    shape.gpu_model = topology.gpu_model();
-    for (std::size_t r = 0; r < topology.gpu_count(); ++r) {
-      shape.node_of_rank.push_back(topology.node_of(RankId{static_cast<std::uint32_t>(r)}));
-    }
+    const ClusterShape shape = network::cluster_shape_of(topology);
     return make_training_job(model, parse_parallel_layout(parallel, "--parallel"), shape, routing,
                              0);
   }
