@@ -35,7 +35,7 @@ class DeepSpeedMoe final : public Strategy {
     // Nothing to plan: every piece is the default.
     DeepSpeedMoeBlock moe(ctx);
     StandardLayer layer(ctx, moe);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, grad_sync_);
     return emit_iteration(ctx, pipeline, gradients);
   }

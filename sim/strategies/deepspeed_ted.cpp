@@ -257,7 +257,7 @@ class DeepSpeedTed final : public Strategy {
     TedMoeBlock moe(ctx, options_);
     TedRecompute recompute(ctx, moe);
     StandardLayer layer(ctx, moe, options_.ac ? &recompute : nullptr);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, GradientSyncOptions{.overlap = false});
     return emit_iteration(ctx, pipeline, gradients);
   }

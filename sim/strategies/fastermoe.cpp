@@ -334,7 +334,7 @@ class FasterMoe final : public Strategy {
     FasterMoeCore core(ctx, shadowing_);
     DeepSpeedMoeBlock moe(ctx, core);
     StandardLayer layer(ctx, moe);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, GradientSyncOptions{.overlap = false});
     return emit_iteration(ctx, pipeline, gradients);
   }

@@ -453,7 +453,7 @@ class FlexMoe final : public Strategy {
     FlexMoeCore core(placement);
     DeepSpeedMoeBlock moe(ctx, core);
     StandardLayer layer(ctx, moe);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     FlexMoeGradientSync gradients(placement);
     return emit_iteration(ctx, pipeline, gradients);
   }

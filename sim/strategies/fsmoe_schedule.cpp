@@ -543,7 +543,10 @@ BuildResult build_fsmoe_iteration(const TrainingJob& job, const CostModels& cost
   FsmoeSchedule schedule(ctx, variant);  // plans degrees and the gradient partition
   FsmoeMoeBlock moe(schedule);
   StandardLayer layer(ctx, moe);
-  ScheduledPipeline pipeline(ctx, layer);
+  const std::string_view name = variant == FsmoeVariant::fsmoe          ? "fsmoe"
+                                : variant == FsmoeVariant::fsmoe_no_iio ? "fsmoe-no-iio"
+                                                                        : "tutel-improved";
+  ScheduledPipeline pipeline(ctx, layer, name);
   FsmoeGradientSync gradients(schedule);
   return emit_iteration(ctx, pipeline, gradients);
 }

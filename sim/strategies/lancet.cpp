@@ -596,7 +596,7 @@ class Lancet final : public Strategy {
     EmissionContext ctx(job, costs, options);
     // Lancet plans each region when it first emits it (lancet_planner.hpp).
     LancetLayer layer(ctx);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, grad_sync_);
     BuildResult out = emit_iteration(ctx, pipeline, gradients);
     layer.finish_decisions(out.decisions);

@@ -438,7 +438,7 @@ class Parm final : public Strategy {
     EmissionContext ctx(job, costs, ParmMoeBlock::options());
     ParmMoeBlock moe(ctx, policy_);  // plans S1 or S2 per MoE layer
     StandardLayer layer(ctx, moe);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, grad_sync_);
     BuildResult out = emit_iteration(ctx, pipeline, gradients);
     if (job.layout.tp > 1) {

@@ -6,15 +6,19 @@
 // around each item's layers.
 #pragma once
 
+#include <string_view>
+
 #include "sim/strategies/iteration_pieces.hpp"
 
 namespace moesim::strategies {
 
 class ScheduledPipeline final : public PipelineDriver {
  public:
-  /// Throws InputError for split=ends: the layers are split evenly over the stages.
-  ScheduledPipeline(EmissionContext& ctx, LayerSchedule& layers) : ctx_(ctx), layers_(layers) {
-    ctx.require_layer_split("this strategy");
+  /// Throws InputError for split=ends, naming `strategy`: the layers are split evenly over the
+  /// stages.
+  ScheduledPipeline(EmissionContext& ctx, LayerSchedule& layers, std::string_view strategy)
+      : ctx_(ctx), layers_(layers) {
+    ctx.require_layer_split(strategy);
   }
   Chain emit() override;
 

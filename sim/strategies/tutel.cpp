@@ -286,7 +286,7 @@ class Tutel final : public Strategy {
     TutelCore core(ctx);  // plans (degree, algorithm) per MoE layer
     DeepSpeedMoeBlock moe(ctx, core);
     StandardLayer layer(ctx, moe);
-    ScheduledPipeline pipeline(ctx, layer);
+    ScheduledPipeline pipeline(ctx, layer, name());
     DdpGradientSync gradients(ctx, grad_sync_);
     return emit_iteration(ctx, pipeline, gradients);
   }

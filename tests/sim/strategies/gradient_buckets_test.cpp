@@ -80,7 +80,7 @@ Built build(const TrainingJob& job, const CostModels& costs, FixedCosts& f,
   EmissionContext ctx(job, costs, o);
   DeepSpeedMoeBlock moe(ctx);
   StandardLayer layer(ctx, moe);
-  ScheduledPipeline pipeline(ctx, layer);
+  ScheduledPipeline pipeline(ctx, layer, "test");
   DdpGradientSync gradients(ctx, sync);
   Built out{emit_iteration(ctx, pipeline, gradients), {}};
   out.result.graph.validate();
