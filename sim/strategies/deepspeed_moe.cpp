@@ -3,10 +3,14 @@
 // non-experts are TP and experts are not] -> all-to-all over EP -> [ESP all-gather when experts
 // are sharded] -> experts -> [ESP reduce-scatter] -> all-to-all -> [gather_tokens] -> combine.
 // With MP+EP+ESP the tokens stay duplicated on every rank of the MP group (the redundancy Parm
-// removes, Parm, INFOCOM 2024). Gradient all-reduces: in PyTorch DDP's buckets launched during
-// the backward (DeepSpeed ZeRO-1/2 overlap_comm reduces from backward hooks in buckets;
-// gradient_buckets.hpp), option grad_sync=after restores one all-reduce per layer after the whole
-// backward. Option tokens=split|duplicated overrides the token layout (token_layout.hpp).
+// removes, Parm, INFOCOM 2024). Gradient all-reduces: after the whole backward by default, as
+// DeepSpeed runs MoE training: its MoE examples use ZeRO stage 1
+// (microsoft/Megatron-DeepSpeed examples_deepspeed/MoE/ds_pretrain_gpt_1.3B_MoE128.sh) and leave
+// overlap_comm at its default, false (microsoft/DeepSpeed deepspeed/runtime/zero/config.py), so
+// the engine reduces the gradients at the accumulation boundary, after the backward. Option
+// grad_sync=overlap reduces from backward hooks in DDP-style buckets instead (ZeRO-1/2 with
+// overlap_comm; gradient_buckets.hpp). Option tokens=split|duplicated overrides the token layout
+// (token_layout.hpp).
 #include "sim/strategies/ddp_gradient_sync.hpp"
 #include "sim/strategies/deepspeed_moe_block.hpp"
 #include "sim/strategies/emit_iteration.hpp"
@@ -46,16 +50,23 @@ class DeepSpeedMoe final : public Strategy {
   GradientSyncOptions grad_sync_;
 };
 
+/// DeepSpeed's default: no overlap_comm, the gradients reduced after the backward.
+GradientSyncOptions deepspeed_gradient_sync() {
+  GradientSyncOptions after;
+  after.overlap = false;
+  return after;
+}
+
 }  // namespace
 
 std::unique_ptr<Strategy> make_deepspeed_moe() {
   return std::make_unique<DeepSpeedMoe>("deepspeed-moe", TokenLayout::real_system,
-                                        GradientSyncOptions{});
+                                        deepspeed_gradient_sync());
 }
 
 std::unique_ptr<Strategy> configure_deepspeed_moe(StrategyOptions& options) {
   const TokenLayout tokens = read_token_layout(options);
-  const GradientSyncOptions grad_sync = read_gradient_sync(options, GradientSyncOptions{});
+  const GradientSyncOptions grad_sync = read_gradient_sync(options, deepspeed_gradient_sync());
   return std::make_unique<DeepSpeedMoe>(
       options.empty() ? "deepspeed-moe" : "deepspeed-moe:" + options.text(), tokens, grad_sync);
 }

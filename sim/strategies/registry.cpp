@@ -13,12 +13,14 @@
 namespace moesim::strategies {
 namespace {
 
-// tokens= and the gradient options, for the baselines that take both.
+// tokens= and the gradient options, for the baselines that take both. The defaults are the real
+// systems': Tutel under PyTorch DDP overlaps, DeepSpeed (ZeRO 1, overlap_comm off) does not.
 constexpr std::string_view kBaselineOptionsHelp =
     "tokens=split|duplicated (MP-group token layout in the MoE block; default: the real "
     "system's, split when esp=1, duplicated when experts are sharded), grad_sync=overlap|after "
-    "(gradient all-reduce in PyTorch DDP buckets launched during the backward, or after it), "
-    "bucket_mb=N (bucket cap, MiB); default overlap, 25";
+    "(gradient all-reduce in PyTorch DDP buckets launched during the backward, or after it; "
+    "default: the real system's, overlap for tutel, after for deepspeed-moe), bucket_mb=N "
+    "(bucket cap, MiB; default 25)";
 
 struct Entry {
   std::string_view name;

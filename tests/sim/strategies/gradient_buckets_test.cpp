@@ -155,7 +155,7 @@ TEST(GradientBuckets, EachBucketStartsOnceItsLayersAreDoneAndOverlapsTheRestOfTh
 TEST(GradientBuckets, TheFrameworksOverlapByDefault) {
   FixedCosts f;
   const TrainingJob job = four_layer_job();
-  for (const char* name : {"deepspeed-moe", "tutel", "lancet", "parm"}) {
+  for (const char* name : {"tutel", "lancet", "parm"}) {
     const BuildResult b = make_strategy(name)->build_iteration(job, f.costs);
     b.graph.validate();
     ASSERT_TRUE(b.decisions.count("grad_sync")) << name;
@@ -164,6 +164,18 @@ TEST(GradientBuckets, TheFrameworksOverlapByDefault) {
     EXPECT_FALSE(make_strategy(spec)->build_iteration(job, f.costs).decisions.count("grad_sync"))
         << name;
   }
+}
+
+// DeepSpeed reduces after the backward unless its ZeRO config sets overlap_comm (default false).
+TEST(GradientBuckets, DeepSpeedReducesAfterTheBackwardByDefault) {
+  FixedCosts f;
+  const TrainingJob job = four_layer_job();
+  EXPECT_FALSE(
+      make_strategy("deepspeed-moe")->build_iteration(job, f.costs).decisions.count("grad_sync"));
+  const BuildResult overlapped =
+      make_strategy("deepspeed-moe:grad_sync=overlap")->build_iteration(job, f.costs);
+  ASSERT_TRUE(overlapped.decisions.count("grad_sync"));
+  EXPECT_EQ(overlapped.decisions.at("grad_sync").name(), "overlap");
 }
 
 }  // namespace
