@@ -85,14 +85,15 @@ MetricKind parse_kind(const JsonReader& node) {
       {"decision_max", MetricKind::decision_max},
       {"iteration_s", MetricKind::iteration_s},
       {"iteration_ratio", MetricKind::iteration_ratio},
-      {"ordering", MetricKind::ordering}};
+      {"ordering", MetricKind::ordering},
+      {"planner_error", MetricKind::planner_error}};
   const std::string k = node.as_string();
   const auto it = kinds.find(k);
   if (it == kinds.end()) {
     node.fail("unknown metric kind",
               "speedup, op_time_ms, op_time_ratio, bandwidth_gbps, comm_share, exposed_reduction, "
-              "decision_fraction, decisions_differ, decision_max, iteration_s, iteration_ratio "
-              "or ordering");
+              "decision_fraction, decisions_differ, decision_max, iteration_s, iteration_ratio, "
+              "ordering or planner_error");
   }
   return it->second;
 }
@@ -170,11 +171,13 @@ ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
   } else if (node.has("bytes")) {
     node.at("bytes").fail("not used by this metric kind", "no \"bytes\"");
   }
-  const bool needs_decision = m.kind == MetricKind::decision_fraction ||
-                              m.kind == MetricKind::decisions_differ ||
-                              m.kind == MetricKind::decision_max;
+  const bool needs_decision =
+      m.kind == MetricKind::decision_fraction || m.kind == MetricKind::decisions_differ ||
+      m.kind == MetricKind::decision_max || m.kind == MetricKind::planner_error;
   if (needs_decision) m.decision = node.at("decision").as_string();
-  if (m.kind == MetricKind::decisions_differ) m.decision_b = node.at("decision_b").as_string();
+  if (m.kind == MetricKind::decisions_differ || m.kind == MetricKind::planner_error) {
+    m.decision_b = node.at("decision_b").as_string();
+  }
   if (m.kind == MetricKind::decision_fraction) m.equals = node.at("equals").as_string();
   if (m.kind == MetricKind::ordering) {
     const JsonReader inc = node.at("increasing");

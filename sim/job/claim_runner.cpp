@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,15 @@ report::Observation observe(const StrategyResult& r) {
     report::OpStat& s = o.ops[{std::string(to_string(t.phase)), std::string(g.name_of(id))}];
     s.total_us += (rec.end - rec.start).us();
     ++s.count;
+    if (t.layer >= 0) {
+      const auto [span, first] =
+          o.layer_spans.try_emplace({std::string(to_string(t.phase)), t.layer},
+                                    report::LayerSpan{rec.start.us(), rec.end.us()});
+      if (!first) {
+        span->second.start_us = std::min(span->second.start_us, rec.start.us());
+        span->second.end_us = std::max(span->second.end_us, rec.end.us());
+      }
+    }
   }
   return o;
 }

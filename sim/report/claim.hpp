@@ -32,6 +32,7 @@ enum class MetricKind {
   iteration_s,        ///< mean iteration time (s)
   iteration_ratio,    ///< slowest iteration after the first / median iteration
   ordering,           ///< 1 if the results named in `increasing` increase, else 0
+  planner_error,      ///< |planner's estimate of a forward span / simulated span - 1|, worst
 };
 
 enum class Aggregate { mean, min, max };
@@ -48,7 +49,8 @@ struct ClaimMetric {
   std::vector<std::string> per_tasks;  ///< denominator of op_time_ratio
   bool per_op = false;                 ///< op_time: mean per matched task instead of the sum
   double bytes = 0.0;                  ///< bandwidth_gbps: bytes one task moves, as published
-  std::string decision;                ///< decision key (decision_max: key prefix)
+  std::string decision;                ///< decision key (decision_max, planner_error: prefix)
+  /// decisions_differ: the other key; planner_error: prefix of the layer-count decisions.
   std::string decision_b;
   std::string equals;
   std::vector<std::string> increasing;  ///< ordering: result names, expected increasing

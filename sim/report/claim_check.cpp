@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <set>
 
@@ -198,6 +199,9 @@ class Evaluator {
           per_job.push_back(*std::max_element(it.begin() + 1, it.end()) / median(it));
           break;
         }
+        case MetricKind::planner_error:
+          per_job.push_back(planner_error(*of, m, r));
+          break;
         case MetricKind::ordering:
           break;
       }
@@ -205,11 +209,47 @@ class Evaluator {
     const Aggregate a =
         (m.kind == MetricKind::decision_fraction || m.kind == MetricKind::decisions_differ)
             ? Aggregate::mean
-            : (m.kind == MetricKind::decision_max ? Aggregate::max : m.aggregate);
+            : (m.kind == MetricKind::decision_max || m.kind == MetricKind::planner_error
+                   ? Aggregate::max
+                   : m.aggregate);
     return {aggregate(a, per_job), jobs.size()};
   }
 
  private:
+  /// The worst relative error of the planner's span estimates: every decision "<decision>N"
+  /// (us) against rank 0's forward span of layers N .. N + count - 1, count from decision
+  /// "<decision_b>N".
+  double planner_error(const Observation& o, const ClaimMetric& m, const ClaimResult& r) const {
+    double worst = 0.0;
+    bool any = false;
+    for (const auto& [key, value] : o.decisions) {
+      if (key.rfind(m.decision, 0) != 0) continue;
+      const std::string layer_text = key.substr(m.decision.size());
+      const int first = static_cast<int>(parse_number(layer_text, key));
+      const int count = static_cast<int>(
+          parse_number(decision(o, m.decision_b + layer_text, r), m.decision_b + layer_text));
+      double start = 1e300, end = -1e300;
+      for (int layer = first; layer < first + count; ++layer) {
+        const auto it = o.layer_spans.find({"forward", layer});
+        if (it == o.layer_spans.end()) {
+          throw SimulationError(fmt::format("{}: {}: no forward task of layer {} on rank 0",
+                                            claim_.id, r.name, layer));
+        }
+        start = std::min(start, it->second.start_us);
+        end = std::max(end, it->second.end_us);
+      }
+      const double simulated = end - start;
+      if (simulated <= 0.0) continue;
+      worst = std::max(worst, std::abs(parse_number(value, key) / simulated - 1.0));
+      any = true;
+    }
+    if (!any) {
+      throw SimulationError(
+          fmt::format("{}: {}: no decision starting with '{}'", claim_.id, r.name, m.decision));
+    }
+    return worst;
+  }
+
   const Observation& get(const std::map<std::string, Observation>& job, const std::string& label,
                          const ClaimResult& r) const {
     const auto it = job.find(label);
@@ -280,7 +320,7 @@ std::vector<ResultCheck> check_claim(const Claim& claim, const ClaimObservations
       continue;
     }
     const bool extreme =
-        r.metric.kind == MetricKind::decision_max ||
+        r.metric.kind == MetricKind::decision_max || r.metric.kind == MetricKind::planner_error ||
         (r.metric.aggregate != Aggregate::mean && r.metric.kind != MetricKind::decision_fraction &&
          r.metric.kind != MetricKind::decisions_differ);
     if (sampled && extreme) {

@@ -20,6 +20,12 @@ struct OpStat {
   int count = 0;
 };
 
+/// When tasks of one phase and layer ran on the observed rank (first start, last end), us.
+struct LayerSpan {
+  double start_us = 0.0;
+  double end_us = 0.0;
+};
+
 /// What one strategy did on one job.
 struct Observation {
   std::vector<double> iteration_us;  ///< every simulated iteration
@@ -27,6 +33,9 @@ struct Observation {
   std::map<std::string, std::string> decisions;
   /// Rank 0 of the last iteration, keyed by (phase name, task name).
   std::map<std::pair<std::string, std::string>, OpStat> ops;
+  /// Rank 0 of the last iteration, keyed by (phase name, layer); one micro-batch's span only
+  /// when the job runs one micro-batch per iteration.
+  std::map<std::pair<std::string, int>, LayerSpan> layer_spans;
 
   double mean_iteration_us() const;
 };

@@ -39,6 +39,11 @@ struct CostModels {
   SimTime duration(const ComputeTask& task, RankId rank = {}) const {
     return compute.duration(task, compute::ComputeContext{rank, 0});
   }
+  /// Time of `task` on `rank` when it starts while a communication operation runs on the same
+  /// GPU: what the executor charges then (the kernels share SMs and HBM: overlap contention).
+  SimTime duration_beside_comm(const ComputeTask& task, RankId rank = {}) const {
+    return compute.duration(task, compute::ComputeContext{rank, 1});
+  }
 };
 
 }  // namespace moesim::strategies

@@ -17,10 +17,13 @@
 //    DP cuts only between groups. Switch/top-k gates allow ranges before and after the MoE layer
 //    (Fig. 4d). Costs: CostModels durations of each op on ceil(x/k) tokens; the n-partitioned
 //    all-to-all costed as the all-to-all-v of the layer's matrix divided by n (C/n); experts at
-//    the most loaded rank; each partition also waits on the other queue's event at every stage
-//    boundary (lancet::PartitionOverhead, one launch of the compute model), in the plan and as a
-//    "lancet.queue_wait" delay in the graph. Emission follows the pipeline scheduler: stage by
-//    stage, partitions in index order, compute on "compute", exchanges on "comm".
+//    the most loaded rank; a compute op that starts while an exchange runs is priced as the
+//    executor charges it then (CostModels::duration_beside_comm: the overlap contention, which
+//    Lancet's own profiler, timing ops alone, does not see); each partition also waits on the
+//    other queue's event at every stage boundary (lancet::PartitionOverhead, one launch of the
+//    compute model), in the plan and as a "lancet.queue_wait" delay in the graph. Emission
+//    follows the pipeline scheduler: stage by stage, partitions in index order, compute on
+//    "compute", exchanges on "comm".
 //  - Backward dW scheduling (§4): per (stage, micro-batch) backward and per rank, the dependency
 //    DAG of its ops (dX chain; each dW depends on the input of its dX) gives, for every backward
 //    all-to-all, the dW ops with no directed path to or from it; Alg. 1's best-fit greedy assigns
@@ -195,18 +198,21 @@ class LancetLayer final : public LayerSchedule {
         ctx_.exchange_ops(stage, p, kind == OpKind::combine, 0, k));
   }
 
-  SimTime part_time(const Step& s, const MoeLayerPlan& p, const FwdOp& o, int k) {
+  /// One partition of `o` split k ways; `beside_comm`: a kernel started while an exchange runs.
+  SimTime part_time(const Step& s, const MoeLayerPlan& p, const FwdOp& o, int k,
+                    bool beside_comm = false) {
     const std::int64_t x = split_share(ctx_.tokens(), k, 0);
     switch (o.kind) {
       case OpKind::kernel:
-        return ctx_.costs().duration(o.make(x));
+        return beside_comm ? ctx_.costs().duration_beside_comm(o.make(x))
+                           : ctx_.costs().duration(o.make(x));
       case OpKind::experts: {
         SimTime worst = SimTime::zero();
         for (RankId r : *s.ranks) {
           std::vector<std::int64_t> t = p.expert_tokens[r.index()];
           for (auto& n : t) n = split_share(n, k, 0);
-          worst =
-              std::max(worst, kernel_time(ctx_.ops().experts(Pass::forward, t), ctx_.costs(), r));
+          worst = std::max(worst, kernel_time(ctx_.ops().experts(Pass::forward, t), ctx_.costs(), r,
+                                              beside_comm));
         }
         return worst;
       }
@@ -240,8 +246,10 @@ class LancetLayer final : public LayerSchedule {
       in.name = o.name;
       in.comm = o.kind == OpKind::sizes || o.kind == OpKind::dispatch || o.kind == OpKind::combine;
       in.moe = o.moe;
-      for (int k = 1; k <= lancet::kMaxPartitions; ++k)
+      for (int k = 1; k <= lancet::kMaxPartitions; ++k) {
         in.part_time.push_back(part_time(s, p, o, k));
+        if (!in.comm) in.part_time_beside_comm.push_back(part_time(s, p, o, k, true));
+      }
       if (!o.moe) non_moe += in.part_time.front();
       instrs.push_back(std::move(in));
     }
@@ -295,6 +303,9 @@ class LancetLayer final : public LayerSchedule {
           Decision::quantity(region.plan.time.us(), "us",
                              fmt::format("estimate of {}..{}; serial {:.1f} us", label(r.begin),
                                          label(r.end - 1), serial.us()));
+      // The layers the estimate spans, so it can be held against the simulated forward.
+      ctx_.decisions()[fmt::format("lancet.region_layers.L{}", s.layer)] = Decision::count(
+          region.covers_next_layer ? 2 : 1, "layers", "forward layers the region estimate spans");
     }
     return regions_.emplace(s.moe_index, std::move(region)).first->second;
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <deque>
+#include <utility>
 
 #include "sim/core/errors.hpp"
 
@@ -14,6 +15,16 @@ SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, s
                end, k);
   std::vector<SimTime> partition_end(static_cast<std::size_t>(k), SimTime::zero());
   SimTime queue_end[2] = {SimTime::zero(), SimTime::zero()};  // [compute, comm]
+  // Communication instructions timed so far, [start, end): a compute instruction that starts
+  // inside one runs beside it and pays the contention, as the executor charges at kernel start.
+  // Instructions are timed in issue order (stage by stage), so a later stage's exchange that
+  // would start first is not seen: in this pipeline a later exchange waits for the comm queue.
+  std::vector<std::pair<SimTime, SimTime>> comm_busy;
+  const auto beside_comm = [&](SimTime t) {
+    return std::any_of(comm_busy.begin(), comm_busy.end(),
+                       [t](const auto& c) { return c.first <= t && t < c.second; });
+  };
+  const auto slot = static_cast<std::size_t>(k - 1);
   std::size_t stage = begin;
   while (stage < end) {
     std::size_t stage_end = stage;
@@ -25,7 +36,11 @@ SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, s
         const SimTime start = std::max(dep, queue);
         // The wait on the other queue's event precedes the stage's first instruction.
         const SimTime wait = i == stage && stage != begin ? overhead.queue_switch : SimTime::zero();
-        dep = start + wait + instrs[i].part_time[static_cast<std::size_t>(k - 1)];
+        const PipeInstr& in = instrs[i];
+        const bool slowed =
+            !in.comm && !in.part_time_beside_comm.empty() && beside_comm(start + wait);
+        dep = start + wait + (slowed ? in.part_time_beside_comm[slot] : in.part_time[slot]);
+        if (in.comm) comm_busy.emplace_back(start + wait, dep);
         queue = dep;
       }
     }

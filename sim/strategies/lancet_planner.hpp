@@ -41,6 +41,9 @@ struct PipeInstr {
   bool moe = false;   ///< part of the MoE layer (must stay inside one range)
   /// part_time[k - 1] = time of ONE partition when the instruction is split into k (k = 1..rho).
   std::vector<SimTime> part_time;
+  /// The same for a compute instruction that starts while a communication instruction runs
+  /// (the executor's overlap contention: CostModels::duration_beside_comm); empty: part_time.
+  std::vector<SimTime> part_time_beside_comm;
 };
 
 /// What a partition costs beyond the partitioned times of its instructions. Those times already

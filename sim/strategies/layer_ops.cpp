@@ -532,9 +532,11 @@ BlockWork LayerOps::optimizer(std::int64_t parameters) const {
   return BlockWork{Block::optimizer, {KernelOp{"optimizer", std::move(t), Direction::forward}}};
 }
 
-SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank) {
+SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank, bool beside_comm) {
   SimTime t = SimTime::zero();
-  for (const KernelOp* k : work.kernels()) t += costs.duration(k->task, rank);
+  for (const KernelOp* k : work.kernels()) {
+    t += beside_comm ? costs.duration_beside_comm(k->task, rank) : costs.duration(k->task, rank);
+  }
   return t;
 }
 

@@ -170,6 +170,7 @@ class LayerOps {
 struct CostModels;
 /// One block's kernels on `rank` as the compute model charges them alone (no concurrent
 /// communication): the sum of their durations.
-SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank = {});
+SimTime kernel_time(const BlockWork& work, const CostModels& costs, RankId rank = {},
+                    bool beside_comm = false);
 
 }  // namespace moesim::strategies

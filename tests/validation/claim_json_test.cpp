@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sim/core/errors.hpp"
 #include "sim/report/claim_check.hpp"
 #include "tests/input_error_text.hpp"
 
@@ -173,6 +174,47 @@ TEST(ClaimCheck, OpTimesOrderingsAndIterationRatio) {
   EXPECT_EQ(*checks[2].simulated, 0.0);  // ag 1.5 > a2a 1.0: not increasing
   EXPECT_NEAR(*checks[3].simulated, 50.0 / 11.0, 1e-12);
   EXPECT_NEAR(*checks[3].error, 50.0 / 11.0 / 4.0 - 1, 1e-12);
+}
+
+// A planner's region estimates against the simulated forward spans of the same layers: the worst
+// region of a job, the worst job of the claim.
+TEST(ClaimCheck, PlannerErrorIsTheWorstRegionAgainstItsSimulatedSpan) {
+  report::Claim c;
+  c.id = "p";
+  report::ClaimResult r;
+  r.name = "cost model error";
+  r.metric.kind = report::MetricKind::planner_error;
+  r.metric.of = "s";
+  r.metric.decision = "plan.range.L";
+  r.metric.decision_b = "plan.layers.L";
+  r.published = 0.04;
+  r.low = 0.0;
+  r.high = 0.04;
+  c.results = {r};
+  report::ClaimObservations o;
+  report::Observation s = obs({100});
+  s.decisions = {{"plan.range.L1", "100"},
+                 {"plan.layers.L1", "2"},
+                 {"plan.range.L3", "50"},
+                 {"plan.layers.L3", "1"}};
+  s.layer_spans[{"forward", 1}] = {0.0, 60.0};
+  s.layer_spans[{"forward", 2}] = {40.0, 104.0};    // region L1-L2: 104 us, estimate -3.8%
+  s.layer_spans[{"forward", 3}] = {104.0, 154.0};   // region L3: 50 us, exact
+  s.layer_spans[{"backward", 2}] = {200.0, 900.0};  // another phase: not the region's
+  o["j"]["s"] = s;
+  report::Observation t = s;
+  t.layer_spans[{"forward", 3}] = {104.0, 144.0};  // 40 us: estimate +25%
+  o["k"]["s"] = t;
+  const auto checks = report::check_claim(c, o, {});
+  ASSERT_TRUE(checks[0].simulated);
+  EXPECT_NEAR(*checks[0].simulated, 0.25, 1e-12);
+  EXPECT_EQ(checks[0].verdict, report::Verdict::out_of_band);
+  o.erase("k");
+  EXPECT_NEAR(*report::check_claim(c, o, {})[0].simulated, 1.0 - 100.0 / 104.0, 1e-12);
+  EXPECT_EQ(report::check_claim(c, o, {})[0].verdict, report::Verdict::in_band);
+  // A region whose layer ran no forward task on rank 0 is a runner bug, not a silent zero.
+  o["j"]["s"].layer_spans.erase({"forward", 3});
+  EXPECT_THROW(report::check_claim(c, o, {}), SimulationError);
 }
 
 TEST(ClaimCheck, SampleVisitsDistinctIndices) {

@@ -22,8 +22,9 @@ SimTime us(double v) { return SimTime::from_us(v); }
 
 // A (compute 4 us), B (comm 6 us, the MoE), C (compute 4 us); split in 2, each part takes half.
 std::vector<PipeInstr> abc() {
-  return {PipeInstr{"A", false, false, {us(4), us(2)}}, PipeInstr{"B", true, true, {us(6), us(3)}},
-          PipeInstr{"C", false, false, {us(4), us(2)}}};
+  return {PipeInstr{"A", false, false, {us(4), us(2)}, {}},
+          PipeInstr{"B", true, true, {us(6), us(3)}, {}},
+          PipeInstr{"C", false, false, {us(4), us(2)}, {}}};
 }
 
 TEST(LancetPlanner, PipelineSchedulerRule) {
@@ -31,6 +32,16 @@ TEST(LancetPlanner, PipelineSchedulerRule) {
   // C0 starts at max(B0 end 5, A1 end 4) = 5 -> 7; C1 at max(8, 7) = 8 -> 10.
   EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 1), us(14));
   EXPECT_EQ(lancet::pipeline_time(abc(), 0, 3, 2), us(10));
+}
+
+TEST(LancetPlanner, ComputeStartedBesideAnExchangePaysTheContention) {
+  // C run beside communication takes 4 us per half instead of 2. k=2: A0 [0,2] A1 [2,4] (A has
+  // no contended time: unchanged); B0 [2,5] B1 [5,8]; C0 starts at 5 while B1 runs: [5,9]; C1
+  // at 9, B1 over: [9,11]. k=1: C starts at 10 after B: uncontended, 14.
+  std::vector<PipeInstr> instrs = abc();
+  instrs[2].part_time_beside_comm = {us(8), us(4)};
+  EXPECT_EQ(lancet::pipeline_time(instrs, 0, 3, 1), us(14));
+  EXPECT_EQ(lancet::pipeline_time(instrs, 0, 3, 2), us(11));
 }
 
 TEST(LancetPlanner, QueueHandOverChargedPerPartitionAndStageBoundary) {
