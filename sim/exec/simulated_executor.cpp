@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "sim/core/engine.hpp"
@@ -38,15 +39,18 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     if (tag & kCommTag) {
       const CommRecord& c = graph_.comm(CommId{static_cast<std::uint32_t>(tag & ~kCommTag)});
       const int sms = c.op.relay ? c.op.relay->comm_sms : 0;
+      bool priority_ended = false;
       for (TaskId member : c.members) {
         const std::size_t r = graph_.task(member).rank.index();
         --active_comm_[r];
+        if (!c.yields && --active_priority_[r] == 0) priority_ended = true;
         if (c.op.relay) {
           --active_relay_[r];
           held_sms_[r] -= sms;
         }
       }
       for (TaskId member : c.members) finish(member.value, engine.now());
+      if (priority_ended) start_parked();
     } else {
       finish(static_cast<std::uint32_t>(tag), engine.now());
     }
@@ -88,6 +92,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     }
     arrived_.assign(graph_.comm_count(), 0);
     active_comm_.assign(graph_.rank_count(), 0);
+    active_priority_.assign(graph_.rank_count(), 0);
     active_relay_.assign(graph_.rank_count(), 0);
     held_sms_.assign(graph_.rank_count(), 0);
     record_.source = "simulated";
@@ -118,18 +123,47 @@ class Run final : public EventHandler, public network::CommCompletionListener {
       const CommId comm = *graph_.comm_of(t);
       const CommRecord& record = graph_.comm(comm);
       if (++arrived_[comm.index()] < record.members.size()) return;
-      const int sms = record.op.relay ? record.op.relay->comm_sms : 0;
-      for (TaskId member : record.members) {
-        record_.tasks[member.index()].start = now;
-        const std::size_t r = graph_.task(member).rank.index();
-        ++active_comm_[r];
-        if (record.op.relay) {
-          ++active_relay_[r];
-          held_sms_[r] += sms;
-        }
+      if (record.yields && blocked_by_priority(record)) {
+        parked_.push_back(comm);
+        return;
       }
-      network_.start(comm, record.op, now, *this);
+      start_comm(comm, now);
     }
+  }
+
+  void start_comm(CommId comm, SimTime now) {
+    const CommRecord& record = graph_.comm(comm);
+    const int sms = record.op.relay ? record.op.relay->comm_sms : 0;
+    for (TaskId member : record.members) {
+      record_.tasks[member.index()].start = now;
+      const std::size_t r = graph_.task(member).rank.index();
+      ++active_comm_[r];
+      if (!record.yields) ++active_priority_[r];
+      if (record.op.relay) {
+        ++active_relay_[r];
+        held_sms_[r] += sms;
+      }
+    }
+    network_.start(comm, record.op, now, *this);
+  }
+
+  bool blocked_by_priority(const CommRecord& record) const {
+    return std::any_of(record.members.begin(), record.members.end(),
+                       [&](TaskId m) { return active_priority_[graph_.task(m).rank.index()] > 0; });
+  }
+
+  /// Starts, in the order they became ready, the parked low-priority operations whose ranks no
+  /// longer run other communication.
+  void start_parked() {
+    std::size_t kept = 0;
+    for (const CommId comm : parked_) {
+      if (blocked_by_priority(graph_.comm(comm))) {
+        parked_[kept++] = comm;
+      } else {
+        start_comm(comm, engine_.now());
+      }
+    }
+    parked_.resize(kept);
   }
 
   void start_timed(std::uint32_t task_index, SimTime now, SimTime duration) {
@@ -189,8 +223,10 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   std::vector<std::uint32_t> successors_;
   std::vector<std::uint32_t> arrived_;
   std::vector<int> active_comm_;
-  std::vector<int> active_relay_;  ///< of those, SM-holding (DeepEP-style) operations
-  std::vector<int> held_sms_;      ///< SMs they hold
+  std::vector<int> active_priority_;  ///< of those, not yielding (CommRecord::yields)
+  std::vector<CommId> parked_;        ///< yielding operations ready but waiting for a gap
+  std::vector<int> active_relay_;     ///< of those, SM-holding (DeepEP-style) operations
+  std::vector<int> held_sms_;         ///< SMs they hold
   std::size_t finished_ = 0;
 };
 

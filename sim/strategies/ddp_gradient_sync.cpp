@@ -92,7 +92,9 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
     const auto emit = [&](const std::vector<LayerGradient>& grads, GroupKind kind, CommGroup label,
                           std::string_view name, StreamId stream, std::int64_t& count) {
       const auto buckets =
-          assign_gradient_buckets(grads, options_.first_bucket_bytes, options_.bucket_bytes);
+          options_.lina
+              ? assign_gradient_chunks(grads, options_.bucket_bytes)
+              : assign_gradient_buckets(grads, options_.first_bucket_bytes, options_.bucket_bytes);
       for (const GradientBucket& b : buckets) {
         ctx_.set_info(TaskInfo{Phase::backward, static_cast<std::int32_t>(b.ready_layer())});
         for (const CommOp& o :
@@ -108,6 +110,9 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
             deps.push_back(std::move(d));
           }
           const auto members = ctx_.collective_after(name, o, stream, deps);
+          if (options_.lina) {
+            ctx_.graph().set_yields(*ctx_.graph().comm_of(ctx_.graph().task(members.front())));
+          }
           for (std::size_t i = 0; i < members.size(); ++i) {
             before_step[o.ranks[i].index()].push_back(members[i]);
           }
@@ -128,12 +133,21 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
       }
     }
   }
-  ctx_.decisions()["grad_sync"] = Decision::choice(
-      "overlap", fmt::format("DDP buckets ({} MiB, first {} MiB) launched during the backward; "
-                             "stage 0: {} dense, {} expert buckets",
-                             options_.bucket_bytes / GradientSyncOptions::kMiB,
-                             options_.first_bucket_bytes / GradientSyncOptions::kMiB, dense_buckets,
-                             expert_buckets));
+  ctx_.decisions()["grad_sync"] =
+      options_.lina
+          ? Decision::choice(
+                "lina",
+                fmt::format("{} MiB chunks, each all-reduce giving way to the other "
+                            "communication of its ranks; stage 0: {} dense, {} expert chunks",
+                            options_.bucket_bytes / GradientSyncOptions::kMiB, dense_buckets,
+                            expert_buckets))
+          : Decision::choice(
+                "overlap",
+                fmt::format("DDP buckets ({} MiB, first {} MiB) launched during the backward; "
+                            "stage 0: {} dense, {} expert buckets",
+                            options_.bucket_bytes / GradientSyncOptions::kMiB,
+                            options_.first_bucket_bytes / GradientSyncOptions::kMiB, dense_buckets,
+                            expert_buckets));
 }
 
 }  // namespace moesim::strategies

@@ -4,7 +4,9 @@
 // all-reduces (models with a vocab_size), then the optimizer step. With
 // options.overlap: PyTorch DDP's buckets (gradient_buckets.hpp), each launched on stream "grad"
 // ("grad.expert") once the layers in it have run their last backward kernel; the optimizer
-// waits for the backward and its buckets.
+// waits for the backward and its buckets. With options.lina: Lina's fixed-size chunks instead of
+// buckets, each chunk's all-reduce marked low priority (CommRecord::yields), so the executor
+// holds it while an all-to-all (or any other communication) runs on its ranks.
 #pragma once
 
 #include "sim/strategies/gradient_buckets.hpp"

@@ -43,22 +43,36 @@ struct GradientBucket {
 
 struct GradientSyncOptions {
   static constexpr std::int64_t kMiB = 1 << 20;
+  /// Lina's chunk size as FSMoE ran PipeMoE+Lina: 30 MB gradient chunks (FSMoE, ASPLOS 2025,
+  /// section 6), read as MiB.
+  static constexpr std::int64_t kLinaChunkMiB = 30;
   bool overlap = true;                         ///< bucketed, overlapped with backward
   std::int64_t first_bucket_bytes = 1 * kMiB;  ///< dist._DEFAULT_FIRST_BUCKET_BYTES
   std::int64_t bucket_bytes = 25 * kMiB;       ///< bucket_cap_mb default
+  /// Lina (Li et al., USENIX ATC 2023): the gradients cut into fixed-size chunks (a layer's
+  /// gradient may straddle two), each chunk's all-reduce giving way to every other operation on
+  /// its ranks (all-to-alls first), so it fills the gaps between exchanges.
+  bool lina = false;
 };
+
+/// Lina's chunks of `chunk_bytes` over `gradients` (ready order, 0-byte layers skipped): every
+/// chunk full but the last; a chunk is ready with the layer that completes it.
+std::vector<GradientBucket> assign_gradient_chunks(const std::vector<LayerGradient>& gradients,
+                                                   std::int64_t chunk_bytes);
 
 /// DDP's assignment of `gradients` (ready order) to buckets; layers of 0 bytes are skipped.
 std::vector<GradientBucket> assign_gradient_buckets(const std::vector<LayerGradient>& gradients,
                                                     std::int64_t first_bucket_bytes,
                                                     std::int64_t bucket_bytes);
 
-/// Reads grad_sync=overlap|after and bucket_mb=N (MiB, the later buckets' cap).
+/// Reads grad_sync=overlap|after|lina and bucket_mb=N (MiB: the later buckets' cap, or Lina's
+/// chunk, default 30 with lina).
 GradientSyncOptions read_gradient_sync(StrategyOptions& options, GradientSyncOptions fallback);
 
 /// The option text for --help.
 inline constexpr const char* kGradientSyncHelp =
-    "grad_sync=overlap|after (gradient all-reduce in PyTorch DDP buckets launched during the "
-    "backward, or after it), bucket_mb=N (bucket cap, MiB); default overlap, 25";
+    "grad_sync=overlap|after|lina (gradient all-reduce in PyTorch DDP buckets launched during "
+    "the backward, after it, or as Lina: fixed-size chunks that give way to all-to-alls), "
+    "bucket_mb=N (bucket cap, or Lina's chunk, MiB); default overlap, 25 (lina: 30)";
 
 }  // namespace moesim::strategies

@@ -45,6 +45,10 @@ struct CommRecord {
   std::uint32_t name = 0;
   CommOp op;
   std::vector<TaskId> members;  ///< one per rank of op.ranks, same order
+  /// Low priority: once every member is ready it still waits until no other (non-yielding)
+  /// operation runs on any of its ranks, and then runs to its end (Lina, USENIX ATC 2023:
+  /// gradient all-reduce chunks that give way to all-to-alls at chunk boundaries).
+  bool yields = false;
 };
 
 /// Optional fields of a new task.
@@ -76,6 +80,9 @@ class TaskGraph {
   /// the order of op.ranks.
   std::vector<TaskId> add_collective(std::string_view name, CommOp op, StreamId stream,
                                      TaskInfo info = {});
+
+  /// Marks `comm` low priority (CommRecord::yields).
+  void set_yields(CommId comm) { comms_[comm.index()].yields = true; }
 
   /// `after` starts only once `before` has ended.
   void depend(TaskId before, TaskId after);

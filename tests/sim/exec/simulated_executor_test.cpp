@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/network/ideal_network_model.hpp"
@@ -105,6 +107,38 @@ TEST(SimulatedExecutor, CollectiveStartsWhenTheLastMemberArrives) {
   EXPECT_DOUBLE_EQ(start_us(r, ar[1]), 5.0);
   EXPECT_DOUBLE_EQ(end_us(r, ar[0]), 1007.0);
   EXPECT_DOUBLE_EQ(end_us(r, ar[1]), 1007.0);
+}
+
+TEST(SimulatedExecutor, YieldingCollectiveWaitsForTheOtherCommunicationOfItsRanks) {
+  // "a2a" (1002 us, as above) starts at 0 on ranks 0 and 1; "grad" over ranks 1 and 2 is ready
+  // at 0 but yields: it starts when a2a ends on rank 1 (1002 us). "late" over ranks 0 and 1
+  // becomes ready at 2 us, while grad is parked, and runs at once: a yielding operation holds
+  // nobody back. "grad2" over ranks 2 and 3 (its own stream), with no other communication
+  // running there (grad is parked, and yields anyway), starts at 0.
+  Fixture f;
+  TaskGraph g;
+  const StreamId comm = g.stream("comm");
+  const StreamId grad_stream = g.stream("grad");
+  const StreamId side = g.stream("side");
+  const auto a2a = g.add_collective("a2a", all_reduce({RankId{0}, RankId{1}}, {1'000'000}), comm);
+  const auto grad =
+      g.add_collective("grad", all_reduce({RankId{1}, RankId{2}}, {1'000'000}), grad_stream);
+  g.set_yields(*g.comm_of(grad[0]));
+  const TaskId k0 = g.add_compute("k", RankId{0}, side, kernel_us(2));
+  const TaskId k1 = g.add_compute("k", RankId{1}, side, kernel_us(2));
+  const auto late = g.add_collective("late", all_reduce({RankId{0}, RankId{1}}, {1000}), side);
+  g.depend(k0, late[0]);
+  g.depend(k1, late[1]);
+  const auto grad2 =
+      g.add_collective("grad2", all_reduce({RankId{2}, RankId{3}}, {1'000'000}), g.stream("grad2"));
+  g.set_yields(*g.comm_of(grad2[0]));
+  const ExecutionRecord r = f.executor.run(g);
+  EXPECT_DOUBLE_EQ(start_us(r, a2a[0]), 0.0);
+  EXPECT_DOUBLE_EQ(start_us(r, late[0]), 2.0);
+  const double late_end = end_us(r, late[0]);
+  EXPECT_DOUBLE_EQ(start_us(r, grad[0]), std::max(1002.0, late_end));
+  EXPECT_DOUBLE_EQ(start_us(r, grad[1]), start_us(r, grad[0]));
+  EXPECT_DOUBLE_EQ(start_us(r, grad2[0]), 0.0);
 }
 
 TEST(SimulatedExecutor, KernelOverlappingCommunicationIsSlowedDown) {

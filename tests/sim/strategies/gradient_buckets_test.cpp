@@ -166,6 +166,40 @@ TEST(GradientBuckets, TheFrameworksOverlapByDefault) {
   }
 }
 
+TEST(GradientBuckets, LinaChunksAreFixedSizeAndStraddleLayers) {
+  // 50 + 20 + 45 bytes in 30-byte chunks: [L3 30] [L3 20, L2 10] [L2 10, L1 20] [L1 25].
+  const auto chunks = assign_gradient_chunks({{3, 50}, {2, 20}, {1, 45}, {0, 0}}, 30);
+  ASSERT_EQ(chunks.size(), 4u);
+  EXPECT_EQ(chunks[0].layers, std::vector<std::int64_t>({3}));
+  EXPECT_EQ(chunks[1].layers, std::vector<std::int64_t>({3, 2}));
+  EXPECT_EQ(chunks[2].layers, std::vector<std::int64_t>({2, 1}));
+  EXPECT_EQ(chunks[3].layers, std::vector<std::int64_t>({1}));
+  EXPECT_EQ(chunks[0].bytes + chunks[1].bytes + chunks[2].bytes, 90);
+  EXPECT_EQ(chunks[3].bytes, 25);
+  EXPECT_EQ(chunks[1].ready_layer(), 2);
+  EXPECT_EQ(chunks[3].ready_layer(), 1);
+}
+
+TEST(GradientBuckets, LinaMarksEveryChunkLowPriority) {
+  FixedCosts f;
+  const TrainingJob job = four_layer_job();
+  const BuildResult b =
+      make_strategy("tutel:grad_sync=lina:bucket_mb=1")->build_iteration(job, f.costs);
+  b.graph.validate();
+  ASSERT_TRUE(b.decisions.count("grad_sync"));
+  EXPECT_EQ(b.decisions.at("grad_sync").name(), "lina");
+  int grads = 0;
+  for (const CommRecord& c : b.graph.comms()) {
+    const bool gradient = b.graph.names()[c.name].rfind("grad.allreduce", 0) == 0;
+    EXPECT_EQ(c.yields, gradient) << b.graph.names()[c.name];
+    grads += gradient;
+  }
+  EXPECT_GT(grads, 0);
+  // Without lina nothing yields.
+  const BuildResult plain = make_strategy("tutel")->build_iteration(job, f.costs);
+  for (const CommRecord& c : plain.graph.comms()) EXPECT_FALSE(c.yields);
+}
+
 // DeepSpeed reduces after the backward unless its ZeRO config sets overlap_comm (default false).
 TEST(GradientBuckets, DeepSpeedReducesAfterTheBackwardByDefault) {
   FixedCosts f;
