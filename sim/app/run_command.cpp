@@ -71,6 +71,7 @@ void run(const RunOptions& o) {
                       "one name (moesim compare writes tables for several)");
   }
   const PreparedJob p = prepare_job(o.job);
+  for (const auto& strategy : chosen) strategy->check_job(*p.first);  // before any output
   print_job(p);
   std::vector<StrategyResult> runs;
   for (const auto& strategy : chosen) {
