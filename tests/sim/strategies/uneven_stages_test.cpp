@@ -71,6 +71,22 @@ StageLayers stage_layers(const TrainingJob& job, const BuildResult& built) {
   return out;
 }
 
+/// Simulated time of the attention's first GEMM ("qkv", the same on every layer) per stage.
+std::map<std::int32_t, double> attention_us_per_stage(const TrainingJob& job,
+                                                      const BuildResult& built,
+                                                      const ExecutionRecord& rec) {
+  std::map<std::int32_t, double> out;
+  for (std::size_t i = 0; i < built.graph.task_count(); ++i) {
+    const Task& t = built.graph.tasks()[i];
+    if (t.kind != TaskKind::compute || t.layer < 0 || built.graph.names()[t.name] != "qkv") {
+      continue;
+    }
+    const TaskRecord& r = rec.tasks[i];
+    out[job.mapping.coords(t.rank).pp] += (r.end - r.start).us();
+  }
+  return out;
+}
+
 std::set<std::int32_t> range(std::int32_t first, std::int32_t end) {
   std::set<std::int32_t> s;
   for (std::int32_t l = first; l < end; ++l) s.insert(l);
@@ -207,17 +223,9 @@ TEST(UnevenStages, OneFOneBStagesRunTheirSplit) {
     const ExecutionRecord rec = exec.run(built.graph);
     EXPECT_GT(rec.makespan(), SimTime::zero()) << spec;
     // Stage 0's ranks compute 3 layers, the others 2 (same routing on every layer shape).
-    std::map<std::int32_t, double> compute_us;
-    for (std::size_t i = 0; i < built.graph.task_count(); ++i) {
-      const Task& t = built.graph.tasks()[i];
-      if (t.kind != TaskKind::compute || t.layer < 0 || built.graph.names()[t.name] != "qkv") {
-        continue;
-      }
-      const TaskRecord& r = rec.tasks[i];
-      compute_us[job.mapping.coords(t.rank).pp] += (r.end - r.start).us();
-    }
-    EXPECT_NEAR(compute_us[0] / compute_us[1], 1.5, 1e-9) << spec;
-    EXPECT_NEAR(compute_us[1] / compute_us[2], 1.0, 1e-9) << spec;
+    const auto compute_us = attention_us_per_stage(job, built, rec);
+    EXPECT_NEAR(compute_us.at(0) / compute_us.at(1), 1.5, 1e-9) << spec;
+    EXPECT_NEAR(compute_us.at(1) / compute_us.at(2), 1.0, 1e-9) << spec;
   }
 }
 
@@ -243,7 +251,12 @@ TEST(UnevenStages, MegatronStagesRunTheirSplitInterleavedOrNot) {
             << spec << " " << st;
       }
       SimulatedExecutor exec(f.compute, f.network);
-      EXPECT_GT(exec.run(built.graph).makespan(), SimTime::zero()) << spec;
+      const ExecutionRecord rec = exec.run(built.graph);
+      EXPECT_GT(rec.makespan(), SimTime::zero()) << spec;
+      // The middle stage computes 4x the layers of each end stage.
+      const auto us = attention_us_per_stage(job, built, rec);
+      EXPECT_NEAR(us.at(1) / us.at(0), 4.0, 1e-9) << spec;
+      EXPECT_NEAR(us.at(2) / us.at(0), 1.0, 1e-9) << spec;
     }
   }
 }
