@@ -437,12 +437,17 @@ class FlexMoe final : public Strategy {
     return "FlexMoE: vExpert replication/relocation (expand, shrink, migrate) from earlier "
            "iterations' routing, cost-model greedy policy, moves charged when made";
   }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  /// The layouts it cannot build, refused before anything is built or printed.
+  void check_job(const TrainingJob& job) const override {
+    Strategy::check_job(job);
     if (job.layout.esp != 1) {
       throw input_error("", "--parallel",
                         "flexmoe places whole experts (no expert sharding, FlexMoE SIGMOD 2023)",
                         fmt::format("esp={}", job.layout.esp), "esp=1");
     }
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    check_job(job);
     EmissionContext::Options options;
     options.pad_to_capacity = false;
     // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.
