@@ -61,6 +61,10 @@ for s in $STRATEGIES; do
     "$MOESIM" run --model mixtral-8x7b --topology dgx-h100 --nodes 128 --parallel tp=4,ep=8 \
     --network flow --routing zipf:1.2 --strategy "$s"
 done
+# DeepSeek-V3's training job (issue 19): 61 layers on 16 stages as Megatron-Bridge's recipe.
+measure "run deepseek-v3 dualpipe ep=64 pp=16, 2,048 H800 GPUs" \
+  "$MOESIM" run --model deepseek-v3 --topology hgx-h800 --nodes 256 \
+  --parallel ep=64,pp=16,mb=32,last_stage_layers=1 --strategy dualpipe --network analytical
 
 echo "load average (1, 5, 15 min): before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '| %-58s | %9s | %8s | %8s |\n' "case" "wall" "CPU s" "peak MB"

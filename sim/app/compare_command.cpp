@@ -89,14 +89,17 @@ void compare(const CompareOptions& o) {
     job.parallel = d.parallel;
     job.routing = d.routing;
     job.iterations = d.iterations;
-    fmt::print("built-in default job (give --model and --parallel for your own)\n");
   }
   const PreparedJob p = prepare_job(job);
-  print_job(p);
-  std::vector<StrategyResult> results;
   // The built-in job shards experts (esp = 8): with every strategy asked for, those that place
   // whole experts only (FasterMoE, FlexMoE) are named and skipped instead of failing the job.
   const bool skip_unfit = builtin && o.strategies == "all";
+  if (!skip_unfit) {
+    for (const auto& s : chosen) s->check_job(*p.first);  // refused before any output
+  }
+  if (builtin) fmt::print("built-in default job (give --model and --parallel for your own)\n");
+  print_job(p);
+  std::vector<StrategyResult> results;
   std::vector<std::string> skipped;
   for (const auto& s : chosen) {
     fmt::print(stderr, "simulating {} ...\n", s->name());

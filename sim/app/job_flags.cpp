@@ -22,7 +22,10 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   CLI::Option* parallel = cmd.add_option(
       "--parallel,-p", o.parallel,
       "Layout: dp (inferred if omitted), tp, ep, esp, pp, mb, schedule (gpipe|1f1b), "
-      "split (layers|ends: megatron's embedding and loss as a layer each)");
+      "split (layers|ends: megatron's embedding and loss as a layer each), "
+      "first_stage_layers=N / last_stage_layers=M (uneven stages, Megatron-Core's "
+      "--decoder-first/last-pipeline-num-layers: the other layers split evenly over the middle "
+      "stages; DeepSeek-V3 on pp=16: last_stage_layers=1)");
   if (flags.required) parallel->required();
   cmd.add_option("--order", o.order, "Rank order of tp,dp,pp, innermost first")
       ->capture_default_str();

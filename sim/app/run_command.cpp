@@ -71,6 +71,7 @@ void run(const RunOptions& o) {
                       "one name (moesim compare writes tables for several)");
   }
   const PreparedJob p = prepare_job(o.job);
+  for (const auto& strategy : chosen) strategy->check_job(*p.first);  // before any output
   print_job(p);
   std::vector<StrategyResult> runs;
   for (const auto& strategy : chosen) {
@@ -105,12 +106,17 @@ void register_run_command(CLI::App& root) {
       "iteration time, tokens/s, MFU, communication per group (exposed vs overlapped) and the\n"
       "per-rank skew. --parallel sizes: dp (inferred if omitted), tp, ep, esp (expert sharding),\n"
       "pp, mb (micro-batches), schedule (gpipe|1f1b), split (layers, or ends: megatron* only,\n"
-      "the embedding and loss each take a layer's place, so pp x vp divides layers + 2);\n"
+      "the embedding and loss each take a layer's place, so pp x vp divides layers + 2),\n"
+      "first_stage_layers=N / last_stage_layers=M (uneven stages: the other layers split\n"
+      "evenly over the middle stages; without them pp must divide the layers);\n"
       "edp = dp*tp/(ep*esp). Model fields via --set (head_dim, vocab_size, sliding_window,\n"
       "gemm_dtype=fp8, ...: traces/models/README.md).\n"
       "Example (4 DGX-H100 nodes):\n"
       "  moesim run --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
-      "      --parallel tp=4,ep=8 --strategy tutel --routing zipf:1.2 --trace trace.json");
+      "      --parallel tp=4,ep=8 --strategy tutel --routing zipf:1.2 --trace trace.json\n"
+      "DeepSeek-V3's 61 layers on 16 stages (Megatron-Bridge's recipe: 15 x 4, then 1):\n"
+      "  moesim run --model deepseek-v3 --topology hgx-h800 --nodes 256 --network analytical \\\n"
+      "      --parallel ep=64,pp=16,mb=32,last_stage_layers=1 --strategy dualpipe");
   add_job_options(*cmd, o->job);
   cmd->add_option("--strategy,-s", o->strategy,
                   "Strategy, a comma list, or 'all': " + names +

@@ -15,16 +15,16 @@ void DdpGradientSync::emit(Chain& after_backward) {
 }
 
 void DdpGradientSync::emit_after_backward(Chain& chain) {
-  const ModelSpec& m = ctx_.job().model;
   const ParallelLayout& lay = ctx_.job().layout;
-  const std::int64_t per_stage = m.layers / lay.pp;
   for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
     const auto& ranks = ctx_.stage_ranks(stage);
+    const std::int64_t first = lay.first_layer_of_stage(stage);
+    const std::int64_t per_stage = lay.layers_of_stage(stage);
     std::int64_t params = 0;
     Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Backward produced the last layer's gradients first: reduce in that order.
     for (std::int64_t i = per_stage - 1; i >= 0; --i) {
-      const std::int64_t layer = stage * per_stage + i;
+      const std::int64_t layer = first + i;
       s.layer = layer;
       ctx_.set_info(s);
       params += ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer);
@@ -40,7 +40,6 @@ void DdpGradientSync::emit_after_backward(Chain& chain) {
 void DdpGradientSync::emit_bucketed(Chain& chain) {
   const ModelSpec& m = ctx_.job().model;
   const ParallelLayout& lay = ctx_.job().layout;
-  const std::int64_t per_stage = m.layers / lay.pp;
   const std::size_t world = static_cast<std::size_t>(lay.world());
   // When layer l's gradients are ready on rank r: the last backward kernel of l on each of r's
   // streams (streams run in issue order). A layer runs on one stage only, so the last one
@@ -68,10 +67,12 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
   std::int64_t dense_buckets = 0, expert_buckets = 0;
   for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
     const auto& ranks = ctx_.stage_ranks(stage);
+    const std::int64_t first = lay.first_layer_of_stage(stage);
+    const std::int64_t per_stage = lay.layers_of_stage(stage);
     std::vector<LayerGradient> dense, expert;
     std::int64_t params = 0;
     for (std::int64_t i = per_stage - 1; i >= 0; --i) {
-      const std::int64_t layer = stage * per_stage + i;
+      const std::int64_t layer = first + i;
       dense.push_back({layer, ctx_.ops().dense_params(layer) * ctx_.elem_bytes()});
       expert.push_back({layer, ctx_.ops().local_expert_params(layer) * ctx_.elem_bytes()});
       params += ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer);
@@ -80,7 +81,7 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
     // in DDP's buckets: the copies live in different EP ranks' expert groups).
     Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     for (std::int64_t i = per_stage - 1; i >= 0; --i) {
-      s.layer = stage * per_stage + i;
+      s.layer = first + i;
       ctx_.set_info(s);
       params += ctx_.emit_replica_sync(s);
     }

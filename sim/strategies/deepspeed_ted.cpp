@@ -243,7 +243,9 @@ class DeepSpeedTed final : public Strategy {
                  "communication-aware checkpointing"
                : "DeepSpeed-TED without its communication optimisations (TP x EP x DP)";
   }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  /// The layouts it cannot build, refused before anything is built or printed.
+  void check_job(const TrainingJob& job) const override {
+    Strategy::check_job(job);
     if (job.layout.esp != job.layout.tp && job.layout.esp != 1) {
       throw input_error("", "--parallel",
                         fmt::format("{} shards every expert over the TP group (esp = tp) or not "
@@ -252,6 +254,9 @@ class DeepSpeedTed final : public Strategy {
                         fmt::format("tp={} esp={}", job.layout.tp, job.layout.esp),
                         fmt::format("esp={} or esp=1", job.layout.tp));
     }
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    check_job(job);
     EmissionContext ctx(job, costs, ted_token_options(job, options_));
     record_ted_decisions(ctx.decisions(), job, options_);
     TedMoeBlock moe(ctx, options_);

@@ -23,13 +23,29 @@
 //    gradients), direction and sender parity, so a transfer waits only for its own data. The
 //    repository batches each chunk's sends with the next chunk's receives (batch_isend_irecv, then
 //    wait); that coupling is not modelled.
+//  - The model's ends (models with a vocab_size): the repository's DualPipe.step takes the inputs
+//    on the first and the last rank (route 0 enters at rank 0, route 1 at rank PP-1) and runs the
+//    criterion right after the forward of a route's last stage, `is_last_stage` = (first rank,
+//    phase 1) or (last rank, phase 0), whose backward then starts from loss.backward()
+//    (dualpipe.py, _forward_compute_chunk / _backward_compute_chunk). So the embedding runs
+//    before the layers of each route's first chunk, the final norm + LM head + loss after its
+//    last chunk's, on devices 0 and PP-1 both (each holds one route's embedding and the other's
+//    head: 2 copies, gradients all-reduced together like the layers'). DualPipeV's V starts and
+//    ends on device 0, which holds both ends (dualpipev.py was not read: the same rule applied
+//    to its route). In a zero-bubble B the head's weight-gradient kernels and the embedding's
+//    are deferred to W like the layers'.
+//  - Layers: with DualPipe, the chunk at position p of either route holds pipeline stage p of
+//    the layout's split (ParallelLayout::first_layer_of_stage, uneven stages included);
+//    DualPipeV's 2P chunks split the layers as evenly as possible.
 // Options: overlap=on|off (off: every F&B pair runs as F then B, to measure the overlap).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "sim/core/errors.hpp"
 #include "sim/strategies/dualpipe_schedule.hpp"
@@ -56,7 +72,6 @@ class DualPipeDriver final : public PipelineDriver {
       : ctx_(ctx),
         geometry_(variant, ctx.job().layout.pp, ctx.job().layout.micro_batches),
         overlap_(overlap) {
-    ctx.require_layer_split("dualpipe");
     const TrainingJob& job = ctx.job();
     const auto world = static_cast<std::size_t>(job.layout.world());
     local_index_.resize(world);
@@ -105,6 +120,26 @@ class DualPipeDriver final : public PipelineDriver {
   };
 
   std::int64_t per_phase() const { return geometry_.per_phase(); }
+  /// First layer of the chunk at `position` of a route (position = route length: the end).
+  std::int64_t first_layer(std::int64_t position) const {
+    if (geometry_.variant() == DualPipeVariant::dualpipe) {
+      return ctx_.job().layout.first_layer_of_stage(position);
+    }
+    return geometry_.first_layer(position, ctx_.job().model.layers);
+  }
+  /// The chunk holds the embedding (first) or the output head (last) of its route.
+  bool holds_embedding(const PassContext& c) const { return c.pass.position == 0; }
+  bool holds_output_head(const PassContext& c) const {
+    return c.pass.position == geometry_.route_length() - 1;
+  }
+  /// The embedding before a route's first chunk and the output head after its last one.
+  void add_model_ends_forward(const PassContext& c, std::vector<Segment>& out);
+  void add_model_ends_backward(const PassContext& c, std::vector<DeferredKernel>* defer,
+                               std::vector<Segment>& out);
+  /// `work`'s all-reduces on `device`'s groups, joined with `mirror`'s copies when mirrored.
+  void emit_mirrored_sync(Step& s, const BlockWork& work, std::int64_t device, std::int64_t mirror,
+                          bool mirrored);
+  std::string chunk_layers_text() const;
   std::size_t cell(const ChunkPass& p) const {
     const std::int64_t index = p.micro_batch - p.route * per_phase();
     return static_cast<std::size_t>(
@@ -163,9 +198,8 @@ DualPipeDriver::PassContext DualPipeDriver::open(const ChunkPass& p, std::int64_
   PassContext c;
   c.pass = p;
   c.device = device;
-  const std::int64_t layers = ctx_.job().model.layers;
-  c.first = geometry_.first_layer(p.position, layers);
-  c.end = geometry_.first_layer(p.position + 1, layers);
+  c.first = first_layer(p.position);
+  c.end = first_layer(p.position + 1);
   c.phase = forward ? Phase::forward : Phase::backward;
   c.chain = std::make_unique<Chain>(static_cast<std::size_t>(ctx_.job().layout.world()));
   const std::size_t k = cell(p);
@@ -236,6 +270,55 @@ void DualPipeDriver::forward_segments(const PassContext& c, std::vector<Segment>
   if (pending) {
     const Step last = *pending;
     out.push_back([last, unpermute] { unpermute(last); });
+  }
+  add_model_ends_forward(c, out);
+}
+
+void DualPipeDriver::add_model_ends_forward(const PassContext& c, std::vector<Segment>& out) {
+  if (ctx_.job().model.vocab_size == 0 || out.empty()) return;
+  Step s = step_of(c, c.first);
+  s.layer = -1;
+  s.moe_index = -1;
+  // Inside the first and last segments, so an overlapped pair keeps its pairing.
+  if (holds_embedding(c)) {
+    Segment inner = std::move(out.front());
+    out.front() = [this, s, inner] {
+      ctx_.emit_model_ends(s, true, false, true);
+      inner();
+    };
+  }
+  if (holds_output_head(c)) {
+    Segment inner = std::move(out.back());
+    out.back() = [this, s, inner] {
+      inner();
+      ctx_.emit_model_ends(s, false, true, false);
+    };
+  }
+}
+
+void DualPipeDriver::add_model_ends_backward(const PassContext& c,
+                                             std::vector<DeferredKernel>* defer,
+                                             std::vector<Segment>& out) {
+  if (ctx_.job().model.vocab_size == 0 || out.empty()) return;
+  Step s = step_of(c, c.first);
+  s.layer = -1;
+  s.moe_index = -1;
+  // Backward: the loss and LM head first, the embedding last.
+  if (holds_output_head(c)) {
+    Segment inner = std::move(out.front());
+    out.front() = [this, s, inner, defer] {
+      ctx_.set_info(s);
+      emit_backward_work(s, ctx_.ops().output_head(Pass::backward, ctx_.tokens()), defer);
+      inner();
+    };
+  }
+  if (holds_embedding(c)) {
+    Segment inner = std::move(out.back());
+    out.back() = [this, s, inner, defer] {
+      inner();
+      ctx_.set_info(s);
+      emit_backward_work(s, ctx_.ops().embedding(Pass::backward, ctx_.tokens()), defer);
+    };
   }
 }
 
@@ -334,6 +417,7 @@ void DualPipeDriver::backward_segments(const PassContext& c, std::vector<Deferre
     const Step last = *pending;
     out.push_back([last, attention] { attention(last); });
   }
+  add_model_ends_backward(c, defer, out);
 }
 
 void DualPipeDriver::transfer(const PassContext& c, const ChunkPass& to, bool forward) {
@@ -462,10 +546,29 @@ void DualPipeDriver::emit_item(const DualPipeItem& item) {
   }
 }
 
+void DualPipeDriver::emit_mirrored_sync(Step& s, const BlockWork& work, std::int64_t device,
+                                        std::int64_t mirror, bool mirrored) {
+  if (!mirrored) {
+    ctx_.emit_work(s, work, ctx_.comm());
+    return;
+  }
+  // Both copies' gradients are summed: one all-reduce over the group and its mirror.
+  for (const CollectiveOp* c : work.collectives()) {
+    for (const std::vector<RankId>* g : ctx_.stage_groups(c->groups, device)) {
+      std::vector<RankId> both = *g;
+      for (RankId r : *g) {
+        const RankCoords& rc = ctx_.job().mapping.coords(r);
+        both.push_back(ctx_.job().mapping.rank_at(rc.tp, rc.dp, mirror));
+      }
+      ctx_.collective(*s.chain, c->name, ctx_.op(c->kind, c->label, both, c->bytes), ctx_.comm());
+    }
+  }
+}
+
 void DualPipeDriver::gradient_sync(Chain& tail) {
-  const ModelSpec& m = ctx_.job().model;
   const std::int64_t length = geometry_.route_length();
   const bool mirrored = geometry_.variant() == DualPipeVariant::dualpipe;
+  const bool ends = ctx_.job().model.vocab_size > 0;
   std::vector<std::int64_t> params(ranks_.size(), 0);
   for (std::int64_t pos = 0; pos < length; ++pos) {
     // The chunk at `pos` of route 0; with DualPipe its copy on route 1 runs on the mirror device.
@@ -475,30 +578,27 @@ void DualPipeDriver::gradient_sync(Chain& tail) {
            .phase = Phase::backward,
            .ranks = &ranks_[static_cast<std::size_t>(device)],
            .chain = &tail};
-    const std::int64_t first = geometry_.first_layer(pos, m.layers);
-    const std::int64_t end = geometry_.first_layer(pos + 1, m.layers);
-    for (std::int64_t layer = end - 1; layer >= first; --layer) {
-      s.layer = layer;
-      ctx_.set_info(s);
-      const std::int64_t p = ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer);
+    const auto add_params = [&](std::int64_t p) {
       params[static_cast<std::size_t>(device)] += p;
       if (mirrored) params[static_cast<std::size_t>(mirror)] += p;
-      const BlockWork w = ctx_.ops().gradient_sync(layer);
-      if (!mirrored) {
-        ctx_.emit_work(s, w, ctx_.comm());
-        continue;
-      }
-      // Both copies' gradients are summed: one all-reduce over the group and its mirror.
-      for (const CollectiveOp* c : w.collectives()) {
-        for (const std::vector<RankId>* g : ctx_.stage_groups(c->groups, device)) {
-          std::vector<RankId> both = *g;
-          for (RankId r : *g) {
-            const RankCoords& rc = ctx_.job().mapping.coords(r);
-            both.push_back(ctx_.job().mapping.rank_at(rc.tp, rc.dp, mirror));
-          }
-          ctx_.collective(tail, c->name, ctx_.op(c->kind, c->label, both, c->bytes), ctx_.comm());
-        }
-      }
+    };
+    if (ends && pos == length - 1) {  // the output head's backward ran first
+      set_phase(Phase::backward, -1);
+      add_params(ctx_.ops().output_head_params());
+      emit_mirrored_sync(s, ctx_.ops().end_gradient_sync(Block::output_head), device, mirror,
+                         mirrored);
+    }
+    for (std::int64_t layer = first_layer(pos + 1) - 1; layer >= first_layer(pos); --layer) {
+      s.layer = layer;
+      ctx_.set_info(s);
+      add_params(ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer));
+      emit_mirrored_sync(s, ctx_.ops().gradient_sync(layer), device, mirror, mirrored);
+    }
+    if (ends && pos == 0) {
+      set_phase(Phase::backward, -1);
+      add_params(ctx_.ops().embedding_params());
+      emit_mirrored_sync(s, ctx_.ops().end_gradient_sync(Block::embedding), device, mirror,
+                         mirrored);
     }
   }
   set_phase(Phase::optimizer, -1);
@@ -522,9 +622,8 @@ void DualPipeDriver::record_decisions() {
   const std::string_view name = to_string(geometry_.variant());
   ctx_.decisions()[std::string(name) + ".schedule"] = Decision::choice(
       std::string(name),
-      fmt::format("{} devices, {} micro-batches, {} per route, chunks of {} layers",
-                  geometry_.devices(), geometry_.micro_batches(), per_phase(),
-                  ctx_.job().model.layers / geometry_.route_length()));
+      fmt::format("{} devices, {} micro-batches, {} per route, {}", geometry_.devices(),
+                  geometry_.micro_batches(), per_phase(), chunk_layers_text()));
   ctx_.decisions()[std::string(name) + ".overlapped_pairs"] = Decision::count(
       overlapped_pairs_, "pairs", overlap_ ? "F&B pairs interleaved, all devices" : "overlap=off");
   ctx_.decisions()[std::string(name) + ".parameter_copies"] = Decision::count(
@@ -533,10 +632,26 @@ void DualPipeDriver::record_decisions() {
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
   if (ctx_.job().model.vocab_size > 0) {
-    // Known limitation: the route's chunks carry layers only.
     ctx_.decisions()[std::string(name) + ".model_ends"] = Decision::choice(
-        "not modelled", "the embedding, LM head and loss of the model's vocabulary are left out");
+        "route ends",
+        geometry_.variant() == DualPipeVariant::dualpipe
+            ? fmt::format("embedding before each route's first chunk, final norm + LM head + "
+                          "loss after its last: devices 0 and {} hold both (2 copies)",
+                          geometry_.devices() - 1)
+            : "embedding before the V's first chunk, final norm + LM head + loss after its "
+              "last: both on device 0");
   }
+}
+
+std::string DualPipeDriver::chunk_layers_text() const {
+  const std::int64_t length = geometry_.route_length();
+  std::int64_t lo = first_layer(1) - first_layer(0), hi = lo;
+  for (std::int64_t p = 1; p < length; ++p) {
+    lo = std::min(lo, first_layer(p + 1) - first_layer(p));
+    hi = std::max(hi, first_layer(p + 1) - first_layer(p));
+  }
+  if (lo == hi) return fmt::format("chunks of {} layers", lo);
+  return fmt::format("chunks of {} to {} layers", lo, hi);
 }
 
 /// The gradient-sync piece over DualPipeDriver::gradient_sync.
@@ -560,8 +675,16 @@ class DualPipe final : public Strategy {
                  "device, overlapped F&B pairs, zero-bubble W"
                : "DualPipeV: DualPipe cut in half, a V of 2 chunks per device, 1x parameters";
   }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  void check_job(const TrainingJob& job) const override {
+    require_layer_split(job.layout, name_);
     const ParallelLayout& l = job.layout;
+    if (variant_ == DualPipeVariant::dualpipev && l.uneven_stages()) {
+      // The layout's stages are DualPipeV's devices, each holding two chunks of the V.
+      throw input_error("", "--parallel",
+                        "first_stage_layers / last_stage_layers: not supported by dualpipev",
+                        fmt::format("{} with {}", name_, l.describe()),
+                        "dualpipe, or dualpipev with an even split");
+    }
     const bool even_pp = variant_ == DualPipeVariant::dualpipev || l.pp % 2 == 0;
     if (!even_pp || l.micro_batches < 2 * l.pp || l.micro_batches % 2 != 0) {
       throw input_error(
@@ -577,6 +700,9 @@ class DualPipe final : public Strategy {
                         fmt::format("layers={}, chunks={}", job.model.layers, chunks),
                         fmt::format("layers >= {}", chunks));
     }
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    check_job(job);
     EmissionContext ctx(job, costs, dualpipe_token_options());
     DualPipeDriver pipeline(ctx, variant_, overlap_);
     DualPipeGradientSync gradients(pipeline);

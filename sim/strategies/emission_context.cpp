@@ -6,6 +6,7 @@
 #include <new>
 
 #include "sim/core/errors.hpp"
+#include "sim/strategies/strategy.hpp"
 #include "sim/workload/expert_placement.hpp"
 #include "sim/workload/job_size.hpp"
 
@@ -363,11 +364,7 @@ std::int64_t EmissionContext::emit_replica_sync(const Step& s) {
 }
 
 void EmissionContext::require_layer_split(std::string_view strategy) const {
-  if (job_.layout.ends_in_split) {
-    throw input_error("", "--parallel", "split=ends is Megatron-Core's pipeline split",
-                      fmt::format("split=ends with {}", strategy),
-                      "split=layers (the default), or a megatron strategy");
-  }
+  strategies::require_layer_split(job_.layout, strategy);
 }
 
 void EmissionContext::emit_model_ends(const Step& s, bool first_stage, bool last_stage,

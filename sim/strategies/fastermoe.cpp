@@ -320,11 +320,16 @@ class FasterMoe final : public Strategy {
     return "FasterMoE: group-wise smart scheduling of dropless all-to-all-v + dynamic expert "
            "shadowing by its latency model";
   }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  /// The layouts it cannot build, refused before anything is built or printed.
+  void check_job(const TrainingJob& job) const override {
+    Strategy::check_job(job);
     if (job.layout.esp != 1) {
       throw input_error("", "--parallel", "fastermoe does not shard experts",
                         fmt::format("esp={}", job.layout.esp), "esp=1");
     }
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    check_job(job);
     EmissionContext::Options options;
     options.pad_to_capacity = false;
     options.apply_capacity = false;  // FastMoE has no capacity: every routed token is computed

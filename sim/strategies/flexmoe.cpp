@@ -97,14 +97,13 @@ class FlexMoePlacement final {
     const ModelSpec& m = ctx_.job().model;
     const ParallelLayout& lay = ctx_.job().layout;
     const std::int64_t b = ctx_.elem_bytes();
-    const std::int64_t per_stage = m.layers / lay.pp;
     std::int64_t moe_index = m.moe_layer_count();
     for (std::int64_t stage = lay.pp - 1; stage >= 0; --stage) {
       const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
       std::vector<std::int64_t> params(static_cast<std::size_t>(lay.world()), 0);
       Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
-      for (std::int64_t i = per_stage - 1; i >= 0; --i) {
-        const std::int64_t layer = stage * per_stage + i;
+      for (std::int64_t i = lay.layers_of_stage(stage) - 1; i >= 0; --i) {
+        const std::int64_t layer = lay.first_layer_of_stage(stage) + i;
         s.layer = layer;
         ctx_.set_info(s);
         // Non-expert parameters as the catalogue counts them (TP-sharded parts / tp).
@@ -185,7 +184,7 @@ class FlexMoePlacement final {
       // Emit the moves of this iteration in every EP group of the layer's stage.
       const std::int64_t layer = layer_of[static_cast<std::size_t>(l)];
       Step s;
-      s.stage = layer / (m.layers / ctx_.job().layout.pp);
+      s.stage = ctx_.job().layout.stage_of_layer(layer);
       s.layer = layer;
       s.phase = Phase::forward;
       ctx_.set_info(s);
@@ -438,12 +437,17 @@ class FlexMoe final : public Strategy {
     return "FlexMoE: vExpert replication/relocation (expand, shrink, migrate) from earlier "
            "iterations' routing, cost-model greedy policy, moves charged when made";
   }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  /// The layouts it cannot build, refused before anything is built or printed.
+  void check_job(const TrainingJob& job) const override {
+    Strategy::check_job(job);
     if (job.layout.esp != 1) {
       throw input_error("", "--parallel",
                         "flexmoe places whole experts (no expert sharding, FlexMoE SIGMOD 2023)",
                         fmt::format("esp={}", job.layout.esp), "esp=1");
     }
+  }
+  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+    check_job(job);
     EmissionContext::Options options;
     options.pad_to_capacity = false;
     // Like DeepSpeed: the tp ranks of a replica each dispatch 1/tp of its tokens.

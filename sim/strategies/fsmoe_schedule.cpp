@@ -47,12 +47,12 @@ FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
     intra_ = ctx.comm();
   }
   const ModelSpec& m = job.model;
-  const std::int64_t per_stage = m.layers / job.layout.pp;
   assigned_.assign(static_cast<std::size_t>(job.layout.pp), 0);
   grad_sent_.resize(static_cast<std::size_t>(job.layout.world()));
   stage_moe_layers_.resize(static_cast<std::size_t>(job.layout.pp));
   for (std::int64_t s = 0; s < job.layout.pp; ++s) {
-    for (std::int64_t l = (s + 1) * per_stage - 1; l >= s * per_stage; --l) {
+    for (std::int64_t l = job.layout.first_layer_of_stage(s + 1) - 1;
+         l >= job.layout.first_layer_of_stage(s); --l) {
       if (m.is_moe_layer(l)) stage_moe_layers_[static_cast<std::size_t>(s)].push_back(l);
     }
   }
@@ -169,7 +169,7 @@ int FsmoeSchedule::pipemoe_degree(const fsmoe::PipelineCosts& costs) const {
 }
 
 std::size_t FsmoeSchedule::generalized_index(std::int64_t layer) const {
-  const std::int64_t stage = layer / (ctx_.job().model.layers / ctx_.job().layout.pp);
+  const std::int64_t stage = ctx_.job().layout.stage_of_layer(layer);
   const auto& list = stage_moe_layers_[static_cast<std::size_t>(stage)];
   const auto it = std::find(list.begin(), list.end(), layer);
   MOESIM_CHECK(it != list.end(), "layer {} is not a MoE layer", layer);
@@ -187,7 +187,7 @@ int FsmoeSchedule::backward_degree(std::int64_t moe_index) const {
   for (std::int64_t l = 0, n = 0; l < ctx_.job().model.layers; ++l) {
     if (ctx_.job().model.is_moe_layer(l) && n++ == moe_index) layer = l;
   }
-  const std::int64_t stage = layer / (ctx_.job().model.layers / ctx_.job().layout.pp);
+  const std::int64_t stage = ctx_.job().layout.stage_of_layer(layer);
   const auto& plan = grad_plans_[static_cast<std::size_t>(stage)];
   return plan.backward_degree[generalized_index(layer)];
 }
@@ -229,12 +229,12 @@ void FsmoeSchedule::plan_gradients() {
     }
   }
 
-  const std::int64_t per_stage = m.layers / ctx_.job().layout.pp;
   const double attn_ms = attention_backward_ms();
   const double ffn_ms = dense_ffn_backward_ms();
   for (std::int64_t s = 0; s < ctx_.job().layout.pp; ++s) {
     const auto& moe = stage_moe_layers_[static_cast<std::size_t>(s)];
-    const std::int64_t first = s * per_stage, last = first + per_stage - 1;
+    const std::int64_t first = ctx_.job().layout.first_layer_of_stage(s),
+                       last = first + ctx_.job().layout.layers_of_stage(s) - 1;
     std::vector<fsmoe::GeneralizedLayer> layers;
     for (std::size_t i = 0; i < moe.size(); ++i) {
       fsmoe::GeneralizedLayer g;
@@ -294,7 +294,8 @@ void FsmoeSchedule::plan_gradients() {
   for (double b : p0.in_moe_bytes) in_moe += b;
   for (double b : p0.dense_bytes) dense += b;
   std::int64_t total = 0;
-  for (std::int64_t l = 0; l < per_stage; ++l) total += layer_grad_bytes(l);
+  for (std::int64_t l = 0; l < ctx_.job().layout.layers_of_stage(0); ++l)
+    total += layer_grad_bytes(l);
   ctx_.decisions()["fsmoe.gradients"] = Decision::count(
       static_cast<std::int64_t>(in_moe), "bytes",
       fmt::format("per rank, stage 0, in MoE pipelines; {} beside dense backward, {} after "
@@ -439,8 +440,8 @@ void FsmoeSchedule::block_backward(const Step& s) {
   if (variant_ == FsmoeVariant::tutel_improved) {
     // Everything ready now: the layers since the previous MoE block and this block's gate.
     const auto& moe = stage_moe_layers_[static_cast<std::size_t>(s.stage)];
-    const std::int64_t per_stage = ctx_.job().model.layers / ctx_.job().layout.pp;
-    const std::int64_t upper = gi == 0 ? (s.stage + 1) * per_stage - 1 : moe[gi - 1] - 1;
+    const std::int64_t upper =
+        gi == 0 ? ctx_.job().layout.first_layer_of_stage(s.stage + 1) - 1 : moe[gi - 1] - 1;
     for (std::int64_t k = s.layer + 1; k <= upper; ++k) {
       bytes += static_cast<double>(layer_grad_bytes(k));
     }
@@ -495,20 +496,19 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
 }
 
 void FsmoeSchedule::gradient_sync(Chain& chain) {
-  const ModelSpec& m = ctx_.job().model;
   const ParallelLayout& lay = ctx_.job().layout;
   const std::int64_t b = ctx_.elem_bytes();
-  const std::int64_t per_stage = m.layers / lay.pp;
   for (std::int64_t stage = 0; stage < lay.pp; ++stage) {
     std::int64_t params = 0, dense_bytes = 0, expert_bytes = 0;
-    for (std::int64_t l = stage * per_stage; l < (stage + 1) * per_stage; ++l) {
+    for (std::int64_t l = lay.first_layer_of_stage(stage); l < lay.first_layer_of_stage(stage + 1);
+         ++l) {
       dense_bytes += layer_grad_bytes(l);
       params += ctx_.ops().dense_params(l) + ctx_.ops().local_expert_params(l);
       expert_bytes += ctx_.ops().local_expert_params(l) * b;
     }
     Step s;
     s.stage = stage;
-    s.layer = stage * per_stage;
+    s.layer = lay.first_layer_of_stage(stage);
     s.phase = Phase::backward;
     s.chain = &chain;
     ctx_.set_info(s);

@@ -139,7 +139,7 @@ class LancetLayer final : public LayerSchedule {
       return;
     }
     pending_.push_back({s.layer, s.moe_index});
-    const std::int64_t first = s.stage * (ctx_.job().model.layers / ctx_.job().layout.pp);
+    const std::int64_t first = ctx_.job().layout.first_layer_of_stage(s.stage);
     if (s.layer == first) {
       emit_backward(s);
       pending_.clear();
@@ -232,9 +232,8 @@ class LancetLayer final : public LayerSchedule {
     Region region;
     add_attention_forward(region.ops, s.layer);
     add_moe_forward(region.ops, s.layer);
-    const std::int64_t per_stage = m.layers / ctx_.job().layout.pp;
     const std::int64_t next = s.layer + 1;
-    if (next < (s.stage + 1) * per_stage && !m.is_moe_layer(next)) {
+    if (next < ctx_.job().layout.first_layer_of_stage(s.stage + 1) && !m.is_moe_layer(next)) {
       add_attention_forward(region.ops, next);
       add_dense_forward(region.ops, next);
       region.covers_next_layer = true;

@@ -29,6 +29,8 @@ class Megatron final : public Strategy {
                : "Megatron-Core MoE: alltoall dispatcher (A2A-v over EP), dropless grouped GEMM, "
                  "1F1B / interleaved pipeline";
   }
+  /// Megatron builds split=ends; the rest of its checks are MegatronMoeBlock's.
+  void check_job(const TrainingJob& job) const override { check_megatron_layout(job, options_); }
   BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
     EmissionContext ctx(job, costs, megatron_tokens(job));
     MegatronMoeBlock moe(ctx, options_);

@@ -37,13 +37,7 @@ BlockWork filter_wgrad(const BlockWork& work, bool wgrad) {
 
 }  // namespace
 
-MegatronMoeBlock::MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options)
-    : ctx_(ctx),
-      options_megatron_(options),
-      wgrad_after_(static_cast<std::size_t>(ctx.job().layout.world())) {
-  const TrainingJob& job = ctx.job();
-  // vp <= layers first: pp x vp then cannot overflow (both are at most ModelSpec::kMaxLayers).
-  const std::int64_t chunks = options.vp <= job.model.layers ? job.layout.pp * options.vp : 0;
+void check_megatron_layout(const TrainingJob& job, const MegatronOptions& options) {
   if (options.a2a_overlap && job.layout.pp > 1 && options.vp == 1) {
     // Fused steps of neighbouring stages would wait for each other in turn (each needs the
     // other's previous step): Megatron-Core runs the combined 1F1B without PP or interleaved.
@@ -58,33 +52,34 @@ MegatronMoeBlock::MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options
                       fmt::format("mb={}, pp={}", job.layout.micro_batches, job.layout.pp),
                       "mb a multiple of pp");
   }
-  const std::int64_t slots = job.model.layers + (job.layout.ends_in_split ? 2 : 0);
-  if (chunks == 0 || slots % chunks != 0) {
-    throw input_error(
-        "", "--strategy",
-        job.layout.ends_in_split ? "pp x vp must divide layers + 2 (split=ends)"
-                                 : "pp x vp must divide the number of layers",
-        fmt::format("pp={}, vp={}, layers={}", job.layout.pp, options.vp, job.model.layers),
-        job.layout.ends_in_split ? "layers + 2 a multiple of pp x vp"
-                                 : "layers a multiple of pp x vp");
-  }
+  job.layout.check_chunks(options.vp, "--strategy");
 }
 
-std::int64_t MegatronMoeBlock::layers_per_chunk() const {
-  const TrainingJob& job = ctx_.job();
-  const std::int64_t slots = job.model.layers + (job.layout.ends_in_split ? 2 : 0);
-  return slots / (job.layout.pp * options_megatron_.vp);
+MegatronMoeBlock::MegatronMoeBlock(EmissionContext& ctx, MegatronOptions options)
+    : ctx_(ctx),
+      options_megatron_(options),
+      wgrad_after_(static_cast<std::size_t>(ctx.job().layout.world())) {
+  check_megatron_layout(ctx.job(), options);
+}
+
+std::string MegatronMoeBlock::layers_per_chunk() const {
+  const ParallelLayout& l = ctx_.job().layout;
+  const std::int64_t vp = options_megatron_.vp;
+  if (!l.uneven_stages()) {
+    // Slots of the split (layers, plus the embedding and the loss with split=ends).
+    const std::int64_t slots = l.model_layers + (l.ends_in_split ? 2 : 0);
+    return fmt::format("{} layers per chunk", slots / (l.pp * vp));
+  }
+  return fmt::format("layers per chunk: first stage {}, middle {}, last {}",
+                     l.layers_of_stage(0) / vp, l.pp > 2 ? l.layers_of_stage(1) / vp : 0,
+                     l.layers_of_stage(l.pp - 1) / vp);
 }
 
 MegatronMoeBlock::ChunkLayers MegatronMoeBlock::chunk_layers(std::int64_t virtual_stage) const {
-  // Slots of the split: with split=ends slot 0 is the embedding and slot layers + 1 the loss
-  // (Megatron-Core's account_for_embedding / account_for_loss_in_pipeline_split), so the first
-  // and last chunks hold one layer fewer.
-  const std::int64_t per = layers_per_chunk();
-  const std::int64_t shift = ctx_.job().layout.ends_in_split ? 1 : 0;
-  const std::int64_t first = std::max<std::int64_t>(0, virtual_stage * per - shift);
-  const std::int64_t end = std::min(ctx_.job().model.layers, (virtual_stage + 1) * per - shift);
-  return ChunkLayers{first, end - first};
+  const std::int64_t pp = ctx_.job().layout.pp;
+  const ParallelLayout::LayerRange r =
+      ctx_.job().layout.chunk_layers(virtual_stage % pp, virtual_stage / pp, options_megatron_.vp);
+  return ChunkLayers{r.first, r.count};
 }
 
 std::int64_t MegatronMoeBlock::local_tokens() const {
@@ -371,7 +366,7 @@ void MegatronMoeBlock::record_decisions() {
                            ? "all-to-all-v over EP, all-gather-v / reduce-scatter-v over expert-TP"
                            : "all-gather over EP x expert-TP, local selection, reduce-scatter");
   ctx_.decisions()["megatron.virtual_pipeline"] =
-      Decision::count(o.vp, "chunks", fmt::format("{} layers per chunk", layers_per_chunk()));
+      Decision::count(o.vp, "chunks", layers_per_chunk());
   ctx_.decisions()["megatron.shared_expert_overlap"] =
       Decision::choice(o.shared_expert_overlap ? "on" : "off",
                        ctx_.job().model.shared_experts > 0 ? "" : "model has no shared experts");

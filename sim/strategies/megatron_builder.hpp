@@ -53,6 +53,11 @@ struct MegatronOptions {
 /// Megatron-Core's token options: dropless all-to-all-v of the routed counts, sequence parallel.
 TokenPlanOptions megatron_tokens(const TrainingJob& job);
 
+/// Throws InputError for the layouts Megatron-Core rejects with these options (vp against the
+/// pipeline split, the combined 1F1B without vp); Megatron::check_job and MegatronMoeBlock call
+/// it.
+void check_megatron_layout(const TrainingJob& job, const MegatronOptions& options);
+
 /// Megatron-Core's MoE block (router, token dispatcher, grouped experts, shared experts) and the
 /// paired layers of the combined 1F1B; throws InputError for layouts Megatron-Core rejects.
 class MegatronMoeBlock final : public MoeBlockSchedule {
@@ -62,13 +67,13 @@ class MegatronMoeBlock final : public MoeBlockSchedule {
   /// The decisions it emits with (dispatcher, chunks, overlap).
   void record_decisions();
   const MegatronOptions& options() const { return options_megatron_; }
-  /// Slots of the split per model chunk (layers, plus the embedding and loss with split=ends).
-  std::int64_t layers_per_chunk() const;
+  /// How many layers a model chunk holds, in words (the vp decision's detail).
+  std::string layers_per_chunk() const;
   struct ChunkLayers {
     std::int64_t first = 0;
     std::int64_t count = 0;
   };
-  /// The layers of virtual stage v = chunk x pp + stage.
+  /// The layers of virtual stage v = chunk x pp + stage (ParallelLayout::chunk_layers).
   ChunkLayers chunk_layers(std::int64_t virtual_stage) const;
 
   void forward(const Step& s) override;

@@ -8,7 +8,6 @@ Chain ScheduledPipeline::emit() {
   const ModelSpec& m = ctx_.job().model;
   const std::int64_t pp = ctx_.job().layout.pp;
   const std::int64_t mbs = ctx_.job().layout.micro_batches;
-  const std::int64_t per_stage = m.layers / pp;
   std::vector<std::int64_t> moe_index(static_cast<std::size_t>(m.layers), -1);
   for (std::int64_t l = 0, n = 0; l < m.layers; ++l) {
     if (m.is_moe_layer(l)) moe_index[static_cast<std::size_t>(l)] = n++;
@@ -44,7 +43,8 @@ Chain ScheduledPipeline::emit() {
     step.phase = item.forward ? Phase::forward : Phase::backward;
     step.ranks = &ranks;
     step.chain = &chain;
-    const std::int64_t first = item.stage * per_stage;
+    const std::int64_t first = ctx_.job().layout.first_layer_of_stage(item.stage);
+    const std::int64_t per_stage = ctx_.job().layout.layers_of_stage(item.stage);
     ctx_.emit_model_ends(step, item.stage == 0, item.stage == pp - 1, true);
     for (std::int64_t i = 0; i < per_stage; ++i) {
       step.layer = item.forward ? first + i : first + per_stage - 1 - i;

@@ -20,6 +20,9 @@ struct BuildResult {
   Decisions decisions;
 };
 
+/// Throws InputError naming --parallel and `strategy` when the layout asks for split=ends.
+void require_layer_split(const ParallelLayout& layout, std::string_view strategy);
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -27,6 +30,11 @@ class Strategy {
   /// One line for `moesim run --help`.
   virtual std::string_view summary() const = 0;
   virtual BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const = 0;
+  /// Throws InputError for a job this strategy cannot build (a layout it does not support),
+  /// before anything is built: `moesim run` and `compare` ask every chosen strategy before they
+  /// print anything, and build_iteration refuses the same jobs. The default refuses split=ends
+  /// (Megatron-Core's split, which only the megatron strategies build).
+  virtual void check_job(const TrainingJob& job) const { require_layer_split(job.layout, name()); }
 };
 
 }  // namespace moesim::strategies

@@ -1,6 +1,8 @@
 // ParallelLayout: how a training job is split over GPUs.
 //
-//  - pp pipeline stages, each holding layers/pp consecutive layers;
+//  - pp pipeline stages of consecutive layers: layers/pp each, or Megatron-Core's uneven splits
+//    (split=ends; first_stage_layers / last_stage_layers), always read through
+//    layers_of_stage / first_layer_of_stage / stage_of_layer;
 //  - inside a stage, dp x tp ranks: tp = tensor (model) parallelism of attention and dense FFNs
 //    (Megatron; the tp ranks of a group see the same tokens), dp = data-parallel replicas;
 //  - the experts of a stage are laid over the same dp x tp ranks as esp x ep x edp:
@@ -37,6 +39,17 @@ struct ParallelLayout {
   /// layer's place when the layers are split into pipeline stages, so layers + 2 must divide
   /// evenly and the first and last stages hold one layer fewer. Only `megatron*` builds it.
   bool ends_in_split = false;
+  /// Megatron-Core's --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers
+  /// (TransformerConfig.num_layers_in_first_pipeline_stage / _last_; NVIDIA/Megatron-LM,
+  /// megatron/core/transformer/transformer_config.py): the layers of the first / last stage; the
+  /// other layers are divided evenly over the remaining ("middle") stages. 0 = not given (that
+  /// stage is a middle one). DeepSeek-V3 on pp=16 is last_stage_layers=1: 15 stages of 4 layers
+  /// and 1 layer beside the loss (NVIDIA-NeMo/Megatron-Bridge,
+  /// src/megatron/bridge/recipes/deepseek/deepseek_v3.py, layout_map[(16, 1)]).
+  std::int64_t first_stage_layers = 0;
+  std::int64_t last_stage_layers = 0;
+  /// The model's layer count, set by resolve(); what the stage functions below split.
+  std::int64_t model_layers = 0;
   /// Rank order of the (tp, dp, pp) grid, innermost (fastest-varying) first. The default keeps a
   /// TP group on consecutive ranks, i.e. inside a node.
   std::string order = "tp,dp,pp";
@@ -49,14 +62,42 @@ struct ParallelLayout {
   std::int64_t stage_size() const { return dp * tp; }
   std::string describe() const;
 
+  /// Layers of pipeline stage `stage` (0 <= stage < pp) and the first of them; stages hold
+  /// consecutive layers in stage order. With split=ends the first and last stages hold one layer
+  /// fewer than the (layers + 2) / pp of the others.
+  std::int64_t layers_of_stage(std::int64_t stage) const;
+  std::int64_t first_layer_of_stage(std::int64_t stage) const;
+  /// The stage holding `layer`.
+  std::int64_t stage_of_layer(std::int64_t layer) const;
+  struct LayerRange {
+    std::int64_t first = 0;
+    std::int64_t count = 0;
+  };
+  /// Megatron-Core's interleaved split into `chunks` model chunks per stage (virtual pipeline,
+  /// vp): chunk c of stage s holds layers_of_stage(s) / chunks layers starting at
+  /// c * layers / chunks + first_layer_of_stage(s) / chunks (get_transformer_layer_offset); with
+  /// split=ends (layers + 2) / (pp x chunks) slots per chunk, the embedding and loss taking the
+  /// first and last. Needs check_chunks(chunks) to have passed.
+  LayerRange chunk_layers(std::int64_t stage, std::int64_t chunk, std::int64_t chunks) const;
+  /// Throws InputError naming `flag` unless every stage's layers split into `chunks` equal model
+  /// chunks (Megatron-Core's checks for vp; chunks = 1 always passes).
+  void check_chunks(std::int64_t chunks, std::string_view flag) const;
+  /// True when first_stage_layers or last_stage_layers is given.
+  bool uneven_stages() const { return first_stage_layers > 0 || last_stage_layers > 0; }
+
   /// Infers dp and edp and checks the layout against the model and the cluster. Throws
   /// InputError naming `flag` and the offending values.
   void resolve(const ModelSpec& model, std::int64_t gpu_count, std::int64_t gpus_per_node,
                std::string_view flag);
+
+ private:
+  /// resolve()'s checks of how the layers split into stages.
+  void check_stage_split(const ModelSpec& model, std::string_view flag) const;
 };
 
-/// Parses "dp=2,tp=4,ep=8[,esp=4][,pp=2][,mb=8][,schedule=gpipe|1f1b][,split=layers|ends]". Unknown
-/// keys, repeated keys, non-positive sizes: InputError naming `flag`.
+/// Parses "dp=2,tp=4,ep=8[,esp=4][,pp=2][,mb=8][,schedule=gpipe|1f1b][,split=layers|ends]
+/// [,first_stage_layers=N][,last_stage_layers=M]". Unknown keys, repeated keys, non-positive
+/// sizes: InputError naming `flag`.
 ParallelLayout parse_parallel_layout(std::string_view text, std::string_view flag);
 
 }  // namespace moesim

@@ -41,6 +41,12 @@ TEST(DeepSeekV3Preset, LayersAndParametersMatchTheReport) {
   const double expected = 671e9 - 2.0 * 129280.0 * 7168.0;
   EXPECT_GT(total, 0.99 * expected) << total;
   EXPECT_LT(total, 1.01 * expected) << total;
+  // With the embedding and the LM head (vocab_size 129280): the report's 671B.
+  EXPECT_EQ(m.vocab_size, 129280);
+  const double with_ends =
+      total + static_cast<double>(ops.embedding_params() + ops.output_head_params());
+  EXPECT_GT(with_ends, 0.99 * 671e9) << with_ends;
+  EXPECT_LT(with_ends, 1.01 * 671e9) << with_ends;
 }
 
 TEST(MlaAttention, GemmShapesFollowTheConfig) {

@@ -137,12 +137,13 @@ TEST(ParallelLayout, BadLayoutsNameTheFlagAndValues) {
             "expected tp dividing both)");
   EXPECT_EQ(resolve("pp=3", 24),
             "--parallel: pp must divide the number of layers (got pp=3, layers=4, expected pp "
-            "dividing layers)");
+            "dividing layers, or first_stage_layers=N / last_stage_layers=N for an uneven "
+            "split)");
   EXPECT_EQ(resolve("tp=4,tp=2", 8), "--parallel: key given twice (got tp, expected each once)");
   EXPECT_EQ(resolve("tp=0", 8), "--parallel: tp: not a positive integer (got 0, expected >= 1)");
   EXPECT_EQ(resolve("xp=2", 8),
             "--parallel: unknown parallel dimension (got xp, expected dp, tp, ep, esp, pp, mb, "
-            "schedule or split)");
+            "schedule, split, first_stage_layers or last_stage_layers)");
   EXPECT_EQ(resolve("tp=1,pp=2,mb=1", 16),
             "--parallel: fewer micro-batches than pipeline stages (got mb=1, pp=2, expected mb "
             ">= pp)");
