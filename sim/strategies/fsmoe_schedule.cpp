@@ -42,9 +42,18 @@ FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
   if (variant_ == FsmoeVariant::fsmoe) {
     inter_ = ctx_.graph().stream("comm.inter");
     intra_ = ctx_.graph().stream("comm.intra");
+    // FSMoE's own code issues every gradient all-reduce on its inter-node stream (Fig. 3d).
+    dense_grad_ = inter_;
   } else {
     inter_ = ctx.comm();
     intra_ = ctx.comm();
+    // The all-reduce beside the dense backward is a data-parallel collective on the DP process
+    // group, whose NCCL communicator PyTorch runs on a CUDA stream of its own (ProcessGroupNCCL:
+    // one stream per communicator and device), so it overlaps the dense backward's TP
+    // collectives as well as its kernels: Tutel-Improved's "overlapped with the non-MoE parts"
+    // (FSMoE Sec. 6), and what the planner's dense slot (attention kernels + TP all-reduce)
+    // prices. On the MoE block's one comm stream it would wait behind them instead.
+    dense_grad_ = ctx_.graph().stream("grad");
   }
   const ModelSpec& m = job.model;
   const std::int64_t per_stage = m.layers / job.layout.pp;
@@ -449,7 +458,7 @@ void FsmoeSchedule::block_backward(const Step& s) {
   } else {
     bytes = grad_plans_[static_cast<std::size_t>(s.stage)].dense_bytes[gi];
   }
-  emit_grad_allreduce(s, bytes, "grad.allreduce.dense", inter_);
+  emit_grad_allreduce(s, bytes, "grad.allreduce.dense", dense_grad_);
   // Bytes already all-reduced by this stage; the rest goes after the backward.
   assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(bytes);
 }
@@ -464,22 +473,29 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
   for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
   std::vector<std::vector<std::vector<TaskId>>> gathered(static_cast<std::size_t>(degree),
                                                          std::vector<std::vector<TaskId>>(world));
+  // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
+  // stream; it needs only the gradients computed before this MoE backward. Without IIO the
+  // dispatch unit on the one comm stream is the all-to-all and its all-gather (the planner folds
+  // the two into one line, planner_costs), so the all-reduce follows both: issued between them
+  // it would hold back the last chunk's experts for nothing.
+  const auto grad_allreduce = [&] {
+    std::vector<std::vector<TaskId>> here(world);
+    for (RankId r : *s.ranks) {
+      here[r.index()] = (*s.chain)[r];
+      (*s.chain)[r] = start[r.index()];
+    }
+    emit_grad_allreduce(s, gar_bytes, "grad.allreduce.moe", inter_);
+    assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
+    for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
+  };
+  const bool one_comm_stream = inter_ == intra_;
   for (std::int64_t c = 0; c < degree; ++c) {
     for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
+    const bool last = c == degree - 1 && gar_bytes > 0;
     ctx_.emit_expert_exchange(s, p, false, in_name, inter_, c, degree);
-    if (c == degree - 1 && gar_bytes > 0) {
-      // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
-      // stream; it needs only the gradients computed before this MoE backward.
-      std::vector<std::vector<TaskId>> here(world);
-      for (RankId r : *s.ranks) {
-        here[r.index()] = (*s.chain)[r];
-        (*s.chain)[r] = start[r.index()];
-      }
-      emit_grad_allreduce(s, gar_bytes, "grad.allreduce.moe", inter_);
-      assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
-      for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
-    }
+    if (last && !one_comm_stream) grad_allreduce();
     ctx_.emit_esp_collective(s, p, true, "esp.allgather", intra_, c, degree);
+    if (last && one_comm_stream) grad_allreduce();
     for (RankId r : *s.ranks) gathered[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
   }
   for (std::int64_t c = 0; c < degree; ++c) {

@@ -112,6 +112,7 @@ class FsmoeSchedule final {
   FsmoeVariant variant_;
   StreamId inter_;
   StreamId intra_;
+  StreamId dense_grad_;  ///< the gradient all-reduce beside the dense backward
   std::map<std::pair<std::int64_t, std::vector<std::int64_t>>, fsmoe::PipelineCosts> fits_;
   fsmoe::LinearCost allreduce_;
   std::vector<int> degree_fwd_;  ///< per MoE layer (tutel-improved: both directions)
