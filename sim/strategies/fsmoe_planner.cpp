@@ -289,8 +289,21 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
     now[best_slot] = f(best_slot, plan.in_moe_bytes[best_slot]);
     next[best_slot] = f(best_slot, plan.in_moe_bytes[best_slot] + piece_bytes);
   }
+  // What no MoE pipeline takes is all-reduced in the last dense slot of the backward, as soon as
+  // it is ready, not after the backward: FSMoE's optim.py (Optimizer.run) gives the first
+  // attention slot (the last in backward order) the whole remainder, final_xs_att[0] = total -
+  // sum(MoE slots) - other attention slots. Every pending piece is ready by then (ready_slot <=
+  // 2n - 1); only the slot's overlap hides it, the rest is exposed as a tail would be.
+  double exposed_ms = t_ar(tail);
+  if (n > 0 && tail > 0) {
+    const double before = t_ar(plan.dense_bytes[n - 1]);
+    plan.dense_bytes[n - 1] += tail;
+    const double hidden = std::max(layers[n - 1].dense_overlap_ms, before);
+    exposed_ms = std::max(0.0, t_ar(plan.dense_bytes[n - 1]) - hidden);
+    tail = 0;
+  }
   plan.tail_bytes = tail;
-  plan.estimate_ms = t_ar(tail);
+  plan.estimate_ms = exposed_ms;
   for (std::size_t i = 0; i < n; ++i) {
     const DegreeChoice d = find_optimal_degree(layers[i].backward, t_ar(plan.in_moe_bytes[i]));
     plan.backward_degree.push_back(d.degree);

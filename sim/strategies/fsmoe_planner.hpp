@@ -92,7 +92,8 @@ struct GradientPlan {
   /// (after the last chunk's dispatch) and in the dense slot after the MoE block.
   std::vector<double> in_moe_bytes;
   std::vector<double> dense_bytes;
-  /// Bytes all-reduced after the whole backward (exposed).
+  /// Bytes left after the whole backward (exposed): 0 once there is a generalized layer, whose
+  /// last dense slot takes the remainder.
   double tail_bytes = 0;
   /// Bytes moved by step 2 from the tail into MoE pipelines.
   double step2_moved_bytes = 0;
@@ -107,7 +108,9 @@ struct GradientPlan {
 /// backward order and fill each slot's overlappable time with the oldest ready gradients. Step
 /// 2 (instead of differential evolution): a deterministic greedy local search that moves the
 /// tail in 1/`quanta` pieces, one at a time, into the MoE slot (at or after the piece's ready
-/// point) whose f_moe^i grows least, while that growth is below the tail time it saves.
+/// point) whose f_moe^i grows least, while that growth is below the tail time it saves. What is
+/// left then goes to the last dense slot (FSMoE's tools/optim.py: the remainder is all-reduced
+/// beside the last attention backward, not after the backward).
 GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers,
                                  const LinearCost& allreduce, int quanta = 32);
 
