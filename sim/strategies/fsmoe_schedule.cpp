@@ -39,21 +39,20 @@ std::string degree_histogram(const std::vector<int>& degrees) {
 FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
     : ctx_(ctx), serial_block_(ctx, core_), variant_(variant) {
   const TrainingJob& job = ctx.job();
+  // The MoE block's collectives run on streams of their own, as FSMoE's MoELayer issues them on
+  // its side streams, apart from the TP (sequence-parallel) collectives on "comm"; the gradient
+  // all-reduces go with the all-to-alls (FSMoE Fig. 3d: on the inter-node stream). So an
+  // all-reduce beside the dense backward overlaps its kernels and TP collectives, which the
+  // planner's dense slot prices, and one that outlasts them holds back the next MoE block's
+  // all-to-all instead of overlapping it: Tutel-Improved's "overlapped with the non-MoE parts
+  // only" (FSMoE Sec. 6). Without IIO one stream carries the A2As, the ESP collectives and the
+  // gradient all-reduces in issue order.
   if (variant_ == FsmoeVariant::fsmoe) {
     inter_ = ctx_.graph().stream("comm.inter");
     intra_ = ctx_.graph().stream("comm.intra");
-    // FSMoE's own code issues every gradient all-reduce on its inter-node stream (Fig. 3d).
-    dense_grad_ = inter_;
   } else {
-    inter_ = ctx.comm();
-    intra_ = ctx.comm();
-    // The all-reduce beside the dense backward is a data-parallel collective on the DP process
-    // group, whose NCCL communicator PyTorch runs on a CUDA stream of its own (ProcessGroupNCCL:
-    // one stream per communicator and device), so it overlaps the dense backward's TP
-    // collectives as well as its kernels: Tutel-Improved's "overlapped with the non-MoE parts"
-    // (FSMoE Sec. 6), and what the planner's dense slot (attention kernels + TP all-reduce)
-    // prices. On the MoE block's one comm stream it would wait behind them instead.
-    dense_grad_ = ctx_.graph().stream("grad");
+    inter_ = ctx_.graph().stream("comm.moe");
+    intra_ = inter_;
   }
   const ModelSpec& m = job.model;
   const std::int64_t per_stage = m.layers / job.layout.pp;
@@ -458,7 +457,7 @@ void FsmoeSchedule::block_backward(const Step& s) {
   } else {
     bytes = grad_plans_[static_cast<std::size_t>(s.stage)].dense_bytes[gi];
   }
-  emit_grad_allreduce(s, bytes, "grad.allreduce.dense", dense_grad_);
+  emit_grad_allreduce(s, bytes, "grad.allreduce.dense", inter_);
   // Bytes already all-reduced by this stage; the rest goes after the backward.
   assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(bytes);
 }

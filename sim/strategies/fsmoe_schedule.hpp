@@ -7,7 +7,8 @@
 // issued as in FSMoE's MoELayer.forward: all dispatches and all-gathers first, then per chunk
 // experts, reduce-scatter, combine. They differ in
 //  - streams: fsmoe puts the A2As on "comm.inter" and the ESP collectives on "comm.intra"
-//    (three-stream IIO); fsmoe-no-iio and tutel-improved put both on the one "comm" stream;
+//    (three-stream IIO); fsmoe-no-iio and tutel-improved put both on one "comm.moe" stream; the
+//    gradient all-reduces go with the A2As, the TP collectives stay on "comm";
 //  - degrees: fsmoe and fsmoe-no-iio use Algorithm 1 separately for forward and backward (per
 //    layer in backward, with the layer's gradient all-reduce time); tutel-improved uses
 //    PipeMoE's degree (6.3): one integer r in 1..8 for both directions minimising
@@ -112,7 +113,6 @@ class FsmoeSchedule final {
   FsmoeVariant variant_;
   StreamId inter_;
   StreamId intra_;
-  StreamId dense_grad_;  ///< the gradient all-reduce beside the dense backward
   std::map<std::pair<std::int64_t, std::vector<std::int64_t>>, fsmoe::PipelineCosts> fits_;
   fsmoe::LinearCost allreduce_;
   std::vector<int> degree_fwd_;  ///< per MoE layer (tutel-improved: both directions)
