@@ -234,6 +234,10 @@ void FsmoeSchedule::plan_gradients() {
           Decision::count(fwd.model_case, "",
                           fmt::format("MoE layer 0: continuous r {:.2f}, model {:.3f} ms",
                                       fwd.r_continuous, fwd.time_ms));
+      ctx_.decisions()["fsmoe.forward_estimate"] = Decision::quantity(
+          fwd.time_ms * 1e3, "us",
+          "MoE layer 0's forward pipeline (first dispatch to last combine) by the four-case "
+          "model at the chosen degree");
     }
   }
 
