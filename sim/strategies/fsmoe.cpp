@@ -8,12 +8,14 @@
 // the backward doubles the expert alpha and beta and sees the layer's gradient all-reduce time.
 // Data-parallel gradients are partitioned adaptively (4.5): a share rides in each MoE backward
 // right after the last chunk's dispatch on the inter-node stream (Fig. 3d), a share beside the
-// dense backward that follows the MoE block, the rest after the backward. The planner is in
-// fsmoe_planner.hpp (bounded 1-D search instead of SLSQP, greedy local search instead of
+// dense backward that follows the MoE block; what no MoE pipeline takes joins the last dense slot
+// (tools/optim.py), and only gradients produced after it wait for the backward's end. The planner
+// is in fsmoe_planner.hpp (bounded 1-D search instead of SLSQP, greedy local search instead of
 // differential evolution: both documented there), the schedule in fsmoe_schedule.hpp.
 //
-// fsmoe-no-iio: the same without inter/intra-node overlap: A2A and AG/RS share the one "comm"
-// stream, and the planner folds the AG/RS line into the A2A line (one comm resource).
+// fsmoe-no-iio: the same without inter/intra-node overlap: A2A, AG/RS and the gradient
+// all-reduces share one "comm.moe" stream (the TP collectives stay on "comm"), and the planner
+// folds the AG/RS line into the A2A line (one comm resource).
 #include "sim/strategies/fsmoe_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 

@@ -95,18 +95,32 @@ int round_degree(double r) {
   return 8;
 }
 
+std::vector<int> power_of_two_neighbours(double r) {
+  // tools/optim.py, check(): ceil(r) through `upper` [1, 1, 2, 4, 4, 8, 8, 8, 8], floor(r)
+  // through `downer` [1, 1, 2, 2, 4, 4, 4, 4, 8], both indices capped at 8.
+  constexpr int kUpper[] = {1, 1, 2, 4, 4, 8, 8, 8, 8};
+  constexpr int kDowner[] = {1, 1, 2, 2, 4, 4, 4, 4, 8};
+  const auto index = [](double v) { return static_cast<std::size_t>(std::clamp(v, 1.0, 8.0)); };
+  const int up = kUpper[index(std::ceil(r))];
+  const int down = kDowner[index(std::floor(r))];
+  if (up == down) return {up};
+  return {down, up};
+}
+
 DegreeChoice find_optimal_degree(const PipelineCosts& c, double gar) {
   constexpr double kMax = 16.0;
   constexpr double kStep = 1.0 / 16.0;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
   double best_r = 1.0;
-  double best_t = std::numeric_limits<double>::infinity();
+  double best_t = kInf;
+  DegreeChoice out;
+  double chosen_t = kInf;
   for (int which = 1; which <= 4; ++which) {
     // min f_which(r) s.t. r in [1, kMax] and case `which` holds at r.
     const auto f = [&](double r) {
-      return model_case(c, r, gar) == which ? case_time(which, c, r, gar)
-                                            : std::numeric_limits<double>::infinity();
+      return model_case(c, r, gar) == which ? case_time(which, c, r, gar) : kInf;
     };
-    double r0 = 0, t0 = std::numeric_limits<double>::infinity();
+    double r0 = 0, t0 = kInf;
     for (double r = 1.0; r <= kMax + 1e-9; r += kStep) {
       const double t = f(r);
       if (t < t0) {
@@ -136,11 +150,24 @@ DegreeChoice find_optimal_degree(const PipelineCosts& c, double gar) {
       best_t = t0;
       best_r = r0;
     }
+    // The case's integer candidates, kept only where the case still holds (optim.py checks
+    // every constraint of the case at the rounded degree).
+    for (const int d : power_of_two_neighbours(r0)) {
+      const double t = f(d);
+      if (t < chosen_t) {
+        chosen_t = t;
+        out.r_continuous = r0;
+        out.degree = d;
+      }
+    }
   }
-  DegreeChoice out;
-  out.r_continuous = best_r;
+  if (!std::isfinite(chosen_t)) {
+    // No case holds at a neighbouring power of two: round the best continuous degree.
+    out.r_continuous = best_r;
+    out.degree = round_degree(best_r);
+  }
   const bool small_a2a = c.n_a2a <= 0 || c.a2a.at(c.n_a2a) < 1.0;
-  out.degree = small_a2a ? 1 : round_degree(best_r);
+  if (small_a2a) out.degree = 1;
   out.model_case = model_case(c, out.degree, gar);
   out.time_ms = case_time(out.model_case, c, out.degree, gar);
   return out;
@@ -262,8 +289,21 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
     now[best_slot] = f(best_slot, plan.in_moe_bytes[best_slot]);
     next[best_slot] = f(best_slot, plan.in_moe_bytes[best_slot] + piece_bytes);
   }
+  // What no MoE pipeline takes is all-reduced in the last dense slot of the backward, as soon as
+  // it is ready, not after the backward: FSMoE's optim.py (Optimizer.run) gives the first
+  // attention slot (the last in backward order) the whole remainder, final_xs_att[0] = total -
+  // sum(MoE slots) - other attention slots. Every pending piece is ready by then (ready_slot <=
+  // 2n - 1); only the slot's overlap hides it, the rest is exposed as a tail would be.
+  double exposed_ms = t_ar(tail);
+  if (n > 0 && tail > 0) {
+    const double before = t_ar(plan.dense_bytes[n - 1]);
+    plan.dense_bytes[n - 1] += tail;
+    const double hidden = std::max(layers[n - 1].dense_overlap_ms, before);
+    exposed_ms = std::max(0.0, t_ar(plan.dense_bytes[n - 1]) - hidden);
+    tail = 0;
+  }
   plan.tail_bytes = tail;
-  plan.estimate_ms = t_ar(tail);
+  plan.estimate_ms = exposed_ms;
   for (std::size_t i = 0; i < n; ++i) {
     const DegreeChoice d = find_optimal_degree(layers[i].backward, t_ar(plan.in_moe_bytes[i]));
     plan.backward_degree.push_back(d.degree);

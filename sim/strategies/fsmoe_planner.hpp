@@ -9,10 +9,15 @@
 //
 // Algorithm 1 differs from the paper in one documented way: instead of SLSQP on each case's
 // closed form, each case is minimised by a bounded 1-D search over continuous r in [1, 16] (a
-// grid of step 1/64 refined by golden section around the best grid point), keeping only r at
-// which that case's predicates hold. The continuous optimum is then rounded to a power of two
-// <= 8 as FSMoE's tools/optim.py does with its lookup tables ([1,1.5) -> 1, [1.5,3) -> 2,
-// [3,6) -> 4, else 8), and r = 1 when the un-chunked all-to-all takes < 1 ms.
+// grid of step 1/16 refined by golden section around the best grid point), keeping only r at
+// which that case's predicates hold. The degree is then chosen as FSMoE's tools/optim.py does
+// (xpan413/FSMoE, Optimizer.optimize_degree and its check()): each case's continuous optimum
+// gives two powers of two <= 8, ceil(r) mapped up and floor(r) mapped down through its lookup
+// tables; a candidate counts only where its case still holds at that integer degree, and the
+// degree is the candidate with the smallest closed-form time over all cases. (Rounding the
+// best continuous optimum instead can cost a lot where that optimum sits on a case boundary:
+// a comm-bound case 3 is nearly flat in r, so r* = 1.3 between cases 2 and 3 rounds to 1 while
+// r = 2 is 20% faster.) r = 1 when the un-chunked all-to-all takes < 1 ms, as optim.py does.
 #pragma once
 
 #include <cstdint>
@@ -56,15 +61,19 @@ double case_time(int which, const PipelineCosts& c, double r, double t_gar_ms);
 double layer_time(const PipelineCosts& c, double r, double t_gar_ms);
 
 struct DegreeChoice {
-  double r_continuous = 1.0;  ///< the bounded 1-D optimum
-  int degree = 1;             ///< rounded to {1, 2, 4, 8}
+  double r_continuous = 1.0;  ///< the bounded 1-D optimum of the chosen degree's case
+  int degree = 1;             ///< in {1, 2, 4, 8}
   int model_case = 0;         ///< case at the rounded degree
   double time_ms = 0.0;       ///< layer_time at the rounded degree
 };
 /// Algorithm 1 (FindOptimalPipelineDegree).
 DegreeChoice find_optimal_degree(const PipelineCosts& c, double t_gar_ms);
-/// FSMoE's rounding of a continuous degree to a power of two <= 8.
+/// Rounding of a continuous degree to the nearest power of two <= 8 ([1,1.5) -> 1,
+/// [1.5,3) -> 2, [3,6) -> 4, else 8): the fallback when no case holds at a candidate.
 int round_degree(double r);
+/// The integer candidates of a continuous degree r (optim.py's check()): ceil(r) mapped up and
+/// floor(r) mapped down to a power of two <= 8; one value when they agree.
+std::vector<int> power_of_two_neighbours(double r);
 
 /// Overlappable time of a MoE layer at degree r with t_gar = 0 (4.5; 0 in case 1).
 double overlappable_moe_ms(const PipelineCosts& c, int r);
@@ -83,7 +92,8 @@ struct GradientPlan {
   /// (after the last chunk's dispatch) and in the dense slot after the MoE block.
   std::vector<double> in_moe_bytes;
   std::vector<double> dense_bytes;
-  /// Bytes all-reduced after the whole backward (exposed).
+  /// Bytes left after the whole backward (exposed): 0 once there is a generalized layer, whose
+  /// last dense slot takes the remainder.
   double tail_bytes = 0;
   /// Bytes moved by step 2 from the tail into MoE pipelines.
   double step2_moved_bytes = 0;
@@ -98,7 +108,9 @@ struct GradientPlan {
 /// backward order and fill each slot's overlappable time with the oldest ready gradients. Step
 /// 2 (instead of differential evolution): a deterministic greedy local search that moves the
 /// tail in 1/`quanta` pieces, one at a time, into the MoE slot (at or after the piece's ready
-/// point) whose f_moe^i grows least, while that growth is below the tail time it saves.
+/// point) whose f_moe^i grows least, while that growth is below the tail time it saves. What is
+/// left then goes to the last dense slot (FSMoE's tools/optim.py: the remainder is all-reduced
+/// beside the last attention backward, not after the backward).
 GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers,
                                  const LinearCost& allreduce, int quanta = 32);
 

@@ -39,12 +39,20 @@ std::string degree_histogram(const std::vector<int>& degrees) {
 FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
     : ctx_(ctx), serial_block_(ctx, core_), variant_(variant) {
   const TrainingJob& job = ctx.job();
+  // The MoE block's collectives run on streams of their own, as FSMoE's MoELayer issues them on
+  // its side streams, apart from the TP (sequence-parallel) collectives on "comm"; the gradient
+  // all-reduces go with the all-to-alls (FSMoE Fig. 3d: on the inter-node stream). So an
+  // all-reduce beside the dense backward overlaps its kernels and TP collectives, which the
+  // planner's dense slot prices, and one that outlasts them holds back the next MoE block's
+  // all-to-all instead of overlapping it: Tutel-Improved's "overlapped with the non-MoE parts
+  // only" (FSMoE Sec. 6). Without IIO one stream carries the A2As, the ESP collectives and the
+  // gradient all-reduces in issue order.
   if (variant_ == FsmoeVariant::fsmoe) {
     inter_ = ctx_.graph().stream("comm.inter");
     intra_ = ctx_.graph().stream("comm.intra");
   } else {
-    inter_ = ctx.comm();
-    intra_ = ctx.comm();
+    inter_ = ctx_.graph().stream("comm.moe");
+    intra_ = inter_;
   }
   const ModelSpec& m = job.model;
   assigned_.assign(static_cast<std::size_t>(job.layout.pp), 0);
@@ -226,6 +234,10 @@ void FsmoeSchedule::plan_gradients() {
           Decision::count(fwd.model_case, "",
                           fmt::format("MoE layer 0: continuous r {:.2f}, model {:.3f} ms",
                                       fwd.r_continuous, fwd.time_ms));
+      ctx_.decisions()["fsmoe.forward_estimate"] = Decision::quantity(
+          fwd.time_ms * 1e3, "us",
+          "MoE layer 0's forward pipeline (first dispatch to last combine) by the four-case "
+          "model at the chosen degree");
     }
   }
 
@@ -465,22 +477,29 @@ void FsmoeSchedule::emit_chunked(const Step& s, const MoeLayerPlan& p, Phase pha
   for (RankId r : *s.ranks) start[r.index()] = (*s.chain)[r];
   std::vector<std::vector<std::vector<TaskId>>> gathered(static_cast<std::size_t>(degree),
                                                          std::vector<std::vector<TaskId>>(world));
+  // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
+  // stream; it needs only the gradients computed before this MoE backward. Without IIO the
+  // dispatch unit on the one comm stream is the all-to-all and its all-gather (the planner folds
+  // the two into one line, planner_costs), so the all-reduce follows both: issued between them
+  // it would hold back the last chunk's experts for nothing.
+  const auto grad_allreduce = [&] {
+    std::vector<std::vector<TaskId>> here(world);
+    for (RankId r : *s.ranks) {
+      here[r.index()] = (*s.chain)[r];
+      (*s.chain)[r] = start[r.index()];
+    }
+    emit_grad_allreduce(s, gar_bytes, "grad.allreduce.moe", inter_);
+    assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
+    for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
+  };
+  const bool one_comm_stream = inter_ == intra_;
   for (std::int64_t c = 0; c < degree; ++c) {
     for (RankId r : *s.ranks) (*s.chain)[r] = start[r.index()];
+    const bool last = c == degree - 1 && gar_bytes > 0;
     ctx_.emit_expert_exchange(s, p, false, in_name, inter_, c, degree);
-    if (c == degree - 1 && gar_bytes > 0) {
-      // Fig. 3d: the gradient all-reduce follows the last chunk's dispatch on the inter-node
-      // stream; it needs only the gradients computed before this MoE backward.
-      std::vector<std::vector<TaskId>> here(world);
-      for (RankId r : *s.ranks) {
-        here[r.index()] = (*s.chain)[r];
-        (*s.chain)[r] = start[r.index()];
-      }
-      emit_grad_allreduce(s, gar_bytes, "grad.allreduce.moe", inter_);
-      assigned_[static_cast<std::size_t>(s.stage)] += static_cast<std::int64_t>(gar_bytes);
-      for (RankId r : *s.ranks) (*s.chain)[r] = here[r.index()];
-    }
+    if (last && !one_comm_stream) grad_allreduce();
     ctx_.emit_esp_collective(s, p, true, "esp.allgather", intra_, c, degree);
+    if (last && one_comm_stream) grad_allreduce();
     for (RankId r : *s.ranks) gathered[static_cast<std::size_t>(c)][r.index()] = (*s.chain)[r];
   }
   for (std::int64_t c = 0; c < degree; ++c) {

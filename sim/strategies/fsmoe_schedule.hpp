@@ -7,7 +7,8 @@
 // issued as in FSMoE's MoELayer.forward: all dispatches and all-gathers first, then per chunk
 // experts, reduce-scatter, combine. They differ in
 //  - streams: fsmoe puts the A2As on "comm.inter" and the ESP collectives on "comm.intra"
-//    (three-stream IIO); fsmoe-no-iio and tutel-improved put both on the one "comm" stream;
+//    (three-stream IIO); fsmoe-no-iio and tutel-improved put both on one "comm.moe" stream; the
+//    gradient all-reduces go with the A2As, the TP collectives stay on "comm";
 //  - degrees: fsmoe and fsmoe-no-iio use Algorithm 1 separately for forward and backward (per
 //    layer in backward, with the layer's gradient all-reduce time); tutel-improved uses
 //    PipeMoE's degree (6.3): one integer r in 1..8 for both directions minimising
@@ -15,8 +16,9 @@
 //  - gradients: fsmoe(-no-iio) partitions the data-parallel gradients (fsmoe_planner.hpp): a
 //    share goes on the inter-node stream right after the last chunk's dispatch of a MoE
 //    backward (Fig. 3d), a share right after the MoE block (overlapping the dense backward),
-//    the rest after the backward; tutel-improved all-reduces what is ready after each MoE
-//    block (overlapping only the non-MoE backward) and the rest at the end.
+//    the remainder in the last such dense slot, and only the gradients produced after it (the
+//    first layer's attention, ...) after the backward; tutel-improved all-reduces what is ready
+//    after each MoE block (overlapping only the non-MoE backward) and the rest at the end.
 // Cost fits, per MoE layer (layers with the same token plan share one): per-chunk alpha-beta
 // lines for A2A, all-gather, reduce-scatter and the expert FFN are fitted from CostModels
 // estimates at the full size and 1/2, 1/4, 1/8 of it (FSMoE fits its profiled modules the same

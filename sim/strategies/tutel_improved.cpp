@@ -1,10 +1,12 @@
 // tutel-improved: FSMoE's "Tutel-Improved" baseline (FSMoE Sec. 6; PipeMoE): Tutel's
 // capacity-chunked A2A/expert pipeline with PipeMoE's optimal degree (one integer r in 1..8 for
 // forward and backward, minimising max(compute-bound, comm-bound)), all communication of the MoE
-// block on one "comm" stream, and the gradient all-reduce overlapped with the non-MoE backward
-// only: what is ready after each MoE block's backward is all-reduced while the dense backward
-// runs; the rest after the backward. Same token layout as fsmoe (MP paused inside the MoE block)
-// so a comparison isolates the schedule. Schedule code shared with fsmoe (fsmoe_schedule.hpp).
+// block on one "comm.moe" stream, and the gradient all-reduce overlapped with the non-MoE
+// backward only: what is ready after each MoE block's backward is all-reduced on that stream
+// while the dense backward (kernels and TP collectives on "comm") runs, ahead of the next MoE
+// block's all-to-all; the rest after the backward. Same token layout as fsmoe (MP paused inside the
+// MoE block) so a comparison isolates the schedule. Schedule code shared with fsmoe
+// (fsmoe_schedule.hpp).
 #include "sim/strategies/fsmoe_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 
