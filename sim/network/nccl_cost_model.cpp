@@ -6,6 +6,7 @@
 #include <map>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/collectives/ring_search.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -98,6 +99,11 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
     }
   }
   bw.intra_bps = intra == kInf ? 0 : intra;
+  bw.rings_bps = bw.intra_bps;
+  if (bw.nodes == 1 && bw.n >= 3) {
+    const RingSet rings = node_ring_set(topo, layout);
+    if (rings.rings.size() > 1) bw.rings_bps = rings.bytes_per_s;
+  }
   if (bw.nodes > 1) {
     double net = kInf;
     for (const auto& node : layout.nodes) {
@@ -174,9 +180,11 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       const auto steps = static_cast<std::size_t>(traits.steps(n));
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
       const double bytes = traits.bus_factor(n) * s;
+      // One node: NCCL's ring set, as the flow model lowers it (ring.cpp).
+      const double rings_bps = bw.nodes == 1 && cfg.channels == 0 ? bw.rings_bps : ring_bps;
       for (Protocol p : protocols) {
         add(Algorithm::ring, p,
-            ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
+            ring_latency(p, steps, inter) + bytes / proto_bps(p, rings_bps) * 1e6);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
