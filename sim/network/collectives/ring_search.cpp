@@ -24,10 +24,11 @@ constexpr double kRelativeSlack = 1e-9;
 // directed link of every hop it takes (a link crossed twice by one hop pays twice).
 class FixedSpeedSearch {
  public:
-  FixedSpeedSearch(const std::vector<std::vector<std::vector<DirectedLinkId>>>& hops,
+  // hops[i][j]: the links (indices into `capacity`) of the hop from member i to member j.
+  FixedSpeedSearch(const std::vector<std::vector<std::vector<std::uint32_t>>>& hops,
                    const std::vector<std::vector<std::size_t>>& candidates,
-                   const std::unordered_map<DirectedLinkId, double>& capacity, double speed,
-                   std::size_t target, std::int64_t& budget)
+                   const std::vector<double>& capacity, double speed, std::size_t target,
+                   std::int64_t& budget)
       : hops_(hops),
         candidates_(candidates),
         remaining_(capacity),
@@ -58,7 +59,7 @@ class FixedSpeedSearch {
     return false;
   }
   void release(std::size_t i, std::size_t j) {
-    for (DirectedLinkId d : hops_[i][j]) remaining_[d] += speed_;
+    for (std::uint32_t d : hops_[i][j]) remaining_[d] += speed_;
   }
 
   // Starts the next ring at member 0 (every ring visits every member, so any start will do).
@@ -96,9 +97,9 @@ class FixedSpeedSearch {
     }
   }
 
-  const std::vector<std::vector<std::vector<DirectedLinkId>>>& hops_;
+  const std::vector<std::vector<std::vector<std::uint32_t>>>& hops_;
   const std::vector<std::vector<std::size_t>>& candidates_;
-  std::unordered_map<DirectedLinkId, double> remaining_;
+  std::vector<double> remaining_;
   double speed_;
   std::size_t target_;
   std::int64_t& budget_;
@@ -140,54 +141,90 @@ RingSet search_rings(const Topology& topo, const std::vector<std::uint32_t>& mem
       k, std::vector<std::vector<DirectedLinkId>>(k));
   std::vector<std::vector<LinkClass>> classes(k, std::vector<LinkClass>(k, LinkClass::nvlink));
   std::vector<std::vector<double>> route_bw(k, std::vector<double>(k, 0.0));
+  // One route per pair; its class and bottleneck as link_class() and route_bandwidth() give them.
   for (std::size_t i = 0; i < k; ++i) {
     for (std::size_t j = 0; j < k; ++j) {
       if (i == j) continue;
-      routes[i][j] = topo.route(RankId{members[i]}, RankId{members[j]});
-      classes[i][j] = link_class(topo, members[i], members[j]);
-      route_bw[i][j] = topo.route_bandwidth(RankId{members[i]}, RankId{members[j]}).bytes_per_s;
+      auto& path = routes[i][j];
+      topo.route(RankId{members[i]}, RankId{members[j]}, path);
+      double bw = std::numeric_limits<double>::infinity();
+      for (DirectedLinkId d : path) {
+        if (topo.link_of(d).spec.kind != LinkKind::nvlink) classes[i][j] = LinkClass::pci;
+        const auto times = std::count(path.begin(), path.end(), d);
+        bw = std::min(bw, topo.capacity(d) / static_cast<double>(times));
+      }
+      route_bw[i][j] = bw;
     }
   }
 
   std::int64_t budget = kStepsInAll;
   // NVLink-only paths (NCCL's first typeIntra, PATH_NVL). Where they form no ring NCCL widens
   // the path type; moesim keeps the layout's single ring there (see the header).
-  std::vector<std::vector<std::vector<DirectedLinkId>>> hops(
-      k, std::vector<std::vector<DirectedLinkId>>(k));
-  std::unordered_map<DirectedLinkId, double> capacity;
+  // The links the NVLink hops cross, numbered 0.. in `capacity` (the search's state is flat).
+  std::vector<std::vector<std::vector<std::uint32_t>>> hops(
+      k, std::vector<std::vector<std::uint32_t>>(k));
+  std::unordered_map<DirectedLinkId, std::uint32_t> index;
+  std::vector<double> capacity;
   for (std::size_t i = 0; i < k; ++i) {
     for (std::size_t j = 0; j < k; ++j) {
       if (i == j || classes[i][j] != LinkClass::nvlink) continue;
-      hops[i][j] = routes[i][j];
-      for (DirectedLinkId d : hops[i][j]) capacity.emplace(d, topo.capacity(d));
+      for (DirectedLinkId d : routes[i][j]) {
+        const auto [it, added] = index.emplace(d, static_cast<std::uint32_t>(capacity.size()));
+        if (added) capacity.push_back(topo.capacity(d));
+        hops[i][j].push_back(it->second);
+      }
     }
   }
   // Next-member order, as NCCL's ncclTopoSearchNextGpuSort: widest path first, then the
   // nearest index after the current member.
   std::vector<std::vector<std::size_t>> candidates(k);
-  // Most any ring set can move: a member's distinct first links out (and last links in).
+  // Most any ring set can move: a member's distinct first links out (and last links in). At
+  // speed s a member takes part in at most sum over those ports of floor(capacity / s) rings.
   double bound = std::numeric_limits<double>::infinity();
+  std::vector<std::vector<double>> out_ports(k), in_ports(k);
   for (std::size_t i = 0; i < k; ++i) {
-    std::unordered_map<DirectedLinkId, double> out, in;
+    std::unordered_map<std::uint32_t, double> out, in;
     for (std::size_t step = 1; step < k; ++step) {
       const std::size_t j = (i + step) % k;
       if (!hops[i][j].empty()) {
         candidates[i].push_back(j);
-        out.emplace(hops[i][j].front(), topo.capacity(hops[i][j].front()));
+        out.emplace(hops[i][j].front(), capacity[hops[i][j].front()]);
       }
-      if (!hops[j][i].empty()) in.emplace(hops[j][i].back(), topo.capacity(hops[j][i].back()));
+      if (!hops[j][i].empty()) in.emplace(hops[j][i].back(), capacity[hops[j][i].back()]);
     }
     std::stable_sort(candidates[i].begin(), candidates[i].end(),
                      [&](std::size_t a, std::size_t b) { return route_bw[i][a] > route_bw[i][b]; });
     double out_sum = 0, in_sum = 0;
-    for (const auto& [d, c] : out) out_sum += c;
-    for (const auto& [d, c] : in) in_sum += c;
+    for (const auto& [d, c] : out) {
+      out_sum += c;
+      out_ports[i].push_back(c);
+    }
+    for (const auto& [d, c] : in) {
+      in_sum += c;
+      in_ports[i].push_back(c);
+    }
     bound = std::min({bound, out_sum, in_sum});
   }
+  const auto most_rings = [&](double speed) {
+    std::size_t most = kMaxSearchRings;
+    for (std::size_t i = 0; i < k; ++i) {
+      for (const auto* ports : {&out_ports[i], &in_ports[i]}) {
+        std::size_t rings = 0;
+        for (double c : *ports) {
+          rings += static_cast<std::size_t>(std::floor(c / speed + kRelativeSlack));
+        }
+        most = std::min(most, rings);
+      }
+    }
+    return most;
+  };
   if (!(bound > 0) || !std::isfinite(bound)) return single;
 
+  std::vector<double> link_speeds = capacity;
+  std::sort(link_speeds.begin(), link_speeds.end());
+  link_speeds.erase(std::unique(link_speeds.begin(), link_speeds.end()), link_speeds.end());
   std::vector<double> speeds;
-  for (const auto& [d, c] : capacity) {
+  for (double c : link_speeds) {
     for (std::size_t m = 1; m <= kMaxSearchRings; ++m) speeds.push_back(c / static_cast<double>(m));
   }
   std::sort(speeds.begin(), speeds.end(), std::greater<>());
@@ -199,9 +236,10 @@ RingSet search_rings(const Topology& topo, const std::vector<std::uint32_t>& mem
   for (double speed : speeds) {
     if (speed > bound * (1.0 + kRelativeSlack)) continue;
     if (best_total >= bound * (1.0 - kRelativeSlack) || budget <= 0) break;
-    const auto target = std::min<std::size_t>(
-        kMaxSearchRings, static_cast<std::size_t>(std::floor(bound / speed + kRelativeSlack)));
-    if (static_cast<double>(target) * speed <= best_total * (1.0 + kRelativeSlack)) continue;
+    const std::size_t target = most_rings(speed);
+    if (target == 0 || static_cast<double>(target) * speed <= best_total * (1.0 + kRelativeSlack)) {
+      continue;
+    }
     auto found = FixedSpeedSearch(hops, candidates, capacity, speed, target, budget).run();
     const double total = static_cast<double>(found.size()) * speed;
     if (total > best_total * (1.0 + kRelativeSlack)) {
@@ -229,7 +267,15 @@ RingSet node_ring_set(const Topology& topo, const GroupLayout& layout) {
   if (!layout.nodes.empty()) {
     for (std::uint32_t pos : layout.nodes.front()) members.push_back(layout.ranks[pos]);
   }
-  return search_rings(topo, members);
+  RingSetMemo* memo = topo.ring_set_memo();
+  if (memo == nullptr) return search_rings(topo, members);
+  {
+    const std::lock_guard<std::mutex> lock(memo->mutex);
+    if (auto it = memo->sets.find(members); it != memo->sets.end()) return it->second;
+  }
+  RingSet set = search_rings(topo, members);
+  const std::lock_guard<std::mutex> lock(memo->mutex);
+  return memo->sets.emplace(std::move(members), std::move(set)).first->second;
 }
 
 }  // namespace moesim::network

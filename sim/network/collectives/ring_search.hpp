@@ -20,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "sim/network/collectives/flow_plan.hpp"
@@ -36,6 +38,13 @@ struct RingSet {
   double bytes_per_s = 0.0;
 };
 
+/// Ring sets found on one topology, by member list (Topology::ring_set_memo): the search is a
+/// pure function of the finalized topology, and a simulation asks it once per collective.
+struct RingSetMemo {
+  std::mutex mutex;
+  std::map<std::vector<std::uint32_t>, RingSet> sets;
+};
+
 /// Most rings NCCL searches for (MAXCHANNELS / 2, src/init.cc).
 inline constexpr std::size_t kMaxSearchRings = 16;
 
@@ -48,6 +57,7 @@ RingSet search_rings(const Topology& topo, const std::vector<std::uint32_t>& mem
 /// The ring set of a group inside one node (layout.nodes_spanned() == 1), searched over its
 /// members in the layout's order (so the single-ring answer is the layout's ring); the flow
 /// model's ring lowering and the analytical model's ring bandwidth both take it from here.
+/// Remembered in the topology's memo (thread-safe).
 RingSet node_ring_set(const Topology& topo, const GroupLayout& layout);
 
 /// bytes_per_s of the given rings over `topo` (RingSet::bytes_per_s).
