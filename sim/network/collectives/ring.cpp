@@ -7,7 +7,8 @@
 // leave a node from different GPUs (and so through different NICs), as NCCL's ring search
 // spreads channels over NICs. Every step, each rank sends one chunk to its successor: all-reduce
 // takes 2(n-1) steps (reduce-scatter then all-gather) of S/n per rank, all-gather and
-// reduce-scatter n-1 steps of S/n; the chunk is split evenly over the channels.
+// reduce-scatter n-1 steps of S/n; the chunk is split evenly over the channels. A forced channel
+// count (CollectiveConfig::channels > 0) runs that many rotated copies of the layout's ring.
 #include <algorithm>
 #include <unordered_map>
 
