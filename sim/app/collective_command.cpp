@@ -35,6 +35,7 @@ struct CollectiveOptions {
   std::string dtype = "fp32";
   std::string json_file;
   std::string matrix_file;  ///< nccl-tests alltoallv traffic matrix: one all-to-all-v row
+  bool no_pxn = false;      ///< NCCL_PXN_DISABLE=1
 };
 
 network::CollectiveConfig::Choice parse_algo(const std::string& a) {
@@ -75,6 +76,7 @@ void run_matrix(const CollectiveOptions& o) {
   if (!model_kind) throw input_error("", "--model", "unknown model", o.model, "flow or analytical");
   network::AnalyticalParams params;
   params.collective.algorithm = parse_algo(o.algo);
+  params.collective.pxn = !o.no_pxn;
   const network::Topology topo = io::load_topology(o.topology);
   const std::size_t n = file.size();
   std::vector<RankId> ranks;
@@ -148,6 +150,7 @@ void run_collective(const CollectiveOptions& o) {
   }
   network::AnalyticalParams params;
   params.collective.algorithm = parse_algo(o.algo);
+  params.collective.pxn = !o.no_pxn;
 
   const network::Topology topo = io::load_topology(o.topology);
   const std::vector<RankId> ranks = parse_rank_list(o.ranks, topo.gpu_count(), "--ranks");
@@ -239,6 +242,10 @@ void register_collective_command(CLI::App& root) {
   cmd->add_option("--model", o->model, "flow or analytical")->capture_default_str();
   cmd->add_option("--algo", o->algo, "auto, ring, tree, nvls, direct, hierarchical")
       ->capture_default_str();
+  cmd->add_flag("--no-pxn", o->no_pxn,
+                "As NCCL_PXN_DISABLE=1: an all-to-all's cross-rail transfers leave by the sender's "
+                "own NIC (default: PXN, NCCL >= 2.12, relays them over NVLink to the GPU on the "
+                "destination's rail)");
   cmd->add_option("--dtype,-d", o->dtype, "fp32, fp16, bf16, fp8")->capture_default_str();
   cmd->add_option("--json", o->json_file, "Also write the rows as JSON here ('-' = stdout)");
   cmd->add_option("--alltoallv-matrix", o->matrix_file,

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <unordered_map>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/collectives/ring_search.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -38,23 +40,49 @@ bool allowed(Choice forced, Algorithm a) {
   return false;
 }
 
-// Contention-free time of a direct all-to-all(-v) exchange of `bytes(i, j)` over the layout.
+// Contention-free time of a direct all-to-all(-v) exchange of `bytes(i, j)` over the layout:
+// per GPU, the larger of its NVLink/PCIe bytes at the intra-node bottleneck and its network
+// bytes at its NIC share, in and out. With PXN (all_to_all.cpp) a cross-rail transfer is an
+// NVLink leg to the proxy plus the proxy's network leg, so it counts there, as the flow model
+// lowers it.
 template <class BytesFn>
 double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupBandwidth& bw,
-                   BytesFn bytes) {
+                   bool pxn, BytesFn bytes) {
   const std::size_t n = layout.ranks.size();
-  double worst = 0;
+  std::vector<double> intra_out(n, 0), intra_in(n, 0), inter_out(n, 0), inter_in(n, 0);
+  std::unordered_map<std::uint32_t, std::size_t> position;
+  if (pxn && bw.nodes > 1) {
+    for (std::size_t i = 0; i < n; ++i) position.emplace(layout.ranks[i], i);
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    double intra_out = 0, intra_in = 0, inter_out = 0, inter_in = 0;
     const int ni = topo.node_of(RankId{layout.ranks[i]});
     for (std::size_t j = 0; j < n; ++j) {
       if (i == j) continue;
-      const bool same = topo.node_of(RankId{layout.ranks[j]}) == ni;
-      (same ? intra_out : inter_out) += bytes(i, j);
-      (same ? intra_in : inter_in) += bytes(j, i);
+      const double b = bytes(i, j);
+      if (b <= 0) continue;
+      if (topo.node_of(RankId{layout.ranks[j]}) == ni) {
+        intra_out[i] += b;
+        intra_in[j] += b;
+        continue;
+      }
+      std::size_t sender = i;
+      if (!position.empty()) {
+        if (const auto proxy = pxn_proxy(topo, layout.ranks[i], layout.ranks[j])) {
+          if (auto it = position.find(*proxy); it != position.end()) {
+            sender = it->second;
+            intra_out[i] += b;
+            intra_in[sender] += b;
+          }
+        }
+      }
+      inter_out[sender] += b;
+      inter_in[j] += b;
     }
-    const double intra = std::max(intra_out, intra_in);
-    const double inter = std::max(inter_out, inter_in);
+  }
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double intra = std::max(intra_out[i], intra_in[i]);
+    const double inter = std::max(inter_out[i], inter_in[i]);
     double t = 0;
     if (intra > 0) t = std::max(t, intra / bw.intra_bps);
     if (inter > 0) t = std::max(t, inter / bw.gpu_net_bps);
@@ -98,6 +126,11 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
     }
   }
   bw.intra_bps = intra == kInf ? 0 : intra;
+  bw.rings_bps = bw.intra_bps;
+  if (bw.nodes == 1 && bw.n >= 3) {
+    const RingSet rings = node_ring_set(topo, layout);
+    if (rings.rings.size() > 1) bw.rings_bps = rings.bytes_per_s;
+  }
   if (bw.nodes > 1) {
     double net = kInf;
     for (const auto& node : layout.nodes) {
@@ -174,9 +207,11 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       const auto steps = static_cast<std::size_t>(traits.steps(n));
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
       const double bytes = traits.bus_factor(n) * s;
+      // One node: NCCL's ring set, as the flow model lowers it (ring.cpp).
+      const double rings_bps = bw.nodes == 1 && cfg.channels == 0 ? bw.rings_bps : ring_bps;
       for (Protocol p : protocols) {
         add(Algorithm::ring, p,
-            ring_latency(p, steps, inter) + bytes / proto_bps(p, ring_bps) * 1e6);
+            ring_latency(p, steps, inter) + bytes / proto_bps(p, rings_bps) * 1e6);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
@@ -222,7 +257,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       };
       const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
       add(Algorithm::direct, Protocol::simple,
-          t.hw(c, Algorithm::ring, Protocol::simple) + exchange_us(topo, layout, bw, bytes));
+          t.hw(c, Algorithm::ring, Protocol::simple) +
+              exchange_us(topo, layout, bw, cfg.pxn, bytes));
       if (bw.nodes > 1 && bw.ppn > 1) {
         // Stage 1 moves, per GPU, everything not for its own local rank: intra links; stage 2
         // moves, per GPU, the aggregated blocks for other nodes: its NIC.

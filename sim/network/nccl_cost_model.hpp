@@ -1,7 +1,9 @@
 // NcclCostModel: contention-free time of a collective per (algorithm, protocol), NCCL's tuning
 // model (nccl_tuning.hpp) with bandwidths taken from the topology's bottlenecks:
 //   intra = slowest effective link between consecutive group members inside a node (on a node
-//   without PCIe P2P, also its sockets' memory ports shared by the ring's SHM hops);
+//   without PCIe P2P, also its sockets' memory ports shared by the ring's SHM hops); a one-node
+//   ring all-reduce / all-gather / reduce-scatter runs over NCCL's ring set instead (rings_bps,
+//   the same rings the flow model lowers: six on a DGX-1 hybrid cube-mesh);
 //   node network = sum of a node's effective network ports (a ring uses them all, one channel per
 //   NIC); per-GPU network = node network / GPUs per node (NIC affinity: "Alltoall cannot aggregate
 //   the bandwidth of multiple NICs", sjeaugey, nccl-tests#267).
@@ -21,7 +23,11 @@
 namespace moesim::network {
 
 struct GroupBandwidth {
-  double intra_bps = 0;     ///< 0 if no two members share a node
+  double intra_bps = 0;  ///< 0 if no two members share a node
+  /// A one-node group's ring set (collectives/ring_search.hpp: NCCL's rings, one channel each)
+  /// moving data around the ring, contention-free; = intra_bps when the search keeps one ring,
+  /// and for groups across nodes.
+  double rings_bps = 0;
   double node_net_bps = 0;  ///< 0 if the group is inside one node
   double gpu_net_bps = 0;
   std::size_t n = 0;

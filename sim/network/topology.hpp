@@ -47,6 +47,7 @@
 namespace moesim::network {
 
 struct GeneratedFrom;  // cluster_generator.hpp
+struct RingSetMemo;    // collectives/ring_search.hpp
 
 enum class DeviceKind : std::uint8_t {
   gpu,
@@ -113,6 +114,8 @@ class Topology {
   /// (generate_cluster: FabricRouter). Copies of the topology share it.
   void set_router(std::shared_ptr<const Router> router);
   const std::shared_ptr<const Router>& router() const { return router_; }
+  /// The memo of ring sets (collectives/ring_search.hpp: node_ring_set), null before finalize.
+  RingSetMemo* ring_set_memo() const { return ring_set_memo_.get(); }
   /// Generated clusters: the node and spec they came from (written to their files, so that a
   /// loaded copy keeps the structural routes); null otherwise.
   void set_generated_from(std::shared_ptr<const GeneratedFrom> from) {
@@ -200,6 +203,9 @@ class Topology {
   std::vector<double> network_injection_;       ///< per node, bytes/s per GPU
   std::vector<double> node_network_effective_;  ///< per node, bytes/s
   std::shared_ptr<const Router> router_;
+  /// Ring sets already searched on this topology (collectives/ring_search.hpp); made by
+  /// finalize, shared by copies (they have the same routes).
+  std::shared_ptr<RingSetMemo> ring_set_memo_;
   std::shared_ptr<const GeneratedFrom> generated_from_;
 };
 

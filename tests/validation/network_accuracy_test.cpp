@@ -63,15 +63,16 @@ CommOp all_reduce(std::int64_t bytes) {
   return op;
 }
 
-// Every row of an 8-GPU NVLS all-reduce sweep (NCCL_ALGO=NVLS as measured), both models: within
-// the row's band, or, for a named known gap, within 3 points of its recorded error (so a change
-// that moves it is seen and the gap is re-measured rather than silently kept).
-void expect_sweep_within_bands(const std::string& file, const std::string& topology) {
+// Every row of an 8-GPU all-reduce sweep (`algorithm` as measured), both models: within the
+// row's band, or, for a named known gap, within 3 points of its recorded error (so a change that
+// moves it is seen and the gap is re-measured rather than silently kept).
+void expect_sweep_within_bands(const std::string& file, const std::string& topology,
+                               std::size_t row_count, CollectiveConfig::Choice algorithm) {
   const auto rows = published_sweep(file);
-  ASSERT_EQ(rows.size(), 12u);
+  ASSERT_EQ(rows.size(), row_count);
   const Topology t = io::load_topology(testing::source_path("topologies/" + topology));
   AnalyticalParams p;
-  p.collective.algorithm = CollectiveConfig::Choice::nvls;
+  p.collective.algorithm = algorithm;
   for (NetworkModelKind kind : {NetworkModelKind::flow, NetworkModelKind::analytical}) {
     const auto model = make_communication_model(t, kind, p);
     for (const auto& [size, row] : rows) {
@@ -89,12 +90,21 @@ void expect_sweep_within_bands(const std::string& file, const std::string& topol
 
 TEST(NetworkAccuracy, H100NvlsAllReduceEveryRowWithinItsBand) {
   // Held out: no constant is fitted on this sweep (NcclTuning::startup_us).
-  expect_sweep_within_bands("nd_h100_v5_all_reduce.csv", "dgx-h100.json");
+  expect_sweep_within_bands("nd_h100_v5_all_reduce.csv", "dgx-h100.json", 12,
+                            CollectiveConfig::Choice::nvls);
 }
 
 TEST(NetworkAccuracy, H200NvlsAllReduceFitResidualsWithinTheirBands) {
   // In-sample: the fitting set of startup_us and nvls_chunk_overhead_us.
-  expect_sweep_within_bands("nd_h200_v5_all_reduce.csv", "hgx-h200.json");
+  expect_sweep_within_bands("nd_h200_v5_all_reduce.csv", "hgx-h200.json", 12,
+                            CollectiveConfig::Choice::nvls);
+}
+
+TEST(NetworkAccuracy, V100HybridCubeMeshRingAllReduceEveryRowWithinItsBand) {
+  // Held out: nothing is fitted on this sweep; it checks NCCL's six-ring set on the DGX-1 preset
+  // (collectives/ring_search.hpp). NCCL 2.4 ran rings inside a node, so the ring is forced.
+  expect_sweep_within_bands("v100_hybrid_cube_mesh_all_reduce.csv", "dgx1-v100.json", 25,
+                            CollectiveConfig::Choice::ring);
 }
 
 TEST(NetworkAccuracy, H100RingAllReduceMatchesNvlsOffPlateau) {

@@ -2,6 +2,15 @@
 // transfer is a concurrent point-to-point flow; they share links max-min fairly. all_to_all:
 // S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
 // bytes. Latency: one Simple step of the slowest link class any pair crosses.
+// PXN (cfg.pxn, NCCL's default since 2.12; pxn_proxy in flow_plan.hpp): a cross-node transfer
+// whose destination sits on another rail goes over NVLink to the sender node's GPU on that rail,
+// which sends it through its own NIC; NCCL aggregates there (one network message per proxy and
+// destination, one NVLink message per sender and proxy), and both legs run in the one stage
+// (the proxy forwards as data arrives): time = the slower leg, under contention with the rest.
+#include <map>
+#include <unordered_set>
+#include <utility>
+
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -23,15 +32,48 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   for (std::size_t i = 0; i < n; ++i) {
     crosses_nodes = crosses_nodes || topo.node_of(op.ranks[i]) != node0;
   }
+  // PXN relays only through GPUs of the group (NCCL's proxy rank is one of the communicator's).
+  std::unordered_set<std::uint32_t> members;
+  const bool pxn = cfg.pxn && crosses_nodes;
+  if (pxn) {
+    for (RankId r : op.ranks) members.insert(r.value);
+  }
+  std::map<std::pair<std::uint32_t, std::uint32_t>, double> nvlink_legs;  // (sender, proxy)
   // Destination-major: routes are tables per destination, so the flows to one destination
   // route through the same (cache-resident) table. At 1024 GPUs this halves routing time.
   for (std::size_t j = 0; j < n; ++j) {
+    const std::uint32_t dst = op.ranks[j].value;
+    std::map<std::uint32_t, double> relayed;  // proxy -> bytes it sends to dst for others
+    const std::size_t first = stage.flows.size();
     for (std::size_t i = 0; i < n; ++i) {
       if (i == j) continue;
       const double bytes = v ? static_cast<double>(op.matrix->at(i, j)) : each;
       if (bytes <= 0) continue;
-      stage.flows.push_back(FlowSpec{op.ranks[i].value, op.ranks[j].value, bytes, Segment::full});
+      const std::uint32_t src = op.ranks[i].value;
+      if (pxn) {
+        const auto proxy = pxn_proxy(topo, src, dst);
+        if (proxy && members.count(*proxy) != 0) {
+          nvlink_legs[{src, *proxy}] += bytes;
+          relayed[*proxy] += bytes;
+          continue;
+        }
+      }
+      stage.flows.push_back(FlowSpec{src, dst, bytes, Segment::full});
     }
+    // The proxy's own transfer to dst, if any, is one message with what it relays.
+    for (std::size_t f_index = first; f_index < stage.flows.size() && !relayed.empty(); ++f_index) {
+      FlowSpec& f = stage.flows[f_index];
+      if (auto it = relayed.find(f.src); it != relayed.end()) {
+        f.bytes += it->second;
+        relayed.erase(it);
+      }
+    }
+    for (const auto& [proxy, bytes] : relayed) {
+      stage.flows.push_back(FlowSpec{proxy, dst, bytes, Segment::full});
+    }
+  }
+  for (const auto& [pair, bytes] : nvlink_legs) {
+    stage.flows.push_back(FlowSpec{pair.first, pair.second, bytes, Segment::full});
   }
   if (!crosses_nodes) {
     has_pci = link_class(topo, op.ranks[0].value, op.ranks[1].value) == LinkClass::pci;

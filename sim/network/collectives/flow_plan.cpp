@@ -127,6 +127,39 @@ LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst)
   return c;
 }
 
+namespace {
+
+// The NIC a route leaves its node by (the device the first network link leaves), if any.
+std::optional<DeviceIndex> nic_toward(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
+  for (DirectedLinkId d : topo.route(RankId{src}, RankId{dst})) {
+    if (topo.link_of(d).spec.kind == LinkKind::network) return topo.tail_of(d);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::uint32_t> pxn_proxy(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
+  const RankId s{src};
+  const RankId d{dst};
+  const int node = topo.node_of(s);
+  if (node == topo.node_of(d) || topo.local_rank(s) == topo.local_rank(d)) return std::nullopt;
+  // The GPU of src's node with dst's local rank, where ranks go node by node (generated
+  // clusters, the presets); other numberings are checked below and left without PXN.
+  const std::uint32_t proxy = src - static_cast<std::uint32_t>(topo.local_rank(s)) +
+                              static_cast<std::uint32_t>(topo.local_rank(d));
+  const RankId p{proxy};
+  if (proxy >= topo.gpu_count() || topo.node_of(p) != node ||
+      topo.local_rank(p) != topo.local_rank(d)) {
+    return std::nullopt;
+  }
+  if (link_class(topo, src, proxy) != LinkClass::nvlink) return std::nullopt;
+  const auto own = nic_toward(topo, src, dst);
+  const auto rail = nic_toward(topo, proxy, dst);
+  if (!own || !rail || *own == *rail) return std::nullopt;
+  return proxy;
+}
+
 bool nvls_available(const Topology& topo, const CommOp& op) {
   if (op.ranks.size() < 2) return false;
   const int node = topo.node_of(op.ranks.front());

@@ -13,6 +13,7 @@
 #include <compare>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,9 @@ struct CollectiveConfig {
   /// then the level's any-size fit.
   std::map<FitKey, AlphaBeta> calibrated;
   const AlphaBeta* find_fit(CommKind kind, Level level, std::size_t ranks) const;
+  /// PXN (NCCL >= 2.12, on unless NCCL_PXN_DISABLE=1): an all-to-all's cross-node transfers
+  /// leave through the NIC on the destination's rail, reached over NVLink (pxn_proxy).
+  bool pxn = true;
 };
 
 /// intra_node if every rank of `op` is on one node.
@@ -129,6 +133,15 @@ double fit_time_us(const AlphaBeta& fit, const CommOp& op);
 /// links. Returns false (plan unchanged) when no fit applies.
 bool apply_calibration(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                        double model_us, FlowPlan& plan);
+
+/// PXN, PCI x NVLink (NCCL >= 2.12: src/graph/paths.cc ncclTopoGetIntermediateRank /
+/// ncclTopoGetPxnRanks, src/transport/net.cc proxy connections): a GPU sending to a GPU of
+/// another node whose NIC (rail) differs from its own moves the data over NVLink to the GPU of
+/// its own node with the destination's local rank, which sends it through its NIC, so the
+/// transfer stays on the destination's rail (one leaf switch on a rail-optimized fabric, no
+/// spine). Returns that GPU (a global rank), or nothing when src sends itself: same node, the
+/// same NIC already, no such GPU, or no NVLink between the two.
+std::optional<std::uint32_t> pxn_proxy(const Topology& topo, std::uint32_t src, std::uint32_t dst);
 
 /// True if NVLS all-reduce applies: the whole group inside one node that has an NVSwitch.
 bool nvls_available(const Topology& topo, const CommOp& op);
