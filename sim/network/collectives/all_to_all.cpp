@@ -1,8 +1,10 @@
 // All-to-all and all-to-all-v as NCCL runs them (ncclSend/ncclRecv in a group): every pair's
 // transfer is a concurrent point-to-point flow; they share links max-min fairly. all_to_all:
 // S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
-// bytes. Latency: one Simple step of the slowest link class any pair crosses.
+// bytes. Latency: one Simple step of the slowest link class any pair crosses, plus the posting
+// of the network p2p operations when the group spans nodes (exchange_posting_us).
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -38,7 +40,8 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   }
   const LinkClass c =
       crosses_nodes ? LinkClass::net : (has_pci ? LinkClass::pci : LinkClass::nvlink);
-  stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple));
+  stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple) +
+                                   exchange_posting_us(topo, op, cfg.tuning, false));
   plan.stages.push_back(std::move(stage));
   return plan;
 }
