@@ -4,13 +4,17 @@
 // the peers and the GPUs per NIC, costs twice as much per post on an AMD host, and is absent
 // inside a node.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
+#include "tests/input_error_text.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::network {
@@ -100,6 +104,21 @@ TEST(AllToAllStartup, TheCpuVendorRoundTripsThroughTheTopologyFile) {
   const Topology h = io::load_topology(testing::source_path("topologies/dgx-h100.json"));
   EXPECT_EQ(h.cpu_vendor(), CpuVendor::intel);
   EXPECT_EQ(io::topology_to_json(h).find("cpu_vendor"), std::string::npos);
+}
+
+TEST(AllToAllStartup, AnUnknownCpuVendorIsAnInputErrorAtItsPlace) {
+  std::ifstream in(testing::source_path("topologies/a6000-8gpu.json"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = "\"cpu_vendor\": \"amd\"";
+  ASSERT_NE(text.find(key), std::string::npos);
+  text.replace(text.find(key), key.size(), "\"cpu_vendor\": \"arm\"");
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("moesim-cpu-vendor-" + std::to_string(::getpid()) + ".json");
+  std::ofstream(path) << text;
+  const std::string error =
+      moesim::testing::input_error_text([&] { io::load_topology(path.string()); });
+  std::filesystem::remove(path);
+  EXPECT_NE(error.find("/cpu_vendor: unknown CPU vendor (got \"arm\""), std::string::npos) << error;
 }
 
 }  // namespace
