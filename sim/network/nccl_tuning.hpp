@@ -76,14 +76,18 @@ struct NcclTuning {
   /// All-to-all start-up: NCCL runs an all-to-all as grouped ncclSend/ncclRecv, one p2p
   /// operation per peer (src/enqueue.cc, p2p tasks; the network ones are driven by each rank's
   /// proxy thread, src/proxy.cc), and the operations of every GPU sharing a NIC are posted
-  /// through it before their data flows. Charged per network peer of the busiest rank, times the
-  /// GPUs sharing its NIC, at this many Simple network posts (net_overhead x 3) each.
+  /// through it before their data flows ("with PXN enabled all traffic will go through NVLink
+  /// to the GPU closer to the NIC, which will also only use a single CPU thread for all
+  /// traffic", sjeaugey, NVIDIA/nccl issue #780, on 8 GPUs sharing one NIC). Charged per network
+  /// peer of the busiest rank, times the GPUs sharing its NIC, at this many Simple network posts
+  /// (net_overhead x 3) each.
   /// Fitted on ONE row: FSMoE's Testbed-A all-to-all alpha (Pan et al., ASPLOS 2025, Fig. 5:
   /// 0.287 ms; 6 nodes, 8 GPUs on one NIC, AMD host: 5 peers x 8 GPUs = 40 posts at 6 us, on top
   /// of the 19 us the rest of the model charges): (287 - 19) / 240 = 1.12, i.e. about one Simple
   /// post per peer, as the mechanism says. Held out: Testbed-B's a2a alpha (0.175 ms, 8 nodes,
-  /// 4 GPUs per NIC, host vendor not published so NCCL's Intel default) in
-  /// traces/reference/claims/fsmoe-alpha-beta.json.
+  /// 4 GPUs per NIC, host vendor not published so NCCL's Intel default; model 0.112 ms, -36%)
+  /// in traces/reference/claims/fsmoe-alpha-beta.json, and nccl-tests alltoall on 8 x 8 H800
+  /// at 8 MiB (NVIDIA/nccl issue #1531: 337.8 us; tests/sim/network/all_to_all_startup_test.cpp).
   double p2p_posts_per_peer = 1.12;
   double ll_bandwidth_factor = 0.5;      // LL: 8-byte stores carry 4 bytes of data
   double ll128_bandwidth_factor = 0.92;  // ring LL128: min(0.92 * busBw, ...)
