@@ -8,6 +8,8 @@
 
 #include "sim/io/json_reader.hpp"
 #include "sim/io/sweep_grid.hpp"
+#include "sim/workload/comm_op.hpp"
+#include "sim/workload/dtype.hpp"
 
 #ifndef MOESIM_SOURCE_ROOT
 #define MOESIM_SOURCE_ROOT "."
@@ -86,22 +88,61 @@ MetricKind parse_kind(const JsonReader& node) {
       {"iteration_s", MetricKind::iteration_s},
       {"iteration_ratio", MetricKind::iteration_ratio},
       {"ordering", MetricKind::ordering},
-      {"planner_error", MetricKind::planner_error}};
+      {"planner_error", MetricKind::planner_error},
+      {"collective_fit", MetricKind::collective_fit}};
   const std::string k = node.as_string();
   const auto it = kinds.find(k);
   if (it == kinds.end()) {
     node.fail("unknown metric kind",
               "speedup, op_time_ms, op_time_ratio, bandwidth_gbps, comm_share, exposed_reduction, "
               "decision_fraction, decisions_differ, decision_max, iteration_s, iteration_ratio, "
-              "ordering or planner_error");
+              "ordering, planner_error or collective_fit");
   }
   return it->second;
+}
+
+// collective_fit: which collective on which group, the sizes (elements from..to by step, of
+// dtype) and the coefficient read.
+void read_collective_fit(const JsonReader& node, ClaimMetric& m) {
+  const JsonReader kind = node.at("collective");
+  m.collective = kind.as_string();
+  const std::optional<CommKind> k = parse_comm_kind(m.collective);
+  if (!k || *k == CommKind::all_to_all_v || *k == CommKind::send_recv) {
+    kind.fail("unknown collective",
+              "all_reduce, all_gather, reduce_scatter, all_to_all, broadcast or reduce");
+  }
+  const JsonReader group = node.at("group");
+  m.group = group.as_string();
+  static const std::set<std::string, std::less<>> groups = {"tp", "dp", "ep", "esp", "edp"};
+  if (!groups.count(m.group)) group.fail("unknown group", "tp, dp, ep, esp or edp");
+  const JsonReader dtype_node = node.at("dtype");
+  const std::optional<DType> dtype = parse_dtype(dtype_node.as_string());
+  if (!dtype) dtype_node.fail("unknown type", "fp32, fp16, bf16 or fp8");
+  const JsonReader elements = node.at("elements");
+  elements.expect_object({"from", "to", "step"});
+  const std::int64_t from = elements.at("from").as_int_at_least(1);
+  const std::int64_t to = elements.at("to").as_int_at_least(from + 1);
+  const std::int64_t step = elements.at("step").as_int_at_least(1);
+  if ((to - from) / step > 10000) elements.fail("too many sizes", "at most 10000 (a larger step)");
+  for (std::int64_t e = from; e <= to; e += step) {
+    m.fit_bytes.push_back(static_cast<double>(e * dtype_bytes(*dtype)));
+  }
+  const JsonReader reading = node.at("reading");
+  const std::string r = reading.as_string();
+  if (r == "alpha_ms") {
+    m.reading = report::FitReading::alpha_ms;
+  } else if (r == "beta_ms_per_byte") {
+    m.reading = report::FitReading::beta_ms_per_byte;
+  } else {
+    reading.fail("unknown reading", "alpha_ms or beta_ms_per_byte");
+  }
 }
 
 ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
                         const std::vector<ClaimResult>& earlier, bool from_grid) {
   node.expect_object({"kind", "of", "over", "jobs", "aggregate", "phase", "tasks", "per_tasks",
-                      "per_op", "bytes", "decision", "decision_b", "equals", "increasing"});
+                      "per_op", "bytes", "decision", "decision_b", "equals", "increasing",
+                      "collective", "group", "elements", "dtype", "reading"});
   ClaimMetric m;
   m.kind = parse_kind(node.at("kind"));
   auto label = [&](const JsonReader& v) {
@@ -113,7 +154,7 @@ ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
     }
     return s;
   };
-  const bool needs_of = m.kind != MetricKind::ordering;
+  const bool needs_of = m.kind != MetricKind::ordering && m.kind != MetricKind::collective_fit;
   if (needs_of) m.of = label(node.at("of"));
   const bool needs_over = m.kind == MetricKind::speedup || m.kind == MetricKind::exposed_reduction;
   if (needs_over) {
@@ -190,6 +231,7 @@ ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
       }
     }
   }
+  if (m.kind == MetricKind::collective_fit) read_collective_fit(node, m);
   return m;
 }
 

@@ -186,9 +186,18 @@ class DeviceLinkReader final : public ElementSink {
 Topology read_topology_object(const JsonReader& r, DeviceLinkReader& parts,
                               std::optional<GeneratedSpec>* generated) {
   const std::string& file = r.file();
-  r.expect_object({"name", "gpu_model", "description", "sources", "generated", "devices", "links"});
+  r.expect_object({"name", "gpu_model", "description", "cpu_vendor", "sources", "generated",
+                   "devices", "links"});
   Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
   topo.set_description(r.string_or("description", ""));
+  if (auto v = r.find("cpu_vendor")) {
+    const std::string vendor = v->as_string();
+    if (vendor == "amd") {
+      topo.set_cpu_vendor(network::CpuVendor::amd);
+    } else if (vendor != "intel") {
+      v->fail("unknown CPU vendor", "intel or amd");
+    }
+  }
   if (auto sources = r.find("sources")) {
     for (const auto& [key, value] : sources->members()) topo.add_source(key, value.as_string());
   }
@@ -250,6 +259,7 @@ std::string topology_to_json(const Topology& t) {
   if (!t.description().empty()) {
     out += fmt::format(" \"description\": {},\n", Json(t.description()).dump());
   }
+  if (t.cpu_vendor() == network::CpuVendor::amd) out += " \"cpu_vendor\": \"amd\",\n";
   // Sources sorted by key, as they read back (JsonReader::members is sorted).
   auto sources = t.sources();
   std::stable_sort(sources.begin(), sources.end(),

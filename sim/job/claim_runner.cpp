@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "sim/core/errors.hpp"
+#include "sim/job/collective_sweep.hpp"
 #include "sim/job/job_runner.hpp"
 #include "sim/strategies/registry.hpp"
 
@@ -163,6 +164,25 @@ std::vector<ClaimRun> run_claims(const std::vector<report::Claim>& claims,
   for (std::size_t w = 0; w < work.size(); ++w) {
     Prepared& p = prepared[work[w].claim];
     p.observed[p.jobs[work[w].job]->name][work[w].label] = std::move(results[w]);
+  }
+  // Collective sweeps: no strategy, a few dozen network estimates per job.
+  for (std::size_t ci = 0; ci < claims.size(); ++ci) {
+    Prepared& p = prepared[ci];
+    for (const report::ClaimResult& r : claims[ci].results) {
+      if (!r.unsupported.empty() || r.metric.kind != report::MetricKind::collective_fit) continue;
+      for (std::size_t k = 0; k < p.jobs.size(); ++k) {
+        report::Observation& o = p.observed[p.jobs[k]->name][std::string(report::kNetworkOnly)];
+        const std::string key = r.metric.sweep_key();
+        if (o.sweeps.count(key)) continue;
+        try {
+          o.sweeps[key] = sweep_collective(*p.prepared[k], *parse_comm_kind(r.metric.collective),
+                                           *parse_group_kind(r.metric.group), r.metric.fit_bytes);
+        } catch (const InputError& e) {
+          throw InputError(fmt::format("{}: job {}: {}: {}", claims[ci].file, p.jobs[k]->name,
+                                       r.name, e.what()));
+        }
+      }
+    }
   }
   std::vector<ClaimRun> runs;
   for (std::size_t ci = 0; ci < claims.size(); ++ci) {

@@ -93,6 +93,40 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
 
 }  // namespace
 
+double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTuning& t,
+                           bool hierarchical) {
+  const std::size_t n = op.ranks.size();
+  if (n < 2 || op.relay) return 0.0;
+  std::vector<int> node(n);
+  for (std::size_t i = 0; i < n; ++i) node[i] = topo.node_of(op.ranks[i]);
+  const bool v = op.matrix != nullptr && traits_of(op.kind).size == SizeConvention::matrix;
+  std::size_t peers = 0;  // of the busiest rank
+  if (hierarchical) {
+    peers = make_layout(topo, op).nodes_spanned() - 1;
+  } else {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::size_t p = 0;
+      for (std::size_t j = 0; j < n; ++j) {
+        if (node[j] == node[i]) continue;
+        if (!v || op.matrix->at(i, j) > 0 || op.matrix->at(j, i) > 0) ++p;
+      }
+      peers = std::max(peers, p);
+    }
+  }
+  if (peers == 0) return 0.0;
+  std::size_t nics = 0;
+  for (const Device& d : topo.devices()) {
+    if (d.kind == DeviceKind::nic && d.node >= 0) ++nics;
+  }
+  const double nics_per_node =
+      std::max(1.0, static_cast<double>(nics) / static_cast<double>(topo.node_count()));
+  const double gpus_per_nic =
+      std::max(1.0, static_cast<double>(topo.gpus_per_node()) / nics_per_node);
+  return t.p2p_posts_per_peer *
+         t.net_overhead(Protocol::simple, topo.cpu_vendor() == CpuVendor::amd) *
+         static_cast<double>(peers) * gpus_per_nic;
+}
+
 GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) {
   GroupBandwidth bw;
   bw.n = layout.ranks.size();
@@ -170,7 +204,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   };
   auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {
     const double intra = bw.nodes > 1
-                             ? std::max(t.hw(bw.intra_class, Algorithm::ring, p), t.net_overhead(p))
+                             ? std::max(t.hw(bw.intra_class, Algorithm::ring, p),
+                                        t.net_overhead(p, topo.cpu_vendor() == CpuVendor::amd))
                              : t.hw(bw.intra_class, Algorithm::ring, p);
     return t.base(Algorithm::ring, p) + static_cast<double>(steps - inter_steps) * intra +
            static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
@@ -258,7 +293,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
       add(Algorithm::direct, Protocol::simple,
           t.hw(c, Algorithm::ring, Protocol::simple) +
-              exchange_us(topo, layout, bw, cfg.pxn, bytes));
+              exchange_us(topo, layout, bw, cfg.pxn, bytes) +
+              exchange_posting_us(topo, op, t, false));
       if (bw.nodes > 1 && bw.ppn > 1) {
         // Stage 1 moves, per GPU, everything not for its own local rank: intra links; stage 2
         // moves, per GPU, the aggregated blocks for other nodes: its NIC.

@@ -43,6 +43,13 @@ struct AlgoTime {
   double time_us = 0;
 };
 
+/// All-to-all(-v) start-up beyond NCCL's latency table: the CPU time of posting its network
+/// p2p operations (nccl_tuning.hpp, p2p_posts_per_peer), us. Peers of the busiest rank that sit
+/// on other nodes (with `hierarchical`, one per other node), times the GPUs sharing a NIC.
+/// 0 inside one node (P2P and SHM transfers are driven by the GPU, not a proxy).
+double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTuning& t,
+                           bool hierarchical);
+
 /// Every (algorithm, protocol) NCCL would consider for `op` (restricted to `forced` unless
 /// automatic), with its time; the first entry is the fastest (NCCL's argmin).
 std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,

@@ -67,6 +67,9 @@ enum class LinkKind : std::uint8_t { nvlink, pcie, cpu, network };
 std::string_view to_string(LinkKind kind);
 std::optional<LinkKind> parse_link_kind(std::string_view name);
 
+/// Host CPU vendor (NCCL's x86 distinction): it sets the CPU cost of posting a network operation.
+enum class CpuVendor : std::uint8_t { intel, amd };
+
 using DeviceIndex = std::uint32_t;
 using LinkIndex = std::uint32_t;
 
@@ -105,6 +108,9 @@ class Topology {
   /// Free-form provenance notes ("what number came from where"), kept and written back.
   void add_source(std::string key, std::string text);
   void set_description(std::string text) { description_ = std::move(text); }
+  /// The host CPU's vendor as NCCL tells them apart (its per-network-operation CPU overhead,
+  /// NVIDIA/nccl src/graph/tuning.cc: 1 us Intel, 2 us AMD); "intel" unless a file says "amd".
+  void set_cpu_vendor(CpuVendor vendor) { cpu_vendor_ = vendor; }
   /// Validates (GPUs present, node numbering, same GPU count per node, every GPU reaching every
   /// other) and installs a ShortestPathRouter. Errors are InputErrors naming `origin` (the file)
   /// and the JSON path of the offending device, e.g. "/devices/3".
@@ -127,6 +133,7 @@ class Topology {
   const std::string& name() const { return name_; }
   const std::string& gpu_model() const { return gpu_model_; }
   const std::string& description() const { return description_; }
+  CpuVendor cpu_vendor() const { return cpu_vendor_; }
   const std::vector<std::pair<std::string, std::string>>& sources() const { return sources_; }
   const std::vector<Device>& devices() const { return devices_; }
   const std::vector<Link>& links() const { return links_; }
@@ -185,6 +192,7 @@ class Topology {
   std::string name_;
   std::string gpu_model_;
   std::string description_;
+  CpuVendor cpu_vendor_ = CpuVendor::intel;
   std::vector<std::pair<std::string, std::string>> sources_;
   std::vector<Device> devices_;
   std::vector<Link> links_;

@@ -33,7 +33,13 @@ enum class MetricKind {
   iteration_ratio,    ///< slowest iteration after the first / median iteration
   ordering,           ///< 1 if the results named in `increasing` increase, else 0
   planner_error,      ///< |planner's estimate of a forward span / simulated span - 1|, worst
+  /// A collective swept over sizes on the job's cluster (every group of its kind at once),
+  /// least-squares fitted t = alpha + beta * bytes; the value is alpha (ms) or beta (ms/B).
+  collective_fit,
 };
+
+/// Which coefficient of a collective_fit the result reads.
+enum class FitReading { alpha_ms, beta_ms_per_byte };
 
 enum class Aggregate { mean, min, max };
 enum class PhaseFilter { forward, backward, any };
@@ -54,6 +60,13 @@ struct ClaimMetric {
   std::string decision_b;
   std::string equals;
   std::vector<std::string> increasing;  ///< ordering: result names, expected increasing
+  std::string collective;               ///< collective_fit: a CommKind name ("all_to_all")
+  std::string group;                    ///< collective_fit: tp, dp, ep, esp or edp
+  std::vector<double> fit_bytes;        ///< collective_fit: the sizes swept (nccl-tests size)
+  FitReading reading = FitReading::alpha_ms;
+
+  /// collective_fit: the key of its sweep in Observation::sweeps ("all_to_all@ep").
+  std::string sweep_key() const { return collective + "@" + group; }
 };
 
 /// One published number of a claim and its band.

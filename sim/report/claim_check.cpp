@@ -130,6 +130,10 @@ class Evaluator {
     if (jobs.empty()) return {std::nullopt, 0};
     std::vector<double> per_job;
     for (const auto* job : jobs) {
+      if (m.kind == MetricKind::collective_fit) {
+        per_job.push_back(fitted(get(*job, std::string(kNetworkOnly), r), r));
+        continue;
+      }
       const Observation* of = m.of.empty() ? nullptr : &get(*job, m.of, r);
       auto best_over = [&](auto&& time) {
         double best = 1e300;
@@ -203,6 +207,7 @@ class Evaluator {
           per_job.push_back(planner_error(*of, m, r));
           break;
         case MetricKind::ordering:
+        case MetricKind::collective_fit:
           break;
       }
     }
@@ -250,6 +255,17 @@ class Evaluator {
     return worst;
   }
 
+  double fitted(const Observation& o, const ClaimResult& r) const {
+    const auto it = o.sweeps.find(r.metric.sweep_key());
+    if (it == o.sweeps.end()) {
+      throw SimulationError(fmt::format("{}: {}: sweep '{}' was not observed", claim_.id, r.name,
+                                        r.metric.sweep_key()));
+    }
+    std::vector<std::pair<double, double>> ms;  // (bytes, ms): the published units
+    for (const auto& [bytes, us] : it->second) ms.emplace_back(bytes, us * 1e-3);
+    const auto [alpha_ms, beta_ms_per_byte] = fit_line(ms);
+    return r.metric.reading == FitReading::alpha_ms ? alpha_ms : beta_ms_per_byte;
+  }
   const Observation& get(const std::map<std::string, Observation>& job, const std::string& label,
                          const ClaimResult& r) const {
     const auto it = job.find(label);
@@ -278,6 +294,27 @@ std::string published_text(const ClaimResult& r) {
 }
 
 }  // namespace
+
+std::pair<double, double> fit_line(const std::vector<std::pair<double, double>>& points) {
+  const double n = static_cast<double>(points.size());
+  double sx = 0, sy = 0;
+  for (const auto& [x, y] : points) {
+    sx += x;
+    sy += y;
+  }
+  const double mx = sx / n, my = sy / n;
+  double sxx = 0, sxy = 0;
+  for (const auto& [x, y] : points) {
+    sxx += (x - mx) * (x - mx);
+    sxy += (x - mx) * (y - my);
+  }
+  if (points.size() < 2 || !(sxx > 0)) {
+    throw SimulationError(
+        fmt::format("a line fit needs two distinct sizes (got {} points)", points.size()));
+  }
+  const double slope = sxy / sxx;
+  return {my - slope * mx, slope};
+}
 
 std::vector<std::string> strategies_needed(const Claim& claim) {
   std::set<std::string> labels;

@@ -36,12 +36,21 @@ struct Observation {
   /// Rank 0 of the last iteration, keyed by (phase name, layer); one micro-batch's span only
   /// when the job runs one micro-batch per iteration.
   std::map<std::pair<std::string, int>, LayerSpan> layer_spans;
+  /// Collective sweeps by ClaimMetric::sweep_key(): (bytes, time in us) per size. Observed
+  /// under the label kNetworkOnly: they depend on the job's cluster and network, no strategy.
+  std::map<std::string, std::vector<std::pair<double, double>>> sweeps;
 
   double mean_iteration_us() const;
 };
 
 /// Observations of a claim: [job name][strategy label].
 using ClaimObservations = std::map<std::string, std::map<std::string, Observation>>;
+
+/// The label of a job's strategy-free observation (collective sweeps).
+inline constexpr std::string_view kNetworkOnly = "(network)";
+
+/// Least-squares line through (x, y) points: {intercept, slope}. Needs two distinct x.
+std::pair<double, double> fit_line(const std::vector<std::pair<double, double>>& points);
 
 enum class Verdict { in_band, out_of_band, known_gap, unsupported, not_run };
 std::string_view to_string(Verdict v);

@@ -76,6 +76,31 @@ TEST_F(ClaimFile, RejectsWhatIsWrongWithItsPlace) {
       std::string::npos);
 }
 
+TEST_F(ClaimFile, ReadsACollectiveFitAndRejectsAWrongOne) {
+  const std::string ok = R"({"name": "alpha", "metric": {"kind": "collective_fit",
+      "collective": "all_to_all", "group": "ep", "dtype": "fp32", "reading": "alpha_ms",
+      "elements": {"from": 262144, "to": 786432, "step": 262144}},
+      "published": 0.2, "band": {"low": 0.1, "high": 0.4}, "why": "factor two"})";
+  const auto c = io::load_claim(claim("fit-ok", ok));
+  const report::ClaimMetric& m = c.results[0].metric;
+  EXPECT_EQ(m.kind, report::MetricKind::collective_fit);
+  EXPECT_EQ(m.sweep_key(), "all_to_all@ep");
+  EXPECT_EQ(m.fit_bytes, (std::vector<double>{1048576.0, 2097152.0, 3145728.0}));
+  EXPECT_TRUE(m.of.empty());  // no strategy: the job's network alone
+  EXPECT_TRUE(report::strategies_needed(c).empty());
+  std::string bad = ok;
+  bad.replace(bad.find("\"ep\""), 4, "\"xp\"");
+  EXPECT_NE(input_error_text([&] {
+              io::load_claim(claim("fit-bad", bad));
+            }).find("/results/0/metric/group: unknown group"),
+            std::string::npos);
+  std::string v = ok;
+  v.replace(v.find("all_to_all"), 10, "send_recv");
+  EXPECT_NE(
+      input_error_text([&] { io::load_claim(claim("fit-p2p", v)); }).find("unknown collective"),
+      std::string::npos);
+}
+
 TEST_F(ClaimFile, KnownGapsMustNameAResult) {
   claim(
       "c",
@@ -215,6 +240,43 @@ TEST(ClaimCheck, PlannerErrorIsTheWorstRegionAgainstItsSimulatedSpan) {
   // A region whose layer ran no forward task on rank 0 is a runner bug, not a silent zero.
   o["j"]["s"].layer_spans.erase({"forward", 3});
   EXPECT_THROW(report::check_claim(c, o, {}), SimulationError);
+}
+
+TEST(ClaimCheck, CollectiveFitIsTheLeastSquaresLineInPublishedUnits) {
+  report::Claim c;
+  c.id = "fit";
+  for (auto reading : {report::FitReading::alpha_ms, report::FitReading::beta_ms_per_byte}) {
+    report::ClaimResult r;
+    r.name = reading == report::FitReading::alpha_ms ? "alpha" : "beta";
+    r.metric.kind = report::MetricKind::collective_fit;
+    r.metric.collective = "all_gather";
+    r.metric.group = "esp";
+    r.metric.reading = reading;
+    r.published = reading == report::FitReading::alpha_ms ? 0.3 : 2e-7;
+    r.low = r.published / 2;
+    r.high = r.published * 2;
+    c.results.push_back(r);
+  }
+  // 300 us + 2e-4 us per byte, with a bump of +-10 us that a line fit averages out.
+  report::Observation o;
+  auto& sweep = o.sweeps["all_gather@esp"];
+  for (int i = 1; i <= 4; ++i) {
+    const double bytes = i * 1048576.0;
+    sweep.emplace_back(bytes, 300.0 + 2e-4 * bytes + (i % 2 ? 10.0 : -10.0));
+  }
+  report::ClaimObservations obs_by_job;
+  obs_by_job["A"][std::string(report::kNetworkOnly)] = o;
+  const auto checks = report::check_claim(c, obs_by_job, {});
+  const auto [alpha_ms, beta] = report::fit_line({{1048576.0, 0.31 + 2e-7 * 1048576.0},
+                                                  {2097152.0, 0.29 + 2e-7 * 2097152.0},
+                                                  {3145728.0, 0.31 + 2e-7 * 3145728.0},
+                                                  {4194304.0, 0.29 + 2e-7 * 4194304.0}});
+  EXPECT_NEAR(*checks[0].simulated, alpha_ms, 1e-12);
+  EXPECT_NEAR(*checks[1].simulated, beta, 1e-18);
+  EXPECT_NEAR(alpha_ms, 0.31, 0.011);  // the bump tilts the line a little
+  EXPECT_NEAR(beta, 2e-7, 1e-8);
+  EXPECT_EQ(checks[0].verdict, report::Verdict::in_band);
+  EXPECT_THROW(report::fit_line({{1.0, 2.0}, {1.0, 3.0}}), SimulationError);
 }
 
 TEST(ClaimCheck, SampleVisitsDistinctIndices) {

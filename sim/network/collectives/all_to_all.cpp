@@ -1,7 +1,8 @@
 // All-to-all and all-to-all-v as NCCL runs them (ncclSend/ncclRecv in a group): every pair's
 // transfer is a concurrent point-to-point flow; they share links max-min fairly. all_to_all:
 // S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
-// bytes. Latency: one Simple step of the slowest link class any pair crosses.
+// bytes. Latency: one Simple step of the slowest link class any pair crosses, plus the posting
+// of the network p2p operations when the group spans nodes (exchange_posting_us).
 // PXN (cfg.pxn, NCCL's default since 2.12; pxn_proxy in flow_plan.hpp): a cross-node transfer
 // whose destination sits on another rail goes over NVLink to the sender node's GPU on that rail,
 // which sends it through its own NIC; NCCL aggregates there (one network message per proxy and
@@ -12,6 +13,7 @@
 #include <utility>
 
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -80,7 +82,8 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   }
   const LinkClass c =
       crosses_nodes ? LinkClass::net : (has_pci ? LinkClass::pci : LinkClass::nvlink);
-  stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple));
+  stage.latency = SimTime::from_us(cfg.tuning.hw(c, Algorithm::ring, Protocol::simple) +
+                                   exchange_posting_us(topo, op, cfg.tuning, false));
   plan.stages.push_back(std::move(stage));
   return plan;
 }

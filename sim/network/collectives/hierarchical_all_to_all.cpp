@@ -6,6 +6,7 @@
 #include <map>
 
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -34,7 +35,9 @@ FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
   Stage intra;
   intra.latency = SimTime::from_us(t.hw(LinkClass::nvlink, Algorithm::ring, Protocol::simple));
   Stage inter;
-  inter.latency = SimTime::from_us(t.hw(LinkClass::net, Algorithm::ring, Protocol::simple));
+  // Stage 2 posts one network p2p operation per other node (exchange_posting_us).
+  inter.latency = SimTime::from_us(t.hw(LinkClass::net, Algorithm::ring, Protocol::simple) +
+                                   exchange_posting_us(topo, op, t, true));
   for (std::size_t a = 0; a < nodes; ++a) {
     for (std::size_t i = 0; i < g; ++i) {
       for (std::size_t j = 0; j < g; ++j) {
