@@ -18,10 +18,12 @@ namespace {
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 // Stages this large take seconds: say on stderr what the model is doing (progress).
 constexpr std::size_t kProgressFlows = std::size_t{4} << 20;
-// Above this many marked flows they are solved whole, as before the flow-level narrowing: its
-// per-flow lists would add 11 bytes a flow (12 MB to the 1,024-GPU all-to-all's 120 MB) where
-// one operation's flows share the fabric anyway. Either way the rates are the same.
-constexpr std::size_t kNarrowMaxFlows = std::size_t{1} << 18;
+// Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
+// many running flows they are dropped and the marked operations are solved whole (the 1,024-GPU
+// all-to-all's million flows share the fabric anyway; the lists would add ~40 MB to its
+// 120 MB). Rebuilt once the flows are down to half of it. Either way the rates are the same.
+constexpr std::size_t kListsOffFlows = std::size_t{1} << 18;
+constexpr std::size_t kListsOnFlows = kListsOffFlows / 2;
 
 // ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
 // Called once per flow per recomputation: for 0 <= x < 2^51 the integer conversions give exactly
@@ -59,9 +61,8 @@ FlowNetworkModel::FlowNetworkModel(const Topology& topology, CollectiveConfig co
   }
   ops_on_link_.resize(topology.directed_link_count());
   link_stamp_.assign(topology.directed_link_count(), 0);
-  uf_parent_.resize(topology.directed_link_count());
-  uf_stamp_.assign(topology.directed_link_count(), 0);
-  uf_seed_.assign(topology.directed_link_count(), 0);
+  link_flows_.resize(topology.directed_link_count());
+  link_seen_.assign(topology.directed_link_count(), 0);
   changed_mark_.assign(topology.directed_link_count(), 0);
 }
 
@@ -122,6 +123,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
                                     "analytical model or fewer GPUs)",
                                     flows));
   }
+  if (lists_on_ && flows > kListsOffFlows) drop_link_lists();
   const auto grow = [flows](auto& v) {
     if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
   };
@@ -182,6 +184,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     owner_.push_back(slot);
     live_pool_ += len;
     ++op.pending;
+    if (lists_on_) link_flow(remaining_.size() - 1);
     for (std::size_t k = begin; k < pool_.size(); ++k) {
       if (link_stamp_[pool_[k]] != stamp_) {
         link_stamp_[pool_[k]] = stamp_;
@@ -258,8 +261,15 @@ bool FlowNetworkModel::mark_component() const {
   for (DirectedLinkId l : dirty_links_) {
     for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
   }
+  // Each link's operations once (a link shared by k marked operations is named k times).
+  if (++seen_epoch_ == 0) {
+    std::fill(link_seen_.begin(), link_seen_.end(), 0);
+    seen_epoch_ = 1;
+  }
   for (std::size_t q = 0; q < component_.size(); ++q) {
     for (DirectedLinkId l : ops_[component_[q]].links) {
+      if (link_seen_[l] == seen_epoch_) continue;
+      link_seen_[l] = seen_epoch_;
       for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
     }
   }
@@ -275,111 +285,136 @@ void FlowNetworkModel::note_changed(DirectedLinkId l) {
   changed_links_.push_back(l);
 }
 
-std::uint32_t FlowNetworkModel::link_root(std::uint32_t l) const {
-  while (uf_parent_[l] != l) {
-    uf_parent_[l] = uf_parent_[uf_parent_[l]];  // path halving
-    l = uf_parent_[l];
+void FlowNetworkModel::link_flow(std::size_t i) {
+  const std::uint32_t begin = route_begin_[i];
+  if (hop_pos_.size() < pool_.size()) hop_pos_.resize(pool_.size());
+  for (std::uint32_t k = begin; k < begin + route_len_[i]; ++k) {
+    auto& on = link_flows_[pool_[k]];
+    hop_pos_[k] = static_cast<std::uint32_t>(on.size());
+    on.push_back(static_cast<std::uint32_t>(i));
   }
-  return l;
+}
+
+// Swap-removes flow i from the list of each of its links; the flow moved into its place has its
+// position on that link updated (found among its few route hops).
+void FlowNetworkModel::unlink_flow(std::size_t i) {
+  const std::uint32_t begin = route_begin_[i];
+  for (std::uint32_t k = begin; k < begin + route_len_[i]; ++k) {
+    const DirectedLinkId l = pool_[k];
+    auto& on = link_flows_[l];
+    const std::uint32_t pos = hop_pos_[k];
+    const std::uint32_t moved = on.back();
+    on[pos] = moved;
+    on.pop_back();
+    if (moved == i) continue;
+    const std::uint32_t mb = route_begin_[moved];
+    for (std::uint32_t h = mb; h < mb + route_len_[moved]; ++h) {
+      if (pool_[h] == l) {
+        hop_pos_[h] = pos;
+        break;
+      }
+    }
+  }
+}
+
+void FlowNetworkModel::drop_link_lists() {
+  for (auto& on : link_flows_) std::vector<std::uint32_t>().swap(on);
+  std::vector<std::uint32_t>().swap(hop_pos_);
+  lists_on_ = false;
+}
+
+void FlowNetworkModel::build_link_lists() {
+  hop_pos_.assign(pool_.size(), 0);
+  for (std::size_t i = 0; i < remaining_.size(); ++i) link_flow(i);
+  lists_on_ = true;
 }
 
 // The marked operations are a union of components of the operations-share-a-link graph, which
 // joins every flow of an operation; the flows-share-a-link graph splits them further (a ring's
 // or an all-to-all's flows each use their own NICs). Max-min decomposes over the latter too, so
-// only the flow components holding a changed link can get new rates. One pass of union-find
-// over the marked flows' route links finds them.
-void FlowNetworkModel::narrow_to_changed_flows() const {
-  if (++uf_epoch_ == 0) {
-    std::fill(uf_stamp_.begin(), uf_stamp_.end(), 0);
-    uf_epoch_ = 1;
+// only the flows connected (through shared links, transitively) to a changed link can get new
+// rates: a breadth-first search over the per-link flow lists from the changed links finds them
+// (all within the marked operations: a changed link is one of a marked operation's). Work is
+// proportional to that component, not to the marked flows.
+void FlowNetworkModel::collect_component() const {
+  if (flow_seen_.size() < remaining_.size()) flow_seen_.resize(remaining_.size(), 0);
+  if (++seen_epoch_ == 0) {
+    std::fill(link_seen_.begin(), link_seen_.end(), 0);
+    std::fill(flow_seen_.begin(), flow_seen_.end(), 0);
+    seen_epoch_ = 1;
   }
-  const auto touch = [&](std::uint32_t l) {
-    if (uf_stamp_[l] != uf_epoch_) {
-      uf_stamp_[l] = uf_epoch_;
-      uf_parent_[l] = l;
-    }
-  };
-  for (std::uint32_t i : sub_flow_) {
-    const std::uint32_t* r = pool_.data() + route_begin_[i];
-    touch(r[0]);
-    const std::uint32_t root = link_root(r[0]);
-    for (std::uint16_t h = 1; h < route_len_[i]; ++h) {
-      touch(r[h]);
-      const std::uint32_t other = link_root(r[h]);
-      if (other != root) uf_parent_[other] = root;
-    }
-  }
+  comp_links_.clear();
+  comp_flows_.clear();
   for (DirectedLinkId l : changed_links_) {
-    if (uf_stamp_[l] != uf_epoch_) continue;  // no marked flow uses it any more
-    const std::uint32_t root = link_root(l);
-    if (!uf_seed_[root]) {
-      uf_seed_[root] = 1;
-      uf_seed_roots_.push_back(root);
+    if (link_flows_[l].empty() || link_seen_[l] == seen_epoch_) continue;
+    link_seen_[l] = seen_epoch_;
+    comp_links_.push_back(l);
+  }
+  for (std::size_t q = 0; q < comp_links_.size(); ++q) {
+    for (std::uint32_t i : link_flows_[comp_links_[q]]) {
+      if (flow_seen_[i] == seen_epoch_) continue;
+      flow_seen_[i] = seen_epoch_;
+      comp_flows_.push_back(i);
+      const std::uint32_t* r = pool_.data() + route_begin_[i];
+      for (std::uint16_t h = 0; h < route_len_[i]; ++h) {
+        if (link_seen_[r[h]] != seen_epoch_) {
+          link_seen_[r[h]] = seen_epoch_;
+          comp_links_.push_back(r[h]);
+        }
+      }
     }
   }
-  sub_solve_.resize(sub_flow_.size());
-  for (std::size_t k = 0; k < sub_flow_.size(); ++k) {
-    const std::uint32_t i = sub_flow_[k];
-    sub_solve_[k] = uf_seed_[link_root(pool_[route_begin_[i]])];
-    if (sub_solve_[k]) {
-      sub_begin_.push_back(route_begin_[i]);
-      sub_len_.push_back(route_len_[i]);
-    }
-  }
-  for (std::uint32_t root : uf_seed_roots_) uf_seed_[root] = 0;
-  uf_seed_roots_.clear();
 }
 
 void FlowNetworkModel::recompute() const {
   ++recomputations_;
   const bool part = mark_component();
-  // Flows of the marked operations (each operation's pending flows are its running ones).
-  std::size_t marked = remaining_.size();
-  if (part) {
-    marked = 0;
-    for (std::uint32_t slot : component_) marked += ops_[slot].pending;
-  }
-  const bool narrow = marked <= kNarrowMaxFlows;
-  bool narrowed = false;
-  if (!full_recomputation_ && (part || narrow)) {
-    // The flows of the marked operations, in flow order (as the full solve sees them); those
-    // connected to a change (all of them without narrowing) are solved (sub_begin_, sub_len_).
+  if (!full_recomputation_ && lists_on_) {
+    collect_component();
+    for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
+    changed_links_.clear();
+    // The component's flows are brought forward before the solve overwrites their rates; then
+    // every marked flow is brought forward and its finish re-derived, solved or not (those not
+    // solved keep their rate, which a solve would give bit for bit): the same lazy updates as
+    // re-solving all marked operations, so the same completion instants to the picosecond.
+    for (std::uint32_t i : comp_flows_) bring_forward(i);
+    if (!comp_flows_.empty()) {
+      solver_.solve_component(capacity_per_ps_, comp_links_, link_flows_, comp_flows_.size(),
+                              route_begin_, route_len_, pool_, rate_);
+    }
+    // flow_seen_ marks the component's flows (already brought forward).
+    for (std::size_t i = 0; i < owner_.size(); ++i) {
+      if (part && visit_[owner_[i]] != visit_stamp_) continue;
+      if (flow_seen_[i] != seen_epoch_) bring_forward(i);
+      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
+    }
+    solved_flows_ += comp_flows_.size();
+  } else if (!full_recomputation_ && part) {
+    // No lists (too many flows): every flow of the marked operations is solved.
+    for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
+    changed_links_.clear();
     sub_flow_.clear();
     sub_begin_.clear();
     sub_len_.clear();
     for (std::size_t i = 0; i < owner_.size(); ++i) {
-      if (!part || visit_[owner_[i]] == visit_stamp_) {
+      if (visit_[owner_[i]] == visit_stamp_) {
         sub_flow_.push_back(static_cast<std::uint32_t>(i));
-      }
-    }
-    if (narrow) {
-      narrow_to_changed_flows();
-    } else {
-      sub_solve_.assign(sub_flow_.size(), 1);
-      for (std::uint32_t i : sub_flow_) {
         sub_begin_.push_back(route_begin_[i]);
         sub_len_.push_back(route_len_[i]);
       }
     }
-    narrowed = sub_begin_.size() < remaining_.size();
-  }
-  for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
-  changed_links_.clear();
-  if (narrowed) {
     sub_rate_.resize(sub_begin_.size());
     solver_.solve(capacity_per_ps_, sub_begin_, sub_len_, pool_, sub_rate_);
-    // Every marked flow is brought forward and its finish re-derived, solved or not (those not
-    // solved keep their rate, which a solve would give bit for bit): the same lazy updates as
-    // re-solving all marked operations, so the same completion instants to the picosecond.
-    std::size_t solved = 0;
     for (std::size_t k = 0; k < sub_flow_.size(); ++k) {
       const std::uint32_t i = sub_flow_[k];
       bring_forward(i);
-      if (sub_solve_[k]) rate_[i] = sub_rate_[solved++];
+      rate_[i] = sub_rate_[k];
       finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
     }
-    solved_flows_ += solved;
+    solved_flows_ += sub_flow_.size();
   } else {
+    for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
+    changed_links_.clear();
     if (remaining_.size() >= kProgressFlows) {
       fmt::print(stderr, "flow model: max-min over {} flows at {:.3f} us simulated\n",
                  remaining_.size(), synced_.us());
@@ -420,6 +455,14 @@ std::int64_t FlowNetworkModel::route_latency_ps(std::size_t i) const {
 void FlowNetworkModel::remove_flow(std::size_t i) {
   live_pool_ -= route_len_[i];
   const std::size_t last = remaining_.size() - 1;
+  if (lists_on_) {
+    unlink_flow(i);
+    if (i != last) {  // the last flow takes index i: rename it in its links' lists
+      for (std::uint32_t k = route_begin_[last]; k < route_begin_[last] + route_len_[last]; ++k) {
+        link_flows_[pool_[k]][hop_pos_[k]] = static_cast<std::uint32_t>(i);
+      }
+    }
+  }
   if (i != last) {
     remaining_[i] = remaining_[last];
     rate_[i] = rate_[last];
@@ -438,13 +481,20 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
 
 void FlowNetworkModel::compact_routes() {
   std::vector<std::uint32_t> pool;
+  std::vector<std::uint32_t> hop_pos;
   pool.reserve(live_pool_);
+  if (lists_on_) hop_pos.reserve(live_pool_);
   for (std::size_t i = 0; i < route_begin_.size(); ++i) {
     const std::uint32_t begin = route_begin_[i];
     route_begin_[i] = static_cast<std::uint32_t>(pool.size());
     pool.insert(pool.end(), pool_.begin() + begin, pool_.begin() + begin + route_len_[i]);
+    if (lists_on_) {
+      hop_pos.insert(hop_pos.end(), hop_pos_.begin() + begin,
+                     hop_pos_.begin() + begin + route_len_[i]);
+    }
   }
   pool_ = std::move(pool);
+  hop_pos_ = std::move(hop_pos);
 }
 
 void FlowNetworkModel::advance(SimTime from, SimTime to) {
@@ -473,6 +523,9 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
         }
       }
       dirty_ = true;
+      // The rates are all current and the changed links still noted: the lists can come back
+      // between any two recomputations.
+      if (!lists_on_ && remaining_.size() <= kListsOnFlows) build_link_lists();
       for (std::uint32_t slot : finished_slots) stage_done(slot);
       progressed = true;
     }

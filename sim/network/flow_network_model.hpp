@@ -18,11 +18,14 @@
 // which is bit-identical to what a full solve would give (progressive filling of one component
 // does the same floating-point operations in the same order). Components are tracked per
 // operation stage (the links its flows use), not per flow, so the bookkeeping is O(links of a
-// stage), not O(flow hops); within those operations, only the flows connected flow by flow (a
-// union-find over their route links) to a link whose flows changed are solved, the others keep
-// their rates and are brought forward as if re-solved. Remaining bytes are lazy: brought forward
-// only when a flow's rate changes, so time advances in O(1). Progressive filling costs O(F h log L)
-// over the re-solved flows; all flows starting or ending at one instant share one recomputation.
+// stage), not O(flow hops); within those operations, only the flows connected flow by flow to a
+// link whose flows changed are solved (a breadth-first search over per-link lists of the running
+// flows, kept as flows start and end, which the solver reads directly: no per-solve link-to-flow
+// table), the others keep their rates and are brought forward as if re-solved. Above 2^18
+// running flows the lists are dropped (8 bytes a hop) and the marked operations solved whole.
+// Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
+// O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
+// ending at one instant share one recomputation.
 #pragma once
 
 #include <cstdint>
@@ -91,11 +94,12 @@ class FlowNetworkModel final : public CommunicationModel {
   void unregister_links(std::uint32_t slot);
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
-  /// Of sub_flow_ (the flows of the marked operations, in flow order), flags in sub_solve_ and
-  /// appends to sub_begin_/sub_len_ those connected, flow by flow through shared links, to a
-  /// link whose flows changed (changed_links_).
-  void narrow_to_changed_flows() const;
-  std::uint32_t link_root(std::uint32_t l) const;
+  /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
+  void collect_component() const;
+  void link_flow(std::size_t i);
+  void unlink_flow(std::size_t i);
+  void drop_link_lists();
+  void build_link_lists();
   void note_changed(DirectedLinkId l);
   void remove_flow(std::size_t i);
   std::int64_t route_latency_ps(std::size_t i) const;
@@ -146,16 +150,19 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint16_t> sub_len_;
   mutable std::vector<double> sub_rate_;
   // Flow-level narrowing: links whose set of flows changed since the last recomputation (the
-  // routes of started and of finished flows), and a union-find over link ids of the flows of
-  // the marked operations (an entry is valid where uf_stamp_ == uf_epoch_).
+  // routes of started and of finished flows), each once; the running flows on each directed
+  // link (swap-removed; hop_pos_, parallel to pool_, is each route hop's position in its
+  // link's list), while lists_on_; the component search's marks (== seen_epoch_).
   mutable std::vector<DirectedLinkId> changed_links_;
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
-  mutable std::vector<std::uint32_t> uf_parent_;
-  mutable std::vector<std::uint32_t> uf_stamp_;
-  mutable std::vector<char> uf_seed_;
-  mutable std::vector<std::uint32_t> uf_seed_roots_;
-  mutable std::vector<char> sub_solve_;  ///< per sub_flow_ entry: connected to a change
-  mutable std::uint32_t uf_epoch_ = 0;
+  std::vector<std::vector<std::uint32_t>> link_flows_;
+  std::vector<std::uint32_t> hop_pos_;
+  bool lists_on_ = true;
+  mutable std::vector<std::uint32_t> link_seen_;
+  mutable std::vector<std::uint32_t> flow_seen_;
+  mutable std::uint32_t seen_epoch_ = 0;
+  mutable std::vector<DirectedLinkId> comp_links_;
+  mutable std::vector<std::uint32_t> comp_flows_;
   mutable double bytes_delivered_ = 0;
   double bytes_started_ = 0;
 };

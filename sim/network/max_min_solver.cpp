@@ -107,12 +107,68 @@ void MaxMinSolver::solve(std::span<const double> capacity,
       --unfrozen;
     }
   }
-  // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved.
   heap_.clear();
-  for (std::size_t t = 0; t < n; ++t) {
-    const std::uint32_t l = touched_[t];
+  for (std::size_t t = 0; t < n; ++t)
+    heap_.emplace_back(remaining_[touched_[t]] / count_[touched_[t]], touched_[t]);
+  fill(
+      unfrozen, route_begin, route_len, links, rate,
+      [&](std::uint32_t l) {
+        const std::uint32_t t = slot_[l];
+        return std::span<const std::uint32_t>(members_.get() + offset_[t],
+                                              offset_[t + 1] - offset_[t]);
+      },
+      [&](std::uint32_t f) {
+        if (frozen_[f]) return false;
+        frozen_[f] = 1;
+        return true;
+      });
+  // Every count is back to zero (each flow was frozen once); nothing else to reset.
+}
+
+void MaxMinSolver::solve_component(std::span<const double> capacity,
+                                   std::span<const std::uint32_t> component_links,
+                                   const std::vector<std::vector<std::uint32_t>>& link_flows,
+                                   std::size_t component_flows,
+                                   std::span<const std::uint32_t> route_begin,
+                                   std::span<const std::uint16_t> route_len,
+                                   std::span<const std::uint32_t> links, std::span<double> rate) {
+  if (count_.size() < capacity.size()) {
+    count_.resize(capacity.size(), 0);
+    slot_.resize(capacity.size(), 0);
+    remaining_.resize(capacity.size(), 0.0);
+    fill_.resize(capacity.size(), 0);
+  }
+  if (frozen_stamp_.size() < rate.size()) frozen_stamp_.resize(rate.size(), 0);
+  if (++epoch_ == 0) {
+    std::fill(frozen_stamp_.begin(), frozen_stamp_.end(), 0);
+    epoch_ = 1;
+  }
+  heap_.clear();
+  for (const std::uint32_t l : component_links) {
+    count_[l] = static_cast<std::uint32_t>(link_flows[l].size());
+    remaining_[l] = capacity[l];
     heap_.emplace_back(remaining_[l] / count_[l], l);
   }
+  fill(
+      component_flows, route_begin, route_len, links, rate,
+      [&](std::uint32_t l) { return std::span<const std::uint32_t>(link_flows[l]); },
+      [&](std::uint32_t f) {
+        if (frozen_stamp_[f] == epoch_) return false;
+        frozen_stamp_[f] = epoch_;
+        return true;
+      });
+}
+
+// Progressive filling over heap_ (one (share, link) entry per link, any order), count_ and
+// remaining_ set for those links: `members_of(l)` lists the flows of link l, `freeze(f)` is
+// true the first time it is called for f.
+template <class MembersOf, class Freeze>
+void MaxMinSolver::fill(std::size_t unfrozen, std::span<const std::uint32_t> route_begin,
+                        std::span<const std::uint16_t> route_len,
+                        std::span<const std::uint32_t> links, std::span<double> rate,
+                        MembersOf members_of, Freeze freeze) {
+  // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved and
+  // in whatever order its links come.
   for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
     if (i < heap_.size()) heap_sift_down(heap_, i);
   }
@@ -120,17 +176,14 @@ void MaxMinSolver::solve(std::span<const double> capacity,
   while (unfrozen > 0 && !heap_.empty()) {
     const auto [stored, l] = heap_pop(heap_);
     if (count_[l] == 0) continue;
-    const std::uint32_t t = slot_[l];
     const double share = std::max(0.0, remaining_[l]) / count_[l];
     // Shares only grow; an entry below the current share (beyond rounding) is stale.
     if (share > stored * (1 + 1e-12) + 1e-300) {
       heap_push(heap_, Entry{share, l});
       continue;
     }
-    for (std::uint32_t k = offset_[t]; k < offset_[t + 1]; ++k) {
-      const std::uint32_t f = members_[k];
-      if (frozen_[f]) continue;
-      frozen_[f] = 1;
+    for (const std::uint32_t f : members_of(l)) {
+      if (!freeze(f)) continue;
       --unfrozen;
       rate[f] = share;
       const std::uint32_t* r = links.data() + route_begin[f];
