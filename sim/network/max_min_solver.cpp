@@ -1,6 +1,7 @@
 #include "sim/network/max_min_solver.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <limits>
 
@@ -8,23 +9,21 @@ namespace moesim::network {
 
 namespace {
 
-using Entry = std::pair<double, std::uint32_t>;  // (share, link id), ordered as a pair
+// A heap entry is (share, link id) packed into one 128-bit integer: the share's bits above the
+// id. Shares are never negative (remaining capacity is clamped at zero) and the bits of
+// non-negative doubles order as unsigned integers, so the integer order is the (share, id)
+// order, and one branch-free compare replaces the pair's two.
+__extension__ using Entry = unsigned __int128;
+
+Entry make_entry(double share, std::uint32_t link) {
+  return (static_cast<Entry>(std::bit_cast<std::uint64_t>(share)) << 32) | link;
+}
+double share_of(Entry e) { return std::bit_cast<double>(static_cast<std::uint64_t>(e >> 32)); }
+std::uint32_t link_of(Entry e) { return static_cast<std::uint32_t>(e); }
 
 // A 4-ary min-heap: half the depth of a binary one, and a node's four children share a cache
-// line, so a pop costs fewer dependent loads. The order (share, then link id) is total and each
-// link has at most one entry, so the pops come out in the same sequence as from any heap.
-void heap_push(std::vector<Entry>& heap, Entry e) {
-  std::size_t i = heap.size();
-  heap.push_back(e);
-  while (i > 0) {
-    const std::size_t parent = (i - 1) / 4;
-    if (!(e < heap[parent])) break;
-    heap[i] = heap[parent];
-    i = parent;
-  }
-  heap[i] = e;
-}
-
+// line, so a pop costs fewer dependent loads. The order is total and each link has at most one
+// entry, so the pops come out in the same sequence as from any heap.
 void heap_sift_down(std::vector<Entry>& heap, std::size_t i) {
   const std::size_t n = heap.size();
   const Entry e = heap[i];
@@ -32,12 +31,16 @@ void heap_sift_down(std::vector<Entry>& heap, std::size_t i) {
     const std::size_t first = 4 * i + 1;
     if (first >= n) break;
     std::size_t best = first;
+    Entry best_entry = heap[first];
     const std::size_t last = std::min(first + 4, n);
     for (std::size_t c = first + 1; c < last; ++c) {
-      if (heap[c] < heap[best]) best = c;
+      const Entry x = heap[c];
+      const bool less = x < best_entry;
+      best = less ? c : best;
+      best_entry = less ? x : best_entry;
     }
-    if (!(heap[best] < e)) break;
-    heap[i] = heap[best];
+    if (!(best_entry < e)) break;
+    heap[i] = best_entry;
     i = best;
   }
   heap[i] = e;
@@ -49,6 +52,12 @@ Entry heap_pop(std::vector<Entry>& heap) {
   heap.pop_back();
   if (!heap.empty()) heap_sift_down(heap, 0);
   return top;
+}
+
+// The top entry replaced by `e` (not smaller): one sift instead of a pop and a push.
+void heap_replace_top(std::vector<Entry>& heap, Entry e) {
+  heap.front() = e;
+  heap_sift_down(heap, 0);
 }
 
 }  // namespace
@@ -109,7 +118,7 @@ void MaxMinSolver::solve(std::span<const double> capacity,
   }
   heap_.clear();
   for (std::size_t t = 0; t < n; ++t)
-    heap_.emplace_back(remaining_[touched_[t]] / count_[touched_[t]], touched_[t]);
+    heap_.push_back(make_entry(remaining_[touched_[t]] / count_[touched_[t]], touched_[t]));
   fill(
       unfrozen, route_begin, route_len, links, rate,
       [&](std::uint32_t l) {
@@ -147,7 +156,7 @@ void MaxMinSolver::solve_component(std::span<const double> capacity,
   for (const std::uint32_t l : component_links) {
     count_[l] = static_cast<std::uint32_t>(link_flows[l].size());
     remaining_[l] = capacity[l];
-    heap_.emplace_back(remaining_[l] / count_[l], l);
+    heap_.push_back(make_entry(remaining_[l] / count_[l], l));
   }
   fill(
       component_flows, route_begin, route_len, links, rate,
@@ -174,14 +183,21 @@ void MaxMinSolver::fill(std::size_t unfrozen, std::span<const std::uint32_t> rou
   }
   // Once every flow is frozen every count is zero: the entries left would all be skipped.
   while (unfrozen > 0 && !heap_.empty()) {
-    const auto [stored, l] = heap_pop(heap_);
-    if (count_[l] == 0) continue;
-    const double share = std::max(0.0, remaining_[l]) / count_[l];
-    // Shares only grow; an entry below the current share (beyond rounding) is stale.
-    if (share > stored * (1 + 1e-12) + 1e-300) {
-      heap_push(heap_, Entry{share, l});
+    const Entry top = heap_.front();
+    const std::uint32_t l = link_of(top);
+    if (count_[l] == 0) {
+      heap_pop(heap_);
       continue;
     }
+    const double stored = share_of(top);
+    const double share = std::max(0.0, remaining_[l]) / count_[l];
+    // Shares only grow; an entry below the current share (beyond rounding) is stale: it goes
+    // back with the current share (larger: it sinks).
+    if (share > stored * (1 + 1e-12) + 1e-300) {
+      heap_replace_top(heap_, make_entry(share, l));
+      continue;
+    }
+    heap_pop(heap_);
     for (const std::uint32_t f : members_of(l)) {
       if (!freeze(f)) continue;
       --unfrozen;

@@ -70,7 +70,7 @@ class MaxMinSolver {
   std::vector<char> frozen_;
   std::vector<std::uint32_t> frozen_stamp_;  ///< solve_component: per flow, frozen if == epoch_
   std::uint32_t epoch_ = 0;
-  std::vector<std::pair<double, std::uint32_t>> heap_;
+  __extension__ std::vector<unsigned __int128> heap_;  ///< packed (share, link id)
   std::vector<std::uint32_t> fill_;
 };
 
