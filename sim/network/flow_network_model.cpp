@@ -179,6 +179,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     remaining_.push_back(f.bytes);
     rate_.push_back(0.0);
     finish_ps_.push_back(kNever);
+    if (lists_on_) dur_ps_.push_back(0);
     route_begin_.push_back(static_cast<std::uint32_t>(begin));
     route_len_.push_back(static_cast<std::uint16_t>(len));
     owner_.push_back(slot);
@@ -236,9 +237,16 @@ void FlowNetworkModel::sync(SimTime t) {
   synced_ = t;
 }
 
+void FlowNetworkModel::set_finish(std::size_t i) const {
+  const std::int64_t dur = ceil_ps(remaining_[i] / rate_[i]);
+  finish_ps_[i] = synced_.ps() + dur;
+  if (lists_on_) dur_ps_[i] = dur;
+}
+
 void FlowNetworkModel::bring_forward(std::size_t i) const {
   if (rate_[i] == 0.0) return;
-  const std::int64_t updated = finish_ps_[i] - ceil_ps(remaining_[i] / rate_[i]);
+  const std::int64_t dur = lists_on_ ? dur_ps_[i] : ceil_ps(remaining_[i] / rate_[i]);
+  const std::int64_t updated = finish_ps_[i] - dur;
   const auto now = synced_.ps();
   const double sent = std::min(remaining_[i], rate_[i] * static_cast<double>(now - updated));
   bytes_delivered_ += sent;
@@ -320,12 +328,18 @@ void FlowNetworkModel::unlink_flow(std::size_t i) {
 void FlowNetworkModel::drop_link_lists() {
   for (auto& on : link_flows_) std::vector<std::uint32_t>().swap(on);
   std::vector<std::uint32_t>().swap(hop_pos_);
+  std::vector<std::int64_t>().swap(dur_ps_);
   lists_on_ = false;
 }
 
 void FlowNetworkModel::build_link_lists() {
   hop_pos_.assign(pool_.size(), 0);
-  for (std::size_t i = 0; i < remaining_.size(); ++i) link_flow(i);
+  dur_ps_.assign(remaining_.size(), 0);
+  for (std::size_t i = 0; i < remaining_.size(); ++i) {
+    link_flow(i);
+    // What bring_forward would derive (a flow without a rate has none).
+    if (rate_[i] != 0.0) dur_ps_[i] = ceil_ps(remaining_[i] / rate_[i]);
+  }
   lists_on_ = true;
 }
 
@@ -383,11 +397,16 @@ void FlowNetworkModel::recompute() const {
                               route_begin_, route_len_, pool_, rate_);
     }
     // flow_seen_ marks the component's flows (already brought forward).
+    // One pass also finds the earliest finish.
+    std::int64_t earliest = kNever;
     for (std::size_t i = 0; i < owner_.size(); ++i) {
-      if (part && visit_[owner_[i]] != visit_stamp_) continue;
-      if (flow_seen_[i] != seen_epoch_) bring_forward(i);
-      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
+      if (!part || visit_[owner_[i]] == visit_stamp_) {
+        if (flow_seen_[i] != seen_epoch_) bring_forward(i);
+        set_finish(i);
+      }
+      earliest = std::min(earliest, finish_ps_[i]);
     }
+    earliest_finish_ps_ = earliest;
     solved_flows_ += comp_flows_.size();
   } else if (!full_recomputation_ && part) {
     // No lists (too many flows): every flow of the marked operations is solved.
@@ -409,9 +428,11 @@ void FlowNetworkModel::recompute() const {
       const std::uint32_t i = sub_flow_[k];
       bring_forward(i);
       rate_[i] = sub_rate_[k];
-      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
+      set_finish(i);
     }
     solved_flows_ += sub_flow_.size();
+    earliest_finish_ps_ = kNever;
+    for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
   } else {
     for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
     changed_links_.clear();
@@ -425,13 +446,11 @@ void FlowNetworkModel::recompute() const {
     // full solve would fault the same tens of MB in again: 3 solves of ~1 M flows at 1,024
     // GPUs); free them once the flows have shrunk to less than half.
     solver_.release_if_larger_than(std::max(std::size_t{1} << 22, 2 * live_pool_));
-    for (std::size_t i = 0; i < remaining_.size(); ++i) {
-      finish_ps_[i] = synced_.ps() + ceil_ps(remaining_[i] / rate_[i]);
-    }
+    for (std::size_t i = 0; i < remaining_.size(); ++i) set_finish(i);
     solved_flows_ += remaining_.size();
+    earliest_finish_ps_ = kNever;
+    for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
   }
-  earliest_finish_ps_ = kNever;
-  for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
   dirty_ = false;
 }
 
@@ -467,6 +486,7 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
     remaining_[i] = remaining_[last];
     rate_[i] = rate_[last];
     finish_ps_[i] = finish_ps_[last];
+    if (lists_on_) dur_ps_[i] = dur_ps_[last];
     route_begin_[i] = route_begin_[last];
     route_len_[i] = route_len_[last];
     owner_[i] = owner_[last];
@@ -474,6 +494,7 @@ void FlowNetworkModel::remove_flow(std::size_t i) {
   remaining_.pop_back();
   rate_.pop_back();
   finish_ps_.pop_back();
+  if (lists_on_) dur_ps_.pop_back();
   route_begin_.pop_back();
   route_len_.pop_back();
   owner_.pop_back();
