@@ -260,24 +260,32 @@ bool FlowNetworkModel::mark_component() const {
     visit_stamp_ = 1;
   }
   component_.clear();
-  const auto visit = [&](std::uint32_t slot) {
-    if (visit_[slot] == visit_stamp_ || ops_[slot].links.empty()) return;
-    visit_[slot] = visit_stamp_;
+  // Raw pointers: the compiler cannot tell that component_'s growth leaves these arrays be.
+  std::uint32_t* const visited = visit_.data();
+  std::uint32_t* const link_seen = link_seen_.data();
+  const std::uint32_t stamp = visit_stamp_;
+  const auto visit = [&](std::uint32_t slot) {  // slot is registered (has links)
+    if (visited[slot] == stamp) return;
+    visited[slot] = stamp;
     component_.push_back(slot);
   };
-  for (std::uint32_t slot : dirty_ops_) visit(slot);
+  for (std::uint32_t slot : dirty_ops_) {
+    if (!ops_[slot].links.empty()) visit(slot);
+  }
   for (DirectedLinkId l : dirty_links_) {
     for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
   }
-  // Each link's operations once (a link shared by k marked operations is named k times).
+  // Each link's operations once (a link shared by k marked operations is named k times); done
+  // once every registered operation is marked.
   if (++seen_epoch_ == 0) {
     std::fill(link_seen_.begin(), link_seen_.end(), 0);
     seen_epoch_ = 1;
   }
-  for (std::size_t q = 0; q < component_.size(); ++q) {
+  const std::uint32_t epoch = seen_epoch_;
+  for (std::size_t q = 0; q < component_.size() && component_.size() < registered_ops_; ++q) {
     for (DirectedLinkId l : ops_[component_[q]].links) {
-      if (link_seen_[l] == seen_epoch_) continue;
-      link_seen_[l] = seen_epoch_;
+      if (link_seen[l] == epoch) continue;
+      link_seen[l] = epoch;
       for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
     }
   }
@@ -359,20 +367,28 @@ void FlowNetworkModel::collect_component() const {
   }
   comp_links_.clear();
   comp_flows_.clear();
+  // Raw pointers: the compiler cannot tell that the pushes leave these arrays be.
+  std::uint32_t* const link_seen = link_seen_.data();
+  std::uint32_t* const flow_seen = flow_seen_.data();
+  const std::uint32_t* const pool = pool_.data();
+  const std::uint32_t* const route_begin = route_begin_.data();
+  const std::uint16_t* const route_len = route_len_.data();
+  const std::vector<std::uint32_t>* const link_flows = link_flows_.data();
+  const std::uint32_t epoch = seen_epoch_;
   for (DirectedLinkId l : changed_links_) {
-    if (link_flows_[l].empty() || link_seen_[l] == seen_epoch_) continue;
-    link_seen_[l] = seen_epoch_;
+    if (link_flows[l].empty() || link_seen[l] == epoch) continue;
+    link_seen[l] = epoch;
     comp_links_.push_back(l);
   }
   for (std::size_t q = 0; q < comp_links_.size(); ++q) {
-    for (std::uint32_t i : link_flows_[comp_links_[q]]) {
-      if (flow_seen_[i] == seen_epoch_) continue;
-      flow_seen_[i] = seen_epoch_;
+    for (std::uint32_t i : link_flows[comp_links_[q]]) {
+      if (flow_seen[i] == epoch) continue;
+      flow_seen[i] = epoch;
       comp_flows_.push_back(i);
-      const std::uint32_t* r = pool_.data() + route_begin_[i];
-      for (std::uint16_t h = 0; h < route_len_[i]; ++h) {
-        if (link_seen_[r[h]] != seen_epoch_) {
-          link_seen_[r[h]] = seen_epoch_;
+      const std::uint32_t* r = pool + route_begin[i];
+      for (std::uint16_t h = 0; h < route_len[i]; ++h) {
+        if (link_seen[r[h]] != epoch) {
+          link_seen[r[h]] = epoch;
           comp_links_.push_back(r[h]);
         }
       }
