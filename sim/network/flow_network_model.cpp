@@ -341,6 +341,7 @@ void FlowNetworkModel::drop_link_lists() {
 }
 
 void FlowNetworkModel::build_link_lists() {
+  compact_routes();  // hop_pos_ parallels pool_: not over the routes of the flows that ended
   hop_pos_.assign(pool_.size(), 0);
   dur_ps_.assign(remaining_.size(), 0);
   for (std::size_t i = 0; i < remaining_.size(); ++i) {
