@@ -197,7 +197,10 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   stage.flows.shrink_to_fit();
   for (DirectedLinkId l : op.links) ops_on_link_[l].push_back(slot);
   for (DirectedLinkId l : op.links) note_changed(l);
-  if (!op.links.empty()) ++registered_ops_;
+  if (!op.links.empty()) {
+    ++registered_ops_;
+    op_graph_changed_ = true;
+  }
   dirty_ops_.push_back(slot);
   dirty_ = true;
   if (op.pending == 0) stage_done(slot);
@@ -213,7 +216,10 @@ void FlowNetworkModel::unregister_links(std::uint32_t slot) {
     on.pop_back();
     dirty_links_.push_back(l);  // its other users gain bandwidth
   }
-  if (!op.links.empty()) --registered_ops_;
+  if (!op.links.empty()) {
+    --registered_ops_;
+    op_graph_changed_ = true;
+  }
   op.links.clear();
 }
 
@@ -253,41 +259,69 @@ void FlowNetworkModel::bring_forward(std::size_t i) const {
   remaining_[i] -= sent;
 }
 
-bool FlowNetworkModel::mark_component() const {
-  if (visit_.size() < ops_.size()) visit_.resize(ops_.size(), 0);
-  if (++visit_stamp_ == 0) {
-    std::fill(visit_.begin(), visit_.end(), 0);
-    visit_stamp_ = 1;
-  }
-  component_.clear();
-  // Raw pointers: the compiler cannot tell that component_'s growth leaves these arrays be.
-  std::uint32_t* const visited = visit_.data();
-  std::uint32_t* const link_seen = link_seen_.data();
-  const std::uint32_t stamp = visit_stamp_;
-  const auto visit = [&](std::uint32_t slot) {  // slot is registered (has links)
-    if (visited[slot] == stamp) return;
-    visited[slot] = stamp;
-    component_.push_back(slot);
-  };
-  for (std::uint32_t slot : dirty_ops_) {
-    if (!ops_[slot].links.empty()) visit(slot);
-  }
-  for (DirectedLinkId l : dirty_links_) {
-    for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
-  }
-  // Each link's operations once (a link shared by k marked operations is named k times); done
-  // once every registered operation is marked.
+// Labels the connected components of the operations-share-a-link graph (ops grouped by label
+// in comp_ops_ from comp_begin_[label]). The graph changes only when a stage starts or ends;
+// most recomputations follow a flow's end within a stage (at 1,024 GPUs, lancet: 19 k of 325 k
+// follow a change), so the labels are reused and marking costs O(marked operations).
+void FlowNetworkModel::label_op_components() const {
+  constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
+  op_comp_.assign(ops_.size(), kNone);
+  comp_ops_.clear();
+  comp_begin_.clear();
   if (++seen_epoch_ == 0) {
     std::fill(link_seen_.begin(), link_seen_.end(), 0);
     seen_epoch_ = 1;
   }
+  std::uint32_t* const link_seen = link_seen_.data();
   const std::uint32_t epoch = seen_epoch_;
-  for (std::size_t q = 0; q < component_.size() && component_.size() < registered_ops_; ++q) {
-    for (DirectedLinkId l : ops_[component_[q]].links) {
-      if (link_seen[l] == epoch) continue;
-      link_seen[l] = epoch;
-      for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
+  for (std::uint32_t slot = 0; slot < ops_.size(); ++slot) {
+    if (ops_[slot].links.empty() || op_comp_[slot] != kNone) continue;  // unregistered or done
+    const auto label = static_cast<std::uint32_t>(comp_begin_.size());
+    comp_begin_.push_back(static_cast<std::uint32_t>(comp_ops_.size()));
+    op_comp_[slot] = label;
+    comp_ops_.push_back(slot);
+    for (std::size_t q = comp_begin_.back(); q < comp_ops_.size(); ++q) {
+      for (DirectedLinkId l : ops_[comp_ops_[q]].links) {
+        if (link_seen[l] == epoch) continue;
+        link_seen[l] = epoch;
+        for (std::uint32_t other : ops_on_link_[l]) {
+          if (op_comp_[other] != kNone) continue;
+          op_comp_[other] = label;
+          comp_ops_.push_back(other);
+        }
+      }
     }
+  }
+  comp_begin_.push_back(static_cast<std::uint32_t>(comp_ops_.size()));
+  comp_picked_.assign(comp_begin_.size(), 0);
+  op_graph_changed_ = false;
+}
+
+bool FlowNetworkModel::mark_component() const {
+  if (op_graph_changed_) label_op_components();
+  if (visit_.size() < ops_.size()) visit_.resize(ops_.size(), 0);
+  if (++visit_stamp_ == 0) {
+    std::fill(visit_.begin(), visit_.end(), 0);
+    std::fill(comp_picked_.begin(), comp_picked_.end(), 0);
+    visit_stamp_ = 1;
+  }
+  component_.clear();
+  const std::uint32_t stamp = visit_stamp_;
+  // The whole component of a registered operation (one with links).
+  const auto pick = [&](std::uint32_t slot) {
+    const std::uint32_t label = op_comp_[slot];
+    if (comp_picked_[label] == stamp) return;
+    comp_picked_[label] = stamp;
+    for (std::uint32_t k = comp_begin_[label]; k < comp_begin_[label + 1]; ++k) {
+      visit_[comp_ops_[k]] = stamp;
+      component_.push_back(comp_ops_[k]);
+    }
+  };
+  for (std::uint32_t slot : dirty_ops_) {
+    if (!ops_[slot].links.empty()) pick(slot);
+  }
+  for (DirectedLinkId l : dirty_links_) {
+    for (std::uint32_t slot : ops_on_link_[l]) pick(slot);
   }
   dirty_ops_.clear();
   dirty_links_.clear();

@@ -96,6 +96,7 @@ class FlowNetworkModel final : public CommunicationModel {
   void unregister_links(std::uint32_t slot);
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
+  void label_op_components() const;
   /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
   void collect_component() const;
   void link_flow(std::size_t i);
@@ -150,6 +151,14 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint32_t> visit_;
   mutable std::uint32_t visit_stamp_ = 0;
   mutable std::vector<std::uint32_t> component_;
+  // Components of the operations-share-a-link graph, relabelled when it changed (a stage
+  // started or ended): per slot its label; the slots of label c are
+  // comp_ops_[comp_begin_[c] .. comp_begin_[c + 1]); comp_picked_: marked (== visit_stamp_).
+  mutable bool op_graph_changed_ = true;
+  mutable std::vector<std::uint32_t> op_comp_;
+  mutable std::vector<std::uint32_t> comp_ops_;
+  mutable std::vector<std::uint32_t> comp_begin_;
+  mutable std::vector<std::uint32_t> comp_picked_;
   mutable std::vector<std::uint32_t> sub_flow_;
   mutable std::vector<std::uint32_t> sub_begin_;
   mutable std::vector<std::uint16_t> sub_len_;
