@@ -18,12 +18,6 @@ namespace {
 constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
 // Stages this large take seconds: say on stderr what the model is doing (progress).
 constexpr std::size_t kProgressFlows = std::size_t{4} << 20;
-// Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
-// many running flows they are dropped and the marked operations are solved whole (the 1,024-GPU
-// all-to-all's million flows share the fabric anyway; the lists would add ~40 MB to its
-// 120 MB). Rebuilt once the flows are down to half of it. Either way the rates are the same.
-constexpr std::size_t kListsOffFlows = std::size_t{1} << 18;
-constexpr std::size_t kListsOnFlows = kListsOffFlows / 2;
 
 // ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
 // Called once per flow per recomputation: for 0 <= x < 2^51 the integer conversions give exactly
@@ -123,7 +117,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
                                     "analytical model or fewer GPUs)",
                                     flows));
   }
-  if (lists_on_ && flows > kListsOffFlows) drop_link_lists();
+  if (lists_on_ && flows > list_limit_) drop_link_lists();
   const auto grow = [flows](auto& v) {
     if (v.capacity() < flows) v.reserve(std::max(flows, 2 * v.capacity()));
   };
@@ -597,7 +591,7 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
       dirty_ = true;
       // The rates are all current and the changed links still noted: the lists can come back
       // between any two recomputations.
-      if (!lists_on_ && remaining_.size() <= kListsOnFlows) build_link_lists();
+      if (!lists_on_ && remaining_.size() <= list_limit_ / 2) build_link_lists();
       for (std::uint32_t slot : finished_slots) stage_done(slot);
       progressed = true;
     }

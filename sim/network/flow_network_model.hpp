@@ -65,6 +65,8 @@ class FlowNetworkModel final : public CommunicationModel {
   std::uint64_t solved_flows() const { return solved_flows_; }
   /// Forces every recomputation to re-solve all flows (the reference the tests compare with).
   void set_full_recomputation(bool full) { full_recomputation_ = full; }
+  /// Running flows above which the per-link flow lists are dropped (tests: the switch both ways).
+  void set_flow_list_limit(std::size_t flows) { list_limit_ = flows; }
   double bytes_delivered() const { return bytes_delivered_; }
   double bytes_started() const { return bytes_started_; }
 
@@ -172,6 +174,11 @@ class FlowNetworkModel final : public CommunicationModel {
   std::vector<std::vector<std::uint32_t>> link_flows_;
   std::vector<std::uint32_t> hop_pos_;
   bool lists_on_ = true;
+  // Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
+  // many running flows they are dropped and the marked operations are solved whole (the
+  // 1,024-GPU all-to-all's million flows share the fabric anyway; the lists would add ~40 MB to
+  // its 120 MB). Rebuilt once the flows are down to half of it. Either way, the same rates.
+  std::size_t list_limit_ = std::size_t{1} << 18;
   mutable std::vector<std::uint32_t> link_seen_;
   mutable std::vector<std::uint32_t> flow_seen_;
   mutable std::uint32_t seen_epoch_ = 0;
