@@ -573,20 +573,24 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
     if (!remaining_.empty() && earliest_finish_ps_ <= to.ps()) {
       // Flows finishing by `to` (never earlier: advance stops at next_completion).
       std::vector<std::uint32_t> finished_slots;
-      for (std::size_t i = 0; i < remaining_.size();) {
-        if (finish_ps_[i] <= to.ps()) {
-          OpState& op = ops_[owner_[i]];
-          op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + route_latency_ps(i)));
-          bytes_delivered_ += remaining_[i];  // the rounding residue
-          if (--op.pending == 0) finished_slots.push_back(owner_[i]);
-          dirty_ops_.push_back(owner_[i]);
-          for (std::uint32_t k = route_begin_[i]; k < route_begin_[i] + route_len_[i]; ++k) {
-            note_changed(pool_[k]);
-          }
-          remove_flow(i);
-        } else {
-          ++i;
+      // In index order; a removed flow's place is taken by the last, looked at next. The
+      // search for the next finished flow is a loop over local copies (the stores below could
+      // alias the vectors' members as far as the compiler knows).
+      const std::int64_t until = to.ps();
+      for (std::size_t i = 0;;) {
+        const std::int64_t* const finish = finish_ps_.data();
+        const std::size_t n = finish_ps_.size();
+        while (i < n && finish[i] > until) ++i;
+        if (i == n) break;
+        OpState& op = ops_[owner_[i]];
+        op.arrival = std::max(op.arrival, SimTime::from_ps(finish[i] + route_latency_ps(i)));
+        bytes_delivered_ += remaining_[i];  // the rounding residue
+        if (--op.pending == 0) finished_slots.push_back(owner_[i]);
+        dirty_ops_.push_back(owner_[i]);
+        for (std::uint32_t k = route_begin_[i]; k < route_begin_[i] + route_len_[i]; ++k) {
+          note_changed(pool_[k]);
         }
+        remove_flow(i);
       }
       dirty_ = true;
       // The rates are all current and the changed links still noted: the lists can come back
