@@ -288,11 +288,45 @@ void FlowNetworkModel::label_op_components() const {
   }
   comp_begin_.push_back(static_cast<std::uint32_t>(comp_ops_.size()));
   comp_picked_.assign(comp_begin_.size(), 0);
-  op_graph_changed_ = false;
+  labels_valid_ = true;
 }
 
+void FlowNetworkModel::search_marked_ops() const {
+  std::uint32_t* const visited = visit_.data();
+  std::uint32_t* const link_seen = link_seen_.data();
+  const std::uint32_t stamp = visit_stamp_;
+  const auto visit = [&](std::uint32_t slot) {  // slot is registered (has links)
+    if (visited[slot] == stamp) return;
+    visited[slot] = stamp;
+    component_.push_back(slot);
+  };
+  for (std::uint32_t slot : dirty_ops_) {
+    if (!ops_[slot].links.empty()) visit(slot);
+  }
+  for (DirectedLinkId l : dirty_links_) {
+    for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
+  }
+  if (++seen_epoch_ == 0) {
+    std::fill(link_seen_.begin(), link_seen_.end(), 0);
+    seen_epoch_ = 1;
+  }
+  const std::uint32_t epoch = seen_epoch_;
+  for (std::size_t q = 0; q < component_.size() && component_.size() < registered_ops_; ++q) {
+    for (DirectedLinkId l : ops_[component_[q]].links) {
+      if (link_seen[l] == epoch) continue;
+      link_seen[l] = epoch;
+      for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
+    }
+  }
+  dirty_ops_.clear();
+  dirty_links_.clear();
+}
+
+// Right after the graph changed, the marked operations are found by a breadth-first search
+// from the changed ones (each link's operations once); the labels are rebuilt at the next
+// recomputation on an unchanged graph, so a graph that changes at every recomputation costs one
+// search each time, not a relabelling. Both give the same set.
 bool FlowNetworkModel::mark_component() const {
-  if (op_graph_changed_) label_op_components();
   if (visit_.size() < ops_.size()) visit_.resize(ops_.size(), 0);
   if (++visit_stamp_ == 0) {
     std::fill(visit_.begin(), visit_.end(), 0);
@@ -301,6 +335,13 @@ bool FlowNetworkModel::mark_component() const {
   }
   component_.clear();
   const std::uint32_t stamp = visit_stamp_;
+  if (op_graph_changed_) {
+    op_graph_changed_ = false;
+    labels_valid_ = false;
+    search_marked_ops();
+    return component_.size() < registered_ops_;
+  }
+  if (!labels_valid_) label_op_components();
   // The whole component of a registered operation (one with links).
   const auto pick = [&](std::uint32_t slot) {
     const std::uint32_t label = op_comp_[slot];

@@ -99,6 +99,8 @@ class FlowNetworkModel final : public CommunicationModel {
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
   void label_op_components() const;
+  /// Appends to component_ (and stamps in visit_) the operations connected to the changed ones.
+  void search_marked_ops() const;
   /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
   void collect_component() const;
   void link_flow(std::size_t i);
@@ -153,10 +155,11 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint32_t> visit_;
   mutable std::uint32_t visit_stamp_ = 0;
   mutable std::vector<std::uint32_t> component_;
-  // Components of the operations-share-a-link graph, relabelled when it changed (a stage
+  // Components of the operations-share-a-link graph, relabelled after it changed (a stage
   // started or ended): per slot its label; the slots of label c are
   // comp_ops_[comp_begin_[c] .. comp_begin_[c + 1]); comp_picked_: marked (== visit_stamp_).
-  mutable bool op_graph_changed_ = true;
+  mutable bool op_graph_changed_ = true;  ///< since the last recomputation
+  mutable bool labels_valid_ = false;
   mutable std::vector<std::uint32_t> op_comp_;
   mutable std::vector<std::uint32_t> comp_ops_;
   mutable std::vector<std::uint32_t> comp_begin_;
