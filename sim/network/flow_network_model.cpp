@@ -253,6 +253,15 @@ void FlowNetworkModel::bring_forward(std::size_t i) const {
   remaining_[i] -= sent;
 }
 
+// One epoch for both marks (links and flows): on a wrap both restart, or a flow marked 2^32
+// epochs ago would count as marked now.
+void FlowNetworkModel::next_seen_epoch() const {
+  if (++seen_epoch_ != 0) return;
+  std::fill(link_seen_.begin(), link_seen_.end(), 0);
+  std::fill(flow_seen_.begin(), flow_seen_.end(), 0);
+  seen_epoch_ = 1;
+}
+
 // Labels the connected components of the operations-share-a-link graph (ops grouped by label
 // in comp_ops_ from comp_begin_[label]). The graph changes only when a stage starts or ends;
 // most recomputations follow a flow's end within a stage (at 1,024 GPUs, lancet: 19 k of 325 k
@@ -262,10 +271,7 @@ void FlowNetworkModel::label_op_components() const {
   op_comp_.assign(ops_.size(), kNone);
   comp_ops_.clear();
   comp_begin_.clear();
-  if (++seen_epoch_ == 0) {
-    std::fill(link_seen_.begin(), link_seen_.end(), 0);
-    seen_epoch_ = 1;
-  }
+  next_seen_epoch();
   std::uint32_t* const link_seen = link_seen_.data();
   const std::uint32_t epoch = seen_epoch_;
   for (std::uint32_t slot = 0; slot < ops_.size(); ++slot) {
@@ -306,10 +312,7 @@ void FlowNetworkModel::search_marked_ops() const {
   for (DirectedLinkId l : dirty_links_) {
     for (std::uint32_t slot : ops_on_link_[l]) visit(slot);
   }
-  if (++seen_epoch_ == 0) {
-    std::fill(link_seen_.begin(), link_seen_.end(), 0);
-    seen_epoch_ = 1;
-  }
+  next_seen_epoch();
   const std::uint32_t epoch = seen_epoch_;
   for (std::size_t q = 0; q < component_.size() && component_.size() < registered_ops_; ++q) {
     for (DirectedLinkId l : ops_[component_[q]].links) {
@@ -430,11 +433,7 @@ void FlowNetworkModel::build_link_lists() {
 // proportional to that component, not to the marked flows.
 void FlowNetworkModel::collect_component() const {
   if (flow_seen_.size() < remaining_.size()) flow_seen_.resize(remaining_.size(), 0);
-  if (++seen_epoch_ == 0) {
-    std::fill(link_seen_.begin(), link_seen_.end(), 0);
-    std::fill(flow_seen_.begin(), flow_seen_.end(), 0);
-    seen_epoch_ = 1;
-  }
+  next_seen_epoch();
   comp_links_.clear();
   comp_flows_.clear();
   // Raw pointers: the compiler cannot tell that the pushes leave these arrays be.

@@ -99,6 +99,7 @@ class FlowNetworkModel final : public CommunicationModel {
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
   void label_op_components() const;
+  void next_seen_epoch() const;
   /// Appends to component_ (and stamps in visit_) the operations connected to the changed ones.
   void search_marked_ops() const;
   /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
