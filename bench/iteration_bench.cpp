@@ -1,5 +1,6 @@
 // Speed of a full training iteration: Mixtral-8x7B, all 32 layers forward and backward, on
-// generated DGX-H100 clusters of 32, 256 and 1024 GPUs (tp=4, ep=8), per baseline strategy:
+// generated DGX-H100 clusters of 32, 256 and 1024 GPUs (tp=4, ep=8), per baseline strategy and
+// lancet (the slowest on the flow model):
 // graph build (planner included) + simulated execution, with the analytical and the flow
 // network model, through the same job runner as `moesim run`. Target: < 10 s at 1024
 // GPUs for every strategy (issues 4 and 14).
@@ -56,6 +57,14 @@ void register_all() {
           ->Iterations(1);
     }
   }
+  // The slowest on the flow model (all-to-all-v flows of uneven sizes ending one at a time next
+  // to the gradient rings: ~325 k recomputations at 1024 GPUs).
+  benchmark::RegisterBenchmark("mixtral_8x7b/lancet/flow",
+                               [](benchmark::State& st) { run_iteration(st, "lancet", "flow"); })
+      ->Arg(256)
+      ->Arg(1024)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1);
 }
 
 }  // namespace

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 MOESIM=${MOESIM:-build/sim/app/moesim}
 STRATEGIES="deepspeed-moe tutel fastermoe"
 if [[ "${1:-}" == "--all-strategies" ]]; then
+  # Every strategy `--strategy all` runs (dualpipe and dualpipev need pp >= 2: not this layout).
   STRATEGIES="deepspeed-moe tutel fastermoe fsmoe fsmoe-no-iio tutel-improved lancet flexmoe parm \
-parm-s1 parm-s2 deepspeed-ted deepspeed-ted-base"
+parm-s1 parm-s2 deepspeed-ted deepspeed-ted-base megatron megatron-a2a-overlap"
 elif [[ -n "${1:-}" ]]; then
   echo "error: $1: unknown option (got \"$1\", expected --all-strategies or nothing)" >&2
   exit 2

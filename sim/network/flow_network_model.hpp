@@ -18,11 +18,14 @@
 // which is bit-identical to what a full solve would give (progressive filling of one component
 // does the same floating-point operations in the same order). Components are tracked per
 // operation stage (the links its flows use), not per flow, so the bookkeeping is O(links of a
-// stage), not O(flow hops); within those operations, only the flows connected flow by flow (a
-// union-find over their route links) to a link whose flows changed are solved, the others keep
-// their rates and are brought forward as if re-solved. Remaining bytes are lazy: brought forward
-// only when a flow's rate changes, so time advances in O(1). Progressive filling costs O(F h log L)
-// over the re-solved flows; all flows starting or ending at one instant share one recomputation.
+// stage), not O(flow hops); within those operations, only the flows connected flow by flow to a
+// link whose flows changed are solved (a breadth-first search over per-link lists of the running
+// flows, kept as flows start and end, which the solver reads directly: no per-solve link-to-flow
+// table), the others keep their rates and are brought forward as if re-solved. Above 2^18
+// running flows the lists are dropped (8 bytes a hop) and the marked operations solved whole.
+// Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
+// O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
+// ending at one instant share one recomputation.
 #pragma once
 
 #include <cstdint>
@@ -62,6 +65,8 @@ class FlowNetworkModel final : public CommunicationModel {
   std::uint64_t solved_flows() const { return solved_flows_; }
   /// Forces every recomputation to re-solve all flows (the reference the tests compare with).
   void set_full_recomputation(bool full) { full_recomputation_ = full; }
+  /// Running flows above which the per-link flow lists are dropped (tests: the switch both ways).
+  void set_flow_list_limit(std::size_t flows) { list_limit_ = flows; }
   double bytes_delivered() const { return bytes_delivered_; }
   double bytes_started() const { return bytes_started_; }
 
@@ -86,16 +91,23 @@ class FlowNetworkModel final : public CommunicationModel {
   void sync(SimTime t);
   void recompute() const;
   void bring_forward(std::size_t i) const;
+  /// finish_ps_[i] (and dur_ps_[i]) from the flow's remaining bytes and rate, now.
+  void set_finish(std::size_t i) const;
   void start_stage(std::uint32_t slot, SimTime now);
   void stage_done(std::uint32_t slot);
   void unregister_links(std::uint32_t slot);
   /// Marks the operations to re-solve (visit_ == visit_stamp_); false if that is all of them.
   bool mark_component() const;
-  /// Of sub_flow_ (the flows of the marked operations, in flow order), flags in sub_solve_ and
-  /// appends to sub_begin_/sub_len_ those connected, flow by flow through shared links, to a
-  /// link whose flows changed (changed_links_).
-  void narrow_to_changed_flows() const;
-  std::uint32_t link_root(std::uint32_t l) const;
+  void label_op_components() const;
+  void next_seen_epoch() const;
+  /// Appends to component_ (and stamps in visit_) the operations connected to the changed ones.
+  void search_marked_ops() const;
+  /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
+  void collect_component() const;
+  void link_flow(std::size_t i);
+  void unlink_flow(std::size_t i);
+  void drop_link_lists();
+  void build_link_lists();
   void note_changed(DirectedLinkId l);
   void remove_flow(std::size_t i);
   std::int64_t route_latency_ps(std::size_t i) const;
@@ -110,6 +122,9 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<double> remaining_;  // bytes, valid when the rate was last set
   mutable std::vector<double> rate_;       // bytes per ps
   mutable std::vector<std::int64_t> finish_ps_;
+  // While lists_on_: ceil_ps(remaining / rate) as set with finish_ps_ (the flow's finish is
+  // finish_ps_ - dur_ps_ + that), saving bring_forward a division; not kept above 2^18 flows.
+  mutable std::vector<std::int64_t> dur_ps_;
   std::vector<std::uint32_t> route_begin_;
   std::vector<std::uint16_t> route_len_;
   std::vector<std::uint32_t> owner_;
@@ -141,21 +156,38 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<std::uint32_t> visit_;
   mutable std::uint32_t visit_stamp_ = 0;
   mutable std::vector<std::uint32_t> component_;
+  // Components of the operations-share-a-link graph, relabelled after it changed (a stage
+  // started or ended): per slot its label; the slots of label c are
+  // comp_ops_[comp_begin_[c] .. comp_begin_[c + 1]); comp_picked_: marked (== visit_stamp_).
+  mutable bool op_graph_changed_ = true;  ///< since the last recomputation
+  mutable bool labels_valid_ = false;
+  mutable std::vector<std::uint32_t> op_comp_;
+  mutable std::vector<std::uint32_t> comp_ops_;
+  mutable std::vector<std::uint32_t> comp_begin_;
+  mutable std::vector<std::uint32_t> comp_picked_;
   mutable std::vector<std::uint32_t> sub_flow_;
   mutable std::vector<std::uint32_t> sub_begin_;
   mutable std::vector<std::uint16_t> sub_len_;
   mutable std::vector<double> sub_rate_;
   // Flow-level narrowing: links whose set of flows changed since the last recomputation (the
-  // routes of started and of finished flows), and a union-find over link ids of the flows of
-  // the marked operations (an entry is valid where uf_stamp_ == uf_epoch_).
+  // routes of started and of finished flows), each once; the running flows on each directed
+  // link (swap-removed; hop_pos_, parallel to pool_, is each route hop's position in its
+  // link's list), while lists_on_; the component search's marks (== seen_epoch_).
   mutable std::vector<DirectedLinkId> changed_links_;
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
-  mutable std::vector<std::uint32_t> uf_parent_;
-  mutable std::vector<std::uint32_t> uf_stamp_;
-  mutable std::vector<char> uf_seed_;
-  mutable std::vector<std::uint32_t> uf_seed_roots_;
-  mutable std::vector<char> sub_solve_;  ///< per sub_flow_ entry: connected to a change
-  mutable std::uint32_t uf_epoch_ = 0;
+  std::vector<std::vector<std::uint32_t>> link_flows_;
+  std::vector<std::uint32_t> hop_pos_;
+  bool lists_on_ = true;
+  // Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
+  // many running flows they are dropped and the marked operations are solved whole (the
+  // 1,024-GPU all-to-all's million flows share the fabric anyway; the lists would add ~40 MB to
+  // its 120 MB). Rebuilt once the flows are down to half of it. Either way, the same rates.
+  std::size_t list_limit_ = std::size_t{1} << 18;
+  mutable std::vector<std::uint32_t> link_seen_;
+  mutable std::vector<std::uint32_t> flow_seen_;
+  mutable std::uint32_t seen_epoch_ = 0;
+  mutable std::vector<DirectedLinkId> comp_links_;
+  mutable std::vector<std::uint32_t> comp_flows_;
   mutable double bytes_delivered_ = 0;
   double bytes_started_ = 0;
 };

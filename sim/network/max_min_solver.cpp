@@ -1,6 +1,7 @@
 #include "sim/network/max_min_solver.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <limits>
 
@@ -8,23 +9,21 @@ namespace moesim::network {
 
 namespace {
 
-using Entry = std::pair<double, std::uint32_t>;  // (share, link id), ordered as a pair
+// A heap entry is (share, link id) packed into one 128-bit integer: the share's bits above the
+// id. Shares are never negative (remaining capacity is clamped at zero) and the bits of
+// non-negative doubles order as unsigned integers, so the integer order is the (share, id)
+// order, and one branch-free compare replaces the pair's two.
+__extension__ using Entry = unsigned __int128;
+
+Entry make_entry(double share, std::uint32_t link) {
+  return (static_cast<Entry>(std::bit_cast<std::uint64_t>(share)) << 32) | link;
+}
+double share_of(Entry e) { return std::bit_cast<double>(static_cast<std::uint64_t>(e >> 32)); }
+std::uint32_t link_of(Entry e) { return static_cast<std::uint32_t>(e); }
 
 // A 4-ary min-heap: half the depth of a binary one, and a node's four children share a cache
-// line, so a pop costs fewer dependent loads. The order (share, then link id) is total and each
-// link has at most one entry, so the pops come out in the same sequence as from any heap.
-void heap_push(std::vector<Entry>& heap, Entry e) {
-  std::size_t i = heap.size();
-  heap.push_back(e);
-  while (i > 0) {
-    const std::size_t parent = (i - 1) / 4;
-    if (!(e < heap[parent])) break;
-    heap[i] = heap[parent];
-    i = parent;
-  }
-  heap[i] = e;
-}
-
+// line, so a pop costs fewer dependent loads. The order is total and each link has at most one
+// entry, so the pops come out in the same sequence as from any heap.
 void heap_sift_down(std::vector<Entry>& heap, std::size_t i) {
   const std::size_t n = heap.size();
   const Entry e = heap[i];
@@ -32,12 +31,16 @@ void heap_sift_down(std::vector<Entry>& heap, std::size_t i) {
     const std::size_t first = 4 * i + 1;
     if (first >= n) break;
     std::size_t best = first;
+    Entry best_entry = heap[first];
     const std::size_t last = std::min(first + 4, n);
     for (std::size_t c = first + 1; c < last; ++c) {
-      if (heap[c] < heap[best]) best = c;
+      const Entry x = heap[c];
+      const bool less = x < best_entry;
+      best = less ? c : best;
+      best_entry = less ? x : best_entry;
     }
-    if (!(heap[best] < e)) break;
-    heap[i] = heap[best];
+    if (!(best_entry < e)) break;
+    heap[i] = best_entry;
     i = best;
   }
   heap[i] = e;
@@ -49,6 +52,12 @@ Entry heap_pop(std::vector<Entry>& heap) {
   heap.pop_back();
   if (!heap.empty()) heap_sift_down(heap, 0);
   return top;
+}
+
+// The top entry replaced by `e` (not smaller): one sift instead of a pop and a push.
+void heap_replace_top(std::vector<Entry>& heap, Entry e) {
+  heap.front() = e;
+  heap_sift_down(heap, 0);
 }
 
 }  // namespace
@@ -107,30 +116,90 @@ void MaxMinSolver::solve(std::span<const double> capacity,
       --unfrozen;
     }
   }
-  // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved.
   heap_.clear();
-  for (std::size_t t = 0; t < n; ++t) {
-    const std::uint32_t l = touched_[t];
-    heap_.emplace_back(remaining_[l] / count_[l], l);
+  for (std::size_t t = 0; t < n; ++t)
+    heap_.push_back(make_entry(remaining_[touched_[t]] / count_[touched_[t]], touched_[t]));
+  fill(
+      unfrozen, route_begin, route_len, links, rate,
+      [&](std::uint32_t l) {
+        const std::uint32_t t = slot_[l];
+        return std::span<const std::uint32_t>(members_.get() + offset_[t],
+                                              offset_[t + 1] - offset_[t]);
+      },
+      [&](std::uint32_t f) {
+        if (frozen_[f]) return false;
+        frozen_[f] = 1;
+        return true;
+      });
+  // Every count is back to zero (each flow was frozen once); nothing else to reset.
+}
+
+void MaxMinSolver::solve_component(std::span<const double> capacity,
+                                   std::span<const std::uint32_t> component_links,
+                                   const std::vector<std::vector<std::uint32_t>>& link_flows,
+                                   std::size_t component_flows,
+                                   std::span<const std::uint32_t> route_begin,
+                                   std::span<const std::uint16_t> route_len,
+                                   std::span<const std::uint32_t> links, std::span<double> rate) {
+  if (count_.size() < capacity.size()) {
+    count_.resize(capacity.size(), 0);
+    slot_.resize(capacity.size(), 0);
+    remaining_.resize(capacity.size(), 0.0);
+    fill_.resize(capacity.size(), 0);
   }
+  if (frozen_stamp_.size() < rate.size()) frozen_stamp_.resize(rate.size(), 0);
+  if (++epoch_ == 0) {
+    std::fill(frozen_stamp_.begin(), frozen_stamp_.end(), 0);
+    epoch_ = 1;
+  }
+  heap_.clear();
+  for (const std::uint32_t l : component_links) {
+    count_[l] = static_cast<std::uint32_t>(link_flows[l].size());
+    remaining_[l] = capacity[l];
+    heap_.push_back(make_entry(remaining_[l] / count_[l], l));
+  }
+  fill(
+      component_flows, route_begin, route_len, links, rate,
+      [&](std::uint32_t l) { return std::span<const std::uint32_t>(link_flows[l]); },
+      [&](std::uint32_t f) {
+        if (frozen_stamp_[f] == epoch_) return false;
+        frozen_stamp_[f] = epoch_;
+        return true;
+      });
+}
+
+// Progressive filling over heap_ (one (share, link) entry per link, any order), count_ and
+// remaining_ set for those links: `members_of(l)` lists the flows of link l, `freeze(f)` is
+// true the first time it is called for f.
+template <class MembersOf, class Freeze>
+void MaxMinSolver::fill(std::size_t unfrozen, std::span<const std::uint32_t> route_begin,
+                        std::span<const std::uint16_t> route_len,
+                        std::span<const std::uint32_t> links, std::span<double> rate,
+                        MembersOf members_of, Freeze freeze) {
+  // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved and
+  // in whatever order its links come.
   for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
     if (i < heap_.size()) heap_sift_down(heap_, i);
   }
   // Once every flow is frozen every count is zero: the entries left would all be skipped.
   while (unfrozen > 0 && !heap_.empty()) {
-    const auto [stored, l] = heap_pop(heap_);
-    if (count_[l] == 0) continue;
-    const std::uint32_t t = slot_[l];
-    const double share = std::max(0.0, remaining_[l]) / count_[l];
-    // Shares only grow; an entry below the current share (beyond rounding) is stale.
-    if (share > stored * (1 + 1e-12) + 1e-300) {
-      heap_push(heap_, Entry{share, l});
+    const Entry top = heap_.front();
+    const std::uint32_t l = link_of(top);
+    if (count_[l] == 0) {
+      heap_pop(heap_);
       continue;
     }
-    for (std::uint32_t k = offset_[t]; k < offset_[t + 1]; ++k) {
-      const std::uint32_t f = members_[k];
-      if (frozen_[f]) continue;
-      frozen_[f] = 1;
+    const double stored = share_of(top);
+    const double share = std::max(0.0, remaining_[l]) / count_[l];
+    // Shares only grow; an entry below the current share (beyond rounding) is stale: it goes
+    // back with the current share (larger: it sinks).
+    if (share > stored * (1 + 1e-12) + 1e-300) {
+      heap_replace_top(heap_, make_entry(share, l));
+      continue;
+    }
+    heap_pop(heap_);
+    for (const std::uint32_t f : members_of(l)) {
+      if (!freeze(f)) continue;
       --unfrozen;
       rate[f] = share;
       const std::uint32_t* r = links.data() + route_begin[f];

@@ -36,11 +36,28 @@ class MaxMinSolver {
   void solve(std::span<const double> capacity, std::span<const std::uint32_t> route_begin,
              std::span<const std::uint16_t> route_len, std::span<const std::uint32_t> links,
              std::span<double> rate);
+  /// The same rates for one connected component given as lists: `component_links` holds every
+  /// link of the component, link_flows[l] its flows (global indices into route_begin, route_len
+  /// and rate; any order), and every flow of those lists has all its links in component_links.
+  /// Writes rate[f] for the component's `component_flows` flows only. The order of links and of
+  /// flows does not change a bit of the result: links are taken by (share, link id), and the
+  /// flows frozen at one link all subtract the same share.
+  void solve_component(std::span<const double> capacity,
+                       std::span<const std::uint32_t> component_links,
+                       const std::vector<std::vector<std::uint32_t>>& link_flows,
+                       std::size_t component_flows, std::span<const std::uint32_t> route_begin,
+                       std::span<const std::uint16_t> route_len,
+                       std::span<const std::uint32_t> links, std::span<double> rate);
   /// Frees the per-flow buffers if they hold more than `flow_hops` entries (a million-flow solve
   /// should not keep its tens of MB for the small solves that follow).
   void release_if_larger_than(std::size_t flow_hops);
 
  private:
+  template <class MembersOf, class Freeze>
+  void fill(std::size_t unfrozen, std::span<const std::uint32_t> route_begin,
+            std::span<const std::uint16_t> route_len, std::span<const std::uint32_t> links,
+            std::span<double> rate, MembersOf members_of, Freeze freeze);
+
   std::vector<std::uint32_t> count_;  ///< per link id, zero between calls
   std::vector<std::uint32_t> slot_;   ///< per link id: its index in touched_
   std::vector<std::uint32_t> touched_;
@@ -51,7 +68,9 @@ class MaxMinSolver {
   std::size_t members_capacity_ = 0;
   std::vector<double> remaining_;
   std::vector<char> frozen_;
-  std::vector<std::pair<double, std::uint32_t>> heap_;
+  std::vector<std::uint32_t> frozen_stamp_;  ///< solve_component: per flow, frozen if == epoch_
+  std::uint32_t epoch_ = 0;
+  __extension__ std::vector<unsigned __int128> heap_;  ///< packed (share, link id)
   std::vector<std::uint32_t> fill_;
 };
 

@@ -97,6 +97,21 @@ TEST(SelectiveUpdate, SameCompletionTimesAsAFullResolveAtEveryChange) {
   EXPECT_LT(selective.solved_flows(), full.solved_flows());
 }
 
+// The per-link flow lists dropped while the 256-GPU all-to-all's 65,280 flows run (limit 1,000)
+// and rebuilt once fewer than 500 are left, with operations starting on both sides of the
+// switch: still the full re-solve's completion instants to the picosecond.
+TEST(SelectiveUpdate, SameCompletionTimesWhenTheFlowListsAreDroppedAndRebuilt) {
+  FlowNetworkModel selective(cluster_256());
+  FlowNetworkModel full(cluster_256());
+  selective.set_flow_list_limit(1000);
+  full.set_full_recomputation(true);
+  const auto got = run(selective, workload());
+  const auto want = run(full, workload());
+  ASSERT_EQ(got.size(), 13u);
+  EXPECT_EQ(got, want);
+  EXPECT_LT(selective.solved_flows(), full.solved_flows());
+}
+
 // One operation whose two flows share no link (GPU 0 -> 1 and GPU 2 -> 3 through the NVSwitch):
 // when the smaller ends, the operation is re-marked but its other flow is not connected to the
 // freed links, so nothing is re-solved; the completion instant is the full re-solve's.
