@@ -383,21 +383,25 @@ void FlowNetworkModel::link_flow(std::size_t i) {
   }
 }
 
-// Swap-removes flow i from the list of each of its links; the flow moved into its place has its
-// position on that link updated (found among its few route hops).
+// Swap-removes flow i from the list of each of its links; the entry moved into its place has its
+// position updated: the hop of the moved flow that sat at the list's end. A route may cross a link
+// twice (NCCL's SHM path crosses the CPU's memory port twice, so the flow is listed twice), so the
+// hop is found by its position, not by its link alone, and may be another hop of i itself.
 void FlowNetworkModel::unlink_flow(std::size_t i) {
   const std::uint32_t begin = route_begin_[i];
   for (std::uint32_t k = begin; k < begin + route_len_[i]; ++k) {
     const DirectedLinkId l = pool_[k];
     auto& on = link_flows_[l];
     const std::uint32_t pos = hop_pos_[k];
-    const std::uint32_t moved = on.back();
+    const auto back = static_cast<std::uint32_t>(on.size() - 1);
+    const std::uint32_t moved = on[back];
     on[pos] = moved;
     on.pop_back();
-    if (moved == i) continue;
+    hop_pos_[k] = std::numeric_limits<std::uint32_t>::max();  // gone: never matched below
+    if (pos == back) continue;
     const std::uint32_t mb = route_begin_[moved];
     for (std::uint32_t h = mb; h < mb + route_len_[moved]; ++h) {
-      if (pool_[h] == l) {
+      if (pool_[h] == l && hop_pos_[h] == back && h != k) {
         hop_pos_[h] = pos;
         break;
       }

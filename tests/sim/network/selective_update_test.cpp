@@ -112,6 +112,29 @@ TEST(SelectiveUpdate, SameCompletionTimesWhenTheFlowListsAreDroppedAndRebuilt) {
   EXPECT_LT(selective.solved_flows(), full.solved_flows());
 }
 
+// GPUs without PCIe peer-to-peer (a6000-8gpu) exchange through host memory: every such route
+// crosses its CPU's memory port twice, so a flow is listed twice on that link. Flows of unequal
+// sizes end one by one while others share the port: the lists stay consistent (this crashed once
+// in the swap-removal) and the completion instants are the full re-solve's.
+TEST(SelectiveUpdate, RoutesThatCrossALinkTwiceEndConsistently) {
+  const Topology node = io::load_topology("a6000-8gpu");
+  std::vector<Timed> w;
+  for (std::uint32_t g = 0; g < 6; ++g) {
+    FlowPlan p = all_to_all(0, 1, 8, static_cast<double>((g + 1) << 20));
+    for (std::size_t f = 0; f < p.stages[0].flows.size(); ++f) {
+      p.stages[0].flows[f].bytes *= 1.0 + 0.01 * static_cast<double>(f % 7);
+    }
+    w.push_back({SimTime::from_us(150 * g), std::move(p)});
+  }
+  FlowNetworkModel selective(node);
+  FlowNetworkModel full(node);
+  full.set_full_recomputation(true);
+  const auto got = run(selective, w);
+  const auto want = run(full, w);
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got, want);
+}
+
 // One operation whose two flows share no link (GPU 0 -> 1 and GPU 2 -> 3 through the NVSwitch):
 // when the smaller ends, the operation is re-marked but its other flow is not connected to the
 // freed links, so nothing is re-solved; the completion instant is the full re-solve's.
