@@ -52,11 +52,15 @@ measure "topology generate, 2048 DGX-H100 nodes (16,384 GPUs)" \
 measure "topology show (load + bisection), 16,384 GPUs" "$MOESIM" topology show "$work/c2048.json"
 "$MOESIM" topology generate --node dgx-h100 --nodes 128 -o "$work/c128.json" > /dev/null
 "$MOESIM" topology generate --node dgx-h100 --nodes 512 -o "$work/c512.json" > /dev/null
-# nccl-tests all_to_all size = bytes each rank sends in all: 1 MiB to each of N peers.
+# nccl-tests all_to_all size = bytes each rank sends in all: 1 MiB to each of N peers. The scale
+# case is the direct algorithm, one flow per pair (1.05 M / 16.8 M flows): --algo direct, and
+# --no-pxn, since PXN relays and aggregates cross-rail pairs (auto picks hierarchical here).
 measure "collective all_to_all flow, 1,024 GPUs, 1 MiB per pair" \
-  "$MOESIM" collective --topology "$work/c128.json" --op all_to_all -b 1G -e 1G --model flow
+  "$MOESIM" collective --topology "$work/c128.json" --op all_to_all -b 1G -e 1G --model flow \
+  --algo direct --no-pxn
 measure "collective all_to_all flow, 4,096 GPUs, 1 MiB per pair" \
-  "$MOESIM" collective --topology "$work/c512.json" --op all_to_all -b 4G -e 4G --model flow
+  "$MOESIM" collective --topology "$work/c512.json" --op all_to_all -b 4G -e 4G --model flow \
+  --algo direct --no-pxn
 for s in $STRATEGIES; do
   measure "run mixtral-8x7b tp=4 ep=8 flow, 1,024 GPUs, $s" \
     "$MOESIM" run --model mixtral-8x7b --topology dgx-h100 --nodes 128 --parallel tp=4,ep=8 \
