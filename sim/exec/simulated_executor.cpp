@@ -197,7 +197,15 @@ class Run final : public EventHandler, public network::CommCompletionListener {
           fmt::format("deadlock: the task graph has a dependency cycle, {} tasks never ran: {}{}",
                       graph_.task_count() - finished_, names, cycle->size() > 12 ? " -> ..." : ""));
     }
-    // Acyclic but stuck: a model never completed an operation.
+    // Acyclic but stuck: a low-priority operation never found a gap, or a model never completed
+    // an operation.
+    if (!parked_.empty()) {
+      throw SimulationError(fmt::format(
+          "deadlock: {} tasks never ran; {} low-priority operation(s) still wait for a gap, "
+          "first '{}'",
+          graph_.task_count() - finished_, parked_.size(),
+          graph_.names()[graph_.comm(parked_.front()).name]));
+    }
     std::string blocked;
     int shown = 0;
     for (std::uint32_t c = 0; c < graph_.comm_count() && shown < 8; ++c) {
