@@ -177,6 +177,13 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
   std::vector<std::vector<std::uint32_t>> link_flows_;
   std::vector<std::uint32_t> hop_pos_;
+  // While lists_on_, also per operation slot: its running flows (swap-removed; op_pos_, per
+  // flow, is its position there) and the earliest finish among them (valid for every slot when
+  // op_min_valid_), so a recomputation re-derives the marked flows without a pass over all.
+  std::vector<std::vector<std::uint32_t>> op_flows_;
+  std::vector<std::uint32_t> op_pos_;
+  mutable std::vector<std::int64_t> op_min_finish_;
+  mutable bool op_min_valid_ = false;
   bool lists_on_ = true;
   // Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
   // many running flows they are dropped and the marked operations are solved whole (the
