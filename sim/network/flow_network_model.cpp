@@ -22,7 +22,8 @@ constexpr std::size_t kProgressFlows = std::size_t{4} << 20;
 // ceil(x), treating x within 1e-9 relative (or 1e-6 absolute) of an integer as that integer.
 // Called once per flow per recomputation: for 0 <= x < 2^51 the integer conversions give exactly
 // std::round / std::ceil (no tie at .5 is within the tolerance) without a libm call.
-std::int64_t ceil_ps(double x) {
+// Inlined: its division's latency otherwise stalls a call per flow (9% of lancet at 1,024 GPUs).
+[[gnu::always_inline]] inline std::int64_t ceil_ps(double x) {
   if (!(x >= 0.0 && x < 0x1p51)) {
     const double r = std::round(x);
     if (std::fabs(x - r) <= std::max(1e-6, std::fabs(x) * 1e-9)) {
@@ -501,15 +502,33 @@ void FlowNetworkModel::recompute() const {
     // (all registered ones when !part) hold every flow whose rate or bookkeeping changed, so
     // the others' earliest finish per operation stands.
     if (op_min_finish_.size() < ops_.size()) op_min_finish_.resize(ops_.size(), kNever);
+    // bring_forward and set_finish, written out over raw arrays (the loop runs for ~800 flows
+    // per recomputation at 1,024 GPUs); the bytes sent are summed locally.
+    std::int64_t* const finish = finish_ps_.data();
+    std::int64_t* const dur = dur_ps_.data();
+    double* const remaining = remaining_.data();
+    const double* const rate = rate_.data();
+    const std::uint32_t* const seen = flow_seen_.data();
+    const std::uint32_t epoch = seen_epoch_;
+    const std::int64_t now = synced_.ps();
+    double delivered = 0;
     for (std::uint32_t slot : component_) {
       std::int64_t earliest = kNever;
       for (std::uint32_t i : op_flows_[slot]) {
-        if (flow_seen_[i] != seen_epoch_) bring_forward(i);
-        set_finish(i);
-        earliest = std::min(earliest, finish_ps_[i]);
+        if (seen[i] != epoch && rate[i] != 0.0) {
+          const double sent =
+              std::min(remaining[i], rate[i] * static_cast<double>(now - (finish[i] - dur[i])));
+          delivered += sent;
+          remaining[i] -= sent;
+        }
+        const std::int64_t d = ceil_ps(remaining[i] / rate[i]);
+        finish[i] = now + d;
+        dur[i] = d;
+        earliest = std::min(earliest, now + d);
       }
       op_min_finish_[slot] = earliest;
     }
+    bytes_delivered_ += delivered;
     if (!op_min_valid_) {  // first recomputation with the lists: every operation's minimum
       std::fill(op_min_finish_.begin(), op_min_finish_.end(), kNever);
       for (std::size_t i = 0; i < owner_.size(); ++i) {
