@@ -21,8 +21,10 @@
 // stage), not O(flow hops); within those operations, only the flows connected flow by flow to a
 // link whose flows changed are solved (a breadth-first search over per-link lists of the running
 // flows, kept as flows start and end, which the solver reads directly: no per-solve link-to-flow
-// table), the others keep their rates and are brought forward as if re-solved. Above 2^18
-// running flows the lists are dropped (8 bytes a hop) and the marked operations solved whole.
+// table), the others keep their rates and are brought forward as if re-solved (found through
+// per-operation flow lists; each operation's earliest finish is kept, so the next completion
+// needs no pass over the flows of the unmarked operations). Above 2^18 running flows the lists
+// are dropped (8 bytes a hop, 8 a flow) and the marked operations solved whole.
 // Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
 // O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
 // ending at one instant share one recomputation.
@@ -177,9 +179,17 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
   std::vector<std::vector<std::uint32_t>> link_flows_;
   std::vector<std::uint32_t> hop_pos_;
+  // While lists_on_, also per operation slot: its running flows (swap-removed; op_pos_, per
+  // flow, is its position there) and the earliest finish among them (valid for every slot when
+  // op_min_valid_), so a recomputation re-derives the marked flows without a pass over all.
+  std::vector<std::vector<std::uint32_t>> op_flows_;
+  std::vector<std::uint32_t> op_pos_;
+  mutable std::vector<std::int64_t> op_min_finish_;
+  mutable bool op_min_valid_ = false;
   bool lists_on_ = true;
-  // Per-link flow lists cost 8 bytes a route hop (the list entry and its position): above this
-  // many running flows they are dropped and the marked operations are solved whole (the
+  // Per-link flow lists cost 8 bytes a route hop (the list entry and its position), the
+  // per-operation ones 8 bytes a flow: above this many running flows they are dropped and the
+  // marked operations are solved whole (the
   // 1,024-GPU all-to-all's million flows share the fabric anyway; the lists would add ~40 MB to
   // its 120 MB). Rebuilt once the flows are down to half of it. Either way, the same rates.
   std::size_t list_limit_ = std::size_t{1} << 18;

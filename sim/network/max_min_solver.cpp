@@ -60,6 +60,12 @@ void heap_replace_top(std::vector<Entry>& heap, Entry e) {
   heap_sift_down(heap, 0);
 }
 
+void heap_make(std::vector<Entry>& heap) {
+  for (std::size_t i = heap.size() / 4 + 1; i-- > 0;) {
+    if (i < heap.size()) heap_sift_down(heap, i);
+  }
+}
+
 }  // namespace
 
 // Work is proportional to the links the given flows touch, not to all links: per-link state
@@ -178,15 +184,20 @@ void MaxMinSolver::fill(std::size_t unfrozen, std::span<const std::uint32_t> rou
                         MembersOf members_of, Freeze freeze) {
   // Heap entries are (share, link id): ties pop in link-id order whatever subset is solved and
   // in whatever order its links come.
-  for (std::size_t i = heap_.size() / 4 + 1; i-- > 0;) {
-    if (i < heap_.size()) heap_sift_down(heap_, i);
-  }
+  heap_make(heap_);
+  // Entries of links whose flows are all frozen (count zero) would each cost a pop when they
+  // reach the top (at 1,024 GPUs most of a component's links: their flows freeze at another
+  // link). Once they are a quarter of the heap they are filtered out in one pass and the heap
+  // rebuilt (lancet at 1,024 GPUs: 4% less CPU; at a half, none): the live entries are the
+  // same, and so, the order being total, is every later pop.
+  std::size_t dead = 0;
   // Once every flow is frozen every count is zero: the entries left would all be skipped.
   while (unfrozen > 0 && !heap_.empty()) {
     const Entry top = heap_.front();
     const std::uint32_t l = link_of(top);
     if (count_[l] == 0) {
       heap_pop(heap_);
+      if (dead > 0) --dead;
       continue;
     }
     const double stored = share_of(top);
@@ -205,8 +216,14 @@ void MaxMinSolver::fill(std::size_t unfrozen, std::span<const std::uint32_t> rou
       const std::uint32_t* r = links.data() + route_begin[f];
       for (std::uint16_t h = 0; h < route_len[f]; ++h) {
         remaining_[r[h]] -= share;
-        --count_[r[h]];
+        dead += --count_[r[h]] == 0;
       }
+    }
+    --dead;  // l itself (all its flows just froze), no longer in the heap
+    if (4 * dead > heap_.size() && heap_.size() > 8) {
+      std::erase_if(heap_, [&](Entry e) { return count_[link_of(e)] == 0; });
+      heap_make(heap_);
+      dead = 0;
     }
   }
   // Every count is back to zero (each flow was frozen once); nothing else to reset.
