@@ -30,9 +30,9 @@
 //    them using CostModels durations, and each assigned dW is emitted on the compute stream right
 //    after its all-to-all is launched on "comm", so they overlap.
 // Gradient all-reduces: in PyTorch DDP's buckets launched during the backward, as the frameworks
-// of its evaluation run data parallelism (gradient_buckets.hpp; options grad_sync=overlap|after,
-// bucket_mb=N); each bucket waits for the last backward kernel of its layers, dW ops moved by the
-// scheduler included.
+// of its evaluation run data parallelism (gradient_buckets.hpp; options
+// grad_sync=overlap|after|lina, bucket_mb=N); each bucket waits for the last backward kernel of its
+// layers, dW ops moved by the scheduler included.
 #include <fmt/format.h>
 
 #include <algorithm>

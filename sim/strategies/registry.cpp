@@ -17,10 +17,11 @@ namespace {
 // systems': Tutel under PyTorch DDP overlaps, DeepSpeed (ZeRO 1, overlap_comm off) does not.
 constexpr std::string_view kBaselineOptionsHelp =
     "tokens=split|duplicated (MP-group token layout in the MoE block; default: the real "
-    "system's, split when esp=1, duplicated when experts are sharded), grad_sync=overlap|after "
-    "(gradient all-reduce in PyTorch DDP buckets launched during the backward, or after it; "
+    "system's, split when esp=1, duplicated when experts are sharded), "
+    "grad_sync=overlap|after|lina (gradient all-reduce in PyTorch DDP buckets launched during "
+    "the backward, after it, or as Lina: fixed-size chunks that give way to all-to-alls; "
     "default: the real system's, overlap for tutel, after for deepspeed-moe), bucket_mb=N "
-    "(bucket cap, MiB; default 25)";
+    "(bucket cap, or Lina's chunk, MiB; default 25, lina 30)";
 
 struct Entry {
   std::string_view name;
