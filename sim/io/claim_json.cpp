@@ -140,9 +140,10 @@ void read_collective_fit(const JsonReader& node, ClaimMetric& m) {
 
 ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
                         const std::vector<ClaimResult>& earlier, bool from_grid) {
-  node.expect_object({"kind", "of", "over", "jobs", "aggregate", "phase", "tasks", "per_tasks",
-                      "per_op", "bytes", "decision", "decision_b", "equals", "increasing",
-                      "collective", "group", "elements", "dtype", "reading"});
+  node.expect_object({"kind",       "of",         "over",      "jobs",       "aggregate",
+                      "phase",      "tasks",      "per_tasks", "per_op",     "bytes",
+                      "decision",   "decision_b", "equals",    "increasing", "above",
+                      "collective", "group",      "elements",  "dtype",      "reading"});
   ClaimMetric m;
   m.kind = parse_kind(node.at("kind"));
   auto label = [&](const JsonReader& v) {
@@ -220,10 +221,14 @@ ClaimMetric read_metric(const JsonReader& node, const report::Claim& claim,
     m.decision_b = node.at("decision_b").as_string();
   }
   if (m.kind == MetricKind::decision_fraction) m.equals = node.at("equals").as_string();
+  if (m.kind != MetricKind::ordering && node.has("above")) {
+    node.at("above").fail("not used by this metric kind", "no \"above\"");
+  }
   if (m.kind == MetricKind::ordering) {
     const JsonReader inc = node.at("increasing");
     m.increasing = string_list(inc);
     if (m.increasing.size() < 2) inc.fail("too short", "two or more result names");
+    if (node.has("above")) m.above = node.at("above").as_double();
     for (const std::string& name : m.increasing) {
       if (std::none_of(earlier.begin(), earlier.end(),
                        [&](const ClaimResult& r) { return r.name == name; })) {

@@ -60,9 +60,12 @@ struct ClaimMetric {
   std::string decision_b;
   std::string equals;
   std::vector<std::string> increasing;  ///< ordering: result names, expected increasing
-  std::string collective;               ///< collective_fit: a CommKind name ("all_to_all")
-  std::string group;                    ///< collective_fit: tp, dp, ep, esp or edp
-  std::vector<double> fit_bytes;        ///< collective_fit: the sizes swept (nccl-tests size)
+  /// ordering: a value the first of them must exceed too ("Tutel < TI" when the results are
+  /// ratios over Tutel: 1); none: no lower bound.
+  std::optional<double> above;
+  std::string collective;         ///< collective_fit: a CommKind name ("all_to_all")
+  std::string group;              ///< collective_fit: tp, dp, ep, esp or edp
+  std::vector<double> fit_bytes;  ///< collective_fit: the sizes swept (nccl-tests size)
   FitReading reading = FitReading::alpha_ms;
 
   /// collective_fit: the key of its sweep in Observation::sweeps ("all_to_all@ep").

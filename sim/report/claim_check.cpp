@@ -112,7 +112,7 @@ class Evaluator {
                                                       const std::map<std::string, double>& done) {
     const ClaimMetric& m = r.metric;
     if (m.kind == MetricKind::ordering) {
-      double previous = -1e300;
+      double previous = m.above.value_or(-1e300);
       for (const std::string& name : m.increasing) {
         const auto it = done.find(name);
         if (it == done.end()) return {std::nullopt, 0};

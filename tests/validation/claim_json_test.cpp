@@ -197,6 +197,12 @@ TEST(ClaimCheck, OpTimesOrderingsAndIterationRatio) {
   EXPECT_EQ(checks[0].verdict, report::Verdict::out_of_band);
   EXPECT_NEAR(*checks[1].simulated, 1.5, 1e-12);
   EXPECT_EQ(*checks[2].simulated, 0.0);  // ag 1.5 > a2a 1.0: not increasing
+  // With a lower bound the first result must exceed it as well: a2a 1.0, ag 1.5 increase, but
+  // not above 1.2.
+  c.results[2].metric.increasing = {"a2a", "ag"};
+  EXPECT_EQ(*report::check_claim(c, o, {})[2].simulated, 1.0);
+  c.results[2].metric.above = 1.2;
+  EXPECT_EQ(*report::check_claim(c, o, {})[2].simulated, 0.0);
   EXPECT_NEAR(*checks[3].simulated, 50.0 / 11.0, 1e-12);
   EXPECT_NEAR(*checks[3].error, 50.0 / 11.0 / 4.0 - 1, 1e-12);
 }
