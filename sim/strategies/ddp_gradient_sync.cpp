@@ -112,7 +112,7 @@ void DdpGradientSync::emit_bucketed(Chain& chain) {
           }
           const auto members = ctx_.collective_after(name, o, stream, deps);
           if (options_.lina) {
-            ctx_.graph().set_yields(*ctx_.graph().comm_of(ctx_.graph().task(members.front())));
+            ctx_.graph().set_yields(*ctx_.graph().comm_of(members.front()));
           }
           for (std::size_t i = 0; i < members.size(); ++i) {
             before_step[o.ranks[i].index()].push_back(members[i]);

@@ -148,7 +148,7 @@ CommId TaskGraph::add_comm(std::string_view name, CommOp op) {
   for (RankId r : op.ranks) {
     if (r.value >= rank_count_) rank_count_ = r.value + 1;
   }
-  comms_.push_back(CommRecord{intern_name(name), std::move(op), {}});
+  comms_.push_back(CommRecord{intern_name(name), false, std::move(op), {}});
   comms_.back().members.reserve(comms_.back().op.ranks.size());
   return CommId{static_cast<std::uint32_t>(comms_.size() - 1)};
 }

@@ -43,12 +43,13 @@ static_assert(sizeof(Task) == 24, "a task is 24 bytes: 20 M of them are one iter
 
 struct CommRecord {
   std::uint32_t name = 0;
-  CommOp op;
-  std::vector<TaskId> members;  ///< one per rank of op.ranks, same order
   /// Low priority: once every member is ready it still waits until no other (non-yielding)
   /// operation runs on any of its ranks, and then runs to its end (Lina, USENIX ATC 2023:
-  /// gradient all-reduce chunks that give way to all-to-alls at chunk boundaries).
+  /// gradient all-reduce chunks that give way to all-to-alls at chunk boundaries). Next to
+  /// `name`, in its padding: no bytes added per operation.
   bool yields = false;
+  CommOp op;
+  std::vector<TaskId> members;  ///< one per rank of op.ranks, same order
 };
 
 /// Optional fields of a new task.
