@@ -173,6 +173,23 @@ BlockWork LayerOps::attention(Pass pass, std::int64_t x, std::int64_t layer) con
   return w;
 }
 
+BlockWork LayerOps::norm_recompute(std::int64_t x) const {
+  // The forward ln1 / ln2 kernels of attention() again (same bytes and flops), on the gradient
+  // chain: Megatron-Core's CheckpointWithoutOutput drops each norm's output after the forward
+  // and re-runs the norm when the backward reaches the module that consumed it
+  // (megatron/core/transformer/transformer_layer.py, recompute_modules "layernorm").
+  const std::int64_t hid = model_.hidden;
+  const double xh = static_cast<double>(x * hid);
+  const auto d = Direction::input_gradient;
+  return BlockWork{
+      Block::attention,
+      {with_direction("ln2.recompute",
+                      memory_kernel(KernelKind::layernorm, x, hid, 3 * x * hid * b_, 6.0 * xh), d),
+       with_direction("ln1.recompute",
+                      memory_kernel(KernelKind::layernorm, x, hid, 2 * x * hid * b_, 5.0 * xh),
+                      d)}};
+}
+
 BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x, std::int64_t layer) const {
   // DeepSeek-V3 (arXiv 2412.19437 section 2.1.1, eqs. 1-11; deepseek-ai/DeepSeek-V3
   // inference/model.py class MLA): q = W_qb norm(W_qa h) (or W_q h without a q LoRA),

@@ -26,6 +26,9 @@
 //  gate/permute fwd: gate GEMM (x, E, M), softmax+top-k (4xE + 8xk bytes, 5xE flops), permute
 //             (x k tokens, (x + slots) M b bytes); unpermute ((x + slots) M b, 2 x k M flops);
 //             backward: unpermute.bwd, permute.bwd, top-k backward (8xE bytes), gate dX/dW.
+//  recompute  (Megatron --recompute-modules) layernorm: ln1 and ln2 forward again in the
+//             backward (norm_recompute); moe_act: the experts' activation forward again
+//             (megatron_builder.hpp).
 //  optimizer  Adam, mixed precision: 28 bytes (bf16 grad read, fp32 master/m/v read+write, bf16
 //             weight write) and ~10 flops per parameter [R].
 //  gradient sync per layer: dense gradients all-reduced over dp, local expert gradients over edp.
@@ -118,6 +121,10 @@ class LayerOps {
   /// backward. Part of Block::gate_permute.
   BlockWork unpermute(Pass pass, std::int64_t tokens, std::int64_t slots,
                       const std::vector<std::int64_t>& tokens_per_expert) const;
+  /// The two norms of a layer (input norm, pre-MLP norm) run again in its backward: Megatron-
+  /// Core's --recompute-modules layernorm keeps neither output and re-runs each where its
+  /// backward needs it. Direction input_gradient (on the dX chain).
+  BlockWork norm_recompute(std::int64_t tokens) const;
   /// One expert shard's FFN on `tokens` tokens (nothing for 0 tokens).
   BlockWork expert(Pass pass, std::int64_t tokens) const;
   /// Every local expert shard, tokens_per_expert[e] tokens each, in expert order.

@@ -9,6 +9,8 @@
 //                       (--delay-wgrad-compute).
 #include <fmt/format.h>
 
+#include <string>
+
 #include "sim/strategies/emit_iteration.hpp"
 #include "sim/strategies/megatron_builder.hpp"
 #include "sim/strategies/megatron_pipeline.hpp"
@@ -60,6 +62,11 @@ MegatronOptions read_options(StrategyOptions& options, bool a2a_overlap) {
   o.shared_expert_overlap = options.get_bool("shared_expert_overlap", false);
   o.vp = options.get_int("vp", 1);
   if (a2a_overlap) o.delay_wgrad = options.get_bool("delay_wgrad", true);
+  // --recompute-modules: which forward modules the backward re-runs.
+  const std::string recompute =
+      options.get_choice("recompute", "off|layernorm|moe_act|layernorm+moe_act", "off");
+  o.recompute_norms = recompute.find("layernorm") != std::string::npos;
+  o.recompute_moe_act = recompute.find("moe_act") != std::string::npos;
   return o;
 }
 

@@ -232,8 +232,28 @@ void MegatronMoeBlock::forward_unpermute(const Step& s) {
 
 // --- backward sub-blocks ---
 
+void MegatronMoeBlock::emit_recompute(const Step& s) {
+  if (options_megatron_.recompute_norms) {
+    ctx_.emit_work(s, ctx_.ops().norm_recompute(ctx_.tokens()), ctx_.compute());
+  }
+  if (!options_megatron_.recompute_moe_act || s.moe_index < 0) return;
+  // The grouped experts' activation kernel (the fused bias + GLU activation of TEGroupedMLP),
+  // forward again before the fc2 backward needs its output.
+  const MoeLayerPlan& p = ctx_.plan(s.moe_index);
+  for (RankId r : *s.ranks) {
+    const BlockWork fwd = grouped_experts(ctx_.ops(), Pass::forward, p.expert_tokens[r.index()]);
+    for (const KernelOp* k : fwd.kernels()) {
+      if (k->name != "expert.act") continue;
+      ComputeTask t = k->task;
+      t.op.direction = OpDirection::backward;
+      ctx_.kernel(*s.chain, r, "expert.act.recompute", t, ctx_.compute());
+    }
+  }
+}
+
 void MegatronMoeBlock::backward_unpermute(const Step& s) {
   ctx_.set_info(s);
+  emit_recompute(s);            // the first sub-block of every layer's backward
   if (s.moe_index < 0) return;  // a dense layer has no exchange
   if (!options_megatron_.shared_expert_overlap) ctx_.emit_shared_experts_backward(s);
   const MoeLayerPlan& p = ctx_.plan(s.moe_index);
@@ -374,6 +394,12 @@ void MegatronMoeBlock::record_decisions() {
       o.a2a_overlap ? "on" : "off",
       o.a2a_overlap ? "combined 1F1B: forward and backward of two micro-batches paired" : "");
   ctx_.decisions()["megatron.delay_wgrad"] = Decision::choice(o.delay_wgrad ? "on" : "off");
+  std::string recompute;
+  if (o.recompute_norms) recompute = "layernorm";
+  if (o.recompute_moe_act) recompute += recompute.empty() ? "moe_act" : "+moe_act";
+  ctx_.decisions()["megatron.recompute"] =
+      Decision::choice(recompute.empty() ? "off" : recompute,
+                       recompute.empty() ? "" : "selective: forward re-run in the backward");
 }
 
 }  // namespace moesim::strategies

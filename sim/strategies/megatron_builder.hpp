@@ -30,7 +30,12 @@
 // combine sub-blocks and its FFN in the MLP's place). `delay_wgrad` (--delay-wgrad-compute) issues
 // the expert weight-gradient GEMMs after the backward dispatch all-to-all so that it starts after
 // dX alone. Gradients are all-reduced after the backward (MegatronGradientSync, the default
-// sync over every chunk), layer by layer.
+// sync over every chunk), layer by layer. `recompute_norms` / `recompute_moe_act`
+// (--recompute-modules layernorm moe_act, as Megatron-Bridge's GPT-OSS-120B H100 performance
+// config sets: scripts/performance/configs/gpt_oss/gpt_oss_workload_base_configs.py
+// GPT_OSS_120B_PRETRAIN_CONFIG_H100_BF16_V1) re-emit those forward kernels at the start of the
+// layer's backward (Megatron re-runs each where the backward first needs it: the same kernels on
+// the same stream, a little earlier in the layer's backward here).
 #pragma once
 
 #include <cstdint>
@@ -48,6 +53,11 @@ struct MegatronOptions {
   std::int64_t vp = 1;  ///< model chunks per pipeline stage (virtual pipeline size)
   bool a2a_overlap = false;
   bool delay_wgrad = false;
+  /// --recompute-modules (Megatron-Core's selective recomputation): "layernorm" re-runs the
+  /// layer's two norms in its backward, "moe_act" the experts' activation (both memory-bound:
+  /// their outputs are not kept between the passes).
+  bool recompute_norms = false;
+  bool recompute_moe_act = false;
 };
 
 /// Megatron-Core's token options: dropless all-to-all-v of the routed counts, sequence parallel.
@@ -93,6 +103,8 @@ class MegatronMoeBlock final : public MoeBlockSchedule {
   void backward_experts(const Step& s);           ///< sort, grouped experts dX [and dW], sort back
   void backward_dispatch(const Step& s);          ///< dispatch-gradient communication
   void backward_attention_router(const Step& s);  ///< permute, router and attention backward
+  /// The recomputed forward kernels (norms, expert activation) of the layer's backward.
+  void emit_recompute(const Step& s);
   /// Tokens this rank routes (1/tp of the micro-batch under sequence parallelism).
   std::int64_t local_tokens() const;
   /// Tokens the rank's experts receive (sum of its expert_tokens).

@@ -38,7 +38,9 @@ constexpr std::string_view kMegatronHelp =
     "dispatcher=alltoall|allgather (token dispatcher; default alltoall), "
     "shared_expert_overlap=on|off (shared-expert MLP beside the dispatch/combine; default off), "
     "vp=N (interleaved virtual pipeline: N model chunks per stage, pp*N must divide the layers "
-    "and pp the micro-batches; default 1)";
+    "and pp the micro-batches; default 1), recompute=off|layernorm|moe_act|layernorm+moe_act "
+    "(--recompute-modules: the norms and/or the experts' activation re-run in the backward; "
+    "default off)";
 constexpr std::string_view kMegatronA2aOverlapHelp =
     "as megatron (with pp > 1 it needs vp >= 2, as Megatron-Core), plus delay_wgrad=on|off "
     "(expert weight-gradient GEMMs after the backward dispatch is issued; default on)";

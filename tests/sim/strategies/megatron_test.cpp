@@ -382,6 +382,53 @@ TEST(Megatron, SharedExpertOverlapRunsBesideTheDispatch) {
   }
 }
 
+TEST(Megatron, RecomputeModulesRerunTheirForwardKernelsInTheBackward) {
+  // --recompute-modules layernorm moe_act: each layer's backward re-runs its two norms (once per
+  // layer and micro-batch) and each rank's expert activation (the forward kernel's exact work),
+  // on the gradient chain; nothing else changes.
+  FixedCosts f;
+  ModelSpec m = moe_model();
+  m.layers = 2;
+  const TrainingJob job = job_of(m, "ep=2,pp=2,mb=2", 1, 4);
+  const auto count = [&](const BuildResult& b, std::string_view name, Phase phase) {
+    int n = 0;
+    double flops = 0.0;
+    for (const Task& t : b.graph.tasks()) {
+      if (b.graph.names()[t.name] == name && t.phase == phase) {
+        ++n;
+        flops += b.graph.compute_of(t)->flops.count;
+      }
+    }
+    return std::pair{n, flops};
+  };
+  const BuildResult plain = make_strategy("megatron")->build_iteration(job, f.costs);
+  EXPECT_EQ(count(plain, "ln1.recompute", Phase::backward).first, 0);
+  EXPECT_EQ(count(plain, "expert.act.recompute", Phase::backward).first, 0);
+  EXPECT_EQ(std::get<std::string>(plain.decisions.at("megatron.recompute").value), "off");
+  {
+    const char* spec = "megatron:recompute=layernorm+moe_act";
+    const BuildResult built = make_strategy(spec)->build_iteration(job, f.costs);
+    built.graph.validate();
+    // 2 layers x 2 micro-batches x 2 ranks per stage (one layer per stage, pp = 2).
+    EXPECT_EQ(count(built, "ln1.recompute", Phase::backward).first, 2 * 2 * 2) << spec;
+    EXPECT_EQ(count(built, "ln2.recompute", Phase::backward).first, 2 * 2 * 2) << spec;
+    const auto act = count(built, "expert.act", Phase::forward);
+    const auto again = count(built, "expert.act.recompute", Phase::backward);
+    EXPECT_EQ(again.first, act.first) << spec;
+    EXPECT_DOUBLE_EQ(again.second, act.second) << spec;
+    EXPECT_EQ(count(built, "ln1", Phase::forward).first, count(plain, "ln1", Phase::forward).first);
+    EXPECT_GT(built.graph.tasks().size(), plain.graph.tasks().size());
+  }
+  // The combined 1F1B (pp = 1) re-runs the activation too, in the backward half of its pairs.
+  const BuildResult a2a = make_strategy("megatron-a2a-overlap:recompute=moe_act")
+                              ->build_iteration(job_of(m, "ep=4,mb=2", 1, 4), f.costs);
+  a2a.graph.validate();
+  EXPECT_EQ(count(a2a, "expert.act.recompute", Phase::backward).first,
+            count(a2a, "expert.act", Phase::forward).first);
+  EXPECT_EQ(count(a2a, "ln1.recompute", Phase::backward).first, 0);
+  EXPECT_THROW(make_strategy("megatron:recompute=core_attn"), InputError);
+}
+
 TEST(Megatron, OptionErrorsNameTheProblem) {
   FixedCosts f;
   ModelSpec m = moe_model();
