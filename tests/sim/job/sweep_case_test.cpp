@@ -225,7 +225,7 @@ TEST(SweepRunner, ACaseTheStrategyRefusesRecordsCheckJobsError) {
   const job::SweepRunOutcome run = job::run_sweep_cases(plan.cases, quiet_settings(2));
   ASSERT_EQ(run.results.size(), 4u);
   EXPECT_EQ(run.results[3].status, io::SweepCaseStatus::invalid);
-  EXPECT_EQ(run.results[3].error.substr(0, 84),
+  EXPECT_EQ(run.results[3].error.substr(0, 85),
             "--parallel: first_stage_layers / last_stage_layers: not supported by dualpipev (got "
             "d");
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(run.results[i].status, io::SweepCaseStatus::ok);
