@@ -671,6 +671,15 @@ void DualPipeDriver::record_decisions() {
       geometry_.variant() == DualPipeVariant::dualpipe
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
+  if (const std::int64_t mtp = ctx_.job().model.mtp_layers; mtp > 0) {
+    ctx_.decisions()[std::string(name) + ".mtp"] = Decision::count(
+        mtp, "layers",
+        geometry_.variant() == DualPipeVariant::dualpipe
+            ? fmt::format("multi-token prediction with each route's last chunk: devices {} "
+                          "and 0",
+                          geometry_.devices() - 1)
+            : "multi-token prediction with the V's last chunk: device 0");
+  }
   if (ctx_.job().model.vocab_size > 0) {
     ctx_.decisions()[std::string(name) + ".model_ends"] = Decision::choice(
         "route ends",

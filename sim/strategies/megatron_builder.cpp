@@ -374,6 +374,13 @@ void MegatronMoeBlock::record_decisions() {
       o.a2a_overlap ? "on" : "off",
       o.a2a_overlap ? "combined 1F1B: forward and backward of two micro-batches paired" : "");
   ctx_.decisions()["megatron.delay_wgrad"] = Decision::choice(o.delay_wgrad ? "on" : "off");
+  if (const std::int64_t mtp = ctx_.job().model.mtp_layers; mtp > 0) {
+    ctx_.decisions()["megatron.mtp"] = Decision::count(
+        mtp, "layers",
+        ctx_.job().layout.pp > 1
+            ? "multi-token prediction on the last stage, with a copy of the word embedding"
+            : "multi-token prediction after the layers");
+  }
 }
 
 }  // namespace moesim::strategies
