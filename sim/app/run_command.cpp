@@ -110,7 +110,7 @@ void register_run_command(CLI::App& root) {
       "first_stage_layers=N / last_stage_layers=M (uneven stages: the other layers split\n"
       "evenly over the middle stages; without them pp must divide the layers);\n"
       "edp = dp*tp/(ep*esp). Model fields via --set (head_dim, vocab_size, sliding_window,\n"
-      "gemm_dtype=fp8, ...: traces/models/README.md).\n"
+      "gemm_dtype=fp8, mtp_layers (megatron*, dualpipe*), ...: traces/models/README.md).\n"
       "Example (4 DGX-H100 nodes):\n"
       "  moesim run --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategy tutel --routing zipf:1.2 --trace trace.json\n"

@@ -43,7 +43,8 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
                    "vocab_size",
                    "sliding_window",
                    "sliding_window_layers",
-                   "gemm_dtype"});
+                   "gemm_dtype",
+                   "mtp_layers"});
   ModelSpec m;
   m.name = r.at("name").as_string();
   m.source = r.at("source").as_string();
@@ -95,6 +96,7 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   m.attention_head_dim = optional_int("head_dim");
   m.vocab_size = optional_int("vocab_size");
   m.sliding_window = optional_int("sliding_window");
+  m.mtp_layers = optional_int("mtp_layers");
   if (auto v = r.find("sliding_window_layers")) {
     const auto p = parse_sliding_layers(v->as_string());
     if (!p) v->fail("unknown value", "\"even\" or \"all\"");

@@ -44,6 +44,9 @@ void simulate_case(const io::SweepCaseLine& c, const PreparedJob& job, io::Sweep
     const std::unique_ptr<strategies::Strategy> strategy =
         strategies::make_strategy(c.strategy, "strategy");
     r.strategy = std::string(strategy->name());
+    // The layouts and models the strategy refuses, as `moesim run` and `compare` ask before
+    // they simulate: the case records the refusal instead of running.
+    strategy->check_job(*job.first);
     const StrategyResult s = simulate_strategy(job, *strategy);
     r.iteration_us = s.mean_iteration_us();
     r.exposed_comm_us = s.exposed_comm_us();

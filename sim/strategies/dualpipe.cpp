@@ -80,9 +80,9 @@ class DualPipeDriver final : public PipelineDriver {
       const auto& r = ranks_.back();
       for (std::size_t i = 0; i < r.size(); ++i) local_index_[r[i].index()] = i;
     }
-    moe_index_.assign(static_cast<std::size_t>(job.model.layers), -1);
-    for (std::int64_t l = 0, n = 0; l < job.model.layers; ++l) {
-      if (job.model.is_moe_layer(l)) moe_index_[static_cast<std::size_t>(l)] = n++;
+    moe_index_.assign(static_cast<std::size_t>(job.model.total_layers()), -1);
+    for (std::int64_t l = 0; l < job.model.total_layers(); ++l) {
+      moe_index_[static_cast<std::size_t>(l)] = job.model.moe_index_of(l);
     }
     const std::size_t cells =
         static_cast<std::size_t>(geometry_.routes() * geometry_.route_length() * per_phase());
@@ -131,6 +131,27 @@ class DualPipeDriver final : public PipelineDriver {
   bool holds_embedding(const PassContext& c) const { return c.pass.position == 0; }
   bool holds_output_head(const PassContext& c) const {
     return c.pass.position == geometry_.route_length() - 1;
+  }
+  /// The chunk's layers in forward order: its share of the main layers, then, with the output
+  /// head, the MTP layers (ModelSpec::mtp_layers, indices layers ..).
+  std::vector<std::int64_t> layers_of(const PassContext& c) const {
+    std::vector<std::int64_t> out;
+    for (std::int64_t l = c.first; l < c.end; ++l) out.push_back(l);
+    if (holds_output_head(c)) {
+      const ModelSpec& m = ctx_.job().model;
+      for (std::int64_t l = m.layers; l < m.total_layers(); ++l) out.push_back(l);
+    }
+    return out;
+  }
+  /// An MTP layer's input block (embedding of the shifted tokens, norms, projection) before its
+  /// attention (forward) or after its attention's backward; nothing for a main layer.
+  void mtp_projection_forward(const Step& s) {
+    if (!ctx_.job().model.is_mtp_layer(s.layer)) return;
+    ctx_.emit_work(s, ctx_.ops().mtp_projection(Pass::forward, ctx_.tokens()), ctx_.compute());
+  }
+  void mtp_projection_backward(const Step& s, std::vector<DeferredKernel>* defer) {
+    if (!ctx_.job().model.is_mtp_layer(s.layer)) return;
+    emit_backward_work(s, ctx_.ops().mtp_projection(Pass::backward, ctx_.tokens()), defer);
   }
   /// The embedding before a route's first chunk and the output head after its last one.
   void add_model_ends_forward(const PassContext& c, std::vector<Segment>& out);
@@ -228,7 +249,7 @@ void DualPipeDriver::forward_segments(const PassContext& c, std::vector<Segment>
                           ctx_.compute());
     }
   };
-  for (std::int64_t layer = c.first; layer < c.end; ++layer) {
+  for (const std::int64_t layer : layers_of(c)) {
     const Step s = step_of(c, layer);
     const std::optional<Step> before = pending;
     pending.reset();
@@ -236,6 +257,7 @@ void DualPipeDriver::forward_segments(const PassContext& c, std::vector<Segment>
       out.push_back([this, s, before, unpermute] {
         if (before) unpermute(*before);
         ctx_.set_info(s);
+        mtp_projection_forward(s);
         ctx_.emit_attention_forward(s);
         ctx_.emit_dense_ffn_forward(s);
       });
@@ -244,6 +266,7 @@ void DualPipeDriver::forward_segments(const PassContext& c, std::vector<Segment>
     out.push_back([this, s, before, unpermute] {  // attention, gate, permute -> dispatch
       if (before) unpermute(*before);
       ctx_.set_info(s);
+      mtp_projection_forward(s);
       ctx_.emit_attention_forward(s);
       const MoeLayerPlan& p = ctx_.plan(s.moe_index);
       for (RankId r : *s.ranks) {
@@ -308,7 +331,10 @@ void DualPipeDriver::add_model_ends_backward(const PassContext& c,
     Segment inner = std::move(out.front());
     out.front() = [this, s, inner, defer] {
       ctx_.set_info(s);
-      emit_backward_work(s, ctx_.ops().output_head(Pass::backward, ctx_.tokens()), defer);
+      // The MTP depths' losses too (one head pass each), as the forward ran them.
+      for (std::int64_t d = 0; d <= ctx_.job().model.mtp_layers; ++d) {
+        emit_backward_work(s, ctx_.ops().output_head(Pass::backward, ctx_.tokens()), defer);
+      }
       inner();
     };
   }
@@ -373,9 +399,11 @@ void DualPipeDriver::backward_segments(const PassContext& c, std::vector<Deferre
                               defer);
     }
     emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens(), s.layer), defer);
+    mtp_projection_backward(s, defer);
   };
-  for (std::int64_t layer = c.end - 1; layer >= c.first; --layer) {
-    const Step s = step_of(c, layer);
+  const std::vector<std::int64_t> layers = layers_of(c);
+  for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
+    const Step s = step_of(c, *it);
     const std::optional<Step> before = pending;
     pending.reset();
     if (s.moe_index < 0) {
@@ -384,6 +412,7 @@ void DualPipeDriver::backward_segments(const PassContext& c, std::vector<Deferre
         ctx_.set_info(s);
         emit_backward_work(s, ctx_.ops().dense_ffn(Pass::backward, ctx_.tokens()), defer);
         emit_backward_work(s, ctx_.ops().attention(Pass::backward, ctx_.tokens(), s.layer), defer);
+        mtp_projection_backward(s, defer);
       });
       continue;
     }
@@ -587,6 +616,17 @@ void DualPipeDriver::gradient_sync(Chain& tail) {
       add_params(ctx_.ops().output_head_params());
       emit_mirrored_sync(s, ctx_.ops().end_gradient_sync(Block::output_head), device, mirror,
                          mirrored);
+      // The MTP modules ran after this chunk's layers (the embedding they read is the device's
+      // copy of the route's first chunk: devices 0 and PP-1 hold both ends).
+      const ModelSpec& m = ctx_.job().model;
+      for (std::int64_t layer = m.total_layers() - 1; layer >= m.layers; --layer) {
+        s.layer = layer;
+        ctx_.set_info(s);
+        add_params(ctx_.ops().dense_params(layer) + ctx_.ops().local_expert_params(layer) +
+                   ctx_.ops().mtp_projection_params());
+        emit_mirrored_sync(s, ctx_.ops().gradient_sync(layer), device, mirror, mirrored);
+        emit_mirrored_sync(s, ctx_.ops().mtp_projection_gradient_sync(), device, mirror, mirrored);
+      }
     }
     for (std::int64_t layer = first_layer(pos + 1) - 1; layer >= first_layer(pos); --layer) {
       s.layer = layer;
@@ -631,6 +671,15 @@ void DualPipeDriver::record_decisions() {
       geometry_.variant() == DualPipeVariant::dualpipe
           ? "of every stage's parameters (gradients of both copies all-reduced together)"
           : "of every stage's parameters");
+  if (const std::int64_t mtp = ctx_.job().model.mtp_layers; mtp > 0) {
+    ctx_.decisions()[std::string(name) + ".mtp"] = Decision::count(
+        mtp, "layers",
+        geometry_.variant() == DualPipeVariant::dualpipe
+            ? fmt::format("multi-token prediction with each route's last chunk: devices {} "
+                          "and 0",
+                          geometry_.devices() - 1)
+            : "multi-token prediction with the V's last chunk: device 0");
+  }
   if (ctx_.job().model.vocab_size > 0) {
     ctx_.decisions()[std::string(name) + ".model_ends"] = Decision::choice(
         "route ends",

@@ -375,7 +375,13 @@ void EmissionContext::emit_model_ends(const Step& s, bool first_stage, bool last
   const Pass pass = fwd ? Pass::forward : Pass::backward;
   // Forward: embedding, layers, output head; backward: output head, layers, embedding.
   if (first_stage && before_layers == fwd) emit_work(s, ops_.embedding(pass, tokens()), compute_);
-  if (last_stage && before_layers != fwd) emit_work(s, ops_.output_head(pass, tokens()), compute_);
+  if (last_stage && before_layers != fwd) {
+    // The main loss, then each MTP depth's (Megatron-Core's process_mtp_loss: the shared LM
+    // head once per depth, after every MTP module ran).
+    for (std::int64_t d = 0; d <= job_.model.mtp_layers; ++d) {
+      emit_work(s, ops_.output_head(pass, tokens()), compute_);
+    }
+  }
 }
 
 std::int64_t EmissionContext::emit_model_ends_gradient_sync(const Step& s, bool first_stage,

@@ -87,6 +87,8 @@ class EmissionContext {
   void require_layer_split(std::string_view strategy) const;
   /// The embedding (first stage) and the output head (final norm, LM head, loss: last stage) of
   /// one pipeline item; pipeline drivers call it before (before_layers) and after its layers.
+  /// With ModelSpec::mtp_layers the output head runs once more per MTP depth (the MTP modules
+  /// themselves are the drivers' to emit, between the layers and the heads).
   void emit_model_ends(const Step& s, bool first_stage, bool last_stage, bool before_layers);
   /// Their gradients' all-reduce on the stage after its backward (gradient syncs call it);
   /// returns their parameters, for the optimizer.

@@ -26,6 +26,8 @@ std::string_view to_string(Block block) {
       return "embedding";
     case Block::output_head:
       return "output_head";
+    case Block::mtp_projection:
+      return "mtp_projection";
   }
   return "?";
 }
@@ -484,6 +486,68 @@ BlockWork LayerOps::output_head(Pass pass, std::int64_t x) const {
                        memory_kernel(KernelKind::layernorm, x, hid, 4 * x * hid * b_), d),
     };
   }
+  return w;
+}
+
+BlockWork LayerOps::mtp_projection(Pass pass, std::int64_t x) const {
+  const ModelSpec& m = model_;
+  BlockWork w{Block::mtp_projection, {}};
+  if (m.mtp_layers == 0) return w;
+  const std::int64_t hid = m.hidden;
+  const std::int64_t out = hid / layout_.tp;  // eh_proj is column-parallel
+  const double xh = static_cast<double>(x * hid);
+  const auto norm = [&](std::int64_t bytes_per, double flops_per) {
+    return memory_kernel(KernelKind::layernorm, x, hid, bytes_per * x * hid * b_, flops_per * xh);
+  };
+  if (pass == Pass::forward) {
+    const auto f = Direction::forward;
+    w.ops = {
+        with_direction("mtp.embedding", memory_kernel(KernelKind::memcpy, x, hid, 2 * x * hid * b_),
+                       f),
+        CollectiveOp{"mtp.embedding.allreduce", CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
+                     Bytes{x * hid * b_}, f},
+        with_direction("mtp.enorm", norm(2, 5.0), f),
+        with_direction("mtp.hnorm", norm(2, 5.0), f),
+        with_direction("mtp.concat",
+                       memory_kernel(KernelKind::memcpy, x, 2 * hid, 4 * x * hid * b_), f),
+    };
+    if (m.fp8_linear) w.ops.push_back(fp8_casts(x * 2 * hid, f));
+    w.ops.push_back(with_direction("mtp.eh_proj", linear(x, out, 2 * hid, GemmRole::forward), f));
+    w.ops.push_back(CollectiveOp{"mtp.eh_proj.allgather", CommKind::all_gather, GroupKind::tp,
+                                 CommGroup::tp, Bytes{x * hid * b_}, f});
+  } else {
+    const auto d = Direction::input_gradient;
+    if (m.fp8_linear) w.ops.push_back(fp8_casts(x * out, d));
+    w.ops.push_back(
+        with_direction("mtp.eh_proj.dX", linear(x, 2 * hid, out, GemmRole::input_gradient), d));
+    w.ops.push_back(with_direction("mtp.eh_proj.dW",
+                                   linear(2 * hid, out, x, GemmRole::weight_gradient),
+                                   Direction::weight_gradient));
+    w.ops.push_back(CollectiveOp{kTpAllReduce, CommKind::all_reduce, GroupKind::tp, CommGroup::tp,
+                                 Bytes{2 * x * hid * b_}, d});
+    w.ops.push_back(with_direction(
+        "mtp.concat.bwd", memory_kernel(KernelKind::memcpy, x, 2 * hid, 4 * x * hid * b_), d));
+    w.ops.push_back(with_direction("mtp.enorm.bwd", norm(4, 0.0), d));
+    w.ops.push_back(with_direction("mtp.hnorm.bwd", norm(4, 0.0), d));
+    w.ops.push_back(with_direction(
+        "mtp.embedding.bwd",
+        memory_kernel(KernelKind::memcpy, x, hid, 3 * x * hid * b_, static_cast<double>(x * hid)),
+        Direction::weight_gradient));
+  }
+  return w;
+}
+
+std::int64_t LayerOps::mtp_projection_params() const {
+  if (model_.mtp_layers == 0) return 0;
+  return 2 * model_.hidden * (model_.hidden / layout_.tp) + 3 * model_.hidden;
+}
+
+BlockWork LayerOps::mtp_projection_gradient_sync() const {
+  BlockWork w{Block::gradient_sync, {}};
+  const std::int64_t params = mtp_projection_params();
+  if (params == 0) return w;
+  w.ops.push_back(CollectiveOp{"grad.allreduce.mtp", CommKind::all_reduce, GroupKind::dp,
+                               CommGroup::dp, Bytes{params * b_}, Direction::weight_gradient});
   return w;
 }
 

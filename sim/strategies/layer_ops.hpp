@@ -38,6 +38,13 @@
 //             TP all-reduces of x fp32; backward cross-entropy (x V/tp (4 + b)), LM head dX/dW,
 //             TP all-reduce, final norm backward. Their gradients (V/tp x M each, untied) are
 //             all-reduced over dp.
+//  MTP projection (ModelSpec::mtp_layers, per depth, last stage; Megatron-Core
+//             multi_token_prediction.py MultiTokenPredictionLayer): the embedding lookup of the
+//             tokens one ahead (2xMb) + TP all-reduce (xMb), enorm and hnorm (RMSNorm, 2xMb bytes,
+//             5xM flops each), concat (4xMb bytes), eh_proj GEMM (x, M/tp, 2M), TP all-gather of
+//             its output (xMb); backward: concat and norm backward (4xMb each), eh_proj dX/dW, TP
+//             all-reduce of the 2M-wide input gradient (2xMb), embedding scatter-add (3xMb). The
+//             MTP layer's final norm, LM head and loss are output_head() once more.
 //  FP8 (ModelSpec::fp8_linear; Transformer Engine's recipe in Megatron-Core): the linear
 //             layers' GEMMs (qkv, attn.proj, MLA projections, dense / expert / shared FFN GEMMs,
 //             fprop, dgrad and wgrad) in FP8; the router GEMM, core attention, LM head and
@@ -69,6 +76,9 @@ enum class Block : std::uint8_t {
   optimizer,
   embedding,    ///< first pipeline stage, models with a vocab_size
   output_head,  ///< final norm, LM head and loss: last pipeline stage
+  /// A multi-token prediction module's input: embedding of the shifted tokens, norms, 2M -> M
+  /// projection (ModelSpec::mtp_layers; its layer is an ordinary layer, its head output_head).
+  mtp_projection,
 };
 std::string_view to_string(Block block);
 
@@ -141,6 +151,12 @@ class LayerOps {
   BlockWork output_head(Pass pass, std::int64_t tokens) const;
   /// The dp all-reduce of the embedding's (block = embedding) or the output head's gradients.
   BlockWork end_gradient_sync(Block block) const;
+  /// One multi-token prediction module's input block (empty for a model without mtp_layers).
+  BlockWork mtp_projection(Pass pass, std::int64_t tokens) const;
+  /// Parameters per rank of one MTP module besides its layer: eh_proj shard and three norms.
+  std::int64_t mtp_projection_params() const;
+  /// Its dp all-reduce.
+  BlockWork mtp_projection_gradient_sync() const;
   /// Parameters per rank of the embedding table shard, and of the LM head shard + final norm.
   std::int64_t embedding_params() const;
   std::int64_t output_head_params() const;

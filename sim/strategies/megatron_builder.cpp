@@ -400,6 +400,13 @@ void MegatronMoeBlock::record_decisions() {
   ctx_.decisions()["megatron.recompute"] =
       Decision::choice(recompute.empty() ? "off" : recompute,
                        recompute.empty() ? "" : "selective: forward re-run in the backward");
+  if (const std::int64_t mtp = ctx_.job().model.mtp_layers; mtp > 0) {
+    ctx_.decisions()["megatron.mtp"] = Decision::count(
+        mtp, "layers",
+        ctx_.job().layout.pp > 1
+            ? "multi-token prediction on the last stage, with a copy of the word embedding"
+            : "multi-token prediction after the layers");
+  }
 }
 
 }  // namespace moesim::strategies

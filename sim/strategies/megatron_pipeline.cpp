@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "sim/strategies/megatron_mtp.hpp"
 #include "sim/strategies/pipeline_schedule.hpp"
 
 namespace moesim::strategies {
@@ -20,9 +21,8 @@ Chain MegatronPipeline::emit() {
   const std::int64_t mbs = ctx_.job().layout.micro_batches;
   const std::int64_t virtual_stages = pp * vp;
   std::vector<std::int64_t> moe_index(static_cast<std::size_t>(m.layers), -1);
-  for (std::int64_t l = 0, n = 0; l < m.layers; ++l) {
-    if (m.is_moe_layer(l)) moe_index[static_cast<std::size_t>(l)] = n++;
-  }
+  for (std::int64_t l = 0; l < m.layers; ++l)
+    moe_index[static_cast<std::size_t>(l)] = m.moe_index_of(l);
   const auto world = static_cast<std::size_t>(ctx_.job().layout.world());
   const StreamId pp_stream = pp > 1 ? ctx_.graph().stream("pp") : StreamId{};
   std::vector<std::vector<RankId>> stage_ranks(static_cast<std::size_t>(pp));
@@ -97,10 +97,16 @@ Chain MegatronPipeline::emit() {
       const std::int64_t v = it->chunk * pp + it->stage;
       ctx_.emit_model_ends(st, v == 0, v == virtual_stages - 1, before);
     };
+    // The MTP modules (models with mtp_layers) between the last virtual stage's layers and its
+    // heads (megatron_mtp.hpp).
+    const auto holds_mtp = [&](const std::optional<PipelineItem>& it) {
+      return it && m.mtp_layers > 0 && it->chunk * pp + it->stage == virtual_stages - 1;
+    };
     if (step.forward) prepare(*step.forward, fchain, f);
     if (step.backward) prepare(*step.backward, bchain, b);
     ends(step.forward, f, true);
     ends(step.backward, b, true);
+    if (holds_mtp(step.backward)) emit_mtp_backward(ctx_, layers_, b);
     for (std::int64_t i = 0; i < std::max(fl.count, bl.count); ++i) {
       const bool with_f = i < fl.count;
       const bool with_b = i < bl.count;
@@ -118,6 +124,7 @@ Chain MegatronPipeline::emit() {
         layers_.emit(with_f ? f : b);
       }
     }
+    if (holds_mtp(step.forward)) emit_mtp_forward(ctx_, layers_, f);
     ends(step.forward, f, false);
     ends(step.backward, b, false);
     // Hand each part's output to its neighbouring virtual stage.
@@ -154,12 +161,14 @@ Chain MegatronPipeline::emit() {
 void MegatronGradientSync::emit(Chain& chain) {
   const std::int64_t pp = ctx_.job().layout.pp;
   const std::int64_t vp = moe_.options().vp;
+  emit_mtp_embedding_group_sync(ctx_, chain);
   for (std::int64_t stage = 0; stage < pp; ++stage) {
     const std::vector<RankId> ranks = ctx_.job().mapping.stage_ranks(stage);
     std::int64_t params = 0;
     Step s{.stage = stage, .phase = Phase::backward, .ranks = &ranks, .chain = &chain};
     // Chunk 0's backward ends last: reduce the later chunks' layers first, last layer first.
     params += ctx_.emit_model_ends_gradient_sync(s, stage == 0, stage == pp - 1);
+    if (stage == pp - 1) params += emit_mtp_gradient_sync(ctx_, s);
     for (std::int64_t c = vp - 1; c >= 0; --c) {
       const MegatronMoeBlock::ChunkLayers chunk = moe_.chunk_layers(c * pp + stage);
       for (std::int64_t i = chunk.count - 1; i >= 0; --i) {

@@ -15,10 +15,11 @@ namespace moesim::strategies {
 class ScheduledPipeline final : public PipelineDriver {
  public:
   /// Throws InputError for split=ends, naming `strategy`: the layers are split evenly over the
-  /// stages.
+  /// stages; and for a model with multi-token prediction, which it does not emit.
   ScheduledPipeline(EmissionContext& ctx, LayerSchedule& layers, std::string_view strategy)
       : ctx_(ctx), layers_(layers) {
     ctx.require_layer_split(strategy);
+    require_no_mtp(ctx.job().model, strategy);
   }
   Chain emit() override;
 

@@ -22,6 +22,9 @@ struct BuildResult {
 
 /// Throws InputError naming --parallel and `strategy` when the layout asks for split=ends.
 void require_layer_split(const ParallelLayout& layout, std::string_view strategy);
+/// Throws InputError naming --model and `strategy` for a model with multi-token prediction
+/// (ModelSpec::mtp_layers > 0), which only megatron*, dualpipe and dualpipev build.
+void require_no_mtp(const ModelSpec& model, std::string_view strategy);
 
 class Strategy {
  public:
@@ -33,8 +36,12 @@ class Strategy {
   /// Throws InputError for a job this strategy cannot build (a layout it does not support),
   /// before anything is built: `moesim run` and `compare` ask every chosen strategy before they
   /// print anything, and build_iteration refuses the same jobs. The default refuses split=ends
-  /// (Megatron-Core's split, which only the megatron strategies build).
-  virtual void check_job(const TrainingJob& job) const { require_layer_split(job.layout, name()); }
+  /// (Megatron-Core's split, which only the megatron strategies build) and multi-token
+  /// prediction (megatron*, dualpipe*).
+  virtual void check_job(const TrainingJob& job) const {
+    require_layer_split(job.layout, name());
+    require_no_mtp(job.model, name());
+  }
 };
 
 }  // namespace moesim::strategies

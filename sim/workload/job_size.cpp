@@ -28,7 +28,13 @@ JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& 
       (dense_layers * kTasksPerDenseLayer +
        moe_layers * (kTasksPerMoeLayer + kTasksPerLocalExpert * local_experts)) /
       pp;
-  e.tasks_per_iteration = ranks * micro_batches * 2.0 * per_rank_pass;
+  // MTP layers (ModelSpec::mtp_layers): one more layer each, on the last stage's ranks only.
+  const double mtp_layer_tasks =
+      model.is_moe_layer(model.layers)
+          ? kTasksPerMoeLayer + kTasksPerLocalExpert * local_experts + kTasksPerDenseLayer
+          : 2.0 * kTasksPerDenseLayer;
+  const double mtp_per_rank_pass = static_cast<double>(model.mtp_layers) * mtp_layer_tasks / pp;
+  e.tasks_per_iteration = ranks * micro_batches * 2.0 * (per_rank_pass + mtp_per_rank_pass);
   e.bytes_per_iteration = e.tasks_per_iteration * kBytesPerTask;
   e.routing_cells = moe_layers * static_cast<double>(std::max<std::int64_t>(1, layout.dp)) *
                     static_cast<double>(model.experts);

@@ -21,7 +21,9 @@ struct JobSizeEstimate {
 /// Upper-end estimate for a resolved layout. Per rank, layer of its stage, micro-batch and pass
 /// (forward, backward): 10 tasks for a dense layer; for an MoE layer 27 (attention, gate,
 /// permutes, the EP/TP collectives) plus 9 per expert the rank runs (routed experts / ep, plus
-/// every shared expert, which each rank runs whole). Measured task counts (0.85x actual <= estimate
+/// every shared expert, which each rank runs whole); MTP layers (ModelSpec::mtp_layers) count
+/// as one more layer plus its projection and head on the last stage's ranks. Measured task counts
+/// (0.85x actual <= estimate
 /// <= 2x actual, checked in tests/sim/strategies/job_size_test.cpp): GPT2-S-MoE ep=8 3032..4328
 /// over all strategies, uniform routing (estimate 5280); fastermoe 5896 under zipf 1.2 routing,
 /// which shadows hot experts everywhere (the one case above the estimate); with 64 experts

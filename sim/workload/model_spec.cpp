@@ -44,6 +44,14 @@ std::int64_t ModelSpec::moe_layer_count() const {
   return n;
 }
 
+std::int64_t ModelSpec::moe_index_of(std::int64_t layer) const {
+  if (!is_moe_layer(layer)) return -1;
+  std::int64_t n = 0;
+  const std::int64_t l = std::min(layer, layers);  // an MTP layer: every main MoE layer before it
+  for (std::int64_t i = 0; i < l; ++i) n += is_moe_layer(i) ? 1 : 0;
+  return is_mtp_layer(layer) ? n - 1 : n;
+}
+
 std::int64_t ModelSpec::attention_params() const {
   if (is_mla()) {
     const std::int64_t qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim;
@@ -75,10 +83,13 @@ double ModelSpec::training_flops_per_token() const {
   const double moe =
       2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
   // The LM head GEMM (vocab x hidden), counted as Megatron's MFU counts the logit layer.
-  double forward = 2.0 * static_cast<double>(embedding_params());
-  for (std::int64_t l = 0; l < layers; ++l) {
+  // Each MTP depth adds its 2M -> M projection, its layer and its own pass through the head.
+  double forward =
+      2.0 * static_cast<double>(embedding_params()) * static_cast<double>(1 + mtp_layers);
+  for (std::int64_t l = 0; l < total_layers(); ++l) {
     forward += projections + 2.0 * static_cast<double>(attended_keys(l)) * head_dims +
                (is_moe_layer(l) ? moe : dense);
+    if (is_mtp_layer(l)) forward += 2.0 * static_cast<double>(2 * hidden * hidden);
   }
   return 3.0 * forward;
 }
@@ -123,6 +134,15 @@ void ModelSpec::validate(std::string_view origin) const {
   if (first_dense_layers < 0 || first_dense_layers > layers) {
     throw input_error(origin, "/first_dense_layers", "out of range",
                       std::to_string(first_dense_layers), fmt::format("0..{} (layers)", layers));
+  }
+  if (mtp_layers < 0 || mtp_layers > kMaxMtpLayers) {
+    throw input_error(origin, "/mtp_layers", "out of range", std::to_string(mtp_layers),
+                      fmt::format("0..{} (0: no multi-token prediction)", kMaxMtpLayers));
+  }
+  if (mtp_layers > 0 && vocab_size == 0) {
+    throw input_error(
+        origin, "/mtp_layers", "multi-token prediction shares the embedding and output head",
+        fmt::format("mtp_layers={}, vocab_size=0", mtp_layers), "a vocab_size with mtp_layers > 0");
   }
   const auto mla_dim = [&](std::string_view field, std::int64_t v, bool needed) {
     if (v < 0 || v > kMaxHidden || (needed && v == 0)) {
@@ -216,6 +236,8 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     s.shared_experts = i();
   else if (key == "first_dense_layers")
     s.first_dense_layers = i();
+  else if (key == "mtp_layers")
+    s.mtp_layers = i();
   else if (key == "q_lora_rank")
     s.mla.q_lora_rank = i();
   else if (key == "kv_lora_rank")
@@ -266,7 +288,8 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
                       "seq_len, micro_batch, experts, top_k, capacity_factor, dropless, "
                       "moe_layers, expert_ffn, dtype, shared_experts, first_dense_layers, "
                       "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, "
-                      "head_dim, vocab_size, sliding_window, sliding_window_layers, gemm_dtype");
+                      "head_dim, vocab_size, sliding_window, sliding_window_layers, gemm_dtype, "
+                      "mtp_layers");
   }
 }
 

@@ -8,7 +8,8 @@
 // Optional parts, each off (0 / false) in presets that do not give them, so those presets' numbers
 // do not move: head_dim (attention wider or narrower than hidden, Qwen3 and GPT-OSS), vocab_size
 // (embedding, LM head and loss), sliding_window (local attention on some layers, GPT-OSS) and
-// gemm_dtype fp8 (Transformer Engine's FP8 recipe for the linear layers' GEMMs).
+// gemm_dtype fp8 (Transformer Engine's FP8 recipe for the linear layers' GEMMs) and mtp_layers
+// (DeepSeek-V3's multi-token prediction modules after the last layer; they need a vocab_size).
 #pragma once
 
 #include <cstdint>
@@ -48,6 +49,9 @@ struct ModelSpec {
   static constexpr std::int64_t kMaxTopK = 1024;
   static constexpr double kMaxCapacityFactor = 1024.0;
   static constexpr std::int64_t kMaxVocab = 1 << 22;
+  /// Multi-token prediction depth: DeepSeek-V3 trains with 1; 16 is far above any published
+  /// depth and keeps the extra layers a small share of the model.
+  static constexpr std::int64_t kMaxMtpLayers = 16;
   /// Rows and columns of the attention kernel's tiles (FlashAttention-2/3 on Hopper: 128 x 128):
   /// a sliding window computes whole tiles.
   static constexpr std::int64_t kAttentionTile = 128;
@@ -86,6 +90,14 @@ struct ModelSpec {
   /// The first layers keep a dense FFN whatever moe_layers says (DeepSeek-V3's
   /// first_k_dense_replace = 3).
   std::int64_t first_dense_layers = 0;
+  /// Multi-token prediction depth D ("mtp_layers"; DeepSeek-V3, arXiv 2412.19437 section 2.2:
+  /// D = 1; Megatron-Core's --mtp-num-layers). Each depth k is one module after the main model:
+  /// RMSNorm of the previous depth's hidden state and of the embedding of the token k ahead,
+  /// concatenated and projected 2M -> M, one transformer layer built like the model's last layer
+  /// (Megatron-Core's get_gpt_mtp_block_spec takes the last decoder layer's spec: MoE for
+  /// DeepSeek-V3), and the shared output head with its own loss. Layer indices layers ..
+  /// layers + mtp_layers - 1 name these layers (is_mtp_layer); 0: no MTP.
+  std::int64_t mtp_layers = 0;
   /// Multi-head latent attention (DeepSeek-V2/V3): queries through a rank-q_lora_rank bottleneck
   /// (0: a full projection), keys and values through a shared rank-kv_lora_rank latent plus a
   /// decoupled RoPE key of qk_rope_head_dim; per head qk_nope + qk_rope query/key dims and
@@ -99,18 +111,32 @@ struct ModelSpec {
   } mla;
 
   bool is_mla() const { return mla.kv_lora_rank > 0; }
-  bool is_moe_layer(std::int64_t layer) const {
-    return layer >= first_dense_layers && (moe_layers == MoeLayers::every || layer % 2 == 1);
+  /// A multi-token prediction layer (index layers + depth).
+  bool is_mtp_layer(std::int64_t layer) const { return layer >= layers; }
+  /// The main layer whose structure `layer` has: itself, or the last layer for an MTP layer.
+  std::int64_t structure_layer(std::int64_t layer) const {
+    return layer >= layers ? layers - 1 : layer;
   }
+  bool is_moe_layer(std::int64_t layer) const {
+    const std::int64_t l = structure_layer(layer);
+    return l >= first_dense_layers && (moe_layers == MoeLayers::every || l % 2 == 1);
+  }
+  /// MoE layers of the main model (MTP layers not counted: routing draws counts for these).
   std::int64_t moe_layer_count() const;
+  /// Index of `layer`'s token plan among the MoE layers, -1 for a dense layer. An MTP layer has
+  /// no routing counts of its own (the routing models and traces cover the main layers): it is
+  /// charged the last MoE layer's counts, the nearest router in depth [R].
+  std::int64_t moe_index_of(std::int64_t layer) const;
+  /// Main layers and MTP layers.
+  std::int64_t total_layers() const { return layers + mtp_layers; }
   std::int64_t head_dim() const {
     return attention_head_dim > 0 ? attention_head_dim : hidden / heads;
   }
   /// Width of the queries (and of the attention output the out-projection reads).
   std::int64_t query_width() const { return heads * head_dim(); }
   bool is_sliding_layer(std::int64_t layer) const {
-    return sliding_window > 0 && layer >= 0 &&
-           (sliding_layers == SlidingLayers::all || layer % 2 == 0);
+    const std::int64_t l = structure_layer(layer);
+    return sliding_window > 0 && l >= 0 && (sliding_layers == SlidingLayers::all || l % 2 == 0);
   }
   /// Keys each query of `layer` is charged against: seq_len for full attention (the catalogue's
   /// convention, no causal halving); for a sliding window the band of whole kernel tiles it
@@ -128,8 +154,13 @@ struct ModelSpec {
   /// Parameters of attention (Q, K, V, O) and the dense FFN of one layer.
   std::int64_t attention_params() const;
   std::int64_t dense_ffn_params() const;
+  /// Parameters of one MTP module besides its transformer layer: the 2M x M projection and the
+  /// RMSNorms of the hidden state, of the embedding and of its output (the embedding and the
+  /// output head are the model's, shared).
+  std::int64_t mtp_projection_params() const { return 2 * hidden * hidden + 3 * hidden; }
   /// Useful training FLOPs per token (forward + backward = 3x forward; no padding, no
-  /// duplicates, no recomputation): the numerator of MFU.
+  /// duplicates, no recomputation): the numerator of MFU. MTP layers count (their projection,
+  /// layer and LM head), as Megatron-Core's num_floating_point_operations counts them.
   double training_flops_per_token() const;
 
   /// Throws InputError("<origin>: /<field>: ...") on the first violated invariant.

@@ -217,6 +217,29 @@ TEST(SweepRunner, ARejectedCaseIsRecordedAndTheOthersRun) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SweepRunner, ACaseTheStrategyRefusesRecordsCheckJobsError) {
+  // Strategy::check_job, as moesim run and compare ask it: dualpipev refuses uneven stages, so
+  // that case records the refusal and the others run.
+  const job::SweepPlan plan = job::make_sweep_plan(
+      testing::source_path("tests/cli/data/sweep_refused_grid.json"), "megatron,dualpipev", "");
+  const job::SweepRunOutcome run = job::run_sweep_cases(plan.cases, quiet_settings(2));
+  ASSERT_EQ(run.results.size(), 4u);
+  EXPECT_EQ(run.results[3].status, io::SweepCaseStatus::invalid);
+  EXPECT_EQ(run.results[3].error.substr(0, 85),
+            "--parallel: first_stage_layers / last_stage_layers: not supported by dualpipev (got "
+            "d");
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(run.results[i].status, io::SweepCaseStatus::ok);
+  // A model with multi-token prediction: refused by the strategies that do not build it.
+  job::SweepPlan mtp = job::make_sweep_plan(
+      testing::source_path("tests/cli/data/sweep_refused_grid.json"), "dualpipe,tutel", "");
+  for (io::SweepCaseLine& c : mtp.cases) c.job.set += ",vocab_size=128,mtp_layers=1";
+  const job::SweepRunOutcome mtp_run = job::run_sweep_cases(mtp.cases, quiet_settings(2));
+  EXPECT_EQ(mtp_run.results[0].status, io::SweepCaseStatus::ok);
+  EXPECT_EQ(mtp_run.results[1].status, io::SweepCaseStatus::invalid);
+  EXPECT_EQ(mtp_run.results[1].error.substr(0, 64),
+            "--model: gpt2-s-moe: multi-token prediction is not built by tute");
+}
+
 TEST(SweepRunner, AnInvalidConfigurationStopsTheSweepBeforeAnythingIsWritten) {
   // ep=16 does not fit one 8-GPU node: without --skip-invalid the grid is wrong, so nothing
   // runs and the results directory is not even created.

@@ -52,7 +52,7 @@ TEST(ModelSpec, OverridesApplyAndRejectUnknownKeys) {
             "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts, "
             "first_dense_layers, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, "
             "v_head_dim, head_dim, vocab_size, sliding_window, sliding_window_layers, "
-            "gemm_dtype)");
+            "gemm_dtype, mtp_layers)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=x", "--set"); }),
             "--set: top_k: not an integer (got x, expected an integer)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=9", "--set"); }),
@@ -85,7 +85,7 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             "experts, top_k, capacity_factor, dropless, moe_layers, expert_ffn, dtype, "
             "shared_experts, note, first_dense_layers, q_lora_rank, kv_lora_rank, "
             "qk_nope_head_dim, qk_rope_head_dim, v_head_dim, head_dim, vocab_size, "
-            "sliding_window, sliding_window_layers, gemm_dtype)");
+            "sliding_window, sliding_window_layers, gemm_dtype, mtp_layers)");
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})",
                                        "m.json");
