@@ -6,7 +6,9 @@
 // rank, then an inter-node all-to-all among GPUs with the same local position). Tutel picks
 // (d, algorithm) by trial runs; here its own cost evaluation uses CostModels, per MoE layer: for
 // each candidate, a two-queue schedule (comm queue: D0..Dd-1 then C0..Cd-1; compute queue:
-// E0..Ed-1) of the per-chunk estimates, forward + backward, the same d for both as Tutel does.
+// E0..Ed-1) of the per-chunk estimates, forward + backward, the same d for both as Tutel does;
+// a chunk's experts that start while a collective runs are priced with the executor's overlap
+// contention (overlap_schedule.hpp), the others alone.
 // The expert estimate is the catalogue's expert FFN (layer_ops.hpp: GEMMs and activation, dX and
 // dW in backward) on the slowest rank of the stage; a chunk's all-to-all is priced with every EP
 // group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
@@ -24,6 +26,7 @@
 #include "sim/strategies/ddp_gradient_sync.hpp"
 #include "sim/strategies/deepspeed_moe_block.hpp"
 #include "sim/strategies/emit_iteration.hpp"
+#include "sim/strategies/overlap_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/strategies/scheduled_pipeline.hpp"
 #include "sim/strategies/standard_layer.hpp"
@@ -105,11 +108,17 @@ class TutelCore final : public MoeCore {
     ctx_.decisions()["tutel.degree"] = Decision::count(c0.degree, "", "MoE layer 0" + mixed);
     ctx_.decisions()["tutel.a2a"] = Decision::choice(c0.two_dh ? "2dh" : "linear", "MoE layer 0");
     for (const Phase phase : {Phase::forward, Phase::backward}) {
-      ctx_.decisions()[phase == Phase::forward ? "tutel.expert_estimate.forward"
-                                               : "tutel.expert_estimate.backward"] =
+      const bool fwd = phase == Phase::forward;
+      const OverlapSchedule q = direction(ctx_.plan(0), c0.degree, c0.two_dh, phase);
+      ctx_.decisions()[fwd ? "tutel.expert_estimate.forward" : "tutel.expert_estimate.backward"] =
           Decision::quantity(
-              expert_time(ctx_.plan(0), c0.degree, phase).us() * static_cast<double>(c0.degree),
-              "us", "MoE layer 0's experts, all chunks, slowest rank");
+              q.kernel_total().us(), "us",
+              fmt::format("MoE layer 0's experts, all chunks, slowest rank ({} of {} "
+                          "beside communication)",
+                          q.kernels_beside_comm(), c0.degree));
+      ctx_.decisions()[fwd ? "tutel.core_estimate.forward" : "tutel.core_estimate.backward"] =
+          Decision::quantity(q.span().us(), "us",
+                             "MoE layer 0's dispatch -> experts -> combine pipeline");
     }
     ctx_.decisions()["tutel.a2a_estimate"] =
         Decision::quantity(exchange_time(ctx_.plan(0), c0.degree, c0.two_dh).us(), "us",
@@ -169,38 +178,47 @@ class TutelCore final : public MoeCore {
     return ctx_.costs().estimate_together(ctx_.esp_ops(0, p, true, 0, d));
   }
 
-  // The catalogue's experts of one chunk on the slowest rank of stage 0.
-  SimTime expert_time(const MoeLayerPlan& p, std::int64_t d, Phase phase) const {
+  // The catalogue's experts of one chunk on the slowest rank of stage 0; `beside_comm`: started
+  // while a collective runs on the GPU (CostModels::duration_beside_comm).
+  SimTime expert_time(const MoeLayerPlan& p, std::int64_t d, Phase phase,
+                      bool beside_comm = false) const {
     const Pass pass = phase == Phase::backward ? Pass::backward : Pass::forward;
     SimTime worst = SimTime::zero();
     for (RankId r : ctx_.job().mapping.stage_ranks(0)) {
       std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
       for (auto& t : tokens) t = split_share(t, d, 0);
-      worst = std::max(worst, kernel_time(ctx_.ops().experts(pass, tokens), ctx_.costs(), r));
+      worst = std::max(worst,
+                       kernel_time(ctx_.ops().experts(pass, tokens), ctx_.costs(), r, beside_comm));
     }
     return worst;
   }
 
-  // Two-queue list schedule of one direction: comm runs D0..D(d-1) then C0..C(d-1).
-  static SimTime pipeline(std::int64_t d, SimTime comm, SimTime expert) {
-    SimTime comm_free = SimTime::zero();
-    std::vector<SimTime> dispatched(static_cast<std::size_t>(d));
+  // The two-queue schedule of one direction as emit_chunked issues it: the comm queue runs
+  // D0..D(d-1) (all-to-all, then the ESP all-gather) then C0..C(d-1) (ESP reduce-scatter, then
+  // all-to-all), C_i after E_i; the compute queue E0..E(d-1), E_i after D_i. A chunk's experts
+  // that start while a collective runs are priced with the contention the executor charges:
+  // E_i behind E_(i-1) starts beside C_(i-1) or a later dispatch; E_i released by the end of D_i
+  // starts before D_(i+1) (the executor releases the experts first), so alone unless another
+  // collective still runs.
+  static OverlapSchedule pipeline(std::int64_t d, SimTime comm, SimTime expert,
+                                  SimTime expert_beside) {
+    OverlapSchedule q;
+    std::vector<OverlapSchedule::Op> dispatched;
+    for (std::int64_t i = 0; i < d; ++i) dispatched.push_back(q.comm(0, comm));
     for (std::int64_t i = 0; i < d; ++i) {
-      comm_free += comm;
-      dispatched[static_cast<std::size_t>(i)] = comm_free;
+      const auto e = q.kernel(expert, expert_beside, {dispatched[static_cast<std::size_t>(i)]});
+      q.comm(0, comm, {e});
     }
-    SimTime compute_free = SimTime::zero();
-    for (std::int64_t i = 0; i < d; ++i) {
-      compute_free = std::max(compute_free, dispatched[static_cast<std::size_t>(i)]) + expert;
-      comm_free = std::max(comm_free, compute_free) + comm;
-    }
-    return comm_free;
+    return q;
+  }
+
+  OverlapSchedule direction(const MoeLayerPlan& p, std::int64_t d, bool dh, Phase phase) const {
+    const SimTime comm = exchange_time(p, d, dh) + esp_time(p, d);
+    return pipeline(d, comm, expert_time(p, d, phase), expert_time(p, d, phase, true));
   }
 
   SimTime evaluate(const MoeLayerPlan& p, std::int64_t d, bool dh) const {
-    const SimTime comm = exchange_time(p, d, dh) + esp_time(p, d);
-    return pipeline(d, comm, expert_time(p, d, Phase::forward)) +
-           pipeline(d, comm, expert_time(p, d, Phase::backward));
+    return direction(p, d, dh, Phase::forward).span() + direction(p, d, dh, Phase::backward).span();
   }
 
   void emit_exchange(const Step& s, const MoeLayerPlan& p, bool combine, std::int64_t chunk,
