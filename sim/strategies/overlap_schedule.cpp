@@ -61,6 +61,7 @@ OverlapSchedule::Op OverlapSchedule::kernel(SimTime alone, SimTime beside_comm,
   compute_last_ = ops_.size() - 1;
   span_ = std::max(span_, e.end);
   if (beside) ++beside_count_;
+  ++kernel_count_;
   kernel_total_ += e.end - e.start;
   return compute_last_;
 }

@@ -47,8 +47,9 @@ class OverlapSchedule {
   bool beside_comm(Op op) const { return ops_[op].beside_comm; }
   /// End of the last operation.
   SimTime span() const { return span_; }
-  /// Kernels that started beside communication.
+  /// Kernels that started beside communication, and all kernels.
   int kernels_beside_comm() const { return beside_count_; }
+  int kernel_count() const { return kernel_count_; }
   /// The kernels' priced times, summed.
   SimTime kernel_total() const { return kernel_total_; }
 
@@ -70,6 +71,7 @@ class OverlapSchedule {
   std::size_t compute_last_ = kNone;
   SimTime span_ = SimTime::zero();
   int beside_count_ = 0;
+  int kernel_count_ = 0;
   SimTime kernel_total_ = SimTime::zero();
 };
 
