@@ -7,7 +7,10 @@
 // (CostModels::duration_beside_comm). The cases price the experts as the chunked pipeline runs
 // them (ChunkTimes::exp_total): every chunk after the first beside another chunk's collectives,
 // the first alone unless a collective still runs when its dispatch ends. The predicates and the
-// closed forms are FSMoE's, on those times.
+// closed forms are FSMoE's, on those times. A chunk is priced whole: the executor slows only the
+// chunk's kernels that start while the collective beside it lasts (Tutel's OverlapSchedule
+// prices kernel by kernel); on the PlannerAgreement contention job the forward estimate is 2.0%
+// under the simulated span (3.1% pricing every chunk alone).
 //
 // Units: every time is in milliseconds (FSMoE's fits read as ms); sizes n are whatever unit the
 // matching LinearCost was fitted in (bytes for collectives, tokens for the expert). A per-chunk
