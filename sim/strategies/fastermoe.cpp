@@ -22,7 +22,11 @@
 // per expert in bf16) and skewed routing it can shadow where that costs more than it saves, as
 // FasterMoE itself would; compare with fastermoe:shadow=off. comp(B) is the catalogue's expert
 // forward (activation included); the probe and the broadcast run in every EP group of the stage
-// at once, as they would in the iteration.
+// at once, as they would in the iteration. comp(B) is priced alone (CostModels::duration): the
+// policy is a latency formula, not a schedule, so it does not say which kernels start beside
+// communication; in the emitted smart schedule a step's experts start alone when their own
+// dispatch releases them (the next dispatch waits behind them) and beside the previous step's
+// combine when they wait for the previous step's experts.
 // Expert sharding (esp > 1) is not part of FasterMoE: rejected with an InputError. Tokens in a TP
 // group are treated like DeepSpeed (split over tp when esp = 1 and tp > 1).
 #include <fmt/format.h>

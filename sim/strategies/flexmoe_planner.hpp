@@ -11,6 +11,8 @@
 // whole import or sends its whole export.
 // Cost model (T = T_compute + T_A2A + T_sync, per iteration, its Eqs. 5-9 as re-implemented):
 //   T_compute = max_g tokens_g * per_token            (per_token = 1/TPS of a vExpert, fwd+bwd)
+//               (priced alone: the terms add, compute and exchanges in series, as FlexMoE's
+//               MoE block runs them, so no expert kernel starts beside its exchanges)
 //   T_A2A     = 4 * max_g [max(out, in)_intra / a2a_bw_intra + max(out, in)_inter / a2a_bw_inter]
 //               (dispatch + combine, forward + backward; tokens * token_bytes). The a2a
 //               bandwidths are per GPU while every GPU exchanges at once (FlexMoE profiles them on

@@ -41,29 +41,42 @@ PipelineCosts PipelineCosts::backward() const {
   PipelineCosts b = *this;
   b.exp.alpha_ms *= 2;
   b.exp.beta_ms *= 2;
+  if (b.exp_beside_comm) {
+    b.exp_beside_comm->alpha_ms *= 2;
+    b.exp_beside_comm->beta_ms *= 2;
+  }
   return b;
 }
 
-ChunkTimes chunk_times(const PipelineCosts& c, double r) {
+ChunkTimes chunk_times(const PipelineCosts& c, double r, double gar) {
   ChunkTimes t;
   // An operator with no work (esp = 1: no all-gather) costs nothing, not its startup.
   t.a2a = c.n_a2a > 0 ? c.a2a.at(c.n_a2a / r) : 0.0;
   t.ag = c.n_ag > 0 ? c.ag.at(c.n_ag / r) : 0.0;
   t.rs = c.n_rs > 0 ? c.rs.at(c.n_rs / r) : 0.0;
   t.exp = c.n_exp > 0 ? c.exp.at(c.n_exp / r) : 0.0;
+  t.exp_beside_comm = c.n_exp > 0 && c.exp_beside_comm ? c.exp_beside_comm->at(c.n_exp / r) : t.exp;
+  // Chunk 0 starts at t_a2a + t_ag, when its all-gather ends. With IIO the inter-node stream
+  // then runs A2A_j over [j t_a2a, (j+1) t_a2a), j = 1..r-1, and the gradient all-reduce over
+  // [r t_a2a, r t_a2a + t_gar); with one stream the next collective waits behind chunk 0.
+  const double first_start = t.a2a + t.ag;
+  const bool first_beside = !c.one_comm_stream && c.n_ag > 0 &&
+                            (first_start < r * t.a2a || (gar > 0 && first_start < r * t.a2a + gar));
+  t.exp_total = (first_beside ? t.exp_beside_comm : t.exp) + (r - 1) * t.exp_beside_comm;
   return t;
 }
 
 int model_case(const PipelineCosts& c, double r, double gar) {
-  const ChunkTimes t = chunk_times(c, r);
+  const ChunkTimes t = chunk_times(c, r, gar);
   const double a2a_span = 2 * (r - 1) * t.a2a;
+  const double experts = t.exp_total;  // r t_exp of the paper, priced as the chunks run
   const bool q1 = t.a2a > t.ag;
-  const bool q2 = r * t.exp > a2a_span;
-  const bool q3 = r * t.exp > (r - 1) * (t.ag + t.rs);
+  const bool q2 = experts > a2a_span;
+  const bool q3 = experts > (r - 1) * (t.ag + t.rs);
   const bool q4 = gar > t.ag + t.rs;
-  const bool q5 = gar > r * t.exp - a2a_span + t.ag + t.rs;
+  const bool q5 = gar > experts - a2a_span + t.ag + t.rs;
   const bool q6 = gar > r * t.ag + r * t.rs - a2a_span;
-  const bool q7 = gar > t.ag + t.rs + r * t.exp - a2a_span;
+  const bool q7 = gar > t.ag + t.rs + experts - a2a_span;
   if ((q1 && !q2 && q4) || (q1 && q2 && q5) || (!q1 && !q3 && q6) || (!q1 && q3 && q7)) return 1;
   if ((q1 && q2 && !q5) || (!q1 && q3 && !q7)) return 2;
   if (q1 && !q2 && !q4) return 3;
@@ -71,12 +84,12 @@ int model_case(const PipelineCosts& c, double r, double gar) {
 }
 
 double case_time(int which, const PipelineCosts& c, double r, double gar) {
-  const ChunkTimes t = chunk_times(c, r);
+  const ChunkTimes t = chunk_times(c, r, gar);
   switch (which) {
     case 1:
       return 2 * r * t.a2a + gar;
     case 2:
-      return 2 * t.a2a + t.ag + t.rs + r * t.exp;
+      return 2 * t.a2a + t.ag + t.rs + t.exp_total;
     case 3:
       return 2 * r * t.a2a + t.ag + t.rs;
     default:
@@ -179,7 +192,7 @@ double overlappable_moe_ms(const PipelineCosts& c, int degree) {
   double olp = 0;
   switch (model_case(c, r, 0.0)) {
     case 2:
-      olp = r * t.exp + t.ag + t.rs - 2 * (r - 1) * t.a2a;
+      olp = t.exp_total + t.ag + t.rs - 2 * (r - 1) * t.a2a;
       break;
     case 3:
       olp = t.ag + t.rs;

@@ -70,12 +70,13 @@ FsmoeSchedule::FsmoeSchedule(EmissionContext& ctx, FsmoeVariant variant)
 // ---------------------------------------------------------------------------------------------
 // Cost fits
 
-double FsmoeSchedule::expert_ms(const MoeLayerPlan& p, std::int64_t parts) const {
-  // The catalogue's experts of one chunk (GEMMs and activation) on the stage's first EP rank.
+double FsmoeSchedule::expert_ms(const MoeLayerPlan& p, std::int64_t parts, bool beside_comm) const {
+  // The catalogue's experts of one chunk (GEMMs and activation) on the stage's first EP rank,
+  // alone or started beside a collective (the executor's overlap contention).
   const RankId r = ctx_.stage_groups(GroupKind::ep, 0).front()->front();
   std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
   for (auto& t : tokens) t = split_share(t, parts, 0);
-  return kernel_time(ctx_.ops().experts(Pass::forward, tokens), ctx_.costs(), r).ms();
+  return kernel_time(ctx_.ops().experts(Pass::forward, tokens), ctx_.costs(), r, beside_comm).ms();
 }
 
 fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
@@ -106,14 +107,17 @@ fsmoe::PipelineCosts FsmoeSchedule::fit_costs(const MoeLayerPlan& p) const {
   for (std::int64_t t : p.expert_tokens[ep.front().index()]) tokens += t;
   if (tokens > 0) {
     c.n_exp = static_cast<double>(tokens);
-    std::vector<std::pair<double, double>> samples;
+    std::vector<std::pair<double, double>> samples, beside;
     for (std::int64_t k : parts) {
       std::int64_t chunk = 0;
       for (std::int64_t t : p.expert_tokens[ep.front().index()]) chunk += split_share(t, k, 0);
-      samples.emplace_back(static_cast<double>(chunk), expert_ms(p, k));
+      samples.emplace_back(static_cast<double>(chunk), expert_ms(p, k, false));
+      beside.emplace_back(static_cast<double>(chunk), expert_ms(p, k, true));
     }
     c.exp = fsmoe::fit_linear(samples);
+    c.exp_beside_comm = fsmoe::fit_linear(beside);
   }
+  c.one_comm_stream = variant_ != FsmoeVariant::fsmoe;
   return c;
 }
 
@@ -155,19 +159,23 @@ std::int64_t FsmoeSchedule::layer_grad_bytes(std::int64_t layer) const {
 // ---------------------------------------------------------------------------------------------
 // Planning
 
+double FsmoeSchedule::pipemoe_ms(const fsmoe::PipelineCosts& direction, int r) {
+  const fsmoe::ChunkTimes t = fsmoe::chunk_times(direction, r);
+  const double comm = t.a2a + t.ag;
+  return std::max(2 * comm + t.exp_total, 2 * r * comm + t.exp);
+}
+
 int FsmoeSchedule::pipemoe_degree(const fsmoe::PipelineCosts& costs) const {
   // PipeMoE (6.3): A2A and the ESP collective form one communication per chunk; the layer is
   // compute-bound (2 t_c + r t_e) or comm-bound (2 r t_c + t_e); forward and backward (2x
-  // expert) share r.
+  // expert) share r. The experts are priced as the one-stream pipeline runs them: compute-bound,
+  // chunk 0 alone and the others beside the collectives (ChunkTimes::exp_total); comm-bound,
+  // the last chunk starts as the last dispatch ends, ahead of the next collective: alone.
   int best = 1;
   double best_t = 0;
+  const fsmoe::PipelineCosts backward = costs.backward();
   for (int r = 1; r <= 8; ++r) {
-    const fsmoe::ChunkTimes t = fsmoe::chunk_times(costs, r);
-    const double comm = t.a2a + t.ag;
-    double total = 0;
-    for (const double e : {t.exp, 2 * t.exp}) {
-      total += std::max(2 * comm + r * e, 2 * r * comm + e);
-    }
+    const double total = pipemoe_ms(costs, r) + pipemoe_ms(backward, r);
     if (r == 1 || total < best_t) {
       best_t = total;
       best = r;
@@ -384,6 +392,10 @@ void FsmoeSchedule::plan() {
     }
     ctx_.decisions()["tutel-improved.degree"] =
         Decision::count(degree_fwd_.front(), "", "MoE layer 0, forward and backward");
+    ctx_.decisions()["tutel-improved.forward_estimate"] = Decision::quantity(
+        pipemoe_ms(c0, degree_fwd_.front()) * 1e3, "us",
+        "MoE layer 0's forward pipeline (first dispatch to last combine) by PipeMoE's model at "
+        "the chosen degree");
     ctx_.decisions()["tutel-improved.gradients"] =
         Decision::choice("after each MoE block",
                          "all-reduced after each MoE block's backward (overlaps non-MoE "

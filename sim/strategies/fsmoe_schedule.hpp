@@ -77,7 +77,7 @@ class FsmoeSchedule final {
   /// The planner (degrees, gradient partition); the constructor runs it.
   void plan();
   fsmoe::PipelineCosts fit_costs(const MoeLayerPlan& p) const;
-  double expert_ms(const MoeLayerPlan& p, std::int64_t parts) const;
+  double expert_ms(const MoeLayerPlan& p, std::int64_t parts, bool beside_comm) const;
   double attention_backward_ms() const;
   double dense_ffn_backward_ms() const;
   std::int64_t attention_grad_bytes() const;
@@ -85,6 +85,8 @@ class FsmoeSchedule final {
   std::int64_t gate_grad_bytes() const;
   void plan_gradients();
   void record_expert_estimate(const std::string& prefix);
+  /// PipeMoE's time of one direction at degree r (ms).
+  static double pipemoe_ms(const fsmoe::PipelineCosts& direction, int r);
   int pipemoe_degree(const fsmoe::PipelineCosts& costs) const;
   fsmoe::PipelineCosts planner_costs(std::int64_t moe_index);
   std::int64_t moe_index_of(std::int64_t layer) const;

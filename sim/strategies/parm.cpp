@@ -31,6 +31,9 @@
 //       parts (each node's members) and its inter-node parts (the cross-node entries), which
 //       overlap, so it costs max(intra, inter). Expert compute is the catalogue's
 //       (layer_ops.hpp); the reduction and the MP-AllGathers come from the same models.
+//       Kernels are priced alone: S1 and S2 run the MoE block in series, so no kernel of theirs
+//       starts beside the block's collectives (DDP's gradient buckets may run beside the
+//       backward; they are the gradient sync's, not the schedule's, and the same for S1 and S2).
 // Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
 // first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
 #include <fmt/format.h>

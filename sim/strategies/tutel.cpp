@@ -6,7 +6,9 @@
 // rank, then an inter-node all-to-all among GPUs with the same local position). Tutel picks
 // (d, algorithm) by trial runs; here its own cost evaluation uses CostModels, per MoE layer: for
 // each candidate, a two-queue schedule (comm queue: D0..Dd-1 then C0..Cd-1; compute queue:
-// E0..Ed-1) of the per-chunk estimates, forward + backward, the same d for both as Tutel does.
+// E0..Ed-1) of the per-chunk estimates, forward + backward, the same d for both as Tutel does;
+// a chunk's experts that start while a collective runs are priced with the executor's overlap
+// contention (overlap_schedule.hpp), the others alone.
 // The expert estimate is the catalogue's expert FFN (layer_ops.hpp: GEMMs and activation, dX and
 // dW in backward) on the slowest rank of the stage; a chunk's all-to-all is priced with every EP
 // group of the stage running it at once (on one-NIC nodes they share the NIC), as the simulator
@@ -24,6 +26,7 @@
 #include "sim/strategies/ddp_gradient_sync.hpp"
 #include "sim/strategies/deepspeed_moe_block.hpp"
 #include "sim/strategies/emit_iteration.hpp"
+#include "sim/strategies/overlap_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 #include "sim/strategies/scheduled_pipeline.hpp"
 #include "sim/strategies/standard_layer.hpp"
@@ -90,8 +93,7 @@ class TutelCore final : public MoeCore {
                 Decision::quantity(
                     t.us(), "us",
                     fmt::format("MoE layer 0 fwd+bwd; per chunk a2a {:.1f} us, expert {:.1f} us",
-                                exchange_time(p, d, dh).us(),
-                                expert_time(p, d, Phase::forward).us()));
+                                exchange_time(p, d, dh).us(), expert_alone_us(p, d)));
           }
           if (t < best) {
             best = t;
@@ -105,11 +107,17 @@ class TutelCore final : public MoeCore {
     ctx_.decisions()["tutel.degree"] = Decision::count(c0.degree, "", "MoE layer 0" + mixed);
     ctx_.decisions()["tutel.a2a"] = Decision::choice(c0.two_dh ? "2dh" : "linear", "MoE layer 0");
     for (const Phase phase : {Phase::forward, Phase::backward}) {
-      ctx_.decisions()[phase == Phase::forward ? "tutel.expert_estimate.forward"
-                                               : "tutel.expert_estimate.backward"] =
+      const bool fwd = phase == Phase::forward;
+      const OverlapSchedule q = direction(ctx_.plan(0), c0.degree, c0.two_dh, phase);
+      ctx_.decisions()[fwd ? "tutel.expert_estimate.forward" : "tutel.expert_estimate.backward"] =
           Decision::quantity(
-              expert_time(ctx_.plan(0), c0.degree, phase).us() * static_cast<double>(c0.degree),
-              "us", "MoE layer 0's experts, all chunks, slowest rank");
+              q.kernel_total().us(), "us",
+              fmt::format("MoE layer 0's experts, all chunks, slowest rank ({} of {} kernels "
+                          "beside communication)",
+                          q.kernels_beside_comm(), q.kernel_count()));
+      ctx_.decisions()[fwd ? "tutel.core_estimate.forward" : "tutel.core_estimate.backward"] =
+          Decision::quantity(q.span().us(), "us",
+                             "MoE layer 0's dispatch -> experts -> combine pipeline");
     }
     ctx_.decisions()["tutel.a2a_estimate"] =
         Decision::quantity(exchange_time(ctx_.plan(0), c0.degree, c0.two_dh).us(), "us",
@@ -169,38 +177,72 @@ class TutelCore final : public MoeCore {
     return ctx_.costs().estimate_together(ctx_.esp_ops(0, p, true, 0, d));
   }
 
-  // The catalogue's experts of one chunk on the slowest rank of stage 0.
-  SimTime expert_time(const MoeLayerPlan& p, std::int64_t d, Phase phase) const {
+  // One chunk's experts forward alone on the slowest rank (the estimate's detail).
+  double expert_alone_us(const MoeLayerPlan& p, std::int64_t d) const {
+    SimTime t = SimTime::zero();
+    for (const KernelCost& k : expert_kernels(p, d, Phase::forward)) t += k.alone;
+    return t.us();
+  }
+
+  /// One kernel of a chunk's experts: alone, and started beside a collective.
+  struct KernelCost {
+    SimTime alone;
+    SimTime beside_comm;
+  };
+
+  // The kernels of one chunk's experts (the catalogue's, in issue order) on the slowest rank of
+  // stage 0, each priced alone and beside a collective (CostModels::duration_beside_comm).
+  std::vector<KernelCost> expert_kernels(const MoeLayerPlan& p, std::int64_t d, Phase phase) const {
     const Pass pass = phase == Phase::backward ? Pass::backward : Pass::forward;
-    SimTime worst = SimTime::zero();
+    std::vector<KernelCost> worst;
+    SimTime worst_time = SimTime::zero();
     for (RankId r : ctx_.job().mapping.stage_ranks(0)) {
       std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
       for (auto& t : tokens) t = split_share(t, d, 0);
-      worst = std::max(worst, kernel_time(ctx_.ops().experts(pass, tokens), ctx_.costs(), r));
+      const BlockWork work = ctx_.ops().experts(pass, tokens);
+      std::vector<KernelCost> kernels;
+      SimTime total = SimTime::zero();
+      for (const KernelOp* k : work.kernels()) {
+        kernels.push_back(
+            {ctx_.costs().duration(k->task, r), ctx_.costs().duration_beside_comm(k->task, r)});
+        total += kernels.back().alone;
+      }
+      if (worst.empty() || total > worst_time) {
+        worst = std::move(kernels);
+        worst_time = total;
+      }
     }
     return worst;
   }
 
-  // Two-queue list schedule of one direction: comm runs D0..D(d-1) then C0..C(d-1).
-  static SimTime pipeline(std::int64_t d, SimTime comm, SimTime expert) {
-    SimTime comm_free = SimTime::zero();
-    std::vector<SimTime> dispatched(static_cast<std::size_t>(d));
+  // The two-queue schedule of one direction as emit_chunked issues it: the comm queue runs
+  // D0..D(d-1) (all-to-all, then the ESP all-gather) then C0..C(d-1) (ESP reduce-scatter, then
+  // all-to-all), C_i after E_i; the compute queue E0..E(d-1), E_i after D_i, each E_i the chunk's
+  // expert kernels in order. A kernel that starts while a collective runs is priced with the
+  // contention the executor charges, the others alone: E_i's first kernel behind E_(i-1) starts
+  // beside C_(i-1) or a later dispatch; released by the end of D_i it starts before D_(i+1) (the
+  // executor releases the experts first), so alone unless another collective still runs; the
+  // chunk's later kernels pay it only while that collective lasts.
+  static OverlapSchedule pipeline(std::int64_t d, SimTime comm,
+                                  const std::vector<KernelCost>& kernels) {
+    OverlapSchedule q;
+    std::vector<OverlapSchedule::Op> dispatched;
+    for (std::int64_t i = 0; i < d; ++i) dispatched.push_back(q.comm(0, comm));
     for (std::int64_t i = 0; i < d; ++i) {
-      comm_free += comm;
-      dispatched[static_cast<std::size_t>(i)] = comm_free;
+      std::vector<OverlapSchedule::Op> after = {dispatched[static_cast<std::size_t>(i)]};
+      for (const KernelCost& k : kernels) after = {q.kernel(k.alone, k.beside_comm, after)};
+      q.comm(0, comm, after);
     }
-    SimTime compute_free = SimTime::zero();
-    for (std::int64_t i = 0; i < d; ++i) {
-      compute_free = std::max(compute_free, dispatched[static_cast<std::size_t>(i)]) + expert;
-      comm_free = std::max(comm_free, compute_free) + comm;
-    }
-    return comm_free;
+    return q;
+  }
+
+  OverlapSchedule direction(const MoeLayerPlan& p, std::int64_t d, bool dh, Phase phase) const {
+    const SimTime comm = exchange_time(p, d, dh) + esp_time(p, d);
+    return pipeline(d, comm, expert_kernels(p, d, phase));
   }
 
   SimTime evaluate(const MoeLayerPlan& p, std::int64_t d, bool dh) const {
-    const SimTime comm = exchange_time(p, d, dh) + esp_time(p, d);
-    return pipeline(d, comm, expert_time(p, d, Phase::forward)) +
-           pipeline(d, comm, expert_time(p, d, Phase::backward));
+    return direction(p, d, dh, Phase::forward).span() + direction(p, d, dh, Phase::backward).span();
   }
 
   void emit_exchange(const Step& s, const MoeLayerPlan& p, bool combine, std::int64_t chunk,
