@@ -33,8 +33,8 @@
 //       (layer_ops.hpp); the reduction and the MP-AllGathers come from the same models.
 // Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
 // first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
-// All-to-all: Parm's exchanges are NCCL all-to-alls (its text; code not read), lowered as NCCL's
-// direct exchange, whose intra- and inter-node flows run at once, as the estimate assumes.
+// All-to-all: taken to be NCCL's (a reconstruction: Parm's code was not available), lowered as
+// NCCL's direct exchange, whose intra- and inter-node flows run at once, as the estimate assumes.
 #include <fmt/format.h>
 
 #include <algorithm>
