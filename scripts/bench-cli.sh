@@ -54,7 +54,7 @@ measure "topology show (load + bisection), 16,384 GPUs" "$MOESIM" topology show 
 "$MOESIM" topology generate --node dgx-h100 --nodes 512 -o "$work/c512.json" > /dev/null
 # nccl-tests all_to_all size = bytes each rank sends in all: 1 MiB to each of N peers. The scale
 # case is the direct algorithm, one flow per pair (1.05 M / 16.8 M flows): --algo direct, and
-# --no-pxn, since PXN relays and aggregates cross-rail pairs (auto picks hierarchical here).
+# --no-pxn, since PXN relays and aggregates cross-rail pairs (auto = direct with PXN).
 measure "collective all_to_all flow, 1,024 GPUs, 1 MiB per pair" \
   "$MOESIM" collective --topology "$work/c128.json" --op all_to_all -b 1G -e 1G --model flow \
   --algo direct --no-pxn

@@ -240,7 +240,12 @@ void register_collective_command(CLI::App& root) {
       ->check(number_in(1.0, 1024.0, true))
       ->capture_default_str();
   cmd->add_option("--model", o->model, "flow or analytical")->capture_default_str();
-  cmd->add_option("--algo", o->algo, "auto, ring, tree, nvls, direct, hierarchical")
+  cmd->add_option("--algo", o->algo,
+                  "auto (what NCCL would pick: its tuning model's argmin; an all-to-all is "
+                  "always NCCL's direct grouped send/recv, PXN across rails), ring, tree, nvls, "
+                  "direct, or hierarchical (a 2D all-to-all NCCL does not run: intra-node "
+                  "aggregation by local rank, then one message per node pair and rail; only "
+                  "when asked for, as a what-if)")
       ->capture_default_str();
   cmd->add_flag("--no-pxn", o->no_pxn,
                 "As NCCL_PXN_DISABLE=1: an all-to-all's cross-rail transfers leave by the sender's "

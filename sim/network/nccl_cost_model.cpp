@@ -295,7 +295,14 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
           t.hw(c, Algorithm::ring, Protocol::simple) +
               exchange_us(topo, layout, bw, cfg.pxn, bytes) +
               exchange_posting_us(topo, op, t, false));
-      if (bw.nodes > 1 && bw.ppn > 1) {
+      // NCCL has no hierarchical all-to-all: ncclAllToAll and PyTorch's all_to_all_single are
+      // a grouped ncclSend/ncclRecv per peer, and what NCCL merges is PXN's (the messages of a
+      // node for one remote GPU meet at the proxy on that GPU's rail, search.cc
+      // P2P_PXN_LEVEL = 2, "as much as possible to maximize aggregation"), which the direct
+      // lowering models. So the automatic choice never takes the two-stage 2D exchange; it is
+      // priced only when forced (--algo hierarchical), as a what-if. Tutel's 2DH is emitted by
+      // the Tutel strategy as two NCCL all-to-alls, not through this choice.
+      if (cfg.algorithm == Choice::hierarchical && bw.nodes > 1 && bw.ppn > 1) {
         // Stage 1 moves, per GPU, everything not for its own local rank: intra links; stage 2
         // moves, per GPU, the aggregated blocks for other nodes: its NIC.
         const FlowPlan plan = lower_hierarchical_all_to_all(topo, op, cfg);

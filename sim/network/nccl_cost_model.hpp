@@ -12,7 +12,7 @@
 //   B) tree all-reduce  lat + S / (0.46 f B);      NVLS  25 us + (n+1)/n S / (0.85 B_nvlink)
 //   broadcast/reduce lat + S / (f B_chain);     send_recv  step + S / B_route
 //   all-to-all(-v)   step + max over ranks of max(intra bytes / B_intra, inter bytes / B_gpu_net)
-//   hierarchical all-to-all: intra stage + inter stage, each as above.
+//   hierarchical all-to-all (only when forced: NCCL has none): intra + inter stage, as above.
 // LL is also capped at ll_max_gbps (NCCL llMaxBw).
 #pragma once
 
@@ -51,7 +51,7 @@ double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTun
                            bool hierarchical);
 
 /// Every (algorithm, protocol) NCCL would consider for `op` (restricted to `forced` unless
-/// automatic), with its time; the first entry is the fastest (NCCL's argmin).
+/// automatic; `hierarchical` only when forced), with its time; the first is NCCL's argmin.
 std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                                       const CollectiveConfig& cfg);
 AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);

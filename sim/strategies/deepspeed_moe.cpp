@@ -11,6 +11,9 @@
 // grad_sync=overlap reduces from backward hooks in DDP-style buckets instead (ZeRO-1/2 with
 // overlap_comm; gradient_buckets.hpp). Option tokens=split|duplicated overrides the token layout
 // (token_layout.hpp).
+// All-to-all as DeepSpeed runs it: sharded_moe.py _AllToAll is dist.all_to_all_single over the
+// EP group (microsoft/DeepSpeed deepspeed/moe/sharded_moe.py), NCCL's grouped send/recv per peer:
+// the network models' automatic choice (direct, PXN across rails; never the 2D exchange).
 #include "sim/strategies/ddp_gradient_sync.hpp"
 #include "sim/strategies/deepspeed_moe_block.hpp"
 #include "sim/strategies/emit_iteration.hpp"

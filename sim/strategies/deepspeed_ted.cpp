@@ -27,6 +27,8 @@
 // Options (name:key=value:...): dtd, cac, ac = on|off. deepspeed-ted = all on;
 // deepspeed-ted-base = TED without its communication optimisations (dtd=off, cac=off, ac=on).
 // Decisions: ted.dtd, ted.cac, ted.activation_checkpointing.
+// All-to-all: DeepSpeed's _AllToAll (dist.all_to_all_single, deepspeed/moe/sharded_moe.py),
+// lowered as NCCL runs it (direct, PXN across rails).
 #include <fmt/format.h>
 
 #include "sim/core/errors.hpp"

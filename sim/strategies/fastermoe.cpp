@@ -29,6 +29,9 @@
 // combine when they wait for the previous step's experts.
 // Expert sharding (esp > 1) is not part of FasterMoE: rejected with an InputError. Tokens in a TP
 // group are treated like DeepSpeed (split over tp when esp = 1 and tp > 1).
+// All-to-all as FasterMoE runs it: ncclGroupStart, ncclSend/ncclRecv per peer with a count,
+// ncclGroupEnd (laekov/fastmoe cuda/global_exchange.h fmoe_cuda_global_scatter_impl /
+// _gather_impl): an all-to-all-v lowered as NCCL's direct exchange (PXN across rails).
 #include <fmt/format.h>
 
 #include <algorithm>

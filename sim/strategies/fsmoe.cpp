@@ -16,6 +16,9 @@
 // fsmoe-no-iio: the same without inter/intra-node overlap: A2A, AG/RS and the gradient
 // all-reduces share one "comm.moe" stream (the TP collectives stay on "comm"), and the planner
 // folds the AG/RS line into the A2A line (one comm resource).
+// All-to-all: FSMoE's do_dispatch / do_combine call Megatron's tensor_parallel.all_to_all over
+// the EP group (xpan413/FSMoE megatron/core/transformer/moe/moe_layer.py), i.e.
+// torch.distributed.all_to_all_single, NCCL-A2A: lowered as NCCL's direct exchange.
 #include "sim/strategies/fsmoe_schedule.hpp"
 #include "sim/strategies/registry.hpp"
 

@@ -33,6 +33,9 @@
 // of its evaluation run data parallelism (gradient_buckets.hpp; options
 // grad_sync=overlap|after|lina, bucket_mb=N); each bucket waits for the last backward kernel of its
 // layers, dW ops moved by the scheduler included.
+// All-to-all as Lancet runs it: a sizes all-to-all, then the data as grouped NCCL send/recv of
+// the real counts (Lancet paper, Fig. 10; its testbeds ran NCCL 2.12.12 with PXN): an
+// all-to-all-v lowered as NCCL's direct exchange, PXN across rails, never the 2D exchange.
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -7,6 +7,9 @@
 //  megatron-a2a-overlap the same layer with the combined 1F1B schedule
 //                       (--overlap-moe-expert-parallel-comm), delayed weight gradients by default
 //                       (--delay-wgrad-compute).
+// All-to-all: the alltoall dispatcher's all_to_all over the EP group is
+// torch.distributed.all_to_all_single with split sizes (megatron/core/tensor_parallel/mappings.py
+// _AllToAll), NCCL's grouped send/recv: lowered as NCCL's direct exchange (PXN across rails).
 #include <fmt/format.h>
 
 #include <string>

@@ -36,6 +36,8 @@
 //       backward; they are the gradient sync's, not the schedule's, and the same for S1 and S2).
 // Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
 // first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
+// All-to-all: taken to be NCCL's (a reconstruction: Parm's code was not available), lowered as
+// NCCL's direct exchange, whose intra- and inter-node flows run at once, as the estimate assumes.
 #include <fmt/format.h>
 
 #include <algorithm>

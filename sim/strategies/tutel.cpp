@@ -19,6 +19,9 @@
 // parameters, marked skip_allreduce, are all-reduced over the expert-DP group), so the
 // all-reduces run in DDP buckets during the backward (gradient_buckets.hpp); grad_sync=after as
 // FSMoE's Tutel baseline ran (FSMoE Sec. 6: only its Tutel-Improved overlaps them).
+// Linear = tutel/impls/communicate.py simple_all_to_all, dist.all_to_all_single (NCCL's grouped
+// send/recv: the network models' direct exchange with PXN); 2DH = tutel_custom_kernel
+// nccl_all_to_all_2d_async, emitted here as its two all-to-alls (microsoft/tutel).
 #include <fmt/format.h>
 
 #include <algorithm>

@@ -38,7 +38,7 @@ enum class CollectiveLowering : std::uint8_t {
   reduction,       ///< ring, tree or NVLS (NVSwitch), whichever NCCL's tuning model prices lowest
   ring,            ///< n-1 ring steps
   rooted_chain,    ///< a pipelined chain from (broadcast) or to (reduce) the root
-  exchange,        ///< direct concurrent point-to-point, or hierarchical (2D) across nodes
+  exchange,        ///< direct concurrent point-to-point (PXN across rails); 2D only when forced
   point_to_point,  ///< one transfer
 };
 

@@ -64,7 +64,7 @@ struct FitKey {
   auto operator<=>(const FitKey&) const = default;
 };
 
-/// Choices a caller may force; `automatic` lets the NCCL model choose (argmin of its time).
+/// Forced choices; `automatic` = the NCCL model's argmin (never `hierarchical`: not NCCL's).
 struct CollectiveConfig {
   enum class Choice : std::uint8_t { automatic, ring, tree, nvls, direct, hierarchical };
   Choice algorithm = Choice::automatic;

@@ -3,6 +3,11 @@
 // exchange across nodes the aggregated blocks (one message per node pair instead of g^2). Works
 // for all_to_all and all_to_all_v (blocks summed from the matrix). Needs the same number of group
 // members on every node; otherwise falls back to the direct algorithm.
+// Not an NCCL algorithm: ncclAllToAll / all_to_all_single is a grouped send/recv per peer
+// (all_to_all.cpp, with PXN's aggregation at the rail proxy), so the automatic choice never
+// lowers to this; only CollectiveConfig::Choice::hierarchical does (`moesim collective --algo
+// hierarchical`), to price a 2D exchange as a what-if. Tutel's 2DH, which a real system does
+// run, is emitted by the Tutel strategy itself as two all-to-alls (sim/strategies/tutel.cpp).
 #include <map>
 
 #include "sim/network/collectives/flow_plan.hpp"
