@@ -107,6 +107,8 @@ class FlowNetworkModel final : public CommunicationModel {
   /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
   void collect_component() const;
   void link_flow(std::size_t i);
+  /// Makes link l a constraint again for every flow on it (a flow arrived without its cover).
+  void uncover(DirectedLinkId l);
   void unlink_flow(std::size_t i);
   void drop_link_lists();
   void build_link_lists();
@@ -179,6 +181,13 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
   std::vector<std::vector<std::uint32_t>> link_flows_;
   std::vector<std::uint32_t> hop_pos_;
+  // Covered links (while lists_on_): link l is covered by cover_[l] (kNoCover: none) when every
+  // flow on l also crosses cover_[l], l at most once, and l's capacity is at least
+  // kCoverMargin times the cover's. Such a link never limits a rate (see link_flow), so the
+  // component search and the solver skip it: each route keeps its hops over uncovered links
+  // first, core_len_[i] of them, then its covered hops (hop order changes nothing else).
+  std::vector<std::uint32_t> cover_;
+  std::vector<std::uint16_t> core_len_;
   // While lists_on_, also per operation slot: its running flows (swap-removed; op_pos_, per
   // flow, is its position there) and the earliest finish among them (valid for every slot when
   // op_min_valid_), so a recomputation re-derives the marked flows without a pass over all.
