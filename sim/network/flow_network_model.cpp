@@ -746,17 +746,10 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
     if (!remaining_.empty() && earliest_finish_ps_ <= to.ps()) {
       // Flows finishing by `to` (never earlier: advance stops at next_completion).
       std::vector<std::uint32_t> finished_slots;
-      // In index order; a removed flow's place is taken by the last, looked at next. The
-      // search for the next finished flow is a loop over local copies (the stores below could
-      // alias the vectors' members as far as the compiler knows).
       const std::int64_t until = to.ps();
-      for (std::size_t i = 0;;) {
-        const std::int64_t* const finish = finish_ps_.data();
-        const std::size_t n = finish_ps_.size();
-        while (i < n && finish[i] > until) ++i;
-        if (i == n) break;
+      const auto finish_flow = [&](std::size_t i) {
         OpState& op = ops_[owner_[i]];
-        op.arrival = std::max(op.arrival, SimTime::from_ps(finish[i] + route_latency_ps(i)));
+        op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + route_latency_ps(i)));
         bytes_delivered_ += remaining_[i];  // the rounding residue
         if (--op.pending == 0) finished_slots.push_back(owner_[i]);
         dirty_ops_.push_back(owner_[i]);
@@ -764,6 +757,34 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
           note_changed(pool_[k]);
         }
         remove_flow(i);
+      };
+      // In index order; a removed flow's place is taken by the last, looked at next.
+      if (lists_on_ && op_min_valid_) {
+        // The finished flows, found through the operations whose earliest finish is due (not a
+        // pass over every running flow), then taken in the same order: ascending index, each
+        // place re-examined after its flow is removed (only the place just emptied receives a
+        // flow, so a finished flow is either still where it was found or was taken already).
+        finished_flows_.clear();
+        for (std::uint32_t slot = 0; slot < op_flows_.size(); ++slot) {
+          if (op_flows_[slot].empty() || op_min_finish_[slot] > until) continue;
+          for (std::uint32_t i : op_flows_[slot]) {
+            if (finish_ps_[i] <= until) finished_flows_.push_back(i);
+          }
+        }
+        std::sort(finished_flows_.begin(), finished_flows_.end());
+        for (std::uint32_t i : finished_flows_) {
+          while (i < finish_ps_.size() && finish_ps_[i] <= until) finish_flow(i);
+        }
+      } else {
+        // The search for the next finished flow is a loop over local copies (the stores in
+        // finish_flow could alias the vectors' members as far as the compiler knows).
+        for (std::size_t i = 0;;) {
+          const std::int64_t* const finish = finish_ps_.data();
+          const std::size_t n = finish_ps_.size();
+          while (i < n && finish[i] > until) ++i;
+          if (i == n) break;
+          finish_flow(i);
+        }
       }
       dirty_ = true;
       // The rates are all current and the changed links still noted: the lists can come back

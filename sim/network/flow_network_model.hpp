@@ -194,6 +194,7 @@ class FlowNetworkModel final : public CommunicationModel {
   std::vector<std::vector<std::uint32_t>> op_flows_;
   std::vector<std::uint32_t> op_pos_;
   mutable std::vector<std::int64_t> op_min_finish_;
+  std::vector<std::uint32_t> finished_flows_;  ///< advance: the flows due, by index
   mutable bool op_min_valid_ = false;
   bool lists_on_ = true;
   // Per-link flow lists cost 8 bytes a route hop (the list entry and its position), the
