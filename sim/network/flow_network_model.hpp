@@ -23,7 +23,10 @@
 // flows, kept as flows start and end, which the solver reads directly: no per-solve link-to-flow
 // table), the others keep their rates and are brought forward as if re-solved (found through
 // per-operation flow lists; each operation's earliest finish is kept, so the next completion
-// needs no pass over the flows of the unmarked operations). Above 2^18 running flows the lists
+// needs no pass over the flows of the unmarked operations, nor the search for the flows that are
+// due). A link all of whose flows also cross one at most 1/1.01 of its capacity (a DGX H100's
+// PCIe hops behind its NIC port) never limits a rate: the search and the solve skip it (proof at
+// link_flow), 4 of the 8 hops of a cross-node route. Above 2^18 running flows the lists
 // are dropped (8 bytes a hop, 8 a flow) and the marked operations solved whole.
 // Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
 // O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
