@@ -23,7 +23,10 @@
 // flows, kept as flows start and end, which the solver reads directly: no per-solve link-to-flow
 // table), the others keep their rates and are brought forward as if re-solved (found through
 // per-operation flow lists; each operation's earliest finish is kept, so the next completion
-// needs no pass over the flows of the unmarked operations). Above 2^18 running flows the lists
+// needs no pass over the flows of the unmarked operations, nor the search for the flows that are
+// due). A link all of whose flows also cross one at most 1/1.01 of its capacity (a DGX H100's
+// PCIe hops behind its NIC port) never limits a rate: the search and the solve skip it (proof at
+// link_flow), 4 of the 8 hops of a cross-node route. Above 2^18 running flows the lists
 // are dropped (8 bytes a hop, 8 a flow) and the marked operations solved whole.
 // Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
 // O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
@@ -107,6 +110,8 @@ class FlowNetworkModel final : public CommunicationModel {
   /// Fills comp_flows_ / comp_links_: the flows connected to a changed link, and their links.
   void collect_component() const;
   void link_flow(std::size_t i);
+  /// Makes link l a constraint again for every flow on it (a flow arrived without its cover).
+  void uncover(DirectedLinkId l);
   void unlink_flow(std::size_t i);
   void drop_link_lists();
   void build_link_lists();
@@ -179,12 +184,20 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::vector<char> changed_mark_;  ///< per link: in changed_links_
   std::vector<std::vector<std::uint32_t>> link_flows_;
   std::vector<std::uint32_t> hop_pos_;
+  // Covered links (while lists_on_): link l is covered by cover_[l] (kNoCover: none) when every
+  // flow on l also crosses cover_[l], l at most once, and l's capacity is at least
+  // kCoverMargin times the cover's. Such a link never limits a rate (see link_flow), so the
+  // component search and the solver skip it: each route keeps its hops over uncovered links
+  // first, core_len_[i] of them, then its covered hops (hop order changes nothing else).
+  std::vector<std::uint32_t> cover_;
+  std::vector<std::uint16_t> core_len_;
   // While lists_on_, also per operation slot: its running flows (swap-removed; op_pos_, per
   // flow, is its position there) and the earliest finish among them (valid for every slot when
   // op_min_valid_), so a recomputation re-derives the marked flows without a pass over all.
   std::vector<std::vector<std::uint32_t>> op_flows_;
   std::vector<std::uint32_t> op_pos_;
   mutable std::vector<std::int64_t> op_min_finish_;
+  std::vector<std::uint32_t> finished_flows_;  ///< advance: the flows due, by index
   mutable bool op_min_valid_ = false;
   bool lists_on_ = true;
   // Per-link flow lists cost 8 bytes a route hop (the list entry and its position), the

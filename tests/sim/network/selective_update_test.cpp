@@ -156,6 +156,38 @@ TEST(SelectiveUpdate, FlowsOfOneOperationOnDisjointLinksAreNotReSolved) {
   EXPECT_EQ(full.solved_flows(), 3u);
 }
 
+// Covered links: a DGX H100 route's PCIe hops carry exactly the flows of their NIC's slower port,
+// so the selective solve leaves them out. Flows that cross only one of them (a first or last
+// hop alone, as a proxy's copy does) arrive while cross-node flows run on it and make it a
+// constraint again (the first-hop flow gets what the NIC leaves of the PCIe link); once those
+// are gone and the link is empty, a new all-to-all covers it again. Every instant is the full
+// re-solve's, which keeps every link.
+TEST(SelectiveUpdate, LinksThatStopBeingCoveredAreSolvedAgain) {
+  const auto gpu0s = [](double bytes) { return all_to_all(0, 8, 32, bytes); };
+  const auto hops = [] {
+    FlowPlan p;
+    p.stages.push_back(Stage{
+        SimTime::zero(),
+        {FlowSpec{0, 8, 8 << 20, Segment::first_hop}, FlowSpec{8, 16, 2 << 20, Segment::last_hop},
+         FlowSpec{24, 0, 3 << 20, Segment::last_hop}}});
+    return p;
+  };
+  const auto plans = [&] {
+    std::vector<Timed> w;
+    w.push_back({SimTime::zero(), gpu0s(4 << 20)});
+    w.push_back({SimTime::from_us(20), hops()});
+    w.push_back({SimTime::from_us(6000), gpu0s(1 << 20)});
+    return w;
+  };
+  FlowNetworkModel selective(cluster_256());
+  FlowNetworkModel full(cluster_256());
+  full.set_full_recomputation(true);
+  const auto got = run(selective, plans());
+  const auto want = run(full, plans());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got, want);
+}
+
 // ---- independent reference ----
 
 // Max-min fair rates by progressive filling, the obvious way: repeatedly saturate the link with
