@@ -54,13 +54,15 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
   if (pxn && bw.nodes > 1) {
     for (std::size_t i = 0; i < n; ++i) position.emplace(layout.ranks[i], i);
   }
+  std::vector<int> node(n);  // looked up n^2 times below
+  for (std::size_t i = 0; i < n; ++i) node[i] = topo.node_of(RankId{layout.ranks[i]});
   for (std::size_t i = 0; i < n; ++i) {
-    const int ni = topo.node_of(RankId{layout.ranks[i]});
+    const int ni = node[i];
     for (std::size_t j = 0; j < n; ++j) {
       if (i == j) continue;
       const double b = bytes(i, j);
       if (b <= 0) continue;
-      if (topo.node_of(RankId{layout.ranks[j]}) == ni) {
+      if (node[j] == ni) {
         intra_out[i] += b;
         intra_in[j] += b;
         continue;
@@ -291,11 +293,15 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
         return v ? static_cast<double>(op.matrix->at(i, j)) : each;
       };
       const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
-      add(Algorithm::direct, Protocol::simple,
-          t.hw(c, Algorithm::ring, Protocol::simple) +
-              exchange_us(topo, layout, bw, cfg.pxn, bytes) +
-              exchange_posting_us(topo, op, t, false));
-      if (bw.nodes > 1 && bw.ppn > 1) {
+      // Each candidate costs a pass over the n^2 pairs (the hierarchical one a lowering):
+      // only those --algo allows.
+      if (allowed(cfg.algorithm, Algorithm::direct)) {
+        add(Algorithm::direct, Protocol::simple,
+            t.hw(c, Algorithm::ring, Protocol::simple) +
+                exchange_us(topo, layout, bw, cfg.pxn, bytes) +
+                exchange_posting_us(topo, op, t, false));
+      }
+      if (bw.nodes > 1 && bw.ppn > 1 && allowed(cfg.algorithm, Algorithm::hierarchical)) {
         // Stage 1 moves, per GPU, everything not for its own local rank: intra links; stage 2
         // moves, per GPU, the aggregated blocks for other nodes: its NIC.
         const FlowPlan plan = lower_hierarchical_all_to_all(topo, op, cfg);
