@@ -453,6 +453,7 @@ void FlowNetworkModel::unite_route(std::size_t begin, std::size_t end) {
   if (begin == end) return;
   const DirectedLinkId root = link_root(pool_[begin]);
   for (std::size_t k = begin + 1; k < end; ++k) {
+    if (link_parent_[pool_[k]] == root) continue;  // most hops, once a stage's routes are in
     const DirectedLinkId other = link_root(pool_[k]);
     if (other != root) link_parent_[other] = root;
   }
@@ -616,14 +617,17 @@ void FlowNetworkModel::solve_changed_components(bool part) const {
   const auto changed = [&](std::size_t i) {
     return link_seen_[link_root(pool_[route_begin_[i]])] == epoch;
   };
+  // Most of the flows: all of them in place instead (no copies of their routes' bounds, 18
+  // bytes a flow; the count stops there). Solving more sets than needed changes no rate; only
+  // without unmarked operations, whose flows are not to be brought forward.
   std::size_t solve = 0;
   for (std::size_t i = 0; i < remaining_.size(); ++i) {
     if (marked(i) && changed(i)) ++solve;
+    if (!part && 2 * solve > remaining_.size()) {
+      solve = remaining_.size();
+      break;
+    }
   }
-  // Most of the flows: all of them in place instead (no copies of their routes' bounds, 18
-  // bytes a flow). Solving more sets than needed changes no rate; only without unmarked
-  // operations, whose flows are not to be brought forward.
-  if (!part && 2 * solve > remaining_.size()) solve = remaining_.size();
   if (solve >= kProgressFlows) {
     fmt::print(stderr, "flow model: max-min over {} flows at {:.3f} us simulated\n", solve,
                synced_.us());
@@ -752,7 +756,9 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
         op.arrival = std::max(op.arrival, SimTime::from_ps(finish[i] + route_latency_ps(i)));
         bytes_delivered_ += remaining_[i];  // the rounding residue
         if (--op.pending == 0) finished_slots.push_back(owner_[i]);
-        dirty_ops_.push_back(owner_[i]);
+        // Once per run of one operation's flows (a million flows ending at one instant would
+        // list their one operation a million times; the marking visits each once anyway).
+        if (dirty_ops_.empty() || dirty_ops_.back() != owner_[i]) dirty_ops_.push_back(owner_[i]);
         for (std::uint32_t k = route_begin_[i]; k < route_begin_[i] + route_len_[i]; ++k) {
           note_changed(pool_[k]);
         }

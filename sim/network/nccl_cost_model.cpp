@@ -105,6 +105,12 @@ double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTun
   std::size_t peers = 0;  // of the busiest rank
   if (hierarchical) {
     peers = make_layout(topo, op).nodes_spanned() - 1;
+  } else if (!v) {
+    // Every pair exchanges: a rank's peers are the group's ranks on other nodes (O(n), not
+    // the n^2 pairs: three calls per all-to-all of 1,024 GPUs).
+    std::unordered_map<int, std::size_t> on_node;
+    for (int k : node) ++on_node[k];
+    for (const auto& [k, count] : on_node) peers = std::max(peers, n - count);
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t p = 0;
