@@ -108,8 +108,9 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   }
   // Grow once per stage rather than per flow (an all-to-all at 1024 GPUs starts a million flows
   // here), geometrically so that many small stages stay amortised O(1).
-  const std::size_t flows = remaining_.size() + stage.flows.size();
-  if (stage.flows.size() > (std::size_t{1} << 20)) {
+  const std::size_t stage_flows = stage.flow_count();
+  const std::size_t flows = remaining_.size() + stage_flows;
+  if (stage_flows > (std::size_t{1} << 20)) {
     // ~110 bytes per running flow (state, route links, the solver's link-to-flow lists): the
     // 4096-GPU all-to-all measures 1.69 GB for 16.8 M flows (101 B/flow with the process; the
     // estimate keeps a margin). Refused before allocating them.
@@ -128,28 +129,28 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   grow(route_begin_);
   grow(route_len_);
   grow(owner_);
-  if (stage.flows.size() >= kProgressFlows) {
-    fmt::print(stderr, "flow model: routing {} flows at {:.3f} us simulated\n", stage.flows.size(),
+  if (stage_flows >= kProgressFlows) {
+    fmt::print(stderr, "flow model: routing {} flows at {:.3f} us simulated\n", stage_flows,
                now.us());
   }
   // Route links: reserve from the mean hop count of a sample of the stage's routes, so that a
   // million-flow stage does not hold the old and the doubled pool at once.
-  if (stage.flows.size() > 65536) {
+  if (stage_flows > 65536) {
     constexpr std::size_t kSample = 4096;
     std::size_t sampled_hops = 0;
-    const std::size_t step = stage.flows.size() / kSample;
+    const std::size_t step = stage_flows / kSample;
     for (std::size_t k = 0; k < kSample; ++k) {
-      const FlowSpec& f = stage.flows[k * step];
+      const FlowSpec f = stage.flow(k * step);
       scratch_.clear();
       topo_->route(RankId{f.src}, RankId{f.dst}, scratch_);
       sampled_hops += f.segment == Segment::full ? scratch_.size() : 1;
     }
     // 1/16 of margin: a sample's mean is not the stage's (beyond it, the pool doubles).
     const std::size_t want =
-        pool_.size() + stage.flows.size() * sampled_hops * 17 / (16 * kSample) + kSample;
+        pool_.size() + stage_flows * sampled_hops * 17 / (16 * kSample) + kSample;
     if (pool_.capacity() < want) pool_.reserve(want);
   }
-  for (const FlowSpec& f : stage.flows) {
+  stage.for_each_flow([&](const FlowSpec& f) {
     const std::size_t begin = pool_.size();
     if (f.segment == Segment::full) {
       topo_->route(RankId{f.src}, RankId{f.dst}, pool_);
@@ -169,7 +170,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
       for (std::size_t k = begin; k < pool_.size(); ++k) lat += link_latency_[pool_[k]].ps();
       op.arrival = std::max(op.arrival, now + SimTime::from_ps(lat));
       pool_.resize(begin);
-      continue;
+      return;
     }
     remaining_.push_back(f.bytes);
     rate_.push_back(0.0);
@@ -191,9 +192,11 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
         op.links.push_back(pool_[k]);
       }
     }
-  }
+  });
   stage.flows.clear();
   stage.flows.shrink_to_fit();
+  stage.exchange_ranks.clear();
+  stage.exchange_ranks.shrink_to_fit();
   for (DirectedLinkId l : op.links) ops_on_link_[l].push_back(slot);
   for (DirectedLinkId l : op.links) note_changed(l);
   if (!op.links.empty()) {
