@@ -13,8 +13,10 @@ std::int64_t add(std::int64_t a, std::int64_t b) {
   return a >= kUnreachable || b >= kUnreachable ? kUnreachable : a + b;
 }
 
+// A 32-bit remainder (counts are small): a 64-bit division costs several times more, and a
+// route takes one per hop (a million routes per 1,024-GPU all-to-all).
 std::uint32_t pick(std::uint32_t key, std::size_t count) {
-  return count == 1 ? 0 : static_cast<std::uint32_t>(key % count);
+  return count == 1 ? 0 : key % static_cast<std::uint32_t>(count);
 }
 
 }  // namespace

@@ -112,8 +112,9 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   }
   // Grow once per stage rather than per flow (an all-to-all at 1024 GPUs starts a million flows
   // here), geometrically so that many small stages stay amortised O(1).
-  const std::size_t flows = remaining_.size() + stage.flows.size();
-  if (stage.flows.size() > (std::size_t{1} << 20)) {
+  const std::size_t stage_flows = stage.flow_count();
+  const std::size_t flows = remaining_.size() + stage_flows;
+  if (stage_flows > (std::size_t{1} << 20)) {
     // ~110 bytes per running flow (state, route links, the solver's link-to-flow lists): the
     // 4096-GPU all-to-all measures 1.69 GB for 16.8 M flows (101 B/flow with the process; the
     // estimate keeps a margin). Refused before allocating them.
@@ -132,28 +133,28 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
   grow(route_begin_);
   grow(route_len_);
   grow(owner_);
-  if (stage.flows.size() >= kProgressFlows) {
-    fmt::print(stderr, "flow model: routing {} flows at {:.3f} us simulated\n", stage.flows.size(),
+  if (stage_flows >= kProgressFlows) {
+    fmt::print(stderr, "flow model: routing {} flows at {:.3f} us simulated\n", stage_flows,
                now.us());
   }
   // Route links: reserve from the mean hop count of a sample of the stage's routes, so that a
   // million-flow stage does not hold the old and the doubled pool at once.
-  if (stage.flows.size() > 65536) {
+  if (stage_flows > 65536) {
     constexpr std::size_t kSample = 4096;
     std::size_t sampled_hops = 0;
-    const std::size_t step = stage.flows.size() / kSample;
+    const std::size_t step = stage_flows / kSample;
     for (std::size_t k = 0; k < kSample; ++k) {
-      const FlowSpec& f = stage.flows[k * step];
+      const FlowSpec f = stage.flow(k * step);
       scratch_.clear();
       topo_->route(RankId{f.src}, RankId{f.dst}, scratch_);
       sampled_hops += f.segment == Segment::full ? scratch_.size() : 1;
     }
     // 1/16 of margin: a sample's mean is not the stage's (beyond it, the pool doubles).
     const std::size_t want =
-        pool_.size() + stage.flows.size() * sampled_hops * 17 / (16 * kSample) + kSample;
+        pool_.size() + stage_flows * sampled_hops * 17 / (16 * kSample) + kSample;
     if (pool_.capacity() < want) pool_.reserve(want);
   }
-  for (const FlowSpec& f : stage.flows) {
+  stage.for_each_flow([&](const FlowSpec& f) {
     const std::size_t begin = pool_.size();
     if (f.segment == Segment::full) {
       topo_->route(RankId{f.src}, RankId{f.dst}, pool_);
@@ -173,7 +174,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
       for (std::size_t k = begin; k < pool_.size(); ++k) lat += link_latency_[pool_[k]].ps();
       op.arrival = std::max(op.arrival, now + SimTime::from_ps(lat));
       pool_.resize(begin);
-      continue;
+      return;
     }
     remaining_.push_back(f.bytes);
     rate_.push_back(0.0);
@@ -190,10 +191,16 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
         op.links.push_back(pool_[k]);
       }
     }
-    if (lists_on_) link_flow(remaining_.size() - 1);
-  }
+    if (lists_on_) {
+      link_flow(remaining_.size() - 1);
+    } else {
+      unite_route(begin, pool_.size());
+    }
+  });
   stage.flows.clear();
   stage.flows.shrink_to_fit();
+  stage.exchange_ranks.clear();
+  stage.exchange_ranks.shrink_to_fit();
   for (DirectedLinkId l : op.links) ops_on_link_[l].push_back(slot);
   for (DirectedLinkId l : op.links) note_changed(l);
   if (!op.links.empty()) {
@@ -494,6 +501,31 @@ void FlowNetworkModel::drop_link_lists() {
   std::vector<std::uint16_t>().swap(core_len_);
   op_min_valid_ = false;
   lists_on_ = false;
+  link_parent_.resize(capacity_per_ps_.size());
+  for (DirectedLinkId l = 0; l < link_parent_.size(); ++l) link_parent_[l] = l;
+  for (std::size_t i = 0; i < route_begin_.size(); ++i) {
+    unite_route(route_begin_[i], route_begin_[i] + route_len_[i]);
+  }
+}
+
+// Path halving: the sets of a stage's routes stay a step or two deep.
+DirectedLinkId FlowNetworkModel::link_root(DirectedLinkId l) const {
+  DirectedLinkId* const parent = link_parent_.data();
+  while (parent[l] != l) {
+    parent[l] = parent[parent[l]];
+    l = parent[l];
+  }
+  return l;
+}
+
+void FlowNetworkModel::unite_route(std::size_t begin, std::size_t end) {
+  if (begin == end) return;
+  const DirectedLinkId root = link_root(pool_[begin]);
+  for (std::size_t k = begin + 1; k < end; ++k) {
+    if (link_parent_[pool_[k]] == root) continue;  // most hops, once a stage's routes are in
+    const DirectedLinkId other = link_root(pool_[k]);
+    if (other != root) link_parent_[other] = root;
+  }
 }
 
 void FlowNetworkModel::build_link_lists() {
@@ -619,32 +651,8 @@ void FlowNetworkModel::recompute() const {
     }
     earliest_finish_ps_ = earliest;
     solved_flows_ += comp_flows_.size();
-  } else if (!full_recomputation_ && part) {
-    // No lists (too many flows): every flow of the marked operations is solved.
-    op_min_valid_ = false;
-    for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
-    changed_links_.clear();
-    sub_flow_.clear();
-    sub_begin_.clear();
-    sub_len_.clear();
-    for (std::size_t i = 0; i < owner_.size(); ++i) {
-      if (visit_[owner_[i]] == visit_stamp_) {
-        sub_flow_.push_back(static_cast<std::uint32_t>(i));
-        sub_begin_.push_back(route_begin_[i]);
-        sub_len_.push_back(route_len_[i]);
-      }
-    }
-    sub_rate_.resize(sub_begin_.size());
-    solver_.solve(capacity_per_ps_, sub_begin_, sub_len_, pool_, sub_rate_);
-    for (std::size_t k = 0; k < sub_flow_.size(); ++k) {
-      const std::uint32_t i = sub_flow_[k];
-      bring_forward(i);
-      rate_[i] = sub_rate_[k];
-      set_finish(i);
-    }
-    solved_flows_ += sub_flow_.size();
-    earliest_finish_ps_ = kNever;
-    for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
+  } else if (!full_recomputation_) {
+    solve_changed_components(part);
   } else {
     op_min_valid_ = false;  // (the reference: every flow re-derived)
     for (DirectedLinkId l : changed_links_) changed_mark_[l] = 0;
@@ -665,6 +673,73 @@ void FlowNetworkModel::recompute() const {
     for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
   }
   dirty_ = false;
+}
+
+// No lists (too many flows): of the marked operations' flows (all when !part), those in a
+// union-find set with a changed link are solved; every marked flow is brought forward and its
+// finish re-derived, solved or not (an unsolved one keeps its rate, which a solve would give bit
+// for bit), as when all of them were solved.
+void FlowNetworkModel::solve_changed_components(bool part) const {
+  op_min_valid_ = false;
+  next_seen_epoch();
+  const std::uint32_t epoch = seen_epoch_;
+  for (DirectedLinkId l : changed_links_) {
+    changed_mark_[l] = 0;
+    link_seen_[link_root(l)] = epoch;
+  }
+  changed_links_.clear();
+  const auto marked = [&](std::size_t i) { return !part || visit_[owner_[i]] == visit_stamp_; };
+  // A route's links are all in one set: its first link's set is the flow's.
+  const auto changed = [&](std::size_t i) {
+    return link_seen_[link_root(pool_[route_begin_[i]])] == epoch;
+  };
+  // Most of the flows: all of them in place instead (no copies of their routes' bounds, 18
+  // bytes a flow; the count stops there). Solving more sets than needed changes no rate; only
+  // without unmarked operations, whose flows are not to be brought forward.
+  std::size_t solve = 0;
+  for (std::size_t i = 0; i < remaining_.size(); ++i) {
+    if (marked(i) && changed(i)) ++solve;
+    if (!part && 2 * solve > remaining_.size()) {
+      solve = remaining_.size();
+      break;
+    }
+  }
+  if (solve >= kProgressFlows) {
+    fmt::print(stderr, "flow model: max-min over {} flows at {:.3f} us simulated\n", solve,
+               synced_.us());
+  }
+  if (solve == remaining_.size()) {
+    for (std::size_t i = 0; i < remaining_.size(); ++i) bring_forward(i);
+    solver_.solve(capacity_per_ps_, route_begin_, route_len_, pool_, rate_);
+    for (std::size_t i = 0; i < remaining_.size(); ++i) set_finish(i);
+  } else {
+    sub_flow_.clear();
+    sub_begin_.clear();
+    sub_len_.clear();
+    for (std::size_t i = 0; i < remaining_.size(); ++i) {
+      if (!marked(i)) continue;
+      bring_forward(i);
+      if (changed(i)) {
+        sub_flow_.push_back(static_cast<std::uint32_t>(i));
+        sub_begin_.push_back(route_begin_[i]);
+        sub_len_.push_back(route_len_[i]);
+      } else {
+        set_finish(i);
+      }
+    }
+    sub_rate_.resize(sub_begin_.size());
+    if (!sub_flow_.empty()) solver_.solve(capacity_per_ps_, sub_begin_, sub_len_, pool_, sub_rate_);
+    for (std::size_t k = 0; k < sub_flow_.size(); ++k) {
+      const std::uint32_t i = sub_flow_[k];
+      rate_[i] = sub_rate_[k];
+      set_finish(i);
+    }
+  }
+  // As after a full solve: keep the solver's buffers while the running flows need most of them.
+  solver_.release_if_larger_than(std::max(std::size_t{1} << 22, 2 * live_pool_));
+  solved_flows_ += solve;
+  earliest_finish_ps_ = kNever;
+  for (std::int64_t f : finish_ps_) earliest_finish_ps_ = std::min(earliest_finish_ps_, f);
 }
 
 std::optional<SimTime> FlowNetworkModel::next_completion(SimTime /*now*/) const {
@@ -752,7 +827,9 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
         op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + route_latency_ps(i)));
         bytes_delivered_ += remaining_[i];  // the rounding residue
         if (--op.pending == 0) finished_slots.push_back(owner_[i]);
-        dirty_ops_.push_back(owner_[i]);
+        // Once per run of one operation's flows (a million flows ending at one instant would
+        // list their one operation a million times; the marking visits each once anyway).
+        if (dirty_ops_.empty() || dirty_ops_.back() != owner_[i]) dirty_ops_.push_back(owner_[i]);
         for (std::uint32_t k = route_begin_[i]; k < route_begin_[i] + route_len_[i]; ++k) {
           note_changed(pool_[k]);
         }

@@ -27,7 +27,9 @@
 // due). A link all of whose flows also cross one at most 1/1.01 of its capacity (a DGX H100's
 // PCIe hops behind its NIC port) never limits a rate: the search and the solve skip it (proof at
 // link_flow), 4 of the 8 hops of a cross-node route. Above 2^18 running flows the lists
-// are dropped (8 bytes a hop, 8 a flow) and the marked operations solved whole.
+// are dropped (8 bytes a hop, 8 a flow); of the marked operations' flows, those whose route lies
+// in a set of links (a union-find over the routes, 4 bytes a link) with a changed link are
+// solved.
 // Remaining bytes are lazy: brought forward only when a flow's rate changes, so time advances in
 // O(1). Progressive filling costs O(F h log L) over the re-solved flows; all flows starting or
 // ending at one instant share one recomputation.
@@ -119,6 +121,10 @@ class FlowNetworkModel final : public CommunicationModel {
   void remove_flow(std::size_t i);
   std::int64_t route_latency_ps(std::size_t i) const;
   void compact_routes();
+  /// Without the lists: the union-find of links joined by running flows' routes.
+  DirectedLinkId link_root(DirectedLinkId l) const;
+  void unite_route(std::size_t begin, std::size_t end);
+  void solve_changed_components(bool part) const;
 
   const Topology* topo_;
   CollectiveConfig config_;
@@ -211,6 +217,12 @@ class FlowNetworkModel final : public CommunicationModel {
   mutable std::uint32_t seen_epoch_ = 0;
   mutable std::vector<DirectedLinkId> comp_links_;
   mutable std::vector<std::uint32_t> comp_flows_;
+  // While the lists are off: a union-find over directed links, two links joined when a running
+  // flow's route crosses both (4 bytes a link, none a flow). Never split when flows end, so its
+  // sets are unions of the flows-share-a-link components: a recomputation re-solves only the
+  // flows in a set with a changed link (a million-flow all-to-all's NVLink flows end first and
+  // leave the network flows' rates as they were), the same rates bit for bit.
+  mutable std::vector<DirectedLinkId> link_parent_;
   mutable double bytes_delivered_ = 0;
   double bytes_started_ = 0;
 };

@@ -54,13 +54,15 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
   if (pxn && bw.nodes > 1) {
     for (std::size_t i = 0; i < n; ++i) position.emplace(layout.ranks[i], i);
   }
+  std::vector<int> node(n);  // looked up n^2 times below
+  for (std::size_t i = 0; i < n; ++i) node[i] = topo.node_of(RankId{layout.ranks[i]});
   for (std::size_t i = 0; i < n; ++i) {
-    const int ni = topo.node_of(RankId{layout.ranks[i]});
+    const int ni = node[i];
     for (std::size_t j = 0; j < n; ++j) {
       if (i == j) continue;
       const double b = bytes(i, j);
       if (b <= 0) continue;
-      if (topo.node_of(RankId{layout.ranks[j]}) == ni) {
+      if (node[j] == ni) {
         intra_out[i] += b;
         intra_in[j] += b;
         continue;
@@ -103,6 +105,12 @@ double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTun
   std::size_t peers = 0;  // of the busiest rank
   if (hierarchical) {
     peers = make_layout(topo, op).nodes_spanned() - 1;
+  } else if (!v) {
+    // Every pair exchanges: a rank's peers are the group's ranks on other nodes (O(n), not
+    // the n^2 pairs: three calls per all-to-all of 1,024 GPUs).
+    std::unordered_map<int, std::size_t> on_node;
+    for (int k : node) ++on_node[k];
+    for (const auto& [k, count] : on_node) peers = std::max(peers, n - count);
   } else {
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t p = 0;
@@ -291,10 +299,14 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
         return v ? static_cast<double>(op.matrix->at(i, j)) : each;
       };
       const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
-      add(Algorithm::direct, Protocol::simple,
-          t.hw(c, Algorithm::ring, Protocol::simple) +
-              exchange_us(topo, layout, bw, cfg.pxn, bytes) +
-              exchange_posting_us(topo, op, t, false));
+      // Each candidate costs a pass over the n^2 pairs (the hierarchical one a lowering):
+      // only those --algo allows.
+      if (allowed(cfg.algorithm, Algorithm::direct)) {
+        add(Algorithm::direct, Protocol::simple,
+            t.hw(c, Algorithm::ring, Protocol::simple) +
+                exchange_us(topo, layout, bw, cfg.pxn, bytes) +
+                exchange_posting_us(topo, op, t, false));
+      }
       // NCCL has no hierarchical all-to-all: ncclAllToAll and PyTorch's all_to_all_single are
       // a grouped ncclSend/ncclRecv per peer, and what NCCL merges is PXN's (the messages of a
       // node for one remote GPU meet at the proxy on that GPU's rail, search.cc

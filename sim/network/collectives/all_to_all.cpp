@@ -27,7 +27,6 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   const bool v = traits_of(op.kind).size == SizeConvention::matrix;
   const double each = op.bytes.as_double() / static_cast<double>(n);
   Stage stage;
-  stage.flows.reserve(n * (n - 1));
   bool crosses_nodes = false;
   bool has_pci = false;
   const int node0 = topo.node_of(op.ranks[0]);
@@ -40,10 +39,20 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   if (pxn) {
     for (RankId r : op.ranks) members.insert(r.value);
   }
+  // Without PXN every pair sends S/n: a large group's stage keeps only its ranks (the flows
+  // are listed from them as the loop below would); small ones list their flows.
+  constexpr std::size_t kCompactPairs = std::size_t{1} << 16;
+  if (!v && !pxn && each > 0 && n * (n - 1) >= kCompactPairs) {
+    stage.exchange_ranks.reserve(n);
+    for (RankId r : op.ranks) stage.exchange_ranks.push_back(r.value);
+    stage.exchange_bytes = each;
+  } else {
+    stage.flows.reserve(n * (n - 1));
+  }
   std::map<std::pair<std::uint32_t, std::uint32_t>, double> nvlink_legs;  // (sender, proxy)
   // Destination-major: routes are tables per destination, so the flows to one destination
   // route through the same (cache-resident) table. At 1024 GPUs this halves routing time.
-  for (std::size_t j = 0; j < n; ++j) {
+  for (std::size_t j = 0; j < n && stage.exchange_ranks.empty(); ++j) {
     const std::uint32_t dst = op.ranks[j].value;
     std::map<std::uint32_t, double> relayed;  // proxy -> bytes it sends to dst for others
     const std::size_t first = stage.flows.size();

@@ -23,6 +23,7 @@ bool apply_calibration(const Topology& topo, const CommOp& op, const CollectiveC
     const double bandwidth_factor = fit_transfer_us / model_transfer_us;
     for (Stage& s : plan.stages) {
       for (FlowSpec& f : s.flows) f.bytes *= bandwidth_factor;
+      s.exchange_bytes *= bandwidth_factor;
     }
   }
   if (fit->alpha_us >= latency_us) {

@@ -10,7 +10,7 @@ namespace moesim::network {
 
 std::size_t FlowPlan::flow_count() const {
   std::size_t n = 0;
-  for (const Stage& s : stages) n += s.flows.size();
+  for (const Stage& s : stages) n += s.flow_count();
   return n;
 }
 

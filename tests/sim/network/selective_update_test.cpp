@@ -188,6 +188,114 @@ TEST(SelectiveUpdate, LinksThatStopBeingCoveredAreSolvedAgain) {
   EXPECT_EQ(got, want);
 }
 
+// The same without the per-link lists (limit 1: dropped at the start): the union-find of the
+// routes' links keeps the two flows apart, so the first end re-solves nothing either.
+TEST(SelectiveUpdate, WithoutTheListsFlowsOnDisjointLinksAreNotReSolved) {
+  const auto plan = [] {
+    FlowPlan p;
+    p.stages.push_back(Stage{SimTime::zero(), {{0, 1, 1 << 20}, {2, 3, 4 << 20}}});
+    return p;
+  };
+  FlowNetworkModel selective(cluster_256());
+  FlowNetworkModel full(cluster_256());
+  selective.set_flow_list_limit(1);
+  full.set_full_recomputation(true);
+  std::vector<Timed> a, b;
+  a.push_back({SimTime::zero(), plan()});
+  b.push_back({SimTime::zero(), plan()});
+  EXPECT_EQ(run(selective, std::move(a)), run(full, std::move(b)));
+  EXPECT_EQ(selective.solved_flows(), 2u);
+  EXPECT_EQ(full.solved_flows(), 3u);
+}
+
+// A 256-GPU all-to-all on one unit (every pair's network flow crosses its own two NICs and a
+// leaf): its NVLink flows end first, then every network flow at one instant. Without the lists
+// the network flows, on links of their own, keep their rates when the NVLink ones end: 65,280
+// flows solved once, as with the lists, not twice; the completion instant is the full
+// re-solve's.
+TEST(SelectiveUpdate, WithoutTheListsAnAllToAllIsSolvedOnce) {
+  ClusterSpec spec;
+  spec.nodes = 32;
+  const Topology topo = generate_cluster(io::load_topology("dgx-h100"), spec);
+  FlowNetworkModel no_lists(topo);
+  FlowNetworkModel lists(topo);
+  FlowNetworkModel full(topo);
+  no_lists.set_flow_list_limit(1000);
+  full.set_full_recomputation(true);
+  std::vector<Timed> a, b, c;
+  a.push_back({SimTime::zero(), all_to_all(0, 1, 256, 1 << 20)});
+  b.push_back({SimTime::zero(), all_to_all(0, 1, 256, 1 << 20)});
+  c.push_back({SimTime::zero(), all_to_all(0, 1, 256, 1 << 20)});
+  const auto want = run(full, std::move(c));
+  EXPECT_EQ(run(no_lists, std::move(a)), want);
+  EXPECT_EQ(run(lists, std::move(b)), want);
+  EXPECT_EQ(no_lists.solved_flows(), 256u * 255u);
+  EXPECT_EQ(lists.solved_flows(), 256u * 255u);
+  EXPECT_GT(full.solved_flows(), 256u * 255u);
+}
+
+// A stage kept as an exchange's ranks (Stage::exchange_ranks) is the same flows in the same
+// order as their listing destination by destination (as lower_all_to_all lists them), and runs
+// to the same completion instant.
+TEST(CompactExchange, SameFlowsAndCompletionAsTheListedPairs) {
+  FlowPlan listed;
+  listed.stages.push_back(Stage{SimTime::zero(), {}});
+  for (std::uint32_t dst = 0; dst < 256; ++dst) {
+    for (std::uint32_t src = 0; src < 256; ++src) {
+      if (src != dst) listed.stages[0].flows.push_back({src, dst, 1 << 20});
+    }
+  }
+  FlowPlan compact;
+  compact.stages.push_back(Stage{SimTime::zero(), {}});
+  for (std::uint32_t r = 0; r < 256; ++r) compact.stages[0].exchange_ranks.push_back(r);
+  compact.stages[0].exchange_bytes = 1 << 20;
+  ASSERT_EQ(compact.flow_count(), listed.flow_count());
+  std::size_t k = 0;
+  compact.stages[0].for_each_flow([&](const FlowSpec& f) {
+    const FlowSpec& want = listed.stages[0].flows[k];
+    const FlowSpec at = compact.stages[0].flow(k++);
+    EXPECT_TRUE(f.src == want.src && f.dst == want.dst && f.bytes == want.bytes) << k;
+    EXPECT_TRUE(at.src == want.src && at.dst == want.dst && at.bytes == want.bytes) << k;
+  });
+  EXPECT_EQ(k, listed.flow_count());
+  FlowNetworkModel a(cluster_256());
+  FlowNetworkModel b(cluster_256());
+  std::vector<Timed> wa, wb;
+  wa.push_back({SimTime::zero(), std::move(listed)});
+  wb.push_back({SimTime::zero(), std::move(compact)});
+  EXPECT_EQ(run(a, std::move(wa)), run(b, std::move(wb)));
+}
+
+// The direct all-to-all of 1,024 GPUs without PXN is lowered compact (65,536 pairs and more);
+// with PXN, or smaller, its flows are listed.
+TEST(CompactExchange, LargeDirectAllToAllWithoutPxnKeepsItsRanks) {
+  ClusterSpec spec;
+  spec.nodes = 128;
+  const Topology topo = generate_cluster(io::load_topology("dgx-h100"), spec);
+  CommOp op;
+  op.kind = CommKind::all_to_all;
+  for (std::uint32_t r = 0; r < 1024; ++r) op.ranks.push_back(RankId{r});
+  op.bytes = Bytes{1024 * 1024 * 1024};
+  CollectiveConfig cfg;
+  cfg.pxn = false;
+  const FlowPlan plan = lower_all_to_all(topo, op, cfg);
+  ASSERT_EQ(plan.stages.size(), 1u);
+  EXPECT_TRUE(plan.stages[0].flows.empty());
+  EXPECT_EQ(plan.flow_count(), 1024u * 1023u);
+  const FlowSpec f = plan.stages[0].flow(1023 * 5 + 7);  // destination 5, its 8th sender: 8
+  EXPECT_EQ(f.src, 8u);
+  EXPECT_EQ(f.dst, 5u);
+  EXPECT_EQ(plan.stages[0].flow(1023 * 5 + 4).src, 4u);  // the senders skip the destination
+  EXPECT_EQ(plan.stages[0].flow(1023 * 5 + 5).src, 6u);
+  EXPECT_EQ(f.bytes, 1024.0 * 1024.0);
+  cfg.pxn = true;
+  EXPECT_TRUE(lower_all_to_all(topo, op, cfg).stages[0].exchange_ranks.empty());
+  op.ranks.resize(256);
+  op.bytes = Bytes{256 * 1024 * 1024};
+  cfg.pxn = false;
+  EXPECT_EQ(lower_all_to_all(topo, op, cfg).stages[0].flows.size(), 256u * 255u);
+}
+
 // ---- independent reference ----
 
 // Max-min fair rates by progressive filling, the obvious way: repeatedly saturate the link with
