@@ -9,10 +9,10 @@ namespace moesim::report {
 
 std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
                                                     const ExecutionRecord& record) {
-  using Interval = std::pair<std::int64_t, std::int64_t>;
+  using BusySpan = std::pair<std::int64_t, std::int64_t>;
   const std::size_t ranks = graph.rank_count();
   // Merged kernel intervals per rank.
-  std::vector<std::vector<Interval>> busy(ranks);
+  std::vector<std::vector<BusySpan>> busy(ranks);
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
     if (graph.tasks()[i].kind == TaskKind::compute) {
       const TaskRecord& t = record.tasks[i];
@@ -21,8 +21,8 @@ std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
   }
   for (auto& v : busy) {
     std::sort(v.begin(), v.end());
-    std::vector<Interval> merged;
-    for (const Interval& i : v) {
+    std::vector<BusySpan> merged;
+    for (const BusySpan& i : v) {
       if (!merged.empty() && i.first <= merged.back().second) {
         merged.back().second = std::max(merged.back().second, i.second);
       } else {
@@ -43,7 +43,7 @@ std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
       const std::int64_t b = t.end.ps();
       std::int64_t covered = 0;
       auto it = std::upper_bound(v.begin(), v.end(),
-                                 Interval{a, std::numeric_limits<std::int64_t>::max()});
+                                 BusySpan{a, std::numeric_limits<std::int64_t>::max()});
       if (it != v.begin()) --it;
       for (; it != v.end() && it->first < b; ++it) {
         covered += std::max<std::int64_t>(0, std::min(b, it->second) - std::max(a, it->first));

@@ -55,7 +55,7 @@ constexpr std::int64_t kOptimizerFactor = 6;  // Hecate: Adam mixed-precision st
 // Bytes per expert parameter a re-layout copies: bf16/fp16 parameter and gradient (2 + 2), fp32
 // master weight, Adam m and v (4 + 4 + 4).
 constexpr std::int64_t kRelayoutBytesPerParam = 16;
-constexpr std::int64_t kCountBytes = 8;
+constexpr std::int64_t kExpertCountBytes = 8;
 
 /// FlexMoE's placement planner and the pieces that emit what it placed: the MoE core (counts,
 /// then the DeepSpeed core over the placement's routing, after this iteration's moves) and the
@@ -79,7 +79,7 @@ class FlexMoePlacement final {
       const auto n = static_cast<std::int64_t>(g->size());
       ctx_.collective(
           *s.chain, "ep.counts",
-          ctx_.op(CommKind::all_gather, CommGroup::ep, *g, Bytes{experts * kCountBytes * n}),
+          ctx_.op(CommKind::all_gather, CommGroup::ep, *g, Bytes{experts * kExpertCountBytes * n}),
           ctx_.comm());
     }
     for (RankId r : *s.ranks) {

@@ -8,7 +8,7 @@
 namespace moesim::io {
 namespace {
 
-std::string error_of(const std::string& text) {
+std::string graph_error_of(const std::string& text) {
   return moesim::testing::input_error_text(
       [&] { parse_task_graph(nlohmann::json::parse(text), "g.json"); });
 }
@@ -46,26 +46,26 @@ TEST(TaskGraphJson, RoundTripsThroughExport) {
 }
 
 TEST(TaskGraphJson, BadInputsNameFileFieldAndValue) {
-  EXPECT_EQ(error_of(R"({"tasks": []})"),
+  EXPECT_EQ(graph_error_of(R"({"tasks": []})"),
             "g.json: /tasks: no tasks (got [], expected at least one task)");
-  EXPECT_EQ(error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "gemm",
+  EXPECT_EQ(graph_error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "gemm",
                                    "m": 0}]})"),
             "g.json: /tasks/0/m: out of range (got 0, expected an integer in [1, 2147483648])");
   EXPECT_EQ(
-      error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "conv"}]})"),
+      graph_error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "kernel": "conv"}]})"),
       "g.json: /tasks/0/kernel: unknown kernel kind (got \"conv\", expected gemm, attention, "
       "softmax, layernorm, elementwise, gate, permute, unpermute, optimizer, memcpy or other)");
-  EXPECT_EQ(error_of(R"({"tasks": [{"name": "a", "comm": "all_reduce", "ranks": [0, 1],
+  EXPECT_EQ(graph_error_of(R"({"tasks": [{"name": "a", "comm": "all_reduce", "ranks": [0, 1],
                                    "bytes": -5, "stream": "s"}]})"),
             "g.json: /tasks/0/bytes: out of range (got -5, expected >= 1)");
-  EXPECT_EQ(error_of(R"({"ranks": 2, "tasks": [{"name": "a", "rank": 2, "stream": "s",
+  EXPECT_EQ(graph_error_of(R"({"ranks": 2, "tasks": [{"name": "a", "rank": 2, "stream": "s",
                                                "delay_us": 1}]})"),
             "g.json: /tasks/0/rank: rank out of range (got 2, expected < 2 (\"ranks\"))");
-  EXPECT_EQ(error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "delay_us": 1,
+  EXPECT_EQ(graph_error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "delay_us": 1,
                                    "after": ["zz"]}]})"),
             "g.json: /tasks/0/after/0: unknown task (got \"zz\", expected the name of an earlier "
             "task)");
-  EXPECT_EQ(error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "delay_us": 1,
+  EXPECT_EQ(graph_error_of(R"({"tasks": [{"name": "a", "rank": 0, "stream": "s", "delay_us": 1,
                                    "colour": "red"}]})")
                 .substr(0, 40),
             "g.json: /tasks/0/colour: unknown field (");

@@ -12,7 +12,7 @@
 namespace moesim::network {
 namespace {
 
-Topology load_preset(const std::string& name) {
+Topology load_node_preset(const std::string& name) {
   return io::load_topology(testing::source_path("topologies/" + name + ".json"));
 }
 
@@ -47,21 +47,21 @@ void expect_same_routes(const Topology& cluster) {
 }
 
 TEST(FabricRouter, MatchesShortestPathsOnRailOptimizedDgxH100) {
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 4;
   expect_same_routes(generate_cluster(node, spec));
 }
 
 TEST(FabricRouter, MatchesShortestPathsAcrossUnitsWithAPartialUnit) {
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 40;  // one full 32-node unit and one of 8: two uplink rates
   expect_same_routes(generate_cluster(node, spec));
 }
 
 TEST(FabricRouter, MatchesShortestPathsOversubscribed) {
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 7;
   spec.nodes_per_unit = 3;
@@ -72,7 +72,7 @@ TEST(FabricRouter, MatchesShortestPathsOversubscribed) {
 TEST(FabricRouter, MatchesShortestPathsOnASingleSwitch) {
   // Two CPU sockets: a GPU reaches the other socket's NICs faster through the switch than
   // through the CPUs, which the closed form must reproduce.
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 5;
   spec.fabric = Fabric::single_switch;
@@ -84,7 +84,7 @@ TEST(FabricRouter, MatchesShortestPathsOnEveryPresetWithNics) {
   for (const char* name : {"hgx-h200", "dgx-a100", "aws-p4de", "dgx1-v100", "aws-p3dn",
                            "pcie3-8gpu-100g", "pcie3-4gpu-100g", "a6000-8gpu"}) {
     SCOPED_TRACE(name);
-    const Topology node = load_preset(name);
+    const Topology node = load_node_preset(name);
     bool has_nic = false;
     for (const Device& d : node.devices()) has_nic = has_nic || d.kind == DeviceKind::nic;
     if (!has_nic) continue;
@@ -108,7 +108,7 @@ namespace moesim::network {
 namespace {
 
 TEST(FabricRouter, AGeneratedFileLoadsBackWithStructuralRoutes) {
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 40;
   spec.oversubscription = 2.0;
@@ -121,7 +121,7 @@ TEST(FabricRouter, AGeneratedFileLoadsBackWithStructuralRoutes) {
 }
 
 TEST(FabricRouter, AnEditedFileFallsBackToShortestPaths) {
-  const Topology node = load_preset("dgx-h100");
+  const Topology node = load_node_preset("dgx-h100");
   ClusterSpec spec;
   spec.nodes = 3;
   std::string text = io::topology_to_json(generate_cluster(node, spec));

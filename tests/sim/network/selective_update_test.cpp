@@ -16,7 +16,7 @@
 namespace moesim::network {
 namespace {
 
-struct Recorder final : CommCompletionListener {
+struct CompletionRecorder final : CommCompletionListener {
   std::vector<std::pair<CommId, SimTime>> done;
   void on_comm_complete(CommId id, SimTime at) override { done.emplace_back(id, at); }
 };
@@ -38,7 +38,7 @@ struct Timed {
 
 // Starts each plan at its time, runs to the end, returns completions in order.
 std::vector<std::pair<CommId, SimTime>> run(FlowNetworkModel& m, std::vector<Timed> plans) {
-  Recorder rec;
+  CompletionRecorder rec;
   SimTime now;
   std::size_t next = 0;
   for (;;) {

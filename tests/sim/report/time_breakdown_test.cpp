@@ -8,7 +8,7 @@
 namespace moesim::report {
 namespace {
 
-TaskRecord span(const TaskGraph& g, TaskId id, double start_us, double end_us) {
+TaskRecord record_span(const TaskGraph& g, TaskId id, double start_us, double end_us) {
   const Task& t = g.task(id);
   return TaskRecord{t.rank, t.stream, SimTime::from_us(start_us), SimTime::from_us(end_us), {}, {}};
 }
@@ -34,8 +34,8 @@ struct TwoRanks {
     op.bytes = Bytes{64};
     const auto c = g.add_collective("ar", op, g.stream("comm"));
     const TaskId b1 = g.add_compute("mm2", RankId{1}, compute, mm);
-    r.tasks = {span(g, a0, 0, 10), span(g, a1, 0, 4), span(g, c[0], 6, 14), span(g, c[1], 6, 14),
-               span(g, b1, 14, 20)};
+    r.tasks = {record_span(g, a0, 0, 10), record_span(g, a1, 0, 4), record_span(g, c[0], 6, 14),
+               record_span(g, c[1], 6, 14), record_span(g, b1, 14, 20)};
   }
 };
 

@@ -19,10 +19,10 @@ using Fixture = FixedCosts;
 // 8 GPUs = 2 nodes x 4: tp = esp = 4 (a node), ep = 2 -> dp = 2, edp = 1; an EP group is the two
 // ranks with the same tp index. One MoE layer, M = 8, T = 8 tokens, E = 2, k = 1, f = 1 -> C = 4,
 // fp32: S = E*C*M*b = 256 B.
-ModelSpec tiny_model() { return test_support::tiny_model(4, 8); }
+ModelSpec ted_model() { return test_support::tiny_model(4, 8); }
 
 TrainingJob job_for(std::string_view parallel) {
-  return make_training_job(tiny_model(), parse_parallel_layout(parallel, "-p"), shape_of(2, 4),
+  return make_training_job(ted_model(), parse_parallel_layout(parallel, "-p"), shape_of(2, 4),
                            GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
 }
 
@@ -116,7 +116,7 @@ TEST(DeepSpeedTed, OptionsPickEachOptimisationAlone) {
 
 TEST(DeepSpeedTed, RejectsExpertShardingOtherThanTheTpGroup) {
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = ted_model();
   try {
     make_strategy("deepspeed-ted")->build_iteration(job_for("tp=4,esp=2,ep=2"), f.costs);
     FAIL() << "expected an InputError";

@@ -17,11 +17,11 @@ namespace {
 using namespace test_support;
 using Fixture = FixedCosts;
 
-ModelSpec tiny_model() { return test_support::tiny_model(1, 4); }
+ModelSpec emit_model() { return test_support::tiny_model(1, 4); }
 
 // Dropless, zipf routing, 8 experts top-2, 8 GPUs with ep=4 (dp=8): 8 * 2 * 64 routed tokens.
 TrainingJob dropless_zipf_job() {
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.experts = 8;
   m.top_k = 2;
   m.dropless = true;
@@ -46,7 +46,7 @@ TEST(EmitIteration, TinyDeepSpeedIterationMatchesHandComputation) {
   // Everything is serial and symmetric: 21032 + 256 + 1216 = 22504 ns.
   Fixture f;
   const TrainingJob job =
-      make_training_job(tiny_model(), parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
+      make_training_job(emit_model(), parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
                         GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
   const BuildResult built = make_strategy("deepspeed-moe")->build_iteration(job, f.costs);
   built.graph.validate();
@@ -65,7 +65,7 @@ TEST(EmitIteration, CollectiveSizesFollowStrategiesMd) {
   //   grad.allreduce    (attention/tp + 4M + M*E)*b = (256/2 + 32 + 16)*4 = 704 over dp (4)
   //   grad.allreduce.expert  (E/ep)*2*M*H/esp*b = 1*256/2*4 = 512 over edp (2)
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.heads = m.kv_heads = 2;  // tp must divide heads
   const TrainingJob job =
       make_training_job(m, parse_parallel_layout("tp=2,ep=2,esp=2", "-p"), shape_of(1, 8),
@@ -98,7 +98,7 @@ TEST(EmitIteration, DeepSpeedDropsDuplicateTokensWhenExpertsAreNotSharded) {
   // tp=2, esp=1, ep=2 on 4 GPUs: drop_tokens gives each tp rank C/tp = 1 slot per expert, so the
   // dispatch is E*1*M*b = 64 B and gather_tokens restores E*C*M*b = 128 B over tp.
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.heads = m.kv_heads = 2;
   const TrainingJob job =
       make_training_job(m, parse_parallel_layout("tp=2,ep=2", "-p"), shape_of(1, 4),
@@ -176,7 +176,7 @@ TEST(Strategies, FasterMoeWithoutShadowingExchangesEveryRoutedToken) {
 TEST(EmitIteration, CapacityDropsTokens) {
   // zipf routing with f = 1: popular experts overflow C and their excess is dropped.
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.experts = 8;
   m.seq_len = 256;
   const TrainingJob job = make_training_job(m, parse_parallel_layout("ep=2", "-p"), shape_of(1, 2),
@@ -205,7 +205,7 @@ TEST(PipelineOrder, OneFOneBAndGpipeRespectDependencies) {
 
 TEST(Strategies, EveryStrategyBuildsValidGraphsWithPipelineAndTp) {
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.layers = 4;
   m.heads = m.kv_heads = 2;
   m.experts = 4;
@@ -236,7 +236,7 @@ TEST(Strategies, TutelChoosesItsDegreeFromCosts) {
   // With a slow network and fast compute, chunking hides nothing worth its extra latency... the
   // planner must at least record its choice and estimates for every candidate.
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = emit_model();
   m.seq_len = 512;
   const TrainingJob job =
       make_training_job(m, parse_parallel_layout("ep=2", "-p"), shape_of(2, 1),

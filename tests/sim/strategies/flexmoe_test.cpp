@@ -13,8 +13,8 @@ namespace moesim::strategies {
 namespace {
 
 // 1 TFLOP/s, 1 TB/s memory, a 10.0 GB/s network with 5 us per step.
-struct Fixture : test_support::FixedCosts {
-  Fixture() : FixedCosts(1e12, 1e12, 10.0, SimTime::from_us(5)) {}
+struct FlexMoeCosts : test_support::FixedCosts {
+  FlexMoeCosts() : FixedCosts(1e12, 1e12, 10.0, SimTime::from_us(5)) {}
 };
 
 using namespace flexmoe;
@@ -129,7 +129,7 @@ TrainingJob job_at(std::int64_t iteration, std::vector<RoutingCounts>* history) 
 }
 
 TEST(FlexMoe, StaticWithoutHistoryThenMovesChargedWithOptimizerState) {
-  Fixture f;
+  FlexMoeCosts f;
   const auto strategy = make_strategy("flexmoe");
   std::vector<RoutingCounts> history;
   const TrainingJob j0 = job_at(0, &history);
@@ -164,7 +164,7 @@ TEST(FlexMoe, ARebalancingIterationWaitsForItsMovesAndReLayout) {
   // The GPUs whose vExperts changed copy every expert they hold (16 bytes per parameter: fp16
   // parameter and gradient, fp32 master, m, v; read + write) before their forward, after the
   // moves to and from them; the iteration is longer than the same placement without moves.
-  Fixture f;
+  FlexMoeCosts f;
   const auto strategy = make_strategy("flexmoe");
   std::vector<RoutingCounts> history;
   const TrainingJob j0 = job_at(0, &history);

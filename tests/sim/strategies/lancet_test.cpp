@@ -12,8 +12,8 @@ namespace moesim::strategies {
 namespace {
 
 // 1 TFLOP/s, 1 TB/s memory, a 1.0 GB/s network with 5 us per step.
-struct Fixture : test_support::FixedCosts {
-  Fixture() : FixedCosts(1e12, 1e12, 1.0, SimTime::from_us(5)) {}
+struct LancetCosts : test_support::FixedCosts {
+  LancetCosts() : FixedCosts(1e12, 1e12, 1.0, SimTime::from_us(5)) {}
 };
 
 using lancet::PipeInstr;
@@ -122,7 +122,7 @@ TrainingJob small_job(const std::string& parallel = "ep=4") {
 TEST(Lancet, IrregularAllToAllSendsOnlyKeptTokens) {
   // Every forward dispatch is an all-to-all-v; over a layer's partitions the matrices add up to
   // the kept tokens x M x 2 bytes (no padding); each is preceded by a sizes all-to-all of E x 8.
-  Fixture f;
+  LancetCosts f;
   const TrainingJob job = small_job();
   const BuildResult built = make_strategy("lancet")->build_iteration(job, f.costs);
   built.graph.validate();
@@ -169,7 +169,7 @@ TEST(Lancet, IrregularAllToAllSendsOnlyKeptTokens) {
 TEST(Lancet, WeightGradientsRunDuringBackwardAllToAlls) {
   // Some dW kernel on rank 0 starts before a backward all-to-all of rank 0 ends and after it
   // starts: the dW scheduling pass placed it into the gap.
-  Fixture f;
+  LancetCosts f;
   const BuildResult built = make_strategy("lancet")->build_iteration(small_job(), f.costs);
   SimulatedExecutor exec(f.compute, f.network);
   const ExecutionRecord rec = exec.run(built.graph);
@@ -192,7 +192,7 @@ TEST(Lancet, WeightGradientsRunDuringBackwardAllToAlls) {
 TEST(Lancet, PassesOffWithTensorParallelism) {
   // Lancet is defined for data + expert parallelism; with tp = 2 it still builds a valid graph
   // and says its passes are off.
-  Fixture f;
+  LancetCosts f;
   const BuildResult built =
       make_strategy("lancet")->build_iteration(small_job("tp=2,ep=2"), f.costs);
   built.graph.validate();
@@ -202,7 +202,7 @@ TEST(Lancet, PassesOffWithTensorParallelism) {
 }
 
 TEST(FlexMoe, RejectsExpertSharding) {
-  Fixture f;
+  LancetCosts f;
   try {
     make_strategy("flexmoe")->build_iteration(small_job("ep=2,esp=2"), f.costs);
     FAIL() << "expected an InputError";

@@ -18,9 +18,9 @@ using Fixture = FixedCosts;
 
 // 8 GPUs = 2 nodes x 4, tp = esp = 4 (a node), ep = 2 (across nodes) -> dp = 2, edp = 1.
 // One MoE layer, M = 8, T = B*L = 8 tokens per replica, E = 2, k = 1, f = 1 -> C = 4; fp32.
-ModelSpec tiny_model() { return test_support::tiny_model(4, 8); }
+ModelSpec parm_model() { return test_support::tiny_model(4, 8); }
 
-TrainingJob tiny_job(ModelSpec m = tiny_model()) {
+TrainingJob tiny_job(ModelSpec m = parm_model()) {
   return make_training_job(m, parse_parallel_layout("tp=4,esp=4,ep=2", "-p"), shape_of(2, 4),
                            GeneratedRouting(RoutingDistribution::uniform, 0, 1), 0);
 }
@@ -107,7 +107,7 @@ TEST(Parm, DroplessModelsArePaddedToTheLargestCount) {
   // any replica (C = max), then splits it over the g MP ranks: C' = ceil(C/4); the unified
   // all-to-all sends C' slots of each expert of the destination's node to every member.
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = parm_model();
   m.dropless = true;
   m.seq_len = 64;
   const TrainingJob job =
@@ -218,7 +218,7 @@ TEST(Parm, PlannerPicksS2WhenIntraAndInterNodeTrafficBothMatter) {
 TEST(Parm, RunsOnAnyLayoutAndPipeline) {
   // Without ESP (tp=2, esp=1) PauseMP still splits the tokens and S2's group is the EP group.
   Fixture f;
-  ModelSpec m = tiny_model();
+  ModelSpec m = parm_model();
   m.layers = 4;
   m.moe_layers = MoeLayers::every_other;
   m.experts = 4;
