@@ -6,20 +6,15 @@
 #include <gtest/gtest.h>
 
 #include "sim/io/topology_json.hpp"
-#include "sim/network/cluster_generator.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
+#include "tests/sim/network/preset_cluster.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::network {
 namespace {
 
-Topology cluster(const std::string& preset, std::size_t nodes) {
-  ClusterSpec spec;
-  spec.nodes = nodes;
-  return generate_cluster(io::load_topology(testing::source_path("topologies/" + preset + ".json")),
-                          spec);
-}
+using test_support::preset_cluster;
 
 CommOp all_to_all(const Topology& t, std::int64_t bytes) {
   CommOp op;
@@ -38,7 +33,7 @@ double forced_us(const Topology& t, const CommOp& op, CollectiveConfig::Choice c
 TEST(AllToAllChoice, AutoIsNcclsDirectExchangeWhereTheHierarchicalPricesLower) {
   for (const char* preset : {"dgx-h100", "aws-p4de"}) {
     SCOPED_TRACE(preset);
-    const Topology t = cluster(preset, 4);
+    const Topology t = preset_cluster(preset, 4);
     const CommOp op = all_to_all(t, 256 << 10);  // 8 KiB per pair: the start-up dominates
     using C = CollectiveConfig::Choice;
     // The premise: an argmin over both would take the 2D exchange here.
@@ -54,7 +49,7 @@ TEST(AllToAllChoice, AutoIsNcclsDirectExchangeWhereTheHierarchicalPricesLower) {
 }
 
 TEST(AllToAllChoice, BothModelsChargeTheDirectExchangeByDefault) {
-  const Topology t = cluster("dgx-h100", 4);
+  const Topology t = preset_cluster("dgx-h100", 4);
   const CommOp op = all_to_all(t, 256 << 10);
   AnalyticalParams direct;
   direct.collective.algorithm = CollectiveConfig::Choice::direct;
@@ -66,7 +61,7 @@ TEST(AllToAllChoice, BothModelsChargeTheDirectExchangeByDefault) {
 }
 
 TEST(AllToAllChoice, HierarchicalStaysSelectableAndIsTheOnlyCandidateThen) {
-  const Topology t = cluster("dgx-h100", 2);
+  const Topology t = preset_cluster("dgx-h100", 2);
   const CommOp op = all_to_all(t, 16 << 20);
   CollectiveConfig cfg;
   cfg.algorithm = CollectiveConfig::Choice::hierarchical;

@@ -11,21 +11,16 @@
 #include <memory>
 
 #include "sim/io/topology_json.hpp"
-#include "sim/network/cluster_generator.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "tests/input_error_text.hpp"
+#include "tests/sim/network/preset_cluster.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::network {
 namespace {
 
-Topology cluster(const std::string& preset, std::size_t nodes) {
-  ClusterSpec spec;
-  spec.nodes = nodes;
-  return generate_cluster(io::load_topology(testing::source_path("topologies/" + preset + ".json")),
-                          spec);
-}
+using test_support::preset_cluster;
 
 // One GPU per node (local rank 0), as FSMoE's EP groups.
 CommOp one_per_node(const Topology& t, std::int64_t bytes) {
@@ -41,16 +36,16 @@ CommOp one_per_node(const Topology& t, std::int64_t bytes) {
 TEST(AllToAllStartup, OnePostPerNetworkPeerAndGpuSharingTheNic) {
   const NcclTuning tuning;
   // Testbed-A: 6 nodes, 8 GPUs on one NIC, AMD host (6 us per Simple post): 5 peers x 8 GPUs.
-  const Topology a = cluster("a6000-8gpu", 6);
+  const Topology a = preset_cluster("a6000-8gpu", 6);
   EXPECT_EQ(a.cpu_vendor(), CpuVendor::amd);  // kept by the cluster generator
   EXPECT_NEAR(exchange_posting_us(a, one_per_node(a, 1 << 20), tuning, false),
               tuning.p2p_posts_per_peer * 6.0 * 5 * 8, 1e-9);
   // Testbed-B: 8 nodes, 4 GPUs per NIC, Intel default (3 us): 7 peers x 4 GPUs.
-  const Topology b = cluster("pcie3-4gpu-100g", 8);
+  const Topology b = preset_cluster("pcie3-4gpu-100g", 8);
   EXPECT_NEAR(exchange_posting_us(b, one_per_node(b, 1 << 20), tuning, false),
               tuning.p2p_posts_per_peer * 3.0 * 7 * 4, 1e-9);
   // DGX H100: a NIC per GPU, so the peers alone; the hierarchical lowering posts one per node.
-  const Topology h = cluster("dgx-h100", 4);
+  const Topology h = preset_cluster("dgx-h100", 4);
   CommOp all;
   all.kind = CommKind::all_to_all;
   all.bytes = Bytes{1 << 20};
@@ -66,7 +61,7 @@ TEST(AllToAllStartup, OnePostPerNetworkPeerAndGpuSharingTheNic) {
 
 TEST(AllToAllStartup, AllToAllVCountsOnlyThePeersItExchangesWith) {
   const NcclTuning tuning;
-  const Topology b = cluster("pcie3-4gpu-100g", 8);
+  const Topology b = preset_cluster("pcie3-4gpu-100g", 8);
   CommOp op = one_per_node(b, 0);
   op.kind = CommKind::all_to_all_v;
   auto m = std::make_shared<ByteMatrix>(op.ranks.size());
@@ -82,7 +77,7 @@ TEST(AllToAllStartup, BothModelsChargeItAndItGrowsWithThePeers) {
   double previous = 0.0;
   for (std::size_t nodes : {2u, 4u, 8u}) {
     SCOPED_TRACE(nodes);
-    const Topology b = cluster("pcie3-4gpu-100g", nodes);
+    const Topology b = preset_cluster("pcie3-4gpu-100g", nodes);
     const CommOp op = one_per_node(b, 1024);  // small: the start-up dominates
     const double posting = exchange_posting_us(b, op, NcclTuning{}, false);
     const double flow = make_communication_model(b, NetworkModelKind::flow)->estimate(op).us();
@@ -102,7 +97,7 @@ TEST(AllToAllStartup, BothModelsChargeItAndItGrowsWithThePeers) {
 // NCCL's algorithm (direct grouped send/recv) within 10% of the out-of-place time, the band of
 // issue 13 for messages of 4 MiB and up; without the posting the model is about half of it.
 TEST(AllToAllStartup, HeldOutH800AllToAllRow) {
-  const Topology h = cluster("hgx-h800", 8);
+  const Topology h = preset_cluster("hgx-h800", 8);
   CommOp op;
   op.kind = CommKind::all_to_all;
   op.bytes = Bytes{8388608};

@@ -25,23 +25,9 @@ constexpr std::int64_t kLayers = 4;
 constexpr std::int64_t kVocab = 64;
 
 ModelSpec model_of(std::int64_t layers, std::int64_t vocab, std::int64_t mtp) {
-  ModelSpec m = tiny_model(2, 64);
-  m.layers = layers;
-  m.hidden = 32;
-  m.ffn_hidden = 64;
-  m.expert_ffn_hidden = 64;
-  m.experts = 4;
-  m.top_k = 2;
-  m.dropless = true;
-  m.vocab_size = vocab;
-  m.mtp_layers = mtp;
+  ModelSpec m = dropless_model(layers, vocab, mtp);
   m.validate("test");
   return m;
-}
-
-TrainingJob job_of(const ModelSpec& m, std::string_view parallel, std::int64_t gpus) {
-  return make_training_job(m, parse_parallel_layout(parallel, "-p"), shape_of(1, gpus),
-                           GeneratedRouting(RoutingDistribution::uniform, 0.0, 7), 0);
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -56,7 +42,7 @@ std::string error_of(const std::function<void()>& f) {
 double iteration_us(const ModelSpec& m, std::string_view parallel, std::int64_t gpus,
                     std::string_view strategy) {
   FixedCosts f;
-  const TrainingJob job = job_of(m, parallel, gpus);
+  const TrainingJob job = uniform_job(m, parallel, gpus);
   const BuildResult built = make_strategy(strategy)->build_iteration(job, f.costs);
   SimulatedExecutor exec(f.compute, f.network);
   return exec.run(built.graph).makespan().us();
@@ -134,13 +120,13 @@ TEST(MtpModel, ItsWorkRunsOnTheLastStageOnly) {
         Case{"megatron-a2a-overlap:vp=2", "ep=2,pp=2,mb=4", 4, {1}},
         Case{"dualpipev", "ep=2,pp=2,mb=4", 4, {0}},
         Case{"dualpipe", "ep=2,pp=4,mb=8", 8, {0, 3}}}) {
-    const TrainingJob job = job_of(m, c.parallel, c.gpus);
+    const TrainingJob job = uniform_job(m, c.parallel, c.gpus);
     const BuildResult built = make_strategy(c.strategy)->build_iteration(job, f.costs);
     int forwards = 0;
     EXPECT_EQ(mtp_stages(job, built, &forwards), c.stages) << c.strategy;
     // One MTP layer forward per micro-batch on every rank of the stage (ep=2: 2 ranks).
     EXPECT_EQ(forwards, 2 * job.layout.micro_batches) << c.strategy;
-    const TrainingJob plain = job_of(model_of(kLayers, kVocab, 0), c.parallel, c.gpus);
+    const TrainingJob plain = uniform_job(model_of(kLayers, kVocab, 0), c.parallel, c.gpus);
     EXPECT_TRUE(
         mtp_stages(plain, make_strategy(c.strategy)->build_iteration(plain, f.costs)).empty())
         << c.strategy;
@@ -174,15 +160,15 @@ TEST(MtpModel, TheLastStageUpdatesItsParameters) {
   const ModelSpec with = model_of(kLayers, kVocab, 1);
   const ModelSpec without = model_of(kLayers, kVocab, 0);
   const std::int64_t hid = with.hidden;
-  const TrainingJob job = job_of(with, "ep=2,pp=2,mb=4", 4);
+  const TrainingJob job = uniform_job(with, "ep=2,pp=2,mb=4", 4);
   const LayerOps ops(with, job.layout);
   // The MTP layer is the last layer's twin; the projection 2M x M and three norms.
   const std::int64_t layer = ops.dense_params(kLayers - 1) + ops.local_expert_params(kLayers - 1);
   const std::int64_t projection = 2 * hid * hid + 3 * hid;
   EXPECT_EQ(ops.mtp_projection_params(), projection);
   for (const char* s : {"megatron", "dualpipev"}) {
-    const TrainingJob a = job_of(with, "ep=2,pp=2,mb=4", 4);
-    const TrainingJob b = job_of(without, "ep=2,pp=2,mb=4", 4);
+    const TrainingJob a = uniform_job(with, "ep=2,pp=2,mb=4", 4);
+    const TrainingJob b = uniform_job(without, "ep=2,pp=2,mb=4", 4);
     const BuildResult ba = make_strategy(s)->build_iteration(a, f.costs);
     const BuildResult bb = make_strategy(s)->build_iteration(b, f.costs);
     // Megatron's last stage also keeps a copy of the word embedding for the MTP input;
@@ -199,7 +185,7 @@ TEST(MtpModel, TheLastStageUpdatesItsParameters) {
 
 TEST(MtpModel, OtherStrategiesRefuseIt) {
   FixedCosts f;
-  const TrainingJob job = job_of(model_of(kLayers, kVocab, 1), "ep=2", 2);
+  const TrainingJob job = uniform_job(model_of(kLayers, kVocab, 1), "ep=2", 2);
   for (const char* s : {"tutel", "deepspeed-moe", "fsmoe", "lancet", "fastermoe"}) {
     const auto strategy = make_strategy(s);
     const std::string want =

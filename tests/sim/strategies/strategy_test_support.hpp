@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/compute/fixed_rate_compute_model.hpp"
@@ -57,6 +58,29 @@ inline ClusterShape shape_of(std::int64_t nodes, std::int64_t per_node) {
   c.nodes = nodes;
   c.gpus_per_node = per_node;
   return c;
+}
+
+/// A dropless pipeline test model: `layers` MoE layers, M = 32, FFN 64, E = 4, k = 2, a
+/// vocabulary of `vocab` tokens (0: no embedding, head or loss) and `mtp` multi-token prediction
+/// layers.
+inline ModelSpec dropless_model(std::int64_t layers, std::int64_t vocab = 0, std::int64_t mtp = 0) {
+  ModelSpec m = tiny_model(2, 64);
+  m.layers = layers;
+  m.hidden = 32;
+  m.ffn_hidden = 64;
+  m.expert_ffn_hidden = 64;
+  m.experts = 4;
+  m.top_k = 2;
+  m.dropless = true;
+  m.vocab_size = vocab;
+  m.mtp_layers = mtp;
+  return m;
+}
+
+/// `m` on one node of `gpus` GPUs under `parallel`, uniform routing (seed 7).
+inline TrainingJob uniform_job(const ModelSpec& m, std::string_view parallel, std::int64_t gpus) {
+  return make_training_job(m, parse_parallel_layout(parallel, "-p"), shape_of(1, gpus),
+                           GeneratedRouting(RoutingDistribution::uniform, 0.0, 7), 0);
 }
 
 /// The graph's collectives by task name.

@@ -21,27 +21,9 @@ namespace {
 
 using namespace test_support;
 
-ModelSpec model_of(std::int64_t layers, std::int64_t vocab = 0) {
-  ModelSpec m = tiny_model(2, 64);
-  m.layers = layers;
-  m.hidden = 32;
-  m.ffn_hidden = 64;
-  m.expert_ffn_hidden = 64;
-  m.experts = 4;
-  m.top_k = 2;
-  m.dropless = true;
-  m.vocab_size = vocab;
-  return m;
-}
-
-TrainingJob job_of(const ModelSpec& m, std::string_view parallel, std::int64_t gpus) {
-  return make_training_job(m, parse_parallel_layout(parallel, "-p"), shape_of(1, gpus),
-                           GeneratedRouting(RoutingDistribution::uniform, 0.0, 7), 0);
-}
-
 ParallelLayout resolved(std::int64_t layers, std::string_view parallel, std::int64_t gpus) {
   ParallelLayout l = parse_parallel_layout(parallel, "--parallel");
-  l.resolve(model_of(layers), gpus, gpus, "--parallel");
+  l.resolve(dropless_model(layers), gpus, gpus, "--parallel");
   return l;
 }
 
@@ -183,18 +165,18 @@ TEST(UnevenStages, BadCombinationsAreInputErrors) {
   }
   FixedCosts f;
   const TrainingJob job =
-      job_of(model_of(12), "pp=3,mb=3,first_stage_layers=3,last_stage_layers=3", 3);
+      uniform_job(dropless_model(12), "pp=3,mb=3,first_stage_layers=3,last_stage_layers=3", 3);
   EXPECT_THROW(make_strategy("megatron:vp=2")->check_job(job), InputError);
   EXPECT_THROW(make_strategy("megatron:vp=2")->build_iteration(job, f.costs), InputError);
   EXPECT_NO_THROW(make_strategy("megatron:vp=3")->check_job(job));
   // DualPipeV's stages are devices of two chunks each: uneven stages are refused.
-  const TrainingJob v = job_of(model_of(10), "pp=2,mb=4,first_stage_layers=4", 2);
+  const TrainingJob v = uniform_job(dropless_model(10), "pp=2,mb=4,first_stage_layers=4", 2);
   EXPECT_THROW(make_strategy("dualpipev")->check_job(v), InputError);
   EXPECT_NO_THROW(make_strategy("dualpipe")->check_job(v));
 }
 
 TEST(UnevenStages, SplitEndsIsRefusedBeforeBuildingByStrategiesThatDoNotBuildIt) {
-  const TrainingJob job = job_of(model_of(6, 128), "ep=2,pp=2,mb=4,split=ends", 4);
+  const TrainingJob job = uniform_job(dropless_model(6, 128), "ep=2,pp=2,mb=4,split=ends", 4);
   for (const char* spec : {"deepspeed-moe", "tutel", "fsmoe", "dualpipe", "dualpipev"}) {
     EXPECT_THROW(make_strategy(spec)->check_job(job), InputError) << spec;
   }
@@ -205,7 +187,8 @@ TEST(UnevenStages, OneFOneBStagesRunTheirSplit) {
   // 7 layers over 3 stages: 3, 2, 2. Every strategy on the shared 1F1B driver (and those with
   // their own gradient sync) runs each stage's layers once per micro-batch and rank.
   FixedCosts f;
-  const TrainingJob job = job_of(model_of(7, 128), "ep=2,pp=3,mb=3,first_stage_layers=3", 6);
+  const TrainingJob job =
+      uniform_job(dropless_model(7, 128), "ep=2,pp=3,mb=3,first_stage_layers=3", 6);
   SimulatedExecutor exec(f.compute, f.network);
   for (const char* spec :
        {"deepspeed-moe", "tutel", "fsmoe", "tutel-improved", "flexmoe", "lancet"}) {
@@ -231,9 +214,10 @@ TEST(UnevenStages, OneFOneBStagesRunTheirSplit) {
 
 TEST(UnevenStages, MegatronStagesRunTheirSplitInterleavedOrNot) {
   FixedCosts f;
-  const ModelSpec m = model_of(12, 128);
+  const ModelSpec m = dropless_model(12, 128);
   {
-    const TrainingJob job = job_of(m, "ep=2,pp=3,mb=3,first_stage_layers=2,last_stage_layers=2", 6);
+    const TrainingJob job =
+        uniform_job(m, "ep=2,pp=3,mb=3,first_stage_layers=2,last_stage_layers=2", 6);
     // 1F1B: 2, 8, 2; interleaved vp=2: chunks of 1, 4, 1 (see FirstLastAndEndsSplits).
     const std::map<std::string, std::vector<std::set<std::int32_t>>> expected = {
         {"megatron", {range(0, 2), range(2, 10), range(10, 12)}},
@@ -265,7 +249,7 @@ TEST(UnevenStages, DualPipeChunksFollowTheSplit) {
   // 7 layers on 4 devices, last_stage_layers=1: positions hold 2, 2, 2, 1 layers. Device r runs
   // position r of route 0 and position 3 - r of route 1.
   FixedCosts f;
-  const TrainingJob job = job_of(model_of(7), "pp=4,mb=8,last_stage_layers=1", 4);
+  const TrainingJob job = uniform_job(dropless_model(7), "pp=4,mb=8,last_stage_layers=1", 4);
   const BuildResult built = make_strategy("dualpipe")->build_iteration(job, f.costs);
   built.graph.validate();
   const StageLayers s = stage_layers(job, built);
@@ -298,7 +282,7 @@ TEST(DualPipeModelEnds, EachRouteEmbedsAtItsStartAndLossAtItsEnd) {
   // 0 and ends on device 1, route 1 the other way: each device embeds its own route's 4
   // micro-batches and runs the head (forward, and its dX / dW in the backward) for the other's.
   FixedCosts f;
-  const TrainingJob job = job_of(model_of(4, 128), "ep=2,pp=2,mb=8", 4);
+  const TrainingJob job = uniform_job(dropless_model(4, 128), "ep=2,pp=2,mb=8", 4);
   for (const char* spec : {"dualpipe", "dualpipe:overlap=off"}) {
     const BuildResult built = make_strategy(spec)->build_iteration(job, f.costs);
     built.graph.validate();
@@ -332,12 +316,12 @@ TEST(DualPipeModelEnds, EachRouteEmbedsAtItsStartAndLossAtItsEnd) {
   const auto makespan = [&](const TrainingJob& j) {
     return exec.run(make_strategy("dualpipe")->build_iteration(j, f.costs).graph).makespan();
   };
-  EXPECT_GT(makespan(job), makespan(job_of(model_of(4), "ep=2,pp=2,mb=8", 4)));
+  EXPECT_GT(makespan(job), makespan(uniform_job(dropless_model(4), "ep=2,pp=2,mb=8", 4)));
 }
 
 TEST(DualPipeModelEnds, DualPipeVHoldsBothEndsOnDeviceZero) {
   FixedCosts f;
-  const TrainingJob job = job_of(model_of(4, 128), "ep=2,pp=2,mb=4", 4);
+  const TrainingJob job = uniform_job(dropless_model(4, 128), "ep=2,pp=2,mb=4", 4);
   const BuildResult built = make_strategy("dualpipev")->build_iteration(job, f.costs);
   built.graph.validate();
   const auto ends = model_end_kernels(job, built);
