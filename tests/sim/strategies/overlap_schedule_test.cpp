@@ -49,8 +49,8 @@ TEST(OverlapSchedule, AKernelBehindAKernelRunsBesideTheCollectiveItReleased) {
 TEST(OverlapSchedule, ACollectiveOnAnotherQueueStillRunningCounts) {
   OverlapSchedule q(2);
   const auto a0 = q.comm(0, at_us(10));
-  q.comm(0, at_us(10));                             // A2A1: [10, 20)
-  const auto g0 = q.comm(1, at_us(4), {a0});        // AG0: [10, 14)
+  q.comm(0, at_us(10));                                // A2A1: [10, 20)
+  const auto g0 = q.comm(1, at_us(4), {a0});           // AG0: [10, 14)
   const auto e0 = q.kernel(at_us(3), at_us(4), {g0});  // starts at 14 inside A2A1
   EXPECT_TRUE(q.beside_comm(e0));
   OverlapSchedule lone;
