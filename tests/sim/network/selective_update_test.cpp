@@ -138,7 +138,10 @@ TEST(SelectiveUpdate, RoutesThatCrossALinkTwiceEndConsistently) {
 // One operation whose two flows share no link (GPU 0 -> 1 and GPU 2 -> 3 through the NVSwitch):
 // when the smaller ends, the operation is re-marked but its other flow is not connected to the
 // freed links, so nothing is re-solved; the completion instant is the full re-solve's.
-TEST(SelectiveUpdate, FlowsOfOneOperationOnDisjointLinksAreNotReSolved) {
+// Two flows of one operation on disjoint links, run selectively (with the per-link lists, or
+// without them: limit 1 drops them at the start) and fully re-solved: the same instants, and the
+// selective run solves each flow once (start: 2; first end: none; second end: no flow left).
+void expect_disjoint_flows_solved_once(bool with_lists) {
   const auto plan = [] {
     FlowPlan p;
     p.stages.push_back(Stage{SimTime::zero(), {{0, 1, 1 << 20}, {2, 3, 4 << 20}}});
@@ -146,14 +149,18 @@ TEST(SelectiveUpdate, FlowsOfOneOperationOnDisjointLinksAreNotReSolved) {
   };
   FlowNetworkModel selective(cluster_256());
   FlowNetworkModel full(cluster_256());
+  if (!with_lists) selective.set_flow_list_limit(1);
   full.set_full_recomputation(true);
   std::vector<Timed> a, b;
   a.push_back({SimTime::zero(), plan()});
   b.push_back({SimTime::zero(), plan()});
   EXPECT_EQ(run(selective, std::move(a)), run(full, std::move(b)));
-  // Start: both flows (2); first end: none; second end: no flow left (0).
   EXPECT_EQ(selective.solved_flows(), 2u);
   EXPECT_EQ(full.solved_flows(), 3u);
+}
+
+TEST(SelectiveUpdate, FlowsOfOneOperationOnDisjointLinksAreNotReSolved) {
+  expect_disjoint_flows_solved_once(true);
 }
 
 // Covered links: a DGX H100 route's PCIe hops carry exactly the flows of their NIC's slower port,
@@ -191,21 +198,7 @@ TEST(SelectiveUpdate, LinksThatStopBeingCoveredAreSolvedAgain) {
 // The same without the per-link lists (limit 1: dropped at the start): the union-find of the
 // routes' links keeps the two flows apart, so the first end re-solves nothing either.
 TEST(SelectiveUpdate, WithoutTheListsFlowsOnDisjointLinksAreNotReSolved) {
-  const auto plan = [] {
-    FlowPlan p;
-    p.stages.push_back(Stage{SimTime::zero(), {{0, 1, 1 << 20}, {2, 3, 4 << 20}}});
-    return p;
-  };
-  FlowNetworkModel selective(cluster_256());
-  FlowNetworkModel full(cluster_256());
-  selective.set_flow_list_limit(1);
-  full.set_full_recomputation(true);
-  std::vector<Timed> a, b;
-  a.push_back({SimTime::zero(), plan()});
-  b.push_back({SimTime::zero(), plan()});
-  EXPECT_EQ(run(selective, std::move(a)), run(full, std::move(b)));
-  EXPECT_EQ(selective.solved_flows(), 2u);
-  EXPECT_EQ(full.solved_flows(), 3u);
+  expect_disjoint_flows_solved_once(false);
 }
 
 // A 256-GPU all-to-all on one unit (every pair's network flow crosses its own two NICs and a
