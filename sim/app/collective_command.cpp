@@ -162,10 +162,9 @@ void run_collective(const CollectiveOptions& o) {
   const std::int64_t align =
       type_bytes * (traits.per_rank_chunks() ? static_cast<std::int64_t>(n) : 1);
 
-  fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
-             o.model, o.algo);
-  fmt::print("# {:>12} {:>12} {:>6} {:>14} {:>8} {:>8}  {}\n", "size(B)", "count", "type",
-             "time(us)", "algbw", "busbw", "algorithm");
+  // Every row is computed before anything is printed: an algorithm the operation cannot run
+  // (found at the first row) leaves stdout empty, not a header without rows.
+  std::string table;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (double s = static_cast<double>(lo); s <= static_cast<double>(hi) * (1 + 1e-12);
        s *= o.factor) {
@@ -193,8 +192,8 @@ void run_collective(const CollectiveOptions& o) {
     // nccl-tests' count column: elements per rank's input (all_gather: its contribution).
     const std::int64_t count =
         size / type_bytes / (traits.size == SizeConvention::gathered_output ? n : 1);
-    fmt::print("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
-               to_string(*dtype), t.us(), algbw, busbw, algo);
+    table += fmt::format("  {:>12} {:>12} {:>6} {:>14.2f} {:>8.2f} {:>8.2f}  {}\n", size, count,
+                         to_string(*dtype), t.us(), algbw, busbw, algo);
     nlohmann::ordered_json row;
     row["size_bytes"] = size;
     row["count"] = count;
@@ -205,6 +204,11 @@ void run_collective(const CollectiveOptions& o) {
     row["algorithm"] = algo;
     rows.push_back(std::move(row));
   }
+  fmt::print("# moesim collective: {} on {} ({} ranks), model {}, algo {}\n", o.op, topo.name(), n,
+             o.model, o.algo);
+  fmt::print("# {:>12} {:>12} {:>6} {:>14} {:>8} {:>8}  {}\n", "size(B)", "count", "type",
+             "time(us)", "algbw", "busbw", "algorithm");
+  fmt::print("{}", table);
   if (!o.json_file.empty()) {
     nlohmann::ordered_json j;
     j["topology"] = topo.name();

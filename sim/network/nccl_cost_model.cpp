@@ -1,9 +1,12 @@
 #include "sim/network/nccl_cost_model.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <string_view>
 #include <unordered_map>
 
 #include "sim/core/errors.hpp"
@@ -38,6 +41,25 @@ bool allowed(Choice forced, Algorithm a) {
       return a == Algorithm::hierarchical;
   }
   return false;
+}
+
+// The --algo spelling of a choice (for errors).
+std::string_view choice_name(Choice c) {
+  switch (c) {
+    case Choice::automatic:
+      return "auto";
+    case Choice::ring:
+      return "ring";
+    case Choice::tree:
+      return "tree";
+    case Choice::nvls:
+      return "nvls";
+    case Choice::direct:
+      return "direct";
+    case Choice::hierarchical:
+      return "hierarchical";
+  }
+  return "?";
 }
 
 // Contention-free time of a direct all-to-all(-v) exchange of `bytes(i, j)` over the layout:
@@ -340,8 +362,13 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     }
   }
   if (out.empty()) {
+    // The forced choice is the only candidate, and this operation on this topology lacks it
+    // (e.g. hierarchical inside one node, nvls without NVLink SHARP).
     throw input_error("", "--algo", "algorithm not available for this operation",
-                      std::string(to_string(op.kind)), "auto or one the operation supports");
+                      fmt::format("{} for {} on {} node(s) x {} GPUs", choice_name(cfg.algorithm),
+                                  to_string(op.kind), bw.nodes, bw.ppn),
+                      "auto or one the operation supports here (hierarchical: an all-to-all over "
+                      "more than one node with more than one GPU per node)");
   }
   // The start-up NCCL's table leaves out is the same for every choice: it does not move the argmin.
   for (AlgoTime& a : out) a.time_us += t.startup_us;
