@@ -27,8 +27,8 @@ struct CalibrateOptions {
   double holdout = 0.2;
   std::uint64_t seed = 1;
   int seeds = 5;
-  std::string gpu;      ///< fit this GPU's tile model to the GEMM rows
-  std::string gpu_out;  ///< write the GPU spec with the fitted tile model here
+  std::string gpu;                ///< fit this GPU's tile model to the GEMM rows
+  std::string gpu_out;            ///< write the GPU spec with the fitted tile model here
   std::string fit_scope = "all";  ///< all | mma: which tile constants --gpu fits
 };
 
@@ -105,10 +105,10 @@ void fit_gpu(const std::vector<calibration::MeasurementSet>& sets, const Calibra
     }
   }
   const compute::KernelModelFit before = compute::evaluate_kernel_model(gpu, rows);
-  const compute::KernelModelFit fit = compute::fit_kernel_model(
-      gpu, rows,
-      o.fit_scope == "mma" ? compute::KernelModelFitScope::mma_efficiency
-                           : compute::KernelModelFitScope::all);
+  const compute::KernelModelFit fit =
+      compute::fit_kernel_model(gpu, rows,
+                                o.fit_scope == "mma" ? compute::KernelModelFitScope::mma_efficiency
+                                                     : compute::KernelModelFitScope::all);
   const auto& k = fit.spec;
   fmt::print(
       "tile model of {} over {} GEMM rows: spec MAPE {:.2f}% (max {:.1f}%) -> fitted {:.2f}% "
