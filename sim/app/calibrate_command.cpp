@@ -27,8 +27,9 @@ struct CalibrateOptions {
   double holdout = 0.2;
   std::uint64_t seed = 1;
   int seeds = 5;
-  std::string gpu;      ///< fit this GPU's tile model to the GEMM rows
-  std::string gpu_out;  ///< write the GPU spec with the fitted tile model here
+  std::string gpu;                ///< fit this GPU's tile model to the GEMM rows
+  std::string gpu_out;            ///< write the GPU spec with the fitted tile model here
+  std::string fit_scope = "all";  ///< all | mma: which tile constants --gpu fits
 };
 
 std::string shape_text(const KernelShape& s) {
@@ -104,7 +105,10 @@ void fit_gpu(const std::vector<calibration::MeasurementSet>& sets, const Calibra
     }
   }
   const compute::KernelModelFit before = compute::evaluate_kernel_model(gpu, rows);
-  const compute::KernelModelFit fit = compute::fit_kernel_model(gpu, rows);
+  const compute::KernelModelFit fit =
+      compute::fit_kernel_model(gpu, rows,
+                                o.fit_scope == "mma" ? compute::KernelModelFitScope::mma_efficiency
+                                                     : compute::KernelModelFitScope::all);
   const auto& k = fit.spec;
   fmt::print(
       "tile model of {} over {} GEMM rows: spec MAPE {:.2f}% (max {:.1f}%) -> fitted {:.2f}% "
@@ -126,6 +130,10 @@ void run_calibrate(const CalibrateOptions& o) {
   if (!o.gpu_out.empty() && o.gpu.empty()) {
     throw input_error("", "--gpu-out", "needs --gpu: the spec whose tile model is fitted",
                       o.gpu_out, "--gpu NAME --gpu-out FILE");
+  }
+  if (o.fit_scope != "all" && o.gpu.empty()) {
+    throw input_error("", "--fit-scope", "needs --gpu: the spec whose tile model is fitted",
+                      o.fit_scope, "--gpu NAME --fit-scope mma");
   }
   if (!o.check && o.output.empty() && o.gpu_out.empty()) {
     throw input_error("", "-o", "missing output file", {},
@@ -201,6 +209,11 @@ void register_calibrate_command(CLI::App& root) {
                   "and print it");
   cmd->add_option("--gpu-out", options->gpu_out,
                   "Write the --gpu spec with the fitted tile model here (use it with --gpu FILE)");
+  cmd->add_option("--fit-scope", options->fit_scope,
+                  "Tile constants --gpu fits: all, or mma (mma_efficiency alone, the rest kept "
+                  "from the spec; for tables of large square GEMMs)")
+      ->check(CLI::IsMember({"all", "mma"}))
+      ->capture_default_str();
   cmd->add_option("--seeds", options->seeds,
                   "Number of consecutive seeds --check repeats the hold-out over (mean +- sd)")
       ->check(CLI::Range(1, 1000))

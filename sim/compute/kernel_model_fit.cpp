@@ -59,7 +59,8 @@ KernelModelFit evaluate_kernel_model(const GpuSpec& gpu,
 }
 
 KernelModelFit fit_kernel_model(const GpuSpec& gpu,
-                                std::span<const calibration::KernelMeasurement> rows) {
+                                std::span<const calibration::KernelMeasurement> rows,
+                                KernelModelFitScope scope) {
   const auto gemms = gemm_rows(rows);
   if (gemms.empty()) {
     throw input_error("", "MEASUREMENTS", "no GEMM rows to fit the GPU's tile model",
@@ -68,19 +69,26 @@ KernelModelFit fit_kernel_model(const GpuSpec& gpu,
   KernelModelFit best;
   best.mape = std::numeric_limits<double>::infinity();
   GpuSpec trial = gpu;
-  for (int mma = 60; mma <= 96; mma += 2) {
+  const auto consider = [&]() {
+    const KernelModelFit f = evaluate_kernel_model(trial, gemms);
+    if (f.mape < best.mape) best = f;
+  };
+  for (int mma = 60; mma <= 100; mma += 2) {
+    trial.kernel_model.mma_efficiency = mma / 100.0;
+    if (scope == KernelModelFitScope::mma_efficiency) {
+      consider();
+      continue;
+    }
     for (int overhead = 0; overhead <= 10; ++overhead) {
       for (int e128 = 80; e128 <= 100; e128 += 5) {
         for (int e64 = 50; e64 <= 90; e64 += 10) {
           for (int launch = 1; launch <= 6; ++launch) {
             KernelModelSpec& k = trial.kernel_model;
-            k.mma_efficiency = mma / 100.0;
             k.tile_overhead_us = overhead * 0.5;
             k.tile_128x128_efficiency = e128 / 100.0;
             k.tile_64x128_efficiency = e64 / 100.0;
             k.launch_us = launch;
-            const KernelModelFit f = evaluate_kernel_model(trial, gemms);
-            if (f.mape < best.mape) best = f;
+            consider();
           }
         }
       }
@@ -88,8 +96,12 @@ KernelModelFit fit_kernel_model(const GpuSpec& gpu,
   }
   best.spec.source = fmt::format(
       "fitted by moesim calibrate: grid search minimising the mean relative time error over {} "
-      "measured GEMM rows (MAPE {:.2f}%, max {:.1f}%); hbm_efficiency kept from the spec",
-      best.rows, 100.0 * best.mape, 100.0 * best.max_error);
+      "measured GEMM rows (MAPE {:.2f}%, max {:.1f}%); {}hbm_efficiency kept from the spec",
+      best.rows, 100.0 * best.mape, 100.0 * best.max_error,
+      scope == KernelModelFitScope::mma_efficiency
+          ? "mma_efficiency alone (--fit-scope mma: tile efficiencies, tile overhead and launch "
+            "kept from the spec); "
+          : "");
   return best;
 }
 

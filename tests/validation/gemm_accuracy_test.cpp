@@ -1,6 +1,7 @@
 // Simulated vs published GEMM times: the default roofline/tile model of each GPU (constants in
 // topologies/gpus/) against the measurement tables named in traces/reference/gemm_accuracy.json,
-// each within its MAPE band from that file. Prints the MAPE and the worst row of every check.
+// each within its MAPE band from that file (or, for a check recorded as a known gap, at its
+// recorded MAPE). Prints the MAPE and the worst row of every check.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -54,7 +55,15 @@ TEST(GemmAccuracy, DefaultModelWithinEveryPublishedTablesBand) {
     const double mape = sum / rows;
     std::cout << fmt::format("{}: {} rows, MAPE {:.2f}%, max {:.1f}%\n", name, rows, 100 * mape,
                              100 * worst);
-    EXPECT_LE(mape, check.at("max_mape").get<double>());
+    if (check.contains("known_gap")) {
+      // Outside its band and recorded as a known gap: held at its measured MAPE, so that a
+      // model change that closes or widens it shows up here.
+      const auto& gap = check.at("known_gap");
+      EXPECT_GT(mape, check.at("max_mape").get<double>()) << "known gap closed: drop known_gap";
+      EXPECT_NEAR(mape, gap.at("measured_mape").get<double>(), gap.at("tolerance").get<double>());
+    } else {
+      EXPECT_LE(mape, check.at("max_mape").get<double>());
+    }
   }
 }
 
