@@ -179,11 +179,30 @@ DegreeChoice find_optimal_degree(const PipelineCosts& c, double gar) {
     out.r_continuous = best_r;
     out.degree = round_degree(best_r);
   }
-  const bool small_a2a = c.n_a2a <= 0 || c.a2a.at(c.n_a2a) < 1.0;
-  if (small_a2a) out.degree = 1;
   out.model_case = model_case(c, out.degree, gar);
   out.time_ms = case_time(out.model_case, c, out.degree, gar);
   return out;
+}
+
+namespace {
+// The choice `d` with its degree replaced by 1 (case and time at r = 1).
+DegreeChoice at_one_chunk(const PipelineCosts& c, DegreeChoice d, double gar) {
+  d.degree = 1;
+  d.model_case = model_case(c, 1.0, gar);
+  d.time_ms = case_time(d.model_case, c, 1.0, gar);
+  return d;
+}
+}  // namespace
+
+DegreeChoice forward_degree(const PipelineCosts& c) {
+  const DegreeChoice d = find_optimal_degree(c, 0.0);
+  const bool small_a2a = c.n_a2a <= 0 || c.a2a.at(c.n_a2a) < 1.0;
+  return small_a2a ? at_one_chunk(c, d, 0.0) : d;
+}
+
+DegreeChoice first_backward_degree(const PipelineCosts& backward, int forward) {
+  const DegreeChoice d = find_optimal_degree(backward, 0.0);
+  return forward == 1 ? at_one_chunk(backward, d, 0.0) : d;
 }
 
 double overlappable_moe_ms(const PipelineCosts& c, int degree) {
@@ -221,13 +240,19 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
   plan.dense_bytes.assign(n, 0.0);
   const auto t_ar = [&](double bytes) { return bytes > 0 ? ar.at(bytes) : 0.0; };
 
-  // Step 1: greedy fill, slots MoE_0 (2i), dense_0 (2i+1), ...; oldest gradients first.
+  // Step 1: greedy fill, oldest gradients first, slot by slot in backward order. The gradients
+  // ready before MoE block i fill its dense slot (the backward after the block, priced as
+  // dense_overlap_ms) first and then its MoE pipeline, as optim.py's get_stored_grad walks
+  // [dense, MoE] per layer (t_olps = [others, gap]); the gradients block i produces (gate) take
+  // what is left of the dense slot.
   std::deque<Piece> pending;
+  // Fills `slot` (bytes already in it) up to what `capacity_ms` hides.
   const auto fill = [&](double capacity_ms, double& slot) {
-    double room = capacity_ms >= t_ar(0) ? ar.inverse(capacity_ms) : 0.0;
+    const double hold = capacity_ms >= t_ar(0) ? ar.inverse(capacity_ms) : 0.0;
+    double room = std::max(0.0, hold - slot);
     double total = 0;
     for (const Piece& p : pending) total += p.bytes;
-    if (total > 0 && t_ar(total) <= capacity_ms) room = total;
+    if (total > 0 && t_ar(slot + total) <= capacity_ms) room = total;
     while (room > 0 && !pending.empty()) {
       Piece& p = pending.front();
       const double take = std::min(room, p.bytes);
@@ -242,7 +267,8 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
     if (g.ready_before_bytes > 0) {
       pending.push_back({static_cast<int>(2 * i), g.ready_before_bytes});
     }
-    const int r0 = find_optimal_degree(g.backward, 0.0).degree;
+    fill(g.dense_overlap_ms, plan.dense_bytes[i]);
+    const int r0 = first_backward_degree(g.backward, g.forward_degree).degree;
     fill(overlappable_moe_ms(g.backward, r0), plan.in_moe_bytes[i]);
     if (g.ready_after_bytes > 0) {
       pending.push_back({static_cast<int>(2 * i + 1), g.ready_after_bytes});
@@ -272,9 +298,14 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
     now[i] = f(i, plan.in_moe_bytes[i]);
     next[i] = f(i, plan.in_moe_bytes[i] + piece_bytes);
   }
+  // A piece that costs its MoE pipeline no more than it saves the tail moves (ties included):
+  // optim.py leaves step 1's remainder in the MoE pipelines (xs = gars) unless differential
+  // evolution beats that by 1e-5 ms (optimize_gar: `if outs.fun > (y_tmp - 1e-5): return gars`),
+  // so a share the pipeline cannot hide (case 1: it grows by what the tail saves) stays in it.
+  constexpr double kTieMs = 1e-5;
   for (;;) {
     std::size_t best_slot = n, best_piece = pieces.size();
-    double best_gain = 1e-9;
+    double best_gain = -kTieMs;
     for (std::size_t i = 0; i < n; ++i) {
       // The latest-ready piece this slot may take, leaving early pieces for early slots.
       std::size_t pick = pieces.size();
@@ -318,7 +349,10 @@ GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers, co
   plan.tail_bytes = tail;
   plan.estimate_ms = exposed_ms;
   for (std::size_t i = 0; i < n; ++i) {
-    const DegreeChoice d = find_optimal_degree(layers[i].backward, t_ar(plan.in_moe_bytes[i]));
+    const DegreeChoice d =
+        i == 0 && plan.in_moe_bytes[i] <= 0
+            ? first_backward_degree(layers[i].backward, layers[i].forward_degree)
+            : find_optimal_degree(layers[i].backward, t_ar(plan.in_moe_bytes[i]));
     plan.backward_degree.push_back(d.degree);
     plan.backward_case.push_back(d.model_case);
     plan.estimate_ms += d.time_ms;

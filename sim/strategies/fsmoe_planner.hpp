@@ -26,7 +26,18 @@
 // degree is the candidate with the smallest closed-form time over all cases. (Rounding the
 // best continuous optimum instead can cost a lot where that optimum sits on a case boundary:
 // a comm-bound case 3 is nearly flat in r, so r* = 1.3 between cases 2 and 3 rounds to 1 while
-// r = 2 is 20% faster.) r = 1 when the un-chunked all-to-all takes < 1 ms, as optim.py does.
+// r = 2 is 20% faster.)
+//
+// Which degree gets which rule, as optim.py's Optimizer does it:
+//  - forward (`forward_degree`): Algorithm 1 at t_gar = 0, then r = 1 when the un-chunked
+//    all-to-all takes < 1 ms (Optimizer.__init__: `if alpha[0] + beta[0] * a[0] < 1: d0 = 1`);
+//  - the first MoE backward, which no gradient all-reduce rides in (`first_backward_degree`):
+//    Algorithm 1 on the backward costs at t_gar = 0, but r = 1 whenever the forward degree is 1
+//    (`if d0 == 1: d1 = 1`), whatever made it 1; optim.py gives d1 to the last layer in forward
+//    order (get_optimal_degree prints `degrees + [obj.d1]`);
+//  - every other MoE backward: Algorithm 1 with its t_gar and no < 1 ms rule
+//    (Optimizer.run: `d, _ = self.optimize_degree(self.gar_time(item))`), so a layer whose
+//    forward stays un-chunked because its all-to-all is short may still chunk its backward.
 #pragma once
 
 #include <cstdint>
@@ -92,8 +103,14 @@ struct DegreeChoice {
   int model_case = 0;         ///< case at the rounded degree
   double time_ms = 0.0;       ///< layer_time at the rounded degree
 };
-/// Algorithm 1 (FindOptimalPipelineDegree).
+/// Algorithm 1 (FindOptimalPipelineDegree; optim.py's optimize_degree): no < 1 ms rule.
 DegreeChoice find_optimal_degree(const PipelineCosts& c, double t_gar_ms);
+/// The forward degree: Algorithm 1 at t_gar = 0, r = 1 when the un-chunked all-to-all of `c`
+/// takes < 1 ms (optim.py, Optimizer.__init__'s d0).
+DegreeChoice forward_degree(const PipelineCosts& c);
+/// The backward degree of a MoE layer with no gradient all-reduce inside (optim.py's d1):
+/// Algorithm 1 on `backward` at t_gar = 0, r = 1 when the forward degree is 1.
+DegreeChoice first_backward_degree(const PipelineCosts& backward, int forward_degree);
 /// Rounding of a continuous degree to the nearest power of two <= 8 ([1,1.5) -> 1,
 /// [1.5,3) -> 2, [3,6) -> 4, else 8): the fallback when no case holds at a candidate.
 int round_degree(double r);
@@ -111,6 +128,9 @@ struct GeneralizedLayer {
   double ready_before_bytes = 0;  ///< gradients that become ready before its MoE backward
   double ready_after_bytes = 0;   ///< gradients its MoE backward produces (gate...)
   double dense_overlap_ms = 0;    ///< backward compute after its MoE block (attention ...)
+  /// The layer's forward degree (forward_degree); 1 makes its gradient-free backward degree 1
+  /// (first_backward_degree). 0: not known, the backward is not tied to it.
+  int forward_degree = 0;
 };
 
 struct GradientPlan {
@@ -123,20 +143,27 @@ struct GradientPlan {
   double tail_bytes = 0;
   /// Bytes moved by step 2 from the tail into MoE pipelines.
   double step2_moved_bytes = 0;
-  /// Backward degree per generalized layer (Algorithm 1 with its t_gar).
+  /// Backward degree per generalized layer: the first (backward order) with no in-MoE share
+  /// first_backward_degree, the others Algorithm 1 with their t_gar (optim.py, Optimizer.run).
   std::vector<int> backward_degree;
   std::vector<int> backward_case;
   /// Planner's estimate of sum_i f_moe^i(t_gar_i) + t_ar(tail).
   double estimate_ms = 0;
 };
 
-/// Adaptive gradient partitioning (4.5). Step 1: walk the slots (MoE_0, dense_0, MoE_1, ...) in
-/// backward order and fill each slot's overlappable time with the oldest ready gradients. Step
-/// 2 (instead of differential evolution): a deterministic greedy local search that moves the
-/// tail in 1/`quanta` pieces, one at a time, into the MoE slot (at or after the piece's ready
-/// point) whose f_moe^i grows least, while that growth is below the tail time it saves. What is
-/// left then goes to the last dense slot (FSMoE's tools/optim.py: the remainder is all-reduced
-/// beside the last attention backward, not after the backward).
+/// Adaptive gradient partitioning (4.5), in the order of FSMoE's tools/optim.py
+/// (docs/fsmoe-optim-comparison.md). Step 1: for each generalized layer in backward order, the
+/// gradients ready before its MoE backward fill, oldest first, its dense slot (the backward
+/// after the block, dense_overlap_ms) and then its MoE pipeline (overlappable time at the
+/// gradient-free backward degree, first_backward_degree: optim.py's get_stored_grad walks
+/// [dense, MoE] with t_olps = [others, gap], gap = get_overlap_part(d1)); the gradients the block
+/// produces take what the dense slot has left. Step 2 (instead of differential evolution): a
+/// deterministic greedy local search that moves the tail in 1/`quanta` pieces, one at a time,
+/// into the MoE slot (at or after the piece's ready point) whose f_moe^i grows least, while that
+/// growth is at most the tail time it saves (ties move: optim.py keeps the remainder in the MoE
+/// pipelines unless differential evolution beats that). What is left then goes to the last
+/// dense slot (optim.py: the remainder is all-reduced beside the last attention backward, not
+/// after the backward).
 GradientPlan partition_gradients(const std::vector<GeneralizedLayer>& layers,
                                  const LinearCost& allreduce, int quanta = 32);
 

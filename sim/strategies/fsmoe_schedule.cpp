@@ -234,7 +234,7 @@ void FsmoeSchedule::plan_gradients() {
   const ModelSpec& m = ctx_.job().model;
   // Forward: Algorithm 1 per MoE layer, on that layer's fits.
   for (std::int64_t l = 0; l < m.moe_layer_count(); ++l) {
-    const fsmoe::DegreeChoice fwd = fsmoe::find_optimal_degree(planner_costs(l), 0.0);
+    const fsmoe::DegreeChoice fwd = fsmoe::forward_degree(planner_costs(l));
     degree_fwd_[static_cast<std::size_t>(l)] = fwd.degree;
     if (l == 0) {
       ctx_.decisions()["fsmoe.degree.forward"] = Decision::count(fwd.degree, "", "MoE layer 0");
@@ -260,6 +260,7 @@ void FsmoeSchedule::plan_gradients() {
       fsmoe::GeneralizedLayer g;
       const std::int64_t l = moe[i];
       g.backward = planner_costs(moe_index_of(l)).backward();
+      g.forward_degree = degree_fwd_[static_cast<std::size_t>(moe_index_of(l))];
       // Ready before its MoE backward: the dense layers after it and the previous MoE layer's
       // attention (backward runs layer l+1 .. then l).
       const std::int64_t upper = i == 0 ? last : moe[i - 1] - 1;
@@ -279,8 +280,13 @@ void FsmoeSchedule::plan_gradients() {
       fsmoe::GradientPlan none;
       none.in_moe_bytes.assign(layers.size(), 0.0);
       none.dense_bytes.assign(layers.size(), 0.0);
-      for (const auto& g : layers) {
-        const fsmoe::DegreeChoice d = fsmoe::find_optimal_degree(g.backward, 0.0);
+      for (std::size_t i = 0; i < layers.size(); ++i) {
+        // No gradient rides in any MoE backward: optim.py's d1 for the first, Algorithm 1 at
+        // t_gar = 0 for the others (Optimizer.run with nothing to all-reduce).
+        const fsmoe::GeneralizedLayer& g = layers[i];
+        const fsmoe::DegreeChoice d =
+            i == 0 ? fsmoe::first_backward_degree(g.backward, g.forward_degree)
+                   : fsmoe::find_optimal_degree(g.backward, 0.0);
         none.backward_degree.push_back(d.degree);
         none.backward_case.push_back(d.model_case);
       }
@@ -328,12 +334,12 @@ void FsmoeSchedule::plan_gradients() {
       per_layer += fmt::format(", ... ({} layers)", p0.in_moe_bytes.size());
       break;
     }
-    per_layer += fmt::format("{}L{} {:.2f}+{:.2f}", per_layer.empty() ? "" : ", ",
+    per_layer += fmt::format("{}L{} {:.2f}+{:.2f} r={}", per_layer.empty() ? "" : ", ",
                              stage_moe_layers_.front()[i], p0.in_moe_bytes[i] / 1e6,
-                             p0.dense_bytes[i] / 1e6);
+                             p0.dense_bytes[i] / 1e6, p0.backward_degree[i]);
   }
   ctx_.decisions()["fsmoe.gradients.per_layer"] =
-      Decision::choice(per_layer, "MB in-MoE+dense, backward order");
+      Decision::choice(per_layer, "MB in-MoE+dense and backward degree, backward order");
 }
 
 void FsmoeSchedule::plan() {
