@@ -39,16 +39,17 @@ struct RooflineParams {
   /// the sources; the calibration profile is expected to replace it.
   double attention_efficiency = 0.50;
   /// Compute-bound kernels (GEMM, attention) while communication runs on the GPU: average 18.9%
-  /// (max 40.0%) slowdown measured by Lee et al. 2025, arXiv 2507.03114 (4 H100 / A100 GPUs,
-  /// NVLink collectives).
+  /// (max 40.0%) slowdown measured by Lee et al. 2025, arXiv 2507.03114 (single 4-GPU systems:
+  /// H100, A100, MI250, MI210).
   double overlap_slowdown = 1.189;
   /// Memory-bound kernels (everything else) beside the same collectives: no measurement in the
   /// sources, derived from physics [assumption]. An NVLink collective at NCCL's effective 370 GB/s
   /// per direction (sjeaugey, NVIDIA/nccl-tests#212) reads its send data from HBM and writes what
   /// it receives to HBM: 2 x 370 = 740 GB/s of HBM traffic, against the H100's achievable
-  /// 3.35 TB/s x 0.87 = 2.91 TB/s (hbm_efficiency, topologies/gpus/h100-sxm.json): a share
+  /// 3.35 TB/s x 0.87 = 2.91 TB/s (hbm_efficiency = STREAM copy 2.90 / 3.35, topologies/gpus/
+  /// h100.json, Azure/AI-benchmarking-guide ND_H100_v5_results.md): a share
   /// s = 0.254, so an HBM-bound kernel on the rest runs 1 / (1 - s) = 1.34x slower. The setting is
-  /// that of Lee et al.'s GEMM figure (intra-node NVLink collectives); an inter-node collective
+  /// that of Lee et al.'s GEMM figure (single-node collectives); an inter-node collective
   /// (about 50 GB/s per GPU) would take about 3% of HBM instead: this is the upper end.
   double memory_bound_overlap_slowdown = 1.34;
 };
