@@ -7,8 +7,13 @@ SimTime CalibratedComputeModel::duration(const ComputeTask& task,
   const auto estimate = profile_->estimate(task.kind, task.dtype, task.shape);
   if (!estimate) return fallback_->duration(task, context);
   const SimTime t = SimTime::from_us(estimate->time_us);
-  if (context.concurrent_comm_ops > 0) return t.scaled(profile_->contention.gemm_slowdown);
-  return t;
+  if (context.concurrent_comm_ops == 0) return t;
+  if (compute_bound(task.kind)) return t.scaled(profile_->contention.gemm_slowdown);
+  // The profile measures GEMM victims only: a memory-bound kernel takes the fallback's own
+  // slowdown for it in this context (its HBM-share prior).
+  const SimTime alone = fallback_->duration(task, ComputeContext{context.rank});
+  if (alone <= SimTime::zero()) return t;
+  return t.scaled(fallback_->duration(task, context).seconds() / alone.seconds());
 }
 
 calibration::EstimateSource CalibratedComputeModel::source_of(const ComputeTask& task) const {

@@ -4,8 +4,12 @@
 //
 // A measured shape returns its measured time exactly; an interpolated one the table's estimate
 // (sim/calibration/kernel_cost_table.hpp). While communication runs on the same GPU
-// (concurrent_comm_ops > 0) a table time is multiplied by the profile's measured GEMM contention
-// slowdown (1 when the profile has no overlap measurement); the fallback applies its own.
+// (concurrent_comm_ops > 0) a compute-bound table time (GEMM, attention) is multiplied by the
+// profile's measured GEMM contention slowdown (1 when the profile has no overlap measurement); a
+// memory-bound one, which no profile row measures, by the fallback's slowdown for that kernel in
+// that context (fallback beside / fallback alone: its HBM-share prior); the fallback applies its
+// own to the kernels it prices. Either is a rate: the executor charges it while the
+// communication lasts (overlap_contention.hpp).
 // The profile and the fallback must outlive the model.
 #pragma once
 

@@ -1,8 +1,12 @@
 // ComputeModel: how long a kernel takes on a rank's GPU.
 //
-// The executor asks once, when the kernel starts, passing how many communication operations the
-// same GPU is running at that instant: communication kernels take SMs and HBM bandwidth, so a
-// calibrated model slows the kernel down (Lee et al. 2025, arXiv 2507.03114).
+// The answer is the whole kernel's duration in one context: how many communication operations the
+// same GPU runs beside it (communication kernels take SMs and HBM bandwidth, so a model slows the
+// kernel down; Lee et al. 2025, arXiv 2507.03114). The executor asks when the kernel starts and
+// again whenever that context changes on the GPU; the kernel then runs the rest of its work at
+// the new rate (overlap_contention.hpp), so contention is charged over the time it overlaps.
+// Compute-bound kinds (GEMM, attention) lose SMs and pay the measured GEMM slowdown; the
+// memory-bound rest shares HBM with the collective and pays its own factor (compute_bound()).
 #pragma once
 
 #include <string_view>
@@ -15,12 +19,18 @@ namespace moesim::compute {
 
 struct ComputeContext {
   RankId rank;
-  int concurrent_comm_ops = 0;  ///< communication operations running on this GPU at start
+  int concurrent_comm_ops = 0;  ///< communication operations running on this GPU
   /// Of those, the ones that hold a fixed number of SMs (DeepEP-style kernels), and the SMs they
   /// hold together: compute runs on the remaining SMs instead of paying the generic slowdown.
   int sm_holding_ops = 0;
   int held_sms = 0;
 };
+
+/// GEMMs and attention: tensor-core bound, slowed by the SMs communication takes. Every other
+/// kind is HBM-bound, slowed by the HBM bandwidth the collective moves.
+constexpr bool compute_bound(KernelKind kind) {
+  return kind == KernelKind::gemm || kind == KernelKind::attention;
+}
 
 class ComputeModel {
  public:

@@ -1,7 +1,10 @@
 // FixedRateComputeModel: a kernel takes max(flops / peak, bytes / bandwidth) + launch overhead,
-// times a fixed slowdown while communication runs beside it. The simplest roofline; the
+// times a fixed slowdown (one for compute-bound kinds, optionally another for memory-bound ones)
+// while communication runs beside it. The simplest roofline; the
 // reference for hand-computed tests.
 #pragma once
+
+#include <optional>
 
 #include "sim/compute/compute_model.hpp"
 #include "sim/core/units.hpp"
@@ -12,7 +15,9 @@ struct FixedRateParams {
   FlopRate flop_rate = FlopRate::from_tflops(100.0);
   Bandwidth memory = Bandwidth::from_gbps(1000.0);
   SimTime launch_overhead = SimTime::zero();
-  double overlap_slowdown = 1.0;  ///< multiplier when concurrent_comm_ops > 0
+  double overlap_slowdown = 1.0;  ///< rate multiplier while concurrent_comm_ops > 0
+  /// The same for memory-bound kinds (not compute_bound()); nullopt: overlap_slowdown.
+  std::optional<double> memory_bound_overlap_slowdown;
 };
 
 class FixedRateComputeModel final : public ComputeModel {

@@ -105,8 +105,12 @@ SimTime RooflineComputeModel::duration(const ComputeTask& task,
   }
   const double memory_s = task.bytes.as_double() / (gpu_.hbm().bytes_per_s * km.hbm_efficiency);
   SimTime t = SimTime::from_seconds(std::max(compute_s, memory_s)) + SimTime::from_us(km.launch_us);
-  // NCCL's kernels beside it (SMs and HBM taken, not held by count): the measured mean slowdown.
-  if (context.concurrent_comm_ops > context.sm_holding_ops) t = t.scaled(params_.overlap_slowdown);
+  // NCCL's kernels beside it (SMs and HBM taken, not held by count): the measured mean slowdown
+  // for compute-bound kinds, the HBM share for the others.
+  if (context.concurrent_comm_ops > context.sm_holding_ops) {
+    t = t.scaled(compute_bound(task.kind) ? params_.overlap_slowdown
+                                          : params_.memory_bound_overlap_slowdown);
+  }
   return t;
 }
 

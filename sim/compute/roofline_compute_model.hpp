@@ -22,9 +22,11 @@
 // a GEMM's waves fewer SMs (the tile model's wave count on sm_count - held; wave quantization
 // included) and other kernels' compute sm_count / (sm_count - held) slower; bytes still move at
 // the HBM rate. Only NCCL's kernels beside it (more communication than the SM-holding ones) add
-// overlap_slowdown. While
-// communication runs on the GPU, x overlap_slowdown. This is a prior: a calibration profile
-// replaces it where it has measurements.
+// the generic slowdown: overlap_slowdown for GEMMs and attention (measured), and
+// memory_bound_overlap_slowdown for the memory-bound rest (derived from the collective's share of
+// HBM bandwidth). Each is the rate while the communication lasts; the executor charges it over
+// the part of the kernel it overlaps. This is a prior: a calibration profile replaces it where it
+// has measurements.
 #pragma once
 
 #include "sim/compute/compute_model.hpp"
@@ -36,9 +38,20 @@ struct RooflineParams {
   /// FlashAttention-class fused attention, fraction of peak. Assumption [R]: no measured anchor in
   /// the sources; the calibration profile is expected to replace it.
   double attention_efficiency = 0.50;
-  /// Compute slowdown while communication runs on the GPU: average 18.9% (max 40.0%) measured by
-  /// Lee et al. 2025, arXiv 2507.03114.
+  /// Compute-bound kernels (GEMM, attention) while communication runs on the GPU: average 18.9%
+  /// (max 40.0%) slowdown measured by Lee et al. 2025, arXiv 2507.03114 (single 4-GPU systems:
+  /// H100, A100, MI250, MI210).
   double overlap_slowdown = 1.189;
+  /// Memory-bound kernels (everything else) beside the same collectives: no measurement in the
+  /// sources, derived from physics [assumption]. An NVLink collective at NCCL's effective 370 GB/s
+  /// per direction (sjeaugey, NVIDIA/nccl-tests#212) reads its send data from HBM and writes what
+  /// it receives to HBM: 2 x 370 = 740 GB/s of HBM traffic, against the H100's achievable
+  /// 3.35 TB/s x 0.87 = 2.91 TB/s (hbm_efficiency = STREAM copy 2.90 / 3.35, topologies/gpus/
+  /// h100.json, Azure/AI-benchmarking-guide ND_H100_v5_results.md): a share
+  /// s = 0.254, so an HBM-bound kernel on the rest runs 1 / (1 - s) = 1.34x slower. The setting is
+  /// that of Lee et al.'s GEMM figure (single-node collectives); an inter-node collective
+  /// (about 50 GB/s per GPU) would take about 3% of HBM instead: this is the upper end.
+  double memory_bound_overlap_slowdown = 1.34;
 };
 
 class RooflineComputeModel final : public ComputeModel {

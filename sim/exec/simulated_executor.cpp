@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "sim/compute/overlap_contention.hpp"
 #include "sim/core/engine.hpp"
 #include "sim/core/errors.hpp"
 #include "sim/exec/dependency_cycle.hpp"
@@ -14,7 +15,17 @@ namespace {
 
 constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
 // Event tags: a task id ends a kernel or delay; with this bit set, a comm id ends an operation.
+// A kernel's tag carries its generation in bits 32..62: re-rating a running kernel schedules a
+// new end and bumps the generation, and the superseded event is ignored when it fires (cheaper
+// than cancelling it in the heap).
 constexpr std::uint64_t kCommTag = std::uint64_t{1} << 63;
+constexpr int kGenerationShift = 32;
+constexpr std::uint32_t kGenerationMask = 0x7fff'ffffU;
+
+std::uint64_t kernel_tag(std::uint32_t task_index, std::uint32_t generation) {
+  return (static_cast<std::uint64_t>(generation & kGenerationMask) << kGenerationShift) |
+         task_index;
+}
 
 class Run final : public EventHandler, public network::CommCompletionListener {
  public:
@@ -49,10 +60,15 @@ class Run final : public EventHandler, public network::CommCompletionListener {
           held_sms_[r] -= sms;
         }
       }
+      for (TaskId member : c.members) rerate_kernels(graph_.task(member).rank.index());
       for (TaskId member : c.members) finish(member.value, engine.now());
       if (priority_ended) start_parked();
     } else {
-      finish(static_cast<std::uint32_t>(tag), engine.now());
+      const auto task_index = static_cast<std::uint32_t>(tag);
+      const auto generation = static_cast<std::uint32_t>(tag >> kGenerationShift) & kGenerationMask;
+      const Task& t = graph_.tasks()[task_index];
+      if (graph_.compute_of(t) && !retire_kernel(t.rank.index(), task_index, generation)) return;
+      finish(task_index, engine.now());
     }
   }
 
@@ -95,6 +111,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     active_priority_.assign(graph_.rank_count(), 0);
     active_relay_.assign(graph_.rank_count(), 0);
     held_sms_.assign(graph_.rank_count(), 0);
+    running_.assign(graph_.rank_count(), {});
     record_.source = "simulated";
     record_.description = fmt::format("compute={} network={}", compute_.name(), network_.name());
     record_.tasks.resize(n);
@@ -115,10 +132,11 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     const SimTime now = engine_.now();
     if (const auto* c = graph_.compute_of(t)) {
       const std::size_t r = t.rank.index();
-      const compute::ComputeContext ctx{t.rank, active_comm_[r], active_relay_[r], held_sms_[r]};
-      start_timed(task_index, now, compute_.duration(*c, ctx));
+      const SimTime duration = compute_.duration(*c, context_of(r));
+      running_[r].push_back(RunningKernel{task_index, 0, duration, now + duration});
+      start_timed(task_index, now, duration, kernel_tag(task_index, 0));
     } else if (const auto delay = graph_.delay_of(t)) {
-      start_timed(task_index, now, *delay);
+      start_timed(task_index, now, *delay, task_index);
     } else {
       const CommId comm = *graph_.comm_of(t);
       const CommRecord& record = graph_.comm(comm);
@@ -144,7 +162,46 @@ class Run final : public EventHandler, public network::CommCompletionListener {
         held_sms_[r] += sms;
       }
     }
+    for (TaskId member : record.members) rerate_kernels(graph_.task(member).rank.index());
     network_.start(comm, record.op, now, *this);
+  }
+
+  compute::ComputeContext context_of(std::size_t rank) const {
+    return compute::ComputeContext{RankId{static_cast<std::uint32_t>(rank)}, active_comm_[rank],
+                                   active_relay_[rank], held_sms_[rank]};
+  }
+
+  /// The communication running on `rank` changed: every kernel running there continues the rest
+  /// of its work at the rate of the new context (its whole duration in that context), and its end
+  /// moves accordingly.
+  void rerate_kernels(std::size_t rank) {
+    if (running_[rank].empty()) return;
+    const SimTime now = engine_.now();
+    const compute::ComputeContext ctx = context_of(rank);
+    for (RunningKernel& k : running_[rank]) {
+      const SimTime duration = compute_.duration(*graph_.compute_of(graph_.tasks()[k.task]), ctx);
+      if (duration == k.duration) continue;
+      const SimTime left = k.end - now;
+      if (left > SimTime::zero()) {
+        k.end = now + compute::rescale_remaining(left, k.duration, duration);
+        k.generation = (k.generation + 1) & kGenerationMask;
+        engine_.schedule_at(k.end, *this, kernel_tag(k.task, k.generation));
+      }
+      k.duration = duration;
+    }
+  }
+
+  /// Takes kernel `task_index` off its rank's running list when `generation` is its current
+  /// end; false for a superseded end event (the kernel was re-rated after it was scheduled).
+  bool retire_kernel(std::size_t rank, std::uint32_t task_index, std::uint32_t generation) {
+    std::vector<RunningKernel>& list = running_[rank];
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (list[i].task != task_index) continue;
+      if (list[i].generation != generation) return false;
+      list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+      return true;
+    }
+    return false;
   }
 
   bool blocked_by_priority(const CommRecord& record) const {
@@ -166,9 +223,9 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     parked_.resize(kept);
   }
 
-  void start_timed(std::uint32_t task_index, SimTime now, SimTime duration) {
+  void start_timed(std::uint32_t task_index, SimTime now, SimTime duration, std::uint64_t tag) {
     record_.tasks[task_index].start = now;
-    engine_.schedule_at(now + duration, *this, task_index);
+    engine_.schedule_at(now + duration, *this, tag);
   }
 
   void finish(std::uint32_t task_index, SimTime now) {
@@ -235,6 +292,14 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   std::vector<CommId> parked_;        ///< yielding operations ready but waiting for a gap
   std::vector<int> active_relay_;     ///< of those, SM-holding (DeepEP-style) operations
   std::vector<int> held_sms_;         ///< SMs they hold
+  /// A kernel in flight: its whole duration in the context it runs in now, and its current end.
+  struct RunningKernel {
+    std::uint32_t task = 0;
+    std::uint32_t generation = 0;  ///< bumped at each re-rate; in the end event's tag
+    SimTime duration;
+    SimTime end;
+  };
+  std::vector<std::vector<RunningKernel>> running_;  ///< per rank, in start order
   std::size_t finished_ = 0;
 };
 

@@ -2,7 +2,11 @@
 //
 // A task becomes ready when its stream predecessor and all its explicit dependencies have ended.
 // A ready kernel or delay starts at once (its stream is free, since the stream predecessor has
-// ended) and lasts what the ComputeModel says. A ready communication member waits until every
+// ended). A kernel runs at the rate the ComputeModel gives for its GPU's current context (the
+// communication running there): whenever an operation starts or ends on that GPU, its running
+// kernels continue the rest of their work at the new rate (compute/overlap_contention.hpp), so
+// overlap contention is charged for the time the kernel overlaps communication, not by a
+// snapshot at its start. A ready communication member waits until every
 // member of its operation is ready; then the CommunicationModel runs the operation and all
 // members end when it completes. If tasks remain when nothing can move, the executor throws
 // SimulationError naming a dependency cycle or the blocked stream heads.

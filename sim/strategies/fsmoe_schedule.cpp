@@ -7,6 +7,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/strategies/emit_iteration.hpp"
+#include "sim/strategies/overlap_schedule.hpp"
 #include "sim/strategies/scheduled_pipeline.hpp"
 #include "sim/strategies/standard_layer.hpp"
 
@@ -381,8 +382,8 @@ void FsmoeSchedule::plan() {
                          "MoE layer 0's un-chunked dispatch from the fitted line, every EP group "
                          "of the stage at once");
   ctx_.decisions()[prefix + ".attention_backward_estimate"] = Decision::quantity(
-      kernel_time(ctx_.ops().attention(Pass::backward, ctx_.tokens()), ctx_.costs()).us(), "us",
-      "kernels of one attention backward (its TP all-reduce priced apart)");
+      attention_backward_estimate().us(), "us",
+      "kernels of layer 0's attention backward (its TP all-reduce priced apart)");
   ctx_.decisions()[prefix + ".fit"] = Decision::quantity(
       c0.exp.at(c0.n_exp), "ms",
       fmt::format(
@@ -414,19 +415,42 @@ void FsmoeSchedule::plan() {
 }
 
 void FsmoeSchedule::record_expert_estimate(const std::string& prefix) {
-  // MoE layer 0's experts as emitted: every chunk of the forward degree, first EP rank.
+  // MoE layer 0's experts as emitted: every chunk of the forward degree, first EP rank, priced
+  // on the forward pipeline emit_chunked issues (OverlapSchedule): dispatches (all-to-all, then
+  // the ESP all-gather) first, chunk c's experts after its gather, its reduce-scatter and combine
+  // after them; each kernel pays the contention for the part of it a collective overlaps, as the
+  // executor charges it. Collectives priced with every group of the stage at once.
   const MoeLayerPlan& p = ctx_.plan(0);
   const std::int64_t degree = degree_fwd_.front();
   const RankId r = ctx_.stage_groups(GroupKind::ep, 0).front()->front();
-  SimTime t = SimTime::zero();
+  const CostModels& costs = ctx_.costs();
+  const int inter = 0;
+  const int intra = inter_ == intra_ ? 0 : 1;
+  OverlapSchedule q(2);
+  std::vector<OverlapSchedule::Op> gathered;
+  for (std::int64_t c = 0; c < degree; ++c) {
+    const auto d =
+        q.comm(inter, costs.estimate_together(ctx_.exchange_ops(0, p, false, c, degree)));
+    gathered.push_back(
+        q.comm(intra, costs.estimate_together(ctx_.esp_ops(0, p, true, c, degree)), {d}));
+  }
   for (std::int64_t c = 0; c < degree; ++c) {
     std::vector<std::int64_t> tokens = p.expert_tokens[r.index()];
     for (auto& n : tokens) n = split_share(n, degree, c);
-    t += kernel_time(ctx_.ops().experts(Pass::forward, tokens), ctx_.costs(), r);
+    const BlockWork work = ctx_.ops().experts(Pass::forward, tokens);
+    std::vector<OverlapSchedule::Op> after = {gathered[static_cast<std::size_t>(c)]};
+    for (const KernelOp* k : work.kernels()) {
+      after = {q.kernel(costs.duration(k->task, r), costs.duration_beside_comm(k->task, r), after)};
+    }
+    const auto rs =
+        q.comm(intra, costs.estimate_together(ctx_.esp_ops(0, p, false, c, degree)), after);
+    q.comm(inter, costs.estimate_together(ctx_.exchange_ops(0, p, true, c, degree)), {rs});
   }
   ctx_.decisions()[prefix + ".expert_estimate"] = Decision::quantity(
-      t.us(), "us",
-      fmt::format("MoE layer 0's experts forward, {} chunk(s), first EP rank", degree));
+      q.kernel_total().us(), "us",
+      fmt::format("MoE layer 0's experts forward, {} chunk(s), first EP rank ({} of {} kernels "
+                  "beside communication)",
+                  degree, q.kernels_beside_comm(), q.kernel_count()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,21 +486,63 @@ void FsmoeSchedule::core_backward(const Step& s, const MoeLayerPlan& p) {
 
 void FsmoeSchedule::block_forward(const Step& s) { serial_block_.forward(s); }
 
+double FsmoeSchedule::tutel_improved_block_bytes(std::int64_t stage, std::int64_t layer) const {
+  // Everything ready now: the layers since the previous MoE block and this block's gate.
+  const std::size_t gi = generalized_index(layer);
+  const auto& moe = stage_moe_layers_[static_cast<std::size_t>(stage)];
+  const std::int64_t upper =
+      gi == 0 ? ctx_.job().layout.first_layer_of_stage(stage + 1) - 1 : moe[gi - 1] - 1;
+  double bytes = 0.0;
+  for (std::int64_t k = layer + 1; k <= upper; ++k) {
+    bytes += static_cast<double>(layer_grad_bytes(k));
+  }
+  if (gi > 0) bytes += static_cast<double>(attention_grad_bytes());
+  bytes += static_cast<double>(gate_grad_bytes());
+  return bytes;
+}
+
+SimTime FsmoeSchedule::attention_backward_estimate() const {
+  const std::int64_t tokens = ctx_.tokens();
+  const BlockWork attention = ctx_.ops().attention(Pass::backward, tokens);
+  const auto& moe = stage_moe_layers_.front();
+  if (variant_ != FsmoeVariant::tutel_improved || moe.empty()) {
+    return kernel_time(attention, ctx_.costs());
+  }
+  // Tutel-Improved all-reduces a MoE block's gradients as soon as its MoE backward ends, beside
+  // the non-MoE backward below it: layer 0's attention backward runs beside what is left of the
+  // all-reduce of stage 0's lowest MoE layer m, after m's attention and the dense layers
+  // m-1..1 (FFN and attention) and layer 0's FFN. Each kernel pays the contention for the part
+  // of it the all-reduce overlaps (OverlapSchedule), as the executor charges it.
+  const std::int64_t m = *std::min_element(moe.begin(), moe.end());
+  const CostModels& costs = ctx_.costs();
+  const auto bytes = static_cast<std::int64_t>(tutel_improved_block_bytes(0, m));
+  OverlapSchedule q;
+  if (bytes > 0) {
+    q.comm(0, costs.estimate_together(ctx_.group_ops(0, GroupKind::dp, CommKind::all_reduce,
+                                                     CommGroup::dp, Bytes{bytes})));
+  }
+  const auto run = [&](const BlockWork& work) {
+    SimTime t = SimTime::zero();
+    for (const KernelOp* k : work.kernels()) {
+      const auto op = q.kernel(costs.duration(k->task), costs.duration_beside_comm(k->task));
+      t += q.end(op) - q.start(op);
+    }
+    return t;
+  };
+  for (std::int64_t l = m; l > 0; --l) {
+    run(attention);
+    run(ctx_.ops().dense_ffn(Pass::backward, tokens));
+  }
+  return run(attention);
+}
+
 void FsmoeSchedule::block_backward(const Step& s) {
   serial_block_.backward(s);
   if (!last_micro_batch(s)) return;
   const std::size_t gi = generalized_index(s.layer);
   double bytes = 0.0;
   if (variant_ == FsmoeVariant::tutel_improved) {
-    // Everything ready now: the layers since the previous MoE block and this block's gate.
-    const auto& moe = stage_moe_layers_[static_cast<std::size_t>(s.stage)];
-    const std::int64_t upper =
-        gi == 0 ? ctx_.job().layout.first_layer_of_stage(s.stage + 1) - 1 : moe[gi - 1] - 1;
-    for (std::int64_t k = s.layer + 1; k <= upper; ++k) {
-      bytes += static_cast<double>(layer_grad_bytes(k));
-    }
-    if (gi > 0) bytes += static_cast<double>(attention_grad_bytes());
-    bytes += static_cast<double>(gate_grad_bytes());
+    bytes = tutel_improved_block_bytes(s.stage, s.layer);
   } else {
     bytes = grad_plans_[static_cast<std::size_t>(s.stage)].dense_bytes[gi];
   }

@@ -83,6 +83,11 @@ class FsmoeSchedule final {
   std::int64_t attention_grad_bytes() const;
   std::int64_t layer_grad_bytes(std::int64_t layer) const;
   std::int64_t gate_grad_bytes() const;
+  /// Tutel-Improved: gradient bytes all-reduced after the backward of MoE layer `layer`.
+  double tutel_improved_block_bytes(std::int64_t stage, std::int64_t layer) const;
+  /// Kernels of layer 0's attention backward, priced beside the gradient all-reduce that runs
+  /// beside it (Tutel-Improved), else alone.
+  SimTime attention_backward_estimate() const;
   void plan_gradients();
   void record_expert_estimate(const std::string& prefix);
   /// PipeMoE's time of one direction at degree r (ms).

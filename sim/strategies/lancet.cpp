@@ -272,15 +272,14 @@ class LancetLayer final : public LayerSchedule {
                                           kGateAllowsBefore, partition_overhead());
     SimTime serial = SimTime::zero();
     for (const auto& in : instrs) serial += in.part_time.front();
-    // The kernels the plan emits: each range's compute instructions, k partitions each.
+    // The kernels the plan emits: each range's compute instructions, k partitions each, as its
+    // pipeline prices them (the part beside an exchange at the contended rate).
     SimTime kernels = SimTime::zero();
     for (const lancet::RangeChoice& r : region.plan.ranges) {
-      for (std::size_t i = r.begin; i < r.end; ++i) {
-        if (!instrs[i].comm) {
-          kernels += instrs[i].part_time[static_cast<std::size_t>(r.partitions - 1)].scaled(
-              static_cast<double>(r.partitions));
-        }
-      }
+      SimTime range_kernels = SimTime::zero();
+      lancet::pipeline_time(instrs, r.begin, r.end, r.partitions, partition_overhead(),
+                            &range_kernels);
+      kernels += range_kernels;
     }
     ctx_.decisions()[fmt::format("lancet.region_kernels.L{}", s.layer)] = Decision::quantity(
         kernels.us(), "us", "the planned region's kernels, all partitions, slowest rank");

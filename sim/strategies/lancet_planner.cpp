@@ -5,49 +5,91 @@
 #include <deque>
 #include <utility>
 
+#include "sim/compute/overlap_contention.hpp"
 #include "sim/core/errors.hpp"
 
 namespace moesim::strategies::lancet {
+namespace {
+constexpr std::size_t kNoItem = ~std::size_t{0};
+}  // namespace
 
 SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, std::size_t end,
-                      int k, const PartitionOverhead& overhead) {
+                      int k, const PartitionOverhead& overhead, SimTime* kernel_total) {
   MOESIM_CHECK(begin <= end && end <= instrs.size() && k >= 1, "bad range [{}, {}) k={}", begin,
                end, k);
-  std::vector<SimTime> partition_end(static_cast<std::size_t>(k), SimTime::zero());
-  SimTime queue_end[2] = {SimTime::zero(), SimTime::zero()};  // [compute, comm]
-  // Communication instructions timed so far, [start, end): a compute instruction that starts
-  // inside one runs beside it and pays the contention, as the executor charges at kernel start.
-  // Instructions are timed in issue order (stage by stage), so a later stage's exchange that
-  // would start first is not seen: in this pipeline a later exchange waits for the comm queue.
-  std::vector<std::pair<SimTime, SimTime>> comm_busy;
-  const auto beside_comm = [&](SimTime t) {
-    return std::any_of(comm_busy.begin(), comm_busy.end(),
-                       [t](const auto& c) { return c.first <= t && t < c.second; });
+  // Every instruction of every partition in issue order (stage by stage, partitions in index
+  // order), with its dependency (the previous instruction of its partition).
+  struct Item {
+    std::size_t instr = 0;
+    std::size_t after = kNoItem;  ///< index of the dependency, kNoItem: none
+    SimTime wait = SimTime::zero();
+    SimTime end = SimTime::zero();
   };
-  const auto slot = static_cast<std::size_t>(k - 1);
-  std::size_t stage = begin;
-  while (stage < end) {
+  std::vector<Item> items;
+  std::vector<std::size_t> queue_items[2];  // [compute, comm]: items in issue order
+  std::vector<std::size_t> partition_last(static_cast<std::size_t>(k), kNoItem);
+  for (std::size_t stage = begin; stage < end;) {
     std::size_t stage_end = stage;
     while (stage_end < end && instrs[stage_end].comm == instrs[stage].comm) ++stage_end;
-    SimTime& queue = queue_end[instrs[stage].comm ? 1 : 0];
-    for (int p = 0; p < k; ++p) {
-      SimTime& dep = partition_end[static_cast<std::size_t>(p)];
+    for (std::size_t p = 0; p < static_cast<std::size_t>(k); ++p) {
       for (std::size_t i = stage; i < stage_end; ++i) {
-        const SimTime start = std::max(dep, queue);
         // The wait on the other queue's event precedes the stage's first instruction.
         const SimTime wait = i == stage && stage != begin ? overhead.queue_switch : SimTime::zero();
-        const PipeInstr& in = instrs[i];
-        const bool slowed =
-            !in.comm && !in.part_time_beside_comm.empty() && beside_comm(start + wait);
-        dep = start + wait + (slowed ? in.part_time_beside_comm[slot] : in.part_time[slot]);
-        if (in.comm) comm_busy.emplace_back(start + wait, dep);
-        queue = dep;
+        items.push_back(Item{i, partition_last[p], wait, SimTime::zero()});
+        partition_last[p] = items.size() - 1;
+        queue_items[instrs[i].comm ? 1 : 0].push_back(items.size() - 1);
       }
     }
     stage = stage_end;
   }
+  // Timed in the order they become ready, communication first: a kernel is priced once every
+  // exchange that could overlap it is timed (one that starts while it runs depends only on what
+  // ended before, through the comm queue), paying the contention for the part that overlaps
+  // (compute::contended_end), as the executor charges it.
+  const auto slot = static_cast<std::size_t>(k - 1);
+  std::vector<compute::BusyInterval> comm_busy;
+  std::vector<bool> timed(items.size(), false);
+  std::size_t next[2] = {0, 0};
+  SimTime queue_end[2] = {SimTime::zero(), SimTime::zero()};
+  SimTime kernels = SimTime::zero();
+  const auto ready = [&](int q) {
+    const auto& list = queue_items[q];
+    if (next[q] >= list.size()) return false;
+    const Item& it = items[list[next[q]]];
+    return it.after == kNoItem || timed[it.after];
+  };
+  const auto time_head = [&](int q) {
+    Item& it = items[queue_items[q][next[q]++]];
+    const PipeInstr& in = instrs[it.instr];
+    const SimTime dep = it.after == kNoItem ? SimTime::zero() : items[it.after].end;
+    const SimTime start = std::max(dep, queue_end[q]) + it.wait;
+    if (in.comm || in.part_time_beside_comm.empty()) {
+      it.end = start + in.part_time[slot];
+    } else {
+      it.end = compute::contended_end(start, in.part_time[slot], in.part_time_beside_comm[slot],
+                                      comm_busy);
+    }
+    if (in.comm) {
+      comm_busy.push_back({start, it.end});
+    } else {
+      kernels += it.end - start;
+    }
+    queue_end[q] = it.end;
+    timed[static_cast<std::size_t>(&it - items.data())] = true;
+  };
+  for (;;) {
+    while (ready(1)) time_head(1);
+    if (!ready(0)) break;
+    time_head(0);
+  }
+  MOESIM_CHECK(next[0] == queue_items[0].size() && next[1] == queue_items[1].size(),
+               "lancet pipeline: {} of {} instructions never became ready", next[0] + next[1],
+               items.size());
   SimTime out = SimTime::zero();
-  for (SimTime t : partition_end) out = std::max(out, t);
+  for (std::size_t p : partition_last) {
+    if (p != kNoItem) out = std::max(out, items[p].end);
+  }
+  if (kernel_total) *kernel_total = kernels;
   return out;
 }
 

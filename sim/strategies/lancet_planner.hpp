@@ -41,8 +41,9 @@ struct PipeInstr {
   bool moe = false;   ///< part of the MoE layer (must stay inside one range)
   /// part_time[k - 1] = time of ONE partition when the instruction is split into k (k = 1..rho).
   std::vector<SimTime> part_time;
-  /// The same for a compute instruction that starts while a communication instruction runs
-  /// (the executor's overlap contention: CostModels::duration_beside_comm); empty: part_time.
+  /// The same for a compute instruction with a communication instruction beside it all along
+  /// (the executor's overlap contention: CostModels::duration_beside_comm), charged for the part
+  /// that overlaps (compute::contended_end); empty: part_time.
   std::vector<SimTime> part_time_beside_comm;
 };
 
@@ -62,8 +63,12 @@ struct PartitionOverhead {
 };
 
 /// P(begin, end, k): Lancet's pipeline scheduler over instructions [begin, end) in k partitions.
+/// A compute instruction pays the contention for the part of it an exchange of the pipeline
+/// overlaps (compute::contended_end). `kernel_total` (if given): the compute instructions' priced
+/// times, summed.
 SimTime pipeline_time(const std::vector<PipeInstr>& instrs, std::size_t begin, std::size_t end,
-                      int k, const PartitionOverhead& overhead = {});
+                      int k, const PartitionOverhead& overhead = {},
+                      SimTime* kernel_total = nullptr);
 
 struct RangeChoice {
   std::size_t begin = 0;

@@ -221,11 +221,8 @@ class TutelCore final : public MoeCore {
   // The two-queue schedule of one direction as emit_chunked issues it: the comm queue runs
   // D0..D(d-1) (all-to-all, then the ESP all-gather) then C0..C(d-1) (ESP reduce-scatter, then
   // all-to-all), C_i after E_i; the compute queue E0..E(d-1), E_i after D_i, each E_i the chunk's
-  // expert kernels in order. A kernel that starts while a collective runs is priced with the
-  // contention the executor charges, the others alone: E_i's first kernel behind E_(i-1) starts
-  // beside C_(i-1) or a later dispatch; released by the end of D_i it starts before D_(i+1) (the
-  // executor releases the experts first), so alone unless another collective still runs; the
-  // chunk's later kernels pay it only while that collective lasts.
+  // expert kernels in order. Each kernel pays the contention the executor charges for the part of
+  // it that overlaps a collective (D_(i+1) or C_(i-1) beside E_i), the rest alone.
   static OverlapSchedule pipeline(std::int64_t d, SimTime comm,
                                   const std::vector<KernelCost>& kernels) {
     OverlapSchedule q;

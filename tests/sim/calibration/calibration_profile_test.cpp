@@ -82,7 +82,7 @@ TEST(CalibratedComputeModel, MeasuredExactInterpolatedFallbackAndContention) {
   const std::vector<MeasurementSet> sets{small_set()};
   const CalibrationProfile p = fit_profile(sets);
   const compute::FixedRateComputeModel fallback(
-      {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0});
+      {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0, std::nullopt});
   const compute::CalibratedComputeModel model(p, fallback);
   ComputeTask t{KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, Flops{2.0 * 256 * 256 * 256},
                 Bytes{0},         ComputeOp{}};
@@ -95,6 +95,28 @@ TEST(CalibratedComputeModel, MeasuredExactInterpolatedFallbackAndContention) {
   t.flops = Flops{2.0 * 4096 * 256 * 256};
   EXPECT_EQ(model.source_of(t), EstimateSource::fallback);
   EXPECT_EQ(model.duration(t, {RankId{0}, 0}), fallback.duration(t, {RankId{0}, 0}));
+}
+
+// The profile measures GEMM victims only: a memory-bound table kernel beside communication takes
+// the fallback's own factor for it (here 3x), a GEMM the measured 1.2.
+TEST(CalibratedComputeModel, MemoryBoundTableKernelsTakeTheFallbacksContention) {
+  MeasurementSet s = small_set();
+  s.kernels.push_back(
+      {KernelKind::layernorm, {1024, 1024, 0, 1}, DType::bf16, 4.0, Verification::pass, ""});
+  const std::vector<MeasurementSet> sets{s};
+  const CalibrationProfile p = fit_profile(sets);
+  const compute::FixedRateComputeModel fallback(
+      {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0, 3.0});
+  const compute::CalibratedComputeModel model(p, fallback);
+  ComputeTask norm{KernelKind::layernorm,  {1024, 1024, 0, 1}, DType::bf16, Flops{0},
+                   Bytes{4 * 1024 * 1024}, ComputeOp{}};
+  ASSERT_EQ(model.source_of(norm), EstimateSource::measured);
+  EXPECT_EQ(model.duration(norm, {RankId{0}, 0}), SimTime::from_us(4.0));
+  EXPECT_EQ(model.duration(norm, {RankId{0}, 1}), SimTime::from_us(12.0));
+  const ComputeTask g{KernelKind::gemm, {256, 256, 256, 1},
+                      DType::bf16,      Flops{2.0 * 256 * 256 * 256},
+                      Bytes{0},         ComputeOp{}};
+  EXPECT_EQ(model.duration(g, {RankId{0}, 1}), SimTime::from_us(1.2));
 }
 
 TEST(CheckHoldout, SameSeedSameRowsAndFraction) {

@@ -63,6 +63,30 @@ TEST(Roofline, OverlapSlowsKernelsBy18_9Percent) {
   EXPECT_NEAR(static_cast<double>(shared.ps()) / static_cast<double>(alone.ps()), 1.189, 1e-6);
 }
 
+// Memory-bound kinds beside NCCL pay the HBM-share factor (1.34), GEMMs and attention the
+// measured 1.189; SM-holding communication alone adds neither.
+TEST(Roofline, MemoryBoundKernelsPayTheirOwnOverlapFactor) {
+  const RooflineComputeModel model(h100());
+  const auto ratio = [&](const ComputeTask& t, ComputeContext beside) {
+    return static_cast<double>(model.duration(t, beside).ps()) /
+           static_cast<double>(model.duration(t, {RankId{0}, 0}).ps());
+  };
+  ComputeTask norm;
+  norm.kind = KernelKind::layernorm;
+  norm.bytes = Bytes{2'914'500'000};
+  EXPECT_NEAR(ratio(norm, {RankId{0}, 1}), 1.34, 1e-6);
+  ComputeTask permute = norm;
+  permute.kind = KernelKind::permute;
+  EXPECT_NEAR(ratio(permute, {RankId{0}, 1}), 1.34, 1e-6);
+  ComputeTask attention;
+  attention.kind = KernelKind::attention;
+  attention.flops = Flops{1e12};
+  EXPECT_NEAR(ratio(attention, {RankId{0}, 1}), 1.189, 1e-6);
+  EXPECT_NEAR(ratio(gemm(4096, 4096, 4096), {RankId{0}, 1}), 1.189, 1e-6);
+  // One SM-holding (DeepEP-style) operation and nothing else: bytes still move at the HBM rate.
+  EXPECT_NEAR(ratio(norm, {RankId{0}, 1, 1, 20}), 1.0, 1e-9);
+}
+
 TEST(Roofline, Fp8GemmsRunAtTheFp8PeakWithTheirOwnEfficiency) {
   // 8192^3 in FP8 on H100: 2048 tiles of 128x256 in 16 waves, each 2.5 us + 2*128*256*8192 /
   // (1979e12/132 * 0.72) = 52.2 us -> 875 us + 3 us = 1253 TF/s. Held-out row (the constant is

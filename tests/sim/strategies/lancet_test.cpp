@@ -36,12 +36,15 @@ TEST(LancetPlanner, PipelineSchedulerRule) {
 
 TEST(LancetPlanner, ComputeStartedBesideAnExchangePaysTheContention) {
   // C run beside communication takes 4 us per half instead of 2. k=2: A0 [0,2] A1 [2,4] (A has
-  // no contended time: unchanged); B0 [2,5] B1 [5,8]; C0 starts at 5 while B1 runs: [5,9]; C1
-  // at 9, B1 over: [9,11]. k=1: C starts at 10 after B: uncontended, 14.
+  // no contended time: unchanged); B0 [2,5] B1 [5,8]; C0 starts at 5 while B1 runs, at half
+  // speed until 8 (3 us for 1.5 us of its work), the 0.5 us left alone: [5,8.5]; C1 at 8.5, B1
+  // over: [8.5,10.5]. k=1: C starts at 10 after B: uncontended, 14.
   std::vector<PipeInstr> instrs = abc();
   instrs[2].part_time_beside_comm = {us(8), us(4)};
   EXPECT_EQ(lancet::pipeline_time(instrs, 0, 3, 1), us(14));
-  EXPECT_EQ(lancet::pipeline_time(instrs, 0, 3, 2), us(11));
+  SimTime kernels = SimTime::zero();
+  EXPECT_EQ(lancet::pipeline_time(instrs, 0, 3, 2, {}, &kernels), us(10.5));
+  EXPECT_EQ(kernels, us(2 + 2 + 3.5 + 2));
 }
 
 TEST(LancetPlanner, QueueHandOverChargedPerPartitionAndStageBoundary) {
