@@ -2,6 +2,7 @@
 // strategy, exposed communication, MFU and each planner's decisions. Writes JSON and CSV.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 
 #include "sim/app/cli_checks.hpp"
@@ -115,24 +116,27 @@ void compare(const CompareOptions& o) {
                       "strategies that accept its layout");
   }
   const double base = results.front().mean_iteration_us();
-  fmt::print("\n{:<20} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", "iteration ms", "speedup",
-             "exposed ms", "tokens/s", "MFU %");
+  // The name column fits the longest name (`megatron-a2a-overlap:vp=2` is 25 characters).
+  std::size_t name_width = 20;
+  for (const StrategyResult& r : results) name_width = std::max(name_width, r.name.size());
+  fmt::print("\n{:<{}} {:>13} {:>8} {:>13} {:>13} {:>7}\n", "strategy", name_width, "iteration ms",
+             "speedup", "exposed ms", "tokens/s", "MFU %");
   for (const StrategyResult& r : results) {
-    fmt::print("{:<20} {:>13.3f} {:>7.2f}x {:>13.3f} {:>13.0f} {:>7.1f}\n", r.name,
+    fmt::print("{:<{}} {:>13.3f} {:>7.2f}x {:>13.3f} {:>13.0f} {:>7.1f}\n", r.name, name_width,
                r.mean_iteration_us() / 1e3, base / r.mean_iteration_us(), r.exposed_comm_us() / 1e3,
                r.tokens_per_s(p.tokens_per_iteration), 100.0 * r.mfu(p));
   }
   for (const std::string& why : skipped) fmt::print("skipped: {}\n", why);
   fmt::print("\nplanner decisions (speedup is over {})\n", results.front().name);
   for (const StrategyResult& r : results) {
-    fmt::print("  {:<20} {}\n", r.name, headline_decisions(r));
+    fmt::print("  {:<{}} {}\n", r.name, name_width, headline_decisions(r));
   }
   if (p.iterations > 1) {
     fmt::print("\niteration times (ms)\n");
     for (const StrategyResult& r : results) {
       std::string list;
       for (double t : r.iteration_us) list += fmt::format(" {:9.3f}", t / 1e3);
-      fmt::print("  {:<20}{}\n", r.name, list);
+      fmt::print("  {:<{}}{}\n", r.name, name_width, list);
     }
   }
   std::string json;

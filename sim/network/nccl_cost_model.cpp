@@ -8,8 +8,10 @@
 #include <map>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/ring_search.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -243,20 +245,29 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   const CollectiveTraits& traits = traits_of(op.kind);
   if (op.relay) {
     // The strategy chose DeepEP's kernels: no NCCL algorithm choice. Network leg per GPU at its
-    // NIC share, NVLink leg at the intra-node bottleneck, pipelined: the slower one.
+    // NIC share, NVLink leg at the intra-node bottleneck, its bytes charged at DeepEP's NVLink
+    // rate (deepep_nvlink_rate.hpp, as the flow lowering), pipelined: the slower one.
     const NodeRelayExchange& x = *op.relay;
+    std::vector<double> net_out(n, 0.0), net_in(n, 0.0), nvl_out(n, 0.0), nvl_in(n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        const auto net = static_cast<double>(x.network.at(i, j));
+        net_out[i] += net;
+        net_in[j] += net;
+        const auto local = static_cast<double>(x.local.at(i, j));
+        if (local <= 0) continue;
+        const double wire = local * deepep_nvlink_wire_factor(topo, op.ranks[i], op.ranks[j]);
+        nvl_out[i] += wire;
+        nvl_in[j] += wire;
+      }
+    }
     double worst = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      double net_out = 0, net_in = 0, nvl_out = 0, nvl_in = 0;
-      for (std::size_t j = 0; j < n; ++j) {
-        net_out += static_cast<double>(x.network.at(i, j));
-        net_in += static_cast<double>(x.network.at(j, i));
-        nvl_out += static_cast<double>(x.local.at(i, j));
-        nvl_in += static_cast<double>(x.local.at(j, i));
-      }
       double t_s = 0;
-      if (bw.gpu_net_bps > 0) t_s = std::max(t_s, std::max(net_out, net_in) / bw.gpu_net_bps);
-      if (bw.intra_bps > 0) t_s = std::max(t_s, std::max(nvl_out, nvl_in) / bw.intra_bps);
+      if (bw.gpu_net_bps > 0) {
+        t_s = std::max(t_s, std::max(net_out[i], net_in[i]) / bw.gpu_net_bps);
+      }
+      if (bw.intra_bps > 0) t_s = std::max(t_s, std::max(nvl_out[i], nvl_in[i]) / bw.intra_bps);
       worst = std::max(worst, t_s);
     }
     const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;

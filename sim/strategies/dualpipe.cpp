@@ -37,6 +37,10 @@
 //  - Layers: with DualPipe, the chunk at position p of either route holds pipeline stage p of
 //    the layout's split (ParallelLayout::first_layer_of_stage, uneven stages included);
 //    DualPipeV's 2P chunks split the layers as evenly as possible.
+//  - Multi-token prediction (ModelSpec::mtp_layers): the MTP modules run in each route's last
+//    chunk after its layers, before the heads. Their MoE is charged the last main layer's
+//    routing counts [R] (ModelSpec::moe_index_of) and the MTP loss weight has no task (a scale
+//    on x per-token losses, ModelSpec::mtp_layers).
 // Options: overlap=on|off (off: every F&B pair runs as F then B, to measure the overlap).
 #include <fmt/format.h>
 

@@ -12,7 +12,11 @@
 //    all-reduced over dp and then with the first stage's (the embedding group,
 //    _allreduce_word_embedding_grads);
 //  - in megatron-a2a-overlap's combined steps the MTP layers run unpaired (after the paired
-//    layers in the forward, before them in the backward) [R].
+//    layers in the forward, before them in the backward) [R];
+//  - the MTP loss weight costs nothing here: MTPLossAutoScaler scales the per-token MTP loss
+//    (x values) and returns the main gradient unchanged, elementwise work on x numbers that no
+//    task is emitted for (ModelSpec::mtp_layers says why); the MTP layer's MoE is charged the
+//    last main layer's routing counts [R] (ModelSpec::moe_index_of says why).
 #pragma once
 
 #include "sim/strategies/iteration_pieces.hpp"

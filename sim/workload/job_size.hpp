@@ -29,20 +29,21 @@ struct JobSizeEstimate {
 /// which shadows hot experts everywhere (the one case above the estimate); with 64 experts
 /// 5336..8648, fastermoe 10056 under zipf (10560); ep=8,pp=2,mb=8 23792..24048 (43008); DeepSeek-V3
 /// with 16 layers, 1,024 GPUs, ep=64,pp=16,mb=32 2425728 with the model's ends (4.0e6);
-/// DeepSeek-V3 with its 61 layers on 2,048 GPUs, last_stage_layers=1, dualpipe 19.25e6 (3.5e7).
+/// DeepSeek-V3 with its 61 layers and MTP on 2,048 GPUs, last_stage_layers=1, dualpipe 19.65e6
+/// (3.5e7; 19.25e6 with mtp_layers=0).
 JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& layout);
 
 /// Peak memory per task of a simulated graph (the task, its edges and comm records, the
 /// executor's per-task state and record, the vectors' growth). Measured with /usr/bin/time -v:
-/// DeepSeek-V3 with its 61 layers on 2,048 H800 GPUs, dualpipe, analytical network: 19.25e6
-/// tasks, 2.05 GB peak RSS, 107 bytes per task (as with 64 layers, 20.2e6 tasks, 2.10 GB), once
-/// tasks are 24 bytes with their kernels interned (TaskGraph; 5.22 GB and 259 bytes per task
-/// before, with 144-byte tasks).
+/// DeepSeek-V3 with its 61 layers and MTP on 2,048 H800 GPUs, dualpipe, analytical network:
+/// 19.65e6 tasks, 2.08e9 bytes peak RSS, 106 bytes per task (19.25e6 tasks, 2.05 GB without
+/// MTP; as with 64 layers, 20.2e6 tasks, 2.10 GB), once tasks are 24 bytes with their kernels
+/// interned (TaskGraph; 5.22 GB and 259 bytes per task before, with 144-byte tasks).
 inline constexpr double kBytesPerTask = 110;
 
 /// Structural limits: task ids are 32-bit (the memory check, in the job layer, usually refuses
-/// first); 5e7 tasks per run is a few minutes of CPU (the 19.25e6-task job above: 10.0 s CPU);
-/// 1e8 routing counts are 0.8 GB.
+/// first); 5e7 tasks per run is a few minutes of CPU (the 19.65e6-task job above: 21-28 s CPU,
+/// 2026-12-01/02, varying with the machine's load); 1e8 routing counts are 0.8 GB.
 inline constexpr double kMaxTasksPerIteration = 4e9;
 inline constexpr double kMaxTasksPerRun = 5e7;
 inline constexpr double kMaxRoutingCells = 1e8;

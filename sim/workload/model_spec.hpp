@@ -97,6 +97,13 @@ struct ModelSpec {
   /// (Megatron-Core's get_gpt_mtp_block_spec takes the last decoder layer's spec: MoE for
   /// DeepSeek-V3), and the shared output head with its own loss. Layer indices layers ..
   /// layers + mtp_layers - 1 name these layers (is_mtp_layer); 0: no MTP.
+  /// The MTP loss weight (DeepSeek-V3's lambda, 0.3 then 0.1; Megatron-Core's
+  /// mtp_loss_scaling_factor / mtp_num_layers) has no task of its own: in Megatron-Core
+  /// (megatron/core/transformer/multi_token_prediction.py, MTPLossAutoScaler) it multiplies the
+  /// masked per-token loss, x values, and the backward hands the main path's gradient through
+  /// unchanged plus ones_like(loss) x scale, x more values: elementwise work on x numbers beside
+  /// the cross-entropy's x V/tp logits (V = 129,280 for DeepSeek-V3), far below one kernel's
+  /// launch, so it is left out rather than charged a launch it does not have alone.
   std::int64_t mtp_layers = 0;
   /// Multi-head latent attention (DeepSeek-V2/V3): queries through a rank-q_lora_rank bottleneck
   /// (0: a full projection), keys and values through a shared rank-kv_lora_rank latent plus a
@@ -124,8 +131,11 @@ struct ModelSpec {
   /// MoE layers of the main model (MTP layers not counted: routing draws counts for these).
   std::int64_t moe_layer_count() const;
   /// Index of `layer`'s token plan among the MoE layers, -1 for a dense layer. An MTP layer has
-  /// no routing counts of its own (the routing models and traces cover the main layers): it is
-  /// charged the last MoE layer's counts, the nearest router in depth [R].
+  /// no routing counts of its own: it is charged the last MoE layer's counts, the nearest router
+  /// in depth [R]. Why: the MTP layer has its own router in the real model, but the routing
+  /// models draw and the traces record counts per main layer only, and no source gives the MTP
+  /// router's loads; under uniform routing the expected loads are the same, under a skewed
+  /// model (zipf, drift) the MTP layer is assumed as skewed as the last main layer.
   std::int64_t moe_index_of(std::int64_t layer) const;
   /// Main layers and MTP layers.
   std::int64_t total_layers() const { return layers + mtp_layers; }

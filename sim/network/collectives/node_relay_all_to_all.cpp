@@ -1,10 +1,13 @@
 // DeepEP-style node-relayed all-to-all (CommOp::relay, comm_op.hpp NodeRelayExchange): one flow
 // per (source, destination node) over the network to the source's rail peer there, and the
 // NVLink flows that fan the tokens out inside every node (relays forwarding, same-node sources
-// sending directly). DeepEP's normal kernels pipeline the two legs (RDMA chunks are forwarded
-// over NVLink as they arrive), so every flow runs in one stage and shares its links with all
-// other traffic; the time is max(network leg, NVLink leg), the cost sketch of DeepEP's design.
+// sending directly). The NVLink flows carry their bytes times deepep_nvlink_wire_factor, so
+// they move at the rate DeepEP's kernels reach (deepep_nvlink_rate.hpp), not at NCCL's.
+// DeepEP's normal kernels pipeline the two legs (RDMA chunks are forwarded over NVLink as they
+// arrive), so every flow runs in one stage and shares its links with all other traffic; the
+// time is max(network leg, NVLink leg), the cost sketch of DeepEP's design.
 // Latency: one Simple step of the slowest link class crossed (the notify/handshake round).
+#include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/flow_plan.hpp"
 
 namespace moesim::network {
@@ -29,7 +32,8 @@ FlowPlan lower_node_relay_all_to_all(const Topology& topo, const CommOp& op,
       }
       const auto local = static_cast<double>(x.local.at(i, j));
       if (local > 0) {
-        stage.flows.push_back(FlowSpec{op.ranks[i].value, op.ranks[j].value, local, Segment::full});
+        const double wire = local * deepep_nvlink_wire_factor(topo, op.ranks[i], op.ranks[j]);
+        stage.flows.push_back(FlowSpec{op.ranks[i].value, op.ranks[j].value, wire, Segment::full});
       }
     }
   }

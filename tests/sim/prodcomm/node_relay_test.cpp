@@ -6,6 +6,7 @@
 
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/flow_network_model.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/node_limited_routing.hpp"
@@ -111,6 +112,52 @@ TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
   EXPECT_LT(us, 1000.0 + 40.0);  // + one network step and the start-up
   // The analytical model prices the same legs.
   EXPECT_NEAR(network::nccl_best(t, op, cfg).time_us, us, 0.05 * us);
+}
+
+TEST(DeepEpNvlinkRate, NvlinkRoutesAreChargedAtDeepEpsFractionOfTheLineRate) {
+  // 646 GB/s counted x 7/8 on the wire over B200's 900 (deepep_nvlink_rate.hpp).
+  EXPECT_NEAR(network::kDeepEpNvlinkFractionOfLineRate, 0.628, 0.001);
+  const network::Topology h800 = io::load_topology("hgx-h800");
+  // H800: NVLink efficiency 0.8 (NCCL's 160 of 200 GB/s) over 0.628: the wire carries 1.274 B
+  // per payload byte, so the payload moves at 0.628 x 200 = 125.6 GB/s.
+  EXPECT_NEAR(network::deepep_nvlink_wire_factor(h800, RankId{0}, RankId{5}), 0.8 / 0.628, 0.003);
+  const network::Topology a6000 = io::load_topology("a6000-8gpu");
+  // A6000: gpu0-gpu1 share an NVLink bridge (efficiency 0.853); gpu0-gpu2 go through host
+  // memory (SHM), where no DeepEP rate is known: charged as they are.
+  EXPECT_NEAR(network::deepep_nvlink_wire_factor(a6000, RankId{0}, RankId{1}), 0.853 / 0.628,
+              0.003);
+  EXPECT_EQ(network::deepep_nvlink_wire_factor(a6000, RankId{0}, RankId{2}), 1.0);
+}
+
+TEST(DeepEpNvlinkRate, BothModelsMoveAnIntranodeExchangeAtTheDeepEpRate) {
+  // One H800 node; every GPU sends 10 MB to each of the 7 others over NVLink: 70 MB out and in
+  // per GPU at 125.6 GB/s = 557 us (at NCCL's 160 GB/s it would be 438 us).
+  const network::Topology t = io::load_topology("hgx-h800");
+  auto relay = std::make_shared<NodeRelayExchange>();
+  relay->network = ByteMatrix(8);
+  relay->local = ByteMatrix(8);
+  relay->comm_sms = 24;
+  auto matrix = std::make_shared<ByteMatrix>(8);
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (std::size_t j = 0; j < 8; ++j) {
+      if (i == j) continue;
+      relay->local.set(i, j, 10'000'000);
+      matrix->set(i, j, 10'000'000);
+    }
+  }
+  CommOp op;
+  op.kind = CommKind::all_to_all_v;
+  for (std::uint32_t r = 0; r < 8; ++r) op.ranks.push_back(RankId{r});
+  op.matrix = matrix;
+  op.relay = relay;
+  op.bytes = all_to_all_v_size(*matrix);
+  const double wire_us = 70e6 / (0.628 * 200e9) * 1e6;
+  network::FlowNetworkModel m(t);
+  const double us = m.estimate(op).us();
+  EXPECT_GT(us, wire_us);
+  EXPECT_LT(us, wire_us + 40.0);  // + one NVLink step and the start-up
+  network::CollectiveConfig cfg;
+  EXPECT_NEAR(network::nccl_best(t, op, cfg).time_us, us, 0.02 * us);
 }
 
 TEST(Presets, Gb200Nvl72IsOneNvlinkDomainOf72GpusAndRacksMeetOverInfiniBand) {
