@@ -7,10 +7,13 @@
 // (flows re-solved over all recomputations), and peak_rss_mb
 // (getrusage ru_maxrss of the process so far: sizes run in ascending order, so each row's value is
 // that size's peak). Run one size alone, e.g. --benchmark_filter=/1024, for its own peak.
+// BM_GenerateCluster times the set-up; BM_AnalyticalRepeatedExchange the analytical model's
+// all-to-all-v pricing as the executor starts it.
 #include <benchmark/benchmark.h>
 #include <sys/resource.h>
 
 #include "sim/io/topology_json.hpp"
+#include "sim/network/analytical_network_model.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/flow_network_model.hpp"
@@ -94,6 +97,53 @@ BENCHMARK(BM_GenerateCluster)
     ->Arg(4096)
     ->Arg(16384)
     ->Unit(benchmark::kMillisecond);
+
+// The analytical executor's hot path on DeepSeek-V3's job (README): one EP group of 64 H800 GPUs
+// on 8 nodes runs a layer's dispatch and combine all-to-all-v (PXN on) once per micro-batch.
+// Pricing one prices PXN for its 3,584 cross-node pairs; start() remembers each distinct
+// operation (operation_time_memo.hpp), so 32 micro-batches should cost little more than one.
+// Counter distinct: operations priced.
+void BM_AnalyticalRepeatedExchange(benchmark::State& state) {
+  const auto micro_batches = static_cast<int>(state.range(0));
+  ClusterSpec spec;
+  spec.nodes = 8;
+  const Topology topo = generate_cluster(io::load_topology("hgx-h800"), spec);
+  std::vector<CommOp> layer;
+  for (std::int64_t scale : {1, 2}) {  // dispatch and combine: other traffic
+    CommOp op;
+    op.kind = CommKind::all_to_all_v;
+    op.group = CommGroup::ep;
+    for (std::uint32_t r = 0; r < topo.gpu_count(); ++r) op.ranks.push_back(RankId{r});
+    auto m = std::make_shared<ByteMatrix>(op.ranks.size());
+    for (std::size_t i = 0; i < op.ranks.size(); ++i) {
+      for (std::size_t j = 0; j < op.ranks.size(); ++j) {
+        if (i != j) m->set(i, j, static_cast<std::int64_t>(1 + (i * 7 + j) % 5) * scale << 16);
+      }
+    }
+    op.bytes = all_to_all_v_size(*m);
+    op.matrix = std::move(m);
+    layer.push_back(std::move(op));
+  }
+  Last last;
+  std::size_t distinct = 0;
+  for (auto _ : state) {
+    AnalyticalNetworkModel model(topo);
+    SimTime now;
+    std::uint32_t id = 0;
+    for (int mb = 0; mb < micro_batches; ++mb) {
+      for (const CommOp& op : layer) model.start(CommId{id++}, op, now, last);
+      while (auto t = model.next_completion(now)) {
+        model.advance(now, *t);
+        now = *t;
+      }
+    }
+    distinct = model.distinct_started();
+    benchmark::DoNotOptimize(last.at);
+  }
+  state.counters["distinct"] = static_cast<double>(distinct);
+  state.counters["completion_us"] = last.at.us();
+}
+BENCHMARK(BM_AnalyticalRepeatedExchange)->Arg(1)->Arg(32)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace moesim::network

@@ -41,7 +41,9 @@ SimTime AnalyticalNetworkModel::estimate(const CommOp& op) const {
 
 void AnalyticalNetworkModel::start(CommId id, const CommOp& op, SimTime now,
                                    CommCompletionListener& listener) {
-  pending_.push(Pending{now + estimate(op), next_sequence_++, id, &listener});
+  // The executor starts the same operation once per micro-batch: priced once (the memo's header).
+  const SimTime duration = started_.get_or_compute(op, [&] { return estimate(op); });
+  pending_.push(Pending{now + duration, next_sequence_++, id, &listener});
 }
 
 std::optional<SimTime> AnalyticalNetworkModel::next_completion(SimTime /*now*/) const {

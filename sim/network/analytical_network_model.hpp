@@ -16,6 +16,7 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/communication_model.hpp"
+#include "sim/network/operation_time_memo.hpp"
 #include "sim/network/topology.hpp"
 
 namespace moesim::network {
@@ -41,6 +42,8 @@ class AnalyticalNetworkModel final : public CommunicationModel {
   void advance(SimTime from, SimTime to) override;
 
   Level level_of(const CommOp& op) const;
+  /// Distinct operations start() has priced (the rest were remembered).
+  std::size_t distinct_started() const { return started_.size(); }
 
  private:
   struct Pending {
@@ -56,6 +59,7 @@ class AnalyticalNetworkModel final : public CommunicationModel {
   AnalyticalParams params_;
   CollectiveConfig config_;  ///< params_.merged_collective()
   std::uint64_t next_sequence_ = 0;
+  OperationTimeMemo started_;  ///< estimate() of every distinct operation start() has seen
   std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
 };
 
