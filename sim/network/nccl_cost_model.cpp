@@ -117,6 +117,17 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
   return worst * 1e6;
 }
 
+// True if the route from `gpu` to `peer` (another node) reaches its first network link through
+// PCIe switches only (NCCL's PATH_PIX / PATH_PXB), not through a CPU.
+bool nic_path_within_pcie_switches(const Topology& topo, RankId gpu, RankId peer) {
+  for (DirectedLinkId d : topo.route(gpu, peer)) {
+    if (topo.link_of(d).spec.kind == LinkKind::network) return true;
+    const DeviceKind k = topo.devices()[topo.head_of(d)].kind;
+    if (k == DeviceKind::cpu || k == DeviceKind::host_memory) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTuning& t,
@@ -170,7 +181,23 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
       const RankId a{layout.ranks[node[j]]};
       const RankId b{layout.ranks[node[(j + 1) % node.size()]]};
       intra = std::min(intra, topo.route_bandwidth(a, b).bytes_per_s);
-      bw.intra_class = std::max(bw.intra_class, link_class(topo, a.value, b.value));
+      const LinkClass hop = link_class(topo, a.value, b.value);
+      bw.intra_class = std::max(bw.intra_class, hop);
+      if (hop != LinkClass::nvlink) bw.ll128_paths = false;  // PIX..SYS: above PATH_NVB
+    }
+  }
+  if (layout.nodes_spanned() > 1) {
+    // Each member's way to its node's NIC (the route toward the next node, up to its first
+    // network link): through a CPU is PATH_PHB or worse, above PATH_PXB.
+    for (std::size_t k = 0; k < layout.nodes.size() && bw.ll128_paths; ++k) {
+      const auto& next = layout.nodes[(k + 1) % layout.nodes.size()];
+      const RankId peer{layout.ranks[next.front()]};
+      for (std::uint32_t pos : layout.nodes[k]) {
+        if (!nic_path_within_pcie_switches(topo, RankId{layout.ranks[pos]}, peer)) {
+          bw.ll128_paths = false;
+          break;
+        }
+      }
     }
   }
   // No PCIe P2P (topology.hpp, host_memory): the ring's SHM hops all run at once and every one
@@ -217,6 +244,7 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   const double s = op.bytes.as_double();
   std::vector<AlgoTime> out;
   auto add = [&](Algorithm a, Protocol p, double us) {
+    if (p == Protocol::ll128 && !bw.ll128_paths) return;  // NCCL leaves LL128 off here
     if (allowed(cfg.algorithm, a)) out.push_back(AlgoTime{a, p, us});
   };
   if (n < 2) {

@@ -34,6 +34,14 @@ struct GroupBandwidth {
   std::size_t nodes = 0;
   std::size_t ppn = 0;
   LinkClass intra_class = LinkClass::nvlink;
+  /// NCCL enables LL128 by default only where its graph's paths allow it (NVIDIA/nccl
+  /// src/graph/tuning.cc, ncclTopoTuneModel: typeIntra <= PATH_NVB and typeInter <= PATH_PXB):
+  /// every hop between consecutive members inside a node over NVLink only (no PCIe, no SHM
+  /// through host memory), and every member's way to its NIC through PCIe switches only, never
+  /// through a CPU's root complex (PATH_PHB / PATH_SYS). Compute capability (>= 7.0, one
+  /// architecture) holds for every GPU moesim knows; NCCL's Hopper relaxation to PATH_PXN does
+  /// not arise, as no modelled route passes through a GPU.
+  bool ll128_paths = true;
 };
 GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout);
 

@@ -21,6 +21,11 @@
 //     fixed synchronisation overhead, so mid-size messages (many small chunks) run slower:
 //       time = startup + 25 us + chunks_per_op * (chunk / (0.85 B / ops) + chunk_overhead)
 //     (ops = channels x n; the last chunk of each pipeline counts whole; S (n+1)/n per link)
+// LL128 is a candidate only where NCCL enables it by default (tuning.cc: typeIntra <= PATH_NVB,
+// typeInter <= PATH_PXB; GroupBandwidth::ll128_paths in nccl_cost_model.hpp).
+// Not modelled (NCCL's ncclTopoGetAlgoTime refinements of the argmin): the tree's per-size
+// correction factors (Simple 0.5-0.8 at 1-16 MiB) and the ring/Simple "plateau" latency factor
+// across nodes (x1.9 before compute capability 8.0, x1.4 from it).
 // Bandwidth factors relative to Simple: LL 0.5, LL128 0.92; NVLS moves data at 0.85 of the NVLink
 // rate on Hopper (nvlsEfficiency). All latencies in microseconds.
 #pragma once

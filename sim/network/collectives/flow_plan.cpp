@@ -110,6 +110,15 @@ GroupLayout make_layout(const Topology& topo, const CommOp& op) {
   return layout;
 }
 
+int network_channels(const Topology& topo, const GroupLayout& layout) {
+  if (layout.nodes_spanned() <= 1) return 1;
+  std::size_t nics = 0;
+  for (const Device& d : topo.devices()) {
+    if (d.kind == DeviceKind::nic && d.node == 0) ++nics;
+  }
+  return static_cast<int>(std::max<std::size_t>(1, std::min(nics, layout.per_node_max())));
+}
+
 LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
   LinkClass c = LinkClass::nvlink;
   for (DirectedLinkId d : topo.route(RankId{src}, RankId{dst})) {

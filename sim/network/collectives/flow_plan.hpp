@@ -131,6 +131,11 @@ struct GroupLayout {
 };
 GroupLayout make_layout(const Topology& topo, const CommOp& op);
 
+/// Channels of a ring or tree over `layout` when none is forced: one per NIC of a node (capped
+/// at the group's GPUs per node) when the group spans nodes, so every NIC carries a share, as
+/// NCCL's graph search spreads channels over NICs; 1 inside one node.
+int network_channels(const Topology& topo, const GroupLayout& layout);
+
 /// The slowest link class between two ranks (NET if the route crosses a network link).
 LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst);
 

@@ -18,19 +18,6 @@
 
 namespace moesim::network {
 
-namespace {
-
-int default_channels(const Topology& topo, const GroupLayout& layout) {
-  if (layout.nodes_spanned() <= 1) return 1;
-  std::size_t nics = 0;
-  for (const Device& d : topo.devices()) {
-    if (d.kind == DeviceKind::nic && d.node == 0) ++nics;
-  }
-  return static_cast<int>(std::max<std::size_t>(1, std::min(nics, layout.per_node_max())));
-}
-
-}  // namespace
-
 FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                     Protocol protocol) {
   FlowPlan plan;
@@ -50,7 +37,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
       for (std::uint32_t rank : ring) channel.push_back(position.at(rank));
     }
   } else {
-    const int channels = cfg.channels > 0 ? cfg.channels : default_channels(topo, layout);
+    const int channels = cfg.channels > 0 ? cfg.channels : network_channels(topo, layout);
     order.resize(static_cast<std::size_t>(channels));
     for (int c = 0; c < channels; ++c) {
       for (const auto& node : layout.nodes) {

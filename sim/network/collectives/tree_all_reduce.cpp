@@ -1,8 +1,9 @@
 // Tree all-reduce, as NCCL's double binary tree: inside a node the GPUs form a chain to the
-// node's first GPU; the nodes' first GPUs form two binary trees (the second over the reversed
-// node order, so a node that is a leaf in one is inner in the other), each carrying half the
-// buffer. Reduce goes up, broadcast comes down; both are pipelined, so each phase is one stage in
-// which every tree edge carries its half at once.
+// node's head GPU; the nodes' heads form two binary trees (the second over the reversed node
+// order, so a node that is a leaf in one is inner in the other), each carrying half the buffer;
+// one such pair per channel (one per NIC, each with its own head). Reduce goes up, broadcast comes
+// down; both are pipelined, so each phase is one stage in which every tree edge carries its half at
+// once.
 #include "sim/network/collectives/flow_plan.hpp"
 
 namespace moesim::network {
@@ -15,25 +16,48 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   const GroupLayout layout = make_layout(topo, op);
   if (layout.ranks.size() < 2) return plan;
   const NcclTuning& t = cfg.tuning;
-  const double half =
-      op.bytes.as_double() / 2.0 / t.bandwidth_factor(protocol) / t.tree_bandwidth_factor;
+  // Wire bytes per tree edge and phase: half the buffer at the protocol's rate and NCCL's 0.92
+  // cap. NCCL's other factor, x0.5 from busBw to algbw (tree_bandwidth_factor = 0.5 x 0.92),
+  // is the two phases themselves: a GPU receives its children's halves going up and its
+  // parents' halves coming down, 2 S in all, so dividing by it here as well would charge the
+  // tree twice what the argmin priced it at (nccl_cost_model.cpp: S / (0.46 f B)).
+  // One pair of trees per channel (network_channels: one per NIC), each over its share of the
+  // buffer: channel c rotates every node's order by c, so its chain ends at (and its trees
+  // leave the node from) a different GPU, and so through a different NIC, as NCCL's tree graph
+  // spreads channels over NICs. The argmin prices the node's whole network (node_net_bps).
+  const int channels = cfg.channels > 0 ? cfg.channels : network_channels(topo, layout);
+  const double half = op.bytes.as_double() / static_cast<double>(channels) / 2.0 /
+                      t.bandwidth_factor(protocol) / (2.0 * t.tree_bandwidth_factor);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> up;  // child -> parent, global ranks
-  for (int tree = 0; tree < 2; ++tree) {
-    for (const auto& node : layout.nodes) {
-      for (std::size_t j = 1; j < node.size(); ++j) {
-        up.emplace_back(layout.ranks[node[j]], layout.ranks[node[j - 1]]);
+  for (int c = 0; c < channels; ++c) {
+    // at(node, j): the j-th GPU of the node in channel c's order (j = 0 is its head).
+    auto at = [&](const std::vector<std::uint32_t>& node, std::size_t j) {
+      return layout.ranks[node[(j + static_cast<std::size_t>(c)) % node.size()]];
+    };
+    for (int tree = 0; tree < 2; ++tree) {
+      for (const auto& node : layout.nodes) {
+        for (std::size_t j = 1; j < node.size(); ++j) up.emplace_back(at(node, j), at(node, j - 1));
       }
-    }
-    const std::size_t k = layout.nodes.size();
-    for (std::size_t i = 1; i < k; ++i) {
-      const std::size_t child = tree == 0 ? i : k - 1 - i;
-      const std::size_t parent = tree == 0 ? (i - 1) / 2 : k - 1 - (i - 1) / 2;
-      up.emplace_back(layout.ranks[layout.nodes[child][0]], layout.ranks[layout.nodes[parent][0]]);
+      const std::size_t k = layout.nodes.size();
+      for (std::size_t i = 1; i < k; ++i) {
+        const std::size_t child = tree == 0 ? i : k - 1 - i;
+        const std::size_t parent = tree == 0 ? (i - 1) / 2 : k - 1 - (i - 1) / 2;
+        up.emplace_back(at(layout.nodes[child], 0), at(layout.nodes[parent], 0));
+      }
     }
   }
   std::size_t depth = 0;
   for (std::size_t k = layout.nodes.size(); k > 1; k = (k + 1) / 2) ++depth;
-  const double intra = t.hw(LinkClass::nvlink, Algorithm::tree, protocol);
+  // The slowest hop between consecutive GPUs of a node sets the intra-node latency class, as
+  // in the argmin (group_bandwidth, nccl_cost_model.cpp): NVLink, or PCI on PCIe / SHM nodes.
+  LinkClass chain = LinkClass::nvlink;
+  for (const auto& node : layout.nodes) {
+    for (std::size_t j = 0; j < node.size() && node.size() > 1; ++j) {
+      chain = std::max(chain, link_class(topo, layout.ranks[node[j]],
+                                         layout.ranks[node[(j + 1) % node.size()]]));
+    }
+  }
+  const double intra = t.hw(chain, Algorithm::tree, protocol);
   const double phase_us =
       static_cast<double>(layout.per_node_max() - 1) * intra +
       static_cast<double>(depth) * t.hw(LinkClass::net, Algorithm::tree, protocol);
