@@ -32,6 +32,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "sim/network/gpu_generation.hpp"
+
 namespace moesim::network {
 
 /// node_relay: DeepEP's normal kernels (CommOp::relay), not an NCCL algorithm.
@@ -95,8 +97,9 @@ struct NcclTuning {
   /// Tree all-reduce payload rate relative to the link: NCCL converts tree busBw to algbw with
   /// x0.5 and caps it at 0.92 x busBw (tuning.cc), 0.46 in all.
   double tree_bandwidth_factor = 0.46;
-  /// Single-node LL cap per GPU arch, GB/s (llMaxBws: Volta 39, Ampere 87.7, Hopper 141).
-  double ll_max_gbps = 141.0;
+  /// Single-node LL cap per GPU generation, GB/s (tuning.cc llMaxBws, one-node column: Volta
+  /// 39.0, Ampere 87.7, Hopper 141.0), indexed by GpuGeneration.
+  std::array<double, 3> ll_max_gbps_by_generation{39.0, 87.7, 141.0};
 
   double base(Algorithm a, Protocol p) const {
     return base_latency_us[a == Algorithm::tree ? 0 : 1][static_cast<int>(p)];
@@ -142,6 +145,9 @@ struct NcclTuning {
   /// startup_us.
   double nvls_fixed_us(double bytes, std::size_t n) const {
     return nvls_latency_us + nvls_chunks_per_op(bytes, n) * nvls_chunk_overhead_us;
+  }
+  double ll_max_gbps(GpuGeneration g) const {
+    return ll_max_gbps_by_generation[static_cast<std::size_t>(g)];
   }
   double net_overhead(Protocol p, bool amd_host = false) const {
     const double per_op = amd_host ? net_overhead_us * amd_net_overhead_factor : net_overhead_us;
