@@ -12,7 +12,13 @@
 //   NVLS all-reduce (one node): intra_hw(NVLS) = 25 us
 // On top of NCCL's table moesim charges what it leaves out, with constants fitted on published
 // sweeps (never on the rows they are tested against; traces/reference/README.md):
-//   - a start-up per collective (kernel launch, host enqueue), every algorithm;
+//   - a start-up per collective (kernel launch, host enqueue), every algorithm; when one host
+//     thread drives g GPUs of a node (nccl-tests -g, CollectiveConfig::gpus_per_thread) it
+//     launches their kernels one after the other and the collective starts after the last:
+//     (g - 1) x the preset's Topology::group_launch_us more (fitted on the 8x V100 sweep, 4.4 us;
+//     none on the Hopper presets, whose -g 8 sweeps leave no room for it). Older NCCL versions'
+//     tables do not explain the V100 sweep's 48 us floor: NCCL 2.5's (tuning.cc, 2019) charged
+//     ring LL 3.6 + 0.4 us per NVLink step, below 2.30's 6.6 + 0.6;
 //   - for an all-to-all across nodes, the posting of its network p2p operations, one per peer
 //     and GPU sharing the NIC (p2p_posts_per_peer, nccl_cost_model.hpp exchange_posting_us);
 //   - NVLS pipelining: each of the channels x heads concurrent NVLS operations moves its share in
