@@ -36,6 +36,7 @@ struct CollectiveOptions {
   std::string json_file;
   std::string matrix_file;  ///< nccl-tests alltoallv traffic matrix: one all-to-all-v row
   bool no_pxn = false;      ///< NCCL_PXN_DISABLE=1
+  int gpus_per_thread = 1;  ///< nccl-tests -g
 };
 
 network::CollectiveConfig::Choice parse_algo(const std::string& a) {
@@ -77,6 +78,7 @@ void run_matrix(const CollectiveOptions& o) {
   network::AnalyticalParams params;
   params.collective.algorithm = parse_algo(o.algo);
   params.collective.pxn = !o.no_pxn;
+  params.collective.gpus_per_thread = o.gpus_per_thread;
   const network::Topology topo = io::load_topology(o.topology);
   const std::size_t n = file.size();
   std::vector<RankId> ranks;
@@ -151,6 +153,7 @@ void run_collective(const CollectiveOptions& o) {
   network::AnalyticalParams params;
   params.collective.algorithm = parse_algo(o.algo);
   params.collective.pxn = !o.no_pxn;
+  params.collective.gpus_per_thread = o.gpus_per_thread;
 
   const network::Topology topo = io::load_topology(o.topology);
   const std::vector<RankId> ranks = parse_rank_list(o.ranks, topo.gpu_count(), "--ranks");
@@ -255,6 +258,12 @@ void register_collective_command(CLI::App& root) {
                 "As NCCL_PXN_DISABLE=1: an all-to-all's cross-rail transfers leave by the sender's "
                 "own NIC (default: PXN, NCCL >= 2.12, relays them over NVLink to the GPU on the "
                 "destination's rail)");
+  cmd->add_option("-g,--gpus-per-thread", o->gpus_per_thread,
+                  "As nccl-tests -g: one host thread drives this many GPUs of a node and launches "
+                  "their kernels one after the other; each collective pays the preset's "
+                  "group_launch_us per GPU beyond the first (default 1: a process per GPU)")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
   cmd->add_option("--dtype,-d", o->dtype, "fp32, fp16, bf16, fp8")->capture_default_str();
   cmd->add_option("--json", o->json_file, "Also write the rows as JSON here ('-' = stdout)");
   cmd->add_option("--alltoallv-matrix", o->matrix_file,

@@ -186,8 +186,8 @@ class DeviceLinkReader final : public ElementSink {
 Topology read_topology_object(const JsonReader& r, DeviceLinkReader& parts,
                               std::optional<GeneratedSpec>* generated) {
   const std::string& file = r.file();
-  r.expect_object({"name", "gpu_model", "description", "cpu_vendor", "sources", "generated",
-                   "devices", "links"});
+  r.expect_object({"name", "gpu_model", "description", "cpu_vendor", "group_launch_us", "sources",
+                   "generated", "devices", "links"});
   Topology topo(r.at("name").as_string(), r.at("gpu_model").as_string());
   topo.set_description(r.string_or("description", ""));
   if (auto v = r.find("cpu_vendor")) {
@@ -198,6 +198,7 @@ Topology read_topology_object(const JsonReader& r, DeviceLinkReader& parts,
       v->fail("unknown CPU vendor", "intel or amd");
     }
   }
+  if (auto v = r.find("group_launch_us")) topo.set_group_launch_us(v->as_double_in(0.0, 1000.0));
   if (auto sources = r.find("sources")) {
     for (const auto& [key, value] : sources->members()) topo.add_source(key, value.as_string());
   }
@@ -260,6 +261,9 @@ std::string topology_to_json(const Topology& t) {
     out += fmt::format(" \"description\": {},\n", Json(t.description()).dump());
   }
   if (t.cpu_vendor() == network::CpuVendor::amd) out += " \"cpu_vendor\": \"amd\",\n";
+  if (t.group_launch_us() > 0.0) {
+    out += fmt::format(" \"group_launch_us\": {},\n", Json(t.group_launch_us()).dump());
+  }
   // Sources sorted by key, as they read back (JsonReader::members is sorted).
   auto sources = t.sources();
   std::stable_sort(sources.begin(), sources.end(),

@@ -91,6 +91,7 @@ Topology generate_cluster(const Topology& node, const ClusterSpec& spec) {
   const std::string fabric_name = std::string(to_string(spec.fabric));
   Topology out(fmt::format("{}x{}-{}", spec.nodes, node.name(), fabric_name), node.gpu_model());
   out.set_cpu_vendor(node.cpu_vendor());
+  out.set_group_launch_us(node.group_launch_us());
   out.set_description(fmt::format("{} nodes of {} on a {} fabric, oversubscription {}:1",
                                   spec.nodes, node.name(), fabric_name, spec.oversubscription));
   for (const auto& [key, text] : node.sources()) out.add_source("node." + key, text);

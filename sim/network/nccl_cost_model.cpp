@@ -170,6 +170,14 @@ double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTun
          static_cast<double>(peers) * gpus_per_nic;
 }
 
+double collective_startup_us(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg) {
+  const std::size_t driven =
+      std::min({static_cast<std::size_t>(std::max(1, cfg.gpus_per_thread)), op.ranks.size(),
+                std::max<std::size_t>(1, topo.gpus_per_node())});
+  return cfg.tuning.startup_us +
+         static_cast<double>(driven > 0 ? driven - 1 : 0) * topo.group_launch_us();
+}
+
 GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) {
   GroupBandwidth bw;
   bw.n = layout.ranks.size();
@@ -257,9 +265,10 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   if (bw.nodes > 1) ring_bps = std::min(ring_bps, bw.node_net_bps);
   const double nd = static_cast<double>(n);
   const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
+  const double ll_cap_gbps = t.ll_max_gbps(nccl_gpu_generation(topo.gpu_model()));
   auto proto_bps = [&](Protocol p, double base_bps) {
     double b = base_bps * t.bandwidth_factor(p);
-    if (p == Protocol::ll) b = std::min(b, (bw.nodes > 1 ? 39.0 : t.ll_max_gbps) * 1e9);
+    if (p == Protocol::ll) b = std::min(b, (bw.nodes > 1 ? 39.0 : ll_cap_gbps) * 1e9);
     return b;
   };
   auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {
@@ -299,9 +308,9 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       worst = std::max(worst, t_s);
     }
     const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
-    out.push_back(
-        AlgoTime{Algorithm::node_relay, Protocol::simple,
-                 t.hw(c, Algorithm::ring, Protocol::simple) + worst * 1e6 + t.startup_us});
+    out.push_back(AlgoTime{Algorithm::node_relay, Protocol::simple,
+                           t.hw(c, Algorithm::ring, Protocol::simple) + worst * 1e6 +
+                               collective_startup_us(topo, op, cfg)});
     return out;
   }
   switch (traits.lowering) {
@@ -410,7 +419,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                       "more than one node with more than one GPU per node)");
   }
   // The start-up NCCL's table leaves out is the same for every choice: it does not move the argmin.
-  for (AlgoTime& a : out) a.time_us += t.startup_us;
+  const double startup_us = collective_startup_us(topo, op, cfg);
+  for (AlgoTime& a : out) a.time_us += startup_us;
   std::stable_sort(out.begin(), out.end(),
                    [](const AlgoTime& a, const AlgoTime& b) { return a.time_us < b.time_us; });
   return out;
@@ -451,7 +461,7 @@ FlowPlan lower_collective(const Topology& topo, const CommOp& op, const Collecti
   FlowPlan plan = lower_chosen(topo, op, cfg, best);
   // The start-up NCCL's table leaves out (nccl_tuning.hpp), charged once before the first stage.
   if (!plan.stages.empty()) {
-    plan.stages.front().latency += SimTime::from_us(cfg.tuning.startup_us);
+    plan.stages.front().latency += SimTime::from_us(collective_startup_us(topo, op, cfg));
   }
   // A calibrated fit for this collective, level and group size rescales the plan (NCCL's
   // collectives only: a fit of NCCL's all-to-all-v says nothing about DeepEP's kernels).

@@ -58,6 +58,12 @@ struct AlgoTime {
 double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTuning& t,
                            bool hierarchical);
 
+/// Start-up every collective pays beyond NCCL's latency table, the same in both models and for
+/// every algorithm: NcclTuning::startup_us, plus the group launch when one host thread drives
+/// several of the node's GPUs (CollectiveConfig::gpus_per_thread): (g - 1) x
+/// Topology::group_launch_us, g capped at the GPUs of the group a node holds.
+double collective_startup_us(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
+
 /// Every (algorithm, protocol) NCCL would consider for `op` (restricted to `forced` unless
 /// automatic; `hierarchical` only when forced), with its time; the first is NCCL's argmin.
 std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,

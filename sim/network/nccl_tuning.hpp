@@ -12,7 +12,13 @@
 //   NVLS all-reduce (one node): intra_hw(NVLS) = 25 us
 // On top of NCCL's table moesim charges what it leaves out, with constants fitted on published
 // sweeps (never on the rows they are tested against; traces/reference/README.md):
-//   - a start-up per collective (kernel launch, host enqueue), every algorithm;
+//   - a start-up per collective (kernel launch, host enqueue), every algorithm; when one host
+//     thread drives g GPUs of a node (nccl-tests -g, CollectiveConfig::gpus_per_thread) it
+//     launches their kernels one after the other and the collective starts after the last:
+//     (g - 1) x the preset's Topology::group_launch_us more (fitted on the 8x V100 sweep, 4.4 us;
+//     none on the Hopper presets, whose -g 8 sweeps leave no room for it). Older NCCL versions'
+//     tables do not explain the V100 sweep's 48 us floor: NCCL 2.5's (tuning.cc, 2019) charged
+//     ring LL 3.6 + 0.4 us per NVLink step, below 2.30's 6.6 + 0.6;
 //   - for an all-to-all across nodes, the posting of its network p2p operations, one per peer
 //     and GPU sharing the NIC (p2p_posts_per_peer, nccl_cost_model.hpp exchange_posting_us);
 //   - NVLS pipelining: each of the channels x heads concurrent NVLS operations moves its share in
@@ -36,6 +42,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+
+#include "sim/network/gpu_generation.hpp"
 
 namespace moesim::network {
 
@@ -100,8 +108,9 @@ struct NcclTuning {
   /// Tree all-reduce payload rate relative to the link: NCCL converts tree busBw to algbw with
   /// x0.5 and caps it at 0.92 x busBw (tuning.cc), 0.46 in all.
   double tree_bandwidth_factor = 0.46;
-  /// Single-node LL cap per GPU arch, GB/s (llMaxBws: Volta 39, Ampere 87.7, Hopper 141).
-  double ll_max_gbps = 141.0;
+  /// Single-node LL cap per GPU generation, GB/s (tuning.cc llMaxBws, one-node column: Volta
+  /// 39.0, Ampere 87.7, Hopper 141.0), indexed by GpuGeneration.
+  std::array<double, 3> ll_max_gbps_by_generation{39.0, 87.7, 141.0};
 
   double base(Algorithm a, Protocol p) const {
     return base_latency_us[a == Algorithm::tree ? 0 : 1][static_cast<int>(p)];
@@ -147,6 +156,9 @@ struct NcclTuning {
   /// startup_us.
   double nvls_fixed_us(double bytes, std::size_t n) const {
     return nvls_latency_us + nvls_chunks_per_op(bytes, n) * nvls_chunk_overhead_us;
+  }
+  double ll_max_gbps(GpuGeneration g) const {
+    return ll_max_gbps_by_generation[static_cast<std::size_t>(g)];
   }
   double net_overhead(Protocol p, bool amd_host = false) const {
     const double per_op = amd_host ? net_overhead_us * amd_net_overhead_factor : net_overhead_us;

@@ -111,6 +111,10 @@ class Topology {
   /// The host CPU's vendor as NCCL tells them apart (its per-network-operation CPU overhead,
   /// NVIDIA/nccl src/graph/tuning.cc: 1 us Intel, 2 us AMD); "intel" unless a file says "amd".
   void set_cpu_vendor(CpuVendor vendor) { cpu_vendor_ = vendor; }
+  /// Host time of launching one more GPU's collective kernel when one thread drives several GPUs
+  /// (nccl-tests -g; CollectiveConfig::gpus_per_thread), us; a preset's "group_launch_us", 0
+  /// where none was measured. Never charged with one process per GPU.
+  void set_group_launch_us(double us) { group_launch_us_ = us; }
   /// Validates (GPUs present, node numbering, same GPU count per node, every GPU reaching every
   /// other) and installs a ShortestPathRouter. Errors are InputErrors naming `origin` (the file)
   /// and the JSON path of the offending device, e.g. "/devices/3".
@@ -134,6 +138,7 @@ class Topology {
   const std::string& gpu_model() const { return gpu_model_; }
   const std::string& description() const { return description_; }
   CpuVendor cpu_vendor() const { return cpu_vendor_; }
+  double group_launch_us() const { return group_launch_us_; }
   const std::vector<std::pair<std::string, std::string>>& sources() const { return sources_; }
   const std::vector<Device>& devices() const { return devices_; }
   const std::vector<Link>& links() const { return links_; }
@@ -193,6 +198,7 @@ class Topology {
   std::string gpu_model_;
   std::string description_;
   CpuVendor cpu_vendor_ = CpuVendor::intel;
+  double group_launch_us_ = 0.0;
   std::vector<std::pair<std::string, std::string>> sources_;
   std::vector<Device> devices_;
   std::vector<Link> links_;

@@ -175,7 +175,8 @@ bool nvls_available(const Topology& topo, const CommOp& op) {
   for (RankId r : op.ranks) {
     if (topo.node_of(r) != node) return false;
   }
-  return topo.node_has_nvswitch(node);
+  // NVLS needs NVLink SHARP: an NVSwitch node of Hopper-class GPUs (gpu_generation.hpp).
+  return topo.node_has_nvswitch(node) && has_nvlink_sharp(nccl_gpu_generation(topo.gpu_model()));
 }
 
 }  // namespace moesim::network

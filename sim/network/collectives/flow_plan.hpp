@@ -115,6 +115,11 @@ struct CollectiveConfig {
   /// PXN (NCCL >= 2.12, on unless NCCL_PXN_DISABLE=1): an all-to-all's cross-node transfers
   /// leave through the NIC on the destination's rail, reached over NVLink (pxn_proxy).
   bool pxn = true;
+  /// GPUs of a node one host thread drives (nccl-tests -g; 1 = one process or thread per GPU,
+  /// as training frameworks run). A thread driving g GPUs launches their kernels one after the
+  /// other and the collective cannot start before the last launch: every collective then pays
+  /// (g - 1) x Topology::group_launch_us more start-up (collective_startup_us).
+  int gpus_per_thread = 1;
 };
 
 /// intra_node if every rank of `op` is on one node.
@@ -183,7 +188,8 @@ bool apply_calibration(const Topology& topo, const CommOp& op, const CollectiveC
 /// same NIC already, no such GPU, or no NVLink between the two.
 std::optional<std::uint32_t> pxn_proxy(const Topology& topo, std::uint32_t src, std::uint32_t dst);
 
-/// True if NVLS all-reduce applies: the whole group inside one node that has an NVSwitch.
+/// True if NVLS all-reduce applies: the whole group inside one node that has an NVSwitch with
+/// NVLink SHARP (Hopper-class GPUs, gpu_generation.hpp; an A100 node's NVSwitch has none).
 bool nvls_available(const Topology& topo, const CommOp& op);
 
 }  // namespace moesim::network
