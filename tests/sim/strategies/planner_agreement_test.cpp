@@ -4,11 +4,11 @@
 // and compare the planner's own numbers (its typed decisions) with what the executor charged
 // for the same kernels and collectives in the iteration.
 //
-// The roofline's overlap slowdown is set to 1 in most of them so that a kernel costs the same
-// whether or not communication runs beside it; PipelinedCoreEstimatesPriceOverlapContention
-// turns it on and holds the pipelined planners' estimates (which price the kernels their
-// schedule places beside communication with CostModels::duration_beside_comm) against the
-// contended executor.
+// The roofline's overlap slowdowns (compute- and memory-bound) are set to 1 in most of them so that
+// a kernel costs the same whether or not communication runs beside it;
+// PipelinedCoreEstimatesPriceOverlapContention turns it on and holds the pipelined planners'
+// estimates (which price the kernels their schedule places beside communication with
+// CostModels::duration_beside_comm) against the contended executor.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -35,9 +35,11 @@
 namespace moesim::strategies {
 namespace {
 
+// Neither the compute-bound nor the memory-bound kernels slow beside communication.
 compute::RooflineParams no_contention() {
   compute::RooflineParams p;
   p.overlap_slowdown = 1.0;
+  p.memory_bound_overlap_slowdown = 1.0;
   return p;
 }
 
