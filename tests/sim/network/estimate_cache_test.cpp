@@ -9,23 +9,15 @@
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/flow_network_model.hpp"
+#include "tests/sim/network/comm_op_over.hpp"
 
 namespace moesim::network {
 namespace {
 
-CommOp op_over(CommKind kind, std::vector<std::uint32_t> ranks, std::int64_t bytes) {
-  CommOp o;
-  o.kind = kind;
-  o.group = CommGroup::ep;
-  for (std::uint32_t r : ranks) o.ranks.push_back(RankId{r});
-  o.bytes = Bytes{bytes};
-  return o;
-}
-
 std::string key(const std::vector<CommOp>& ops) { return EstimateCache::key_of(ops); }
 
 TEST(EstimateCache, EveryFieldAModelReadsIsInTheKey) {
-  const CommOp base = op_over(CommKind::all_to_all, {0, 1, 2, 3}, 1 << 20);
+  const CommOp base = test_support::comm_op_over(CommKind::all_to_all, {0, 1, 2, 3}, 1 << 20);
   const std::string k = key({base});
   EXPECT_EQ(key({CommOp(base)}), k);  // a copy asks the same question
 
@@ -51,13 +43,13 @@ TEST(EstimateCache, EveryFieldAModelReadsIsInTheKey) {
   o.group = CommGroup::tp;
   EXPECT_NE(key({o}), k);
   // Two ops are not one op, nor the same two in another order.
-  const CommOp other = op_over(CommKind::all_to_all, {4, 5, 6, 7}, 1 << 20);
+  const CommOp other = test_support::comm_op_over(CommKind::all_to_all, {4, 5, 6, 7}, 1 << 20);
   EXPECT_NE(key({base, other}), k);
   EXPECT_NE(key({base, other}), key({other, base}));
 }
 
 TEST(EstimateCache, AllToAllVMatricesAreComparedEntryByEntry) {
-  CommOp a = op_over(CommKind::all_to_all_v, {0, 1}, 0);
+  CommOp a = test_support::comm_op_over(CommKind::all_to_all_v, {0, 1}, 0);
   auto m = std::make_shared<ByteMatrix>(2);
   m->set(0, 1, 100);
   m->set(1, 0, 200);
@@ -82,8 +74,8 @@ TEST(EstimateCache, GivesTheModelsOwnAnswerAndComputesEachQuestionOnce) {
   const Topology topo = generate_cluster(io::load_topology("dgx-h100"), spec);
   const FlowNetworkModel model(topo);
   const std::vector<CommOp> stage = {
-      op_over(CommKind::all_to_all, {0, 1, 2, 3, 8, 9, 10, 11}, 64 << 20),
-      op_over(CommKind::all_to_all, {4, 5, 6, 7, 12, 13, 14, 15}, 64 << 20)};
+      test_support::comm_op_over(CommKind::all_to_all, {0, 1, 2, 3, 8, 9, 10, 11}, 64 << 20),
+      test_support::comm_op_over(CommKind::all_to_all, {4, 5, 6, 7, 12, 13, 14, 15}, 64 << 20)};
   EstimateCache cache;
   int computed = 0;
   auto price = [&] {
@@ -112,7 +104,7 @@ TEST(EstimateCache, WorkersSharingOneCacheGetTheSameAnswers) {
   std::vector<std::vector<CommOp>> questions;
   std::vector<SimTime> expected;
   for (std::int64_t mib = 1; mib <= 16; ++mib) {
-    questions.push_back({op_over(CommKind::all_reduce, {0, 8}, mib << 20)});
+    questions.push_back({test_support::comm_op_over(CommKind::all_reduce, {0, 8}, mib << 20)});
     expected.push_back(model.estimate(questions.back()[0]));
   }
   EstimateCache cache;

@@ -8,23 +8,15 @@
 #include <vector>
 
 #include "sim/network/analytical_network_model.hpp"
+#include "tests/sim/network/comm_op_over.hpp"
 #include "tests/sim/network/preset_cluster.hpp"
 
 namespace moesim::network {
 namespace {
 
-CommOp memo_test_op(CommKind kind, std::vector<std::uint32_t> ranks, std::int64_t bytes) {
-  CommOp o;
-  o.kind = kind;
-  o.group = CommGroup::ep;
-  for (std::uint32_t r : ranks) o.ranks.push_back(RankId{r});
-  o.bytes = Bytes{bytes};
-  return o;
-}
-
 // An all-to-all-v over `ranks` where member i sends (i + j + 1) * scale bytes to member j.
 CommOp memo_test_exchange(const std::vector<std::uint32_t>& ranks, std::int64_t scale) {
-  CommOp o = memo_test_op(CommKind::all_to_all_v, ranks, 0);
+  CommOp o = test_support::comm_op_over(CommKind::all_to_all_v, ranks, 0);
   auto m = std::make_shared<ByteMatrix>(ranks.size());
   for (std::size_t i = 0; i < ranks.size(); ++i) {
     for (std::size_t j = 0; j < ranks.size(); ++j) {
@@ -81,7 +73,7 @@ TEST(OperationTimeMemo, PricesEachDistinctOperationOnce) {
     };
   };
   const CommOp a = memo_test_exchange({0, 1, 2, 3}, 1 << 10);
-  const CommOp b = memo_test_op(CommKind::send_recv, {0, 8}, 1 << 20);
+  const CommOp b = test_support::comm_op_over(CommKind::send_recv, {0, 8}, 1 << 20);
   EXPECT_EQ(memo.get_or_compute(a, price(SimTime::from_us(5))), SimTime::from_us(5));
   EXPECT_EQ(memo.get_or_compute(CommOp(a), price(SimTime::from_us(7))), SimTime::from_us(5));
   EXPECT_EQ(memo.get_or_compute(b, price(SimTime::from_us(9))), SimTime::from_us(9));
