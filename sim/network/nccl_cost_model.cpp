@@ -237,8 +237,12 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
     for (const auto& node : layout.nodes) {
       net = std::min(net, network_of_node(topo, topo.node_of(RankId{layout.ranks[node[0]]})));
     }
-    bw.node_net_bps = net;
+    // A GPU's share of its node's network (all-to-all: NIC affinity) is of the whole node; a
+    // ring's or tree's channels reach only the NICs of the group's members (group_network,
+    // flow_plan.hpp: NCCL builds the graph of the communicator's GPUs only), as the flow
+    // lowering runs them.
     bw.gpu_net_bps = net / static_cast<double>(topo.gpus_per_node());
+    bw.node_net_bps = group_network(topo, layout).bytes_per_s;
   }
   return bw;
 }

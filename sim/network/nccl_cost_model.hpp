@@ -4,9 +4,11 @@
 //   without PCIe P2P, also its sockets' memory ports shared by the ring's SHM hops); a one-node
 //   ring all-reduce / all-gather / reduce-scatter runs over NCCL's ring set instead (rings_bps,
 //   the same rings the flow model lowers: six on a DGX-1 hybrid cube-mesh);
-//   node network = sum of a node's effective network ports (a ring uses them all, one channel per
-//   NIC); per-GPU network = node network / GPUs per node (NIC affinity: "Alltoall cannot aggregate
-//   the bandwidth of multiple NICs", sjeaugey, nccl-tests#267).
+//   node network = sum of the effective network ports of the NICs the group's members leave
+//   their node by (group_network, flow_plan.hpp: one channel per NIC; a group with one GPU per
+//   node reaches one NIC, as NCCL's graph of that communicator does); per-GPU network = node
+//   network / GPUs per node (NIC affinity: "Alltoall cannot aggregate the bandwidth of multiple
+//   NICs", sjeaugey, nccl-tests#267).
 // Times, bytes per algorithm (S = nccl-tests size, n ranks, B = bottleneck, f = protocol factor):
 //   ring all-reduce  lat + 2(n-1)/n S / (f B);  all-gather / reduce-scatter  lat + (n-1)/n S / (f
 //   B) tree all-reduce  lat + S / (0.46 f B);      NVLS  25 us + (n+1)/n S / (0.85 B_nvlink)
@@ -28,7 +30,7 @@ struct GroupBandwidth {
   /// moving data around the ring, contention-free; = intra_bps when the search keeps one ring,
   /// and for groups across nodes.
   double rings_bps = 0;
-  double node_net_bps = 0;  ///< 0 if the group is inside one node
+  double node_net_bps = 0;  ///< group_network: the members' NICs; 0 inside one node
   double gpu_net_bps = 0;
   std::size_t n = 0;
   std::size_t nodes = 0;

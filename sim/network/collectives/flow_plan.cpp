@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <map>
 
 #include "sim/workload/collective_traits.hpp"
@@ -147,6 +148,48 @@ std::optional<DeviceIndex> nic_toward(const Topology& topo, std::uint32_t src, s
 }
 
 }  // namespace
+
+GroupNetwork group_network(const Topology& topo, const GroupLayout& layout) {
+  GroupNetwork out;
+  const std::size_t k = layout.nodes_spanned();
+  if (k <= 1) return out;
+  double slowest = std::numeric_limits<double>::infinity();
+  std::size_t fewest = std::numeric_limits<std::size_t>::max();
+  std::size_t nics_on_node0 = 0;  // nodes are alike (Topology::finalize checks GPUs per node)
+  for (const Device& d : topo.devices()) {
+    if (d.kind == DeviceKind::nic && d.node == 0) ++nics_on_node0;
+  }
+  std::vector<DirectedLinkId> ports;  // the first network link of each member's route
+  for (std::size_t i = 0; i < k; ++i) {
+    const std::uint32_t peer = layout.ranks[layout.nodes[(i + 1) % k].front()];
+    ports.clear();
+    for (std::uint32_t pos : layout.nodes[i]) {
+      for (DirectedLinkId d : topo.route(RankId{layout.ranks[pos]}, RankId{peer})) {
+        if (topo.link_of(d).spec.kind != LinkKind::network) continue;
+        // Distinct NICs: one port per NIC device (a NIC's ports are told apart by their link).
+        const bool seen = std::any_of(ports.begin(), ports.end(), [&](DirectedLinkId p) {
+          return topo.tail_of(p) == topo.tail_of(d);
+        });
+        if (!seen) ports.push_back(d);
+        break;
+      }
+    }
+    // Every NIC of the node (a full-node group): the node's whole network, all ports of every
+    // NIC, as before; else the ports the members' routes leave by.
+    const int node = topo.node_of(RankId{layout.ranks[layout.nodes[i].front()]});
+    double sum = 0;
+    if (ports.size() >= nics_on_node0) {
+      sum = topo.node_network_capacity(node).bytes_per_s;
+    } else {
+      for (DirectedLinkId d : ports) sum += topo.capacity(d);
+    }
+    slowest = std::min(slowest, sum);
+    fewest = std::min(fewest, ports.size());
+  }
+  out.nics_per_node = fewest;
+  out.bytes_per_s = slowest;
+  return out;
+}
 
 std::optional<std::uint32_t> pxn_proxy(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
   const RankId s{src};

@@ -141,6 +141,26 @@ GroupLayout make_layout(const Topology& topo, const CommOp& op);
 /// NCCL's graph search spreads channels over NICs; 1 inside one node.
 int network_channels(const Topology& topo, const GroupLayout& layout);
 
+/// The network a ring or tree over `layout` reaches: per node, the NICs its members leave the
+/// node by (each member's own NIC, the first network link of its route to the next node), and
+/// the slowest node's sum of their ports (effective bytes/s); 0 inside one node. NCCL builds a
+/// communicator's topology from its own ranks only (src/graph/topo.cc, ncclTopoGetSystem adds
+/// the GPUs of the communicator's local ranks), so PXN, which relays through another GPU of the
+/// communicator next to the NIC (src/graph/paths.cc, ncclTopoComputePaths: "Check whether we
+/// can access the NIC through another NVLink-connected GPU"), finds no relay for a NIC whose
+/// GPU is outside the group, and the other NICs sit at PATH_SYS/PHB, which the graph search
+/// (src/graph/search.cc) only relaxes to when no channel is found at the nearest NIC's type.
+/// So a group with one GPU per node runs over one NIC per node: measured, 2 x 1 H100 with 4
+/// NICs allowed (NCCL_IB_HCA) reaches 41 GB/s busbw at 32 MiB, one 400 Gb/s NIC, not four
+/// (NVIDIA/nccl#1357 / nccl-tests#232). The argmin prices rings and trees over this
+/// (nccl_cost_model.cpp) and the flow lowering runs network_channels (one per member up to
+/// the NIC count) over the same NICs, so both see the same network.
+struct GroupNetwork {
+  std::size_t nics_per_node = 0;  ///< fewest distinct NICs the members of one node leave by
+  double bytes_per_s = 0;         ///< slowest node's sum of those NICs' ports
+};
+GroupNetwork group_network(const Topology& topo, const GroupLayout& layout);
+
 /// The slowest link class between two ranks (NET if the route crosses a network link).
 LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst);
 

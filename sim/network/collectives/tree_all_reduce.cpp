@@ -24,7 +24,8 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   // One pair of trees per channel (network_channels: one per NIC), each over its share of the
   // buffer: channel c rotates every node's order by c, so its chain ends at (and its trees
   // leave the node from) a different GPU, and so through a different NIC, as NCCL's tree graph
-  // spreads channels over NICs. The argmin prices the node's whole network (node_net_bps).
+  // spreads channels over NICs. The argmin prices the NICs of the group's members
+  // (group_network, node_net_bps): one per member up to the node's NICs, as run here.
   const int channels = cfg.channels > 0 ? cfg.channels : network_channels(topo, layout);
   const double half = op.bytes.as_double() / static_cast<double>(channels) / 2.0 /
                       t.bandwidth_factor(protocol) / (2.0 * t.tree_bandwidth_factor);
