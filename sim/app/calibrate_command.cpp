@@ -29,8 +29,14 @@ struct CalibrateOptions {
   int seeds = 5;
   std::string gpu;                ///< fit this GPU's tile model to the GEMM rows
   std::string gpu_out;            ///< write the GPU spec with the fitted tile model here
-  std::string fit_scope = "all";  ///< all | mma: which tile constants --gpu fits
+  std::string fit_scope = "all";  ///< all | mma | fp32: which tile constants --gpu fits
 };
+
+compute::KernelModelFitScope calibrate_fit_scope_of(const std::string& name) {
+  if (name == "mma") return compute::KernelModelFitScope::mma_efficiency;
+  if (name == "fp32") return compute::KernelModelFitScope::fp32_mma_efficiency;
+  return compute::KernelModelFitScope::all;
+}
 
 std::string shape_text(const KernelShape& s) {
   return s.batch > 1 ? fmt::format("{}x{}x{} b{}", s.m, s.n, s.k, s.batch)
@@ -104,19 +110,20 @@ void fit_gpu(const std::vector<calibration::MeasurementSet>& sets, const Calibra
       if (k.verified != calibration::Verification::fail) rows.push_back(k);
     }
   }
-  const compute::KernelModelFit before = compute::evaluate_kernel_model(gpu, rows);
-  const compute::KernelModelFit fit =
-      compute::fit_kernel_model(gpu, rows,
-                                o.fit_scope == "mma" ? compute::KernelModelFitScope::mma_efficiency
-                                                     : compute::KernelModelFitScope::all);
+  const compute::KernelModelFitScope scope = calibrate_fit_scope_of(o.fit_scope);
+  const compute::KernelModelFit before = compute::evaluate_kernel_model(gpu, rows, scope);
+  const compute::KernelModelFit fit = compute::fit_kernel_model(gpu, rows, scope);
   const auto& k = fit.spec;
   fmt::print(
-      "tile model of {} over {} GEMM rows: spec MAPE {:.2f}% (max {:.1f}%) -> fitted {:.2f}% "
+      "tile model of {} over {} {}GEMM rows: spec MAPE {:.2f}% (max {:.1f}%) -> fitted {:.2f}% "
       "(max {:.1f}%): mma_efficiency {:.2f}, tile_overhead_us {:.1f}, tile_128x128 {:.2f}, "
-      "tile_64x128 {:.2f}, launch_us {:.1f}\n",
-      gpu.name, fit.rows, 100.0 * before.mape, 100.0 * before.max_error, 100.0 * fit.mape,
-      100.0 * fit.max_error, k.mma_efficiency, k.tile_overhead_us, k.tile_128x128_efficiency,
-      k.tile_64x128_efficiency, k.launch_us);
+      "tile_64x128 {:.2f}, launch_us {:.1f}{}\n",
+      gpu.name, fit.rows, scope == compute::KernelModelFitScope::fp32_mma_efficiency ? "fp32 " : "",
+      100.0 * before.mape, 100.0 * before.max_error, 100.0 * fit.mape, 100.0 * fit.max_error,
+      k.mma_efficiency, k.tile_overhead_us, k.tile_128x128_efficiency, k.tile_64x128_efficiency,
+      k.launch_us,
+      k.fp32_mma_efficiency ? fmt::format(", fp32_mma_efficiency {:.2f}", *k.fp32_mma_efficiency)
+                            : std::string());
   if (!o.gpu_out.empty()) {
     std::string files;
     for (const auto& s : sets) files += (files.empty() ? "" : ", ") + s.provenance.file;
@@ -210,9 +217,11 @@ void register_calibrate_command(CLI::App& root) {
   cmd->add_option("--gpu-out", options->gpu_out,
                   "Write the --gpu spec with the fitted tile model here (use it with --gpu FILE)");
   cmd->add_option("--fit-scope", options->fit_scope,
-                  "Tile constants --gpu fits: all, or mma (mma_efficiency alone, the rest kept "
-                  "from the spec; for tables of large square GEMMs)")
-      ->check(CLI::IsMember({"all", "mma"}))
+                  "Tile constants --gpu fits: all, mma (mma_efficiency alone, the rest kept "
+                  "from the spec; for tables of large square GEMMs), or fp32 "
+                  "(fp32_mma_efficiency alone, the CUDA-core rate of FP32 GEMMs, on the fp32 "
+                  "rows only)")
+      ->check(CLI::IsMember({"all", "mma", "fp32"}))
       ->capture_default_str();
   cmd->add_option("--seeds", options->seeds,
                   "Number of consecutive seeds --check repeats the hold-out over (mean +- sd)")

@@ -25,6 +25,11 @@ struct KernelModelSpec {
   /// mma_efficiency of FP8 GEMMs where it differs (FP8 tensor cores reach a smaller share of
   /// their doubled peak); nullopt: mma_efficiency.
   std::optional<double> fp8_mma_efficiency;
+  /// Rate per SM on a full tile / the fp32 peak for FP32 GEMMs (no TF32) where it differs: they
+  /// run on the CUDA cores, another pipe than the tensor cores, so their achieved share of peak
+  /// is their own (V100 SGEMM ~92% of 15.7, GA102 ~60% of a peak that counts both FP32
+  /// datapaths); nullopt: mma_efficiency.
+  std::optional<double> fp32_mma_efficiency;
   std::string source;  ///< provenance of every number above
 };
 
@@ -43,10 +48,13 @@ struct GpuSpec {
     if (it == peak_tflops.end()) return std::nullopt;
     return FlopRate::from_tflops(it->second);
   }
-  /// Tensor rate per SM on a full tile / peak for GEMMs in `dtype`.
+  /// Rate per SM on a full tile / peak for GEMMs in `dtype` (tensor cores; CUDA cores for fp32).
   double mma_efficiency(DType dtype) const {
     if (dtype == DType::fp8 && kernel_model.fp8_mma_efficiency && peak(DType::fp8)) {
       return *kernel_model.fp8_mma_efficiency;
+    }
+    if (dtype == DType::fp32 && kernel_model.fp32_mma_efficiency && peak(DType::fp32)) {
+      return *kernel_model.fp32_mma_efficiency;
     }
     return kernel_model.mma_efficiency;
   }

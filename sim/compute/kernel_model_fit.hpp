@@ -7,7 +7,9 @@
 // 58.6 TFLOP/s measured FP16 against 56.9 at 1635 MHz, traces/reference/gemm/).
 // KernelModelFitScope::mma_efficiency fits the tensor rate alone and keeps the other constants:
 // for tables of large square GEMMs, which always run the widest tile and so cannot tell the tile
-// efficiencies, the tile overhead and the launch apart.
+// efficiencies, the tile overhead and the launch apart. KernelModelFitScope::fp32_mma_efficiency
+// fits the CUDA-core rate of FP32 GEMMs alone, on the FP32 rows only (the other rows measure
+// another pipe), keeping the rest and appending its provenance to the spec's source.
 #pragma once
 
 #include <span>
@@ -18,8 +20,9 @@
 namespace moesim::compute {
 
 enum class KernelModelFitScope {
-  all,             ///< mma_efficiency, tile_overhead_us, both tile efficiencies, launch_us
-  mma_efficiency,  ///< mma_efficiency only; the rest kept from the spec
+  all,                  ///< mma_efficiency, tile_overhead_us, both tile efficiencies, launch_us
+  mma_efficiency,       ///< mma_efficiency only; the rest kept from the spec
+  fp32_mma_efficiency,  ///< fp32_mma_efficiency only, over the fp32 rows; the rest kept
 };
 
 struct KernelModelFit {
@@ -29,14 +32,16 @@ struct KernelModelFit {
   double max_error = 0.0;
 };
 
-/// Fits `gpu`'s tile constants to the GEMM rows of `rows` (other kinds are ignored). Throws
-/// InputError when there is no GEMM row.
+/// Fits `gpu`'s tile constants to the GEMM rows of `rows` in `scope` (other kinds, and for
+/// fp32_mma_efficiency other dtypes, are ignored). Throws InputError when there is no such row,
+/// or when the scope is fp32_mma_efficiency and the GPU has no fp32 peak.
 KernelModelFit fit_kernel_model(const GpuSpec& gpu,
                                 std::span<const calibration::KernelMeasurement> rows,
                                 KernelModelFitScope scope = KernelModelFitScope::all);
 
-/// Mean and max relative time error of `gpu`'s model over the GEMM rows.
+/// Mean and max relative time error of `gpu`'s model over the GEMM rows in `scope`.
 KernelModelFit evaluate_kernel_model(const GpuSpec& gpu,
-                                     std::span<const calibration::KernelMeasurement> rows);
+                                     std::span<const calibration::KernelMeasurement> rows,
+                                     KernelModelFitScope scope = KernelModelFitScope::all);
 
 }  // namespace moesim::compute

@@ -17,7 +17,9 @@
 // the CUDA cores (the fp32 rate, not the tensor peak) and its bytes at the achievable HBM rate.
 // Kernels in dtypes the GPU has no tensor path for (bf16 on V100, fp8 before Hopper) run at the
 // fp16 rate if present, else fp32. FP8 GEMMs run at the FP8 peak with their own
-// fp8_mma_efficiency where the GPU file gives one (H100: fitted on cuBLASLt FP8 rows).
+// fp8_mma_efficiency where the GPU file gives one (H100: fitted on cuBLASLt FP8 rows). FP32 GEMMs
+// (no TF32) run on the CUDA cores at the fp32 peak with fp32_mma_efficiency where given (fitted
+// on published FP32 torch runs), through the same tile model.
 // Communication that holds a fixed number of SMs (DeepEP-style, ComputeContext::held_sms) leaves
 // a GEMM's waves fewer SMs (the tile model's wave count on sm_count - held; wave quantization
 // included) and other kernels' compute sm_count / (sm_count - held) slower; bytes still move at

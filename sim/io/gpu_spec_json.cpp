@@ -38,7 +38,7 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   if (auto km = r.find("kernel_model")) {
     km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
                        "tile_64x128_efficiency", "hbm_efficiency", "launch_us",
-                       "fp8_mma_efficiency", "source"});
+                       "fp8_mma_efficiency", "fp32_mma_efficiency", "source"});
     compute::KernelModelSpec& k = g.kernel_model;
     const auto fraction = [&](const char* key, double& out) {
       if (auto v = km->find(key)) {
@@ -54,6 +54,11 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
       double fp8 = 0;
       fraction("fp8_mma_efficiency", fp8);
       k.fp8_mma_efficiency = fp8;
+    }
+    if (km->find("fp32_mma_efficiency")) {
+      double fp32 = 0;
+      fraction("fp32_mma_efficiency", fp32);
+      k.fp32_mma_efficiency = fp32;
     }
     if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
     if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
@@ -83,6 +88,7 @@ nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
                        {"launch_us", k.launch_us},
                        {"source", k.source.empty() ? std::string("defaults") : k.source}};
   if (k.fp8_mma_efficiency) j["kernel_model"]["fp8_mma_efficiency"] = *k.fp8_mma_efficiency;
+  if (k.fp32_mma_efficiency) j["kernel_model"]["fp32_mma_efficiency"] = *k.fp32_mma_efficiency;
   return nlohmann::json::parse(j.dump());
 }
 

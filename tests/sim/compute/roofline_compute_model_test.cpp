@@ -124,6 +124,55 @@ TEST(Roofline, Fp8GemmsRunAtTheFp8PeakWithTheirOwnEfficiency) {
   }
 }
 
+TEST(Roofline, Fp32GemmsRunOnTheCudaCoresWithTheirOwnEfficiency) {
+  // 8192^3 in FP32 on V100: 2048 tiles of 128x256 in 26 waves of 80 SMs, each tile 2.5 us +
+  // 2*128*256*8192 / (15.7e12/80 * 0.92) = 2976 us -> 77.4 ms = 14.2 TF/s. Held-out row (the
+  // constant is fitted on sizes 1024, 4096, 10240): torch.mm FP32 8192^3 = 14.38 TF/s
+  // (zzc0721/torch-performance-test-data issue 140, traces/reference/gemm/).
+  const GpuSpec v100 = io::load_gpu_spec("v100");
+  ASSERT_TRUE(v100.kernel_model.fp32_mma_efficiency.has_value());
+  const RooflineComputeModel model(v100);
+  ComputeTask fp32 = gemm(8192, 8192, 8192);
+  fp32.dtype = DType::fp32;
+  fp32.bytes = Bytes{8192LL * 8192 * 3 * 4};
+  const double fp32_tflops = 1.0995116e12 / model.duration(fp32, {}).seconds() / 1e12;
+  EXPECT_NEAR(fp32_tflops, 14.38, 0.05 * 14.38);
+  // Unset, FP32 GEMMs fall back to the tensor mma_efficiency (0.72): slower by about 0.92/0.72.
+  GpuSpec unset = v100;
+  unset.kernel_model.fp32_mma_efficiency.reset();
+  const RooflineComputeModel fallback(unset);
+  EXPECT_NEAR(fallback.duration(fp32, {}).seconds() / model.duration(fp32, {}).seconds(),
+              0.92 / 0.72, 0.01);
+  // FP16 GEMMs keep the tensor constant whether or not the FP32 one is set.
+  ComputeTask fp16 = gemm(8192, 8192, 8192);
+  fp16.dtype = DType::fp16;
+  EXPECT_EQ(model.duration(fp16, {}), fallback.duration(fp16, {}));
+  EXPECT_DOUBLE_EQ(v100.mma_efficiency(DType::fp16), v100.kernel_model.mma_efficiency);
+  // A GPU file without an fp32 peak runs FP32 GEMMs at its fp16 rate and efficiency.
+  GpuSpec no_fp32 = v100;
+  no_fp32.peak_tflops.erase(DType::fp32);
+  const RooflineComputeModel tensor_only(no_fp32);
+  fp16.bytes = fp32.bytes;
+  EXPECT_EQ(tensor_only.duration(fp32, {}), tensor_only.duration(fp16, {}));
+  // The constant round-trips and is range checked.
+  const GpuSpec back = io::gpu_spec_from_json_text(io::gpu_spec_to_json(v100).dump(), "v.json");
+  ASSERT_TRUE(back.kernel_model.fp32_mma_efficiency.has_value());
+  EXPECT_DOUBLE_EQ(*back.kernel_model.fp32_mma_efficiency, 0.92);
+  EXPECT_FALSE(io::gpu_spec_from_json_text(io::gpu_spec_to_json(h100()).dump(), "h.json")
+                   .kernel_model.fp32_mma_efficiency.has_value());
+  try {
+    io::gpu_spec_from_json_text(
+        R"({"name": "x", "sm_count": 1, "peak_tflops": {"fp32": 1}, "hbm_gbps": 1,
+            "kernel_model": {"fp32_mma_efficiency": 1.5, "source": "s"}})",
+        "g.json");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_STREQ(e.what(),
+                 "g.json: /kernel_model/fp32_mma_efficiency: out of range (got 1.5, expected a "
+                 "fraction in (0, 1])");
+  }
+}
+
 TEST(GpuSpecJson, AllSpecsLoadAndBadFilesAreRejected) {
   for (const auto& name : {"v100", "a100", "h100", "h200", "rtx2080ti", "rtx-a6000", "rtx3090"}) {
     EXPECT_NO_THROW(io::load_gpu_spec(name)) << name;

@@ -87,6 +87,15 @@ def main():
     write("v100_torch_mm_fp32.json", f"{ZZC} issue 140 (PyTorch 2.7.0+cu128)", v100,
           "2026-02-14", zzc_notes(140, "fp32", " FP32 without TF32 (CUDA cores)."),
           zzc_rows(V100_ISSUE140, "fp32"))
+    # fp32_mma_efficiency is fitted on the same halves as the FP16 constants.
+    write("v100_torch_mm_fp32_fit.json", f"{ZZC} issue 140 (PyTorch 2.7.0+cu128)", v100,
+          "2026-02-14", zzc_notes(140, "fp32", " FP32 without TF32 (CUDA cores). Fit half: "
+                                  "sizes 1024, 4096, 10240."),
+          zzc_rows(V100_ISSUE140, "fp32", {1024, 4096, 10240}))
+    write("v100_torch_mm_fp32_holdout.json", f"{ZZC} issue 140 (PyTorch 2.7.0+cu128)", v100,
+          "2026-02-14", zzc_notes(140, "fp32", " FP32 without TF32 (CUDA cores). Held-out "
+                                  "half: sizes 2048, 8192."),
+          zzc_rows(V100_ISSUE140, "fp32", {2048, 8192}))
     # RTX 2080 Ti: two machines. The fit takes the earlier report (issue 115), issue 181 is held out.
     for issue, table, gpu, date, torch in (
             (115, RTX2080TI_ISSUE115, "NVIDIA GeForce RTX 2080 Ti 22GB", "2026-01-05", "2.8.0+cu128"),
@@ -101,15 +110,26 @@ def main():
         rows.append({"kind": "gemm", "m": n, "n": n, "k": n, "batch": 1, "dtype": "fp32",
                      "time_us": round(seconds * 1e6, 3), "verified": "unchecked",
                      "variant": "torch.matmul", "tflops": round(tflops, 3)})
-    write("rtx-a6000_torch_matmul_fp32.json",
-          "chsasank/device-benchmarks issue 15 (benchmark.py --device cuda --dtype float32)",
-          "NVIDIA RTX A6000", "2025-05-09",
-          "https://github.com/chsasank/device-benchmarks/issues/15: torch.matmul(a, a) on n x n "
-          "float32 (TF32 off, PyTorch's default), one call timed on the host between two "
-          "synchronisations, mean of 10 trials; published elapsed seconds and TFLOP/s. Rows "
-          "under 100 us (n <= 861) left out by rule: host timer and synchronise add ~10-20 us "
-          "per call and the first size includes cuBLAS initialisation. PyTorch version not "
-          "stated. Not verified by moesim.", rows)
+    a6000_source = "chsasank/device-benchmarks issue 15 (benchmark.py --device cuda --dtype float32)"
+    a6000_notes = ("https://github.com/chsasank/device-benchmarks/issues/15: torch.matmul(a, a) on "
+                   "n x n float32 (TF32 off, PyTorch's default), one call timed on the host "
+                   "between two synchronisations, mean of 10 trials; published elapsed seconds "
+                   "and TFLOP/s. Rows under 100 us (n <= 861) left out by rule: host timer and "
+                   "synchronise add ~10-20 us per call and the first size includes cuBLAS "
+                   "initialisation. PyTorch version not stated. Not verified by moesim.")
+    write("rtx-a6000_torch_matmul_fp32.json", a6000_source, "NVIDIA RTX A6000", "2025-05-09",
+          a6000_notes, rows)
+    # One source: the sizes step by 2^(1/4); the fit takes n = 2^(j/2) (1024, 1448, 2048, ...),
+    # the quarter steps between them (1217, 1722, 2435, ...) are held out, so both halves span
+    # the whole range.
+    fit_sizes = {1024, 1448, 2048, 2896, 4096, 5792}
+    write("rtx-a6000_torch_matmul_fp32_fit.json", a6000_source, "NVIDIA RTX A6000", "2025-05-09",
+          a6000_notes + " Fit half: n = 2^(j/2) (1024, 1448, 2048, 2896, 4096, 5792).",
+          [r for r in rows if r["m"] in fit_sizes])
+    write("rtx-a6000_torch_matmul_fp32_holdout.json", a6000_source, "NVIDIA RTX A6000",
+          "2025-05-09",
+          a6000_notes + " Held-out half: the sizes between (1217, 1722, 2435, 3444, 4870, 6888).",
+          [r for r in rows if r["m"] not in fit_sizes])
 
 
 if __name__ == "__main__":
