@@ -12,20 +12,13 @@
 
 #include "sim/network/flow_network_model.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "tests/sim/network/comm_op_over.hpp"
 #include "tests/sim/network/preset_cluster.hpp"
 
 namespace moesim::network {
 namespace {
 
 using test_support::preset_cluster;
-
-CommOp group_network_all_reduce(const std::vector<std::uint32_t>& ranks, std::int64_t bytes) {
-  CommOp op;
-  op.kind = CommKind::all_reduce;
-  op.bytes = Bytes{bytes};
-  for (std::uint32_t r : ranks) op.ranks.push_back(RankId{r});
-  return op;
-}
 
 double group_network_flow_us(const Topology& t, const CommOp& op) {
   return FlowNetworkModel(t, CollectiveConfig{}).estimate(op).us();
@@ -34,7 +27,7 @@ double group_network_flow_us(const Topology& t, const CommOp& op) {
 TEST(GroupNetwork, OneGpuPerNodeReachesOneNic) {
   // 4 x DGX H100, tp = 8: the data-parallel group is local rank 0 of every node.
   const Topology h = preset_cluster("dgx-h100", 4);
-  const CommOp dp = group_network_all_reduce({0, 8, 16, 24}, 32 << 20);
+  const CommOp dp = test_support::comm_op_over(CommKind::all_reduce, {0, 8, 16, 24}, 32 << 20);
   const GroupNetwork net = group_network(h, make_layout(h, dp));
   EXPECT_EQ(net.nics_per_node, 1u);
   const double nic_bps = 50e9 * 0.97;  // one ConnectX-7 NDR port, fabric efficiency 0.97
@@ -60,7 +53,7 @@ TEST(GroupNetwork, FullNodesKeepTheWholeNetwork) {
   const Topology h = preset_cluster("dgx-h100", 4);
   std::vector<std::uint32_t> all(32);
   for (std::uint32_t r = 0; r < 32; ++r) all[r] = r;
-  const CommOp op = group_network_all_reduce(all, 32 << 20);
+  const CommOp op = test_support::comm_op_over(CommKind::all_reduce, all, 32 << 20);
   const GroupLayout layout = make_layout(h, op);
   const GroupNetwork net = group_network(h, layout);
   EXPECT_EQ(net.nics_per_node, 8u);
@@ -80,7 +73,7 @@ TEST(GroupNetwork, TwoGpusPerNodeReachTwoNics) {
   spec.fabric = Fabric::single_switch;
   const Topology h =
       generate_cluster(io::load_topology(testing::source_path("topologies/dgx-h100.json")), spec);
-  const CommOp op = group_network_all_reduce({0, 4, 8, 12}, 64 << 20);
+  const CommOp op = test_support::comm_op_over(CommKind::all_reduce, {0, 4, 8, 12}, 64 << 20);
   const GroupLayout layout = make_layout(h, op);
   const GroupNetwork net = group_network(h, layout);
   EXPECT_EQ(net.nics_per_node, 2u);

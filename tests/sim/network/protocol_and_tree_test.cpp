@@ -11,20 +11,13 @@
 
 #include "sim/network/flow_network_model.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "tests/sim/network/comm_op_over.hpp"
 #include "tests/sim/network/preset_cluster.hpp"
 
 namespace moesim::network {
 namespace {
 
 using test_support::preset_cluster;
-
-CommOp protocol_test_all_reduce(const std::vector<std::uint32_t>& ranks, std::int64_t bytes) {
-  CommOp op;
-  op.kind = CommKind::all_reduce;
-  op.bytes = Bytes{bytes};
-  for (std::uint32_t r : ranks) op.ranks.push_back(RankId{r});
-  return op;
-}
 
 // Local rank 0 of every node (a data-parallel group of one GPU per node).
 std::vector<std::uint32_t> protocol_test_first_gpus(const Topology& t) {
@@ -50,12 +43,14 @@ bool offers_ll128(const Topology& t, const CommOp& op) {
 TEST(Ll128Rule, OffWhereTheNicHangsOffTheCpuOrGpusTalkOverPcie) {
   // Testbed-B (FSMoE): GPUs and NIC on the CPU's root ports, GPU -> NIC is PATH_PHB.
   const Topology b = preset_cluster("pcie3-4gpu-100g", 8);
-  const CommOp dp = protocol_test_all_reduce(protocol_test_first_gpus(b), 4 << 20);
+  const CommOp dp =
+      test_support::comm_op_over(CommKind::all_reduce, protocol_test_first_gpus(b), 4 << 20);
   EXPECT_FALSE(group_bandwidth(b, make_layout(b, dp)).ll128_paths);
   EXPECT_FALSE(offers_ll128(b, dp));
   // Inside an A6000 node the GPUs talk over SHM (PCIe through host memory): above PATH_NVB.
   const Topology a = preset_cluster("a6000-8gpu", 1);
-  EXPECT_FALSE(offers_ll128(a, protocol_test_all_reduce(protocol_test_range(8), 4 << 20)));
+  EXPECT_FALSE(offers_ll128(
+      a, test_support::comm_op_over(CommKind::all_reduce, protocol_test_range(8), 4 << 20)));
   // Without LL128 the argmin falls back to LL or Simple, never an LL128 it cannot run.
   const AlgoTime best = nccl_best(b, dp, CollectiveConfig{});
   EXPECT_NE(best.protocol, Protocol::ll128);
@@ -64,10 +59,12 @@ TEST(Ll128Rule, OffWhereTheNicHangsOffTheCpuOrGpusTalkOverPcie) {
 TEST(Ll128Rule, OnOverNvlinkAndNicsBehindPcieSwitches) {
   // DGX H100: NVSwitch inside the node, each NIC behind the GPU's PCIe switch (PATH_PXB).
   const Topology h = preset_cluster("dgx-h100", 4);
-  const CommOp all = protocol_test_all_reduce(protocol_test_range(32), 32 << 20);
+  const CommOp all =
+      test_support::comm_op_over(CommKind::all_reduce, protocol_test_range(32), 32 << 20);
   EXPECT_TRUE(group_bandwidth(h, make_layout(h, all)).ll128_paths);
   EXPECT_TRUE(offers_ll128(h, all));
-  EXPECT_TRUE(offers_ll128(h, protocol_test_all_reduce(protocol_test_range(8), 32 << 20)));
+  EXPECT_TRUE(offers_ll128(
+      h, test_support::comm_op_over(CommKind::all_reduce, protocol_test_range(8), 32 << 20)));
 }
 
 // Flow-model time of `op` alone, with the algorithm forced.
@@ -86,7 +83,8 @@ TEST(TreeAllReduce, FlowChargesWhatTheArgminPriced) {
   //   15.75 GB/s x 0.762).
   const Topology b = preset_cluster("pcie3-4gpu-100g", 8);
   const double s = 4 << 20;
-  const CommOp dp = protocol_test_all_reduce(protocol_test_first_gpus(b), 4 << 20);
+  const CommOp dp =
+      test_support::comm_op_over(CommKind::all_reduce, protocol_test_first_gpus(b), 4 << 20);
   const double pcie_bps = 15.75e9 * 0.762;
   const double expected_us = 94.4 + 2.0 * (s / 0.92) / pcie_bps * 1e6;
   const double flow_us = protocol_test_flow_us(b, dp, CollectiveConfig::Choice::tree);
@@ -106,7 +104,8 @@ TEST(TreeAllReduce, OneTreePairPerNicAcrossDgxNodes) {
   // flow model's time is the argmin's (within the NVLink chain's share and link latencies), not
   // eight times it through the node's first NIC.
   const Topology h = preset_cluster("dgx-h100", 4);
-  const CommOp all = protocol_test_all_reduce(protocol_test_range(32), 32 << 20);
+  const CommOp all =
+      test_support::comm_op_over(CommKind::all_reduce, protocol_test_range(32), 32 << 20);
   CollectiveConfig tree_only;
   tree_only.algorithm = CollectiveConfig::Choice::tree;
   const AlgoTime priced = nccl_best(h, all, tree_only);
