@@ -13,6 +13,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/ring_search.hpp"
+#include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -242,7 +243,9 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
     // flow_plan.hpp: NCCL builds the graph of the communicator's GPUs only), as the flow
     // lowering runs them.
     bw.gpu_net_bps = net / static_cast<double>(topo.gpus_per_node());
-    bw.node_net_bps = group_network(topo, layout).bytes_per_s;
+    const GroupNetwork reach = group_network(topo, layout);
+    bw.node_net_bps = reach.bytes_per_s;
+    bw.network_nics = reach.nics_per_node;
   }
   return bw;
 }
@@ -267,6 +270,18 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   double ring_bps = kInf;
   if (bw.ppn > 1) ring_bps = std::min(ring_bps, bw.intra_bps);
   if (bw.nodes > 1) ring_bps = std::min(ring_bps, bw.node_net_bps);
+  // A ring or tree across nodes on the channels NCCL runs this size with (nccl_work_shape.hpp):
+  // fewer channels than NICs reach only that many of the members' NICs, as the flow lowering
+  // runs them (ring.cpp, tree_all_reduce.cpp).
+  auto shaped_bps = [&](Algorithm a, Protocol p) {
+    if (bw.nodes <= 1 || bw.network_nics == 0) return ring_bps;
+    const int nics = static_cast<int>(bw.network_nics);
+    const int used = nccl_network_work_channels(nics, s, a, p, n);
+    if (used >= nics) return ring_bps;
+    double b = bw.node_net_bps * static_cast<double>(used) / static_cast<double>(nics);
+    if (bw.ppn > 1) b = std::min(b, bw.intra_bps);
+    return b;
+  };
   const double nd = static_cast<double>(n);
   const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
   const double ll_cap_gbps = t.ll_max_gbps(nccl_gpu_generation(topo.gpu_model()));
@@ -325,10 +340,15 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
       const double bytes = traits.bus_factor(n) * s;
       // One node: NCCL's ring set, as the flow model lowers it (ring.cpp).
-      const double rings_bps = bw.nodes == 1 && cfg.channels == 0 ? bw.rings_bps : ring_bps;
+      // Across nodes, unless a channel count is forced: the NICs NCCL's channels for this size
+      // reach.
+      const bool shaped = bw.nodes > 1 && cfg.channels == 0;
       for (Protocol p : protocols) {
+        const double path_bps = bw.nodes == 1 && cfg.channels == 0
+                                    ? bw.rings_bps
+                                    : (shaped ? shaped_bps(Algorithm::ring, p) : ring_bps);
         add(Algorithm::ring, p,
-            ring_latency(p, steps, inter) + bytes / proto_bps(p, rings_bps) * 1e6);
+            ring_latency(p, steps, inter) + bytes / proto_bps(p, path_bps) * 1e6);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
@@ -337,8 +357,9 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
               t.base(Algorithm::tree, p) +
               2.0 * (static_cast<double>(bw.ppn - 1) * t.hw(bw.intra_class, Algorithm::tree, p) +
                      depth * t.hw(LinkClass::net, Algorithm::tree, p));
+          const double path_bps = shaped ? shaped_bps(Algorithm::tree, p) : ring_bps;
           add(Algorithm::tree, p,
-              lat + s / (proto_bps(p, ring_bps) * t.tree_bandwidth_factor) * 1e6);
+              lat + s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6);
         }
         if (nvls_available(topo, op)) {
           add(Algorithm::nvls, Protocol::simple,

@@ -31,6 +31,9 @@ struct GroupBandwidth {
   /// and for groups across nodes.
   double rings_bps = 0;
   double node_net_bps = 0;  ///< group_network: the members' NICs; 0 inside one node
+  /// How many NICs node_net_bps sums (GroupNetwork::nics_per_node); 0 inside one node. A ring
+  /// or tree NCCL runs on fewer channels reaches only that many of them (nccl_work_shape.hpp).
+  std::size_t network_nics = 0;
   double gpu_net_bps = 0;
   std::size_t n = 0;
   std::size_t nodes = 0;

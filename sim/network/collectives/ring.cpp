@@ -14,6 +14,7 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
+#include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
 namespace moesim::network {
@@ -37,7 +38,12 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
       for (std::uint32_t rank : ring) channel.push_back(position.at(rank));
     }
   } else {
-    const int channels = cfg.channels > 0 ? cfg.channels : network_channels(topo, layout);
+    // One channel per NIC the members reach, unless NCCL runs this size on fewer
+    // (nccl_work_shape.hpp: its thread-threshold loop); a forced count is kept as given.
+    const int channels = cfg.channels > 0 ? cfg.channels
+                                          : nccl_network_work_channels(
+                                                network_channels(topo, layout),
+                                                op.bytes.as_double(), Algorithm::ring, protocol, n);
     order.resize(static_cast<std::size_t>(channels));
     for (int c = 0; c < channels; ++c) {
       for (const auto& node : layout.nodes) {

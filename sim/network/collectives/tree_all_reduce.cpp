@@ -5,6 +5,7 @@
 // down; both are pipelined, so each phase is one stage in which every tree edge carries its half at
 // once.
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/nccl_work_shape.hpp"
 
 namespace moesim::network {
 
@@ -26,7 +27,12 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   // leave the node from) a different GPU, and so through a different NIC, as NCCL's tree graph
   // spreads channels over NICs. The argmin prices the NICs of the group's members
   // (group_network, node_net_bps): one per member up to the node's NICs, as run here.
-  const int channels = cfg.channels > 0 ? cfg.channels : network_channels(topo, layout);
+  // Fewer when NCCL runs this size on fewer channels (nccl_work_shape.hpp), as the argmin
+  // prices it.
+  const int channels = cfg.channels > 0 ? cfg.channels
+                                        : nccl_network_work_channels(
+                                              network_channels(topo, layout), op.bytes.as_double(),
+                                              Algorithm::tree, protocol, layout.ranks.size());
   const double half = op.bytes.as_double() / static_cast<double>(channels) / 2.0 /
                       t.bandwidth_factor(protocol) / (2.0 * t.tree_bandwidth_factor);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> up;  // child -> parent, global ranks
