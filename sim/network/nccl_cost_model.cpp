@@ -12,6 +12,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
+#include "sim/network/collectives/hybrid_ep_pipeline.hpp"
 #include "sim/network/collectives/ring_search.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
@@ -250,6 +251,45 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
   return bw;
 }
 
+namespace {
+struct RelayLegTimes {
+  double legs_s = 0;    ///< the busiest GPU's slower leg: the legs fully overlapped
+  double finish_s = 0;  ///< the busiest GPU's finish with its kernel's pipeline
+};
+
+// A relay's legs per GPU: the network leg at its NIC share, the NVLink leg at the intra-node
+// bottleneck with its bytes charged at DeepEP's NVLink rate (deepep_nvlink_rate.hpp, as the
+// flow lowering). DeepEP's normal kernels pipeline them fully (the slower one); Hybrid-EP's
+// chunk rounds add the forwarding left after the last chunk lands (hybrid_ep_pipeline.hpp).
+RelayLegTimes relay_leg_times(const Topology& topo, const CommOp& op, const GroupBandwidth& bw) {
+  const NodeRelayExchange& x = *op.relay;
+  const std::size_t n = op.ranks.size();
+  std::vector<double> net_out(n, 0.0), net_in(n, 0.0), nvl_out(n, 0.0), nvl_in(n, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = 0; j < n; ++j) {
+      const auto net = static_cast<double>(x.network.at(i, j));
+      net_out[i] += net;
+      net_in[j] += net;
+      const auto local = static_cast<double>(x.local.at(i, j));
+      if (local <= 0) continue;
+      const double wire = local * deepep_nvlink_wire_factor(topo, op.ranks[i], op.ranks[j]);
+      nvl_out[i] += wire;
+      nvl_in[j] += wire;
+    }
+  }
+  RelayLegTimes out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double net_s =
+        bw.gpu_net_bps > 0 ? std::max(net_out[i], net_in[i]) / bw.gpu_net_bps : 0.0;
+    const double nvl_s = bw.intra_bps > 0 ? std::max(nvl_out[i], nvl_in[i]) / bw.intra_bps : 0.0;
+    out.legs_s = std::max(out.legs_s, std::max(net_s, nvl_s));
+    out.finish_s =
+        std::max(out.finish_s, chunked_relay_finish_s(net_s, nvl_s, x.chunk_rounds, x.nodes));
+  }
+  return out;
+}
+}  // namespace
+
 std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                                       const CollectiveConfig& cfg) {
   const NcclTuning& t = cfg.tuning;
@@ -300,35 +340,11 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   };
   const CollectiveTraits& traits = traits_of(op.kind);
   if (op.relay) {
-    // The strategy chose DeepEP's kernels: no NCCL algorithm choice. Network leg per GPU at its
-    // NIC share, NVLink leg at the intra-node bottleneck, its bytes charged at DeepEP's NVLink
-    // rate (deepep_nvlink_rate.hpp, as the flow lowering), pipelined: the slower one.
-    const NodeRelayExchange& x = *op.relay;
-    std::vector<double> net_out(n, 0.0), net_in(n, 0.0), nvl_out(n, 0.0), nvl_in(n, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t j = 0; j < n; ++j) {
-        const auto net = static_cast<double>(x.network.at(i, j));
-        net_out[i] += net;
-        net_in[j] += net;
-        const auto local = static_cast<double>(x.local.at(i, j));
-        if (local <= 0) continue;
-        const double wire = local * deepep_nvlink_wire_factor(topo, op.ranks[i], op.ranks[j]);
-        nvl_out[i] += wire;
-        nvl_in[j] += wire;
-      }
-    }
-    double worst = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      double t_s = 0;
-      if (bw.gpu_net_bps > 0) {
-        t_s = std::max(t_s, std::max(net_out[i], net_in[i]) / bw.gpu_net_bps);
-      }
-      if (bw.intra_bps > 0) t_s = std::max(t_s, std::max(nvl_out[i], nvl_in[i]) / bw.intra_bps);
-      worst = std::max(worst, t_s);
-    }
+    // The strategy chose DeepEP's (or Hybrid-EP's) kernels: no NCCL algorithm choice.
     const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
     out.push_back(AlgoTime{Algorithm::node_relay, Protocol::simple,
-                           t.hw(c, Algorithm::ring, Protocol::simple) + worst * 1e6 +
+                           t.hw(c, Algorithm::ring, Protocol::simple) +
+                               relay_leg_times(topo, op, bw).finish_s * 1e6 +
                                collective_startup_us(topo, op, cfg)});
     return out;
   }
@@ -487,6 +503,13 @@ FlowPlan lower_collective(const Topology& topo, const CommOp& op, const Collecti
   // The start-up NCCL's table leaves out (nccl_tuning.hpp), charged once before the first stage.
   if (!plan.stages.empty()) {
     plan.stages.front().latency += SimTime::from_us(collective_startup_us(topo, op, cfg));
+  }
+  // Hybrid-EP's chunked pipeline: the flows move the legs overlapped; the forwarding left after
+  // the last chunk lands (hybrid_ep_pipeline.hpp) is charged as the analytical price has it.
+  if (op.relay && op.relay->chunk_rounds > 0 && !plan.stages.empty()) {
+    const RelayLegTimes legs =
+        relay_leg_times(topo, op, group_bandwidth(topo, make_layout(topo, op)));
+    plan.stages.front().latency += SimTime::from_us((legs.finish_s - legs.legs_s) * 1e6);
   }
   // A calibrated fit for this collective, level and group size rescales the plan (NCCL's
   // collectives only: a fit of NCCL's all-to-all-v says nothing about DeepEP's kernels).

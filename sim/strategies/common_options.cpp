@@ -26,8 +26,10 @@ class WithCommonOptions final : public Strategy {
 
 CommonOptions read_common_options(StrategyOptions& options) {
   CommonOptions c;
-  const std::string a2a = options.get_choice("a2a", "nccl|deepep", "nccl");
-  c.comm.algorithm = a2a == "deepep" ? EpAllToAll::deepep : EpAllToAll::nccl;
+  const std::string a2a = options.get_choice("a2a", "nccl|deepep|hybrid-ep", "nccl");
+  c.comm.algorithm = a2a == "deepep"      ? EpAllToAll::deepep
+                     : a2a == "hybrid-ep" ? EpAllToAll::hybrid_ep
+                                          : EpAllToAll::nccl;
   c.comm.comm_sms = static_cast<int>(options.get_int("comm_sms", c.comm.comm_sms));
   c.comm.node_limit = static_cast<int>(options.get_int("node_limit", 0));
   c.eplb = options.get_bool("eplb", false);

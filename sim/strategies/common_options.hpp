@@ -3,10 +3,14 @@
 // the strategy sees through TrainingJob (ep_comm, placement); with_common_options wraps any
 // strategy so that it builds on the job with them set, so every strategy offers them without
 // code of its own.
-//   a2a=nccl|deepep   NCCL's all-to-all(-v) (default) or DeepEP-style node relay
+//   a2a=nccl|deepep|hybrid-ep
+//                     NCCL's all-to-all(-v) (default), DeepEP-style node relay
 //                     (sim/workload/node_relay_plan.hpp, sim/network/collectives/
-//                     node_relay_all_to_all.cpp)
-//   comm_sms=N        SMs DeepEP's kernels hold (default 20, DeepSeek-V3 on H800)
+//                     node_relay_all_to_all.cpp) by DeepEP's normal kernels, or the same relay
+//                     by NVIDIA's Hybrid-EP kernels (routing probabilities on the wire, chunked
+//                     pipeline: sim/network/collectives/hybrid_ep_pipeline.hpp)
+//   comm_sms=N        SMs DeepEP's kernels hold (default 20, DeepSeek-V3 on H800); Hybrid-EP:
+//                     its blocks, one per SM
 //   node_limit=M      node-limited routing: each token to at most M nodes (default: unlimited)
 //   eplb=on|off       EPLB redundant experts from the routing's expected loads (eplb.hpp)
 //   redundant=R       EPLB: redundant expert slots in all (default: one per EP rank)
@@ -22,7 +26,8 @@
 namespace moesim::strategies {
 
 inline constexpr std::string_view kCommonOptionsHelp =
-    "a2a=nccl|deepep (expert-parallel all-to-all: NCCL or DeepEP-style node relay), comm_sms=N "
+    "a2a=nccl|deepep|hybrid-ep (expert-parallel all-to-all: NCCL, or node relay by DeepEP's "
+    "normal kernels or NVIDIA's Hybrid-EP), comm_sms=N "
     "(SMs DeepEP holds, default 20), node_limit=M (each token to at most M nodes), eplb=on|off "
     "(redundant experts placed by EPLB), redundant=R (EPLB redundant slots, default one per EP "
     "rank)";

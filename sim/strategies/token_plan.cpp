@@ -133,7 +133,7 @@ MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& opt
       p.combine.push_back(std::move(c));
     }
   }
-  if (job.ep_comm.algorithm == EpAllToAll::deepep) add_node_relay(job, p, moe_index);
+  if (job.ep_comm.algorithm != EpAllToAll::nccl) add_node_relay(job, p, moe_index);
   return p;
 }
 
@@ -143,14 +143,28 @@ void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_in
   // (arXiv 2412.19437 section 3.3; DeepEP tests/test_internode.py fp8_factor (1 + 4/128) / 2).
   const double hidden = static_cast<double>(model.hidden);
   const bool fp8 = model.dtype == DType::fp8;
-  const double dispatch_bytes =
+  const double token_bytes =
       fp8 ? hidden * (1.0 + 4.0 / 128.0) : hidden * static_cast<double>(dtype_bytes(model.dtype));
+  const bool hybrid_ep = job.ep_comm.algorithm == EpAllToAll::hybrid_ep;
   const double combine_bytes =
       hidden * static_cast<double>(std::max<std::int64_t>(2, fp8 ? 2 : dtype_bytes(model.dtype)));
   std::int64_t tokens = model.tokens_per_micro_batch();
   if (p.split_over_tp) tokens = (tokens + job.layout.tp - 1) / job.layout.tp;
   for (const auto& g : job.mapping.groups(GroupKind::ep)) {
     const std::size_t n = g.size();
+    // Hybrid-EP's forward dispatch also ships each token's routing probabilities, the fp32
+    // vector of every expert on the destination node (num_of_experts_per_rank x
+    // num_of_ranks_per_node floats), over RDMA and NVLink alike (deepseek-ai/DeepEP branch
+    // hybrid-ep, csrc/hybrid_ep/backend/hybrid_ep_backend.cuh: one prob write per token beside
+    // the token's in N2N_warp_group_device_function; G2S/S2G copy the same vector).
+    double dispatch_bytes = token_bytes;
+    if (hybrid_ep) {
+      std::int64_t ranks_per_node = 0;
+      for (const auto& r : g) ranks_per_node += job.cluster.node_of(r) == job.cluster.node_of(g[0]);
+      const double experts_per_rank =
+          static_cast<double>(model.experts) / static_cast<double>(std::max<std::size_t>(1, n));
+      dispatch_bytes += experts_per_rank * static_cast<double>(ranks_per_node) * 4.0;
+    }
     NodeRelayInputs in;
     in.assignments.assign(n, std::vector<std::int64_t>(n, 0));
     for (std::size_t i = 0; i < n; ++i) {
@@ -165,6 +179,7 @@ void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_in
     in.node_limit = job.ep_comm.node_limit;
     in.bytes_per_token = dispatch_bytes;
     in.comm_sms = job.ep_comm.comm_sms;
+    if (hybrid_ep) in.chunk_tokens = kHybridEpTokensPerChunk;
     const NodeRelayPlan plan = make_node_relay_plan(in);
     const double ratio = combine_bytes / dispatch_bytes;
     auto d = std::make_shared<ByteMatrix>(plan.delivered);

@@ -74,6 +74,11 @@ struct NodeRelayExchange {
   /// SMs the communication kernels hold on every member's GPU while they run (DeepSeek-V3: 20
   /// of 132 on H800); compute beside them runs on the rest.
   int comm_sms = 0;
+  /// Hybrid-EP's chunked pipeline (sim/network/collectives/hybrid_ep_pipeline.hpp): the chunk
+  /// rounds each of its blocks runs, and the nodes the group spans. 0: DeepEP's normal kernels,
+  /// whose legs overlap fully.
+  int chunk_rounds = 0;
+  int nodes = 0;
 };
 
 struct CommOp {

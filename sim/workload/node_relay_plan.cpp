@@ -1,5 +1,6 @@
 #include "sim/workload/node_relay_plan.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -28,6 +29,12 @@ NodeRelayPlan make_node_relay_plan(const NodeRelayInputs& in) {
   out.exchange.network = ByteMatrix(n);
   out.exchange.local = ByteMatrix(n);
   out.exchange.comm_sms = in.comm_sms;
+  out.exchange.nodes = nodes;
+  if (in.chunk_tokens > 0) {
+    const std::int64_t chunks = (in.tokens + in.chunk_tokens - 1) / in.chunk_tokens;
+    const std::int64_t blocks = std::max(1, in.comm_sms);
+    out.exchange.chunk_rounds = static_cast<int>((chunks + blocks - 1) / blocks);
+  }
   out.delivered = ByteMatrix(n);
   out.rdma_bytes.assign(n, 0.0);
   out.nvl_bytes.assign(n, 0.0);
@@ -64,7 +71,10 @@ NodeRelayPlan make_node_relay_plan(const NodeRelayInputs& in) {
 
 NodeRelayExchange reversed(const NodeRelayExchange& dispatch, double bytes_ratio) {
   const std::size_t n = dispatch.network.size();
-  NodeRelayExchange out{ByteMatrix(n), ByteMatrix(n), dispatch.comm_sms};
+  // Hybrid-EP's combine runs the dispatch's pipeline backwards (chunks reduced over NVLink,
+  // then sent over RDMA as they fill): the same rounds, a fill instead of a drain.
+  NodeRelayExchange out{ByteMatrix(n), ByteMatrix(n), dispatch.comm_sms, dispatch.chunk_rounds,
+                        dispatch.nodes};
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t j = 0; j < n; ++j) {
       out.network.set(j, i,

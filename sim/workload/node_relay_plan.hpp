@@ -12,6 +12,10 @@
 
 namespace moesim {
 
+/// Hybrid-EP's default dispatch chunk, tokens (deepseek-ai/DeepEP branch hybrid-ep,
+/// deep_ep/hybrid_ep_buffer.py: NUM_OF_TOKENS_PER_CHUNK_DISPATCH_API defaults to 128).
+inline constexpr int kHybridEpTokensPerChunk = 128;
+
 struct NodeRelayInputs {
   /// assignments[i][j]: tokens x experts member i routes to member j (a row per member).
   std::vector<std::vector<std::int64_t>> assignments;
@@ -21,6 +25,9 @@ struct NodeRelayInputs {
   int node_limit = 0;          ///< 0: unlimited
   double bytes_per_token = 0;  ///< wire bytes of one token (hidden x dtype, FP8 scales included)
   int comm_sms = 0;
+  /// Hybrid-EP: tokens per chunk of its dispatch pipeline, dealt round-robin to its comm_sms
+  /// blocks (NodeRelayExchange::chunk_rounds); 0: DeepEP's normal kernels.
+  int chunk_tokens = 0;
 };
 
 struct NodeRelayPlan {

@@ -33,9 +33,11 @@ struct ClusterShape {
 
 struct ExpertPlacement;  // sim/workload/expert_placement.hpp
 
-/// How expert-parallel all-to-alls run: NCCL's all-to-all(-v) (default) or DeepEP-style node
-/// relay (comm_op.hpp NodeRelayExchange), chosen per strategy (`name:a2a=deepep`).
-enum class EpAllToAll : std::uint8_t { nccl, deepep };
+/// How expert-parallel all-to-alls run: NCCL's all-to-all(-v) (default) or a node relay
+/// (comm_op.hpp NodeRelayExchange) by DeepEP's normal kernels or by NVIDIA's Hybrid-EP kernels
+/// (same relay, chunked pipeline: collectives/hybrid_ep_pipeline.hpp), chosen per strategy
+/// (`name:a2a=deepep`, `name:a2a=hybrid-ep`).
+enum class EpAllToAll : std::uint8_t { nccl, deepep, hybrid_ep };
 
 struct ExpertParallelComm {
   EpAllToAll algorithm = EpAllToAll::nccl;

@@ -6,6 +6,8 @@
 // DeepEP's normal kernels pipeline the two legs (RDMA chunks are forwarded over NVLink as they
 // arrive), so every flow runs in one stage and shares its links with all other traffic; the
 // time is max(network leg, NVLink leg), the cost sketch of DeepEP's design.
+// Hybrid-EP (op.relay->chunk_rounds > 0) also pays the drain of its chunked pipeline, added to
+// the stage latency by lower_collective (hybrid_ep_pipeline.hpp).
 // Latency: one Simple step of the slowest link class crossed (the notify/handshake round).
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/flow_plan.hpp"

@@ -130,8 +130,9 @@ TEST(CommonOptions, EplbReplicatesHotExpertsAndSyncsTheirGradients) {
 }
 
 TEST(CommonOptions, BadValuesAreInputErrors) {
-  EXPECT_EQ(message_of("tutel:a2a=mpi"),
-            "--strategy: tutel: option a2a has no such value (got mpi, expected nccl|deepep)");
+  EXPECT_EQ(
+      message_of("tutel:a2a=mpi"),
+      "--strategy: tutel: option a2a has no such value (got mpi, expected nccl|deepep|hybrid-ep)");
   EXPECT_EQ(message_of("fsmoe:x=1"),
             "--strategy: fsmoe takes no options (got fsmoe:x=1, expected fsmoe)");
   EXPECT_NE(message_of("fsmoe:a2a=deepep:x=1").find("x"), std::string::npos);

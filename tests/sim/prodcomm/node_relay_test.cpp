@@ -7,6 +7,7 @@
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
+#include "sim/network/collectives/hybrid_ep_pipeline.hpp"
 #include "sim/network/flow_network_model.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/node_limited_routing.hpp"
@@ -112,6 +113,78 @@ TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
   EXPECT_LT(us, 1000.0 + 40.0);  // + one network step and the start-up
   // The analytical model prices the same legs.
   EXPECT_NEAR(network::nccl_best(t, op, cfg).time_us, us, 0.05 * us);
+}
+
+TEST(HybridEpPipeline, RoundsDealtToBlocksAndCarriedToTheCombine) {
+  // 4096 tokens in chunks of 128 = 32 chunks over 8 blocks: 4 rounds each.
+  NodeRelayInputs in;
+  in.assignments.assign(4, std::vector<std::int64_t>(4, 50));
+  in.node_of = {0, 0, 1, 1};
+  in.tokens = 4096;
+  in.top_k = 2;
+  in.bytes_per_token = 10;
+  in.comm_sms = 8;
+  const NodeRelayPlan deepep = make_node_relay_plan(in);
+  EXPECT_EQ(deepep.exchange.chunk_rounds, 0);
+  EXPECT_EQ(deepep.exchange.nodes, 2);
+  in.chunk_tokens = kHybridEpTokensPerChunk;
+  const NodeRelayPlan hybrid = make_node_relay_plan(in);
+  EXPECT_EQ(hybrid.exchange.chunk_rounds, 4);
+  EXPECT_EQ(reversed(hybrid.exchange, 1.0).chunk_rounds, 4);
+  in.comm_sms = 5;  // 32 chunks over 5 blocks: 7 rounds for the first two
+  EXPECT_EQ(make_node_relay_plan(in).exchange.chunk_rounds, 7);
+}
+
+TEST(HybridEpPipeline, ForwardingWaitsForEachRoundAndDrainsAfterTheLastChunk) {
+  // No rounds (DeepEP): the legs overlap fully.
+  EXPECT_DOUBLE_EQ(network::chunked_relay_finish_s(1.0, 0.8, 0, 2), 1.0);
+  // 2 nodes, 4 rounds, network 1.0 s, NVLink 0.8 s: a chunk forwards in 0.8 / 8 = 0.1 s; round
+  // r lands at r / 4 s. Own chunk 0-0.1, remote waits to 0.25 -> 0.35; own -> 0.45, remote
+  // 0.5 -> 0.6; own -> 0.7, remote 0.75 -> 0.85; own -> 0.95, remote 1.0 -> 1.1.
+  EXPECT_NEAR(network::chunked_relay_finish_s(1.0, 0.8, 4, 2), 1.1, 1e-12);
+  // One node: nothing to wait for, the NVLink leg alone.
+  EXPECT_NEAR(network::chunked_relay_finish_s(0.0, 0.8, 4, 1), 0.8, 1e-12);
+  // NVLink-bound: the network never stalls it (0.4 s of network, 2 nodes, 1 round: own chunk
+  // 0-0.4, remote landed at 0.4 -> 0.8).
+  EXPECT_NEAR(network::chunked_relay_finish_s(0.4, 0.8, 1, 2), 0.8, 1e-12);
+  // 4 nodes, 1 round, network 1.0 s, NVLink 0.4 s: chunks of 0.1 s; own 0-0.1, then the three
+  // remote chunks after they land at 1.0: 1.3.
+  EXPECT_NEAR(network::chunked_relay_finish_s(1.0, 0.4, 1, 4), 1.3, 1e-12);
+}
+
+TEST(HybridEpPipeline, BothModelsChargeTheDrainAfterTheLastChunk) {
+  network::ClusterSpec spec;
+  spec.nodes = 2;
+  const network::Topology t = network::generate_cluster(io::load_topology("dgx-h100"), spec);
+  // 16 H100s: 48.5 MB to the rail peer (1 ms at 48.5 GB/s) and 28.26 MB to the next GPU of the
+  // node (0.1 ms at DeepEP's 0.628 x 450 GB/s). 4 rounds, 2 nodes: chunks of 0.1 / 8 ms, and
+  // the last remote chunk lands at 1 ms with its forwarding still to do: + 12.5 us.
+  auto relay = std::make_shared<NodeRelayExchange>();
+  relay->network = ByteMatrix(16);
+  relay->local = ByteMatrix(16);
+  relay->comm_sms = 8;
+  relay->nodes = 2;
+  auto matrix = std::make_shared<ByteMatrix>(16);
+  for (std::size_t i = 0; i < 16; ++i) {
+    relay->network.set(i, (i + 8) % 16, 48'500'000);
+    relay->local.set(i, (i / 8) * 8 + (i + 1) % 8, 28'260'000);
+    matrix->set(i, (i + 8) % 16, 48'500'000);
+  }
+  CommOp op;
+  op.kind = CommKind::all_to_all_v;
+  for (std::uint32_t r = 0; r < 16; ++r) op.ranks.push_back(RankId{r});
+  op.matrix = matrix;
+  op.relay = relay;
+  op.bytes = all_to_all_v_size(*matrix);
+  network::CollectiveConfig cfg;
+  const double overlapped_us = network::nccl_best(t, op, cfg).time_us;
+  const SimTime overlapped_latency = network::lower_collective(t, op, cfg).stages[0].latency;
+  auto chunked = std::make_shared<NodeRelayExchange>(*relay);
+  chunked->chunk_rounds = 4;
+  op.relay = chunked;
+  EXPECT_NEAR(network::nccl_best(t, op, cfg).time_us - overlapped_us, 12.5, 0.1);
+  EXPECT_NEAR((network::lower_collective(t, op, cfg).stages[0].latency - overlapped_latency).us(),
+              12.5, 0.1);
 }
 
 TEST(DeepEpNvlinkRate, NvlinkRoutesAreChargedAtDeepEpsFractionOfTheLineRate) {
