@@ -168,10 +168,12 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     const std::size_t len = pool_.size() - begin;
     bytes_started_ += f.bytes;
     if (len == 0 || f.bytes <= 0) {
-      // Nothing to transmit: arrives after the route latency.
+      // Nothing to transmit: arrives after the route latency (if the plan charges it).
       bytes_delivered_ += f.bytes;
       std::int64_t lat = 0;
-      for (std::size_t k = begin; k < pool_.size(); ++k) lat += link_latency_[pool_[k]].ps();
+      if (op.plan.adds_link_latency) {
+        for (std::size_t k = begin; k < pool_.size(); ++k) lat += link_latency_[pool_[k]].ps();
+      }
       op.arrival = std::max(op.arrival, now + SimTime::from_ps(lat));
       pool_.resize(begin);
       return;
@@ -824,7 +826,8 @@ void FlowNetworkModel::advance(SimTime from, SimTime to) {
       const std::int64_t until = to.ps();
       const auto finish_flow = [&](std::size_t i) {
         OpState& op = ops_[owner_[i]];
-        op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + route_latency_ps(i)));
+        const std::int64_t latency_ps = op.plan.adds_link_latency ? route_latency_ps(i) : 0;
+        op.arrival = std::max(op.arrival, SimTime::from_ps(finish_ps_[i] + latency_ps));
         bytes_delivered_ += remaining_[i];  // the rounding residue
         if (--op.pending == 0) finished_slots.push_back(owner_[i]);
         // Once per run of one operation's flows (a million flows ending at one instant would

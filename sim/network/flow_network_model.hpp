@@ -5,7 +5,9 @@
 // ends, so between two such events every rate is constant.
 //
 // Timing of one flow: it transmits at its max-min rate until its bytes are sent, then arrives
-// after its route's latency (sum of link latencies). A stage ends when its last flow arrives; the
+// after its route's latency (sum of link latencies) where its plan charges it
+// (FlowPlan::adds_link_latency: not for the lowered collectives, whose NCCL step latencies hold
+// the hops'). A stage ends when its last flow arrives; the
 // next stage starts after its own (NCCL software) latency; the operation completes when its last
 // stage ends. Completion instants are integer picoseconds: a flow whose remaining bytes R at rate
 // r (bytes/ps) finish at t + R/r is finished at ceil(t + R/r) (values within 1e-9 relative of an

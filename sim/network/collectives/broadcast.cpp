@@ -1,6 +1,8 @@
 // Broadcast as NCCL's ring algorithm runs it: a pipelined chain from the root along the ring
 // order. Pipelined, every chain link carries the whole buffer at once, so one stage holds all
 // n-1 hops; latency = base + (n-1) ring steps.
+#include <unordered_set>
+
 #include "sim/network/collectives/flow_plan.hpp"
 
 namespace moesim::network {
@@ -22,6 +24,7 @@ std::vector<std::uint32_t> chain_from_root(const GroupLayout& layout, RankId roo
 FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                     Protocol protocol, bool toward_root) {
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::ring;
   plan.protocol = protocol;
   const GroupLayout layout = make_layout(topo, op);
@@ -31,12 +34,14 @@ FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConf
   const double wire = op.bytes.as_double() / t.bandwidth_factor(protocol);
   Stage stage;
   double lat = t.base(Algorithm::ring, protocol);
+  const std::unordered_set<std::uint32_t> members(layout.ranks.begin(), layout.ranks.end());
   for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
     lat += t.hw(link_class(topo, chain[i], chain[i + 1]), Algorithm::ring, protocol);
+    // A hop between nodes stays on the receiver's rail, as a ring's (ring_hop_flows).
     if (toward_root) {
-      stage.flows.push_back(FlowSpec{chain[i + 1], chain[i], wire, Segment::full});
+      ring_hop_flows(topo, members, cfg.pxn, chain[i + 1], chain[i], wire, stage.flows);
     } else {
-      stage.flows.push_back(FlowSpec{chain[i], chain[i + 1], wire, Segment::full});
+      ring_hop_flows(topo, members, cfg.pxn, chain[i], chain[i + 1], wire, stage.flows);
     }
   }
   stage.latency = SimTime::from_us(lat);

@@ -149,6 +149,56 @@ std::optional<DeviceIndex> nic_toward(const Topology& topo, std::uint32_t src, s
 
 }  // namespace
 
+std::vector<std::vector<std::size_t>> channel_entries(const Topology& topo,
+                                                      const GroupLayout& layout, int channels) {
+  const std::size_t k = layout.nodes_spanned();
+  std::vector<std::vector<std::size_t>> entries(static_cast<std::size_t>(std::max(channels, 0)),
+                                                std::vector<std::size_t>(k, 0));
+  for (std::size_t m = 0; m < k; ++m) {
+    const auto& node = layout.nodes[m];
+    // The NICs the node's members leave by, by first appearance in node order, and the
+    // members next to each (positions in `node`, node order).
+    std::vector<DeviceIndex> nics;
+    std::vector<std::vector<std::size_t>> next_to;
+    if (k > 1) {
+      const std::uint32_t peer = layout.ranks[layout.nodes[(m + 1) % k].front()];
+      for (std::size_t j = 0; j < node.size(); ++j) {
+        const auto nic = nic_toward(topo, layout.ranks[node[j]], peer);
+        if (!nic) continue;
+        const auto it = std::find(nics.begin(), nics.end(), *nic);
+        if (it == nics.end()) {
+          nics.push_back(*nic);
+          next_to.push_back({j});
+        } else {
+          next_to[static_cast<std::size_t>(it - nics.begin())].push_back(j);
+        }
+      }
+    }
+    for (std::size_t c = 0; c < entries.size(); ++c) {
+      if (nics.empty()) {
+        entries[c][m] = c % node.size();
+        continue;
+      }
+      const auto& at_nic = next_to[c % nics.size()];
+      entries[c][m] = at_nic[(c / nics.size()) % at_nic.size()];
+    }
+  }
+  return entries;
+}
+
+void ring_hop_flows(const Topology& topo, const std::unordered_set<std::uint32_t>& members,
+                    bool pxn, std::uint32_t src, std::uint32_t dst, double bytes,
+                    std::vector<FlowSpec>& flows) {
+  if (pxn && topo.node_of(RankId{src}) != topo.node_of(RankId{dst})) {
+    if (const auto proxy = pxn_proxy(topo, src, dst); proxy && members.count(*proxy) != 0) {
+      flows.push_back(FlowSpec{src, *proxy, bytes, Segment::full});
+      flows.push_back(FlowSpec{*proxy, dst, bytes, Segment::full});
+      return;
+    }
+  }
+  flows.push_back(FlowSpec{src, dst, bytes, Segment::full});
+}
+
 GroupNetwork group_network(const Topology& topo, const GroupLayout& layout) {
   GroupNetwork out;
   const std::size_t k = layout.nodes_spanned();

@@ -15,6 +15,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "sim/core/ids.hpp"
@@ -78,6 +79,14 @@ struct FlowPlan {
   Algorithm algorithm = Algorithm::ring;
   Protocol protocol = Protocol::simple;
   std::vector<Stage> stages;
+  /// Whether a flow arrives its route's link latencies (wire, switch) after its last byte. The
+  /// lowered collectives turn it off: their stage latencies are NCCL's per-step latencies
+  /// (nccl_tuning.hpp, NVIDIA/nccl src/graph/tuning.cc hwLat), end-to-end costs of a step that
+  /// already hold the hop's wire and switch latency, so adding the links' own would charge the
+  /// hop twice (8x A100 ring all-reduce: 14 steps x 2 x 150 ns through the NVSwitch = 4.2 us,
+  /// +10% at 4 KiB against nccl-tests). A plan of raw transfers built by hand (no NCCL step
+  /// latency) keeps the links' latencies.
+  bool adds_link_latency = true;
   std::size_t flow_count() const;
 };
 
@@ -163,6 +172,34 @@ GroupNetwork group_network(const Topology& topo, const GroupLayout& layout);
 
 /// The slowest link class between two ranks (NET if the route crosses a network link).
 LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst);
+
+/// Where each channel of a ring or tree over `layout` enters every node: entries[c][m] is the
+/// position, in layout.nodes[m], of channel c's first GPU on node m (the ring visits the node
+/// from there on, rotated). NCCL's inter-node ring is NET n -> GPU a -> ... -> GPU x -> NET n
+/// (NVIDIA/nccl src/graph/search.cc, "Search Patterns"; crossNic is tried only after PXN paths,
+/// ncclTopoCompute), one NIC per channel, entered at the GPU nearest it: channel c takes the
+/// node's (c mod N)-th NIC of the N its members leave by (numbered by first appearance in node
+/// order) and enters at the (c div N)-th member next to it (mod their count, so channels
+/// sharing a NIC still start apart). Every node numbers its NICs alike, so each inter-node hop
+/// goes from NIC n to NIC n: one rail of a rail-optimized fabric. On a node with a NIC per GPU
+/// this is the rotation by c; with fewer NICs than GPUs (aws-p4de: 4 NICs, a pair of GPUs on
+/// each) the channels spread over every NIC instead of the first GPUs' few. Inside one node
+/// (no NIC): rotation by c.
+std::vector<std::vector<std::size_t>> channel_entries(const Topology& topo,
+                                                      const GroupLayout& layout, int channels);
+
+/// Appends the flows of one ring hop of `bytes` wire bytes from `src` to `dst` (global ranks of
+/// the group `members`): one flow, except where the hop leaves a node from a GPU whose NIC is
+/// not the channel's (the NIC of the receiver's local rank, channel_entries). NCCL's ring then
+/// reaches the channel's NIC from its last GPU through PXN (`pxn`, cfg.pxn; NVIDIA/nccl
+/// src/graph/paths.cc, ncclTopoComputePaths: a NIC reached through an NVLink-connected GPU next
+/// to it): the bytes go over NVLink to the sender node's GPU with the receiver's local rank
+/// (pxn_proxy; a member, NCCL's graph holds only the communicator's GPUs) and out through its
+/// NIC, both legs at once (the proxy forwards as data arrives). Without such a GPU (one NIC per
+/// node, no NVLink between the two, the proxy outside the group) the sender sends itself.
+void ring_hop_flows(const Topology& topo, const std::unordered_set<std::uint32_t>& members,
+                    bool pxn, std::uint32_t src, std::uint32_t dst, double bytes,
+                    std::vector<FlowSpec>& flows);
 
 // One lowering per collective (sim/network/collectives/*.cpp). `protocol` scales wire bytes and
 // picks latencies.

@@ -27,6 +27,7 @@ FlowPlan lower_hierarchical_all_to_all(const Topology& topo, const CommOp& op,
   }
   if (n < 2 || nodes < 2 || g < 2) return lower_all_to_all(topo, op, cfg);
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::hierarchical;
   plan.protocol = Protocol::simple;
   const bool v = traits_of(op.kind).size == SizeConvention::matrix;

@@ -17,6 +17,7 @@ namespace moesim::network {
 FlowPlan lower_node_relay_all_to_all(const Topology& topo, const CommOp& op,
                                      const CollectiveConfig& cfg) {
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::node_relay;
   plan.protocol = Protocol::simple;
   const std::size_t n = op.ranks.size();

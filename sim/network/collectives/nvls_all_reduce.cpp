@@ -14,6 +14,7 @@ namespace moesim::network {
 FlowPlan lower_nvls_all_reduce(const Topology& topo, const CommOp& op,
                                const CollectiveConfig& cfg) {
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::nvls;
   plan.protocol = Protocol::simple;
   const GroupLayout layout = make_layout(topo, op);

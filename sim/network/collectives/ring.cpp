@@ -3,14 +3,19 @@
 // Inside one node NCCL runs one channel per ring its search found (ring_search.hpp: six rings on
 // a DGX-1 hybrid cube-mesh, one per NVLink of every GPU; one ring on NVSwitch and PCIe nodes).
 // Across nodes NCCL builds `channels` rings; each visits the GPUs of one node, then crosses to
-// the next node. Channel c rotates the order inside every node by c, so that different channels
-// leave a node from different GPUs (and so through different NICs), as NCCL's ring search
-// spreads channels over NICs. Every step, each rank sends one chunk to its successor: all-reduce
-// takes 2(n-1) steps (reduce-scatter then all-gather) of S/n per rank, all-gather and
-// reduce-scatter n-1 steps of S/n; the chunk is split evenly over the channels. A forced channel
-// count (CollectiveConfig::channels > 0) runs that many rotated copies of the layout's ring.
+// the next node. Channel c enters every node at the GPU next to the node's c-th NIC and leaves
+// it through that NIC (channel_entries, flow_plan.hpp: NCCL's NET n -> GPU a -> ... -> GPU x ->
+// NET n pattern), so different channels leave a node through different NICs and each inter-node
+// hop stays on one rail; the last GPU reaches the channel's NIC through PXN (ring_hop_flows).
+// Every step, each rank sends one chunk to its successor: all-reduce takes 2(n-1) steps
+// (reduce-scatter then all-gather) of S/n per rank, all-gather and reduce-scatter n-1 steps of
+// S/n; the chunk is split evenly over the channels. A forced channel count
+// (CollectiveConfig::channels > 0) runs that many rotated copies of the layout's ring.
+// Latency: NCCL's per-step latencies (nccl_tuning.hpp), which hold the hops' wire and switch
+// latency, so the plan adds no link latency of its own (FlowPlan::adds_link_latency).
 #include <algorithm>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
@@ -24,6 +29,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   FlowPlan plan;
   plan.algorithm = Algorithm::ring;
   plan.protocol = protocol;
+  plan.adds_link_latency = false;
   const GroupLayout layout = make_layout(topo, op);
   const std::size_t n = layout.ranks.size();
   if (n < 2) return plan;
@@ -44,11 +50,13 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                                           : nccl_network_work_channels(
                                                 network_channels(topo, layout),
                                                 op.bytes.as_double(), Algorithm::ring, protocol, n);
+    const auto entries = channel_entries(topo, layout, channels);
     order.resize(static_cast<std::size_t>(channels));
-    for (int c = 0; c < channels; ++c) {
-      for (const auto& node : layout.nodes) {
+    for (std::size_t c = 0; c < order.size(); ++c) {
+      for (std::size_t m = 0; m < layout.nodes.size(); ++m) {
+        const auto& node = layout.nodes[m];
         const std::size_t k = node.size();
-        for (std::size_t j = 0; j < k; ++j) order[c].push_back(node[(j + c) % k]);
+        for (std::size_t j = 0; j < k; ++j) order[c].push_back(node[(j + entries[c][m]) % k]);
       }
     }
   }
@@ -58,8 +66,13 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                       static_cast<double>(channels) / cfg.tuning.bandwidth_factor(protocol);
   const std::size_t nodes = layout.nodes_spanned();
   const NcclTuning& t = cfg.tuning;
-  // A step's latency: NET if the ring crosses nodes (the slowest hop gates the step), else the
-  // intra-node class; multi-node intra hops cost at least the network post overhead.
+  // NCCL's ring latency (tuning.cc, priced the same way by nccl_cost_model.cpp): each chunk
+  // crosses the ring's network hops `inter` times, 2 (nodes - 1) for an all-reduce and
+  // nodes - 1 otherwise, and intra-node hops the other steps, each at its class's step latency
+  // (an intra-node step across nodes at least the network post overhead). The stages run one
+  // after the other, so each takes the mean: they sum to NCCL's latency. (Charging every step
+  // the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128 ring
+  // where NCCL's model has 2 x 4.0 + 28 x 1.9.)
   LinkClass intra = LinkClass::nvlink;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t a = layout.ranks[order[0][i]];
@@ -68,18 +81,32 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
       intra = std::max(intra, link_class(topo, a, b));
     }
   }
-  const double step_us = nodes > 1 ? t.hw(LinkClass::net, Algorithm::ring, protocol)
-                                   : t.hw(intra, Algorithm::ring, protocol);
+  const bool reduction = traits_of(op.kind).lowering == CollectiveLowering::reduction;
+  const std::size_t inter = nodes > 1 ? (reduction ? 2 : 1) * (nodes - 1) : 0;
+  const double intra_us =
+      nodes > 1 ? std::max(t.hw(intra, Algorithm::ring, protocol),
+                           t.net_overhead(protocol, topo.cpu_vendor() == CpuVendor::amd))
+                : t.hw(intra, Algorithm::ring, protocol);
+  const double step_us = steps == 0
+                             ? 0.0
+                             : (static_cast<double>(steps - std::min(inter, steps)) * intra_us +
+                                static_cast<double>(std::min(inter, steps)) *
+                                    t.hw(LinkClass::net, Algorithm::ring, protocol)) /
+                                   static_cast<double>(steps);
+  // Every step moves the same chunks over the same hops: the flows are built once.
+  std::vector<FlowSpec> step_flows;
+  step_flows.reserve(n * channels + (nodes > 1 ? nodes * channels : 0));
+  const std::unordered_set<std::uint32_t> members(layout.ranks.begin(), layout.ranks.end());
+  for (std::size_t c = 0; c < channels; ++c) {
+    for (std::size_t i = 0; i < n; ++i) {
+      ring_hop_flows(topo, members, cfg.pxn, layout.ranks[order[c][i]],
+                     layout.ranks[order[c][(i + 1) % n]], wire, step_flows);
+    }
+  }
   for (std::size_t s = 0; s < steps; ++s) {
     Stage stage;
     stage.latency = SimTime::from_us(step_us + (s == 0 ? t.base(Algorithm::ring, protocol) : 0));
-    stage.flows.reserve(n * channels);
-    for (std::size_t c = 0; c < channels; ++c) {
-      for (std::size_t i = 0; i < n; ++i) {
-        stage.flows.push_back(FlowSpec{layout.ranks[order[c][i]],
-                                       layout.ranks[order[c][(i + 1) % n]], wire, Segment::full});
-      }
-    }
+    stage.flows = step_flows;
     plan.stages.push_back(std::move(stage));
   }
   return plan;

@@ -6,6 +6,7 @@ namespace moesim::network {
 
 FlowPlan lower_send_recv(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg) {
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::direct;
   plan.protocol = Protocol::simple;
   if (op.ranks.size() < 2 || op.ranks[0] == op.ranks[1]) return plan;

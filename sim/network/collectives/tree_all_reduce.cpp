@@ -1,7 +1,8 @@
 // Tree all-reduce, as NCCL's double binary tree: inside a node the GPUs form a chain to the
 // node's head GPU; the nodes' heads form two binary trees (the second over the reversed node
 // order, so a node that is a leaf in one is inner in the other), each carrying half the buffer;
-// one such pair per channel (one per NIC, each with its own head). Reduce goes up, broadcast comes
+// one such pair per channel (one per NIC, each with its own head next to that NIC, so the trees'
+// node-crossing edges go from NIC n to NIC n: channel_entries). Reduce goes up, broadcast comes
 // down; both are pipelined, so each phase is one stage in which every tree edge carries its half at
 // once.
 #include "sim/network/collectives/flow_plan.hpp"
@@ -12,6 +13,7 @@ namespace moesim::network {
 FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                                Protocol protocol) {
   FlowPlan plan;
+  plan.adds_link_latency = false;  // NCCL's step latencies hold the hops' (flow_plan.hpp)
   plan.algorithm = Algorithm::tree;
   plan.protocol = protocol;
   const GroupLayout layout = make_layout(topo, op);
@@ -33,23 +35,27 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
                                         : nccl_network_work_channels(
                                               network_channels(topo, layout), op.bytes.as_double(),
                                               Algorithm::tree, protocol, layout.ranks.size());
+  const auto entries = channel_entries(topo, layout, channels);
   const double half = op.bytes.as_double() / static_cast<double>(channels) / 2.0 /
                       t.bandwidth_factor(protocol) / (2.0 * t.tree_bandwidth_factor);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> up;  // child -> parent, global ranks
   for (int c = 0; c < channels; ++c) {
-    // at(node, j): the j-th GPU of the node in channel c's order (j = 0 is its head).
-    auto at = [&](const std::vector<std::uint32_t>& node, std::size_t j) {
-      return layout.ranks[node[(j + static_cast<std::size_t>(c)) % node.size()]];
+    // at(m, j): the j-th GPU of node m in channel c's order (j = 0 is its head, next to the
+    // channel's NIC: channel_entries).
+    auto at = [&](std::size_t m, std::size_t j) {
+      const auto& node = layout.nodes[m];
+      return layout.ranks[node[(j + entries[static_cast<std::size_t>(c)][m]) % node.size()]];
     };
     for (int tree = 0; tree < 2; ++tree) {
-      for (const auto& node : layout.nodes) {
-        for (std::size_t j = 1; j < node.size(); ++j) up.emplace_back(at(node, j), at(node, j - 1));
-      }
       const std::size_t k = layout.nodes.size();
+      for (std::size_t m = 0; m < k; ++m) {
+        for (std::size_t j = 1; j < layout.nodes[m].size(); ++j)
+          up.emplace_back(at(m, j), at(m, j - 1));
+      }
       for (std::size_t i = 1; i < k; ++i) {
         const std::size_t child = tree == 0 ? i : k - 1 - i;
         const std::size_t parent = tree == 0 ? (i - 1) / 2 : k - 1 - (i - 1) / 2;
-        up.emplace_back(at(layout.nodes[child], 0), at(layout.nodes[parent], 0));
+        up.emplace_back(at(child, 0), at(parent, 0));
       }
     }
   }

@@ -181,10 +181,11 @@ TEST(Collectives, RingAllReduceOnNvSwitchMovesTwoNMinusOneOverNOfTheBuffer) {
   EXPECT_DOUBLE_EQ(plan.stages[0].flows[0].bytes, gib(1).as_double() / 8);
   // Each GPU link carries one flow per direction at 450 * 0.822 = 369.9 GB/s:
   // 14 * (S/8) / 369.9e9 s = 5.0797 ms, plus 14 step latencies (3.4 us Simple NVLink) and the
-  // base 8.4 us, 14 route latencies (0.3 us) and the start-up (NcclTuning::startup_us, 2 us).
+  // base 8.4 us and the start-up (NcclTuning::startup_us, 2 us). No route latencies (2 x 150 ns
+  // a step through the NVSwitch): NCCL's step latency holds them (FlowPlan::adds_link_latency).
+  EXPECT_FALSE(plan.adds_link_latency);
   FlowNetworkModel m(t, cfg);
-  const double expect_us =
-      14.0 * gib(1).as_double() / 8 / 369.9e9 * 1e6 + 14 * 3.4 + 8.4 + 14 * 0.3 + 2.0;
+  const double expect_us = 14.0 * gib(1).as_double() / 8 / 369.9e9 * 1e6 + 14 * 3.4 + 8.4 + 2.0;
   EXPECT_NEAR(m.estimate(op).us(), expect_us, 0.01);
 }
 
@@ -196,7 +197,7 @@ TEST(Collectives, AllToAllIsConcurrentPointToPoint) {
   EXPECT_EQ(plan.stages[0].flows.size(), 56u);  // 8 x 7 pairs, 1 MiB each
   // Each GPU sends 7 MiB out of its NVLink at 369.9 GB/s.
   FlowNetworkModel m(t);
-  EXPECT_NEAR(m.estimate(op).us(), 7.0 * 1048576 / 369.9e9 * 1e6 + 3.4 + 0.3 + 2.0, 0.01);
+  EXPECT_NEAR(m.estimate(op).us(), 7.0 * 1048576 / 369.9e9 * 1e6 + 3.4 + 2.0, 0.01);
 }
 
 TEST(Collectives, HierarchicalAllToAllAggregatesByLocalRank) {
@@ -261,7 +262,7 @@ TEST(Collectives, AllToAllVFollowsTheMatrix) {
   op.matrix = matrix;
   op.bytes = all_to_all_v_size(*matrix);
   FlowNetworkModel m(t);
-  EXPECT_NEAR(m.estimate(op).us(), 1000.0 + 3.4 + 0.3 + 2.0, 1e-6);  // + start-up 2 us
+  EXPECT_NEAR(m.estimate(op).us(), 1000.0 + 3.4 + 2.0, 1e-6);  // + start-up 2 us
 }
 
 }  // namespace
