@@ -298,12 +298,14 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   const std::size_t n = bw.n;
   const double s = op.bytes.as_double();
   std::vector<AlgoTime> out;
-  auto add = [&](Algorithm a, Protocol p, double us) {
+  // `model_us`: NCCL's model time, by which it chooses (NcclChoiceCorrections); `us` is charged.
+  auto add_modelled = [&](Algorithm a, Protocol p, double us, double model_us) {
     if (p == Protocol::ll128 && !bw.ll128_paths) return;  // NCCL leaves LL128 off here
-    if (allowed(cfg.algorithm, a)) out.push_back(AlgoTime{a, p, us});
+    if (allowed(cfg.algorithm, a)) out.push_back(AlgoTime{a, p, us, model_us});
   };
+  auto add = [&](Algorithm a, Protocol p, double us) { add_modelled(a, p, us, us); };
   if (n < 2) {
-    out.push_back(AlgoTime{Algorithm::direct, Protocol::simple, 0.0});
+    out.push_back(AlgoTime{Algorithm::direct, Protocol::simple, 0.0, 0.0});
     return out;
   }
   // Ring bottleneck: the slower of the intra-node links and the node's network ports.
@@ -342,10 +344,10 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   if (op.relay) {
     // The strategy chose DeepEP's (or Hybrid-EP's) kernels: no NCCL algorithm choice.
     const LinkClass c = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
-    out.push_back(AlgoTime{Algorithm::node_relay, Protocol::simple,
-                           t.hw(c, Algorithm::ring, Protocol::simple) +
-                               relay_leg_times(topo, op, bw).finish_s * 1e6 +
-                               collective_startup_us(topo, op, cfg)});
+    const double relay_us = t.hw(c, Algorithm::ring, Protocol::simple) +
+                            relay_leg_times(topo, op, bw).finish_s * 1e6 +
+                            collective_startup_us(topo, op, cfg);
+    out.push_back(AlgoTime{Algorithm::node_relay, Protocol::simple, relay_us, relay_us});
     return out;
   }
   switch (traits.lowering) {
@@ -363,8 +365,19 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
         const double path_bps = bw.nodes == 1 && cfg.channels == 0
                                     ? bw.rings_bps
                                     : (shaped ? shaped_bps(Algorithm::ring, p) : ring_bps);
-        add(Algorithm::ring, p,
-            ring_latency(p, steps, inter) + bytes / proto_bps(p, path_bps) * 1e6);
+        // NCCL's plateau factor on a ring/Simple all-reduce's latency across nodes, for the
+        // choice only (nccl_choice_corrections.hpp); channels as the lowering runs them.
+        const double channels =
+            cfg.channels > 0 ? static_cast<double>(cfg.channels)
+                             : static_cast<double>(nccl_network_work_channels(
+                                   network_channels(topo, layout), s, Algorithm::ring, p, n));
+        const double plateau = ar && bw.nodes > 1 && p == Protocol::simple
+                                   ? t.choice.ring_simple_latency_factor(
+                                         nccl_gpu_generation(topo.gpu_model()), s, channels, nd)
+                                   : 1.0;
+        const double lat = ring_latency(p, steps, inter);
+        const double wire_us = bytes / proto_bps(p, path_bps) * 1e6;
+        add_modelled(Algorithm::ring, p, lat + wire_us, plateau * lat + wire_us);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
@@ -374,8 +387,10 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
               2.0 * (static_cast<double>(bw.ppn - 1) * t.hw(bw.intra_class, Algorithm::tree, p) +
                      depth * t.hw(LinkClass::net, Algorithm::tree, p));
           const double path_bps = shaped ? shaped_bps(Algorithm::tree, p) : ring_bps;
-          add(Algorithm::tree, p,
-              lat + s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6);
+          const double wire_us = s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6;
+          // NCCL's treeCorrectionFactor scales the tree's bandwidth, for the choice only.
+          add_modelled(Algorithm::tree, p, lat + wire_us,
+                       lat + wire_us / t.choice.tree_bandwidth_factor(p, s));
         }
         if (nvls_available(topo, op)) {
           add(Algorithm::nvls, Protocol::simple,
@@ -461,9 +476,13 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   }
   // The start-up NCCL's table leaves out is the same for every choice: it does not move the argmin.
   const double startup_us = collective_startup_us(topo, op, cfg);
-  for (AlgoTime& a : out) a.time_us += startup_us;
+  for (AlgoTime& a : out) {
+    a.time_us += startup_us;
+    a.model_us += startup_us;
+  }
+  // NCCL's argmin is over its model time (topoGetAlgoInfo, src/enqueue.cc).
   std::stable_sort(out.begin(), out.end(),
-                   [](const AlgoTime& a, const AlgoTime& b) { return a.time_us < b.time_us; });
+                   [](const AlgoTime& a, const AlgoTime& b) { return a.model_us < b.model_us; });
   return out;
 }
 

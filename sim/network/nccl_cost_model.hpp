@@ -53,7 +53,11 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout);
 struct AlgoTime {
   Algorithm algorithm = Algorithm::ring;
   Protocol protocol = Protocol::simple;
+  /// What the collective takes (the analytical model charges it).
   double time_us = 0;
+  /// What NCCL's model says it takes, with the per-size factors it only chooses by
+  /// (NcclChoiceCorrections): candidates are ranked by this; = time_us where none applies.
+  double model_us = 0;
 };
 
 /// All-to-all(-v) start-up beyond NCCL's latency table: the CPU time of posting its network
@@ -70,7 +74,8 @@ double exchange_posting_us(const Topology& topo, const CommOp& op, const NcclTun
 double collective_startup_us(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);
 
 /// Every (algorithm, protocol) NCCL would consider for `op` (restricted to `forced` unless
-/// automatic; `hierarchical` only when forced), with its time; the first is NCCL's argmin.
+/// automatic; `hierarchical` only when forced), with its time, sorted by NCCL's model time
+/// (AlgoTime::model_us); the first is NCCL's argmin.
 std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                                       const CollectiveConfig& cfg);
 AlgoTime nccl_best(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg);

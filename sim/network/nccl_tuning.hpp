@@ -29,9 +29,9 @@
 //     (ops = channels x n; the last chunk of each pipeline counts whole; S (n+1)/n per link)
 // LL128 is a candidate only where NCCL enables it by default (tuning.cc: typeIntra <= PATH_NVB,
 // typeInter <= PATH_PXB; GroupBandwidth::ll128_paths in nccl_cost_model.hpp).
-// Not modelled (NCCL's ncclTopoGetAlgoTime refinements of the argmin): the tree's per-size
-// correction factors (Simple 0.5-0.8 at 1-16 MiB) and the ring/Simple "plateau" latency factor
-// across nodes (x1.9 before compute capability 8.0, x1.4 from it).
+// NCCL's ncclTopoGetAlgoTime refinements of the argmin (the tree's per-size bandwidth factors,
+// the ring/Simple "plateau" latency factor across nodes) only rank the candidates, as in NCCL:
+// NcclChoiceCorrections (nccl_choice_corrections.hpp), NcclTuning::choice.
 // Bandwidth factors relative to Simple: LL 0.5, LL128 0.92; NVLS moves data at 0.85 of the NVLink
 // rate on Hopper (nvlsEfficiency). All latencies in microseconds.
 #pragma once
@@ -44,6 +44,7 @@
 #include <string_view>
 
 #include "sim/network/gpu_generation.hpp"
+#include "sim/network/nccl_choice_corrections.hpp"
 
 namespace moesim::network {
 
@@ -111,6 +112,8 @@ struct NcclTuning {
   /// Single-node LL cap per GPU generation, GB/s (tuning.cc llMaxBws, one-node column: Volta
   /// 39.0, Ampere 87.7, Hopper 141.0), indexed by GpuGeneration.
   std::array<double, 3> ll_max_gbps_by_generation{39.0, 87.7, 141.0};
+  /// The per-size factors NCCL's model applies before its argmin, and only there.
+  NcclChoiceCorrections choice;
 
   double base(Algorithm a, Protocol p) const {
     return base_latency_us[a == Algorithm::tree ? 0 : 1][static_cast<int>(p)];

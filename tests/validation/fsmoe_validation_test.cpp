@@ -88,11 +88,12 @@ TEST(FsmoeSchedule, GradientAllReducesWhereThePlannerPricesThem) {
   // the dense backward overlaps its TP all-reduce, as the planner's dense slot prices it.
   // fsmoe-no-iio's in-MoE share follows the last chunk's all-gather on its one MoE stream (the
   // planner folds A2A and all-gather into one line) and precedes the first reduce-scatter.
-  // Testbed-A, a grid case with an in-MoE share (B = 1, L = 512, M = 2048, SwiGLU H = 8192,
-  // 8 heads, capacity 2.4; case 193 has none since the all-reduce's costs across nodes moved:
-  // LL128 off where NCCL leaves it off, the flow model's tree at the argmin's price).
+  // Testbed-A, a grid case with an in-MoE share (B = 1, L = 512, M = 4096, SwiGLU H = 8192,
+  // 8 heads, dropless; case 193 has none since the all-reduce's costs across nodes moved:
+  // LL128 off where NCCL leaves it off, the flow model's tree at the argmin's price; case 33
+  // none since the argmin ranks by NCCL's tree correction factors and ring plateau).
   ModelSpec model = io::load_model("gpt2-xl-moe");
-  apply_overrides(model, grid_case(kA, 33), "--set");
+  apply_overrides(model, grid_case(kA, 41), "--set");
   const job::PreparedJob job = testbed(kA).job(model, "tp=8,ep=6,esp=8");
   for (const std::string s : {"fsmoe", "fsmoe-no-iio", "tutel-improved"}) {
     const auto built = job::build_graph(job, *strategies::make_strategy(s), *job.first);
