@@ -16,6 +16,7 @@
 #include "sim/io/output_file.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "sim/network/nccl_release.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
 #include "sim/workload/collective_traits.hpp"
@@ -37,6 +38,7 @@ struct CollectiveOptions {
   std::string matrix_file;  ///< nccl-tests alltoallv traffic matrix: one all-to-all-v row
   bool no_pxn = false;      ///< NCCL_PXN_DISABLE=1
   int gpus_per_thread = 1;  ///< nccl-tests -g
+  std::string nccl_version = "latest";
 };
 
 network::CollectiveConfig::Choice parse_algo(const std::string& a) {
@@ -79,6 +81,7 @@ void run_matrix(const CollectiveOptions& o) {
   params.collective.algorithm = parse_algo(o.algo);
   params.collective.pxn = !o.no_pxn;
   params.collective.gpus_per_thread = o.gpus_per_thread;
+  params.collective.nccl = network::parse_nccl_release(o.nccl_version, "--nccl-version");
   const network::Topology topo = io::load_topology(o.topology);
   const std::size_t n = file.size();
   std::vector<RankId> ranks;
@@ -154,6 +157,7 @@ void run_collective(const CollectiveOptions& o) {
   params.collective.algorithm = parse_algo(o.algo);
   params.collective.pxn = !o.no_pxn;
   params.collective.gpus_per_thread = o.gpus_per_thread;
+  params.collective.nccl = network::parse_nccl_release(o.nccl_version, "--nccl-version");
 
   const network::Topology topo = io::load_topology(o.topology);
   const std::vector<RankId> ranks = parse_rank_list(o.ranks, topo.gpu_count(), "--ranks");
@@ -263,6 +267,11 @@ void register_collective_command(CLI::App& root) {
                   "their kernels one after the other; each collective pays the preset's "
                   "group_launch_us per GPU beyond the first (default 1: a process per GPU)")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--nccl-version", o->nccl_version,
+                  "NCCL release to run as, e.g. 2.4.8 or 2.18.5: a release before 2.5 has no "
+                  "LL128 and no tree inside one node, before 2.12 no PXN, before 2.17 no NVLS "
+                  "(default latest: today's NCCL)")
       ->capture_default_str();
   cmd->add_option("--dtype,-d", o->dtype, "fp32, fp16, bf16, fp8")->capture_default_str();
   cmd->add_option("--json", o->json_file, "Also write the rows as JSON here ('-' = stdout)");

@@ -29,6 +29,15 @@ double network_of_node(const Topology& topo, int node) {
 
 using Choice = CollectiveConfig::Choice;
 
+// What the configured NCCL release could run (nccl_release.hpp): NCCL 2.4 has no LL128, prices
+// no tree inside one node, and no release before 2.17 has NVLS.
+bool release_offers(const NcclRelease& release, Algorithm a, Protocol p, std::size_t nodes) {
+  if (p == Protocol::ll128 && !release.has_ll128()) return false;
+  if (a == Algorithm::tree && nodes < 2 && !release.has_intra_node_tree()) return false;
+  if (a == Algorithm::nvls && !release.has_nvls()) return false;
+  return true;
+}
+
 bool allowed(Choice forced, Algorithm a) {
   switch (forced) {
     case Choice::automatic:
@@ -301,6 +310,7 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   // `model_us`: NCCL's model time, by which it chooses (NcclChoiceCorrections); `us` is charged.
   auto add_modelled = [&](Algorithm a, Protocol p, double us, double model_us) {
     if (p == Protocol::ll128 && !bw.ll128_paths) return;  // NCCL leaves LL128 off here
+    if (!release_offers(cfg.nccl, a, p, bw.nodes)) return;
     if (allowed(cfg.algorithm, a)) out.push_back(AlgoTime{a, p, us, model_us});
   };
   auto add = [&](Algorithm a, Protocol p, double us) { add_modelled(a, p, us, us); };
@@ -430,7 +440,7 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       if (allowed(cfg.algorithm, Algorithm::direct)) {
         add(Algorithm::direct, Protocol::simple,
             t.hw(c, Algorithm::ring, Protocol::simple) +
-                exchange_us(topo, layout, bw, cfg.pxn, bytes) +
+                exchange_us(topo, layout, bw, cfg.uses_pxn(), bytes) +
                 exchange_posting_us(topo, op, t, false));
       }
       // NCCL has no hierarchical all-to-all: ncclAllToAll and PyTorch's all_to_all_single are

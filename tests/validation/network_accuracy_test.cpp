@@ -14,6 +14,7 @@
 
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
+#include "sim/network/nccl_release.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
 #include "tests/testdata.hpp"
@@ -77,6 +78,22 @@ std::map<std::int64_t, SweepRow> published_sweep(const std::string& file) {
   return rows;
 }
 
+// The NCCL release a sweep was measured with, from its "# nccl-version: X.Y[.Z] why" line
+// (required: a check runs the configuration that was measured, nccl_release.hpp).
+std::optional<NcclRelease> sweep_nccl_release(const std::string& file) {
+  std::ifstream in(testing::source_path("traces/reference/" + file));
+  const std::string tag = "# nccl-version:";
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(tag, 0) != 0) continue;
+    std::stringstream ss(line.substr(tag.size()));
+    std::string version;
+    ss >> version;
+    return parse_nccl_release(version, file);
+  }
+  return std::nullopt;
+}
+
 CommOp all_reduce(std::int64_t bytes) {
   CommOp op;
   op.kind = CommKind::all_reduce;
@@ -85,8 +102,9 @@ CommOp all_reduce(std::int64_t bytes) {
   return op;
 }
 
-// Every row of an 8-GPU all-reduce sweep (`algorithm` and launch mode as measured: one host
-// thread driving `gpus_per_thread` GPUs, nccl-tests -g), both models: within the row's band, or,
+// Every row of an 8-GPU all-reduce sweep (`algorithm`, launch mode and NCCL release as measured:
+// one host thread driving `gpus_per_thread` GPUs, nccl-tests -g; the file's nccl-version), both
+// models: within the row's band, or,
 // for a named known gap, within 3 points of its recorded error (so a change that moves it is
 // seen and the gap is re-measured rather than silently kept).
 void expect_sweep_within_bands(const std::string& file, const std::string& topology,
@@ -95,9 +113,12 @@ void expect_sweep_within_bands(const std::string& file, const std::string& topol
   const auto rows = published_sweep(file);
   ASSERT_EQ(rows.size(), row_count);
   const Topology t = io::load_topology(testing::source_path("topologies/" + topology));
+  const std::optional<NcclRelease> release = sweep_nccl_release(file);
+  ASSERT_TRUE(release.has_value()) << file << " states no '# nccl-version:' line";
   AnalyticalParams p;
   p.collective.algorithm = algorithm;
   p.collective.gpus_per_thread = gpus_per_thread;
+  p.collective.nccl = *release;
   for (NetworkModelKind kind : {NetworkModelKind::flow, NetworkModelKind::analytical}) {
     const auto model = make_communication_model(t, kind, p);
     for (const auto& [size, row] : rows) {
@@ -130,7 +151,7 @@ TEST(NetworkAccuracy, V100HybridCubeMeshRingAllReduceEveryRowWithinItsBand) {
   // Fitting set of the preset's group_launch_us (its 14 rows 8 B - 64 KiB, -g 8); the rows from
   // 128 KiB up are not fitted: they check NCCL's six-ring set on the DGX-1 preset
   // (collectives/ring_search.hpp) and the Volta LL cap. NCCL 2.4 ran rings inside a node, so the
-  // ring is forced.
+  // ring is forced; the file's nccl-version 2.4.8 also leaves LL128 out.
   expect_sweep_within_bands("v100_hybrid_cube_mesh_all_reduce.csv", "dgx1-v100.json", 25,
                             CollectiveConfig::Choice::ring, 8);
 }

@@ -36,7 +36,7 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
   }
   // PXN relays only through GPUs of the group (NCCL's proxy rank is one of the communicator's).
   std::unordered_set<std::uint32_t> members;
-  const bool pxn = cfg.pxn && crosses_nodes;
+  const bool pxn = cfg.uses_pxn() && crosses_nodes;
   if (pxn) {
     for (RankId r : op.ranks) members.insert(r.value);
   }

@@ -20,6 +20,7 @@
 
 #include "sim/core/ids.hpp"
 #include "sim/core/sim_time.hpp"
+#include "sim/network/nccl_release.hpp"
 #include "sim/network/nccl_tuning.hpp"
 #include "sim/network/topology.hpp"
 #include "sim/workload/comm_op.hpp"
@@ -124,6 +125,12 @@ struct CollectiveConfig {
   /// PXN (NCCL >= 2.12, on unless NCCL_PXN_DISABLE=1): an all-to-all's cross-node transfers
   /// leave through the NIC on the destination's rail, reached over NVLink (pxn_proxy).
   bool pxn = true;
+  /// The NCCL release it runs under (default: today's): gates the protocols and algorithms the
+  /// argmin may pick (nccl_release.hpp), so a published sweep runs the release it was measured
+  /// with.
+  NcclRelease nccl;
+  /// PXN as this release runs it: asked for and shipped.
+  bool uses_pxn() const { return pxn && nccl.has_pxn(); }
   /// GPUs of a node one host thread drives (nccl-tests -g; 1 = one process or thread per GPU,
   /// as training frameworks run). A thread driving g GPUs launches their kernels one after the
   /// other and the collective cannot start before the last launch: every collective then pays
