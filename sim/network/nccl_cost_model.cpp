@@ -221,12 +221,16 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
   }
   // No PCIe P2P (topology.hpp, host_memory): the ring's SHM hops all run at once and every one
   // crosses its receiver socket's memory port twice, so a hop gets the port / its crossings.
+  // Across nodes a node holds a path of its members, not a cycle (NET -> GPU a -> ... -> GPU x
+  // -> NET, NVIDIA/nccl src/graph/search.cc): size - 1 SHM hops, the NIC hops GPUDirect RDMA
+  // (the preset's assumption), as the flow lowering runs it (ring.cpp).
+  const std::size_t closing_hop = layout.nodes_spanned() > 1 ? 0 : 1;
   for (const auto& node : layout.nodes) {
     if (node.size() < 2 || !topo.node_uses_shm(topo.node_of(RankId{layout.ranks[node[0]]}))) {
       continue;
     }
     std::map<DirectedLinkId, int> crossings;
-    for (std::size_t j = 0; j < node.size(); ++j) {
+    for (std::size_t j = 0; j + 1 < node.size() + closing_hop; ++j) {
       const RankId a{layout.ranks[node[j]]};
       const RankId b{layout.ranks[node[(j + 1) % node.size()]]};
       for (DirectedLinkId d : topo.route(a, b)) {

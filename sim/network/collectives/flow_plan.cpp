@@ -147,10 +147,22 @@ std::optional<DeviceIndex> nic_toward(const Topology& topo, std::uint32_t src, s
   return std::nullopt;
 }
 
+// The bandwidth of the route from `src` to its first network link toward `dst` (another
+// node): the slowest link on its way to the NIC, the NIC's own port included.
+double nic_path_bandwidth_bps(const Topology& topo, std::uint32_t src, std::uint32_t dst) {
+  double slowest = std::numeric_limits<double>::infinity();
+  for (DirectedLinkId d : topo.route(RankId{src}, RankId{dst})) {
+    slowest = std::min(slowest, topo.capacity(d));
+    if (topo.link_of(d).spec.kind == LinkKind::network) break;
+  }
+  return slowest;
+}
+
 }  // namespace
 
 std::vector<std::vector<std::size_t>> channel_entries(const Topology& topo,
-                                                      const GroupLayout& layout, int channels) {
+                                                      const GroupLayout& layout, int channels,
+                                                      ChannelExit exit) {
   const std::size_t k = layout.nodes_spanned();
   std::vector<std::vector<std::size_t>> entries(static_cast<std::size_t>(std::max(channels, 0)),
                                                 std::vector<std::size_t>(k, 0));
@@ -172,6 +184,26 @@ std::vector<std::vector<std::size_t>> channel_entries(const Topology& topo,
         } else {
           next_to[static_cast<std::size_t>(it - nics.begin())].push_back(j);
         }
+      }
+    }
+    // NCCL scores a channel's GPU <-> NIC paths by bandwidth (search.cc: the net hops must
+    // carry the ring's bwInter), so where several members share a NIC it enters, and a ring
+    // leaves, at members with the fastest way to it: aws-p3dn's ring enters and leaves on the
+    // NIC's socket, not across the 6 GB/s inter-socket link. Stable: ties keep node order.
+    if (k > 1 && !nics.empty()) {
+      const std::uint32_t peer = layout.ranks[layout.nodes[(m + 1) % k].front()];
+      std::vector<double> to_nic_bps(node.size());
+      for (std::size_t j = 0; j < node.size(); ++j) {
+        to_nic_bps[j] = nic_path_bandwidth_bps(topo, layout.ranks[node[j]], peer);
+      }
+      const auto score = [&](std::size_t j) {
+        if (exit == ChannelExit::entry_only) return to_nic_bps[j];
+        // The ring leaves the node from the member before its entry (lower_ring's rotation).
+        return std::min(to_nic_bps[j], to_nic_bps[(j + node.size() - 1) % node.size()]);
+      };
+      for (auto& at_nic : next_to) {
+        std::stable_sort(at_nic.begin(), at_nic.end(),
+                         [&](std::size_t a, std::size_t b) { return score(a) > score(b); });
       }
     }
     for (std::size_t c = 0; c < entries.size(); ++c) {

@@ -192,8 +192,13 @@ LinkClass link_class(const Topology& topo, std::uint32_t src, std::uint32_t dst)
 /// this is the rotation by c; with fewer NICs than GPUs (aws-p4de: 4 NICs, a pair of GPUs on
 /// each) the channels spread over every NIC instead of the first GPUs' few. Inside one node
 /// (no NIC): rotation by c.
+/// Where several members share a NIC, the entry is the one whose way to the NIC is fastest
+/// (`ChannelExit::predecessor`: the slower of its and the ring's exit member's, the member
+/// before it), as NCCL's search scores GPU-NIC paths by bandwidth; ties keep node order.
+enum class ChannelExit { entry_only, predecessor };
 std::vector<std::vector<std::size_t>> channel_entries(const Topology& topo,
-                                                      const GroupLayout& layout, int channels);
+                                                      const GroupLayout& layout, int channels,
+                                                      ChannelExit exit);
 
 /// Appends the flows of one ring hop of `bytes` wire bytes from `src` to `dst` (global ranks of
 /// the group `members`): one flow, except where the hop leaves a node from a GPU whose NIC is

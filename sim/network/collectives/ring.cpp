@@ -50,7 +50,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                                           : nccl_network_work_channels(
                                                 network_channels(topo, layout),
                                                 op.bytes.as_double(), Algorithm::ring, protocol, n);
-    const auto entries = channel_entries(topo, layout, channels);
+    const auto entries = channel_entries(topo, layout, channels, ChannelExit::predecessor);
     order.resize(static_cast<std::size_t>(channels));
     for (std::size_t c = 0; c < order.size(); ++c) {
       for (std::size_t m = 0; m < layout.nodes.size(); ++m) {

@@ -35,7 +35,7 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
                                         : nccl_network_work_channels(
                                               network_channels(topo, layout), op.bytes.as_double(),
                                               Algorithm::tree, protocol, layout.ranks.size());
-  const auto entries = channel_entries(topo, layout, channels);
+  const auto entries = channel_entries(topo, layout, channels, ChannelExit::entry_only);
   const double half = op.bytes.as_double() / static_cast<double>(channels) / 2.0 /
                       t.bandwidth_factor(protocol) / (2.0 * t.tree_bandwidth_factor);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> up;  // child -> parent, global ranks
