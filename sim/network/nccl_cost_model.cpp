@@ -380,15 +380,17 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                                     ? bw.rings_bps
                                     : (shaped ? shaped_bps(Algorithm::ring, p) : ring_bps);
         // NCCL's plateau factor on a ring/Simple all-reduce's latency across nodes, for the
-        // choice only (nccl_choice_corrections.hpp); channels as the lowering runs them.
-        const double channels =
-            cfg.channels > 0 ? static_cast<double>(cfg.channels)
-                             : static_cast<double>(nccl_network_work_channels(
-                                   network_channels(topo, layout), s, Algorithm::ring, p, n));
-        const double plateau = ar && bw.nodes > 1 && p == Protocol::simple
-                                   ? t.choice.ring_simple_latency_factor(
-                                         nccl_gpu_generation(topo.gpu_model()), s, channels, nd)
-                                   : 1.0;
+        // choice only (nccl_choice_corrections.hpp); channels as the lowering runs them (counted
+        // only here: network_channels scans the topology's devices).
+        double plateau = 1.0;
+        if (ar && bw.nodes > 1 && p == Protocol::simple) {
+          const int channels = cfg.channels > 0
+                                   ? cfg.channels
+                                   : nccl_network_work_channels(network_channels(topo, layout), s,
+                                                                Algorithm::ring, p, n);
+          plateau = t.choice.ring_simple_latency_factor(nccl_gpu_generation(topo.gpu_model()), s,
+                                                        static_cast<double>(channels), nd);
+        }
         const double lat = ring_latency(p, steps, inter);
         const double wire_us = bytes / proto_bps(p, path_bps) * 1e6;
         add_modelled(Algorithm::ring, p, lat + wire_us, plateau * lat + wire_us);

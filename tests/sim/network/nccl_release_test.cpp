@@ -10,6 +10,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/io/topology_json.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "tests/sim/network/comm_op_over.hpp"
 #include "tests/testdata.hpp"
 
 namespace moesim::network {
@@ -20,11 +21,7 @@ Topology nccl_release_preset(const std::string& name) {
 }
 
 CommOp nccl_release_all_reduce(std::int64_t bytes) {
-  CommOp op;
-  op.kind = CommKind::all_reduce;
-  op.bytes = Bytes{bytes};
-  for (std::uint32_t r = 0; r < 8; ++r) op.ranks.push_back(RankId{r});
-  return op;
+  return test_support::comm_op_over(CommKind::all_reduce, {0, 1, 2, 3, 4, 5, 6, 7}, bytes);
 }
 
 bool nccl_release_offers(const Topology& t, const CommOp& op, const CollectiveConfig& cfg,

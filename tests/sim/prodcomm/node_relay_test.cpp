@@ -81,20 +81,20 @@ TEST(NodeRelayPlan, CrossesTheNetworkOncePerNodeThenFansOut) {
   EXPECT_EQ(c.local.at(3, 2), std::llround(2 * 2 * 437.5));
 }
 
-TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
-  network::ClusterSpec spec;
-  spec.nodes = 2;
-  const network::Topology t = network::generate_cluster(io::load_topology("dgx-h100"), spec);
-  // 16 GPUs; every GPU sends 48.5 MB to its rail peer on the other node: 1 ms at the NIC's
-  // 48.5 GB/s (400 Gb/s x 0.97); nothing inside the nodes.
+// 16 GPUs on 2 DGX H100 nodes: each GPU sends `network_bytes` to its rail peer on the other node
+// and, when `local_bytes` > 0, that many to the next GPU of its own node; `relay` holds the legs.
+CommOp node_relay_rail_peer_op(std::int64_t network_bytes, std::int64_t local_bytes, int comm_sms,
+                               int nodes_field) {
   auto relay = std::make_shared<NodeRelayExchange>();
   relay->network = ByteMatrix(16);
   relay->local = ByteMatrix(16);
-  relay->comm_sms = 20;
+  relay->comm_sms = comm_sms;
+  if (nodes_field > 0) relay->nodes = nodes_field;
   auto matrix = std::make_shared<ByteMatrix>(16);
   for (std::size_t i = 0; i < 16; ++i) {
-    relay->network.set(i, (i + 8) % 16, 48'500'000);
-    matrix->set(i, (i + 8) % 16, 48'500'000);
+    relay->network.set(i, (i + 8) % 16, network_bytes);
+    if (local_bytes > 0) relay->local.set(i, (i / 8) * 8 + (i + 1) % 8, local_bytes);
+    matrix->set(i, (i + 8) % 16, network_bytes);
   }
   CommOp op;
   op.kind = CommKind::all_to_all_v;
@@ -102,6 +102,16 @@ TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
   op.matrix = matrix;
   op.relay = relay;
   op.bytes = all_to_all_v_size(*matrix);
+  return op;
+}
+
+TEST(NodeRelayAllToAll, OneStageOfNetworkAndNvlinkFlowsBoundByTheSlowerLeg) {
+  network::ClusterSpec spec;
+  spec.nodes = 2;
+  const network::Topology t = network::generate_cluster(io::load_topology("dgx-h100"), spec);
+  // 16 GPUs; every GPU sends 48.5 MB to its rail peer on the other node: 1 ms at the NIC's
+  // 48.5 GB/s (400 Gb/s x 0.97); nothing inside the nodes.
+  CommOp op = node_relay_rail_peer_op(48'500'000, 0, 20, 0);
   network::CollectiveConfig cfg;
   const network::FlowPlan plan = network::lower_collective(t, op, cfg);
   EXPECT_EQ(plan.algorithm, network::Algorithm::node_relay);
@@ -159,23 +169,8 @@ TEST(HybridEpPipeline, BothModelsChargeTheDrainAfterTheLastChunk) {
   // 16 H100s: 48.5 MB to the rail peer (1 ms at 48.5 GB/s) and 28.26 MB to the next GPU of the
   // node (0.1 ms at DeepEP's 0.628 x 450 GB/s). 4 rounds, 2 nodes: chunks of 0.1 / 8 ms, and
   // the last remote chunk lands at 1 ms with its forwarding still to do: + 12.5 us.
-  auto relay = std::make_shared<NodeRelayExchange>();
-  relay->network = ByteMatrix(16);
-  relay->local = ByteMatrix(16);
-  relay->comm_sms = 8;
-  relay->nodes = 2;
-  auto matrix = std::make_shared<ByteMatrix>(16);
-  for (std::size_t i = 0; i < 16; ++i) {
-    relay->network.set(i, (i + 8) % 16, 48'500'000);
-    relay->local.set(i, (i / 8) * 8 + (i + 1) % 8, 28'260'000);
-    matrix->set(i, (i + 8) % 16, 48'500'000);
-  }
-  CommOp op;
-  op.kind = CommKind::all_to_all_v;
-  for (std::uint32_t r = 0; r < 16; ++r) op.ranks.push_back(RankId{r});
-  op.matrix = matrix;
-  op.relay = relay;
-  op.bytes = all_to_all_v_size(*matrix);
+  CommOp op = node_relay_rail_peer_op(48'500'000, 28'260'000, 8, 2);
+  const auto relay = op.relay;
   network::CollectiveConfig cfg;
   const double overlapped_us = network::nccl_best(t, op, cfg).time_us;
   const SimTime overlapped_latency = network::lower_collective(t, op, cfg).stages[0].latency;
