@@ -27,17 +27,18 @@
 //       after the exchange rather than before the inter-node hop.
 //   parm: per MoE layer, the schedule with the smaller alpha-beta estimate. Each collective is
 //       costed with CostModels (the simulator's own models) with every group of the stage
-//       running it at once; an exchange over the EP x ESP groups is split into its intra-node
-//       parts (each node's members) and its inter-node parts (the cross-node entries), which
-//       overlap, so it costs max(intra, inter). Expert compute is the catalogue's
-//       (layer_ops.hpp); the reduction and the MP-AllGathers come from the same models.
+//       running it at once, and each exchange is priced as the block emits it (S1: the EP
+//       all-to-all of DeepSpeed's core, EmissionContext::exchange_ops; S2: the unified
+//       all-to-all-v of every EP x ESP group, unified_ops), so the intra- and inter-node flows
+//       of one operation share links as the executor charges them. Expert compute is the
+//       catalogue's (layer_ops.hpp); the reduction and the MP-AllGathers come from the same models.
 //       Kernels are priced alone: S1 and S2 run the MoE block in series, so no kernel of theirs
 //       starts beside the block's collectives (DDP's gradient buckets may run beside the
 //       backward; they are the gradient sync's, not the schedule's, and the same for S1 and S2).
 // Decisions: parm.schedule ("S1", "S2" or "mixed: ..."), parm.policy, parm.estimate.S1/S2 of the
 // first MoE layer, parm.schedule.moe<i> per layer when the layers differ.
 // All-to-all: taken to be NCCL's (a reconstruction: Parm's code was not available), lowered as
-// NCCL's direct exchange, whose intra- and inter-node flows run at once, as the estimate assumes.
+// NCCL's direct exchange, whose intra- and inter-node flows run at once.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -58,13 +59,6 @@ enum class Schedule : std::uint8_t { s1, s2 };
 enum class Policy : std::uint8_t { s1, s2, alpha_beta };
 
 std::string_view to_string(Schedule s) { return s == Schedule::s1 ? "S1" : "S2"; }
-
-/// Estimated time of an exchange whose intra- and inter-node parts overlap.
-struct ExchangeEstimate {
-  SimTime intra = SimTime::zero();
-  SimTime inter = SimTime::zero();
-  SimTime total() const { return std::max(intra, inter); }
-};
 
 /// The planner's estimate of one schedule for one MoE layer (forward + backward).
 struct ScheduleEstimate {
@@ -317,61 +311,6 @@ class ParmMoeBlock final : public MoeBlockSchedule {
 
   // --- the alpha-beta model ---
 
-  /// The all-to-all-v over `members` (indices into `ranks`) with their entries of `m`; none
-  /// when nothing moves.
-  std::optional<CommOp> exchange_part(const ByteMatrix& m, const std::vector<RankId>& ranks,
-                                      const std::vector<std::size_t>& members) const {
-    const std::size_t n = members.size();
-    if (n < 2) return std::nullopt;
-    auto sub = std::make_shared<ByteMatrix>(n);
-    std::vector<RankId> sub_ranks;
-    std::int64_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      sub_ranks.push_back(ranks[members[i]]);
-      for (std::size_t j = 0; j < n; ++j) {
-        if (i == j) continue;
-        sub->set(i, j, m.at(members[i], members[j]));
-        total += m.at(members[i], members[j]);
-      }
-    }
-    if (total == 0) return std::nullopt;
-    CommOp o = ctx_.op(CommKind::all_to_all_v, CommGroup::ep, sub_ranks, Bytes{});
-    o.bytes = all_to_all_v_size(*sub);
-    o.matrix = std::move(sub);
-    return o;
-  }
-
-  /// The exchange of matrix `m` (shaped for group g, the same in every EP x ESP group) run by
-  /// every EP x ESP group of stage 0 at once: its intra-node parts (all nodes of all groups
-  /// together) and its inter-node parts (all groups together; they share the NICs).
-  ExchangeEstimate estimate_exchange(const ByteMatrix& m) const {
-    std::vector<CommOp> intra, inter;
-    for (std::size_t gi : stage_unified_.front()) {
-      const std::vector<RankId>& g = unified_[gi];
-      std::map<std::int32_t, std::vector<std::size_t>> by_node;
-      for (std::size_t i = 0; i < g.size(); ++i)
-        by_node[ctx_.job().cluster.node_of(g[i])].push_back(i);
-      for (const auto& [node, members] : by_node) {
-        if (auto o = exchange_part(m, g, members)) intra.push_back(std::move(*o));
-      }
-      if (by_node.size() > 1) {
-        ByteMatrix cross(g.size());
-        for (std::size_t i = 0; i < g.size(); ++i) {
-          for (std::size_t j = 0; j < g.size(); ++j) {
-            if (ctx_.job().cluster.node_of(g[i]) != ctx_.job().cluster.node_of(g[j])) {
-              cross.set(i, j, m.at(i, j));
-            }
-          }
-        }
-        std::vector<std::size_t> all(g.size());
-        for (std::size_t i = 0; i < g.size(); ++i) all[i] = i;
-        if (auto o = exchange_part(cross, g, all)) inter.push_back(std::move(*o));
-      }
-    }
-    return ExchangeEstimate{ctx_.costs().estimate_together(intra),
-                            ctx_.costs().estimate_together(inter)};
-  }
-
   /// The catalogue's experts forward and backward on `tokens_per_expert`.
   SimTime expert_estimate(const std::vector<std::int64_t>& tokens_per_expert, RankId r) const {
     return kernel_time(ctx_.ops().experts(Pass::forward, tokens_per_expert), ctx_.costs(), r) +
@@ -391,19 +330,22 @@ class ParmMoeBlock final : public MoeBlockSchedule {
                .scaled(2);
     const std::vector<RankId>& g = unified_[stage_unified_.front().front()];
     const ByteMatrix d = exchange_matrix(p, g, sched);
-    // Forward: dispatch-shaped then combine-shaped; backward the same pair again. S2's
-    // unified exchange is priced as it runs: one all-to-all-v per EP x ESP group, every group of
-    // the stage at once (pricing its intra- and inter-node parts apart as max(intra, inter) put
-    // it 18% under the executor's charge on 4 pcie3-8gpu-100g nodes, where the relaying GPU's
-    // PCIe carries both parts). S1's EP exchange keeps the split: its intra- and inter-node
-    // parts touch different GPUs' links and the split matches the executor (0.0% there).
+    // Forward: dispatch-shaped then combine-shaped; backward the same pair again. Each
+    // exchange is priced as the block runs it, every group of the stage at once: S1's EP
+    // all-to-all as DeepSpeed's core emits it (EmissionContext::exchange_ops), S2's unified
+    // exchange as one all-to-all-v per EP x ESP group (unified_ops). Before, both were priced
+    // as an all-to-all-v over the EP x ESP group split into its intra- and inter-node parts,
+    // max(intra, inter): S2 came out 18% under the executor's charge on 4 pcie3-8gpu-100g nodes
+    // (parm-real-models), where the relaying GPU's PCIe carries both parts at once, and S1 was
+    // priced as a different collective (all-to-all-v) than the padded all-to-all it runs.
     if (sched == Schedule::s2) {
       e.exchange = (ctx_.costs().estimate_together(unified_ops(p, 0, false)) +
                     ctx_.costs().estimate_together(unified_ops(p, 0, true)))
                        .scaled(2);
     } else {
-      e.exchange =
-          (estimate_exchange(d).total() + estimate_exchange(transposed(d)).total()).scaled(2);
+      e.exchange = (ctx_.costs().estimate_together(ctx_.exchange_ops(0, p, false)) +
+                    ctx_.costs().estimate_together(ctx_.exchange_ops(0, p, true)))
+                       .scaled(2);
     }
     if (sched == Schedule::s1) {
       if (ctx_.job().layout.esp > 1) {
