@@ -103,7 +103,7 @@ void FlowNetworkModel::start_stage(std::uint32_t slot, SimTime now) {
     return;
   }
   Stage& stage = op.plan.stages[op.stage];
-  op.arrival = now;
+  op.arrival = now + stage.min_transfer;  // a protocol ceiling (Stage::min_transfer)
   op.pending = 0;
   op.links.clear();
   if (++stamp_ == 0) {  // wrapped: restart the stamps

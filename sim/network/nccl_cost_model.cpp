@@ -340,10 +340,10 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   };
   const double nd = static_cast<double>(n);
   const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
-  const double ll_cap_gbps = t.ll_max_gbps(nccl_gpu_generation(topo.gpu_model()));
+  const double ll_cap_bps = t.ll_max_bps(nccl_gpu_generation(topo.gpu_model()), bw.nodes);
   auto proto_bps = [&](Protocol p, double base_bps) {
     double b = base_bps * t.bandwidth_factor(p);
-    if (p == Protocol::ll) b = std::min(b, (bw.nodes > 1 ? 39.0 : ll_cap_gbps) * 1e9);
+    if (p == Protocol::ll) b = std::min(b, ll_cap_bps);
     return b;
   };
   auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {

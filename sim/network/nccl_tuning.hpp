@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "sim/core/sim_time.hpp"
 #include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_choice_corrections.hpp"
 
@@ -112,6 +113,9 @@ struct NcclTuning {
   /// Single-node LL cap per GPU generation, GB/s (tuning.cc llMaxBws, one-node column: Volta
   /// 39.0, Ampere 87.7, Hopper 141.0), indexed by GpuGeneration.
   std::array<double, 3> ll_max_gbps_by_generation{39.0, 87.7, 141.0};
+  /// LL cap across nodes, GB/s: llMaxBws' two-node Intel entry (tuning.cc; the table's AMD and
+  /// four-node entries, 22.5 / 20.4 / 19.0, are not distinguished here).
+  double ll_max_gbps_multi_node = 39.0;
   /// The per-size factors NCCL's model applies before its argmin, and only there.
   NcclChoiceCorrections choice;
 
@@ -162,6 +166,22 @@ struct NcclTuning {
   }
   double ll_max_gbps(GpuGeneration g) const {
     return ll_max_gbps_by_generation[static_cast<std::size_t>(g)];
+  }
+  /// The most a GPU moves per second of a collective's bus bytes under the LL protocol, in B/s:
+  /// NCCL's llMaxBw, a ceiling on LL's payload rate whatever the links allow (its flag-per-8-byte
+  /// stores and polling loads, not the wire, set it). Both network models charge it: the
+  /// analytical argmin caps LL's bus bandwidth with it (nccl_cost_model.cpp) and the flow
+  /// lowerings give every LL stage at least its bytes over it (Stage::min_transfer), so the two
+  /// agree on LL-sized collectives.
+  double ll_max_bps(GpuGeneration g, std::size_t nodes) const {
+    return (nodes > 1 ? ll_max_gbps_multi_node : ll_max_gbps(g)) * 1e9;
+  }
+  /// The shortest time a flow stage that moves `bus_bytes` per GPU (payload, before the
+  /// protocol's wire overhead) can take under `p`: bus_bytes / ll_max_bps for LL, none otherwise.
+  SimTime protocol_min_transfer(Protocol p, GpuGeneration g, std::size_t nodes,
+                                double bus_bytes) const {
+    if (p != Protocol::ll || bus_bytes <= 0.0) return SimTime::zero();
+    return SimTime::from_us(bus_bytes / ll_max_bps(g, nodes) * 1e6);
   }
   double net_overhead(Protocol p, bool amd_host = false) const {
     const double per_op = amd_host ? net_overhead_us * amd_net_overhead_factor : net_overhead_us;

@@ -39,6 +39,10 @@ struct FlowSpec {
 struct Stage {
   SimTime latency;
   std::vector<FlowSpec> flows;
+  /// The stage's transfer (after `latency`) takes at least this long, however fast its flows'
+  /// links are: a protocol's payload ceiling that is not a link's (NCCL's LL cap,
+  /// NcclTuning::protocol_min_transfer), so that the flow model charges what the argmin prices.
+  SimTime min_transfer = SimTime::zero();
   /// A uniform exchange kept as its ranks (the direct all-to-all of a large group: 24 bytes a
   /// pair less, 25 MB at 1,024 GPUs): after `flows`, a full-route flow of `exchange_bytes` from
   /// every rank of `exchange_ranks` to every other, destination by destination (for each j, each

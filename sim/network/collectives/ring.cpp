@@ -19,6 +19,7 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
+#include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -103,9 +104,15 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                      layout.ranks[order[c][(i + 1) % n]], wire, step_flows);
     }
   }
+  // Each step moves S / n of payload per GPU over all its channels: under LL no faster than
+  // NCCL's LL ceiling, as the argmin prices it (bus bytes / min(link rate x 0.5, llMaxBw)).
+  const SimTime step_floor =
+      t.protocol_min_transfer(protocol, nccl_gpu_generation(topo.gpu_model()), nodes,
+                              op.bytes.as_double() / static_cast<double>(n));
   for (std::size_t s = 0; s < steps; ++s) {
     Stage stage;
     stage.latency = SimTime::from_us(step_us + (s == 0 ? t.base(Algorithm::ring, protocol) : 0));
+    stage.min_transfer = step_floor;
     stage.flows = step_flows;
     plan.stages.push_back(std::move(stage));
   }

@@ -6,6 +6,7 @@
 // down; both are pipelined, so each phase is one stage in which every tree edge carries its half at
 // once.
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 
 namespace moesim::network {
@@ -78,6 +79,13 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   reduce.latency = SimTime::from_us(t.base(Algorithm::tree, protocol) + phase_us);
   Stage bcast;
   bcast.latency = SimTime::from_us(phase_us);
+  // Under LL each phase moves no faster than NCCL's LL ceiling: the argmin prices the tree at
+  // S / (min(link rate x 0.5, llMaxBw) x 0.46), half of it in each phase.
+  const SimTime phase_floor = t.protocol_min_transfer(
+      protocol, nccl_gpu_generation(topo.gpu_model()), layout.nodes_spanned(),
+      op.bytes.as_double() / (2.0 * t.tree_bandwidth_factor));
+  reduce.min_transfer = phase_floor;
+  bcast.min_transfer = phase_floor;
   for (const auto& [child, parent] : up) {
     reduce.flows.push_back(FlowSpec{child, parent, half, Segment::full});
     bcast.flows.push_back(FlowSpec{parent, child, half, Segment::full});
