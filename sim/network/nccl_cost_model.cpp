@@ -417,9 +417,17 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
       break;
     }
     case CollectiveLowering::rooted_chain:
+      // NCCL runs a broadcast or reduce as a pipelined chain along every channel's ring, the
+      // buffer split over the channels (src/device/broadcast.h, reduce.h), on the channels a
+      // ring collective of this size runs (ring_channel_orders, as the flow lowering runs it):
+      // inside one node the ring set, across nodes the NICs those channels reach.
       for (Protocol p : protocols) {
+        const double path_bps =
+            bw.nodes == 1 && cfg.channels == 0
+                ? bw.rings_bps
+                : (bw.nodes > 1 && cfg.channels == 0 ? shaped_bps(Algorithm::ring, p) : ring_bps);
         add(Algorithm::ring, p,
-            ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, ring_bps) * 1e6);
+            ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, path_bps) * 1e6);
       }
       break;
     case CollectiveLowering::point_to_point: {

@@ -1,26 +1,19 @@
-// Broadcast as NCCL's ring algorithm runs it: a pipelined chain from the root along the ring
-// order. Pipelined, every chain link carries the whole buffer at once, so one stage holds all
-// n-1 hops; latency = base + (n-1) ring steps.
+// Broadcast as NCCL's ring algorithm runs it (NVIDIA/nccl src/device/broadcast.h, runRing): on
+// every channel a pipelined chain from the root along that channel's ring (ring->userRanks
+// rotated to start at the root), the buffer split evenly over the channels, each channel moving
+// its share in chunks down its own chain. The channels are the ring collectives' (ring.cpp,
+// ring_channel_orders): across nodes one per NIC the members reach, each entering and leaving
+// every node through its own NIC, so the chains together use every rail, as NCCL's multi-node
+// ring graph does. Pipelined, every chain link carries its channel's share at once, so one stage
+// holds all n-1 hops of every channel.
+// Latency: NCCL's ring latency with n-1 steps, nodes-1 of them network hops (tuning.cc, as
+// nccl_cost_model.cpp prices CollectiveLowering::rooted_chain); the plan adds no link latency.
 #include <unordered_set>
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/gpu_generation.hpp"
 
 namespace moesim::network {
-
-namespace {
-std::vector<std::uint32_t> chain_from_root(const GroupLayout& layout, RankId root) {
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < layout.ranks.size(); ++i) {
-    if (layout.ranks[i] == root.value) start = i;
-  }
-  std::vector<std::uint32_t> chain;
-  for (std::size_t i = 0; i < layout.ranks.size(); ++i) {
-    chain.push_back(layout.ranks[(start + i) % layout.ranks.size()]);
-  }
-  return chain;
-}
-}  // namespace
 
 FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                     Protocol protocol, bool toward_root) {
@@ -29,20 +22,37 @@ FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConf
   plan.algorithm = Algorithm::ring;
   plan.protocol = protocol;
   const GroupLayout layout = make_layout(topo, op);
-  if (layout.ranks.size() < 2) return plan;
-  const std::vector<std::uint32_t> chain = chain_from_root(layout, op.root);
+  const std::size_t n = layout.ranks.size();
+  if (n < 2) return plan;
+  const std::vector<std::vector<std::uint32_t>> order =
+      ring_channel_orders(topo, layout, op, cfg, protocol);
+  std::size_t root = 0;  // position of the root in layout.ranks
+  for (std::size_t i = 0; i < n; ++i) {
+    if (layout.ranks[i] == op.root.value) root = i;
+  }
   const NcclTuning& t = cfg.tuning;
-  const double wire = op.bytes.as_double() / t.bandwidth_factor(protocol);
+  const double wire =
+      op.bytes.as_double() / static_cast<double>(order.size()) / t.bandwidth_factor(protocol);
+  const std::size_t inter = layout.nodes_spanned() - 1;
+  const double lat = t.base(Algorithm::ring, protocol) +
+                     static_cast<double>(n - 1 - inter) *
+                         ring_intra_step_us(topo, layout, order.front(), t, protocol) +
+                     static_cast<double>(inter) * t.hw(LinkClass::net, Algorithm::ring, protocol);
   Stage stage;
-  double lat = t.base(Algorithm::ring, protocol);
+  stage.flows.reserve(order.size() * (n + layout.nodes_spanned()));
   const std::unordered_set<std::uint32_t> members(layout.ranks.begin(), layout.ranks.end());
-  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-    lat += t.hw(link_class(topo, chain[i], chain[i + 1]), Algorithm::ring, protocol);
-    // A hop between nodes stays on the receiver's rail, as a ring's (ring_hop_flows).
-    if (toward_root) {
-      ring_hop_flows(topo, members, cfg.pxn, chain[i + 1], chain[i], wire, stage.flows);
-    } else {
-      ring_hop_flows(topo, members, cfg.pxn, chain[i], chain[i + 1], wire, stage.flows);
+  for (const auto& ring : order) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (ring[i] == root) start = i;
+    }
+    // Broadcast's chain starts at the root, reduce's at the root's successor and ends at the
+    // root: either way every hop of the ring but one, in the ring's direction.
+    const std::size_t first = start + (toward_root ? 1 : 0);
+    for (std::size_t i = 0; i + 1 < n; ++i) {
+      // A hop between nodes stays on the channel's rail, as a ring's (ring_hop_flows).
+      ring_hop_flows(topo, members, cfg.pxn, layout.ranks[ring[(first + i) % n]],
+                     layout.ranks[ring[(first + i + 1) % n]], wire, stage.flows);
     }
   }
   stage.latency = SimTime::from_us(lat);

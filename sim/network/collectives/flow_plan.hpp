@@ -217,6 +217,23 @@ void ring_hop_flows(const Topology& topo, const std::unordered_set<std::uint32_t
                     bool pxn, std::uint32_t src, std::uint32_t dst, double bytes,
                     std::vector<FlowSpec>& flows);
 
+/// The rings NCCL runs a ring collective of `op` on (ring.cpp), one per channel, each as
+/// positions in layout.ranks: inside one node (no forced count) the node's ring set
+/// (ring_search.hpp); across nodes (or a forced count) one ring per channel, every node entered
+/// at channel_entries', on as many channels as NCCL runs this size with (nccl_work_shape.hpp).
+std::vector<std::vector<std::uint32_t>> ring_channel_orders(const Topology& topo,
+                                                            const GroupLayout& layout,
+                                                            const CommOp& op,
+                                                            const CollectiveConfig& cfg,
+                                                            Protocol protocol);
+
+/// NCCL's step latency of a ring's intra-node hop (tuning.cc hwLat of the slowest intra-node
+/// link class of `order`; across nodes at least the network post overhead), as
+/// nccl_cost_model.cpp prices it.
+double ring_intra_step_us(const Topology& topo, const GroupLayout& layout,
+                          const std::vector<std::uint32_t>& order, const NcclTuning& tuning,
+                          Protocol protocol);
+
 // One lowering per collective (sim/network/collectives/*.cpp). `protocol` scales wire bytes and
 // picks latencies.
 FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,

@@ -25,6 +25,59 @@
 
 namespace moesim::network {
 
+std::vector<std::vector<std::uint32_t>> ring_channel_orders(const Topology& topo,
+                                                            const GroupLayout& layout,
+                                                            const CommOp& op,
+                                                            const CollectiveConfig& cfg,
+                                                            Protocol protocol) {
+  const std::size_t n = layout.ranks.size();
+  std::vector<std::vector<std::uint32_t>> order;
+  if (n < 2) return order;
+  if (layout.nodes_spanned() == 1 && cfg.channels == 0) {
+    // The search answers in global ranks; the plan works in positions of layout.ranks.
+    std::unordered_map<std::uint32_t, std::uint32_t> position;
+    for (std::uint32_t pos : layout.nodes.front()) position.emplace(layout.ranks[pos], pos);
+    for (const auto& ring : node_ring_set(topo, layout).rings) {
+      auto& channel = order.emplace_back();
+      for (std::uint32_t rank : ring) channel.push_back(position.at(rank));
+    }
+    return order;
+  }
+  // One channel per NIC the members reach, unless NCCL runs this size on fewer
+  // (nccl_work_shape.hpp: its thread-threshold loop); a forced count is kept as given.
+  const int channels = cfg.channels > 0 ? cfg.channels
+                                        : nccl_network_work_channels(network_channels(topo, layout),
+                                                                     op.bytes.as_double(),
+                                                                     Algorithm::ring, protocol, n);
+  const auto entries = channel_entries(topo, layout, channels, ChannelExit::predecessor);
+  order.resize(static_cast<std::size_t>(channels));
+  for (std::size_t c = 0; c < order.size(); ++c) {
+    for (std::size_t m = 0; m < layout.nodes.size(); ++m) {
+      const auto& node = layout.nodes[m];
+      const std::size_t k = node.size();
+      for (std::size_t j = 0; j < k; ++j) order[c].push_back(node[(j + entries[c][m]) % k]);
+    }
+  }
+  return order;
+}
+
+double ring_intra_step_us(const Topology& topo, const GroupLayout& layout,
+                          const std::vector<std::uint32_t>& order, const NcclTuning& tuning,
+                          Protocol protocol) {
+  const std::size_t n = order.size();
+  LinkClass intra = LinkClass::nvlink;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t a = layout.ranks[order[i]];
+    const std::uint32_t b = layout.ranks[order[(i + 1) % n]];
+    if (topo.node_of(RankId{a}) == topo.node_of(RankId{b})) {
+      intra = std::max(intra, link_class(topo, a, b));
+    }
+  }
+  const double hop_us = tuning.hw(intra, Algorithm::ring, protocol);
+  if (layout.nodes_spanned() == 1) return hop_us;
+  return std::max(hop_us, tuning.net_overhead(protocol, topo.cpu_vendor() == CpuVendor::amd));
+}
+
 FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
                     Protocol protocol) {
   FlowPlan plan;
@@ -35,32 +88,8 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   const std::size_t n = layout.ranks.size();
   if (n < 2) return plan;
   // order[c]: channel c's ring, as positions in layout.ranks.
-  std::vector<std::vector<std::uint32_t>> order;
-  if (layout.nodes_spanned() == 1 && cfg.channels == 0) {
-    // The search answers in global ranks; the plan below works in positions of layout.ranks.
-    std::unordered_map<std::uint32_t, std::uint32_t> position;
-    for (std::uint32_t pos : layout.nodes.front()) position.emplace(layout.ranks[pos], pos);
-    for (const auto& ring : node_ring_set(topo, layout).rings) {
-      auto& channel = order.emplace_back();
-      for (std::uint32_t rank : ring) channel.push_back(position.at(rank));
-    }
-  } else {
-    // One channel per NIC the members reach, unless NCCL runs this size on fewer
-    // (nccl_work_shape.hpp: its thread-threshold loop); a forced count is kept as given.
-    const int channels = cfg.channels > 0 ? cfg.channels
-                                          : nccl_network_work_channels(
-                                                network_channels(topo, layout),
-                                                op.bytes.as_double(), Algorithm::ring, protocol, n);
-    const auto entries = channel_entries(topo, layout, channels, ChannelExit::predecessor);
-    order.resize(static_cast<std::size_t>(channels));
-    for (std::size_t c = 0; c < order.size(); ++c) {
-      for (std::size_t m = 0; m < layout.nodes.size(); ++m) {
-        const auto& node = layout.nodes[m];
-        const std::size_t k = node.size();
-        for (std::size_t j = 0; j < k; ++j) order[c].push_back(node[(j + entries[c][m]) % k]);
-      }
-    }
-  }
+  const std::vector<std::vector<std::uint32_t>> order =
+      ring_channel_orders(topo, layout, op, cfg, protocol);
   const std::size_t channels = order.size();
   const auto steps = static_cast<std::size_t>(traits_of(op.kind).steps(n));
   const double wire = op.bytes.as_double() / static_cast<double>(n) /
@@ -74,20 +103,9 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   // after the other, so each takes the mean: they sum to NCCL's latency. (Charging every step
   // the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128 ring
   // where NCCL's model has 2 x 4.0 + 28 x 1.9.)
-  LinkClass intra = LinkClass::nvlink;
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t a = layout.ranks[order[0][i]];
-    const std::uint32_t b = layout.ranks[order[0][(i + 1) % n]];
-    if (topo.node_of(RankId{a}) == topo.node_of(RankId{b})) {
-      intra = std::max(intra, link_class(topo, a, b));
-    }
-  }
   const bool reduction = traits_of(op.kind).lowering == CollectiveLowering::reduction;
   const std::size_t inter = nodes > 1 ? (reduction ? 2 : 1) * (nodes - 1) : 0;
-  const double intra_us =
-      nodes > 1 ? std::max(t.hw(intra, Algorithm::ring, protocol),
-                           t.net_overhead(protocol, topo.cpu_vendor() == CpuVendor::amd))
-                : t.hw(intra, Algorithm::ring, protocol);
+  const double intra_us = ring_intra_step_us(topo, layout, order.front(), t, protocol);
   const double step_us = steps == 0
                              ? 0.0
                              : (static_cast<double>(steps - std::min(inter, steps)) * intra_us +
