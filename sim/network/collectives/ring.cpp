@@ -19,6 +19,7 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -66,13 +67,12 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                       static_cast<double>(channels) / cfg.tuning.bandwidth_factor(protocol);
   const std::size_t nodes = layout.nodes_spanned();
   const NcclTuning& t = cfg.tuning;
-  // NCCL's ring latency (tuning.cc, priced the same way by nccl_cost_model.cpp): each chunk
-  // crosses the ring's network hops `inter` times, 2 (nodes - 1) for an all-reduce and
-  // nodes - 1 otherwise, and intra-node hops the other steps, each at its class's step latency
-  // (an intra-node step across nodes at least the network post overhead). The stages run one
-  // after the other, so each takes the mean: they sum to NCCL's latency. (Charging every step
-  // the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128 ring
-  // where NCCL's model has 2 x 4.0 + 28 x 1.9.)
+  // NCCL's ring latency for the configured release (nccl_ring_latency.hpp, priced the same way
+  // by nccl_cost_model.cpp): each chunk crosses the ring's network hops `inter` times and
+  // intra-node hops the other steps, each at its class's step latency. The stages run one
+  // after the other, so each takes the mean: they sum to the charged latency. (Charging every
+  // step the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128
+  // ring where NCCL's model has 2 x 4.0 + 28 x 1.9.)
   LinkClass intra = LinkClass::nvlink;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t a = layout.ranks[order[0][i]];
@@ -82,17 +82,11 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
     }
   }
   const bool reduction = traits_of(op.kind).lowering == CollectiveLowering::reduction;
-  const std::size_t inter = nodes > 1 ? (reduction ? 2 : 1) * (nodes - 1) : 0;
-  const double intra_us =
-      nodes > 1 ? std::max(t.hw(intra, Algorithm::ring, protocol),
-                           t.net_overhead(protocol, topo.cpu_vendor() == CpuVendor::amd))
-                : t.hw(intra, Algorithm::ring, protocol);
-  const double step_us = steps == 0
-                             ? 0.0
-                             : (static_cast<double>(steps - std::min(inter, steps)) * intra_us +
-                                static_cast<double>(std::min(inter, steps)) *
-                                    t.hw(LinkClass::net, Algorithm::ring, protocol)) /
-                                   static_cast<double>(steps);
+  const NcclRingLatency latency = nccl_ring_latency(
+      t, cfg.nccl, protocol,
+      RingLatencyShape{steps, nodes, reduction, intra, topo.cpu_vendor() == CpuVendor::amd});
+  const double step_us =
+      steps == 0 ? 0.0 : (latency.charged_us() - latency.base_us) / static_cast<double>(steps);
   // Every step moves the same chunks over the same hops: the flows are built once.
   std::vector<FlowSpec> step_flows;
   step_flows.reserve(n * channels + (nodes > 1 ? nodes * channels : 0));
@@ -105,7 +99,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   }
   for (std::size_t s = 0; s < steps; ++s) {
     Stage stage;
-    stage.latency = SimTime::from_us(step_us + (s == 0 ? t.base(Algorithm::ring, protocol) : 0));
+    stage.latency = SimTime::from_us(step_us + (s == 0 ? latency.base_us : 0));
     stage.flows = step_flows;
     plan.stages.push_back(std::move(stage));
   }
