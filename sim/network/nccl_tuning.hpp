@@ -7,7 +7,8 @@
 //   time_us = latency_us + bytes / (1000 * bw_GBps)
 //   ring (all-reduce 2(n-1) steps, all-gather/reduce-scatter n-1):
 //     latency = base + (steps - steps_inter) * max(intra_hw, net_overhead) + steps_inter * inter_hw
-//     steps_inter = 2(nodes-1) for all-reduce, nodes-1 otherwise
+//     steps_inter = 2(nodes-1) for all-reduce, nodes-1 otherwise (today's; older releases'
+//     counts and LL factor: nccl_ring_latency.hpp)
 //   tree all-reduce: base + 2 * ((ppn-1) * intra_hw + log2(nodes) * inter_hw)
 //   NVLS all-reduce (one node): intra_hw(NVLS) = 25 us
 // On top of NCCL's table moesim charges what it leaves out, with constants fitted on published
