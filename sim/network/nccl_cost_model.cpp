@@ -14,6 +14,7 @@
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/hybrid_ep_pipeline.hpp"
 #include "sim/network/collectives/ring_search.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -346,13 +347,12 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     if (p == Protocol::ll) b = std::min(b, ll_cap_bps);
     return b;
   };
-  auto ring_latency = [&](Protocol p, std::size_t steps, std::size_t inter_steps) {
-    const double intra = bw.nodes > 1
-                             ? std::max(t.hw(bw.intra_class, Algorithm::ring, p),
-                                        t.net_overhead(p, topo.cpu_vendor() == CpuVendor::amd))
-                             : t.hw(bw.intra_class, Algorithm::ring, p);
-    return t.base(Algorithm::ring, p) + static_cast<double>(steps - inter_steps) * intra +
-           static_cast<double>(inter_steps) * t.hw(LinkClass::net, Algorithm::ring, p);
+  // NCCL's ring latency for the configured release (nccl_ring_latency.hpp), as the flow
+  // lowering charges it (ring.cpp).
+  auto ring_latency = [&](Protocol p, std::size_t steps, bool all_reduce) {
+    return nccl_ring_latency(t, cfg.nccl, p,
+                             RingLatencyShape{steps, bw.nodes, all_reduce, bw.intra_class,
+                                              topo.cpu_vendor() == CpuVendor::amd});
   };
   const CollectiveTraits& traits = traits_of(op.kind);
   if (op.relay) {
@@ -369,7 +369,6 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
     case CollectiveLowering::ring: {
       const bool ar = traits.lowering == CollectiveLowering::reduction;
       const auto steps = static_cast<std::size_t>(traits.steps(n));
-      const std::size_t inter = ar ? 2 * (bw.nodes - 1) : bw.nodes - 1;
       const double bytes = traits.bus_factor(n) * s;
       // One node: NCCL's ring set, as the flow model lowers it (ring.cpp).
       // Across nodes, unless a channel count is forced: the NICs NCCL's channels for this size
@@ -391,17 +390,20 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
           plateau = t.choice.ring_simple_latency_factor(nccl_gpu_generation(topo.gpu_model()), s,
                                                         static_cast<double>(channels), nd);
         }
-        const double lat = ring_latency(p, steps, inter);
+        // NCCL's own count of network steps chooses; the charge takes no more than the steps.
+        const NcclRingLatency lat = ring_latency(p, steps, ar);
         const double wire_us = bytes / proto_bps(p, path_bps) * 1e6;
-        add_modelled(Algorithm::ring, p, lat + wire_us, plateau * lat + wire_us);
+        add_modelled(Algorithm::ring, p, lat.charged_us() + wire_us,
+                     plateau * lat.model_us() + wire_us);
       }
       if (ar) {
         const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
         for (Protocol p : protocols) {
-          const double lat =
-              t.base(Algorithm::tree, p) +
-              2.0 * (static_cast<double>(bw.ppn - 1) * t.hw(bw.intra_class, Algorithm::tree, p) +
-                     depth * t.hw(LinkClass::net, Algorithm::tree, p));
+          const double lat = t.base(Algorithm::tree, p) +
+                             2.0 * (static_cast<double>(bw.ppn - 1) *
+                                        nccl_intra_step_us(t, cfg.nccl, Algorithm::tree, p,
+                                                           bw.intra_class, bw.nodes) +
+                                    depth * t.hw(LinkClass::net, Algorithm::tree, p));
           const double path_bps = shaped ? shaped_bps(Algorithm::tree, p) : ring_bps;
           const double wire_us = s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6;
           // NCCL's treeCorrectionFactor scales the tree's bandwidth, for the choice only.
@@ -427,7 +429,7 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                 ? bw.rings_bps
                 : (bw.nodes > 1 && cfg.channels == 0 ? shaped_bps(Algorithm::ring, p) : ring_bps);
         add(Algorithm::ring, p,
-            ring_latency(p, n - 1, bw.nodes - 1) + s / proto_bps(p, path_bps) * 1e6);
+            ring_latency(p, n - 1, false).charged_us() + s / proto_bps(p, path_bps) * 1e6);
       }
       break;
     case CollectiveLowering::point_to_point: {

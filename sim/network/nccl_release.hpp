@@ -30,6 +30,18 @@ struct NcclRelease {
   bool has_pxn() const { return at_least(2, 12); }
   /// NVLink SHARP (NVLS): NCCL 2.17 (release notes: "Add support for NVLink SHARP").
   bool has_nvls() const { return at_least(2, 17); }
+  /// The ring latency of tuning.cc across nodes (nccl_ring_latency.hpp). From 2.19 (assumed:
+  /// the copies read are 2.17, without it, and 2.23+ with PAT, with it; the release in between
+  /// that added getNetOverhead was not pinned) every intra-node step costs at least the
+  /// network post overhead and LL's intra latency loses its x1.8.
+  bool ring_latency_has_net_overhead() const { return at_least(2, 19); }
+  /// A ring all-reduce across nodes counts 2 x nodes network steps, not 2 (nodes - 1): in the
+  /// tuning.cc copies of the single NCCL_ALGO_COLLNET era (graph->speedIntra) and of 2.17 (NVLS,
+  /// no NVLS tree), not in the 2.7/2.8 copy (ncclCollAllReduce, compCap80). First release
+  /// assumed 2.9 (not pinned between 2.8 and the COLLNET-era copy); gone from 2.19 on.
+  bool ring_all_reduce_counts_2n_inter_steps() const {
+    return at_least(2, 9) && !ring_latency_has_net_overhead();
+  }
 };
 
 /// "latest", "X.Y" or "X.Y.Z" (major 2: NCCL 1 has none of this model's algorithms); anything

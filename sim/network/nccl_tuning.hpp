@@ -7,7 +7,8 @@
 //   time_us = latency_us + bytes / (1000 * bw_GBps)
 //   ring (all-reduce 2(n-1) steps, all-gather/reduce-scatter n-1):
 //     latency = base + (steps - steps_inter) * max(intra_hw, net_overhead) + steps_inter * inter_hw
-//     steps_inter = 2(nodes-1) for all-reduce, nodes-1 otherwise
+//     steps_inter = 2(nodes-1) for all-reduce, nodes-1 otherwise (today's; older releases'
+//     counts and LL factor: nccl_ring_latency.hpp)
 //   tree all-reduce: base + 2 * ((ppn-1) * intra_hw + log2(nodes) * inter_hw)
 //   NVLS all-reduce (one node): intra_hw(NVLS) = 25 us
 // On top of NCCL's table moesim charges what it leaves out, with constants fitted on published
@@ -104,6 +105,9 @@ struct NcclTuning {
   /// in traces/reference/claims/fsmoe-alpha-beta.json, and nccl-tests alltoall on 8 x 8 H800
   /// at 8 MiB (NVIDIA/nccl issue #1531: 337.8 us; tests/sim/network/all_to_all_startup_test.cpp).
   double p2p_posts_per_peer = 1.12;
+  /// LL intra-node latency factor across nodes up to NCCL 2.18 (tuning.cc, `if (nNodes > 1 &&
+  /// p == NCCL_PROTO_LL) intraLat *= 1.8`; nccl_ring_latency.hpp).
+  double pre_2_19_ll_intra_factor = 1.8;
   double ll_bandwidth_factor = 0.5;      // LL: 8-byte stores carry 4 bytes of data
   double ll128_bandwidth_factor = 0.92;  // ring LL128: min(0.92 * busBw, ...)
   double nvls_efficiency = 0.85;         // Hopper nvlsEfficiency

@@ -12,6 +12,7 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/gpu_generation.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 
 namespace moesim::network {
 
@@ -33,11 +34,14 @@ FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConf
   const NcclTuning& t = cfg.tuning;
   const double wire =
       op.bytes.as_double() / static_cast<double>(order.size()) / t.bandwidth_factor(protocol);
-  const std::size_t inter = layout.nodes_spanned() - 1;
-  const double lat = t.base(Algorithm::ring, protocol) +
-                     static_cast<double>(n - 1 - inter) *
-                         ring_intra_step_us(topo, layout, order.front(), t, protocol) +
-                     static_cast<double>(inter) * t.hw(LinkClass::net, Algorithm::ring, protocol);
+  // NCCL's ring latency for n - 1 steps, as the planner prices CollectiveLowering::rooted_chain
+  // (nccl_ring_latency.hpp, for the configured release).
+  const double lat =
+      nccl_ring_latency(t, cfg.nccl, protocol,
+                        RingLatencyShape{n - 1, layout.nodes_spanned(), false,
+                                         ring_intra_class(topo, layout, order.front()),
+                                         topo.cpu_vendor() == CpuVendor::amd})
+          .charged_us();
   Stage stage;
   stage.flows.reserve(order.size() * (n + layout.nodes_spanned()));
   const std::unordered_set<std::uint32_t> members(layout.ranks.begin(), layout.ranks.end());

@@ -227,12 +227,10 @@ std::vector<std::vector<std::uint32_t>> ring_channel_orders(const Topology& topo
                                                             const CollectiveConfig& cfg,
                                                             Protocol protocol);
 
-/// NCCL's step latency of a ring's intra-node hop (tuning.cc hwLat of the slowest intra-node
-/// link class of `order`; across nodes at least the network post overhead), as
-/// nccl_cost_model.cpp prices it.
-double ring_intra_step_us(const Topology& topo, const GroupLayout& layout,
-                          const std::vector<std::uint32_t>& order, const NcclTuning& tuning,
-                          Protocol protocol);
+/// The slowest intra-node hop class of a channel's ring (`order`: positions in layout.ranks),
+/// the class NCCL's ring latency charges its intra-node steps at (nccl_ring_latency.hpp).
+LinkClass ring_intra_class(const Topology& topo, const GroupLayout& layout,
+                           const std::vector<std::uint32_t>& order);
 
 // One lowering per collective (sim/network/collectives/*.cpp). `protocol` scales wire bytes and
 // picks latencies.

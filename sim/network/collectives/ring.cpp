@@ -20,6 +20,7 @@
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
 #include "sim/network/gpu_generation.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -61,9 +62,8 @@ std::vector<std::vector<std::uint32_t>> ring_channel_orders(const Topology& topo
   return order;
 }
 
-double ring_intra_step_us(const Topology& topo, const GroupLayout& layout,
-                          const std::vector<std::uint32_t>& order, const NcclTuning& tuning,
-                          Protocol protocol) {
+LinkClass ring_intra_class(const Topology& topo, const GroupLayout& layout,
+                           const std::vector<std::uint32_t>& order) {
   const std::size_t n = order.size();
   LinkClass intra = LinkClass::nvlink;
   for (std::size_t i = 0; i < n; ++i) {
@@ -73,9 +73,7 @@ double ring_intra_step_us(const Topology& topo, const GroupLayout& layout,
       intra = std::max(intra, link_class(topo, a, b));
     }
   }
-  const double hop_us = tuning.hw(intra, Algorithm::ring, protocol);
-  if (layout.nodes_spanned() == 1) return hop_us;
-  return std::max(hop_us, tuning.net_overhead(protocol, topo.cpu_vendor() == CpuVendor::amd));
+  return intra;
 }
 
 FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConfig& cfg,
@@ -96,22 +94,19 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                       static_cast<double>(channels) / cfg.tuning.bandwidth_factor(protocol);
   const std::size_t nodes = layout.nodes_spanned();
   const NcclTuning& t = cfg.tuning;
-  // NCCL's ring latency (tuning.cc, priced the same way by nccl_cost_model.cpp): each chunk
-  // crosses the ring's network hops `inter` times, 2 (nodes - 1) for an all-reduce and
-  // nodes - 1 otherwise, and intra-node hops the other steps, each at its class's step latency
-  // (an intra-node step across nodes at least the network post overhead). The stages run one
-  // after the other, so each takes the mean: they sum to NCCL's latency. (Charging every step
-  // the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128 ring
-  // where NCCL's model has 2 x 4.0 + 28 x 1.9.)
+  // NCCL's ring latency for the configured release (nccl_ring_latency.hpp, priced the same way
+  // by nccl_cost_model.cpp): each chunk crosses the ring's network hops `inter` times and
+  // intra-node hops the other steps, each at its class's step latency. The stages run one
+  // after the other, so each takes the mean: they sum to the charged latency. (Charging every
+  // step the network's, as if the slowest hop gated each, put 30 x 4.0 us on a 2-node LL128
+  // ring where NCCL's model has 2 x 4.0 + 28 x 1.9.)
+  const LinkClass intra = ring_intra_class(topo, layout, order.front());
   const bool reduction = traits_of(op.kind).lowering == CollectiveLowering::reduction;
-  const std::size_t inter = nodes > 1 ? (reduction ? 2 : 1) * (nodes - 1) : 0;
-  const double intra_us = ring_intra_step_us(topo, layout, order.front(), t, protocol);
-  const double step_us = steps == 0
-                             ? 0.0
-                             : (static_cast<double>(steps - std::min(inter, steps)) * intra_us +
-                                static_cast<double>(std::min(inter, steps)) *
-                                    t.hw(LinkClass::net, Algorithm::ring, protocol)) /
-                                   static_cast<double>(steps);
+  const NcclRingLatency latency = nccl_ring_latency(
+      t, cfg.nccl, protocol,
+      RingLatencyShape{steps, nodes, reduction, intra, topo.cpu_vendor() == CpuVendor::amd});
+  const double step_us =
+      steps == 0 ? 0.0 : (latency.charged_us() - latency.base_us) / static_cast<double>(steps);
   // Every step moves the same chunks over the same hops: the flows are built once.
   std::vector<FlowSpec> step_flows;
   step_flows.reserve(n * channels + (nodes > 1 ? nodes * channels : 0));
@@ -129,7 +124,7 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
                               op.bytes.as_double() / static_cast<double>(n));
   for (std::size_t s = 0; s < steps; ++s) {
     Stage stage;
-    stage.latency = SimTime::from_us(step_us + (s == 0 ? t.base(Algorithm::ring, protocol) : 0));
+    stage.latency = SimTime::from_us(step_us + (s == 0 ? latency.base_us : 0));
     stage.min_transfer = step_floor;
     stage.flows = step_flows;
     plan.stages.push_back(std::move(stage));

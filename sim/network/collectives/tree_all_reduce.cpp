@@ -7,6 +7,7 @@
 // once.
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/gpu_generation.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 
 namespace moesim::network {
@@ -71,7 +72,9 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
                                          layout.ranks[node[(j + 1) % node.size()]]));
     }
   }
-  const double intra = t.hw(chain, Algorithm::tree, protocol);
+  // NCCL up to 2.18 charges LL's intra-node steps x1.8 across nodes (nccl_ring_latency.hpp).
+  const double intra =
+      nccl_intra_step_us(t, cfg.nccl, Algorithm::tree, protocol, chain, layout.nodes_spanned());
   const double phase_us =
       static_cast<double>(layout.per_node_max() - 1) * intra +
       static_cast<double>(depth) * t.hw(LinkClass::net, Algorithm::tree, protocol);
