@@ -243,9 +243,6 @@ TEST(RoutingTrace, JsonAndCsvLoadAndRescale) {
                                          "/traces/routing/sample-8experts.csv"));
 }
 
-}  // namespace
-}  // namespace moesim
-
 // Core-attention keys per query by kernel, against hand counts of 128 x 128 tiles.
 TEST(ModelSpec, AttentionKernelKeysPerQueryCountTiles) {
   ModelSpec m = small_model();
@@ -274,3 +271,6 @@ TEST(ModelSpec, AttentionKernelKeysPerQueryCountTiles) {
             "--set: attention_kernel: unknown value (got sdpa, expected dense_masked or "
             "flash_causal)");
 }
+
+}  // namespace
+}  // namespace moesim
