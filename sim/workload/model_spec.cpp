@@ -123,10 +123,15 @@ double ModelSpec::training_flops_per_token() const {
       2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
   // The LM head GEMM (vocab x hidden), counted as Megatron's MFU counts the logit layer.
   // Each MTP depth adds its 2M -> M projection, its layer and its own pass through the head.
+  // The MFU convention counts every key of a full layer whatever kernel ran (the papers' and
+  // Megatron's count, no causal halving), so a tile-skipping kernel shows as time saved, not
+  // as model FLOPs lost.
+  ModelSpec convention = *this;
+  convention.attention_kernel.reset();
   double forward =
       2.0 * static_cast<double>(embedding_params()) * static_cast<double>(1 + mtp_layers);
   for (std::int64_t l = 0; l < total_layers(); ++l) {
-    forward += projections + 2.0 * static_cast<double>(attended_keys(l)) * head_dims +
+    forward += projections + 2.0 * static_cast<double>(convention.attended_keys(l)) * head_dims +
                (is_moe_layer(l) ? moe : dense);
     if (is_mtp_layer(l)) forward += 2.0 * static_cast<double>(2 * hidden * hidden);
   }
