@@ -132,7 +132,7 @@ BlockWork LayerOps::attention(Pass pass, std::int64_t x, std::int64_t layer) con
   attn.kind = KernelKind::attention;
   attn.shape = KernelShape{x, keys, hd, m.heads / tp};
   attn.dtype = m.dtype;
-  attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * static_cast<double>(keys) *
+  attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * m.keys_per_query(layer) *
                      static_cast<double>(q)};
   attn.bytes = Bytes{(fwd ? 1 : 2) * (x * (q + 2 * kv) + x * q) * b_};
   const CollectiveOp reduce{
@@ -214,7 +214,7 @@ BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x, std::int64_t layer)
   const std::int64_t keys = m.attended_keys(layer);
   attn.shape = KernelShape{x, keys, qk, heads};
   attn.dtype = m.dtype;
-  attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * static_cast<double>(keys) *
+  attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * m.keys_per_query(layer) *
                      static_cast<double>(heads * (qk + a.v_head_dim))};
   attn.bytes = Bytes{(fwd ? 1 : 2) * x * (2 * q_out + 2 * o_in) * b_};
   const CollectiveOp reduce{

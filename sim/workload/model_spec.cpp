@@ -32,10 +32,49 @@ std::optional<SlidingLayers> parse_sliding_layers(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(AttentionKernel v) {
+  return v == AttentionKernel::flash_causal ? "flash_causal" : "dense_masked";
+}
+std::optional<AttentionKernel> parse_attention_kernel(std::string_view s) {
+  if (s == "dense_masked") return AttentionKernel::dense_masked;
+  if (s == "flash_causal") return AttentionKernel::flash_causal;
+  return std::nullopt;
+}
+
+namespace {
+
+// Query-key pairs a tile-skipping causal kernel computes over one sequence of `seq` tokens: query
+// tile i (rows i*T .. min(S, (i+1)T) - 1) computes the key tiles from the first one a row of it
+// still reaches (row i*T reaches back to key i*T - W + 1; no window: key 0) through the diagonal
+// tile, clipped at S. Tiles are square, T x T (FlashAttention-2/3's 128 x 128 on Hopper).
+std::int64_t model_spec_causal_tile_pairs(std::int64_t seq, std::int64_t window,
+                                          std::int64_t tile) {
+  std::int64_t pairs = 0;
+  for (std::int64_t start = 0; start < seq; start += tile) {
+    const std::int64_t end = std::min(seq, start + tile);
+    const std::int64_t first_key = window > 0 ? std::max<std::int64_t>(0, start - window + 1) : 0;
+    const std::int64_t first_tile_key = first_key / tile * tile;
+    pairs += (end - start) * (end - first_tile_key);
+  }
+  return pairs;
+}
+
+}  // namespace
+
+double ModelSpec::keys_per_query(std::int64_t layer) const {
+  if (!attention_kernel) {
+    if (!is_sliding_layer(layer)) return static_cast<double>(seq_len);
+    const std::int64_t tiles = (sliding_window + kAttentionTile - 1) / kAttentionTile + 1;
+    return static_cast<double>(std::min(seq_len, tiles * kAttentionTile));
+  }
+  if (*attention_kernel == AttentionKernel::dense_masked) return static_cast<double>(seq_len);
+  const std::int64_t window = is_sliding_layer(layer) ? sliding_window : 0;
+  return static_cast<double>(model_spec_causal_tile_pairs(seq_len, window, kAttentionTile)) /
+         static_cast<double>(seq_len);
+}
+
 std::int64_t ModelSpec::attended_keys(std::int64_t layer) const {
-  if (!is_sliding_layer(layer)) return seq_len;
-  const std::int64_t tiles = (sliding_window + kAttentionTile - 1) / kAttentionTile + 1;
-  return std::min(seq_len, tiles * kAttentionTile);
+  return static_cast<std::int64_t>(std::ceil(keys_per_query(layer)));
 }
 
 std::int64_t ModelSpec::moe_layer_count() const {
@@ -84,10 +123,15 @@ double ModelSpec::training_flops_per_token() const {
       2.0 * m * static_cast<double>(experts) + static_cast<double>(top_k + shared_experts) * expert;
   // The LM head GEMM (vocab x hidden), counted as Megatron's MFU counts the logit layer.
   // Each MTP depth adds its 2M -> M projection, its layer and its own pass through the head.
+  // The MFU convention counts every key of a full layer whatever kernel ran (the papers' and
+  // Megatron's count, no causal halving), so a tile-skipping kernel shows as time saved, not
+  // as model FLOPs lost.
+  ModelSpec convention = *this;
+  convention.attention_kernel.reset();
   double forward =
       2.0 * static_cast<double>(embedding_params()) * static_cast<double>(1 + mtp_layers);
   for (std::int64_t l = 0; l < total_layers(); ++l) {
-    forward += projections + 2.0 * static_cast<double>(attended_keys(l)) * head_dims +
+    forward += projections + 2.0 * static_cast<double>(convention.attended_keys(l)) * head_dims +
                (is_moe_layer(l) ? moe : dense);
     if (is_mtp_layer(l)) forward += 2.0 * static_cast<double>(2 * hidden * hidden);
   }
@@ -254,7 +298,14 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     s.vocab_size = i();
   else if (key == "sliding_window")
     s.sliding_window = i();
-  else if (key == "sliding_window_layers") {
+  else if (key == "attention_kernel") {
+    const auto v = parse_attention_kernel(value);
+    if (!v) {
+      throw input_error("", flag, "attention_kernel: unknown value", value,
+                        "dense_masked or flash_causal");
+    }
+    s.attention_kernel = *v;
+  } else if (key == "sliding_window_layers") {
     const auto v = parse_sliding_layers(value);
     if (!v)
       throw input_error("", flag, "sliding_window_layers: unknown value", value, "even or all");
@@ -289,7 +340,7 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
                       "moe_layers, expert_ffn, dtype, shared_experts, first_dense_layers, "
                       "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, "
                       "head_dim, vocab_size, sliding_window, sliding_window_layers, gemm_dtype, "
-                      "mtp_layers");
+                      "mtp_layers, attention_kernel");
   }
 }
 

@@ -28,6 +28,13 @@ enum class MoeLayers : std::uint8_t { every, every_other };
 enum class SlidingLayers : std::uint8_t { even, all };
 /// Expert FFN: two GEMMs (M x H, act, H x M) or SwiGLU (gate and up M x H, down H x M).
 enum class ExpertFfn : std::uint8_t { two_gemm, swiglu };
+/// How the core-attention kernel treats the causal mask (a property of the framework a run used,
+/// not of the model): dense_masked computes every S x S tile and masks afterwards (unfused
+/// PyTorch / Megatron "fused softmax": baddbmm QK^T, masked softmax, bmm), so a sliding window
+/// saves nothing; flash_causal skips the tiles the mask empties (FlashAttention-2/3, cuDNN fused
+/// attention: a block of kAttentionTile queries ending at q_end sees the key tiles up to q_end, and
+/// with a window W only those reaching back W keys).
+enum class AttentionKernel : std::uint8_t { dense_masked, flash_causal };
 
 std::string_view to_string(MoeLayers v);
 std::optional<MoeLayers> parse_moe_layers(std::string_view s);
@@ -35,6 +42,8 @@ std::string_view to_string(ExpertFfn v);
 std::optional<ExpertFfn> parse_expert_ffn(std::string_view s);
 std::string_view to_string(SlidingLayers v);
 std::optional<SlidingLayers> parse_sliding_layers(std::string_view s);
+std::string_view to_string(AttentionKernel v);
+std::optional<AttentionKernel> parse_attention_kernel(std::string_view s);
 
 struct ModelSpec {
   // Largest sizes validate() accepts (see there for why these values).
@@ -73,6 +82,10 @@ struct ModelSpec {
   /// Tokens a sliding-window layer attends to (0: every layer attends to the whole sequence).
   std::int64_t sliding_window = 0;
   SlidingLayers sliding_layers = SlidingLayers::even;
+  /// Core-attention kernel ("attention_kernel" via --set); unset: the behaviour before it was
+  /// modelled (full layers charged every key, sliding layers the tile band), kept where no
+  /// source says which kernel a run used.
+  std::optional<AttentionKernel> attention_kernel;
   /// GEMMs of the linear layers (attention projections, dense, expert and shared FFNs) in FP8,
   /// Transformer Engine's recipe; activations, communication, core attention, router and LM
   /// head stay in `dtype` (LayerOps says what is charged).
@@ -151,7 +164,13 @@ struct ModelSpec {
   /// Keys each query of `layer` is charged against: seq_len for full attention (the catalogue's
   /// convention, no causal halving); for a sliding window the band of whole kernel tiles it
   /// touches, ceil(window / tile) + 1 key tiles per query tile, at most seq_len. layer < 0: full.
+  /// With attention_kernel set: dense_masked seq_len on every layer; flash_causal the mean,
+  /// rounded up, of keys_per_query().
   std::int64_t attended_keys(std::int64_t layer) const;
+  /// Mean keys per query the kernel computes (query-key pairs of one sequence / seq_len): the
+  /// FLOP count of core attention is proportional to it, forward and backward alike
+  /// (FlashAttention-2's backward walks the same tiles as its forward).
+  double keys_per_query(std::int64_t layer) const;
   /// dtype of the linear layers' GEMMs (fp8 with fp8_linear, else dtype).
   DType linear_dtype() const { return fp8_linear ? DType::fp8 : dtype; }
   std::int64_t tokens_per_micro_batch() const { return micro_batch * seq_len; }

@@ -52,7 +52,7 @@ TEST(ModelSpec, OverridesApplyAndRejectUnknownKeys) {
             "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts, "
             "first_dense_layers, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, "
             "v_head_dim, head_dim, vocab_size, sliding_window, sliding_window_layers, "
-            "gemm_dtype, mtp_layers)");
+            "gemm_dtype, mtp_layers, attention_kernel)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=x", "--set"); }),
             "--set: top_k: not an integer (got x, expected an integer)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=9", "--set"); }),
@@ -241,6 +241,35 @@ TEST(RoutingTrace, JsonAndCsvLoadAndRescale) {
                                          "/traces/routing/sample-8experts.json"));
   EXPECT_NO_THROW(io::load_routing_trace(std::string(MOESIM_SOURCE_DIR) +
                                          "/traces/routing/sample-8experts.csv"));
+}
+
+// Core-attention keys per query by kernel, against hand counts of 128 x 128 tiles.
+TEST(ModelSpec, AttentionKernelKeysPerQueryCountTiles) {
+  ModelSpec m = small_model();
+  m.seq_len = 512;
+  m.layers = 2;
+  m.sliding_window = 128;  // layer 0 slides, layer 1 is full
+  // Unset: the behaviour before the kernel was modelled (full S; window band of 2 tiles).
+  EXPECT_DOUBLE_EQ(m.keys_per_query(1), 512.0);
+  EXPECT_DOUBLE_EQ(m.keys_per_query(0), 256.0);
+  // Dense masked: every tile, window or not.
+  apply_overrides(m, "attention_kernel=dense_masked", "--set");
+  EXPECT_DOUBLE_EQ(m.keys_per_query(0), 512.0);
+  EXPECT_DOUBLE_EQ(m.keys_per_query(1), 512.0);
+  // Flash causal, full: query tiles see 1, 2, 3, 4 key tiles: 128 x (128 + 256 + 384 + 512) / 512.
+  apply_overrides(m, "attention_kernel=flash_causal", "--set");
+  EXPECT_DOUBLE_EQ(m.keys_per_query(1), 320.0);
+  EXPECT_EQ(m.attended_keys(1), 320);
+  // Flash causal, window 128: 1 tile, then 2 tiles each: 128 x (128 + 3 x 256) / 512.
+  EXPECT_DOUBLE_EQ(m.keys_per_query(0), 224.0);
+  // A partial last tile: S = 300, rows 128, 128, 44 see 128, 256, 300 keys.
+  m.seq_len = 300;
+  m.sliding_window = 0;
+  EXPECT_DOUBLE_EQ(m.keys_per_query(1), (128.0 * 128 + 128.0 * 256 + 44.0 * 300) / 300.0);
+  EXPECT_EQ(m.attended_keys(1), 208);
+  EXPECT_EQ(message_of([&] { apply_overrides(m, "attention_kernel=sdpa", "--set"); }),
+            "--set: attention_kernel: unknown value (got sdpa, expected dense_masked or "
+            "flash_causal)");
 }
 
 }  // namespace
