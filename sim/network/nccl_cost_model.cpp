@@ -341,7 +341,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   };
   const double nd = static_cast<double>(n);
   const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
-  const double ll_cap_bps = t.ll_max_bps(nccl_gpu_generation(topo.gpu_model()), bw.nodes);
+  const double ll_cap_bps = t.ll_max_bps(nccl_gpu_generation(topo.gpu_model()), bw.nodes,
+                                         topo.cpu_vendor() == CpuVendor::amd);
   auto proto_bps = [&](Protocol p, double base_bps) {
     double b = base_bps * t.bandwidth_factor(p);
     if (p == Protocol::ll) b = std::min(b, ll_cap_bps);

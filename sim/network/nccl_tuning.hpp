@@ -117,9 +117,14 @@ struct NcclTuning {
   /// Single-node LL cap per GPU generation, GB/s (tuning.cc llMaxBws, one-node column: Volta
   /// 39.0, Ampere 87.7, Hopper 141.0), indexed by GpuGeneration.
   std::array<double, 3> ll_max_gbps_by_generation{39.0, 87.7, 141.0};
-  /// LL cap across nodes, GB/s: llMaxBws' two-node Intel entry (tuning.cc; the table's AMD and
-  /// four-node entries, 22.5 / 20.4 / 19.0, are not distinguished here).
-  double ll_max_gbps_multi_node = 39.0;
+  /// LL cap across nodes, GB/s, by host CPU and node count (NVIDIA/nccl src/graph/tuning.cc,
+  /// llMaxBws rows 0 and 1, columns N2 / N4, and ncclTopoTuneModel: "for multi-node, we look at
+  /// CPU type", index2 = nNodes <= 2 ? nNodes-1 : 2). Intel hosts 39.0 on two nodes and 20.4 on
+  /// more; AMD hosts 22.5 and 19.0.
+  double ll_max_gbps_intel_two_nodes = 39.0;
+  double ll_max_gbps_intel_more_nodes = 20.4;
+  double ll_max_gbps_amd_two_nodes = 22.5;
+  double ll_max_gbps_amd_more_nodes = 19.0;
   /// The per-size factors NCCL's model applies before its argmin, and only there.
   NcclChoiceCorrections choice;
 
@@ -177,15 +182,22 @@ struct NcclTuning {
   /// analytical argmin caps LL's bus bandwidth with it (nccl_cost_model.cpp) and the flow
   /// lowerings give every LL stage at least its bytes over it (Stage::min_transfer), so the two
   /// agree on LL-sized collectives.
-  double ll_max_bps(GpuGeneration g, std::size_t nodes) const {
-    return (nodes > 1 ? ll_max_gbps_multi_node : ll_max_gbps(g)) * 1e9;
+  /// One node: the GPU generation decides; across nodes the host CPU (`amd_host`, the preset's
+  /// cpu_vendor) and whether more than two nodes take part.
+  double ll_max_bps(GpuGeneration g, std::size_t nodes, bool amd_host) const {
+    if (nodes <= 1) return ll_max_gbps(g) * 1e9;
+    const bool two = nodes == 2;
+    const double gbps = amd_host
+                            ? (two ? ll_max_gbps_amd_two_nodes : ll_max_gbps_amd_more_nodes)
+                            : (two ? ll_max_gbps_intel_two_nodes : ll_max_gbps_intel_more_nodes);
+    return gbps * 1e9;
   }
   /// The shortest time a flow stage that moves `bus_bytes` per GPU (payload, before the
   /// protocol's wire overhead) can take under `p`: bus_bytes / ll_max_bps for LL, none otherwise.
-  SimTime protocol_min_transfer(Protocol p, GpuGeneration g, std::size_t nodes,
+  SimTime protocol_min_transfer(Protocol p, GpuGeneration g, std::size_t nodes, bool amd_host,
                                 double bus_bytes) const {
     if (p != Protocol::ll || bus_bytes <= 0.0) return SimTime::zero();
-    return SimTime::from_us(bus_bytes / ll_max_bps(g, nodes) * 1e6);
+    return SimTime::from_us(bus_bytes / ll_max_bps(g, nodes, amd_host) * 1e6);
   }
   double net_overhead(Protocol p, bool amd_host = false) const {
     const double per_op = amd_host ? net_overhead_us * amd_net_overhead_factor : net_overhead_us;

@@ -86,7 +86,7 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   // S / (min(link rate x 0.5, llMaxBw) x 0.46), half of it in each phase.
   const SimTime phase_floor = t.protocol_min_transfer(
       protocol, nccl_gpu_generation(topo.gpu_model()), layout.nodes_spanned(),
-      op.bytes.as_double() / (2.0 * t.tree_bandwidth_factor));
+      topo.cpu_vendor() == CpuVendor::amd, op.bytes.as_double() / (2.0 * t.tree_bandwidth_factor));
   reduce.min_transfer = phase_floor;
   bcast.min_transfer = phase_floor;
   for (const auto& [child, parent] : up) {

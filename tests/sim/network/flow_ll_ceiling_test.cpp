@@ -42,16 +42,23 @@ TEST(FlowLlCeiling, LoneOneNodeLlRingsMatchTheArgmin) {
 
 TEST(FlowLlCeiling, OnlyLlHasAFloor) {
   const NcclTuning t;
-  EXPECT_EQ(t.protocol_min_transfer(Protocol::simple, GpuGeneration::volta, 1, 1e6),
+  EXPECT_EQ(t.protocol_min_transfer(Protocol::simple, GpuGeneration::volta, 1, false, 1e6),
             SimTime::zero());
-  EXPECT_EQ(t.protocol_min_transfer(Protocol::ll128, GpuGeneration::volta, 1, 1e6),
+  EXPECT_EQ(t.protocol_min_transfer(Protocol::ll128, GpuGeneration::volta, 1, false, 1e6),
             SimTime::zero());
   // 1 MB at Volta's 39 GB/s one-node ceiling: 25.64 us.
-  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::volta, 1, 1e6).us(),
+  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::volta, 1, false, 1e6).us(),
               1e6 / 39e9 * 1e6, 1e-3);
-  // Across nodes NCCL's two-node entry (39 GB/s) whatever the generation.
-  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::hopper, 2, 1e6).us(),
+  // Across nodes the host CPU and the node count decide, whatever the generation
+  // (tuning.cc llMaxBws): Intel 39.0 / 20.4 GB/s, AMD 22.5 / 19.0 on two / more nodes.
+  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::hopper, 2, false, 1e6).us(),
               1e6 / 39e9 * 1e6, 1e-3);
+  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::hopper, 4, false, 1e6).us(),
+              1e6 / 20.4e9 * 1e6, 1e-3);
+  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::ampere, 2, true, 1e6).us(),
+              1e6 / 22.5e9 * 1e6, 1e-3);
+  EXPECT_NEAR(t.protocol_min_transfer(Protocol::ll, GpuGeneration::ampere, 3, true, 1e6).us(),
+              1e6 / 19.0e9 * 1e6, 1e-3);
 }
 
 }  // namespace
