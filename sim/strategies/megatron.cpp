@@ -10,6 +10,11 @@
 // All-to-all: the alltoall dispatcher's all_to_all over the EP group is
 // torch.distributed.all_to_all_single with split sizes (megatron/core/tensor_parallel/mappings.py
 // _AllToAll), NCCL's grouped send/recv: lowered as NCCL's direct exchange (PXN across rails).
+// Core attention: Megatron-Core's GPT layer spec with Transformer Engine (the default
+// transformer_impl) runs SelfAttention with attn_mask_type causal through TEDotProductAttention
+// (megatron/core/models/gpt/gpt_layer_specs.py), i.e. FlashAttention or cuDNN's fused kernel,
+// which skip the tiles above the diagonal: a job that does not --set attention_kernel runs
+// flash_causal here.
 #include <fmt/format.h>
 
 #include <string>
@@ -22,6 +27,13 @@
 
 namespace moesim::strategies {
 namespace {
+
+/// The job with Megatron-Core's core-attention kernel where the model leaves it unset.
+TrainingJob with_fused_causal_attention(const TrainingJob& job) {
+  TrainingJob out = job;
+  if (!out.model.attention_kernel) out.model.attention_kernel = AttentionKernel::flash_causal;
+  return out;
+}
 
 class Megatron final : public Strategy {
  public:
@@ -36,7 +48,8 @@ class Megatron final : public Strategy {
   }
   /// Megatron builds split=ends; the rest of its checks are MegatronMoeBlock's.
   void check_job(const TrainingJob& job) const override { check_megatron_layout(job, options_); }
-  BuildResult build_iteration(const TrainingJob& job, const CostModels& costs) const override {
+  BuildResult build_iteration(const TrainingJob& given, const CostModels& costs) const override {
+    const TrainingJob job = with_fused_causal_attention(given);
     EmissionContext ctx(job, costs, megatron_tokens(job));
     MegatronMoeBlock moe(ctx, options_);
     moe.record_decisions();
@@ -48,6 +61,10 @@ class Megatron final : public Strategy {
       result.decisions["moe.tokens_in_tp_group"] =
           Decision::choice("split", "sequence parallel: each tp rank routes 1/tp");
     }
+    result.decisions["megatron.attention_kernel"] = Decision::choice(
+        std::string(to_string(*job.model.attention_kernel)),
+        given.model.attention_kernel ? "--set attention_kernel"
+                                     : "Transformer Engine's DotProductAttention, causal mask");
     return result;
   }
 

@@ -429,6 +429,37 @@ TEST(Megatron, RecomputeModulesRerunTheirForwardKernelsInTheBackward) {
   EXPECT_THROW(make_strategy("megatron:recompute=core_attn"), InputError);
 }
 
+TEST(Megatron, CoreAttentionIsTransformerEnginesCausalKernelUnlessSet) {
+  // Megatron-Core's TE layer spec runs causal attention through TEDotProductAttention (flash /
+  // cuDNN fused), which skips the tiles above the diagonal: with attention_kernel unset megatron
+  // charges flash_causal's keys; a --set kernel is kept.
+  FixedCosts f;
+  ModelSpec m = moe_model();
+  m.seq_len = 1024;
+  const auto attention_flops = [&](const ModelSpec& model, std::string_view strategy) {
+    const BuildResult b =
+        make_strategy(strategy)->build_iteration(job_of(model, "ep=4", 1, 4), f.costs);
+    double flops = 0.0;
+    for (const Task& t : b.graph.tasks()) {
+      if (b.graph.names()[t.name] == "attention") flops += b.graph.compute_of(t)->flops.count;
+    }
+    return std::pair{flops,
+                     std::get<std::string>(b.decisions.at("megatron.attention_kernel").value)};
+  };
+  ModelSpec flash = m;
+  flash.attention_kernel = AttentionKernel::flash_causal;
+  ModelSpec dense = m;
+  dense.attention_kernel = AttentionKernel::dense_masked;
+  const auto by_default = attention_flops(m, "megatron");
+  EXPECT_EQ(by_default.second, "flash_causal");
+  EXPECT_DOUBLE_EQ(by_default.first, attention_flops(flash, "megatron").first);
+  const auto set_dense = attention_flops(dense, "megatron");
+  EXPECT_EQ(set_dense.second, "dense_masked");
+  // 1024 keys, 8 query tiles of 128: the causal tiles are 36 of 64.
+  EXPECT_NEAR(by_default.first / set_dense.first, 36.0 / 64.0, 1e-9);
+  EXPECT_EQ(attention_flops(m, "megatron-a2a-overlap").second, "flash_causal");
+}
+
 TEST(Megatron, OptionErrorsNameTheProblem) {
   FixedCosts f;
   ModelSpec m = moe_model();
