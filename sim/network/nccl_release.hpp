@@ -30,18 +30,21 @@ struct NcclRelease {
   bool has_pxn() const { return at_least(2, 12); }
   /// NVLink SHARP (NVLS): NCCL 2.17 (release notes: "Add support for NVLink SHARP").
   bool has_nvls() const { return at_least(2, 17); }
-  /// The ring latency of tuning.cc across nodes (nccl_ring_latency.hpp). From 2.19 (assumed:
-  /// the copies read are 2.17, without it, and 2.23+ with PAT, with it; the release in between
-  /// that added getNetOverhead was not pinned) every intra-node step costs at least the
-  /// network post overhead and LL's intra latency loses its x1.8.
-  bool ring_latency_has_net_overhead() const { return at_least(2, 19); }
-  /// A ring all-reduce across nodes counts 2 x nodes network steps, not 2 (nodes - 1): in the
-  /// tuning.cc copies of the single NCCL_ALGO_COLLNET era (graph->speedIntra) and of 2.17 (NVLS,
-  /// no NVLS tree), not in the 2.7/2.8 copy (ncclCollAllReduce, compCap80). First release
-  /// assumed 2.9 (not pinned between 2.8 and the COLLNET-era copy); gone from 2.19 on.
-  bool ring_all_reduce_counts_2n_inter_steps() const {
-    return at_least(2, 9) && !ring_latency_has_net_overhead();
-  }
+  // The ring latency of src/graph/tuning.cc across nodes (nccl_ring_latency.hpp), pinned on
+  // NVIDIA/nccl's own history: tuning.cc read at the commit whose makefiles/version.mk names the
+  // release (2.7.5 01afd20a, 2.8.3 920dbe5b, 2.10.3 7e515921, 2.12.7 24ee899a, 2.15.1 da8152e5,
+  // 2.17.1 5d3ab08b, 2.18.1 d97a32fa, 2.18.3 ea383122, 2.20.3 b6475625, 2.21.5 ab2b89c4,
+  // 2.22.3 178b6b75, 2.23.4 a6979c9f, 2.24.3 6aae3792, 2.29.2 ebd1e929).
+  /// From 2.18 (2.18.1; 2.17.1 has neither) every intra-node step of a ring across nodes costs
+  /// at least the network post overhead (getNetOverhead, x3 for Simple), and LL's intra-node
+  /// latency is no longer multiplied by 1.8 across nodes.
+  bool ring_latency_has_net_overhead() const { return at_least(2, 18); }
+  bool ll_intra_latency_x1_8_across_nodes() const { return !ring_latency_has_net_overhead(); }
+  /// A ring all-reduce across nodes counts 2 x nodes network steps, not 2 (nodes - 1), from
+  /// 2.12 (2.12.7; 2.10.3 has the old count, 2.11 was not read: NVIDIA/nccl PR #625, January
+  /// 2022, changed it and was ported to 2.12) through 2.22 (2.22.3); 2.23 (2.23.4, PAT's
+  /// release) returns to 2 (nodes - 1), as 2.24.3 and 2.29.2 have it.
+  bool ring_all_reduce_counts_2n_inter_steps() const { return at_least(2, 12) && !at_least(2, 23); }
 };
 
 /// "latest", "X.Y" or "X.Y.Z" (major 2: NCCL 1 has none of this model's algorithms); anything

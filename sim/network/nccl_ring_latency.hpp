@@ -2,15 +2,17 @@
 // NcclRingLatency: NCCL's ring (and tree) latency per release, the one description both network
 // models charge (nccl_cost_model.cpp prices it, collectives/ring.cpp and tree_all_reduce.cpp
 // spread it over their stages). NCCL's src/graph/tuning.cc changed the ring term across
-// releases (public copies read; release ranges in nccl_release.hpp):
-//   - up to 2.8 (ncclTopoTuneModel, ncclCollAllReduce, compCap80):
-//       inter = all-reduce ? 2 (nodes - 1) : nodes - 1; no net overhead; LL intra x1.8 across
-//       nodes (`if (nNodes > 1 && p == LL) intraLat *= 1.8`, every algorithm);
-//   - 2.9 - 2.18 (NCCL_ALGO_COLLNET era to 2.17's NVLS without NVLS tree): the same, except
-//       an all-reduce across nodes counts inter = 2 nodes;
-//   - 2.19 on (up to 2.30's tuningContext): inter = nodes == 1 ? 0 : all-reduce ? 2 (nodes - 1)
-//       : nodes - 1; intra = max(intra, netOverhead (x3 Simple)) across nodes ("Inter-node
-//       rings still have to launch nsteps * net overhead"); no LL x1.8.
+// releases (NVIDIA/nccl's tuning.cc read per release; the commits are in nccl_release.hpp):
+//   - up to 2.11 (2.7.5, 2.8.3, 2.10.3): inter = all-reduce ? 2 (nodes - 1) : nodes - 1; no net
+//       overhead; LL intra x1.8 across nodes (`if (nNodes > 1 && p == LL) intraLat *= 1.8`,
+//       every algorithm);
+//   - 2.12 - 2.17 (2.12.7, 2.15.1, 2.17.1): the same, except an all-reduce across nodes counts
+//       inter = 2 nodes;
+//   - 2.18 - 2.22 (2.18.1, 2.18.3, 2.20.3, 2.21.5, 2.22.3): inter = 2 nodes for an all-reduce;
+//       intra = max(intra, netOverhead (x3 Simple)) across nodes ("Inter-node rings still have
+//       to launch nsteps * net overhead"); no LL x1.8;
+//   - 2.23 on (2.23.4, 2.24.3, 2.29.2): as 2.18, with inter = nodes == 1 ? 0 : all-reduce ?
+//       2 (nodes - 1) : nodes - 1.
 //   latency = baseLat + (steps - inter) * intra + inter * hwLat[NET].
 // What NCCL writes is its model, by which it chooses (model_us). moesim charges the same
 // formula with one physical bound: a chunk cannot cross more network hops than it takes steps,
@@ -54,13 +56,13 @@ struct NcclRingLatency {
   }
 };
 
-/// Intra-node step latency of `a` for release `r` (tuning.cc intraLat): NCCL up to 2.18
+/// Intra-node step latency of `a` for release `r` (tuning.cc intraLat): NCCL up to 2.17
 /// multiplies LL's by 1.8 across nodes for every algorithm.
 inline double nccl_intra_step_us(const NcclTuning& t, const NcclRelease& r, Algorithm a, Protocol p,
                                  LinkClass intra_class, std::size_t nodes) {
   const double hw = t.hw(intra_class, a, p);
-  if (nodes > 1 && p == Protocol::ll && !r.ring_latency_has_net_overhead()) {
-    return hw * t.pre_2_19_ll_intra_factor;
+  if (nodes > 1 && p == Protocol::ll && r.ll_intra_latency_x1_8_across_nodes()) {
+    return hw * t.pre_2_18_ll_intra_factor;
   }
   return hw;
 }

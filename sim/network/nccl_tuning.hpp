@@ -105,9 +105,9 @@ struct NcclTuning {
   /// in traces/reference/claims/fsmoe-alpha-beta.json, and nccl-tests alltoall on 8 x 8 H800
   /// at 8 MiB (NVIDIA/nccl issue #1531: 337.8 us; tests/sim/network/all_to_all_startup_test.cpp).
   double p2p_posts_per_peer = 1.12;
-  /// LL intra-node latency factor across nodes up to NCCL 2.18 (tuning.cc, `if (nNodes > 1 &&
+  /// LL intra-node latency factor across nodes up to NCCL 2.17 (tuning.cc, `if (nNodes > 1 &&
   /// p == NCCL_PROTO_LL) intraLat *= 1.8`; nccl_ring_latency.hpp).
-  double pre_2_19_ll_intra_factor = 1.8;
+  double pre_2_18_ll_intra_factor = 1.8;
   double ll_bandwidth_factor = 0.5;      // LL: 8-byte stores carry 4 bytes of data
   double ll128_bandwidth_factor = 0.92;  // ring LL128: min(0.92 * busBw, ...)
   double nvls_efficiency = 0.85;         // Hopper nvlsEfficiency

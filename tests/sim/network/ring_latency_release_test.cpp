@@ -1,11 +1,12 @@
 // NCCL's ring latency per release (nccl_ring_latency.hpp, NVIDIA/nccl src/graph/tuning.cc as
-// read in public copies of each era), computed by hand, and the flow model charging what the
-// planner priced for a lone multi-node ring under each release.
+// read at each release's commit, nccl_release.hpp), computed by hand, and the flow model charging
+// what the planner priced for a lone multi-node ring under each release.
 // By hand, all-reduce over 2 nodes x 8 GPUs on NVLink (steps 30), Intel host, tuning.cc's
 // baseLat / hwLat (nccl_tuning.hpp):
-//   2.8 (inter 2 (nodes - 1) = 2, LL intra x1.8): LL 6.6 + 28 x 1.08 + 2 x 2.7 = 42.24 us
-//   2.17 (inter 2 nodes = 4, LL intra x1.8):      LL 6.6 + 26 x 1.08 + 4 x 2.7 = 45.48 us
-//   latest (inter 2, intra max(hw, netOverhead)): LL 6.6 + 28 x 1.0 + 2 x 2.7 = 40.0 us,
+//   2.8, 2.10 (inter 2 (nodes - 1) = 2, LL intra x1.8): LL 6.6 + 28 x 1.08 + 2 x 2.7 = 42.24 us
+//   2.12, 2.17 (inter 2 nodes = 4, LL intra x1.8):      LL 6.6 + 26 x 1.08 + 4 x 2.7 = 45.48 us
+//   2.18, 2.22 (inter 4, intra max(hw, netOverhead)):  LL 6.6 + 26 x 1.0 + 4 x 2.7 = 43.4 us
+//   2.23, latest (inter 2, intra max(hw, netOverhead)): LL 6.6 + 28 x 1.0 + 2 x 2.7 = 40.0 us,
 //                                                 Simple 8.4 + 28 x 3.4 + 2 x 14 = 131.6 us
 // One GPU per node over 8 nodes (steps 14), 2.17, Simple: NCCL's model counts 16 network steps,
 // 8.4 - 2 x 3.4 + 16 x 14 = 225.6 us; moesim charges no more network steps than steps,
@@ -13,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sim/network/flow_network_model.hpp"
@@ -36,6 +38,16 @@ TEST(NcclRingLatency, PerReleaseByHand) {
       nccl_ring_latency(t, ring_latency_test_release("2.17.1"), Protocol::ll, two_nodes).model_us(),
       45.48, 1e-9);
   EXPECT_NEAR(nccl_ring_latency(t, NcclRelease{}, Protocol::ll, two_nodes).model_us(), 40.0, 1e-9);
+  // The boundaries, each the first release read with the new form and the last with the old.
+  const std::pair<const char*, double> boundaries[] = {{"2.10.3", 42.24}, {"2.12.7", 45.48},
+                                                       {"2.17.1", 45.48}, {"2.18.1", 43.4},
+                                                       {"2.22.3", 43.4},  {"2.23.4", 40.0}};
+  for (const auto& [release, want_us] : boundaries) {
+    EXPECT_NEAR(nccl_ring_latency(t, ring_latency_test_release(release), Protocol::ll, two_nodes)
+                    .model_us(),
+                want_us, 1e-9)
+        << release;
+  }
   EXPECT_NEAR(nccl_ring_latency(t, NcclRelease{}, Protocol::simple, two_nodes).model_us(), 131.6,
               1e-9);
   const NcclRingLatency one_per_node =
@@ -90,10 +102,10 @@ TEST(NcclRingLatency, FlowChargesThePlannersPricePerRelease) {
   }
 }
 
-TEST(NcclRingLatency, TreeIntraStepsCarryTheLlFactorUpTo218) {
+TEST(NcclRingLatency, TreeIntraStepsCarryTheLlFactorUpTo217) {
   const NcclTuning t;
   const NcclRelease v217 = ring_latency_test_release("2.17.1");
-  // tuning.cc hwLat[NVLink][Tree][LL] 0.6, x1.8 across nodes before 2.19, never inside one node.
+  // tuning.cc hwLat[NVLink][Tree][LL] 0.6, x1.8 across nodes before 2.18, never inside one node.
   EXPECT_NEAR(nccl_intra_step_us(t, v217, Algorithm::tree, Protocol::ll, LinkClass::nvlink, 2),
               1.08, 1e-9);
   EXPECT_NEAR(nccl_intra_step_us(t, v217, Algorithm::tree, Protocol::ll, LinkClass::nvlink, 1), 0.6,
@@ -103,6 +115,9 @@ TEST(NcclRingLatency, TreeIntraStepsCarryTheLlFactorUpTo218) {
       0.6, 1e-9);
   EXPECT_NEAR(nccl_intra_step_us(t, v217, Algorithm::tree, Protocol::simple, LinkClass::nvlink, 2),
               4.0, 1e-9);
+  EXPECT_NEAR(nccl_intra_step_us(t, ring_latency_test_release("2.18.1"), Algorithm::tree,
+                                 Protocol::ll, LinkClass::nvlink, 2),
+              0.6, 1e-9);
 }
 
 }  // namespace
