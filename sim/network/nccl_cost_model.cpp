@@ -398,18 +398,29 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                      plateau * lat.model_us() + wire_us);
       }
       if (ar) {
-        const double depth = bw.nodes > 1 ? std::log2(static_cast<double>(bw.nodes)) : 0.0;
+        // Network levels of the tree: NCCL's binary tree over the nodes (src/graph/trees.cc
+        // ncclGetBtree: root 0 with one child, each level halving) is ceil(log2 nodes) deep, as
+        // the flow lowering builds it (tree_all_reduce.cpp): that is charged. tuning.cc counts
+        // log2i(nodes), floor(log2 nodes) (src/include/utils.h), which only chooses; the two
+        // differ off powers of two (3 nodes: 2 against 1).
+        const auto levels = [&](bool model) {
+          std::size_t depth = 0;
+          for (std::size_t k = bw.nodes; k > 1; k = model ? k / 2 : (k + 1) / 2) ++depth;
+          return static_cast<double>(depth);
+        };
         for (Protocol p : protocols) {
-          const double lat = t.base(Algorithm::tree, p) +
-                             2.0 * (static_cast<double>(bw.ppn - 1) *
-                                        nccl_intra_step_us(t, cfg.nccl, Algorithm::tree, p,
-                                                           bw.intra_class, bw.nodes) +
-                                    depth * t.hw(LinkClass::net, Algorithm::tree, p));
+          const auto lat = [&](double depth) {
+            return t.base(Algorithm::tree, p) +
+                   2.0 * (static_cast<double>(bw.ppn - 1) *
+                              nccl_intra_step_us(t, cfg.nccl, Algorithm::tree, p, bw.intra_class,
+                                                 bw.nodes) +
+                          depth * t.hw(LinkClass::net, Algorithm::tree, p));
+          };
           const double path_bps = shaped ? shaped_bps(Algorithm::tree, p) : ring_bps;
           const double wire_us = s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6;
           // NCCL's treeCorrectionFactor scales the tree's bandwidth, for the choice only.
-          add_modelled(Algorithm::tree, p, lat + wire_us,
-                       lat + wire_us / t.choice.tree_bandwidth_factor(p, s));
+          add_modelled(Algorithm::tree, p, lat(levels(false)) + wire_us,
+                       lat(levels(true)) + wire_us / t.choice.tree_bandwidth_factor(p, s));
         }
         if (nvls_available(topo, op)) {
           add(Algorithm::nvls, Protocol::simple,

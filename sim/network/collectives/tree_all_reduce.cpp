@@ -61,6 +61,10 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
       }
     }
   }
+  // Network levels a chunk crosses each way: NCCL's binary tree over the nodes is
+  // ceil(log2 nodes) deep (src/graph/trees.cc ncclGetBtree, root 0 with one child), as the
+  // argmin charges it (nccl_cost_model.cpp); the links above are a heap-ordered tree, whose
+  // depth is the same on powers of two.
   std::size_t depth = 0;
   for (std::size_t k = layout.nodes.size(); k > 1; k = (k + 1) / 2) ++depth;
   // The slowest hop between consecutive GPUs of a node sets the intra-node latency class, as
@@ -72,7 +76,7 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
                                          layout.ranks[node[(j + 1) % node.size()]]));
     }
   }
-  // NCCL up to 2.18 charges LL's intra-node steps x1.8 across nodes (nccl_ring_latency.hpp).
+  // NCCL up to 2.17 charges LL's intra-node steps x1.8 across nodes (nccl_ring_latency.hpp).
   const double intra =
       nccl_intra_step_us(t, cfg.nccl, Algorithm::tree, protocol, chain, layout.nodes_spanned());
   const double phase_us =

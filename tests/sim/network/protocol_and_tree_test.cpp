@@ -113,5 +113,34 @@ TEST(TreeAllReduce, OneTreePairPerNicAcrossDgxNodes) {
   EXPECT_NEAR(flow_us, priced.time_us, 0.05 * priced.time_us);
 }
 
+TEST(TreeAllReduce, LevelsOffPowersOfTwo) {
+  // 6 nodes, one GPU each, 8 KiB (latency-bound): NCCL's binary tree over 6 nodes is
+  // ceil(log2 6) = 3 levels deep (src/graph/trees.cc: 0 -> 4 -> 2 -> 1), which the flow
+  // lowering runs and the argmin charges; tuning.cc's model counts log2i(6) = 2, which only
+  // chooses. Charged and model also differ by the choice's bandwidth correction
+  // (treeCorrectionFactor), the same on 8 nodes, where both counts are 3 levels: the difference
+  // of the two gaps is 2 phases x 1 level x hwLat[NET][Tree][LL].
+  const Topology b = preset_cluster("pcie3-4gpu-100g", 6);
+  const CommOp dp =
+      test_support::comm_op_over(CommKind::all_reduce, protocol_test_first_gpus(b), 8 << 10);
+  CollectiveConfig tree_only;
+  tree_only.algorithm = CollectiveConfig::Choice::tree;
+  const NcclTuning t;
+  for (const AlgoTime& a : nccl_candidates(b, dp, tree_only)) {
+    if (a.protocol != Protocol::ll) continue;
+    const double gap = a.time_us - a.model_us;  // charged minus NCCL's model
+    const double level = t.hw(LinkClass::net, Algorithm::tree, Protocol::ll);
+    const Topology b8 = preset_cluster("pcie3-4gpu-100g", 8);
+    const CommOp dp8 =
+        test_support::comm_op_over(CommKind::all_reduce, protocol_test_first_gpus(b8), 8 << 10);
+    for (const AlgoTime& a8 : nccl_candidates(b8, dp8, tree_only)) {
+      if (a8.protocol != Protocol::ll) continue;
+      EXPECT_NEAR(gap - (a8.time_us - a8.model_us), 2.0 * level, 1e-6);
+    }
+  }
+  EXPECT_NEAR(protocol_test_flow_us(b, dp, CollectiveConfig::Choice::tree),
+              nccl_best(b, dp, tree_only).time_us, 0.05 * nccl_best(b, dp, tree_only).time_us);
+}
+
 }  // namespace
 }  // namespace moesim::network
