@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sim/core/ids.hpp"
+#include "sim/network/cluster_generator.hpp"
 
 namespace moesim::job {
 struct JobOptions;
@@ -24,11 +25,8 @@ struct HardwareJobOptions;
 std::vector<std::string> job_input_paths(const job::JobOptions& job);
 std::vector<std::string> hardware_input_paths(const HardwareJobOptions& job);
 
-/// Most nodes --nodes accepts. Generated clusters route from their structure (fabric_router.hpp),
-/// so generation grows linearly: 2048 DGX-H100 nodes (16,384 GPUs) take 0.06 s and 49 MB of CPU
-/// (bench/network_bench.cpp). 4096 nodes (32,768 GPUs) bounds it; the memory budget
-/// (sim/network/memory_budget.hpp) refuses a cluster that would not fit before any is built.
-inline constexpr std::int64_t kMaxClusterNodes = 4096;
+/// Most nodes --nodes accepts (network/cluster_generator.hpp says why).
+using network::kMaxClusterNodes;
 
 /// A number in [lo, hi] (or (lo, hi] with `lo_open`): finite, the whole text consumed.
 CLI::Validator number_in(double lo, double hi, bool lo_open = false);

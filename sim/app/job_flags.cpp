@@ -15,7 +15,7 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
       ->capture_default_str();
   cmd.add_option("--nodes", o.nodes,
                  "Replicate a one-node topology over N nodes (rail-optimized NDR fabric)")
-      ->check(count_in(0, kMaxClusterNodes));
+      ->check(count_in(1, kMaxClusterNodes));
   cmd.add_option("--network", o.network, "Network model: flow or analytical")
       ->capture_default_str();
   cmd.add_option("--gpu", o.gpu, "GPU spec (topologies/gpus); default: the topology's");
@@ -40,7 +40,7 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
       ->capture_default_str();
   if (flags.iterations) {
     cmd.add_option("--iterations,-n", o.iterations, "Iterations to simulate (routing differs)")
-        ->check(count_in(1, 10000))
+        ->check(count_in(1, job::kMaxIterations))
         ->capture_default_str();
   }
   cmd.add_option("--calibration", o.calibration,

@@ -29,23 +29,32 @@ JobOptions job_options_from_settings(const std::map<std::string, std::string>& s
   auto text = [&](const char* key, std::string& field) {
     if (auto it = settings.find(key); it != settings.end()) field = it->second;
   };
-  auto number = [&](const char* key, auto& field) {
+  // A count in [lo, hi]; a grid sets what a flag would, so the flags' ranges hold here too.
+  auto number = [&](const char* key, auto& field, long long lo = 0,
+                    long long hi = std::numeric_limits<long long>::max()) {
     const auto it = settings.find(key);
     if (it == settings.end()) return;
+    long long v = -1;
+    std::size_t used = 0;
     try {
-      std::size_t used = 0;
-      const long long v = std::stoll(it->second, &used);
-      if (used == it->second.size() && v >= 0) {
-        field = static_cast<std::remove_reference_t<decltype(field)>>(v);
-        return;
-      }
+      v = std::stoll(it->second, &used);
     } catch (const std::exception&) {
+      used = 0;
     }
-    throw input_error(file, where + key, "not a count", it->second, "a non-negative integer");
+    if (used == 0 || used != it->second.size() || v < 0) {
+      throw input_error(file, where + key, "not a count", it->second, "a non-negative integer");
+    }
+    if (v < lo || v > hi) {
+      throw input_error(file, where + key, "out of range", it->second,
+                        hi == std::numeric_limits<long long>::max()
+                            ? fmt::format("a whole number >= {}", lo)
+                            : fmt::format("a whole number in [{}, {}]", lo, hi));
+    }
+    field = static_cast<std::remove_reference_t<decltype(field)>>(v);
   };
   text("model", o.model);
   text("topology", o.topology);
-  number("nodes", o.nodes);
+  number("nodes", o.nodes, 1, network::kMaxClusterNodes);
   text("network", o.network);
   text("gpu", o.gpu);
   text("parallel", o.parallel);
@@ -53,7 +62,7 @@ JobOptions job_options_from_settings(const std::map<std::string, std::string>& s
   text("expert_order", o.expert_order);
   text("routing", o.routing);
   number("seed", o.seed);
-  number("iterations", o.iterations);
+  number("iterations", o.iterations, 1, kMaxIterations);
   text("calibration", o.calibration);
   o.overrides = model_set;
   return o;

@@ -31,12 +31,15 @@
 
 namespace moesim::job {
 
+/// Most iterations one run simulates (--iterations, sweep grids).
+inline constexpr std::int64_t kMaxIterations = 10000;
+
 /// A job as text, the way the CLI flags spell it (sim/app/job_flags.hpp registers them).
 struct JobOptions {
   std::string model;
   std::string overrides;  ///< --set key=value,...
   std::string topology = "dgx-h100";
-  std::size_t nodes = 0;
+  std::size_t nodes = 0;  ///< 0: not given (the topology as it is); --nodes takes 1 - 4096
   std::string network = "flow";
   std::string gpu;
   std::string parallel;

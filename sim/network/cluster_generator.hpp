@@ -22,6 +22,13 @@
 
 namespace moesim::network {
 
+/// Most nodes a generated cluster has (--nodes, topology generate, sweep grids). Generated
+/// clusters route from their structure (fabric_router.hpp), so generation grows linearly: 2048
+/// DGX-H100 nodes (16,384 GPUs) take 0.06 s and 49 MB of CPU (bench/network_bench.cpp). 4096
+/// nodes (32,768 GPUs) bounds it; the memory budget (memory_budget.hpp) refuses a cluster that
+/// would not fit before any is built.
+inline constexpr std::int64_t kMaxClusterNodes = 4096;
+
 enum class Fabric : std::uint8_t { rail_optimized, single_switch };
 std::string_view to_string(Fabric fabric);
 std::optional<Fabric> parse_fabric(std::string_view name);
