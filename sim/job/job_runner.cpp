@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -215,20 +216,39 @@ PreparedJob prepare_job(const JobOptions& o, JobInputCache* cache) {
   return assemble_job(std::move(parts));
 }
 
-std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
-                                                                    const std::string& flag) {
-  std::vector<std::unique_ptr<strategies::Strategy>> chosen;
+std::vector<std::string> parse_strategy_specs(const std::string& list, const std::string& flag) {
+  std::vector<std::string> specs;
+  const auto add = [&](std::string spec) {
+    // Two columns, rows or CSV keys under one label would be ambiguous (a sweep's resume,
+    // merge and --baseline match results by it): a variant needs options of its own.
+    if (std::find(specs.begin(), specs.end(), spec) != specs.end()) {
+      throw input_error("", flag, "strategy given twice", list,
+                        fmt::format("each strategy once ({} is listed again; a variant takes "
+                                    "options of its own, e.g. tutel:grad_sync=after)",
+                                    spec));
+    }
+    specs.push_back(std::move(spec));
+  };
   std::size_t pos = 0;
   while (pos <= list.size()) {
     const std::size_t comma = std::min(list.find(',', pos), list.size());
     const std::string name = list.substr(pos, comma - pos);
     if (name == "all") {
-      for (auto n : strategies::strategies_for_all())
-        chosen.push_back(strategies::make_strategy(n));
+      for (auto n : strategies::strategies_for_all()) add(std::string(n));
     } else {
-      chosen.push_back(strategies::make_strategy(name, flag));
+      strategies::make_strategy(name, flag);  // InputError on an unknown name or option
+      add(name);
     }
     pos = comma + 1;
+  }
+  return specs;
+}
+
+std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
+                                                                    const std::string& flag) {
+  std::vector<std::unique_ptr<strategies::Strategy>> chosen;
+  for (const std::string& spec : parse_strategy_specs(list, flag)) {
+    chosen.push_back(strategies::make_strategy(spec, flag));
   }
   return chosen;
 }

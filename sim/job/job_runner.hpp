@@ -126,7 +126,10 @@ PreparedJob prepare_job(const JobOptions& options, JobInputCache* cache = nullpt
 /// The profile's collective alpha-beta fits as overrides of the analytical network model.
 network::AnalyticalParams analytical_params_from(const calibration::CalibrationProfile& profile);
 
-/// Parses "a,b,c" or "all" into strategies (InputError on an unknown name).
+/// The specs of "a,b,c" or "all" (expanded), each checked (InputError naming `flag` on an
+/// unknown name or option, or on a spec listed twice).
+std::vector<std::string> parse_strategy_specs(const std::string& list, const std::string& flag);
+/// The strategies of parse_strategy_specs(list, flag).
 std::vector<std::unique_ptr<strategies::Strategy>> parse_strategies(const std::string& list,
                                                                     const std::string& flag);
 

@@ -33,28 +33,12 @@ io::SweepJobFlags job_flags_of(const JobOptions& o) {
   return f;
 }
 
-std::vector<std::string> strategy_specs(const std::string& list) {
-  std::vector<std::string> specs;
-  for (std::size_t pos = 0; pos <= list.size();) {
-    const std::size_t comma = std::min(list.find(',', pos), list.size());
-    const std::string spec = list.substr(pos, comma - pos);
-    if (spec == "all") {
-      for (auto n : strategies::strategies_for_all()) specs.emplace_back(n);
-    } else {
-      strategies::make_strategy(spec, "--strategies");  // InputError on an unknown name
-      specs.push_back(spec);
-    }
-    pos = comma + 1;
-  }
-  return specs;
-}
-
 }  // namespace
 
 SweepPlan make_sweep_plan(const std::string& grid_file, const std::string& strategies,
                           const std::string& network_override) {
   SweepPlan plan;
-  plan.strategy_specs = strategy_specs(strategies);
+  plan.strategy_specs = parse_strategy_specs(strategies, "--strategies");
   plan.grid = io::load_sweep_grid(grid_file);
   const std::size_t total = plan.grid.cases.size() * plan.strategy_specs.size();
   plan.cases.reserve(total);
