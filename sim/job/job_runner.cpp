@@ -143,6 +143,7 @@ PreparedJob assemble_job(JobParts parts) {
   p.peak_flops_per_s = peak->flops_per_s;
   p.shape = network::cluster_shape_of(topo);
   p.shape.gpu_model = p.gpu.name;  // --gpu may name another GPU than the topology's
+  p.shape.gpu_sms = p.gpu.sm_count;
   p.roofline = std::make_unique<compute::RooflineComputeModel>(p.gpu);
   if (p.profile) {
     p.compute = std::make_unique<compute::CalibratedComputeModel>(*p.profile, *p.roofline);

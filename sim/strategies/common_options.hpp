@@ -48,6 +48,11 @@ CommonOptions read_common_options(StrategyOptions& options);
 std::unique_ptr<Strategy> with_common_options(std::unique_ptr<Strategy> inner,
                                               const CommonOptions& common, std::string_view spec);
 
+/// Throws InputError naming --strategy (`spec`) for options the job's hardware cannot run:
+/// DeepEP / Hybrid-EP holding every SM of the GPU (comm_sms >= ClusterShape::gpu_sms).
+void check_common_options(const TrainingJob& job, const CommonOptions& common,
+                          std::string_view spec);
+
 /// The job as a strategy with `common` sees it.
 TrainingJob apply_common_options(const TrainingJob& job, const CommonOptions& common);
 

@@ -89,4 +89,12 @@ void StrategyOptions::finish(std::string_view known) const {
   }
 }
 
+void StrategyOptions::reject(std::string_view key, std::string_view why,
+                             std::string_view expected) const {
+  const auto it = values_.find(key);
+  const std::string got =
+      fmt::format("{}={}", key, it != values_.end() ? it->second : std::string());
+  throw input_error("", flag_, fmt::format("{}: option {} {}", strategy_, key, why), got, expected);
+}
+
 }  // namespace moesim::strategies

@@ -28,6 +28,12 @@ class StrategyOptions {
   std::int64_t get_int(std::string_view key, std::int64_t fallback);
   /// One of `choices` ("split|duplicated"); `fallback` when absent.
   std::string get_choice(std::string_view key, std::string_view choices, std::string_view fallback);
+  /// Whether `key` was given.
+  bool has(std::string_view key) const { return values_.find(key) != values_.end(); }
+  /// Throws InputError naming the flag and the strategy: option `key` (given as `got`) does
+  /// not apply, `expected` says when it does.
+  [[noreturn]] void reject(std::string_view key, std::string_view why,
+                           std::string_view expected) const;
   /// Whether any key was read so far / every given key was.
   bool used_any() const { return !used_.empty(); }
   bool all_used() const { return used_.size() == values_.size(); }

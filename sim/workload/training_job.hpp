@@ -22,6 +22,7 @@ struct ClusterShape {
   std::int64_t nodes = 1;
   std::int64_t gpus_per_node = 1;
   std::string gpu_model;
+  std::int64_t gpu_sms = 0;                ///< SMs per GPU (GpuSpec::sm_count); 0: not known
   std::vector<std::int32_t> node_of_rank;  ///< empty = rank / gpus_per_node
 
   std::int64_t gpu_count() const { return nodes * gpus_per_node; }
