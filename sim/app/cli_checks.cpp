@@ -174,8 +174,13 @@ std::vector<std::string> hardware_input_paths(const HardwareJobOptions& job) {
 std::string usage_error_message(const CLI::ParseError& error, const CLI::App& root) {
   const std::string what = error.what();
   if (dynamic_cast<const CLI::ExtrasError*>(&error) != nullptr) {
-    const std::size_t colon = what.find(": ");
-    const std::string extras = colon == std::string::npos ? what : what.substr(colon + 2);
+    // CLI11's message lists the extras last first; the apps keep them in command-line order.
+    std::string extras;
+    for (const std::string& arg : root.remaining(true)) extras += (extras.empty() ? "" : " ") + arg;
+    if (extras.empty()) {
+      const std::size_t colon = what.find(": ");
+      extras = colon == std::string::npos ? what : what.substr(colon + 2);
+    }
     return fmt::format("{}: unexpected argument (got {}, expected an option listed by --help)",
                        extras, extras);
   }
