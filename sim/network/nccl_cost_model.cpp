@@ -247,6 +247,8 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
   if (bw.nodes == 1 && bw.n >= 3) {
     const RingSet rings = node_ring_set(topo, layout);
     if (rings.rings.size() > 1) bw.rings_bps = rings.bytes_per_s;
+    bw.same_channels = std::all_of(rings.rings.begin(), rings.rings.end(),
+                                   [&](const auto& r) { return r == rings.rings.front(); });
   }
   if (bw.nodes > 1) {
     double net = kInf;
@@ -261,6 +263,7 @@ GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout) 
     const GroupNetwork reach = group_network(topo, layout);
     bw.node_net_bps = reach.bytes_per_s;
     bw.network_nics = reach.nics_per_node;
+    bw.same_channels = reach.nics_per_node <= 1;
   }
   return bw;
 }
@@ -440,8 +443,20 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
             bw.nodes == 1 && cfg.channels == 0
                 ? bw.rings_bps
                 : (bw.nodes > 1 && cfg.channels == 0 ? shaped_bps(Algorithm::ring, p) : ring_bps);
-        add(Algorithm::ring, p,
-            ring_latency(p, n - 1, false).charged_us() + s / proto_bps(p, path_bps) * 1e6);
+        // NCCL's own latency for a ring broadcast / reduce, which only chooses (tuning.cc, the
+        // same in every release read, 2.17 - 2.29): baseLat plus one hwLat when the channels
+        // repeat one GPU order (sameChannels), else nsteps = nRanks of them, Simple's taken from
+        // the tree ("waiting for proper chunk modeling"); hw = NET across nodes. The chain's
+        // own hops (n - 1 steps of the ring latency) are charged.
+        const LinkClass hw = bw.nodes > 1 ? LinkClass::net : bw.intra_class;
+        const double step_us = !bw.same_channels && p == Protocol::simple
+                                   ? t.hw(hw, Algorithm::tree, p)
+                                   : t.hw(hw, Algorithm::ring, p);
+        const double model_lat_us =
+            t.base(Algorithm::ring, p) + (bw.same_channels ? 1.0 : nd) * step_us;
+        const double wire_us = s / proto_bps(p, path_bps) * 1e6;
+        add_modelled(Algorithm::ring, p, ring_latency(p, n - 1, false).charged_us() + wire_us,
+                     model_lat_us + wire_us);
       }
       break;
     case CollectiveLowering::point_to_point: {

@@ -47,6 +47,12 @@ struct GroupBandwidth {
   /// architecture) holds for every GPU moesim knows; NCCL's Hopper relaxation to PATH_PXN does
   /// not arise, as no modelled route passes through a GPU.
   bool ll128_paths = true;
+  /// Whether every channel of NCCL's ring graph repeats one GPU order (sameChannels,
+  /// src/graph/search.cc): inside one node when the ring search keeps one ring, across nodes
+  /// when the members reach one NIC per node (the channels enter each node at the GPU next to
+  /// their NIC, channel_entries, so several NICs give several orders). Broadcast and reduce's
+  /// modelled latency depends on it (nccl_candidates).
+  bool same_channels = true;
 };
 GroupBandwidth group_bandwidth(const Topology& topo, const GroupLayout& layout);
 

@@ -16,6 +16,7 @@
 
 #include "sim/network/flow_network_model.hpp"
 #include "sim/network/nccl_cost_model.hpp"
+#include "sim/network/nccl_ring_latency.hpp"
 #include "tests/sim/network/comm_op_over.hpp"
 #include "tests/sim/network/preset_cluster.hpp"
 
@@ -64,6 +65,48 @@ TEST(FlowRootedChain, ChainsUseEveryNic) {
   // 8 channels; the root (rank 0) enters its node first on channel 0 only: 1 network hop there,
   // 2 on the other 7 (out of the root's node and back into it).
   EXPECT_EQ(crossing, 1u + 2u * 7u);
+}
+
+}  // namespace
+}  // namespace moesim::network
+
+namespace moesim::network {
+namespace {
+
+// NCCL chooses a broadcast's protocol by its own latency, baseLat + one hwLat when the ring
+// graph's channels repeat one GPU order (sameChannels) and nRanks of them otherwise (Simple's
+// from the tree), hw = NET across nodes (tuning.cc, 2.17 - 2.29); the chain's hops are charged.
+// By hand: model - charged = (base + k x step) - ring latency over n - 1 steps.
+TEST(RootedChainChoice, NcclsOwnLatencyChooses) {
+  const NcclTuning t;
+  struct Case {
+    const char* preset;
+    std::size_t nodes;
+    bool same_channels;  // one NIC per node: one GPU order; eight: one per NIC
+  };
+  for (const Case c : {Case{"pcie3-4gpu-100g", 2, true}, Case{"dgx-h100", 2, false}}) {
+    const Topology topo = test_support::preset_cluster(c.preset, c.nodes);
+    std::vector<std::uint32_t> ranks(topo.gpu_count());
+    for (std::uint32_t r = 0; r < ranks.size(); ++r) ranks[r] = r;
+    const CommOp op = test_support::comm_op_over(CommKind::broadcast, ranks, 1 << 20);
+    const std::size_t n = ranks.size();
+    const GroupBandwidth bw = group_bandwidth(topo, make_layout(topo, op));
+    EXPECT_EQ(bw.same_channels, c.same_channels) << c.preset;
+    for (const AlgoTime& a : nccl_candidates(topo, op, CollectiveConfig{})) {
+      SCOPED_TRACE(std::string(c.preset) + " " + std::string(to_string(a.protocol)));
+      const Protocol p = a.protocol;
+      const double step = !c.same_channels && p == Protocol::simple
+                              ? t.hw(LinkClass::net, Algorithm::tree, p)
+                              : t.hw(LinkClass::net, Algorithm::ring, p);
+      const double model_lat =
+          t.base(Algorithm::ring, p) + (c.same_channels ? 1.0 : static_cast<double>(n)) * step;
+      const double charged_lat =
+          nccl_ring_latency(t, NcclRelease{}, p,
+                            RingLatencyShape{n - 1, c.nodes, false, bw.intra_class, false})
+              .charged_us();
+      EXPECT_NEAR(a.model_us - a.time_us, model_lat - charged_lat, 1e-6);
+    }
+  }
 }
 
 }  // namespace
