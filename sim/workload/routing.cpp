@@ -192,10 +192,10 @@ RoutingCounts TraceRouting::counts(std::int64_t iteration, const RoutingShape& s
   const auto& iter = trace_.counts[static_cast<std::size_t>(iteration) % trace_.counts.size()];
   const std::int64_t total = shape.top_k * shape.tokens_per_source;
   for (std::int64_t l = 0; l < shape.moe_layers; ++l) {
-    const auto& layer = iter[static_cast<std::size_t>(l) % iter.size()];
+    const RoutingTraceLayer& layer = iter[static_cast<std::size_t>(l) % iter.size()];
     for (std::int64_t s = 0; s < shape.sources; ++s) {
-      const auto& row = layer[static_cast<std::size_t>(s) % layer.size()];
-      std::vector<double> p(row.begin(), row.end());
+      const auto first = layer.cells.begin() + (s % layer.sources) * trace_.experts;
+      std::vector<double> p(first, first + trace_.experts);
       if (std::accumulate(p.begin(), p.end(), 0.0) <= 0.0) p.assign(p.size(), 1.0);
       const auto c = apportion(p, total, shape.tokens_per_source);
       for (std::int64_t e = 0; e < shape.experts; ++e) {

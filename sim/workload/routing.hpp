@@ -85,11 +85,24 @@ class GeneratedRouting final : public RoutingModel {
   std::uint64_t seed_;
 };
 
-/// A recorded trace: counts[iteration][layer][source][expert].
+/// One MoE layer of one iteration of a trace: `sources` rows of `experts` counts, stored in one
+/// block (cells[source * experts + expert]): a trace of many sparse rows costs one allocation
+/// per layer, not one per row.
+struct RoutingTraceLayer {
+  std::int64_t sources = 0;
+  std::vector<std::int64_t> cells;
+};
+
+/// A recorded trace: counts[iteration][layer], each layer its sources' rows.
 struct RoutingTrace {
   std::string origin;  ///< file, for messages
   std::int64_t experts = 0;
-  std::vector<std::vector<std::vector<std::vector<std::int64_t>>>> counts;
+  std::vector<std::vector<RoutingTraceLayer>> counts;
+  /// Count of tokens `source` sent to `expert` in `layer` of `iteration` (indices in range).
+  std::int64_t at(std::size_t iteration, std::size_t layer, std::size_t source,
+                  std::size_t expert) const {
+    return counts[iteration][layer].cells[source * static_cast<std::size_t>(experts) + expert];
+  }
 };
 
 class TraceRouting final : public RoutingModel {

@@ -222,7 +222,7 @@ TEST(RoutingTrace, JsonAndCsvLoadAndRescale) {
   const RoutingTrace csv = io::routing_trace_from_csv_text(
       "iteration,layer,source,expert,tokens\n0,0,0,0,5\n0,0,0,1,3\n", "t.csv");
   EXPECT_EQ(csv.experts, 2);
-  EXPECT_EQ(csv.counts[0][0][0][0], 5);
+  EXPECT_EQ(csv.at(0, 0, 0, 0), 5);
   EXPECT_EQ(message_of([] {
               io::routing_trace_from_csv_text("iteration,layer,source,expert,tokens\n0,0,0,x,1\n",
                                               "t.csv");
