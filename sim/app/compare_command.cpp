@@ -203,7 +203,8 @@ void register_compare_command(CLI::App& root) {
       "  moesim compare --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
       "      --parallel tp=4,ep=8 --strategies deepspeed-moe,tutel,fastermoe --csv cmp.csv");
   add_job_options(*cmd, o->job, JobFlags{.required = false, .iterations = true});
-  cmd->add_option("--strategies,-s", o->strategies, "Comma list or 'all' (default): " + names)
+  cmd->add_option("--strategies,-s", o->strategies,
+                  "Comma list (each strategy once) or 'all' (default): " + names)
       ->capture_default_str();
   cmd->add_option("--json", o->json_file, "Write the comparison as JSON ('-' = stdout)");
   cmd->add_option("--csv", o->csv_file, "Write the comparison as CSV ('-' = stdout)");

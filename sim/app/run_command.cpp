@@ -111,7 +111,8 @@ void register_run_command(CLI::App& root) {
       "evenly over the middle stages; without them pp must divide the layers);\n"
       "edp = dp*tp/(ep*esp). Model fields via --set (head_dim, vocab_size, sliding_window,\n"
       "gemm_dtype=fp8, mtp_layers (megatron*, dualpipe*), attention_kernel=dense_masked|\n"
-      "flash_causal (causal tiles computed or skipped; unset: every key), ...:\n"
+      "flash_causal (causal tiles computed or skipped; unset: every key, megatron*:\n"
+      "flash_causal, Transformer Engine's causal attention), ...:\n"
       "traces/models/README.md).\n"
       "Example (4 DGX-H100 nodes):\n"
       "  moesim run --model mixtral-8x7b --topology dgx-h100 --nodes 4 \\\n"
@@ -121,7 +122,7 @@ void register_run_command(CLI::App& root) {
       "      --parallel ep=64,pp=16,mb=32,last_stage_layers=1 --strategy dualpipe");
   add_job_options(*cmd, o->job);
   cmd->add_option("--strategy,-s", o->strategy,
-                  "Strategy, a comma list, or 'all': " + names +
+                  "Strategy, a comma list (each strategy once), or 'all': " + names +
                       ". Options follow the name, ':'-separated, e.g. "
                       "deepspeed-ted:dtd=on:cac=off" +
                       strategies::strategy_options_help())

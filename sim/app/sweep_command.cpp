@@ -236,8 +236,11 @@ void register_sweep_command(CLI::App& root) {
       "  moesim sweep traces/grids/fsmoe-1458.json --strategies tutel,fsmoe -o new.csv \\\n"
       "      --baseline results.csv --tolerance 1%");
   cmd->add_option("GRID", o->grid_file, "Sweep grid JSON file")->required()->check(existing_file());
-  cmd->add_option("--strategies,-s", o->strategies,
-                  "Comma list or 'all' (the same list for every step of a split sweep): " + names)
+  cmd->add_option(
+         "--strategies,-s", o->strategies,
+         "Comma list (each strategy once) or 'all' (the same list for every step of a split "
+         "sweep): " +
+             names)
       ->capture_default_str();
   cmd->add_option("--jobs,-j", o->jobs, "Threads (default: all cores)")->check(count_in(1, 1024));
   CLI::Option* output =

@@ -344,8 +344,7 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
   };
   const double nd = static_cast<double>(n);
   const auto protocols = {Protocol::ll, Protocol::ll128, Protocol::simple};
-  const double ll_cap_bps = t.ll_max_bps(nccl_gpu_generation(topo.gpu_model()), bw.nodes,
-                                         topo.cpu_vendor() == CpuVendor::amd);
+  const double ll_cap_bps = ll_max_bps(topo, t, bw.nodes);
   auto proto_bps = [&](Protocol p, double base_bps) {
     double b = base_bps * t.bandwidth_factor(p);
     if (p == Protocol::ll) b = std::min(b, ll_cap_bps);
@@ -401,16 +400,10 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
                      plateau * lat.model_us() + wire_us);
       }
       if (ar) {
-        // Network levels of the tree: NCCL's binary tree over the nodes (src/graph/trees.cc
-        // ncclGetBtree: root 0 with one child, each level halving) is ceil(log2 nodes) deep, as
-        // the flow lowering builds it (tree_all_reduce.cpp): that is charged. tuning.cc counts
-        // log2i(nodes), floor(log2 nodes) (src/include/utils.h), which only chooses; the two
-        // differ off powers of two (3 nodes: 2 against 1).
-        const auto levels = [&](bool model) {
-          std::size_t depth = 0;
-          for (std::size_t k = bw.nodes; k > 1; k = model ? k / 2 : (k + 1) / 2) ++depth;
-          return static_cast<double>(depth);
-        };
+        // The tree's network levels: NCCL's binary tree's depth is charged, as the flow
+        // lowering runs it; tuning.cc's count only chooses (nccl_ring_latency.hpp).
+        const auto charged_levels = static_cast<double>(nccl_tree_levels(bw.nodes));
+        const auto model_levels = static_cast<double>(nccl_tree_model_levels(bw.nodes));
         for (Protocol p : protocols) {
           const auto lat = [&](double depth) {
             return t.base(Algorithm::tree, p) +
@@ -422,8 +415,8 @@ std::vector<AlgoTime> nccl_candidates(const Topology& topo, const CommOp& op,
           const double path_bps = shaped ? shaped_bps(Algorithm::tree, p) : ring_bps;
           const double wire_us = s / (proto_bps(p, path_bps) * t.tree_bandwidth_factor) * 1e6;
           // NCCL's treeCorrectionFactor scales the tree's bandwidth, for the choice only.
-          add_modelled(Algorithm::tree, p, lat(levels(false)) + wire_us,
-                       lat(levels(true)) + wire_us / t.choice.tree_bandwidth_factor(p, s));
+          add_modelled(Algorithm::tree, p, lat(charged_levels) + wire_us,
+                       lat(model_levels) + wire_us / t.choice.tree_bandwidth_factor(p, s));
         }
         if (nvls_available(topo, op)) {
           add(Algorithm::nvls, Protocol::simple,

@@ -56,6 +56,22 @@ struct NcclRingLatency {
   }
 };
 
+/// Network levels a chunk of NCCL's tree all-reduce crosses each way over `nodes` nodes: its
+/// binary tree (src/graph/trees.cc ncclGetBtree: root 0 with one child, each level halving) is
+/// ceil(log2 nodes) deep. Charged by the argmin and the flow lowering (tree_all_reduce.cpp).
+inline std::size_t nccl_tree_levels(std::size_t nodes) {
+  std::size_t levels = 0;
+  for (std::size_t k = nodes; k > 1; k = (k + 1) / 2) ++levels;
+  return levels;
+}
+/// The levels NCCL's own model counts, log2i(nodes) = floor(log2 nodes) (tuning.cc,
+/// src/include/utils.h), which only chooses; it differs off powers of two (3 nodes: 1 vs 2).
+inline std::size_t nccl_tree_model_levels(std::size_t nodes) {
+  std::size_t levels = 0;
+  for (std::size_t k = nodes; k > 1; k /= 2) ++levels;
+  return levels;
+}
+
 /// Intra-node step latency of `a` for release `r` (tuning.cc intraLat): NCCL up to 2.17
 /// multiplies LL's by 1.8 across nodes for every algorithm.
 inline double nccl_intra_step_us(const NcclTuning& t, const NcclRelease& r, Algorithm a, Protocol p,

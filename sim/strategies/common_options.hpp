@@ -28,7 +28,8 @@ namespace moesim::strategies {
 inline constexpr std::string_view kCommonOptionsHelp =
     "a2a=nccl|deepep|hybrid-ep (expert-parallel all-to-all: NCCL, or node relay by DeepEP's "
     "normal kernels or NVIDIA's Hybrid-EP), comm_sms=N "
-    "(SMs DeepEP holds, default 20), node_limit=M (each token to at most M nodes), eplb=on|off "
+    "(SMs DeepEP holds, default 20; with a2a=deepep|hybrid-ep only, fewer than the GPU has), "
+    "node_limit=M (each token to at most M nodes), eplb=on|off "
     "(redundant experts placed by EPLB), redundant=R (EPLB redundant slots, default one per EP "
     "rank)";
 inline constexpr std::string_view kCommonOptionKeys = "a2a, comm_sms, node_limit, eplb, redundant";

@@ -11,7 +11,6 @@
 #include <unordered_set>
 
 #include "sim/network/collectives/flow_plan.hpp"
-#include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_ring_latency.hpp"
 
 namespace moesim::network {
@@ -62,9 +61,8 @@ FlowPlan chain_plan(const Topology& topo, const CommOp& op, const CollectiveConf
   stage.latency = SimTime::from_us(lat);
   // Under LL the chain moves the buffer no faster than NCCL's LL ceiling, as the argmin prices
   // it (S / min(link rate x 0.5, llMaxBw)).
-  stage.min_transfer = t.protocol_min_transfer(
-      protocol, nccl_gpu_generation(topo.gpu_model()), layout.nodes_spanned(),
-      topo.cpu_vendor() == CpuVendor::amd, op.bytes.as_double());
+  stage.min_transfer =
+      ll_min_transfer(topo, t, protocol, layout.nodes_spanned(), op.bytes.as_double());
   plan.stages.push_back(std::move(stage));
   return plan;
 }

@@ -335,4 +335,15 @@ double fit_time_us(const AlphaBeta& fit, const CommOp& op) {
   return fit.alpha_us + bus_bytes / (fit.beta_gbps * 1e9) * 1e6;
 }
 
+double ll_max_bps(const Topology& topo, const NcclTuning& t, std::size_t nodes) {
+  return t.ll_max_bps(nccl_gpu_generation(topo.gpu_model()), nodes,
+                      topo.cpu_vendor() == CpuVendor::amd);
+}
+
+SimTime ll_min_transfer(const Topology& topo, const NcclTuning& t, Protocol protocol,
+                        std::size_t nodes, double bus_bytes) {
+  return t.protocol_min_transfer(protocol, nccl_gpu_generation(topo.gpu_model()), nodes,
+                                 topo.cpu_vendor() == CpuVendor::amd, bus_bytes);
+}
+
 }  // namespace moesim::network

@@ -227,6 +227,16 @@ std::vector<std::vector<std::uint32_t>> ring_channel_orders(const Topology& topo
                                                             const CollectiveConfig& cfg,
                                                             Protocol protocol);
 
+/// NCCL's LL ceiling on `topo` over `nodes` nodes: NcclTuning::ll_max_bps with the topology's
+/// GPU generation and host CPU (cpu_vendor). The argmin caps LL with it and every flow lowering
+/// floors its LL stages with ll_min_transfer, so both read the one choice of table entry.
+double ll_max_bps(const Topology& topo, const NcclTuning& t, std::size_t nodes);
+/// The shortest time a flow stage moving `bus_bytes` per GPU takes under `protocol` on `topo`
+/// (NcclTuning::protocol_min_transfer at ll_max_bps): bus_bytes over the LL ceiling, none for
+/// LL128 and Simple.
+SimTime ll_min_transfer(const Topology& topo, const NcclTuning& t, Protocol protocol,
+                        std::size_t nodes, double bus_bytes);
+
 /// The slowest intra-node hop class of a channel's ring (`order`: positions in layout.ranks),
 /// the class NCCL's ring latency charges its intra-node steps at (nccl_ring_latency.hpp).
 LinkClass ring_intra_class(const Topology& topo, const GroupLayout& layout,

@@ -19,7 +19,6 @@
 
 #include "sim/network/collectives/flow_plan.hpp"
 #include "sim/network/collectives/ring_search.hpp"
-#include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 #include "sim/workload/collective_traits.hpp"
@@ -119,9 +118,8 @@ FlowPlan lower_ring(const Topology& topo, const CommOp& op, const CollectiveConf
   }
   // Each step moves S / n of payload per GPU over all its channels: under LL no faster than
   // NCCL's LL ceiling, as the argmin prices it (bus bytes / min(link rate x 0.5, llMaxBw)).
-  const SimTime step_floor = t.protocol_min_transfer(
-      protocol, nccl_gpu_generation(topo.gpu_model()), nodes, topo.cpu_vendor() == CpuVendor::amd,
-      op.bytes.as_double() / static_cast<double>(n));
+  const SimTime step_floor =
+      ll_min_transfer(topo, t, protocol, nodes, op.bytes.as_double() / static_cast<double>(n));
   for (std::size_t s = 0; s < steps; ++s) {
     Stage stage;
     stage.latency = SimTime::from_us(step_us + (s == 0 ? latency.base_us : 0));

@@ -6,7 +6,6 @@
 // down; both are pipelined, so each phase is one stage in which every tree edge carries its half at
 // once.
 #include "sim/network/collectives/flow_plan.hpp"
-#include "sim/network/gpu_generation.hpp"
 #include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
 
@@ -61,12 +60,9 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
       }
     }
   }
-  // Network levels a chunk crosses each way: NCCL's binary tree over the nodes is
-  // ceil(log2 nodes) deep (src/graph/trees.cc ncclGetBtree, root 0 with one child), as the
-  // argmin charges it (nccl_cost_model.cpp); the links above are a heap-ordered tree, whose
-  // depth is the same on powers of two.
-  std::size_t depth = 0;
-  for (std::size_t k = layout.nodes.size(); k > 1; k = (k + 1) / 2) ++depth;
+  // Network levels a chunk crosses each way, NCCL's btree depth as the argmin charges it; the
+  // links above are a heap-ordered tree, whose depth is the same on powers of two.
+  const std::size_t depth = nccl_tree_levels(layout.nodes.size());
   // The slowest hop between consecutive GPUs of a node sets the intra-node latency class, as
   // in the argmin (group_bandwidth, nccl_cost_model.cpp): NVLink, or PCI on PCIe / SHM nodes.
   LinkClass chain = LinkClass::nvlink;
@@ -88,9 +84,9 @@ FlowPlan lower_tree_all_reduce(const Topology& topo, const CommOp& op, const Col
   bcast.latency = SimTime::from_us(phase_us);
   // Under LL each phase moves no faster than NCCL's LL ceiling: the argmin prices the tree at
   // S / (min(link rate x 0.5, llMaxBw) x 0.46), half of it in each phase.
-  const SimTime phase_floor = t.protocol_min_transfer(
-      protocol, nccl_gpu_generation(topo.gpu_model()), layout.nodes_spanned(),
-      topo.cpu_vendor() == CpuVendor::amd, op.bytes.as_double() / (2.0 * t.tree_bandwidth_factor));
+  const SimTime phase_floor =
+      ll_min_transfer(topo, t, protocol, layout.nodes_spanned(),
+                      op.bytes.as_double() / (2.0 * t.tree_bandwidth_factor));
   reduce.min_transfer = phase_floor;
   bcast.min_transfer = phase_floor;
   for (const auto& [child, parent] : up) {
