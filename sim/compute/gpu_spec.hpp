@@ -5,9 +5,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "sim/compute/attention_rate_table.hpp"
 #include "sim/core/units.hpp"
 #include "sim/workload/dtype.hpp"
 
@@ -30,6 +32,10 @@ struct KernelModelSpec {
   /// is their own (V100 SGEMM ~92% of 15.7, GA102 ~60% of a peak that counts both FP32
   /// datapaths); nullopt: mma_efficiency.
   std::optional<double> fp32_mma_efficiency;
+  /// Measured fused-attention rates (topologies/gpus/attention/<name>.json, named by
+  /// kernel_model.attention_rates) for the dtypes they cover; null: the roofline's prior
+  /// (RooflineParams::attention_efficiency). Shared: specs are copied per trial by the fits.
+  std::shared_ptr<const AttentionRateTable> attention_rates;
   std::string source;  ///< provenance of every number above
 };
 

@@ -85,6 +85,22 @@ double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
   return flops / (tile_model_seconds(s, peak, DType::bf16, 0) * peak);
 }
 
+double RooflineComputeModel::attention_compute_seconds(const ComputeTask& task) const {
+  const AttentionRateTable* table = gpu_.kernel_model.attention_rates.get();
+  if (table == nullptr || !table->covers(task.dtype) || task.shape.k <= 0) {
+    return task.flops.count / (peak_for(task.dtype).flops_per_s * params_.attention_efficiency);
+  }
+  const AttentionPass pass = task.op.direction == OpDirection::backward ? AttentionPass::backward
+                                                                        : AttentionPass::forward;
+  // A causal kernel's rate is the published one at the sequence it runs over; a kernel that
+  // computes every key of its rows (no mask skipped) runs like the non-causal kernel whose rows
+  // are that long (a whole sequence, or a sliding window's tiles).
+  const bool causal = task.op.causal;
+  const std::int64_t seq = causal ? (task.op.sequence > 0 ? task.op.sequence : task.shape.m)
+                                  : std::max<std::int64_t>(1, task.shape.n);
+  return task.flops.count / table->catalogue_flops_per_s(pass, task.shape.k, causal, seq);
+}
+
 SimTime RooflineComputeModel::duration(const ComputeTask& task,
                                        const ComputeContext& context) const {
   const KernelModelSpec& km = gpu_.kernel_model;
@@ -95,9 +111,7 @@ SimTime RooflineComputeModel::duration(const ComputeTask& task,
       compute_s = gemm_compute_seconds(task, held);
       break;
     case KernelKind::attention:
-      compute_s = task.flops.count /
-                  (peak_for(task.dtype).flops_per_s * params_.attention_efficiency) *
-                  sm_share(held);
+      compute_s = attention_compute_seconds(task) * sm_share(held);
       break;
     default:
       compute_s = task.flops.count / vector_flops_per_s() * sm_share(held);

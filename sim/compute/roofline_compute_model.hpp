@@ -12,7 +12,10 @@
 // The tile overhead (prologue and epilogue of a tile) is what makes short-K GEMMs slow; the
 // wave count is what makes a few-tile GEMM waste SMs.
 //   time = max(compute, bytes / (hbm * hbm_efficiency)) + launch
-// Attention: flops at attention_efficiency of the tensor peak. Every other kernel (softmax,
+// Attention: at the measured rate of the GPU's fused kernel for the pass, head dim, causal mask
+// and sequence length where the GPU file names a table (kernel_model.attention_rates,
+// attention_rate_table.hpp: H100, H200, H800 from FlashAttention-3's cuDNN measurements), else
+// flops at attention_efficiency of the tensor peak [R]. Every other kernel (softmax,
 // layernorm, elementwise, routing, permute, optimizer, copies) is memory-bound: its flops run on
 // the CUDA cores (the fp32 rate, not the tensor peak) and its bytes at the achievable HBM rate.
 // Kernels in dtypes the GPU has no tensor path for (bf16 on V100, fp8 before Hopper) run at the
@@ -37,8 +40,10 @@
 namespace moesim::compute {
 
 struct RooflineParams {
-  /// FlashAttention-class fused attention, fraction of peak. Assumption [R]: no measured anchor in
-  /// the sources; the calibration profile is expected to replace it.
+  /// FlashAttention-class fused attention, fraction of peak, on GPUs without a measured table.
+  /// Assumption [R]: no measured anchor for them in the sources (H100's cuDNN kernel, measured,
+  /// runs at about 0.2-0.6 of its peak by pass, mask, head dim and sequence); the calibration profile
+  /// is expected to replace it.
   double attention_efficiency = 0.50;
   /// Compute-bound kernels (GEMM, attention) while communication runs on the GPU: average 18.9%
   /// (max 40.0%) slowdown measured by Lee et al. 2025, arXiv 2507.03114 (single 4-GPU systems:
@@ -76,6 +81,10 @@ class RooflineComputeModel final : public ComputeModel {
   double vector_flops_per_s() const;
   double tile_model_seconds(const KernelShape& shape, double peak_flops_per_s, DType dtype,
                             int held_sms) const;
+  /// Compute-bound seconds of an attention task: at the GPU's measured rate for its pass, head
+  /// dim, mask and sequence where the GPU file names a table covering its dtype, else at
+  /// attention_efficiency of the tensor peak.
+  double attention_compute_seconds(const ComputeTask& task) const;
   /// all SMs / the SMs left when communication holds `held_sms`.
   double sm_share(int held_sms) const;
   GpuSpec gpu_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "sim/io/attention_rates_json.hpp"
 #include "sim/io/json_reader.hpp"
 #include "sim/io/preset_resolver.hpp"
 
@@ -38,7 +39,8 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   if (auto km = r.find("kernel_model")) {
     km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
                        "tile_64x128_efficiency", "hbm_efficiency", "launch_us",
-                       "fp8_mma_efficiency", "fp32_mma_efficiency", "source"});
+                       "fp8_mma_efficiency", "fp32_mma_efficiency", "attention_rates",
+                       "source"});
     compute::KernelModelSpec& k = g.kernel_model;
     const auto fraction = [&](const char* key, double& out) {
       if (auto v = km->find(key)) {
@@ -62,6 +64,7 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
     }
     if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
     if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
+    if (auto v = km->find("attention_rates")) k.attention_rates = load_attention_rates(v->as_string());
     k.source = km->at("source").as_string();
   }
   return g;
@@ -89,6 +92,7 @@ nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
                        {"source", k.source.empty() ? std::string("defaults") : k.source}};
   if (k.fp8_mma_efficiency) j["kernel_model"]["fp8_mma_efficiency"] = *k.fp8_mma_efficiency;
   if (k.fp32_mma_efficiency) j["kernel_model"]["fp32_mma_efficiency"] = *k.fp32_mma_efficiency;
+  if (k.attention_rates) j["kernel_model"]["attention_rates"] = k.attention_rates->name();
   return nlohmann::json::parse(j.dump());
 }
 

@@ -26,7 +26,7 @@ struct Created {
 /// hardware executor. Absent members keep ComputeOp's defaults (unset).
 ComputeOp read_compute_op(const JsonReader& o) {
   o.expect_object({"gemm_role", "direction", "activation", "top_k", "experts", "tokens_per_expert",
-                   "capacity", "parameters"});
+                   "capacity", "parameters", "sequence", "causal"});
   ComputeOp op;
   if (auto r = o.find("gemm_role")) {
     const auto role = parse_gemm_role(r->as_string());
@@ -61,6 +61,8 @@ ComputeOp read_compute_op(const JsonReader& o) {
   }
   if (auto c = o.find("capacity")) op.capacity = c->as_int_at_least(0);
   if (auto p = o.find("parameters")) op.parameters = p->as_int_at_least(0);
+  if (auto q = o.find("sequence")) op.sequence = q->as_int_at_least(0);
+  if (auto c = o.find("causal")) op.causal = c->as_bool();
   return op;
 }
 
@@ -74,6 +76,8 @@ nlohmann::ordered_json compute_op_to_json(const ComputeOp& op) {
   if (!op.tokens_per_expert.empty()) j["tokens_per_expert"] = op.tokens_per_expert.values();
   if (op.capacity != 0) j["capacity"] = op.capacity;
   if (op.parameters != 0) j["parameters"] = op.parameters;
+  if (op.sequence != 0) j["sequence"] = op.sequence;
+  if (op.causal) j["causal"] = true;
   return j;
 }
 

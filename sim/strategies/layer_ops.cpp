@@ -118,6 +118,13 @@ ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_
   return t;
 }
 
+ComputeOp LayerOps::attention_op() const {
+  ComputeOp op;
+  op.sequence = model_.seq_len;
+  op.causal = model_.attention_kernel == AttentionKernel::flash_causal;
+  return op;
+}
+
 BlockWork LayerOps::attention(Pass pass, std::int64_t x, std::int64_t layer) const {
   const ModelSpec& m = model_;
   if (m.is_mla()) return mla_attention(pass, x, layer);
@@ -132,6 +139,7 @@ BlockWork LayerOps::attention(Pass pass, std::int64_t x, std::int64_t layer) con
   attn.kind = KernelKind::attention;
   attn.shape = KernelShape{x, keys, hd, m.heads / tp};
   attn.dtype = m.dtype;
+  attn.op = attention_op();
   attn.flops = Flops{(fwd ? 4.0 : 8.0) * static_cast<double>(x) * m.keys_per_query(layer) *
                      static_cast<double>(q)};
   attn.bytes = Bytes{(fwd ? 1 : 2) * (x * (q + 2 * kv) + x * q) * b_};
@@ -214,6 +222,7 @@ BlockWork LayerOps::mla_attention(Pass pass, std::int64_t x, std::int64_t layer)
   const std::int64_t keys = m.attended_keys(layer);
   attn.shape = KernelShape{x, keys, qk, heads};
   attn.dtype = m.dtype;
+  attn.op = attention_op();
   attn.flops = Flops{(fwd ? 2.0 : 4.0) * static_cast<double>(x) * m.keys_per_query(layer) *
                      static_cast<double>(heads * (qk + a.v_head_dim))};
   attn.bytes = Bytes{(fwd ? 1 : 2) * x * (2 * q_out + 2 * o_in) * b_};

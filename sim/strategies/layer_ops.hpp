@@ -182,6 +182,8 @@ class LayerOps {
   struct FfnNames;
   /// Multi-head latent attention (ModelSpec::Mla): the projections through the q and kv latents.
   BlockWork mla_attention(Pass pass, std::int64_t tokens, std::int64_t layer) const;
+  /// The core-attention kernel's sequence length and mask (what its measured rate depends on).
+  ComputeOp attention_op() const;
   BlockWork ffn(Block block, Pass pass, std::int64_t tokens, std::int64_t width, bool tp_reduce,
                 const FfnNames& names) const;
 

@@ -41,6 +41,10 @@ struct ComputeOp {
   std::int64_t capacity = 0;
   /// optimizer: number of parameters updated by the step.
   std::int64_t parameters = 0;
+  /// attention: tokens per sequence (the kernel's rate depends on it, not on queries x
+  /// sequences), and whether it skips the tiles the causal mask (or a window) empties.
+  std::int64_t sequence = 0;
+  bool causal = false;
 
   bool operator==(const ComputeOp&) const = default;
 };

@@ -41,14 +41,7 @@ std::optional<AttentionKernel> parse_attention_kernel(std::string_view s) {
   return std::nullopt;
 }
 
-namespace {
-
-// Query-key pairs a tile-skipping causal kernel computes over one sequence of `seq` tokens: query
-// tile i (rows i*T .. min(S, (i+1)T) - 1) computes the key tiles from the first one a row of it
-// still reaches (row i*T reaches back to key i*T - W + 1; no window: key 0) through the diagonal
-// tile, clipped at S. Tiles are square, T x T (FlashAttention-2/3's 128 x 128 on Hopper).
-std::int64_t model_spec_causal_tile_pairs(std::int64_t seq, std::int64_t window,
-                                          std::int64_t tile) {
+std::int64_t causal_tile_pairs(std::int64_t seq, std::int64_t window, std::int64_t tile) {
   std::int64_t pairs = 0;
   for (std::int64_t start = 0; start < seq; start += tile) {
     const std::int64_t end = std::min(seq, start + tile);
@@ -59,8 +52,6 @@ std::int64_t model_spec_causal_tile_pairs(std::int64_t seq, std::int64_t window,
   return pairs;
 }
 
-}  // namespace
-
 double ModelSpec::keys_per_query(std::int64_t layer) const {
   if (!attention_kernel) {
     if (!is_sliding_layer(layer)) return static_cast<double>(seq_len);
@@ -69,7 +60,7 @@ double ModelSpec::keys_per_query(std::int64_t layer) const {
   }
   if (*attention_kernel == AttentionKernel::dense_masked) return static_cast<double>(seq_len);
   const std::int64_t window = is_sliding_layer(layer) ? sliding_window : 0;
-  return static_cast<double>(model_spec_causal_tile_pairs(seq_len, window, kAttentionTile)) /
+  return static_cast<double>(causal_tile_pairs(seq_len, window, kAttentionTile)) /
          static_cast<double>(seq_len);
 }
 

@@ -44,6 +44,12 @@ std::string_view to_string(SlidingLayers v);
 std::optional<SlidingLayers> parse_sliding_layers(std::string_view s);
 std::string_view to_string(AttentionKernel v);
 std::optional<AttentionKernel> parse_attention_kernel(std::string_view s);
+/// Query-key pairs a tile-skipping causal kernel computes over one sequence of `seq` tokens:
+/// query tile i (rows i*T .. min(S, (i+1)T) - 1) computes the key tiles from the first one a row
+/// of it still reaches (row i*T reaches back to key i*T - W + 1; no window, W = 0: key 0) through
+/// the diagonal tile, clipped at S. Tiles are square, T x T (FlashAttention-2/3's 128 x 128 on
+/// Hopper). The catalogue's attention FLOPs and the attention rate table's causal rows share it.
+std::int64_t causal_tile_pairs(std::int64_t seq, std::int64_t window, std::int64_t tile);
 
 struct ModelSpec {
   // Largest sizes validate() accepts (see there for why these values).

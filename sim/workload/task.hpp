@@ -50,7 +50,9 @@ struct ComputeTask {
   Flops flops;  ///< arithmetic work, 2*m*n*k*batch for a GEMM
   Bytes bytes;  ///< HBM traffic, inputs + outputs
   /// What the kernel computes (GEMM role, direction, activation, routing counts...): set by
-  /// the strategy layer for the hardware lowering; the simulated cost ignores it.
+  /// the strategy layer for the hardware lowering. The simulated cost ignores it but for
+  /// attention, whose measured rate depends on the pass, the sequence and the causal mask
+  /// (RooflineComputeModel with an AttentionRateTable).
   ComputeOp op;
 
   bool operator==(const ComputeTask&) const = default;
