@@ -11,9 +11,8 @@
 namespace moesim::io {
 namespace {
 
-PresetDirectory attention_rates_dir() {
-  return {gpu_presets_dir().dir + "/attention", "kernel_model.attention_rates",
-          "attention rate table"};
+PresetDirectory attention_rates_dir(const std::string& referred_from) {
+  return {gpu_presets_dir().dir + "/attention", referred_from, "attention rate table"};
 }
 
 compute::AttentionRateSeries read_series(const JsonReader& r) {
@@ -53,8 +52,8 @@ compute::AttentionRateSeries read_series(const JsonReader& r) {
 }  // namespace
 
 std::shared_ptr<const compute::AttentionRateTable> load_attention_rates(
-    const std::string& name_or_path) {
-  const std::string file = resolve_preset(attention_rates_dir(), name_or_path);
+    const std::string& name_or_path, const std::string& referred_from) {
+  const std::string file = resolve_preset(attention_rates_dir(referred_from), name_or_path);
   const nlohmann::json doc = parse_json_file(file);
   const JsonReader r(doc, file);
   r.expect_object({"name", "kernel", "dtypes", "source", "series"});

@@ -11,8 +11,10 @@
 
 namespace moesim::io {
 
-/// The table `name_or_path` names; errors are InputErrors on the file, at the offending node.
+/// The table `name_or_path` names; errors are InputErrors on the file, at the offending node,
+/// and an unknown name one on `referred_from` (where the name was read, e.g. "h.json:
+/// /kernel_model/attention_rates").
 std::shared_ptr<const compute::AttentionRateTable> load_attention_rates(
-    const std::string& name_or_path);
+    const std::string& name_or_path, const std::string& referred_from);
 
 }  // namespace moesim::io

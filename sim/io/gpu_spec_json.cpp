@@ -64,7 +64,10 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
     }
     if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
     if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
-    if (auto v = km->find("attention_rates")) k.attention_rates = load_attention_rates(v->as_string());
+    if (auto v = km->find("attention_rates")) {
+      k.attention_rates =
+          load_attention_rates(v->as_string(), fmt::format("{}: {}", v->file(), v->where()));
+    }
     k.source = km->at("source").as_string();
   }
   return g;
