@@ -53,9 +53,9 @@ AttentionRateTable::AttentionRateTable(std::string name, std::vector<DType> dtyp
       throw std::invalid_argument(fmt::format("{}: head_dim is not positive", label));
     }
     if (s.seq.empty() || s.seq.size() != s.tflops.size()) {
-      throw std::invalid_argument(fmt::format(
-          "{}: {} sequence lengths against {} rates (expected as many, at least one)", label,
-          s.seq.size(), s.tflops.size()));
+      throw std::invalid_argument(
+          fmt::format("{}: {} sequence lengths against {} rates (expected as many, at least one)",
+                      label, s.seq.size(), s.tflops.size()));
     }
     for (std::size_t j = 0; j < s.seq.size(); ++j) {
       if (s.seq[j] <= 0 || (j > 0 && s.seq[j] <= s.seq[j - 1])) {
@@ -64,8 +64,8 @@ AttentionRateTable::AttentionRateTable(std::string name, std::vector<DType> dtyp
                         s.seq[j], j));
       }
       if (!(s.tflops[j] > 0) || !std::isfinite(s.tflops[j])) {
-        throw std::invalid_argument(
-            fmt::format("{}: rate {} at sequence {} is not positive", label, s.tflops[j], s.seq[j]));
+        throw std::invalid_argument(fmt::format("{}: rate {} at sequence {} is not positive", label,
+                                                s.tflops[j], s.seq[j]));
       }
     }
     for (std::size_t j = 0; j < i; ++j) {
@@ -79,9 +79,9 @@ AttentionRateTable::AttentionRateTable(std::string name, std::vector<DType> dtyp
   std::sort(head_dims_.begin(), head_dims_.end());
   for (const AttentionRateSeries& s : series_) {
     if (!std::binary_search(head_dims_.begin(), head_dims_.end(), s.head_dim)) {
-      throw std::invalid_argument(fmt::format(
-          "{}: no forward non-causal series at head_dim {} (every head dim needs one)",
-          series_label(s), s.head_dim));
+      throw std::invalid_argument(
+          fmt::format("{}: no forward non-causal series at head_dim {} (every head dim needs one)",
+                      series_label(s), s.head_dim));
     }
   }
 }

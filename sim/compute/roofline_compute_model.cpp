@@ -90,8 +90,8 @@ double RooflineComputeModel::attention_compute_seconds(const ComputeTask& task) 
   if (table == nullptr || !table->covers(task.dtype) || task.shape.k <= 0) {
     return task.flops.count / (peak_for(task.dtype).flops_per_s * params_.attention_efficiency);
   }
-  const AttentionPass pass = task.op.direction == OpDirection::backward ? AttentionPass::backward
-                                                                        : AttentionPass::forward;
+  const AttentionPass pass =
+      task.op.direction == OpDirection::backward ? AttentionPass::backward : AttentionPass::forward;
   // A causal kernel's rate is the published one at the sequence it runs over; a kernel that
   // computes every key of its rows (no mask skipped) runs like the non-causal kernel whose rows
   // are that long (a whole sequence, or a sliding window's tiles).

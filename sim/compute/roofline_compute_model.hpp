@@ -42,8 +42,8 @@ namespace moesim::compute {
 struct RooflineParams {
   /// FlashAttention-class fused attention, fraction of peak, on GPUs without a measured table.
   /// Assumption [R]: no measured anchor for them in the sources (H100's cuDNN kernel, measured,
-  /// runs at about 0.2-0.6 of its peak by pass, mask, head dim and sequence); the calibration profile
-  /// is expected to replace it.
+  /// runs at about 0.2-0.6 of its peak by pass, mask, head dim and sequence); the calibration
+  /// profile is expected to replace it.
   double attention_efficiency = 0.50;
   /// Compute-bound kernels (GEMM, attention) while communication runs on the GPU: average 18.9%
   /// (max 40.0%) slowdown measured by Lee et al. 2025, arXiv 2507.03114 (single 4-GPU systems:

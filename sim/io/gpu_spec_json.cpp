@@ -39,8 +39,7 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   if (auto km = r.find("kernel_model")) {
     km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
                        "tile_64x128_efficiency", "hbm_efficiency", "launch_us",
-                       "fp8_mma_efficiency", "fp32_mma_efficiency", "attention_rates",
-                       "source"});
+                       "fp8_mma_efficiency", "fp32_mma_efficiency", "attention_rates", "source"});
     compute::KernelModelSpec& k = g.kernel_model;
     const auto fraction = [&](const char* key, double& out) {
       if (auto v = km->find(key)) {

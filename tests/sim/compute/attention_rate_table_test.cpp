@@ -25,13 +25,12 @@ AttentionRateSeries series(AttentionPass pass, std::int64_t head_dim, bool causa
 /// A two-point table: forward non-causal and causal at head dims 64 and 128, backward non-causal
 /// at 64 only.
 AttentionRateTable small_table() {
-  return AttentionRateTable(
-      "t", {DType::bf16},
-      {series(AttentionPass::forward, 64, false, {300, 400}),
-       series(AttentionPass::forward, 64, true, {200, 360}),
-       series(AttentionPass::forward, 128, false, {500, 600}),
-       series(AttentionPass::backward, 64, false, {250, 420})},
-      kTile);
+  return AttentionRateTable("t", {DType::bf16},
+                            {series(AttentionPass::forward, 64, false, {300, 400}),
+                             series(AttentionPass::forward, 64, true, {200, 360}),
+                             series(AttentionPass::forward, 128, false, {500, 600}),
+                             series(AttentionPass::backward, 64, false, {250, 420})},
+                            kTile);
 }
 
 double causal_factor(std::int64_t seq) {
@@ -49,8 +48,7 @@ TEST(AttentionRateTable, MeasuredPointsInTheCataloguesConvention) {
   EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::forward, 64, true, 4096),
                    360e12 * 1.03125);
   // Backward: the convention counts 2.5 forward passes of work, the catalogue 2.
-  EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::backward, 64, false, 4096),
-                   420e12 * 0.8);
+  EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::backward, 64, false, 4096), 420e12 * 0.8);
 }
 
 TEST(AttentionRateTable, CausalBackwardPaysWhatTheMaskCostsTheForward) {
