@@ -41,8 +41,13 @@ std::string_view to_string(AttentionPass pass) {
 }
 
 AttentionRateTable::AttentionRateTable(std::string name, std::vector<DType> dtypes,
-                                       std::vector<AttentionRateSeries> series, std::int64_t tile)
-    : name_(std::move(name)), dtypes_(std::move(dtypes)), series_(std::move(series)), tile_(tile) {
+                                       std::vector<AttentionRateSeries> series,
+                                       bool skips_masked_tiles, std::int64_t tile)
+    : name_(std::move(name)),
+      dtypes_(std::move(dtypes)),
+      series_(std::move(series)),
+      skips_masked_tiles_(skips_masked_tiles),
+      tile_(tile) {
   if (tile_ <= 0) throw std::invalid_argument(fmt::format("tile {} is not positive", tile_));
   if (dtypes_.empty()) throw std::invalid_argument("no dtype");
   if (series_.empty()) throw std::invalid_argument("no series");
@@ -117,10 +122,12 @@ double AttentionRateTable::catalogue_at(AttentionPass pass, std::int64_t head_di
   if (!tflops) tflops = published_at(AttentionPass::forward, head_dim, false, seq);
   double rate = *tflops * 1e12;
   if (causal) {
-    // The convention's work is S^2 / 2 pairs; the kernel computes (and the catalogue counts)
-    // whole diagonal tiles.
+    // The convention's work is S^2 / 2 pairs; a fused kernel computes (and the catalogue counts)
+    // whole diagonal tiles, an unfused one every pair.
     const double s = static_cast<double>(seq);
-    rate *= static_cast<double>(causal_tile_pairs(seq, 0, tile_)) / (s * s / 2.0);
+    const double computed =
+        skips_masked_tiles_ ? static_cast<double>(causal_tile_pairs(seq, 0, tile_)) : s * s;
+    rate *= computed / (s * s / 2.0);
   }
   if (pass == AttentionPass::backward) rate *= kCatalogueBackwardWork / kConventionBackwardWork;
   return rate;

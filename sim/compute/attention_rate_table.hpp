@@ -10,9 +10,13 @@
 // work (sim/strategies/layer_ops.cpp: forward 4 x queries x keys-per-query x width, backward 2 x
 // that, every key of every computed tile):
 //   forward, non-causal:  the published rate;
-//   forward, causal:      x causal_tile_pairs(S, 0, T) / (S^2 / 2) (the catalogue counts the
-//                         diagonal tiles whole, the convention half of them);
+//   forward, causal:      a kernel that skips the masked tiles (flash-style, fused):
+//                         x causal_tile_pairs(S, 0, T) / (S^2 / 2) (the catalogue counts the
+//                         diagonal tiles whole, the convention half of them); one that computes
+//                         every tile and masks (unfused, e.g. PyTorch's matmul-softmax-matmul):
+//                         x 2 (the catalogue counts all S^2 pairs);
 //   backward:             x 2 / 2.5, and the causal factor likewise.
+// A pass the source does not give at a head dim falls back to the forward non-causal curve there.
 // A causal backward the source does not give is derived [R]: the non-causal backward at the same
 // (S, D) times the forward's causal / non-causal ratio there (the mask costs the backward what it
 // costs the forward: the same diagonal tiles and the same shorter rows).
@@ -46,10 +50,13 @@ class AttentionRateTable {
  public:
   /// Builds the table from published series (validated: head dims and sequence lengths > 0,
   /// sequences strictly ascending, rates > 0, at most one series per (pass, head dim, causal),
-  /// and a forward non-causal series for every head dim). `tile`: the kernel's square tile (the
-  /// causal conversion's diagonal). Throws std::invalid_argument naming the series.
+  /// and a forward non-causal series for every head dim). `skips_masked_tiles`: the kernel
+  /// computes only the tiles the causal mask leaves (fused) or every tile (unfused). `tile`: the
+  /// kernel's square tile (the causal conversion's diagonal). Throws std::invalid_argument
+  /// naming the series.
   AttentionRateTable(std::string name, std::vector<DType> dtypes,
-                     std::vector<AttentionRateSeries> series, std::int64_t tile);
+                     std::vector<AttentionRateSeries> series, bool skips_masked_tiles,
+                     std::int64_t tile);
 
   /// FLOP/s at which the kernel does the catalogue's work for one pass over sequences of `seq`
   /// tokens at head dim `head_dim`, causal (tiles above the diagonal skipped) or not.
@@ -59,6 +66,7 @@ class AttentionRateTable {
   bool covers(DType dtype) const;
 
   const std::string& name() const { return name_; }
+  bool skips_masked_tiles() const { return skips_masked_tiles_; }
   const std::vector<DType>& dtypes() const { return dtypes_; }
   const std::vector<AttentionRateSeries>& series() const { return series_; }
 
@@ -74,6 +82,7 @@ class AttentionRateTable {
   std::vector<DType> dtypes_;
   std::vector<AttentionRateSeries> series_;
   std::vector<std::int64_t> head_dims_;  ///< ascending, each with a forward non-causal series
+  bool skips_masked_tiles_;
   std::int64_t tile_;
 };
 

@@ -36,6 +36,9 @@ struct KernelModelSpec {
   /// kernel_model.attention_rates) for the dtypes they cover; null: the roofline's prior
   /// (RooflineParams::attention_efficiency). Shared: specs are copied per trial by the fits.
   std::shared_ptr<const AttentionRateTable> attention_rates;
+  /// The same for unfused attention (every tile computed and masked: attention_kernel =
+  /// dense_masked), named by kernel_model.unfused_attention_rates.
+  std::shared_ptr<const AttentionRateTable> unfused_attention_rates;
   std::string source;  ///< provenance of every number above
 };
 

@@ -86,15 +86,18 @@ double RooflineComputeModel::gemm_shape_efficiency(const KernelShape& s) const {
 }
 
 double RooflineComputeModel::attention_compute_seconds(const ComputeTask& task) const {
-  const AttentionRateTable* table = gpu_.kernel_model.attention_rates.get();
+  const KernelModelSpec& km = gpu_.kernel_model;
+  const AttentionRateTable* table =
+      task.op.fused ? km.attention_rates.get() : km.unfused_attention_rates.get();
   if (table == nullptr || !table->covers(task.dtype) || task.shape.k <= 0) {
     return task.flops.count / (peak_for(task.dtype).flops_per_s * params_.attention_efficiency);
   }
   const AttentionPass pass =
       task.op.direction == OpDirection::backward ? AttentionPass::backward : AttentionPass::forward;
-  // A causal kernel's rate is the published one at the sequence it runs over; a kernel that
-  // computes every key of its rows (no mask skipped) runs like the non-causal kernel whose rows
-  // are that long (a whole sequence, or a sliding window's tiles).
+  // A causal kernel's rate is the published one at the sequence it runs over (the table knows
+  // whether it skips the masked tiles); a kernel without the mask that computes every key of its
+  // rows runs like the non-causal kernel whose rows are that long (a whole sequence, or a
+  // sliding window's tiles).
   const bool causal = task.op.causal;
   const std::int64_t seq = causal ? (task.op.sequence > 0 ? task.op.sequence : task.shape.m)
                                   : std::max<std::int64_t>(1, task.shape.n);

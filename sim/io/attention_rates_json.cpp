@@ -56,9 +56,10 @@ std::shared_ptr<const compute::AttentionRateTable> load_attention_rates(
   const std::string file = resolve_preset(attention_rates_dir(referred_from), name_or_path);
   const nlohmann::json doc = parse_json_file(file);
   const JsonReader r(doc, file);
-  r.expect_object({"name", "kernel", "dtypes", "source", "series"});
+  r.expect_object({"name", "kernel", "dtypes", "skips_masked_tiles", "source", "series"});
   const std::string name = r.at("name").as_string();
   r.at("source").as_string();  // provenance is required
+  const bool skips_masked_tiles = r.at("skips_masked_tiles").as_bool();
   std::vector<DType> dtypes;
   for (const JsonReader& d : r.at("dtypes").elements()) {
     const auto dtype = parse_dtype(d.as_string());
@@ -71,7 +72,7 @@ std::shared_ptr<const compute::AttentionRateTable> load_attention_rates(
   for (const JsonReader& s : list.elements()) series.push_back(read_series(s));
   try {
     return std::make_shared<const compute::AttentionRateTable>(
-        name, std::move(dtypes), std::move(series), ModelSpec::kAttentionTile);
+        name, std::move(dtypes), std::move(series), skips_masked_tiles, ModelSpec::kAttentionTile);
   } catch (const std::invalid_argument& e) {
     list.fail(e.what());
   }

@@ -39,7 +39,8 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
   if (auto km = r.find("kernel_model")) {
     km->expect_object({"mma_efficiency", "tile_overhead_us", "tile_128x128_efficiency",
                        "tile_64x128_efficiency", "hbm_efficiency", "launch_us",
-                       "fp8_mma_efficiency", "fp32_mma_efficiency", "attention_rates", "source"});
+                       "fp8_mma_efficiency", "fp32_mma_efficiency", "attention_rates",
+                       "unfused_attention_rates", "source"});
     compute::KernelModelSpec& k = g.kernel_model;
     const auto fraction = [&](const char* key, double& out) {
       if (auto v = km->find(key)) {
@@ -63,10 +64,20 @@ compute::GpuSpec read_gpu(const nlohmann::json& doc, const std::string& origin) 
     }
     if (auto v = km->find("tile_overhead_us")) k.tile_overhead_us = v->as_double_at_least(0.0);
     if (auto v = km->find("launch_us")) k.launch_us = v->as_double_at_least(0.0);
-    if (auto v = km->find("attention_rates")) {
-      k.attention_rates =
-          load_attention_rates(v->as_string(), fmt::format("{}: {}", v->file(), v->where()));
-    }
+    const auto table = [&](const char* key, bool fused) {
+      std::shared_ptr<const compute::AttentionRateTable> out;
+      if (auto v = km->find(key)) {
+        out = load_attention_rates(v->as_string(), fmt::format("{}: {}", v->file(), v->where()));
+        if (out->skips_masked_tiles() != fused) {
+          v->fail(fused ? "names an unfused table" : "names a fused table",
+                  fused ? "a table with skips_masked_tiles true"
+                        : "a table with skips_masked_tiles false");
+        }
+      }
+      return out;
+    };
+    k.attention_rates = table("attention_rates", true);
+    k.unfused_attention_rates = table("unfused_attention_rates", false);
     k.source = km->at("source").as_string();
   }
   return g;
@@ -95,6 +106,9 @@ nlohmann::json gpu_spec_to_json(const compute::GpuSpec& gpu) {
   if (k.fp8_mma_efficiency) j["kernel_model"]["fp8_mma_efficiency"] = *k.fp8_mma_efficiency;
   if (k.fp32_mma_efficiency) j["kernel_model"]["fp32_mma_efficiency"] = *k.fp32_mma_efficiency;
   if (k.attention_rates) j["kernel_model"]["attention_rates"] = k.attention_rates->name();
+  if (k.unfused_attention_rates) {
+    j["kernel_model"]["unfused_attention_rates"] = k.unfused_attention_rates->name();
+  }
   return nlohmann::json::parse(j.dump());
 }
 

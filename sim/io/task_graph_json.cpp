@@ -26,7 +26,7 @@ struct Created {
 /// hardware executor. Absent members keep ComputeOp's defaults (unset).
 ComputeOp read_compute_op(const JsonReader& o) {
   o.expect_object({"gemm_role", "direction", "activation", "top_k", "experts", "tokens_per_expert",
-                   "capacity", "parameters", "sequence", "causal"});
+                   "capacity", "parameters", "sequence", "causal", "fused"});
   ComputeOp op;
   if (auto r = o.find("gemm_role")) {
     const auto role = parse_gemm_role(r->as_string());
@@ -63,6 +63,7 @@ ComputeOp read_compute_op(const JsonReader& o) {
   if (auto p = o.find("parameters")) op.parameters = p->as_int_at_least(0);
   if (auto q = o.find("sequence")) op.sequence = q->as_int_at_least(0);
   if (auto c = o.find("causal")) op.causal = c->as_bool();
+  if (auto f = o.find("fused")) op.fused = f->as_bool();
   return op;
 }
 
@@ -78,6 +79,7 @@ nlohmann::ordered_json compute_op_to_json(const ComputeOp& op) {
   if (op.parameters != 0) j["parameters"] = op.parameters;
   if (op.sequence != 0) j["sequence"] = op.sequence;
   if (op.causal) j["causal"] = true;
+  if (!op.fused) j["fused"] = false;
   return j;
 }
 

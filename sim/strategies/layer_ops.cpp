@@ -121,7 +121,9 @@ ComputeTask LayerOps::memory_kernel(KernelKind kind, std::int64_t m, std::int64_
 ComputeOp LayerOps::attention_op() const {
   ComputeOp op;
   op.sequence = model_.seq_len;
-  op.causal = model_.attention_kernel == AttentionKernel::flash_causal;
+  // Unset (the kernel computes every key of its rows): fused, no mask skipped.
+  op.causal = model_.attention_kernel.has_value();
+  op.fused = model_.attention_kernel != AttentionKernel::dense_masked;
   return op;
 }
 

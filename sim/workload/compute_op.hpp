@@ -42,9 +42,12 @@ struct ComputeOp {
   /// optimizer: number of parameters updated by the step.
   std::int64_t parameters = 0;
   /// attention: tokens per sequence (the kernel's rate depends on it, not on queries x
-  /// sequences), and whether it skips the tiles the causal mask (or a window) empties.
+  /// sequences); whether the causal mask applies; whether the kernel is fused (flash-style: a
+  /// causal one skips the tiles the mask, or a window, empties) or unfused (every tile computed,
+  /// then masked).
   std::int64_t sequence = 0;
   bool causal = false;
+  bool fused = true;
 
   bool operator==(const ComputeOp&) const = default;
 };

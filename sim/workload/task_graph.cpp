@@ -76,7 +76,8 @@ std::uint64_t kernel_hash(const ComputeTask& c) {
   h = mix(h, reinterpret_cast<std::uintptr_t>(c.op.tokens_per_expert.values().data()));
   h = mix(h, static_cast<std::uint64_t>(c.op.capacity));
   h = mix(h, static_cast<std::uint64_t>(c.op.parameters));
-  h = mix(h, static_cast<std::uint64_t>(c.op.sequence) << 1 | (c.op.causal ? 1U : 0U));
+  h = mix(h, static_cast<std::uint64_t>(c.op.sequence) << 2 | (c.op.causal ? 1U : 0U) |
+                 (c.op.fused ? 2U : 0U));
   return h;
 }
 

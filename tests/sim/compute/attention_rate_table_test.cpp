@@ -24,13 +24,13 @@ AttentionRateSeries series(AttentionPass pass, std::int64_t head_dim, bool causa
 
 /// A two-point table: forward non-causal and causal at head dims 64 and 128, backward non-causal
 /// at 64 only.
-AttentionRateTable small_table() {
+AttentionRateTable small_table(bool skips_masked_tiles = true) {
   return AttentionRateTable("t", {DType::bf16},
                             {series(AttentionPass::forward, 64, false, {300, 400}),
                              series(AttentionPass::forward, 64, true, {200, 360}),
                              series(AttentionPass::forward, 128, false, {500, 600}),
                              series(AttentionPass::backward, 64, false, {250, 420})},
-                            kTile);
+                            skips_masked_tiles, kTile);
 }
 
 double causal_factor(std::int64_t seq) {
@@ -49,6 +49,13 @@ TEST(AttentionRateTable, MeasuredPointsInTheCataloguesConvention) {
                    360e12 * 1.03125);
   // Backward: the convention counts 2.5 forward passes of work, the catalogue 2.
   EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::backward, 64, false, 4096), 420e12 * 0.8);
+}
+
+TEST(AttentionRateTable, AnUnfusedKernelComputesEveryMaskedPair) {
+  // Computing all S^2 pairs of a causal sequence, it does twice the convention's S^2 / 2 work.
+  const AttentionRateTable t = small_table(false);
+  EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::forward, 64, true, 4096), 720e12);
+  EXPECT_DOUBLE_EQ(t.catalogue_flops_per_s(AttentionPass::forward, 64, false, 4096), 400e12);
 }
 
 TEST(AttentionRateTable, CausalBackwardPaysWhatTheMaskCostsTheForward) {
@@ -78,7 +85,7 @@ TEST(AttentionRateTable, InterpolatesInLogSpaceAndClampsAtTheMeasuredEnds) {
 
 TEST(AttentionRateTable, RejectsTablesItCannotLookUp) {
   const auto make = [](std::vector<AttentionRateSeries> s) {
-    return AttentionRateTable("t", {DType::bf16}, std::move(s), kTile);
+    return AttentionRateTable("t", {DType::bf16}, std::move(s), true, kTile);
   };
   // Sequence lengths not ascending.
   EXPECT_THROW(make({{AttentionPass::forward, 64, false, {4096, 1024}, {1, 2}}}),
@@ -126,6 +133,11 @@ TEST(AttentionRateTable, H100RunsCudnnsMeasuredKernel) {
   const ComputeTask bwd = attention(4096, 4096, 64, 32, false, OpDirection::backward);
   EXPECT_NEAR(model.duration(bwd, {}).seconds() - launch_s,
               2.5 * 4.0 * 4096.0 * 4096.0 * 64 * 32 / 417e12, 1e-9);
+  // Unfused (attention_kernel=dense_masked: every pair computed, then masked): Fig. 5's
+  // 'Standard attention', head dim 128, causal, 4096 tokens: 35 TFLOP/s on the convention's half.
+  ComputeTask unfused = attention(4096, 4096, 128, 16, true, OpDirection::forward);
+  unfused.op.fused = false;
+  EXPECT_NEAR(model.duration(unfused, {}).seconds() - launch_s, convention / 35e12, 1e-9);
   // A GPU without a table keeps the prior: attention_efficiency of the tensor peak.
   const GpuSpec a100 = io::load_gpu_spec("a100");
   EXPECT_EQ(a100.kernel_model.attention_rates, nullptr);
@@ -141,6 +153,11 @@ TEST(AttentionRateTable, GpuSpecRoundTripKeepsTheTableAndUnknownNamesAreInputErr
   EXPECT_EQ(back.kernel_model.attention_rates->name(), "sm90-cudnn-fused");
   nlohmann::json doc = io::gpu_spec_to_json(h100);
   doc["kernel_model"]["attention_rates"] = "no-such-table";
+  EXPECT_THROW(io::gpu_spec_from_json_text(doc.dump(), "h.json"), InputError);
+  // Each key names its kind of kernel: a fused table where the unfused one belongs is refused.
+  doc = io::gpu_spec_to_json(h100);
+  ASSERT_EQ(doc["kernel_model"]["unfused_attention_rates"], "sm90-pytorch-unfused");
+  doc["kernel_model"]["unfused_attention_rates"] = "sm90-cudnn-fused";
   EXPECT_THROW(io::gpu_spec_from_json_text(doc.dump(), "h.json"), InputError);
 }
 
