@@ -40,6 +40,12 @@ std::string_view to_string(AttentionPass pass) {
   return pass == AttentionPass::forward ? "forward" : "backward";
 }
 
+std::optional<AttentionPass> parse_attention_pass(std::string_view name) {
+  if (name == "forward") return AttentionPass::forward;
+  if (name == "backward") return AttentionPass::backward;
+  return std::nullopt;
+}
+
 AttentionRateTable::AttentionRateTable(std::string name, std::vector<DType> dtypes,
                                        std::vector<AttentionRateSeries> series,
                                        bool skips_masked_tiles, std::int64_t tile)
@@ -107,20 +113,21 @@ std::optional<double> AttentionRateTable::published_at(AttentionPass pass, std::
 
 double AttentionRateTable::catalogue_at(AttentionPass pass, std::int64_t head_dim, bool causal,
                                         std::int64_t seq) const {
-  std::optional<double> tflops = published_at(pass, head_dim, causal, seq);
-  if (!tflops && causal) {
-    // The derived causal curve: the non-causal one scaled by what the mask costs the forward.
-    // Every head dim has a forward non-causal series (constructor); a missing forward causal or
-    // non-causal pass falls back to the non-causal rate of the same pass.
-    const std::optional<double> open = published_at(pass, head_dim, false, seq);
-    const std::optional<double> fwd_causal =
-        published_at(AttentionPass::forward, head_dim, true, seq);
-    const double fwd_open = *published_at(AttentionPass::forward, head_dim, false, seq);
-    const double open_rate = open ? *open : fwd_open;
-    tflops = fwd_causal ? open_rate * *fwd_causal / fwd_open : open_rate;
+  // Every head dim has a forward non-causal curve (constructor): the fallback of a pass the
+  // source does not give, and the denominator of what the mask costs.
+  const double forward_open = *published_at(AttentionPass::forward, head_dim, false, seq);
+  const double open = published_at(pass, head_dim, false, seq).value_or(forward_open);
+  double tflops = open;
+  if (causal) {
+    if (const auto published = published_at(pass, head_dim, true, seq)) {
+      tflops = *published;
+    } else if (const auto forward_causal =
+                   published_at(AttentionPass::forward, head_dim, true, seq)) {
+      // The derived causal curve: the non-causal one scaled by what the mask costs the forward.
+      tflops = open * *forward_causal / forward_open;
+    }
   }
-  if (!tflops) tflops = published_at(AttentionPass::forward, head_dim, false, seq);
-  double rate = *tflops * 1e12;
+  double rate = tflops * 1e12;
   if (causal) {
     // The convention's work is S^2 / 2 pairs; a fused kernel computes (and the catalogue counts)
     // whole diagonal tiles, an unfused one every pair.

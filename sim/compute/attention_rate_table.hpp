@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/workload/dtype.hpp"
@@ -87,5 +88,6 @@ class AttentionRateTable {
 };
 
 std::string_view to_string(AttentionPass pass);
+std::optional<AttentionPass> parse_attention_pass(std::string_view name);
 
 }  // namespace moesim::compute

@@ -19,14 +19,9 @@ compute::AttentionRateSeries read_series(const JsonReader& r) {
   r.expect_object({"pass", "head_dim", "causal", "seq", "tflops"});
   compute::AttentionRateSeries s;
   const JsonReader pass = r.at("pass");
-  const std::string p = pass.as_string();
-  if (p == "forward") {
-    s.pass = compute::AttentionPass::forward;
-  } else if (p == "backward") {
-    s.pass = compute::AttentionPass::backward;
-  } else {
-    pass.fail("unknown pass", "forward or backward");
-  }
+  const auto parsed = compute::parse_attention_pass(pass.as_string());
+  if (!parsed) pass.fail("unknown pass", "forward or backward");
+  s.pass = *parsed;
   // Head dims and sequences far beyond any published kernel are typos; rates above 1e5 TFLOP/s
   // are above every GPU's peak.
   s.head_dim = r.at("head_dim").as_int_in(1, 4096);
