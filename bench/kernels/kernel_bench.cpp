@@ -78,9 +78,11 @@ Verification verdict(const std::vector<double>& out, const std::vector<double>& 
                                                            : Verification::fail;
 }
 
+/// Every kernel here is a forward one; attention says its mask and that it is unfused.
 void record(Context& ctx, benchmark::State& state, KernelKind kind, KernelShape shape,
-            ElementType t, double time_us, Verification v, const char* variant) {
-  ctx.rows.push_back({kind, shape, dtype_of(t), time_us, v, variant});
+            ElementType t, double time_us, Verification v, const char* variant,
+            calibration::KernelTraits traits = {}) {
+  ctx.rows.push_back({kind, shape, dtype_of(t), time_us, v, variant, traits});
   state.counters["verified"] = v == Verification::pass ? 1.0 : 0.0;
   if (kind == KernelKind::gemm || kind == KernelKind::attention) {
     const double mult = kind == KernelKind::gemm ? 2.0 : 4.0;
@@ -368,8 +370,10 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
       }
     }
   }
+  // Unfused: the scores GEMM computes every tile, the softmax masks them.
   record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, us, verdict(got, ref),
-         causal ? "cublas-causal" : "cublas");
+         causal ? "cublas-causal" : "cublas",
+         calibration::KernelTraits{OpDirection::forward, causal, /*fused=*/false});
 }
 
 // ---- Registration ------------------------------------------------------------------------------

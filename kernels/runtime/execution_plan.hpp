@@ -63,6 +63,10 @@ struct DeviceCall {
   std::int64_t batch = 1;
   bool transpose_a = false;  ///< gemm: A stored k x m (weight gradient X^T dY)
   bool transpose_b = false;  ///< gemm: B stored n x k (input gradient dY W^T)
+  /// attention: the causal mask applies (ComputeOp::causal). The kernels are the unfused cuBLAS
+  /// ones (scores GEMM, softmax, PV GEMM) whatever ComputeOp::fused says: a fused task's
+  /// measured time is an unfused kernel's.
+  bool causal = false;
   DeviceActivation activation = DeviceActivation::gelu;
   std::int32_t tokens = 0;  ///< routing ops
   std::int32_t top_k = 0;

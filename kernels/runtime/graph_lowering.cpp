@@ -9,6 +9,7 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/exec/dependency_cycle.hpp"
+#include "sim/workload/attention_geometry.hpp"
 
 namespace moesim::runtime {
 
@@ -213,11 +214,14 @@ DeviceCall lower_compute(const TaskGraph& g, TaskId id, const ComputeTask& c) {
     }
     case KernelKind::attention: {
       d.op = backward ? DeviceOp::attention_backward : DeviceOp::attention_forward;
-      d.n = dim("n (sequence length)", s.n);
+      // Independent sequences per head (sim/workload/attention_geometry.hpp): a causal task
+      // masks over its sequence, any other runs blocks of its n keys.
+      const AttentionGeometry geo = attention_geometry(s, op);
+      d.causal = op.causal;
+      d.n = dim("n (sequence length)", geo.sequence);
       d.k = dim("k (head dim)", s.k);
-      const std::int64_t sequences = std::max<std::int64_t>(1, s.m / d.n);
-      d.m = sequences * d.n;
-      d.batch = dim("batch x sequences", std::max<std::int64_t>(s.batch, 1) * sequences);
+      d.m = geo.sequences * d.n;
+      d.batch = dim("batch x sequences", geo.heads * geo.sequences);
       const std::int64_t head = d.batch * d.n * d.k * kElem;
       const std::int64_t scores = d.batch * d.n * d.n * kElem;
       d.input_bytes = (backward ? 4 : 3) * head;                          // Q K V (dO)
@@ -647,7 +651,8 @@ std::string plan_to_text(const TaskGraph& graph, const ExecutionPlan& plan) {
             break;
           case DeviceOp::attention_forward:
           case DeviceOp::attention_backward:
-            out += fmt::format("{} heads={} seq={} dim={}", to_string(d.op), d.batch, d.n, d.k);
+            out += fmt::format("{} heads={} seq={} dim={}{}", to_string(d.op), d.batch, d.n, d.k,
+                               d.causal ? " causal" : "");
             break;
           case DeviceOp::activation_forward:
           case DeviceOp::activation_backward:

@@ -180,7 +180,7 @@ void launch_compute(const DeviceCall& d, RankState& rank, StreamState& s, std::u
       const std::int64_t head = aligned(d.batch * d.n * d.k * 2);
       kernels::attention_forward(*s.blas, type, as_int(d.batch), as_int(d.n), as_int(d.k), in,
                                  in + head, in + 2 * head, out + head, out,
-                                 1.0F / std::sqrt(static_cast<float>(d.k)), true, st);
+                                 1.0F / std::sqrt(static_cast<float>(d.k)), d.causal, st);
       return;
     }
     case DeviceOp::attention_backward: {
@@ -190,7 +190,7 @@ void launch_compute(const DeviceCall& d, RankState& rank, StreamState& s, std::u
       kernels::attention_backward(*s.blas, type, as_int(d.batch), as_int(d.n), as_int(d.k), in,
                                   in + head, in + 2 * head, in + 3 * head, scratch,
                                   scratch + scores, out, out + head, out + 2 * head,
-                                  1.0F / std::sqrt(static_cast<float>(d.k)), true, st);
+                                  1.0F / std::sqrt(static_cast<float>(d.k)), d.causal, st);
       return;
     }
     case DeviceOp::softmax_rows:

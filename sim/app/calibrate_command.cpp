@@ -50,8 +50,10 @@ void print_profile(const calibration::CalibrationProfile& p) {
     fmt::print("  [{}] {} ({}; {}; {})\n", i, s.file, s.source, s.gpu, s.date);
   }
   for (const auto& t : p.kernel_tables) {
-    fmt::print("kernel table {:<10} {:<5} batch {:<4} {:>5} shapes\n", to_string(t.kind()),
-               to_string(t.dtype()), t.batch(), t.points().size());
+    const std::string traits = calibration::describe(t.kind(), t.traits());
+    fmt::print("kernel table {:<10} {:<5} batch {:<4} {:>5} shapes{}\n", to_string(t.kind()),
+               to_string(t.dtype()), t.batch(), t.points().size(),
+               traits.empty() ? "" : " (" + traits + ")");
   }
   fmt::print("roofline fallback: {:.1f} TFLOP/s, {:.1f} GB/s, floor {:.3f} us (from the data)\n",
              p.roofline.peak_tflops, p.roofline.memory_gbps, p.roofline.floor_us);

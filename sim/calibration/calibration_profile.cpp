@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "sim/core/errors.hpp"
+#include "sim/workload/attention_geometry.hpp"
 
 namespace moesim::calibration {
 namespace {
@@ -22,15 +23,16 @@ struct TaggedKernel {
 };
 
 void fit_kernels(std::span<const TaggedKernel> rows, CalibrationProfile& p) {
-  std::map<std::tuple<KernelKind, DType, std::int64_t>, std::size_t> index;
+  std::map<std::tuple<KernelKind, DType, std::int64_t, KernelTraits>, std::size_t> index;
   for (const TaggedKernel& t : rows) {
     const KernelMeasurement& r = t.row;
     if (r.verified == Verification::fail || r.time_us <= 0.0) continue;
-    const auto key = std::make_tuple(r.kind, r.dtype, r.shape.batch);
+    const KernelTraits traits = normalized(r.kind, r.traits);
+    const auto key = std::make_tuple(r.kind, r.dtype, r.shape.batch, traits);
     auto it = index.find(key);
     if (it == index.end()) {
       it = index.emplace(key, p.kernel_tables.size()).first;
-      p.kernel_tables.emplace_back(r.kind, r.dtype, r.shape.batch);
+      p.kernel_tables.emplace_back(r.kind, r.dtype, r.shape.batch, traits);
     }
     p.kernel_tables[it->second].add({r.shape.m, r.shape.n, r.shape.k, r.time_us, t.source});
     // Roofline bound from the data: highest GEMM FLOP rate, highest effective bandwidth.
@@ -51,10 +53,10 @@ void fit_kernels(std::span<const TaggedKernel> rows, CalibrationProfile& p) {
       p.roofline.memory_source = t.source;
     }
   }
-  // Tables in a fixed order (kind, dtype, batch) so the profile is deterministic.
+  // Tables in a fixed order (kind, dtype, batch, traits) so the profile is deterministic.
   std::sort(p.kernel_tables.begin(), p.kernel_tables.end(), [](const auto& a, const auto& b) {
-    return std::make_tuple(a.kind(), a.dtype(), a.batch()) <
-           std::make_tuple(b.kind(), b.dtype(), b.batch());
+    return std::make_tuple(a.kind(), a.dtype(), a.batch(), a.traits()) <
+           std::make_tuple(b.kind(), b.dtype(), b.batch(), b.traits());
   });
   for (KernelCostTable& t : p.kernel_tables) t.finalize();
 }
@@ -90,9 +92,12 @@ double roofline_time_us(const RooflineFallback& roofline, KernelKind kind, DType
 }
 
 const KernelCostTable* CalibrationProfile::find_table(KernelKind kind, DType dtype,
-                                                      std::int64_t batch) const {
+                                                      std::int64_t batch,
+                                                      const KernelTraits& traits) const {
+  const KernelTraits key = normalized(kind, traits);
   for (const KernelCostTable& t : kernel_tables) {
-    if (t.kind() == kind && t.dtype() == dtype && t.batch() == batch) return &t;
+    if (t.kind() == kind && t.dtype() == dtype && t.batch() == batch && t.traits() == key)
+      return &t;
   }
   return nullptr;
 }
@@ -105,10 +110,23 @@ const CollectiveFit* CalibrationProfile::find_collective(CommKind op, int ranks,
 }
 
 std::optional<KernelEstimate> CalibrationProfile::estimate(KernelKind kind, DType dtype,
-                                                           const KernelShape& shape) const {
-  const KernelCostTable* t = find_table(kind, dtype, shape.batch);
+                                                           const KernelShape& shape,
+                                                           const KernelTraits& traits) const {
+  const KernelCostTable* t = find_table(kind, dtype, shape.batch, traits);
   if (t == nullptr) return std::nullopt;
   return t->lookup(shape.m, shape.n, shape.k);
+}
+
+std::optional<KernelEstimate> CalibrationProfile::estimate(const ComputeTask& task) const {
+  const auto traits = traits_of(task);
+  if (!traits) return std::nullopt;
+  if (task.kind != KernelKind::attention)
+    return estimate(task.kind, task.dtype, task.shape, *traits);
+  // Measured rows are one launch over independent sequences (m = n = sequence, batch = heads x
+  // sequences); a task's m spans its sequences and a causal one's n is the mask's mean keys.
+  const KernelShape per_sequence =
+      attention_geometry(task.shape, task.op).per_sequence_shape(task.shape.k);
+  return estimate(task.kind, task.dtype, per_sequence, *traits);
 }
 
 CalibrationProfile fit_profile(std::span<const MeasurementSet> sets) {
@@ -215,7 +233,7 @@ HoldoutReport check_holdout(std::span<const MeasurementSet> sets, double holdout
     if (!is_held[i]) continue;
     const KernelMeasurement& r = all[i].row;
     HoldoutRow h{r, 0.0, EstimateSource::fallback};
-    if (const auto e = p.estimate(r.kind, r.dtype, r.shape)) {
+    if (const auto e = p.estimate(r.kind, r.dtype, r.shape, r.traits)) {
       h.predicted_us = e->time_us;
       h.source = e->source;
     } else {

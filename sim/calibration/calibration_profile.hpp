@@ -48,12 +48,18 @@ struct CalibrationProfile {
   RooflineFallback roofline;
   ContentionFactor contention;
 
-  const KernelCostTable* find_table(KernelKind kind, DType dtype, std::int64_t batch) const;
+  /// The table of (kind, dtype, batch) whose traits are `traits` (normalized for the kind).
+  const KernelCostTable* find_table(KernelKind kind, DType dtype, std::int64_t batch,
+                                    const KernelTraits& traits) const;
   /// The fit for (op, ranks, nodes), if measured.
   const CollectiveFit* find_collective(CommKind op, int ranks, int nodes) const;
   /// Measured or interpolated estimate; nothing outside the measured range.
-  std::optional<KernelEstimate> estimate(KernelKind kind, DType dtype,
-                                         const KernelShape& shape) const;
+  std::optional<KernelEstimate> estimate(KernelKind kind, DType dtype, const KernelShape& shape,
+                                         const KernelTraits& traits) const;
+  /// A simulated task's estimate, from the rows of its own traits (traits_of); nothing for a
+  /// non-GEMM task that does not say its pass. An attention task is looked up in its
+  /// per-sequence form (sim/workload/attention_geometry.hpp), the shape measured rows have.
+  std::optional<KernelEstimate> estimate(const ComputeTask& task) const;
 };
 
 /// HBM traffic the roofline assumes: GEMM dtype*(mk + kn + mn)*batch; attention

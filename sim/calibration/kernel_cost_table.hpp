@@ -1,5 +1,6 @@
-// KernelCostTable: measured kernel times for one (kind, dtype, batch) family, interpolated by
-// shape.
+// KernelCostTable: measured kernel times for one (kind, dtype, batch, traits) family,
+// interpolated by shape (traits: the pass, and for attention the mask and fusion;
+// kernel_traits.hpp).
 //
 // Model. Each point stores a rate = nominal work / time, with nominal work 2*m*n*k*batch FLOP for
 // GEMMs, 4*m*n*k*batch for attention and m*n*batch elements for every other kind. A query
@@ -18,6 +19,7 @@
 #include <optional>
 #include <vector>
 
+#include "sim/calibration/kernel_traits.hpp"
 #include "sim/workload/dtype.hpp"
 #include "sim/workload/task.hpp"
 
@@ -44,8 +46,8 @@ double nominal_work(KernelKind kind, const KernelShape& shape);
 
 class KernelCostTable {
  public:
-  KernelCostTable(KernelKind kind, DType dtype, std::int64_t batch)
-      : kind_(kind), dtype_(dtype), batch_(batch) {}
+  KernelCostTable(KernelKind kind, DType dtype, std::int64_t batch, KernelTraits traits = {})
+      : kind_(kind), dtype_(dtype), batch_(batch), traits_(normalized(kind, traits)) {}
 
   /// Adds a point; repeats of one shape are merged into their median by finalize().
   void add(const KernelPoint& point);
@@ -57,6 +59,7 @@ class KernelCostTable {
   KernelKind kind() const { return kind_; }
   DType dtype() const { return dtype_; }
   std::int64_t batch() const { return batch_; }
+  const KernelTraits& traits() const { return traits_; }
   const std::vector<KernelPoint>& points() const { return points_; }
 
  private:
@@ -68,6 +71,7 @@ class KernelCostTable {
   KernelKind kind_;
   DType dtype_;
   std::int64_t batch_;
+  KernelTraits traits_;
   std::vector<KernelPoint> points_;  ///< sorted by (k, n, m) after finalize()
   /// k -> n -> points sorted by m.
   std::map<std::int64_t, std::map<std::int64_t, std::vector<KernelPoint>>> grid_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/calibration/kernel_traits.hpp"
 #include "sim/workload/comm_op.hpp"
 #include "sim/workload/dtype.hpp"
 #include "sim/workload/task.hpp"
@@ -42,6 +43,9 @@ struct KernelMeasurement {
   double time_us = 0.0;  ///< median over iterations (or the published value)
   Verification verified = Verification::unchecked;
   std::string variant;  ///< implementation detail, e.g. "cublas", "grouped"; informational
+  /// Pass, and for attention the causal mask and fusion: tables keep rows apart by them
+  /// (kernel_traits.hpp), each normalizing them for its kind.
+  KernelTraits traits;
 };
 
 /// One nccl-tests row (one size): out-of-place numbers unless only in-place was measured.

@@ -1,6 +1,9 @@
 // CalibratedComputeModel: kernel durations from a calibration profile (measured tables,
 // interpolated by shape), falling back to another ComputeModel (a roofline) for any kernel whose
-// shape the tables do not cover.
+// shape the tables do not cover. A task is priced only from rows of its own traits (its pass,
+// and for attention the causal mask and fusion: calibration/kernel_traits.hpp), so a backward
+// kernel never takes a forward row's time; a non-GEMM task that does not say its pass always
+// takes the fallback.
 //
 // A measured shape returns its measured time exactly; an interpolated one the table's estimate
 // (sim/calibration/kernel_cost_table.hpp). While communication runs on the same GPU

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sim/io/json_reader.hpp"
+#include "sim/io/kernel_traits_json.hpp"
 
 namespace moesim::io {
 namespace {
@@ -39,13 +40,18 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
       points.push_back(
           {{"m", p.m}, {"n", p.n}, {"k", p.k}, {"time_us", p.time_us}, {"source", p.source}});
     }
-    tables.push_back({{"kind", to_string(t.kind())},
-                      {"dtype", to_string(t.dtype())},
-                      {"batch", t.batch()},
-                      {"interpolation",
-                       "measured shape: its time; else rate = work/time linear in log(m), then "
-                       "log(n), then log(k) between bracketing points; outside: fallback"},
-                      {"points", points}});
+    nlohmann::json table = {
+        {"kind", to_string(t.kind())}, {"dtype", to_string(t.dtype())}, {"batch", t.batch()}};
+    if (t.kind() != KernelKind::gemm) table["pass"] = to_string(t.traits().pass);
+    if (t.kind() == KernelKind::attention) {
+      table["causal"] = t.traits().causal;
+      table["fused"] = t.traits().fused;
+    }
+    table["interpolation"] =
+        "measured shape: its time; else rate = work/time linear in log(m), then log(n), then "
+        "log(k) between bracketing points; outside: fallback";
+    table["points"] = points;
+    tables.push_back(std::move(table));
   }
   doc["kernel_tables"] = tables;
   const RooflineFallback& r = profile.roofline;
@@ -116,12 +122,14 @@ CalibrationProfile profile_from_json(const nlohmann::json& doc, const std::strin
   }
   const std::size_t n_sources = p.sources.size();
   for (const JsonReader& t : root.at("kernel_tables").elements()) {
-    t.expect_object({"kind", "dtype", "batch", "interpolation", "points"});
+    t.expect_object(
+        {"kind", "dtype", "batch", "pass", "causal", "fused", "interpolation", "points"});
     const auto kind = parse_kernel_kind(t.at("kind").as_string());
     if (!kind) t.at("kind").fail("unknown kernel kind", "a kernel kind such as gemm");
     const auto dtype = parse_dtype(t.at("dtype").as_string());
     if (!dtype) t.at("dtype").fail("unknown dtype", "one of fp32, fp16, bf16, fp8");
-    KernelCostTable table(*kind, *dtype, t.at("batch").as_int_at_least(1));
+    KernelCostTable table(*kind, *dtype, t.at("batch").as_int_at_least(1),
+                          read_kernel_traits(t, *kind));
     for (const JsonReader& pt : t.at("points").elements()) {
       pt.expect_object({"m", "n", "k", "time_us", "source"});
       table.add({pt.at("m").as_int_at_least(1), pt.at("n").as_int_at_least(0),

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "sim/io/json_reader.hpp"
+#include "sim/io/kernel_traits_json.hpp"
 #include "sim/io/nccl_tests_parser.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -87,7 +88,7 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
   if (const auto kernels = root.find("kernels")) {
     for (const JsonReader& r : kernels->elements()) {
       r.expect_object({"kind", "m", "n", "k", "batch", "dtype", "time_us", "verified", "variant",
-                       "tflops", "gbps"});
+                       "pass", "causal", "fused", "tflops", "gbps"});
       calibration::KernelMeasurement m;
       m.kind = read_kernel_kind(r.at("kind"));
       // 2^31 per dimension, as in task graphs (task_graph_json.cpp).
@@ -100,6 +101,7 @@ calibration::MeasurementSet measurements_from_json(const nlohmann::json& doc,
       m.time_us = r.at("time_us").as_positive();
       m.verified = read_verified(r.at("verified"));
       m.variant = r.string_or("variant", "");
+      m.traits = read_kernel_traits(r, m.kind);
       if (const auto t = r.find("tflops")) (void)t->as_double_at_least(0.0);
       if (const auto g = r.find("gbps")) (void)g->as_double_at_least(0.0);
       set.kernels.push_back(m);
@@ -164,6 +166,13 @@ nlohmann::json measurements_to_json(const calibration::MeasurementSet& set) {
                        {"time_us", k.time_us},
                        {"verified", to_string(k.verified)},
                        {"variant", k.variant}});
+    nlohmann::json& row = kernels.back();
+    if (k.kind != KernelKind::gemm || k.traits.pass != OpDirection::forward)
+      row["pass"] = to_string(k.traits.pass);
+    if (k.kind == KernelKind::attention) {
+      row["causal"] = k.traits.causal;
+      row["fused"] = k.traits.fused;
+    }
   }
   doc["kernels"] = kernels;
   nlohmann::json colls = nlohmann::json::array();

@@ -458,6 +458,7 @@ TEST(GraphLowering, DenseKernelShapesAndBuffers) {
   EXPECT_EQ(a.batch, 64);
   EXPECT_EQ(a.n, 1024);
   EXPECT_EQ(a.k, 128);
+  EXPECT_FALSE(a.causal);  // the task does not say causal: every key, as the simulator charges
   EXPECT_EQ(a.input_bytes, 50331648 + kSlack);
   EXPECT_EQ(a.output_bytes, 150994944 + kSlack);
   const DeviceCall& ab = *launch_of(plan, atb, g).compute;
@@ -491,6 +492,30 @@ TEST(GraphLowering, DenseKernelShapesAndBuffers) {
   EXPECT_EQ(plan.ranks[0].streams[0].output_bytes, 50331648 + 268435456 + kSlack);
   EXPECT_EQ(plan.ranks[0].max_bytes_by_kind.at("gemm"), 3072 + 4096 + 2 * kSlack);
   EXPECT_EQ(plan.ranks[0].max_bytes_by_kind.at("memcpy"), 1000);
+}
+
+// A causal task's n is the mean keys per query its mask leaves (544 of a 1024-token sequence at
+// 64-token tiles): the device kernel masks over the sequence, so it runs seq 1024, causal, with
+// 4096 / 1024 = 4 sequences per head.
+TEST(GraphLowering, CausalAttentionRunsTheMaskOverItsSequence) {
+  TaskGraph g;
+  const StreamId s = g.stream("compute");
+  ComputeTask attn = kernel(KernelKind::attention, 4096, 544, 128);
+  attn.shape.batch = 16;
+  attn.op.direction = OpDirection::backward;
+  attn.op.sequence = 1024;
+  attn.op.causal = true;
+  const TaskId at = g.add_compute("attn.bwd", RankId{0}, s, attn);
+  const ExecutionPlan plan = lower_graph(g);
+  EXPECT_EQ(plan.substituted_tasks, 0U);
+  const DeviceCall& a = *launch_of(plan, at, g).compute;
+  EXPECT_EQ(a.op, DeviceOp::attention_backward);
+  EXPECT_TRUE(a.causal);
+  EXPECT_EQ(a.n, 1024);
+  EXPECT_EQ(a.batch, 64);
+  EXPECT_NE(plan_to_text(g, plan).find("attention_backward heads=64 seq=1024 dim=128 causal"),
+            std::string::npos)
+      << plan_to_text(g, plan);
 }
 
 TEST(GraphLowering, KernelOutsideTheKernelsLimitsIsAnInputError) {

@@ -81,6 +81,65 @@ TEST(MeasurementJson, BadInputMessages) {
             std::string::npos);
 }
 
+// Rows say their pass, and attention rows their mask and fusion; the writer keeps them, the
+// profile's tables carry them through its JSON.
+TEST(MeasurementJson, KernelTraitsReadWrittenAndRequiredOnAttention) {
+  auto doc = minimal_measurements();
+  doc["kernels"].push_back({{"kind", "attention"},
+                            {"m", 1024},
+                            {"n", 1024},
+                            {"k", 128},
+                            {"batch", 32},
+                            {"dtype", "bf16"},
+                            {"time_us", 80.0},
+                            {"verified", "pass"},
+                            {"causal", true},
+                            {"fused", false}});
+  doc["kernels"].push_back({{"kind", "layernorm"},
+                            {"m", 1024},
+                            {"n", 4096},
+                            {"dtype", "bf16"},
+                            {"time_us", 9.0},
+                            {"verified", "pass"},
+                            {"pass", "backward"}});
+  const auto set = measurements_from_json(doc, "m.json");
+  ASSERT_EQ(set.kernels.size(), 3U);
+  EXPECT_EQ(set.kernels[0].traits.pass, OpDirection::forward);  // default
+  EXPECT_EQ(set.kernels[1].traits, (calibration::KernelTraits{OpDirection::forward, true, false}));
+  EXPECT_EQ(set.kernels[2].traits.pass, OpDirection::backward);
+  const auto again = measurements_from_json(measurements_to_json(set), "m2.json");
+  for (std::size_t i = 0; i < set.kernels.size(); ++i) {
+    EXPECT_EQ(again.kernels[i].traits, set.kernels[i].traits) << i;
+  }
+  const std::vector<calibration::MeasurementSet> sets{set};
+  const auto profile = calibration::fit_profile(sets);
+  const auto back = profile_from_json(profile_to_json(profile), "p.json");
+  ASSERT_EQ(back.kernel_tables.size(), profile.kernel_tables.size());
+  for (std::size_t i = 0; i < back.kernel_tables.size(); ++i) {
+    EXPECT_EQ(back.kernel_tables[i].traits(), profile.kernel_tables[i].traits()) << i;
+  }
+  const calibration::KernelTraits causal_unfused{OpDirection::forward, true, false};
+  EXPECT_NE(back.find_table(KernelKind::attention, DType::bf16, 32, causal_unfused), nullptr);
+  EXPECT_EQ(back.find_table(KernelKind::attention, DType::bf16, 32, {}), nullptr);
+
+  nlohmann::json bad = doc;
+  bad["kernels"][1].erase("fused");
+  EXPECT_EQ(error_of([&] { measurements_from_json(bad, "m.json"); }),
+            "m.json: /kernels/1/fused: missing required field of an attention row (expected "
+            "true or false (causal: the mask applies; fused: one flash-style kernel, not QK^T "
+            "GEMM, softmax, PV GEMM))");
+  bad = doc;
+  bad["kernels"][2]["causal"] = true;
+  EXPECT_EQ(error_of([&] { measurements_from_json(bad, "m.json"); }),
+            "m.json: /kernels/2/causal: only an attention row has this key (got layernorm, "
+            "expected kind attention)");
+  bad = doc;
+  bad["kernels"][2]["pass"] = "sideways";
+  EXPECT_EQ(error_of([&] { measurements_from_json(bad, "m.json"); }),
+            "m.json: /kernels/2/pass: unknown pass (got \"sideways\", expected forward or "
+            "backward)");
+}
+
 const char* kNcclText = R"(# nccl-tests version 2.13.9 nccl-headers=21805 nccl-library=21805
 # Collective test starting: alltoall_perf
 # nThread 1 nGpus 1 minBytes 8 maxBytes 128 step: 2(factor) warmup iters: 5 iters: 20

@@ -46,12 +46,12 @@ MeasurementSet small_set() {
   s.provenance.source = "test";
   // 1 us at 256x256x256 (2*256^3 / 1e6 = 33.55 TFLOP/s), 10 us at 512^3 (26.8 TFLOP/s).
   s.kernels.push_back(
-      {KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, 1.0, Verification::pass, ""});
+      {KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, 1.0, Verification::pass, "", {}});
   s.kernels.push_back(
-      {KernelKind::gemm, {512, 256, 256, 1}, DType::bf16, 1.5, Verification::pass, ""});
+      {KernelKind::gemm, {512, 256, 256, 1}, DType::bf16, 1.5, Verification::pass, "", {}});
   // A failed verification never enters the tables.
   s.kernels.push_back(
-      {KernelKind::gemm, {1024, 256, 256, 1}, DType::bf16, 0.1, Verification::fail, ""});
+      {KernelKind::gemm, {1024, 256, 256, 1}, DType::bf16, 0.1, Verification::fail, "", {}});
   s.contention.push_back({"gemm", "all_reduce", {256, 256, 256, 1}, 1 << 20, 10.0, 11.0});
   s.contention.push_back({"gemm", "all_gather", {256, 256, 256, 1}, 1 << 20, 10.0, 13.0});
   s.contention.push_back({"gemm", "memcpy", {256, 256, 256, 1}, 1 << 20, 10.0, 19.0});
@@ -102,14 +102,20 @@ TEST(CalibratedComputeModel, MeasuredExactInterpolatedFallbackAndContention) {
 TEST(CalibratedComputeModel, MemoryBoundTableKernelsTakeTheFallbacksContention) {
   MeasurementSet s = small_set();
   s.kernels.push_back(
-      {KernelKind::layernorm, {1024, 1024, 0, 1}, DType::bf16, 4.0, Verification::pass, ""});
+      {KernelKind::layernorm, {1024, 1024, 0, 1}, DType::bf16, 4.0, Verification::pass, "", {}});
   const std::vector<MeasurementSet> sets{s};
   const CalibrationProfile p = fit_profile(sets);
   const compute::FixedRateComputeModel fallback(
       {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0, 3.0});
   const compute::CalibratedComputeModel model(p, fallback);
-  ComputeTask norm{KernelKind::layernorm,  {1024, 1024, 0, 1}, DType::bf16, Flops{0},
-                   Bytes{4 * 1024 * 1024}, ComputeOp{}};
+  ComputeOp forward;
+  forward.direction = OpDirection::forward;
+  ComputeTask norm{KernelKind::layernorm,
+                   {1024, 1024, 0, 1},
+                   DType::bf16,
+                   Flops{0},
+                   Bytes{4 * 1024 * 1024},
+                   forward};
   ASSERT_EQ(model.source_of(norm), EstimateSource::measured);
   EXPECT_EQ(model.duration(norm, {RankId{0}, 0}), SimTime::from_us(4.0));
   EXPECT_EQ(model.duration(norm, {RankId{0}, 1}), SimTime::from_us(12.0));
@@ -117,6 +123,83 @@ TEST(CalibratedComputeModel, MemoryBoundTableKernelsTakeTheFallbacksContention) 
                       DType::bf16,      Flops{2.0 * 256 * 256 * 256},
                       Bytes{0},         ComputeOp{}};
   EXPECT_EQ(model.duration(g, {RankId{0}, 1}), SimTime::from_us(1.2));
+}
+
+// A table holds the rows of one pass (and for attention one mask and one fusion): a backward or
+// causal task is never priced from a forward or non-causal row of its shape, and rows that
+// differ in traits are not merged into one median.
+TEST(CalibratedComputeModel, TasksArePricedOnlyFromRowsOfTheirOwnTraits) {
+  MeasurementSet s;
+  const KernelShape attn{1024, 1024, 128, 32};
+  const auto row = [&](double us, KernelTraits traits) {
+    return KernelMeasurement{KernelKind::attention, attn, DType::bf16, us,
+                             Verification::pass,    "",   traits};
+  };
+  s.kernels.push_back(row(100.0, {OpDirection::forward, false, false}));
+  s.kernels.push_back(row(60.0, {OpDirection::forward, true, false}));
+  s.kernels.push_back(row(250.0, {OpDirection::backward, false, false}));
+  s.kernels.push_back({KernelKind::layernorm,
+                       {1024, 1024, 0, 1},
+                       DType::bf16,
+                       4.0,
+                       Verification::pass,
+                       "",
+                       KernelTraits{OpDirection::forward, false, true}});
+  // A GEMM row keeps no traits: a "backward" GEMM is the same table as a forward one.
+  s.kernels.push_back({KernelKind::gemm,
+                       {256, 256, 256, 1},
+                       DType::bf16,
+                       1.0,
+                       Verification::pass,
+                       "",
+                       KernelTraits{OpDirection::backward, true, false}});
+  const std::vector<MeasurementSet> sets{s};
+  const CalibrationProfile p = fit_profile(sets);
+  ASSERT_EQ(p.kernel_tables.size(), 5U);  // gemm, 3 attention, layernorm forward
+  const compute::FixedRateComputeModel fallback(
+      {FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1.0), SimTime::zero(), 2.0, std::nullopt});
+  const compute::CalibratedComputeModel model(p, fallback);
+  ComputeTask t{KernelKind::attention,
+                attn,
+                DType::bf16,
+                Flops{4.0 * 1024 * 1024 * 128 * 32},
+                Bytes{0},
+                ComputeOp{}};
+  t.op.direction = OpDirection::forward;
+  t.op.fused = false;
+  EXPECT_EQ(model.duration(t, {RankId{0}, 0}), SimTime::from_us(100.0));
+  t.op.causal = true;
+  EXPECT_EQ(model.duration(t, {RankId{0}, 0}), SimTime::from_us(60.0));
+  // As the catalogue emits it: 8 heads x 4 sequences of 1024 queries, n = the causal mask's mean
+  // keys (544 at 64-token tiles): per sequence the measured 1024 x 1024 x 128, batch 32.
+  ComputeTask causal = t;
+  causal.shape = KernelShape{4096, 544, 128, 8};
+  causal.op.sequence = 1024;
+  EXPECT_EQ(model.duration(causal, {RankId{0}, 0}), SimTime::from_us(60.0));
+  t.op.causal = false;
+  t.op.direction = OpDirection::backward;
+  EXPECT_EQ(model.duration(t, {RankId{0}, 0}), SimTime::from_us(250.0));
+  // No causal backward row, no fused row, no pass said: the fallback prices them.
+  t.op.causal = true;
+  EXPECT_EQ(model.source_of(t), EstimateSource::fallback);
+  t.op.causal = false;
+  t.op.fused = true;
+  EXPECT_EQ(model.source_of(t), EstimateSource::fallback);
+  t.op.direction = OpDirection::none;
+  t.op.fused = false;
+  EXPECT_EQ(model.source_of(t), EstimateSource::fallback);
+  // The backward layernorm moves twice the forward's bytes: the forward row does not price it.
+  ComputeTask norm{
+      KernelKind::layernorm, {1024, 1024, 0, 1}, DType::bf16, Flops{0}, Bytes{0}, ComputeOp{}};
+  norm.op.direction = OpDirection::forward;
+  EXPECT_EQ(model.source_of(norm), EstimateSource::measured);
+  norm.op.direction = OpDirection::backward;
+  EXPECT_EQ(model.source_of(norm), EstimateSource::fallback);
+  // A GEMM of any role and any ComputeOp finds the GEMM table.
+  ComputeTask gemm{KernelKind::gemm, {256, 256, 256, 1}, DType::bf16, Flops{2.0 * 256 * 256 * 256},
+                   Bytes{0},         ComputeOp{}};
+  gemm.op.gemm_role = GemmRole::weight_gradient;
+  EXPECT_EQ(model.duration(gemm, {RankId{0}, 0}), SimTime::from_us(1.0));
 }
 
 TEST(CheckHoldout, SameSeedSameRowsAndFraction) {
@@ -127,7 +210,8 @@ TEST(CheckHoldout, SameSeedSameRowsAndFraction) {
                          DType::bf16,
                          1.0 + m / 1000.0,
                          Verification::pass,
-                         ""});
+                         "",
+                         {}});
   }
   const std::vector<MeasurementSet> sets{s};
   // 8 rows, holdout 0.25 -> 2 held out, 6 fitted; the same seed picks the same rows.
