@@ -78,7 +78,7 @@ Verification verdict(const std::vector<double>& out, const std::vector<double>& 
                                                            : Verification::fail;
 }
 
-/// Every kernel here is a forward one; attention says its mask and that it is unfused.
+/// Forward kernels unless `traits` says otherwise (attention: its pass, mask and fusion).
 void record(Context& ctx, benchmark::State& state, KernelKind kind, KernelShape shape,
             ElementType t, double time_us, Verification v, const char* variant,
             calibration::KernelTraits traits = {}) {
@@ -323,18 +323,54 @@ void bench_rows(benchmark::State& state, Context& ctx, ElementType t, KernelKind
 
 // ---- Attention (QK^T GEMM, softmax, PV GEMM) ----------------------------------------------------
 
+constexpr std::uint32_t kSeedQ = 500, kSeedK = 501, kSeedV = 502, kSeedDo = 503;
+
+/// Row i of one head's probabilities P = softmax(scale Q K^T) over keys 0..last, in float64 from
+/// the hashed inputs; `base` = the head's first element.
+std::vector<double> host_probabilities(ElementType t, std::int64_t base, int i, int last, int d,
+                                       float scale) {
+  std::vector<double> p(static_cast<std::size_t>(last + 1));
+  double max = -1e300;
+  for (int j = 0; j <= last; ++j) {
+    double dot = 0.0;
+    for (int c = 0; c < d; ++c) {
+      dot += static_cast<double>(
+                 host_element(t, kSeedQ, base + static_cast<std::int64_t>(i) * d + c, 1.0F)) *
+             host_element(t, kSeedK, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
+    }
+    p[static_cast<std::size_t>(j)] = scale * dot;
+    max = std::max(max, p[static_cast<std::size_t>(j)]);
+  }
+  double sum = 0.0;
+  for (double& x : p) sum += x = std::exp(x - max);
+  for (double& x : p) x /= sum;
+  return p;
+}
+
+struct AttentionInputs {
+  DeviceBuffer q, k, v;
+  AttentionInputs(ElementType t, std::int64_t el, cudaStream_t stream)
+      : q(2 * el), k(2 * el), v(2 * el) {
+    fill_random(t, q.get(), el, kSeedQ, 1.0F, stream);
+    fill_random(t, k.get(), el, kSeedK, 1.0F, stream);
+    fill_random(t, v.get(), el, kSeedV, 1.0F, stream);
+  }
+};
+
+/// Every kernel here is unfused: the scores GEMM computes every tile, the softmax masks them.
+calibration::KernelTraits unfused(OpDirection pass, bool causal) {
+  return calibration::KernelTraits{pass, causal, /*fused=*/false};
+}
+
 void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int heads, int seq,
                      int d, bool causal) {
   const std::int64_t el = static_cast<std::int64_t>(heads) * seq * d;
-  DeviceBuffer q(2 * el), k(2 * el), v(2 * el), o(2 * el),
-      scores(2 * static_cast<std::size_t>(heads) * seq * seq);
-  fill_random(t, q.get(), el, 500, 1.0F, ctx.stream);
-  fill_random(t, k.get(), el, 501, 1.0F, ctx.stream);
-  fill_random(t, v.get(), el, 502, 1.0F, ctx.stream);
+  const AttentionInputs in(t, el, ctx.stream);
+  DeviceBuffer o(2 * el), scores(2 * static_cast<std::size_t>(heads) * seq * seq);
   const float scale = 1.0F / std::sqrt(static_cast<float>(d));
   auto enqueue = [&](int) {
-    kernels::attention_forward(*ctx.blas, t, heads, seq, d, q.get(), k.get(), v.get(), scores.get(),
-                               o.get(), scale, causal, ctx.stream);
+    kernels::attention_forward(*ctx.blas, t, heads, seq, d, in.q.get(), in.k.get(), in.v.get(),
+                               scores.get(), o.get(), scale, causal, ctx.stream);
   };
   // The scores tensor alone (heads * seq^2) exceeds L2 for every swept shape, so one input set.
   const double us = run_timed(state, ctx.stream, 1, enqueue);
@@ -345,35 +381,75 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
     for (const int i : {0, seq - 1}) {
       const std::int64_t base = static_cast<std::int64_t>(h) * seq * d;
       const int last = causal ? i : seq - 1;
-      std::vector<double> s(static_cast<std::size_t>(last + 1));
-      double max = -1e300;
-      for (int j = 0; j <= last; ++j) {
-        double dot = 0.0;
-        for (int c = 0; c < d; ++c) {
-          dot += static_cast<double>(
-                     host_element(t, 500, base + static_cast<std::int64_t>(i) * d + c, 1.0F)) *
-                 host_element(t, 501, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
-        }
-        s[static_cast<std::size_t>(j)] = scale * dot;
-        max = std::max(max, s[static_cast<std::size_t>(j)]);
-      }
-      double sum = 0.0;
-      for (double& x : s) sum += x = std::exp(x - max);
+      const std::vector<double> p = host_probabilities(t, base, i, last, d, scale);
       for (int c = 0; c < d; ++c) {
         double acc = 0.0;
         for (int j = 0; j <= last; ++j) {
-          acc += s[static_cast<std::size_t>(j)] / sum *
-                 host_element(t, 502, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
+          acc += p[static_cast<std::size_t>(j)] *
+                 host_element(t, kSeedV, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
         }
         ref.push_back(acc);
         got.push_back(device_element(t, o.get(), base + static_cast<std::int64_t>(i) * d + c));
       }
     }
   }
-  // Unfused: the scores GEMM computes every tile, the softmax masks them.
   record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, us, verdict(got, ref),
-         causal ? "cublas-causal" : "cublas",
-         calibration::KernelTraits{OpDirection::forward, causal, /*fused=*/false});
+         causal ? "cublas-causal" : "cublas", unfused(OpDirection::forward, causal));
+}
+
+/// The backward of bench_attention's kernel (P recomputed, then dV, dP, dS, dQ, dK). Verified on
+/// sampled rows of dQ: dQ_i = scale sum_j P_ij (dP_ij - D_i) K_j with dP_ij = dO_i . V_j and
+/// D_i = sum_j P_ij dP_ij; dK and dV are left to the GPU tests (tests/kernels), which check every
+/// gradient of small shapes against the float64 reference.
+void bench_attention_backward(benchmark::State& state, Context& ctx, ElementType t, int heads,
+                              int seq, int d, bool causal) {
+  const std::int64_t el = static_cast<std::int64_t>(heads) * seq * d;
+  const std::size_t score_bytes = 2 * static_cast<std::size_t>(heads) * seq * seq;
+  const AttentionInputs in(t, el, ctx.stream);
+  DeviceBuffer d_o(2 * el), dq(2 * el), dk(2 * el), dv(2 * el), scores(score_bytes),
+      d_scores(score_bytes);
+  fill_random(t, d_o.get(), el, kSeedDo, 1.0F, ctx.stream);
+  const float scale = 1.0F / std::sqrt(static_cast<float>(d));
+  auto enqueue = [&](int) {
+    kernels::attention_backward(*ctx.blas, t, heads, seq, d, in.q.get(), in.k.get(), in.v.get(),
+                                d_o.get(), scores.get(), d_scores.get(), dq.get(), dk.get(),
+                                dv.get(), scale, causal, ctx.stream);
+  };
+  const double us = run_timed(state, ctx.stream, 1, enqueue);
+  enqueue(0);
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
+  std::vector<double> got, ref;
+  for (const int h : {0, heads - 1}) {
+    for (const int i : {0, seq - 1}) {
+      const std::int64_t base = static_cast<std::int64_t>(h) * seq * d;
+      const auto at = [&](std::int64_t row, int c) { return base + row * d + c; };
+      const int last = causal ? i : seq - 1;
+      const std::vector<double> p = host_probabilities(t, base, i, last, d, scale);
+      std::vector<double> dp(p.size());
+      double rowsum = 0.0;
+      for (int j = 0; j <= last; ++j) {
+        double dot = 0.0;
+        for (int c = 0; c < d; ++c) {
+          dot += static_cast<double>(host_element(t, kSeedDo, at(i, c), 1.0F)) *
+                 host_element(t, kSeedV, at(j, c), 1.0F);
+        }
+        dp[static_cast<std::size_t>(j)] = dot;
+        rowsum += p[static_cast<std::size_t>(j)] * dot;
+      }
+      for (int c = 0; c < d; ++c) {
+        double acc = 0.0;
+        for (int j = 0; j <= last; ++j) {
+          const auto jj = static_cast<std::size_t>(j);
+          acc += p[jj] * (dp[jj] - rowsum) * host_element(t, kSeedK, at(j, c), 1.0F);
+        }
+        ref.push_back(scale * acc);
+        got.push_back(device_element(t, dq.get(), at(i, c)));
+      }
+    }
+  }
+  record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, us, verdict(got, ref),
+         causal ? "cublas-causal-backward" : "cublas-backward",
+         unfused(OpDirection::backward, causal));
 }
 
 // ---- Registration ------------------------------------------------------------------------------
@@ -457,6 +533,11 @@ void register_all(Context& ctx, bool quick) {
                 std::to_string(seq) + "_d128" + (causal ? "_causal" : ""),
             [&ctx, t, heads = heads, seq = seq, causal](benchmark::State& s) {
               bench_attention(s, ctx, t, heads, seq, 128, causal);
+            });
+        add("attention_backward/" + std::string(name_of(t)) + "/h" + std::to_string(heads) + "_s" +
+                std::to_string(seq) + "_d128" + (causal ? "_causal" : ""),
+            [&ctx, t, heads = heads, seq = seq, causal](benchmark::State& s) {
+              bench_attention_backward(s, ctx, t, heads, seq, 128, causal);
             });
       }
     }

@@ -39,6 +39,26 @@ nlohmann::ordered_json job_json(const PreparedJob& p) {
   return j;
 }
 
+namespace {
+/// Kernel time (each kernel alone) by where the profile's model took it from, and the kernels
+/// the fallback priced, by kind and traits.
+nlohmann::ordered_json coverage_json(const compute::CalibrationCoverage& c) {
+  nlohmann::ordered_json j;
+  for (const auto source :
+       {calibration::EstimateSource::measured, calibration::EstimateSource::interpolated,
+        calibration::EstimateSource::fallback}) {
+    const auto i = static_cast<std::size_t>(source);
+    j[std::string(to_string(source))] = {
+        {"tasks", c.tasks[i]}, {"kernel_us", c.time[i].us()}, {"time_share", c.time_share(source)}};
+  }
+  auto& u = j["fallback_kernels"] = nlohmann::ordered_json::array();
+  for (const compute::UncoveredKernels& k : c.uncovered) {
+    u.push_back({{"kernels", k.label()}, {"tasks", k.tasks}, {"kernel_us", k.time.us()}});
+  }
+  return j;
+}
+}  // namespace
+
 nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const StrategyResult& r) {
   nlohmann::ordered_json j = job_json(p);
   j["strategy"] = r.name;
@@ -62,6 +82,7 @@ nlohmann::ordered_json strategy_result_json(const PreparedJob& p, const Strategy
                {"operations", t.operations},
                {"bytes", t.bytes}};
   }
+  if (r.calibration_coverage) j["calibration_coverage"] = coverage_json(*r.calibration_coverage);
   j["last_iteration"] = io::summary_to_json(r.summary);
   return j;
 }

@@ -24,6 +24,30 @@ struct RunOptions {
   std::string json_file;
 };
 
+/// What the profile priced: the share of kernel time (each kernel alone) from measured and
+/// interpolated rows, and the largest groups the fallback priced instead.
+void print_coverage(const compute::CalibrationCoverage& c) {
+  using calibration::EstimateSource;
+  const std::int64_t from_profile = c.tasks[static_cast<std::size_t>(EstimateSource::measured)] +
+                                    c.tasks[static_cast<std::size_t>(EstimateSource::interpolated)];
+  fmt::print(
+      "calibration          {:>11.1f} % of kernel time from the profile (measured {:.1f} %, "
+      "interpolated {:.1f} %), {} of {} kernel tasks\n",
+      100.0 * (1.0 - c.time_share(EstimateSource::fallback)),
+      100.0 * c.time_share(EstimateSource::measured),
+      100.0 * c.time_share(EstimateSource::interpolated), from_profile, c.total_tasks());
+  constexpr std::size_t kShown = 5;
+  const double total = c.total_time().seconds();
+  for (std::size_t i = 0; i < c.uncovered.size() && i < kShown; ++i) {
+    const compute::UncoveredKernels& u = c.uncovered[i];
+    fmt::print("  fallback {:>10.1f} % {} ({} tasks)\n",
+               total > 0.0 ? 100.0 * u.time.seconds() / total : 0.0, u.label(), u.tasks);
+  }
+  if (c.uncovered.size() > kShown) {
+    fmt::print("  fallback: {} more kinds (--json lists every one)\n", c.uncovered.size() - kShown);
+  }
+}
+
 void print_run(const StrategyResult& r, const PreparedJob& job) {
   const double mean = r.mean_iteration_us();
   fmt::print("\n== strategy {} ==\n", r.name);
@@ -60,6 +84,7 @@ void print_run(const StrategyResult& r, const PreparedJob& job) {
   }
   fmt::print("rank skew            {:>12.3f} ms end-to-end, compute {:.3f}..{:.3f} ms\n",
              s.rank_skew().ms(), lo.ms(), hi.ms());
+  if (r.calibration_coverage) print_coverage(*r.calibration_coverage);
 }
 
 void run(const RunOptions& o) {

@@ -42,7 +42,7 @@ nlohmann::json profile_to_json(const CalibrationProfile& profile) {
     }
     nlohmann::json table = {
         {"kind", to_string(t.kind())}, {"dtype", to_string(t.dtype())}, {"batch", t.batch()}};
-    if (t.kind() != KernelKind::gemm) table["pass"] = to_string(t.traits().pass);
+    if (calibration::has_pass(t.kind())) table["pass"] = to_string(t.traits().pass);
     if (t.kind() == KernelKind::attention) {
       table["causal"] = t.traits().causal;
       table["fused"] = t.traits().fused;

@@ -7,7 +7,8 @@
 
 namespace moesim::io {
 
-/// "pass" (forward unless said: every kernel bench/kernels times is a forward one), and on an
+/// "pass" (forward unless said: every kernel bench/kernels times is a forward one; tables of a
+/// kind without a pass ignore it), and on an
 /// attention row "causal" and "fused", which it must give: a row without them was written
 /// before tables kept them apart and cannot be placed (its "variant" is only informational).
 calibration::KernelTraits read_kernel_traits(const JsonReader& r, KernelKind kind);

@@ -167,7 +167,7 @@ nlohmann::json measurements_to_json(const calibration::MeasurementSet& set) {
                        {"verified", to_string(k.verified)},
                        {"variant", k.variant}});
     nlohmann::json& row = kernels.back();
-    if (k.kind != KernelKind::gemm || k.traits.pass != OpDirection::forward)
+    if (calibration::has_pass(k.kind) || k.traits.pass != OpDirection::forward)
       row["pass"] = to_string(k.traits.pass);
     if (k.kind == KernelKind::attention) {
       row["causal"] = k.traits.causal;

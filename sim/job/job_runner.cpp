@@ -313,6 +313,10 @@ StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strat
     if (i + 1 == job.iterations) {
       r.summary = report::summarize(built.graph, record);
       r.groups = report::comm_breakdown(built.graph, record);
+      if (job.profile) {
+        const compute::CalibratedComputeModel calibrated(*job.profile, *job.roofline);
+        r.calibration_coverage = compute::calibration_coverage(built.graph, calibrated);
+      }
       r.record = std::move(record);
       r.last = std::move(built);
     }

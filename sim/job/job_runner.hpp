@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sim/calibration/calibration_profile.hpp"
+#include "sim/compute/calibration_coverage.hpp"
 #include "sim/compute/compute_model.hpp"
 #include "sim/compute/gpu_spec.hpp"
 #include "sim/exec/execution_record.hpp"
@@ -141,6 +142,8 @@ struct StrategyResult {
   ExecutionRecord record;        ///< the last iteration's record
   report::IterationSummary summary;
   std::map<std::string, report::GroupCommTime> groups;
+  /// With a calibration profile: how much of the last iteration's kernel time it priced.
+  std::optional<compute::CalibrationCoverage> calibration_coverage;
 
   double mean_iteration_us() const;
   double tokens_per_s(double tokens_per_iteration) const;
