@@ -347,6 +347,34 @@ std::vector<double> host_probabilities(ElementType t, std::int64_t base, int i, 
   return p;
 }
 
+struct TimedCheck {
+  double us = 0.0;
+  Verification verified = Verification::unchecked;
+};
+
+/// Times `enqueue` (one input set: the scores tensor alone, heads x seq^2, exceeds L2 for every
+/// swept shape), runs it once more, then checks rows 0 and seq - 1 of the first and the last
+/// head: `check_row(base, i, last, p, got, ref)` appends the device's values of row i and their
+/// float64 references, given the head's first element `base`, the row's last key and its
+/// probabilities p.
+template <typename CheckRow>
+TimedCheck time_and_check_rows(benchmark::State& state, Context& ctx,
+                               const std::function<void(int)>& enqueue, ElementType t, int heads,
+                               int seq, int d, bool causal, float scale, CheckRow check_row) {
+  const double us = run_timed(state, ctx.stream, 1, enqueue);
+  enqueue(0);
+  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
+  std::vector<double> got, ref;
+  for (const int h : {0, heads - 1}) {
+    for (const int i : {0, seq - 1}) {
+      const std::int64_t base = static_cast<std::int64_t>(h) * seq * d;
+      const int last = causal ? i : seq - 1;
+      check_row(base, i, last, host_probabilities(t, base, i, last, d, scale), got, ref);
+    }
+  }
+  return TimedCheck{us, verdict(got, ref)};
+}
+
 struct AttentionInputs {
   DeviceBuffer q, k, v;
   AttentionInputs(ElementType t, std::int64_t el, cudaStream_t stream)
@@ -372,28 +400,20 @@ void bench_attention(benchmark::State& state, Context& ctx, ElementType t, int h
     kernels::attention_forward(*ctx.blas, t, heads, seq, d, in.q.get(), in.k.get(), in.v.get(),
                                scores.get(), o.get(), scale, causal, ctx.stream);
   };
-  // The scores tensor alone (heads * seq^2) exceeds L2 for every swept shape, so one input set.
-  const double us = run_timed(state, ctx.stream, 1, enqueue);
-  enqueue(0);
-  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
-  std::vector<double> got, ref;
-  for (const int h : {0, heads - 1}) {
-    for (const int i : {0, seq - 1}) {
-      const std::int64_t base = static_cast<std::int64_t>(h) * seq * d;
-      const int last = causal ? i : seq - 1;
-      const std::vector<double> p = host_probabilities(t, base, i, last, d, scale);
-      for (int c = 0; c < d; ++c) {
-        double acc = 0.0;
-        for (int j = 0; j <= last; ++j) {
-          acc += p[static_cast<std::size_t>(j)] *
-                 host_element(t, kSeedV, base + static_cast<std::int64_t>(j) * d + c, 1.0F);
+  const TimedCheck r = time_and_check_rows(
+      state, ctx, enqueue, t, heads, seq, d, causal, scale,
+      [&](std::int64_t base, int i, int last, const std::vector<double>& p,
+          std::vector<double>& got, std::vector<double>& ref) {
+        const auto at = [&](std::int64_t row, int c) { return base + row * d + c; };
+        for (int c = 0; c < d; ++c) {
+          double acc = 0.0;
+          for (int j = 0; j <= last; ++j)
+            acc += p[static_cast<std::size_t>(j)] * host_element(t, kSeedV, at(j, c), 1.0F);
+          ref.push_back(acc);
+          got.push_back(device_element(t, o.get(), at(i, c)));
         }
-        ref.push_back(acc);
-        got.push_back(device_element(t, o.get(), base + static_cast<std::int64_t>(i) * d + c));
-      }
-    }
-  }
-  record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, us, verdict(got, ref),
+      });
+  record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, r.us, r.verified,
          causal ? "cublas-causal" : "cublas", unfused(OpDirection::forward, causal));
 }
 
@@ -415,39 +435,33 @@ void bench_attention_backward(benchmark::State& state, Context& ctx, ElementType
                                 d_o.get(), scores.get(), d_scores.get(), dq.get(), dk.get(),
                                 dv.get(), scale, causal, ctx.stream);
   };
-  const double us = run_timed(state, ctx.stream, 1, enqueue);
-  enqueue(0);
-  MOESIM_DEVICE_CHECK(cudaStreamSynchronize(ctx.stream));
-  std::vector<double> got, ref;
-  for (const int h : {0, heads - 1}) {
-    for (const int i : {0, seq - 1}) {
-      const std::int64_t base = static_cast<std::int64_t>(h) * seq * d;
-      const auto at = [&](std::int64_t row, int c) { return base + row * d + c; };
-      const int last = causal ? i : seq - 1;
-      const std::vector<double> p = host_probabilities(t, base, i, last, d, scale);
-      std::vector<double> dp(p.size());
-      double rowsum = 0.0;
-      for (int j = 0; j <= last; ++j) {
-        double dot = 0.0;
-        for (int c = 0; c < d; ++c) {
-          dot += static_cast<double>(host_element(t, kSeedDo, at(i, c), 1.0F)) *
-                 host_element(t, kSeedV, at(j, c), 1.0F);
-        }
-        dp[static_cast<std::size_t>(j)] = dot;
-        rowsum += p[static_cast<std::size_t>(j)] * dot;
-      }
-      for (int c = 0; c < d; ++c) {
-        double acc = 0.0;
+  const TimedCheck r = time_and_check_rows(
+      state, ctx, enqueue, t, heads, seq, d, causal, scale,
+      [&](std::int64_t base, int i, int last, const std::vector<double>& p,
+          std::vector<double>& got, std::vector<double>& ref) {
+        const auto at = [&](std::int64_t row, int c) { return base + row * d + c; };
+        std::vector<double> dp(p.size());
+        double rowsum = 0.0;
         for (int j = 0; j <= last; ++j) {
-          const auto jj = static_cast<std::size_t>(j);
-          acc += p[jj] * (dp[jj] - rowsum) * host_element(t, kSeedK, at(j, c), 1.0F);
+          double dot = 0.0;
+          for (int c = 0; c < d; ++c) {
+            dot += static_cast<double>(host_element(t, kSeedDo, at(i, c), 1.0F)) *
+                   host_element(t, kSeedV, at(j, c), 1.0F);
+          }
+          dp[static_cast<std::size_t>(j)] = dot;
+          rowsum += p[static_cast<std::size_t>(j)] * dot;
         }
-        ref.push_back(scale * acc);
-        got.push_back(device_element(t, dq.get(), at(i, c)));
-      }
-    }
-  }
-  record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, us, verdict(got, ref),
+        for (int c = 0; c < d; ++c) {
+          double acc = 0.0;
+          for (int j = 0; j <= last; ++j) {
+            const auto jj = static_cast<std::size_t>(j);
+            acc += p[jj] * (dp[jj] - rowsum) * host_element(t, kSeedK, at(j, c), 1.0F);
+          }
+          ref.push_back(scale * acc);
+          got.push_back(device_element(t, dq.get(), at(i, c)));
+        }
+      });
+  record(ctx, state, KernelKind::attention, {seq, seq, d, heads}, t, r.us, r.verified,
          causal ? "cublas-causal-backward" : "cublas-backward",
          unfused(OpDirection::backward, causal));
 }

@@ -4,14 +4,13 @@
 
 #include "sim/calibration/calibration_profile.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
+#include "tests/sim/calibration/measured_row.hpp"
 
 namespace moesim::compute {
 namespace {
 
 using calibration::EstimateSource;
-using calibration::KernelMeasurement;
 using calibration::KernelTraits;
-using calibration::Verification;
 
 // Profile: one GEMM (2 us) and a forward layernorm (4 us). Graph on two ranks: the GEMM on both
 // (measured), the forward layernorm (measured), its backward (fallback: no backward row) and a
@@ -19,20 +18,10 @@ using calibration::Verification;
 // take 2 us.
 TEST(CalibrationCoverage, SharesOfKernelTimeAndWhatTheFallbackPriced) {
   calibration::MeasurementSet s;
-  s.kernels.push_back({KernelKind::gemm,
-                       {256, 256, 256, 1},
-                       DType::bf16,
-                       2.0,
-                       Verification::pass,
-                       "",
-                       KernelTraits{}});
-  s.kernels.push_back({KernelKind::layernorm,
-                       {1024, 1024, 0, 1},
-                       DType::bf16,
-                       4.0,
-                       Verification::pass,
-                       "",
-                       KernelTraits{OpDirection::forward, false, true}});
+  using calibration::testing::measured_row;
+  s.kernels.push_back(measured_row(KernelKind::gemm, {256, 256, 256, 1}, 2.0));
+  s.kernels.push_back(measured_row(KernelKind::layernorm, {1024, 1024, 0, 1}, 4.0,
+                                   {OpDirection::forward, false, true}));
   const std::vector<calibration::MeasurementSet> sets{s};
   const calibration::CalibrationProfile profile = calibration::fit_profile(sets);
   const FixedRateComputeModel fallback({FlopRate::from_tflops(1.0), Bandwidth::from_gbps(1000.0),

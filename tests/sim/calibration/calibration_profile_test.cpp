@@ -7,6 +7,7 @@
 #include "sim/compute/calibrated_compute_model.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
 #include "sim/core/errors.hpp"
+#include "tests/sim/calibration/measured_row.hpp"
 
 namespace moesim::calibration {
 namespace {
@@ -131,28 +132,18 @@ TEST(CalibratedComputeModel, MemoryBoundTableKernelsTakeTheFallbacksContention) 
 TEST(CalibratedComputeModel, TasksArePricedOnlyFromRowsOfTheirOwnTraits) {
   MeasurementSet s;
   const KernelShape attn{1024, 1024, 128, 32};
-  const auto row = [&](double us, KernelTraits traits) {
-    return KernelMeasurement{KernelKind::attention, attn, DType::bf16, us,
-                             Verification::pass,    "",   traits};
-  };
-  s.kernels.push_back(row(100.0, {OpDirection::forward, false, false}));
-  s.kernels.push_back(row(60.0, {OpDirection::forward, true, false}));
-  s.kernels.push_back(row(250.0, {OpDirection::backward, false, false}));
-  s.kernels.push_back({KernelKind::layernorm,
-                       {1024, 1024, 0, 1},
-                       DType::bf16,
-                       4.0,
-                       Verification::pass,
-                       "",
-                       KernelTraits{OpDirection::forward, false, true}});
+  using testing::measured_row;
+  s.kernels.push_back(
+      measured_row(KernelKind::attention, attn, 100.0, {OpDirection::forward, false, false}));
+  s.kernels.push_back(
+      measured_row(KernelKind::attention, attn, 60.0, {OpDirection::forward, true, false}));
+  s.kernels.push_back(
+      measured_row(KernelKind::attention, attn, 250.0, {OpDirection::backward, false, false}));
+  s.kernels.push_back(measured_row(KernelKind::layernorm, {1024, 1024, 0, 1}, 4.0,
+                                   {OpDirection::forward, false, true}));
   // A GEMM row keeps no traits: a "backward" GEMM is the same table as a forward one.
-  s.kernels.push_back({KernelKind::gemm,
-                       {256, 256, 256, 1},
-                       DType::bf16,
-                       1.0,
-                       Verification::pass,
-                       "",
-                       KernelTraits{OpDirection::backward, true, false}});
+  s.kernels.push_back(measured_row(KernelKind::gemm, {256, 256, 256, 1}, 1.0,
+                                   {OpDirection::backward, true, false}));
   const std::vector<MeasurementSet> sets{s};
   const CalibrationProfile p = fit_profile(sets);
   ASSERT_EQ(p.kernel_tables.size(), 5U);  // gemm, 3 attention, layernorm forward
