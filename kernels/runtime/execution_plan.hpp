@@ -65,7 +65,7 @@ struct DeviceCall {
   bool transpose_b = false;  ///< gemm: B stored n x k (input gradient dY W^T)
   /// attention: the causal mask applies (ComputeOp::causal). The kernels are the unfused cuBLAS
   /// ones (scores GEMM, softmax, PV GEMM) whatever ComputeOp::fused says: a fused task's
-  /// measured time is an unfused kernel's.
+  /// measured time is an unfused kernel's (device_kernel_work, what validate predicts).
   bool causal = false;
   DeviceActivation activation = DeviceActivation::gelu;
   std::int32_t tokens = 0;  ///< routing ops

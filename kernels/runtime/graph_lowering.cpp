@@ -491,6 +491,19 @@ std::vector<TaskId> global_order(const TaskGraph& g,
 
 }  // namespace
 
+ComputeTask device_kernel_work(const ComputeTask& task) {
+  if (task.kind != KernelKind::attention) return task;
+  ComputeTask work = task;
+  work.op.fused = false;
+  const AttentionGeometry geo = attention_geometry(task.shape, task.op);
+  if (task.op.causal && task.shape.n > 0 && geo.sequence > task.shape.n) {
+    work.flops = Flops{task.flops.count * static_cast<double>(geo.sequence) /
+                       static_cast<double>(task.shape.n)};
+    work.shape.n = geo.sequence;
+  }
+  return work;
+}
+
 ExecutionPlan lower_graph(const TaskGraph& graph) {
   const std::size_t tasks = graph.task_count();
   const std::uint32_t rank_count = graph.rank_count();

@@ -55,6 +55,14 @@ inline constexpr std::int64_t kCallAlignmentSlack = 1024;
 /// limit).
 ExecutionPlan lower_graph(const TaskGraph& graph);
 
+/// The work of the kernel this executor launches for `task`, as a ComputeTask a simulated
+/// compute model can price: `task` itself, but for attention, which runs unfused (cuBLAS scores
+/// GEMM, softmax, PV GEMM; ComputeOp::fused false) over every key of its rows: an unfused causal
+/// kernel computes the tiles the mask empties, so a causal task's n grows from the mask's mean
+/// keys to its sequence and its FLOPs by the same ratio. `moesim validate` predicts this work, so
+/// predicted and measured times are of the same kernels.
+ComputeTask device_kernel_work(const ComputeTask& task);
+
 }  // namespace moesim::runtime
 
 namespace moesim::runtime {

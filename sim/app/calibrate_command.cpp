@@ -75,9 +75,11 @@ void print_check(const calibration::HoldoutReport& r, const CalibrateOptions& o)
   fmt::print("{:<10} {:<5} {:>20} {:>12} {:>12} {:>8}  {}\n", "kind", "dtype", "shape (m x n x k)",
              "measured us", "predicted us", "error", "from");
   for (const auto& h : r.rows) {
-    fmt::print("{:<10} {:<5} {:>20} {:>12.3f} {:>12.3f} {:>7.1f}%  {}\n", to_string(h.row.kind),
+    // The row's traits follow its source: a held-out row is predicted from rows of its own.
+    const std::string traits = calibration::describe(h.row.kind, h.row.traits);
+    fmt::print("{:<10} {:<5} {:>20} {:>12.3f} {:>12.3f} {:>7.1f}%  {}{}\n", to_string(h.row.kind),
                to_string(h.row.dtype), shape_text(h.row.shape), h.row.time_us, h.predicted_us,
-               100.0 * h.error(), to_string(h.source));
+               100.0 * h.error(), to_string(h.source), traits.empty() ? "" : " (" + traits + ")");
   }
   fmt::print("interpolated from tables: {} rows, MAPE {:.2f}%, max error {:.2f}%\n", r.covered(),
              100.0 * r.mape_covered(), 100.0 * r.max_error_covered());

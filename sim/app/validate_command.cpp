@@ -13,6 +13,7 @@
 #include "sim/app/hardware_job.hpp"
 #include "sim/app/result_json.hpp"
 #include "sim/compute/fixed_rate_compute_model.hpp"
+#include "sim/compute/substituted_kernel_compute_model.hpp"
 #include "sim/exec/simulated_executor.hpp"
 #include "sim/io/chrome_trace.hpp"
 #include "sim/io/output_file.hpp"
@@ -100,13 +101,19 @@ void run_validate(const ValidateOptions& o) {
   const TaskGraph& graph = job.graph;
   // A graph the GPUs cannot run fails before simulating.
   const runtime::ExecutionPlan plan = plan_job(o.job, graph);
+  // The prediction prices the kernels the executor launches (attention unfused, over every key
+  // of a causal task's sequence: runtime::device_kernel_work), so both sides time the same work.
   ExecutionRecord predicted;
   if (job.prepared) {
     // A job: predict with its own models (topology network, roofline or calibrated compute).
-    predicted = simulate_graph(*job.prepared, graph);
+    const compute::SubstitutedKernelComputeModel as_run(*job.prepared->compute,
+                                                        runtime::device_kernel_work);
+    predicted = simulate_graph(*job.prepared, graph, &as_run);
   } else {
     Models models = make_models(o);
-    SimulatedExecutor simulator(*models.compute, *models.network);
+    const compute::SubstitutedKernelComputeModel as_run(*models.compute,
+                                                        runtime::device_kernel_work);
+    SimulatedExecutor simulator(as_run, *models.network);
     predicted = simulator.run(graph);
   }
   const std::unique_ptr<runtime::HardwareRunner> runner = acquire_hardware_runner();

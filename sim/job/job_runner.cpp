@@ -290,10 +290,11 @@ strategies::BuildResult build_graph(const PreparedJob& job, const strategies::St
   return built;
 }
 
-ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph) {
+ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
+                               const compute::ComputeModel* compute) {
   const auto network =
       network::make_communication_model(*job.topology, job.network_kind, job.analytical);
-  SimulatedExecutor executor(*job.compute, *network);
+  SimulatedExecutor executor(compute != nullptr ? *compute : *job.compute, *network);
   return executor.run(graph);
 }
 

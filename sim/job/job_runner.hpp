@@ -158,8 +158,10 @@ struct StrategyResult {
 strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
                                     const TrainingJob& training);
 
-/// Runs `graph` through the simulated executor with the job's compute and network models.
-ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph);
+/// Runs `graph` through the simulated executor with the job's compute and network models, or
+/// with `compute` in place of the job's compute model.
+ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
+                               const compute::ComputeModel* compute = nullptr);
 
 /// Builds and simulates every iteration of `job` with `strategy`. Thread-safe for distinct
 /// strategies and jobs: models are created per call, the topology is only read.

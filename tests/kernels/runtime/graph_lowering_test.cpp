@@ -518,6 +518,28 @@ TEST(GraphLowering, CausalAttentionRunsTheMaskOverItsSequence) {
       << plan_to_text(g, plan);
 }
 
+// What validate predicts: the device's attention is unfused, and a causal one computes every
+// tile of its sequence (n 544 -> 1024, FLOPs x 1024/544); other kernels are the task itself.
+TEST(GraphLowering, DeviceKernelWorkIsUnfusedAttentionOverTheWholeSequence) {
+  ComputeTask attn = kernel(KernelKind::attention, 4096, 544, 128);
+  attn.flops = Flops{544.0e6};
+  attn.op.sequence = 1024;
+  attn.op.causal = true;
+  const ComputeTask work = device_kernel_work(attn);
+  EXPECT_FALSE(work.op.fused);
+  EXPECT_TRUE(work.op.causal);
+  EXPECT_EQ(work.shape.n, 1024);
+  EXPECT_DOUBLE_EQ(work.flops.count, 1024.0e6);
+  ComputeTask full = kernel(KernelKind::attention, 4096, 1024, 128);
+  full.flops = Flops{1.0e9};
+  const ComputeTask full_work = device_kernel_work(full);
+  EXPECT_FALSE(full_work.op.fused);
+  EXPECT_EQ(full_work.shape, full.shape);
+  EXPECT_EQ(full_work.flops.count, full.flops.count);
+  const ComputeTask gemm = kernel(KernelKind::gemm, 64, 32, 16);
+  EXPECT_EQ(device_kernel_work(gemm), gemm);
+}
+
 TEST(GraphLowering, KernelOutsideTheKernelsLimitsIsAnInputError) {
   TaskGraph g;
   g.add_compute("router", RankId{0}, g.stream("compute"), kernel(KernelKind::gate, 16, 2000));

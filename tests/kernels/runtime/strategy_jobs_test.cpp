@@ -7,6 +7,7 @@
 
 #include "kernels/runtime/graph_lowering.hpp"
 #include "sim/app/hardware_job.hpp"
+#include "sim/compute/substituted_kernel_compute_model.hpp"
 #include "sim/io/task_graph_json.hpp"
 #include "sim/strategies/registry.hpp"
 #include "tests/kernels/runtime/single_gpu_job.hpp"
@@ -85,6 +86,32 @@ TEST(StrategyJobs, NoStrategyLowersABackwardTaskToAForwardKernel) {
       EXPECT_TRUE(backward || l.compute->substituted) << task << " -> " << to_string(op);
     }
   }
+}
+
+// validate predicts the kernels the executor launches: on the H100 (cuDNN-fused attention rates
+// in the GPU file) megatron's causal flash attention is priced as the unfused cuBLAS kernels over
+// the whole sequence, slower than the graph's own kernel; GEMMs are priced unchanged.
+TEST(StrategyJobs, ValidatePricesTheKernelsTheExecutorLaunches) {
+  const job::PreparedJob job = single_gpu_job();
+  const auto built = job::build_graph(job, *strategies::make_strategy("megatron"), *job.first);
+  const TaskGraph& g = built.graph;
+  const compute::SubstitutedKernelComputeModel as_run(*job.compute, device_kernel_work);
+  int attention = 0;
+  for (const Task& t : g.tasks()) {
+    const ComputeTask* c = g.compute_of(t);
+    if (c == nullptr) continue;
+    const SimTime graph_kernel = job.compute->duration(*c, {t.rank});
+    const SimTime device_kernel = as_run.duration(*c, {t.rank});
+    if (c->kind == KernelKind::attention) {
+      ++attention;
+      ASSERT_TRUE(c->op.causal && c->op.fused);  // megatron runs TE's causal flash attention
+      EXPECT_GT(device_kernel.seconds(), 2.0 * graph_kernel.seconds());
+      EXPECT_EQ(device_kernel, job.compute->duration(device_kernel_work(*c), {t.rank}));
+    } else if (c->kind == KernelKind::gemm) {
+      EXPECT_EQ(device_kernel, graph_kernel);
+    }
+  }
+  EXPECT_GT(attention, 0);
 }
 
 TEST(StrategyJobs, ComputeOpsRoundTripThroughTaskGraphJson) {
