@@ -131,6 +131,21 @@ void compare(const CompareOptions& o) {
   for (const StrategyResult& r : results) {
     fmt::print("  {:<{}} {}\n", r.name, name_width, headline_decisions(r));
   }
+  if (p.profile) {
+    // Strategies emit different kernels (chunks, recomputation): each says what the profile priced.
+    fmt::print("\ncalibration: share of kernel time from the profile (largest fallback group)\n");
+    for (const StrategyResult& r : results) {
+      const compute::CalibrationCoverage& c = *r.calibration_coverage;
+      const double total = c.total_time().seconds();
+      const std::string largest =
+          c.uncovered.empty() || total <= 0.0
+              ? std::string("none")
+              : fmt::format("{} {:.1f} %", c.uncovered.front().label(),
+                            100.0 * c.uncovered.front().time.seconds() / total);
+      fmt::print("  {:<{}} {:5.1f} % ({})\n", r.name, name_width,
+                 100.0 * (1.0 - c.time_share(calibration::EstimateSource::fallback)), largest);
+    }
+  }
   if (p.iterations > 1) {
     fmt::print("\niteration times (ms)\n");
     for (const StrategyResult& r : results) {
