@@ -18,7 +18,7 @@ using calibration::KernelTraits;
 // take 2 us.
 TEST(CalibrationCoverage, SharesOfKernelTimeAndWhatTheFallbackPriced) {
   calibration::MeasurementSet s;
-  using calibration::testing::measured_row;
+  using moesim::testing::measured_row;
   s.kernels.push_back(measured_row(KernelKind::gemm, {256, 256, 256, 1}, 2.0));
   s.kernels.push_back(measured_row(KernelKind::layernorm, {1024, 1024, 0, 1}, 4.0,
                                    {OpDirection::forward, false, true}));

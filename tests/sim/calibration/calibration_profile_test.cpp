@@ -132,7 +132,7 @@ TEST(CalibratedComputeModel, MemoryBoundTableKernelsTakeTheFallbacksContention) 
 TEST(CalibratedComputeModel, TasksArePricedOnlyFromRowsOfTheirOwnTraits) {
   MeasurementSet s;
   const KernelShape attn{1024, 1024, 128, 32};
-  using testing::measured_row;
+  using moesim::testing::measured_row;
   s.kernels.push_back(
       measured_row(KernelKind::attention, attn, 100.0, {OpDirection::forward, false, false}));
   s.kernels.push_back(

@@ -3,11 +3,13 @@
 
 #include "sim/calibration/measurement_set.hpp"
 
-namespace moesim::calibration::testing {
+namespace moesim::testing {
 
-inline KernelMeasurement measured_row(KernelKind kind, KernelShape shape, double time_us,
-                                      KernelTraits traits = {}) {
-  return KernelMeasurement{kind, shape, DType::bf16, time_us, Verification::pass, "", traits};
+inline calibration::KernelMeasurement measured_row(KernelKind kind, KernelShape shape,
+                                                   double time_us,
+                                                   calibration::KernelTraits traits = {}) {
+  return calibration::KernelMeasurement{
+      kind, shape, DType::bf16, time_us, calibration::Verification::pass, "", traits};
 }
 
-}  // namespace moesim::calibration::testing
+}  // namespace moesim::testing
