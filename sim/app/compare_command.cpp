@@ -136,14 +136,12 @@ void compare(const CompareOptions& o) {
     fmt::print("\ncalibration: share of kernel time from the profile (largest fallback group)\n");
     for (const StrategyResult& r : results) {
       const compute::CalibrationCoverage& c = *r.calibration_coverage;
-      const double total = c.total_time().seconds();
-      const std::string largest =
-          c.uncovered.empty() || total <= 0.0
-              ? std::string("none")
-              : fmt::format("{} {:.1f} %", c.uncovered.front().label(),
-                            100.0 * c.uncovered.front().time.seconds() / total);
-      fmt::print("  {:<{}} {:5.1f} % ({})\n", r.name, name_width,
-                 100.0 * (1.0 - c.time_share(calibration::EstimateSource::fallback)), largest);
+      const std::string largest = c.uncovered.empty()
+                                      ? std::string("none")
+                                      : fmt::format("{} {:.1f} %", c.uncovered.front().label(),
+                                                    100.0 * c.share_of(c.uncovered.front()));
+      fmt::print("  {:<{}} {:5.1f} % ({})\n", r.name, name_width, 100.0 * c.profile_share(),
+                 largest);
     }
   }
   if (p.iterations > 1) {

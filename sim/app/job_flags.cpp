@@ -45,8 +45,10 @@ void add_job_options(CLI::App& cmd, JobOptions& o, JobFlags flags) {
   }
   cmd.add_option("--calibration", o.calibration,
                  "Calibration profile (moesim calibrate): measured kernel times replace the "
-                 "roofline where they cover a shape; collective fits replace the prior of the "
-                 "flow and analytical network models")
+                 "roofline where they cover a shape and the kernel's pass (attention: also its "
+                 "causal mask and fusion); collective fits replace the prior of the flow and "
+                 "analytical network models. run and compare then print the share of kernel "
+                 "time the profile priced and what the fallback priced instead")
       ->check(existing_file());
 }
 

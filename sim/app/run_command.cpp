@@ -33,15 +33,12 @@ void print_coverage(const compute::CalibrationCoverage& c) {
   fmt::print(
       "calibration          {:>11.1f} % of kernel time from the profile (measured {:.1f} %, "
       "interpolated {:.1f} %), {} of {} kernel tasks\n",
-      100.0 * (1.0 - c.time_share(EstimateSource::fallback)),
-      100.0 * c.time_share(EstimateSource::measured),
+      100.0 * c.profile_share(), 100.0 * c.time_share(EstimateSource::measured),
       100.0 * c.time_share(EstimateSource::interpolated), from_profile, c.total_tasks());
   constexpr std::size_t kShown = 5;
-  const double total = c.total_time().seconds();
   for (std::size_t i = 0; i < c.uncovered.size() && i < kShown; ++i) {
     const compute::UncoveredKernels& u = c.uncovered[i];
-    fmt::print("  fallback {:>10.1f} % {} ({} tasks)\n",
-               total > 0.0 ? 100.0 * u.time.seconds() / total : 0.0, u.label(), u.tasks);
+    fmt::print("  fallback {:>10.1f} % {} ({} tasks)\n", 100.0 * c.share_of(u), u.label(), u.tasks);
   }
   if (c.uncovered.size() > kShown) {
     fmt::print("  fallback: {} more kinds (--json lists every one)\n", c.uncovered.size() - kShown);

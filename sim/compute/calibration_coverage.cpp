@@ -19,6 +19,11 @@ double CalibrationCoverage::time_share(calibration::EstimateSource source) const
   return total > 0.0 ? time[static_cast<std::size_t>(source)].seconds() / total : 0.0;
 }
 
+double CalibrationCoverage::share_of(const UncoveredKernels& group) const {
+  const double total = total_time().seconds();
+  return total > 0.0 ? group.time.seconds() / total : 0.0;
+}
+
 CalibrationCoverage calibration_coverage(const TaskGraph& graph,
                                          const CalibratedComputeModel& model) {
   // Kernels are interned (Task::body): price each distinct one once, then weigh by its tasks.

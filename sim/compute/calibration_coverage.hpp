@@ -40,6 +40,13 @@ struct CalibrationCoverage {
   std::int64_t total_tasks() const { return tasks[0] + tasks[1] + tasks[2]; }
   /// Share of the kernel time priced from `source`, in [0, 1] (0 for an empty graph).
   double time_share(calibration::EstimateSource source) const;
+  /// Share priced from the profile (measured or interpolated).
+  double profile_share() const {
+    return time_share(calibration::EstimateSource::measured) +
+           time_share(calibration::EstimateSource::interpolated);
+  }
+  /// Share of the kernel time that `group` (one of `uncovered`) takes.
+  double share_of(const UncoveredKernels& group) const;
 };
 
 CalibrationCoverage calibration_coverage(const TaskGraph& graph,

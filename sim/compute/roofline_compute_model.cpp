@@ -4,6 +4,8 @@
 #include <array>
 #include <limits>
 
+#include "sim/workload/attention_geometry.hpp"
+
 namespace moesim::compute {
 
 namespace {
@@ -98,10 +100,9 @@ double RooflineComputeModel::attention_compute_seconds(const ComputeTask& task) 
   // whether it skips the masked tiles); a kernel without the mask that computes every key of its
   // rows runs like the non-causal kernel whose rows are that long (a whole sequence, or a
   // sliding window's tiles).
-  const bool causal = task.op.causal;
-  const std::int64_t seq = causal ? (task.op.sequence > 0 ? task.op.sequence : task.shape.m)
-                                  : std::max<std::int64_t>(1, task.shape.n);
-  return task.flops.count / table->catalogue_flops_per_s(pass, task.shape.k, causal, seq);
+  const std::int64_t seq =
+      std::max<std::int64_t>(1, attention_geometry(task.shape, task.op).sequence);
+  return task.flops.count / table->catalogue_flops_per_s(pass, task.shape.k, task.op.causal, seq);
 }
 
 SimTime RooflineComputeModel::duration(const ComputeTask& task,

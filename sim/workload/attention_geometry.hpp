@@ -1,13 +1,14 @@
 // The per-sequence form of an attention task: what one kernel launch over independent sequences
 // computes, as a measured kernel row (traces/measured/README.md: m = n = sequence, batch = heads
-// x sequences) and the hardware lowering (kernels/runtime) both describe it.
+// x sequences), the hardware lowering (kernels/runtime) and the rate lookup of
+// RooflineComputeModel all read it.
 //
 // A task's shape is (m = queries of all its sequences, n = keys each query is charged against,
 // k = head dim, batch = heads): layer_ops.cpp. Its n is the sequence for full attention, a
 // sliding window's band of whole tiles, or, for a causal task, the mean keys the mask leaves. So
 // the rows of one sequence are
-//   causal with ComputeOp::sequence set: the sequence (the mask, a trait of the kernel, does the
-//     rest);
+//   causal: ComputeOp::sequence (the mask, a trait of the kernel, does the rest), or all of m when
+//     the task does not say its sequence;
 //   otherwise: n (the sequence, or a window's band run as blocks of that many tokens: the same
 //     work, not the same mask).
 #pragma once
