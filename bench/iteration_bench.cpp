@@ -3,11 +3,15 @@
 // lancet (the slowest on the flow model):
 // graph build (planner included) + simulated execution, with the analytical and the flow
 // network model, through the same job runner as `moesim run`. Target: < 10 s at 1024
-// GPUs for every strategy (issues 4 and 14).
+// GPUs for every strategy (issues 4 and 14). The ".../calibrated" case prices the kernels from
+// the published H100 profile (traces/measured/h100-published) over the same roofline: what a
+// `run --calibration` costs beside a run without (the profile's lookups are memoized,
+// sim/calibration/profile_estimate_memo.hpp).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
 
+#include "sim/io/calibration_json.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
 #include "sim/job/job_runner.hpp"
@@ -17,7 +21,8 @@ namespace {
 
 using namespace moesim;
 
-void run_iteration(benchmark::State& state, const char* strategy_name, const char* network_kind) {
+void run_iteration(benchmark::State& state, const char* strategy_name, const char* network_kind,
+                   bool calibrated = false) {
   const auto nodes = static_cast<std::size_t>(state.range(0) / 8);
   job::JobParts parts;
   parts.model = io::load_model("mixtral-8x7b");
@@ -27,6 +32,10 @@ void run_iteration(benchmark::State& state, const char* strategy_name, const cha
       std::make_shared<const network::Topology>(job::load_cluster_topology("dgx-h100", nodes));
   parts.gpu = io::load_gpu_spec("h100");
   parts.network_kind = *network::parse_network_model_kind(network_kind);
+  if (calibrated) {
+    parts.profile = std::make_shared<const calibration::CalibrationProfile>(
+        io::load_profile(MOESIM_SOURCE_DIR "/traces/measured/h100-published/profile.json"));
+  }
   const job::PreparedJob job = job::assemble_job(std::move(parts));
   const auto strategy = strategies::make_strategy(strategy_name);
   std::size_t tasks = 0;
@@ -61,6 +70,13 @@ void register_all() {
   // to the gradient rings: ~325 k recomputations at 1024 GPUs).
   benchmark::RegisterBenchmark("mixtral_8x7b/lancet/flow",
                                [](benchmark::State& st) { run_iteration(st, "lancet", "flow"); })
+      ->Arg(256)
+      ->Arg(1024)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1);
+  benchmark::RegisterBenchmark(
+      "mixtral_8x7b/deepspeed-moe/analytical/calibrated",
+      [](benchmark::State& st) { run_iteration(st, "deepspeed-moe", "analytical", true); })
       ->Arg(256)
       ->Arg(1024)
       ->Unit(benchmark::kMillisecond)

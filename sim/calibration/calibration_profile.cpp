@@ -7,7 +7,6 @@
 #include <tuple>
 
 #include "sim/core/errors.hpp"
-#include "sim/workload/attention_geometry.hpp"
 
 namespace moesim::calibration {
 namespace {
@@ -117,16 +116,14 @@ std::optional<KernelEstimate> CalibrationProfile::estimate(KernelKind kind, DTyp
   return t->lookup(shape.m, shape.n, shape.k);
 }
 
+std::optional<KernelEstimate> CalibrationProfile::estimate(const KernelQuery& query) const {
+  return estimate(query.kind, query.dtype, query.shape, query.traits);
+}
+
 std::optional<KernelEstimate> CalibrationProfile::estimate(const ComputeTask& task) const {
-  const auto traits = traits_of(task);
-  if (!traits) return std::nullopt;
-  if (task.kind != KernelKind::attention)
-    return estimate(task.kind, task.dtype, task.shape, *traits);
-  // Measured rows are one launch over independent sequences (m = n = sequence, batch = heads x
-  // sequences); a task's m spans its sequences and a causal one's n is the mask's mean keys.
-  const KernelShape per_sequence =
-      attention_geometry(task.shape, task.op).per_sequence_shape(task.shape.k);
-  return estimate(task.kind, task.dtype, per_sequence, *traits);
+  const auto query = query_of(task);
+  if (!query) return std::nullopt;
+  return estimate(*query);
 }
 
 CalibrationProfile fit_profile(std::span<const MeasurementSet> sets) {

@@ -15,6 +15,7 @@
 
 #include "sim/calibration/collective_fit.hpp"
 #include "sim/calibration/kernel_cost_table.hpp"
+#include "sim/calibration/kernel_query.hpp"
 #include "sim/calibration/measurement_set.hpp"
 
 namespace moesim::calibration {
@@ -56,9 +57,10 @@ struct CalibrationProfile {
   /// Measured or interpolated estimate; nothing outside the measured range.
   std::optional<KernelEstimate> estimate(KernelKind kind, DType dtype, const KernelShape& shape,
                                          const KernelTraits& traits) const;
-  /// A simulated task's estimate, from the rows of its own traits (traits_of); nothing for a
-  /// non-GEMM task that does not say its pass. An attention task is looked up in its
-  /// per-sequence form (sim/workload/attention_geometry.hpp), the shape measured rows have.
+  std::optional<KernelEstimate> estimate(const KernelQuery& query) const;
+  /// A simulated task's estimate: its query's (query_of: the rows of its own traits, an
+  /// attention task in its per-sequence form); nothing for a non-GEMM task that does not say
+  /// its pass.
   std::optional<KernelEstimate> estimate(const ComputeTask& task) const;
 };
 

@@ -4,7 +4,7 @@ namespace moesim::compute {
 
 SimTime CalibratedComputeModel::duration(const ComputeTask& task,
                                          const ComputeContext& context) const {
-  const auto estimate = profile_->estimate(task);
+  const auto estimate = estimates_.estimate(task);
   if (!estimate) return fallback_->duration(task, context);
   const SimTime t = SimTime::from_us(estimate->time_us);
   if (context.concurrent_comm_ops == 0) return t;
@@ -17,7 +17,7 @@ SimTime CalibratedComputeModel::duration(const ComputeTask& task,
 }
 
 calibration::EstimateSource CalibratedComputeModel::source_of(const ComputeTask& task) const {
-  const auto estimate = profile_->estimate(task);
+  const auto estimate = estimates_.estimate(task);
   return estimate ? estimate->source : calibration::EstimateSource::fallback;
 }
 

@@ -13,10 +13,13 @@
 // that context (fallback beside / fallback alone: its HBM-share prior); the fallback applies its
 // own to the kernels it prices. Either is a rate: the executor charges it while the
 // communication lasts (overlap_contention.hpp).
-// The profile and the fallback must outlive the model.
+// Each distinct kernel query is looked up in the profile once (ProfileEstimateMemo), so a run
+// with a profile costs about what one without does. The profile and the fallback must outlive
+// the model.
 #pragma once
 
 #include "sim/calibration/calibration_profile.hpp"
+#include "sim/calibration/profile_estimate_memo.hpp"
 #include "sim/compute/compute_model.hpp"
 
 namespace moesim::compute {
@@ -25,7 +28,7 @@ class CalibratedComputeModel final : public ComputeModel {
  public:
   CalibratedComputeModel(const calibration::CalibrationProfile& profile,
                          const ComputeModel& fallback)
-      : profile_(&profile), fallback_(&fallback) {}
+      : profile_(&profile), estimates_(profile), fallback_(&fallback) {}
 
   std::string_view name() const override { return "calibrated"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
@@ -35,6 +38,8 @@ class CalibratedComputeModel final : public ComputeModel {
 
  private:
   const calibration::CalibrationProfile* profile_;
+  /// The profile's estimates, each distinct query looked up once (thread-safe).
+  calibration::ProfileEstimateMemo estimates_;
   const ComputeModel* fallback_;
 };
 
