@@ -44,7 +44,8 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
                    "sliding_window",
                    "sliding_window_layers",
                    "gemm_dtype",
-                   "mtp_layers"});
+                   "mtp_layers",
+                   "node_limit"});
   ModelSpec m;
   m.name = r.at("name").as_string();
   m.source = r.at("source").as_string();
@@ -97,6 +98,7 @@ ModelSpec read_model(const nlohmann::json& doc, const std::string& origin) {
   m.vocab_size = optional_int("vocab_size");
   m.sliding_window = optional_int("sliding_window");
   m.mtp_layers = optional_int("mtp_layers");
+  m.node_limit = optional_int("node_limit");
   if (auto v = r.find("sliding_window_layers")) {
     const auto p = parse_sliding_layers(v->as_string());
     if (!p) v->fail("unknown value", "\"even\" or \"all\"");

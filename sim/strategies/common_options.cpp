@@ -46,7 +46,7 @@ CommonOptions read_common_options(StrategyOptions& options) {
     options.reject("comm_sms", "has no effect on NCCL's all-to-all",
                    "comm_sms with a2a=deepep or a2a=hybrid-ep");
   }
-  c.comm.node_limit = static_cast<int>(options.get_int("node_limit", 0));
+  if (options.has("node_limit")) c.node_limit = static_cast<int>(options.get_int("node_limit", 0));
   c.eplb = options.get_bool("eplb", false);
   c.redundant = options.get_int("redundant", 0);
   c.any = options.used_any();
@@ -73,7 +73,9 @@ void check_common_options(const TrainingJob& job, const CommonOptions& common,
 
 TrainingJob apply_common_options(const TrainingJob& job, const CommonOptions& common) {
   TrainingJob out = job;
-  out.ep_comm = common.comm;
+  out.ep_comm.algorithm = common.comm.algorithm;
+  out.ep_comm.comm_sms = common.comm.comm_sms;
+  if (common.node_limit) out.ep_comm.node_limit = *common.node_limit;
   if (common.eplb)
     out.placement = std::make_shared<ExpertPlacement>(eplb_placement_for(out, common.redundant));
   return out;

@@ -11,12 +11,14 @@
 //                     pipeline: sim/network/collectives/hybrid_ep_pipeline.hpp)
 //   comm_sms=N        SMs DeepEP's kernels hold (default 20, DeepSeek-V3 on H800); Hybrid-EP:
 //                     its blocks, one per SM
-//   node_limit=M      node-limited routing: each token to at most M nodes (default: unlimited)
+//   node_limit=M      node-limited routing: each token to at most M nodes (default: the
+//                     model's node_limit, DeepSeek-V3's 4; --set node_limit=0 lifts it)
 //   eplb=on|off       EPLB redundant experts from the routing's expected loads (eplb.hpp)
 //   redundant=R       EPLB: redundant expert slots in all (default: one per EP rank)
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,13 +31,16 @@ inline constexpr std::string_view kCommonOptionsHelp =
     "a2a=nccl|deepep|hybrid-ep (expert-parallel all-to-all: NCCL, or node relay by DeepEP's "
     "normal kernels or NVIDIA's Hybrid-EP), comm_sms=N "
     "(SMs DeepEP holds, default 20; with a2a=deepep|hybrid-ep only, fewer than the GPU has), "
-    "node_limit=M (each token to at most M nodes), eplb=on|off "
+    "node_limit=M (each token to at most M nodes; default: the model's node_limit, unlimited "
+    "unless it sets one), eplb=on|off "
     "(redundant experts placed by EPLB), redundant=R (EPLB redundant slots, default one per EP "
     "rank)";
 inline constexpr std::string_view kCommonOptionKeys = "a2a, comm_sms, node_limit, eplb, redundant";
 
 struct CommonOptions {
-  ExpertParallelComm comm;
+  ExpertParallelComm comm;  ///< algorithm and comm_sms (node_limit: below)
+  /// node_limit=M when given; otherwise the job keeps its model's (ModelSpec::node_limit).
+  std::optional<int> node_limit;
   bool eplb = false;
   std::int64_t redundant = 0;  ///< 0: one per EP rank
   bool any = false;            ///< some common option was given

@@ -174,6 +174,10 @@ void ModelSpec::validate(std::string_view origin) const {
     throw input_error(origin, "/mtp_layers", "out of range", std::to_string(mtp_layers),
                       fmt::format("0..{} (0: no multi-token prediction)", kMaxMtpLayers));
   }
+  if (node_limit < 0 || node_limit > kMaxNodeLimit) {
+    throw input_error(origin, "/node_limit", "out of range", std::to_string(node_limit),
+                      fmt::format("0..{} (0: unlimited)", kMaxNodeLimit));
+  }
   if (mtp_layers > 0 && vocab_size == 0) {
     throw input_error(
         origin, "/mtp_layers", "multi-token prediction shares the embedding and output head",
@@ -273,6 +277,8 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
     s.first_dense_layers = i();
   else if (key == "mtp_layers")
     s.mtp_layers = i();
+  else if (key == "node_limit")
+    s.node_limit = i();
   else if (key == "q_lora_rank")
     s.mla.q_lora_rank = i();
   else if (key == "kv_lora_rank")
@@ -331,7 +337,7 @@ void set_field(ModelSpec& s, std::string_view flag, std::string_view key, std::s
                       "moe_layers, expert_ffn, dtype, shared_experts, first_dense_layers, "
                       "q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim, "
                       "head_dim, vocab_size, sliding_window, sliding_window_layers, gemm_dtype, "
-                      "mtp_layers, attention_kernel");
+                      "mtp_layers, node_limit, attention_kernel");
   }
 }
 

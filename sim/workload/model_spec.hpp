@@ -67,6 +67,8 @@ struct ModelSpec {
   /// Multi-token prediction depth: DeepSeek-V3 trains with 1; 16 is far above any published
   /// depth and keeps the extra layers a small share of the model.
   static constexpr std::int64_t kMaxMtpLayers = 16;
+  /// Node-limited routing: the --nodes limit (a larger M limits nothing more).
+  static constexpr std::int64_t kMaxNodeLimit = 4096;
   /// Rows and columns of the attention kernel's tiles (FlashAttention-2/3 on Hopper: 128 x 128):
   /// a sliding window computes whole tiles.
   static constexpr std::int64_t kAttentionTile = 128;
@@ -124,6 +126,12 @@ struct ModelSpec {
   /// the cross-entropy's x V/tp logits (V = 129,280 for DeepSeek-V3), far below one kernel's
   /// launch, so it is left out rather than charged a launch it does not have alone.
   std::int64_t mtp_layers = 0;
+  /// Node-limited routing ("node_limit"): each token goes to experts on at most this many nodes
+  /// (DeepSeek-V3: 4, its gate's topk_group of n_group 8, arXiv 2412.19437 section 2.1.2;
+  /// deepseek-ai/DeepSeek-V3 config.json); 0: unlimited. The job's default for every strategy
+  /// (TrainingJob::ep_comm), which a strategy's node_limit=M option overrides; what it changes
+  /// is how many distinct tokens a node relay (a2a=deepep|hybrid-ep) sends to each node.
+  std::int64_t node_limit = 0;
   /// Multi-head latent attention (DeepSeek-V2/V3): queries through a rank-q_lora_rank bottleneck
   /// (0: a full projection), keys and values through a shared rank-kv_lora_rank latent plus a
   /// decoupled RoPE key of qk_rope_head_dim; per head qk_nope + qk_rope query/key dims and

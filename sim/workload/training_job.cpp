@@ -21,8 +21,10 @@ TrainingJob make_training_job(const ModelSpec& model, ParallelLayout layout,
   check_job_size(model, layout, flag);
   RankMapping mapping(layout);
   RoutingCounts counts = routing.counts(iteration, TrainingJob::routing_shape(model, layout));
-  return TrainingJob{model, layout, std::move(mapping), cluster, iteration, std::move(counts), {},
-                     {},    {}};
+  ExpertParallelComm ep_comm;
+  ep_comm.node_limit = static_cast<int>(model.node_limit);
+  return TrainingJob{model,   layout, std::move(mapping), cluster, iteration, std::move(counts), {},
+                     ep_comm, {}};
 }
 
 }  // namespace moesim

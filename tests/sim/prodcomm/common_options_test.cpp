@@ -30,6 +30,18 @@ TrainingJob two_node_job() {
                            GeneratedRouting(RoutingDistribution::zipf, 1.2, 5), 0);
 }
 
+// Bytes the node relays of `spec`'s graph on `job` send over the network.
+std::int64_t relayed_network_bytes(const TrainingJob& job, std::string_view spec) {
+  FixedCosts f;
+  const BuildResult b = make_strategy(spec, "--strategy")->build_iteration(job, f.costs);
+  std::int64_t sum = 0;
+  for (const CommRecord& c : b.graph.comms()) {
+    if (!c.op.relay) continue;
+    for (std::size_t i = 0; i < c.op.ranks.size(); ++i) sum += c.op.relay->network.sent_by(i);
+  }
+  return sum;
+}
+
 std::string message_of(std::string_view spec) {
   try {
     make_strategy(spec, "--strategy");
@@ -74,18 +86,31 @@ TEST(CommonOptions, DeepEpRelaysEveryExpertExchangeOfAnyStrategy) {
 }
 
 TEST(CommonOptions, NodeLimitSendsFewerBytesOverTheNetwork) {
-  FixedCosts f;
   const TrainingJob job = two_node_job();
-  const auto network_bytes = [&](std::string_view spec) {
-    const BuildResult b = make_strategy(spec, "--strategy")->build_iteration(job, f.costs);
-    std::int64_t sum = 0;
-    for (const CommRecord& c : b.graph.comms()) {
-      if (!c.op.relay) continue;
-      for (std::size_t i = 0; i < c.op.ranks.size(); ++i) sum += c.op.relay->network.sent_by(i);
-    }
-    return sum;
-  };
-  EXPECT_LT(network_bytes("tutel:a2a=deepep:node_limit=1"), network_bytes("tutel:a2a=deepep"));
+  EXPECT_LT(relayed_network_bytes(job, "tutel:a2a=deepep:node_limit=1"),
+            relayed_network_bytes(job, "tutel:a2a=deepep"));
+}
+
+TEST(CommonOptions, TheModelsNodeLimitIsEveryStrategysDefault) {
+  TrainingJob limited = two_node_job();
+  ModelSpec m = limited.model;
+  m.node_limit = 1;
+  limited = make_training_job(m, parse_parallel_layout("ep=8", "-p"), shape_of(2, 4),
+                              GeneratedRouting(RoutingDistribution::zipf, 1.2, 5), 0);
+  EXPECT_EQ(limited.ep_comm.node_limit, 1);
+  // A model that limits its routing to one node relays what node_limit=1 does on an unlimited
+  // model; the strategy's option overrides the model's.
+  const TrainingJob unlimited = two_node_job();
+  EXPECT_EQ(relayed_network_bytes(limited, "tutel:a2a=deepep"),
+            relayed_network_bytes(unlimited, "tutel:a2a=deepep:node_limit=1"));
+  EXPECT_EQ(relayed_network_bytes(limited, "tutel:a2a=deepep:node_limit=2"),
+            relayed_network_bytes(unlimited, "tutel:a2a=deepep"));
+  EXPECT_LT(relayed_network_bytes(limited, "tutel:a2a=deepep"),
+            relayed_network_bytes(unlimited, "tutel:a2a=deepep"));
+  // Options other than node_limit leave the model's in place.
+  CommonOptions eplb;
+  eplb.eplb = true;
+  EXPECT_EQ(apply_common_options(limited, eplb).ep_comm.node_limit, 1);
 }
 
 TEST(CommonOptions, EplbReplicatesHotExpertsAndSyncsTheirGradients) {

@@ -52,9 +52,15 @@ TEST(ModelSpec, OverridesApplyAndRejectUnknownKeys) {
             "capacity_factor, dropless, moe_layers, expert_ffn, dtype, shared_experts, "
             "first_dense_layers, q_lora_rank, kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, "
             "v_head_dim, head_dim, vocab_size, sliding_window, sliding_window_layers, "
-            "gemm_dtype, mtp_layers, attention_kernel)");
+            "gemm_dtype, mtp_layers, node_limit, attention_kernel)");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=x", "--set"); }),
             "--set: top_k: not an integer (got x, expected an integer)");
+  EXPECT_EQ(message_of([&] {
+              ModelSpec limited = m;
+              apply_overrides(limited, "node_limit=5000", "--set");
+            }),
+            "small (after --set): /node_limit: out of range (got 5000, expected 0..4096 (0: "
+            "unlimited))");
   EXPECT_EQ(message_of([&] { apply_overrides(m, "top_k=9", "--set"); }),
             "small (after --set): /top_k: more experts per token than experts (got top_k=9, "
             "experts=8, expected top_k <= experts)");
@@ -85,13 +91,18 @@ TEST(ModelJson, PresetsLoadAndBadFilesAreRejected) {
             "experts, top_k, capacity_factor, dropless, moe_layers, expert_ffn, dtype, "
             "shared_experts, note, first_dense_layers, q_lora_rank, kv_lora_rank, "
             "qk_nope_head_dim, qk_rope_head_dim, v_head_dim, head_dim, vocab_size, "
-            "sliding_window, sliding_window_layers, gemm_dtype, mtp_layers)");
+            "sliding_window, sliding_window_layers, gemm_dtype, mtp_layers, node_limit)");
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "expert_ffn": "geglu"})",
                                        "m.json");
             }),
             "m.json: /expert_ffn: unknown value (got \"geglu\", expected \"two_gemm\" or "
             "\"swiglu\")");
+  EXPECT_EQ(message_of([&] {
+              io::model_from_json_text("{" + base + R"(, "dropless": true, "node_limit": -1})",
+                                       "m.json");
+            }),
+            "m.json: /node_limit: out of range (got -1, expected >= 0)");
   // A key given twice is an error of its own (it used to let the last "heads" win).
   EXPECT_EQ(message_of([&] {
               io::model_from_json_text("{" + base + R"(, "dropless": true, "heads": 3})", "m.json");
