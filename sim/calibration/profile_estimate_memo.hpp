@@ -9,6 +9,10 @@
 // an 11.2 s run (2.7 s without the profile), for 2.38 M kernel tasks of a few thousand distinct
 // queries.
 //
+// Entries are kept for the model's lifetime (every iteration of a job): their number is that
+// of the distinct shapes, whose m varies with the routing only for the expert GEMMs (Mixtral-8x7B
+// on 128 GPUs, zipf:1.2, 40 iterations: peak RSS 33.2 MB with the profile, 33.2 MB without).
+//
 // The estimate is a function of the query alone (the profile is not changed while a memo
 // reads it), so a remembered answer is the one computing it again would give: results are
 // identical with and without the memo. Thread-safe: `compare` builds and simulates its

@@ -140,14 +140,19 @@ MoeLayerPlan make_token_plan(const TrainingJob& job, const TokenPlanOptions& opt
 void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_index) {
   const ModelSpec& model = job.model;
   // DeepSeek-V3 dispatches FP8 with one fp32 scale per 128 elements and combines in BF16
-  // (arXiv 2412.19437 section 3.3; DeepEP tests/test_internode.py fp8_factor (1 + 4/128) / 2).
+  // (arXiv 2412.19437 section 3.3; DeepEP tests/test_internode.py fp8_factor (1 + 4/128) / 2):
+  // what travels in the dispatch direction (the activations entering the up-projections, and in
+  // the backward the gradients entering the down-projections' backward, section 3.3.3) is
+  // quantized for the FP8 GEMMs it feeds, so it is FP8 whenever the experts' GEMMs are
+  // (ModelSpec::linear_dtype: an fp8 model, or gemm_dtype fp8).
   const double hidden = static_cast<double>(model.hidden);
-  const bool fp8 = model.dtype == DType::fp8;
+  const bool fp8 = model.linear_dtype() == DType::fp8;
   const double token_bytes =
       fp8 ? hidden * (1.0 + 4.0 / 128.0) : hidden * static_cast<double>(dtype_bytes(model.dtype));
   const bool hybrid_ep = job.ep_comm.algorithm == EpAllToAll::hybrid_ep;
+  // The combine carries the experts' outputs in the model's dtype, at least BF16.
   const double combine_bytes =
-      hidden * static_cast<double>(std::max<std::int64_t>(2, fp8 ? 2 : dtype_bytes(model.dtype)));
+      hidden * static_cast<double>(std::max<std::int64_t>(2, dtype_bytes(model.dtype)));
   std::int64_t tokens = model.tokens_per_micro_batch();
   if (p.split_over_tp) tokens = (tokens + job.layout.tp - 1) / job.layout.tp;
   for (const auto& g : job.mapping.groups(GroupKind::ep)) {

@@ -113,6 +113,37 @@ TEST(CommonOptions, TheModelsNodeLimitIsEveryStrategysDefault) {
   EXPECT_EQ(apply_common_options(limited, eplb).ep_comm.node_limit, 1);
 }
 
+TEST(CommonOptions, ARelayDispatchesFp8WhenTheExpertGemmsAreFp8) {
+  // DeepSeek-V3 (arXiv 2412.19437 section 3.3.3): what travels in the dispatch direction is
+  // quantized for the FP8 GEMMs it feeds (one fp32 scale per 128 elements), the combine stays
+  // BF16. gemm_dtype=fp8 on a bf16 model does the same as an fp8 model.
+  CommonOptions deepep;
+  deepep.comm.algorithm = EpAllToAll::deepep;
+  const auto relay_bytes = [&](bool fp8_linear) {
+    TrainingJob job = two_node_job();
+    job.model.dtype = DType::bf16;
+    job.model.fp8_linear = fp8_linear;
+    TokenPlanOptions dropless;
+    dropless.pad_to_capacity = false;
+    const MoeLayerPlan p = make_token_plan(apply_common_options(job, deepep), dropless, 0);
+    std::pair<std::int64_t, std::int64_t> sent{0, 0};
+    for (std::size_t i = 0; i < 8; ++i) {
+      sent.first += p.relay_dispatch[0]->network.sent_by(i);
+      sent.second += p.relay_combine[0]->network.sent_by(i);
+    }
+    return sent;
+  };
+  const auto [bf16_dispatch, bf16_combine] = relay_bytes(false);
+  const auto [fp8_dispatch, fp8_combine] = relay_bytes(true);
+  ASSERT_GT(bf16_dispatch, 0);
+  EXPECT_NEAR(static_cast<double>(fp8_dispatch) / static_cast<double>(bf16_dispatch),
+              (1.0 + 4.0 / 128.0) / 2.0, 1e-3);
+  // The same up to the rounding of the per-pair bytes (the combine is the delivered dispatch
+  // rescaled to its own token size).
+  EXPECT_NEAR(static_cast<double>(fp8_combine), static_cast<double>(bf16_combine),
+              1e-3 * static_cast<double>(bf16_combine));
+}
+
 TEST(CommonOptions, EplbReplicatesHotExpertsAndSyncsTheirGradients) {
   FixedCosts f;
   const TrainingJob job = two_node_job();
