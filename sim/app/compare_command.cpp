@@ -12,6 +12,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/io/csv.hpp"
 #include "sim/io/output_file.hpp"
+#include "sim/job/progress.hpp"
 #include "sim/report/html/html_report.hpp"
 #include "sim/strategies/registry.hpp"
 
@@ -102,10 +103,12 @@ void compare(const CompareOptions& o) {
   print_job(p);
   std::vector<StrategyResult> results;
   std::vector<std::string> skipped;
+  job::Progress progress("compare", "iterations",
+                         chosen.size() * static_cast<std::size_t>(p.iterations), false);
   for (const auto& s : chosen) {
     fmt::print(stderr, "simulating {} ...\n", s->name());
     try {
-      results.push_back(simulate_strategy(p, *s));
+      results.push_back(simulate_strategy(p, *s, &progress));
     } catch (const InputError& e) {
       if (!skip_unfit) throw;
       skipped.push_back(fmt::format("{} ({})", s->name(), e.what()));

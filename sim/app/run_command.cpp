@@ -12,6 +12,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/io/chrome_trace.hpp"
 #include "sim/io/output_file.hpp"
+#include "sim/job/progress.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::app {
@@ -96,8 +97,10 @@ void run(const RunOptions& o) {
   for (const auto& strategy : chosen) strategy->check_job(*p.first);  // before any output
   print_job(p);
   std::vector<StrategyResult> runs;
+  job::Progress progress("run", "iterations",
+                         chosen.size() * static_cast<std::size_t>(p.iterations), false);
   for (const auto& strategy : chosen) {
-    runs.push_back(simulate_strategy(p, *strategy));
+    runs.push_back(simulate_strategy(p, *strategy, &progress));
     print_run(runs.back(), p);
   }
   if (runs.size() > 1) {

@@ -15,7 +15,7 @@
 //
 // The estimate is a function of the query alone (the profile is not changed while a memo
 // reads it), so a remembered answer is the one computing it again would give: results are
-// identical with and without the memo. Thread-safe: `compare` builds and simulates its
+// identical with and without the memo. Thread-safe: `reproduce` builds and simulates a claim's
 // strategies on several threads that share one PreparedJob, hence one model. The profile must
 // outlive the memo.
 #pragma once

@@ -12,6 +12,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/job/collective_sweep.hpp"
 #include "sim/job/job_runner.hpp"
+#include "sim/job/progress.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::job {
@@ -54,26 +55,6 @@ report::Observation observe(const StrategyResult& r) {
   }
   return o;
 }
-
-// Progress on stderr: a line every 10% of the simulations.
-class Progress {
- public:
-  Progress(std::size_t total, bool on) : total_(total), on_(on) {}
-  void tick() {
-    const std::size_t done = ++done_;
-    if (!on_ || total_ == 0) return;
-    if (done * 10 / total_ != (done - 1) * 10 / total_ || done == total_) {
-      std::lock_guard lock(mutex_);
-      fmt::print(stderr, "reproduce: {}/{} simulations ({}%)\n", done, total_, 100 * done / total_);
-    }
-  }
-
- private:
-  std::size_t total_;
-  bool on_;
-  std::atomic<std::size_t> done_{0};
-  std::mutex mutex_;
-};
 
 struct Work {
   std::size_t claim;
@@ -129,7 +110,7 @@ std::vector<ClaimRun> run_claims(const std::vector<report::Claim>& claims,
       for (std::size_t k = 0; k < p.jobs.size(); ++k) work.push_back({ci, k, label});
     }
   }
-  Progress progress(work.size(), options.progress);
+  Progress progress("reproduce", "simulations", work.size(), !options.progress);
   std::vector<report::Observation> results(work.size());
   std::atomic<std::size_t> next{0};
   std::mutex error_mutex;

@@ -15,7 +15,7 @@ namespace moesim::job {
 struct ClaimRunOptions {
   bool quick = false;     ///< grid claims run their quick_jobs sample
   unsigned threads = 0;   ///< 0: every core
-  bool progress = false;  ///< a line on stderr every 10%
+  bool progress = false;  ///< progress on stderr (job/progress.hpp)
 };
 
 struct ClaimRun {

@@ -15,6 +15,7 @@
 #include "sim/io/model_json.hpp"
 #include "sim/io/routing_trace.hpp"
 #include "sim/io/topology_json.hpp"
+#include "sim/job/progress.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/cluster_shape.hpp"
 #include "sim/network/memory_budget.hpp"
@@ -298,7 +299,8 @@ ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
   return executor.run(graph);
 }
 
-StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy) {
+StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy,
+                                 Progress* progress) {
   StrategyResult r;
   r.name = std::string(strategy.name());
   // Routing of the iterations before i: strategies that adapt across iterations (FlexMoE)
@@ -311,6 +313,7 @@ StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strat
     strategies::BuildResult built = build_graph(job, strategy, training);
     ExecutionRecord record = simulate_graph(job, built.graph);
     r.iteration_us.push_back(record.makespan().us());
+    if (progress != nullptr) progress->tick();
     if (i + 1 == job.iterations) {
       r.summary = report::summarize(built.graph, record);
       r.groups = report::comm_breakdown(built.graph, record);

@@ -32,6 +32,8 @@
 
 namespace moesim::job {
 
+class Progress;  // sim/job/progress.hpp
+
 /// Most iterations one run simulates (--iterations, sweep grids).
 inline constexpr std::int64_t kMaxIterations = 10000;
 
@@ -163,8 +165,10 @@ strategies::BuildResult build_graph(const PreparedJob& job, const strategies::St
 ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
                                const compute::ComputeModel* compute = nullptr);
 
-/// Builds and simulates every iteration of `job` with `strategy`. Thread-safe for distinct
-/// strategies and jobs: models are created per call, the topology is only read.
-StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy);
+/// Builds and simulates every iteration of `job` with `strategy`, a tick of `progress` (when
+/// given) after each. Thread-safe for distinct strategies and jobs: models are created per call
+/// or are themselves thread-safe, the topology is only read.
+StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy,
+                                 Progress* progress = nullptr);
 
 }  // namespace moesim::job

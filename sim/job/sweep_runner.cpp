@@ -12,8 +12,8 @@
 
 #include "sim/core/errors.hpp"
 #include "sim/job/job_runner.hpp"
+#include "sim/job/progress.hpp"
 #include "sim/job/sweep_plan.hpp"
-#include "sim/job/sweep_progress.hpp"
 #include "sim/strategies/registry.hpp"
 
 namespace moesim::job {
@@ -155,7 +155,7 @@ SweepRunOutcome run_sweep_cases(const std::vector<io::SweepCaseLine>& cases,
 
   const unsigned threads = std::max(
       1u, settings.threads ? settings.threads : std::max(1u, std::thread::hardware_concurrency()));
-  SweepProgress progress(runnable.size(), settings.quiet);
+  Progress progress("sweep", "cases", runnable.size(), settings.quiet);
   std::atomic<std::size_t> next{0};
   std::atomic<bool> write_failed{false};
   std::string write_error;
