@@ -30,8 +30,8 @@ std::uint64_t kernel_tag(std::uint32_t task_index, std::uint32_t generation) {
 class Run final : public EventHandler, public network::CommCompletionListener {
  public:
   Run(const TaskGraph& graph, const compute::ComputeModel& compute,
-      network::CommunicationModel& network)
-      : graph_(graph), compute_(compute), network_(network) {}
+      network::CommunicationModel& network, ExecutionProgressListener* progress)
+      : graph_(graph), compute_(compute), network_(network), progress_(progress) {}
 
   ExecutionRecord execute(ExecutionStats* stats) {
     build_structure();
@@ -42,6 +42,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     }
     engine_.run();
     if (finished_ != graph_.task_count()) throw_deadlock();
+    if (progress_ != nullptr) progress_->tasks_finished(finished_, graph_.task_count());
     if (stats) stats->events = engine_.events_fired();
     return std::move(record_);
   }
@@ -231,6 +232,9 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   void finish(std::uint32_t task_index, SimTime now) {
     record_.tasks[task_index].end = now;
     ++finished_;
+    if (progress_ != nullptr && finished_ % SimulatedExecutor::kProgressTasks == 0) {
+      progress_->tasks_finished(finished_, graph_.task_count());
+    }
     for (std::uint32_t s = succ_offset_[task_index]; s < succ_offset_[task_index + 1]; ++s) {
       release(successors_[s]);
     }
@@ -280,6 +284,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
   const TaskGraph& graph_;
   const compute::ComputeModel& compute_;
   network::CommunicationModel& network_;
+  ExecutionProgressListener* progress_;
   Engine engine_;
   ExecutionRecord record_;
   std::vector<std::uint32_t> waiting_;
@@ -306,7 +311,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
 }  // namespace
 
 ExecutionRecord SimulatedExecutor::run(const TaskGraph& graph, ExecutionStats* stats) {
-  Run run(graph, compute_, network_);
+  Run run(graph, compute_, network_, progress_);
   return run.execute(stats);
 }
 

@@ -12,6 +12,7 @@
 // SimulationError naming a dependency cycle or the blocked stream heads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "sim/compute/compute_model.hpp"
@@ -25,10 +26,23 @@ struct ExecutionStats {
   std::uint64_t events = 0;
 };
 
+/// Told how far a run has got: long runs (tens of millions of tasks) print progress from it.
+class ExecutionProgressListener {
+ public:
+  virtual ~ExecutionProgressListener() = default;
+  /// Called every kProgressTasks finished tasks and once at the end.
+  virtual void tasks_finished(std::size_t finished, std::size_t total) = 0;
+};
+
 class SimulatedExecutor {
  public:
-  SimulatedExecutor(const compute::ComputeModel& compute, network::CommunicationModel& network)
-      : compute_(compute), network_(network) {}
+  /// A listener is told every this many finished tasks: a few hundred calls for the largest
+  /// graphs, none for the small ones a test or a sweep case builds.
+  static constexpr std::size_t kProgressTasks = std::size_t{1} << 18;
+
+  SimulatedExecutor(const compute::ComputeModel& compute, network::CommunicationModel& network,
+                    ExecutionProgressListener* progress = nullptr)
+      : compute_(compute), network_(network), progress_(progress) {}
 
   /// Runs `graph` (which must pass TaskGraph::validate()) from time zero.
   ExecutionRecord run(const TaskGraph& graph, ExecutionStats* stats = nullptr);
@@ -36,6 +50,7 @@ class SimulatedExecutor {
  private:
   const compute::ComputeModel& compute_;
   network::CommunicationModel& network_;
+  ExecutionProgressListener* progress_;
 };
 
 }  // namespace moesim

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <type_traits>
 
 #include "sim/compute/calibrated_compute_model.hpp"
@@ -292,12 +293,29 @@ strategies::BuildResult build_graph(const PreparedJob& job, const strategies::St
 }
 
 ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
-                               const compute::ComputeModel* compute) {
+                               const compute::ComputeModel* compute,
+                               ExecutionProgressListener* progress) {
   const auto network =
       network::make_communication_model(*job.topology, job.network_kind, job.analytical);
-  SimulatedExecutor executor(compute != nullptr ? *compute : *job.compute, *network);
+  SimulatedExecutor executor(compute != nullptr ? *compute : *job.compute, *network, progress);
   return executor.run(graph);
 }
+
+namespace {
+
+/// The executor's finished tasks as progress inside the running iteration.
+class IterationProgress final : public ExecutionProgressListener {
+ public:
+  explicit IterationProgress(Progress& progress) : progress_(progress) {}
+  void tasks_finished(std::size_t finished, std::size_t total) override {
+    progress_.within("tasks simulated", finished, total);
+  }
+
+ private:
+  Progress& progress_;
+};
+
+}  // namespace
 
 StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy,
                                  Progress* progress) {
@@ -311,7 +329,13 @@ StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strat
     training.routing_history = std::make_shared<const std::vector<RoutingCounts>>(history);
     history.push_back(training.routing);
     strategies::BuildResult built = build_graph(job, strategy, training);
-    ExecutionRecord record = simulate_graph(job, built.graph);
+    std::optional<IterationProgress> inside;
+    if (progress != nullptr) {
+      // The build has no finer unit: it is told when it ends (printed only after the first 2 s).
+      progress->note(built.graph.task_count(), "tasks built");
+      inside.emplace(*progress);
+    }
+    ExecutionRecord record = simulate_graph(job, built.graph, nullptr, inside ? &*inside : nullptr);
     r.iteration_us.push_back(record.makespan().us());
     if (progress != nullptr) progress->tick();
     if (i + 1 == job.iterations) {

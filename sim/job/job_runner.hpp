@@ -30,6 +30,10 @@
 #include "sim/strategies/strategy.hpp"
 #include "sim/workload/training_job.hpp"
 
+namespace moesim {
+class ExecutionProgressListener;  // sim/exec/simulated_executor.hpp
+}  // namespace moesim
+
 namespace moesim::job {
 
 class Progress;  // sim/job/progress.hpp
@@ -161,13 +165,16 @@ strategies::BuildResult build_graph(const PreparedJob& job, const strategies::St
                                     const TrainingJob& training);
 
 /// Runs `graph` through the simulated executor with the job's compute and network models, or
-/// with `compute` in place of the job's compute model.
+/// with `compute` in place of the job's compute model; `progress` (when given) hears of the
+/// tasks as they finish.
 ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
-                               const compute::ComputeModel* compute = nullptr);
+                               const compute::ComputeModel* compute = nullptr,
+                               ExecutionProgressListener* progress = nullptr);
 
-/// Builds and simulates every iteration of `job` with `strategy`, a tick of `progress` (when
-/// given) after each. Thread-safe for distinct strategies and jobs: models are created per call
-/// or are themselves thread-safe, the topology is only read.
+/// Builds and simulates every iteration of `job` with `strategy`; `progress` (when given) is
+/// told of each iteration's tasks as they are built and simulated, and ticks after each.
+/// Thread-safe for distinct strategies and jobs: models are created per call or are themselves
+/// thread-safe, the topology is only read.
 StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strategy& strategy,
                                  Progress* progress = nullptr);
 

@@ -199,3 +199,36 @@ TEST(SimulatedExecutor, SameGraphTwiceGivesIdenticalRecords) {
 }
 
 }  // namespace moesim
+
+namespace moesim {
+namespace {
+
+struct RecordingListener final : ExecutionProgressListener {
+  std::vector<std::pair<std::size_t, std::size_t>> calls;
+  void tasks_finished(std::size_t finished, std::size_t total) override {
+    calls.emplace_back(finished, total);
+  }
+};
+
+}  // namespace
+
+// A listener hears every kProgressTasks finished tasks and once at the end, with the graph's
+// size; the run is the same with or without one.
+TEST(SimulatedExecutor, AListenerHearsOfTheTasksAsTheyFinish) {
+  const std::size_t n = 2 * SimulatedExecutor::kProgressTasks + 5;
+  TaskGraph g;
+  const StreamId s = g.stream("compute");
+  for (std::size_t i = 0; i < n; ++i) g.add_compute("k", RankId{0}, s, kernel_us(1));
+  compute::FixedRateComputeModel compute{one_tflops()};
+  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::from_us(1)};
+  RecordingListener listener;
+  const ExecutionRecord heard = SimulatedExecutor(compute, network, &listener).run(g);
+  const std::vector<std::pair<std::size_t, std::size_t>> expected = {
+      {SimulatedExecutor::kProgressTasks, n}, {2 * SimulatedExecutor::kProgressTasks, n}, {n, n}};
+  EXPECT_EQ(listener.calls, expected);
+  const ExecutionRecord quiet = SimulatedExecutor(compute, network).run(g);
+  EXPECT_EQ(heard.makespan(), quiet.makespan());
+  EXPECT_DOUBLE_EQ(heard.makespan().us(), static_cast<double>(n));
+}
+
+}  // namespace moesim
