@@ -47,6 +47,14 @@ CommonOptions read_common_options(StrategyOptions& options) {
                    "comm_sms with a2a=deepep or a2a=hybrid-ep");
   }
   if (options.has("node_limit")) c.node_limit = static_cast<int>(options.get_int("node_limit", 0));
+  if (options.has("fp8_dispatch")) {
+    // NCCL's all-to-all carries whatever tensor the framework hands it: the model's dtype here.
+    if (c.comm.algorithm == EpAllToAll::nccl) {
+      options.reject("fp8_dispatch", "is the node relay's (DeepEP, Hybrid-EP) choice",
+                     "fp8_dispatch with a2a=deepep or a2a=hybrid-ep");
+    }
+    c.fp8_dispatch = options.get_bool("fp8_dispatch", false);
+  }
   c.eplb = options.get_bool("eplb", false);
   c.redundant = options.get_int("redundant", 0);
   c.any = options.used_any();
@@ -76,6 +84,7 @@ TrainingJob apply_common_options(const TrainingJob& job, const CommonOptions& co
   out.ep_comm.algorithm = common.comm.algorithm;
   out.ep_comm.comm_sms = common.comm.comm_sms;
   if (common.node_limit) out.ep_comm.node_limit = *common.node_limit;
+  if (common.fp8_dispatch) out.ep_comm.fp8_dispatch = common.fp8_dispatch;
   if (common.eplb)
     out.placement = std::make_shared<ExpertPlacement>(eplb_placement_for(out, common.redundant));
   return out;

@@ -32,15 +32,21 @@ inline constexpr std::string_view kCommonOptionsHelp =
     "normal kernels or NVIDIA's Hybrid-EP), comm_sms=N "
     "(SMs DeepEP holds, default 20; with a2a=deepep|hybrid-ep only, fewer than the GPU has), "
     "node_limit=M (each token to at most M nodes; default: the model's node_limit, unlimited "
-    "unless it sets one), eplb=on|off "
+    "unless it sets one), fp8_dispatch=on|off (with a2a=deepep|hybrid-ep: the relay's dispatch "
+    "in FP8 with 1/128 fp32 scales, or in the model dtype; default: FP8 when the experts' GEMMs "
+    "are FP8, as DeepSeek-V3 trains, except megatron*, whose DeepEP and Hybrid-EP paths send "
+    "BF16), eplb=on|off "
     "(redundant experts placed by EPLB), redundant=R (EPLB redundant slots, default one per EP "
     "rank)";
-inline constexpr std::string_view kCommonOptionKeys = "a2a, comm_sms, node_limit, eplb, redundant";
+inline constexpr std::string_view kCommonOptionKeys =
+    "a2a, comm_sms, node_limit, fp8_dispatch, eplb, redundant";
 
 struct CommonOptions {
   ExpertParallelComm comm;  ///< algorithm and comm_sms (node_limit: below)
   /// node_limit=M when given; otherwise the job keeps its model's (ModelSpec::node_limit).
   std::optional<int> node_limit;
+  /// fp8_dispatch=on|off when given; otherwise the strategy's default (ExpertParallelComm).
+  std::optional<bool> fp8_dispatch;
   bool eplb = false;
   std::int64_t redundant = 0;  ///< 0: one per EP rank
   bool any = false;            ///< some common option was given

@@ -28,10 +28,17 @@
 namespace moesim::strategies {
 namespace {
 
-/// The job with Megatron-Core's core-attention kernel where the model leaves it unset.
-TrainingJob with_fused_causal_attention(const TrainingJob& job) {
+/// The job with Megatron-Core's defaults where the model and the options leave them unset: its
+/// core-attention kernel, and a relay dispatch in the model's dtype. Megatron-Core's DeepEP path
+/// hands DeepEP the BF16 hidden states even when Transformer Engine runs the expert GEMMs in FP8
+/// (TE quantizes after the dispatch), and its Hybrid-EP path asserts `not fp8_dispatch`
+/// (NVIDIA/Megatron-LM megatron/core/transformer/moe/fused_a2a.py, FusedDispatch.forward and
+/// init_hybrid_ep_buffer, main at 02ad939b); `fp8_dispatch=on` models the forks that quantize
+/// first.
+TrainingJob as_megatron_core_runs(const TrainingJob& job) {
   TrainingJob out = job;
   if (!out.model.attention_kernel) out.model.attention_kernel = AttentionKernel::flash_causal;
+  if (!out.ep_comm.fp8_dispatch) out.ep_comm.fp8_dispatch = false;
   return out;
 }
 
@@ -49,7 +56,7 @@ class Megatron final : public Strategy {
   /// Megatron builds split=ends; the rest of its checks are MegatronMoeBlock's.
   void check_job(const TrainingJob& job) const override { check_megatron_layout(job, options_); }
   BuildResult build_iteration(const TrainingJob& given, const CostModels& costs) const override {
-    const TrainingJob job = with_fused_causal_attention(given);
+    const TrainingJob job = as_megatron_core_runs(given);
     EmissionContext ctx(job, costs, megatron_tokens(job));
     MegatronMoeBlock moe(ctx, options_);
     moe.record_decisions();

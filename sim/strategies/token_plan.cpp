@@ -144,9 +144,10 @@ void add_node_relay(const TrainingJob& job, MoeLayerPlan& p, std::int64_t moe_in
   // what travels in the dispatch direction (the activations entering the up-projections, and in
   // the backward the gradients entering the down-projections' backward, section 3.3.3) is
   // quantized for the FP8 GEMMs it feeds, so it is FP8 whenever the experts' GEMMs are
-  // (ModelSpec::linear_dtype: an fp8 model, or gemm_dtype fp8).
+  // (ModelSpec::linear_dtype: an fp8 model, or gemm_dtype fp8), unless the strategy or the user
+  // chose otherwise (ExpertParallelComm::fp8_dispatch: Megatron-Core's DeepEP path sends BF16).
   const double hidden = static_cast<double>(model.hidden);
-  const bool fp8 = model.linear_dtype() == DType::fp8;
+  const bool fp8 = job.ep_comm.fp8_dispatch.value_or(model.linear_dtype() == DType::fp8);
   const double token_bytes =
       fp8 ? hidden * (1.0 + 4.0 / 128.0) : hidden * static_cast<double>(dtype_bytes(model.dtype));
   const bool hybrid_ep = job.ep_comm.algorithm == EpAllToAll::hybrid_ep;

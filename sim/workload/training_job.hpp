@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ struct ExpertParallelComm {
   /// Node-limited routing: each token goes to experts on at most this many nodes (DeepSeek-V3:
   /// 4); 0 = unlimited. Changes how many distinct tokens cross to each node, not the counts.
   int node_limit = 0;
+  /// What the node relay's dispatch direction carries (the forward dispatch and, in the backward,
+  /// the gradients sent back to the experts): true FP8 with one fp32 scale per 128 elements,
+  /// false the model's dtype. Unset: FP8 exactly when the experts' GEMMs are (DeepSeek-V3's
+  /// recipe, ModelSpec::linear_dtype); a strategy may set its system's default (megatron*:
+  /// false), `fp8_dispatch=on|off` overrides both. The combine always carries the model dtype.
+  std::optional<bool> fp8_dispatch;
 };
 
 struct TrainingJob {

@@ -144,6 +144,29 @@ TEST(CommonOptions, ARelayDispatchesFp8WhenTheExpertGemmsAreFp8) {
               1e-3 * static_cast<double>(bf16_combine));
 }
 
+// Megatron-Core hands DeepEP the BF16 hidden states even under TE's FP8 GEMMs (fused_a2a.py):
+// megatron* dispatch in the model dtype unless fp8_dispatch=on; fp8_dispatch=off takes a
+// DeepSeek-style strategy back to BF16. Split by dispatch and combine: the combine is the same
+// in all four.
+TEST(CommonOptions, Fp8DispatchIsTheStrategysDefaultOrTheOption) {
+  TrainingJob job = two_node_job();
+  job.model.dtype = DType::bf16;
+  job.model.fp8_linear = true;
+  const std::int64_t deepseek = relayed_network_bytes(job, "deepspeed-moe:a2a=deepep");
+  const std::int64_t deepseek_bf16 =
+      relayed_network_bytes(job, "deepspeed-moe:a2a=deepep:fp8_dispatch=off");
+  const std::int64_t megatron = relayed_network_bytes(job, "megatron:a2a=deepep");
+  const std::int64_t megatron_fp8 =
+      relayed_network_bytes(job, "megatron:a2a=deepep:fp8_dispatch=on");
+  EXPECT_LT(deepseek, deepseek_bf16);
+  EXPECT_EQ(megatron, deepseek_bf16);
+  EXPECT_EQ(megatron_fp8, deepseek);
+  // An fp8_dispatch=on on a BF16-GEMM model sends FP8 too.
+  job.model.fp8_linear = false;
+  EXPECT_EQ(relayed_network_bytes(job, "deepspeed-moe:a2a=deepep:fp8_dispatch=on"), deepseek);
+  EXPECT_EQ(relayed_network_bytes(job, "deepspeed-moe:a2a=deepep"), deepseek_bf16);
+}
+
 TEST(CommonOptions, EplbReplicatesHotExpertsAndSyncsTheirGradients) {
   FixedCosts f;
   const TrainingJob job = two_node_job();
@@ -193,6 +216,13 @@ TEST(CommonOptions, BadValuesAreInputErrors) {
             "--strategy: fsmoe takes no options (got fsmoe:x=1, expected fsmoe)");
   EXPECT_NE(message_of("fsmoe:a2a=deepep:x=1").find("x"), std::string::npos);
   EXPECT_EQ(message_of("lancet:a2a=deepep:comm_sms=24"), "");
+  EXPECT_EQ(message_of("tutel:fp8_dispatch=on"),
+            "--strategy: tutel: option fp8_dispatch is the node relay's (DeepEP, Hybrid-EP) "
+            "choice (got fp8_dispatch=on, expected fp8_dispatch with a2a=deepep or "
+            "a2a=hybrid-ep)");
+  EXPECT_EQ(message_of("megatron:a2a=hybrid-ep:fp8_dispatch=maybe").find("fp8_dispatch") !=
+                std::string::npos,
+            true);
 }
 
 TEST(HeldSms, ComputeBesideDeepEpRunsOnTheRemainingSms) {
