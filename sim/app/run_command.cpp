@@ -104,11 +104,16 @@ void run(const RunOptions& o) {
     print_run(runs.back(), p);
   }
   if (runs.size() > 1) {
-    fmt::print("\n{:<16} {:>14} {:>14} {:>8}\n", "strategy", "iteration ms", "tokens/s", "speedup");
+    // The name column fits the longest name (options included).
+    std::size_t name_width = 16;
+    for (const auto& r : runs) name_width = std::max(name_width, r.name.size());
+    fmt::print("\n{:<{}} {:>14} {:>14} {:>8}\n", "strategy", name_width, "iteration ms", "tokens/s",
+               "speedup");
     const double base = runs.front().mean_iteration_us();
     for (const auto& r : runs) {
-      fmt::print("{:<16} {:>14.3f} {:>14.0f} {:>7.2f}x\n", r.name, r.mean_iteration_us() / 1e3,
-                 r.tokens_per_s(p.tokens_per_iteration), base / r.mean_iteration_us());
+      fmt::print("{:<{}} {:>14.3f} {:>14.0f} {:>7.2f}x\n", r.name, name_width,
+                 r.mean_iteration_us() / 1e3, r.tokens_per_s(p.tokens_per_iteration),
+                 base / r.mean_iteration_us());
     }
   }
   const StrategyResult& only = runs.front();

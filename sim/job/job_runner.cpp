@@ -281,12 +281,34 @@ std::string StrategyResult::decisions_text() const {
   return out;
 }
 
+namespace {
+
+/// Trial iterations on the job's own executor and models (Tutel's timed trials).
+class SimulatedTrialRunner final : public strategies::TrialRunner {
+ public:
+  explicit SimulatedTrialRunner(const PreparedJob& job) : job_(job) {}
+  std::vector<SimTime> task_ends(const TaskGraph& graph) const override {
+    graph.validate();
+    const ExecutionRecord record = simulate_graph(job_, graph);
+    std::vector<SimTime> ends;
+    ends.reserve(record.tasks.size());
+    for (const auto& t : record.tasks) ends.push_back(t.end);
+    return ends;
+  }
+
+ private:
+  const PreparedJob& job_;
+};
+
+}  // namespace
+
 strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
                                     const TrainingJob& training) {
   // Planners see an idle network of the same model as the executor.
   const auto planner_network =
       network::make_communication_model(*job.topology, job.network_kind, job.analytical);
-  const strategies::CostModels costs{*job.compute, *planner_network, job.estimates.get()};
+  const SimulatedTrialRunner trials(job);
+  const strategies::CostModels costs{*job.compute, *planner_network, job.estimates.get(), &trials};
   strategies::BuildResult built = strategy.build_iteration(training, costs);
   built.graph.validate();
   return built;

@@ -13,6 +13,7 @@
 #include "sim/compute/compute_model.hpp"
 #include "sim/network/communication_model.hpp"
 #include "sim/network/estimate_cache.hpp"
+#include "sim/strategies/trial_runner.hpp"
 
 namespace moesim::strategies {
 
@@ -21,6 +22,8 @@ struct CostModels {
   const network::CommunicationModel& network;
   /// Remembered estimates of `network` (null: every estimate is computed).
   network::EstimateCache* estimates = nullptr;
+  /// Runs candidate graphs on the executor (null: planners decide on their estimates alone).
+  const TrialRunner* trials = nullptr;
 
   /// Time of `op` alone on an idle network.
   SimTime estimate(const CommOp& op) const {

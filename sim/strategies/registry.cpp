@@ -15,13 +15,20 @@ namespace {
 
 // tokens= and the gradient options, for the baselines that take both. The defaults are the real
 // systems': Tutel under PyTorch DDP overlaps, DeepSpeed (ZeRO 1, overlap_comm off) does not.
-constexpr std::string_view kBaselineOptionsHelp =
-    "tokens=split|duplicated (MP-group token layout in the MoE block; default: the real "
-    "system's, split when esp=1, duplicated when experts are sharded), "
-    "grad_sync=overlap|after|lina (gradient all-reduce in PyTorch DDP buckets launched during "
-    "the backward, after it, or as Lina: fixed-size chunks that give way to all-to-alls; "
-    "default: the real system's, overlap for tutel, after for deepspeed-moe), bucket_mb=N "
-    "(bucket cap, or Lina's chunk, MiB; default 25, lina 30)";
+// (A macro only so that tutel's help can extend the literal.)
+#define MOESIM_BASELINE_OPTIONS_HELP                                                          \
+  "tokens=split|duplicated (MP-group token layout in the MoE block; default: the real "       \
+  "system's, split when esp=1, duplicated when experts are sharded), "                        \
+  "grad_sync=overlap|after|lina (gradient all-reduce in PyTorch DDP buckets launched during " \
+  "the backward, after it, or as Lina: fixed-size chunks that give way to all-to-alls; "      \
+  "default: the real system's, overlap for tutel, after for deepspeed-moe), bucket_mb=N "     \
+  "(bucket cap, or Lina's chunk, MiB; default 25, lina 30)"
+constexpr std::string_view kBaselineOptionsHelp = MOESIM_BASELINE_OPTIONS_HELP;
+constexpr std::string_view kTutelOptionsHelp = MOESIM_BASELINE_OPTIONS_HELP
+    ", choose=estimate|trials (how the degree and all-to-all are chosen per MoE layer: its cost "
+    "evaluation, or Tutel's own method, one timed trial iteration per candidate on the "
+    "simulator, about 8x the build time; default estimate)";
+#undef MOESIM_BASELINE_OPTIONS_HELP
 
 struct Entry {
   std::string_view name;
@@ -48,7 +55,7 @@ constexpr std::string_view kMegatronA2aOverlapHelp =
 // The one list of strategies. Add a line here (and a factory in registry.hpp) for a new one.
 constexpr std::array kStrategies{
     Entry{"deepspeed-moe", &make_deepspeed_moe, &configure_deepspeed_moe, kBaselineOptionsHelp},
-    Entry{"tutel", &make_tutel, &configure_tutel, kBaselineOptionsHelp},
+    Entry{"tutel", &make_tutel, &configure_tutel, kTutelOptionsHelp},
     Entry{"fastermoe", &make_fastermoe, &configure_fastermoe,
           "shadow=on|off (dynamic expert shadowing by its latency model); default on"},
     Entry{"fsmoe", &make_fsmoe},

@@ -30,6 +30,7 @@
 #include "sim/network/cluster_shape.hpp"
 #include "sim/network/flow_network_model.hpp"
 #include "sim/strategies/registry.hpp"
+#include "sim/strategies/trial_runner.hpp"
 #include "sim/workload/routing.hpp"
 
 namespace moesim::strategies {
@@ -398,6 +399,64 @@ TEST(PlannerAgreement, TutelComputeBoundChunksPayTheContention) {
                 << planner / simulated << ")\n";
     }
   }
+}
+
+// Trials on RealJob's own executor, counted.
+class CountingTrials final : public TrialRunner {
+ public:
+  explicit CountingTrials(const RealJob& real) : real_(real) {}
+  std::vector<SimTime> task_ends(const TaskGraph& graph) const override {
+    ++calls;
+    const ExecutionRecord rec = real_.simulate(graph);
+    std::vector<SimTime> ends;
+    for (const auto& t : rec.tasks) ends.push_back(t.end);
+    return ends;
+  }
+  mutable int calls = 0;
+
+ private:
+  const RealJob& real_;
+};
+
+// tutel:choose=trials times one iteration per candidate and records layer 0's core time of each
+// ("linear d2 6849.5 us, ..."). With the gradients all-reduced after the backward and one
+// micro-batch nothing runs beside the core but what the estimate prices, so every candidate's
+// trial time is its estimate (tutel.estimate.<alg>.d<d>) within 1%: the trials time the same
+// span the estimate prices. Without a runner (bare CostModels) choose=trials builds what the
+// estimate chooses.
+TEST(PlannerAgreement, TutelTrialsTimeWhatTheEstimatePrices) {
+  const RealJob real("dgx-h100", 2, small_moe(4), "ep=8");
+  const CountingTrials trials(real);
+  const CostModels costs{real.compute, real.planner_network, nullptr, &trials};
+  const BuildResult b =
+      make_strategy("tutel:grad_sync=after:choose=trials")->build_iteration(real.job, costs);
+  ASSERT_EQ(b.decisions.at("tutel.choice").name(), "trials");
+  const std::string& detail = b.decisions.at("tutel.choice").detail;
+  int listed = 0;
+  for (const char* alg : {"linear", "2dh"}) {
+    for (const int d : {1, 2, 4, 8}) {
+      const std::string key = fmt::format("tutel.estimate.{}.d{}", alg, d);
+      const std::string tag = fmt::format("{} d{} ", alg, d);
+      const auto at = detail.find(tag);
+      if (!b.decisions.contains(key)) {
+        EXPECT_EQ(at, std::string::npos) << tag;
+        continue;
+      }
+      ASSERT_NE(at, std::string::npos) << tag << " in " << detail;
+      ++listed;
+      const double trial_us = std::stod(detail.substr(at + tag.size()));
+      expect_within(b.decisions.at(key).number(), trial_us, 0.01,
+                    "tutel trial, layer 0 core, " + tag);
+    }
+  }
+  EXPECT_EQ(trials.calls, listed);
+  EXPECT_GE(listed, 4);
+  const BuildResult bare = real.build("tutel:grad_sync=after:choose=trials");
+  const BuildResult estimate = real.build("tutel:grad_sync=after");
+  EXPECT_FALSE(bare.decisions.contains("tutel.choice"));
+  EXPECT_EQ(bare.graph.task_count(), estimate.graph.task_count());
+  EXPECT_EQ(bare.decisions.at("tutel.degree").integer(),
+            estimate.decisions.at("tutel.degree").integer());
 }
 
 // Forward span (us) of `layers` on each rank: (start of its first forward task, end of its
