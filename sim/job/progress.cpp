@@ -122,14 +122,8 @@ void Progress::within(std::string_view what, std::size_t done, std::size_t total
                            : fmt::format("{} of {} {}", count_text(done), count_text(total), what);
   s.elapsed_s = seconds_between(start_, now);
   s.remaining_s = remaining_s(done, total, now);
-  if (tty_) {
-    print_bar(s);
-  } else {
-    print_line(s);
-  }
+  show(s, now);
   inside_last_decile_ = decile;
-  last_print_ = now;
-  printed_ = true;
 }
 
 void Progress::note(std::size_t count, std::string_view what) {
@@ -144,6 +138,10 @@ void Progress::note(std::size_t count, std::string_view what) {
   s.inside = fmt::format("{} {}", count_text(count), what);
   s.elapsed_s = seconds_between(start_, now);
   s.with_eta = false;
+  show(s, now);
+}
+
+void Progress::show(const Standing& s, Clock::time_point now) {
   if (tty_) {
     print_bar(s);
   } else {

@@ -49,6 +49,8 @@ class Progress {
     double remaining_s = -1.0;  ///< negative: unknown
     bool with_eta = true;       ///< false for a note
   };
+  /// Prints `s` as a bar or a line, as stderr is a terminal or not.
+  void show(const Standing& s, Clock::time_point now);
   void print_bar(const Standing& s) const;
   void print_line(const Standing& s) const;
   /// "ETA 9s", or "ETA ?" before anything is done.
