@@ -23,7 +23,7 @@ std::optional<StreamId> TaskGraph::find_stream(std::string_view name) const {
 }
 
 std::uint32_t TaskGraph::intern_name(std::string_view name) {
-  auto it = name_index_.find(std::string(name));
+  auto it = name_index_.find(name);
   if (it != name_index_.end()) return it->second;
   const auto index = static_cast<std::uint32_t>(names_.size());
   names_.emplace_back(name);

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -151,7 +152,15 @@ class TaskGraph {
   std::vector<CommRecord> comms_;
   std::vector<std::pair<TaskId, TaskId>> edges_;
   std::vector<std::string> names_;
-  std::unordered_map<std::string, std::uint32_t> name_index_;
+  /// Hashes a name as a string_view, so that looking one up does not build a std::string (one
+  /// lookup per task: 22.6 M on DeepSeek-V3 at 2,048 GPUs).
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view name) const noexcept {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+  std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> name_index_;
   std::vector<std::string> stream_names_;
   /// Interned per-expert counts, bucketed by a hash of their values.
   std::unordered_map<std::uint64_t, std::vector<TokenCounts>> counts_pool_;
