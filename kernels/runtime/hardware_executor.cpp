@@ -630,14 +630,8 @@ ExecutionRecord HardwareExecutor::run(const TaskGraph& graph, const HardwareRunO
   }
   record.tasks.resize(graph.task_count());
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
-    const Task& t = graph.tasks()[i];
-    const TaskId id{static_cast<std::uint32_t>(i)};
-    record.tasks[i] = TaskRecord{t.rank,
-                                 t.stream,
-                                 SimTime::from_ps(run.starts()[i]),
-                                 SimTime::from_ps(run.ends()[i]),
-                                 graph.bytes_of(id),
-                                 graph.flops_of(id)};
+    record.tasks[i] =
+        TaskRecord{SimTime::from_ps(run.starts()[i]), SimTime::from_ps(run.ends()[i])};
   }
   return record;
 }

@@ -14,7 +14,7 @@ namespace moesim::runtime {
 
 /// Bumped whenever HardwareRunner, HardwareRunOptions, TaskGraph or ExecutionRecord change
 /// layout.
-inline constexpr int kHardwarePluginAbi = 1;
+inline constexpr int kHardwarePluginAbi = 2;
 
 /// File name of the library and the name of its entry point.
 inline constexpr const char* kHardwareLibraryName = "libmoesim_hardware.so";

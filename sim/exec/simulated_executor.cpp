@@ -115,17 +115,7 @@ class Run final : public EventHandler, public network::CommCompletionListener {
     running_.assign(graph_.rank_count(), {});
     record_.source = "simulated";
     record_.description = fmt::format("compute={} network={}", compute_.name(), network_.name());
-    record_.tasks.resize(n);
-    for (std::uint32_t i = 0; i < n; ++i) {
-      const Task& t = graph_.tasks()[i];
-      const TaskId id{i};
-      record_.tasks[i] = TaskRecord{t.rank,
-                                    t.stream,
-                                    SimTime::zero(),
-                                    SimTime::zero(),
-                                    graph_.bytes_of(id),
-                                    graph_.flops_of(id)};
-    }
+    record_.tasks.assign(n, TaskRecord{SimTime::zero(), SimTime::zero()});
   }
 
   void became_ready(std::uint32_t task_index) {

@@ -16,7 +16,7 @@ std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
   for (std::size_t i = 0; i < graph.task_count(); ++i) {
     if (graph.tasks()[i].kind == TaskKind::compute) {
       const TaskRecord& t = record.tasks[i];
-      busy[t.rank.index()].emplace_back(t.start.ps(), t.end.ps());
+      busy[graph.tasks()[i].rank.index()].emplace_back(t.start.ps(), t.end.ps());
     }
   }
   for (auto& v : busy) {
@@ -38,7 +38,7 @@ std::map<std::string, GroupCommTime> comm_breakdown(const TaskGraph& graph,
     g.bytes += c.op.bytes.count;
     for (TaskId m : c.members) {
       const TaskRecord& t = record.tasks[m.index()];
-      const auto& v = busy[t.rank.index()];
+      const auto& v = busy[graph.task(m).rank.index()];
       const std::int64_t a = t.start.ps();
       const std::int64_t b = t.end.ps();
       std::int64_t covered = 0;

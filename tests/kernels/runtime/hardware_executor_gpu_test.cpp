@@ -97,8 +97,6 @@ TEST(HardwareExecutorGpu, MoeLayerOnOneGpuGivesACompleteOrderedRecord) {
   for (std::size_t i = 0; i < g.task_count(); ++i) {
     const Task& t = g.tasks()[i];
     const TaskRecord& r = rec.tasks[i];
-    EXPECT_EQ(r.rank, t.rank);
-    EXPECT_EQ(r.stream, t.stream);
     EXPECT_GE(r.start, SimTime::zero()) << g.name_of(TaskId{static_cast<std::uint32_t>(i)});
     EXPECT_GE(r.end, r.start);
     // Stream order: a task starts after its stream predecessor ended.

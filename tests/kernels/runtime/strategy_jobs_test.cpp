@@ -155,7 +155,7 @@ TEST(ValidateTable, SubstitutedTasksGetARowOfTheirOwn) {
     SimTime t = SimTime::zero();
     for (double us : {10.0, 20.0, 30.0}) {
       const SimTime end = t + SimTime::from_us(us * scale);
-      r.tasks.push_back(TaskRecord{RankId{0}, s, t, end, Bytes{0}, Flops{0}});
+      r.tasks.push_back(TaskRecord{t, end});
       t = end;
     }
     return r;

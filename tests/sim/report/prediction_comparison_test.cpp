@@ -3,13 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/sim/report/timed_record.hpp"
+
 namespace moesim::report {
 namespace {
-
-TaskRecord span(const TaskGraph& g, TaskId id, double start_us, double end_us) {
-  const Task& t = g.task(id);
-  return TaskRecord{t.rank, t.stream, SimTime::from_us(start_us), SimTime::from_us(end_us), {}, {}};
-}
 
 TEST(PredictionComparison, KindsStreamsIterationAndExposedComm) {
   // One rank: a GEMM on "compute" and an all_reduce (group {0}) on "comm".
@@ -27,8 +24,8 @@ TEST(PredictionComparison, KindsStreamsIterationAndExposedComm) {
   op.ranks = {RankId{0}};
   op.bytes = Bytes{64};
   const TaskId c = g.add_collective("ar", op, g.stream("comm"))[0];
-  ExecutionRecord predicted{"simulated", "", {span(g, a, 0, 10), span(g, c, 0, 10)}};
-  ExecutionRecord measured{"measured", "", {span(g, a, 0, 20), span(g, c, 5, 30)}};
+  const ExecutionRecord predicted = timed_record("simulated", {{a, 0, 10}, {c, 0, 10}});
+  const ExecutionRecord measured = timed_record("measured", {{a, 0, 20}, {c, 5, 30}});
   const PredictionComparison cmp = compare_predictions(g, predicted, measured);
   ASSERT_EQ(cmp.per_kind.size(), 2U);
   EXPECT_EQ(cmp.per_kind[0].key, "all_reduce");
@@ -58,8 +55,8 @@ TEST(PredictionComparison, SumsOverRanksAndHasNoErrorForZeroMeasurement) {
   const StreamId h = g.stream("host");
   const TaskId d0 = g.add_delay("d", RankId{0}, h, SimTime::from_us(1));
   const TaskId d1 = g.add_delay("d", RankId{1}, h, SimTime::from_us(1));
-  ExecutionRecord p{"simulated", "", {span(g, d0, 0, 1), span(g, d1, 0, 1)}};
-  ExecutionRecord m{"measured", "", {span(g, d0, 0, 2), span(g, d1, 1, 3)}};
+  const ExecutionRecord p = timed_record("simulated", {{d0, 0, 1}, {d1, 0, 1}});
+  const ExecutionRecord m = timed_record("measured", {{d0, 0, 2}, {d1, 1, 3}});
   const PredictionComparison cmp = compare_predictions(g, p, m);
   ASSERT_EQ(cmp.per_kind.size(), 1U);
   EXPECT_EQ(cmp.per_kind[0].key, "delay");

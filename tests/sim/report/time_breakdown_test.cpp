@@ -4,14 +4,10 @@
 #include <gtest/gtest.h>
 
 #include "sim/report/stream_timeline.hpp"
+#include "tests/sim/report/timed_record.hpp"
 
 namespace moesim::report {
 namespace {
-
-TaskRecord record_span(const TaskGraph& g, TaskId id, double start_us, double end_us) {
-  const Task& t = g.task(id);
-  return TaskRecord{t.rank, t.stream, SimTime::from_us(start_us), SimTime::from_us(end_us), {}, {}};
-}
 
 // Rank 0: gemm [0, 10] on compute, all_reduce [6, 14] on comm.
 // Rank 1: gemm [0, 4], all_reduce [6, 14] (the same op), then a gemm [14, 20].
@@ -34,8 +30,8 @@ struct TwoRanks {
     op.bytes = Bytes{64};
     const auto c = g.add_collective("ar", op, g.stream("comm"));
     const TaskId b1 = g.add_compute("mm2", RankId{1}, compute, mm);
-    r.tasks = {record_span(g, a0, 0, 10), record_span(g, a1, 0, 4), record_span(g, c[0], 6, 14),
-               record_span(g, c[1], 6, 14), record_span(g, b1, 14, 20)};
+    r = timed_record("simulated",
+                     {{a0, 0, 10}, {a1, 0, 4}, {c[0], 6, 14}, {c[1], 6, 14}, {b1, 14, 20}});
   }
 };
 
