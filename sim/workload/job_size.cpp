@@ -46,10 +46,12 @@ void check_job_work(const ModelSpec& model, const ParallelLayout& layout, std::i
   const double total =
       estimate_job_size(model, layout).tasks_per_iteration * static_cast<double>(iterations);
   if (total > kMaxTasksPerRun) {
-    throw input_error(
-        "", flag, "too much work to simulate",
-        fmt::format("about {:.3g} tasks ({} iterations)", total, iterations),
-        fmt::format("at most {:.3g} tasks per run: fewer iterations", kMaxTasksPerRun));
+    // With one iteration, fewer iterations is no way out: the job itself is too large.
+    const char* remedy =
+        iterations > 1 ? "fewer iterations" : "a smaller job (fewer GPUs, layers or micro-batches)";
+    throw input_error("", flag, "too much work to simulate",
+                      fmt::format("about {:.3g} tasks ({} iterations)", total, iterations),
+                      fmt::format("at most {:.3g} tasks per run: {}", kMaxTasksPerRun, remedy));
   }
 }
 

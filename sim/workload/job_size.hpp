@@ -34,18 +34,22 @@ struct JobSizeEstimate {
 JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& layout);
 
 /// Peak memory per task of a simulated graph (the task, its edges and comm records, the
-/// executor's per-task state and record, the vectors' growth). Measured with /usr/bin/time -v:
-/// DeepSeek-V3 with its 61 layers and MTP on 2,048 H800 GPUs, dualpipe, analytical network:
-/// 19.65e6 tasks, 2.08e9 bytes peak RSS, 106 bytes per task (19.25e6 tasks, 2.05 GB without
-/// MTP; as with 64 layers, 20.2e6 tasks, 2.10 GB), once tasks are 24 bytes with their kernels
-/// interned (TaskGraph; 5.22 GB and 259 bytes per task before, with 144-byte tasks).
-inline constexpr double kBytesPerTask = 110;
+/// executor's per-task state and record, the vectors' growth). Measured with /usr/bin/time
+/// (2026-12-04, 16-byte record entries, 24-byte tasks with their kernels interned): DeepSeek-V3
+/// with its 61 layers and MTP on 2,048 H800 GPUs, dualpipe, analytical network, 22.60e6 tasks,
+/// 1,710 MiB peak RSS, 79 bytes per task; with 16 layers on 1,024 GPUs under the flow network,
+/// 3.00e6 tasks, 243 MiB, 83 bytes per task. The constant is applied to the estimate, which may
+/// be 0.85x the actual count (fastermoe under zipf routing, above): 100 bytes keeps 0.85 x 100
+/// above the 83 measured.
+inline constexpr double kBytesPerTask = 100;
 
 /// Structural limits: task ids are 32-bit (the memory check, in the job layer, usually refuses
-/// first); 5e7 tasks per run is a few minutes of CPU (the 19.65e6-task job above: 21-28 s CPU,
-/// 2026-12-01/02, varying with the machine's load); 1e8 routing counts are 0.8 GB.
+/// first). The run limit keeps a mistyped --iterations from running for hours: 1e9 estimated
+/// tasks is about 0.65e9 actual ones (the estimate is about 1.55x DeepSeek-V3's count), some
+/// 5 minutes at the 0.48 us per task measured on the 22.60e6-task job above (10.9 s wall, graph
+/// build and simulation, 2026-12-04). 1e8 routing counts are 0.8 GB.
 inline constexpr double kMaxTasksPerIteration = 4e9;
-inline constexpr double kMaxTasksPerRun = 5e7;
+inline constexpr double kMaxTasksPerRun = 1e9;
 inline constexpr double kMaxRoutingCells = 1e8;
 
 /// InputError naming `flag` when the whole run (iterations x tasks) exceeds kMaxTasksPerRun.

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "sim/compute/roofline_compute_model.hpp"
+#include "sim/core/errors.hpp"
 #include "sim/io/gpu_spec_json.hpp"
 #include "sim/io/model_json.hpp"
 #include "sim/io/topology_json.hpp"
@@ -70,6 +71,34 @@ TEST(JobSize, EstimateIsAnUpperBoundWithinTwiceTheActualTasks) {
   ModelSpec v3 = io::load_model("deepseek-v3");
   v3.layers = 8;
   expect_within(build("hgx-h800", 8, v3, "ep=16,pp=4,mb=8", "dualpipe"), "deepseek-v3 dualpipe");
+}
+
+TEST(JobSize, ARunTooLargeIsRefusedWithTheWayOut) {
+  // DeepSeek-V3 on 4,096 GPUs (ep=64, pp=16, 32 micro-batches) is about 7e7 tasks: one
+  // iteration runs; a thousand are refused with "fewer iterations"; a job too large for even one
+  // iteration (65,536 GPUs x 1,024 micro-batches) names the job as what to shrink.
+  const ModelSpec v3 = io::load_model("deepseek-v3");
+  ParallelLayout layout;
+  layout.dp = 256;
+  layout.ep = 64;
+  layout.pp = 16;
+  layout.micro_batches = 32;
+  EXPECT_NO_THROW(check_job_work(v3, layout, 1, "--iterations"));
+  const auto refusal = [&](std::int64_t iterations) {
+    try {
+      check_job_work(v3, layout, iterations, "--iterations");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(refusal(1000).find("too much work to simulate"), std::string::npos) << refusal(1000);
+  EXPECT_NE(refusal(1000).find("fewer iterations"), std::string::npos) << refusal(1000);
+  layout.dp = 4096;
+  layout.micro_batches = 1024;
+  EXPECT_NE(refusal(1).find("a smaller job (fewer GPUs, layers or micro-batches)"),
+            std::string::npos)
+      << refusal(1);
 }
 
 TEST(JobSize, EqualRoutingCountsShareOneVector) {
