@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "sim/core/errors.hpp"
 #include "sim/network/collectives/deepep_nvlink_rate.hpp"
 #include "sim/network/collectives/hybrid_ep_pipeline.hpp"
+#include "sim/network/collectives/pxn_relays.hpp"
 #include "sim/network/collectives/ring_search.hpp"
 #include "sim/network/nccl_ring_latency.hpp"
 #include "sim/network/nccl_work_shape.hpp"
@@ -86,10 +88,8 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
                    bool pxn, BytesFn bytes) {
   const std::size_t n = layout.ranks.size();
   std::vector<double> intra_out(n, 0), intra_in(n, 0), inter_out(n, 0), inter_in(n, 0);
-  std::unordered_map<std::uint32_t, std::size_t> position;
-  if (pxn && bw.nodes > 1) {
-    for (std::size_t i = 0; i < n; ++i) position.emplace(layout.ranks[i], i);
-  }
+  const std::shared_ptr<const PxnRelays> relays =
+      pxn && bw.nodes > 1 ? pxn_relays(topo, layout.ranks) : nullptr;
   std::vector<int> node(n);  // looked up n^2 times below
   for (std::size_t i = 0; i < n; ++i) node[i] = topo.node_of(RankId{layout.ranks[i]});
   for (std::size_t i = 0; i < n; ++i) {
@@ -104,13 +104,11 @@ double exchange_us(const Topology& topo, const GroupLayout& layout, const GroupB
         continue;
       }
       std::size_t sender = i;
-      if (!position.empty()) {
-        if (const auto proxy = pxn_proxy(topo, layout.ranks[i], layout.ranks[j])) {
-          if (auto it = position.find(*proxy); it != position.end()) {
-            sender = it->second;
-            intra_out[i] += b;
-            intra_in[sender] += b;
-          }
+      if (relays) {
+        if (const auto proxy = relays->proxy_of(i, j)) {
+          sender = *proxy;
+          intra_out[i] += b;
+          intra_in[sender] += b;
         }
       }
       inter_out[sender] += b;

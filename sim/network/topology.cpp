@@ -10,6 +10,7 @@
 #include <numeric>
 
 #include "sim/core/errors.hpp"
+#include "sim/network/collectives/pxn_relays.hpp"
 #include "sim/network/collectives/ring_search.hpp"
 #include "sim/network/shortest_path_router.hpp"
 
@@ -125,6 +126,7 @@ void Topology::set_router(std::shared_ptr<const Router> router) {
 
 void Topology::finalize(std::string_view origin) {
   ring_set_memo_ = std::make_shared<RingSetMemo>();
+  pxn_relay_memo_ = std::make_shared<PxnRelayMemo>();
   MOESIM_CHECK(!finalized(), "finalize twice");
   gpus_.clear();
   for (std::size_t i = 0; i < devices_.size(); ++i) {

@@ -48,6 +48,7 @@ namespace moesim::network {
 
 struct GeneratedFrom;  // cluster_generator.hpp
 struct RingSetMemo;    // collectives/ring_search.hpp
+struct PxnRelayMemo;   // collectives/pxn_relays.hpp
 
 enum class DeviceKind : std::uint8_t {
   gpu,
@@ -126,6 +127,8 @@ class Topology {
   const std::shared_ptr<const Router>& router() const { return router_; }
   /// The memo of ring sets (collectives/ring_search.hpp: node_ring_set), null before finalize.
   RingSetMemo* ring_set_memo() const { return ring_set_memo_.get(); }
+  /// The memo of PXN relay tables (collectives/pxn_relays.hpp), null before finalize.
+  PxnRelayMemo* pxn_relay_memo() const { return pxn_relay_memo_.get(); }
   /// Generated clusters: the node and spec they came from (written to their files, so that a
   /// loaded copy keeps the structural routes); null otherwise.
   void set_generated_from(std::shared_ptr<const GeneratedFrom> from) {
@@ -220,6 +223,8 @@ class Topology {
   /// Ring sets already searched on this topology (collectives/ring_search.hpp); made by
   /// finalize, shared by copies (they have the same routes).
   std::shared_ptr<RingSetMemo> ring_set_memo_;
+  /// PXN relay tables already made (collectives/pxn_relays.hpp); as ring_set_memo_.
+  std::shared_ptr<PxnRelayMemo> pxn_relay_memo_;
   std::shared_ptr<const GeneratedFrom> generated_from_;
 };
 

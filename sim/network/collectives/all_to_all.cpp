@@ -3,16 +3,19 @@
 // S/n from every rank to every other (the self part stays on the GPU); all_to_all_v: matrix(i, j)
 // bytes. Latency: one Simple step of the slowest link class any pair crosses, plus the posting
 // of the network p2p operations when the group spans nodes (exchange_posting_us).
-// PXN (cfg.pxn, NCCL's default since 2.12; pxn_proxy in flow_plan.hpp): a cross-node transfer
-// whose destination sits on another rail goes over NVLink to the sender node's GPU on that rail,
-// which sends it through its own NIC; NCCL aggregates there (one network message per proxy and
-// destination, one NVLink message per sender and proxy), and both legs run in the one stage
-// (the proxy forwards as data arrives): time = the slower leg, under contention with the rest.
+// PXN (cfg.pxn, NCCL's default since 2.12; pxn_proxy in flow_plan.hpp, tabulated per group in
+// pxn_relays.hpp): a cross-node transfer whose destination sits on another rail goes over NVLink
+// to the sender node's GPU on that rail, which sends it through its own NIC; NCCL aggregates
+// there (one network message per proxy and destination, one NVLink message per sender and
+// proxy), and both legs run in the one stage (the proxy forwards as data arrives): time = the
+// slower leg, under contention with the rest.
 #include <map>
-#include <unordered_set>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/collectives/pxn_relays.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/workload/collective_traits.hpp"
 
@@ -35,10 +38,13 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
     crosses_nodes = crosses_nodes || topo.node_of(op.ranks[i]) != node0;
   }
   // PXN relays only through GPUs of the group (NCCL's proxy rank is one of the communicator's).
-  std::unordered_set<std::uint32_t> members;
   const bool pxn = cfg.uses_pxn() && crosses_nodes;
+  std::shared_ptr<const PxnRelays> relays;
   if (pxn) {
-    for (RankId r : op.ranks) members.insert(r.value);
+    std::vector<std::uint32_t> ranks;
+    ranks.reserve(n);
+    for (RankId r : op.ranks) ranks.push_back(r.value);
+    relays = pxn_relays(topo, ranks);
   }
   // Without PXN every pair sends S/n: a large group's stage keeps only its ranks (the flows
   // are listed from them as the loop below would); small ones list their flows.
@@ -62,11 +68,11 @@ FlowPlan lower_all_to_all(const Topology& topo, const CommOp& op, const Collecti
       const double bytes = v ? static_cast<double>(op.matrix->at(i, j)) : each;
       if (bytes <= 0) continue;
       const std::uint32_t src = op.ranks[i].value;
-      if (pxn) {
-        const auto proxy = pxn_proxy(topo, src, dst);
-        if (proxy && members.count(*proxy) != 0) {
-          nvlink_legs[{src, *proxy}] += bytes;
-          relayed[*proxy] += bytes;
+      if (relays) {
+        if (const auto p = relays->proxy_of(i, j)) {
+          const std::uint32_t proxy = op.ranks[*p].value;
+          nvlink_legs[{src, proxy}] += bytes;
+          relayed[proxy] += bytes;
           continue;
         }
       }

@@ -3,9 +3,13 @@
 // that GPU's NIC, so it stays under one leaf switch instead of crossing the spine.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "sim/io/topology_json.hpp"
 #include "sim/network/cluster_generator.hpp"
 #include "sim/network/collectives/flow_plan.hpp"
+#include "sim/network/collectives/pxn_relays.hpp"
 #include "sim/network/nccl_cost_model.hpp"
 #include "sim/network/network_model_factory.hpp"
 #include "sim/report/bandwidth_metrics.hpp"
@@ -43,6 +47,44 @@ TEST(Pxn, ProxyIsTheSenderNodesGpuOnTheDestinationsRail) {
   EXPECT_EQ(pxn_proxy(t, 5, 16 + 2), std::optional<std::uint32_t>{2});
   EXPECT_FALSE(pxn_proxy(t, 0, 8));  // same rail: its own NIC already
   EXPECT_FALSE(pxn_proxy(t, 0, 5));  // same node
+}
+
+TEST(Pxn, AGroupsRelayTableGivesEveryPairsProxyAmongItsMembers) {
+  // Ranks 0-5 of node 0 and 8-13 of node 1 (rails 6 and 7 left out): a pair whose proxy is a
+  // member relays through it, one whose proxy is not (0 -> 14 would go through 6) sends itself.
+  const Topology t = rail_cluster(2, 1.0);
+  std::vector<std::uint32_t> ranks;
+  for (std::uint32_t r : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 10u, 11u, 12u, 13u, 14u}) {
+    ranks.push_back(r);
+  }
+  const auto relays = pxn_relays(t, ranks);
+  int relayed = 0;
+  int outside = 0;
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    for (std::size_t j = 0; j < ranks.size(); ++j) {
+      if (i == j) continue;
+      const auto proxy = pxn_proxy(t, ranks[i], ranks[j]);
+      const auto member = relays->proxy_of(i, j);
+      if (!proxy) {
+        EXPECT_FALSE(member) << ranks[i] << " -> " << ranks[j];
+        continue;
+      }
+      const bool is_member = std::find(ranks.begin(), ranks.end(), *proxy) != ranks.end();
+      ASSERT_EQ(member.has_value(), is_member) << ranks[i] << " -> " << ranks[j];
+      if (member) {
+        EXPECT_EQ(ranks[*member], *proxy);
+        ++relayed;
+      } else {
+        ++outside;
+      }
+    }
+  }
+  EXPECT_GT(relayed, 0);
+  EXPECT_GT(outside, 0);  // 0..5 -> 14: proxy 6 is not in the group
+  // Remembered on the topology: the same group gets the same table, another group its own.
+  EXPECT_EQ(pxn_relays(t, ranks).get(), relays.get());
+  ranks.pop_back();
+  EXPECT_NE(pxn_relays(t, ranks).get(), relays.get());
 }
 
 TEST(Pxn, CrossRailAllToAllTrafficAvoidsTheSpine) {
