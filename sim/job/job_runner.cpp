@@ -303,12 +303,14 @@ class SimulatedTrialRunner final : public strategies::TrialRunner {
 }  // namespace
 
 strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
-                                    const TrainingJob& training) {
+                                    const TrainingJob& training,
+                                    TaskGraphGrowthListener* progress) {
   // Planners see an idle network of the same model as the executor.
   const auto planner_network =
       network::make_communication_model(*job.topology, job.network_kind, job.analytical);
   const SimulatedTrialRunner trials(job);
-  const strategies::CostModels costs{*job.compute, *planner_network, job.estimates.get(), &trials};
+  const strategies::CostModels costs{*job.compute, *planner_network, job.estimates.get(), &trials,
+                                     progress};
   strategies::BuildResult built = strategy.build_iteration(training, costs);
   built.graph.validate();
   return built;
@@ -325,10 +327,12 @@ ExecutionRecord simulate_graph(const PreparedJob& job, const TaskGraph& graph,
 
 namespace {
 
-/// The executor's finished tasks as progress inside the running iteration.
-class IterationProgress final : public ExecutionProgressListener {
+/// The graph's tasks as they are built, then the executor's finished tasks, as progress inside
+/// the running iteration.
+class IterationProgress final : public TaskGraphGrowthListener, public ExecutionProgressListener {
  public:
   explicit IterationProgress(Progress& progress) : progress_(progress) {}
+  void tasks_added(std::size_t tasks) override { progress_.growing(tasks, "tasks built so far"); }
   void tasks_finished(std::size_t finished, std::size_t total) override {
     progress_.within("tasks simulated", finished, total);
   }
@@ -350,13 +354,12 @@ StrategyResult simulate_strategy(const PreparedJob& job, const strategies::Strat
     TrainingJob training = job.job(i);
     training.routing_history = std::make_shared<const std::vector<RoutingCounts>>(history);
     history.push_back(training.routing);
-    strategies::BuildResult built = build_graph(job, strategy, training);
     std::optional<IterationProgress> inside;
-    if (progress != nullptr) {
-      // The build has no finer unit: it is told when it ends (printed only after the first 2 s).
-      progress->note(built.graph.task_count(), "tasks built");
-      inside.emplace(*progress);
-    }
+    if (progress != nullptr) inside.emplace(*progress);
+    strategies::BuildResult built =
+        build_graph(job, strategy, training, inside ? &*inside : nullptr);
+    // The build's total is known only at its end (printed only after the first 2 s).
+    if (progress != nullptr) progress->note(built.graph.task_count(), "tasks built");
     ExecutionRecord record = simulate_graph(job, built.graph, nullptr, inside ? &*inside : nullptr);
     r.iteration_us.push_back(record.makespan().us());
     if (progress != nullptr) progress->tick();

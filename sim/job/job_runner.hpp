@@ -160,9 +160,11 @@ struct StrategyResult {
   std::string decisions_text() const;
 };
 
-/// The strategy's task graph (and decisions) for one iteration, planned with the job's models.
+/// The strategy's task graph (and decisions) for one iteration, planned with the job's models;
+/// `progress` (when given) hears of the graph as it grows.
 strategies::BuildResult build_graph(const PreparedJob& job, const strategies::Strategy& strategy,
-                                    const TrainingJob& training);
+                                    const TrainingJob& training,
+                                    TaskGraphGrowthListener* progress = nullptr);
 
 /// Runs `graph` through the simulated executor with the job's compute and network models, or
 /// with `compute` in place of the job's compute model; `progress` (when given) hears of the

@@ -132,6 +132,22 @@ void Progress::note(std::size_t count, std::string_view what) {
   inside_what_.clear();
   const Clock::time_point now = now_();
   if (now - start_ < std::chrono::seconds(2) && !printed_) return;
+  show_note(count, what, now);
+}
+
+void Progress::growing(std::size_t count, std::string_view what) {
+  std::lock_guard lock(mutex_);
+  if (quiet_ || done_ >= total_) return;
+  inside_what_.clear();
+  const Clock::time_point now = now_();
+  if (now - start_ < std::chrono::seconds(2) && !printed_) return;
+  const auto every = tty_ ? Clock::duration(std::chrono::milliseconds(100))
+                          : Clock::duration(std::chrono::seconds(10));
+  if (printed_ && now - last_print_ < every) return;
+  show_note(count, what, now);
+}
+
+void Progress::show_note(std::size_t count, std::string_view what, Clock::time_point now) {
   Standing s;
   s.done = done_;
   s.fraction = static_cast<double>(done_) / static_cast<double>(total_);

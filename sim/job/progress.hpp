@@ -37,6 +37,10 @@ class Progress {
   /// A step of the running unit that has no parts to count, `count` of `what` ("22.6 M tasks
   /// built"), printed once (after the first 2 s).
   void note(std::size_t count, std::string_view what);
+  /// A count of the running unit that grows toward an end not known in advance, `count` of
+  /// `what` ("12.6 M tasks built so far": a task graph under construction). Shown as a note, at
+  /// most every 100 ms on a terminal and every 10 s in a log (the first after 2 s).
+  void growing(std::size_t count, std::string_view what);
 
  private:
   /// Where the command stands, for one line or bar.
@@ -49,6 +53,8 @@ class Progress {
     double remaining_s = -1.0;  ///< negative: unknown
     bool with_eta = true;       ///< false for a note
   };
+  /// note() and growing(): `count` of `what` with the elapsed time and no ETA. Mutex held.
+  void show_note(std::size_t count, std::string_view what, Clock::time_point now);
   /// Prints `s` as a bar or a line, as stderr is a terminal or not.
   void show(const Standing& s, Clock::time_point now);
   void print_bar(const Standing& s) const;

@@ -14,6 +14,7 @@
 #include "sim/network/communication_model.hpp"
 #include "sim/network/estimate_cache.hpp"
 #include "sim/strategies/trial_runner.hpp"
+#include "sim/workload/task_graph.hpp"
 
 namespace moesim::strategies {
 
@@ -24,6 +25,8 @@ struct CostModels {
   network::EstimateCache* estimates = nullptr;
   /// Runs candidate graphs on the executor (null: planners decide on their estimates alone).
   const TrialRunner* trials = nullptr;
+  /// Told as the iteration's graph grows (null: nobody), so the job layer can show a long build.
+  TaskGraphGrowthListener* build_progress = nullptr;
 
   /// Time of `op` alone on an idle network.
   SimTime estimate(const CommOp& op) const {

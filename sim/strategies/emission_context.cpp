@@ -16,6 +16,7 @@ EmissionContext::EmissionContext(const TrainingJob& job, const CostModels& costs
     : job_(job), costs_(costs), options_(options), ops_(job.model, job.layout), builder_(graph_) {
   const auto world = static_cast<std::uint32_t>(job.layout.world());
   graph_.set_rank_count(world);
+  graph_.set_growth_listener(costs.build_progress);
   // Room for the up-front estimate (job_size.hpp: an upper end, within 2x of what strategies
   // build; the job layer has checked that it fits in memory). Only an optimisation: a machine
   // that cannot map that much just grows the vectors.
@@ -401,6 +402,7 @@ std::int64_t EmissionContext::emit_model_ends_gradient_sync(const Step& s, bool 
 }
 
 BuildResult EmissionContext::take_result() {
+  graph_.set_growth_listener(nullptr);  // the listener is the caller's; the graph outlives it
   return BuildResult{std::move(graph_), std::move(decisions_)};
 }
 

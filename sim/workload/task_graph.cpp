@@ -38,6 +38,9 @@ TaskId TaskGraph::push(std::uint32_t name, RankId rank, StreamId stream, TaskInf
                "more than 2^32 - 1 tasks");
   if (rank.value >= rank_count_) rank_count_ = rank.value + 1;
   tasks_.push_back(Task{name, rank, stream, info.layer, info.phase, kind, body});
+  if (growth_ != nullptr && tasks_.size() % kGrowthReportTasks == 0) {
+    growth_->tasks_added(tasks_.size());
+  }
   return TaskId{static_cast<std::uint32_t>(tasks_.size() - 1)};
 }
 

@@ -36,6 +36,7 @@ TEST(Progress, QuietOrEmptyPrintsNothing) {
     quiet.tick();
     quiet.within("tasks simulated", 1, 2);
     quiet.note(5, "tasks built");
+    quiet.growing(5, "tasks built so far");
     quiet.tick();
     Progress empty("sweep", "cases", 0, false);
   }
@@ -85,6 +86,29 @@ TEST(Progress, InsideOneUnitTheTasksShowTheirOwnPace) {
             "run: iteration 1/2: 22.6 M tasks built, 6s elapsed\n"
             "run: iteration 1/2: 200.0 k of 2.0 M tasks simulated (5%), 11s elapsed, ETA ?\n"
             "run: iteration 1/2: 600.0 k of 2.0 M tasks simulated (15%), 13s elapsed, ETA 27s\n");
+}
+
+// A graph under construction has no known end: its growing count is shown after the first 2 s
+// and then every 10 s (off a terminal), without an ETA, until the build's total is noted.
+TEST(Progress, AGrowingCountIsShownEveryTenSecondsWithoutAnEta) {
+  FakeClock clock;
+  ::testing::internal::CaptureStderr();
+  {
+    Progress progress("run", "iterations", 1, false, [&] { return clock.now; });
+    clock.advance_s(1.0);
+    progress.growing(1'048'576, "tasks built so far");  // 1 s in: quiet
+    clock.advance_s(2.0);
+    progress.growing(2'097'152, "tasks built so far");  // 3 s in: the first line
+    clock.advance_s(4.0);
+    progress.growing(5'242'880, "tasks built so far");  // 4 s after it: not yet
+    clock.advance_s(6.0);
+    progress.growing(9'437'184, "tasks built so far");  // 10 s after it
+    progress.note(9'600'000, "tasks built");
+  }
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(),
+            "run: iteration 1/1: 2.1 M tasks built so far, 3s elapsed\n"
+            "run: iteration 1/1: 9.4 M tasks built so far, 13s elapsed\n"
+            "run: iteration 1/1: 9.6 M tasks built, 13s elapsed\n");
 }
 
 // Between units the inner step starts again: the next unit's first report of its tasks is new

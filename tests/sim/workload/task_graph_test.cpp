@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "sim/core/errors.hpp"
 
 namespace moesim {
@@ -108,6 +110,27 @@ TEST(ByteMatrix, SizeFollowsNcclTestsAlltoallv) {
   EXPECT_EQ(m.sent_by(1), 35);
   EXPECT_EQ(m.received_by(0), 30);
   EXPECT_EQ(all_to_all_v_size(m).count, 35);
+}
+
+namespace {
+struct GrowthCounts final : TaskGraphGrowthListener {
+  std::vector<std::size_t> heard;
+  void tasks_added(std::size_t tasks) override { heard.push_back(tasks); }
+};
+}  // namespace
+
+// The listener hears of every 2^20 tasks while attached, and nothing once detached.
+TEST(TaskGraph, AGrowthListenerHearsOfEveryMillionTasks) {
+  TaskGraph g(1);
+  const StreamId s = g.stream("host");
+  GrowthCounts counts;
+  g.set_growth_listener(&counts);
+  const std::size_t step = TaskGraph::kGrowthReportTasks;
+  for (std::size_t i = 0; i < 2 * step + 5; ++i) g.add_delay("d", RankId{0}, s, SimTime::zero());
+  EXPECT_EQ(counts.heard, (std::vector<std::size_t>{step, 2 * step}));
+  g.set_growth_listener(nullptr);
+  for (std::size_t i = 0; i < step; ++i) g.add_delay("d", RankId{0}, s, SimTime::zero());
+  EXPECT_EQ(counts.heard.size(), 2u);
 }
 
 }  // namespace moesim
