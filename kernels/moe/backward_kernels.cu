@@ -2,17 +2,17 @@
 // (cuBLAS GEMMs around a softmax backward), activation, layernorm and router backward, the
 // combine's backward, and Adam. Each matches a float64 reference in
 // kernels/reference/backward_kernels.hpp (tests/kernels/moe_kernels_gpu_test.cpp).
-#include <cfloat>
-
 #include "kernels/moe/device_check.hpp"
+#include "kernels/moe/router_warp.cuh"
 
 namespace moesim::kernels {
 namespace {
 
+using router::kMaxExperts;
+using router::kMaxTopK;
+using router::kWarpsPerBlock;
+
 constexpr int kRowThreads = 256;
-constexpr int kWarpsPerBlock = 4;
-constexpr int kMaxExperts = 1024;
-constexpr int kMaxTopK = 32;
 constexpr int kChunkRows = 128;  // rows per partial sum of the layernorm column reductions
 
 // Block-wide sum of one float; every thread gets the result.
@@ -159,14 +159,6 @@ __global__ void sum_partials_kernel(const float* __restrict__ partial_gamma,
   dbeta[c] = b;
 }
 
-// Larger value wins; equal values go to the lower index (the forward's tie rule).
-__device__ __forceinline__ void arg_max_merge(float& v, int& i, float ov, int oi) {
-  if (ov > v || (ov == v && oi < i)) {
-    v = ov;
-    i = oi;
-  }
-}
-
 // One warp per token: softmax, the forward's top-k choice, then d_logits = p * (g - g.p).
 __global__ void softmax_topk_backward_kernel(const float* __restrict__ logits,
                                              const float* __restrict__ d_topk_prob, int tokens,
@@ -178,36 +170,13 @@ __global__ void softmax_topk_backward_kernel(const float* __restrict__ logits,
   if (token >= tokens) return;
   float* p = probs + warp * experts;
   const float* row = logits + static_cast<std::int64_t>(token) * experts;
-  float max = -FLT_MAX;
-  for (int e = lane; e < experts; e += 32) max = fmaxf(max, row[e]);
-  for (int o = 16; o > 0; o /= 2) max = fmaxf(max, __shfl_xor_sync(0xffffffffU, max, o));
-  float sum = 0.0F;
-  for (int e = lane; e < experts; e += 32) {
-    p[e] = __expf(row[e] - max);
-    sum += p[e];
-  }
-  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffU, sum, o);
-  const float inv = 1.0F / sum;
-  for (int e = lane; e < experts; e += 32) p[e] *= inv;
-  __syncwarp();
+  router::softmax_row(row, experts, lane, p);
   float kept[kMaxTopK];
   int kept_index[kMaxTopK];
+  router::take_top_k(p, experts, top_k, lane, kept, kept_index);
   float dot = 0.0F;
   for (int j = 0; j < top_k; ++j) {
-    float best = -1.0F;
-    int best_index = experts;
-    for (int e = lane; e < experts; e += 32) arg_max_merge(best, best_index, p[e], e);
-    for (int o = 16; o > 0; o /= 2) {
-      const float ov = __shfl_xor_sync(0xffffffffU, best, o);
-      const int oi = __shfl_xor_sync(0xffffffffU, best_index, o);
-      arg_max_merge(best, best_index, ov, oi);
-    }
-    kept[j] = best;
-    kept_index[j] = best_index;
-    dot += best * d_topk_prob[static_cast<std::int64_t>(token) * top_k + j];
-    __syncwarp();
-    if (lane == 0) p[best_index] = -2.0F;  // taken
-    __syncwarp();
+    dot += kept[j] * d_topk_prob[static_cast<std::int64_t>(token) * top_k + j];
   }
   if (lane == 0) {
     for (int j = 0; j < top_k; ++j) p[kept_index[j]] = kept[j];  // restore

@@ -1,23 +1,14 @@
 // Router: the gate GEMM (cuBLAS, fp32 logits) and a fused softmax + top-k, one warp per token.
-#include <cfloat>
-
 #include "kernels/moe/blas_handle_impl.hpp"
 #include "kernels/moe/device_check.hpp"
+#include "kernels/moe/router_warp.cuh"
 
 namespace moesim::kernels {
 namespace {
 
-constexpr int kWarpsPerBlock = 4;
-constexpr int kMaxExperts = 1024;
-constexpr int kMaxTopK = 32;
-
-// Larger value wins; equal values go to the lower index (the reference's tie rule).
-__device__ __forceinline__ void arg_max_merge(float& v, int& i, float ov, int oi) {
-  if (ov > v || (ov == v && oi < i)) {
-    v = ov;
-    i = oi;
-  }
-}
+using router::kMaxExperts;
+using router::kMaxTopK;
+using router::kWarpsPerBlock;
 
 __global__ void softmax_topk_kernel(const float* __restrict__ logits, int tokens, int experts,
                                     int top_k, int* __restrict__ topk_expert,
@@ -30,38 +21,12 @@ __global__ void softmax_topk_kernel(const float* __restrict__ logits, int tokens
   float* p = probs + warp * experts;
   const float* row = logits + static_cast<std::int64_t>(token) * experts;
 
-  float max = -FLT_MAX;
-  for (int e = lane; e < experts; e += 32) max = fmaxf(max, row[e]);
-  for (int o = 16; o > 0; o /= 2) max = fmaxf(max, __shfl_xor_sync(0xffffffffU, max, o));
-  float sum = 0.0F;
-  for (int e = lane; e < experts; e += 32) {
-    p[e] = __expf(row[e] - max);
-    sum += p[e];
-  }
-  for (int o = 16; o > 0; o /= 2) sum += __shfl_xor_sync(0xffffffffU, sum, o);
-  const float inv = 1.0F / sum;
-  for (int e = lane; e < experts; e += 32) p[e] *= inv;
-  __syncwarp();
-
-  float kept_sum = 0.0F;
+  router::softmax_row(row, experts, lane, p);
   float kept[kMaxTopK];
   int kept_index[kMaxTopK];
-  for (int j = 0; j < top_k; ++j) {
-    float best = -1.0F;
-    int best_index = experts;
-    for (int e = lane; e < experts; e += 32) arg_max_merge(best, best_index, p[e], e);
-    for (int o = 16; o > 0; o /= 2) {
-      const float ov = __shfl_xor_sync(0xffffffffU, best, o);
-      const int oi = __shfl_xor_sync(0xffffffffU, best_index, o);
-      arg_max_merge(best, best_index, ov, oi);
-    }
-    kept[j] = best;
-    kept_index[j] = best_index;
-    kept_sum += best;
-    __syncwarp();
-    if (lane == 0) p[best_index] = -2.0F;  // taken: below every probability
-    __syncwarp();
-  }
+  router::take_top_k(p, experts, top_k, lane, kept, kept_index);
+  float kept_sum = 0.0F;
+  for (int j = 0; j < top_k; ++j) kept_sum += kept[j];
   if (lane == 0) {
     const float scale = normalize ? 1.0F / kept_sum : 1.0F;
     for (int j = 0; j < top_k; ++j) {
