@@ -6,7 +6,8 @@
 // GPUs for every strategy (issues 4 and 14). The ".../calibrated" case prices the kernels from
 // the published H100 profile (traces/measured/h100-published) over the same roofline: what a
 // `run --calibration` costs beside a run without (the profile's lookups are memoized,
-// sim/calibration/profile_estimate_memo.hpp).
+// sim/calibration/profile_estimate_memo.hpp). The deepseek_v3 cases: the production scale's
+// all-to-alls with PXN relays on both network models.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -21,16 +22,29 @@ namespace {
 
 using namespace moesim;
 
+/// The job of a case: Mixtral on DGX-H100 by default, DeepSeek-V3 for the PXN-heavy one.
+struct BenchJob {
+  const char* model = "mixtral-8x7b";
+  std::int64_t layers = 0;  ///< 0: the preset's
+  const char* parallel = "tp=4,ep=8";
+  const char* node = "dgx-h100";
+  const char* gpu = "h100";
+  bool zipf = true;  ///< zipf 1.2 routing, else uniform
+};
+
 void run_iteration(benchmark::State& state, const char* strategy_name, const char* network_kind,
-                   bool calibrated = false) {
+                   bool calibrated = false, const BenchJob& spec = {}) {
   const auto nodes = static_cast<std::size_t>(state.range(0) / 8);
   job::JobParts parts;
-  parts.model = io::load_model("mixtral-8x7b");
-  parts.layout = parse_parallel_layout("tp=4,ep=8", "--parallel");
-  parts.routing = std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 1.2, 1);
+  parts.model = io::load_model(spec.model);
+  if (spec.layers > 0) parts.model.layers = spec.layers;
+  parts.layout = parse_parallel_layout(spec.parallel, "--parallel");
+  parts.routing =
+      spec.zipf ? std::make_shared<const GeneratedRouting>(RoutingDistribution::zipf, 1.2, 1)
+                : std::make_shared<const GeneratedRouting>(RoutingDistribution::uniform, 0, 1);
   parts.topology =
-      std::make_shared<const network::Topology>(job::load_cluster_topology("dgx-h100", nodes));
-  parts.gpu = io::load_gpu_spec("h100");
+      std::make_shared<const network::Topology>(job::load_cluster_topology(spec.node, nodes));
+  parts.gpu = io::load_gpu_spec(spec.gpu);
   parts.network_kind = *network::parse_network_model_kind(network_kind);
   if (calibrated) {
     parts.profile = std::make_shared<const calibration::CalibrationProfile>(
@@ -74,6 +88,18 @@ void register_all() {
       ->Arg(1024)
       ->Unit(benchmark::kMillisecond)
       ->Iterations(1);
+  // DeepSeek-V3 with 16 layers (README: the second DeepSeek-V3 command), 1,024 H800 GPUs, ep=64,
+  // pp=16, 32 micro-batches: 15,104 all-to-alls over 8-node EP groups, where every cross-rail
+  // pair is relayed by PXN (the per-group relay tables, sim/network/collectives/pxn_relays.hpp).
+  for (const char* net : {"analytical", "flow"}) {
+    const BenchJob v3{"deepseek-v3", 16, "ep=64,pp=16,mb=32", "hgx-h800", "h800", false};
+    benchmark::RegisterBenchmark(
+        fmt::format("deepseek_v3_16_layers/dualpipe/{}", net).c_str(),
+        [net, v3](benchmark::State& st) { run_iteration(st, "dualpipe", net, false, v3); })
+        ->Arg(1024)
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
+  }
   benchmark::RegisterBenchmark(
       "mixtral_8x7b/deepspeed-moe/analytical/calibrated",
       [](benchmark::State& st) { run_iteration(st, "deepspeed-moe", "analytical", true); })
