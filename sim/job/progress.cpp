@@ -127,27 +127,22 @@ void Progress::within(std::string_view what, std::size_t done, std::size_t total
 }
 
 void Progress::note(std::size_t count, std::string_view what) {
-  std::lock_guard lock(mutex_);
-  if (quiet_ || done_ >= total_) return;
-  inside_what_.clear();
-  const Clock::time_point now = now_();
-  if (now - start_ < std::chrono::seconds(2) && !printed_) return;
-  show_note(count, what, now);
+  show_note(count, what, Clock::duration::zero());
 }
 
 void Progress::growing(std::size_t count, std::string_view what) {
+  show_note(count, what,
+            tty_ ? Clock::duration(std::chrono::milliseconds(100))
+                 : Clock::duration(std::chrono::seconds(10)));
+}
+
+void Progress::show_note(std::size_t count, std::string_view what, Clock::duration min_gap) {
   std::lock_guard lock(mutex_);
   if (quiet_ || done_ >= total_) return;
   inside_what_.clear();
   const Clock::time_point now = now_();
   if (now - start_ < std::chrono::seconds(2) && !printed_) return;
-  const auto every = tty_ ? Clock::duration(std::chrono::milliseconds(100))
-                          : Clock::duration(std::chrono::seconds(10));
-  if (printed_ && now - last_print_ < every) return;
-  show_note(count, what, now);
-}
-
-void Progress::show_note(std::size_t count, std::string_view what, Clock::time_point now) {
+  if (printed_ && now - last_print_ < min_gap) return;
   Standing s;
   s.done = done_;
   s.fraction = static_cast<double>(done_) / static_cast<double>(total_);

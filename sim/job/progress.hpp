@@ -53,8 +53,9 @@ class Progress {
     double remaining_s = -1.0;  ///< negative: unknown
     bool with_eta = true;       ///< false for a note
   };
-  /// note() and growing(): `count` of `what` with the elapsed time and no ETA. Mutex held.
-  void show_note(std::size_t count, std::string_view what, Clock::time_point now);
+  /// note() and growing(): `count` of `what` with the elapsed time and no ETA, unless the last
+  /// line or bar is more recent than `min_gap`.
+  void show_note(std::size_t count, std::string_view what, Clock::duration min_gap);
   /// Prints `s` as a bar or a line, as stderr is a terminal or not.
   void show(const Standing& s, Clock::time_point now);
   void print_bar(const Standing& s) const;
