@@ -102,11 +102,14 @@ class Run final : public EventHandler, public network::CommCompletionListener {
       ++waiting_[after.index()];
     }
     for (std::size_t i = 0; i < n; ++i) succ_offset_[i + 1] += succ_offset_[i];
+    // Each task's offset serves as its fill cursor, which leaves it at the next task's offset;
+    // shifting back by one restores them (no second array of n cursors: 90 M tasks at 8,192 GPUs).
     successors_.resize(graph_.edges().size());
-    std::vector<std::uint32_t> fill(succ_offset_.begin(), succ_offset_.end() - 1);
     for (const auto& [before, after] : graph_.edges()) {
-      successors_[fill[before.index()]++] = after.value;
+      successors_[succ_offset_[before.index()]++] = after.value;
     }
+    for (std::size_t i = n; i > 0; --i) succ_offset_[i] = succ_offset_[i - 1];
+    succ_offset_[0] = 0;
     arrived_.assign(graph_.comm_count(), 0);
     active_comm_.assign(graph_.rank_count(), 0);
     active_priority_.assign(graph_.rank_count(), 0);

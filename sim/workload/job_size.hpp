@@ -37,7 +37,7 @@ JobSizeEstimate estimate_job_size(const ModelSpec& model, const ParallelLayout& 
 /// executor's per-task state and record, the vectors' growth). Measured with /usr/bin/time
 /// (2026-12-04, 16-byte record entries, 24-byte tasks with their kernels interned): DeepSeek-V3
 /// with its 61 layers and MTP on 2,048 H800 GPUs, dualpipe, analytical network, 22.60e6 tasks,
-/// 1,710 MiB peak RSS, 79 bytes per task; with 16 layers on 1,024 GPUs under the flow network,
+/// 1,625 MiB peak RSS, 75 bytes per task; with 16 layers on 1,024 GPUs under the flow network,
 /// 3.00e6 tasks, 243 MiB, 83 bytes per task. The constant is applied to the estimate, which may
 /// be 0.85x the actual count (fastermoe under zipf routing, above): 100 bytes keeps 0.85 x 100
 /// above the 83 measured.
