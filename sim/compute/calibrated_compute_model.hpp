@@ -32,6 +32,8 @@ class CalibratedComputeModel final : public ComputeModel {
 
   std::string_view name() const override { return "calibrated"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
+  /// The profile's tables are per kernel, not per GPU; the fallback may read the rank.
+  bool reads_rank() const override { return fallback_->reads_rank(); }
 
   /// Where duration() takes its number from for this task: measured, interpolated or fallback.
   calibration::EstimateSource source_of(const ComputeTask& task) const;

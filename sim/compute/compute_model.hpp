@@ -37,6 +37,10 @@ class ComputeModel {
   virtual ~ComputeModel() = default;
   virtual std::string_view name() const = 0;
   virtual SimTime duration(const ComputeTask& task, const ComputeContext& context) const = 0;
+  /// Whether duration() reads ComputeContext::rank (a per-GPU speed, say). When it does not, the
+  /// executor asks once per distinct kernel for its time alone (nothing communicating beside
+  /// it) and remembers the answer; a model that may read the rank keeps the default.
+  virtual bool reads_rank() const { return true; }
 };
 
 }  // namespace moesim::compute

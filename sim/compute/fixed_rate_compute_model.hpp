@@ -25,6 +25,7 @@ class FixedRateComputeModel final : public ComputeModel {
   explicit FixedRateComputeModel(FixedRateParams params) : params_(params) {}
   std::string_view name() const override { return "fixed-rate"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
+  bool reads_rank() const override { return false; }
 
  private:
   FixedRateParams params_;

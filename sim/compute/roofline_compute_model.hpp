@@ -67,6 +67,7 @@ class RooflineComputeModel final : public ComputeModel {
       : gpu_(std::move(gpu)), params_(params) {}
   std::string_view name() const override { return "roofline"; }
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override;
+  bool reads_rank() const override { return false; }
 
   /// Compute-bound seconds of a GEMM task (the tile model above, without launch and HBM bound),
   /// on the SMs left when communication holds `held_sms`.

@@ -21,6 +21,7 @@ class SubstitutedKernelComputeModel final : public ComputeModel {
   SimTime duration(const ComputeTask& task, const ComputeContext& context) const override {
     return inner_->duration(substitute_(task), context);
   }
+  bool reads_rank() const override { return inner_->reads_rank(); }
 
  private:
   const ComputeModel* inner_;

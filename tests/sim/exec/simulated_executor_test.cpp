@@ -231,4 +231,49 @@ TEST(SimulatedExecutor, AListenerHearsOfTheTasksAsTheyFinish) {
   EXPECT_DOUBLE_EQ(heard.makespan().us(), static_cast<double>(n));
 }
 
+namespace {
+
+/// A 1 TFLOP/s model that counts its calls and says it reads the rank or not, as told.
+class CountingModel final : public compute::ComputeModel {
+ public:
+  explicit CountingModel(bool reads_rank) : reads_rank_(reads_rank) {}
+  std::string_view name() const override { return "counting"; }
+  SimTime duration(const ComputeTask& task, const compute::ComputeContext& context) const override {
+    ++calls;
+    return inner_.duration(task, context);
+  }
+  bool reads_rank() const override { return reads_rank_; }
+  mutable int calls = 0;
+
+ private:
+  compute::FixedRateComputeModel inner_{one_tflops()};
+  bool reads_rank_;
+};
+
+}  // namespace
+
+// Four tasks of one kernel on two ranks, nothing communicating: a model that ignores the rank is
+// asked once for the kernel, one that may read it once per task; the record is the same.
+TEST(SimulatedExecutor, AKernelAloneIsAskedOnceWhenTheModelIgnoresTheRank) {
+  TaskGraph g(2);
+  const StreamId s = g.stream("compute");
+  for (std::uint32_t r = 0; r < 2; ++r) {
+    g.add_compute("k", RankId{r}, s, kernel_us(2));
+    g.add_compute("k", RankId{r}, s, kernel_us(2));
+  }
+  network::IdealNetworkModel network{Bandwidth::from_gbps(1.0), SimTime::from_us(1)};
+  const CountingModel ignores(false);
+  const CountingModel reads(true);
+  const ExecutionRecord once = SimulatedExecutor(ignores, network).run(g);
+  const ExecutionRecord each = SimulatedExecutor(reads, network).run(g);
+  EXPECT_EQ(ignores.calls, 1);
+  EXPECT_EQ(reads.calls, 4);
+  ASSERT_EQ(once.tasks.size(), each.tasks.size());
+  for (std::size_t i = 0; i < once.tasks.size(); ++i) {
+    EXPECT_EQ(once.tasks[i].start, each.tasks[i].start);
+    EXPECT_EQ(once.tasks[i].end, each.tasks[i].end);
+  }
+  EXPECT_DOUBLE_EQ(once.makespan().us(), 4.0);
+}
+
 }  // namespace moesim
