@@ -20,6 +20,7 @@ PxnRelays::PxnRelays(const Topology& topo, std::vector<std::uint32_t> ranks)
     }
   }
   topo_ = nullptr;  // a remembered table outlives no topology: it never routes again
+  position_ = {};   // nor looks a proxy up
 }
 
 std::optional<std::size_t> PxnRelays::ask(std::size_t i, std::size_t j) const {
@@ -31,7 +32,7 @@ std::optional<std::size_t> PxnRelays::ask(std::size_t i, std::size_t j) const {
 }
 
 std::optional<std::size_t> PxnRelays::proxy_of(std::size_t i, std::size_t j) const {
-  if (table_.empty()) return ask(i, j);
+  if (ranks_.size() > kMaxTabulatedRanks) return ask(i, j);
   const std::int32_t p = table_[i * ranks_.size() + j];
   if (p < 0) return std::nullopt;
   return static_cast<std::size_t>(p);

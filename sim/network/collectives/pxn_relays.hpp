@@ -38,7 +38,8 @@ class PxnRelays {
  private:
   std::optional<std::size_t> ask(std::size_t i, std::size_t j) const;
 
-  const Topology* topo_ = nullptr;  ///< used only for an untabulated group (not remembered)
+  // ask()'s inputs, kept only for an untabulated group (which is not remembered).
+  const Topology* topo_ = nullptr;
   std::vector<std::uint32_t> ranks_;
   std::unordered_map<std::uint32_t, std::size_t> position_;
   std::vector<std::int32_t> table_;  ///< [i * n + j]: position of the proxy, -1 for none
